@@ -15,8 +15,9 @@ $(INSTALLED): setup.py
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
+# Extra flags go through ARGS, e.g. `make dev ARGS="--port 3001 --demo-conversations 40000"`.
 dev: install
-	$(BIN)/convo-pipelines dev
+	$(BIN)/convo-pipelines dev $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest

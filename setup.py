@@ -7,7 +7,7 @@ setup(
     version="0.1.0",
     description="Dagster assets that keep conversation link tables and chat-history analytics exact inside PostgreSQL.",
     python_requires=">=3.11",
-    packages=["convo_pipelines", "convo_pipelines.assets", "convo_pipelines.sql"],
+    packages=["convo_pipelines", "convo_pipelines.assets", "convo_pipelines.checks", "convo_pipelines.sql"],
     package_dir={"convo_pipelines.sql": "sql"},
     package_data={"convo_pipelines.sql": ["*.sql", "*/*.sql", "*/*/*.sql"]},
     include_package_data=True,

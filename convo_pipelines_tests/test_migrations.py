@@ -79,7 +79,10 @@ def test_two_processes_never_apply_a_migration_twice(database_url: str) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [0, 0, len(available_migrations())]
+    # Each migration is applied by exactly one process; with several migrations, two processes may
+    # each apply some of them (one waits on the lock for the first, then applies the next).
+    assert all(isinstance(count, int) for count in results), results
+    assert sum(results) == len(available_migrations())
 
 
 def test_a_failing_migration_leaves_nothing_behind(database_url: str) -> None:

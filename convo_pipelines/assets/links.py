@@ -1,0 +1,462 @@
+"""The link tables: people and clients of each Front conversation, and the project of each conversation.
+
+Every run makes its slice of a table equal to DESIGN.md section 2 with set-based SQL (sql/links/):
+- an EMPTY table is bulk-built in one transaction: its keys, indexes and foreign keys are read
+  from the catalog and dropped, the rows inserted, and everything rebuilt (one index build and
+  one anti-join per foreign key instead of index maintenance and trigger checks per row);
+- otherwise a diff deletes the links that lost their support and inserts the missing ones, one
+  transaction per chunk of consecutive days (bounded in conversations), so links that stay keep
+  their id, created_at and updated_at.
+Writers of one table are serialized by a transaction-level advisory lock.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the config class from the real annotation.
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import dagster as dg
+import psycopg
+from psycopg.rows import namedtuple_row
+from psycopg import sql
+from pydantic import Field
+
+from convo_pipelines.partitions import daily_partitions, window_of
+from convo_pipelines.progress import Progress
+from convo_pipelines.resources import PostgresResource
+from convo_pipelines.settings import get_settings
+
+GROUP = "links"
+OWNERS = ["team:data-platform"]
+# First key of the per-table advisory locks ('conv' in ASCII); the second is hashtext(schema.table).
+LOCK_CLASS = 0x636F6E76
+# Open ends of a window: the first partition also covers conversations created before
+# PARTITIONS_START_DATE (they belong to no partition), so a full backfill equals the whole definition.
+BEGINNING_OF_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
+END_OF_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc)
+ARRAY_SAMPLE_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class FrontLinkTable:
+    """One Front link table: its name, the column of the thing linked, and the SQL of its oracle."""
+
+    table: str
+    owner_column: str
+    oracle_file: str
+
+
+PEOPLE_LINKS = FrontLinkTable("people_front_conversations", "person_id", "links/select_people_links_window.sql")
+CLIENT_LINKS = FrontLinkTable("clients_front_conversations", "client_id", "links/select_client_links_window.sql")
+PROJECT_LINKS_TABLE = "project_conversations"
+
+
+class FrontLinksConfig(dg.Config):
+    """Run configuration of the Front link assets."""
+
+    max_chunk_conversations: int = Field(
+        default=500_000,
+        ge=1,
+        description=(
+            "When a range is diffed, consecutive days are grouped into transactions of at most this many "
+            "conversations (a single busier day is one chunk). Each chunk scans the recipients once, so "
+            "fewer, larger chunks are faster; smaller ones hold locks and memory for less time."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice [start, end) of a run's window and how many conversations it holds."""
+
+    start: datetime
+    end: datetime
+    conversations: int
+
+
+@dataclass
+class WriteCounts:
+    rows_inserted: int = 0
+    rows_deleted: int = 0
+    rows_in_window: int = 0
+
+    def add(self, other: "WriteCounts") -> None:
+        self.rows_inserted += other.rows_inserted
+        self.rows_deleted += other.rows_deleted
+        self.rows_in_window += other.rows_in_window
+
+
+# ---------------------------------------------------------------------------------------------
+# Windows and chunks
+
+
+def front_link_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[datetime, datetime]:
+    """The conversations' created_at window [start, end) a run covers, in UTC.
+
+    The first partition's window opens at the beginning of time, so conversations created before
+    PARTITIONS_START_DATE are linked too; an unpartitioned run covers every conversation.
+    """
+    window = window_of(context)
+    if window is None:
+        return BEGINNING_OF_TIME, END_OF_TIME
+    start, end = window
+    if start <= daily_partitions.start:
+        start = BEGINNING_OF_TIME
+    return start, end
+
+
+def chunk_window(
+    start: datetime, end: datetime, day_counts: list[tuple[date, int]], max_conversations: int
+) -> list[Chunk]:
+    """Cut [start, end) at UTC midnights into chunks of consecutive days holding at most
+    `max_conversations` conversations each (a day above the cap alone). Days with no
+    conversation belong to a neighbour; a window with none gives no chunk."""
+    chunks: list[Chunk] = []
+    chunk_start, in_chunk = start, 0
+    for day, conversations in day_counts:
+        if in_chunk and in_chunk + conversations > max_conversations:
+            midnight = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+            chunks.append(Chunk(chunk_start, midnight, in_chunk))
+            chunk_start, in_chunk = midnight, 0
+        in_chunk += conversations
+    if in_chunk:
+        chunks.append(Chunk(chunk_start, end, in_chunk))
+    return chunks
+
+
+def describe_bound(moment: datetime) -> str:
+    if moment <= BEGINNING_OF_TIME:
+        return "-infinity"
+    if moment >= END_OF_TIME:
+        return "infinity"
+    return moment.isoformat()
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared SQL steps
+
+
+def lock_link_table(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> None:
+    """Wait for, then hold until commit, the lock every writer of `table` takes."""
+    qualified_name = f"{postgres.source_schema}.{table}"
+    conn.execute(postgres.sql("links/lock_link_table.sql"), {"lock_class": LOCK_CLASS, "table": qualified_name})
+
+
+def link_table_is_empty(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> bool:
+    return conn.execute(postgres.sql("links/select_link_table_is_empty.sql", links=table)).fetchone()[0]
+
+
+def count_link_rows(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> int:
+    return conn.execute(postgres.sql("links/count_link_rows.sql", links=table)).fetchone()[0]
+
+
+def bulk_build(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    table: str,
+    insert_statement: sql.Composable,
+    params: dict[str, object],
+) -> int:
+    """Fill an empty table inside the caller's transaction: drop its keys, indexes and foreign keys,
+    insert, rebuild them from the catalog's DDL, analyze. Returns the rows inserted.
+
+    Dropping and re-adding the foreign keys locks the referenced tables against writes until commit,
+    which is also what keeps them valid meanwhile; a rollback restores everything.
+    """
+    cursor = conn.cursor(row_factory=namedtuple_row)
+    definitions = cursor.execute(
+        postgres.sql("links/select_table_rebuild_definitions.sql"),
+        {"schema": postgres.source_schema, "table": table},
+    ).fetchall()
+    foreign_keys = [d for d in definitions if d.constraint_type == "f"]
+    keys = [d for d in definitions if d.object_kind == "constraint" and d.constraint_type != "f"]
+    indexes = [d for d in definitions if d.object_kind == "index"]
+
+    conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
+    for definition in foreign_keys + keys:
+        conn.execute(postgres.sql("links/drop_table_constraint.sql", table=table, object_name=definition.name))
+    for definition in indexes:
+        conn.execute(postgres.sql("links/drop_table_index.sql", object_name=definition.name))
+
+    inserted = conn.execute(insert_statement, params).rowcount
+
+    for definition in keys + foreign_keys:
+        conn.execute(
+            postgres.sql(
+                "links/add_table_constraint.sql",
+                table=table,
+                object_name=definition.name,
+                definition=sql.SQL(definition.definition),  # catalog DDL, not data
+            )
+        )
+    for definition in indexes:
+        conn.execute(sql.SQL(definition.definition))  # pg_get_indexdef: a complete CREATE INDEX
+    conn.execute(postgres.sql("links/analyze_link_table.sql", table=table))
+    return inserted
+
+
+# ---------------------------------------------------------------------------------------------
+# Front link tables (people, clients)
+
+
+def front_oracle(postgres: PostgresResource, spec: FrontLinkTable) -> sql.Composed:
+    return postgres.sql(spec.oracle_file)
+
+
+def bulk_build_front_window(
+    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, start: datetime, end: datetime
+) -> WriteCounts:
+    insert = postgres.sql(
+        "links/insert_front_links_window.sql",
+        links=spec.table,
+        owner=spec.owner_column,
+        oracle=front_oracle(postgres, spec),
+    )
+    inserted = bulk_build(conn, postgres, spec.table, insert, {"start": start, "end": end})
+    return WriteCounts(rows_inserted=inserted, rows_deleted=0, rows_in_window=inserted)
+
+
+def diff_front_window(
+    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, start: datetime, end: datetime
+) -> WriteCounts:
+    conn.execute(postgres.sql("links/set_diff_settings.sql"))
+    statement = postgres.sql(
+        "links/sync_front_links_window.sql",
+        links=spec.table,
+        owner=spec.owner_column,
+        oracle=front_oracle(postgres, spec),
+    )
+    inserted, deleted, in_window = conn.execute(statement, {"start": start, "end": end}).fetchone()
+    return WriteCounts(rows_inserted=inserted, rows_deleted=deleted, rows_in_window=in_window)
+
+
+def try_bulk_build_front(
+    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, start: datetime, end: datetime
+) -> WriteCounts | None:
+    """Bulk-build the whole window in one transaction when the table is empty; None when it is not."""
+    with conn.transaction():
+        lock_link_table(conn, postgres, spec.table)
+        if not link_table_is_empty(conn, postgres, spec.table):
+            return None
+        return bulk_build_front_window(conn, postgres, spec, start, end)
+
+
+def count_conversations_by_day(
+    conn: psycopg.Connection, postgres: PostgresResource, start: datetime, end: datetime
+) -> list[tuple[date, int]]:
+    statement = postgres.sql("links/count_front_conversations_by_day.sql")
+    return [(day, count) for day, count in conn.execute(statement, {"start": start, "end": end})]
+
+
+def diff_front_chunks(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    spec: FrontLinkTable,
+    chunks: list[Chunk],
+    log: Callable[[str], object],
+) -> WriteCounts:
+    """Diff each chunk in its own transaction, logging progress (conversations done, rows, rate, ETA) after each."""
+    totals = WriteCounts()
+    progress = Progress(log, spec.table, total_steps=sum(c.conversations for c in chunks), unit="conversations")
+    for chunk in chunks:
+        with conn.transaction():
+            lock_link_table(conn, postgres, spec.table)
+            counts = diff_front_window(conn, postgres, spec, chunk.start, chunk.end)
+        totals.add(counts)
+        progress.advance(rows=counts.rows_in_window, steps=chunk.conversations)
+    return totals
+
+
+def materialize_front_links(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, spec: FrontLinkTable, config: FrontLinksConfig
+) -> dg.MaterializeResult:
+    """Make the window's slice of `spec.table` exact; bulk-build when the table is empty."""
+    started = time.perf_counter()
+    start, end = front_link_window(context)
+    context.log.info(f"{spec.table}: conversations created in [{describe_bound(start)}, {describe_bound(end)})")
+    with postgres.connect(autocommit=True) as conn:
+        counts = try_bulk_build_front(conn, postgres, spec, start, end)
+        mode, chunk_count = "bulk", 1
+        if counts is None:
+            day_counts = count_conversations_by_day(conn, postgres, start, end)
+            chunks = chunk_window(start, end, day_counts, config.max_chunk_conversations)
+            mode, chunk_count = "diff", len(chunks)
+            counts = diff_front_chunks(conn, postgres, spec, chunks, context.log.info)
+        row_count = count_link_rows(conn, postgres, spec.table)
+    seconds = time.perf_counter() - started
+    context.log.info(
+        f"{spec.table}: {mode}, {counts.rows_inserted:,} inserted, {counts.rows_deleted:,} deleted, "
+        f"{counts.rows_in_window:,} in range, {row_count:,} in the table, {seconds:.2f}s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "mode": mode,
+            "window_start": describe_bound(start),
+            "window_end": describe_bound(end),
+            "chunks": chunk_count,
+            "rows_inserted": counts.rows_inserted,
+            "rows_deleted": counts.rows_deleted,
+            "rows_in_range": counts.rows_in_window,
+            "dagster/row_count": row_count,
+            "dagster/table_name": f"{postgres.source_schema}.{spec.table}",
+            "seconds": round(seconds, 3),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Column schemas
+
+
+def _uuid_column(name: str, description: str, nullable: bool = False) -> dg.TableColumn:
+    return dg.TableColumn(name, "uuid", description, dg.TableColumnConstraints(nullable=nullable))
+
+
+def _timestamp_column(name: str, description: str) -> dg.TableColumn:
+    return dg.TableColumn(name, "timestamptz", description, dg.TableColumnConstraints(nullable=False))
+
+
+def _front_link_schema(owner_column: str, owner_description: str) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn("id", "uuid", "Link id; kept while the link exists.", dg.TableColumnConstraints(nullable=False, unique=True)),
+            _uuid_column(owner_column, owner_description),
+            _uuid_column("front_conversation_id", "The Front conversation (front_conversations.id, ON DELETE CASCADE)."),
+            _timestamp_column("created_at", "When the link was first written."),
+            _timestamp_column("updated_at", "When something about the link last changed (never, for a pair)."),
+        ],
+        constraints=dg.TableConstraints(other=[f"unique ({owner_column}, front_conversation_id)"]),
+    )
+
+
+def _table_metadata(table: str, schema: dg.TableSchema) -> dict[str, object]:
+    return {
+        "dagster/table_name": f"{get_settings().source_schema}.{table}",
+        "dagster/column_schema": schema,
+    }
+
+
+PEOPLE_LINKS_SCHEMA = _front_link_schema("person_id", "The person (people.id, ON DELETE CASCADE).")
+CLIENT_LINKS_SCHEMA = _front_link_schema("client_id", "The client (clients.id, ON DELETE CASCADE).")
+PROJECT_LINKS_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("id", "uuid", "Link id; kept while the conversation has a project.", dg.TableColumnConstraints(nullable=False, unique=True)),
+        _uuid_column("project_id", "The project (projects.id, ON DELETE CASCADE) = conversations.project_id."),
+        dg.TableColumn(
+            "conversation_id",
+            "uuid",
+            "The conversation (conversations.id, ON DELETE CASCADE); one project per conversation.",
+            dg.TableColumnConstraints(nullable=False, unique=True),
+        ),
+        _timestamp_column("added_at", "When the link to this project was first written (reset when the conversation moves)."),
+        _uuid_column("added_by", "The project's user (users.id, ON DELETE SET NULL); NULL when the project has no existing user.", nullable=True),
+    ],
+    constraints=dg.TableConstraints(other=["unique (project_id, conversation_id)"]),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Assets
+
+
+@dg.asset(
+    name="people_front_conversations",
+    group_name=GROUP,
+    kinds={"postgres"},
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    metadata=_table_metadata(PEOPLE_LINKS.table, PEOPLE_LINKS_SCHEMA),
+)
+def people_front_conversations(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, config: FrontLinksConfig
+) -> dg.MaterializeResult:
+    """One row per (person, Front conversation) where one of the person's contact methods received a
+    message of the conversation. Partitioned by the conversation's created_at day (UTC); recipients
+    with no contact method, or whose contact method resolves to no existing person, link nobody."""
+    return materialize_front_links(context, postgres, PEOPLE_LINKS, config)
+
+
+@dg.asset(
+    name="clients_front_conversations",
+    group_name=GROUP,
+    kinds={"postgres"},
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[people_front_conversations],
+    metadata=_table_metadata(CLIENT_LINKS.table, CLIENT_LINKS_SCHEMA),
+)
+def clients_front_conversations(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, config: FrontLinksConfig
+) -> dg.MaterializeResult:
+    """One row per (client, Front conversation): the CURRENT clients of the people linked to the
+    conversation. A person whose client no longer exists keeps their people link but gives no client link."""
+    return materialize_front_links(context, postgres, CLIENT_LINKS, config)
+
+
+def reconcile_project_links(conn: psycopg.Connection, postgres: PostgresResource) -> tuple[str, dict[str, int]]:
+    """Make project_conversations exact inside the caller's transaction; returns the mode and counts."""
+    oracle = postgres.sql("links/select_project_links.sql")
+    if link_table_is_empty(conn, postgres, PROJECT_LINKS_TABLE):
+        insert = postgres.sql("links/insert_project_links.sql", oracle=oracle)
+        inserted = bulk_build(conn, postgres, PROJECT_LINKS_TABLE, insert, {})
+        return "bulk", {"rows_inserted": inserted, "rows_deleted": 0, "rows_moved": 0, "rows_refreshed": 0}
+    conn.execute(postgres.sql("links/set_diff_settings.sql"))
+    cursor = conn.cursor(row_factory=namedtuple_row)
+    row = cursor.execute(postgres.sql("links/sync_project_links.sql", oracle=oracle)).fetchone()
+    return "diff", {
+        "rows_inserted": row.rows_inserted,
+        "rows_deleted": row.rows_deleted,
+        "rows_moved": row.rows_moved,
+        "rows_refreshed": row.rows_refreshed,
+    }
+
+
+def project_array_inconsistencies(conn: psycopg.Connection, postgres: PostgresResource) -> dict[str, dict[str, object]]:
+    """{kind: {"entries": n, "samples": [...]}} for stale, mismatched and missing projects.conversation_ids entries."""
+    rows = conn.execute(
+        postgres.sql("links/count_project_array_inconsistencies.sql"), {"sample_limit": ARRAY_SAMPLE_LIMIT}
+    ).fetchall()
+    return {kind: {"entries": entries, "samples": samples} for kind, entries, samples in rows}
+
+
+@dg.asset(
+    name="project_conversations",
+    group_name=GROUP,
+    kinds={"postgres"},
+    owners=OWNERS,
+    metadata=_table_metadata(PROJECT_LINKS_TABLE, PROJECT_LINKS_SCHEMA),
+)
+def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+    """One row per conversation whose project exists: (conversations.project_id, conversation), added_by
+    the project's user. Each run reconciles the whole table; a conversation that moves keeps its row id
+    and gets the new project, added_by and added_at. Reports the deprecated projects.conversation_ids drift."""
+    started = time.perf_counter()
+    with postgres.connect(autocommit=True) as conn:
+        with conn.transaction():
+            lock_link_table(conn, postgres, PROJECT_LINKS_TABLE)
+            mode, counts = reconcile_project_links(conn, postgres)
+        row_count = count_link_rows(conn, postgres, PROJECT_LINKS_TABLE)
+        drift = project_array_inconsistencies(conn, postgres)
+    seconds = time.perf_counter() - started
+    drifted = {kind: report["entries"] for kind, report in drift.items() if report["entries"]}
+    if drifted:
+        context.log.warning(f"projects.conversation_ids disagrees with conversations.project_id: {json.dumps(drifted)}")
+    context.log.info(f"{PROJECT_LINKS_TABLE}: {mode}, {json.dumps(counts)}, {row_count:,} in the table, {seconds:.2f}s")
+    metadata: dict[str, object] = {
+        "mode": mode,
+        **counts,
+        "dagster/row_count": row_count,
+        "dagster/table_name": f"{postgres.source_schema}.{PROJECT_LINKS_TABLE}",
+        "seconds": round(seconds, 3),
+    }
+    for kind, report in drift.items():
+        metadata[f"array_{kind}_entries"] = report["entries"]
+        metadata[f"array_{kind}_samples"] = dg.MetadataValue.json(report["samples"])
+    return dg.MaterializeResult(metadata=metadata)
+
+
+link_assets = [people_front_conversations, clients_front_conversations, project_conversations]

@@ -1,0 +1,146 @@
+"""Checks of the three link tables: no duplicate pairs, no orphans, exact against the source.
+
+The two Front link tables share the duplicate and orphan SQL (the table and owner column are bound
+as identifiers); each table has its own exactness oracle. Inside a partitioned run a Front check
+covers only the run's window; run alone, or over every partition, it covers the whole table.
+"""
+
+from dataclasses import dataclass
+from datetime import timezone
+
+import dagster as dg
+
+from convo_pipelines.checks import CheckScope, build_sql_check
+from convo_pipelines.partitions import daily_partitions, window_of
+
+ERROR = dg.AssetCheckSeverity.ERROR
+WARN = dg.AssetCheckSeverity.WARN
+
+
+@dataclass(frozen=True)
+class FrontLinkTable:
+    """A Front link table: (owner, Front conversation) pairs, the owner being a person or a client."""
+
+    name: str
+    owner_column: str
+    owner_table: str
+    owner_kind: str
+    exactness_sql: str
+
+
+PEOPLE_LINKS = FrontLinkTable(
+    name="people_front_conversations",
+    owner_column="person_id",
+    owner_table="people",
+    owner_kind="person",
+    exactness_sql="checks/check_people_links_exactness.sql",
+)
+CLIENTS_LINKS = FrontLinkTable(
+    name="clients_front_conversations",
+    owner_column="client_id",
+    owner_table="clients",
+    owner_kind="client",
+    exactness_sql="checks/check_clients_links_exactness.sql",
+)
+PROJECT_LINKS_TABLE = "project_conversations"
+
+
+def window_scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
+    """Links of the Front conversations created in the run's window, or the whole table.
+
+    Same rule as the assets: the first partition also covers conversations created before
+    PARTITIONS_START_DATE (open start), and a run over every partition, or an unpartitioned run
+    (a check launched alone), checks the whole table, orphans of deleted conversations included.
+    """
+    window = window_of(context)
+    if window is None:
+        return CheckScope(label="whole table", params={"window_start": None, "window_end": None})
+    start, end = window
+    first = daily_partitions.get_first_partition_window()
+    last = daily_partitions.get_last_partition_window()
+    open_start = first is not None and start <= first.start.astimezone(timezone.utc)
+    open_end = last is not None and end >= last.end.astimezone(timezone.utc)
+    if open_start and open_end:
+        return CheckScope(label="whole table", params={"window_start": None, "window_end": None})
+    label_start = "-infinity" if open_start else start.isoformat()
+    return CheckScope(
+        label=f"conversations created in [{label_start}, {end.isoformat()})",
+        params={"window_start": None if open_start else start, "window_end": end},
+    )
+
+
+def build_front_link_checks(table: FrontLinkTable) -> list[dg.AssetChecksDefinition]:
+    """Duplicates, orphans and exactness checks of one Front link table (ERROR, non-blocking)."""
+    owner = {"link_table": table.name, "owner_column": table.owner_column}
+    return [
+        build_sql_check(
+            asset=table.name,
+            name="no_duplicate_pairs",
+            sql_file="checks/check_front_links_duplicates.sql",
+            identifiers=owner,
+            scope_of=window_scope,
+            description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.name} is stored once. "
+            "ERROR, non-blocking: the data is already committed when the check runs.",
+        ),
+        build_sql_check(
+            asset=table.name,
+            name="no_orphans",
+            sql_file="checks/check_front_links_orphans.sql",
+            identifiers={**owner, "owner_table": table.owner_table},
+            values={"owner_kind": table.owner_kind},
+            scope_of=window_scope,
+            description=f"Every {table.name} row points at an existing {table.owner_kind} and Front conversation. "
+            "ERROR, non-blocking: the data is already committed when the check runs.",
+        ),
+        build_sql_check(
+            asset=table.name,
+            name="matches_source",
+            sql_file=table.exactness_sql,
+            scope_of=window_scope,
+            description=f"{table.name} holds exactly the pairs the source defines: counts and samples of missing "
+            "and extra pairs. ERROR, non-blocking: the data is already committed when the check runs.",
+        ),
+    ]
+
+
+def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
+    """Duplicates, orphans and exactness (ERROR) plus the deprecated array's consistency (WARN)."""
+    return [
+        build_sql_check(
+            asset=PROJECT_LINKS_TABLE,
+            name="no_duplicate_pairs",
+            sql_file="checks/check_project_links_duplicates.sql",
+            description="Each conversation appears once in project_conversations (one project per conversation). "
+            "ERROR, non-blocking: the data is already committed when the check runs.",
+        ),
+        build_sql_check(
+            asset=PROJECT_LINKS_TABLE,
+            name="no_orphans",
+            sql_file="checks/check_project_links_orphans.sql",
+            description="Every project_conversations row points at an existing project, conversation and, when "
+            "set, added_by user. ERROR, non-blocking: the data is already committed when the check runs.",
+        ),
+        build_sql_check(
+            asset=PROJECT_LINKS_TABLE,
+            name="matches_source",
+            sql_file="checks/check_project_links_exactness.sql",
+            description="project_conversations equals (conversations.project_id, conversations.id) for existing "
+            "projects, added_by being the project's user: missing, extra and wrong added_by rows. "
+            "ERROR, non-blocking: the data is already committed when the check runs.",
+        ),
+        build_sql_check(
+            asset=PROJECT_LINKS_TABLE,
+            name="array_consistency",
+            sql_file="checks/check_project_array_consistency.sql",
+            severity=WARN,
+            description="The deprecated projects.conversation_ids arrays agree with conversations.project_id: "
+            "stale, mismatched and missing entries. WARN: the arrays are a cache the pipeline never writes.",
+        ),
+    ]
+
+
+link_checks = [
+    *build_front_link_checks(PEOPLE_LINKS),
+    *build_front_link_checks(CLIENTS_LINKS),
+    *build_project_link_checks(),
+]

@@ -1,0 +1,131 @@
+"""Cron schedules. Each cron comes from the environment (settings.py validates it and names the
+variable when it is wrong); ENABLE_BACKGROUND_JOBS decides whether they start running.
+"""
+
+import inspect
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+from croniter import croniter
+
+from convo_pipelines.jobs import conversation_discovery_job, front_links_job, project_links_job
+from convo_pipelines.partitions import daily_partitions
+from convo_pipelines.settings import get_settings
+
+# Asset jobs launched by schedules and sensors ignore backfill policies (dagster issue 17404):
+# these run tags make a range of partitions ONE run.
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def background_schedule_status() -> dg.DefaultScheduleStatus:
+    """RUNNING when ENABLE_BACKGROUND_JOBS is true (the default), STOPPED otherwise."""
+    if get_settings().enable_background_jobs:
+        return dg.DefaultScheduleStatus.RUNNING
+    return dg.DefaultScheduleStatus.STOPPED
+
+
+def cron_schedule_from_settings(
+    cron: str, job: Any, name: str
+) -> Callable[[Callable[..., object]], dg.ScheduleDefinition]:
+    """@schedule on a cron read from settings, in SCHEDULE_TIMEZONE, started per ENABLE_BACKGROUND_JOBS.
+
+    `job` is what define_asset_job returns (its class is not public in Dagster) or a JobDefinition.
+    The function's docstring becomes the schedule's description in the UI.
+    """
+
+    def decorate(evaluation_fn: Callable[..., object]) -> dg.ScheduleDefinition:
+        return dg.schedule(
+            name=name,
+            cron_schedule=cron,
+            job=job,
+            execution_timezone=get_settings().schedule_timezone,
+            default_status=background_schedule_status(),
+            description=inspect.getdoc(evaluation_fn),
+        )(evaluation_fn)
+
+    return decorate
+
+
+def partition_range_tags(first_key: str, last_key: str) -> dict[str, str]:
+    """Run tags that make the inclusive partition range first_key..last_key one run."""
+    return {PARTITION_RANGE_START_TAG: first_key, PARTITION_RANGE_END_TAG: last_key}
+
+
+def all_partition_keys_at(moment: datetime) -> tuple[str, str] | None:
+    """First and last daily partition keys that exist at `moment` (today included), or None before the start."""
+    with dg.partition_loading_context(effective_dt=moment):
+        first = daily_partitions.get_first_partition_key()
+        last = daily_partitions.get_last_partition_key()
+    if first is None or last is None:
+        return None
+    return first, last
+
+
+@cron_schedule_from_settings(get_settings().link_tables_sync_cron, job=front_links_job, name="front_link_tables_sync_schedule")
+def front_link_tables_sync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """Reconciles both Front link tables over every partition in ONE run (LINK_TABLES_SYNC_CRON).
+
+    Catches what the late-change sensor cannot see, such as hard deletes in the source.
+    """
+    keys = all_partition_keys_at(context.scheduled_execution_time)
+    if keys is None:
+        return dg.SkipReason("No partition exists yet: PARTITIONS_START_DATE is in the future.")
+    first_key, last_key = keys
+    return dg.RunRequest(
+        run_key=f"front-link-tables-sync:{context.scheduled_execution_time.isoformat()}",
+        tags=partition_range_tags(first_key, last_key),
+    )
+
+
+@cron_schedule_from_settings(get_settings().link_tables_sync_cron, job=project_links_job, name="project_link_tables_sync_schedule")
+def project_link_tables_sync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Reconciles project_conversations with conversations.project_id (LINK_TABLES_SYNC_CRON)."""
+    return dg.RunRequest(run_key=f"project-link-tables-sync:{context.scheduled_execution_time.isoformat()}")
+
+
+link_schedules = [front_link_tables_sync_schedule, project_link_tables_sync_schedule]
+
+
+def discovery_partition_range(cron: str, timezone_name: str, scheduled: datetime) -> tuple[str, str] | None:
+    """Partition keys from the previous tick's UTC day to the current tick's UTC day, or None before the start.
+
+    The current tick is the last cron time at or before `scheduled` (a late tick still counts as
+    itself); going back to the tick before it means a run just after midnight also re-reads the
+    previous day, so a message at 23:59:58 is never missed.
+    """
+    local = scheduled.astimezone(ZoneInfo(timezone_name))
+    current_tick = croniter(cron, local + timedelta(seconds=1)).get_prev(datetime)
+    previous_tick = croniter(cron, current_tick).get_prev(datetime)
+    first_day = max(previous_tick.astimezone(timezone.utc).date(), get_settings().partitions_start_date)
+    last_day = scheduled.astimezone(timezone.utc).date()
+    if last_day < get_settings().partitions_start_date:
+        return None
+    return first_day.isoformat(), last_day.isoformat()
+
+
+@cron_schedule_from_settings(
+    get_settings().conversation_discovery_cron, job=conversation_discovery_job, name="conversation_discovery_schedule"
+)
+def conversation_discovery_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """Discovers new chat sessions and refreshes their summaries in ONE run per tick (CONVERSATION_DISCOVERY_CRON).
+
+    The run covers the days from the previous tick to now, so the end of yesterday is read after midnight.
+    """
+    settings = get_settings()
+    keys = discovery_partition_range(
+        settings.conversation_discovery_cron, settings.schedule_timezone, context.scheduled_execution_time
+    )
+    if keys is None:
+        return dg.SkipReason("No partition exists yet: PARTITIONS_START_DATE is in the future.")
+    first_key, last_key = keys
+    return dg.RunRequest(
+        run_key=f"conversation-discovery:{context.scheduled_execution_time.isoformat()}",
+        tags=partition_range_tags(first_key, last_key),
+    )
+
+
+discovery_schedules = [conversation_discovery_schedule]

@@ -1,0 +1,312 @@
+"""histories_sessions, conversation_summaries, daily_conversation_stats: equal to an independent
+recomputation, idempotent, partition-isolated, timezone-proof, and unhurt by bad crews."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import dagster as dg
+import psycopg
+import pytest
+from psycopg import sql
+
+from convo_pipelines.assets.histories import (
+    CONVERSATION_SUMMARIES_SCHEMA,
+    DAILY_CONVERSATION_STATS_SCHEMA,
+    HISTORIES_SESSIONS_SCHEMA,
+    Window,
+    histories_assets,
+    merge_crew_window,
+)
+from convo_pipelines.crews import inspect_histories_table, load_crews
+from convo_pipelines.resources import PostgresResource
+from convo_pipelines.seed_histories import seed_histories
+from convo_pipelines_tests.histories_data import (
+    HOSTILE_TABLE_NAME,
+    HistoriesTableSpec,
+    Scenario,
+    actual_sessions,
+    actual_summaries,
+    build_scenario,
+    create_client,
+    create_crew,
+    create_histories_table,
+    insert_messages,
+    langchain,
+    n8n,
+    oracle_sessions,
+    oracle_summaries,
+    read_raw,
+    utc,
+)
+
+START = date(2024, 3, 1)
+RANGE = ("2024-03-01", "2024-03-20")  # the generated sessions end before 2024-03-20
+
+
+def run(postgres: PostgresResource, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
+    """One run of the three histories assets over the partition range first..last (one partition by default)."""
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last or first}
+    result = dg.materialize(histories_assets, resources={"postgres": postgres}, tags=tags)
+    assert result.success
+    return result
+
+
+def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)][:1]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+@pytest.fixture
+def scenario(db: psycopg.Connection) -> Scenario:
+    return build_scenario(db, START)
+
+
+def test_range_backfill_equals_an_independent_recomputation(db, postgres, scenario) -> None:
+    # Every partition up to today: the first one opens at the beginning of time, and the run
+    # counts the whole tables.
+    result = run(postgres, "2024-01-01", datetime.now(timezone.utc).date().isoformat())
+    expected_sessions = oracle_sessions(db, scenario)
+    assert len(expected_sessions) > 100
+    assert actual_sessions(db) == expected_sessions
+    assert actual_summaries(db) == oracle_summaries(db, scenario)
+    # Summaries of sessions crossing midnight / lasting days exist and cover every day.
+    assert db.execute("select max(active_days) from analytics.conversation_summaries").fetchone()[0] >= 3
+    stats = db.execute(
+        "select sum(sessions), sum(messages) from analytics.daily_conversation_stats"
+    ).fetchone()
+    assert stats == (len(expected_sessions), sum(row[4] for row in expected_sessions))
+    meta = metadata_of(result, "histories_sessions")
+    assert meta["dagster/row_count"] == meta["rows_in_window"] == len(expected_sessions)
+    assert metadata_of(result, "conversation_summaries")["dagster/row_count"] == len(oracle_summaries(db, scenario))
+    assert meta["malformed_messages_in_window"] == sum(row[7] for row in expected_sessions) > 0
+
+
+def test_bad_crews_are_named_and_never_hurt_good_ones(db, postgres, scenario) -> None:
+    result = run(postgres, *RANGE)
+    for asset in ("histories_sessions", "conversation_summaries"):
+        meta = metadata_of(result, asset)
+        assert meta["crews_processed"] == 3 and meta["crews_failed"] == 3
+        reasons = {row["crew"]: row.get("reason", "") for row in meta["crews"]}
+        assert "not a valid table name" in reasons["hostile"]
+        assert "public.no_such_histories does not exist" in reasons["ghost"]
+        assert "no created_at column" in reasons["n8n_raw"] and "timestamptz not null default now()" in reasons["n8n_raw"]
+        assert "`hostile`" in meta["bad_crews"] and "`ghost`" in meta["bad_crews"]
+    # The hostile name was never executed, and good crews' data is all there.
+    assert db.execute("select to_regclass('public.people')").fetchone()[0] == "people"
+    assert {row[0] for row in actual_sessions(db)} == set(scenario.good)
+
+
+def test_a_crew_whose_query_fails_is_reported_and_the_others_commit(db, postgres, scenario) -> None:
+    # A table the pipeline's role may not read: the crew's statement fails inside its own transaction.
+    db.execute("create role histories_limited_user nologin")
+    try:
+        db.execute("grant usage on schema public, analytics to histories_limited_user")
+        db.execute("grant select on all tables in schema public to histories_limited_user")
+        db.execute("grant select, insert, update, delete on all tables in schema analytics to histories_limited_user")
+        db.execute("grant execute on function analytics.parse_json_or_null(text) to histories_limited_user")
+        db.execute("revoke select on public.globex_histories from histories_limited_user")
+        # Every new connection to this database, the pipeline's included, runs as the limited role.
+        db.execute(sql.SQL("alter database {} set role = histories_limited_user").format(sql.Identifier(db.info.dbname)))
+        result = run(postgres, *RANGE)
+        reasons = {row["crew"]: row.get("reason", "") for row in metadata_of(result, "histories_sessions")["crews"]}
+        assert "permission denied" in reasons["globex_bot"]
+        assert {row[0] for row in actual_sessions(db)} == {"acme_support", "acme_sales"}
+    finally:
+        db.execute(sql.SQL("alter database {} reset role").format(sql.Identifier(db.info.dbname)))
+        db.execute("drop owned by histories_limited_user")
+        db.execute("drop role histories_limited_user")
+
+
+def test_rerun_changes_nothing_not_even_updated_at(db, postgres, scenario) -> None:
+    run(postgres, *RANGE)
+    summaries_before = db.execute("select crew_code, session_id, updated_at from analytics.conversation_summaries").fetchall()
+    sessions_before = actual_sessions(db)
+    result = run(postgres, *RANGE)
+    assert actual_sessions(db) == sessions_before
+    assert db.execute("select crew_code, session_id, updated_at from analytics.conversation_summaries").fetchall() == summaries_before
+    for asset in ("histories_sessions", "conversation_summaries"):
+        meta = metadata_of(result, asset)
+        assert (meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]) == (0, 0, 0)
+
+
+def test_a_partition_run_replaces_only_its_days_and_whole_sessions(db, postgres) -> None:
+    create_client(db, "acme")
+    create_histories_table(db, HistoriesTableSpec("support_histories"))
+    create_crew(db, "support", "acme", "support_histories")
+    week = "11111111-1111-1111-1111-111111111111"
+    gone = "22222222-2222-2222-2222-222222222222"
+    insert_messages(db, "support_histories", [
+        *[(week, utc(2024, 3, day, 10), langchain("human", f"day {day}")) for day in range(1, 8)],
+        (gone, utc(2024, 3, 4, 9), langchain("human", "soon deleted")),
+        (gone, utc(2024, 3, 4, 9, 1), langchain("ai", "")),
+    ])
+    run(postgres, "2024-03-01", "2024-03-07")
+    assert db.execute("select active_days, message_count from analytics.conversation_summaries where session_id = %s", (week,)).fetchone() == (7, 7)
+
+    # Late changes: a message added on 03-04 and on 03-06, the whole "gone" session deleted.
+    insert_messages(db, "support_histories", [
+        (week, utc(2024, 3, 4, 11), langchain("ai", "late reply")),
+        (week, utc(2024, 3, 6, 11), langchain("ai", "late reply")),
+    ])
+    db.execute("delete from public.support_histories where session_id = %s", (gone,))
+    result = run(postgres, "2024-03-04")
+    # A one-day tick counts its day only: no full-table count.
+    meta = metadata_of(result, "histories_sessions")
+    assert meta["dagster/partition_row_count"] == 1 and "dagster/row_count" not in meta
+
+    days = dict(db.execute(
+        "select activity_date, message_count from analytics.histories_sessions where session_id = %s", (week,)
+    ).fetchall())
+    assert days[date(2024, 3, 4)] == 2  # replaced
+    assert days[date(2024, 3, 6)] == 1  # other partition untouched
+    assert db.execute("select count(*) from analytics.histories_sessions where session_id = %s", (gone,)).fetchone()[0] == 0
+    # The summary of the touched session is recomputed over ALL its days, including 03-06's new message.
+    assert db.execute(
+        "select message_count, ai_message_count, active_days from analytics.conversation_summaries where session_id = %s", (week,)
+    ).fetchone() == (9, 2, 7)
+    assert db.execute("select count(*) from analytics.conversation_summaries where session_id = %s", (gone,)).fetchone()[0] == 0
+
+
+def test_first_human_message_durations_and_message_shapes(db, postgres) -> None:
+    create_client(db, "acme")
+    create_histories_table(db, HistoriesTableSpec("shapes_histories", session_id_type="text", message_type="text"))
+    create_crew(db, "shapes", "acme", "shapes_histories")
+    long_text = "é" * 250
+    insert_messages(db, "shapes_histories", [
+        ("s1", utc(2024, 3, 2, 23, 59, 0), langchain("human", "")),          # empty: skipped, not malformed
+        ("s1", utc(2024, 3, 2, 23, 59, 30), n8n("human", "lower id wins")),  # tie on created_at -> lowest id
+        ("s1", utc(2024, 3, 2, 23, 59, 30), n8n("human", "higher id")),
+        ("s1", utc(2024, 3, 3, 0, 0, 5), langchain("ai", "")),              # tool call: empty AI content
+        ("s1", utc(2024, 3, 3, 0, 1, 0), "not json at all"),                  # malformed: not JSON
+        ("s1", utc(2024, 3, 3, 0, 1, 1), '["an", "array"]'),                  # malformed: not an object
+        ("s1", utc(2024, 3, 3, 0, 1, 2), '{"data": {"content": "x"}}'),       # malformed: no type
+        ("s1", utc(2024, 3, 3, 0, 1, 3), '{"type": "robot"}'),                # malformed: unknown type
+        ("s1", utc(2024, 3, 3, 0, 1, 4), n8n("system", "sys")),
+        ("s2", utc(2024, 3, 3, 8), langchain("human", long_text)),
+    ])
+    run(postgres, "2024-03-02", "2024-03-03")
+    rows = db.execute(
+        "select activity_date, message_count, human_message_count, ai_message_count, malformed_message_count "
+        "from analytics.histories_sessions where session_id = 's1' order by activity_date"
+    ).fetchall()
+    assert rows == [(date(2024, 3, 2), 3, 3, 0, 0), (date(2024, 3, 3), 6, 0, 1, 4)]
+    s1 = db.execute(
+        "select message_count, human_message_count, ai_message_count, duration_seconds, active_days, first_human_message "
+        "from analytics.conversation_summaries where session_id = 's1'"
+    ).fetchone()
+    assert s1 == (9, 3, 1, 124, 2, "lower id wins")
+    assert db.execute("select first_human_message from analytics.conversation_summaries where session_id = 's2'").fetchone()[0] == "é" * 200
+
+
+def test_activity_date_is_the_utc_day_whatever_the_server_timezone(db, postgres, database_url) -> None:
+    db.execute(sql.SQL("alter database {} set timezone = 'America/Los_Angeles'").format(sql.Identifier(db.info.dbname)))
+    create_client(db, "acme")
+    create_histories_table(db, HistoriesTableSpec("tz_histories"))
+    create_crew(db, "tz", "acme", "tz_histories")
+    # 2024-03-02 03:00 UTC is still 2024-03-01 in Los Angeles.
+    insert_messages(db, "tz_histories", [("33333333-3333-3333-3333-333333333333", utc(2024, 3, 2, 3), langchain("human", "hi"))])
+    run(postgres, "2024-03-02")
+    assert db.execute("select activity_date from analytics.histories_sessions").fetchall() == [(date(2024, 3, 2),)]
+    # The SQL itself, on a connection left in the database's Los Angeles time zone, gives the same day.
+    with psycopg.connect(database_url.replace("postgresql+psycopg2", "postgresql")) as conn:
+        assert conn.execute("show timezone").fetchone()[0] == "America/Los_Angeles"
+        conn.execute("delete from analytics.histories_sessions")
+        [crew] = load_crews(conn, "public")
+        window = Window(utc(2024, 3, 2), utc(2024, 3, 3))
+        counts = merge_crew_window(conn, postgres, inspect_histories_table(conn, "public", crew), "histories/merge_histories_sessions_window.sql", window)
+        assert counts["rows_inserted"] == 1
+        assert conn.execute("select activity_date from analytics.histories_sessions").fetchall() == [(date(2024, 3, 2),)]
+
+
+def test_removed_crews_leave_the_window_and_client_moves_follow(db, postgres, scenario) -> None:
+    run(postgres, *RANGE)
+    db.execute("delete from public.crews where code = 'acme_sales'")
+    db.execute("update public.crews set client_id = (select id from public.clients where code = 'globex') where code = 'acme_support'")
+    run(postgres, *RANGE)
+    assert {row[0] for row in actual_sessions(db)} == {"acme_support", "globex_bot"}
+    assert db.execute("select count(*) from analytics.conversation_summaries where crew_code = 'acme_sales'").fetchone()[0] == 0
+    assert db.execute(
+        "select distinct client_code from analytics.conversation_summaries where crew_code = 'acme_support'"
+    ).fetchall() == [("globex",)]
+
+
+def test_every_analytics_table_and_column_has_a_comment(db) -> None:
+    missing = db.execute(
+        """
+        select c.relname, a.attname
+        from pg_class as c
+        join pg_namespace as n on n.oid = c.relnamespace
+        left join pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+        where n.nspname = 'analytics' and c.relkind in ('r', 'v', 'm')
+          and (obj_description(c.oid, 'pg_class') is null or col_description(c.oid, a.attnum) is null)
+        """
+    ).fetchall()
+    assert missing == []
+    relations = {row[0] for row in db.execute("select relname from pg_class where relnamespace = 'analytics'::regnamespace and relkind in ('r', 'v')")}
+    assert relations == {"histories_sessions", "conversation_summaries", "daily_conversation_stats"}
+
+
+@pytest.mark.parametrize(
+    ("table", "schema"),
+    [
+        ("histories_sessions", HISTORIES_SESSIONS_SCHEMA),
+        ("conversation_summaries", CONVERSATION_SUMMARIES_SCHEMA),
+        ("daily_conversation_stats", DAILY_CONVERSATION_STATS_SCHEMA),
+    ],
+)
+def test_column_schemas_in_dagster_match_the_tables(db, table, schema) -> None:
+    columns = [row[0] for row in db.execute(
+        "select column_name from information_schema.columns where table_schema = 'analytics' and table_name = %s order by ordinal_position",
+        (table,),
+    )]
+    assert columns == [column.name for column in schema.columns]
+
+
+def test_analytics_reader_can_only_read_analytics(db) -> None:
+    assert db.execute("select rolcanlogin from pg_roles where rolname = 'analytics_reader'").fetchone() == (False,)
+    db.execute("create table analytics.created_later (x int)")  # default privileges cover it
+    with db.transaction():
+        db.execute("set local role analytics_reader")
+        for relation in ("histories_sessions", "conversation_summaries", "daily_conversation_stats", "created_later"):
+            db.execute(sql.SQL("select count(*) from analytics.{}").format(sql.Identifier(relation)))
+    for statement in (
+        "insert into analytics.histories_sessions (crew_code, session_id, activity_date, message_count, human_message_count, "
+        "ai_message_count, malformed_message_count, first_message_at, last_message_at) values ('c', 's', current_date, 1, 0, 0, 0, now(), now())",
+        "delete from analytics.conversation_summaries",
+        "create table analytics.mine (x int)",
+        "select count(*) from public.people",
+        "select count(*) from public.crews",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            with db.transaction():
+                db.execute("set local role analytics_reader")
+                db.execute(statement)
+
+
+def test_hostile_table_name_is_never_quoted_into_sql(db) -> None:
+    create_client(db, "acme")
+    create_crew(db, "hostile", "acme", HOSTILE_TABLE_NAME)
+    [crew] = load_crews(db, "public")
+    table = inspect_histories_table(db, "public", crew)
+    assert not table.is_valid and "not a valid table name" in table.reason()
+
+
+def test_demo_seeder_histories_are_discovered_exactly(db, postgres) -> None:
+    with psycopg.connect(db.info.dsn) as conn:
+        counts = seed_histories(conn, source_schema="public", messages=3000, crews=3, days=5, end=utc(2024, 3, 6))
+    assert counts["crews"] == 3 and counts["histories_messages"] == 3000
+    assert counts["histories_chat_sessions"] > 100
+    crews = db.execute(
+        "select cr.code, cr.histories_table_name, cl.code from public.crews as cr join public.clients as cl on cl.id = cr.client_id"
+    ).fetchall()
+    scenario = Scenario(good={code: table for code, table, _ in crews}, clients={code: client for code, _, client in crews})
+    assert sum(len(read_raw(db, table)) for table in scenario.good.values()) == 3000
+    types = dict(db.execute(
+        "select table_name, data_type from information_schema.columns where column_name = 'session_id' and table_name like '%demo_crew%'"
+    ).fetchall())
+    assert sorted(types.values()) == ["character varying", "text", "uuid"]
+    run(postgres, "2024-03-01", "2024-03-05")
+    assert actual_sessions(db) == oracle_sessions(db, scenario)
+    assert actual_summaries(db) == oracle_summaries(db, scenario)
+    assert sum(row[7] for row in actual_sessions(db)) == counts["histories_malformed_messages"]

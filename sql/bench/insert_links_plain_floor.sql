@@ -1,0 +1,7 @@
+-- The plain set-based floor: every oracle pair in one INSERT ... SELECT DISTINCT into the indexed link table with its foreign keys.
+insert into {source}.{links} ({owner}, front_conversation_id)
+select oracle.{owner}, oracle.front_conversation_id
+from (
+    {oracle}
+) as oracle
+on conflict ({owner}, front_conversation_id) do nothing

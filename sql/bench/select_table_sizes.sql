@@ -1,0 +1,11 @@
+-- Heap and index sizes of the project's link tables, in bytes.
+select
+    relation.relname as table_name,
+    pg_table_size(relation.oid) as table_bytes,
+    pg_indexes_size(relation.oid) as index_bytes
+from pg_catalog.pg_class as relation
+join pg_catalog.pg_namespace as namespace
+    on namespace.oid = relation.relnamespace
+where namespace.nspname = %(schema)s
+  and relation.relname = any(%(tables)s)
+order by relation.relname

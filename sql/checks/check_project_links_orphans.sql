@@ -1,0 +1,44 @@
+-- Finds project_conversations rows whose project, conversation or (non-null) added_by user does not exist: one row per problem with its count and up to sample_limit samples.
+with missing_project as (
+    select l.project_id, l.conversation_id
+    from {source}.project_conversations as l
+    where not exists (select from {source}.projects as p where p.id = l.project_id)
+),
+
+missing_conversation as (
+    select l.project_id, l.conversation_id
+    from {source}.project_conversations as l
+    where not exists (select from {source}.conversations as c where c.id = l.conversation_id)
+),
+
+missing_added_by_user as (
+    select l.project_id, l.conversation_id, l.added_by
+    from {source}.project_conversations as l
+    where
+        l.added_by is not null
+        and not exists (select from {source}.users as u where u.id = l.added_by)
+)
+
+select
+    'missing_project' as problem,
+    (select count(*) from missing_project) as violations,
+    (
+        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
+        from (select * from missing_project order by 1, 2 limit %(sample_limit)s) as s
+    ) as samples
+union all
+select
+    'missing_conversation',
+    (select count(*) from missing_conversation),
+    (
+        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
+        from (select * from missing_conversation order by 1, 2 limit %(sample_limit)s) as s
+    )
+union all
+select
+    'missing_added_by_user',
+    (select count(*) from missing_added_by_user),
+    (
+        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
+        from (select * from missing_added_by_user order by 1, 2 limit %(sample_limit)s) as s
+    );

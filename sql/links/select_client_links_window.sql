@@ -1,0 +1,13 @@
+-- Computes the client links a window's Front conversations should have: distinct (current client, conversation) pairs of the window's people links, for clients that exist.
+select distinct
+    person.client_id,
+    people_link.front_conversation_id
+from {source}.front_conversations as conversation
+join {source}.people_front_conversations as people_link
+    on people_link.front_conversation_id = conversation.id
+join {source}.people as person
+    on person.id = people_link.person_id
+join {source}.clients as client
+    on client.id = person.client_id
+where conversation.created_at >= %(start)s
+  and conversation.created_at < %(end)s

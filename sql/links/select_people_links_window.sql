@@ -1,0 +1,15 @@
+-- Computes the people links a window's Front conversations should have: distinct (person, conversation) pairs over recipients whose contact method resolves to an existing person.
+select distinct
+    contact_method.person_id,
+    message.front_conversation_id
+from {source}.front_conversations as conversation
+join {source}.front_messages as message
+    on message.front_conversation_id = conversation.id
+join {source}.front_message_recipients as recipient
+    on recipient.front_message_id = message.id
+join {source}.contact_methods as contact_method
+    on contact_method.id = recipient.contact_method_id
+join {source}.people as person
+    on person.id = contact_method.person_id
+where conversation.created_at >= %(start)s
+  and conversation.created_at < %(end)s

@@ -1,0 +1,10 @@
+-- Computes every project link there should be: (project, conversation) from conversations.project_id where the project exists, added_by the project's user when that user exists.
+select
+    conversation.project_id,
+    conversation.id as conversation_id,
+    project_user.id as added_by
+from {source}.conversations as conversation
+join {source}.projects as project
+    on project.id = conversation.project_id
+left join {source}.users as project_user
+    on project_user.id = project.user_id

@@ -1,0 +1,76 @@
+-- Finds the UTC days of Front conversations touched by a change in (changed_after, changed_through], collapsed into ranges of consecutive days (first_day, last_day), before partitions_end.
+-- A change is a row created or updated in the interval: a person (moved to another client), a contact
+-- method (resolved to a person), a recipient, a message or the conversation itself. No updated_at is
+-- indexed, so each table is read once; the walk from people to conversations uses the FK indexes.
+with changed_people as (
+    select p.id
+    from {source}.people as p
+    where
+        (p.updated_at > %(changed_after)s and p.updated_at <= %(changed_through)s)
+        or (p.created_at > %(changed_after)s and p.created_at <= %(changed_through)s)
+),
+
+changed_contact_methods as (
+    select cm.id
+    from {source}.contact_methods as cm
+    where
+        (cm.updated_at > %(changed_after)s and cm.updated_at <= %(changed_through)s)
+        or (cm.created_at > %(changed_after)s and cm.created_at <= %(changed_through)s)
+    union
+    select cm.id
+    from changed_people as cp
+    inner join {source}.contact_methods as cm on cm.person_id = cp.id
+),
+
+changed_messages as (
+    select fmr.front_message_id as id
+    from {source}.front_message_recipients as fmr
+    where
+        (fmr.updated_at > %(changed_after)s and fmr.updated_at <= %(changed_through)s)
+        or (fmr.created_at > %(changed_after)s and fmr.created_at <= %(changed_through)s)
+    union
+    select fmr.front_message_id
+    from changed_contact_methods as ccm
+    inner join {source}.front_message_recipients as fmr on fmr.contact_method_id = ccm.id
+    union
+    select fm.id
+    from {source}.front_messages as fm
+    where
+        (fm.updated_at > %(changed_after)s and fm.updated_at <= %(changed_through)s)
+        or (fm.created_at > %(changed_after)s and fm.created_at <= %(changed_through)s)
+),
+
+changed_conversations as (
+    select fm.front_conversation_id as id
+    from changed_messages as cmsg
+    inner join {source}.front_messages as fm on fm.id = cmsg.id
+    union
+    select fc.id
+    from {source}.front_conversations as fc
+    where
+        (fc.updated_at > %(changed_after)s and fc.updated_at <= %(changed_through)s)
+        or (fc.created_at > %(changed_after)s and fc.created_at <= %(changed_through)s)
+),
+
+-- the first partition also owns the conversations created before it (the assets link them there)
+changed_days as (
+    select distinct (greatest(fc.created_at, %(partitions_start)s) at time zone 'UTC')::date as day
+    from changed_conversations as cc
+    inner join {source}.front_conversations as fc on fc.id = cc.id
+    where fc.created_at < %(partitions_end)s
+),
+
+-- consecutive days share day - row_number: each island is one range of days
+islands as (
+    select
+        cd.day,
+        cd.day - (row_number() over (order by cd.day))::integer as island
+    from changed_days as cd
+)
+
+select
+    min(i.day) as first_day,
+    max(i.day) as last_day
+from islands as i
+group by i.island
+order by first_day;
