@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.db import ConfigError, connect, redact_url
+from convo_pipelines.db import ConfigError, connect, count_rows, redact_url
 from convo_pipelines.seed import SeedError
 from convo_pipelines.settings import Settings
 
@@ -223,8 +223,7 @@ def _row_count(conn: psycopg.Connection, schema: str, table: str) -> str:
     exists = conn.execute("select to_regclass(%s) is not null", (sql.Identifier(schema, table).as_string(conn),)).fetchone()[0]
     if not exists:
         return "missing"
-    count = conn.execute(sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(table))).fetchone()[0]
-    return f"{count:,} rows"
+    return f"{count_rows(conn, schema, table):,} rows"
 
 
 def _say(line: str) -> None:

@@ -90,6 +90,17 @@ def ensure_database(admin_url: str, database: str) -> None:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
 
 
+def drop_database(admin_url: str, database: str) -> None:
+    """Drop `database` on the server behind `admin_url` if it exists, ending its sessions."""
+    with psycopg.connect(psycopg_url(admin_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database)))
+
+
+def count_rows(conn: psycopg.Connection, schema: str, table: str) -> int:
+    """The number of rows of schema.table (a full count: for small tables, reports and tests)."""
+    return conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()[0]
+
+
 def connect(url: str, **kwargs) -> psycopg.Connection:
     """A psycopg connection tagged with the application name, in UTC."""
     return psycopg.connect(

@@ -24,6 +24,7 @@ from psycopg import sql
 from convo_pipelines.db import (
     ConfigError,
     connect,
+    count_rows,
     dagster_storage_url,
     ensure_database,
     redact_url,
@@ -169,9 +170,7 @@ def prepare_embedded(settings: Settings, url: str, options: DevOptions, say: Say
         for name in prepare_source(conn, settings.source_schema, settings.analytics_schema):
             say(f"applied migration {name}")
         if tables_with_rows(conn, settings.source_schema):
-            count = conn.execute(
-                sql.SQL("select count(*) from {}.front_conversations").format(sql.Identifier(settings.source_schema))
-            ).fetchone()[0]
+            count = count_rows(conn, settings.source_schema, "front_conversations")
             say(f"reusing the existing demo data: {count:,} front conversations")
             return
         say(f"first start: seeding a demo of {options.demo_conversations:,} conversations")

@@ -8,14 +8,16 @@ generate_series; the big tables are filled in chunks of conversations to report 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.bulk_load import constraints_lifted
+from convo_pipelines.db import count_rows
 from convo_pipelines.migrations import migrate
 from convo_pipelines.sqlfiles import render_sql
 
@@ -156,9 +158,7 @@ def _batch_salt(conn: psycopg.Connection, source_schema: str, seed: int, append:
             "pass --append to add another demo batch, or seed an empty database"
         )
     # Salting with the current size gives the new batch its own ids, still deterministic.
-    existing = conn.execute(
-        sql.SQL("select count(*) from {}.front_conversations").format(sql.Identifier(source_schema))
-    ).fetchone()[0]
+    existing = count_rows(conn, source_schema, "front_conversations")
     return f"s{seed}a{existing}", True
 
 
@@ -182,7 +182,7 @@ def _seed_tables(
     run("create_demo_conversation_plan")
     run("create_demo_participant_plan")
     conn.execute(render_sql("seed/index_demo_plans.sql", source=source_schema, analytics=analytics_schema))
-    lifted = _constraints_lifted(conn, source_schema, BULK_TABLES, report) if into_empty else nullcontext()
+    lifted = constraints_lifted(conn, source_schema, BULK_TABLES, report) if into_empty else nullcontext()
     with lifted:
         counts["front_conversations"] = _timed(report, "front_conversations", lambda: run("insert_demo_front_conversations"))
         counts["front_messages"], counts["front_message_recipients"] = _seed_messages_in_chunks(run, shape.conversations, report)
@@ -207,43 +207,6 @@ def _seed_messages_in_chunks(run: Callable[..., int], conversations: int, report
             f"{messages + recipients:,} rows, {(messages + recipients) / max(elapsed, 1e-9):,.0f} rows/s, ETA {eta:.0f} s"
         )
     return messages, recipients
-
-
-@contextmanager
-def _constraints_lifted(conn: psycopg.Connection, schema: str, tables: tuple[str, ...], report: Report) -> Iterator[None]:
-    """Drop the keys, indexes and foreign keys of `tables` for the block, then rebuild them from their catalog definitions.
-
-    Runs inside the seed's transaction: if the load fails, the rollback restores them untouched.
-    """
-    rebuildable = conn.execute(
-        render_sql("seed/select_rebuildable_constraints.sql", source=schema, analytics=schema),
-        {"schema": schema, "tables": list(tables)},
-    ).fetchall()
-    for _order, kind, schema_name, table_name, object_name, _definition in reversed(rebuildable):
-        conn.execute(_drop_statement(kind, schema_name, table_name, object_name))
-    yield
-    started = time.monotonic()
-    conn.execute("set local maintenance_work_mem = '256MB'")
-    for _order, kind, schema_name, table_name, object_name, definition in rebuildable:
-        conn.execute(_create_statement(kind, schema_name, table_name, object_name, definition))
-    report(f"  rebuilt {len(rebuildable)} keys, indexes and foreign keys in {time.monotonic() - started:.1f} s")
-
-
-def _drop_statement(kind: str, schema_name: str, table_name: str, object_name: str) -> sql.Composed:
-    if kind == "index":
-        return sql.SQL("drop index {}.{}").format(sql.Identifier(schema_name), sql.Identifier(object_name))
-    return sql.SQL("alter table {}.{} drop constraint {}").format(
-        sql.Identifier(schema_name), sql.Identifier(table_name), sql.Identifier(object_name)
-    )
-
-
-def _create_statement(kind: str, schema_name: str, table_name: str, object_name: str, definition: str) -> sql.Composable:
-    # `definition` is PostgreSQL's own rendering from the catalog (pg_get_indexdef / pg_get_constraintdef).
-    if kind == "index":
-        return sql.SQL(definition)
-    return sql.SQL("alter table {}.{} add constraint {} ").format(
-        sql.Identifier(schema_name), sql.Identifier(table_name), sql.Identifier(object_name)
-    ) + sql.SQL(definition)
 
 
 def _timed(report: Report, label: str, work: Callable[[], int]) -> int:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.db import count_rows
 from convo_pipelines.sqlfiles import render_sql
 
 # (shape, session_id type): the three kinds of tables met in the wild.
@@ -79,7 +80,7 @@ def seed_histories(
               "histories_chat_sessions": 0, "histories_malformed_messages": 0}
     for index, crew in enumerate(demo_crews):
         share = messages // crews + (1 if index < messages % crews else 0)
-        crew_seed = f"{seed}:{crew.code}:{_row_count(conn, source_schema, crew.table)}"
+        crew_seed = f"{seed}:{crew.code}:{count_rows(conn, source_schema, crew.table)}"
         sessions, malformed = _copy_messages(conn, source_schema, crew, share, days, end, crew_seed)
         counts["histories_messages"] += share
         counts["histories_chat_sessions"] += sessions
@@ -116,10 +117,6 @@ def _create_crew_and_table(conn: psycopg.Connection, schema: str, crew: DemoCrew
         render_sql("histories/insert_demo_crew.sql", source=schema, analytics=schema),
         {"code": crew.code, "histories_table_name": crew.table, "crew_number": crew.number},
     )
-
-
-def _row_count(conn: psycopg.Connection, schema: str, table: str) -> int:
-    return conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()[0]
 
 
 def _copy_messages(

@@ -7,18 +7,18 @@ every migration, so tests are isolated and can corrupt, drop or delete freely.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pytest
-from psycopg import sql
 
-from convo_pipelines.db import connect, psycopg_url, with_database
+from convo_pipelines.db import connect
 from convo_pipelines.migrations import migrate
 from convo_pipelines.resources import PostgresResource
 from convo_pipelines.sqlfiles import render_sql
+from convo_pipelines_tests.helpers import fresh_database
 
 SOURCE_SCHEMA = "public"
 ANALYTICS_SCHEMA = "analytics"
@@ -44,27 +44,27 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def template_database(server_url: str) -> Iterator[str]:
     """Name of a database with the source tables and all migrations, cloned by every test."""
-    name = f"convo_template_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    _create_database(server_url, name)
-    with connect(with_database(server_url, name)) as conn:
-        conn.execute(render_sql("source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA))
-        conn.commit()
-        migrate(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
-    try:
+    with fresh_database(server_url, f"convo_template_{os.getpid()}") as url:
+        with connect(url) as conn:
+            conn.execute(render_sql("source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA))
+            conn.commit()
+            migrate(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
+            name = conn.info.dbname
         yield name
-    finally:
-        _drop_database(server_url, name)
 
 
 @pytest.fixture
 def database_url(server_url: str, template_database: str) -> Iterator[str]:
     """URL of a fresh database for this test only, dropped afterwards."""
-    name = f"convo_test_{uuid.uuid4().hex[:12]}"
-    _create_database(server_url, name, template=template_database)
-    try:
-        yield with_database(server_url, name)
-    finally:
-        _drop_database(server_url, name)
+    with fresh_database(server_url, "convo_test", template=template_database) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(server_url: str) -> Iterator[str]:
+    """A database with nothing in it: no source tables, no migrations."""
+    with fresh_database(server_url, "convo_empty") as url:
+        yield url
 
 
 @pytest.fixture
@@ -81,18 +81,22 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture
+def definitions(postgres: PostgresResource) -> dg.Definitions:
+    """The project's definitions (assets, checks, jobs, schedules, sensors), bound to this test's database."""
+    # Imported here so that only the tests that need the definitions build them.
+    from convo_pipelines.definitions import defs
+
+    return dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        schedules=defs.schedules,
+        sensors=defs.sensors,
+        resources={"postgres": postgres},
+    )
+
+
+@pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
-
-def _create_database(server_url: str, name: str, template: str | None = None) -> None:
-    statement = sql.SQL("create database {}").format(sql.Identifier(name))
-    if template:
-        statement = sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
-    with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def _drop_database(server_url: str, name: str) -> None:
-    with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))

@@ -12,6 +12,7 @@ Stable API (other test files use it):
 - `expected_project_links(conn, schema)`: set of (project_id, conversation_id, added_by).
 - `expected_array_inconsistencies(conn, schema)`: {"stale"|"mismatched"|"missing": set of (project_id, conversation_id)}.
 - `link_pairs(conn, schema, table)`: the pairs in a link table; `link_rows(...)`: {pair: (id, created_at, updated_at)}.
+- `assert_links_exact(conn, schema)`: asserts the three link tables equal the oracle.
 - `source_checksums(conn, schema)`: {table: md5 of its sorted rows} for every source table.
 
 Edge cases: people with 1-3 contact methods (several used in one conversation), recipients with
@@ -39,19 +40,11 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.seed import SOURCE_TABLES as DEMO_TABLES
+
 UTC = timezone.utc
-SOURCE_TABLES = (
-    "clients",
-    "people",
-    "contact_methods",
-    "front_conversations",
-    "front_messages",
-    "front_message_recipients",
-    "users",
-    "projects",
-    "conversations",
-    "crews",
-)
+# Every source table: the demo seeder's, plus the crews registry of the histories part.
+SOURCE_TABLES = (*DEMO_TABLES, "crews")
 FIRST_DAY = datetime(2024, 1, 8, tzinfo=UTC)
 DAYS = 7  # 2024-01-08 .. 2024-01-14
 
@@ -376,6 +369,14 @@ def project_link_rows(conn: psycopg.Connection, schema: str = "public") -> dict[
     """{conversation_id: (id, project_id, added_at, added_by)} of project_conversations."""
     rows = _fetch(conn, schema, "project_conversations", ["conversation_id", "id", "project_id", "added_at", "added_by"])
     return {row[0]: row[1:] for row in rows}
+
+
+def assert_links_exact(conn: psycopg.Connection, schema: str = "public") -> None:
+    """Assert that all three link tables hold exactly what the independent oracle computes."""
+    assert link_pairs(conn, schema, "people_front_conversations") == expected_people_links(conn, schema)
+    assert link_pairs(conn, schema, "clients_front_conversations") == expected_client_links(conn, schema)
+    stored = {(project, conversation, added_by) for conversation, (_, project, _, added_by) in project_link_rows(conn, schema).items()}
+    assert stored == expected_project_links(conn, schema)
 
 
 def source_checksums(conn: psycopg.Connection, schema: str = "public") -> dict[str, str]:

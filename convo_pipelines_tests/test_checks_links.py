@@ -279,7 +279,12 @@ def test_window_bounds_of_the_check_sql(built, postgres, db, source):
     db.execute("delete from public.people_front_conversations where front_conversation_id = %s", (source.before_partitions_start,))
 
     def missing_in(start: datetime | None, end: datetime | None) -> int:
-        statement = postgres.sql("checks/check_people_links_exactness.sql")
+        statement = postgres.sql(
+            "checks/check_front_links_exactness.sql",
+            link_table="people_front_conversations",
+            owner_column="person_id",
+            expected=postgres.sql("checks/select_expected_people_links.sql"),
+        )
         rows = db.execute(statement, {"window_start": start, "window_end": end, "sample_limit": 5}).fetchall()
         return dict((problem, violations) for problem, violations, _ in rows)["missing"]
 

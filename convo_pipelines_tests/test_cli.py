@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from convo_pipelines.db import connect, psycopg_url, with_database
+from convo_pipelines.db import connect
 from convo_pipelines.migrations import applied_versions, available_migrations
-
-CLI = str(Path(sys.executable).parent / "convo-pipelines")
-PROJECT_VARIABLES = (
-    "DATABASE_URL",
-    "CONVO_HOME",
-    "SOURCE_SCHEMA",
-    "ANALYTICS_SCHEMA",
-    "PARTITIONS_START_DATE",
-    "CONVERSATION_DISCOVERY_CRON",
-    "LINK_TABLES_SYNC_CRON",
-    "ENABLE_BACKGROUND_JOBS",
-    "SCHEDULE_TIMEZONE",
-    "DAGSTER_STORAGE_URL",
-)
+from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     """Run the console script with only the given project variables set."""
-    environ = {key: value for key, value in os.environ.items() if key not in PROJECT_VARIABLES}
-    environ.update(env)
+    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_STORAGE_URL"}, **env)
     return subprocess.run([CLI, *args], env=environ, capture_output=True, text=True, timeout=120)
 
 
@@ -48,19 +28,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *must_contain: st
         assert text in lines[0]
     if secret:
         assert secret not in result.stderr + result.stdout
-
-
-@pytest.fixture
-def empty_database_url(server_url: str) -> Iterator[str]:
-    """A database with nothing in it: no source tables, no migrations."""
-    name = f"convo_empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(server_url, name)
-    finally:
-        with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 def test_migrate_rollback_and_migrate_again(database_url: str) -> None:

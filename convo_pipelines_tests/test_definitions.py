@@ -2,7 +2,6 @@
 the environment decides crons, time zone and whether background jobs start."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from convo_pipelines.definitions import defs
 from convo_pipelines.partitions import daily_partitions
 from convo_pipelines.settings import get_settings
+from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
 
 LINK_ASSETS = {"people_front_conversations", "clients_front_conversations", "project_conversations"}
 LINK_SCHEDULES = {"front_link_tables_sync_schedule": "front_links_job", "project_link_tables_sync_schedule": "project_links_job"}
@@ -36,14 +36,7 @@ print(json.dumps({
 
 def clean_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """This process's environment without the project's variables, plus `overrides`."""
-    project_variables = {
-        "DATABASE_URL", "CONVO_HOME", "SOURCE_SCHEMA", "ANALYTICS_SCHEMA", "PARTITIONS_START_DATE",
-        "CONVERSATION_DISCOVERY_CRON", "LINK_TABLES_SYNC_CRON", "ENABLE_BACKGROUND_JOBS", "SCHEDULE_TIMEZONE",
-    }
-    env = {key: value for key, value in os.environ.items() if key not in project_variables and key != "DAGSTER_HOME"}
-    env["CONVO_HOME"] = str(tmp_path / "convo_home")
-    env.update(overrides)
-    return env
+    return environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME"}, CONVO_HOME=str(tmp_path / "convo_home"), **overrides)
 
 
 def describe_in_subprocess(tmp_path: Path, **overrides: str) -> dict:

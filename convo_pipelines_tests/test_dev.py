@@ -12,7 +12,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,12 +19,11 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
-from psycopg import sql
 
-from convo_pipelines.db import psycopg_url, with_database
+from convo_pipelines.db import psycopg_url
 from convo_pipelines.dev import embedded_is_running
+from convo_pipelines_tests.helpers import CLI, environment_without, fresh_database
 
-CLI = str(Path(sys.executable).parent / "convo-pipelines")
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 STARTUP_TIMEOUT = 180
 SHUTDOWN_TIMEOUT = 120
@@ -47,8 +45,7 @@ def expected_asset_keys() -> set[str]:
 
 
 def clean_environment(**overrides: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DAGSTER_STORAGE_URL", "DAGSTER_HOME", "CONVO_HOME"}}
-    return {**keep, **overrides}
+    return environment_without({"DATABASE_URL", "DAGSTER_STORAGE_URL", "DAGSTER_HOME", "CONVO_HOME"}, **overrides)
 
 
 class DevProcess:
@@ -69,7 +66,8 @@ class DevProcess:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+                time.sleep(1)  # not serving yet
+                continue
             time.sleep(1)
         pytest.fail(f"the webserver did not answer within {STARTUP_TIMEOUT} s:\n{self.output()[-4000:]}")
 
@@ -147,14 +145,8 @@ def running_dev(tmp_path: Path, env: dict[str, str], *args: str) -> Iterator[Dev
 @pytest.fixture
 def storage_database_url(server_url: str) -> Iterator[str]:
     """An empty database for Dagster's own storage."""
-    name = f"convo_dagster_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield with_database(server_url, name)
-    finally:
-        with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    with fresh_database(server_url, "convo_dagster") as url:
+        yield url
 
 
 def test_dev_on_database_url_serves_the_assets_and_stops_on_sigint(

@@ -55,16 +55,14 @@ def test_rollback_undoes_the_newest_and_migrate_reapplies_it(database_url: str) 
 
 def test_rollback_of_the_first_migration_drops_the_link_tables(database_url: str) -> None:
     with connect(database_url) as conn:
-        while rollback_last(conn, SOURCE, ANALYTICS) is not None:
-            pass
+        _roll_back_everything(conn)
         left = conn.execute("select to_regclass('public.people_front_conversations')").fetchone()[0]
         assert left is None and applied_versions(conn, SOURCE) == []
 
 
 def test_two_processes_never_apply_a_migration_twice(database_url: str) -> None:
     with connect(database_url) as conn:
-        while rollback_last(conn, SOURCE, ANALYTICS) is not None:
-            pass
+        _roll_back_everything(conn)
     results: list[object] = []
 
     def run() -> None:
@@ -95,3 +93,9 @@ def test_a_failing_migration_leaves_nothing_behind(database_url: str) -> None:
         conn.rollback()
         assert applied_versions(conn, SOURCE) == []
         assert conn.execute("select to_regclass('public.project_conversations')").fetchone()[0] is None
+
+
+def _roll_back_everything(conn: psycopg.Connection) -> None:
+    undone = rollback_last(conn, SOURCE, ANALYTICS)
+    while undone is not None:
+        undone = rollback_last(conn, SOURCE, ANALYTICS)

@@ -3,36 +3,12 @@
 from datetime import datetime, timezone
 
 import dagster as dg
-import psycopg
-import pytest
 
-from convo_pipelines.definitions import defs
-from convo_pipelines.resources import PostgresResource
 from convo_pipelines.schedules import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from convo_pipelines_tests.source_data import (
-    build_source_data,
-    expected_client_links,
-    expected_people_links,
-    expected_project_links,
-    link_pairs,
-    project_link_rows,
-    source_checksums,
-)
+from convo_pipelines_tests.source_data import assert_links_exact, build_source_data, link_pairs, source_checksums
 
 SCHEMA = "public"
 UTC = timezone.utc
-
-
-def definitions_with(postgres: PostgresResource) -> dg.Definitions:
-    """The project's definitions, bound to this test's database."""
-    return dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        jobs=defs.jobs,
-        schedules=defs.schedules,
-        sensors=defs.sensors,
-        resources={"postgres": postgres},
-    )
 
 
 def tick(definitions: dg.Definitions, name: str, at: datetime) -> list[dg.RunRequest]:
@@ -48,18 +24,6 @@ def execute(definitions: dg.Definitions, request: dg.RunRequest, job_name: str) 
     result = job.execute_in_process(tags=request.tags, instance=dg.DagsterInstance.ephemeral())
     assert result.success
     return result
-
-
-def assert_links_exact(db: psycopg.Connection) -> None:
-    assert link_pairs(db, SCHEMA, "people_front_conversations") == expected_people_links(db, SCHEMA)
-    assert link_pairs(db, SCHEMA, "clients_front_conversations") == expected_client_links(db, SCHEMA)
-    stored = {(project, conversation, added_by) for conversation, (_, project, _, added_by) in project_link_rows(db, SCHEMA).items()}
-    assert stored == expected_project_links(db, SCHEMA)
-
-
-@pytest.fixture
-def definitions(postgres: PostgresResource) -> dg.Definitions:
-    return definitions_with(postgres)
 
 
 def test_front_sync_requests_every_partition_as_one_run(definitions):

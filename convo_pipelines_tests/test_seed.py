@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.db import connect, psycopg_url, with_database
+from convo_pipelines.db import connect
 from convo_pipelines.seed import SOURCE_TABLES, DemoShape, SeedError, seed_demo
+from convo_pipelines_tests.helpers import fresh_database
 
 CONVERSATIONS, DAYS = 400, 10
 END = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -33,26 +32,10 @@ def _seed(url: str, seed: int = 7, **kwargs) -> dict[str, int]:
         )
 
 
-@contextmanager
-def fresh_database(server_url: str, template: str | None = None) -> Iterator[str]:
-    """A new database (a clone of `template` when given), dropped on exit."""
-    name = f"convo_seed_{uuid.uuid4().hex[:12]}"
-    create = sql.SQL("create database {}").format(sql.Identifier(name))
-    if template:
-        create = sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
-    with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
-        conn.execute(create)
-    try:
-        yield with_database(server_url, name)
-    finally:
-        with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-
-
 @pytest.fixture(scope="module")
 def seeded_url(server_url: str, template_database: str) -> Iterator[str]:
     """One seeded database shared by the read-only shape tests of this module."""
-    with fresh_database(server_url, template_database) as url:
+    with fresh_database(server_url, "convo_seed", template_database) as url:
         _seed(url)
         yield url
 
@@ -185,7 +168,7 @@ def test_the_same_seed_gives_the_same_data_and_another_seed_does_not(seeded_url:
             rows = second.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table))).fetchone()[0]
             assert counts[table] == rows, table
     # A database with nothing in it also works: the seeder creates the source tables and migrates.
-    with fresh_database(server_url) as other:
+    with fresh_database(server_url, "convo_seed") as other:
         _seed(other, seed=8)
         with connect(seeded_url) as first, connect(other) as third:
             assert fingerprint(first, "front_message_recipients") != fingerprint(third, "front_message_recipients")

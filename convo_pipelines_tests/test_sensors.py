@@ -9,16 +9,13 @@ import dagster as dg
 import psycopg
 import pytest
 
-from convo_pipelines.definitions import defs
 from convo_pipelines.resources import PostgresResource
 from convo_pipelines.schedules import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, partition_range_tags
 from convo_pipelines.sensors import CHANGE_LAG, link_tables_late_changes_sensor
 from convo_pipelines_tests.source_data import (
     SourceData,
+    assert_links_exact,
     build_source_data,
-    expected_client_links,
-    expected_people_links,
-    expected_project_links,
     link_pairs,
     project_link_rows,
 )
@@ -29,23 +26,6 @@ SOURCE_TABLES_WITH_TIMESTAMPS = (
     "front_message_recipients", "projects", "conversations",
 )
 BASELINE = "2024-02-01 00:00:00+00"
-
-
-def definitions_with(postgres: PostgresResource) -> dg.Definitions:
-    """The project's definitions, bound to this test's database."""
-    return dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        jobs=defs.jobs,
-        schedules=defs.schedules,
-        sensors=defs.sensors,
-        resources={"postgres": postgres},
-    )
-
-
-@pytest.fixture
-def definitions(postgres: PostgresResource) -> dg.Definitions:
-    return definitions_with(postgres)
 
 
 @pytest.fixture
@@ -130,13 +110,6 @@ def execute_requests(definitions: dg.Definitions, data) -> None:
         assert result.success
         failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.check_name != "array_consistency"]
         assert not failed, [(e.asset_key, e.check_name, e.metadata) for e in failed]
-
-
-def assert_links_exact(db: psycopg.Connection) -> None:
-    assert link_pairs(db, SCHEMA, "people_front_conversations") == expected_people_links(db, SCHEMA)
-    assert link_pairs(db, SCHEMA, "clients_front_conversations") == expected_client_links(db, SCHEMA)
-    stored = {(project, conversation, added_by) for conversation, (_, project, _, added_by) in project_link_rows(db, SCHEMA).items()}
-    assert stored == expected_project_links(db, SCHEMA)
 
 
 def test_first_tick_sets_the_cursor_and_requests_nothing(definitions, postgres, db):

@@ -106,6 +106,9 @@ class Window:
     def params(self) -> dict[str, object]:
         return {"window_start": self.start, "window_end": self.end, "first_day": self.first_day, "end_day": self.end_day}
 
+    def label(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
 
 @dataclass
 class CrewOutcome:
@@ -238,113 +241,93 @@ def row_count_metadata(
     return metadata
 
 
-def _table_name(table: str) -> str:
-    return f"{get_settings().analytics_schema}.{table}"
+def merge_every_crew(
+    context: dg.AssetExecutionContext,
+    postgres: PostgresResource,
+    *,
+    relation: str,
+    merge_sql: str,
+    delete_removed_crews_sql: str,
+    figures: dict[str, str],
+) -> dg.MaterializeResult:
+    """Merge each crew's slice of `relation` for the run's window, then drop the window's rows of
+    crews no longer registered; `figures` names extra metadata summed from the crews' counts."""
+    window = run_window(context)
+    started = time.monotonic()
+    with postgres.connect() as conn:
+        outcomes = process_crews(
+            context, postgres, conn, lambda table: merge_crew_window(conn, postgres, table, merge_sql, window)
+        )
+        with conn.transaction():
+            removed = conn.execute(postgres.sql(delete_removed_crews_sql), window.params()).rowcount
+        counts = row_count_metadata(conn, postgres, relation, window)
+    return dg.MaterializeResult(
+        metadata={
+            **counts,
+            "rows_inserted": summed(outcomes, "rows_inserted"),
+            "rows_updated": summed(outcomes, "rows_updated"),
+            "rows_deleted": summed(outcomes, "rows_deleted") + removed,
+            **{figure: summed(outcomes, count) for figure, count in figures.items()},
+            "window": window.label(),
+            **crews_metadata(outcomes),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+    )
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"postgres"},
-    owners=OWNERS,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={
-        "dagster/table_name": _table_name("histories_sessions"),
-        "dagster/column_schema": HISTORIES_SESSIONS_SCHEMA,
-    },
-)
+def analytics_table_asset(table: str, schema: dg.TableSchema, deps: list[dg.AssetsDefinition] | None = None):
+    """The decorator of a daily-partitioned asset materialized as analytics.<table> (the function's name)."""
+    return dg.asset(
+        group_name=GROUP,
+        kinds={"postgres"},
+        owners=OWNERS,
+        deps=deps,
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata={
+            "dagster/table_name": f"{get_settings().analytics_schema}.{table}",
+            "dagster/column_schema": schema,
+        },
+    )
+
+
+@analytics_table_asset("histories_sessions", HISTORIES_SESSIONS_SCHEMA)
 def histories_sessions(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
     """One row per chat session per UTC day with messages, per crew (analytics.histories_sessions).
 
     Each crew's slice of the window's days is replaced from a created_at range scan of its table.
     """
-    window = run_window(context)
-    started = time.monotonic()
-    with postgres.connect() as conn:
-        outcomes = process_crews(
-            context,
-            postgres,
-            conn,
-            lambda table: merge_crew_window(conn, postgres, table, "histories/merge_histories_sessions_window.sql", window),
-        )
-        with conn.transaction():
-            removed = conn.execute(
-                postgres.sql("histories/delete_histories_sessions_of_removed_crews_window.sql"), window.params()
-            ).rowcount
-        counts = row_count_metadata(conn, postgres, "histories_sessions", window)
-    return dg.MaterializeResult(
-        metadata={
-            **counts,
-            "rows_inserted": summed(outcomes, "rows_inserted"),
-            "rows_updated": summed(outcomes, "rows_updated"),
-            "rows_deleted": summed(outcomes, "rows_deleted") + removed,
-            "sessions_in_window": summed(outcomes, "sessions"),
-            "messages_in_window": summed(outcomes, "messages"),
-            "malformed_messages_in_window": summed(outcomes, "malformed_messages"),
-            "window": f"[{window.start.isoformat()}, {window.end.isoformat()})",
-            **crews_metadata(outcomes),
-            "seconds": round(time.monotonic() - started, 3),
-        }
+    return merge_every_crew(
+        context,
+        postgres,
+        relation="histories_sessions",
+        merge_sql="histories/merge_histories_sessions_window.sql",
+        delete_removed_crews_sql="histories/delete_histories_sessions_of_removed_crews_window.sql",
+        figures={
+            "sessions_in_window": "sessions",
+            "messages_in_window": "messages",
+            "malformed_messages_in_window": "malformed_messages",
+        },
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"postgres"},
-    owners=OWNERS,
-    deps=[histories_sessions],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={
-        "dagster/table_name": _table_name("conversation_summaries"),
-        "dagster/column_schema": CONVERSATION_SUMMARIES_SCHEMA,
-    },
-)
+@analytics_table_asset("conversation_summaries", CONVERSATION_SUMMARIES_SCHEMA, deps=[histories_sessions])
 def conversation_summaries(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
     """One row per chat session over all its days, per crew (analytics.conversation_summaries).
 
     Recomputes exactly the sessions the window touches, reading all their messages by session_id.
     """
-    window = run_window(context)
-    started = time.monotonic()
-    with postgres.connect() as conn:
-        outcomes = process_crews(
-            context,
-            postgres,
-            conn,
-            lambda table: merge_crew_window(conn, postgres, table, "histories/merge_conversation_summaries_window.sql", window),
-        )
-        with conn.transaction():
-            removed = conn.execute(
-                postgres.sql("histories/delete_conversation_summaries_of_removed_crews_window.sql"), window.params()
-            ).rowcount
-        counts = row_count_metadata(conn, postgres, "conversation_summaries", window)
-    return dg.MaterializeResult(
-        metadata={
-            **counts,
-            "rows_inserted": summed(outcomes, "rows_inserted"),
-            "rows_updated": summed(outcomes, "rows_updated"),
-            "rows_deleted": summed(outcomes, "rows_deleted") + removed,
-            "sessions_recomputed": summed(outcomes, "sessions_touched"),
-            "window": f"[{window.start.isoformat()}, {window.end.isoformat()})",
-            **crews_metadata(outcomes),
-            "seconds": round(time.monotonic() - started, 3),
-        }
+    return merge_every_crew(
+        context,
+        postgres,
+        relation="conversation_summaries",
+        merge_sql="histories/merge_conversation_summaries_window.sql",
+        delete_removed_crews_sql="histories/delete_conversation_summaries_of_removed_crews_window.sql",
+        figures={"sessions_recomputed": "sessions_touched"},
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"postgres"},
-    owners=OWNERS,
-    deps=[histories_sessions],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={
-        "dagster/table_name": _table_name("daily_conversation_stats"),
-        "dagster/column_schema": DAILY_CONVERSATION_STATS_SCHEMA,
-    },
-)
+@analytics_table_asset("daily_conversation_stats", DAILY_CONVERSATION_STATS_SCHEMA, deps=[histories_sessions])
 def daily_conversation_stats(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
     """One row per UTC day, client and crew: sessions and messages (analytics.daily_conversation_stats).
 
@@ -359,7 +342,7 @@ def daily_conversation_stats(context: dg.AssetExecutionContext, postgres: Postgr
     return dg.MaterializeResult(
         metadata={
             **counts,
-            "window": f"[{window.start.isoformat()}, {window.end.isoformat()})",
+            "window": window.label(),
             "seconds": round(time.monotonic() - started, 3),
         }
     )

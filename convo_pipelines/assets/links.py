@@ -23,6 +23,7 @@ from psycopg.rows import namedtuple_row
 from psycopg import sql
 from pydantic import Field
 
+from convo_pipelines.bulk_load import constraints_lifted
 from convo_pipelines.partitions import daily_partitions, window_of
 from convo_pipelines.progress import Progress
 from convo_pipelines.resources import PostgresResource
@@ -159,40 +160,14 @@ def bulk_build(
     insert_statement: sql.Composable,
     params: dict[str, object],
 ) -> int:
-    """Fill an empty table inside the caller's transaction: drop its keys, indexes and foreign keys,
+    """Fill an empty table inside the caller's transaction: lift its keys, indexes and foreign keys,
     insert, rebuild them from the catalog's DDL, analyze. Returns the rows inserted.
 
-    Dropping and re-adding the foreign keys locks the referenced tables against writes until commit,
-    which is also what keeps them valid meanwhile; a rollback restores everything.
+    A rollback restores everything (see bulk_load.constraints_lifted).
     """
-    cursor = conn.cursor(row_factory=namedtuple_row)
-    definitions = cursor.execute(
-        postgres.sql("links/select_table_rebuild_definitions.sql"),
-        {"schema": postgres.source_schema, "table": table},
-    ).fetchall()
-    foreign_keys = [d for d in definitions if d.constraint_type == "f"]
-    keys = [d for d in definitions if d.object_kind == "constraint" and d.constraint_type != "f"]
-    indexes = [d for d in definitions if d.object_kind == "index"]
-
     conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
-    for definition in foreign_keys + keys:
-        conn.execute(postgres.sql("links/drop_table_constraint.sql", table=table, object_name=definition.name))
-    for definition in indexes:
-        conn.execute(postgres.sql("links/drop_table_index.sql", object_name=definition.name))
-
-    inserted = conn.execute(insert_statement, params).rowcount
-
-    for definition in keys + foreign_keys:
-        conn.execute(
-            postgres.sql(
-                "links/add_table_constraint.sql",
-                table=table,
-                object_name=definition.name,
-                definition=sql.SQL(definition.definition),  # catalog DDL, not data
-            )
-        )
-    for definition in indexes:
-        conn.execute(sql.SQL(definition.definition))  # pg_get_indexdef: a complete CREATE INDEX
+    with constraints_lifted(conn, postgres.source_schema, [table]):
+        inserted = conn.execute(insert_statement, params).rowcount
     conn.execute(postgres.sql("links/analyze_link_table.sql", table=table))
     return inserted
 
@@ -417,8 +392,9 @@ def reconcile_project_links(conn: psycopg.Connection, postgres: PostgresResource
 
 def project_array_inconsistencies(conn: psycopg.Connection, postgres: PostgresResource) -> dict[str, dict[str, object]]:
     """{kind: {"entries": n, "samples": [...]}} for stale, mismatched and missing projects.conversation_ids entries."""
+    # The same SQL as the array_consistency check, so the asset's figures and the check's always agree.
     rows = conn.execute(
-        postgres.sql("links/count_project_array_inconsistencies.sql"), {"sample_limit": ARRAY_SAMPLE_LIMIT}
+        postgres.sql("checks/check_project_array_consistency.sql"), {"sample_limit": ARRAY_SAMPLE_LIMIT}
     ).fetchall()
     return {kind: {"entries": entries, "samples": samples} for kind, entries, samples in rows}
 

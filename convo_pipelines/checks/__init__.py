@@ -52,15 +52,20 @@ def build_sql_check(
     description: str,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
     identifiers: Mapping[str, str] | None = None,
+    fragments: Mapping[str, str] | None = None,
     values: Mapping[str, object] | None = None,
     scope_of: Callable[[dg.AssetCheckExecutionContext], CheckScope] | None = None,
 ) -> dg.AssetChecksDefinition:
     """A non-blocking check on `asset` that runs sql/<sql_file> read-only and reports its problems.
 
+    `identifiers` are bound as quoted identifiers, `fragments` as other sql/ files (queries the
+    check's file embeds, rendered with the same identifiers), `values` as parameters.
+
     Non-blocking because the asset's data is already committed when the check runs: failing the
     run would not undo it, it would only stop the other assets of the run from being refreshed.
     """
     bound_identifiers = dict(identifiers or {})
+    bound_fragments = dict(fragments or {})
     bound_values = dict(values or {})
 
     @dg.asset_check(asset=asset, name=name, description=description, blocking=False)
@@ -69,7 +74,9 @@ def build_sql_check(
         started = time.monotonic()
         with postgres.connect() as conn:
             conn.read_only = True
-            rows = conn.execute(postgres.sql(sql_file, **bound_identifiers), {"sample_limit": SAMPLE_LIMIT, **bound_values, **scope.params}).fetchall()
+            embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in bound_fragments.items()}
+            statement = postgres.sql(sql_file, **bound_identifiers, **embedded)
+            rows = conn.execute(statement, {"sample_limit": SAMPLE_LIMIT, **bound_values, **scope.params}).fetchall()
         seconds = round(time.monotonic() - started, 3)
         context.log.info(f"{name} on {asset} ({scope.label}) ran in {seconds:.3f} s")
         return result_from_problems(

@@ -1,8 +1,9 @@
 """Checks of the three link tables: no duplicate pairs, no orphans, exact against the source.
 
-The two Front link tables share the duplicate and orphan SQL (the table and owner column are bound
-as identifiers); each table has its own exactness oracle. Inside a partitioned run a Front check
-covers only the run's window; run alone, or over every partition, it covers the whole table.
+The two Front link tables share the duplicate, orphan and exactness SQL (the table and owner column
+are bound as identifiers); the exactness SQL embeds each table's own expected pairs. Inside a
+partitioned run a Front check covers only the run's window; run alone, or over every partition,
+it covers the whole table.
 """
 
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ class FrontLinkTable:
     owner_column: str
     owner_table: str
     owner_kind: str
-    exactness_sql: str
+    expected_links_sql: str
 
 
 PEOPLE_LINKS = FrontLinkTable(
@@ -33,14 +34,14 @@ PEOPLE_LINKS = FrontLinkTable(
     owner_column="person_id",
     owner_table="people",
     owner_kind="person",
-    exactness_sql="checks/check_people_links_exactness.sql",
+    expected_links_sql="checks/select_expected_people_links.sql",
 )
 CLIENTS_LINKS = FrontLinkTable(
     name="clients_front_conversations",
     owner_column="client_id",
     owner_table="clients",
     owner_kind="client",
-    exactness_sql="checks/check_clients_links_exactness.sql",
+    expected_links_sql="checks/select_expected_client_links.sql",
 )
 PROJECT_LINKS_TABLE = "project_conversations"
 
@@ -72,12 +73,15 @@ def window_scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
 def build_front_link_checks(table: FrontLinkTable) -> list[dg.AssetChecksDefinition]:
     """Duplicates, orphans and exactness checks of one Front link table (ERROR, non-blocking)."""
     owner = {"link_table": table.name, "owner_column": table.owner_column}
+    # The duplicate and orphan checks see the same scoped links.
+    scoped_links = {"scoped_links": "checks/select_scoped_front_links.sql"}
     return [
         build_sql_check(
             asset=table.name,
             name="no_duplicate_pairs",
             sql_file="checks/check_front_links_duplicates.sql",
             identifiers=owner,
+            fragments=scoped_links,
             scope_of=window_scope,
             description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.name} is stored once. "
             "ERROR, non-blocking: the data is already committed when the check runs.",
@@ -87,6 +91,7 @@ def build_front_link_checks(table: FrontLinkTable) -> list[dg.AssetChecksDefinit
             name="no_orphans",
             sql_file="checks/check_front_links_orphans.sql",
             identifiers={**owner, "owner_table": table.owner_table},
+            fragments=scoped_links,
             values={"owner_kind": table.owner_kind},
             scope_of=window_scope,
             description=f"Every {table.name} row points at an existing {table.owner_kind} and Front conversation. "
@@ -95,7 +100,9 @@ def build_front_link_checks(table: FrontLinkTable) -> list[dg.AssetChecksDefinit
         build_sql_check(
             asset=table.name,
             name="matches_source",
-            sql_file=table.exactness_sql,
+            sql_file="checks/check_front_links_exactness.sql",
+            identifiers=owner,
+            fragments={"expected": table.expected_links_sql},
             scope_of=window_scope,
             description=f"{table.name} holds exactly the pairs the source defines: counts and samples of missing "
             "and extra pairs. ERROR, non-blocking: the data is already committed when the check runs.",

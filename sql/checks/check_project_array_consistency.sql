@@ -1,7 +1,8 @@
 -- Compares the deprecated projects.conversation_ids arrays with conversations.project_id (the source of truth): one row per problem kind with its count and up to sample_limit samples.
 -- stale: the array lists a conversation that is gone or belongs to no project; mismatched: it lists a
 -- conversation of another project; missing: a conversation of an existing project is not in its array
--- (a NULL array lists nothing). The link asset reports the same counts in its materialization.
+-- (a NULL array lists nothing). Shared by the array_consistency check and the project_conversations
+-- asset, which reports the same counts and samples in its materialization.
 with listed as (
     select distinct
         p.id as project_id,

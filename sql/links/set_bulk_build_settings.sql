@@ -1,4 +1,2 @@
--- Gives this bulk-load transaction enough memory for its hash joins, index builds and foreign-key validations, and parallel index builds.
-set local maintenance_work_mem = '512MB';
-set local max_parallel_maintenance_workers = 2;
+-- Gives this bulk-load transaction's insert enough memory for its hash joins (the index builds and foreign-key validations get theirs from catalog/set_index_build_settings.sql).
 set local work_mem = '256MB'

@@ -1,0 +1,52 @@
+"""Helpers several test files share: throwaway databases, and the console script run in a clean environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from convo_pipelines.db import drop_database, psycopg_url, with_database
+
+CLI = str(Path(sys.executable).parent / "convo-pipelines")
+# The variables convo_pipelines.settings reads: a subprocess must not inherit them from the developer's shell.
+PROJECT_VARIABLES = frozenset(
+    {
+        "DATABASE_URL",
+        "CONVO_HOME",
+        "SOURCE_SCHEMA",
+        "ANALYTICS_SCHEMA",
+        "PARTITIONS_START_DATE",
+        "CONVERSATION_DISCOVERY_CRON",
+        "LINK_TABLES_SYNC_CRON",
+        "ENABLE_BACKGROUND_JOBS",
+        "SCHEDULE_TIMEZONE",
+    }
+)
+
+
+@contextmanager
+def fresh_database(server_url: str, prefix: str, template: str | None = None) -> Iterator[str]:
+    """URL of a new database named `prefix`_<random> (a clone of `template` when given), dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("create database {}").format(sql.Identifier(name))
+    if template:
+        create = sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
+    with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
+        conn.execute(create)
+    try:
+        yield with_database(server_url, name)
+    finally:
+        drop_database(server_url, name)
+
+
+def environment_without(removed: Iterable[str], **overrides: str) -> dict[str, str]:
+    """This process's environment without the `removed` variables, plus `overrides`."""
+    excluded = set(removed)
+    return {**{key: value for key, value in os.environ.items() if key not in excluded}, **overrides}

@@ -1,0 +1,9 @@
+-- Computes the pairs people_front_conversations should hold for check_front_links_exactness.sql's scoped_conversations: distinct (person, Front conversation) pairs reached through recipients' contact methods, for people that exist.
+select distinct
+    cm.person_id,
+    fm.front_conversation_id
+from scoped_conversations as sc
+inner join {source}.front_messages as fm on fm.front_conversation_id = sc.id
+inner join {source}.front_message_recipients as fmr on fmr.front_message_id = fm.id
+inner join {source}.contact_methods as cm on cm.id = fmr.contact_method_id
+inner join {source}.people as p on p.id = cm.person_id
