@@ -16,6 +16,10 @@ from convo_pipelines.settings import get_settings
 # later still (or a hard delete) is caught by the nightly sync.
 CHANGE_LAG = timedelta(minutes=2)
 CURSOR_KEY = "changes_through"
+# Up to this many changed conversations in a range are named in the run's config, so the run
+# recomputes just them (milliseconds); a larger change recomputes the whole range.
+MAX_NAMED_CONVERSATIONS = 2_000
+FRONT_LINK_ASSET_NAMES = ("people_front_conversations", "clients_front_conversations")
 
 
 def background_sensor_status() -> dg.DefaultSensorStatus:
@@ -40,16 +44,29 @@ def write_cursor(changes_through: datetime) -> str:
     return json.dumps({CURSOR_KEY: as_text(changes_through)})
 
 
-def front_range_run_request(first_day: date, last_day: date, changes_through: datetime) -> dg.RunRequest:
+def front_range_run_request(
+    first_day: date, last_day: date, changes_through: datetime, conversation_ids: list[str] | None = None
+) -> dg.RunRequest:
     """One front_links_job run for the inclusive day range; a single day is a plain partition run.
 
-    The run key names the days and the cursor's new bound: the same window always asks for the same run.
+    With `conversation_ids` the run recomputes only those conversations of the range (see
+    FrontLinksConfig.only_conversation_ids); without, the whole range. The run key names the days
+    and the cursor's new bound: the same window always asks for the same run.
     """
     first_key, last_key = first_day.isoformat(), last_day.isoformat()
     run_key = f"late-changes:{first_key}...{last_key}:through:{as_text(changes_through)}"
+    run_config = scoped_run_config(conversation_ids) if conversation_ids else None
     if first_key == last_key:
-        return dg.RunRequest(job_name=front_links_job.name, run_key=run_key, partition_key=first_key)
-    return dg.RunRequest(job_name=front_links_job.name, run_key=run_key, tags=partition_range_tags(first_key, last_key))
+        return dg.RunRequest(job_name=front_links_job.name, run_key=run_key, partition_key=first_key, run_config=run_config)
+    return dg.RunRequest(
+        job_name=front_links_job.name, run_key=run_key, tags=partition_range_tags(first_key, last_key), run_config=run_config
+    )
+
+
+def scoped_run_config(conversation_ids: list[str]) -> dict:
+    """Run config that limits both Front link assets to these conversations."""
+    scope = {"config": {"only_conversation_ids": conversation_ids}}
+    return {"ops": {asset: scope for asset in FRONT_LINK_ASSET_NAMES}}
 
 
 def partition_bounds() -> tuple[datetime, datetime]:
@@ -87,13 +104,21 @@ def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgre
         interval = {"changed_after": changes_after, "changed_through": changes_through}
         day_ranges = conn.execute(
             postgres.sql("sensors/find_late_changed_front_day_ranges.sql"),
-            {**interval, "partitions_start": partitions_start, "partitions_end": partitions_end},
+            {
+                **interval,
+                "partitions_start": partitions_start,
+                "partitions_end": partitions_end,
+                "max_named_conversations": MAX_NAMED_CONVERSATIONS,
+            },
         ).fetchall()
         changed_conversations, changed_projects = conn.execute(
             postgres.sql("sensors/count_late_project_changes.sql"), interval
         ).fetchone()
 
-    run_requests = [front_range_run_request(first, last, changes_through) for first, last in day_ranges]
+    run_requests = [
+        front_range_run_request(first, last, changes_through, conversation_ids)
+        for first, last, _, conversation_ids in day_ranges
+    ]
     if changed_conversations or changed_projects:
         run_requests.append(
             dg.RunRequest(job_name=project_links_job.name, run_key=f"late-changes:projects:through:{as_text(changes_through)}")

@@ -217,6 +217,41 @@ def test_partition_run_leaves_rows_outside_its_window_untouched(db, postgres) ->
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db)
 
 
+def test_scoped_run_recomputes_only_the_conversations_it_names(db, postgres) -> None:
+    data = build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    jan_12 = set(data.front_conversations_on(jan(12)))
+    linked = sorted({pair for pair in link_pairs(db, SCHEMA, PEOPLE) if pair[1] in jan_12}, key=lambda pair: str(pair[1]))
+    named, other = linked[0], next(pair for pair in linked if pair[1] != linked[0][1])
+    for pair in (named, other):
+        db.execute("delete from people_front_conversations where person_id = %s and front_conversation_id = %s", pair)
+    scope = {"config": {"only_conversation_ids": [str(named[1])]}}
+    scoped = run_assets(
+        postgres, FRONT_ASSETS, {"dagster/partition": "2024-01-12"},
+        run_config={"ops": {PEOPLE: scope, CLIENTS: scope}},
+    )
+    people = metadata_of(scoped, PEOPLE)
+    assert (people["mode"], people["rows_inserted"], people["rows_deleted"], people["conversations_in_scope"]) == ("scoped", 1, 0, 1)
+    assert named in link_pairs(db, SCHEMA, PEOPLE)
+    assert other not in link_pairs(db, SCHEMA, PEOPLE)  # not named: left as it was
+
+    whole_day = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": "2024-01-12"})
+    assert metadata_of(whole_day, PEOPLE)["rows_inserted"] == 1
+    assert_front_tables_exact(db)
+
+
+def test_scoped_run_refuses_an_id_that_is_not_a_uuid(db, postgres) -> None:
+    build_source_data(db)
+    scope = {"config": {"only_conversation_ids": ["not-a-uuid"]}}
+    result = run_assets(
+        postgres, [people_front_conversations], {"dagster/partition": "2024-01-12"},
+        run_config={"ops": {PEOPLE: scope}}, raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert "only_conversation_ids holds 'not-a-uuid'" in str(failure.event_specific_data.error)
+
+
 def test_every_late_change_reaches_the_links_on_rerun(db, postgres) -> None:
     data = build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)

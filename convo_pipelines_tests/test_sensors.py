@@ -9,6 +9,7 @@ import dagster as dg
 import psycopg
 import pytest
 
+from convo_pipelines import sensors
 from convo_pipelines.resources import PostgresResource
 from convo_pipelines.schedules import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, partition_range_tags
 from convo_pipelines.sensors import CHANGE_LAG, link_tables_late_changes_sensor
@@ -88,6 +89,22 @@ def collapse(days: set[date]) -> list[tuple[str, str]]:
     return [(first.isoformat(), last.isoformat()) for first, last in ranges]
 
 
+def conversations_of_contact_methods(db: psycopg.Connection, contact_methods: set[UUID]) -> set[str]:
+    """Ids of the Front conversations that reached any of these contact methods, computed in Python."""
+    message_conversation = dict(db.execute("select id, front_conversation_id from public.front_messages").fetchall())
+    recipients = db.execute("select front_message_id, contact_method_id from public.front_message_recipients").fetchall()
+    return {str(message_conversation[message]) for message, contact_method in recipients if contact_method in contact_methods}
+
+
+def named_conversations(data) -> dict[str, set[str]]:
+    """For each Front link asset, the conversation ids the tick's runs are scoped to."""
+    named: dict[str, set[str]] = {}
+    for request in data.run_requests or []:
+        for asset, op_config in (request.run_config or {}).get("ops", {}).items():
+            named.setdefault(asset, set()).update(op_config["config"]["only_conversation_ids"])
+    return named
+
+
 def conversation_days_of_contact_methods(db: psycopg.Connection, contact_methods: set[UUID]) -> set[date]:
     """UTC days of the Front conversations that reached any of these contact methods; days before the
     partitions' start count as the first partition, which owns those conversations."""
@@ -104,9 +121,9 @@ def execute_requests(definitions: dg.Definitions, data) -> None:
     for request in data.run_requests:
         job = definitions.resolve_job_def(request.job_name)
         if request.partition_key:
-            result = job.execute_in_process(partition_key=request.partition_key)
+            result = job.execute_in_process(partition_key=request.partition_key, run_config=request.run_config)
         else:
-            result = job.execute_in_process(tags=request.tags)
+            result = job.execute_in_process(tags=request.tags, run_config=request.run_config)
         assert result.success
         failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.check_name != "array_consistency"]
         assert not failed, [(e.asset_key, e.check_name, e.metadata) for e in failed]
@@ -252,3 +269,33 @@ def test_default_status_and_interval(definitions):
     assert sensor.minimum_interval_seconds == 60
     assert {job.name for job in sensor.jobs} == {"front_links_job", "project_links_job"}
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_late_change_names_exactly_its_conversations_so_the_run_recomputes_only_them(definitions, postgres, db, source):
+    contact_method = source.unresolved_contact_methods[0]
+    now = db_now(db)
+    db.execute(
+        "update public.contact_methods set person_id = %s, updated_at = %s where id = %s",
+        (source.people[1], now - timedelta(minutes=10), contact_method),
+    )
+    expected = conversations_of_contact_methods(db, {contact_method})
+    assert expected
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)))
+    assert named_conversations(data) == {"people_front_conversations": expected, "clients_front_conversations": expected}
+    execute_requests(definitions, data)
+    assert_links_exact(db)
+
+
+def test_a_change_too_large_to_name_recomputes_its_whole_days(definitions, postgres, db, source, monkeypatch):
+    monkeypatch.setattr(sensors, "MAX_NAMED_CONVERSATIONS", 0)
+    contact_method = source.unresolved_contact_methods[0]
+    now = db_now(db)
+    db.execute(
+        "update public.contact_methods set person_id = %s, updated_at = %s where id = %s",
+        (source.people[1], now - timedelta(minutes=10), contact_method),
+    )
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)))
+    assert data.run_requests and named_conversations(data) == {}
+    execute_requests(definitions, data)
+    assert_links_exact(db)

@@ -1,4 +1,4 @@
--- One late change for the benchmark: a new recipient, on the newest message of the day's first conversation, reaching a person not yet linked to it.
+-- One late change for the benchmark: a new recipient, on the newest message of the day's first conversation, reaching a person not yet linked to it; returns that conversation.
 with target as (
     select message.id as front_message_id, message.front_conversation_id
     from {source}.front_conversations as conversation
@@ -22,10 +22,16 @@ newcomer as (
             and link.front_conversation_id = target.front_conversation_id
       )
     limit 1
+),
+
+inserted as (
+    insert into {source}.front_message_recipients (front_message_id, contact_method_id, role)
+    select target.front_message_id, newcomer.contact_method_id, 'cc'
+    from target
+    cross join newcomer
+    returning front_message_id
 )
 
-insert into {source}.front_message_recipients (front_message_id, contact_method_id, role)
-select target.front_message_id, newcomer.contact_method_id, 'cc'
-from target
-cross join newcomer
-returning front_message_id
+select target.front_conversation_id::text
+from inserted
+join target on target.front_message_id = inserted.front_message_id

@@ -1,4 +1,4 @@
--- Computes the client links a window's Front conversations should have: distinct (current client, conversation) pairs of the window's people links, for clients that exist.
+-- Computes the client links a window's Front conversations should have: distinct (current client, conversation) pairs of the window's people links, for clients that exist. Optionally only the conversations in only_conversation_ids (a late-change run).
 select distinct
     person.client_id,
     people_link.front_conversation_id
@@ -11,3 +11,4 @@ join {source}.clients as client
     on client.id = person.client_id
 where conversation.created_at >= %(start)s
   and conversation.created_at < %(end)s
+  and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))

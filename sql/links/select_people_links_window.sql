@@ -1,4 +1,4 @@
--- Computes the people links a window's Front conversations should have: distinct (person, conversation) pairs over recipients whose contact method resolves to an existing person.
+-- Computes the people links a window's Front conversations should have: distinct (person, conversation) pairs over recipients whose contact method resolves to an existing person. Optionally only the conversations in only_conversation_ids (a late-change run).
 select distinct
     contact_method.person_id,
     message.front_conversation_id
@@ -13,3 +13,4 @@ join {source}.people as person
     on person.id = contact_method.person_id
 where conversation.created_at >= %(start)s
   and conversation.created_at < %(end)s
+  and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))

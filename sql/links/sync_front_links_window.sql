@@ -13,6 +13,7 @@ window_links as (
         on link.front_conversation_id = conversation.id
     where conversation.created_at >= %(start)s
       and conversation.created_at < %(end)s
+      and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))
 ),
 
 -- One full join finds both sides of the difference: a link with no oracle pair lost its

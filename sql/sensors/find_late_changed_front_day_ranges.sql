@@ -1,4 +1,4 @@
--- Finds the UTC days of Front conversations touched by a change in (changed_after, changed_through], collapsed into ranges of consecutive days (first_day, last_day), before partitions_end.
+-- Finds the UTC days of Front conversations touched by a change in (changed_after, changed_through], collapsed into ranges of consecutive days (first_day, last_day), before partitions_end, with the touched conversations' ids when at most max_named_conversations.
 -- A change is a row created or updated in the interval: a person (moved to another client), a contact
 -- method (resolved to a person), a recipient, a message or the conversation itself. No updated_at is
 -- indexed, so each table is read once; the walk from people to conversations uses the FK indexes.
@@ -53,24 +53,30 @@ changed_conversations as (
 ),
 
 -- the first partition also owns the conversations created before it (the assets link them there)
-changed_days as (
-    select distinct (greatest(fc.created_at, %(partitions_start)s) at time zone 'UTC')::date as day
+changed_front_conversations as (
+    select distinct
+        fc.id,
+        (greatest(fc.created_at, %(partitions_start)s) at time zone 'UTC')::date as day
     from changed_conversations as cc
     inner join {source}.front_conversations as fc on fc.id = cc.id
     where fc.created_at < %(partitions_end)s
 ),
 
--- consecutive days share day - row_number: each island is one range of days
+-- consecutive days share day - dense_rank: each island is one range of days
 islands as (
     select
-        cd.day,
-        cd.day - (row_number() over (order by cd.day))::integer as island
-    from changed_days as cd
+        cfc.id,
+        cfc.day,
+        cfc.day - (dense_rank() over (order by cfc.day))::integer as island
+    from changed_front_conversations as cfc
 )
 
 select
     min(i.day) as first_day,
-    max(i.day) as last_day
+    max(i.day) as last_day,
+    count(*) as conversations,
+    -- the ids only when few enough to name in a run's config; otherwise the run recomputes the whole range
+    case when count(*) <= %(max_named_conversations)s then array_agg(i.id::text order by i.id) end as conversation_ids
 from islands as i
 group by i.island
 order by first_day;
