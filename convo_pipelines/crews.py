@@ -84,14 +84,20 @@ def inspect_histories_table(conn: psycopg.Connection, source_schema: str, crew: 
 
 
 def message_expressions(table: HistoriesTable, analytics_schema: str) -> dict[str, sql.Composable]:
-    """SQL for the message as JSON and its typeof function, whatever the column's type (jsonb, json, text)."""
+    """SQL for the message as JSON, and its typeof and array-elements functions, whatever the column's
+    type (jsonb, json, text)."""
+    jsonb_functions = {"message_typeof": sql.SQL("jsonb_typeof"), "message_elements": sql.SQL("jsonb_array_elements")}
     if table.message_type == "jsonb":
-        return {"message": sql.SQL("h.message"), "message_typeof": sql.SQL("jsonb_typeof")}
+        return {"message": sql.SQL("h.message"), **jsonb_functions}
     if table.message_type == "json":
         # json operators work on json directly; a cast to jsonb would fail on \u0000 escapes.
-        return {"message": sql.SQL("h.message"), "message_typeof": sql.SQL("json_typeof")}
+        return {
+            "message": sql.SQL("h.message"),
+            "message_typeof": sql.SQL("json_typeof"),
+            "message_elements": sql.SQL("json_array_elements"),
+        }
     parsed = sql.SQL("{}.parse_json_or_null(h.message::text)").format(sql.Identifier(analytics_schema))
-    return {"message": parsed, "message_typeof": sql.SQL("jsonb_typeof")}
+    return {"message": parsed, **jsonb_functions}
 
 
 def session_id_type(table: HistoriesTable) -> sql.Composable:

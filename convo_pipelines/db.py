@@ -102,10 +102,16 @@ def count_rows(conn: psycopg.Connection, schema: str, table: str) -> int:
 
 
 def connect(url: str, **kwargs) -> psycopg.Connection:
-    """A psycopg connection tagged with the application name, in UTC."""
+    """A psycopg connection tagged with the application name, in UTC, that never prepares statements.
+
+    psycopg prepares a query server-side after a few executions, and PostgreSQL may then plan it
+    once for any value; the window and scope filters (`$n is null or id = any($n)`) only fold
+    away when planned with the values, so every execution is planned with its own.
+    """
     return psycopg.connect(
         psycopg_url(url),
         application_name=APPLICATION_NAME,
         options="-c TimeZone=UTC",
+        prepare_threshold=None,
         **kwargs,
     )

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from croniter import croniter
 
-from convo_pipelines.jobs import conversation_discovery_job, front_links_job, project_links_job
+from convo_pipelines.jobs import conversation_discovery_job, discovery_freshness_job, front_links_job, project_links_job
 from convo_pipelines.partitions import daily_partitions
 from convo_pipelines.settings import get_settings
 
@@ -128,4 +128,15 @@ def conversation_discovery_schedule(context: dg.ScheduleEvaluationContext) -> dg
     )
 
 
-discovery_schedules = [conversation_discovery_schedule]
+# Often enough to notice a stall within minutes of the deadline, rarely enough not to crowd the run list.
+DISCOVERY_FRESHNESS_CRON = "*/15 * * * *"
+
+
+@cron_schedule_from_settings(DISCOVERY_FRESHNESS_CRON, job=discovery_freshness_job, name="discovery_freshness_schedule")
+def discovery_freshness_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Every 15 minutes, evaluates the discovery_fresh check alone: it fails when the discovery has not
+    succeeded within two CONVERSATION_DISCOVERY_CRON intervals."""
+    return dg.RunRequest(run_key=f"discovery-freshness:{context.scheduled_execution_time.isoformat()}")
+
+
+discovery_schedules = [conversation_discovery_schedule, discovery_freshness_schedule]

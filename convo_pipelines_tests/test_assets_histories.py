@@ -310,3 +310,29 @@ def test_demo_seeder_histories_are_discovered_exactly(db, postgres) -> None:
     assert actual_sessions(db) == oracle_sessions(db, scenario)
     assert actual_summaries(db) == oracle_summaries(db, scenario)
     assert sum(row[7] for row in actual_sessions(db)) == counts["histories_malformed_messages"]
+
+
+@pytest.mark.parametrize("message_type", ["jsonb", "json"])
+def test_first_human_message_reads_the_text_blocks_of_list_content(db, postgres, message_type) -> None:
+    # LangChain stores multimodal content as a list of blocks; only the text blocks are the message's text.
+    create_client(db, "acme")
+    table = f"blocks_{message_type}_histories"
+    create_histories_table(db, HistoriesTableSpec(table, message_type=message_type))
+    create_crew(db, f"blocks_{message_type}", "acme", table)
+    session = "44444444-4444-4444-4444-444444444444"
+    image_only = {"type": "human", "data": {"content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}}
+    blocks = {"type": "human", "data": {"content": [
+        {"type": "image_url", "image_url": {"url": "data:,"}},
+        {"type": "text", "text": "what is on"},
+        {"type": "text", "text": "this picture?"},
+    ]}}
+    insert_messages(db, table, [
+        (session, utc(2024, 3, 2, 9, 0), image_only),  # no text at all: empty, so not the first human message
+        (session, utc(2024, 3, 2, 9, 1), blocks),
+        (session, utc(2024, 3, 2, 9, 2), langchain("ai", "a cat")),
+    ])
+    run(postgres, "2024-03-02")
+    summary = db.execute(
+        "select message_count, human_message_count, first_human_message from analytics.conversation_summaries"
+    ).fetchone()
+    assert summary == (3, 2, "what is on this picture?")

@@ -118,3 +118,18 @@ def test_an_invalid_cron_fails_at_load_naming_the_variable() -> None:
     loaded = _load_in_fresh_process({"CONVERSATION_DISCOVERY_CRON": "every 5 minutes"})
     assert loaded.returncode != 0
     assert "CONVERSATION_DISCOVERY_CRON='every 5 minutes'" in loaded.stderr
+
+
+def test_freshness_is_evaluated_on_its_own_and_fails_when_discovery_never_ran() -> None:
+    repository = defs.get_repository_def()
+    schedule = repository.get_schedule_def("discovery_freshness_schedule")
+    tick = datetime(2024, 3, 2, 0, 15, tzinfo=timezone.utc)
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository) as context:
+        request = schedule.evaluate_tick(context).run_requests[0]
+    assert schedule.job_name == "discovery_freshness_job"
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def("discovery_freshness_job").execute_in_process(instance=instance, tags=request.tags)
+    evaluations = result.get_asset_check_evaluations()
+    assert [(e.check_name, e.passed) for e in evaluations] == [("discovery_fresh", False)]
+    assert not [event for event in result.all_events if event.is_step_materialization]

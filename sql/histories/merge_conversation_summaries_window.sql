@@ -32,9 +32,16 @@ session_messages as (
         h.created_at,
         (h.created_at at time zone 'UTC')::date as activity_date,
         case when {message_typeof}({message}) = 'object' then {message} ->> 'type' end as message_type,
+        -- content is a string, or (LangChain, multimodal) a list of blocks whose text parts count
         case
-            when {message_typeof}({message}) = 'object'
-                then coalesce({message} -> 'data' ->> 'content', {message} ->> 'content')
+            when {message_typeof}({message}) <> 'object' then null
+            when {message_typeof}(coalesce({message} -> 'data' -> 'content', {message} -> 'content')) = 'array' then (
+                select string_agg(block.item ->> 'text', ' ')
+                from {message_elements}(coalesce({message} -> 'data' -> 'content', {message} -> 'content')) as block (item)
+                where {message_typeof}(block.item) = 'object'
+                  and block.item ->> 'type' = 'text'
+            )
+            else coalesce({message} -> 'data' ->> 'content', {message} ->> 'content')
         end as content
     from {source}.{histories_table} as h
     where h.session_id in (select ts.session_id from touched_sessions as ts)
