@@ -117,6 +117,17 @@ def conversation_days_of_contact_methods(db: psycopg.Connection, contact_methods
     return days
 
 
+def resolve_an_unresolved_contact_method(db: psycopg.Connection, source: SourceData) -> tuple[UUID, datetime]:
+    """A late change: an unresolved participant is resolved to a person 10 minutes ago. Returns it and now."""
+    contact_method = source.unresolved_contact_methods[0]
+    now = db_now(db)
+    db.execute(
+        "update public.contact_methods set person_id = %s, updated_at = %s where id = %s",
+        (source.people[1], now - timedelta(minutes=10), contact_method),
+    )
+    return contact_method, now
+
+
 def execute_requests(definitions: dg.Definitions, data) -> None:
     for request in data.run_requests:
         job = definitions.resolve_job_def(request.job_name)
@@ -166,12 +177,7 @@ def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_lin
 
 
 def test_a_resolved_contact_method_requests_exactly_its_conversations_days(definitions, postgres, db, source):
-    contact_method = source.unresolved_contact_methods[0]
-    now = db_now(db)
-    db.execute(
-        "update public.contact_methods set person_id = %s, updated_at = %s where id = %s",
-        (source.people[1], now - timedelta(minutes=10), contact_method),
-    )
+    contact_method, now = resolve_an_unresolved_contact_method(db, source)
     expected_days = conversation_days_of_contact_methods(db, {contact_method})
     assert expected_days
 
@@ -272,12 +278,7 @@ def test_default_status_and_interval(definitions):
 
 
 def test_a_late_change_names_exactly_its_conversations_so_the_run_recomputes_only_them(definitions, postgres, db, source):
-    contact_method = source.unresolved_contact_methods[0]
-    now = db_now(db)
-    db.execute(
-        "update public.contact_methods set person_id = %s, updated_at = %s where id = %s",
-        (source.people[1], now - timedelta(minutes=10), contact_method),
-    )
+    contact_method, now = resolve_an_unresolved_contact_method(db, source)
     expected = conversations_of_contact_methods(db, {contact_method})
     assert expected
 
@@ -289,12 +290,7 @@ def test_a_late_change_names_exactly_its_conversations_so_the_run_recomputes_onl
 
 def test_a_change_too_large_to_name_recomputes_its_whole_days(definitions, postgres, db, source, monkeypatch):
     monkeypatch.setattr(sensors, "MAX_NAMED_CONVERSATIONS", 0)
-    contact_method = source.unresolved_contact_methods[0]
-    now = db_now(db)
-    db.execute(
-        "update public.contact_methods set person_id = %s, updated_at = %s where id = %s",
-        (source.people[1], now - timedelta(minutes=10), contact_method),
-    )
+    contact_method, now = resolve_an_unresolved_contact_method(db, source)
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)))
     assert data.run_requests and named_conversations(data) == {}
     execute_requests(definitions, data)
