@@ -33,15 +33,13 @@ from convo_pipelines.dev import app_database
 from convo_pipelines.seed import seed_demo
 from convo_pipelines.sensors import scoped_run_config
 from convo_pipelines.settings import Settings
+from convo_pipelines.assets.links import CLIENT_LINKS, PEOPLE_LINKS
+from convo_pipelines.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.sqlfiles import render_sql
 
 SOURCE = "public"
 ANALYTICS = "analytics"
-FRONT_LINK_ASSETS = ("people_front_conversations", "clients_front_conversations")
-ORACLES = {
-    "people_front_conversations": ("person_id", "links/select_people_links_window.sql"),
-    "clients_front_conversations": ("client_id", "links/select_client_links_window.sql"),
-}
+FRONT_LINK_TABLES = {spec.table: spec for spec in (PEOPLE_LINKS, CLIENT_LINKS)}
 SEEDS_BATCH_SIZE = 500
 ALL_TIME = {
     "start": datetime(1, 1, 1, tzinfo=timezone.utc),
@@ -153,7 +151,7 @@ def run_links_bench(
                 days=days, seed=seed, end=end, report=report,
             )
             result.record("seed", "seed-demo", "s", time.perf_counter() - started)
-            result.counts["front_message_recipients"] = _count(conn, "front_message_recipients")
+            result.counts["front_message_recipients"] = count_rows(conn, SOURCE, "front_message_recipients")
         runner = DagsterRunner(url=url, dagster_home=dagster_home, start=(end - timedelta(days=days)).date(), end=end.date())
 
         for attempt in range(repeats):
@@ -308,14 +306,11 @@ def _run_figures(dagster_home: Path, before: dict[str, int]) -> tuple[float, int
     return seconds, rows, checks_seconds
 
 
-def _oracle(table: str) -> tuple[str, sql.Composed]:
-    owner, oracle_file = ORACLES[table]
-    return owner, render_sql(oracle_file, source=SOURCE, analytics=ANALYTICS)
-
-
 def _render(name: str, table: str) -> sql.Composed:
-    owner, oracle = _oracle(table)
-    return render_sql(name, source=SOURCE, analytics=ANALYTICS, links=table, owner=owner, oracle=oracle)
+    """sql/<name> for one Front link table, with that table's oracle composed in."""
+    spec = FRONT_LINK_TABLES[table]
+    oracle = render_sql(spec.oracle_file, source=SOURCE, analytics=ANALYTICS)
+    return render_sql(name, source=SOURCE, analytics=ANALYTICS, links=spec.table, owner=spec.owner_column, oracle=oracle)
 
 
 def _truncate_front_links(url: str) -> None:
@@ -374,13 +369,9 @@ def _make_one_change(url: str, day: date) -> str:
         return changed[0]
 
 
-def _count(conn: psycopg.Connection, table: str) -> int:
-    return count_rows(conn, SOURCE, table)
-
-
 def _count_url(url: str, table: str) -> int:
     with connect(url) as conn:
-        return _count(conn, table)
+        return count_rows(conn, SOURCE, table)
 
 
 def _table_sizes(url: str) -> list[dict[str, object]]:

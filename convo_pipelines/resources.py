@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
-from psycopg import sql
+from psycopg.sql import Composable, Composed
 from pydantic import Field
 
 from convo_pipelines.db import connect, redact_url, start_embedded_postgres
@@ -54,6 +54,6 @@ class PostgresResource(dg.ConfigurableResource):
         with connect(self.resolved_url(), autocommit=autocommit) as conn:
             yield conn
 
-    def sql(self, name: str, **identifiers: str | sql.Composable) -> sql.Composed:
+    def sql(self, name: str, **identifiers: str | Composable) -> Composed:
         """sql/<name> with this database's schemas bound as identifiers."""
         return render_sql(name, source=self.source_schema, analytics=self.analytics_schema, **identifiers)

@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from convo_pipelines.jobs import front_links_job, project_links_job
+from convo_pipelines.jobs import FRONT_LINK_ASSETS, front_links_job, project_links_job
 from convo_pipelines.partitions import daily_partitions
 from convo_pipelines.resources import PostgresResource
 from convo_pipelines.schedules import partition_range_tags
@@ -19,7 +19,6 @@ CURSOR_KEY = "changes_through"
 # Up to this many changed conversations in a range are named in the run's config, so the run
 # recomputes just them (milliseconds); a larger change recomputes the whole range.
 MAX_NAMED_CONVERSATIONS = 2_000
-FRONT_LINK_ASSET_NAMES = ("people_front_conversations", "clients_front_conversations")
 
 
 def background_sensor_status() -> dg.DefaultSensorStatus:
@@ -66,7 +65,7 @@ def front_range_run_request(
 def scoped_run_config(conversation_ids: list[str]) -> dict:
     """Run config that limits both Front link assets to these conversations."""
     scope = {"config": {"only_conversation_ids": conversation_ids}}
-    return {"ops": {asset: scope for asset in FRONT_LINK_ASSET_NAMES}}
+    return {"ops": {asset: scope for asset in FRONT_LINK_ASSETS}}
 
 
 def partition_bounds() -> tuple[datetime, datetime]:

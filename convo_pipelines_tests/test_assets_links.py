@@ -11,12 +11,11 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 import psycopg
-import pytest
 
 from convo_pipelines.assets.links import (
     LOCK_CLASS,
