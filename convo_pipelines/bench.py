@@ -1,16 +1,25 @@
-"""`convo-pipelines bench`: seed a scratch database and measure the link tables end to end.
+"""`convo-pipelines bench`: seed a scratch location and measure the link tables and the histories end to end.
 
-Every figure comes from one run on one machine, so ratios are fair: the first full backfill
-through Dagster (the CLI, the same code path as a UI backfill) split into SQL time and Dagster
-overhead, a re-run with nothing changed, one day's partition after one change, the read side
-alone, the plain set-based floor, the seeds' batches of 500, peak RSS of the run process, and
-table and index sizes. Each timing is the median of `repeats` runs, with min and max.
+Every figure comes from one run on one machine, so ratios are fair. Link tables: the first full
+backfill through Dagster (the CLI, the same code path as a UI backfill) split into SQL time and
+Dagster overhead, a re-run with nothing changed, one day's partition after one change, the
+sensor's scoped run, the read side alone, the plain set-based floor, the seeds' batches of 500.
+Histories: the first full backfill, a re-run with nothing changed, and a discovery tick that finds
+10 new sessions. Plus peak RSS of the run processes, and table and index sizes. Each timing is the
+median of `repeats` runs, with min and max.
+
+The scratch location is a new database on the embedded server, or, under DATABASE_URL, two new
+schemas in that database (so the role needs CREATE on the database, not CREATEDB); either is
+dropped afterwards, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,24 +37,44 @@ import psutil
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.db import connect, count_rows, drop_database, ensure_database, with_database
+from convo_pipelines.assets.links import CLIENT_LINKS, PEOPLE_LINKS, PROJECT_LINKS_TABLE
+from convo_pipelines.bench_reads import measure_read_latencies, round_trip_seconds, speedups
+from convo_pipelines.crews import load_crews
+from convo_pipelines.db import connect, count_rows, drop_database, ensure_database, redact_url, with_database
 from convo_pipelines.dev import app_database
+from convo_pipelines.jobs import FRONT_LINK_ASSETS, HISTORIES_ASSETS
+from convo_pipelines.progress import Progress
+from convo_pipelines.schedules import discovery_tick_run_config
 from convo_pipelines.seed import seed_demo
+from convo_pipelines.seed_histories import PROGRESS_EVERY_ROWS, SeedProgress, seed_histories
 from convo_pipelines.sensors import scoped_run_config
 from convo_pipelines.settings import Settings
-from convo_pipelines.assets.links import CLIENT_LINKS, PEOPLE_LINKS
-from convo_pipelines.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.sqlfiles import render_sql
 
-SOURCE = "public"
-ANALYTICS = "analytics"
+# Where the embedded scratch database keeps its tables: the project's defaults.
+EMBEDDED_SOURCE_SCHEMA = "public"
+EMBEDDED_ANALYTICS_SCHEMA = "analytics"
 FRONT_LINK_TABLES = {spec.table: spec for spec in (PEOPLE_LINKS, CLIENT_LINKS)}
+HISTORIES_TABLES = ("histories_sessions", "conversation_summaries")
+LINK_TABLES = (*FRONT_LINK_ASSETS, PROJECT_LINKS_TABLE)
+READ_IDS = 1000
+# The old joins take up to hundreds of ms per id: each read path stops after this long, whatever its ids.
+READ_BUDGET_SECONDS = 60.0
 SEEDS_BATCH_SIZE = 500
+# The issue's scale is 1,000,000 conversations and 10,000,000 history rows.
+HISTORY_ROWS_PER_CONVERSATION = 10
+HISTORY_CREWS = 3
+TICK_NEW_SESSIONS = 10
+TICK_MESSAGES_PER_SESSION = 4
+# On Ctrl-C the run process gets the signal too; give it this long to cancel its query and end.
+RUN_STOP_GRACE_SECONDS = 30
 ALL_TIME = {
     "start": datetime(1, 1, 1, tzinfo=timezone.utc),
     "end": datetime(9999, 12, 31, tzinfo=timezone.utc),
     "only_conversation_ids": None,
 }
+# A traceback's last line: "FileNotFoundError: ...", "psycopg.errors.UndefinedTable: ...".
+RAISED_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure): ")
 Report = Callable[[str], None]
 
 
@@ -68,9 +97,9 @@ class Measurement:
         return {
             "name": self.name,
             "unit": self.unit,
-            "median": round(self.median, 4),
-            "min": round(min(self.samples), 4),
-            "max": round(max(self.samples), 4),
+            "median": round(self.median, 6),
+            "min": round(min(self.samples), 6),
+            "max": round(max(self.samples), 6),
             "runs": len(self.samples),
             "note": self.note,
         }
@@ -79,12 +108,16 @@ class Measurement:
 @dataclass
 class BenchReport:
     conversations: int
+    history_rows: int
     days: int
     seed: int
     machine: dict[str, object]
     counts: dict[str, int] = field(default_factory=dict)
     measurements: dict[str, Measurement] = field(default_factory=dict)
     sizes: list[dict[str, object]] = field(default_factory=list)
+    command: str = ""
+    reads: list[dict[str, object]] = field(default_factory=list)
+    read_speedups: dict[str, float] = field(default_factory=dict)
 
     def record(self, key: str, name: str, unit: str, value: float, note: str = "") -> None:
         measurement = self.measurements.setdefault(key, Measurement(name, unit, note=note))
@@ -94,6 +127,11 @@ class BenchReport:
         data = asdict(self)
         data["measurements"] = {key: m.as_row() for key, m in self.measurements.items()}
         return data
+
+
+def server_version(url: str) -> str:
+    with connect(url) as conn:
+        return "PostgreSQL " + conn.execute("select current_setting('server_version')").fetchone()[0]
 
 
 def machine_facts() -> dict[str, object]:
@@ -107,14 +145,57 @@ def machine_facts() -> dict[str, object]:
     }
 
 
-@contextmanager
-def scratch_database(settings: Settings, report: Report) -> Iterator[str]:
-    """A new database for this benchmark only, dropped afterwards.
+# ---------------------------------------------------------------- the scratch location
 
-    Under DATABASE_URL it is created on that server (the role needs CREATEDB); otherwise on the
-    embedded server under CONVO_HOME, stopped afterwards when the benchmark started it.
-    """
+
+@dataclass(frozen=True)
+class Scratch:
+    """Where the benchmark's tables live: a database and its source and analytics schemas."""
+
+    url: str
+    source_schema: str
+    analytics_schema: str
+
+    def sql(self, name: str, **identifiers: str | sql.Composable) -> sql.Composed:
+        """sql/<name> with the scratch schemas bound."""
+        return render_sql(name, source=self.source_schema, analytics=self.analytics_schema, **identifiers)
+
+    def run_environment(self) -> dict[str, str]:
+        """What a Dagster run needs to read and write the scratch tables."""
+        return {"DATABASE_URL": self.url, "SOURCE_SCHEMA": self.source_schema, "ANALYTICS_SCHEMA": self.analytics_schema}
+
+
+@contextmanager
+def scratch_location(settings: Settings, report: Report) -> Iterator[Scratch]:
+    """Two scratch schemas in DATABASE_URL's database, or else a scratch database on the embedded server."""
     name = f"convo_bench_{uuid.uuid4().hex[:10]}"
+    if settings.database_url:
+        with scratch_schemas(settings.database_url, name, report) as scratch:
+            yield scratch
+    else:
+        with scratch_database(settings, name, report) as scratch:
+            yield scratch
+
+
+@contextmanager
+def scratch_schemas(url: str, name: str, report: Report) -> Iterator[Scratch]:
+    """Schemas `name` (source) and `name`_analytics in the database of `url`, dropped with CASCADE afterwards.
+
+    The seeder and the migrations create them, so the role needs only CREATE on the database.
+    """
+    scratch = Scratch(url, name, f"{name}_analytics")
+    report(f"scratch schemas {scratch.source_schema} and {scratch.analytics_schema} in {redact_url(url)}")
+    try:
+        yield scratch
+    finally:
+        with connect(url, autocommit=True) as conn:
+            conn.execute(scratch.sql("bench/drop_scratch_schemas.sql"))
+        report(f"dropped the scratch schemas {scratch.source_schema} and {scratch.analytics_schema}")
+
+
+@contextmanager
+def scratch_database(settings: Settings, name: str, report: Report) -> Iterator[Scratch]:
+    """A new database on the embedded server under CONVO_HOME, dropped afterwards (and the server stopped if this started it)."""
     with app_database(settings, say=report) as server:
         admin = with_database(server, "postgres")
         try:
@@ -123,9 +204,32 @@ def scratch_database(settings: Settings, report: Report) -> Iterator[str]:
             raise BenchError(f"cannot create the scratch database {name}: {str(exc).strip().splitlines()[0]}") from None
         report(f"scratch database {name}")
         try:
-            yield with_database(server, name)
+            yield Scratch(with_database(server, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA)
         finally:
             drop_database(admin, name)
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    """What every part of the benchmark shares: the scratch tables, the seeded period, Dagster's home."""
+
+    scratch: Scratch
+    dagster_home: Path
+    end: datetime
+    days: int
+    repeats: int
+    report: Report
+    read_samples: int = READ_IDS
+
+    @property
+    def start(self) -> date:
+        return (self.end - timedelta(days=self.days)).date()
+
+    def runner(self, assets: tuple[str, ...]) -> DagsterRunner:
+        return DagsterRunner(self.scratch, self.dagster_home, self.start, self.end.date(), assets)
 
 
 def run_links_bench(
@@ -135,68 +239,186 @@ def run_links_bench(
     seed: int,
     repeats: int,
     settings: Settings,
+    history_rows: int | None = None,
     report: Report = print,
     batches: bool = True,
+    read_ids: int = READ_IDS,
+    command: str = "",
 ) -> BenchReport:
-    """Seed a scratch database with `conversations` and measure every link-table figure."""
-    result = BenchReport(conversations=conversations, days=days, seed=seed, machine=machine_facts())
-    with scratch_database(settings, report) as url, tempfile.TemporaryDirectory(prefix="convo_bench_") as home:
+    """Seed a scratch location and measure every link-table figure, then the histories' (unless history_rows is 0).
+
+    `history_rows` defaults to HISTORY_ROWS_PER_CONVERSATION per conversation.
+    """
+    if history_rows is None:
+        history_rows = conversations * HISTORY_ROWS_PER_CONVERSATION
+    result = BenchReport(
+        conversations=conversations, history_rows=history_rows, days=days, seed=seed, machine=machine_facts()
+    )
+    with scratch_location(settings, report) as scratch, tempfile.TemporaryDirectory(prefix="convo_bench_") as home:
         dagster_home = Path(home)
         (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-        with connect(url) as conn:
-            started = time.perf_counter()
-            result.counts = seed_demo(
-                conn, source_schema=SOURCE, analytics_schema=ANALYTICS, conversations=conversations,
-                days=days, seed=seed, end=end, report=report,
-            )
-            result.record("seed", "seed-demo", "s", time.perf_counter() - started)
-            result.counts["front_message_recipients"] = count_rows(conn, SOURCE, "front_message_recipients")
-        runner = DagsterRunner(url=url, dagster_home=dagster_home, start=(end - timedelta(days=days)).date(), end=end.date())
-
-        for attempt in range(repeats):
-            report(f"first full backfill through Dagster ({attempt + 1}/{repeats})")
-            _truncate_front_links(url)
-            run = runner.materialize_range()
-            result.record("full_backfill_sql", "first full backfill: SQL", "s", run.sql_seconds)
-            result.record("full_backfill_checks", "first full backfill: the 6 checks of the range", "s", run.checks_seconds)
-            result.record("full_backfill_overhead", "first full backfill: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
-            result.record("peak_rss", "peak RSS of the run process", "MB", run.peak_rss_mb)
-        result.counts.update({table: _count_url(url, table) for table in FRONT_LINK_ASSETS})
-
-        for attempt in range(repeats):
-            report(f"re-run with nothing changed ({attempt + 1}/{repeats})")
-            run = runner.materialize_range()
-            result.record("rerun_sql", "re-run, nothing changed: SQL", "s", run.sql_seconds)
-            result.record("rerun_rows_written", "re-run, nothing changed: rows written", "rows", run.rows_written)
-            result.record("peak_rss", "peak RSS of the run process", "MB", run.peak_rss_mb)
-
-        change_day = end.date() - timedelta(days=max(days // 2, 1))
-        for attempt in range(repeats):
-            report(f"one day's partition after one change ({attempt + 1}/{repeats})")
-            _make_one_change(url, change_day)
-            run = runner.materialize_partition(change_day)
-            result.record("one_day_sql", "one-day partition after one change: SQL", "s", run.sql_seconds)
-            result.record("one_day_rows_written", "one-day partition after one change: rows written", "rows", run.rows_written)
-        for attempt in range(repeats):
-            report(f"late change through the sensor's scoped run ({attempt + 1}/{repeats})")
-            conversation = _make_one_change(url, change_day)
-            run = runner.materialize_partition(change_day, only_conversation_ids=[conversation])
-            result.record("scoped_sql", "one change, the sensor's scoped run of its day: SQL", "s", run.sql_seconds)
-            result.record("scoped_rows_written", "one change, the sensor's scoped run of its day: rows written", "rows", run.rows_written)
-
-        for attempt in range(repeats):
-            result.record("read_side", "read side alone (join + DISTINCT, people)", "s", _time_read_side(url))
-        for attempt in range(repeats):
-            report(f"plain set-based floor ({attempt + 1}/{repeats})")
-            _truncate_front_links(url)
-            result.record("plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", _time_plain_floor(url))
-        if batches:
-            report("the seeds' approach: batches of 500 conversations, upserts")
-            _truncate_front_links(url)
-            result.record("seeds_batches", "seeds' approach: batches of 500, upserts", "s", _time_seed_batches(url, report))
-        result.sizes = _table_sizes(url)
+        bench = BenchContext(scratch, dagster_home, end, days, repeats, report, read_ids)
+        result.command = command
+        result.machine["postgres"] = server_version(scratch.url)
+        seed_scratch(bench, result, conversations=conversations, history_rows=history_rows, seed=seed)
+        bench_link_tables(bench, result, batches=batches)
+        if history_rows:
+            bench_histories(bench, result)
+        # App read latencies (bench_reads) and the per-aim verdicts (bench_verdicts) belong here:
+        # after every pipeline figure, while the seeded scratch tables still exist.
     return result
+
+
+def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int, history_rows: int, seed: int) -> None:
+    """The demo's source tables (timed as `seed`), then the crews' histories (timed as `seed_histories`)."""
+    scratch, report = bench.scratch, bench.report
+    with connect(scratch.url) as conn:
+        started = time.perf_counter()
+        result.counts = seed_demo(
+            conn, source_schema=scratch.source_schema, analytics_schema=scratch.analytics_schema,
+            conversations=conversations, days=bench.days, seed=seed, end=bench.end, report=report,
+        )
+        result.record("seed", "seed-demo", "s", time.perf_counter() - started)
+        result.counts["front_message_recipients"] = count_rows(conn, scratch.source_schema, "front_message_recipients")
+        if not history_rows:
+            return
+        report(f"seeding {history_rows:,} history rows in {HISTORY_CREWS} crews")
+        started = time.perf_counter()
+        result.counts.update(
+            seed_histories(
+                conn, source_schema=scratch.source_schema, messages=history_rows, crews=HISTORY_CREWS,
+                days=bench.days, seed=seed, end=bench.end, progress=seed_progress_lines(report, history_rows),
+            )
+        )
+        conn.commit()
+        result.record("seed_histories", "seed histories", "s", time.perf_counter() - started)
+
+
+def seed_progress_lines(report: Report, total_rows: int) -> SeedProgress:
+    """A seed_histories progress callback that reports rows, rate and ETA."""
+    progress = Progress(
+        report, "  histories", math.ceil(total_rows / PROGRESS_EVERY_ROWS), unit=f"chunks of {PROGRESS_EVERY_ROWS:,} rows"
+    )
+
+    def advance(written: int, _total: int) -> None:
+        progress.advance(written - progress.rows)
+
+    return advance
+
+
+def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool) -> None:
+    scratch, report, repeats = bench.scratch, bench.report, bench.repeats
+    runner = bench.runner(FRONT_LINK_ASSETS)
+    for attempt in range(repeats):
+        report(f"first full backfill through Dagster ({attempt + 1}/{repeats})")
+        _truncate_front_links(scratch)
+        run = runner.materialize_range()
+        result.record("full_backfill_sql", "first full backfill: SQL", "s", run.sql_seconds)
+        result.record("full_backfill_checks", "first full backfill: the 6 checks of the range", "s", run.checks_seconds)
+        result.record("full_backfill_overhead", "first full backfill: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
+        result.record("peak_rss", "peak RSS of the run process", "MB", run.peak_rss_mb)
+    result.counts.update({table: _count(scratch, scratch.source_schema, table) for table in FRONT_LINK_ASSETS})
+    # Sized as the pipeline built them: the floor and the batches below rebuild them another way.
+    result.sizes += _table_sizes(scratch, "source", scratch.source_schema, FRONT_LINK_ASSETS)
+
+    for attempt in range(repeats):
+        report(f"re-run with nothing changed ({attempt + 1}/{repeats})")
+        run = runner.materialize_range()
+        result.record("rerun_sql", "re-run, nothing changed: SQL", "s", run.sql_seconds)
+        result.record("rerun_rows_written", "re-run, nothing changed: rows written", "rows", run.rows_written)
+        result.record("peak_rss", "peak RSS of the run process", "MB", run.peak_rss_mb)
+
+    change_day = bench.end.date() - timedelta(days=max(bench.days // 2, 1))
+    for attempt in range(repeats):
+        report(f"one day's partition after one change ({attempt + 1}/{repeats})")
+        _make_one_change(scratch, change_day)
+        run = runner.materialize_partition(change_day)
+        result.record("one_day_sql", "one-day partition after one change: SQL", "s", run.sql_seconds)
+        result.record("one_day_rows_written", "one-day partition after one change: rows written", "rows", run.rows_written)
+    for attempt in range(repeats):
+        report(f"late change through the sensor's scoped run ({attempt + 1}/{repeats})")
+        conversation = _make_one_change(scratch, change_day)
+        run = runner.materialize_partition(change_day, run_config=scoped_run_config([conversation]))
+        result.record("scoped_sql", "one change, the sensor's scoped run of its day: SQL", "s", run.sql_seconds)
+        result.record("scoped_rows_written", "one change, the sensor's scoped run of its day: rows written", "rows", run.rows_written)
+
+    bench_app_reads(bench, result)
+
+    for attempt in range(repeats):
+        result.record("read_side", "read side alone (join + DISTINCT, people)", "s", _time_read_side(scratch))
+    for attempt in range(repeats):
+        report(f"plain set-based floor ({attempt + 1}/{repeats})")
+        _truncate_front_links(scratch)
+        result.record("plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", _time_plain_floor(scratch))
+    if batches:
+        report("the seeds' approach: batches of 500 conversations, upserts")
+        _truncate_front_links(scratch)
+        result.record("seeds_batches", "seeds' approach: batches of 500, upserts", "s", _time_seed_batches(scratch, report))
+
+
+def bench_app_reads(bench: BenchContext, result: BenchReport) -> None:
+    """App-side read latency through the link tables as the pipeline built them, and through the old joins."""
+    scratch, report = bench.scratch, bench.report
+    report("project_conversations through Dagster, so the project question has its link table")
+    bench.runner((PROJECT_LINKS_TABLE,)).materialize_unpartitioned()
+    with connect(scratch.url, autocommit=True) as conn:
+        for table in LINK_TABLES:
+            conn.execute(scratch.sql("bench/vacuum_analyze_table.sql", schema=scratch.source_schema, table=table))
+    report(f"app read latency over up to {bench.read_samples:,} random ids per question, each way")
+    latencies = measure_read_latencies(
+        scratch.url, scratch.source_schema, samples=bench.read_samples, budget_seconds=READ_BUDGET_SECONDS, report=report
+    )
+    result.reads = [latency.as_row() for latency in latencies]
+    result.read_speedups = {key: round(ratio, 1) for key, ratio in speedups(latencies).items()}
+    result.record("round_trip", "round trip of `select 1` (floor of any read)", "s", round_trip_seconds(scratch.url))
+
+
+def bench_histories(bench: BenchContext, result: BenchReport) -> None:
+    """The histories assets: first full backfill, re-run with nothing changed, a discovery tick with 10 new sessions."""
+    scratch, report, repeats = bench.scratch, bench.report, bench.repeats
+    runner = bench.runner(HISTORIES_ASSETS)
+    for attempt in range(repeats):
+        report(f"histories: first full backfill through Dagster ({attempt + 1}/{repeats})")
+        with connect(scratch.url) as conn:
+            conn.execute(scratch.sql("bench/truncate_histories_analytics.sql"))
+        run = runner.materialize_range()
+        result.record("histories_full_backfill_sql", "histories, first full backfill: SQL", "s", run.sql_seconds)
+        result.record("histories_full_backfill_checks", "histories, first full backfill: the checks", "s", run.checks_seconds)
+        result.record("histories_full_backfill_overhead", "histories, first full backfill: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
+        result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
+    result.counts.update({table: _count(scratch, scratch.analytics_schema, table) for table in HISTORIES_TABLES})
+    result.sizes += _table_sizes(scratch, "source", scratch.source_schema, _histories_source_tables(scratch))
+    result.sizes += _table_sizes(scratch, "analytics", scratch.analytics_schema, HISTORIES_TABLES)
+
+    for attempt in range(repeats):
+        report(f"histories: re-run with nothing changed ({attempt + 1}/{repeats})")
+        run = runner.materialize_range()
+        result.record("histories_rerun_sql", "histories, re-run, nothing changed: SQL", "s", run.sql_seconds)
+        result.record("histories_rerun_rows_written", "histories, re-run, nothing changed: rows written", "rows", run.rows_written)
+        result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
+
+    for attempt in range(repeats):
+        report(f"histories: discovery tick with {TICK_NEW_SESSIONS} new sessions ({attempt + 1}/{repeats})")
+        written = _insert_new_sessions(scratch, TICK_NEW_SESSIONS)
+        if written < TICK_NEW_SESSIONS:
+            raise BenchError(f"wrote {written} new chat sessions for the discovery tick instead of {TICK_NEW_SESSIONS}: no crew?")
+        today = datetime.now(timezone.utc).date()
+        run = runner.materialize_partition(today, run_config=discovery_tick_run_config())
+        tick = f"discovery tick, {TICK_NEW_SESSIONS} new sessions"
+        mode = f"histories_sessions mode: {run.metadata['histories_sessions'].get('mode', 'unknown')}; " + ", ".join(
+            f"{asset} {float(metadata['seconds']) * 1000:.0f} ms" for asset, metadata in run.metadata.items()
+        )
+        result.record("tick_sql", f"{tick}: SQL", "s", run.sql_seconds, note=mode)
+        result.record("tick_checks", f"{tick}: the checks", "s", run.checks_seconds)
+        result.record("tick_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
+        result.record("tick_rows_written", f"{tick}: rows written", "rows", run.rows_written)
+        # A new session is a new summary row; the day's other sessions are already summarized.
+        result.record("tick_sessions_found", f"{tick}: sessions found", "sessions", run.figure("conversation_summaries", "rows_inserted"))
+        result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
+
+
+# ---------------------------------------------------------------- Dagster runs
 
 
 @dataclass
@@ -206,54 +428,81 @@ class DagsterRun:
     checks_seconds: float
     rows_written: int
     peak_rss_mb: float
+    # Each asset's materialization metadata, as plain values.
+    metadata: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def overhead_seconds(self) -> float:
         return max(self.wall_seconds - self.sql_seconds - self.checks_seconds, 0.0)
 
+    def figure(self, asset: str, key: str) -> float:
+        return float(self.metadata[asset][key])
+
 
 @dataclass
 class DagsterRunner:
-    """Runs the Front link assets through the `dagster` CLI against the scratch database."""
+    """Runs a selection of assets through the `dagster` CLI against the scratch tables."""
 
-    url: str
+    scratch: Scratch
     dagster_home: Path
     start: date
     end: date
+    assets: tuple[str, ...]
 
     def materialize_range(self) -> DagsterRun:
         return self._materialize(["--partition-range", f"{self.start.isoformat()}...{self.end.isoformat()}"])
 
-    def materialize_partition(self, day: date, only_conversation_ids: list[str] | None = None) -> DagsterRun:
-        scope = ["--config-json", json.dumps(scoped_run_config(only_conversation_ids))] if only_conversation_ids else []
-        return self._materialize(["--partition", day.isoformat(), *scope])
+    def materialize_unpartitioned(self) -> DagsterRun:
+        return self._materialize([])
+
+    def materialize_partition(self, day: date, run_config: dict | None = None) -> DagsterRun:
+        config = ["--config-json", json.dumps(run_config)] if run_config else []
+        return self._materialize(["--partition", day.isoformat(), *config])
 
     def _materialize(self, partition_args: list[str]) -> DagsterRun:
         command = [
             str(Path(sys.executable).with_name("dagster")), "asset", "materialize",
-            "-m", "convo_pipelines.definitions", "--select", ",".join(FRONT_LINK_ASSETS), *partition_args,
+            "-m", "convo_pipelines.definitions", "--select", ",".join(self.assets), *partition_args,
         ]
         env = {
             **os.environ,
-            "DATABASE_URL": self.url,
+            **self.scratch.run_environment(),
             "DAGSTER_HOME": str(self.dagster_home),
             "PARTITIONS_START_DATE": self.start.isoformat(),
             "ENABLE_BACKGROUND_JOBS": "false",
         }
-        before = _latest_storage_ids(self.dagster_home)
+        before = _latest_storage_ids(self.dagster_home, self.assets)
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        peak = _watch_peak_rss(process)
-        output = process.communicate()[0]
+        try:
+            peak = _watch_peak_rss(process)
+            output = process.communicate()[0]
+        except BaseException:
+            # The scratch tables are dropped next: the run must have let go of them first.
+            _stop(process)
+            raise
         wall = time.perf_counter() - started
         if process.returncode != 0:
-            errors = [line for line in output.splitlines() if "Error" in line] or output.strip().splitlines()[-1:]
-            raise BenchError(f"dagster asset materialize failed (exit {process.returncode}): {errors[-1].strip() if errors else 'no output'}")
-        sql_seconds, rows_written, checks_seconds = _run_figures(self.dagster_home, before)
-        return DagsterRun(
-            wall_seconds=wall, sql_seconds=sql_seconds, checks_seconds=checks_seconds,
-            rows_written=rows_written, peak_rss_mb=peak,
-        )
+            raise BenchError(f"dagster asset materialize failed (exit {process.returncode}): {_root_cause(output)}")
+        return _run_figures(self.dagster_home, self.assets, before, wall_seconds=wall, peak_rss_mb=peak)
+
+
+def _root_cause(output: str) -> str:
+    """The exception a failed run's output ends with, below Dagster's own wrappers, or its last line."""
+    raised = [line.strip() for line in output.splitlines() if RAISED_LINE.match(line) and not line.startswith("dagster._core.errors.")]
+    lines = raised or output.strip().splitlines()[-1:]
+    return lines[-1].strip() if lines else "no output"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Interrupt the run (its query is cancelled) and wait for it; kill it if it does not end in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=RUN_STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _watch_peak_rss(process: subprocess.Popen) -> float:
@@ -273,69 +522,79 @@ def _watch_peak_rss(process: subprocess.Popen) -> float:
     return peak / 2**20
 
 
-def _latest_storage_ids(dagster_home: Path) -> dict[str, int]:
+def _latest_storage_ids(dagster_home: Path, assets: tuple[str, ...]) -> dict[str, int]:
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         latest = {}
-        for name in FRONT_LINK_ASSETS:
+        for name in assets:
             records = instance.fetch_materializations(dg.AssetKey(name), limit=1).records
             latest[name] = records[0].storage_id if records else 0
         return latest
 
 
-def _run_figures(dagster_home: Path, before: dict[str, int]) -> tuple[float, int, float]:
-    """SQL seconds and rows written by the newest run (from its materialization metadata), and its checks' seconds.
+def _run_figures(
+    dagster_home: Path, assets: tuple[str, ...], before: dict[str, int], *, wall_seconds: float, peak_rss_mb: float
+) -> DagsterRun:
+    """SQL seconds and rows written by the newest run (from its assets' materialization metadata), and its checks' seconds.
 
     A range run copies its metadata onto every partition of the range, so one event per asset
-    is read, the newest. The checks' time is their steps' durations.
+    is read, the newest. Rows written are inserts, updates and deletes; the checks' time is
+    their steps' durations.
     """
-    seconds, rows = 0.0, 0
+    seconds, rows, metadata = 0.0, 0, {}
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         newest_run = instance.get_runs(limit=1)[0]
         checks_seconds = sum(
             (step.end_time or 0.0) - (step.start_time or 0.0)
             for step in instance.get_run_step_stats(newest_run.run_id)
-            if step.step_key not in FRONT_LINK_ASSETS
+            if step.step_key not in assets
         )
-        for name in FRONT_LINK_ASSETS:
+        for name in assets:
             records = instance.fetch_materializations(dg.AssetKey(name), limit=1).records
             if not records or records[0].storage_id <= before[name]:
                 raise BenchError(f"the run recorded no materialization of {name}")
-            metadata = records[0].asset_materialization.metadata
-            seconds += float(metadata["seconds"].value)
-            rows += int(metadata["rows_inserted"].value) + int(metadata["rows_deleted"].value)
-    return seconds, rows, checks_seconds
+            values = {key: entry.value for key, entry in records[0].asset_materialization.metadata.items()}
+            metadata[name] = values
+            seconds += float(values["seconds"])
+            rows += sum(int(values.get(key, 0)) for key in ("rows_inserted", "rows_updated", "rows_deleted"))
+    return DagsterRun(
+        wall_seconds=wall_seconds, sql_seconds=seconds, checks_seconds=checks_seconds,
+        rows_written=rows, peak_rss_mb=peak_rss_mb, metadata=metadata,
+    )
 
 
-def _render(name: str, table: str) -> sql.Composed:
+# ---------------------------------------------------------------- SQL outside Dagster
+
+
+def _render(scratch: Scratch, name: str, table: str) -> sql.Composed:
     """sql/<name> for one Front link table, with that table's oracle composed in."""
     spec = FRONT_LINK_TABLES[table]
-    oracle = render_sql(spec.oracle_file, source=SOURCE, analytics=ANALYTICS)
-    return render_sql(name, source=SOURCE, analytics=ANALYTICS, links=spec.table, owner=spec.owner_column, oracle=oracle)
+    oracle = scratch.sql(spec.oracle_file)
+    return scratch.sql(name, links=spec.table, owner=spec.owner_column, oracle=oracle)
 
 
-def _truncate_front_links(url: str) -> None:
-    with connect(url) as conn:
+def _truncate_front_links(scratch: Scratch) -> None:
+    with connect(scratch.url) as conn:
         conn.execute(
             sql.SQL("truncate {}, {}").format(
-                *(sql.Identifier(SOURCE, table) for table in FRONT_LINK_ASSETS)
+                *(sql.Identifier(scratch.source_schema, table) for table in FRONT_LINK_ASSETS)
             )
         )
 
 
-def _time_plain_floor(url: str) -> float:
-    with connect(url) as conn:
+def _time_plain_floor(scratch: Scratch) -> float:
+    with connect(scratch.url) as conn:
         started = time.perf_counter()
         for table in FRONT_LINK_ASSETS:
-            conn.execute(_render("bench/insert_links_plain_floor.sql", table), ALL_TIME)
+            conn.execute(_render(scratch, "bench/insert_links_plain_floor.sql", table), ALL_TIME)
         conn.commit()
         return time.perf_counter() - started
 
 
-def _time_seed_batches(url: str, report: Report) -> float:
+def _time_seed_batches(scratch: Scratch, report: Report) -> float:
     """The seeds' way: one query per table per batch of 500 conversations, upserting each batch."""
-    with connect(url) as conn:
-        ids = [row[0] for row in conn.execute(render_sql("bench/select_front_conversation_ids_ordered.sql", source=SOURCE, analytics=ANALYTICS))]
-        statements = {table: _render("bench/insert_links_batch_upsert.sql", table) for table in FRONT_LINK_ASSETS}
+    with connect(scratch.url) as conn:
+        ids = [row[0] for row in conn.execute(scratch.sql("bench/select_front_conversation_ids_ordered.sql"))]
+        statements = {table: _render(scratch, "bench/insert_links_batch_upsert.sql", table) for table in FRONT_LINK_ASSETS}
         started = time.perf_counter()
         batches = range(0, len(ids), SEEDS_BATCH_SIZE)
         for number, offset in enumerate(batches, start=1):
@@ -349,19 +608,19 @@ def _time_seed_batches(url: str, report: Report) -> float:
         return time.perf_counter() - started
 
 
-def _time_read_side(url: str) -> float:
-    with connect(url) as conn:
+def _time_read_side(scratch: Scratch) -> float:
+    with connect(scratch.url) as conn:
         started = time.perf_counter()
-        conn.execute(_render("bench/count_links_read_side.sql", "people_front_conversations"), ALL_TIME).fetchone()
+        conn.execute(_render(scratch, "bench/count_links_read_side.sql", "people_front_conversations"), ALL_TIME).fetchone()
         return time.perf_counter() - started
 
 
-def _make_one_change(url: str, day: date) -> str:
+def _make_one_change(scratch: Scratch, day: date) -> str:
     """Add one recipient to the day's first conversation; returns that conversation's id."""
     start = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
-    with connect(url) as conn:
+    with connect(scratch.url) as conn:
         changed = conn.execute(
-            render_sql("bench/insert_recipient_for_bench_change.sql", source=SOURCE, analytics=ANALYTICS),
+            scratch.sql("bench/insert_recipient_for_bench_change.sql"),
             {"start": start, "end": start + timedelta(days=1)},
         ).fetchone()
         if changed is None:
@@ -369,47 +628,44 @@ def _make_one_change(url: str, day: date) -> str:
         return changed[0]
 
 
-def _count_url(url: str, table: str) -> int:
-    with connect(url) as conn:
-        return count_rows(conn, SOURCE, table)
+def _insert_new_sessions(scratch: Scratch, sessions: int) -> int:
+    """Write `sessions` new chat sessions, spread over the crews, in each crew's own message shape; returns how many."""
+    with connect(scratch.url) as conn:
+        crews = load_crews(conn, scratch.source_schema)
+        if not crews:
+            return 0
+        session_ids: set[str] = set()
+        for index, crew in enumerate(crews):
+            share = sessions // len(crews) + (1 if index < sessions % len(crews) else 0)
+            rows = conn.execute(
+                scratch.sql("bench/insert_new_histories_sessions.sql", histories_table=crew.histories_table_name),
+                {"sessions": share, "messages_per_session": TICK_MESSAGES_PER_SESSION},
+            ).fetchall()
+            session_ids.update(row[0] for row in rows)
+        return len(session_ids)
 
 
-def _table_sizes(url: str) -> list[dict[str, object]]:
-    with connect(url) as conn:
-        rows = conn.execute(
-            render_sql("bench/select_table_sizes.sql", source=SOURCE, analytics=ANALYTICS),
-            {"schema": SOURCE, "tables": list(FRONT_LINK_ASSETS)},
-        ).fetchall()
-    return [{"table": name, "table_mb": round(heap / 2**20, 1), "index_mb": round(index / 2**20, 1)} for name, heap, index in rows]
+def _histories_source_tables(scratch: Scratch) -> list[str]:
+    with connect(scratch.url) as conn:
+        return [crew.histories_table_name for crew in load_crews(conn, scratch.source_schema)]
 
 
-def format_report(result: BenchReport) -> str:
-    """A Markdown table of every measurement, then the sizes."""
-    lines = [
-        f"conversations: {result.conversations:,}  recipients: {result.counts.get('front_message_recipients', 0):,}  "
-        f"people links: {result.counts.get('people_front_conversations', 0):,}  "
-        f"client links: {result.counts.get('clients_front_conversations', 0):,}",
-        "",
-        "| measurement | median | min | max | runs |",
-        "|---|---:|---:|---:|---:|",
+def _count(scratch: Scratch, schema: str, table: str) -> int:
+    with connect(scratch.url) as conn:
+        return count_rows(conn, schema, table)
+
+
+def _table_sizes(scratch: Scratch, label: str, schema: str, tables: tuple[str, ...] | list[str]) -> list[dict[str, object]]:
+    """Heap and index sizes of `tables` in `schema`, each row naming its schema by `label` (source, analytics)."""
+    with connect(scratch.url) as conn:
+        rows = conn.execute(scratch.sql("bench/select_table_sizes.sql"), {"schema": schema, "tables": list(tables)}).fetchall()
+    return [
+        {"schema": label, "table": name, "table_mb": round(heap / 2**20, 1), "index_mb": round(index / 2**20, 1)}
+        for name, heap, index in rows
     ]
-    for measurement in result.measurements.values():
-        row = measurement.as_row()
-        lines.append(
-            f"| {row['name']} | {_fmt(row['median'], row['unit'])} | {_fmt(row['min'], row['unit'])} | "
-            f"{_fmt(row['max'], row['unit'])} | {row['runs']} |"
-        )
-    lines += ["", "| table | heap MB | indexes MB |", "|---|---:|---:|"]
-    lines += [f"| {size['table']} | {size['table_mb']} | {size['index_mb']} |" for size in result.sizes]
-    return "\n".join(lines)
 
 
-def _fmt(value: object, unit: str) -> str:
-    if unit == "s":
-        return f"{float(value) * 1000:.1f} ms" if float(value) < 1 else f"{float(value):.2f} s"
-    if unit == "MB":
-        return f"{float(value):.0f} MB"
-    return f"{int(float(value)):,} {unit}"
+# ---------------------------------------------------------------- output
 
 
 def write_json(result: BenchReport, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The `convo-pipelines` command: migrate, seed-demo, status, env, dev and bench.
+"""The `convo-pipelines` command: migrate, seed-demo, status, env, dev, bench and bench-report.
 
 Errors are one line on stderr with exit code 2: no traceback, never a password.
 """
@@ -68,14 +68,29 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--demo-days", type=_positive, default=30, help="days the first-start demo spans; default 30")
     dev.set_defaults(handler=cmd_dev)
 
-    bench = commands.add_parser("bench", help="seed a scratch database and measure the link tables end to end")
+    bench = commands.add_parser(
+        "bench",
+        help="seed a scratch database (or scratch schemas under DATABASE_URL) and measure the link tables and histories end to end",
+    )
     bench.add_argument("--conversations", type=_positive, default=40_000, help="Front conversations to seed; default 40000")
+    bench.add_argument(
+        "--history-rows", type=_not_negative, default=None,
+        help="chat-history rows to seed in 3 crews; default 10 per conversation, 0 skips the histories",
+    )
     bench.add_argument("--days", type=_positive, default=30, help="days the conversations span; default 30")
     bench.add_argument("--seed", type=int, default=1, help="seed of the demo data; default 1")
     bench.add_argument("--repeats", type=_positive, default=3, help="runs per measurement (median, min, max); default 3")
     bench.add_argument("--skip-batches", action="store_true", help="skip the seeds' slow batch approach")
+    bench.add_argument("--read-ids", type=_positive, default=1000, help="random ids per read-latency question; default 1000")
     bench.add_argument("--json", dest="json_path", default=None, help="also write the figures to this JSON file")
     bench.set_defaults(handler=cmd_bench)
+
+    bench_report = commands.add_parser(
+        "bench-report", help="render bench --json files as the README's performance section"
+    )
+    bench_report.add_argument("json_paths", nargs="+", metavar="RUN.json", help="bench --json files, one column each")
+    bench_report.add_argument("--readme", default=None, help="replace the generated block of this README instead of printing it")
+    bench_report.set_defaults(handler=cmd_bench_report)
     return parser
 
 
@@ -106,12 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from convo_pipelines.bench import BenchError, format_report, run_links_bench, write_json
+    from convo_pipelines.bench import BenchError, run_links_bench, write_json
+    from convo_pipelines.bench_report import format_run
 
     settings = Settings.from_env()
     try:
         result = run_links_bench(
+            command=shlex.join([PROG, *sys.argv[1:]]),
+            read_ids=args.read_ids,
             conversations=args.conversations,
+            history_rows=args.history_rows,
             days=args.days,
             seed=args.seed,
             repeats=args.repeats,
@@ -121,10 +140,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     except BenchError as exc:
         raise CliError(str(exc)) from None
-    print(format_report(result))
+    print(format_run(result.as_dict()))
     if args.json_path:
         write_json(result, Path(args.json_path))
         _say(f"wrote {args.json_path}")
+    return 0
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from convo_pipelines.bench_report import readme_marker_span, readme_section, replace_readme_section
+
+    if args.readme is not None:
+        try:
+            readme_marker_span(Path(args.readme))
+        except (OSError, ValueError) as exc:
+            raise CliError(str(exc)) from None
+    runs = []
+    for path in args.json_paths:
+        try:
+            runs.append(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read the bench results {path}: {exc}") from None
+    try:
+        section = readme_section(runs)
+    except (KeyError, TypeError) as exc:
+        raise CliError(f"{', '.join(args.json_paths)}: not what `bench --json` writes (no {exc})") from None
+    if args.readme is None:
+        print(section)
+        return 0
+    replace_readme_section(Path(args.readme), section)
+    _say(f"wrote the performance section of {args.readme} from {len(runs)} run(s)")
     return 0
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from croniter import croniter
 
+from convo_pipelines.assets.histories import NEW_MESSAGES_ASSETS
 from convo_pipelines.jobs import conversation_discovery_job, discovery_freshness_job, front_links_job, project_links_job
 from convo_pipelines.partitions import daily_partitions
 from convo_pipelines.settings import get_settings
@@ -107,6 +108,13 @@ def discovery_partition_range(cron: str, timezone_name: str, scheduled: datetime
     return first_day.isoformat(), last_day.isoformat()
 
 
+def discovery_tick_run_config() -> dict:
+    """Run config of a tick over today only: histories_sessions and conversation_summaries read only the
+    messages written since their previous run (DiscoveryConfig.only_new_messages)."""
+    scope = {"config": {"only_new_messages": True}}
+    return {"ops": {asset: scope for asset in NEW_MESSAGES_ASSETS}}
+
+
 @cron_schedule_from_settings(
     get_settings().conversation_discovery_cron, job=conversation_discovery_job, name="conversation_discovery_schedule"
 )
@@ -114,6 +122,9 @@ def conversation_discovery_schedule(context: dg.ScheduleEvaluationContext) -> dg
     """Discovers new chat sessions and refreshes their summaries in ONE run per tick (CONVERSATION_DISCOVERY_CRON).
 
     The run covers the days from the previous tick to now, so the end of yesterday is read after midnight.
+    A tick over today only reads just the messages written since the previous run; the tick whose range
+    starts the day before recomputes both days fully, which once a day catches deleted messages and
+    messages committed too late for the incremental ticks.
     """
     settings = get_settings()
     keys = discovery_partition_range(
@@ -125,6 +136,7 @@ def conversation_discovery_schedule(context: dg.ScheduleEvaluationContext) -> dg
     return dg.RunRequest(
         run_key=f"conversation-discovery:{context.scheduled_execution_time.isoformat()}",
         tags=partition_range_tags(first_key, last_key),
+        run_config=discovery_tick_run_config() if first_key == last_key else None,
     )
 
 

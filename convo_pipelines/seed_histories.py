@@ -12,7 +12,7 @@ import heapq
 import json
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -28,6 +28,8 @@ SESSION_ID_TYPES = {"uuid": sql.SQL("uuid"), "varchar(255)": sql.SQL("varchar(25
 MALFORMED_MESSAGES = ('"just a string"', "[1, 2, 3]", '{"data": {"content": "no type"}}', '{"type": "robot", "content": "beep"}')
 MALFORMED_RATE = 0.005
 MEAN_SESSION_MESSAGES = 8
+# A progress callback hears from the COPY loop this often: a few lines a minute at COPY's pace.
+PROGRESS_EVERY_ROWS = 500_000
 HUMAN_LINES = (
     "Hi, I need help with my order",
     "Can you check the delivery date?",
@@ -44,6 +46,10 @@ AI_LINES = (
     "Done! Anything else?",
     "",  # a tool call: empty content, not malformed
 )
+
+
+# Called with (messages written so far, messages to write in all).
+SeedProgress = Callable[[int, int], object]
 
 
 @dataclass(frozen=True)
@@ -64,10 +70,12 @@ def seed_histories(
     days: int = 30,
     seed: int = 1,
     end: datetime | None = None,
+    progress: SeedProgress | None = None,
 ) -> dict[str, int]:
     """Create `crews` demo crews and histories tables (if missing) and COPY `messages` messages into them.
 
     Messages fall in [end - days, end); the caller commits. Returns counts of what was written.
+    `progress`, when given, is called every PROGRESS_EVERY_ROWS messages and once at the end.
     """
     if messages < 0 or crews < 1 or days < 1:
         raise ValueError("seed_histories needs messages >= 0, crews >= 1 and days >= 1")
@@ -78,16 +86,41 @@ def seed_histories(
         _create_crew_and_table(conn, source_schema, crew)
     counts = {"crews": len(demo_crews), "histories_clients_created": clients_created, "histories_messages": 0,
               "histories_chat_sessions": 0, "histories_malformed_messages": 0}
+    tracker = _ProgressTracker(progress, messages)
     for index, crew in enumerate(demo_crews):
         share = messages // crews + (1 if index < messages % crews else 0)
         crew_seed = f"{seed}:{crew.code}:{count_rows(conn, source_schema, crew.table)}"
-        sessions, malformed = _copy_messages(conn, source_schema, crew, share, days, end, crew_seed)
+        sessions, malformed = _copy_messages(conn, source_schema, crew, share, days, end, crew_seed, tracker)
         counts["histories_messages"] += share
         counts["histories_chat_sessions"] += sessions
         counts["histories_malformed_messages"] += malformed
+    tracker.finish()
     for crew in demo_crews:
         conn.execute(sql.SQL("analyze {}").format(sql.Identifier(source_schema, crew.table)))
     return counts
+
+
+class _ProgressTracker:
+    """Counts the rows written across every crew and calls `progress` each PROGRESS_EVERY_ROWS of them."""
+
+    def __init__(self, progress: SeedProgress | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.written = 0
+        self.reported = 0
+
+    def row_written(self) -> None:
+        self.written += 1
+        if self.progress is not None and self.written - self.reported >= PROGRESS_EVERY_ROWS:
+            self._report()
+
+    def finish(self) -> None:
+        if self.progress is not None and self.written > self.reported:
+            self._report()
+
+    def _report(self) -> None:
+        self.reported = self.written
+        self.progress(self.written, self.total)
 
 
 def _demo_crew(number: int) -> DemoCrew:
@@ -120,7 +153,14 @@ def _create_crew_and_table(conn: psycopg.Connection, schema: str, crew: DemoCrew
 
 
 def _copy_messages(
-    conn: psycopg.Connection, schema: str, crew: DemoCrew, count: int, days: int, end: datetime, crew_seed: str
+    conn: psycopg.Connection,
+    schema: str,
+    crew: DemoCrew,
+    count: int,
+    days: int,
+    end: datetime,
+    crew_seed: str,
+    tracker: _ProgressTracker,
 ) -> tuple[int, int]:
     statement = sql.SQL("copy {} (session_id, message, created_at) from stdin").format(sql.Identifier(schema, crew.table))
     templates = _message_templates(crew.shape)
@@ -143,6 +183,7 @@ def _copy_messages(
             else:
                 message = rng.choice(templates[kind])
             copy.write_row((session_id if crew.session_id_type == "uuid" else f"sess-{session_id}", message, created_at))
+            tracker.row_written()
     return sessions, malformed
 
 

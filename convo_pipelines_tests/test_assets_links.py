@@ -151,6 +151,7 @@ def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres
         "people_front_conversations_person_id_fkey",
         "people_front_conversations_front_conversation_id_fkey",
         "people_front_conversations_front_conversation_id_idx",
+        "people_front_conversations_person_newest_idx",
     }
 
 
@@ -188,12 +189,38 @@ def test_rerun_writes_nothing_and_keeps_ids_and_timestamps(db, postgres) -> None
     for result in (again, one_day):
         for table in (PEOPLE, CLIENTS):
             meta = metadata_of(result, table)
-            assert (meta["mode"], meta["rows_inserted"], meta["rows_deleted"]) == ("diff", 0, 0)
+            assert (meta["mode"], meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]) == ("diff", 0, 0, 0)
     assert metadata_of(again, PEOPLE)["rows_in_range"] == len(before[PEOPLE])
     project_meta = metadata_of(project_again, PROJECTS)
     assert (project_meta["rows_inserted"], project_meta["rows_deleted"], project_meta["rows_moved"], project_meta["rows_refreshed"]) == (0, 0, 0, 0)
     # Same ids, same xmin (no row rewritten), same created_at/updated_at/added_at.
     assert {table: row_versions(db, table) for table in (PEOPLE, CLIENTS, PROJECTS)} == before
+
+
+def test_a_conversation_whose_created_at_changed_refreshes_its_links_copy_in_place(db, postgres) -> None:
+    data = build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    client_linked = {conversation for _, conversation in link_pairs(db, SCHEMA, CLIENTS)}
+    conversation = next(c for c in data.front_conversations_on(jan(12)) if c in client_linked)
+    before = {
+        table: dict(db.execute(psycopg.sql.SQL("select id, front_conversation_created_at from {} where front_conversation_id = %s").format(
+            psycopg.sql.Identifier(table)), (conversation,)).fetchall())
+        for table in (PEOPLE, CLIENTS)
+    }
+    assert before[PEOPLE] and before[CLIENTS]
+    db.execute("update front_conversations set created_at = created_at + interval '1 minute' where id = %s", (conversation,))
+    moved_to = db.execute("select created_at from front_conversations where id = %s", (conversation,)).fetchone()[0]
+
+    result = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": "2024-01-12"})
+
+    for table in (PEOPLE, CLIENTS):
+        meta = metadata_of(result, table)
+        assert (meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]) == (0, len(before[table]), 0)
+        after = dict(db.execute(psycopg.sql.SQL("select id, front_conversation_created_at from {} where front_conversation_id = %s").format(
+            psycopg.sql.Identifier(table)), (conversation,)).fetchall())
+        assert set(after) == set(before[table])  # same link ids
+        assert set(after.values()) == {moved_to}
+    assert_front_tables_exact(db)
 
 
 def test_partition_run_leaves_rows_outside_its_window_untouched(db, postgres) -> None:
@@ -204,7 +231,11 @@ def test_partition_run_leaves_rows_outside_its_window_untouched(db, postgres) ->
     victim = next(pair for pair in link_pairs(db, SCHEMA, PEOPLE) if pair[1] in jan_12)
     db.execute("delete from people_front_conversations where person_id = %s and front_conversation_id = %s", victim)
     stranger = next(person for person in data.people if (person, victim[1]) not in link_pairs(db, SCHEMA, PEOPLE) and person != victim[0])
-    db.execute("insert into people_front_conversations (person_id, front_conversation_id) values (%s, %s)", (stranger, victim[1]))
+    db.execute(
+        "insert into people_front_conversations (person_id, front_conversation_id, front_conversation_created_at) "
+        "select %s, id, created_at from front_conversations where id = %s",
+        (stranger, victim[1]),
+    )
     corrupted = row_versions(db, PEOPLE)
 
     result = run_assets(postgres, [people_front_conversations], range_tags("2024-01-13", "2024-01-14"))

@@ -127,8 +127,13 @@ def test_checks_are_non_blocking():
 def test_duplicate_pairs_fail(table, built, postgres, db):
     owner_column, _ = OWNER[table]
     execute(db, "alter table public.{} drop constraint {}", table, UNIQUE_PAIR[table])
-    pair = execute(db, "select {}, front_conversation_id from public.{} order by 1, 2 limit 1", owner_column, table).fetchone()
-    execute(db, "insert into public.{} ({}, front_conversation_id) values (%s, %s)", table, owner_column, params=pair)
+    pair = execute(
+        db, "select {}, front_conversation_id, front_conversation_created_at from public.{} order by 1, 2 limit 1", owner_column, table
+    ).fetchone()
+    execute(
+        db, "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
+        table, owner_column, params=pair,
+    )
 
     result = run_checks_alone(postgres, table)[(table, "no_duplicate_pairs")]
     assert not result.passed
@@ -201,19 +206,45 @@ def test_missing_and_extra_links_fail_exactness(table, built, postgres, db, sour
     # An existing owner and conversation that are not linked by any recipient.
     extra = execute(
         db,
-        "select o.id, fc.id from public.{} as o cross join public.front_conversations as fc "
+        "select o.id, fc.id, fc.created_at from public.{} as o cross join public.front_conversations as fc "
         "where not exists (select from public.{} as l where l.{} = o.id and l.front_conversation_id = fc.id) "
         "and fc.id = %s order by o.id limit 1",
         owner_table, table, owner_column, params=(source.front_conversation_without_messages,),
     ).fetchone()
-    execute(db, "insert into public.{} ({}, front_conversation_id) values (%s, %s)", table, owner_column, params=extra)
+    execute(
+        db, "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
+        table, owner_column, params=extra,
+    )
 
     exactness = run_checks_alone(postgres, table)[(table, "matches_source")]
     assert not exactness.passed
     assert exactness.severity == dg.AssetCheckSeverity.ERROR
     assert (count(exactness, "missing"), count(exactness, "extra")) == (1, 1)
-    assert samples(exactness, "missing") == [{owner_column: str(removed[0]), "front_conversation_id": str(removed[1])}]
-    assert samples(exactness, "extra") == [{owner_column: str(extra[0]), "front_conversation_id": str(extra[1])}]
+    assert [pair_of(sample, owner_column) for sample in samples(exactness, "missing")] == [(str(removed[0]), str(removed[1]))]
+    assert [pair_of(sample, owner_column) for sample in samples(exactness, "extra")] == [(str(extra[0]), str(extra[1]))]
+
+
+@pytest.mark.parametrize("table", FRONT_TABLES)
+def test_a_stale_copy_of_the_conversations_created_at_fails_exactness(table, built, postgres, db):
+    owner_column, _ = OWNER[table]
+    stale = execute(
+        db,
+        "update public.{} set front_conversation_created_at = front_conversation_created_at - interval '1 day' "
+        "where id = (select min(id::text)::uuid from public.{}) returning {}, front_conversation_id",
+        table, table, owner_column,
+    ).fetchone()
+
+    exactness = run_checks_alone(postgres, table)[(table, "matches_source")]
+    assert not exactness.passed
+    assert (count(exactness, "missing"), count(exactness, "extra")) == (1, 1)
+    assert pair_of(samples(exactness, "missing")[0], owner_column) == pair_of(samples(exactness, "extra")[0], owner_column)
+    assert pair_of(samples(exactness, "extra")[0], owner_column) == (str(stale[0]), str(stale[1]))
+
+
+def pair_of(sample: dict[str, str], owner_column: str) -> tuple[str, str]:
+    """(owner, conversation) of an exactness sample, which also carries the conversation's created_at copy."""
+    assert "front_conversation_created_at" in sample
+    return sample[owner_column], sample["front_conversation_id"]
 
 
 def test_project_links_exactness_reports_missing_extra_and_wrong_added_by(built, postgres, db, source):

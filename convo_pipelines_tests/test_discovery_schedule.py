@@ -14,7 +14,7 @@ from convo_pipelines.assets.histories import histories_assets
 from convo_pipelines.checks.histories import histories_checks
 from convo_pipelines.definitions import defs
 from convo_pipelines.jobs import conversation_discovery_job
-from convo_pipelines.schedules import conversation_discovery_schedule, discovery_partition_range
+from convo_pipelines.schedules import conversation_discovery_schedule, discovery_partition_range, discovery_tick_run_config
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
     create_client,
@@ -45,12 +45,16 @@ def test_schedule_is_defined_from_the_settings_defaults() -> None:
 def test_a_tick_just_after_midnight_covers_the_previous_day_too() -> None:
     request = tick(datetime(2024, 3, 2, 0, 2, tzinfo=timezone.utc))
     assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2024-03-01", "2024-03-02")
+    # Once a day both days are recomputed fully: that catches deletions and very late commits.
+    assert not request.run_config
 
 
 def test_a_tick_during_the_day_covers_only_today() -> None:
     request = tick(datetime(2024, 3, 2, 14, 0, tzinfo=timezone.utc))
     assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2024-03-02", "2024-03-02")
     assert request.run_key == "conversation-discovery:2024-03-02T14:00:00+00:00"
+    assert request.run_config == discovery_tick_run_config()
+    assert {ops["config"]["only_new_messages"] for ops in request.run_config["ops"].values()} == {True}
 
 
 def test_partition_range_follows_the_cron_and_the_schedule_time_zone() -> None:
@@ -84,7 +88,7 @@ def test_the_run_of_the_midnight_tick_discovers_the_2359_message(db, postgres) -
     )
     request = tick(datetime(2024, 3, 2, 0, 2, tzinfo=timezone.utc), local_defs)
     job = local_defs.resolve_job_def("conversation_discovery_job")
-    result = job.execute_in_process(tags=request.tags, instance=dg.DagsterInstance.ephemeral())
+    result = job.execute_in_process(tags=request.tags, run_config=request.run_config, instance=dg.DagsterInstance.ephemeral())
     assert result.success
     assert db.execute("select activity_date, message_count from analytics.histories_sessions order by 1").fetchall() == [
         (date(2024, 3, 1), 1),
@@ -93,6 +97,23 @@ def test_the_run_of_the_midnight_tick_discovers_the_2359_message(db, postgres) -
     assert db.execute("select message_count, active_days from analytics.conversation_summaries").fetchall() == [(2, 2)]
     # The run also evaluated the histories checks.
     assert {e.check_name for e in result.get_asset_check_evaluations()} >= {"histories_tables_valid", "discovery_fresh"}
+
+    # The next ticks cover today only and read just the new messages.
+    insert_messages(db, "late_histories", [(session, utc(2024, 3, 2, 0, 6), langchain("human", "thanks"))])
+    request = tick(datetime(2024, 3, 2, 0, 10, tzinfo=timezone.utc), local_defs)
+    result = job.execute_in_process(tags=request.tags, run_config=request.run_config, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    def mode(asset: str) -> list[str]:
+        return [m.metadata["mode"].value for m in result.asset_materializations_for_node(asset)]
+
+    assert mode("histories_sessions") == ["incremental"]
+    # The summaries' watermark counts only sessions begun today, and the only session began yesterday.
+    assert mode("conversation_summaries") == ["full"]
+    assert db.execute("select activity_date, message_count from analytics.histories_sessions order by 1").fetchall() == [
+        (date(2024, 3, 1), 1),
+        (date(2024, 3, 2), 2),
+    ]
+    assert db.execute("select message_count, active_days from analytics.conversation_summaries").fetchall() == [(3, 2)]
 
 
 def _load_in_fresh_process(env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -4,6 +4,10 @@ Crews are read from {source}.crews at run time. Each crew is processed in its ow
 so a crew that cannot be read (bad name, missing table or column, a failing statement) is
 reported in the run's metadata and by the histories_tables_valid check while the other crews'
 data is committed. Partitions are UTC message days; a range arrives as one window.
+
+A run recomputes its whole window exactly (every manual run and backfill), or, when its config
+asks for only_new_messages (a discovery tick over today), only what the crew's messages written
+since the previous run touch: see DiscoveryConfig.
 """
 
 import time
@@ -13,6 +17,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 import psycopg
+from psycopg.sql import Composed
+from pydantic import Field
 
 from convo_pipelines.crews import (
     Crew,
@@ -31,6 +37,38 @@ GROUP = "histories"
 OWNERS = ["team:data-platform"]
 # Used only if a histories asset is ever run without a partition: everything the tables can hold.
 UNPARTITIONED_WINDOW = (datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(9999, 1, 1, tzinfo=timezone.utc))
+
+# A writer stamps created_at when its transaction starts (the column's default now()), but the
+# message becomes visible only when it commits: a message committed after a tick can be dated
+# before what that tick already accounted for. An incremental run re-reads this much before its
+# watermark, so transactions that commit up to this late are never missed; later ones wait for the
+# next full recompute (the first tick after midnight re-reads yesterday and today fully).
+LATE_COMMIT_OVERLAP = timedelta(minutes=2)
+FULL = "full"
+INCREMENTAL = "incremental"
+
+
+class DiscoveryConfig(dg.Config):
+    """Run configuration of the discovery job's assets (histories_sessions, conversation_summaries, daily_conversation_stats)."""
+
+    only_new_messages: bool = Field(
+        default=False,
+        description=(
+            "What a discovery schedule tick over today sends. True: per crew, read only the messages "
+            "written since the newest one the table already accounts for in the run's day (less "
+            f"{int(LATE_COMMIT_OVERLAP.total_seconds() // 60)} minutes for transactions that commit late), then recompute "
+            "exactly the session-days (histories_sessions) or sessions over all their days "
+            "(conversation_summaries) they touch. A crew with no row in the day, and any run of more "
+            "than one day, is recomputed fully. Deleted messages and removed crews' rows are not seen "
+            "this way, and the window's row counts are skipped. False (the default: manual runs and backfills): recompute the whole window "
+            "exactly, deletions included."
+        ),
+    )
+
+    def applies_to(self, window: "Window") -> bool:
+        """True when this run reads only new messages: asked for, and the window is one day (a watermark
+        per day is sound only when every run that wrote the day read all of it)."""
+        return self.only_new_messages and window.is_one_day()
 
 
 def _columns(*columns: tuple[str, str, str, bool]) -> dg.TableSchema:
@@ -115,12 +153,14 @@ class CrewOutcome:
     crew: Crew
     ok: bool
     reason: str = ""
+    mode: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_metadata(self) -> dict[str, object]:
         row: dict[str, object] = {"crew": self.crew.code, "table": self.crew.histories_table_name, "ok": self.ok}
         if self.ok:
+            row["mode"] = self.mode
             row.update(self.counts)
         else:
             row["reason"] = self.reason
@@ -143,28 +183,96 @@ def run_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext
     return Window(start, end)
 
 
-def merge_crew_window(
-    conn: psycopg.Connection, postgres: PostgresResource, table: HistoriesTable, statement: str, window: Window
-) -> dict[str, int]:
-    """Run one crew's merge statement for the window; returns the counts it reports."""
-    crew = table.crew
-    query = postgres.sql(
-        statement,
-        histories_table=crew.histories_table_name,
-        session_id_type=session_id_type(table),
-        **message_expressions(table, postgres.analytics_schema),
-    )
-    params = {**window.params(), "crew_code": crew.code, "client_code": crew.client_code}
+@dataclass(frozen=True)
+class MergeStatements:
+    """The SQL files of one asset's merge: the statement, and the file bound into it as `scope` that
+    lists what a full run (the whole window) or an incremental run (what new messages touch) recomputes.
+
+    The watermark query returns `watermark` and any figures of the stored rows the merge statement
+    adjusts; a full run binds `full_run_figures` for those instead.
+    """
+
+    merge: str
+    scope: str
+    whole_window: str
+    new_messages: str
+    watermark: str
+    full_run_figures: dict[str, int] = field(default_factory=dict)
+
+
+HISTORIES_SESSIONS_MERGE = MergeStatements(
+    merge="histories/merge_histories_sessions.sql",
+    scope="day_messages",
+    whole_window="histories/select_window_messages.sql",
+    new_messages="histories/select_new_session_day_messages.sql",
+    watermark="histories/select_histories_sessions_watermark.sql",
+    full_run_figures={"stored_rows": 0, "stored_messages": 0, "stored_malformed_messages": 0},
+)
+CONVERSATION_SUMMARIES_MERGE = MergeStatements(
+    merge="histories/merge_conversation_summaries.sql",
+    scope="touched_sessions",
+    whole_window="histories/select_sessions_touched_by_window.sql",
+    new_messages="histories/select_sessions_with_new_messages.sql",
+    watermark="histories/select_conversation_summaries_watermark.sql",
+)
+
+
+@dataclass(frozen=True)
+class CrewMerge:
+    mode: str
+    counts: dict[str, int]
+
+
+def merge_crew(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    table: HistoriesTable,
+    statements: MergeStatements,
+    window: Window,
+    only_new_messages: bool = False,
+) -> CrewMerge:
+    """Merge one crew's slice for the window: incrementally when asked (one-day windows only) and the
+    crew already has a watermark, else the whole window."""
+    params = {**window.params(), "crew_code": table.crew.code, "client_code": table.crew.client_code}
+    if only_new_messages:
+        stored = fetch_named_row(conn, postgres.sql(statements.watermark), params)
+        if stored["watermark"] is not None:
+            new_params = {**params, **stored, "late_commit_overlap": LATE_COMMIT_OVERLAP, "replace_window": False}
+            return CrewMerge(INCREMENTAL, run_merge(conn, postgres, table, statements, statements.new_messages, new_params))
+    full_params = {**params, **statements.full_run_figures, "replace_window": True}
+    return CrewMerge(FULL, run_merge(conn, postgres, table, statements, statements.whole_window, full_params))
+
+
+def fetch_named_row(conn: psycopg.Connection, query: Composed, params: dict[str, object]) -> dict[str, object]:
+    """The one row `query` returns, by column name."""
     cursor = conn.execute(query, params)
-    names = [column.name for column in cursor.description]
-    return {name: int(value) for name, value in zip(names, cursor.fetchone(), strict=True)}
+    return dict(zip([column.name for column in cursor.description], cursor.fetchone(), strict=True))
+
+
+def run_merge(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    table: HistoriesTable,
+    statements: MergeStatements,
+    scope_sql: str,
+    params: dict[str, object],
+) -> dict[str, int]:
+    """Run one crew's merge statement with `scope_sql` bound in; returns the counts it reports."""
+    identifiers = {
+        "histories_table": table.crew.histories_table_name,
+        "session_id_type": session_id_type(table),
+        **message_expressions(table, postgres.analytics_schema),
+    }
+    scope = postgres.sql(scope_sql, **identifiers)
+    counts = fetch_named_row(conn, postgres.sql(statements.merge, **identifiers, **{statements.scope: scope}), params)
+    return {name: int(value) for name, value in counts.items()}
 
 
 def process_crews(
     context: dg.AssetExecutionContext,
     postgres: PostgresResource,
     conn: psycopg.Connection,
-    work: Callable[[HistoriesTable], dict[str, int]],
+    work: Callable[[HistoriesTable], CrewMerge],
 ) -> list[CrewOutcome]:
     """Apply `work` to every readable crew, each in its own transaction; bad crews are recorded, never raised."""
     crews = load_crews(conn, postgres.source_schema)
@@ -183,7 +291,7 @@ def process_crews(
 
 
 def _process_crew(
-    conn: psycopg.Connection, postgres: PostgresResource, crew: Crew, work: Callable[[HistoriesTable], dict[str, int]]
+    conn: psycopg.Connection, postgres: PostgresResource, crew: Crew, work: Callable[[HistoriesTable], CrewMerge]
 ) -> CrewOutcome:
     try:
         with conn.transaction():
@@ -191,7 +299,8 @@ def _process_crew(
             table = inspect_histories_table(conn, postgres.source_schema, crew)
             if not table.is_valid:
                 return CrewOutcome(crew, ok=False, reason=table.reason())
-            return CrewOutcome(crew, ok=True, counts=work(table))
+            merged = work(table)
+            return CrewOutcome(crew, ok=True, mode=merged.mode, counts=merged.counts)
     except psycopg.Error as exc:
         # One crew's failure (permissions, a cast, a lock timeout) must not cost the others their data.
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -201,7 +310,11 @@ def _process_crew(
 def crews_metadata(outcomes: list[CrewOutcome]) -> dict[str, object]:
     """Per-crew figures and the bad crews with their reasons, for the run's metadata."""
     bad = [outcome for outcome in outcomes if not outcome.ok]
+    modes = {outcome.mode for outcome in outcomes if outcome.ok}
     return {
+        "mode": modes.pop() if len(modes) == 1 else ("mixed" if modes else "none"),
+        "crews_incremental": sum(outcome.mode == INCREMENTAL for outcome in outcomes if outcome.ok),
+        "crews_full": sum(outcome.mode == FULL for outcome in outcomes if outcome.ok),
         "crews_processed": len(outcomes) - len(bad),
         "crews_failed": len(bad),
         "crews": dg.MetadataValue.json([outcome.as_metadata() for outcome in outcomes]),
@@ -244,9 +357,10 @@ def row_count_metadata(
 def merge_every_crew(
     context: dg.AssetExecutionContext,
     postgres: PostgresResource,
+    config: DiscoveryConfig,
     *,
     relation: str,
-    merge_sql: str,
+    statements: MergeStatements,
     delete_removed_crews_sql: str,
     figures: dict[str, str],
 ) -> dg.MaterializeResult:
@@ -256,11 +370,19 @@ def merge_every_crew(
     started = time.monotonic()
     with postgres.connect() as conn:
         outcomes = process_crews(
-            context, postgres, conn, lambda table: merge_crew_window(conn, postgres, table, merge_sql, window)
+            context,
+            postgres,
+            conn,
+            lambda table: merge_crew(conn, postgres, table, statements, window, config.applies_to(window)),
         )
-        with conn.transaction():
-            removed = conn.execute(postgres.sql(delete_removed_crews_sql), window.params()).rowcount
-        counts = row_count_metadata(conn, postgres, relation, window)
+        removed = 0
+        # Finding removed crews' rows reads the whole window (tens of ms on a busy day), so incremental
+        # ticks leave them to the next full recompute, as they leave deleted messages.
+        if not config.applies_to(window):
+            with conn.transaction():
+                removed = conn.execute(postgres.sql(delete_removed_crews_sql), window.params()).rowcount
+        # A tick's own work is proportional to what it read; counting the day's rows is not.
+        counts = {} if config.applies_to(window) else row_count_metadata(conn, postgres, relation, window)
     return dg.MaterializeResult(
         metadata={
             **counts,
@@ -292,16 +414,24 @@ def analytics_table_asset(table: str, schema: dg.TableSchema, deps: list[dg.Asse
 
 
 @analytics_table_asset("histories_sessions", HISTORIES_SESSIONS_SCHEMA)
-def histories_sessions(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+def histories_sessions(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, config: DiscoveryConfig
+) -> dg.MaterializeResult:
     """One row per chat session per UTC day with messages, per crew (analytics.histories_sessions).
 
-    Each crew's slice of the window's days is replaced from a created_at range scan of its table.
+    A full run replaces each crew's slice of the window's days from a created_at range scan of its
+    table. An incremental run (only_new_messages, a tick over today) reads the crew's messages since
+    the newest last_message_at of its rows that day (less LATE_COMMIT_OVERLAP), and recomputes
+    exactly the session-days they touch from all their messages, read by session_id. It cannot see
+    deleted messages: the full recompute removes them (any manual run or backfill, and the first
+    tick after midnight, which recomputes yesterday and today fully).
     """
     return merge_every_crew(
         context,
         postgres,
+        config,
         relation="histories_sessions",
-        merge_sql="histories/merge_histories_sessions_window.sql",
+        statements=HISTORIES_SESSIONS_MERGE,
         delete_removed_crews_sql="histories/delete_histories_sessions_of_removed_crews_window.sql",
         figures={
             "sessions_in_window": "sessions",
@@ -312,33 +442,44 @@ def histories_sessions(context: dg.AssetExecutionContext, postgres: PostgresReso
 
 
 @analytics_table_asset("conversation_summaries", CONVERSATION_SUMMARIES_SCHEMA, deps=[histories_sessions])
-def conversation_summaries(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+def conversation_summaries(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, config: DiscoveryConfig
+) -> dg.MaterializeResult:
     """One row per chat session over all its days, per crew (analytics.conversation_summaries).
 
-    Recomputes exactly the sessions the window touches, reading all their messages by session_id.
+    Recomputes exactly the sessions the window touches (a message in the window, or a summary
+    overlapping it), reading all their messages by session_id. An incremental run
+    (only_new_messages, a tick over today) recomputes only the sessions with a message since the
+    newest ended_at of the crew's summaries of sessions begun that day (less LATE_COMMIT_OVERLAP).
+    It cannot see deleted messages: the full recompute catches them (any manual run or backfill,
+    and the first tick after midnight).
     """
     return merge_every_crew(
         context,
         postgres,
+        config,
         relation="conversation_summaries",
-        merge_sql="histories/merge_conversation_summaries_window.sql",
+        statements=CONVERSATION_SUMMARIES_MERGE,
         delete_removed_crews_sql="histories/delete_conversation_summaries_of_removed_crews_window.sql",
         figures={"sessions_recomputed": "sessions_touched"},
     )
 
 
 @analytics_table_asset("daily_conversation_stats", DAILY_CONVERSATION_STATS_SCHEMA, deps=[histories_sessions])
-def daily_conversation_stats(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+def daily_conversation_stats(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, config: DiscoveryConfig
+) -> dg.MaterializeResult:
     """One row per UTC day, client and crew: sessions and messages (analytics.daily_conversation_stats).
 
     A view over histories_sessions (created by migration 0002), so it is always current; a run
-    verifies the view is there and records its rows for the window.
+    verifies the view is there and records its rows for the window, except a tick (only_new_messages),
+    for which aggregating the whole day would cost more than the tick's own work.
     """
     window = run_window(context)
     started = time.monotonic()
     with postgres.connect() as conn:
         _require_view(conn, postgres.analytics_schema, "daily_conversation_stats")
-        counts = row_count_metadata(conn, postgres, "daily_conversation_stats", window)
+        counts = {} if config.applies_to(window) else row_count_metadata(conn, postgres, "daily_conversation_stats", window)
     return dg.MaterializeResult(
         metadata={
             **counts,
@@ -367,3 +508,5 @@ conversations_source = dg.AssetSpec(
 )
 
 histories_assets = [histories_sessions, conversation_summaries, daily_conversation_stats, conversations_source]
+# The assets that take DiscoveryConfig (ops named as their assets).
+NEW_MESSAGES_ASSETS = (histories_sessions.op.name, conversation_summaries.op.name, daily_conversation_stats.op.name)

@@ -101,9 +101,11 @@ class WriteCounts:
     rows_inserted: int = 0
     rows_deleted: int = 0
     rows_in_window: int = 0
+    rows_updated: int = 0
 
     def add(self, other: "WriteCounts") -> None:
         self.rows_inserted += other.rows_inserted
+        self.rows_updated += other.rows_updated
         self.rows_deleted += other.rows_deleted
         self.rows_in_window += other.rows_in_window
 
@@ -229,8 +231,8 @@ def diff_front_window(
         oracle=front_oracle(postgres, spec),
     )
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
-    inserted, deleted, in_window = conn.execute(statement, params).fetchone()
-    return WriteCounts(rows_inserted=inserted, rows_deleted=deleted, rows_in_window=in_window)
+    inserted, updated, deleted, in_window = conn.execute(statement, params).fetchone()
+    return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
 
 
 def try_bulk_build_front(
@@ -315,7 +317,8 @@ def materialize_front_links(
         row_count = None if scope else count_link_rows(conn, postgres, spec.table)
     seconds = time.perf_counter() - started
     context.log.info(
-        f"{spec.table}: {mode}, {counts.rows_inserted:,} inserted, {counts.rows_deleted:,} deleted, "
+        f"{spec.table}: {mode}, {counts.rows_inserted:,} inserted, {counts.rows_updated:,} updated, "
+        f"{counts.rows_deleted:,} deleted, "
         f"{counts.rows_in_window:,} in range, "
         + (f"{row_count:,} in the table, " if row_count is not None else "")
         + f"{seconds:.2f}s"
@@ -327,6 +330,7 @@ def materialize_front_links(
             "window_end": describe_bound(end),
             "chunks": chunk_count,
             "rows_inserted": counts.rows_inserted,
+            "rows_updated": counts.rows_updated,
             "rows_deleted": counts.rows_deleted,
             "rows_in_range": counts.rows_in_window,
             **({"dagster/row_count": row_count} if row_count is not None else {"conversations_in_scope": len(scope)}),
@@ -354,10 +358,19 @@ def _front_link_schema(owner_column: str, owner_description: str) -> dg.TableSch
             dg.TableColumn("id", "uuid", "Link id; kept while the link exists.", dg.TableColumnConstraints(nullable=False, unique=True)),
             _uuid_column(owner_column, owner_description),
             _uuid_column("front_conversation_id", "The Front conversation (front_conversations.id, ON DELETE CASCADE)."),
+            _timestamp_column(
+                "front_conversation_created_at",
+                "The conversation's created_at, copied so an owner's newest conversations are one index range scan.",
+            ),
             _timestamp_column("created_at", "When the link was first written."),
-            _timestamp_column("updated_at", "When something about the link last changed (never, for a pair)."),
+            _timestamp_column("updated_at", "When something about the link last changed (its created_at copy, if ever)."),
         ],
-        constraints=dg.TableConstraints(other=[f"unique ({owner_column}, front_conversation_id)"]),
+        constraints=dg.TableConstraints(
+            other=[
+                f"unique ({owner_column}, front_conversation_id)",
+                f"index ({owner_column}, front_conversation_created_at desc, front_conversation_id desc)",
+            ]
+        ),
     )
 
 

@@ -1,4 +1,4 @@
--- Heap and index sizes of the project's link tables, in bytes.
+-- Heap and index sizes, in bytes, of the named tables of one schema.
 select
     relation.relname as table_name,
     pg_table_size(relation.oid) as table_bytes,

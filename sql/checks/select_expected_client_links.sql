@@ -3,7 +3,8 @@
 -- does not hide one here; a person whose client is gone links no client.
 select distinct
     p.client_id,
-    fm.front_conversation_id
+    fm.front_conversation_id,
+    sc.created_at as front_conversation_created_at
 from scoped_conversations as sc
 inner join {source}.front_messages as fm on fm.front_conversation_id = sc.id
 inner join {source}.front_message_recipients as fmr on fmr.front_message_id = fm.id

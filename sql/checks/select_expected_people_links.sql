@@ -1,7 +1,8 @@
 -- Computes the pairs people_front_conversations should hold for check_front_links_exactness.sql's scoped_conversations: distinct (person, Front conversation) pairs reached through recipients' contact methods, for people that exist.
 select distinct
     cm.person_id,
-    fm.front_conversation_id
+    fm.front_conversation_id,
+    sc.created_at as front_conversation_created_at
 from scoped_conversations as sc
 inner join {source}.front_messages as fm on fm.front_conversation_id = sc.id
 inner join {source}.front_message_recipients as fmr on fmr.front_message_id = fm.id

@@ -1,7 +1,8 @@
--- Computes the people links a window's Front conversations should have: distinct (person, conversation) pairs over recipients whose contact method resolves to an existing person. Optionally only the conversations in only_conversation_ids (a late-change run).
+-- Computes the people links a window's Front conversations should have: distinct (person, conversation) pairs, with the conversation's created_at, over recipients whose contact method resolves to an existing person. Optionally only the conversations in only_conversation_ids (a late-change run).
 select distinct
     contact_method.person_id,
-    message.front_conversation_id
+    message.front_conversation_id,
+    conversation.created_at as front_conversation_created_at
 from {source}.front_conversations as conversation
 join {source}.front_messages as message
     on message.front_conversation_id = conversation.id

@@ -1,28 +1,8 @@
--- Recomputes, over ALL their days, one crew's conversation_summaries rows for the sessions the window touches,
--- and deletes the summaries of touched sessions that no longer have any message.
--- Touched = a message in the window, or a summary whose span overlaps the window (catches deleted messages).
-with window_sessions as (
-    select distinct h.session_id
-    from {source}.{histories_table} as h
-    where h.created_at >= %(window_start)s
-      and h.created_at < %(window_end)s
-),
-
-overlapping_summaries as (
-    select cs.session_id
-    from {analytics}.conversation_summaries as cs
-    where cs.crew_code = %(crew_code)s
-      and cs.ended_at >= %(window_start)s
-      and cs.started_at < %(window_end)s
-),
-
-touched_sessions as (
-    select ws.session_id
-    from window_sessions as ws
-    union
-    -- Compared in the column's own type so the session_id index serves the lookup below.
-    select os.session_id::{session_id_type}
-    from overlapping_summaries as os
+-- Recomputes, over ALL their days, one crew's conversation_summaries rows for a set of touched sessions, and deletes the summaries of those sessions that no longer have any message.
+-- The touched sessions (in the session_id column's own type) are bound in as a file: a full run's are the sessions the window touches
+-- (select_sessions_touched_by_window.sql), an incremental run's the sessions with new messages (select_sessions_with_new_messages.sql).
+with touched_sessions as (
+    {touched_sessions}
 ),
 
 session_messages as (
