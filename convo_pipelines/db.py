@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -101,6 +102,23 @@ def count_rows(conn: psycopg.Connection, schema: str, table: str) -> int:
     return conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()[0]
 
 
+class TimedCursor(psycopg.Cursor):
+    """A cursor that adds each statement's time (round trip, planning, execution) to its connection's
+    `sql_seconds`, so an asset can report the time spent in PostgreSQL apart from its own Python."""
+
+    def execute(self, query, params=None, **kwargs):  # noqa: ANN001, ANN201 (psycopg's own signature)
+        started = time.perf_counter()
+        try:
+            return super().execute(query, params, **kwargs)
+        finally:
+            self.connection.sql_seconds = sql_seconds(self.connection) + time.perf_counter() - started
+
+
+def sql_seconds(conn: psycopg.Connection) -> float:
+    """Seconds this connection has spent executing statements (0 for a connection not made by `connect`)."""
+    return getattr(conn, "sql_seconds", 0.0)
+
+
 def connect(url: str, **kwargs) -> psycopg.Connection:
     """A psycopg connection tagged with the application name, in UTC, that never prepares statements.
 
@@ -113,5 +131,6 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
         application_name=APPLICATION_NAME,
         options="-c TimeZone=UTC",
         prepare_threshold=None,
+        cursor_factory=TimedCursor,
         **kwargs,
     )

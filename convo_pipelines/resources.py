@@ -15,6 +15,11 @@ from convo_pipelines.db import connect, redact_url, start_embedded_postgres
 from convo_pipelines.settings import Settings
 from convo_pipelines.sqlfiles import render_sql
 
+# The Dagster concurrency pool of every asset that writes to the application database: its limit
+# (dagster.yaml's concurrency.pools.default_limit, or `dagster instance concurrency set app_database N`)
+# bounds how many of them run at once across all runs, whatever the run queue admits.
+APP_DATABASE_POOL = "app_database"
+
 
 class PostgresResource(dg.ConfigurableResource):
     """The application database: reads the source schema, writes link tables and analytics.

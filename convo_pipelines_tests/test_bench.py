@@ -30,7 +30,7 @@ AIMS = 7
 HISTORIES_MEASUREMENTS = {
     "seed_histories", "histories_full_backfill_sql", "histories_full_backfill_checks",
     "histories_full_backfill_overhead", "histories_peak_rss", "histories_rerun_sql",
-    "histories_rerun_rows_written", "tick_sql", "tick_checks", "tick_overhead", "tick_rows_written",
+    "histories_rerun_rows_written", "tick_sql", "tick_steps", "tick_checks", "tick_overhead", "tick_rows_written",
     "tick_sessions_found",
 }
 

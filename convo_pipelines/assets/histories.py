@@ -28,9 +28,10 @@ from convo_pipelines.crews import (
     message_expressions,
     session_id_type,
 )
+from convo_pipelines.db import sql_seconds
 from convo_pipelines.partitions import daily_partitions, window_of
 from convo_pipelines.progress import Progress
-from convo_pipelines.resources import PostgresResource
+from convo_pipelines.resources import APP_DATABASE_POOL, PostgresResource
 from convo_pipelines.settings import get_settings
 
 GROUP = "histories"
@@ -188,8 +189,9 @@ class MergeStatements:
     """The SQL files of one asset's merge: the statement, and the file bound into it as `scope` that
     lists what a full run (the whole window) or an incremental run (what new messages touch) recomputes.
 
-    The watermark query returns `watermark` and any figures of the stored rows the merge statement
-    adjusts; a full run binds `full_run_figures` for those instead.
+    The watermark query returns `watermark`. The merge statement reports the window's figures from
+    `full_run_figures` (bound as zeros by a full run, which reads the whole window; null by an
+    incremental one, which does not, so those figures are left out of its metadata).
     """
 
     merge: str
@@ -237,7 +239,11 @@ def merge_crew(
     if only_new_messages:
         stored = fetch_named_row(conn, postgres.sql(statements.watermark), params)
         if stored["watermark"] is not None:
-            new_params = {**params, **stored, "late_commit_overlap": LATE_COMMIT_OVERLAP, "replace_window": False}
+            # A tick reads only what is new, not the day's other rows, so it reports no figures of the whole day.
+            unknown_figures = dict.fromkeys(statements.full_run_figures)
+            new_params = {
+                **params, **unknown_figures, **stored, "late_commit_overlap": LATE_COMMIT_OVERLAP, "replace_window": False,
+            }
             return CrewMerge(INCREMENTAL, run_merge(conn, postgres, table, statements, statements.new_messages, new_params))
     full_params = {**params, **statements.full_run_figures, "replace_window": True}
     return CrewMerge(FULL, run_merge(conn, postgres, table, statements, statements.whole_window, full_params))
@@ -265,7 +271,7 @@ def run_merge(
     }
     scope = postgres.sql(scope_sql, **identifiers)
     counts = fetch_named_row(conn, postgres.sql(statements.merge, **identifiers, **{statements.scope: scope}), params)
-    return {name: int(value) for name, value in counts.items()}
+    return {name: int(value) for name, value in counts.items() if value is not None}
 
 
 def process_crews(
@@ -383,16 +389,22 @@ def merge_every_crew(
                 removed = conn.execute(postgres.sql(delete_removed_crews_sql), window.params()).rowcount
         # A tick's own work is proportional to what it read; counting the day's rows is not.
         counts = {} if config.applies_to(window) else row_count_metadata(conn, postgres, relation, window)
+        in_postgres = sql_seconds(conn)
     return dg.MaterializeResult(
         metadata={
             **counts,
             "rows_inserted": summed(outcomes, "rows_inserted"),
             "rows_updated": summed(outcomes, "rows_updated"),
             "rows_deleted": summed(outcomes, "rows_deleted") + removed,
-            **{figure: summed(outcomes, count) for figure, count in figures.items()},
+            **{
+                figure: summed(outcomes, count)
+                for figure, count in figures.items()
+                if all(count in outcome.counts for outcome in outcomes if outcome.ok)
+            },
             "window": window.label(),
             **crews_metadata(outcomes),
             "seconds": round(time.monotonic() - started, 3),
+            "sql_seconds": round(in_postgres, 4),
         }
     )
 
@@ -403,6 +415,7 @@ def analytics_table_asset(table: str, schema: dg.TableSchema, deps: list[dg.Asse
         group_name=GROUP,
         kinds={"postgres"},
         owners=OWNERS,
+        pool=APP_DATABASE_POOL,
         deps=deps,
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -480,11 +493,13 @@ def daily_conversation_stats(
     with postgres.connect() as conn:
         _require_view(conn, postgres.analytics_schema, "daily_conversation_stats")
         counts = {} if config.applies_to(window) else row_count_metadata(conn, postgres, "daily_conversation_stats", window)
+        in_postgres = sql_seconds(conn)
     return dg.MaterializeResult(
         metadata={
             **counts,
             "window": window.label(),
             "seconds": round(time.monotonic() - started, 3),
+            "sql_seconds": round(in_postgres, 4),
         }
     )
 

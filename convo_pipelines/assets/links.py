@@ -25,9 +25,10 @@ from psycopg import sql
 from pydantic import Field
 
 from convo_pipelines.bulk_load import constraints_lifted
+from convo_pipelines.db import sql_seconds
 from convo_pipelines.partitions import daily_partitions, window_of
 from convo_pipelines.progress import Progress
-from convo_pipelines.resources import PostgresResource
+from convo_pipelines.resources import APP_DATABASE_POOL, PostgresResource
 from convo_pipelines.settings import get_settings
 
 GROUP = "links"
@@ -315,6 +316,7 @@ def materialize_front_links(
             counts = diff_front_chunks(conn, postgres, spec, chunks, context.log.info)
         # Counting the whole table would cost more than a scoped run itself; its next full run counts.
         row_count = None if scope else count_link_rows(conn, postgres, spec.table)
+        in_postgres = sql_seconds(conn)
     seconds = time.perf_counter() - started
     context.log.info(
         f"{spec.table}: {mode}, {counts.rows_inserted:,} inserted, {counts.rows_updated:,} updated, "
@@ -336,6 +338,7 @@ def materialize_front_links(
             **({"dagster/row_count": row_count} if row_count is not None else {"conversations_in_scope": len(scope)}),
             "dagster/table_name": f"{postgres.source_schema}.{spec.table}",
             "seconds": round(seconds, 3),
+            "sql_seconds": round(in_postgres, 4),
         }
     )
 
@@ -409,6 +412,7 @@ PROJECT_LINKS_SCHEMA = dg.TableSchema(
     group_name=GROUP,
     kinds={"postgres"},
     owners=OWNERS,
+    pool=APP_DATABASE_POOL,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata=_table_metadata(PEOPLE_LINKS.table, PEOPLE_LINKS_SCHEMA),
@@ -427,6 +431,7 @@ def people_front_conversations(
     group_name=GROUP,
     kinds={"postgres"},
     owners=OWNERS,
+    pool=APP_DATABASE_POOL,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[people_front_conversations],
@@ -472,6 +477,7 @@ def project_array_inconsistencies(conn: psycopg.Connection, postgres: PostgresRe
     group_name=GROUP,
     kinds={"postgres"},
     owners=OWNERS,
+    pool=APP_DATABASE_POOL,
     metadata=_table_metadata(PROJECT_LINKS_TABLE, PROJECT_LINKS_SCHEMA),
 )
 def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
@@ -485,6 +491,7 @@ def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresR
             mode, counts = reconcile_project_links(conn, postgres)
         row_count = count_link_rows(conn, postgres, PROJECT_LINKS_TABLE)
         drift = project_array_inconsistencies(conn, postgres)
+        in_postgres = sql_seconds(conn)
     seconds = time.perf_counter() - started
     drifted = {kind: report["entries"] for kind, report in drift.items() if report["entries"]}
     if drifted:
@@ -496,6 +503,7 @@ def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresR
         "dagster/row_count": row_count,
         "dagster/table_name": f"{postgres.source_schema}.{PROJECT_LINKS_TABLE}",
         "seconds": round(seconds, 3),
+        "sql_seconds": round(in_postgres, 4),
     }
     for kind, report in drift.items():
         metadata[f"array_{kind}_entries"] = report["entries"]

@@ -76,8 +76,8 @@ replaced_session_days as (
     where not %(replace_window)s
 )
 
--- The window's figures: a full run's are its session-days'. An incremental run adjusts the figures of
--- the day's stored rows (bound as stored_*) by what it replaced; it covers one day, where a session has one row.
+-- The window's figures: a full run's are its session-days' (stored_* bound as 0). An incremental run binds
+-- stored_* null, as it does not read the day's other rows: its window figures come out null.
 select
     (select count(*) from upserted as u where u.inserted) as rows_inserted,
     (select count(*) from upserted as u where not u.inserted) as rows_updated,
