@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # pgserver's lock folder falls back to /tmp when XDG_RUNTIME_DIR is unset, and says so on every command.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    # BackfillPolicy is marked beta by Dagster; the commands that load the definitions would say so every time.
+    warnings.filterwarnings("ignore", message=".*backfill_policy.*is currently in beta.*")
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
