@@ -310,24 +310,11 @@ def seed_progress_lines(report: Report, total_rows: int) -> SeedProgress:
 def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool) -> None:
     scratch, report, repeats = bench.scratch, bench.report, bench.repeats
     runner = bench.runner(FRONT_LINK_ASSETS)
-    for attempt in range(repeats):
-        report(f"first full backfill through Dagster ({attempt + 1}/{repeats})")
-        _truncate_front_links(scratch)
-        run = runner.materialize_range()
-        result.record("full_backfill_sql", "first full backfill: SQL", "s", run.sql_seconds)
-        result.record("full_backfill_checks", "first full backfill: the 6 checks of the range", "s", run.checks_seconds)
-        result.record("full_backfill_overhead", "first full backfill: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
-        result.record("peak_rss", "peak RSS of the run process", "MB", run.peak_rss_mb)
+    bench_full_backfills(bench, result, runner, key="", label="", empty_tables=lambda: _truncate_front_links(scratch))
     result.counts.update({table: _count(scratch, scratch.source_schema, table) for table in FRONT_LINK_ASSETS})
     # Sized as the pipeline built them: the floor and the batches below rebuild them another way.
     result.sizes += _table_sizes(scratch, "source", scratch.source_schema, FRONT_LINK_ASSETS)
-
-    for attempt in range(repeats):
-        report(f"re-run with nothing changed ({attempt + 1}/{repeats})")
-        run = runner.materialize_range()
-        result.record("rerun_sql", "re-run, nothing changed: SQL", "s", run.sql_seconds)
-        result.record("rerun_rows_written", "re-run, nothing changed: rows written", "rows", run.rows_written)
-        result.record("peak_rss", "peak RSS of the run process", "MB", run.peak_rss_mb)
+    bench_reruns(bench, result, runner, key="", label="")
 
     change_day = bench.end.date() - timedelta(days=max(bench.days // 2, 1))
     for attempt in range(repeats):
@@ -357,6 +344,33 @@ def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool
         result.record("seeds_batches", "seeds' approach: batches of 500, upserts", "s", _time_seed_batches(scratch, report))
 
 
+def bench_full_backfills(
+    bench: BenchContext, result: BenchReport, runner: DagsterRunner, *, key: str, label: str, empty_tables: Callable[[], None]
+) -> None:
+    """`repeats` first full backfills of the runner's assets into emptied tables; keys and names start with key / label."""
+    for attempt in range(bench.repeats):
+        bench.report(f"{label}first full backfill through Dagster ({attempt + 1}/{bench.repeats})")
+        empty_tables()
+        run = runner.materialize_range()
+        result.record(f"{key}full_backfill_sql", f"{label}first full backfill: SQL", "s", run.sql_seconds)
+        result.record(f"{key}full_backfill_checks", f"{label}first full backfill: the checks of the range", "s", run.checks_seconds)
+        result.record(
+            f"{key}full_backfill_overhead", f"{label}first full backfill: Dagster overhead (process start, bookkeeping)",
+            "s", run.overhead_seconds,
+        )
+        result.record(f"{key}peak_rss", f"{label}peak RSS of the run process", "MB", run.peak_rss_mb)
+
+
+def bench_reruns(bench: BenchContext, result: BenchReport, runner: DagsterRunner, *, key: str, label: str) -> None:
+    """`repeats` runs of the whole range again with nothing changed: their SQL and the rows they wrote (0 when exact)."""
+    for attempt in range(bench.repeats):
+        bench.report(f"{label}re-run with nothing changed ({attempt + 1}/{bench.repeats})")
+        run = runner.materialize_range()
+        result.record(f"{key}rerun_sql", f"{label}re-run, nothing changed: SQL", "s", run.sql_seconds)
+        result.record(f"{key}rerun_rows_written", f"{label}re-run, nothing changed: rows written", "rows", run.rows_written)
+        result.record(f"{key}peak_rss", f"{label}peak RSS of the run process", "MB", run.peak_rss_mb)
+
+
 def bench_app_reads(bench: BenchContext, result: BenchReport) -> None:
     """App-side read latency through the link tables as the pipeline built them, and through the old joins."""
     scratch, report = bench.scratch, bench.report
@@ -378,25 +392,13 @@ def bench_histories(bench: BenchContext, result: BenchReport) -> None:
     """The histories assets: first full backfill, re-run with nothing changed, a discovery tick with 10 new sessions."""
     scratch, report, repeats = bench.scratch, bench.report, bench.repeats
     runner = bench.runner(HISTORIES_ASSETS)
-    for attempt in range(repeats):
-        report(f"histories: first full backfill through Dagster ({attempt + 1}/{repeats})")
-        with connect(scratch.url) as conn:
-            conn.execute(scratch.sql("bench/truncate_histories_analytics.sql"))
-        run = runner.materialize_range()
-        result.record("histories_full_backfill_sql", "histories, first full backfill: SQL", "s", run.sql_seconds)
-        result.record("histories_full_backfill_checks", "histories, first full backfill: the checks", "s", run.checks_seconds)
-        result.record("histories_full_backfill_overhead", "histories, first full backfill: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
-        result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
+    bench_full_backfills(
+        bench, result, runner, key="histories_", label="histories, ", empty_tables=lambda: _truncate_histories_analytics(scratch)
+    )
     result.counts.update({table: _count(scratch, scratch.analytics_schema, table) for table in HISTORIES_TABLES})
     result.sizes += _table_sizes(scratch, "source", scratch.source_schema, _histories_source_tables(scratch))
     result.sizes += _table_sizes(scratch, "analytics", scratch.analytics_schema, HISTORIES_TABLES)
-
-    for attempt in range(repeats):
-        report(f"histories: re-run with nothing changed ({attempt + 1}/{repeats})")
-        run = runner.materialize_range()
-        result.record("histories_rerun_sql", "histories, re-run, nothing changed: SQL", "s", run.sql_seconds)
-        result.record("histories_rerun_rows_written", "histories, re-run, nothing changed: rows written", "rows", run.rows_written)
-        result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
+    bench_reruns(bench, result, runner, key="histories_", label="histories, ")
 
     for attempt in range(repeats):
         report(f"histories: discovery tick with {TICK_NEW_SESSIONS} new sessions ({attempt + 1}/{repeats})")
@@ -578,6 +580,11 @@ def _render(scratch: Scratch, name: str, table: str) -> sql.Composed:
     spec = FRONT_LINK_TABLES[table]
     oracle = scratch.sql(spec.oracle_file)
     return scratch.sql(name, links=spec.table, owner=spec.owner_column, oracle=oracle)
+
+
+def _truncate_histories_analytics(scratch: Scratch) -> None:
+    with connect(scratch.url) as conn:
+        conn.execute(scratch.sql("bench/truncate_histories_analytics.sql"))
 
 
 def _truncate_front_links(scratch: Scratch) -> None:
