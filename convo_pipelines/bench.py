@@ -46,7 +46,7 @@ from convo_pipelines.jobs import FRONT_LINK_ASSETS, HISTORIES_ASSETS
 from convo_pipelines.progress import Progress
 from convo_pipelines.schedules import discovery_tick_run_config
 from convo_pipelines.seed import seed_demo
-from convo_pipelines.seed_histories import PROGRESS_EVERY_ROWS, SeedProgress, seed_histories
+from convo_pipelines.seed_histories import PROGRESS_EVERY_ROWS, SeedProgress, even_share, seed_histories
 from convo_pipelines.sensors import scoped_run_config
 from convo_pipelines.settings import Settings
 from convo_pipelines.sqlfiles import render_sql
@@ -651,10 +651,9 @@ def _insert_new_sessions(scratch: Scratch, sessions: int) -> int:
             return 0
         session_ids: set[str] = set()
         for index, crew in enumerate(crews):
-            share = sessions // len(crews) + (1 if index < sessions % len(crews) else 0)
             rows = conn.execute(
                 scratch.sql("bench/insert_new_histories_sessions.sql", histories_table=crew.histories_table_name),
-                {"sessions": share, "messages_per_session": TICK_MESSAGES_PER_SESSION},
+                {"sessions": even_share(sessions, len(crews), index), "messages_per_session": TICK_MESSAGES_PER_SESSION},
             ).fetchall()
             session_ids.update(row[0] for row in rows)
         return len(session_ids)

@@ -109,8 +109,9 @@ def discovery_partition_range(cron: str, timezone_name: str, scheduled: datetime
 
 
 def discovery_tick_run_config() -> dict:
-    """Run config of a tick over today only: histories_sessions and conversation_summaries read only the
-    messages written since their previous run (DiscoveryConfig.only_new_messages)."""
+    """Run config of a tick over today only (DiscoveryConfig.only_new_messages on every discovery asset):
+    histories_sessions and conversation_summaries read only the messages written since their previous
+    run, and no asset counts the whole day."""
     scope = {"config": {"only_new_messages": True}}
     return {"ops": {asset: scope for asset in NEW_MESSAGES_ASSETS}}
 

@@ -88,7 +88,7 @@ def seed_histories(
               "histories_chat_sessions": 0, "histories_malformed_messages": 0}
     tracker = _ProgressTracker(progress, messages)
     for index, crew in enumerate(demo_crews):
-        share = messages // crews + (1 if index < messages % crews else 0)
+        share = even_share(messages, crews, index)
         crew_seed = f"{seed}:{crew.code}:{count_rows(conn, source_schema, crew.table)}"
         sessions, malformed = _copy_messages(conn, source_schema, crew, share, days, end, crew_seed, tracker)
         counts["histories_messages"] += share
@@ -121,6 +121,11 @@ class _ProgressTracker:
     def _report(self) -> None:
         self.reported = self.written
         self.progress(self.written, self.total)
+
+
+def even_share(total: int, parts: int, index: int) -> int:
+    """Part `index` of `total` split into `parts` shares that differ by at most one."""
+    return total // parts + (1 if index < total % parts else 0)
 
 
 def _demo_crew(number: int) -> DemoCrew:

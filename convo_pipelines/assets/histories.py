@@ -189,9 +189,8 @@ class MergeStatements:
     """The SQL files of one asset's merge: the statement, and the file bound into it as `scope` that
     lists what a full run (the whole window) or an incremental run (what new messages touch) recomputes.
 
-    The watermark query returns `watermark`. The merge statement reports the window's figures from
-    `full_run_figures` (bound as zeros by a full run, which reads the whole window; null by an
-    incremental one, which does not, so those figures are left out of its metadata).
+    The watermark query returns `watermark`. Only a full run, which reads the whole window, gets the
+    window's figures back from the merge; an incremental run's are null, left out of its metadata.
     """
 
     merge: str
@@ -199,7 +198,6 @@ class MergeStatements:
     whole_window: str
     new_messages: str
     watermark: str
-    full_run_figures: dict[str, int] = field(default_factory=dict)
 
 
 HISTORIES_SESSIONS_MERGE = MergeStatements(
@@ -208,7 +206,6 @@ HISTORIES_SESSIONS_MERGE = MergeStatements(
     whole_window="histories/select_window_messages.sql",
     new_messages="histories/select_new_session_day_messages.sql",
     watermark="histories/select_histories_sessions_watermark.sql",
-    full_run_figures={"stored_rows": 0, "stored_messages": 0, "stored_malformed_messages": 0},
 )
 CONVERSATION_SUMMARIES_MERGE = MergeStatements(
     merge="histories/merge_conversation_summaries.sql",
@@ -239,13 +236,9 @@ def merge_crew(
     if only_new_messages:
         stored = fetch_named_row(conn, postgres.sql(statements.watermark), params)
         if stored["watermark"] is not None:
-            # A tick reads only what is new, not the day's other rows, so it reports no figures of the whole day.
-            unknown_figures = dict.fromkeys(statements.full_run_figures)
-            new_params = {
-                **params, **unknown_figures, **stored, "late_commit_overlap": LATE_COMMIT_OVERLAP, "replace_window": False,
-            }
+            new_params = {**params, **stored, "late_commit_overlap": LATE_COMMIT_OVERLAP, "replace_window": False}
             return CrewMerge(INCREMENTAL, run_merge(conn, postgres, table, statements, statements.new_messages, new_params))
-    full_params = {**params, **statements.full_run_figures, "replace_window": True}
+    full_params = {**params, "replace_window": True}
     return CrewMerge(FULL, run_merge(conn, postgres, table, statements, statements.whole_window, full_params))
 
 
@@ -342,13 +335,15 @@ WINDOW_COUNT_SQL = {
 
 
 def row_count_metadata(
-    conn: psycopg.Connection, postgres: PostgresResource, relation: str, window: Window
+    conn: psycopg.Connection, postgres: PostgresResource, relation: str, window: Window, incremental: bool = False
 ) -> dict[str, int]:
     """Rows in the run's window (index-backed) and, only when the run covers the whole time line, in the table.
 
-    A full count is a full scan, so a 5-minute tick over today never pays it: its work stays
-    proportional to the window.
+    An incremental tick counts nothing: its work follows what it read, and counting the day's rows
+    would cost more than the tick itself. A full count is a full scan, paid only by runs of everything.
     """
+    if incremental:
+        return {}
     in_window = int(conn.execute(postgres.sql(WINDOW_COUNT_SQL[relation]), window.params()).fetchone()[0])
     metadata = {"rows_in_window": in_window}
     if window.is_one_day():
@@ -373,22 +368,19 @@ def merge_every_crew(
     """Merge each crew's slice of `relation` for the run's window, then drop the window's rows of
     crews no longer registered; `figures` names extra metadata summed from the crews' counts."""
     window = run_window(context)
+    incremental = config.applies_to(window)
     started = time.monotonic()
     with postgres.connect() as conn:
         outcomes = process_crews(
-            context,
-            postgres,
-            conn,
-            lambda table: merge_crew(conn, postgres, table, statements, window, config.applies_to(window)),
+            context, postgres, conn, lambda table: merge_crew(conn, postgres, table, statements, window, incremental)
         )
         removed = 0
         # Finding removed crews' rows reads the whole window (tens of ms on a busy day), so incremental
         # ticks leave them to the next full recompute, as they leave deleted messages.
-        if not config.applies_to(window):
+        if not incremental:
             with conn.transaction():
                 removed = conn.execute(postgres.sql(delete_removed_crews_sql), window.params()).rowcount
-        # A tick's own work is proportional to what it read; counting the day's rows is not.
-        counts = {} if config.applies_to(window) else row_count_metadata(conn, postgres, relation, window)
+        counts = row_count_metadata(conn, postgres, relation, window, incremental)
         in_postgres = sql_seconds(conn)
     return dg.MaterializeResult(
         metadata={
@@ -492,7 +484,7 @@ def daily_conversation_stats(
     started = time.monotonic()
     with postgres.connect() as conn:
         _require_view(conn, postgres.analytics_schema, "daily_conversation_stats")
-        counts = {} if config.applies_to(window) else row_count_metadata(conn, postgres, "daily_conversation_stats", window)
+        counts = row_count_metadata(conn, postgres, "daily_conversation_stats", window, config.applies_to(window))
         in_postgres = sql_seconds(conn)
     return dg.MaterializeResult(
         metadata={

@@ -63,34 +63,17 @@ deleted as (
             and sd.activity_date = hs.activity_date
       )
     returning 1
-),
-
--- The stored rows an incremental run replaces, as they were before this statement (looked up by key).
-replaced_session_days as (
-    select hs.message_count, hs.malformed_message_count
-    from session_days as sd
-    inner join {analytics}.histories_sessions as hs
-        on hs.crew_code = %(crew_code)s
-       and hs.session_id = sd.session_id
-       and hs.activity_date = sd.activity_date
-    where not %(replace_window)s
 )
 
--- The window's figures: a full run's are its session-days' (stored_* bound as 0). An incremental run binds
--- stored_* null, as it does not read the day's other rows: its window figures come out null.
+-- The window's figures come from a full run only, which read every message of the window; an
+-- incremental run reads just what is new, so it reports none (null).
 select
     (select count(*) from upserted as u where u.inserted) as rows_inserted,
     (select count(*) from upserted as u where not u.inserted) as rows_updated,
     (select count(*) from deleted) as rows_deleted,
     (select count(*) from session_days) as session_days_recomputed,
-    %(stored_rows)s + (select count(*) from session_days) - (select count(*) from replaced_session_days) as rows_in_window,
-    case
-        when %(replace_window)s then (select count(distinct sd.session_id) from session_days as sd)
-        else %(stored_rows)s + (select count(*) from session_days) - (select count(*) from replaced_session_days)
-    end as sessions,
-    %(stored_messages)s
-        + (select coalesce(sum(sd.message_count), 0) from session_days as sd)
-        - (select coalesce(sum(rsd.message_count), 0) from replaced_session_days as rsd) as messages,
-    %(stored_malformed_messages)s
-        + (select coalesce(sum(sd.malformed_message_count), 0) from session_days as sd)
-        - (select coalesce(sum(rsd.malformed_message_count), 0) from replaced_session_days as rsd) as malformed_messages
+    case when %(replace_window)s then (select count(*) from session_days) end as rows_in_window,
+    case when %(replace_window)s then (select count(distinct sd.session_id) from session_days as sd) end as sessions,
+    case when %(replace_window)s then (select coalesce(sum(sd.message_count), 0) from session_days as sd) end as messages,
+    case when %(replace_window)s then (select coalesce(sum(sd.malformed_message_count), 0) from session_days as sd) end
+        as malformed_messages
