@@ -68,6 +68,23 @@ def scoped_run_config(conversation_ids: list[str]) -> dict:
     return {"ops": {asset: scope for asset in FRONT_LINK_ASSETS}}
 
 
+def fully_materialized_days(instance: dg.DagsterInstance) -> set[str]:
+    """The partitions both Front link assets have been materialized for.
+
+    A scoped run recomputes only the conversations the sensor names, so it is exact only on top of a
+    partition that was whole before; a partition never materialized gets a whole-partition run instead,
+    so a scoped run never makes a partly filled day look complete in Dagster.
+    """
+    keys = [instance.get_materialized_partitions(dg.AssetKey(asset)) for asset in FRONT_LINK_ASSETS]
+    return set.intersection(*keys)
+
+
+def days_all_in(first_day: date, last_day: date, days: set[str]) -> bool:
+    return all(
+        (first_day + timedelta(days=offset)).isoformat() in days for offset in range((last_day - first_day).days + 1)
+    )
+
+
 def partition_bounds() -> tuple[datetime, datetime]:
     """Start of the first partition (earlier conversations belong to it, as in the assets) and end of
     the last partition that exists now (later days are not partitions yet)."""
@@ -114,8 +131,11 @@ def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgre
             postgres.sql("sensors/count_late_project_changes.sql"), interval
         ).fetchone()
 
+    complete_days = fully_materialized_days(context.instance)
     run_requests = [
-        front_range_run_request(first, last, changes_through, conversation_ids)
+        front_range_run_request(
+            first, last, changes_through, conversation_ids if days_all_in(first, last, complete_days) else None
+        )
         for first, last, _, conversation_ids in day_ranges
     ]
     if changed_conversations or changed_projects:

@@ -17,8 +17,8 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
+from convo_pipelines.assets.link_storage import LOCK_CLASS
 from convo_pipelines.assets.links import (
-    LOCK_CLASS,
     clients_front_conversations,
     people_front_conversations,
     project_conversations,
@@ -143,16 +143,21 @@ def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres
     assert people_meta["window_end"] == "2024-01-21T00:00:00+00:00"
     assert isinstance(people_meta["seconds"], float)
     assert metadata_of(result, CLIENTS)["rows_inserted"] == len(client_pairs)
-    # The bulk build dropped and rebuilt every key, index and foreign key from the catalog.
-    assert _table_definitions(db, PEOPLE) == definitions_before
+    # The first fill kept the table's keys and indexes and added its foreign keys, validated.
     assert {name for name, _ in definitions_before} == {
         "people_front_conversations_pkey",
         "people_front_conversations_person_conversation_key",
-        "people_front_conversations_person_id_fkey",
-        "people_front_conversations_front_conversation_id_fkey",
         "people_front_conversations_front_conversation_id_idx",
         "people_front_conversations_person_newest_idx",
     }
+    after = dict(_table_definitions(db, PEOPLE))
+    assert set(after) == {name for name, _ in definitions_before} | {
+        "people_front_conversations_person_id_fkey",
+        "people_front_conversations_front_conversation_id_fkey",
+    }
+    assert "ON DELETE CASCADE" in after["people_front_conversations_person_id_fkey"]
+    assert "NOT VALID" not in after["people_front_conversations_person_id_fkey"]
+    assert people_meta["foreign_keys_made_whole"] == 2
 
 
 def test_single_partition_covers_exactly_its_utc_day(db, postgres) -> None:
@@ -544,20 +549,176 @@ def test_progress_reports_rows_rate_and_eta() -> None:
     assert format_seconds(245) == "4m05s" and format_seconds(3720) == "1h02m"
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Beside a busy application: no foreign key is ever dropped, app changes never fail a run
+
+
+def test_a_fill_that_died_before_its_foreign_keys_is_completed_by_the_next_run(db, postgres) -> None:
+    data = build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    run_assets(postgres, [project_conversations])
+    # The state a run killed between its fill's commit and its foreign keys leaves: rows, no keys,
+    # and meanwhile the app deleted a linked person, a linked conversation and a project's user.
+    for table in (PEOPLE, CLIENTS, PROJECTS):
+        for name in _link_foreign_keys(db, table):
+            db.execute(psycopg.sql.SQL("alter table {} drop constraint {}").format(psycopg.sql.Identifier(table), psycopg.sql.Identifier(name)))
+    person, conversation = sorted(link_pairs(db, SCHEMA, PEOPLE))[0]
+    project_link = next(row for row in project_link_rows(db).values() if row[3] is not None)
+    db.execute("delete from people where id = %s", (person,))
+    db.execute("delete from conversations where id = (select conversation_id from project_conversations where added_by is not null limit 1 offset 1)")
+    db.execute("delete from projects where user_id = %s and id <> %s", (project_link[3], project_link[1]))
+    db.execute("update projects set user_id = null where user_id = %s", (project_link[3],))
+    db.execute("delete from users where id = %s", (project_link[3],))
+    assert person in {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}  # an orphan, nothing cascaded
+
+    front = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": "2024-01-12"})
+    project = run_assets(postgres, [project_conversations])
+
+    assert metadata_of(front, PEOPLE)["foreign_keys_made_whole"] == 2
+    assert metadata_of(project, PROJECTS)["foreign_keys_made_whole"] == 3
+    for table, count in ((PEOPLE, 2), (CLIENTS, 2), (PROJECTS, 3)):
+        assert list(_link_foreign_keys(db, table).values()) == [True] * count, table
+    assert person not in {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    assert_front_tables_exact(db)
+    assert _project_triples(db) == expected_project_links(db)
+    # From now on the keys cascade: the app's delete of a person takes their links with it.
+    other_person = sorted(link_pairs(db, SCHEMA, PEOPLE))[0][0]
+    db.execute("delete from people where id = %s", (other_person,))
+    assert other_person not in {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
+    assert data.deleted_person not in {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
+
+
+def test_adding_a_foreign_key_waits_for_app_writers_without_queueing_them(db, database_url, postgres) -> None:
+    build_source_data(db)
+    instance = dg.DagsterInstance.ephemeral()
+    results: list[dg.ExecuteInProcessResult] = []
+    with psycopg.connect(database_url) as app_transaction, psycopg.connect(database_url, autocommit=True) as app:
+        # An app transaction holds ROW EXCLUSIVE on people and front_conversations: adding a foreign key
+        # to either (SHARE ROW EXCLUSIVE) must wait for it, but only in 50 ms turns.
+        app_transaction.execute("update people set name = name where id = (select id from people order by id limit 1)")
+        app_transaction.execute("update front_conversations set subject = subject where id = (select id from front_conversations order by id limit 1)")
+        runner = threading.Thread(target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE, instance=instance)))
+        runner.start()
+        assert _wait_for_pipeline_lock_wait(db, runner, "relation")
+        # Meanwhile other app writers of people are never queued behind the pipeline for long: with a
+        # lock_timeout of 1 s each would fail if a lock request of the run stood in front of it longer.
+        app.execute("set lock_timeout = '1s'")
+        for number in range(10):
+            app.execute("update people set name = name where id = (select id from people order by id desc limit 1)")
+            app.execute("select count(*) from people")
+            time.sleep(0.05)
+        assert runner.is_alive() and not results
+        app_transaction.commit()
+        runner.join(timeout=120)
+    assert results and results[0].success
+    assert list(_link_foreign_keys(db, PEOPLE).values()) == [True, True]
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    messages = _run_log_messages(instance, results[0])
+    assert any("adding people_front_conversations_person_id_fkey: attempt" in message and "55P03" in message for message in messages)
+
+
+def test_a_person_deleted_while_a_run_inserts_their_link_is_retried_not_failed(db, database_url, postgres) -> None:
+    data = build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    # A late change: a person's contact method receives a message of a conversation they were not in.
+    person = data.people[5]
+    message, conversation = db.execute(
+        "select m.id, m.front_conversation_id from front_messages as m "
+        "where m.front_conversation_id not in (select front_conversation_id from people_front_conversations where person_id = %s) "
+        "order by m.id limit 1",
+        (person,),
+    ).fetchone()
+    contact_method = next(cm for cm, owner in data.contact_methods.items() if owner == person)
+    db.execute("insert into front_message_recipients (front_message_id, contact_method_id) values (%s, %s)", (message, contact_method))
+    instance = dg.DagsterInstance.ephemeral()
+    results: list[dg.ExecuteInProcessResult] = []
+    with psycopg.connect(database_url) as app:
+        # The app deletes that person in a transaction still open when the run's statement takes its
+        # snapshot: the run computes the link, its insert's foreign-key check waits for the delete, and
+        # then finds the person gone.
+        app.execute("delete from people where id = %s", (person,))
+        runner = threading.Thread(target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE, instance=instance)))
+        runner.start()
+        assert _wait_for_pipeline_lock_wait(db, runner, "transactionid")
+        app.commit()
+        runner.join(timeout=120)
+    assert results and results[0].success
+    messages = _run_log_messages(instance, results[0])
+    assert any("attempt 1 met a concurrent change (23503" in message for message in messages)
+    assert person not in {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+
+
+def test_a_first_fill_swapped_in_keeps_the_tables_grants_comment_and_names(db, postgres) -> None:
+    build_source_data(db)
+    role = f"convo_app_reader_{os.getpid()}"
+    db.execute(psycopg.sql.SQL("create role {} nologin").format(psycopg.sql.Identifier(role)))
+    try:
+        db.execute(psycopg.sql.SQL("grant select on people_front_conversations to {}").format(psycopg.sql.Identifier(role)))
+        comment = db.execute("select obj_description('people_front_conversations'::regclass, 'pg_class')").fetchone()[0]
+        # A killed first fill left its fresh storage behind: the next run starts it again.
+        db.execute("create table people_front_conversations_fill (leftover int)")
+        instance = dg.DagsterInstance.ephemeral()
+        result = run_assets(postgres, [people_front_conversations], FULL_RANGE, instance=instance)
+
+        assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+        assert any("built" in message and "fresh storage" in message for message in _run_log_messages(instance, result))
+        assert db.execute("select has_table_privilege(%s, 'people_front_conversations', 'select')", (role,)).fetchone()[0]
+        assert db.execute("select obj_description('people_front_conversations'::regclass, 'pg_class')").fetchone()[0] == comment
+        assert db.execute("select to_regclass('people_front_conversations_fill')").fetchone()[0] is None
+        column_comment = db.execute(
+            "select col_description('people_front_conversations'::regclass, attnum) from pg_attribute "
+            "where attrelid = 'people_front_conversations'::regclass and attname = 'front_conversation_created_at'"
+        ).fetchone()[0]
+        assert column_comment and "index range scan" in column_comment
+    finally:
+        db.execute(psycopg.sql.SQL("drop owned by {}").format(psycopg.sql.Identifier(role)))
+        db.execute(psycopg.sql.SQL("drop role {}").format(psycopg.sql.Identifier(role)))
+
+
+def test_a_first_fill_under_an_app_view_fills_in_place_and_keeps_the_view(db, postgres) -> None:
+    build_source_data(db)
+    db.execute("create view person_conversation_counts as select person_id, count(*) from people_front_conversations group by person_id")
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_assets(postgres, [people_front_conversations], FULL_RANGE, instance=instance)
+
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    assert any("filled in place" in message and "person_conversation_counts" in message for message in _run_log_messages(instance, result))
+    assert db.execute("select sum(count) from person_conversation_counts").fetchone()[0] == len(expected_people_links(db, SCHEMA))
+    assert list(_link_foreign_keys(db, PEOPLE).values()) == [True, True]
+
 # ---------------------------------------------------------------------------------------------
 
 
 def _wait_for_advisory_lock_waiter(db: psycopg.Connection, runner: threading.Thread) -> bool:
     """Poll until a convo_pipelines backend waits on an advisory lock (or the run thread ends)."""
+    return _wait_for_pipeline_lock_wait(db, runner, "advisory")
+
+
+def _wait_for_pipeline_lock_wait(db: psycopg.Connection, runner: threading.Thread, wait_event: str | None = None) -> bool:
+    """Poll until a convo_pipelines backend waits on a lock (of kind `wait_event` when given), or the run thread ends."""
     for _ in range(600):
         waiting = db.execute(
             "select count(*) from pg_stat_activity where datname = current_database() "
-            "and application_name = 'convo_pipelines' and wait_event_type = 'Lock' and wait_event = 'advisory'"
+            "and application_name = 'convo_pipelines' and wait_event_type = 'Lock' "
+            "and (%(wait_event)s::text is null or wait_event = %(wait_event)s::text)",
+            {"wait_event": wait_event},
         ).fetchone()[0]
         if waiting or not runner.is_alive():
             return bool(waiting)
-        time.sleep(0.1)
+        time.sleep(0.05)
     return False
+
+
+def _run_log_messages(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[str]:
+    return [entry.user_message for entry in instance.all_logs(result.run_id)]
+
+
+def _link_foreign_keys(db: psycopg.Connection, table: str) -> dict[str, bool]:
+    rows = db.execute("select conname, convalidated from pg_constraint where contype = 'f' and conrelid = %s::regclass", (table,))
+    return dict(rows.fetchall())
 
 
 def _project_triples(db: psycopg.Connection) -> set[tuple]:

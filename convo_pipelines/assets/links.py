@@ -1,12 +1,20 @@
 """The link tables: people and clients of each Front conversation, and the project of each conversation.
 
-Every run makes its slice of a table equal to DESIGN.md section 2 with set-based SQL (sql/links/):
-- an EMPTY table is bulk-built in one transaction: its keys, indexes and foreign keys are read
-  from the catalog and dropped, the rows inserted, and everything rebuilt (one index build and
-  one anti-join per foreign key instead of index maintenance and trigger checks per row);
+Every run makes its slice of a table equal to its definition (docs/contract.md) with set-based SQL
+(sql/links/), beside a busy application:
+- a table never filled (empty, and without its foreign keys yet) is filled in place in one
+  transaction: the application keeps reading it meanwhile (an INSERT blocks no reader) and sees the
+  whole fill at commit; nothing is taken on a source table beyond what a SELECT takes;
 - otherwise a diff deletes the links that lost their support and inserts the missing ones, one
   transaction per chunk of consecutive days (bounded in conversations), so links that stay keep
-  their id, created_at and updated_at.
+  their id and created_at (updated_at changes only when their front_conversation_created_at copy is refreshed);
+- then the table's foreign keys are made whole: each missing one is added NOT VALID (a moment of
+  SHARE ROW EXCLUSIVE on the referenced table, under a short lock_timeout, retried), links whose
+  referenced row the application deleted meanwhile are removed, and the key is validated, which
+  blocks neither reads nor writes. Foreign keys are never dropped: that would take ACCESS EXCLUSIVE
+  on the referenced source table.
+A transaction that meets a concurrent application change (a person deleted after the statement's
+snapshot, a deadlock, a lock timeout) is retried whole; each is idempotent, so the retry is exact.
 Writers of one table are serialized by a transaction-level advisory lock.
 """
 
@@ -15,6 +23,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from typing import TypeVar
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -24,36 +33,62 @@ from psycopg.rows import namedtuple_row
 from psycopg import sql
 from pydantic import Field
 
-from convo_pipelines.bulk_load import constraints_lifted
-from convo_pipelines.db import sql_seconds
+from convo_pipelines.assets.link_storage import (
+    ForeignKey,
+    ensure_foreign_keys,
+    fill_never_filled_table,
+    lock_link_table,
+)
+from convo_pipelines.db import FOREIGN_KEY_VIOLATION, retry_concurrent_changes, sql_seconds
 from convo_pipelines.partitions import daily_partitions, window_of
 from convo_pipelines.progress import Progress
-from convo_pipelines.resources import APP_DATABASE_POOL, PostgresResource
+from convo_pipelines.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 from convo_pipelines.settings import get_settings
 
 GROUP = "links"
 OWNERS = ["team:data-platform"]
-# First key of the per-table advisory locks ('conv' in ASCII); the second is hashtext(schema.table).
-LOCK_CLASS = 0x636F6E76
 # Open ends of a window: the first partition also covers conversations created before
 # PARTITIONS_START_DATE (they belong to no partition), so a full backfill equals the whole definition.
 BEGINNING_OF_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
 END_OF_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc)
 ARRAY_SAMPLE_LIMIT = 5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class FrontLinkTable:
-    """One Front link table: its name, the column of the thing linked, and the SQL of its oracle."""
+    """One Front link table: its name, the column of the thing linked, the SQL of its oracle, its foreign keys."""
 
     table: str
     owner_column: str
     oracle_file: str
+    foreign_keys: tuple[ForeignKey, ...]
 
 
-PEOPLE_LINKS = FrontLinkTable("people_front_conversations", "person_id", "links/select_people_links_window.sql")
-CLIENT_LINKS = FrontLinkTable("clients_front_conversations", "client_id", "links/select_client_links_window.sql")
+PEOPLE_LINKS = FrontLinkTable(
+    "people_front_conversations",
+    "person_id",
+    "links/select_people_links_window.sql",
+    (
+        ForeignKey("people_front_conversations_person_id_fkey", "person_id", "people", "cascade"),
+        ForeignKey("people_front_conversations_front_conversation_id_fkey", "front_conversation_id", "front_conversations", "cascade"),
+    ),
+)
+CLIENT_LINKS = FrontLinkTable(
+    "clients_front_conversations",
+    "client_id",
+    "links/select_client_links_window.sql",
+    (
+        ForeignKey("clients_front_conversations_client_id_fkey", "client_id", "clients", "cascade"),
+        ForeignKey("clients_front_conversations_front_conversation_id_fkey", "front_conversation_id", "front_conversations", "cascade"),
+    ),
+)
 PROJECT_LINKS_TABLE = "project_conversations"
+PROJECT_LINKS_FOREIGN_KEYS = (
+    ForeignKey("project_conversations_project_id_fkey", "project_id", "projects", "cascade"),
+    ForeignKey("project_conversations_conversation_id_fkey", "conversation_id", "conversations", "cascade"),
+    ForeignKey("project_conversations_added_by_fkey", "added_by", "users", "set null"),
+)
 
 
 class FrontLinksConfig(dg.Config):
@@ -161,37 +196,27 @@ def describe_bound(moment: datetime) -> str:
 # Shared SQL steps
 
 
-def lock_link_table(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> None:
-    """Wait for, then hold until commit, the lock every writer of `table` takes."""
-    qualified_name = f"{postgres.source_schema}.{table}"
-    conn.execute(postgres.sql("links/lock_link_table.sql"), {"lock_class": LOCK_CLASS, "table": qualified_name})
-
-
-def link_table_is_empty(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> bool:
-    return conn.execute(postgres.sql("links/select_link_table_is_empty.sql", links=table)).fetchone()[0]
-
-
 def count_link_rows(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> int:
     return conn.execute(postgres.sql("links/count_link_rows.sql", links=table)).fetchone()[0]
 
 
-def bulk_build(
+def in_retried_transaction(
     conn: psycopg.Connection,
     postgres: PostgresResource,
     table: str,
-    insert_statement: sql.Composable,
-    params: dict[str, object],
-) -> int:
-    """Fill an empty table inside the caller's transaction: lift its keys, indexes and foreign keys,
-    insert, rebuild them from the catalog's DDL, analyze. Returns the rows inserted.
+    work: Callable[[], T],
+    log: Callable[[str], object],
+) -> T:
+    """Run `work` in one transaction holding the table's writer lock, again from the start when the
+    application changed something under it (a person deleted after the snapshot fails the insert of a
+    link to them: the retry's snapshot no longer has that person)."""
 
-    A rollback restores everything (see bulk_load.constraints_lifted).
-    """
-    conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
-    with constraints_lifted(conn, postgres.source_schema, [table]):
-        inserted = conn.execute(insert_statement, params).rowcount
-    conn.execute(postgres.sql("links/analyze_link_table.sql", table=table))
-    return inserted
+    def attempt() -> T:
+        with conn.transaction():
+            lock_link_table(conn, postgres, table)
+            return work()
+
+    return retry_concurrent_changes(attempt, what=table, log=log, also_retry=frozenset({FOREIGN_KEY_VIOLATION}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,20 +225,6 @@ def bulk_build(
 
 def front_oracle(postgres: PostgresResource, spec: FrontLinkTable) -> sql.Composed:
     return postgres.sql(spec.oracle_file)
-
-
-def bulk_build_front_window(
-    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, start: datetime, end: datetime
-) -> WriteCounts:
-    insert = postgres.sql(
-        "links/insert_front_links_window.sql",
-        links=spec.table,
-        owner=spec.owner_column,
-        oracle=front_oracle(postgres, spec),
-    )
-    params = {"start": start, "end": end, "only_conversation_ids": None}
-    inserted = bulk_build(conn, postgres, spec.table, insert, params)
-    return WriteCounts(rows_inserted=inserted, rows_deleted=0, rows_in_window=inserted)
 
 
 def diff_front_window(
@@ -236,15 +247,25 @@ def diff_front_window(
     return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
 
 
-def try_bulk_build_front(
-    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, start: datetime, end: datetime
+def try_fill_front(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    spec: FrontLinkTable,
+    start: datetime,
+    end: datetime,
+    log: Callable[[str], object],
 ) -> WriteCounts | None:
-    """Bulk-build the whole window in one transaction when the table is empty; None when it is not."""
-    with conn.transaction():
-        lock_link_table(conn, postgres, spec.table)
-        if not link_table_is_empty(conn, postgres, spec.table):
-            return None
-        return bulk_build_front_window(conn, postgres, spec, start, end)
+    """Fill the whole window when the table was never filled; None when it was."""
+
+    def insert_into(target: str) -> sql.Composed:
+        oracle = front_oracle(postgres, spec)
+        return postgres.sql("links/insert_front_links_window.sql", links=target, owner=spec.owner_column, oracle=oracle)
+
+    params = {"start": start, "end": end, "only_conversation_ids": None}
+    filled = fill_never_filled_table(conn, postgres, spec.table, insert_into, params, log)
+    if filled is None:
+        return None
+    return WriteCounts(rows_inserted=filled.rows_inserted, rows_deleted=0, rows_in_window=filled.rows_inserted)
 
 
 def count_conversations_by_day(
@@ -265,9 +286,9 @@ def diff_front_chunks(
     totals = WriteCounts()
     progress = Progress(log, spec.table, total_steps=sum(c.conversations for c in chunks), unit="conversations")
     for chunk in chunks:
-        with conn.transaction():
-            lock_link_table(conn, postgres, spec.table)
-            counts = diff_front_window(conn, postgres, spec, chunk.start, chunk.end)
+        counts = in_retried_transaction(
+            conn, postgres, spec.table, lambda chunk=chunk: diff_front_window(conn, postgres, spec, chunk.start, chunk.end), log
+        )
         totals.add(counts)
         progress.advance(rows=counts.rows_in_window, steps=chunk.conversations)
     return totals
@@ -280,17 +301,18 @@ def diff_front_conversations(
     start: datetime,
     end: datetime,
     conversation_ids: list[str],
+    log: Callable[[str], object],
 ) -> WriteCounts:
     """Make the links of just these conversations of the window exact, in one transaction."""
-    with conn.transaction():
-        lock_link_table(conn, postgres, spec.table)
-        return diff_front_window(conn, postgres, spec, start, end, conversation_ids)
+    return in_retried_transaction(
+        conn, postgres, spec.table, lambda: diff_front_window(conn, postgres, spec, start, end, conversation_ids), log
+    )
 
 
 def materialize_front_links(
     context: dg.AssetExecutionContext, postgres: PostgresResource, spec: FrontLinkTable, config: FrontLinksConfig
 ) -> dg.MaterializeResult:
-    """Make the window's slice of `spec.table` exact; bulk-build when the table is empty.
+    """Make the window's slice of `spec.table` exact; fill it in place when it was never filled.
 
     A scoped run (the late-change sensor's) recomputes only the conversations it names, which is as
     exact as a whole-window run for every change the sensor can see, at a fraction of the cost.
@@ -304,16 +326,17 @@ def materialize_front_links(
     )
     with postgres.connect(autocommit=True) as conn:
         if scope:
-            counts = diff_front_conversations(conn, postgres, spec, start, end, scope)
+            counts = diff_front_conversations(conn, postgres, spec, start, end, scope, context.log.info)
             mode, chunk_count = "scoped", 1
         else:
-            counts = try_bulk_build_front(conn, postgres, spec, start, end)
+            counts = try_fill_front(conn, postgres, spec, start, end, context.log.info)
             mode, chunk_count = "bulk", 1
         if counts is None:
             day_counts = count_conversations_by_day(conn, postgres, start, end)
             chunks = chunk_window(start, end, day_counts, config.max_chunk_conversations)
             mode, chunk_count = "diff", len(chunks)
             counts = diff_front_chunks(conn, postgres, spec, chunks, context.log.info)
+        keys_made_whole = ensure_foreign_keys(conn, postgres, spec.table, spec.foreign_keys, context.log.info)
         # Counting the whole table would cost more than a scoped run itself; its next full run counts.
         row_count = None if scope else count_link_rows(conn, postgres, spec.table)
         in_postgres = sql_seconds(conn)
@@ -331,6 +354,7 @@ def materialize_front_links(
             "window_start": describe_bound(start),
             "window_end": describe_bound(end),
             "chunks": chunk_count,
+            "foreign_keys_made_whole": len(keys_made_whole),
             "rows_inserted": counts.rows_inserted,
             "rows_updated": counts.rows_updated,
             "rows_deleted": counts.rows_deleted,
@@ -413,6 +437,7 @@ PROJECT_LINKS_SCHEMA = dg.TableSchema(
     kinds={"postgres"},
     owners=OWNERS,
     pool=APP_DATABASE_POOL,
+    retry_policy=TRANSIENT_ERRORS_RETRY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     metadata=_table_metadata(PEOPLE_LINKS.table, PEOPLE_LINKS_SCHEMA),
@@ -432,6 +457,7 @@ def people_front_conversations(
     kinds={"postgres"},
     owners=OWNERS,
     pool=APP_DATABASE_POOL,
+    retry_policy=TRANSIENT_ERRORS_RETRY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[people_front_conversations],
@@ -445,17 +471,23 @@ def clients_front_conversations(
     return materialize_front_links(context, postgres, CLIENT_LINKS, config)
 
 
-def reconcile_project_links(conn: psycopg.Connection, postgres: PostgresResource) -> tuple[str, dict[str, int]]:
-    """Make project_conversations exact inside the caller's transaction; returns the mode and counts."""
+def fill_project_links(conn: psycopg.Connection, postgres: PostgresResource, log: Callable[[str], object]) -> dict[str, int] | None:
+    """Fill project_conversations when it was never filled; None when it was."""
     oracle = postgres.sql("links/select_project_links.sql")
-    if link_table_is_empty(conn, postgres, PROJECT_LINKS_TABLE):
-        insert = postgres.sql("links/insert_project_links.sql", oracle=oracle)
-        inserted = bulk_build(conn, postgres, PROJECT_LINKS_TABLE, insert, {})
-        return "bulk", {"rows_inserted": inserted, "rows_deleted": 0, "rows_moved": 0, "rows_refreshed": 0}
+    filled = fill_never_filled_table(
+        conn, postgres, PROJECT_LINKS_TABLE, lambda target: postgres.sql("links/insert_project_links.sql", links=target, oracle=oracle), {}, log
+    )
+    if filled is None:
+        return None
+    return {"rows_inserted": filled.rows_inserted, "rows_deleted": 0, "rows_moved": 0, "rows_refreshed": 0}
+
+
+def reconcile_project_links(conn: psycopg.Connection, postgres: PostgresResource) -> dict[str, int]:
+    """Make project_conversations exact inside the caller's transaction; returns the counts."""
     conn.execute(postgres.sql("links/set_diff_settings.sql"))
     cursor = conn.cursor(row_factory=namedtuple_row)
-    row = cursor.execute(postgres.sql("links/sync_project_links.sql", oracle=oracle)).fetchone()
-    return "diff", {
+    row = cursor.execute(postgres.sql("links/sync_project_links.sql", oracle=postgres.sql("links/select_project_links.sql"))).fetchone()
+    return {
         "rows_inserted": row.rows_inserted,
         "rows_deleted": row.rows_deleted,
         "rows_moved": row.rows_moved,
@@ -478,6 +510,7 @@ def project_array_inconsistencies(conn: psycopg.Connection, postgres: PostgresRe
     kinds={"postgres"},
     owners=OWNERS,
     pool=APP_DATABASE_POOL,
+    retry_policy=TRANSIENT_ERRORS_RETRY,
     metadata=_table_metadata(PROJECT_LINKS_TABLE, PROJECT_LINKS_SCHEMA),
 )
 def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
@@ -486,9 +519,12 @@ def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresR
     and gets the new project, added_by and added_at. Reports the deprecated projects.conversation_ids drift."""
     started = time.perf_counter()
     with postgres.connect(autocommit=True) as conn:
-        with conn.transaction():
-            lock_link_table(conn, postgres, PROJECT_LINKS_TABLE)
-            mode, counts = reconcile_project_links(conn, postgres)
+        mode, counts = "bulk", fill_project_links(conn, postgres, context.log.info)
+        if counts is None:
+            mode, counts = "diff", in_retried_transaction(
+                conn, postgres, PROJECT_LINKS_TABLE, lambda: reconcile_project_links(conn, postgres), context.log.info
+            )
+        keys_made_whole = ensure_foreign_keys(conn, postgres, PROJECT_LINKS_TABLE, PROJECT_LINKS_FOREIGN_KEYS, context.log.info)
         row_count = count_link_rows(conn, postgres, PROJECT_LINKS_TABLE)
         drift = project_array_inconsistencies(conn, postgres)
         in_postgres = sql_seconds(conn)
@@ -500,6 +536,7 @@ def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresR
     metadata: dict[str, object] = {
         "mode": mode,
         **counts,
+        "foreign_keys_made_whole": len(keys_made_whole),
         "dagster/row_count": row_count,
         "dagster/table_name": f"{postgres.source_schema}.{PROJECT_LINKS_TABLE}",
         "seconds": round(seconds, 3),

@@ -1,2 +1,2 @@
--- Gives this bulk-load transaction's insert enough memory for its hash joins (the index builds and foreign-key validations get theirs from catalog/set_index_build_settings.sql).
+-- Gives a never-filled link table's fill (one insert) enough memory for its hash joins, for the rest of this transaction.
 set local work_mem = '256MB'

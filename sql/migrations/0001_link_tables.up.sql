@@ -1,5 +1,8 @@
 -- Creates the three link tables that turn "people / clients / project of a conversation" into one indexed join.
 -- The unique pairs lead with the owner's id, so they also serve "conversations of this person / client / project".
+-- The foreign keys to the source tables are added by each table's first fill (NOT VALID, then validated), not
+-- here: a table's foreign keys cannot be dropped without an ACCESS EXCLUSIVE lock on the referenced source table,
+-- so the first fill loads into a table without them and adds them afterwards, never blocking the application.
 
 create table {source}.people_front_conversations (
     id uuid not null default gen_random_uuid(),
@@ -8,11 +11,7 @@ create table {source}.people_front_conversations (
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     constraint people_front_conversations_pkey primary key (id),
-    constraint people_front_conversations_person_conversation_key unique (person_id, front_conversation_id),
-    constraint people_front_conversations_person_id_fkey foreign key (person_id)
-        references {source}.people (id) on delete cascade,
-    constraint people_front_conversations_front_conversation_id_fkey foreign key (front_conversation_id)
-        references {source}.front_conversations (id) on delete cascade
+    constraint people_front_conversations_person_conversation_key unique (person_id, front_conversation_id)
 );
 create index people_front_conversations_front_conversation_id_idx
     on {source}.people_front_conversations (front_conversation_id);
@@ -24,11 +23,7 @@ create table {source}.clients_front_conversations (
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     constraint clients_front_conversations_pkey primary key (id),
-    constraint clients_front_conversations_client_conversation_key unique (client_id, front_conversation_id),
-    constraint clients_front_conversations_client_id_fkey foreign key (client_id)
-        references {source}.clients (id) on delete cascade,
-    constraint clients_front_conversations_front_conversation_id_fkey foreign key (front_conversation_id)
-        references {source}.front_conversations (id) on delete cascade
+    constraint clients_front_conversations_client_conversation_key unique (client_id, front_conversation_id)
 );
 create index clients_front_conversations_front_conversation_id_idx
     on {source}.clients_front_conversations (front_conversation_id);
@@ -43,13 +38,7 @@ create table {source}.project_conversations (
     added_by uuid,
     constraint project_conversations_pkey primary key (id),
     constraint project_conversations_project_conversation_key unique (project_id, conversation_id),
-    constraint project_conversations_conversation_key unique (conversation_id),
-    constraint project_conversations_project_id_fkey foreign key (project_id)
-        references {source}.projects (id) on delete cascade,
-    constraint project_conversations_conversation_id_fkey foreign key (conversation_id)
-        references {source}.conversations (id) on delete cascade,
-    constraint project_conversations_added_by_fkey foreign key (added_by)
-        references {source}.users (id) on delete set null
+    constraint project_conversations_conversation_key unique (conversation_id)
 );
 
 comment on table {source}.people_front_conversations is

@@ -1,0 +1,2 @@
+-- Gives freshly built storage the owner the link table had.
+alter table {source}.{fill} owner to {owner}
