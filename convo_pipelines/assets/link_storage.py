@@ -6,8 +6,9 @@ A link table is created by its migration without foreign keys. Its first fill:
 - swaps it in, in a moment: the empty table is dropped (it has no foreign key yet, so nothing but
   itself is locked) and the fresh storage takes its name, its index names, owner, grants and comment;
   the lock is asked for under a short lock_timeout and retried, so app reads never queue long;
-- falls back to filling the table in place (an INSERT, which blocks no reader) when the app hung
-  something on the empty table that a swap would lose: a view, a trigger, a policy.
+- falls back to filling the table in place (an INSERT, which blocks no reader; its indexes are
+  maintained row by row, so it is slower) when the app hung something on the empty table that a swap
+  would lose (a view, a trigger, a policy) or the role may not create tables in the schema.
 Then `ensure_foreign_keys` adds each missing key NOT VALID (a moment of SHARE ROW EXCLUSIVE on the
 referenced source table, under the short lock_timeout, retried), removes the links whose referenced
 row the app deleted before the key existed, and validates the key, which blocks neither reads nor
@@ -127,7 +128,7 @@ def fill_never_filled_table(
             return None
         blockers = swap_blockers(conn, postgres, table)
         if blockers:
-            log(f"{table}: filled in place, since a swap would lose {', '.join(blockers)}")
+            log(f"{table}: filled in place, not built aside and swapped in: {', '.join(blockers)}")
             return FillResult(fill_in_place(conn, postgres, table, insert_into(table), params), "in place")
         fill = fill_table_name(table)
         inserted = build_fresh_storage(conn, postgres, table, fill, insert_into(fill), params, log)
@@ -145,8 +146,10 @@ def fill_table_name(table: str) -> str:
 
 
 def swap_blockers(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> list[str]:
-    """What a swap would drop with the empty table (the app's views, triggers, policies; foreign keys)."""
-    rows = conn.execute(postgres.sql("links/select_link_table_swap_blockers.sql"), {"qualified_table": qualified_name(postgres, table)})
+    """Why the table cannot be swapped: what the swap would drop with it (the app's views, triggers,
+    policies; foreign keys), or a role without CREATE on the schema (the least-privilege role has none)."""
+    params = {"qualified_table": qualified_name(postgres, table), "schema": postgres.source_schema}
+    rows = conn.execute(postgres.sql("links/select_link_table_swap_blockers.sql"), params)
     return [row[0] for row in rows]
 
 

@@ -1,4 +1,4 @@
--- Names what would be lost or refused if a never-filled link table were replaced by freshly built storage: foreign keys, the app's triggers, rules, policies, and views or other objects that depend on it.
+-- Names what keeps a never-filled link table from being replaced by freshly built storage: what the swap would lose (foreign keys, the app's triggers, policies, views on it), or no CREATE privilege on its schema to build that storage in.
 select blocker
 from (
     select 'foreign key ' || constraint_row.conname as blocker
@@ -20,4 +20,7 @@ from (
     where dependency.refclassid = 'pg_catalog.pg_class'::regclass
       and dependency.refobjid = %(qualified_table)s::regclass
       and dependency.classid = 'pg_catalog.pg_rewrite'::regclass
+    union all
+    select 'no CREATE privilege on schema ' || %(schema)s
+    where not has_schema_privilege(%(schema)s, 'CREATE')
 ) as blockers
