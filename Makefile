@@ -1,15 +1,30 @@
 # Two commands on a fresh machine with Python 3.11+: `make dev` and `make test`.
+# Another interpreter: `make test PYTHON=python3.13` (its own venv, .venv-3.13; or name one with VENV=...).
 PYTHON ?= python3
+ifeq ($(origin PYTHON),file)
 VENV ?= .venv
+else
+VENV ?= .venv-$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+endif
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install dev test clean
+.PHONY: install dev test clean same-interpreter
 
-install: $(INSTALLED)
+install: same-interpreter $(INSTALLED)
+
+# A venv made by another interpreter would quietly run everything on that one: refuse instead.
+same-interpreter:
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	@if [ -x $(BIN)/python ]; then \
+	  want=$$($(PYTHON) -c 'import sys; print(sys.version.split()[0])'); \
+	  have=$$($(BIN)/python -c 'import sys; print(sys.version.split()[0])'); \
+	  if [ "$$want" != "$$have" ]; then \
+	    echo "$(VENV) runs Python $$have but PYTHON=$(PYTHON) is $$want: pass another VENV=... or run make clean" >&2; exit 1; \
+	  fi; \
+	fi
 
 $(INSTALLED): setup.py
-	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

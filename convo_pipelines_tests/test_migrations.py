@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
 
 from convo_pipelines.db import connect
-from convo_pipelines.migrations import applied_versions, available_migrations, migrate, rollback_last
+from convo_pipelines.migrations import (
+    applied_versions,
+    available_migrations,
+    migrate,
+    read_schema_state,
+    rollback_last,
+)
+from convo_pipelines.resources import PostgresResource
 
 SOURCE, ANALYTICS = "public", "analytics"
 
@@ -33,15 +41,13 @@ def test_link_tables_have_their_keys_and_indexes(db: psycopg.Connection) -> None
     assert "(front_conversation_id)" in indexes["clients_front_conversations_front_conversation_id_idx"]
     assert "UNIQUE INDEX" in indexes["project_conversations_conversation_key"]
     assert "(project_id, conversation_id)" in indexes["project_conversations_project_conversation_key"]
-    on_delete = dict(
-        db.execute(
-            "select conname, confdeltype from pg_constraint where contype = 'f' and conrelid::regclass::text in "
-            "('people_front_conversations', 'clients_front_conversations', 'project_conversations')"
-        ).fetchall()
-    )
-    assert on_delete["people_front_conversations_person_id_fkey"] == "c"
-    assert on_delete["clients_front_conversations_client_id_fkey"] == "c"
-    assert on_delete["project_conversations_added_by_fkey"] == "n"
+    # The foreign keys come with each table's first fill (see test_assets_links), so that filling never
+    # has to drop one: the migrations leave the link tables without any.
+    foreign_keys = db.execute(
+        "select conname from pg_constraint where contype = 'f' and conrelid::regclass::text in "
+        "('people_front_conversations', 'clients_front_conversations', 'project_conversations')"
+    ).fetchall()
+    assert foreign_keys == []
 
 
 def test_rollback_undoes_the_newest_and_migrate_reapplies_it(database_url: str) -> None:
@@ -99,3 +105,83 @@ def _roll_back_everything(conn: psycopg.Connection) -> None:
     undone = rollback_last(conn, SOURCE, ANALYTICS)
     while undone is not None:
         undone = rollback_last(conn, SOURCE, ANALYTICS)
+
+
+# ---------------------------------------------------------------- checksums
+
+
+def test_each_applied_migration_records_its_file_checksum(db: psycopg.Connection) -> None:
+    recorded = dict(db.execute("select version, checksum from public.convo_pipelines_migrations").fetchall())
+    assert recorded == {m.version: m.checksum() for m in available_migrations()}
+    state = read_schema_state(db, SOURCE)
+    assert (state.pending, state.changed, state.not_shipped, state.without_checksum) == ([], [], [], [])
+
+
+def test_an_edited_applied_migration_is_reported_by_name_and_never_overwritten(db: psycopg.Connection, database_url: str) -> None:
+    edited = available_migrations()[1]
+    db.execute("update public.convo_pipelines_migrations set checksum = 'edited' where version = %s", (edited.version,))
+    assert read_schema_state(db, SOURCE).changed == [edited]
+    with connect(database_url) as conn:
+        assert migrate(conn, SOURCE, ANALYTICS) == []
+    assert read_schema_state(db, SOURCE).changed == [edited]  # only NULLs are adopted
+
+
+def test_rows_applied_before_checksums_existed_are_adopted_by_the_next_migrate(db: psycopg.Connection, database_url: str) -> None:
+    # A database migrated by the code before checksums: the record table has no such column.
+    db.execute("alter table public.convo_pipelines_migrations drop column checksum")
+    state = read_schema_state(db, SOURCE)
+    assert state.pending == [] and len(state.without_checksum) == len(available_migrations()) and state.changed == []
+    # Runs accept it as it is: nothing is pending, and nothing is written.
+    with PostgresResource(database_url=database_url, auto_migrate=False).connect() as conn:
+        conn.execute("select 1")
+    assert db.execute("select count(*) from information_schema.columns where column_name = 'checksum' "
+                      "and table_name = 'convo_pipelines_migrations'").fetchone()[0] == 0
+
+    with connect(database_url) as conn:
+        assert migrate(conn, SOURCE, ANALYTICS) == []
+    recorded = dict(db.execute("select version, checksum from public.convo_pipelines_migrations").fetchall())
+    assert recorded == {m.version: m.checksum() for m in available_migrations()}
+
+
+# ---------------------------------------------------------------- living beside the application
+
+
+def test_a_migration_waiting_for_an_app_lock_never_queues_the_app_behind_it(database_url: str) -> None:
+    """0004 indexes analytics.histories_sessions (a SHARE lock): while an app transaction writes to the table,
+    the migration gives up after a short wait and retries, so other writers get through meanwhile."""
+    index_migration = next(m for m in available_migrations() if m.version == 4)
+    with connect(database_url) as conn:
+        while applied_versions(conn, SOURCE)[-1] >= index_migration.version:
+            rollback_last(conn, SOURCE, ANALYTICS)
+    retries: list[str] = []
+    results: list[object] = []
+
+    def run_migrate() -> None:
+        try:
+            with connect(database_url) as conn:
+                results.append(migrate(conn, SOURCE, ANALYTICS, log=retries.append))
+        except Exception as exc:  # surfaced by the assertion below
+            results.append(exc)
+
+    with connect(database_url) as app_writer:
+        app_writer.execute("lock table analytics.histories_sessions in row exclusive mode")
+        migrating = threading.Thread(target=run_migrate)
+        migrating.start()
+        deadline = time.monotonic() + 30
+        while not any(index_migration.label in line for line in retries) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert any(f"migration {index_migration.label}: attempt" in line for line in retries), retries
+        # Another app writer: with the migration queued for good it would wait behind it and time out.
+        with connect(database_url) as other_writer:
+            for _ in range(5):
+                other_writer.execute("set local lock_timeout = '1s'")
+                other_writer.execute("lock table analytics.histories_sessions in row exclusive mode")
+                other_writer.commit()
+        assert migrating.is_alive() and not results  # still waiting for the first writer
+        app_writer.commit()
+    migrating.join(timeout=120)
+    assert results and not isinstance(results[0], Exception), results
+    assert results[0][0] == index_migration
+    with connect(database_url) as conn:
+        assert applied_versions(conn, SOURCE) == [m.version for m in available_migrations()]
+
