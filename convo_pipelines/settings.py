@@ -1,4 +1,10 @@
-"""Every environment value the project reads, validated once, with errors that name the variable."""
+"""The pipeline's environment values, validated once, with errors that name the variable.
+
+Read elsewhere: dev.py reads DAGSTER_STORAGE_URL and DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT
+(`convo-pipelines dev` and `env` only), cli.py reads CONVO_PIPELINES_DEBUG, db.py reads, only to scrub
+passwords from errors, DATABASE_URL, DAGSTER_STORAGE_URL and TEST_DATABASE_URL; dagster.yaml reads
+DAGSTER_STORAGE_URL and the tests TEST_DATABASE_URL. docs/contract.md lists every variable.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,15 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
 from convo_pipelines.db import ConfigError, redact_url, validate_database_url
 
-IDENTIFIER_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# \Z, not $: `$` also matches before a trailing newline, so "hist\n" would pass.
+IDENTIFIER_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off"}
 
@@ -31,6 +39,12 @@ class Settings:
     link_tables_sync_cron: str
     enable_background_jobs: bool
     schedule_timezone: str
+    # Whether runs apply pending migrations themselves (false: a run with pending migrations fails, naming them).
+    auto_migrate: bool = True
+    # Where run-failure alerts are posted (a Slack-compatible incoming webhook); None logs them instead.
+    alert_webhook_url: str | None = None
+    # The UI's address, so an alert links to the failed run; None leaves the link out.
+    dagster_webserver_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +59,9 @@ class Settings:
             link_tables_sync_cron=_cron(env, "LINK_TABLES_SYNC_CRON", "0 2 * * *"),
             enable_background_jobs=_boolean(env, "ENABLE_BACKGROUND_JOBS", True),
             schedule_timezone=_timezone(env, "SCHEDULE_TIMEZONE", "UTC"),
+            auto_migrate=_boolean(env, "CONVO_AUTO_MIGRATE", True),
+            alert_webhook_url=_http_url(env, "ALERT_WEBHOOK_URL"),
+            dagster_webserver_url=_http_url(env, "DAGSTER_WEBSERVER_URL"),
         )
 
 
@@ -104,6 +121,32 @@ def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in FALSE_WORDS:
         return False
     raise ConfigError(f"{name}={raw!r} is not a boolean: expected true or false")
+
+
+def _http_url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # raises ValueError on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"{name}={describe_http_url(value)!r} does not parse: expected https://host/path") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{name}={describe_http_url(value)!r} is not an http(s) URL: expected https://host/path")
+    return value
+
+
+def describe_http_url(url: str) -> str:
+    """scheme://host[:port] of a URL, safe to print: a webhook's path is its secret, and userinfo holds a password."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable URL>"
+    rest = "/..." if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{host}{port}{rest}" if parts.scheme else "<not a URL>"
 
 
 def _timezone(env: Mapping[str, str], name: str, default: str) -> str:

@@ -1,6 +1,6 @@
 """Test data for the histories assets: crews, histories tables of every shape, and an independent oracle.
 
-The oracle reads the small raw tables back and recomputes DESIGN.md section 2 in plain Python
+The oracle reads the small raw tables back and recomputes the analytics tables (docs/contract.md) in plain Python
 (json.loads, no SQL aggregation), so a bug in the pipeline's SQL cannot hide in both.
 """
 

@@ -3,6 +3,8 @@ recomputation, idempotent, partition-isolated, timezone-proof, and unhurt by bad
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date, datetime, timezone
 
 import dagster as dg
@@ -19,6 +21,7 @@ from convo_pipelines.assets.histories import (
     histories_assets,
     merge_crew,
 )
+from convo_pipelines.checks.histories import histories_checks
 from convo_pipelines.crews import inspect_histories_table, load_crews
 from convo_pipelines.resources import PostgresResource
 from convo_pipelines.schedules import discovery_tick_run_config
@@ -101,6 +104,56 @@ def test_bad_crews_are_named_and_never_hurt_good_ones(db, postgres, scenario) ->
     assert {row[0] for row in actual_sessions(db)} == set(scenario.good)
 
 
+def end_backends_waiting_for_crew_lock(dsn: str, stop: threading.Event, ended: list[int]) -> None:
+    """Until `stop`, terminate every pipeline backend that waits for a crew's advisory lock, as a server
+    restart or an operator would: every attempt of the step loses its connection inside that crew."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while not stop.is_set():
+            for (pid,) in conn.execute(
+                "select pid from pg_stat_activity where datname = current_database() and application_name = 'convo_pipelines' "
+                "and wait_event_type = 'Lock' and wait_event = 'advisory'"
+            ).fetchall():
+                conn.execute("select pg_terminate_backend(%s)", (pid,))
+                ended.append(pid)
+            time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_connection_lost_mid_crew_fails_the_run_and_never_counts_as_a_discovery(db, postgres) -> None:
+    create_client(db, "acme")
+    for code in ("a_first", "b_second"):
+        create_histories_table(db, HistoriesTableSpec(f"{code}_histories"))
+        create_crew(db, code, "acme", f"{code}_histories")
+        insert_messages(db, f"{code}_histories", [("12121212-1212-1212-1212-121212121212", utc(2024, 3, 2, 10), langchain("human", "hi"))])
+    everything = [*histories_assets, *histories_checks]
+    tags = {"dagster/asset_partition_range_start": "2024-03-02", "dagster/asset_partition_range_end": "2024-03-02"}
+    stop, ended = threading.Event(), []
+    with dg.DagsterInstance.ephemeral() as instance, psycopg.connect(db.info.dsn, autocommit=True) as holder:
+        # Holding b_second's crew lock makes every attempt wait inside that crew, where its backend is ended.
+        holder.execute("select pg_advisory_lock(hashtextextended('convo_pipelines.histories:' || %s, 0))", ("b_second",))
+        terminator = threading.Thread(target=end_backends_waiting_for_crew_lock, args=(db.info.dsn, stop, ended))
+        terminator.start()
+        try:
+            # The step's retry policy tries again after each loss (tens of seconds of pauses), then fails.
+            result = dg.materialize(everything, resources={"postgres": postgres}, tags=tags, instance=instance, raise_on_error=False)
+        finally:
+            stop.set()
+            terminator.join()
+        assert len(ended) >= 2  # retried, and lost again
+        # Not a bad crew: the run fails, nothing claims success, the crew before it kept its commit.
+        assert not result.success
+        assert not result.get_asset_materialization_events()
+        assert "terminating connection" in str(result.failure_data_for_node("histories_sessions").error)
+        assert {row[0] for row in actual_sessions(db)} == {"a_first"}
+        # So the freshness check, evaluated on its own, still finds no discovery.
+        fresh_check = [check for check in histories_checks if "discovery_fresh" in {key.name for key in check.check_keys}]
+        alone = dg.materialize(
+            everything, resources={"postgres": postgres}, instance=instance, selection=dg.AssetSelection.checks(*fresh_check)
+        )
+        [fresh] = alone.get_asset_check_evaluations()
+        assert not fresh.passed and fresh.metadata["last_success"].value == "never"
+
+
 def test_a_crew_whose_query_fails_is_reported_and_the_others_commit(db, postgres, scenario) -> None:
     # A table the pipeline's role may not read: the crew's statement fails inside its own transaction.
     db.execute("create role histories_limited_user nologin")
@@ -114,7 +167,11 @@ def test_a_crew_whose_query_fails_is_reported_and_the_others_commit(db, postgres
         db.execute(sql.SQL("alter database {} set role = histories_limited_user").format(sql.Identifier(db.info.dbname)))
         result = run(postgres, *RANGE)
         reasons = {row["crew"]: row.get("reason", "") for row in metadata_of(result, "histories_sessions")["crews"]}
-        assert "permission denied" in reasons["globex_bot"]
+        # Found in the catalog before any query on the table, with the GRANT that fixes it.
+        assert reasons["globex_bot"] == (
+            "role histories_limited_user cannot read table public.globex_histories: "
+            "run GRANT SELECT ON public.globex_histories TO histories_limited_user;"
+        )
         assert {row[0] for row in actual_sessions(db)} == {"acme_support", "acme_sales"}
     finally:
         db.execute(sql.SQL("alter database {} reset role").format(sql.Identifier(db.info.dbname)))
@@ -182,24 +239,25 @@ def test_first_human_message_durations_and_message_shapes(db, postgres) -> None:
         ("s1", utc(2024, 3, 2, 23, 59, 30), n8n("human", "lower id wins")),  # tie on created_at -> lowest id
         ("s1", utc(2024, 3, 2, 23, 59, 30), n8n("human", "higher id")),
         ("s1", utc(2024, 3, 3, 0, 0, 5), langchain("ai", "")),              # tool call: empty AI content
-        ("s1", utc(2024, 3, 3, 0, 1, 0), "not json at all"),                  # malformed: not JSON
+        ("s1", utc(2024, 3, 3, 0, 1, 0), "not json at all"),                  # not JSON: skipped and counted
         ("s1", utc(2024, 3, 3, 0, 1, 1), '["an", "array"]'),                  # malformed: not an object
         ("s1", utc(2024, 3, 3, 0, 1, 2), '{"data": {"content": "x"}}'),       # malformed: no type
         ("s1", utc(2024, 3, 3, 0, 1, 3), '{"type": "robot"}'),                # malformed: unknown type
         ("s1", utc(2024, 3, 3, 0, 1, 4), n8n("system", "sys")),
         ("s2", utc(2024, 3, 3, 8), langchain("human", long_text)),
     ])
-    run(postgres, "2024-03-02", "2024-03-03")
+    result = run(postgres, "2024-03-02", "2024-03-03")
     rows = db.execute(
         "select activity_date, message_count, human_message_count, ai_message_count, malformed_message_count "
         "from analytics.histories_sessions where session_id = 's1' order by activity_date"
     ).fetchall()
-    assert rows == [(date(2024, 3, 2), 3, 3, 0, 0), (date(2024, 3, 3), 6, 0, 1, 4)]
+    assert rows == [(date(2024, 3, 2), 3, 3, 0, 0), (date(2024, 3, 3), 5, 0, 1, 3)]
+    assert metadata_of(result, "histories_sessions")["skipped_rows"] == {"shapes": {"invalid_json": 1}}
     s1 = db.execute(
         "select message_count, human_message_count, ai_message_count, duration_seconds, active_days, first_human_message "
         "from analytics.conversation_summaries where session_id = 's1'"
     ).fetchone()
-    assert s1 == (9, 3, 1, 124, 2, "lower id wins")
+    assert s1 == (8, 3, 1, 124, 2, "lower id wins")
     assert db.execute("select first_human_message from analytics.conversation_summaries where session_id = 's2'").fetchone()[0] == "é" * 200
 
 

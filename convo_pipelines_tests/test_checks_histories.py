@@ -81,9 +81,17 @@ def test_duplicate_grains_fail_both_tables_within_the_window_only(db, postgres) 
     db.execute("alter table analytics.conversation_summaries drop constraint conversation_summaries_pkey")
     db.execute("insert into analytics.histories_sessions select * from analytics.histories_sessions where activity_date = '2024-03-05'")
     db.execute("insert into analytics.conversation_summaries select * from analytics.conversation_summaries where started_at >= '2024-03-05'")
-    # A run of another day does not see the corruption on 03-05 ...
+    # Without its key the pipeline cannot merge into its own table: that fails the run, it never
+    # passes for a crew's problem (a "bad crew") with nothing written.
+    tags = {"dagster/asset_partition_range_start": "2024-03-01", "dagster/asset_partition_range_end": "2024-03-01"}
+    broken = dg.materialize(histories_assets, resources={"postgres": postgres}, tags=tags, raise_on_error=False)
+    assert not broken.success and not broken.get_asset_materialization_events()
+    # With no crew left to merge (the run only deletes the removed crew's rows of its window), a run
+    # of another day does not see the corruption on 03-05 ...
+    db.execute("delete from public.crews")
     other_day = run_with_checks(postgres, "2024-03-01")
     assert other_day[("histories_sessions", "no_duplicate_grains")].passed
+    assert other_day[("histories_sessions", "no_duplicate_grains")].metadata["scope"].value.startswith("[2024-03-01")
     assert other_day[("conversation_summaries", "no_duplicate_grains")].passed
     # ... the checks run alone cover the whole tables and fail.
     alone = run_with_checks(postgres, None)

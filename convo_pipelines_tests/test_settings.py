@@ -19,6 +19,7 @@ def test_defaults_match_the_design() -> None:
     assert settings.link_tables_sync_cron == "0 2 * * *"
     assert settings.enable_background_jobs is True
     assert settings.schedule_timezone == "UTC"
+    assert settings.auto_migrate is True
     assert settings.convo_home.name == ".convo"
 
 
@@ -33,6 +34,7 @@ def test_defaults_match_the_design() -> None:
         ("LINK_TABLES_SYNC_CRON", "0 2 * *"),
         ("LINK_TABLES_SYNC_CRON", "61 2 * * *"),
         ("ENABLE_BACKGROUND_JOBS", "maybe"),
+        ("CONVO_AUTO_MIGRATE", "sometimes"),
         ("SCHEDULE_TIMEZONE", "Mars/Olympus"),
         ("SOURCE_SCHEMA", "public; drop table people"),
         ("ANALYTICS_SCHEMA", "Analytics"),
@@ -53,6 +55,18 @@ def test_a_bad_url_never_shows_its_password() -> None:
 
 def test_background_jobs_can_be_switched_off() -> None:
     assert Settings.from_env({"ENABLE_BACKGROUND_JOBS": "false"}).enable_background_jobs is False
+
+
+@pytest.mark.parametrize(("value", "expected"), [("false", False), ("0", False), ("off", False), ("TRUE", True), ("yes", True)])
+def test_auto_migrate_reads_the_usual_boolean_words(value: str, expected: bool) -> None:
+    assert Settings.from_env({"CONVO_AUTO_MIGRATE": value}).auto_migrate is expected
+
+
+def test_the_resource_takes_auto_migrate_from_the_settings() -> None:
+    from convo_pipelines.resources import PostgresResource
+
+    assert PostgresResource.from_settings(Settings.from_env({"CONVO_AUTO_MIGRATE": "false"})).auto_migrate is False
+    assert PostgresResource.from_settings(Settings.from_env({})).auto_migrate is True
 
 
 def test_dagster_storage_uses_the_psycopg2_dialect() -> None:

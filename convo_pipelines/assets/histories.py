@@ -1,9 +1,13 @@
 """Conversation discovery from the crews' chat histories: sessions per day, summaries, daily stats.
 
 Crews are read from {source}.crews at run time. Each crew is processed in its own transaction,
-so a crew that cannot be read (bad name, missing table or column, a failing statement) is
-reported in the run's metadata and by the histories_tables_valid check while the other crews'
-data is committed. Partitions are UTC message days; a range arrives as one window.
+so a crew that cannot be read for a reason of its own (bad name, missing table or column, no
+privilege, rows a statement cannot read) is skipped, named with its reason in the run's metadata
+and by the histories_tables_valid check, while the other crews' data is committed. Anything else
+(a lost connection, a server shutting down, a bug) fails the run: it says nothing about the crew.
+Rows that belong to no session-day or hold no readable JSON are skipped and counted per crew
+(select_row_skip_reason.sql); every other row of the crew is written.
+Partitions are UTC message days; a range arrives as one window.
 
 A run recomputes its whole window exactly (every manual run and backfill), or, when its config
 asks for only_new_messages (a discovery tick over today), only what the crew's messages written
@@ -23,15 +27,15 @@ from pydantic import Field
 from convo_pipelines.crews import (
     Crew,
     HistoriesTable,
-    inspect_histories_table,
+    inspect_crew,
     load_crews,
     message_expressions,
     session_id_type,
 )
-from convo_pipelines.db import sql_seconds
+from convo_pipelines.db import retry_concurrent_changes, sql_seconds
 from convo_pipelines.partitions import daily_partitions, window_of
 from convo_pipelines.progress import Progress
-from convo_pipelines.resources import APP_DATABASE_POOL, PostgresResource
+from convo_pipelines.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 from convo_pipelines.settings import get_settings
 
 GROUP = "histories"
@@ -47,6 +51,14 @@ UNPARTITIONED_WINDOW = (datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(9999
 LATE_COMMIT_OVERLAP = timedelta(minutes=2)
 FULL = "full"
 INCREMENTAL = "incremental"
+
+# A failed statement is the crew's own problem, which skips the crew, only for these SQLSTATEs: its rows
+# (class 22, data exception; 54000/54001, a value too big or too deep), its foreign table (class HV),
+# its unpopulated materialized view (55000). A permission error is its own only when the crew's table is
+# what the role cannot read (see crews_own_problem). Anything else fails the run.
+CREW_ROWS_SQLSTATE_CLASSES = ("22", "HV")
+CREW_ROWS_SQLSTATES = frozenset({"54000", "54001", "55000"})
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class DiscoveryConfig(dg.Config):
@@ -156,6 +168,8 @@ class CrewOutcome:
     reason: str = ""
     mode: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    # Rows left out of the crew's data by reason (select_row_skip_reason.sql); None when the merge does not count them.
+    skipped_rows: dict[str, int] | None = None
     seconds: float = 0.0
 
     def as_metadata(self) -> dict[str, object]:
@@ -163,6 +177,8 @@ class CrewOutcome:
         if self.ok:
             row["mode"] = self.mode
             row.update(self.counts)
+            if self.skipped_rows is not None:
+                row["skipped_rows"] = self.skipped_rows
         else:
             row["reason"] = self.reason
         row["seconds"] = round(self.seconds, 3)
@@ -182,6 +198,14 @@ def run_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext
     if start <= daily_partitions.start:
         start = UNPARTITIONED_WINDOW[0]
     return Window(start, end)
+
+
+def partitions_timeline() -> Window:
+    """Where a message must be dated to belong to a partition: from the first partition's window (which
+    opens at the beginning of time, see run_window) to the end of the last one (today's). A message dated
+    outside belongs to no day, so no run would ever write its session-day: it is skipped and counted."""
+    last = daily_partitions.get_last_partition_window()
+    return Window(UNPARTITIONED_WINDOW[0], last.end.astimezone(timezone.utc) if last else UNPARTITIONED_WINDOW[1])
 
 
 @dataclass(frozen=True)
@@ -220,6 +244,7 @@ CONVERSATION_SUMMARIES_MERGE = MergeStatements(
 class CrewMerge:
     mode: str
     counts: dict[str, int]
+    skipped_rows: dict[str, int] | None = None
 
 
 def merge_crew(
@@ -229,17 +254,35 @@ def merge_crew(
     statements: MergeStatements,
     window: Window,
     only_new_messages: bool = False,
+    timeline: Window | None = None,
 ) -> CrewMerge:
     """Merge one crew's slice for the window: incrementally when asked (one-day windows only) and the
-    crew already has a watermark, else the whole window."""
-    params = {**window.params(), "crew_code": table.crew.code, "client_code": table.crew.client_code}
+    crew already has a watermark, else the whole window. Rows dated outside `timeline` (by default
+    partitions_timeline()) are skipped; a full run also counts the crew's rows dated in no window."""
+    timeline = timeline or partitions_timeline()
+    params = {
+        **window.params(),
+        "timeline_start": timeline.start,
+        "timeline_end": timeline.end,
+        "crew_code": table.crew.code,
+        "client_code": table.crew.client_code,
+    }
     if only_new_messages:
         stored = fetch_named_row(conn, postgres.sql(statements.watermark), params)
         if stored["watermark"] is not None:
-            new_params = {**params, **stored, "late_commit_overlap": LATE_COMMIT_OVERLAP, "replace_window": False}
-            return CrewMerge(INCREMENTAL, run_merge(conn, postgres, table, statements, statements.new_messages, new_params))
-    full_params = {**params, "replace_window": True}
-    return CrewMerge(FULL, run_merge(conn, postgres, table, statements, statements.whole_window, full_params))
+            new_params = {
+                **params, **stored, "late_commit_overlap": LATE_COMMIT_OVERLAP, "replace_window": False, "count_undated": False,
+            }
+            return crew_merge(INCREMENTAL, run_merge(conn, postgres, table, statements, statements.new_messages, new_params))
+    full_params = {**params, "replace_window": True, "count_undated": True}
+    return crew_merge(FULL, run_merge(conn, postgres, table, statements, statements.whole_window, full_params))
+
+
+def crew_merge(mode: str, reported: dict[str, object]) -> CrewMerge:
+    """What a merge statement reported: its counts, and its skipped rows by reason when it counts them."""
+    skipped = reported.pop("skipped_rows", None)
+    counts = {name: int(value) for name, value in reported.items() if value is not None}
+    return CrewMerge(mode, counts, {reason: int(rows) for reason, rows in skipped.items()} if skipped is not None else None)
 
 
 def fetch_named_row(conn: psycopg.Connection, query: Composed, params: dict[str, object]) -> dict[str, object]:
@@ -255,16 +298,17 @@ def run_merge(
     statements: MergeStatements,
     scope_sql: str,
     params: dict[str, object],
-) -> dict[str, int]:
-    """Run one crew's merge statement with `scope_sql` bound in; returns the counts it reports."""
+) -> dict[str, object]:
+    """Run one crew's merge statement with `scope_sql` bound in; returns what it reports, by column name."""
+    expressions = message_expressions(table, postgres.analytics_schema)
     identifiers = {
         "histories_table": table.crew.histories_table_name,
         "session_id_type": session_id_type(table),
-        **message_expressions(table, postgres.analytics_schema),
+        **expressions,
+        "row_skip_reason": postgres.sql("histories/select_row_skip_reason.sql", **expressions),
     }
     scope = postgres.sql(scope_sql, **identifiers)
-    counts = fetch_named_row(conn, postgres.sql(statements.merge, **identifiers, **{statements.scope: scope}), params)
-    return {name: int(value) for name, value in counts.items() if value is not None}
+    return fetch_named_row(conn, postgres.sql(statements.merge, **identifiers, **{statements.scope: scope}), params)
 
 
 def process_crews(
@@ -273,18 +317,36 @@ def process_crews(
     conn: psycopg.Connection,
     work: Callable[[HistoriesTable], CrewMerge],
 ) -> list[CrewOutcome]:
-    """Apply `work` to every readable crew, each in its own transaction; bad crews are recorded, never raised."""
+    """Apply `work` to every readable crew, each in its own transaction. A crew's own problem skips it
+    (recorded in its outcome); any other database error is raised, failing the run, after the crews
+    before it committed."""
     crews = load_crews(conn, postgres.source_schema)
     conn.commit()
     progress = Progress(context.log.info, f"{context.op_def.name} crews", len(crews), unit="crews")
     outcomes: list[CrewOutcome] = []
     for crew in crews:
         crew_started = time.monotonic()
-        outcome = _process_crew(conn, postgres, crew, work)
+        try:
+            outcome = retry_concurrent_changes(
+                lambda crew=crew: _process_crew(conn, postgres, crew, work), what=f"crew {crew.code}", log=context.log.info
+            )
+        except psycopg.Error as exc:
+            if not crews_own_problem(conn, postgres, crew, exc):
+                done = ", ".join(earlier.crew.code for earlier in outcomes) or "none"
+                note = (
+                    f"while discovering crew {crew.code}: not a problem of the crew's table or rows, so the run fails "
+                    f"rather than report the crew as bad (crews committed before it: {done})"
+                )
+                context.log.error(f"{note}: {_first_line(exc)}")
+                exc.add_note(note)
+                raise
+            outcome = CrewOutcome(crew, ok=False, reason=f"query failed: {_first_line(exc)}")
         outcome.seconds = time.monotonic() - crew_started
         outcomes.append(outcome)
         if not outcome.ok:
             context.log.warning(f"crew {crew.code} skipped: {outcome.reason}")
+        elif outcome.skipped_rows:
+            context.log.warning(f"crew {crew.code}: rows skipped {outcome.skipped_rows}")
         progress.advance(outcome.counts.get("messages", outcome.counts.get("sessions_touched", 0)))
     return outcomes
 
@@ -292,35 +354,61 @@ def process_crews(
 def _process_crew(
     conn: psycopg.Connection, postgres: PostgresResource, crew: Crew, work: Callable[[HistoriesTable], CrewMerge]
 ) -> CrewOutcome:
-    try:
+    """One crew in one transaction: a table the catalog shows unusable is reported without a query."""
+    with conn.transaction():
+        conn.execute(postgres.sql("histories/lock_crew.sql"), {"crew_code": crew.code})
+        table = inspect_crew(conn, postgres.source_schema, crew)
+        if not table.is_valid:
+            return CrewOutcome(crew, ok=False, reason=table.reason())
+        merged = work(table)
+        return CrewOutcome(crew, ok=True, mode=merged.mode, counts=merged.counts, skipped_rows=merged.skipped_rows)
+
+
+def crews_own_problem(conn: psycopg.Connection, postgres: PostgresResource, crew: Crew, exc: psycopg.Error) -> bool:
+    """True when a failed statement says something about the crew itself (its rows, its table), so
+    skipping the crew is honest; False for a lost connection, a server shutting down, a timeout, or a
+    privilege the pipeline lacks on its own objects."""
+    if conn.broken or exc.sqlstate is None:
+        return False
+    if exc.sqlstate == INSUFFICIENT_PRIVILEGE:
+        # Only the crew's table is the crew's problem; analytics tables or functions are the pipeline's.
         with conn.transaction():
-            conn.execute(postgres.sql("histories/lock_crew.sql"), {"crew_code": crew.code})
-            table = inspect_histories_table(conn, postgres.source_schema, crew)
-            if not table.is_valid:
-                return CrewOutcome(crew, ok=False, reason=table.reason())
-            merged = work(table)
-            return CrewOutcome(crew, ok=True, mode=merged.mode, counts=merged.counts)
-    except psycopg.Error as exc:
-        # One crew's failure (permissions, a cast, a lock timeout) must not cost the others their data.
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return CrewOutcome(crew, ok=False, reason=f"query failed: {first_line}")
+            readable = conn.execute(
+                postgres.sql("histories/select_histories_table_readable.sql"),
+                {"schema": postgres.source_schema, "table": crew.histories_table_name},
+            ).fetchone()[0]
+        return not readable
+    return exc.sqlstate[:2] in CREW_ROWS_SQLSTATE_CLASSES or exc.sqlstate in CREW_ROWS_SQLSTATES
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def crews_metadata(outcomes: list[CrewOutcome]) -> dict[str, object]:
-    """Per-crew figures and the bad crews with their reasons, for the run's metadata."""
+    """Per-crew figures, every skipped crew with its reason, and the rows skipped per crew and reason,
+    for the run's metadata (histories_tables_valid reads skipped_crews back)."""
     bad = [outcome for outcome in outcomes if not outcome.ok]
     modes = {outcome.mode for outcome in outcomes if outcome.ok}
-    return {
+    metadata: dict[str, object] = {
         "mode": modes.pop() if len(modes) == 1 else ("mixed" if modes else "none"),
         "crews_incremental": sum(outcome.mode == INCREMENTAL for outcome in outcomes if outcome.ok),
         "crews_full": sum(outcome.mode == FULL for outcome in outcomes if outcome.ok),
         "crews_processed": len(outcomes) - len(bad),
         "crews_failed": len(bad),
         "crews": dg.MetadataValue.json([outcome.as_metadata() for outcome in outcomes]),
+        "skipped_crews": dg.MetadataValue.json({o.crew.code: o.reason for o in bad}),
         "bad_crews": dg.MetadataValue.md(
             "\n".join(f"- `{o.crew.code}` ({o.crew.histories_table_name!r}): {o.reason}" for o in bad) or "none"
         ),
     }
+    counted = [outcome for outcome in outcomes if outcome.ok and outcome.skipped_rows is not None]
+    if counted:
+        skipped = {o.crew.code: o.skipped_rows for o in counted if o.skipped_rows}
+        metadata["skipped_rows"] = dg.MetadataValue.json(skipped)
+        metadata["skipped_rows_count"] = sum(sum(rows.values()) for rows in skipped.values())
+    return metadata
 
 
 def summed(outcomes: list[CrewOutcome], key: str) -> int:
@@ -369,10 +457,15 @@ def merge_every_crew(
     crews no longer registered; `figures` names extra metadata summed from the crews' counts."""
     window = run_window(context)
     incremental = config.applies_to(window)
+    # Fixed for the whole run, so every crew (and a run crossing midnight) skips the same dates.
+    timeline = partitions_timeline()
     started = time.monotonic()
     with postgres.connect() as conn:
         outcomes = process_crews(
-            context, postgres, conn, lambda table: merge_crew(conn, postgres, table, statements, window, incremental)
+            context,
+            postgres,
+            conn,
+            lambda table: merge_crew(conn, postgres, table, statements, window, incremental, timeline),
         )
         removed = 0
         # Finding removed crews' rows reads the whole window (tens of ms on a busy day), so incremental
@@ -408,6 +501,7 @@ def analytics_table_asset(table: str, schema: dg.TableSchema, deps: list[dg.Asse
         kinds={"postgres"},
         owners=OWNERS,
         pool=APP_DATABASE_POOL,
+        retry_policy=TRANSIENT_ERRORS_RETRY,
         deps=deps,
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),

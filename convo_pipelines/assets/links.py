@@ -2,9 +2,9 @@
 
 Every run makes its slice of a table equal to its definition (docs/contract.md) with set-based SQL
 (sql/links/), beside a busy application:
-- a table never filled (empty, and without its foreign keys yet) is filled in place in one
-  transaction: the application keeps reading it meanwhile (an INSERT blocks no reader) and sees the
-  whole fill at commit; nothing is taken on a source table beyond what a SELECT takes;
+- a table never filled (empty, and without its foreign keys yet) gets its first fill (link_storage.py):
+  fresh storage built beside it, then swapped in in a moment (in place, by one INSERT, when a swap
+  would lose the app's view, trigger or policy); nothing is taken on a source table beyond what a SELECT takes;
 - otherwise a diff deletes the links that lost their support and inserts the missing ones, one
   transaction per chunk of consecutive days (bounded in conversations), so links that stay keep
   their id and created_at (updated_at changes only when their front_conversation_created_at copy is refreshed);

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from convo_pipelines.resources import PostgresResource
+from convo_pipelines.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 
 
 @dataclass(frozen=True)
@@ -55,20 +55,31 @@ def build_sql_check(
     fragments: Mapping[str, str] | None = None,
     values: Mapping[str, object] | None = None,
     scope_of: Callable[[dg.AssetCheckExecutionContext], CheckScope] | None = None,
+    blocking: bool = False,
 ) -> dg.AssetChecksDefinition:
-    """A non-blocking check on `asset` that runs sql/<sql_file> read-only and reports its problems.
+    """A check on `asset` that runs sql/<sql_file> read-only and reports its problems.
 
     `identifiers` are bound as quoted identifiers, `fragments` as other sql/ files (queries the
     check's file embeds, rendered with the same identifiers), `values` as parameters.
 
-    Non-blocking because the asset's data is already committed when the check runs: failing the
-    run would not undo it, it would only stop the other assets of the run from being refreshed.
+    Non-blocking by default because the asset's data is already committed when the check runs:
+    failing the run would not undo it, it would only stop the other assets of the run from being
+    refreshed. `blocking` is for a check whose failure would make a downstream asset wrong: an ERROR
+    then keeps the downstream assets of the same run from running on it.
+    The check reads the application database, so it takes a slot of the same pool as the assets.
     """
     bound_identifiers = dict(identifiers or {})
     bound_fragments = dict(fragments or {})
     bound_values = dict(values or {})
 
-    @dg.asset_check(asset=asset, name=name, description=description, blocking=False)
+    @dg.asset_check(
+        asset=asset,
+        name=name,
+        description=description,
+        blocking=blocking,
+        pool=APP_DATABASE_POOL,
+        retry_policy=TRANSIENT_ERRORS_RETRY,
+    )
     def _sql_check(context: dg.AssetCheckExecutionContext, postgres: PostgresResource) -> dg.AssetCheckResult:
         scope = scope_of(context) if scope_of else WHOLE_TABLE
         started = time.monotonic()

@@ -2,7 +2,9 @@
 readable histories tables, discovery freshness, and one open conversation per lead in the source.
 
 Inside a partitioned run a SQL check covers the run's window; run alone it covers the whole table.
-The histories-table checks inspect every crew's table in the catalog and never read its rows.
+The histories-table checks inspect every crew's table in the catalog and never read its rows; the
+validity and freshness checks also read back which crews the latest discovery skipped (the
+`skipped_crews` metadata of its materializations), since some problems show only at query time.
 """
 
 from datetime import datetime, timezone
@@ -13,8 +15,8 @@ from croniter import croniter
 
 from convo_pipelines.assets.histories import UNPARTITIONED_WINDOW, Window, run_window
 from convo_pipelines.checks import CheckScope, build_sql_check
-from convo_pipelines.crews import HistoriesTable, inspect_histories_table, load_crews
-from convo_pipelines.resources import PostgresResource
+from convo_pipelines.crews import HistoriesTable, inspect_crew, load_crews
+from convo_pipelines.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 from convo_pipelines.settings import get_settings
 
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -33,30 +35,79 @@ def inspect_all_histories_tables(postgres: PostgresResource) -> list[HistoriesTa
     """Every crew's histories table as the catalog describes it (read-only)."""
     with postgres.connect() as conn:
         conn.read_only = True
-        return [inspect_histories_table(conn, postgres.source_schema, crew) for crew in load_crews(conn, postgres.source_schema)]
+        return [inspect_crew(conn, postgres.source_schema, crew) for crew in load_crews(conn, postgres.source_schema)]
 
 
-@dg.asset_check(asset="histories_sessions", name="histories_tables_valid", blocking=False)
-def histories_tables_valid(postgres: PostgresResource) -> dg.AssetCheckResult:
-    """Each crew's histories table has a valid name, exists and has id, session_id, message, created_at.
+# The assets whose runs skip crews: each records them (crew -> reason) as `skipped_crews` in its metadata.
+DISCOVERY_ASSETS = ("histories_sessions", "conversation_summaries")
 
-    Fails (ERROR) naming every crew the discovery had to skip, with the reason and the fix.
+
+def latest_discovery_metadata(instance: dg.DagsterInstance, asset: str) -> dict[str, object]:
+    """The metadata values of the asset's latest materialization ({} when it never materialized)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
+
+
+def skipped_by_latest_discovery(instance: dg.DagsterInstance, assets: tuple[str, ...] = DISCOVERY_ASSETS) -> dict[str, str]:
+    """Crew -> reason for every crew the latest materialization of `assets` skipped, whatever the reason."""
+    skipped: dict[str, str] = {}
+    for asset in assets:
+        for crew, reason in (latest_discovery_metadata(instance, asset).get("skipped_crews") or {}).items():
+            skipped.setdefault(crew, f"{asset}: {reason}")
+    return skipped
+
+
+@dg.asset_check(
+    asset="histories_sessions",
+    name="histories_tables_valid",
+    # In a run of both, it reads what conversation_summaries skipped in this run, not in the previous one.
+    additional_deps=["conversation_summaries"],
+    blocking=False,
+    pool=APP_DATABASE_POOL,
+    retry_policy=TRANSIENT_ERRORS_RETRY,
+)
+def histories_tables_valid(context: dg.AssetCheckExecutionContext, postgres: PostgresResource) -> dg.AssetCheckResult:
+    """Each crew's histories table has a valid name, exists and has id, session_id, message, created_at,
+    and the latest discovery skipped no crew.
+
+    Fails (ERROR) naming every crew the discovery had to skip, with the reason and the fix: those the
+    catalog shows unusable now, and those the latest histories_sessions or conversation_summaries run
+    skipped at query time (still registered in crews). Rows skipped by that run are listed, not failed on.
     """
     tables = inspect_all_histories_tables(postgres)
+    registered = {table.crew.code for table in tables}
     bad = {table.crew.code: table.reason() for table in tables if not table.is_valid}
+    skipped = {crew: reason for crew, reason in skipped_by_latest_discovery(context.instance).items() if crew in registered}
+    for crew, reason in skipped.items():
+        bad.setdefault(crew, f"skipped by the latest discovery run ({reason})")
+    skipped_rows = latest_discovery_metadata(context.instance, "histories_sessions").get("skipped_rows") or {}
     return dg.AssetCheckResult(
         passed=not bad,
         severity=ERROR,
-        description=f"{len(bad)} of {len(tables)} crews cannot be read" if bad else f"all {len(tables)} crews readable",
+        description=(
+            f"{len(bad)} of {len(tables)} crews cannot be read or were skipped: {', '.join(sorted(bad))}"
+            if bad
+            else f"all {len(tables)} crews readable"
+        ),
         metadata={
             "crews_checked": len(tables),
             "bad_crews_count": len(bad),
             "bad_crews": dg.MetadataValue.json(bad),
+            "skipped_by_latest_discovery": dg.MetadataValue.json(skipped),
+            "skipped_rows_by_latest_discovery": dg.MetadataValue.json(skipped_rows),
         },
     )
 
 
-@dg.asset_check(asset="histories_sessions", name="histories_tables_indexed", blocking=False)
+@dg.asset_check(
+    asset="histories_sessions",
+    name="histories_tables_indexed",
+    blocking=False,
+    pool=APP_DATABASE_POOL,
+    retry_policy=TRANSIENT_ERRORS_RETRY,
+)
 def histories_tables_indexed(postgres: PostgresResource) -> dg.AssetCheckResult:
     """WARN when a readable histories table has no index on created_at (or session_id).
 
@@ -86,25 +137,34 @@ def discovery_is_fresh(last_success: datetime | None, cron: str, timezone_name: 
 
 @dg.asset_check(asset="histories_sessions", name="discovery_fresh", blocking=False)
 def discovery_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """Fails when histories_sessions was last materialized more than two CONVERSATION_DISCOVERY_CRON intervals ago."""
+    """Fails when histories_sessions was last materialized more than two CONVERSATION_DISCOVERY_CRON intervals
+    ago, or when that run skipped a crew: a run that wrote nothing for a crew says nothing about its
+    new messages, so it never makes that crew fresh."""
     settings = get_settings()
     now = datetime.now(timezone.utc)
     event = context.instance.get_latest_materialization_event(dg.AssetKey("histories_sessions"))
     last_success = datetime.fromtimestamp(event.timestamp, timezone.utc) if event else None
     deadline = discovery_deadline(settings.conversation_discovery_cron, settings.schedule_timezone, now)
-    fresh = discovery_is_fresh(last_success, settings.conversation_discovery_cron, settings.schedule_timezone, now)
+    recent = discovery_is_fresh(last_success, settings.conversation_discovery_cron, settings.schedule_timezone, now)
+    skipped = skipped_by_latest_discovery(context.instance, ("histories_sessions",)) if recent else {}
+    if not recent:
+        description = f"no successful discovery since {deadline.isoformat()} (cron {settings.conversation_discovery_cron!r})"
+    elif skipped:
+        description = (
+            f"the latest discovery skipped {len(skipped)} crew(s), whose messages it did not read: "
+            f"{', '.join(sorted(skipped))} (reasons in crews_not_discovered and histories_tables_valid)"
+        )
+    else:
+        description = "discovery ran within two cron intervals, for every crew"
     return dg.AssetCheckResult(
-        passed=fresh,
+        passed=recent and not skipped,
         severity=ERROR,
-        description=(
-            "discovery ran within two cron intervals"
-            if fresh
-            else f"no successful discovery since {deadline.isoformat()} (cron {settings.conversation_discovery_cron!r})"
-        ),
+        description=description,
         metadata={
             "last_success": last_success.isoformat() if last_success else "never",
             "deadline": deadline.isoformat(),
             "cron": settings.conversation_discovery_cron,
+            "crews_not_discovered": dg.MetadataValue.json(skipped),
         },
     )
 

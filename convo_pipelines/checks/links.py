@@ -70,9 +70,18 @@ def window_scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
     )
 
 
-def build_front_link_checks(table: FrontLinkTable) -> list[dg.AssetChecksDefinition]:
-    """Duplicates, orphans and exactness checks of one Front link table (ERROR, non-blocking)."""
+# The clients links are computed from the people links: a wrong people table makes them wrong too,
+# so the people checks are blocking (an ERROR keeps clients_front_conversations of the same run from
+# running on it). Nothing is computed from the other link tables.
+FEEDS_DOWNSTREAM = "ERROR, blocking: clients_front_conversations is computed from this table, so a failure stops it in the same run."
+NOTHING_DOWNSTREAM = "ERROR, non-blocking: the data is already committed when the check runs."
+
+
+def build_front_link_checks(table: FrontLinkTable, blocking: bool = False) -> list[dg.AssetChecksDefinition]:
+    """Duplicates, orphans and exactness checks of one Front link table (ERROR; `blocking` when
+    another asset is computed from the table)."""
     owner = {"link_table": table.name, "owner_column": table.owner_column}
+    severity_note = FEEDS_DOWNSTREAM if blocking else NOTHING_DOWNSTREAM
     # The duplicate and orphan checks see the same scoped links.
     scoped_links = {"scoped_links": "checks/select_scoped_front_links.sql"}
     return [
@@ -83,8 +92,8 @@ def build_front_link_checks(table: FrontLinkTable) -> list[dg.AssetChecksDefinit
             identifiers=owner,
             fragments=scoped_links,
             scope_of=window_scope,
-            description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.name} is stored once. "
-            "ERROR, non-blocking: the data is already committed when the check runs.",
+            blocking=blocking,
+            description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.name} is stored once. {severity_note}",
         ),
         build_sql_check(
             asset=table.name,
@@ -94,8 +103,8 @@ def build_front_link_checks(table: FrontLinkTable) -> list[dg.AssetChecksDefinit
             fragments=scoped_links,
             values={"owner_kind": table.owner_kind},
             scope_of=window_scope,
-            description=f"Every {table.name} row points at an existing {table.owner_kind} and Front conversation. "
-            "ERROR, non-blocking: the data is already committed when the check runs.",
+            blocking=blocking,
+            description=f"Every {table.name} row points at an existing {table.owner_kind} and Front conversation. {severity_note}",
         ),
         build_sql_check(
             asset=table.name,
@@ -104,8 +113,9 @@ def build_front_link_checks(table: FrontLinkTable) -> list[dg.AssetChecksDefinit
             identifiers=owner,
             fragments={"expected": table.expected_links_sql},
             scope_of=window_scope,
+            blocking=blocking,
             description=f"{table.name} holds exactly the pairs the source defines: counts and samples of missing "
-            "and extra pairs. ERROR, non-blocking: the data is already committed when the check runs.",
+            f"and extra pairs. {severity_note}",
         ),
     ]
 
@@ -147,7 +157,7 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
 
 
 link_checks = [
-    *build_front_link_checks(PEOPLE_LINKS),
+    *build_front_link_checks(PEOPLE_LINKS, blocking=True),
     *build_front_link_checks(CLIENTS_LINKS),
     *build_project_link_checks(),
 ]

@@ -24,7 +24,11 @@ session_messages as (
             else coalesce({message} -> 'data' ->> 'content', {message} ->> 'content')
         end as content
     from {source}.{histories_table} as h
+    cross join lateral ({row_skip_reason}) as row_check
     where h.session_id in (select ts.session_id from touched_sessions as ts)
+      -- Skipped exactly as histories_sessions skips them (select_row_skip_reason.sql), so summaries equal the sums of
+      -- their days; the filter applies at the scan, before the message is read.
+      and row_check.skip_reason is null
 ),
 
 recomputed as (

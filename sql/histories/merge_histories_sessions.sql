@@ -2,15 +2,18 @@
 -- a full run's are every message of the window (select_window_messages.sql), an incremental run's the session-days with new messages (select_new_session_day_messages.sql).
 -- With replace_window (a full run: every message of the window), the crew's rows of the window's days without a message are deleted too;
 -- without it (an incremental run: a few session-days of one day), the crew's other rows of the day stay.
--- Rows that did not change are left alone.
+-- Rows that did not change are left alone. The bound file's skipped rows (skip_reason not null: select_row_skip_reason.sql)
+-- are counted by reason, never written.
 with day_messages as (
     {day_messages}
 ),
 
-session_days as (
+-- One pass over the rows: a group per session-day of the rows that count, one per reason of the rows skipped.
+row_groups as (
     select
-        dm.session_id,
-        dm.activity_date,
+        dm.skip_reason,
+        case when dm.skip_reason is null then dm.session_id end as session_id,
+        case when dm.skip_reason is null then dm.activity_date end as activity_date,
         count(*)::integer as message_count,
         (count(*) filter (where dm.message_type = 'human'))::integer as human_message_count,
         (count(*) filter (where dm.message_type = 'ai'))::integer as ai_message_count,
@@ -20,7 +23,21 @@ session_days as (
         min(dm.created_at) as first_message_at,
         max(dm.created_at) as last_message_at
     from day_messages as dm
-    group by dm.session_id, dm.activity_date
+    group by 1, 2, 3
+),
+
+session_days as (
+    select
+        rg.session_id,
+        rg.activity_date,
+        rg.message_count,
+        rg.human_message_count,
+        rg.ai_message_count,
+        rg.malformed_message_count,
+        rg.first_message_at,
+        rg.last_message_at
+    from row_groups as rg
+    where rg.skip_reason is null
 ),
 
 upserted as (
@@ -72,6 +89,11 @@ select
     (select count(*) from upserted as u where not u.inserted) as rows_updated,
     (select count(*) from deleted) as rows_deleted,
     (select count(*) from session_days) as session_days_recomputed,
+    (
+        select coalesce(jsonb_object_agg(rg.skip_reason, rg.message_count), '{{}}'::jsonb)
+        from row_groups as rg
+        where rg.skip_reason is not null
+    ) as skipped_rows,
     case when %(replace_window)s then (select count(*) from session_days) end as rows_in_window,
     case when %(replace_window)s then (select count(distinct sd.session_id) from session_days as sd) end as sessions,
     case when %(replace_window)s then (select coalesce(sum(sd.message_count), 0) from session_days as sd) end as messages,

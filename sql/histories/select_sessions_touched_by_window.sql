@@ -5,6 +5,8 @@ with window_sessions as (
     from {source}.{histories_table} as h
     where h.created_at >= %(window_start)s
       and h.created_at < %(window_end)s
+      -- A row without a session belongs to none (it is skipped and counted by histories_sessions).
+      and h.session_id is not null
 ),
 
 overlapping_summaries as (

@@ -4,3 +4,5 @@ select distinct h.session_id
 from {source}.{histories_table} as h
 where h.created_at >= greatest(%(window_start)s, %(watermark)s - %(late_commit_overlap)s)
   and h.created_at < %(window_end)s
+  -- A row without a session belongs to none (it is skipped and counted by histories_sessions).
+  and h.session_id is not null

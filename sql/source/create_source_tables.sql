@@ -1,4 +1,4 @@
--- Creates the operational tables of the source contract (DESIGN.md section 1) for the demo and the tests.
+-- Creates the operational tables of the source contract (docs/contract.md, section 1) for the demo and the tests.
 -- The pipeline never runs this against a real application database: there the app owns these tables.
 create schema if not exists {source};
 
