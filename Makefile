@@ -9,7 +9,7 @@ endif
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install dev test clean same-interpreter
+.PHONY: install dev test test-slow clean same-interpreter
 
 install: same-interpreter $(INSTALLED)
 
@@ -36,6 +36,11 @@ dev: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The end-to-end tests `make test` leaves out (marked slow: a browser, the daemon, the deployment topology,
+# killed runs, retry pauses); CI runs them too.
+test-slow: install
+	$(BIN)/python -m pytest -m slow
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

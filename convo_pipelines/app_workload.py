@@ -13,7 +13,7 @@ plays the application on its own connections (application_name `convo_app_worklo
 Every statement is timed on the client (wall time, round trip included); a failure is counted by
 SQLSTATE and never raised. A lock monitor on its own connection polls pg_locks and
 pg_stat_activity every few milliseconds and records the lock modes the pipeline's backends
-(application_name `convo_pipelines`) hold or await on the source tables, and how long app
+(application_name `convo_pipelines`) hold or await on the source tables (and, apart, on the link tables), and how long app
 statements waited for a lock that a pipeline backend held or queued for (directly, or through
 another waiter).
 
@@ -22,13 +22,15 @@ Tooling for the tests and `convo-pipelines bench`: the assets never import it.
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import statistics
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection
 
 import psycopg
 
@@ -51,6 +53,8 @@ SOURCE_TABLES = (
     "conversations",
     "crews",
 )
+# The pipeline's own tables: its locks on them are recorded too (the app reads them), apart from the source tables'.
+LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "project_conversations")
 # Lock modes (as pg_locks names them) that block the app's reads or writes of a whole table.
 EXCLUSIVE_LOCK_MODES = frozenset({"AccessExclusiveLock", "ExclusiveLock"})
 # Lock modes that block the app's writes (not its reads): acceptable only for a moment.
@@ -60,6 +64,8 @@ SAMPLE_REFRESH_SECONDS = 30.0
 MONITOR_INTERVAL = 0.005
 # An app statement stuck behind a lock longer than this fails (57014) and is counted, instead of hanging the workload.
 STATEMENT_TIMEOUT = "60s"
+# How long the workload's process may take to connect and draw its samples.
+STARTUP_SECONDS = 60.0
 # How long stop() lets a worker finish the statement it is in before cancelling it.
 STOP_GRACE_SECONDS = 120.0
 # The SQLSTATE-less failure of a broken connection, as counted.
@@ -134,12 +140,14 @@ class WorkloadReport:
     seconds: float
     interval: float
     statements: dict[str, StatementFigures]
-    # {source table: {mode: PipelineLock}}
+    # {table: {mode: PipelineLock}}: the source tables watched, and the link tables
     pipeline_locks: dict[str, dict[str, PipelineLock]]
     longest_pipeline_wait: AppLockWait | None
     longest_app_wait: AppLockWait | None
     monitor_polls: int
     monitor_longest_gap_ms: float
+    # A worker (or the monitor) that stopped on an unexpected error: the figures are incomplete.
+    worker_failures: list[str]
 
     @property
     def errors(self) -> dict[str, dict[str, int]]:
@@ -158,13 +166,17 @@ class WorkloadReport:
         return sum(figures.count for figures in self.statements.values())
 
     def pipeline_lock_modes(self) -> dict[str, set[str]]:
-        """{source table: every mode the pipeline held or awaited on it}."""
+        """{table: every mode the pipeline held or awaited on it}, the link tables included."""
         return {table: set(modes) for table, modes in self.pipeline_locks.items()}
 
-    def pipeline_locks_in(self, modes: Iterable[str]) -> dict[str, dict[str, PipelineLock]]:
-        """The pipeline's locks of the given modes, by table (tables without one left out)."""
+    def pipeline_locks_in(self, modes: Iterable[str], *, link_tables: bool = False) -> dict[str, dict[str, PipelineLock]]:
+        """The pipeline's locks of the given modes on the source tables (and the link tables if asked), by table."""
         wanted = set(modes)
-        found = {table: {mode: lock for mode, lock in locks.items() if mode in wanted} for table, locks in self.pipeline_locks.items()}
+        found = {
+            table: {mode: lock for mode, lock in locks.items() if mode in wanted}
+            for table, locks in self.pipeline_locks.items()
+            if link_tables or table not in LINK_TABLES
+        }
         return {table: locks for table, locks in found.items() if locks}
 
     def as_dict(self) -> dict[str, object]:
@@ -182,8 +194,8 @@ class WorkloadReport:
             f"app workload: {self.statement_count():,} statements in {self.seconds:.1f} s, "
             f"{self.monitor_polls:,} lock polls (longest gap {self.monitor_longest_gap_ms:.1f} ms)",
             "  slowest: " + ", ".join(f"{f.kind} max {f.max_ms:.1f} ms (p99 {f.p99_ms:.1f})" for f in slowest),
-            f"  errors: {self.errors or 'none'}",
-            "  pipeline locks on source tables: "
+            f"  errors: {self.errors or 'none'}" + (f"; workers stopped: {self.worker_failures}" if self.worker_failures else ""),
+            "  pipeline locks (source and link tables): "
             + (
                 "; ".join(
                     f"{table} " + ", ".join(
@@ -363,17 +375,12 @@ class Samples:
             ids = self._ids.get(table)
             return random.choice(ids) if ids else None
 
-    def of(self, table: str) -> list[object]:
-        with self._lock:
-            return list(self._ids.get(table, ()))
 
+class WorkloadThreads:
+    """The app's reads and writes, and the lock monitor: threads of the current process, each on its own connection.
 
-class AppWorkload:
-    """Context manager: the app's reads and writes, and the lock monitor, on their own connections.
-
-    with AppWorkload(url, "public", interval=0.05) as app:
-        ... launch pipeline runs ...
-    report = app.report()
+    `AppWorkload` runs them in a process of their own; use this class directly only where the
+    caller's own threads never compete with them for the interpreter.
     """
 
     def __init__(
@@ -390,7 +397,7 @@ class AppWorkload:
         self.url = url
         self.source_schema = source_schema
         self.interval = interval
-        self.watched_tables = tuple(dict.fromkeys((*SOURCE_TABLES, *extra_tables)))
+        self.watched_tables = tuple(dict.fromkeys((*SOURCE_TABLES, *extra_tables, *LINK_TABLES)))
         self.sample_size = sample_size
         self.statement_timeout = statement_timeout
         self.monitor_interval = monitor_interval
@@ -402,17 +409,11 @@ class AppWorkload:
         self._connections: dict[str, psycopg.Connection] = {}
         self._ready = threading.Semaphore(0)
         self._startup_failures: list[str] = []
+        self._worker_failures: list[str] = []
         self._started_at = 0.0
         self._stopped_at: float | None = None
 
     # -- lifecycle
-
-    def __enter__(self) -> AppWorkload:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Draw the samples, start the workers and the monitor, and return once each has its connection."""
@@ -474,6 +475,7 @@ class AppWorkload:
             longest_app_wait=self.observations.longest_app_wait,
             monitor_polls=self.observations.polls,
             monitor_longest_gap_ms=round(self.observations.longest_gap_ms, 3),
+            worker_failures=list(self._worker_failures),
         )
 
     # -- plumbing
@@ -512,6 +514,9 @@ class AppWorkload:
                         conn = self._reconnect(name, application_name, autocommit)
                         if conn is None:
                             return
+                except Exception as exc:  # noqa: BLE001 - a bug in a worker must show in the report, not vanish with its thread
+                    self._worker_failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                    return
                 self._stopping.wait(max(every - (time.monotonic() - started), 0.0))
         finally:
             conn.close()
@@ -539,14 +544,15 @@ class AppWorkload:
         return rows
 
     def _draw_samples(self, conn: psycopg.Connection) -> None:
-        drawn = {}
-        for table in SAMPLED_TABLES:
-            statement = self._sql("app_workload/select_sample_ids.sql", table=table)
-            params = {"samples": self.sample_size, "schema": self.source_schema, "table_name": table}
-            drawn[table] = [row[0] for row in conn.execute(statement, params)]
+        drawn = {table: self._sample_ids(conn, table) for table in SAMPLED_TABLES}
         statement = self._sql("app_workload/select_sample_resolved_contact_methods.sql")
         drawn["contact_methods"] = [row[0] for row in conn.execute(statement, {"samples": self.sample_size, "schema": self.source_schema})]
         self.samples.replace(drawn)
+
+    def _sample_ids(self, conn: psycopg.Connection, table: str) -> list[object]:
+        statement = self._sql("app_workload/select_sample_ids.sql", table=table)
+        params = {"samples": self.sample_size, "schema": self.source_schema, "table_name": table}
+        return [row[0] for row in conn.execute(statement, params)]
 
     # -- the workers' ticks
 
@@ -571,28 +577,28 @@ class AppWorkload:
                     raise
 
     def _person_writer(self) -> Callable[[psycopg.Connection], None]:
-        """Re-create one person per tick, in one short transaction; the pool of people follows the new ids."""
+        """Re-create one person per tick, in one short transaction, drawn from a random sample of all people.
+
+        Each sampled person is used once and the sample is drawn again when spent, so the deletes
+        spread over every person (the re-created ones at their natural share), as an app's would.
+        """
         pool: list[object] = []
 
         def replace_one_person(conn: psycopg.Connection) -> None:
             if not pool:
-                pool.extend(self.samples.of("people"))
+                pool.extend(self._sample_ids(conn, "people"))
+                conn.commit()
                 if not pool:
                     return
-            index = random.randrange(len(pool))
-            person = pool[index]
+            person = pool.pop(random.randrange(len(pool)))
             try:
-                created = self._execute(conn, "insert_person", self._sql("app_workload/insert_person_taking_contact_methods.sql"), {"id": person})
+                self._execute(conn, "insert_person", self._sql("app_workload/insert_person_taking_contact_methods.sql"), {"id": person})
                 self._execute(conn, "delete_person", self._sql("app_workload/delete_person.sql"), {"id": person})
                 self._commit(conn, "commit_person")
             except psycopg.Error:
                 if not conn.broken:
                     conn.rollback()
                 raise
-            if created:
-                pool[index] = created[0][0]
-            else:
-                pool.pop(index)  # someone else deleted it
 
         return replace_one_person
 
@@ -629,6 +635,87 @@ class AppWorkload:
             self.observations.observe(now, locks, waiters)
 
         return poll
+
+
+class AppWorkload:
+    """Context manager: `WorkloadThreads` in a child process, so the caller's work (a Dagster run in
+    process, say) never delays the app's statements or the lock monitor's polls for the interpreter.
+
+    with AppWorkload(url, "public", interval=0.05) as app:
+        ... launch pipeline runs ...
+    report = app.report()
+    """
+
+    def __init__(self, url: str, source_schema: str, **options: object) -> None:
+        self.options = {"url": url, "source_schema": source_schema, **options}
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._pipe: Connection | None = None
+        self._report: WorkloadReport | None = None
+
+    def __enter__(self) -> AppWorkload:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the child process; return once its workers and monitor are connected and running."""
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child_end = context.Pipe()
+        self._process = context.Process(target=_serve_workload, args=(child_end, self.options), name="app_workload", daemon=True)
+        self._process.start()
+        child_end.close()
+        message, detail = self._receive(STARTUP_SECONDS, "start")
+        if message != "started":
+            self._process.join(timeout=10)
+            raise RuntimeError(f"the app workload could not start: {detail}")
+
+    def stop(self) -> None:
+        """Stop the workers after their current statements and collect the report."""
+        if self._process is None or self._report is not None:
+            return
+        self._pipe.send("stop")
+        message, detail = self._receive(STOP_GRACE_SECONDS + 30, "stop")
+        self._process.join(timeout=30)
+        if message != "report":
+            raise RuntimeError(f"the app workload ended without its report: {detail}")
+        self._report = detail
+
+    def report(self) -> WorkloadReport:
+        """What the workload measured (after stop(), or the end of the with block)."""
+        if self._report is None:
+            raise RuntimeError("the app workload reports once it is stopped")
+        return self._report
+
+    def _receive(self, seconds: float, step: str) -> tuple[str, object]:
+        if not self._pipe.poll(seconds):
+            self._process.kill()
+            raise RuntimeError(f"the app workload did not {step} within {seconds:.0f} s")
+        try:
+            return self._pipe.recv()
+        except EOFError:
+            return "ended", f"the workload process exited with code {self._process.exitcode}"
+
+
+def _serve_workload(pipe: Connection, options: dict[str, object]) -> None:
+    """The child process: start the threads, say so, run until told to stop (or the parent goes), send the report."""
+    workload = WorkloadThreads(**options)
+    try:
+        workload.start()
+    except Exception as exc:  # noqa: BLE001 - any failure to start is sent to the parent in one line
+        pipe.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    pipe.send(("started", None))
+    try:
+        pipe.recv()
+    except EOFError:
+        pass  # the parent is gone: stop anyway
+    workload.stop()
+    try:
+        pipe.send(("report", workload.report()))
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def measure_baseline(url: str, source_schema: str, seconds: float, *, interval: float = 0.05, **options: object) -> WorkloadReport:

@@ -6,7 +6,10 @@ Dagster overhead, a re-run with nothing changed, one day's partition after one c
 sensor's scoped run, the read side alone, the plain set-based floor, the seeds' batches of 500.
 Histories: the first full backfill, a re-run with nothing changed, and a discovery tick that finds
 10 new sessions. Plus peak RSS of the run processes, and table and index sizes. Each timing is the
-median of `repeats` runs, with min and max.
+median of `repeats` runs, with min and max. Last, an app workload (reads and writes every 50 ms, and a
+lock monitor) runs beside a first fill, a range re-run, the project reconcile and a histories backfill,
+then alone: the app's longest statement with each run against that baseline, and the longest lock
+wait the pipeline caused.
 
 The scratch location is a new database on the embedded server, or, under DATABASE_URL, two new
 schemas in that database (so the role needs CREATE on the database, not CREATEDB); either is
@@ -37,6 +40,7 @@ import psutil
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.app_workload import EXCLUSIVE_LOCK_MODES, AppWorkload, WorkloadReport, measure_baseline
 from convo_pipelines.assets.links import CLIENT_LINKS, PEOPLE_LINKS, PROJECT_LINKS_TABLE
 from convo_pipelines.bench_reads import measure_read_latencies, round_trip_seconds, speedups
 from convo_pipelines.crews import load_crews
@@ -66,6 +70,12 @@ HISTORY_ROWS_PER_CONVERSATION = 10
 HISTORY_CREWS = 3
 TICK_NEW_SESSIONS = 10
 TICK_MESSAGES_PER_SESSION = 4
+# The app workload beside the runs: one statement of each kind this often (seconds).
+APP_INTERVAL = 0.05
+# The baseline (the same workload, no run) lasts as long as the longest run it is compared with, within these bounds:
+# the longest of N statements grows with N, so a shorter baseline would flatter the runs.
+APP_BASELINE_MIN_SECONDS = 10.0
+APP_BASELINE_MAX_SECONDS = 120.0
 # On Ctrl-C the run process gets the signal too; give it this long to cancel its query and end.
 RUN_STOP_GRACE_SECONDS = 30
 ALL_TIME = {
@@ -118,6 +128,8 @@ class BenchReport:
     command: str = ""
     reads: list[dict[str, object]] = field(default_factory=list)
     read_speedups: dict[str, float] = field(default_factory=dict)
+    # Per run kind: the app's longest statement beside it, the baseline's, the longest lock wait the pipeline caused.
+    app_beside_runs: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def record(self, key: str, name: str, unit: str, value: float, note: str = "") -> None:
         measurement = self.measurements.setdefault(key, Measurement(name, unit, note=note))
@@ -244,8 +256,10 @@ def run_links_bench(
     batches: bool = True,
     read_ids: int = READ_IDS,
     command: str = "",
+    app_interval: float = APP_INTERVAL,
 ) -> BenchReport:
-    """Seed a scratch location and measure every link-table figure, then the histories' (unless history_rows is 0).
+    """Seed a scratch location and measure every link-table figure, then the histories' (unless history_rows is 0),
+    then what an app working beside the runs waits (`bench_app_beside_runs`, last: its writes change the data).
 
     `history_rows` defaults to HISTORY_ROWS_PER_CONVERSATION per conversation.
     """
@@ -265,6 +279,7 @@ def run_links_bench(
         bench_link_tables(bench, result, batches=batches)
         if history_rows:
             bench_histories(bench, result)
+        bench_app_beside_runs(bench, result, interval=app_interval, histories=bool(history_rows))
         # App read latencies are measured inside bench_link_tables (bench_app_reads), while the link tables are
         # as the pipeline built them; the per-aim verdicts are rendered from the report by bench_report.verdicts.
     return result
@@ -420,6 +435,94 @@ def bench_histories(bench: BenchContext, result: BenchReport) -> None:
         # A new session is a new summary row; the day's other sessions are already summarized.
         result.record("tick_sessions_found", f"{tick}: sessions found", "sessions", run.figure("conversation_summaries", "rows_inserted"))
         result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
+
+
+# ---------------------------------------------------------------- the app beside the runs
+
+
+@dataclass(frozen=True)
+class RunBesideApp:
+    key: str
+    label: str
+    launch: Callable[[], DagsterRun]
+    empty_tables: Callable[[], None] | None = None
+
+
+def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval: float, histories: bool) -> None:
+    """The app workload (convo_pipelines.app_workload) during a first fill, a range re-run, the project reconcile
+    and a histories backfill, then alone for as long as the longest of them: per run kind, the app's longest
+    statement against the baseline's, and the longest lock wait the pipeline caused.
+
+    Runs last: the app's writes (people re-created, recipients added) change what the other figures measure.
+    """
+    scratch, report = bench.scratch, bench.report
+    watched = _histories_source_tables(scratch) if histories else []
+    front = bench.runner(FRONT_LINK_ASSETS)
+    runs = [
+        RunBesideApp("first_fill", "first fill of the Front link tables", front.materialize_range, lambda: _truncate_front_links(scratch)),
+        RunBesideApp("range_rerun", "range re-run of the Front link tables", front.materialize_range),
+        RunBesideApp("project_reconcile", "project_conversations reconcile", bench.runner((PROJECT_LINKS_TABLE,)).materialize_unpartitioned),
+    ]
+    if histories:
+        runs.append(
+            RunBesideApp(
+                "histories_backfill", "histories backfill", bench.runner(HISTORIES_ASSETS).materialize_range,
+                lambda: _truncate_histories_analytics(scratch),
+            )
+        )
+    beside: dict[str, tuple[RunBesideApp, WorkloadReport, float, str | None]] = {}
+    for run in runs:
+        if run.empty_tables is not None:
+            run.empty_tables()
+        report(f"app workload (a statement of each kind every {interval * 1000:.0f} ms) beside the {run.label}")
+        failure = None
+        with AppWorkload(scratch.url, scratch.source_schema, interval=interval, extra_tables=watched) as app:
+            started = time.perf_counter()
+            try:
+                run.launch()
+            except BenchError as exc:
+                # A run that fails beside the app is a finding of this part, not the end of the benchmark.
+                failure = str(exc)
+                report(f"  the run FAILED beside the app: {failure}")
+            seconds = time.perf_counter() - started
+        beside[run.key] = (run, app.report(), seconds, failure)
+        report(app.report().summary())
+    longest_run = max(seconds for _, _, seconds, _ in beside.values())
+    baseline_seconds = min(max(longest_run, APP_BASELINE_MIN_SECONDS), APP_BASELINE_MAX_SECONDS)
+    report(f"app workload alone for {baseline_seconds:.0f} s (the baseline)")
+    baseline = measure_baseline(scratch.url, scratch.source_schema, baseline_seconds, interval=interval, extra_tables=watched)
+    report(baseline.summary())
+    result.record("app_baseline_longest_statement", "app alone (baseline): longest statement", "s", baseline.longest_statement_ms / 1000)
+    for key, (run, workload, seconds, failure) in beside.items():
+        result.record(f"app_{key}_longest_statement", f"app beside the {run.label}: longest statement", "s", workload.longest_statement_ms / 1000)
+        result.record(
+            f"app_{key}_pipeline_wait", f"app beside the {run.label}: longest lock wait caused by the pipeline", "s",
+            workload.longest_pipeline_wait_ms / 1000,
+        )
+        result.app_beside_runs[key] = app_figures(run.label, workload, baseline, seconds, failure)
+
+
+def app_figures(
+    label: str, workload: WorkloadReport, baseline: WorkloadReport, run_seconds: float, run_failure: str | None
+) -> dict[str, object]:
+    """One run kind's app figures for the JSON: the headline numbers, then the workload's whole report."""
+    return {
+        "label": label,
+        "run_seconds": round(run_seconds, 3),
+        "run_failure": run_failure,
+        "longest_statement_ms": round(workload.longest_statement_ms, 3),
+        "baseline_longest_statement_ms": round(baseline.longest_statement_ms, 3),
+        "over_baseline_ms": round(workload.longest_statement_ms - baseline.longest_statement_ms, 3),
+        "longest_pipeline_wait_ms": round(workload.longest_pipeline_wait_ms, 3),
+        "statements": workload.statement_count(),
+        "errors": workload.errors,
+        "baseline_errors": baseline.errors,
+        "exclusive_locks_on_source_tables": {
+            table: sorted(locks) for table, locks in workload.pipeline_locks_in(EXCLUSIVE_LOCK_MODES).items()
+        },
+        "workload": workload.as_dict(),
+        "baseline_seconds": baseline.seconds,
+    }
 
 
 # ---------------------------------------------------------------- Dagster runs

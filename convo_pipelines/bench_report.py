@@ -21,6 +21,7 @@ TICK_SECONDS_AIM = 0.050
 READ_P95_MS_AIM = 2.0
 READ_SPEEDUP_AIM = 20.0
 PEAK_RSS_MB_AIM = 300.0
+APP_OVER_BASELINE_MS_AIM = 100.0
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,29 @@ def _peak_rss(run: Run) -> Verdict:
     return Verdict(aim, max(peaks) < PEAK_RSS_MB_AIM, f"{max(peaks):.0f} MB at most")
 
 
+def _app_beside_runs(run: Run) -> Verdict:
+    aim = f"longest app statement under baseline + {APP_OVER_BASELINE_MS_AIM:.0f} ms while each kind of run goes"
+    beside = run.get("app_beside_runs", {})
+    if not beside:
+        return Verdict(aim, None, "no app workload measured")
+    worst = max(beside.values(), key=lambda figures: figures["over_baseline_ms"])
+    failed_runs = [figures["label"] for figures in beside.values() if figures.get("run_failure")]
+    met = not failed_runs and all(
+        figures["over_baseline_ms"] < APP_OVER_BASELINE_MS_AIM and not figures["errors"] for figures in beside.values()
+    )
+    failing = sum(sum(states.values()) for figures in beside.values() for states in figures["errors"].values())
+    return Verdict(
+        aim,
+        met,
+        f"worst beside the {worst['label']}: {worst['longest_statement_ms']:.1f} ms against {worst['baseline_longest_statement_ms']:.1f} ms "
+        f"({worst['over_baseline_ms']:+.1f} ms); longest lock wait caused by the pipeline "
+        f"{max(figures['longest_pipeline_wait_ms'] for figures in beside.values()):.1f} ms; {failing} app statements failed"
+        + (f"; runs FAILED beside the app: {', '.join(failed_runs)}" if failed_runs else ""),
+    )
+
+
 AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
-    _backfill_time, _backfill_ratio, _rerun, _tick, _read_p95, _read_speedup, _peak_rss,
+    _backfill_time, _backfill_ratio, _rerun, _tick, _read_p95, _read_speedup, _peak_rss, _app_beside_runs,
 )
 
 
@@ -147,10 +169,29 @@ def format_run(run: Run) -> str:
         )
     if run.get("reads"):
         lines += ["", *read_table([run], [""])]
+    if run.get("app_beside_runs"):
+        lines += ["", *app_table(run)]
     lines += ["", "| table | heap MB | indexes MB |", "|---|---:|---:|"]
     lines += [f"| {size['schema']}.{size['table']} | {size['table_mb']} | {size['index_mb']} |" for size in run["sizes"]]
     lines += ["", "```", *(verdict.line() for verdict in verdicts(run)), "```"]
     return "\n".join(lines)
+
+
+def app_table(run: Run) -> list[str]:
+    """Per run kind: the app's longest statement beside it, the baseline's, the difference, the pipeline's longest lock wait."""
+    lines = [
+        "| app beside (ms) | run | longest statement | baseline | over baseline | longest lock wait caused by the pipeline | app errors | exclusive locks on source tables |",
+        "|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for figures in run["app_beside_runs"].values():
+        errors = sum(sum(states.values()) for states in figures["errors"].values())
+        locks = "; ".join(f"{table} {', '.join(modes)}" for table, modes in figures["exclusive_locks_on_source_tables"].items())
+        lines.append(
+            f"| app beside the {figures['label']} | {'FAILED' if figures.get('run_failure') else 'ok'} | "
+            f"{figures['longest_statement_ms']:.1f} | {figures['baseline_longest_statement_ms']:.1f} | "
+            f"{figures['over_baseline_ms']:+.1f} | {figures['longest_pipeline_wait_ms']:.1f} | {errors or 'none'} | {locks or 'none'} |"
+        )
+    return lines
 
 
 def describe_data(run: Run) -> str:

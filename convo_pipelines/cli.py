@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=_positive, default=3, help="runs per measurement (median, min, max); default 3")
     bench.add_argument("--skip-batches", action="store_true", help="skip the seeds' slow batch approach")
     bench.add_argument("--read-ids", type=_positive, default=1000, help="random ids per read-latency question; default 1000")
+    bench.add_argument(
+        "--app-interval", type=_positive_seconds, default=0.05,
+        help="seconds between the app workload's statements of each kind, beside the runs and alone; default 0.05",
+    )
     bench.add_argument("--json", dest="json_path", default=None, help="also write the figures to this JSON file")
     bench.set_defaults(handler=cmd_bench)
 
@@ -138,6 +142,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             settings=settings,
             report=_say,
             batches=not args.skip_batches,
+            app_interval=args.app_interval,
         )
     except BenchError as exc:
         raise CliError(str(exc)) from None
@@ -333,6 +338,16 @@ def _not_negative(text: str) -> int:
     value = _integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number of 0 or more, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
     return value
 
 

@@ -9,6 +9,7 @@ Dagster's storage database is checked with a real connection before anything sta
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -23,11 +24,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import psutil
 import psycopg
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from convo_pipelines.db import (
     ConfigError,
@@ -228,8 +231,6 @@ def _connect_storage(url: str) -> psycopg.Connection:
 
 
 def _database_name(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(psycopg_url(url)).database or ""
 
 
@@ -245,8 +246,8 @@ def _database_missing(url: str, admin_urls: tuple[str, ...]) -> bool:
     for admin_url in _admin_candidates(url, admin_urls):
         try:
             with _connect_storage(admin_url) as conn:
-                found = conn.execute("select 1 from pg_database where datname = %s", (_database_name(url),)).fetchone()
-                return found is None
+                query = read_sql("dev/select_database_exists.sql")
+                return not conn.execute(query, {"database": _database_name(url)}).fetchone()[0]
         except psycopg.OperationalError:
             continue
     return False
@@ -270,9 +271,8 @@ def _create_storage_database(url: str, admin_urls: tuple[str, ...], subject: str
 
 
 def _role_name(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(psycopg_url(url)).username or os.environ.get("PGUSER", "") or "(your login)"
+    """The role libpq logs in as: the URL's user, else PGUSER, else the operating-system user."""
+    return make_url(psycopg_url(url)).username or os.environ.get("PGUSER", "").strip() or getpass.getuser()
 
 
 def prepare_external(settings: Settings, url: str, say: Say) -> None:
@@ -379,7 +379,7 @@ INSTANCE_HISTORY_QUERY = """
 }
 """
 LAUNCH_BACKFILL_MUTATION = """
-mutation LaunchDemoFill($params: LaunchBackfillParams!) {
+mutation LaunchBackfill($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
     __typename
     ... on LaunchBackfillSuccess { backfillId }
@@ -549,7 +549,7 @@ def check_outcomes(webserver: str, assets: tuple[str, ...]) -> dict[str, CheckOu
     return outcomes
 
 
-def fill_demo_once_served(webserver: str, fill: DemoFill, stopped: threading.Event, say: Say) -> None:
+def fill_demo_once_served(webserver: str, fill: DemoFill, stopped: threading.Event, *, say: Say) -> None:
     """Once the webserver serves the assets, launch the demo's first fill (if due) and report how it ended.
 
     Runs beside `dagster dev`: any problem is one line saying what to do instead, never a stop."""
@@ -570,7 +570,7 @@ def fill_demo_once_served(webserver: str, fill: DemoFill, stopped: threading.Eve
         status = wait_for_backfill(webserver, backfill_id, stopped)
         if status is not None:
             say(describe_fill_outcome(status, check_outcomes(webserver, fill.assets)))
-    except (urllib.error.URLError, ConnectionError, TimeoutError, GraphQLError, ValueError, KeyError) as exc:
+    except (OSError, GraphQLError, ValueError, KeyError, TypeError) as exc:  # URLError, timeouts, odd answers
         if not stopped.is_set():
             say(f"could not launch the demo's first fill ({' '.join(str(exc).split())}): launch it from the UI (README: Backfills)")
 
@@ -638,8 +638,7 @@ def run_dev(settings: Settings, options: DevOptions, environ: Mapping[str, str],
         say(f"Dagster UI: http://{options.host}:{options.port}  (Ctrl-C stops everything)")
         companion = None
         if first_fill is not None:
-            webserver = webserver_url(options.host, options.port)
-            companion = lambda stopped: fill_demo_once_served(webserver, first_fill, stopped, say)  # noqa: E731
+            companion = partial(fill_demo_once_served, webserver_url(options.host, options.port), first_fill, say=say)
         return run_until_stopped(
             dagster_dev_command(options.host, options.port), child_env, cwd=dagster_home, say=say, companion=companion
         )

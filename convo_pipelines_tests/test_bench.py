@@ -26,7 +26,12 @@ READ_QUESTIONS = {
     "conversation_people", "conversation_clients", "person_newest_conversations",
     "client_newest_conversations", "project_conversations",
 }
-AIMS = 7
+AIMS = 8
+APP_RUN_KINDS = {"first_fill", "range_rerun", "project_reconcile", "histories_backfill"}
+APP_MEASUREMENTS = {
+    "app_baseline_longest_statement",
+    *(f"app_{kind}_{figure}" for kind in APP_RUN_KINDS for figure in ("longest_statement", "pipeline_wait")),
+}
 HISTORIES_MEASUREMENTS = {
     "seed_histories", "histories_full_backfill_sql", "histories_full_backfill_checks",
     "histories_full_backfill_overhead", "histories_peak_rss", "histories_rerun_sql",
@@ -58,7 +63,7 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
 
     report = json.loads(out.read_text())
     figures = report["measurements"]
-    assert set(figures) == LINK_MEASUREMENTS | HISTORIES_MEASUREMENTS
+    assert set(figures) == LINK_MEASUREMENTS | HISTORIES_MEASUREMENTS | APP_MEASUREMENTS
     assert all(figure["runs"] >= 1 and figure["min"] <= figure["median"] <= figure["max"] for figure in figures.values())
     assert figures["rerun_rows_written"]["max"] == 0
     assert figures["one_day_rows_written"]["min"] >= 1
@@ -77,6 +82,23 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
     } <= sized
     assert len([table for schema, table in sized if schema == "source" and "chat_histories" in table]) == 3
     assert scratch_leftovers(server_url) == before
+
+    # The app workload ran beside each kind of run and alone: every statement kind many times, the
+    # longest statement and the pipeline's longest lock wait measured, in the JSON and the table.
+    beside = report["app_beside_runs"]
+    assert set(beside) == APP_RUN_KINDS
+    for kind, app in beside.items():
+        assert app["statements"] >= 20 and app["workload"]["monitor_polls"] >= 10, (kind, app["workload"])
+        assert 0 < app["baseline_longest_statement_ms"] and 0 < app["longest_statement_ms"] == app["workload"]["longest_statement_ms"]
+        assert app["over_baseline_ms"] == round(app["longest_statement_ms"] - app["baseline_longest_statement_ms"], 3)
+        assert app["longest_pipeline_wait_ms"] >= 0 and isinstance(app["errors"], dict)
+        # A run that fails beside the app is reported (the live-database test asserts there is none).
+        assert app["run_failure"] is None or "failed" in app["run_failure"]
+        assert {"delete_person", "insert_recipient", "read_person_newest_conversations"} <= set(app["workload"]["statements"])
+    # The pipeline's reads of the source tables were seen by the lock monitor during the first fill.
+    assert "AccessShareLock" in beside["first_fill"]["workload"]["pipeline_lock_modes"]["front_message_recipients"]
+    assert "| app beside the first fill of the Front link tables |" in finished.stdout
+    assert "longest app statement under baseline + 100 ms" in finished.stdout
 
     # Every question timed both ways, each over at least one id, with ordered percentiles.
     assert {(row["question"], row["path"]) for row in report["reads"]} == {

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import psutil
 import psycopg
-from psycopg import sql
 import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from convo_pipelines.db import drop_database, psycopg_url, with_database
 from convo_pipelines.dev import DEMO_FILL_TITLE, embedded_is_running
@@ -185,6 +186,7 @@ def missing_storage_url(server_url: str) -> Iterator[str]:
     drop_database(server_url, name)
 
 
+@pytest.mark.slow
 def test_dev_on_database_url_creates_a_missing_storage_database_serves_and_stops_on_sigint(
     tmp_path: Path, database_url: str, missing_storage_url: str, db: psycopg.Connection
 ) -> None:
@@ -197,8 +199,7 @@ def test_dev_on_database_url_creates_a_missing_storage_database_serves_and_stops
         assert expected <= dev.graphql_asset_keys(expected)
         dev.stop_with_sigint()
     output = dev.output()
-    name = missing_storage_url.rsplit("/", 1)[1]
-    assert f"created database {name} for Dagster's storage" in output
+    assert f"created database {database_name(missing_storage_url)} for Dagster's storage" in output
     assert output.index("created database") < output.index("Dagster UI: http://127.0.0.1:")
     # With DATABASE_URL the data is the application's: nothing is seeded, nothing is backfilled.
     assert "seeding" not in output and "first fill" not in output
@@ -243,9 +244,11 @@ def login_role(server_url: str) -> Iterator[str]:
 
 
 def as_role(url: str, role: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
+
+
+def database_name(url: str) -> str:
+    return make_url(url).database
 
 
 def test_dev_says_how_to_create_a_storage_database_its_role_may_not_create(
@@ -255,7 +258,7 @@ def test_dev_says_how_to_create_a_storage_database_its_role_may_not_create(
         DATABASE_URL=database_url, DAGSTER_STORAGE_URL=as_role(missing_storage_url, login_role), CONVO_HOME=str(tmp_path / "home")
     )
     line = run_dev_expecting_one_line(tmp_path, env)
-    name = missing_storage_url.rsplit("/", 1)[1]
+    name = database_name(missing_storage_url)
     assert f"database {name} does not exist and role {login_role} may not create it" in line
     assert f"create database {name} owner {login_role};" in line
 
@@ -310,6 +313,7 @@ def assert_demo_filled(dev: DevProcess, first_day: date) -> None:
     assert outcomes["people_front_conversations:matches_source"]["status"] == "SUCCEEDED"
 
 
+@pytest.mark.slow
 def test_embedded_dev_seeds_and_fills_the_demo_on_first_start_and_reuses_it_on_the_second(tmp_path: Path) -> None:
     home = tmp_path / "convo_home"
     env = clean_environment(CONVO_HOME=str(home))

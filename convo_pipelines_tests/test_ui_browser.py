@@ -176,8 +176,8 @@ class Browser:
         preview.get_by_role("button", name="OK").click()
 
         dialog.get_by_role("button", name="Launch backfill").click()
-        toast = page.get_by_text("Created backfill")
-        toast.wait_for()
+        page.get_by_text("Created backfill").wait_for()
+        page.wait_for_timeout(500)  # the toast fades in: a readable screenshot
         self.shot("backfill_created")
         link = page.locator("a[href^='/runs/b/']", has_text="View")
         href = link.get_attribute("href")
@@ -186,14 +186,16 @@ class Browser:
         return href.removeprefix("/runs/b/")
 
     def wait_for_backfill_status(self, backfill_id: str) -> str:
-        """The status the backfill's page shows once it is no longer in progress (the page is reloaded while it runs)."""
+        """The status the backfill's page shows once it succeeded, failed or was canceled, or after
+        BACKFILL_TIMEOUT (the page is reloaded while the backfill runs)."""
         page = self.page
-        status = page.locator("div:has(> div:text-is('Status')) span[data-tooltip]")
+        page.wait_for_url(f"**/runs/b/{backfill_id}**")
+        status = page.locator("div:has(> div:text-is('Status')) span[data-tooltip]").first
         deadline = time.monotonic() + BACKFILL_TIMEOUT
         while True:
-            page.wait_for_url(f"**/runs/b/{backfill_id}**")
-            text = status.first.inner_text().strip()
-            if text not in {"In progress", "Requested", "Canceling", "Failing"} or time.monotonic() > deadline:
+            text = status.inner_text().strip()
+            over = text == "Succeeded" or any(word in text.lower() for word in ("fail", "cancel"))
+            if over or time.monotonic() > deadline:
                 self.shot("backfill_page")
                 return text
             page.wait_for_timeout(2_000)
@@ -207,7 +209,6 @@ class Browser:
         page.get_by_role("tab", name="Runs", selected=True).wait_for()
         links.filter(has_text=SHORT_RUN_ID).first.wait_for()  # the table lists a run by its id's first 8 characters
         self.shot("backfill_runs")
-        (self.folder / "backfill_runs.html").write_text(page.content())
         hrefs = (link.get_attribute("href") or "" for link in links.all())
         return sorted({match.group(1) for href in hrefs if (match := RUN_LINK.match(href))})
 

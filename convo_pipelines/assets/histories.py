@@ -595,7 +595,7 @@ def _require_view(conn: psycopg.Connection, schema: str, view: str) -> None:
         "select 1 from pg_catalog.pg_views where schemaname = %s and viewname = %s", (schema, view)
     ).fetchone()
     if not found:
-        raise dg.Failure(f"view {schema}.{view} is missing: apply the migrations (migration 0002 creates it)")
+        raise dg.Failure(f"view {schema}.{view} is missing: apply the migrations (migration 0002 creates it)", allow_retries=False)
 
 
 # The application's conversations table, declared so its data-quality check has an asset to hang on.

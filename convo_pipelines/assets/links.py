@@ -119,7 +119,7 @@ class FrontLinksConfig(dg.Config):
             try:
                 uuid.UUID(value)
             except ValueError:
-                raise dg.Failure(f"only_conversation_ids holds {value!r}, which is not a uuid") from None
+                raise dg.Failure(f"only_conversation_ids holds {value!r}, which is not a uuid", allow_retries=False) from None
         return sorted(set(self.only_conversation_ids))
 
 

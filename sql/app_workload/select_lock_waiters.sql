@@ -11,17 +11,21 @@ select
         where blocker.pid = any(blocking.pids)
           and blocker.application_name = %(pipeline_application_name)s
     ) as blocking_pipeline_pids,
-    awaited.relation::regclass::text as awaited_relation,
+    -- A row lock is awaited as the holder's transaction id: no relation, the lock type says so.
+    coalesce(awaited.relation::regclass::text, awaited.locktype) as awaited_relation,
     awaited.mode as awaited_mode,
     left(waiter.query, 1000) as query
 from pg_stat_activity as waiter
 cross join lateral (select pg_blocking_pids(waiter.pid) as pids) as blocking
 left join lateral (
-    select lock.relation, lock.mode
+    select lock.relation, lock.locktype, lock.mode
     from pg_locks as lock
     where lock.pid = waiter.pid
       and not lock.granted
     limit 1
 ) as awaited on true
 where waiter.datname = current_database()
+  -- The wait is read live but the statement from the activity snapshot: 'active' keeps an idle
+  -- backend's previous statement from being taken for the one that just began to wait.
+  and waiter.state = 'active'
   and waiter.wait_event_type = 'Lock'
