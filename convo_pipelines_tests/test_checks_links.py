@@ -2,7 +2,7 @@
 assets built, and each one FAILS, with counts and samples, on a table corrupted on purpose."""
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timezone, timedelta
 
 import dagster as dg
 import psycopg
@@ -320,7 +320,7 @@ def test_window_bounds_of_the_check_sql(built, postgres, db, source):
             owner_column="person_id",
             expected=postgres.sql("checks/select_expected_people_links.sql"),
         )
-        rows = db.execute(statement, {"window_start": start, "window_end": end, "sample_limit": 5}).fetchall()
+        rows = db.execute(statement, {"window_start": start, "window_end": end, "sample_limit": 5, "changed_since": None}).fetchall()
         return dict((problem, violations) for problem, violations, _ in rows)["missing"]
 
     removed_before_start = missing_in(None, None) - missing_in(datetime(2024, 1, 1, tzinfo=UTC), None)
@@ -328,3 +328,35 @@ def test_window_bounds_of_the_check_sql(built, postgres, db, source):
     assert missing_in(None, datetime(2024, 1, 1, tzinfo=UTC)) == removed_before_start
     assert missing_in(datetime(2024, 1, 9, tzinfo=UTC), datetime(2024, 1, 10, tzinfo=UTC)) > 0
     assert missing_in(datetime(2024, 1, 10, tzinfo=UTC), datetime(2024, 1, 11, tzinfo=UTC)) == 0
+
+
+def test_a_difference_the_app_made_after_the_run_started_is_left_to_the_next_run(built, postgres, db, source):
+    """matches_source compares with the source as it is when the check runs: a recipient the app adds
+    after the run started is not a failure of that run (the next run links it); one added before is."""
+    person = source.people[2]
+    contact_method = next(cm for cm, owner in source.contact_methods.items() if owner == person)
+    conversation = db.execute(
+        "select m.front_conversation_id from public.front_messages as m where m.front_conversation_id not in "
+        "(select front_conversation_id from public.people_front_conversations where person_id = %s) order by m.id limit 1",
+        (person,),
+    ).fetchone()[0]
+    now = db.execute("select now()").fetchone()[0]
+    db.execute(
+        "insert into public.front_message_recipients (front_message_id, contact_method_id, created_at, updated_at) "
+        "select min(id::text)::uuid, %s, %s, %s from public.front_messages where front_conversation_id = %s",
+        (contact_method, now, now, conversation),
+    )
+    statement = postgres.sql(
+        "checks/check_front_links_exactness.sql",
+        link_table="people_front_conversations",
+        owner_column="person_id",
+        expected=postgres.sql("checks/select_expected_people_links.sql"),
+    )
+
+    def missing(changed_since: datetime | None) -> int:
+        params = {"window_start": None, "window_end": None, "sample_limit": 5, "changed_since": changed_since}
+        return dict((problem, count) for problem, count, _ in db.execute(statement, params).fetchall())["missing"]
+
+    assert missing(None) == 1
+    assert missing(now - timedelta(minutes=1)) == 0  # the run started before the app's change
+    assert missing(now + timedelta(minutes=1)) == 1  # the change predates the run: the run should have linked it

@@ -132,10 +132,16 @@ def fill_never_filled_table(
             return FillResult(fill_in_place(conn, postgres, table, insert_into(table), params), "in place")
         fill = fill_table_name(table)
         inserted = build_fresh_storage(conn, postgres, table, fill, insert_into(fill), params, log)
-        swapped = retry_concurrent_changes(
-            lambda: swap_in(conn, postgres, table, fill), what=f"{table}: swapping in its first fill", log=log
-        )
-        if not swapped:  # the app wrote to the table meanwhile: keep its rows, let the caller diff
+        try:
+            swapped = retry_concurrent_changes(
+                lambda: swap_in(conn, postgres, table, fill), what=f"{table}: swapping in its first fill", log=log
+            )
+        except (psycopg.errors.DependentObjectsStillExist, psycopg.errors.LockNotAvailable) as exc:
+            # The app hung something on the table meanwhile, or held it for the whole retry budget.
+            conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
+            log(f"{table}: filled in place, not swapped in: {str(exc).strip().splitlines()[0]}")
+            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), params), "in place")
+        if not swapped:  # the table got rows or keys meanwhile: keep them, let the caller diff
             conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
             return None
         return FillResult(inserted, "swap")
@@ -248,33 +254,53 @@ def carry_over_owner_and_grants(conn: psycopg.Connection, postgres: PostgresReso
 # Foreign keys
 
 
+@dataclass(frozen=True)
+class ForeignKeyState:
+    made_whole: list[str]  # added and/or validated by this call
+    pending: list[str]  # still missing: the app held the referenced table the whole time (the next run adds them)
+
+
 def ensure_foreign_keys(
     conn: psycopg.Connection,
     postgres: PostgresResource,
     table: str,
     foreign_keys: tuple[ForeignKey, ...],
     log: Callable[[str], object],
-) -> list[str]:
+) -> ForeignKeyState:
     """Make every foreign key of `table` present and validated, never blocking the application.
 
     Each missing key is added NOT VALID in a transaction of its own under a short lock_timeout (retried);
     from then on it cascades, so removing the links whose referenced row is already gone leaves none,
-    and VALIDATE (which blocks nobody) finds none. Returns the names of the keys it added or validated.
+    and VALIDATE (which blocks nobody) finds none. A key the app never leaves a gap to add (a write
+    transaction open on the referenced table for the whole retry budget) is left for the next run, with
+    a warning: the table stays whole without it, and its orphans are removed meanwhile.
     """
     present = link_foreign_keys(conn, postgres, table)
     incomplete = [key for key in foreign_keys if not present.get(key.name)]
+    pending: list[str] = []
     for key in incomplete:
-        if key.name not in present:
+        if key.name in present:
+            continue
+        try:
             retry_concurrent_changes(
                 lambda key=key: add_foreign_key_not_valid(conn, postgres, table, key), what=f"{table}: adding {key.name}", log=log
             )
+        except psycopg.errors.LockNotAvailable:
+            log(
+                f"WARNING {table}: {key.name} not added: a transaction of the application held "
+                f"{key.referenced_table} against it for the whole retry budget; the next run adds it"
+            )
+            pending.append(key.name)
     for key in incomplete:
         retry_concurrent_changes(
-            lambda key=key: remove_orphans_and_validate(conn, postgres, table, key), what=f"{table}: validating {key.name}", log=log
+            lambda key=key: remove_orphans_and_validate(conn, postgres, table, key, validate=key.name not in pending),
+            what=f"{table}: validating {key.name}",
+            log=log,
         )
-    if incomplete:
-        log(f"{table}: foreign keys added or validated: {', '.join(key.name for key in incomplete)}")
-    return [key.name for key in incomplete]
+    made_whole = [key.name for key in incomplete if key.name not in pending]
+    if made_whole:
+        log(f"{table}: foreign keys added or validated: {', '.join(made_whole)}")
+    return ForeignKeyState(made_whole, pending)
 
 
 def add_foreign_key_not_valid(conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey) -> None:
@@ -295,10 +321,13 @@ def add_foreign_key_not_valid(conn: psycopg.Connection, postgres: PostgresResour
         )
 
 
-def remove_orphans_and_validate(conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey) -> None:
+def remove_orphans_and_validate(
+    conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey, validate: bool = True
+) -> None:
     with conn.transaction():
         lock_link_table(conn, postgres, table)
         set_short_lock_timeout(conn)
         identifiers = {"links": table, "column": key.column, "referenced_table": key.referenced_table}
         conn.execute(postgres.sql(key.orphans_statement(), **identifiers))
-        conn.execute(postgres.sql("links/validate_link_foreign_key.sql", links=table, constraint_name=key.name))
+        if validate:
+            conn.execute(postgres.sql("links/validate_link_foreign_key.sql", links=table, constraint_name=key.name))

@@ -64,6 +64,11 @@ class FrontLinkTable:
     oracle_file: str
     foreign_keys: tuple[ForeignKey, ...]
 
+    @property
+    def owner_table(self) -> str:
+        """The source table the owner column references (people or clients)."""
+        return next(key.referenced_table for key in self.foreign_keys if key.column == self.owner_column)
+
 
 PEOPLE_LINKS = FrontLinkTable(
     "people_front_conversations",
@@ -240,6 +245,7 @@ def diff_front_window(
         "links/sync_front_links_window.sql",
         links=spec.table,
         owner=spec.owner_column,
+        owner_table=spec.owner_table,
         oracle=front_oracle(postgres, spec),
     )
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
@@ -336,7 +342,7 @@ def materialize_front_links(
             chunks = chunk_window(start, end, day_counts, config.max_chunk_conversations)
             mode, chunk_count = "diff", len(chunks)
             counts = diff_front_chunks(conn, postgres, spec, chunks, context.log.info)
-        keys_made_whole = ensure_foreign_keys(conn, postgres, spec.table, spec.foreign_keys, context.log.info)
+        keys = ensure_foreign_keys(conn, postgres, spec.table, spec.foreign_keys, context.log.info)
         # Counting the whole table would cost more than a scoped run itself; its next full run counts.
         row_count = None if scope else count_link_rows(conn, postgres, spec.table)
         in_postgres = sql_seconds(conn)
@@ -354,7 +360,8 @@ def materialize_front_links(
             "window_start": describe_bound(start),
             "window_end": describe_bound(end),
             "chunks": chunk_count,
-            "foreign_keys_made_whole": len(keys_made_whole),
+            "foreign_keys_made_whole": len(keys.made_whole),
+            "foreign_keys_pending": len(keys.pending),
             "rows_inserted": counts.rows_inserted,
             "rows_updated": counts.rows_updated,
             "rows_deleted": counts.rows_deleted,
@@ -524,7 +531,7 @@ def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresR
             mode, counts = "diff", in_retried_transaction(
                 conn, postgres, PROJECT_LINKS_TABLE, lambda: reconcile_project_links(conn, postgres), context.log.info
             )
-        keys_made_whole = ensure_foreign_keys(conn, postgres, PROJECT_LINKS_TABLE, PROJECT_LINKS_FOREIGN_KEYS, context.log.info)
+        keys = ensure_foreign_keys(conn, postgres, PROJECT_LINKS_TABLE, PROJECT_LINKS_FOREIGN_KEYS, context.log.info)
         row_count = count_link_rows(conn, postgres, PROJECT_LINKS_TABLE)
         drift = project_array_inconsistencies(conn, postgres)
         in_postgres = sql_seconds(conn)
@@ -536,7 +543,8 @@ def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresR
     metadata: dict[str, object] = {
         "mode": mode,
         **counts,
-        "foreign_keys_made_whole": len(keys_made_whole),
+        "foreign_keys_made_whole": len(keys.made_whole),
+        "foreign_keys_pending": len(keys.pending),
         "dagster/row_count": row_count,
         "dagster/table_name": f"{postgres.source_schema}.{PROJECT_LINKS_TABLE}",
         "seconds": round(seconds, 3),

@@ -1,5 +1,6 @@
 -- Compares a Front link table with its definition, the pairs the source defines, for conversations created in the checked scope: missing and extra (owner, Front conversation, conversation created_at) rows (a stale created_at copy is one of each) with counts and up to sample_limit samples each.
--- Scope: conversations created in [window_start, window_end), either bound null meaning unbounded.
+-- Scope: conversations created in [window_start, window_end), either bound null meaning unbounded; differences in
+-- conversations the app changed since changed_since (null: none left out) are left out as the app moving on.
 -- The definition is bound in as a select_expected_*_links.sql file: it reads scoped_conversations
 -- and returns (owner, front_conversation_id, front_conversation_created_at) rows, the owner column named as in the link table.
 -- not materialized: each use is planned with the window's own row estimate and indexes
@@ -24,16 +25,57 @@ stored as (
     inner join {source}.{link_table} as l on l.front_conversation_id = sc.id
 ),
 
-missing as (
+missing_now as (
     select e.{owner_column}, e.front_conversation_id, e.front_conversation_created_at from expected as e
     except
     select s.{owner_column}, s.front_conversation_id, s.front_conversation_created_at from stored as s
 ),
 
-extra as (
+extra_now as (
     select s.{owner_column}, s.front_conversation_id, s.front_conversation_created_at from stored as s
     except
     select e.{owner_column}, e.front_conversation_id, e.front_conversation_created_at from expected as e
+),
+
+-- A difference in a conversation whose source rows the application changed since changed_since (the
+-- run's start) is the app moving on after the run's snapshot,
+-- not an error: the next run picks it up. Only the differing conversations are looked at, so this
+-- costs nothing when the table is exact. Rows the app hard-deleted leave no trace and still count.
+unsettled as (
+    select differing.front_conversation_id
+    from (
+        select front_conversation_id from missing_now
+        union
+        select front_conversation_id from extra_now
+    ) as differing
+    where %(changed_since)s::timestamptz is not null
+      and (
+          exists (
+              select 1 from {source}.front_conversations as fc
+              where fc.id = differing.front_conversation_id
+                and (fc.updated_at >= %(changed_since)s::timestamptz or fc.created_at >= %(changed_since)s::timestamptz)
+          )
+          or exists (
+              select 1
+              from {source}.front_messages as fm
+              inner join {source}.front_message_recipients as fmr on fmr.front_message_id = fm.id
+              left join {source}.contact_methods as cm on cm.id = fmr.contact_method_id
+              left join {source}.people as p on p.id = cm.person_id
+              where fm.front_conversation_id = differing.front_conversation_id
+                and (
+                    greatest(fm.created_at, fm.updated_at, fmr.created_at, fmr.updated_at) >= %(changed_since)s::timestamptz
+                    or greatest(cm.created_at, cm.updated_at, p.created_at, p.updated_at) >= %(changed_since)s::timestamptz
+                )
+          )
+      )
+),
+
+missing as (
+    select * from missing_now where front_conversation_id not in (select front_conversation_id from unsettled)
+),
+
+extra as (
+    select * from extra_now where front_conversation_id not in (select front_conversation_id from unsettled)
 )
 
 select

@@ -61,6 +61,19 @@ inserted as (
         difference.oracle_front_conversation_created_at
     from differences as difference
     where difference.link_id is null
+      -- Key-share the rows the new link will reference, as its foreign-key check would: a row the app
+      -- deleted after this statement's snapshot is then skipped (its link is not inserted) instead of
+      -- failing the check, and one the app is deleting right now is waited for, then skipped.
+      and exists (
+          select 1 from {source}.{owner_table} as owner_row
+          where owner_row.id = difference.oracle_owner_id
+          for key share
+      )
+      and exists (
+          select 1 from {source}.front_conversations as conversation_row
+          where conversation_row.id = difference.oracle_front_conversation_id
+          for key share
+      )
     on conflict ({owner}, front_conversation_id) do nothing
     returning 1
 )
