@@ -17,7 +17,6 @@ from convo_pipelines_tests.source_data import (
     SourceData,
     assert_links_exact,
     build_source_data,
-    expected_people_links,
     link_pairs,
     project_link_rows,
 )
