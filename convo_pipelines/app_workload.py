@@ -36,23 +36,13 @@ import psycopg
 
 from convo_pipelines.db import APPLICATION_NAME as PIPELINE_APPLICATION_NAME
 from convo_pipelines.db import connect
+from convo_pipelines.seed import SOURCE_TABLES as DEMO_SOURCE_TABLES
 from convo_pipelines.sqlfiles import render_sql
 
 APP_APPLICATION_NAME = "convo_app_workload"
 MONITOR_APPLICATION_NAME = "convo_lock_monitor"
 # The application's tables: the pipeline reads them and must never lock them against the app.
-SOURCE_TABLES = (
-    "people",
-    "clients",
-    "contact_methods",
-    "front_conversations",
-    "front_messages",
-    "front_message_recipients",
-    "users",
-    "projects",
-    "conversations",
-    "crews",
-)
+SOURCE_TABLES = (*DEMO_SOURCE_TABLES, "crews")
 # The pipeline's own tables: its locks on them are recorded too (the app reads them), apart from the source tables'.
 LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "project_conversations")
 # Lock modes (as pg_locks names them) that block the app's reads or writes of a whole table.

@@ -20,7 +20,7 @@ from convo_pipelines.db import EMBEDDED_POSTGRES_VERSION, connect
 from convo_pipelines.migrations import migrate
 from convo_pipelines.resources import PostgresResource
 from convo_pipelines.sqlfiles import render_sql
-from convo_pipelines_tests.helpers import fresh_database
+from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database
 
 SOURCE_SCHEMA = "public"
 ANALYTICS_SCHEMA = "analytics"
@@ -91,17 +91,8 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def definitions(postgres: PostgresResource) -> dg.Definitions:
     """The project's definitions (assets, checks, jobs, schedules, sensors), bound to this test's database."""
-    # Imported here so that only the tests that need the definitions build them.
-    from convo_pipelines.definitions import defs
+    return definitions_bound_to(postgres)
 
-    return dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        jobs=defs.jobs,
-        schedules=defs.schedules,
-        sensors=defs.sensors,
-        resources={"postgres": postgres},
-    )
 
 
 @pytest.fixture

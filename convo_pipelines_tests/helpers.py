@@ -9,9 +9,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.resources import PostgresResource
 from convo_pipelines.db import drop_database, psycopg_url, with_database
 
 CLI = str(Path(sys.executable).parent / "convo-pipelines")
@@ -53,3 +55,18 @@ def environment_without(removed: Iterable[str], **overrides: str) -> dict[str, s
     """This process's environment without the `removed` variables, plus `overrides`."""
     excluded = set(removed)
     return {**{key: value for key, value in os.environ.items() if key not in excluded}, **overrides}
+
+
+def definitions_bound_to(postgres: PostgresResource) -> dg.Definitions:
+    """The project's definitions with every run, check, schedule and sensor using `postgres`."""
+    # Imported here so that only the tests that need the definitions build them.
+    from convo_pipelines.definitions import defs
+
+    return dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        schedules=defs.schedules,
+        sensors=defs.sensors,
+        resources={"postgres": postgres},
+    )

@@ -27,7 +27,7 @@ from convo_pipelines.resources import PostgresResource
 from convo_pipelines.schedules import conversation_discovery_schedule, partition_range_tags
 from convo_pipelines.sensors import link_tables_late_changes_sensor
 from convo_pipelines.sqlfiles import render_sql
-from convo_pipelines_tests.helpers import fresh_database
+from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
     Scenario,
@@ -130,16 +130,7 @@ def login_postgres(writer_login: WriterLogin) -> PostgresResource:
 @pytest.fixture
 def login_definitions(login_postgres: PostgresResource) -> dg.Definitions:
     """The project's definitions with every run, check, schedule and sensor connecting as the login role."""
-    from convo_pipelines.definitions import defs
-
-    return dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        jobs=defs.jobs,
-        schedules=defs.schedules,
-        sensors=defs.sensors,
-        resources={"postgres": login_postgres},
-    )
+    return definitions_bound_to(login_postgres)
 
 
 def run_job(

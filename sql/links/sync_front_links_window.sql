@@ -1,4 +1,4 @@
--- Makes the links of a window's Front conversations equal to the oracle in one statement: deletes links that lost their support, inserts missing ones, refreshes a stale copy of the conversation's created_at in place, leaves the other staying links untouched.
+-- Makes the links of a window's Front conversations equal to the oracle, but for inserting the missing ones: deletes links that lost their support, refreshes a stale copy of the conversation's created_at in place, leaves the other staying links untouched, and puts the missing links in pg_temp.links_to_insert.
 with oracle as materialized (
     {oracle}
 ),
@@ -53,33 +53,22 @@ refreshed as (
     returning 1
 ),
 
-inserted as (
-    insert into {source}.{links} ({owner}, front_conversation_id, front_conversation_created_at)
+pending as (
+    -- The missing links are inserted by the next statement, from pg_temp.links_to_insert (see
+    -- insert_pending_front_links.sql): a short insert that is retried alone when the app deletes a
+    -- person or conversation between its snapshot and its foreign-key check.
+    insert into pg_temp.links_to_insert (owner_id, front_conversation_id, front_conversation_created_at)
     select
         difference.oracle_owner_id,
         difference.oracle_front_conversation_id,
         difference.oracle_front_conversation_created_at
     from differences as difference
     where difference.link_id is null
-      -- Key-share the rows the new link will reference, as its foreign-key check would: a row the app
-      -- deleted after this statement's snapshot is then skipped (its link is not inserted) instead of
-      -- failing the check, and one the app is deleting right now is waited for, then skipped.
-      and exists (
-          select 1 from {source}.{owner_table} as owner_row
-          where owner_row.id = difference.oracle_owner_id
-          for key share
-      )
-      and exists (
-          select 1 from {source}.front_conversations as conversation_row
-          where conversation_row.id = difference.oracle_front_conversation_id
-          for key share
-      )
-    on conflict ({owner}, front_conversation_id) do nothing
     returning 1
 )
 
 select
-    (select count(*) from inserted) as rows_inserted,
+    (select count(*) from pending) as rows_pending,
     (select count(*) from refreshed) as rows_updated,
     (select count(*) from deleted) as rows_deleted,
     (select count(*) from oracle) as rows_in_window

@@ -33,35 +33,20 @@ deleted as (
 updated as (
     update {source}.project_conversations as link
     set project_id = change.project_id,
-        added_by = (select user_row.id from {source}.users as user_row where user_row.id = change.added_by for key share),
+        added_by = change.added_by,
         -- a move is a new link in the same row: it is first written now
         added_at = case when change.action = 'move' then now() else link.added_at end
     from changes as change
     where change.id = link.id
       and change.action in ('move', 'refresh')
-      -- Key-share the rows the link will reference, as the foreign-key checks would: one the app deleted
-      -- after this statement's snapshot is skipped (added_by becomes NULL, as ON DELETE SET NULL would
-      -- make it) instead of failing the check; the next run converges.
-      and exists (
-          select 1 from {source}.projects as project_row where project_row.id = change.project_id for key share
-      )
     returning change.action
 ),
 
 inserted as (
     insert into {source}.project_conversations (project_id, conversation_id, added_by)
-    select
-        change.project_id,
-        change.conversation_id,
-        (select user_row.id from {source}.users as user_row where user_row.id = change.added_by for key share)
+    select change.project_id, change.conversation_id, change.added_by
     from changes as change
     where change.action = 'insert'
-      and exists (
-          select 1 from {source}.projects as project_row where project_row.id = change.project_id for key share
-      )
-      and exists (
-          select 1 from {source}.conversations as conversation_row where conversation_row.id = change.conversation_id for key share
-      )
     on conflict (conversation_id) do nothing
     returning 1
 )
