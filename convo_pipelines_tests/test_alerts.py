@@ -79,7 +79,7 @@ def webhook(status: int = 200) -> Iterator[tuple[str, list[dict]]]:
             self.wfile.write(b"ok")
 
         def log_message(self, *args) -> None:
-            pass
+            """Quiet: http.server would print every request on stderr."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -16,6 +16,7 @@ remain, so each part waits about one to two minutes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -210,10 +211,8 @@ def stop_process_group(leader: subprocess.Popen) -> None:
     """SIGTERM the group (the daemon, its code server, run processes), SIGKILL what is left after 20 s."""
     group = leader.pid
     _signal_group(group, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         leader.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        pass
     deadline = time.monotonic() + 20
     while _group_members(group) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -223,10 +222,8 @@ def stop_process_group(leader: subprocess.Popen) -> None:
 
 
 def _signal_group(group: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _group_members(group: int) -> list[psutil.Process]:

@@ -12,6 +12,7 @@ in code, so the test takes about three minutes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -145,17 +146,13 @@ def _descendants(pids: set[int]) -> set[psutil.Process]:
 
 
 def _signal(process: psutil.Process, signum: int) -> None:
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess):
         process.send_signal(signum)
-    except psutil.NoSuchProcess:
-        pass
 
 
 def _signal_group(group: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signum)
-    except ProcessLookupError:
-        pass
 
 
 @contextmanager

@@ -99,8 +99,8 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 def schema_failure(resource: PostgresResource) -> dg.Failure:
     with pytest.raises(dg.Failure) as raised:
-        with resource.connect():
-            pass
+        with resource.connect() as conn:
+            conn.execute("select 1")
     assert raised.value.allow_retries is False
     assert "\n" not in raised.value.description
     return raised.value

@@ -8,6 +8,7 @@
   database, never the password; an error that is not transient fails at once, without retries.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -176,14 +177,10 @@ def running_daemon(env: dict[str, str], cwd: Path, log: Path) -> Iterator[subpro
         finally:
             # The daemon, its code server and the run processes it launched share one process group.
             os.killpg(daemon.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(daemon.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             daemon.wait()
 
 
