@@ -70,3 +70,17 @@ def definitions_bound_to(postgres: PostgresResource) -> dg.Definitions:
         sensors=defs.sensors,
         resources={"postgres": postgres},
     )
+
+
+def dagster_cli_environment(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """A clean environment for the dagster CLI and convo-pipelines: none of the project's variables,
+    a throwaway Dagster instance in tmp (SQLite storage, no telemetry), CONVO_HOME in tmp."""
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir(exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return environment_without(
+        PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"},
+        DAGSTER_HOME=str(dagster_home),
+        CONVO_HOME=str(tmp_path / "convo_home"),
+        **overrides,
+    )

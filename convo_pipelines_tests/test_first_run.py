@@ -35,7 +35,7 @@ from convo_pipelines.migrations import (
 )
 from convo_pipelines.resources import PostgresResource
 from convo_pipelines.sqlfiles import render_sql
-from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
+from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, dagster_cli_environment, environment_without
 from convo_pipelines_tests.source_data import build_source_data, expected_client_links, expected_people_links, link_pairs
 
 SOURCE, ANALYTICS = "public", "analytics"
@@ -68,18 +68,6 @@ def table_exists(url: str, table: str) -> bool:
         return conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]
 
 
-def dagster_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    """A clean environment for the dagster CLI, with a throwaway instance."""
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir(exist_ok=True)
-    (dagster_home / "dagster.yaml").write_text("")
-    return environment_without(
-        PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"},
-        DAGSTER_HOME=str(dagster_home),
-        CONVO_HOME=str(tmp_path / "convo_home"),
-        **overrides,
-    )
-
 
 def materialize_front_links(url: str, tmp_path: Path, project_root: Path, **env: str) -> subprocess.CompletedProcess:
     command = [
@@ -88,7 +76,7 @@ def materialize_front_links(url: str, tmp_path: Path, project_root: Path, **env:
         "--select", f"{PEOPLE},{CLIENTS}",
         "--partition-range", "2024-01-10...2024-01-14",
     ]
-    environ = dagster_env(tmp_path, DATABASE_URL=url, PARTITIONS_START_DATE="2024-01-08", **env)
+    environ = dagster_cli_environment(tmp_path, DATABASE_URL=url, PARTITIONS_START_DATE="2024-01-08", **env)
     return subprocess.run(command, cwd=project_root, env=environ, capture_output=True, text=True, timeout=300)
 
 
@@ -140,7 +128,7 @@ def test_loading_the_code_location_never_connects(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    environ = dagster_env(tmp_path, DATABASE_URL=f"postgresql://app:s3cret@127.0.0.1:{closed_port}/convo")
+    environ = dagster_cli_environment(tmp_path, DATABASE_URL=f"postgresql://app:s3cret@127.0.0.1:{closed_port}/convo")
     for command in (["definitions", "validate"], ["asset", "list"]):
         completed = subprocess.run(
             [sys.executable, "-m", "dagster", *command, "-m", "convo_pipelines.definitions"],
@@ -196,7 +184,7 @@ def test_with_auto_migrate_off_a_run_fails_with_one_line_naming_every_pending_mi
 def test_a_bad_auto_migrate_value_stops_the_load_naming_the_variable(tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"],
-        env=dagster_env(tmp_path, CONVO_AUTO_MIGRATE="sometimes"), cwd=tmp_path, capture_output=True, text=True, timeout=180,
+        env=dagster_cli_environment(tmp_path, CONVO_AUTO_MIGRATE="sometimes"), cwd=tmp_path, capture_output=True, text=True, timeout=180,
     )
     assert completed.returncode != 0
     assert "CONVO_AUTO_MIGRATE='sometimes' is not a boolean" in completed.stdout + completed.stderr

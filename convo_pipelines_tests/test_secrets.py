@@ -34,7 +34,7 @@ from convo_pipelines.db import (
     validate_database_url,
     with_database,
 )
-from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without, fresh_database
+from convo_pipelines_tests.helpers import CLI, dagster_cli_environment, fresh_database
 
 # Pieces of the password that no output has any other reason to contain: one leaking means a misread URL.
 PIECES = ("Qx7Kv", "Jm4Wz", "Rt8Hy", "Bn2Lp", "Fd6Np", "Gs9Xc", "Tc3Mw", "Vw5Yq")
@@ -78,18 +78,6 @@ def with_bad_parameter(url: str) -> str:
 def run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
-
-def clean_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    """The environment without the project's variables; Dagster's instance in tmp (SQLite, no telemetry)."""
-    home = tmp_path / "dagster_home"
-    home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return environment_without(
-        PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"},
-        DAGSTER_HOME=str(home),
-        CONVO_HOME=str(tmp_path / "convo_home"),
-        **overrides,
-    )
 
 
 def dagster(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -220,20 +208,20 @@ def assert_one_error_line(completed: subprocess.CompletedProcess, variable: str)
 
 @pytest.mark.parametrize("variable", VALIDATED_SETTINGS)
 def test_a_bad_setting_is_one_line_through_the_dagster_cli(variable: str, tmp_path: Path) -> None:
-    env = clean_env(tmp_path, **{variable: SETTINGS_GARBAGE})
+    env = dagster_cli_environment(tmp_path, **{variable: SETTINGS_GARBAGE})
     assert_one_error_line(dagster("definitions", "validate", env=env, cwd=tmp_path), variable)
 
 
 def test_a_bad_setting_is_one_line_when_dagster_runs_the_code_itself(tmp_path: Path) -> None:
     # An uncaught error rather than a load error that Dagster formats: Python prints it, the same one line.
-    env = clean_env(tmp_path, SCHEDULE_TIMEZONE=SETTINGS_GARBAGE)
+    env = dagster_cli_environment(tmp_path, SCHEDULE_TIMEZONE=SETTINGS_GARBAGE)
     materialized = dagster("asset", "materialize", "--select", "project_conversations", env=env, cwd=tmp_path)
     assert_one_error_line(materialized, "SCHEDULE_TIMEZONE")
 
 
 @pytest.mark.parametrize("variable", VALIDATED_SETTINGS)
 def test_a_bad_setting_is_one_line_through_convo_pipelines(variable: str, tmp_path: Path) -> None:
-    completed = run([CLI, "status"], clean_env(tmp_path, **{variable: SETTINGS_GARBAGE}), tmp_path)
+    completed = run([CLI, "status"], dagster_cli_environment(tmp_path, **{variable: SETTINGS_GARBAGE}), tmp_path)
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == [completed.stderr.strip()]
     assert completed.stderr.startswith(f"convo-pipelines: error: {variable}={SETTINGS_GARBAGE!r}")
@@ -292,7 +280,7 @@ def test_a_failed_connection_carries_no_trace_of_the_password(secret_database: s
 def test_convo_pipelines_commands_never_print_the_password(
     secret_database: str, empty_secret_database: str, secret_role: str, tmp_path: Path
 ) -> None:
-    env = clean_env(tmp_path, DATABASE_URL=secret_database)
+    env = dagster_cli_environment(tmp_path, DATABASE_URL=secret_database)
     outputs: dict[str, subprocess.CompletedProcess] = {}
 
     outputs["status"] = run([CLI, "status"], env, tmp_path)
@@ -331,7 +319,7 @@ def test_convo_pipelines_commands_never_print_the_password(
 
 
 def test_dagster_loads_and_runs_never_record_the_password(secret_database: str, secret_role: str, tmp_path: Path) -> None:
-    env = clean_env(tmp_path, DATABASE_URL=secret_database)
+    env = dagster_cli_environment(tmp_path, DATABASE_URL=secret_database)
     outputs: dict[str, subprocess.CompletedProcess] = {}
 
     for name, overrides in (
