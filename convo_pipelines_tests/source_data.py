@@ -40,7 +40,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.seed import SOURCE_TABLES as DEMO_TABLES
+from convo_pipelines.tools.seed import SOURCE_TABLES as DEMO_TABLES
 
 UTC = timezone.utc
 # Every source table: the demo seeder's, plus the crews registry of the histories part.

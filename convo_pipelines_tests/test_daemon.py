@@ -36,11 +36,11 @@ import pytest
 import yaml
 from psycopg import sql
 
-from convo_pipelines.assets.links import clients_front_conversations, people_front_conversations
-from convo_pipelines.db import connect, dagster_storage_url
-from convo_pipelines.resources import PostgresResource
-from convo_pipelines.schedules import partition_range_tags
-from convo_pipelines.sensors import CHANGE_LAG, CURSOR_KEY
+from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
+from convo_pipelines.lib.db import connect, dagster_storage_url
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.defs.partitions import partition_range_tags
+from convo_pipelines.defs.links.sensors import CHANGE_LAG, CURSOR_KEY
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,

@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 
 from convo_pipelines.definitions import defs
-from convo_pipelines.partitions import daily_partitions
-from convo_pipelines.settings import get_settings
+from convo_pipelines.defs.partitions import daily_partitions
+from convo_pipelines.lib.settings import get_settings
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
 
 LINK_ASSETS = {"people_front_conversations", "clients_front_conversations", "project_conversations"}

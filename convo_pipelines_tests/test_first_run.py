@@ -20,9 +20,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.assets.links import project_conversations
-from convo_pipelines.db import connect, psycopg_url
-from convo_pipelines.migrations import (
+from convo_pipelines.defs.links.assets import project_conversations
+from convo_pipelines.lib.db import connect, psycopg_url
+from convo_pipelines.lib.migrations import (
     MIGRATION_LOCK_KEY,
     AppliedMigration,
     available_migrations,
@@ -33,14 +33,14 @@ from convo_pipelines.migrations import (
     pending_message,
     rollback_last,
 )
-from convo_pipelines.resources import PostgresResource
-from convo_pipelines.sqlfiles import render_sql
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, dagster_cli_environment, environment_without
 from convo_pipelines_tests.source_data import build_source_data, expected_client_links, expected_people_links, link_pairs
 
 SOURCE, ANALYTICS = "public", "analytics"
 PEOPLE, CLIENTS = "people_front_conversations", "clients_front_conversations"
-MIGRATIONS_LOGGER = "dagster.builtin.convo_pipelines.migrations"
+MIGRATIONS_LOGGER = "dagster.builtin.convo_pipelines.lib.migrations"
 UTC = timezone.utc
 
 
@@ -48,7 +48,7 @@ UTC = timezone.utc
 def app_only_database_url(empty_database_url: str) -> str:
     """A database holding only the application's tables, as a team finds it before its first run."""
     with connect(empty_database_url) as conn:
-        conn.execute(render_sql("source/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
+        conn.execute(render_sql("tools/source/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
     return empty_database_url
 
 
@@ -191,7 +191,7 @@ def test_a_bad_auto_migrate_value_stops_the_load_naming_the_variable(tmp_path: P
 
 
 def test_a_checks_only_run_on_a_new_database_migrates_it_first(app_only_database_url: str) -> None:
-    from convo_pipelines.checks.links import link_checks
+    from convo_pipelines.defs.links.checks import link_checks
 
     checks_only = dg.materialize(
         [project_conversations, *link_checks],
@@ -208,7 +208,7 @@ def test_a_checks_only_run_on_a_new_database_migrates_it_first(app_only_database
 
 def test_a_sensor_tick_on_a_new_database_names_the_pending_migrations_or_applies_them(app_only_database_url: str) -> None:
     from convo_pipelines.definitions import defs
-    from convo_pipelines.sensors import link_tables_late_changes_sensor
+    from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 
     def tick(auto_migrate: bool):
         resource = PostgresResource(database_url=app_only_database_url, auto_migrate=auto_migrate)
@@ -234,7 +234,7 @@ def test_a_sensor_tick_on_a_new_database_names_the_pending_migrations_or_applies
 
 MIGRATE_IN_A_PROCESS = """
 import logging, sys
-from convo_pipelines.resources import PostgresResource
+from convo_pipelines.defs.resources import PostgresResource
 
 applied = []
 class Collect(logging.Handler):

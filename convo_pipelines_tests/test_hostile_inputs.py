@@ -20,11 +20,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.assets.histories import histories_assets
-from convo_pipelines.checks.histories import histories_checks
-from convo_pipelines.db import connect
-from convo_pipelines.resources import PostgresResource
-from convo_pipelines.schedules import discovery_tick_run_config
+from convo_pipelines.defs.histories.assets import histories_assets
+from convo_pipelines.defs.histories.checks import histories_checks
+from convo_pipelines.lib.db import connect
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines_tests.helpers import fresh_database
 from convo_pipelines_tests.histories_data import HOSTILE_TABLE_NAME, create_client, langchain, n8n
 

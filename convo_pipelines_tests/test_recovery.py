@@ -30,11 +30,11 @@ import psycopg
 import pytest
 import yaml
 
-from convo_pipelines.alerts import RunFailureAlert, run_failure_alert
-from convo_pipelines.assets.link_storage import LOCK_CLASS
-from convo_pipelines.assets.links import clients_front_conversations, people_front_conversations, project_conversations
-from convo_pipelines.db import dagster_storage_url
-from convo_pipelines.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource, database_location
+from convo_pipelines.defs.alerts import RunFailureAlert, run_failure_alert
+from convo_pipelines.defs.links.link_storage import LOCK_CLASS
+from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
+from convo_pipelines.lib.db import dagster_storage_url
+from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource, database_location
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
 from convo_pipelines_tests.source_data import build_source_data, expected_client_links, expected_people_links, link_pairs
 
@@ -268,7 +268,7 @@ def test_a_terminated_backend_is_retried_and_the_run_ends_exact(db: psycopg.Conn
     # Dagster's retry request, caused by the one-line error, caused by psycopg's.
     retry_error = error_chain(retries[0].event_specific_data.error)
     assert retry_error[1] == (
-        f"convo_pipelines.resources.DatabaseUnavailable: lost the connection to PostgreSQL at {database_location(database_url)} "
+        f"convo_pipelines.defs.resources.DatabaseUnavailable: lost the connection to PostgreSQL at {database_location(database_url)} "
         "(attempt 1 of 4, retrying): terminating connection due to administrator command"
     )
     assert retry_error[2].endswith("AdminShutdown: terminating connection due to administrator command")

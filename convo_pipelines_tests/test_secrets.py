@@ -23,7 +23,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import make_url
 
-from convo_pipelines.db import (
+from convo_pipelines.lib.db import (
     ConfigError,
     connect,
     dagster_storage_url,
@@ -202,7 +202,7 @@ def assert_one_error_line(completed: subprocess.CompletedProcess, variable: str)
     assert completed.returncode != 0, output
     naming = [line for line in output.splitlines() if f"{variable}={SETTINGS_GARBAGE!r}" in line]
     assert len(naming) == 1, output
-    assert naming[0].startswith("convo_pipelines.db.ConfigError: ")
+    assert naming[0].startswith("convo_pipelines.lib.db.ConfigError: ")
     assert "Traceback" not in output and "Stack Trace" not in output and 'File "' not in output, output
 
 

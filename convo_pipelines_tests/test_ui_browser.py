@@ -26,11 +26,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.db import psycopg_url
-from convo_pipelines.dev import embedded_is_running, stop_embedded_postgres
+from convo_pipelines.lib.db import psycopg_url
+from convo_pipelines.tools.dev import embedded_is_running, stop_embedded_postgres
 from convo_pipelines_tests.helpers import CLI
 from convo_pipelines_tests.source_data import expected_client_links, expected_people_links
-from convo_pipelines_tests.test_dev import DevProcess, clean_environment, running_dev
+from convo_pipelines_tests.tools.test_dev import DevProcess, clean_environment, running_dev
 
 pytestmark = pytest.mark.slow
 

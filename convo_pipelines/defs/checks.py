@@ -1,0 +1,99 @@
+"""Asset checks that run one SQL file each and pass when the file reports no violations.
+
+A check file returns one row per problem kind: (problem text, violations bigint, samples jsonb),
+so every check reports its counts and a few samples the same way, whatever it verifies.
+"""
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
+
+
+@dataclass(frozen=True)
+class CheckScope:
+    """What part of a table a check covers: bound parameters for its SQL and a label for people."""
+
+    label: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+WHOLE_TABLE = CheckScope(label="whole table")
+# Samples per problem kind in a check's metadata: enough to start investigating, small in the UI.
+SAMPLE_LIMIT = 5
+
+
+def result_from_problems(
+    rows: Iterable[tuple[str, int, object]],
+    severity: dg.AssetCheckSeverity,
+    extra_metadata: Mapping[str, object] | None = None,
+) -> dg.AssetCheckResult:
+    """An AssetCheckResult that passes when every problem count is zero, with counts and samples."""
+    metadata: dict[str, object] = dict(extra_metadata or {})
+    counts: dict[str, int] = {}
+    for problem, violations, samples in rows:
+        counts[problem] = int(violations)
+        metadata[f"{problem}_count"] = dg.MetadataValue.int(int(violations))
+        metadata[f"{problem}_samples"] = dg.MetadataValue.json(samples if samples is not None else [])
+    total = sum(counts.values())
+    metadata["violations"] = dg.MetadataValue.int(total)
+    summary = ", ".join(f"{count} {problem}" for problem, count in counts.items()) or "nothing checked"
+    return dg.AssetCheckResult(passed=total == 0, severity=severity, metadata=metadata, description=summary)
+
+
+def build_sql_check(
+    *,
+    asset: str,
+    name: str,
+    sql_file: str,
+    description: str,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    identifiers: Mapping[str, str] | None = None,
+    fragments: Mapping[str, str] | None = None,
+    values: Mapping[str, object] | None = None,
+    scope_of: Callable[[dg.AssetCheckExecutionContext], CheckScope] | None = None,
+    blocking: bool = False,
+) -> dg.AssetChecksDefinition:
+    """A check on `asset` that runs sql/<sql_file> read-only and reports its problems.
+
+    `identifiers` are bound as quoted identifiers, `fragments` as other sql/ files (queries the
+    check's file embeds, rendered with the same identifiers), `values` as parameters.
+
+    Non-blocking by default because the asset's data is already committed when the check runs:
+    failing the run would not undo it, it would only stop the other assets of the run from being
+    refreshed. `blocking` is for a check whose failure would make a downstream asset wrong: an ERROR
+    then keeps the downstream assets of the same run from running on it.
+    The check reads the application database, so it takes a slot of the same pool as the assets.
+    """
+    bound_identifiers = dict(identifiers or {})
+    bound_fragments = dict(fragments or {})
+    bound_values = dict(values or {})
+
+    @dg.asset_check(
+        asset=asset,
+        name=name,
+        description=description,
+        blocking=blocking,
+        pool=APP_DATABASE_POOL,
+        retry_policy=TRANSIENT_ERRORS_RETRY,
+    )
+    def _sql_check(context: dg.AssetCheckExecutionContext, postgres: PostgresResource) -> dg.AssetCheckResult:
+        scope = scope_of(context) if scope_of else WHOLE_TABLE
+        started = time.monotonic()
+        with postgres.connect() as conn:
+            conn.read_only = True
+            embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in bound_fragments.items()}
+            statement = postgres.sql(sql_file, **bound_identifiers, **embedded)
+            rows = conn.execute(statement, {"sample_limit": SAMPLE_LIMIT, **bound_values, **scope.params}).fetchall()
+        seconds = round(time.monotonic() - started, 3)
+        context.log.info(f"{name} on {asset} ({scope.label}) ran in {seconds:.3f} s")
+        return result_from_problems(
+            rows,
+            severity,
+            {"scope": dg.MetadataValue.text(scope.label), "seconds": dg.MetadataValue.float(seconds)},
+        )
+
+    return _sql_check

@@ -1,0 +1,210 @@
+"""Checks of the histories analytics and their inputs: unique grains, summaries equal to their days,
+readable histories tables, discovery freshness, and one open conversation per lead in the source.
+
+Inside a partitioned run a SQL check covers the run's window; run alone it covers the whole table.
+The histories-table checks inspect every crew's table in the catalog and never read its rows; the
+validity and freshness checks also read back which crews the latest discovery skipped (the
+`skipped_crews` metadata of its materializations), since some problems show only at query time.
+"""
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+from croniter import croniter
+
+from convo_pipelines.defs.histories.assets import UNPARTITIONED_WINDOW, Window, run_window
+from convo_pipelines.defs.checks import CheckScope, build_sql_check
+from convo_pipelines.defs.histories.crews import HistoriesTable, inspect_crew, load_crews
+from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
+from convo_pipelines.lib.settings import get_settings
+
+ERROR = dg.AssetCheckSeverity.ERROR
+WARN = dg.AssetCheckSeverity.WARN
+
+
+def histories_scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
+    """The run's message window (days and timestamps), or the whole table when the check runs alone."""
+    window = run_window(context)
+    whole = window == Window(*UNPARTITIONED_WINDOW)
+    label = "whole table" if whole else f"[{window.start.isoformat()}, {window.end.isoformat()})"
+    return CheckScope(label=label, params=window.params())
+
+
+def inspect_all_histories_tables(postgres: PostgresResource) -> list[HistoriesTable]:
+    """Every crew's histories table as the catalog describes it (read-only)."""
+    with postgres.connect() as conn:
+        conn.read_only = True
+        return [inspect_crew(conn, postgres.source_schema, crew) for crew in load_crews(conn, postgres.source_schema)]
+
+
+# The assets whose runs skip crews: each records them (crew -> reason) as `skipped_crews` in its metadata.
+DISCOVERY_ASSETS = ("histories_sessions", "conversation_summaries")
+
+
+def latest_discovery_metadata(instance: dg.DagsterInstance, asset: str) -> dict[str, object]:
+    """The metadata values of the asset's latest materialization ({} when it never materialized)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
+
+
+def skipped_by_latest_discovery(instance: dg.DagsterInstance, assets: tuple[str, ...] = DISCOVERY_ASSETS) -> dict[str, str]:
+    """Crew -> reason for every crew the latest materialization of `assets` skipped, whatever the reason."""
+    skipped: dict[str, str] = {}
+    for asset in assets:
+        for crew, reason in (latest_discovery_metadata(instance, asset).get("skipped_crews") or {}).items():
+            skipped.setdefault(crew, f"{asset}: {reason}")
+    return skipped
+
+
+@dg.asset_check(
+    asset="histories_sessions",
+    name="histories_tables_valid",
+    # In a run of both, it reads what conversation_summaries skipped in this run, not in the previous one.
+    additional_deps=["conversation_summaries"],
+    blocking=False,
+    pool=APP_DATABASE_POOL,
+    retry_policy=TRANSIENT_ERRORS_RETRY,
+)
+def histories_tables_valid(context: dg.AssetCheckExecutionContext, postgres: PostgresResource) -> dg.AssetCheckResult:
+    """Each crew's histories table has a valid name, exists and has id, session_id, message, created_at,
+    and the latest discovery skipped no crew.
+
+    Fails (ERROR) naming every crew the discovery had to skip, with the reason and the fix: those the
+    catalog shows unusable now, and those the latest histories_sessions or conversation_summaries run
+    skipped at query time (still registered in crews). Rows skipped by that run are listed, not failed on.
+    """
+    tables = inspect_all_histories_tables(postgres)
+    registered = {table.crew.code for table in tables}
+    bad = {table.crew.code: table.reason() for table in tables if not table.is_valid}
+    skipped = {crew: reason for crew, reason in skipped_by_latest_discovery(context.instance).items() if crew in registered}
+    for crew, reason in skipped.items():
+        bad.setdefault(crew, f"skipped by the latest discovery run ({reason})")
+    skipped_rows = latest_discovery_metadata(context.instance, "histories_sessions").get("skipped_rows") or {}
+    return dg.AssetCheckResult(
+        passed=not bad,
+        severity=ERROR,
+        description=(
+            f"{len(bad)} of {len(tables)} crews cannot be read or were skipped: {', '.join(sorted(bad))}"
+            if bad
+            else f"all {len(tables)} crews readable"
+        ),
+        metadata={
+            "crews_checked": len(tables),
+            "bad_crews_count": len(bad),
+            "bad_crews": dg.MetadataValue.json(bad),
+            "skipped_by_latest_discovery": dg.MetadataValue.json(skipped),
+            "skipped_rows_by_latest_discovery": dg.MetadataValue.json(skipped_rows),
+        },
+    )
+
+
+@dg.asset_check(
+    asset="histories_sessions",
+    name="histories_tables_indexed",
+    blocking=False,
+    pool=APP_DATABASE_POOL,
+    retry_policy=TRANSIENT_ERRORS_RETRY,
+)
+def histories_tables_indexed(postgres: PostgresResource) -> dg.AssetCheckResult:
+    """WARN when a readable histories table has no index on created_at (or session_id).
+
+    Without it every discovery tick scans the whole table instead of the window's messages.
+    """
+    tables = [table for table in inspect_all_histories_tables(postgres) if table.is_valid]
+    unindexed = {table.crew.code: list(table.warnings) for table in tables if table.warnings}
+    return dg.AssetCheckResult(
+        passed=not unindexed,
+        severity=WARN,
+        description=f"{len(unindexed)} histories tables lack an index" if unindexed else "every histories table is indexed",
+        metadata={"tables_checked": len(tables), "unindexed_count": len(unindexed), "unindexed": dg.MetadataValue.json(unindexed)},
+    )
+
+
+def discovery_deadline(cron: str, timezone_name: str, now: datetime) -> datetime:
+    """The cron tick two intervals before `now`: a success older than this means two missed ticks."""
+    ticks = croniter(cron, now.astimezone(ZoneInfo(timezone_name)))
+    ticks.get_prev(datetime)
+    return ticks.get_prev(datetime).astimezone(timezone.utc)
+
+
+def discovery_is_fresh(last_success: datetime | None, cron: str, timezone_name: str, now: datetime) -> bool:
+    """True when the discovery succeeded at or after the tick two cron intervals back."""
+    return last_success is not None and last_success >= discovery_deadline(cron, timezone_name, now)
+
+
+@dg.asset_check(asset="histories_sessions", name="discovery_fresh", blocking=False)
+def discovery_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """Fails when histories_sessions was last materialized more than two CONVERSATION_DISCOVERY_CRON intervals
+    ago, or when that run skipped a crew: a run that wrote nothing for a crew says nothing about its
+    new messages, so it never makes that crew fresh."""
+    settings = get_settings()
+    now = datetime.now(timezone.utc)
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("histories_sessions"))
+    last_success = datetime.fromtimestamp(event.timestamp, timezone.utc) if event else None
+    deadline = discovery_deadline(settings.conversation_discovery_cron, settings.schedule_timezone, now)
+    recent = discovery_is_fresh(last_success, settings.conversation_discovery_cron, settings.schedule_timezone, now)
+    skipped = skipped_by_latest_discovery(context.instance, ("histories_sessions",)) if recent else {}
+    if not recent:
+        description = f"no successful discovery since {deadline.isoformat()} (cron {settings.conversation_discovery_cron!r})"
+    elif skipped:
+        description = (
+            f"the latest discovery skipped {len(skipped)} crew(s), whose messages it did not read: "
+            f"{', '.join(sorted(skipped))} (reasons in crews_not_discovered and histories_tables_valid)"
+        )
+    else:
+        description = "discovery ran within two cron intervals, for every crew"
+    return dg.AssetCheckResult(
+        passed=recent and not skipped,
+        severity=ERROR,
+        description=description,
+        metadata={
+            "last_success": last_success.isoformat() if last_success else "never",
+            "deadline": deadline.isoformat(),
+            "cron": settings.conversation_discovery_cron,
+            "crews_not_discovered": dg.MetadataValue.json(skipped),
+        },
+    )
+
+
+def build_histories_checks() -> list[dg.AssetChecksDefinition]:
+    """The SQL checks of histories_sessions, conversation_summaries and the conversations source."""
+    return [
+        build_sql_check(
+            asset="histories_sessions",
+            name="no_duplicate_grains",
+            sql_file="histories/checks/check_histories_sessions_duplicates.sql",
+            description="Each (crew_code, session_id, activity_date) appears once in histories_sessions (ERROR).",
+            scope_of=histories_scope,
+        ),
+        build_sql_check(
+            asset="conversation_summaries",
+            name="no_duplicate_grains",
+            sql_file="histories/checks/check_conversation_summaries_duplicates.sql",
+            description="Each (crew_code, session_id) appears once in conversation_summaries (ERROR).",
+            scope_of=histories_scope,
+        ),
+        build_sql_check(
+            asset="conversation_summaries",
+            name="counts_match_histories_sessions",
+            sql_file="histories/checks/check_summaries_match_histories_sessions.sql",
+            description=(
+                "Each summary's message, human and ai counts equal the sum of its session's days in "
+                "histories_sessions, and every session with days has a summary (ERROR)."
+            ),
+            scope_of=histories_scope,
+        ),
+        build_sql_check(
+            asset="conversations",
+            name="at_most_one_open_conversation_per_lead",
+            sql_file="histories/checks/check_conversations_open_per_lead.sql",
+            description="A lead has at most one open conversation (closed_at null); lists offending leads (WARN, source data quality).",
+            severity=WARN,
+            scope_of=histories_scope,
+        ),
+    ]
+
+
+histories_checks = [histories_tables_valid, histories_tables_indexed, discovery_fresh, *build_histories_checks()]

@@ -1,0 +1,175 @@
+"""Checks of the three link tables: no duplicate pairs, no orphans, exact against the source.
+
+The two Front link tables share the duplicate, orphan and exactness SQL (the table and owner column
+are bound as identifiers); the exactness SQL embeds each table's own expected pairs. Inside a
+partitioned run a Front check covers only the run's window; run alone, or over every partition,
+it covers the whole table.
+"""
+
+from dataclasses import dataclass
+import time
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from convo_pipelines.defs.checks import CheckScope, build_sql_check
+from convo_pipelines.defs.partitions import daily_partitions, window_of
+
+ERROR = dg.AssetCheckSeverity.ERROR
+WARN = dg.AssetCheckSeverity.WARN
+
+
+@dataclass(frozen=True)
+class FrontLinkTable:
+    """A Front link table: (owner, Front conversation) pairs, the owner being a person or a client."""
+
+    name: str
+    owner_column: str
+    owner_table: str
+    owner_kind: str
+    expected_links_sql: str
+
+
+PEOPLE_LINKS = FrontLinkTable(
+    name="people_front_conversations",
+    owner_column="person_id",
+    owner_table="people",
+    owner_kind="person",
+    expected_links_sql="links/checks/select_expected_people_links.sql",
+)
+CLIENTS_LINKS = FrontLinkTable(
+    name="clients_front_conversations",
+    owner_column="client_id",
+    owner_table="clients",
+    owner_kind="client",
+    expected_links_sql="links/checks/select_expected_client_links.sql",
+)
+PROJECT_LINKS_TABLE = "project_conversations"
+
+
+def window_scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
+    """Links of the Front conversations created in the run's window, or the whole table.
+
+    Same rule as the assets: the first partition also covers conversations created before
+    PARTITIONS_START_DATE (open start), and a run over every partition, or an unpartitioned run
+    (a check launched alone), checks the whole table, orphans of deleted conversations included.
+    """
+    changed_since = {"changed_since": run_started_at(context)}
+    window = window_of(context)
+    if window is None:
+        return CheckScope(label="whole table", params={"window_start": None, "window_end": None, **changed_since})
+    start, end = window
+    first = daily_partitions.get_first_partition_window()
+    last = daily_partitions.get_last_partition_window()
+    open_start = first is not None and start <= first.start.astimezone(timezone.utc)
+    open_end = last is not None and end >= last.end.astimezone(timezone.utc)
+    if open_start and open_end:
+        return CheckScope(label="whole table", params={"window_start": None, "window_end": None, **changed_since})
+    label_start = "-infinity" if open_start else start.isoformat()
+    return CheckScope(
+        label=f"conversations created in [{label_start}, {end.isoformat()})",
+        params={"window_start": None if open_start else start, "window_end": end, **changed_since},
+    )
+
+
+def run_started_at(context: dg.AssetCheckExecutionContext) -> datetime:
+    """When the check's run started: the asset it checks took its snapshot after that, so a source
+    change stamped later may be missing from it. (An app transaction stamps its rows with its own
+    start, so one that began before the run and committed during it can still show as a difference.)"""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    started = record.start_time if record is not None and record.start_time else time.time()
+    return datetime.fromtimestamp(started, tz=timezone.utc)
+
+
+# The clients links are computed from the people links: a wrong people table makes them wrong too,
+# so the people checks are blocking (an ERROR keeps clients_front_conversations of the same run from
+# running on it). Nothing is computed from the other link tables.
+FEEDS_DOWNSTREAM = "ERROR, blocking: clients_front_conversations is computed from this table, so a failure stops it in the same run."
+NOTHING_DOWNSTREAM = "ERROR, non-blocking: the data is already committed when the check runs."
+
+
+def build_front_link_checks(table: FrontLinkTable, blocking: bool = False) -> list[dg.AssetChecksDefinition]:
+    """Duplicates, orphans and exactness checks of one Front link table (ERROR; `blocking` when
+    another asset is computed from the table)."""
+    owner = {"link_table": table.name, "owner_column": table.owner_column}
+    severity_note = FEEDS_DOWNSTREAM if blocking else NOTHING_DOWNSTREAM
+    # The duplicate and orphan checks see the same scoped links.
+    scoped_links = {"scoped_links": "links/checks/select_scoped_front_links.sql"}
+    return [
+        build_sql_check(
+            asset=table.name,
+            name="no_duplicate_pairs",
+            sql_file="links/checks/check_front_links_duplicates.sql",
+            identifiers=owner,
+            fragments=scoped_links,
+            scope_of=window_scope,
+            blocking=blocking,
+            description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.name} is stored once. {severity_note}",
+        ),
+        build_sql_check(
+            asset=table.name,
+            name="no_orphans",
+            sql_file="links/checks/check_front_links_orphans.sql",
+            identifiers={**owner, "owner_table": table.owner_table},
+            fragments=scoped_links,
+            values={"owner_kind": table.owner_kind},
+            scope_of=window_scope,
+            blocking=blocking,
+            description=f"Every {table.name} row points at an existing {table.owner_kind} and Front conversation. {severity_note}",
+        ),
+        build_sql_check(
+            asset=table.name,
+            name="matches_source",
+            sql_file="links/checks/check_front_links_exactness.sql",
+            identifiers=owner,
+            fragments={"expected": table.expected_links_sql},
+            scope_of=window_scope,
+            blocking=blocking,
+            description=f"{table.name} holds exactly the pairs the source defines: counts and samples of missing "
+            f"and extra pairs; differences in conversations the app changed since the run started are the app "
+            f"moving on after the run's snapshot, left to the next run. {severity_note}",
+        ),
+    ]
+
+
+def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
+    """Duplicates, orphans and exactness (ERROR) plus the deprecated array's consistency (WARN)."""
+    return [
+        build_sql_check(
+            asset=PROJECT_LINKS_TABLE,
+            name="no_duplicate_pairs",
+            sql_file="links/checks/check_project_links_duplicates.sql",
+            description="Each conversation appears once in project_conversations (one project per conversation). "
+            "ERROR, non-blocking: the data is already committed when the check runs.",
+        ),
+        build_sql_check(
+            asset=PROJECT_LINKS_TABLE,
+            name="no_orphans",
+            sql_file="links/checks/check_project_links_orphans.sql",
+            description="Every project_conversations row points at an existing project, conversation and, when "
+            "set, added_by user. ERROR, non-blocking: the data is already committed when the check runs.",
+        ),
+        build_sql_check(
+            asset=PROJECT_LINKS_TABLE,
+            name="matches_source",
+            sql_file="links/checks/check_project_links_exactness.sql",
+            description="project_conversations equals (conversations.project_id, conversations.id) for existing "
+            "projects, added_by being the project's user: missing, extra and wrong added_by rows. "
+            "ERROR, non-blocking: the data is already committed when the check runs.",
+        ),
+        build_sql_check(
+            asset=PROJECT_LINKS_TABLE,
+            name="array_consistency",
+            sql_file="links/checks/check_project_array_consistency.sql",
+            severity=WARN,
+            description="The deprecated projects.conversation_ids arrays agree with conversations.project_id: "
+            "stale, mismatched and missing entries. WARN: the arrays are a cache the pipeline never writes.",
+        ),
+    ]
+
+
+link_checks = [
+    *build_front_link_checks(PEOPLE_LINKS, blocking=True),
+    *build_front_link_checks(CLIENTS_LINKS),
+    *build_project_link_checks(),
+]

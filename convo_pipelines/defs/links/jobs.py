@@ -1,0 +1,24 @@
+"""The link tables' asset jobs, launched by their schedules and the late-change sensor.
+
+Selecting assets also selects their checks, so every run verifies what it wrote.
+"""
+
+import dagster as dg
+
+FRONT_LINK_ASSETS = ("people_front_conversations", "clients_front_conversations")
+PROJECT_LINK_ASSETS = ("project_conversations",)
+
+# Partitioned (inferred from the assets) by the Front conversation's created_at day; a range goes
+# as one run through the range tags (see sensors.py and schedules.py).
+front_links_job = dg.define_asset_job(
+    name="front_links_job",
+    selection=dg.AssetSelection.assets(*FRONT_LINK_ASSETS),
+    description="Replaces the slice of the people and clients Front link tables for a day or a range of days, then checks it.",
+)
+
+# Not partitioned: each run reconciles the whole table (one row per conversation).
+project_links_job = dg.define_asset_job(
+    name="project_links_job",
+    selection=dg.AssetSelection.assets(*PROJECT_LINK_ASSETS),
+    description="Reconciles project_conversations with conversations.project_id, then checks it.",
+)

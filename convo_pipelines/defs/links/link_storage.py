@@ -1,0 +1,333 @@
+"""How a link table is first filled and gets its foreign keys, without ever blocking the application.
+
+A link table is created by its migration without foreign keys. Its first fill:
+- builds fresh storage beside it (same columns; rows inserted with no index to maintain; then its
+  keys and indexes built in bulk and statistics gathered), committed on its own;
+- swaps it in, in a moment: the empty table is dropped (it has no foreign key yet, so nothing but
+  itself is locked) and the fresh storage takes its name, its index names, owner, grants and comment;
+  the lock is asked for under a short lock_timeout and retried, so app reads never queue long;
+- falls back to filling the table in place (an INSERT, which blocks no reader; its indexes are
+  maintained row by row, so it is slower) when the app hung something on the empty table that a swap
+  would lose (a view, a trigger, a policy) or the role may not create tables in the schema.
+Then `ensure_foreign_keys` adds each missing key NOT VALID (a moment of SHARE ROW EXCLUSIVE on the
+referenced source table, under the short lock_timeout, retried), removes the links whose referenced
+row the app deleted before the key existed, and validates the key, which blocks neither reads nor
+writes. A foreign key is never dropped: that takes ACCESS EXCLUSIVE on the referenced source table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout
+from convo_pipelines.defs.resources import PostgresResource
+
+# First key of the per-table advisory locks ('conv' in ASCII); the second is hashtext(schema.table).
+LOCK_CLASS = 0x636F6E76
+# Privileges a grant on a table can carry (aclexplode's privilege_type), spelled as GRANT takes them.
+TABLE_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"})
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """One foreign key of a link table to a source table's id; the table's first fill adds it."""
+
+    name: str
+    column: str
+    referenced_table: str
+    on_delete: str  # "cascade" or "set null"
+
+    def orphans_statement(self) -> str:
+        """The SQL file that removes links whose referenced row is gone, the way the key's ON DELETE would."""
+        return "links/clear_link_orphan_references.sql" if self.on_delete == "set null" else "links/delete_link_orphans.sql"
+
+
+ON_DELETE_ACTIONS = {"cascade": sql.SQL("cascade"), "set null": sql.SQL("set null")}
+
+
+@dataclass(frozen=True)
+class FillResult:
+    rows_inserted: int
+    how: str  # "swap" (fresh storage swapped in) or "in place"
+
+
+# ---------------------------------------------------------------------------------------------
+# Locks and state
+
+
+def lock_link_table(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> None:
+    """Wait for, then hold until commit, the lock every writer of `table` takes."""
+    conn.execute(postgres.sql("links/lock_link_table.sql"), _lock_params(postgres, table))
+
+
+@contextmanager
+def link_table_locked_for_session(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> Iterator[None]:
+    """Hold the writers' lock of `table` across several transactions (released at the end, or when the connection dies)."""
+    conn.execute(postgres.sql("links/lock_link_table_session.sql"), _lock_params(postgres, table))
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute(postgres.sql("links/unlock_link_table_session.sql"), _lock_params(postgres, table))
+
+
+def _lock_params(postgres: PostgresResource, table: str) -> dict[str, object]:
+    return {"lock_class": LOCK_CLASS, "table": qualified_name(postgres, table)}
+
+
+def qualified_name(postgres: PostgresResource, table: str) -> str:
+    """schema.table as regclass reads it (both parts are validated lowercase identifiers)."""
+    return f"{postgres.source_schema}.{table}"
+
+
+def link_table_is_empty(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> bool:
+    return conn.execute(postgres.sql("links/select_link_table_is_empty.sql", links=table)).fetchone()[0]
+
+
+def link_foreign_keys(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> dict[str, bool]:
+    """{constraint name: validated} of the foreign keys `table` has now."""
+    rows = conn.execute(
+        postgres.sql("links/select_link_foreign_keys.sql"), {"schema": postgres.source_schema, "table": table}
+    ).fetchall()
+    return dict(rows)
+
+
+def is_never_filled(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> bool:
+    """True for a table with no rows and none of its foreign keys yet.
+
+    A table that has foreign keys but no rows (emptied by hand) is diffed in bounded transactions
+    instead: filling it in one would hold a key-share lock on every linked row until commit.
+    """
+    return link_table_is_empty(conn, postgres, table) and not link_foreign_keys(conn, postgres, table)
+
+
+# ---------------------------------------------------------------------------------------------
+# First fill
+
+
+def fill_never_filled_table(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    table: str,
+    insert_into: Callable[[str], sql.Composable],
+    params: dict[str, object],
+    log: Callable[[str], object],
+) -> FillResult | None:
+    """Fill `table` when it was never filled; None when it was (the caller diffs instead).
+
+    `insert_into(target)` gives the INSERT of every row into the table named `target`. `conn` must be
+    in autocommit mode: the fill spans several transactions, under the writers' session lock.
+    """
+    with link_table_locked_for_session(conn, postgres, table):
+        if not is_never_filled(conn, postgres, table):
+            return None
+        blockers = swap_blockers(conn, postgres, table)
+        if blockers:
+            log(f"{table}: filled in place, not built aside and swapped in: {', '.join(blockers)}")
+            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), params), "in place")
+        fill = fill_table_name(table)
+        inserted = build_fresh_storage(conn, postgres, table, fill, insert_into(fill), params, log)
+        try:
+            swapped = retry_concurrent_changes(
+                lambda: swap_in(conn, postgres, table, fill), what=f"{table}: swapping in its first fill", log=log
+            )
+        except (psycopg.errors.DependentObjectsStillExist, psycopg.errors.LockNotAvailable) as exc:
+            # The app hung something on the table meanwhile, or held it for the whole retry budget.
+            conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
+            log(f"{table}: filled in place, not swapped in: {str(exc).strip().splitlines()[0]}")
+            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), params), "in place")
+        if not swapped:  # the table got rows or keys meanwhile: keep them, let the caller diff
+            conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
+            return None
+        return FillResult(inserted, "swap")
+
+
+def fill_table_name(table: str) -> str:
+    return f"{table}_fill"
+
+
+def swap_blockers(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> list[str]:
+    """Why the table cannot be swapped: what the swap would drop with it (the app's views, triggers,
+    policies; foreign keys), or a role without CREATE on the schema (the least-privilege role has none)."""
+    params = {"qualified_table": qualified_name(postgres, table), "schema": postgres.source_schema}
+    rows = conn.execute(postgres.sql("links/select_link_table_swap_blockers.sql"), params)
+    return [row[0] for row in rows]
+
+
+def fill_in_place(
+    conn: psycopg.Connection, postgres: PostgresResource, table: str, insert: sql.Composable, params: dict[str, object]
+) -> int:
+    """Insert every row into the empty table itself in one transaction and analyze it.
+
+    The table has no foreign key yet, so no row of a source table is locked, and its own indexes are
+    kept (dropping them would lock the application's reads of it until commit).
+    """
+    with conn.transaction():
+        lock_link_table(conn, postgres, table)
+        conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
+        inserted = conn.execute(insert, params).rowcount
+        conn.execute(postgres.sql("links/analyze_link_table.sql", table=table))
+    return inserted
+
+
+def build_fresh_storage(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    table: str,
+    fill: str,
+    insert: sql.Composable,
+    params: dict[str, object],
+    log: Callable[[str], object],
+) -> int:
+    """Create `fill` like `table`, insert the rows, then build its keys and indexes in bulk; commit.
+
+    A leftover of a run killed before its swap is dropped first. Only this run's own table is locked.
+    """
+    with conn.transaction():
+        conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
+        conn.execute(postgres.sql("links/create_link_fill_table.sql", links=table, fill=fill))
+        conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
+        inserted = conn.execute(insert, params).rowcount
+        conn.execute(postgres.sql("lib/catalog/set_index_build_settings.sql"))
+        indexes = conn.execute(
+            postgres.sql("links/select_link_table_indexes.sql"), {"qualified_table": qualified_name(postgres, table)}
+        ).fetchall()
+        for number, (_, is_constraint, definition, is_unique) in enumerate(indexes, start=1):
+            conn.execute(index_statement(postgres, fill, f"{fill}_{number}", is_constraint, definition, is_unique))
+        conn.execute(postgres.sql("links/analyze_link_table.sql", table=fill))
+    log(f"{table}: built {inserted:,} rows and {len(indexes)} keys and indexes in fresh storage")
+    return inserted
+
+
+def index_statement(
+    postgres: PostgresResource, fill: str, name: str, is_constraint: bool, definition: str, is_unique: bool
+) -> sql.Composed:
+    # `definition` is PostgreSQL's own rendering from the catalog (pg_get_constraintdef / pg_get_indexdef), not data.
+    if is_constraint:
+        return postgres.sql("links/add_link_key_constraint.sql", fill=fill, index_name=name, definition=sql.SQL(definition))
+    unique = sql.SQL("unique") if is_unique else sql.SQL("")
+    return postgres.sql("links/create_link_index.sql", fill=fill, index_name=name, unique=unique, definition=sql.SQL(definition))
+
+
+def swap_in(conn: psycopg.Connection, postgres: PostgresResource, table: str, fill: str) -> bool:
+    """In one short transaction, replace the empty `table` by `fill` with the table's names, owner,
+    grants and comment. False (nothing changed) when the table is no longer empty and key-less."""
+    qualified = {"qualified_table": qualified_name(postgres, table)}
+    with conn.transaction():
+        set_short_lock_timeout(conn)
+        conn.execute(postgres.sql("links/lock_link_table_for_swap.sql", links=table))
+        if not is_never_filled(conn, postgres, table):
+            return False
+        index_names = [row[0] for row in conn.execute(postgres.sql("links/select_link_table_indexes.sql"), qualified)]
+        comment = conn.execute(postgres.sql("links/select_link_table_comment.sql"), qualified).fetchone()[0]
+        carry_over_owner_and_grants(conn, postgres, table, fill)
+        conn.execute(postgres.sql("links/swap_in_link_fill_table.sql", links=table, fill=fill))
+        for number, index_name in enumerate(index_names, start=1):
+            conn.execute(postgres.sql("links/rename_link_index.sql", index_name=f"{fill}_{number}", new_name=index_name))
+        if comment is not None:
+            conn.execute(postgres.sql("links/comment_on_link_table.sql", fill=table, comment=sql.Literal(comment)))
+    return True
+
+
+def carry_over_owner_and_grants(conn: psycopg.Connection, postgres: PostgresResource, table: str, fill: str) -> None:
+    rows = conn.execute(postgres.sql("links/select_link_table_grants.sql"), {"qualified_table": qualified_name(postgres, table)}).fetchall()
+    owner = rows[0][3]
+    conn.execute(postgres.sql("links/set_link_table_owner.sql", fill=fill, owner=owner))
+    for grantee, privilege, is_grantable, _ in rows:
+        if privilege is None or privilege not in TABLE_PRIVILEGES:
+            continue
+        statement = postgres.sql(
+            "links/grant_on_link_table.sql",
+            fill=fill,
+            privilege=sql.SQL(privilege),
+            grantee=sql.Identifier(grantee) if grantee else sql.SQL("public"),
+        )
+        conn.execute(statement + (sql.SQL(" with grant option") if is_grantable else sql.SQL("")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Foreign keys
+
+
+@dataclass(frozen=True)
+class ForeignKeyState:
+    made_whole: list[str]  # added and/or validated by this call
+    pending: list[str]  # still missing: the app held the referenced table the whole time (the next run adds them)
+
+
+def ensure_foreign_keys(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    table: str,
+    foreign_keys: tuple[ForeignKey, ...],
+    log: Callable[[str], object],
+) -> ForeignKeyState:
+    """Make every foreign key of `table` present and validated, never blocking the application.
+
+    Each missing key is added NOT VALID in a transaction of its own under a short lock_timeout (retried);
+    from then on it cascades, so removing the links whose referenced row is already gone leaves none,
+    and VALIDATE (which blocks nobody) finds none. A key the app never leaves a gap to add (a write
+    transaction open on the referenced table for the whole retry budget) is left for the next run, with
+    a warning: the table stays whole without it, and its orphans are removed meanwhile.
+    """
+    present = link_foreign_keys(conn, postgres, table)
+    incomplete = [key for key in foreign_keys if not present.get(key.name)]
+    pending: list[str] = []
+    for key in incomplete:
+        if key.name in present:
+            continue
+        try:
+            retry_concurrent_changes(
+                lambda key=key: add_foreign_key_not_valid(conn, postgres, table, key), what=f"{table}: adding {key.name}", log=log
+            )
+        except psycopg.errors.LockNotAvailable:
+            log(
+                f"WARNING {table}: {key.name} not added: a transaction of the application held "
+                f"{key.referenced_table} against it for the whole retry budget; the next run adds it"
+            )
+            pending.append(key.name)
+    for key in incomplete:
+        retry_concurrent_changes(
+            lambda key=key: remove_orphans_and_validate(conn, postgres, table, key, validate=key.name not in pending),
+            what=f"{table}: validating {key.name}",
+            log=log,
+        )
+    made_whole = [key.name for key in incomplete if key.name not in pending]
+    if made_whole:
+        log(f"{table}: foreign keys added or validated: {', '.join(made_whole)}")
+    return ForeignKeyState(made_whole, pending)
+
+
+def add_foreign_key_not_valid(conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey) -> None:
+    with conn.transaction():
+        lock_link_table(conn, postgres, table)
+        if key.name in link_foreign_keys(conn, postgres, table):
+            return  # another run added it while this one waited for the lock
+        set_short_lock_timeout(conn)
+        conn.execute(
+            postgres.sql(
+                "links/add_link_foreign_key_not_valid.sql",
+                links=table,
+                constraint_name=key.name,
+                column=key.column,
+                referenced_table=key.referenced_table,
+                on_delete=ON_DELETE_ACTIONS[key.on_delete],
+            )
+        )
+
+
+def remove_orphans_and_validate(
+    conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey, validate: bool = True
+) -> None:
+    with conn.transaction():
+        lock_link_table(conn, postgres, table)
+        set_short_lock_timeout(conn)
+        identifiers = {"links": table, "column": key.column, "referenced_table": key.referenced_table}
+        conn.execute(postgres.sql(key.orphans_statement(), **identifiers))
+        if validate:
+            conn.execute(postgres.sql("links/validate_link_foreign_key.sql", links=table, constraint_name=key.name))

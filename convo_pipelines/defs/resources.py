@@ -1,0 +1,256 @@
+"""The one resource every asset, check, schedule and sensor uses: the application's PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.sql import Composable, Composed
+from pydantic import Field
+
+from convo_pipelines.lib.db import CONCURRENT_CHANGE_SQLSTATES, connect, psycopg_url, redact_url, sql_seconds, start_embedded_postgres
+from convo_pipelines.lib.migrations import MigrationError, ensure_schema_current
+from convo_pipelines.lib.settings import Settings
+from convo_pipelines.lib.sqlfiles import render_sql
+
+# The Dagster concurrency pool of every asset that writes to the application database: its limit
+# (dagster.yaml's concurrency.pools.default_limit, or `dagster instance concurrency set app_database N`)
+# bounds how many of them run at once across all runs, whatever the run queue admits.
+APP_DATABASE_POOL = "app_database"
+
+# The retry policy of every asset and check that works in the application database. connect() lets
+# it retry transient database errors only (below); anything else fails the step at once. The pauses
+# are about 3, 9 and 21 seconds, jittered so that runs which lost the server together do not all
+# come back in the same second: enough to ride out a restart, a failover of a few seconds or a
+# dropped connection. Every asset is idempotent, so a retried step ends exactly where an
+# uninterrupted one would.
+TRANSIENT_ERRORS_RETRY = dg.RetryPolicy(max_retries=3, delay=3, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+# SQLSTATEs after which the same work, started again a little later, can succeed: the server ended
+# the session (57P01 admin shutdown: pg_terminate_backend, a restart; 57P02 crash shutdown; 57P03
+# starting up or shutting down), or a concurrent transaction won (serialization failure, deadlock,
+# lock timeout, which the assets already retry inside the step before giving up). Class 08 is
+# "connection exception".
+SESSION_ENDED_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+TRANSIENT_SQLSTATES = SESSION_ENDED_SQLSTATES | CONCURRENT_CHANGE_SQLSTATES
+# libpq reports a failed connection without a SQLSTATE; these (English) texts are failures no retry fixes.
+PERMANENT_CONNECTION_FAILURES = (
+    "password authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
+    "certificate",
+)
+
+# (url, source schema, analytics schema) whose migrations this process found current: the check runs
+# on the first connection of a process only, never at code-location load.
+_schemas_found_current: set[tuple[str, str, str]] = set()
+_schema_check_locks: dict[tuple[str, str, str], threading.Lock] = {}
+_schema_check_locks_guard = threading.Lock()
+
+
+class PostgresResource(dg.ConfigurableResource):
+    """The application database: reads the source schema, writes link tables and analytics.
+
+    An empty `database_url` means the embedded PostgreSQL under `convo_home` (started on
+    first use), which is what `make dev` and the tests run on.
+    """
+
+    database_url: str = Field(default="", description="PostgreSQL URL; empty for the embedded server.")
+    convo_home: str = Field(default=".convo", description="Folder of the embedded server's data.")
+    source_schema: str = Field(default="public", description="Schema of the source tables and link tables.")
+    analytics_schema: str = Field(default="analytics", description="Schema of the analytics tables.")
+    auto_migrate: bool = Field(
+        default=True,
+        description="Apply pending migrations on the first connection of a run (CONVO_AUTO_MIGRATE); "
+        "false makes a run with pending migrations fail with one line naming them.",
+    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PostgresResource:
+        # EnvVar keeps the URL (and its password) out of the UI's resource config view.
+        url = dg.EnvVar("DATABASE_URL") if settings.database_url else ""
+        return cls(
+            database_url=url,
+            convo_home=str(settings.convo_home),
+            source_schema=settings.source_schema,
+            analytics_schema=settings.analytics_schema,
+            auto_migrate=settings.auto_migrate,
+        )
+
+    def resolved_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return start_embedded_postgres(Path(self.convo_home), database="convo")
+
+    def display_url(self) -> str:
+        """The URL without its password, for logs and metadata."""
+        return redact_url(self.resolved_url())
+
+    @contextmanager
+    def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        """A connection that commits when the block ends cleanly and rolls back otherwise.
+
+        The first one of a process checks that the database's migrations match the code (and applies
+        pending ones unless auto_migrate is off), so a first run on a new database just works.
+        Inside an asset or check step, what the block raises is sorted for TRANSIENT_ERRORS_RETRY:
+        see only_transient_errors_retried.
+        """
+        with only_transient_errors_retried(lambda: database_location(self.resolved_url())) as session:
+            url = self.resolved_url()
+            with connect(url, autocommit=autocommit) as conn:
+                session.connected = True
+                self._ensure_schema_current(conn, url)
+                yield conn
+                if conn.broken:
+                    # The block handled a lost connection itself (histories record it per crew): the
+                    # step must not pass for done with work that never reached the database.
+                    raise psycopg.OperationalError("the connection was lost while the step went on")
+
+    def _ensure_schema_current(self, conn: psycopg.Connection, url: str) -> None:
+        key = (url, self.source_schema, self.analytics_schema)
+        if key in _schemas_found_current:
+            return
+        with _schema_check_lock(key):
+            if key in _schemas_found_current:
+                return
+            spent_before = sql_seconds(conn)
+            try:
+                ensure_schema_current(
+                    conn,
+                    self.source_schema,
+                    self.analytics_schema,
+                    auto_migrate=self.auto_migrate,
+                    log=dg.get_dagster_logger("convo_pipelines.lib.migrations"),
+                )
+            except MigrationError as exc:
+                # One line saying what to run; a retry cannot help until someone runs it.
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+            finally:
+                # The check (or the migrations) is not the caller's work: keep it out of its SQL time.
+                conn.sql_seconds = spent_before
+            _schemas_found_current.add(key)
+
+    def sql(self, name: str, **identifiers: str | Composable) -> Composed:
+        """sql/<name> with this database's schemas bound as identifiers."""
+        return render_sql(name, source=self.source_schema, analytics=self.analytics_schema, **identifiers)
+
+
+def _schema_check_lock(key: tuple[str, str, str]) -> threading.Lock:
+    with _schema_check_locks_guard:
+        return _schema_check_locks.setdefault(key, threading.Lock())
+
+
+# ---------------------------------------------------------------------------------------------
+# Which failures the retry policy retries
+
+
+@dataclass
+class DatabaseSession:
+    """What connect() reached: whether a failure happened while connecting or on an open connection."""
+
+    connected: bool = False
+
+
+class DatabaseUnavailable(Exception):
+    """A transient database error on an attempt the step's retry policy will follow with another."""
+
+
+def is_transient_database_error(exc: BaseException) -> bool:
+    """True for an error after which the same work, started again a little later, can succeed."""
+    if not isinstance(exc, psycopg.Error):
+        return False
+    if exc.sqlstate is None:
+        # Raised by libpq, not by a statement: the connection could not be made, or was lost.
+        text = str(exc).lower()
+        return isinstance(exc, psycopg.OperationalError) and not any(failure in text for failure in PERMANENT_CONNECTION_FAILURES)
+    return exc.sqlstate in TRANSIENT_SQLSTATES or exc.sqlstate.startswith("08")
+
+
+def database_location(url: str) -> str:
+    """'host:port database name' of a PostgreSQL URL, never its user or password."""
+    try:
+        params = conninfo_to_dict(psycopg_url(url))
+    except (psycopg.Error, ValueError):
+        return "an unparseable URL"
+    host = params.get("host") or params.get("hostaddr") or "localhost"
+    return f"{host}:{params.get('port') or 5432} database {params.get('dbname') or params.get('user') or 'postgres'}"
+
+
+def current_step_attempts() -> tuple[int, int] | None:
+    """(number of this attempt, attempts its retry policy allows) of the asset or check step running
+    in this thread, or None outside a step (sensors, schedules, the command line)."""
+    for context_type in (dg.AssetExecutionContext, dg.AssetCheckExecutionContext):
+        try:
+            context = context_type.get()
+        except dg.DagsterInvariantViolationError:
+            continue
+        policy = context.op_execution_context.op_def.retry_policy
+        return context.retry_number + 1, 1 + (policy.max_retries if policy else 0)
+    return None
+
+
+@contextmanager
+def only_transient_errors_retried(location: Callable[[], str]) -> Iterator[DatabaseSession]:
+    """Inside an asset or check step, let its RetryPolicy retry transient database errors only.
+
+    A RetryPolicy retries every exception but a Failure with allow_retries=False, so anything else
+    raised in the block becomes one (the original kept as its cause), and a Failure the block raised
+    itself stops retrying. A transient error is left to the policy until the last attempt, which
+    fails with one line naming the database (never the password). Outside a step nothing changes.
+    """
+    session = DatabaseSession()
+    try:
+        yield session
+    except Exception as exc:
+        attempts = current_step_attempts()
+        if attempts is None or isinstance(exc, (dg.DagsterError, DatabaseUnavailable)):
+            raise  # outside a step, Dagster's own, or already sorted by a connect() inside this one
+        if isinstance(exc, dg.Failure):
+            exc.allow_retries = False
+            raise
+        attempt, allowed = attempts
+        where = _location_or_placeholder(location)
+        if not is_transient_database_error(exc):
+            raise dg.Failure(description=_permanent_failure_line(exc, where), allow_retries=False) from exc
+        what = _transient_failure_summary(exc, session, where)
+        if attempt < allowed:
+            raise DatabaseUnavailable(f"{what} (attempt {attempt} of {allowed}, retrying): {_first_line(exc)}") from exc
+        raise dg.Failure(
+            description=f"{what} after {attempt} attempt{'s' if attempt > 1 else ''}: {_first_line(exc)}",
+            metadata={"database": where, "attempts": attempt, "sqlstate": exc.sqlstate or "none"},
+            allow_retries=False,
+        ) from None
+
+
+def _transient_failure_summary(exc: psycopg.Error, session: DatabaseSession, where: str) -> str:
+    if not session.connected:
+        return f"could not connect to PostgreSQL at {where}"
+    if exc.sqlstate in CONCURRENT_CHANGE_SQLSTATES:
+        return f"PostgreSQL at {where} kept reporting concurrent changes ({exc.sqlstate})"
+    return f"lost the connection to PostgreSQL at {where}"
+
+
+def _location_or_placeholder(location: Callable[[], str]) -> str:
+    try:
+        return location()
+    except Exception:  # the URL itself could not be resolved (an embedded server that did not start)
+        return "the application database"
+
+
+def _permanent_failure_line(exc: Exception, where: str) -> str:
+    if isinstance(exc, psycopg.Error):
+        code = f" ({exc.sqlstate})" if exc.sqlstate else ""
+        return f"PostgreSQL at {where} failed the step{code}: {_first_line(exc)}"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,790 @@
+"""`convo-pipelines bench`: seed a scratch location and measure the link tables and the histories end to end.
+
+Every figure comes from one run on one machine, so ratios are fair. Link tables: the first full
+backfill through Dagster (the CLI, the same code path as a UI backfill) split into SQL time and
+Dagster overhead, a re-run with nothing changed, one day's partition after one change, the
+sensor's scoped run, the read side alone, the plain set-based floor, the seeds' batches of 500.
+Histories: the first full backfill, a re-run with nothing changed, and a discovery tick that finds
+10 new sessions. Plus peak RSS of the run processes, and table and index sizes. Each timing is the
+median of `repeats` runs, with min and max. Last, an app workload (reads and writes every 50 ms, and a
+lock monitor) runs beside a first fill, a range re-run, the project reconcile and a histories backfill,
+then alone: the app's longest statement with each run against that baseline, and the longest lock
+wait the pipeline caused.
+
+The scratch location is a new database on the embedded server, or, under DATABASE_URL, two new
+schemas in that database (so the role needs CREATE on the database, not CREATEDB); either is
+dropped afterwards, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import psutil
+import psycopg
+from psycopg import sql
+
+from convo_pipelines.tools.app_workload import EXCLUSIVE_LOCK_MODES, AppWorkload, WorkloadReport, measure_baseline
+from convo_pipelines.defs.links.assets import CLIENT_LINKS, PEOPLE_LINKS, PROJECT_LINKS_TABLE
+from convo_pipelines.tools.bench_reads import measure_read_latencies, round_trip_seconds, speedups
+from convo_pipelines.defs.histories.crews import load_crews
+from convo_pipelines.lib.db import connect, count_rows, drop_database, ensure_database, redact_url, with_database
+from convo_pipelines.tools.dev import app_database
+from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
+from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
+from convo_pipelines.lib.progress import Progress
+from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
+from convo_pipelines.tools.seed import seed_demo
+from convo_pipelines.tools.seed_histories import PROGRESS_EVERY_ROWS, SeedProgress, even_share, seed_histories
+from convo_pipelines.defs.links.sensors import scoped_run_config
+from convo_pipelines.lib.settings import Settings
+from convo_pipelines.lib.sqlfiles import render_sql
+
+# Where the embedded scratch database keeps its tables: the project's defaults.
+EMBEDDED_SOURCE_SCHEMA = "public"
+EMBEDDED_ANALYTICS_SCHEMA = "analytics"
+FRONT_LINK_TABLES = {spec.table: spec for spec in (PEOPLE_LINKS, CLIENT_LINKS)}
+HISTORIES_TABLES = ("histories_sessions", "conversation_summaries")
+LINK_TABLES = (*FRONT_LINK_ASSETS, PROJECT_LINKS_TABLE)
+READ_IDS = 1000
+# The old joins take up to hundreds of ms per id: each read path stops after this long, whatever its ids.
+READ_BUDGET_SECONDS = 60.0
+SEEDS_BATCH_SIZE = 500
+# The performance aims (bench_report.py) are set for 1,000,000 conversations and 10,000,000 history rows.
+HISTORY_ROWS_PER_CONVERSATION = 10
+HISTORY_CREWS = 3
+TICK_NEW_SESSIONS = 10
+TICK_MESSAGES_PER_SESSION = 4
+# The app workload beside the runs: one statement of each kind this often (seconds).
+APP_INTERVAL = 0.05
+# The baseline (the same workload, no run) lasts as long as the longest run it is compared with, within these bounds:
+# the longest of N statements grows with N, so a shorter baseline would flatter the runs.
+APP_BASELINE_MIN_SECONDS = 10.0
+APP_BASELINE_MAX_SECONDS = 120.0
+# On Ctrl-C the run process gets the signal too; give it this long to cancel its query and end.
+RUN_STOP_GRACE_SECONDS = 30
+ALL_TIME = {
+    "start": datetime(1, 1, 1, tzinfo=timezone.utc),
+    "end": datetime(9999, 12, 31, tzinfo=timezone.utc),
+    "only_conversation_ids": None,
+}
+# A traceback's last line: "FileNotFoundError: ...", "psycopg.errors.UndefinedTable: ...".
+RAISED_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure): ")
+Report = Callable[[str], None]
+
+
+class BenchError(Exception):
+    """The benchmark cannot run; the message says why in one line."""
+
+
+@dataclass
+class Measurement:
+    name: str
+    unit: str
+    samples: list[float] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "median": round(self.median, 6),
+            "min": round(min(self.samples), 6),
+            "max": round(max(self.samples), 6),
+            "runs": len(self.samples),
+            "note": self.note,
+        }
+
+
+@dataclass
+class BenchReport:
+    conversations: int
+    history_rows: int
+    days: int
+    seed: int
+    machine: dict[str, object]
+    counts: dict[str, int] = field(default_factory=dict)
+    measurements: dict[str, Measurement] = field(default_factory=dict)
+    sizes: list[dict[str, object]] = field(default_factory=list)
+    command: str = ""
+    reads: list[dict[str, object]] = field(default_factory=list)
+    read_speedups: dict[str, float] = field(default_factory=dict)
+    # Per run kind: the app's longest statement beside it, the baseline's, the longest lock wait the pipeline caused.
+    app_beside_runs: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def record(self, key: str, name: str, unit: str, value: float, note: str = "") -> None:
+        measurement = self.measurements.setdefault(key, Measurement(name, unit, note=note))
+        measurement.samples.append(value)
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["measurements"] = {key: m.as_row() for key, m in self.measurements.items()}
+        return data
+
+
+def server_version(url: str) -> str:
+    with connect(url) as conn:
+        return "PostgreSQL " + conn.execute("select current_setting('server_version')").fetchone()[0]
+
+
+def machine_facts() -> dict[str, object]:
+    import platform
+
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+# ---------------------------------------------------------------- the scratch location
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """Where the benchmark's tables live: a database and its source and analytics schemas."""
+
+    url: str
+    source_schema: str
+    analytics_schema: str
+
+    def sql(self, name: str, **identifiers: str | sql.Composable) -> sql.Composed:
+        """sql/<name> with the scratch schemas bound."""
+        return render_sql(name, source=self.source_schema, analytics=self.analytics_schema, **identifiers)
+
+    def run_environment(self) -> dict[str, str]:
+        """What a Dagster run needs to read and write the scratch tables."""
+        return {"DATABASE_URL": self.url, "SOURCE_SCHEMA": self.source_schema, "ANALYTICS_SCHEMA": self.analytics_schema}
+
+
+@contextmanager
+def scratch_location(settings: Settings, report: Report) -> Iterator[Scratch]:
+    """Two scratch schemas in DATABASE_URL's database, or else a scratch database on the embedded server."""
+    name = f"convo_bench_{uuid.uuid4().hex[:10]}"
+    if settings.database_url:
+        with scratch_schemas(settings.database_url, name, report) as scratch:
+            yield scratch
+    else:
+        with scratch_database(settings, name, report) as scratch:
+            yield scratch
+
+
+@contextmanager
+def scratch_schemas(url: str, name: str, report: Report) -> Iterator[Scratch]:
+    """Schemas `name` (source) and `name`_analytics in the database of `url`, dropped with CASCADE afterwards.
+
+    The seeder and the migrations create them, so the role needs only CREATE on the database.
+    """
+    scratch = Scratch(url, name, f"{name}_analytics")
+    report(f"scratch schemas {scratch.source_schema} and {scratch.analytics_schema} in {redact_url(url)}")
+    try:
+        yield scratch
+    finally:
+        with connect(url, autocommit=True) as conn:
+            conn.execute(scratch.sql("tools/bench/drop_scratch_schemas.sql"))
+        report(f"dropped the scratch schemas {scratch.source_schema} and {scratch.analytics_schema}")
+
+
+@contextmanager
+def scratch_database(settings: Settings, name: str, report: Report) -> Iterator[Scratch]:
+    """A new database on the embedded server under CONVO_HOME, dropped afterwards (and the server stopped if this started it)."""
+    with app_database(settings, say=report) as server:
+        admin = with_database(server, "postgres")
+        try:
+            ensure_database(admin, name)
+        except psycopg.Error as exc:
+            raise BenchError(f"cannot create the scratch database {name}: {str(exc).strip().splitlines()[0]}") from None
+        report(f"scratch database {name}")
+        try:
+            yield Scratch(with_database(server, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA)
+        finally:
+            drop_database(admin, name)
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    """What every part of the benchmark shares: the scratch tables, the seeded period, Dagster's home."""
+
+    scratch: Scratch
+    dagster_home: Path
+    end: datetime
+    days: int
+    repeats: int
+    report: Report
+    read_samples: int = READ_IDS
+
+    @property
+    def start(self) -> date:
+        return (self.end - timedelta(days=self.days)).date()
+
+    def runner(self, assets: tuple[str, ...]) -> DagsterRunner:
+        return DagsterRunner(self.scratch, self.dagster_home, self.start, self.end.date(), assets)
+
+
+def run_links_bench(
+    *,
+    conversations: int,
+    days: int,
+    seed: int,
+    repeats: int,
+    settings: Settings,
+    history_rows: int | None = None,
+    report: Report = print,
+    batches: bool = True,
+    read_ids: int = READ_IDS,
+    command: str = "",
+    app_interval: float = APP_INTERVAL,
+) -> BenchReport:
+    """Seed a scratch location and measure every link-table figure, then the histories' (unless history_rows is 0),
+    then what an app working beside the runs waits (`bench_app_beside_runs`, last: its writes change the data).
+
+    `history_rows` defaults to HISTORY_ROWS_PER_CONVERSATION per conversation.
+    """
+    if history_rows is None:
+        history_rows = conversations * HISTORY_ROWS_PER_CONVERSATION
+    result = BenchReport(
+        conversations=conversations, history_rows=history_rows, days=days, seed=seed, machine=machine_facts()
+    )
+    with scratch_location(settings, report) as scratch, tempfile.TemporaryDirectory(prefix="convo_bench_") as home:
+        dagster_home = Path(home)
+        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        bench = BenchContext(scratch, dagster_home, end, days, repeats, report, read_ids)
+        result.command = command
+        result.machine["postgres"] = server_version(scratch.url)
+        seed_scratch(bench, result, conversations=conversations, history_rows=history_rows, seed=seed)
+        bench_link_tables(bench, result, batches=batches)
+        if history_rows:
+            bench_histories(bench, result)
+        bench_app_beside_runs(bench, result, interval=app_interval, histories=bool(history_rows))
+        # App read latencies are measured inside bench_link_tables (bench_app_reads), while the link tables are
+        # as the pipeline built them; the per-aim verdicts are rendered from the report by bench_report.verdicts.
+    return result
+
+
+def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int, history_rows: int, seed: int) -> None:
+    """The demo's source tables (timed as `seed`), then the crews' histories (timed as `seed_histories`)."""
+    scratch, report = bench.scratch, bench.report
+    with connect(scratch.url) as conn:
+        started = time.perf_counter()
+        result.counts = seed_demo(
+            conn, source_schema=scratch.source_schema, analytics_schema=scratch.analytics_schema,
+            conversations=conversations, days=bench.days, seed=seed, end=bench.end, report=report,
+        )
+        result.record("seed", "seed-demo", "s", time.perf_counter() - started)
+        result.counts["front_message_recipients"] = count_rows(conn, scratch.source_schema, "front_message_recipients")
+        if not history_rows:
+            return
+        report(f"seeding {history_rows:,} history rows in {HISTORY_CREWS} crews")
+        started = time.perf_counter()
+        result.counts.update(
+            seed_histories(
+                conn, source_schema=scratch.source_schema, messages=history_rows, crews=HISTORY_CREWS,
+                days=bench.days, seed=seed, end=bench.end, progress=seed_progress_lines(report, history_rows),
+            )
+        )
+        conn.commit()
+        result.record("seed_histories", "seed histories", "s", time.perf_counter() - started)
+
+
+def seed_progress_lines(report: Report, total_rows: int) -> SeedProgress:
+    """A seed_histories progress callback that reports rows, rate and ETA."""
+    progress = Progress(
+        report, "  histories", math.ceil(total_rows / PROGRESS_EVERY_ROWS), unit=f"chunks of {PROGRESS_EVERY_ROWS:,} rows"
+    )
+
+    def advance(written: int, _total: int) -> None:
+        progress.advance(written - progress.rows)
+
+    return advance
+
+
+def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool) -> None:
+    scratch, report, repeats = bench.scratch, bench.report, bench.repeats
+    runner = bench.runner(FRONT_LINK_ASSETS)
+    bench_full_backfills(bench, result, runner, key="", label="", empty_tables=lambda: _truncate_front_links(scratch))
+    result.counts.update({table: _count(scratch, scratch.source_schema, table) for table in FRONT_LINK_ASSETS})
+    # Sized as the pipeline built them: the floor and the batches below rebuild them another way.
+    result.sizes += _table_sizes(scratch, "source", scratch.source_schema, FRONT_LINK_ASSETS)
+    bench_reruns(bench, result, runner, key="", label="")
+
+    change_day = bench.end.date() - timedelta(days=max(bench.days // 2, 1))
+    for attempt in range(repeats):
+        report(f"one day's partition after one change ({attempt + 1}/{repeats})")
+        _make_one_change(scratch, change_day)
+        run = runner.materialize_partition(change_day)
+        result.record("one_day_sql", "one-day partition after one change: SQL", "s", run.sql_seconds)
+        result.record("one_day_rows_written", "one-day partition after one change: rows written", "rows", run.rows_written)
+    for attempt in range(repeats):
+        report(f"late change through the sensor's scoped run ({attempt + 1}/{repeats})")
+        conversation = _make_one_change(scratch, change_day)
+        run = runner.materialize_partition(change_day, run_config=scoped_run_config([conversation]))
+        result.record("scoped_sql", "one change, the sensor's scoped run of its day: SQL", "s", run.sql_seconds)
+        result.record("scoped_rows_written", "one change, the sensor's scoped run of its day: rows written", "rows", run.rows_written)
+
+    bench_app_reads(bench, result)
+
+    for attempt in range(repeats):
+        result.record("read_side", "read side alone (join + DISTINCT, people)", "s", _time_read_side(scratch))
+    for attempt in range(repeats):
+        report(f"plain set-based floor ({attempt + 1}/{repeats})")
+        _truncate_front_links(scratch)
+        result.record("plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", _time_plain_floor(scratch))
+    if batches:
+        report("the seeds' approach: batches of 500 conversations, upserts")
+        _truncate_front_links(scratch)
+        result.record("seeds_batches", "seeds' approach: batches of 500, upserts", "s", _time_seed_batches(scratch, report))
+
+
+def bench_full_backfills(
+    bench: BenchContext, result: BenchReport, runner: DagsterRunner, *, key: str, label: str, empty_tables: Callable[[], None]
+) -> None:
+    """`repeats` first full backfills of the runner's assets into emptied tables; keys and names start with key / label."""
+    for attempt in range(bench.repeats):
+        bench.report(f"{label}first full backfill through Dagster ({attempt + 1}/{bench.repeats})")
+        empty_tables()
+        run = runner.materialize_range()
+        result.record(f"{key}full_backfill_sql", f"{label}first full backfill: SQL", "s", run.sql_seconds)
+        result.record(f"{key}full_backfill_checks", f"{label}first full backfill: the checks of the range", "s", run.checks_seconds)
+        result.record(
+            f"{key}full_backfill_overhead", f"{label}first full backfill: Dagster overhead (process start, bookkeeping)",
+            "s", run.overhead_seconds,
+        )
+        result.record(f"{key}peak_rss", f"{label}peak RSS of the run process", "MB", run.peak_rss_mb)
+
+
+def bench_reruns(bench: BenchContext, result: BenchReport, runner: DagsterRunner, *, key: str, label: str) -> None:
+    """`repeats` runs of the whole range again with nothing changed: their SQL and the rows they wrote (0 when exact)."""
+    for attempt in range(bench.repeats):
+        bench.report(f"{label}re-run with nothing changed ({attempt + 1}/{bench.repeats})")
+        run = runner.materialize_range()
+        result.record(f"{key}rerun_sql", f"{label}re-run, nothing changed: SQL", "s", run.sql_seconds)
+        result.record(f"{key}rerun_rows_written", f"{label}re-run, nothing changed: rows written", "rows", run.rows_written)
+        result.record(f"{key}peak_rss", f"{label}peak RSS of the run process", "MB", run.peak_rss_mb)
+
+
+def bench_app_reads(bench: BenchContext, result: BenchReport) -> None:
+    """App-side read latency through the link tables as the pipeline built them, and through the old joins."""
+    scratch, report = bench.scratch, bench.report
+    report("project_conversations through Dagster, so the project question has its link table")
+    bench.runner((PROJECT_LINKS_TABLE,)).materialize_unpartitioned()
+    with connect(scratch.url, autocommit=True) as conn:
+        for table in LINK_TABLES:
+            conn.execute(scratch.sql("tools/bench/vacuum_analyze_table.sql", schema=scratch.source_schema, table=table))
+    report(f"app read latency over up to {bench.read_samples:,} random ids per question, each way")
+    latencies = measure_read_latencies(
+        scratch.url, scratch.source_schema, samples=bench.read_samples, budget_seconds=READ_BUDGET_SECONDS, report=report
+    )
+    result.reads = [latency.as_row() for latency in latencies]
+    result.read_speedups = {key: round(ratio, 1) for key, ratio in speedups(latencies).items()}
+    result.record("round_trip", "round trip of `select 1` (floor of any read)", "s", round_trip_seconds(scratch.url))
+
+
+def bench_histories(bench: BenchContext, result: BenchReport) -> None:
+    """The histories assets: first full backfill, re-run with nothing changed, a discovery tick with 10 new sessions."""
+    scratch, report, repeats = bench.scratch, bench.report, bench.repeats
+    runner = bench.runner(HISTORIES_ASSETS)
+    bench_full_backfills(
+        bench, result, runner, key="histories_", label="histories, ", empty_tables=lambda: _truncate_histories_analytics(scratch)
+    )
+    result.counts.update({table: _count(scratch, scratch.analytics_schema, table) for table in HISTORIES_TABLES})
+    result.sizes += _table_sizes(scratch, "source", scratch.source_schema, _histories_source_tables(scratch))
+    result.sizes += _table_sizes(scratch, "analytics", scratch.analytics_schema, HISTORIES_TABLES)
+    bench_reruns(bench, result, runner, key="histories_", label="histories, ")
+
+    for attempt in range(repeats):
+        report(f"histories: discovery tick with {TICK_NEW_SESSIONS} new sessions ({attempt + 1}/{repeats})")
+        written = _insert_new_sessions(scratch, TICK_NEW_SESSIONS)
+        if written < TICK_NEW_SESSIONS:
+            raise BenchError(f"wrote {written} new chat sessions for the discovery tick instead of {TICK_NEW_SESSIONS}: no crew?")
+        today = datetime.now(timezone.utc).date()
+        run = runner.materialize_partition(today, run_config=discovery_tick_run_config())
+        tick = f"discovery tick, {TICK_NEW_SESSIONS} new sessions"
+        mode = f"histories_sessions mode: {run.metadata['histories_sessions'].get('mode', 'unknown')}; SQL / step: " + ", ".join(
+            f"{asset} {float(metadata['sql_seconds']) * 1000:.0f} / {float(metadata['seconds']) * 1000:.0f} ms"
+            for asset, metadata in run.metadata.items()
+        )
+        result.record("tick_sql", f"{tick}: SQL", "s", run.sql_seconds, note=mode)
+        result.record("tick_steps", f"{tick}: the asset steps (SQL, their Python, connections)", "s", run.step_seconds)
+        result.record("tick_checks", f"{tick}: the checks", "s", run.checks_seconds)
+        result.record("tick_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
+        result.record("tick_rows_written", f"{tick}: rows written", "rows", run.rows_written)
+        # A new session is a new summary row; the day's other sessions are already summarized.
+        result.record("tick_sessions_found", f"{tick}: sessions found", "sessions", run.figure("conversation_summaries", "rows_inserted"))
+        result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
+
+
+# ---------------------------------------------------------------- the app beside the runs
+
+
+@dataclass(frozen=True)
+class RunBesideApp:
+    key: str
+    label: str
+    launch: Callable[[], DagsterRun]
+    empty_tables: Callable[[], None] | None = None
+
+
+def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval: float, histories: bool) -> None:
+    """The app workload (convo_pipelines.tools.app_workload) during a first fill, a range re-run, the project reconcile
+    and a histories backfill, then alone for as long as the longest of them: per run kind, the app's longest
+    statement against the baseline's, and the longest lock wait the pipeline caused.
+
+    Runs last: the app's writes (people re-created, recipients added) change what the other figures measure.
+    """
+    scratch, report = bench.scratch, bench.report
+    watched = _histories_source_tables(scratch) if histories else []
+    front = bench.runner(FRONT_LINK_ASSETS)
+    runs = [
+        RunBesideApp("first_fill", "first fill of the Front link tables", front.materialize_range, lambda: _truncate_front_links(scratch)),
+        RunBesideApp("range_rerun", "range re-run of the Front link tables", front.materialize_range),
+        RunBesideApp("project_reconcile", "project_conversations reconcile", bench.runner((PROJECT_LINKS_TABLE,)).materialize_unpartitioned),
+    ]
+    if histories:
+        runs.append(
+            RunBesideApp(
+                "histories_backfill", "histories backfill", bench.runner(HISTORIES_ASSETS).materialize_range,
+                lambda: _truncate_histories_analytics(scratch),
+            )
+        )
+    beside: dict[str, tuple[RunBesideApp, WorkloadReport, float, str | None]] = {}
+    for run in runs:
+        if run.empty_tables is not None:
+            run.empty_tables()
+        report(f"app workload (a statement of each kind every {interval * 1000:.0f} ms) beside the {run.label}")
+        failure = None
+        with AppWorkload(scratch.url, scratch.source_schema, interval=interval, extra_tables=watched) as app:
+            started = time.perf_counter()
+            try:
+                run.launch()
+            except BenchError as exc:
+                # A run that fails beside the app is a finding of this part, not the end of the benchmark.
+                failure = str(exc)
+                report(f"  the run FAILED beside the app: {failure}")
+            seconds = time.perf_counter() - started
+        beside[run.key] = (run, app.report(), seconds, failure)
+        report(app.report().summary())
+    longest_run = max(seconds for _, _, seconds, _ in beside.values())
+    baseline_seconds = min(max(longest_run, APP_BASELINE_MIN_SECONDS), APP_BASELINE_MAX_SECONDS)
+    report(f"app workload alone for {baseline_seconds:.0f} s (the baseline)")
+    baseline = measure_baseline(scratch.url, scratch.source_schema, baseline_seconds, interval=interval, extra_tables=watched)
+    report(baseline.summary())
+    result.record("app_baseline_longest_statement", "app alone (baseline): longest statement", "s", baseline.longest_statement_ms / 1000)
+    for key, (run, workload, seconds, failure) in beside.items():
+        result.record(f"app_{key}_longest_statement", f"app beside the {run.label}: longest statement", "s", workload.longest_statement_ms / 1000)
+        result.record(
+            f"app_{key}_pipeline_wait", f"app beside the {run.label}: longest lock wait caused by the pipeline", "s",
+            workload.longest_pipeline_wait_ms / 1000,
+        )
+        result.app_beside_runs[key] = app_figures(run.label, workload, baseline, seconds, failure)
+
+
+def app_figures(
+    label: str, workload: WorkloadReport, baseline: WorkloadReport, run_seconds: float, run_failure: str | None
+) -> dict[str, object]:
+    """One run kind's app figures for the JSON: the headline numbers, then the workload's whole report."""
+    return {
+        "label": label,
+        "run_seconds": round(run_seconds, 3),
+        "run_failure": run_failure,
+        "longest_statement_ms": round(workload.longest_statement_ms, 3),
+        "baseline_longest_statement_ms": round(baseline.longest_statement_ms, 3),
+        "over_baseline_ms": round(workload.longest_statement_ms - baseline.longest_statement_ms, 3),
+        "longest_pipeline_wait_ms": round(workload.longest_pipeline_wait_ms, 3),
+        "statements": workload.statement_count(),
+        "errors": workload.errors,
+        "baseline_errors": baseline.errors,
+        "exclusive_locks_on_source_tables": {
+            table: sorted(locks) for table, locks in workload.pipeline_locks_in(EXCLUSIVE_LOCK_MODES).items()
+        },
+        "workload": workload.as_dict(),
+        "baseline_seconds": baseline.seconds,
+    }
+
+
+# ---------------------------------------------------------------- Dagster runs
+
+
+@dataclass
+class DagsterRun:
+    wall_seconds: float
+    sql_seconds: float
+    checks_seconds: float
+    rows_written: int
+    peak_rss_mb: float
+    # Each asset's materialization metadata, as plain values.
+    metadata: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @property
+    def overhead_seconds(self) -> float:
+        return max(self.wall_seconds - self.sql_seconds - self.checks_seconds, 0.0)
+
+    def figure(self, asset: str, key: str) -> float:
+        return float(self.metadata[asset][key])
+
+    @property
+    def step_seconds(self) -> float:
+        """The asset steps' own time: their SQL, their Python and opening their connections."""
+        return sum(float(values["seconds"]) for values in self.metadata.values())
+
+
+@dataclass
+class DagsterRunner:
+    """Runs a selection of assets through the `dagster` CLI against the scratch tables."""
+
+    scratch: Scratch
+    dagster_home: Path
+    start: date
+    end: date
+    assets: tuple[str, ...]
+
+    def materialize_range(self) -> DagsterRun:
+        return self._materialize(["--partition-range", f"{self.start.isoformat()}...{self.end.isoformat()}"])
+
+    def materialize_unpartitioned(self) -> DagsterRun:
+        return self._materialize([])
+
+    def materialize_partition(self, day: date, run_config: dict | None = None) -> DagsterRun:
+        config = ["--config-json", json.dumps(run_config)] if run_config else []
+        return self._materialize(["--partition", day.isoformat(), *config])
+
+    def _materialize(self, partition_args: list[str]) -> DagsterRun:
+        command = [
+            str(Path(sys.executable).with_name("dagster")), "asset", "materialize",
+            "-m", "convo_pipelines.definitions", "--select", ",".join(self.assets), *partition_args,
+        ]
+        env = {
+            **os.environ,
+            **self.scratch.run_environment(),
+            "DAGSTER_HOME": str(self.dagster_home),
+            "PARTITIONS_START_DATE": self.start.isoformat(),
+            "ENABLE_BACKGROUND_JOBS": "false",
+        }
+        before = _latest_storage_ids(self.dagster_home, self.assets)
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            peak = _watch_peak_rss(process)
+            output = process.communicate()[0]
+        except BaseException:
+            # The scratch tables are dropped next: the run must have let go of them first.
+            _stop(process)
+            raise
+        wall = time.perf_counter() - started
+        if process.returncode != 0:
+            raise BenchError(f"dagster asset materialize failed (exit {process.returncode}): {_root_cause(output)}")
+        return _run_figures(self.dagster_home, self.assets, before, wall_seconds=wall, peak_rss_mb=peak)
+
+
+def _root_cause(output: str) -> str:
+    """The exception a failed run's output ends with, below Dagster's own wrappers, or its last line."""
+    raised = [line.strip() for line in output.splitlines() if RAISED_LINE.match(line) and not line.startswith("dagster._core.errors.")]
+    lines = raised or output.strip().splitlines()[-1:]
+    return lines[-1].strip() if lines else "no output"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Interrupt the run (its query is cancelled) and wait for it; kill it if it does not end in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=RUN_STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _watch_peak_rss(process: subprocess.Popen) -> float:
+    """The largest RSS any process of the run's tree reached, sampled every 20 ms, in MB."""
+    peak = 0
+    try:
+        root = psutil.Process(process.pid)
+        while process.poll() is None:
+            for member in [root, *root.children(recursive=True)]:
+                try:
+                    peak = max(peak, member.memory_info().rss)
+                except psutil.Error:
+                    continue
+            time.sleep(0.02)
+    except psutil.NoSuchProcess:
+        pass
+    return peak / 2**20
+
+
+def _latest_storage_ids(dagster_home: Path, assets: tuple[str, ...]) -> dict[str, int]:
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        latest = {}
+        for name in assets:
+            records = instance.fetch_materializations(dg.AssetKey(name), limit=1).records
+            latest[name] = records[0].storage_id if records else 0
+        return latest
+
+
+def _run_figures(
+    dagster_home: Path, assets: tuple[str, ...], before: dict[str, int], *, wall_seconds: float, peak_rss_mb: float
+) -> DagsterRun:
+    """SQL seconds and rows written by the newest run (from its assets' materialization metadata), and its checks' seconds.
+
+    A range run copies its metadata onto every partition of the range, so one event per asset
+    is read, the newest. Rows written are inserts, updates and deletes; the checks' time is
+    their steps' durations.
+    """
+    seconds, rows, metadata = 0.0, 0, {}
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        newest_run = instance.get_runs(limit=1)[0]
+        checks_seconds = sum(
+            (step.end_time or 0.0) - (step.start_time or 0.0)
+            for step in instance.get_run_step_stats(newest_run.run_id)
+            if step.step_key not in assets
+        )
+        for name in assets:
+            records = instance.fetch_materializations(dg.AssetKey(name), limit=1).records
+            if not records or records[0].storage_id <= before[name]:
+                raise BenchError(f"the run recorded no materialization of {name}")
+            values = {key: entry.value for key, entry in records[0].asset_materialization.metadata.items()}
+            metadata[name] = values
+            # Time inside PostgreSQL statements; the asset's own Python (and opening its connection) is overhead.
+            seconds += float(values.get("sql_seconds", values["seconds"]))
+            rows += sum(int(values.get(key, 0)) for key in ("rows_inserted", "rows_updated", "rows_deleted"))
+    return DagsterRun(
+        wall_seconds=wall_seconds, sql_seconds=seconds, checks_seconds=checks_seconds,
+        rows_written=rows, peak_rss_mb=peak_rss_mb, metadata=metadata,
+    )
+
+
+# ---------------------------------------------------------------- SQL outside Dagster
+
+
+def _render(scratch: Scratch, name: str, table: str) -> sql.Composed:
+    """sql/<name> for one Front link table, with that table's oracle composed in."""
+    spec = FRONT_LINK_TABLES[table]
+    oracle = scratch.sql(spec.oracle_file)
+    return scratch.sql(name, links=spec.table, owner=spec.owner_column, oracle=oracle)
+
+
+def _truncate_histories_analytics(scratch: Scratch) -> None:
+    with connect(scratch.url) as conn:
+        conn.execute(scratch.sql("tools/bench/truncate_histories_analytics.sql"))
+
+
+def _truncate_front_links(scratch: Scratch) -> None:
+    with connect(scratch.url) as conn:
+        conn.execute(
+            sql.SQL("truncate {}, {}").format(
+                *(sql.Identifier(scratch.source_schema, table) for table in FRONT_LINK_ASSETS)
+            )
+        )
+
+
+def _time_plain_floor(scratch: Scratch) -> float:
+    with connect(scratch.url) as conn:
+        started = time.perf_counter()
+        for table in FRONT_LINK_ASSETS:
+            conn.execute(_render(scratch, "tools/bench/insert_links_plain_floor.sql", table), ALL_TIME)
+        conn.commit()
+        return time.perf_counter() - started
+
+
+def _time_seed_batches(scratch: Scratch, report: Report) -> float:
+    """The seeds' way: one query per table per batch of 500 conversations, upserting each batch."""
+    with connect(scratch.url) as conn:
+        ids = [row[0] for row in conn.execute(scratch.sql("tools/bench/select_front_conversation_ids_ordered.sql"))]
+        statements = {table: _render(scratch, "tools/bench/insert_links_batch_upsert.sql", table) for table in FRONT_LINK_ASSETS}
+        started = time.perf_counter()
+        batches = range(0, len(ids), SEEDS_BATCH_SIZE)
+        for number, offset in enumerate(batches, start=1):
+            batch = ids[offset : offset + SEEDS_BATCH_SIZE]
+            for table in FRONT_LINK_ASSETS:
+                conn.execute(statements[table], {**ALL_TIME, "conversation_ids": batch})
+            conn.commit()
+            if number % 100 == 0:
+                elapsed = time.perf_counter() - started
+                report(f"  batches: {number:,}/{len(batches):,} in {elapsed:.0f} s")
+        return time.perf_counter() - started
+
+
+def _time_read_side(scratch: Scratch) -> float:
+    with connect(scratch.url) as conn:
+        started = time.perf_counter()
+        conn.execute(_render(scratch, "tools/bench/count_links_read_side.sql", "people_front_conversations"), ALL_TIME).fetchone()
+        return time.perf_counter() - started
+
+
+def _make_one_change(scratch: Scratch, day: date) -> str:
+    """Add one recipient to the day's first conversation; returns that conversation's id."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+    with connect(scratch.url) as conn:
+        changed = conn.execute(
+            scratch.sql("tools/bench/insert_recipient_for_bench_change.sql"),
+            {"start": start, "end": start + timedelta(days=1)},
+        ).fetchone()
+        if changed is None:
+            raise BenchError(f"no conversation on {day} to change: seed more conversations or days")
+        return changed[0]
+
+
+def _insert_new_sessions(scratch: Scratch, sessions: int) -> int:
+    """Write `sessions` new chat sessions, spread over the crews, in each crew's own message shape; returns how many."""
+    with connect(scratch.url) as conn:
+        crews = load_crews(conn, scratch.source_schema)
+        if not crews:
+            return 0
+        session_ids: set[str] = set()
+        for index, crew in enumerate(crews):
+            rows = conn.execute(
+                scratch.sql("tools/bench/insert_new_histories_sessions.sql", histories_table=crew.histories_table_name),
+                {"sessions": even_share(sessions, len(crews), index), "messages_per_session": TICK_MESSAGES_PER_SESSION},
+            ).fetchall()
+            session_ids.update(row[0] for row in rows)
+        return len(session_ids)
+
+
+def _histories_source_tables(scratch: Scratch) -> list[str]:
+    with connect(scratch.url) as conn:
+        return [crew.histories_table_name for crew in load_crews(conn, scratch.source_schema)]
+
+
+def _count(scratch: Scratch, schema: str, table: str) -> int:
+    with connect(scratch.url) as conn:
+        return count_rows(conn, schema, table)
+
+
+def _table_sizes(scratch: Scratch, label: str, schema: str, tables: tuple[str, ...] | list[str]) -> list[dict[str, object]]:
+    """Heap and index sizes of `tables` in `schema`, each row naming its schema by `label` (source, analytics)."""
+    with connect(scratch.url) as conn:
+        rows = conn.execute(scratch.sql("tools/bench/select_table_sizes.sql"), {"schema": schema, "tables": list(tables)}).fetchall()
+    return [
+        {"schema": label, "table": name, "table_mb": round(heap / 2**20, 1), "index_mb": round(index / 2**20, 1)}
+        for name, heap, index in rows
+    ]
+
+
+# ---------------------------------------------------------------- output
+
+
+def write_json(result: BenchReport, path: Path) -> None:
+    path.write_text(json.dumps(result.as_dict(), indent=2, default=str))

@@ -1,0 +1,152 @@
+"""Histories checks: pass on correct data, fail on corrupted or invalid input, scoped to the run's window."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import psycopg
+
+from convo_pipelines.defs.histories.assets import conversations_source, histories_assets
+from convo_pipelines.defs.histories.checks import discovery_deadline, discovery_is_fresh, histories_checks
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines_tests.histories_data import (
+    HistoriesTableSpec,
+    create_client,
+    create_crew,
+    create_histories_table,
+    insert_messages,
+    langchain,
+    utc,
+)
+
+SESSION = "55555555-5555-5555-5555-555555555555"
+
+
+def evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def run_with_checks(postgres: PostgresResource, first: str | None, last: str | None = None) -> dict:
+    """Materialize the histories assets with every check, over first..last, or run only the checks unpartitioned."""
+    everything = [*histories_assets, *histories_checks]
+    if first is None:
+        selection = dg.AssetSelection.checks(*histories_checks)
+        result = dg.materialize(everything, resources={"postgres": postgres}, selection=selection, raise_on_error=False)
+    else:
+        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last or first}
+        result = dg.materialize(everything, resources={"postgres": postgres}, tags=tags)
+    assert result.success
+    return evaluations(result)
+
+
+def one_good_crew(db: psycopg.Connection, index_created_at: bool = True) -> None:
+    create_client(db, "acme")
+    create_histories_table(db, HistoriesTableSpec("good_histories", index_created_at=index_created_at))
+    create_crew(db, "good", "acme", "good_histories")
+    insert_messages(db, "good_histories", [
+        (SESSION, utc(2024, 3, 1, 23, 59, 58), langchain("human", "hello")),
+        (SESSION, utc(2024, 3, 2, 0, 0, 3), langchain("ai", "hi")),
+        ("66666666-6666-6666-6666-666666666666", utc(2024, 3, 5, 12), langchain("human", "other day")),
+    ])
+
+
+def test_every_check_passes_on_correct_data(db, postgres) -> None:
+    one_good_crew(db)
+    results = run_with_checks(postgres, "2024-03-01", "2024-03-05")
+    assert len(results) == 6
+    assert all(evaluation.passed for evaluation in results.values()), {k: v.passed for k, v in results.items()}
+
+
+def test_bad_crews_fail_the_validity_check_and_unindexed_tables_warn(db, postgres) -> None:
+    one_good_crew(db, index_created_at=False)
+    create_crew(db, "ghost", "acme", "missing_histories")
+    create_crew(db, "hostile", "acme", "Robert'); drop table crews;--")
+    results = run_with_checks(postgres, "2024-03-01")
+    valid = results[("histories_sessions", "histories_tables_valid")]
+    assert not valid.passed and valid.severity == dg.AssetCheckSeverity.ERROR
+    assert set(valid.metadata["bad_crews"].value) == {"ghost", "hostile"}
+    assert "does not exist" in valid.metadata["bad_crews"].value["ghost"]
+    indexed = results[("histories_sessions", "histories_tables_indexed")]
+    assert not indexed.passed and indexed.severity == dg.AssetCheckSeverity.WARN
+    assert "created_at has no index" in indexed.metadata["unindexed"].value["good"][0]
+    # The good crew was still discovered.
+    assert db.execute("select count(*) from analytics.histories_sessions").fetchone()[0] == 1
+
+
+def test_duplicate_grains_fail_both_tables_within_the_window_only(db, postgres) -> None:
+    one_good_crew(db)
+    run_with_checks(postgres, "2024-03-01", "2024-03-05")
+    db.execute("alter table analytics.histories_sessions drop constraint histories_sessions_pkey")
+    db.execute("alter table analytics.conversation_summaries drop constraint conversation_summaries_pkey")
+    db.execute("insert into analytics.histories_sessions select * from analytics.histories_sessions where activity_date = '2024-03-05'")
+    db.execute("insert into analytics.conversation_summaries select * from analytics.conversation_summaries where started_at >= '2024-03-05'")
+    # Without its key the pipeline cannot merge into its own table: that fails the run, it never
+    # passes for a crew's problem (a "bad crew") with nothing written.
+    tags = {"dagster/asset_partition_range_start": "2024-03-01", "dagster/asset_partition_range_end": "2024-03-01"}
+    broken = dg.materialize(histories_assets, resources={"postgres": postgres}, tags=tags, raise_on_error=False)
+    assert not broken.success and not broken.get_asset_materialization_events()
+    # With no crew left to merge (the run only deletes the removed crew's rows of its window), a run
+    # of another day does not see the corruption on 03-05 ...
+    db.execute("delete from public.crews")
+    other_day = run_with_checks(postgres, "2024-03-01")
+    assert other_day[("histories_sessions", "no_duplicate_grains")].passed
+    assert other_day[("histories_sessions", "no_duplicate_grains")].metadata["scope"].value.startswith("[2024-03-01")
+    assert other_day[("conversation_summaries", "no_duplicate_grains")].passed
+    # ... the checks run alone cover the whole tables and fail.
+    alone = run_with_checks(postgres, None)
+    for asset in ("histories_sessions", "conversation_summaries"):
+        evaluation = alone[(asset, "no_duplicate_grains")]
+        assert not evaluation.passed and evaluation.metadata["duplicate_grains_count"].value == 1
+        assert evaluation.metadata["scope"].value == "whole table"
+
+
+def test_summary_counts_that_disagree_with_their_days_fail(db, postgres) -> None:
+    one_good_crew(db)
+    run_with_checks(postgres, "2024-03-01", "2024-03-05")
+    db.execute("update analytics.conversation_summaries set message_count = message_count + 1 where session_id = %s", (SESSION,))
+    db.execute("delete from analytics.histories_sessions where activity_date = '2024-03-05'")
+    alone = run_with_checks(postgres, None)
+    evaluation = alone[("conversation_summaries", "counts_match_histories_sessions")]
+    assert not evaluation.passed
+    assert evaluation.metadata["count_mismatches_count"].value == 2
+    samples = {sample["session_id"]: sample for sample in evaluation.metadata["count_mismatches_samples"].value}
+    assert (samples[SESSION]["summary_messages"], samples[SESSION]["days_messages"]) == (3, 2)
+    assert samples["66666666-6666-6666-6666-666666666666"]["days_messages"] is None
+
+
+def test_more_than_one_open_conversation_per_lead_warns_and_lists_the_lead(db, postgres) -> None:
+    lead, fine = "77777777-7777-7777-7777-777777777777", "88888888-8888-8888-8888-888888888888"
+    db.execute(
+        "insert into public.conversations (lead_id, closed_at) values (%s, null), (%s, null), (%s, null), (%s, now())",
+        (lead, lead, fine, fine),
+    )
+    [check] = [c for c in histories_checks if dg.AssetKey("conversations") in {k.asset_key for k in c.check_keys}]
+    result = dg.materialize([conversations_source, check], resources={"postgres": postgres}, selection=dg.AssetSelection.checks(check))
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    samples = evaluation.metadata["leads_with_several_open_conversations_samples"].value
+    assert [(sample["lead_id"], sample["open_conversations"]) for sample in samples] == [(lead, 2)]
+
+
+def test_freshness_fails_before_any_discovery_and_after_two_missed_ticks(db, postgres) -> None:
+    alone = run_with_checks(postgres, None)
+    assert not alone[("histories_sessions", "discovery_fresh")].passed
+    assert alone[("histories_sessions", "discovery_fresh")].metadata["last_success"].value == "never"
+    # Two ticks of */5 back from 10:07 is 10:00: a success at 10:01 is fresh, one at 09:59 is not.
+    now = datetime(2024, 3, 1, 10, 7, tzinfo=timezone.utc)
+    assert discovery_deadline("*/5 * * * *", "UTC", now) == datetime(2024, 3, 1, 10, 0, tzinfo=timezone.utc)
+    assert discovery_is_fresh(datetime(2024, 3, 1, 10, 1, tzinfo=timezone.utc), "*/5 * * * *", "UTC", now)
+    assert not discovery_is_fresh(datetime(2024, 3, 1, 9, 59, tzinfo=timezone.utc), "*/5 * * * *", "UTC", now)
+    assert not discovery_is_fresh(None, "*/5 * * * *", "UTC", now)
+    # A daily cron in another time zone: two ticks back from 2024-03-03 12:00 UTC is 2024-03-02 02:00 Paris.
+    assert discovery_deadline("0 2 * * *", "Europe/Paris", datetime(2024, 3, 3, 12, tzinfo=timezone.utc)) == datetime(
+        2024, 3, 2, 1, 0, tzinfo=timezone.utc
+    )
+
+
+def test_freshness_passes_right_after_a_discovery(db, postgres) -> None:
+    one_good_crew(db)
+    results = run_with_checks(postgres, "2024-03-01")
+    fresh = results[("histories_sessions", "discovery_fresh")]
+    assert fresh.passed and fresh.metadata["last_success"].value != "never"

@@ -1,0 +1,362 @@
+"""The link-table checks through real Dagster runs on a real PostgreSQL: they pass on tables the
+assets built, and each one FAILS, with counts and samples, on a table corrupted on purpose."""
+
+import uuid
+from datetime import datetime, timezone, timedelta
+
+import dagster as dg
+import psycopg
+import pytest
+from psycopg import sql
+
+from convo_pipelines.defs.links.assets import link_assets
+from convo_pipelines.defs.links.checks import link_checks
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.defs.partitions import partition_range_tags
+from convo_pipelines_tests.source_data import (
+    SourceData,
+    build_source_data,
+    expected_array_inconsistencies,
+)
+
+SCHEMA = "public"
+FRONT_TABLES = ("people_front_conversations", "clients_front_conversations")
+OWNER = {"people_front_conversations": ("person_id", "people"), "clients_front_conversations": ("client_id", "clients")}
+UNIQUE_PAIR = {
+    "people_front_conversations": "people_front_conversations_person_conversation_key",
+    "clients_front_conversations": "clients_front_conversations_client_conversation_key",
+}
+UTC = timezone.utc
+
+assets_by_name = {asset.key.to_user_string(): asset for asset in link_assets}
+front_assets = [assets_by_name[name] for name in FRONT_TABLES]
+project_asset = assets_by_name["project_conversations"]
+
+
+def checks_of(*tables: str) -> list[dg.AssetChecksDefinition]:
+    return [check for check in link_checks if next(iter(check.check_keys)).asset_key.to_user_string() in tables]
+
+
+def evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+# Every Front conversation of the dataset is in these partitions (the first one also takes those created
+# before PARTITIONS_START_DATE). A range up to today would cost Dagster ~1,000 partitions of events per run.
+DATA_RANGE = ("2024-01-01", "2024-01-15")
+DATA_RANGE_SCOPE = "conversations created in [-infinity, 2024-01-16T00:00:00+00:00)"
+
+
+def materialize_links(postgres: PostgresResource) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    """Build all three link tables (the Front ones over the data's partitions as one run) with their checks."""
+    front = dg.materialize(
+        [*front_assets, *checks_of(*FRONT_TABLES)], resources={"postgres": postgres}, tags=partition_range_tags(*DATA_RANGE)
+    )
+    project = dg.materialize([project_asset, *checks_of("project_conversations")], resources={"postgres": postgres})
+    assert front.success and project.success
+    return {**evaluations(front), **evaluations(project)}
+
+
+def run_checks_alone(postgres: PostgresResource, *tables: str) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    """Run only the checks of `tables` (no asset step, so a corrupted table stays corrupted)."""
+    result = dg.materialize(
+        [*link_assets, *link_checks],
+        selection=dg.AssetSelection.checks_for_assets(*tables),
+        resources={"postgres": postgres},
+        raise_on_error=False,
+    )
+    # A failing blocking check (people_front_conversations') fails its step, and so the run; nothing else may.
+    failures = [event.event_specific_data.error.message for event in result.all_events if event.is_step_failure]
+    assert all("blocking asset check failed with ERROR severity" in failure for failure in failures), failures
+    found = evaluations(result)
+    assert {table for table, _ in found} == set(tables)
+    return found
+
+
+def count(evaluation: dg.AssetCheckEvaluation, problem: str) -> int:
+    return evaluation.metadata[f"{problem}_count"].value
+
+
+def samples(evaluation: dg.AssetCheckEvaluation, problem: str) -> list[dict]:
+    return evaluation.metadata[f"{problem}_samples"].value
+
+
+def execute(db: psycopg.Connection, statement: str, *identifiers: str, params: tuple = ()) -> psycopg.Cursor:
+    """Run test-arrangement SQL with identifiers quoted ({} placeholders) and values bound."""
+    return db.execute(sql.SQL(statement).format(*map(sql.Identifier, identifiers)), params)
+
+
+def fix_project_arrays(db: psycopg.Connection) -> None:
+    """Make every projects.conversation_ids agree with conversations.project_id (test arrangement)."""
+    db.execute(
+        "update public.projects as p set conversation_ids = coalesce("
+        "(select array_agg(c.id order by c.id) from public.conversations as c where c.project_id = p.id), '{}')"
+    )
+
+
+@pytest.fixture
+def source(db: psycopg.Connection) -> SourceData:
+    return build_source_data(db, SCHEMA)
+
+
+@pytest.fixture
+def built(postgres: PostgresResource, source: SourceData) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return materialize_links(postgres)
+
+
+def test_every_link_check_passes_on_tables_the_assets_built(built, postgres, db):
+    link_results = {key: e for key, e in built.items() if key[1] != "array_consistency"}
+    assert len(link_results) == 9
+    for key, evaluation in link_results.items():
+        assert evaluation.passed, (key, evaluation.metadata)
+        assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+        assert evaluation.metadata["violations"].value == 0
+        expected_scope = "whole table" if key[0] == "project_conversations" else DATA_RANGE_SCOPE
+        assert evaluation.metadata["scope"].value == expected_scope
+    # Launched alone (no partition), the checks cover the whole table and still pass.
+    fix_project_arrays(db)
+    alone = run_checks_alone(postgres, *FRONT_TABLES, "project_conversations")
+    assert len(alone) == 10 and all(e.passed for e in alone.values()), {k: e.metadata for k, e in alone.items() if not e.passed}
+    assert {e.metadata["scope"].value for e in alone.values()} == {"whole table"}
+
+
+def test_only_the_checks_of_the_people_links_are_blocking():
+    # clients_front_conversations is computed from people_front_conversations; nothing from the others.
+    for check in link_checks:
+        spec = next(iter(check.check_specs))
+        assert spec.blocking is (spec.asset_key.to_user_string() == "people_front_conversations")
+
+
+@pytest.mark.parametrize("table", FRONT_TABLES)
+def test_duplicate_pairs_fail(table, built, postgres, db):
+    owner_column, _ = OWNER[table]
+    execute(db, "alter table public.{} drop constraint {}", table, UNIQUE_PAIR[table])
+    pair = execute(
+        db, "select {}, front_conversation_id, front_conversation_created_at from public.{} order by 1, 2 limit 1", owner_column, table
+    ).fetchone()
+    execute(
+        db, "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
+        table, owner_column, params=pair,
+    )
+
+    result = run_checks_alone(postgres, table)[(table, "no_duplicate_pairs")]
+    assert not result.passed
+    assert result.severity == dg.AssetCheckSeverity.ERROR
+    assert count(result, "duplicate_pairs") == 1
+    sample = samples(result, "duplicate_pairs")[0]
+    assert (sample[owner_column], sample["front_conversation_id"], sample["copies"]) == (str(pair[0]), str(pair[1]), 2)
+
+
+def test_duplicate_project_link_fails(built, postgres, db):
+    for constraint in ("project_conversations_conversation_key", "project_conversations_project_conversation_key"):
+        execute(db, "alter table public.project_conversations drop constraint {}", constraint)
+    project_id, conversation_id = db.execute(
+        "select project_id, conversation_id from public.project_conversations order by 2 limit 1"
+    ).fetchone()
+    db.execute(
+        "insert into public.project_conversations (project_id, conversation_id) values (%s, %s)", (project_id, conversation_id)
+    )
+
+    result = run_checks_alone(postgres, "project_conversations")[("project_conversations", "no_duplicate_pairs")]
+    assert not result.passed
+    assert count(result, "duplicate_conversations") == 1
+    assert samples(result, "duplicate_conversations") == [{"conversation_id": str(conversation_id), "copies": 2, "projects": 1}]
+
+
+@pytest.mark.parametrize("table", FRONT_TABLES)
+def test_orphan_links_fail(table, built, postgres, db):
+    owner_column, _ = OWNER[table]
+    for fk in (f"{table}_{owner_column}_fkey", f"{table}_front_conversation_id_fkey"):
+        execute(db, "alter table public.{} drop constraint {}", table, fk)
+    first, second = execute(db, "select id from public.{} order by id limit 2", table).fetchall()
+    ghost_owner, ghost_conversation = uuid.uuid4(), uuid.uuid4()
+    execute(db, "update public.{} set {} = %s where id = %s", table, owner_column, params=(ghost_owner, first[0]))
+    execute(db, "update public.{} set front_conversation_id = %s where id = %s", table, params=(ghost_conversation, second[0]))
+
+    results = run_checks_alone(postgres, table)
+    orphans = results[(table, "no_orphans")]
+    owner_kind = "person" if owner_column == "person_id" else "client"
+    assert not orphans.passed
+    assert count(orphans, f"missing_{owner_kind}") == 1
+    assert count(orphans, "missing_front_conversation") == 1
+    assert samples(orphans, f"missing_{owner_kind}")[0][owner_column] == str(ghost_owner)
+    assert samples(orphans, "missing_front_conversation")[0]["front_conversation_id"] == str(ghost_conversation)
+    # The rewritten links are also no longer what the source defines.
+    assert not results[(table, "matches_source")].passed
+
+
+def test_orphan_project_links_fail(built, postgres, db):
+    for fk in ("project_id", "conversation_id", "added_by"):
+        execute(db, "alter table public.project_conversations drop constraint {}", f"project_conversations_{fk}_fkey")
+    rows = db.execute("select id from public.project_conversations where added_by is not null order by id limit 3").fetchall()
+    ghosts = {column: uuid.uuid4() for column in ("project_id", "conversation_id", "added_by")}
+    for (row_id,), (column, ghost) in zip(rows, ghosts.items()):
+        execute(db, "update public.project_conversations set {} = %s where id = %s", column, params=(ghost, row_id))
+
+    orphans = run_checks_alone(postgres, "project_conversations")[("project_conversations", "no_orphans")]
+    assert not orphans.passed
+    for problem, column in (("missing_project", "project_id"), ("missing_conversation", "conversation_id"), ("missing_added_by_user", "added_by")):
+        assert count(orphans, problem) == 1, problem
+        assert samples(orphans, problem)[0][column] == str(ghosts[column])
+
+
+@pytest.mark.parametrize("table", FRONT_TABLES)
+def test_missing_and_extra_links_fail_exactness(table, built, postgres, db, source):
+    owner_column, owner_table = OWNER[table]
+    removed = execute(
+        db, "delete from public.{} where id = (select min(id::text)::uuid from public.{}) returning {}, front_conversation_id",
+        table, table, owner_column,
+    ).fetchone()
+    # An existing owner and conversation that are not linked by any recipient.
+    extra = execute(
+        db,
+        "select o.id, fc.id, fc.created_at from public.{} as o cross join public.front_conversations as fc "
+        "where not exists (select from public.{} as l where l.{} = o.id and l.front_conversation_id = fc.id) "
+        "and fc.id = %s order by o.id limit 1",
+        owner_table, table, owner_column, params=(source.front_conversation_without_messages,),
+    ).fetchone()
+    execute(
+        db, "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
+        table, owner_column, params=extra,
+    )
+
+    exactness = run_checks_alone(postgres, table)[(table, "matches_source")]
+    assert not exactness.passed
+    assert exactness.severity == dg.AssetCheckSeverity.ERROR
+    assert (count(exactness, "missing"), count(exactness, "extra")) == (1, 1)
+    assert [pair_of(sample, owner_column) for sample in samples(exactness, "missing")] == [(str(removed[0]), str(removed[1]))]
+    assert [pair_of(sample, owner_column) for sample in samples(exactness, "extra")] == [(str(extra[0]), str(extra[1]))]
+
+
+@pytest.mark.parametrize("table", FRONT_TABLES)
+def test_a_stale_copy_of_the_conversations_created_at_fails_exactness(table, built, postgres, db):
+    owner_column, _ = OWNER[table]
+    stale = execute(
+        db,
+        "update public.{} set front_conversation_created_at = front_conversation_created_at - interval '1 day' "
+        "where id = (select min(id::text)::uuid from public.{}) returning {}, front_conversation_id",
+        table, table, owner_column,
+    ).fetchone()
+
+    exactness = run_checks_alone(postgres, table)[(table, "matches_source")]
+    assert not exactness.passed
+    assert (count(exactness, "missing"), count(exactness, "extra")) == (1, 1)
+    assert pair_of(samples(exactness, "missing")[0], owner_column) == pair_of(samples(exactness, "extra")[0], owner_column)
+    assert pair_of(samples(exactness, "extra")[0], owner_column) == (str(stale[0]), str(stale[1]))
+
+
+def pair_of(sample: dict[str, str], owner_column: str) -> tuple[str, str]:
+    """(owner, conversation) of an exactness sample, which also carries the conversation's created_at copy."""
+    assert "front_conversation_created_at" in sample
+    return sample[owner_column], sample["front_conversation_id"]
+
+
+def test_project_links_exactness_reports_missing_extra_and_wrong_added_by(built, postgres, db, source):
+    removed = db.execute(
+        "delete from public.project_conversations where conversation_id = "
+        "(select min(conversation_id::text)::uuid from public.project_conversations) returning project_id, conversation_id"
+    ).fetchone()
+    unassigned = source.conversations_without_project[0]
+    db.execute(
+        "insert into public.project_conversations (project_id, conversation_id) values (%s, %s)",
+        (source.projects[0], unassigned),
+    )
+    wrong = db.execute(
+        "update public.project_conversations set added_by = null where conversation_id = "
+        "(select max(conversation_id::text)::uuid from public.project_conversations where added_by is not null) "
+        "returning conversation_id"
+    ).fetchone()[0]
+
+    exactness = run_checks_alone(postgres, "project_conversations")[("project_conversations", "matches_source")]
+    assert not exactness.passed
+    assert (count(exactness, "missing"), count(exactness, "extra"), count(exactness, "wrong_added_by")) == (1, 1, 1)
+    assert samples(exactness, "missing") == [{"project_id": str(removed[0]), "conversation_id": str(removed[1])}]
+    assert samples(exactness, "extra") == [{"project_id": str(source.projects[0]), "conversation_id": str(unassigned)}]
+    assert samples(exactness, "wrong_added_by")[0]["conversation_id"] == str(wrong)
+
+
+def test_array_consistency_warns_with_the_stale_mismatched_and_missing_entries(built, postgres, db):
+    expected = expected_array_inconsistencies(db, SCHEMA)
+    assert all(expected.values()), "the dataset has every kind of drift"
+    warning = built[("project_conversations", "array_consistency")]
+    assert not warning.passed
+    assert warning.severity == dg.AssetCheckSeverity.WARN
+    for kind, entries in expected.items():
+        assert count(warning, kind) == len(entries)
+        sampled = {(uuid.UUID(s["project_id"]), uuid.UUID(s["conversation_id"])) for s in samples(warning, kind)}
+        assert sampled <= entries and len(sampled) == min(5, len(entries))
+
+    fix_project_arrays(db)
+    assert run_checks_alone(postgres, "project_conversations")[("project_conversations", "array_consistency")].passed
+
+
+def test_front_checks_cover_only_the_run_window(built, postgres, db, source):
+    """A partition run checks its day only; launched alone the same check sees the whole table."""
+    day_9 = source.last_instant_of_jan_9  # created 2024-01-09 23:59:59.999999: day 9, not day 10
+    db.execute("delete from public.people_front_conversations where front_conversation_id = %s", (day_9,))
+
+    day_10 = dg.materialize(
+        [*front_assets, *checks_of(*FRONT_TABLES)], resources={"postgres": postgres}, partition_key="2024-01-10"
+    )
+    in_window = evaluations(day_10)[("people_front_conversations", "matches_source")]
+    assert in_window.passed
+    assert in_window.metadata["scope"].value == (
+        "conversations created in [2024-01-10T00:00:00+00:00, 2024-01-11T00:00:00+00:00)"
+    )
+    alone = run_checks_alone(postgres, "people_front_conversations")[("people_front_conversations", "matches_source")]
+    assert not alone.passed and count(alone, "missing") >= 1
+    assert {s["front_conversation_id"] for s in samples(alone, "missing")} == {str(day_9)}
+
+
+def test_window_bounds_of_the_check_sql(built, postgres, db, source):
+    """The check SQL scopes by created_at half-open; a null start is open (the first partition)."""
+    db.execute("delete from public.people_front_conversations where front_conversation_id = %s", (source.last_instant_of_jan_9,))
+    db.execute("delete from public.people_front_conversations where front_conversation_id = %s", (source.before_partitions_start,))
+
+    def missing_in(start: datetime | None, end: datetime | None) -> int:
+        statement = postgres.sql(
+            "links/checks/check_front_links_exactness.sql",
+            link_table="people_front_conversations",
+            owner_column="person_id",
+            expected=postgres.sql("links/checks/select_expected_people_links.sql"),
+        )
+        rows = db.execute(statement, {"window_start": start, "window_end": end, "sample_limit": 5, "changed_since": None}).fetchall()
+        return dict((problem, violations) for problem, violations, _ in rows)["missing"]
+
+    removed_before_start = missing_in(None, None) - missing_in(datetime(2024, 1, 1, tzinfo=UTC), None)
+    assert removed_before_start > 0  # the conversation created before the partitions' start had links
+    assert missing_in(None, datetime(2024, 1, 1, tzinfo=UTC)) == removed_before_start
+    assert missing_in(datetime(2024, 1, 9, tzinfo=UTC), datetime(2024, 1, 10, tzinfo=UTC)) > 0
+    assert missing_in(datetime(2024, 1, 10, tzinfo=UTC), datetime(2024, 1, 11, tzinfo=UTC)) == 0
+
+
+def test_a_difference_the_app_made_after_the_run_started_is_left_to_the_next_run(built, postgres, db, source):
+    """matches_source compares with the source as it is when the check runs: a recipient the app adds
+    after the run started is not a failure of that run (the next run links it); one added before is."""
+    person = source.people[2]
+    contact_method = next(cm for cm, owner in source.contact_methods.items() if owner == person)
+    conversation = db.execute(
+        "select m.front_conversation_id from public.front_messages as m where m.front_conversation_id not in "
+        "(select front_conversation_id from public.people_front_conversations where person_id = %s) order by m.id limit 1",
+        (person,),
+    ).fetchone()[0]
+    now = db.execute("select now()").fetchone()[0]
+    db.execute(
+        "insert into public.front_message_recipients (front_message_id, contact_method_id, created_at, updated_at) "
+        "select min(id::text)::uuid, %s, %s, %s from public.front_messages where front_conversation_id = %s",
+        (contact_method, now, now, conversation),
+    )
+    statement = postgres.sql(
+        "links/checks/check_front_links_exactness.sql",
+        link_table="people_front_conversations",
+        owner_column="person_id",
+        expected=postgres.sql("links/checks/select_expected_people_links.sql"),
+    )
+
+    def missing(changed_since: datetime | None) -> int:
+        params = {"window_start": None, "window_end": None, "sample_limit": 5, "changed_since": changed_since}
+        return dict((problem, count) for problem, count, _ in db.execute(statement, params).fetchall())["missing"]
+
+    assert missing(None) == 1
+    assert missing(now - timedelta(minutes=1)) == 0  # the run started before the app's change
+    assert missing(now + timedelta(minutes=1)) == 1  # the change predates the run: the run should have linked it

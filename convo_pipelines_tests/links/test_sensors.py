@@ -1,0 +1,324 @@
+"""The late-change sensor evaluated for real: which partitions each kind of late change requests,
+how the cursor moves, and that running the requested runs makes the link tables exact again."""
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from uuid import UUID
+
+import dagster as dg
+import psycopg
+import pytest
+
+from convo_pipelines.defs.links import sensors
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, partition_range_tags
+from convo_pipelines.defs.links.sensors import CHANGE_LAG, link_tables_late_changes_sensor
+from convo_pipelines_tests.source_data import (
+    SourceData,
+    assert_links_exact,
+    build_source_data,
+    link_pairs,
+    project_link_rows,
+)
+
+SCHEMA = "public"
+UTC = timezone.utc
+SOURCE_TABLES_WITH_TIMESTAMPS = (
+    "clients", "people", "contact_methods", "front_conversations", "front_messages",
+    "front_message_recipients", "projects", "conversations",
+)
+BASELINE = "2024-02-01 00:00:00+00"
+
+
+@pytest.fixture
+def instance() -> dg.DagsterInstance:
+    """One Dagster instance for the test's runs and ticks: the sensor reads which partitions were materialized."""
+    return dg.DagsterInstance.ephemeral()
+
+
+@pytest.fixture
+def source(db: psycopg.Connection, definitions: dg.Definitions, instance: dg.DagsterInstance) -> SourceData:
+    """The dataset with every timestamp in the past and the link tables of 2024-01-01...15 built from it."""
+    data = build_source_data(db, SCHEMA)
+    for table in SOURCE_TABLES_WITH_TIMESTAMPS:
+        db.execute(
+            psycopg.sql.SQL("update public.{} set created_at = least(created_at, %(t)s), updated_at = %(t)s").format(
+                psycopg.sql.Identifier(table)
+            ),
+            {"t": BASELINE},
+        )
+    front = definitions.resolve_job_def("front_links_job")
+    assert front.execute_in_process(tags=partition_range_tags("2024-01-01", "2024-01-15"), instance=instance).success
+    assert definitions.resolve_job_def("project_links_job").execute_in_process(instance=instance).success
+    return data
+
+
+def db_now(db: psycopg.Connection) -> datetime:
+    return db.execute("select now()").fetchone()[0]
+
+
+def cursor_at(moment: datetime) -> str:
+    return json.dumps({"changes_through": moment.isoformat()})
+
+
+def evaluate(definitions: dg.Definitions, postgres: PostgresResource, cursor: str | None, instance: dg.DagsterInstance):
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"postgres": postgres}, definitions=definitions
+    ) as context:
+        return link_tables_late_changes_sensor.evaluate_tick(context)
+
+
+def requested_ranges(data) -> list[tuple[str, str]]:
+    """The (first, last) partition keys of the front_links_job runs a tick requested."""
+    ranges = []
+    for request in data.run_requests or []:
+        if request.job_name != "front_links_job":
+            continue
+        if request.partition_key:
+            ranges.append((request.partition_key, request.partition_key))
+        else:
+            ranges.append((request.tags[PARTITION_RANGE_START_TAG], request.tags[PARTITION_RANGE_END_TAG]))
+    return sorted(ranges)
+
+
+def project_requests(data) -> list[dg.RunRequest]:
+    return [request for request in data.run_requests or [] if request.job_name == "project_links_job"]
+
+
+def collapse(days: set[date]) -> list[tuple[str, str]]:
+    """Consecutive days as (first, last) ISO ranges: the test's own version of the sensor's grouping."""
+    ranges: list[list[date]] = []
+    for day in sorted(days):
+        if ranges and day - ranges[-1][1] == timedelta(days=1):
+            ranges[-1][1] = day
+        else:
+            ranges.append([day, day])
+    return [(first.isoformat(), last.isoformat()) for first, last in ranges]
+
+
+def conversations_of_contact_methods(db: psycopg.Connection, contact_methods: set[UUID]) -> set[str]:
+    """Ids of the Front conversations that reached any of these contact methods, computed in Python."""
+    message_conversation = dict(db.execute("select id, front_conversation_id from public.front_messages").fetchall())
+    recipients = db.execute("select front_message_id, contact_method_id from public.front_message_recipients").fetchall()
+    return {str(message_conversation[message]) for message, contact_method in recipients if contact_method in contact_methods}
+
+
+def named_conversations(data) -> dict[str, set[str]]:
+    """For each Front link asset, the conversation ids the tick's runs are scoped to."""
+    named: dict[str, set[str]] = {}
+    for request in data.run_requests or []:
+        for asset, op_config in (request.run_config or {}).get("ops", {}).items():
+            named.setdefault(asset, set()).update(op_config["config"]["only_conversation_ids"])
+    return named
+
+
+def conversation_days_of_contact_methods(db: psycopg.Connection, contact_methods: set[UUID]) -> set[date]:
+    """UTC days of the Front conversations that reached any of these contact methods; days before the
+    partitions' start count as the first partition, which owns those conversations."""
+    message_conversation = dict(db.execute("select id, front_conversation_id from public.front_messages").fetchall())
+    created = dict(db.execute("select id, created_at from public.front_conversations").fetchall())
+    days = set()
+    for message, contact_method in db.execute("select front_message_id, contact_method_id from public.front_message_recipients").fetchall():
+        if contact_method in contact_methods:
+            days.add(max(created[message_conversation[message]].date(), date(2024, 1, 1)))
+    return days
+
+
+def resolve_an_unresolved_contact_method(db: psycopg.Connection, source: SourceData) -> tuple[UUID, datetime]:
+    """A late change: an unresolved participant is resolved to a person 10 minutes ago. Returns it and now."""
+    contact_method = source.unresolved_contact_methods[0]
+    now = db_now(db)
+    db.execute(
+        "update public.contact_methods set person_id = %s, updated_at = %s where id = %s",
+        (source.people[1], now - timedelta(minutes=10), contact_method),
+    )
+    return contact_method, now
+
+
+def execute_requests(definitions: dg.Definitions, data, instance: dg.DagsterInstance) -> None:
+    for request in data.run_requests:
+        job = definitions.resolve_job_def(request.job_name)
+        if request.partition_key:
+            result = job.execute_in_process(partition_key=request.partition_key, run_config=request.run_config, instance=instance)
+        else:
+            result = job.execute_in_process(tags=request.tags, run_config=request.run_config, instance=instance)
+        assert result.success
+        failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.check_name != "array_consistency"]
+        assert not failed, [(e.asset_key, e.check_name, e.metadata) for e in failed]
+
+
+def test_first_tick_sets_the_cursor_and_requests_nothing(definitions, postgres, db, instance):
+    before = db_now(db)
+    data = evaluate(definitions, postgres, None, instance)
+    after = db_now(db)
+    assert not data.run_requests
+    through = datetime.fromisoformat(json.loads(data.cursor)["changes_through"])
+    assert before - CHANGE_LAG <= through <= after - CHANGE_LAG
+
+
+def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_links(definitions, postgres, db, source, instance):
+    conversation = source.first_instant_of_jan_10
+    linked = link_pairs(db, SCHEMA, "people_front_conversations")
+    person = next(p for p in source.people if p != source.deleted_person and (p, conversation) not in linked)
+    contact_method = next(cm for cm, owner in source.contact_methods.items() if owner == person)
+    now = db_now(db)
+    db.execute(
+        "insert into public.front_message_recipients (front_message_id, contact_method_id, created_at, updated_at) "
+        "select min(id::text)::uuid, %s, %s, %s from public.front_messages where front_conversation_id = %s",
+        (contact_method, now - timedelta(minutes=30), now - timedelta(minutes=30), conversation),
+    )
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    assert requested_ranges(data) == [("2024-01-10", "2024-01-10")]
+    assert project_requests(data) == []
+    assert json.loads(data.cursor)["changes_through"] > (now - timedelta(hours=1)).isoformat()
+
+    execute_requests(definitions, data, instance)
+    assert (person, conversation) in link_pairs(db, SCHEMA, "people_front_conversations")
+    assert_links_exact(db)
+
+    # Nothing changed since: the next tick, from the advanced cursor, requests nothing.
+    again = evaluate(definitions, postgres, data.cursor, instance)
+    assert not again.run_requests
+    assert json.loads(again.cursor)["changes_through"] >= json.loads(data.cursor)["changes_through"]
+
+
+def test_a_resolved_contact_method_requests_exactly_its_conversations_days(definitions, postgres, db, source, instance):
+    contact_method, now = resolve_an_unresolved_contact_method(db, source)
+    expected_days = conversation_days_of_contact_methods(db, {contact_method})
+    assert expected_days
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    assert requested_ranges(data) == collapse(expected_days)
+    execute_requests(definitions, data, instance)
+    assert_links_exact(db)
+
+
+def test_a_person_moved_to_another_client_requests_the_days_of_all_their_conversations(definitions, postgres, db, source, instance):
+    person = source.people[0]
+    new_client = source.clients[1]
+    now = db_now(db)
+    db.execute("update public.people set client_id = %s, updated_at = %s where id = %s", (new_client, now - timedelta(minutes=5), person))
+    contact_methods = {cm for cm, owner in source.contact_methods.items() if owner == person}
+    expected_days = conversation_days_of_contact_methods(db, contact_methods)
+    assert len(collapse(expected_days)) >= 1
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    ranges = requested_ranges(data)
+    assert ranges == collapse(expected_days)
+    assert len(data.run_requests) == len(ranges)  # one run per range of days, not one per conversation
+    execute_requests(definitions, data, instance)
+    assert_links_exact(db)
+    assert any(client == new_client for client, _ in link_pairs(db, SCHEMA, "clients_front_conversations"))
+
+
+def test_changes_on_consecutive_days_collapse_into_one_range(definitions, postgres, db, source, instance):
+    now = db_now(db)
+    changed_at = now - timedelta(minutes=20)
+    days = [date(2024, 1, 9), date(2024, 1, 10), date(2024, 1, 11), date(2024, 1, 13)]
+    conversations = [
+        next(cid for cid, created in source.front_conversations.items() if created.date() == day) for day in days
+    ]
+    db.execute("update public.front_conversations set updated_at = %s where id = any(%s)", (changed_at, conversations))
+    # A conversation created before PARTITIONS_START_DATE belongs to the first partition, as in the assets.
+    db.execute(
+        "update public.front_messages set updated_at = %s where front_conversation_id = %s",
+        (changed_at, source.before_partitions_start),
+    )
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    assert requested_ranges(data) == [("2024-01-01", "2024-01-01"), ("2024-01-09", "2024-01-11"), ("2024-01-13", "2024-01-13")]
+    range_request = next(r for r in data.run_requests if r.partition_key is None)
+    assert range_request.tags[PARTITION_RANGE_START_TAG] == "2024-01-09"
+    assert range_request.tags[PARTITION_RANGE_END_TAG] == "2024-01-11"
+    # Run keys are deterministic from the window: its days and the cursor's new bound.
+    through = json.loads(data.cursor)["changes_through"]
+    assert range_request.run_key == f"late-changes:2024-01-09...2024-01-11:through:{through}"
+    assert len({r.run_key for r in data.run_requests}) == len(data.run_requests)
+    execute_requests(definitions, data, instance)
+    assert_links_exact(db)
+
+
+def test_a_conversation_moved_to_another_project_requests_the_project_job(definitions, postgres, db, source, instance):
+    conversation = source.conversations_without_project[0]
+    now = db_now(db)
+    db.execute(
+        "update public.conversations set project_id = %s, updated_at = %s where id = %s",
+        (source.projects[1], now - timedelta(minutes=3), conversation),
+    )
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    assert requested_ranges(data) == []
+    (request,) = project_requests(data)
+    assert request.partition_key is None and PARTITION_RANGE_START_TAG not in request.tags
+    execute_requests(definitions, data, instance)
+    assert project_link_rows(db, SCHEMA)[conversation][1] == source.projects[1]
+    assert_links_exact(db)
+
+
+def test_a_project_whose_user_changed_requests_the_project_job(definitions, postgres, db, source, instance):
+    now = db_now(db)
+    project = source.projects[0]
+    db.execute("update public.projects set user_id = %s, updated_at = %s where id = %s", (source.users[2], now - timedelta(minutes=3), project))
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    assert len(project_requests(data)) == 1
+    execute_requests(definitions, data, instance)
+    assert_links_exact(db)
+
+
+def test_a_change_inside_the_lag_waits_for_a_later_tick(definitions, postgres, db, source, instance):
+    """A row stamped less than CHANGE_LAG ago may belong to a transaction still committing: the tick
+    leaves it for later and keeps its cursor below it, so the next tick reads it."""
+    now = db_now(db)
+    recent = now - CHANGE_LAG / 4
+    db.execute("update public.front_conversations set updated_at = %s where id = %s", (recent, source.first_instant_of_jan_10))
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    assert requested_ranges(data) == []
+    assert datetime.fromisoformat(json.loads(data.cursor)["changes_through"]) < recent
+
+
+def test_default_status_and_interval(definitions):
+    sensor = definitions.get_repository_def().get_sensor_def("link_tables_late_changes_sensor")
+    assert sensor.minimum_interval_seconds == 60
+    assert {job.name for job in sensor.jobs} == {"front_links_job", "project_links_job"}
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_late_change_names_exactly_its_conversations_so_the_run_recomputes_only_them(definitions, postgres, db, source, instance):
+    contact_method, now = resolve_an_unresolved_contact_method(db, source)
+    expected = conversations_of_contact_methods(db, {contact_method})
+    assert expected
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    assert named_conversations(data) == {"people_front_conversations": expected, "clients_front_conversations": expected}
+    execute_requests(definitions, data, instance)
+    assert_links_exact(db)
+
+
+def test_a_change_too_large_to_name_recomputes_its_whole_days(definitions, postgres, db, source, instance, monkeypatch):
+    monkeypatch.setattr(sensors, "MAX_NAMED_CONVERSATIONS", 0)
+    contact_method, now = resolve_an_unresolved_contact_method(db, source)
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    assert data.run_requests and named_conversations(data) == {}
+    execute_requests(definitions, data, instance)
+    assert_links_exact(db)
+
+
+def test_a_late_change_on_a_day_never_materialized_recomputes_the_whole_day(definitions, postgres, db, source):
+    # An instance that never materialized 2024-01-10 (the tables were filled outside it): naming only
+    # the changed conversations would leave the day's other links to chance while Dagster showed the
+    # day as done, so the sensor asks for the whole day; once the day is whole, it names conversations.
+    fresh = dg.DagsterInstance.ephemeral()
+    contact_method, now = resolve_an_unresolved_contact_method(db, source)
+    days = collapse(conversation_days_of_contact_methods(db, {contact_method}))
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), fresh)
+    assert requested_ranges(data) == days
+    assert named_conversations(data) == {}
+    execute_requests(definitions, data, fresh)
+    assert_links_exact(db)
+
+    db.execute("update public.contact_methods set updated_at = now() - interval '5 minutes' where id = %s", (contact_method,))
+    again = evaluate(definitions, postgres, cursor_at(now - timedelta(minutes=8)), fresh)
+    assert requested_ranges(again) == days
+    assert named_conversations(again)["people_front_conversations"] == conversations_of_contact_methods(db, {contact_method})

@@ -1,0 +1,132 @@
+"""`convo-pipelines bench` at a small scale, so the tool never rots: every figure is measured and sane.
+
+No timing is asserted (timings belong to the benchmark's own output); what is asserted is what the
+figures mean: a re-run writes nothing, a change is written, a discovery tick finds the new
+sessions, and the scratch schemas (under DATABASE_URL) are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import psycopg
+
+from convo_pipelines.tools.bench_report import README_END, README_START
+from convo_pipelines.lib.db import psycopg_url
+from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
+
+LINK_MEASUREMENTS = {
+    "seed", "full_backfill_sql", "full_backfill_checks", "full_backfill_overhead", "peak_rss",
+    "rerun_sql", "rerun_rows_written", "one_day_sql", "one_day_rows_written", "scoped_sql",
+    "scoped_rows_written", "read_side", "plain_floor", "seeds_batches", "round_trip",
+}
+READ_QUESTIONS = {
+    "conversation_people", "conversation_clients", "person_newest_conversations",
+    "client_newest_conversations", "project_conversations",
+}
+AIMS = 8
+APP_RUN_KINDS = {"first_fill", "range_rerun", "project_reconcile", "histories_backfill"}
+APP_MEASUREMENTS = {
+    "app_baseline_longest_statement",
+    *(f"app_{kind}_{figure}" for kind in APP_RUN_KINDS for figure in ("longest_statement", "pipeline_wait")),
+}
+HISTORIES_MEASUREMENTS = {
+    "seed_histories", "histories_full_backfill_sql", "histories_full_backfill_checks",
+    "histories_full_backfill_overhead", "histories_peak_rss", "histories_rerun_sql",
+    "histories_rerun_rows_written", "tick_sql", "tick_steps", "tick_checks", "tick_overhead", "tick_rows_written",
+    "tick_sessions_found",
+}
+
+
+def scratch_leftovers(server_url: str) -> set[str]:
+    """Scratch databases on the server and scratch schemas in its database, by name."""
+    with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
+        databases = conn.execute("select datname from pg_database where datname like 'convo\\_bench\\_%'").fetchall()
+        schemas = conn.execute("select nspname from pg_namespace where nspname like 'convo\\_bench\\_%'").fetchall()
+    return {row[0] for row in databases + schemas}
+
+
+def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_url: str, tmp_path: Path) -> None:
+    before = scratch_leftovers(server_url)
+    out = tmp_path / "bench.json"
+    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}, DATABASE_URL=server_url)
+    finished = subprocess.run(
+        [CLI, "bench", "--conversations", "300", "--history-rows", "3000", "--days", "5", "--repeats", "1",
+         "--read-ids", "50", "--json", str(out)],
+        env=environ, capture_output=True, text=True, timeout=600,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert "| first full backfill: SQL |" in finished.stdout
+    assert "histories: 1/1 chunks" in finished.stdout  # the seeding's progress line
+
+    report = json.loads(out.read_text())
+    figures = report["measurements"]
+    assert set(figures) == LINK_MEASUREMENTS | HISTORIES_MEASUREMENTS | APP_MEASUREMENTS
+    assert all(figure["runs"] >= 1 and figure["min"] <= figure["median"] <= figure["max"] for figure in figures.values())
+    assert figures["rerun_rows_written"]["max"] == 0
+    assert figures["one_day_rows_written"]["min"] >= 1
+    assert figures["scoped_rows_written"]["min"] >= 1
+    assert figures["histories_rerun_rows_written"]["max"] == 0
+    assert figures["tick_sessions_found"]["min"] >= 10
+    # Each new session is a new histories_sessions row and a new conversation_summaries row.
+    assert figures["tick_rows_written"]["min"] >= 20
+    assert report["counts"]["people_front_conversations"] > 0
+    assert report["counts"]["histories_messages"] == 3000
+    assert report["counts"]["conversation_summaries"] > 0
+    sized = {(size["schema"], size["table"]) for size in report["sizes"]}
+    assert {
+        ("source", "people_front_conversations"), ("source", "clients_front_conversations"),
+        ("analytics", "histories_sessions"), ("analytics", "conversation_summaries"),
+    } <= sized
+    assert len([table for schema, table in sized if schema == "source" and "chat_histories" in table]) == 3
+    assert scratch_leftovers(server_url) == before
+
+    # The app workload ran beside each kind of run and alone: every statement kind many times, the
+    # longest statement and the pipeline's longest lock wait measured, in the JSON and the table.
+    beside = report["app_beside_runs"]
+    assert set(beside) == APP_RUN_KINDS
+    for kind, app in beside.items():
+        assert app["statements"] >= 20 and app["workload"]["monitor_polls"] >= 10, (kind, app["workload"])
+        assert 0 < app["baseline_longest_statement_ms"] and 0 < app["longest_statement_ms"] == app["workload"]["longest_statement_ms"]
+        assert app["over_baseline_ms"] == round(app["longest_statement_ms"] - app["baseline_longest_statement_ms"], 3)
+        assert app["longest_pipeline_wait_ms"] >= 0 and isinstance(app["errors"], dict)
+        # A run that fails beside the app is reported (the live-database test asserts there is none).
+        assert app["run_failure"] is None or "failed" in app["run_failure"]
+        assert {"delete_person", "insert_recipient", "read_person_newest_conversations"} <= set(app["workload"]["statements"])
+    # The pipeline's reads of the source tables were seen by the lock monitor during the first fill.
+    assert "AccessShareLock" in beside["first_fill"]["workload"]["pipeline_lock_modes"]["front_message_recipients"]
+    assert "| app beside the first fill of the Front link tables |" in finished.stdout
+    assert "longest app statement under baseline + 100 ms" in finished.stdout
+
+    # Every question timed both ways, each over at least one id, with ordered percentiles.
+    assert {(row["question"], row["path"]) for row in report["reads"]} == {
+        (question, path) for question in READ_QUESTIONS for path in ("links", "joins")
+    }
+    assert all(1 <= row["ids"] <= 50 and 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] for row in report["reads"])
+    assert set(report["read_speedups"]) == READ_QUESTIONS
+    # One verdict line per aim, each MET, MISSED or NOT MEASURED.
+    verdict_lines = [line for line in finished.stdout.splitlines() if line.startswith(("MET ", "MISSED ", "NOT MEASURED "))]
+    assert len(verdict_lines) == AIMS
+
+    # The README's section is generated from the JSON, between its markers, the rest kept.
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{README_START}\nold figures\n{README_END}\n\n## After\n")
+    rendered = subprocess.run([CLI, "bench-report", str(out), "--readme", str(readme)], env=environ, capture_output=True, text=True)
+    assert rendered.returncode == 0, rendered.stderr
+    text = readme.read_text()
+    assert "old figures" not in text and text.startswith("# Title") and text.endswith("## After\n")
+    assert report["command"] in text and "| first full backfill: SQL |" in text and "p95 speed-up" in text
+    assert text.count("MET ") + text.count("MISSED ") + text.count("NOT MEASURED ") == AIMS
+
+
+def test_bench_report_names_a_readme_without_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# No markers here\n")
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"machine": {}, "measurements": {}, "counts": {}, "sizes": [], "conversations": 1, "days": 1}))
+    rendered = subprocess.run([CLI, "bench-report", str(run), "--readme", str(readme)], capture_output=True, text=True)
+    assert rendered.returncode == 2
+    assert str(readme) in rendered.stderr and "bench markers" in rendered.stderr
+    assert readme.read_text() == "# No markers here\n"
