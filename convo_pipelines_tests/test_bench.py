@@ -65,6 +65,10 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
     figures = report["measurements"]
     assert set(figures) == LINK_MEASUREMENTS | HISTORIES_MEASUREMENTS | APP_MEASUREMENTS
     assert all(figure["runs"] >= 1 and figure["min"] <= figure["median"] <= figure["max"] for figure in figures.values())
+    # The first fills were real first fills (the tables reset to never filled, foreign keys dropped), not diffs.
+    assert figures["full_backfill_sql"]["note"] == "people_front_conversations bulk, clients_front_conversations bulk"
+    assert report["app_beside_runs"]["first_fill"]["run_modes"] == figures["full_backfill_sql"]["note"]
+    assert report["app_beside_runs"]["range_rerun"]["run_modes"] == "people_front_conversations diff, clients_front_conversations diff"
     assert figures["rerun_rows_written"]["max"] == 0
     assert figures["one_day_rows_written"]["min"] >= 1
     assert figures["scoped_rows_written"]["min"] >= 1
