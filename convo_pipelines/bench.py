@@ -353,6 +353,16 @@ def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool
         report(f"plain set-based floor ({attempt + 1}/{repeats})")
         _truncate_front_links(scratch)
         result.record("plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", _time_plain_floor(scratch))
+    for attempt in range(repeats):
+        report(f"the contender: a materialized view of each link join, built and refreshed concurrently ({attempt + 1}/{repeats})")
+        views = _time_materialized_views(scratch, change_day)
+        result.record("matview_build", "materialized view of each link join + its indexes: build", "s", views.build)
+        result.record(
+            "matview_refresh_unchanged", "materialized views: REFRESH CONCURRENTLY, nothing changed", "s", views.refresh_unchanged
+        )
+        result.record(
+            "matview_refresh_after_change", "materialized views: REFRESH CONCURRENTLY after one change", "s", views.refresh_after_change
+        )
     if batches:
         report("the seeds' approach: batches of 500 conversations, upserts")
         _truncate_front_links(scratch)
@@ -725,6 +735,39 @@ def _time_plain_floor(scratch: Scratch) -> float:
             conn.execute(_render(scratch, "bench/insert_links_plain_floor.sql", table), ALL_TIME)
         conn.commit()
         return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class MaterializedViewTimes:
+    build: float  # both link joins created as materialized views, with their indexes
+    refresh_unchanged: float  # REFRESH ... CONCURRENTLY of both, nothing changed
+    refresh_after_change: float  # the same after one recipient was added to an old day
+
+
+def _time_materialized_views(scratch: Scratch, change_day: date) -> MaterializedViewTimes:
+    """The contender: each link join as a materialized view, built, refreshed with nothing changed and
+    after one late change; dropped afterwards. Its window is bound client-side: DDL takes no parameters."""
+    views = {table: f"{table}_contender" for table in FRONT_LINK_ASSETS}
+
+    def run_for_each(name: str) -> float:
+        with connect(scratch.url) as conn:
+            cursor = psycopg.ClientCursor(conn)
+            started = time.perf_counter()
+            for table, view in views.items():
+                spec = FRONT_LINK_TABLES[table]
+                statement = scratch.sql(name, view=view, owner=spec.owner_column, oracle=scratch.sql(spec.oracle_file))
+                cursor.execute(statement, ALL_TIME)
+            conn.commit()
+            return time.perf_counter() - started
+
+    try:
+        build = run_for_each("bench/create_links_materialized_view.sql")
+        unchanged = run_for_each("bench/refresh_links_materialized_view.sql")
+        _make_one_change(scratch, change_day)
+        after_change = run_for_each("bench/refresh_links_materialized_view.sql")
+    finally:
+        run_for_each("bench/drop_links_materialized_view.sql")
+    return MaterializedViewTimes(build, unchanged, after_change)
 
 
 def _time_seed_batches(scratch: Scratch, report: Report) -> float:

@@ -21,12 +21,13 @@ LINK_MEASUREMENTS = {
     "seed", "full_backfill_sql", "full_backfill_checks", "full_backfill_overhead", "peak_rss",
     "rerun_sql", "rerun_rows_written", "one_day_sql", "one_day_rows_written", "scoped_sql",
     "scoped_rows_written", "read_side", "plain_floor", "seeds_batches", "round_trip",
+    "matview_build", "matview_refresh_unchanged", "matview_refresh_after_change",
 }
 READ_QUESTIONS = {
     "conversation_people", "conversation_clients", "person_newest_conversations",
     "client_newest_conversations", "project_conversations",
 }
-AIMS = 8
+AIMS = 9
 APP_RUN_KINDS = {"first_fill", "range_rerun", "project_reconcile", "histories_backfill"}
 APP_MEASUREMENTS = {
     "app_baseline_longest_statement",
