@@ -326,7 +326,7 @@ def seed_progress_lines(report: Report, total_rows: int) -> SeedProgress:
 def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool) -> None:
     scratch, report, repeats = bench.scratch, bench.report, bench.repeats
     runner = bench.runner(FRONT_LINK_ASSETS)
-    bench_full_backfills(bench, result, runner, key="", label="", empty_tables=lambda: _truncate_front_links(scratch))
+    bench_full_backfills(bench, result, runner, key="", label="", empty_tables=lambda: _reset_front_links_to_never_filled(scratch))
     result.counts.update({table: _count(scratch, scratch.source_schema, table) for table in FRONT_LINK_ASSETS})
     # Sized as the pipeline built them: the floor and the batches below rebuild them another way.
     result.sizes += _table_sizes(scratch, "source", scratch.source_schema, FRONT_LINK_ASSETS)
@@ -354,6 +354,16 @@ def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool
         report(f"plain set-based floor ({attempt + 1}/{repeats})")
         _truncate_front_links(scratch)
         result.record("plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", _time_plain_floor(scratch))
+    for attempt in range(repeats):
+        report(f"the contender: a materialized view of each link join, built and refreshed concurrently ({attempt + 1}/{repeats})")
+        views = _time_materialized_views(scratch, change_day)
+        result.record("matview_build", "materialized view of each link join + its indexes: build", "s", views.build)
+        result.record(
+            "matview_refresh_unchanged", "materialized views: REFRESH CONCURRENTLY, nothing changed", "s", views.refresh_unchanged
+        )
+        result.record(
+            "matview_refresh_after_change", "materialized views: REFRESH CONCURRENTLY after one change", "s", views.refresh_after_change
+        )
     if batches:
         report("the seeds' approach: batches of 500 conversations, upserts")
         _truncate_front_links(scratch)
@@ -368,7 +378,7 @@ def bench_full_backfills(
         bench.report(f"{label}first full backfill through Dagster ({attempt + 1}/{bench.repeats})")
         empty_tables()
         run = runner.materialize_range()
-        result.record(f"{key}full_backfill_sql", f"{label}first full backfill: SQL", "s", run.sql_seconds)
+        result.record(f"{key}full_backfill_sql", f"{label}first full backfill: SQL", "s", run.sql_seconds, note=run.modes())
         result.record(f"{key}full_backfill_checks", f"{label}first full backfill: the checks of the range", "s", run.checks_seconds)
         result.record(
             f"{key}full_backfill_overhead", f"{label}first full backfill: Dagster overhead (process start, bookkeeping)",
@@ -460,7 +470,10 @@ def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval:
     watched = _histories_source_tables(scratch) if histories else []
     front = bench.runner(FRONT_LINK_ASSETS)
     runs = [
-        RunBesideApp("first_fill", "first fill of the Front link tables", front.materialize_range, lambda: _truncate_front_links(scratch)),
+        RunBesideApp(
+            "first_fill", "first fill of the Front link tables", front.materialize_range,
+            lambda: _reset_front_links_to_never_filled(scratch),
+        ),
         RunBesideApp("range_rerun", "range re-run of the Front link tables", front.materialize_range),
         RunBesideApp("project_reconcile", "project_conversations reconcile", bench.runner((PROJECT_LINKS_TABLE,)).materialize_unpartitioned),
     ]
@@ -471,46 +484,47 @@ def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval:
                 lambda: _truncate_histories_analytics(scratch),
             )
         )
-    beside: dict[str, tuple[RunBesideApp, WorkloadReport, float, str | None]] = {}
+    beside: dict[str, tuple[RunBesideApp, WorkloadReport, float, str | None, str]] = {}
     for run in runs:
         if run.empty_tables is not None:
             run.empty_tables()
         report(f"app workload (a statement of each kind every {interval * 1000:.0f} ms) beside the {run.label}")
-        failure = None
+        failure, modes = None, ""
         with AppWorkload(scratch.url, scratch.source_schema, interval=interval, extra_tables=watched) as app:
             started = time.perf_counter()
             try:
-                run.launch()
+                modes = run.launch().modes()
             except BenchError as exc:
                 # A run that fails beside the app is a finding of this part, not the end of the benchmark.
                 failure = str(exc)
                 report(f"  the run FAILED beside the app: {failure}")
             seconds = time.perf_counter() - started
-        beside[run.key] = (run, app.report(), seconds, failure)
+        beside[run.key] = (run, app.report(), seconds, failure, modes)
         report(app.report().summary())
-    longest_run = max(seconds for _, _, seconds, _ in beside.values())
+    longest_run = max(seconds for _, _, seconds, _, _ in beside.values())
     baseline_seconds = min(max(longest_run, APP_BASELINE_MIN_SECONDS), APP_BASELINE_MAX_SECONDS)
     report(f"app workload alone for {baseline_seconds:.0f} s (the baseline)")
     baseline = measure_baseline(scratch.url, scratch.source_schema, baseline_seconds, interval=interval, extra_tables=watched)
     report(baseline.summary())
     result.record("app_baseline_longest_statement", "app alone (baseline): longest statement", "s", baseline.longest_statement_ms / 1000)
-    for key, (run, workload, seconds, failure) in beside.items():
+    for key, (run, workload, seconds, failure, modes) in beside.items():
         result.record(f"app_{key}_longest_statement", f"app beside the {run.label}: longest statement", "s", workload.longest_statement_ms / 1000)
         result.record(
             f"app_{key}_pipeline_wait", f"app beside the {run.label}: longest lock wait caused by the pipeline", "s",
             workload.longest_pipeline_wait_ms / 1000,
         )
-        result.app_beside_runs[key] = app_figures(run.label, workload, baseline, seconds, failure)
+        result.app_beside_runs[key] = app_figures(run.label, workload, baseline, seconds, failure, modes)
 
 
 def app_figures(
-    label: str, workload: WorkloadReport, baseline: WorkloadReport, run_seconds: float, run_failure: str | None
+    label: str, workload: WorkloadReport, baseline: WorkloadReport, run_seconds: float, run_failure: str | None, run_modes: str
 ) -> dict[str, object]:
     """One run kind's app figures for the JSON: the headline numbers, then the workload's whole report."""
     return {
         "label": label,
         "run_seconds": round(run_seconds, 3),
         "run_failure": run_failure,
+        "run_modes": run_modes,
         "longest_statement_ms": round(workload.longest_statement_ms, 3),
         "baseline_longest_statement_ms": round(baseline.longest_statement_ms, 3),
         "over_baseline_ms": round(workload.longest_statement_ms - baseline.longest_statement_ms, 3),
@@ -538,6 +552,10 @@ class DagsterRun:
     peak_rss_mb: float
     # Each asset's materialization metadata, as plain values.
     metadata: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def modes(self) -> str:
+        """How each asset ran (a first fill is `bulk`, a diff `diff`), e.g. `people_front_conversations bulk`."""
+        return ", ".join(f"{asset} {metadata.get('mode', 'unknown')}" for asset, metadata in self.metadata.items())
 
     @property
     def overhead_seconds(self) -> float:
@@ -700,6 +718,17 @@ def _truncate_front_links(scratch: Scratch) -> None:
         )
 
 
+def _reset_front_links_to_never_filled(scratch: Scratch) -> None:
+    """Empty the Front link tables and drop their foreign keys: as their migration left them, so the next
+    run takes the first-fill path a user's first backfill takes (a TRUNCATE alone keeps the keys, and the
+    run would diff into an empty table instead)."""
+    _truncate_front_links(scratch)
+    with connect(scratch.url) as conn:
+        for spec in FRONT_LINK_TABLES.values():
+            for key in spec.foreign_keys:
+                conn.execute(scratch.sql("tools/bench/drop_link_foreign_key.sql", links=spec.table, constraint_name=key.name))
+
+
 def _time_plain_floor(scratch: Scratch) -> float:
     with connect(scratch.url) as conn:
         started = time.perf_counter()
@@ -707,6 +736,39 @@ def _time_plain_floor(scratch: Scratch) -> float:
             conn.execute(_render(scratch, "tools/bench/insert_links_plain_floor.sql", table), ALL_TIME)
         conn.commit()
         return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class MaterializedViewTimes:
+    build: float  # both link joins created as materialized views, with their indexes
+    refresh_unchanged: float  # REFRESH ... CONCURRENTLY of both, nothing changed
+    refresh_after_change: float  # the same after one recipient was added to an old day
+
+
+def _time_materialized_views(scratch: Scratch, change_day: date) -> MaterializedViewTimes:
+    """The contender: each link join as a materialized view, built, refreshed with nothing changed and
+    after one late change; dropped afterwards. Its window is bound client-side: DDL takes no parameters."""
+    views = {table: f"{table}_contender" for table in FRONT_LINK_ASSETS}
+
+    def run_for_each(name: str) -> float:
+        with connect(scratch.url) as conn:
+            cursor = psycopg.ClientCursor(conn)
+            started = time.perf_counter()
+            for table, view in views.items():
+                spec = FRONT_LINK_TABLES[table]
+                statement = scratch.sql(name, view=view, owner=spec.owner_column, oracle=scratch.sql(spec.oracle_file))
+                cursor.execute(statement, ALL_TIME)
+            conn.commit()
+            return time.perf_counter() - started
+
+    try:
+        build = run_for_each("tools/bench/create_links_materialized_view.sql")
+        unchanged = run_for_each("tools/bench/refresh_links_materialized_view.sql")
+        _make_one_change(scratch, change_day)
+        after_change = run_for_each("tools/bench/refresh_links_materialized_view.sql")
+    finally:
+        run_for_each("tools/bench/drop_links_materialized_view.sql")
+    return MaterializedViewTimes(build, unchanged, after_change)
 
 
 def _time_seed_batches(scratch: Scratch, report: Report) -> float:

@@ -364,6 +364,46 @@ def test_chunked_diff_path_equals_the_oracle_and_logs_progress(db, postgres) -> 
     assert "33/33 conversations" in progress_lines[-1] and "rows/s" in progress_lines[-1] and "ETA 0.0s" in progress_lines[-1]
 
 
+def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact(db, postgres, database_url) -> None:
+    build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)  # the first fill: the tables get their foreign keys
+    expected = len(expected_people_links(db))
+    assert expected > 12
+    db.execute(f"truncate {PEOPLE}")  # emptied by hand: the foreign keys stay, so this is a diff, not a first fill
+    instance = dg.DagsterInstance.ephemeral()
+    config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 5}}}}
+    committed_counts: list[int] = []
+    done = threading.Event()
+
+    def watch_committed_rows() -> None:
+        # Another session sees each batch as it commits: the count climbs in steps, not 0 then all.
+        with psycopg.connect(database_url, autocommit=True) as watcher:
+            while not done.is_set():
+                committed_counts.append(watcher.execute(f"select count(*) from {PEOPLE}").fetchone()[0])
+                time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch_committed_rows)
+    watcher.start()
+    try:
+        result = run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=config, instance=instance)
+    finally:
+        done.set()
+        watcher.join()
+
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    meta = metadata_of(result, PEOPLE)
+    assert (meta["mode"], meta["rows_inserted"]) == ("diff", expected)
+    assert list(_link_foreign_keys(db, PEOPLE).values()) == [True, True]
+    # The first 5 go with the diff's transaction, the rest in batches of 5, each logged with rate and ETA.
+    batches = -(-(expected - 5) // 5)
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: missing links: ")]
+    assert len(batch_lines) == batches
+    assert batch_lines[-1].startswith(f"{PEOPLE}: missing links: {batches}/{batches} batches, {expected - 5:,} rows")
+    assert "ETA" in batch_lines[-1]
+    assert any(0 < count < expected for count in committed_counts), sorted(set(committed_counts))
+
+
 def test_app_side_deletes_cascade_to_the_rebuilt_link_tables(db, postgres) -> None:
     data = build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)  # bulk path: the foreign keys were rebuilt

@@ -54,9 +54,10 @@ refreshed as (
 ),
 
 pending as (
-    -- The missing links are inserted by the next statement, from pg_temp.links_to_insert (see
-    -- insert_pending_front_links.sql): a short insert that is retried alone when the app deletes a
-    -- person or conversation between its snapshot and its foreign-key check.
+    -- The missing links are inserted by the next statements, from pg_temp.links_to_insert (see
+    -- insert_pending_front_links.sql): short inserts of a bounded batch each, so their foreign-key
+    -- checks hold key-share locks on the app's rows for a moment only, each retried alone when the app
+    -- deletes a person or conversation between its snapshot and its foreign-key check.
     insert into pg_temp.links_to_insert (owner_id, front_conversation_id, front_conversation_created_at)
     select
         difference.oracle_owner_id,

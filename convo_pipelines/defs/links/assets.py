@@ -8,6 +8,8 @@ Every run makes its slice of a table equal to its definition (docs/contract.md) 
 - otherwise a diff deletes the links that lost their support and inserts the missing ones, one
   transaction per chunk of consecutive days (bounded in conversations), so links that stay keep
   their id and created_at (updated_at changes only when their front_conversation_created_at copy is refreshed);
+  missing links past a first batch (max_insert_batch_rows) are inserted in batches of that size, each
+  committed on its own, so their foreign-key checks never hold the app's people or conversations for long;
 - then the table's foreign keys are made whole: each missing one is added NOT VALID (a moment of
   SHARE ROW EXCLUSIVE on the referenced table, under a short lock_timeout, retried), links whose
   referenced row the application deleted meanwhile are removed, and the key is validated, which
@@ -15,7 +17,7 @@ Every run makes its slice of a table equal to its definition (docs/contract.md) 
   on the referenced source table.
 A transaction that meets a concurrent application change (a person deleted after the statement's
 snapshot, a deadlock, a lock timeout) is retried whole; each is idempotent, so the retry is exact.
-Writers of one table are serialized by a transaction-level advisory lock.
+Writers of one table are serialized by an advisory lock, held across a chunk's transactions.
 """
 
 # No `from __future__ import annotations`: Dagster reads the config class from the real annotation.
@@ -37,6 +39,7 @@ from convo_pipelines.defs.links.link_storage import (
     ForeignKey,
     ensure_foreign_keys,
     fill_never_filled_table,
+    link_table_locked_for_session,
     lock_link_table,
 )
 from convo_pipelines.lib.db import FOREIGN_KEY_VIOLATION, retry_concurrent_changes, sql_seconds
@@ -106,6 +109,16 @@ class FrontLinksConfig(dg.Config):
             "When a range is diffed, consecutive days are grouped into transactions of at most this many "
             "conversations (a single busier day is one chunk). Each chunk scans the recipients once, so "
             "fewer, larger chunks are faster; smaller ones hold locks and memory for less time."
+        ),
+    )
+    max_insert_batch_rows: int = Field(
+        default=5_000,
+        ge=1,
+        description=(
+            "Missing links are inserted at most this many per transaction. Each insert's foreign-key checks "
+            "hold the linked people and conversations against the app's deletes until commit, so a refill of "
+            "a window emptied by hand goes in short batches; a window with fewer missing links (every usual "
+            "run) is diffed and inserted in one transaction."
         ),
     )
     only_conversation_ids: list[str] = Field(
@@ -238,12 +251,15 @@ def diff_front_window(
     spec: FrontLinkTable,
     start: datetime,
     end: datetime,
+    batch_rows: int,
     only_conversation_ids: list[str] | None = None,
-) -> WriteCounts:
-    """Make the window's links exact inside the caller's transaction: one statement computes the
-    differences, deletes and refreshes, a short one inserts the missing links."""
+) -> tuple[WriteCounts, int]:
+    """Make the window's links exact inside the caller's transaction, but for the missing links past
+    the first `batch_rows`: one statement computes the differences, deletes and refreshes, then the first
+    batch of missing links is inserted. Returns the counts and how many missing links there are."""
     conn.execute(postgres.sql("links/set_diff_settings.sql"))
     conn.execute(postgres.sql("links/create_links_to_insert.sql"))
+    conn.execute(postgres.sql("links/truncate_links_to_insert.sql"))
     statement = postgres.sql(
         "links/sync_front_links_window.sql",
         links=spec.table,
@@ -251,31 +267,74 @@ def diff_front_window(
         oracle=front_oracle(postgres, spec),
     )
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
-    _pending, updated, deleted, in_window = conn.execute(statement, params).fetchone()
-    inserted = insert_pending_links(conn, postgres, spec)
-    return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
+    pending, updated, deleted, in_window = conn.execute(statement, params).fetchone()
+    inserted = insert_pending_links(conn, postgres, spec, 1, min(pending, batch_rows))
+    return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window), pending
 
 
-# The insert of the missing links is retried alone (a savepoint) when the app deleted a person or
-# conversation between its snapshot and its foreign-key check; it takes milliseconds, so a retry
-# meets the app's deletes of the last few milliseconds only and converges, where retrying the whole
-# diff (seconds on a large window) could keep meeting new ones.
+# A batch is retried alone (a savepoint) when the app deleted a person or conversation between its
+# snapshot and its foreign-key check; it takes milliseconds, so a retry meets the app's deletes of
+# the last few milliseconds only and converges, where retrying the whole diff (seconds on a large
+# window) could keep meeting new ones.
 PENDING_INSERT_ATTEMPTS = 50
 
 
-def insert_pending_links(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable) -> int:
+def insert_pending_links(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, first: int, last: int) -> int:
+    """Insert the missing links numbered first..last of pg_temp.links_to_insert, inside the caller's transaction."""
+    if last < first:
+        return 0
     statement = postgres.sql(
         "links/insert_pending_front_links.sql", links=spec.table, owner=spec.owner_column, owner_table=spec.owner_table
     )
     for attempt in range(1, PENDING_INSERT_ATTEMPTS + 1):
         try:
             with conn.transaction():  # a savepoint inside the caller's transaction
-                return conn.execute(statement).rowcount
+                return conn.execute(statement, {"first": first, "last": last}).rowcount
         except psycopg.errors.ForeignKeyViolation:
             if attempt == PENDING_INSERT_ATTEMPTS:
                 raise
             time.sleep(0.01 * attempt)
     raise AssertionError("unreachable")
+
+
+def make_front_window_exact(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    spec: FrontLinkTable,
+    start: datetime,
+    end: datetime,
+    log: Callable[[str], object],
+    batch_rows: int,
+    only_conversation_ids: list[str] | None = None,
+) -> WriteCounts:
+    """Diff the window in one retried transaction, then insert the missing links past its first batch in
+    batches of `batch_rows`, each its own retried transaction, logging progress.
+
+    Each insert's foreign-key checks key-share the linked people (or clients) and conversations until
+    commit, and an app DELETE of one of them waits that long: a batch of thousands commits within tens of
+    milliseconds, where one insert of a window emptied by hand (hundreds of thousands of links) would hold
+    them for seconds.
+
+    The writers' lock is held for the session throughout, so no other run writes the table between the
+    transactions. A run killed between two batches leaves links missing, never wrong: the next run's
+    diff finds them missing and inserts them.
+    """
+    with link_table_locked_for_session(conn, postgres, spec.table):
+        counts, pending = in_retried_transaction(
+            conn, postgres, spec.table, lambda: diff_front_window(conn, postgres, spec, start, end, batch_rows, only_conversation_ids), log
+        )
+        if pending <= batch_rows:
+            return counts
+        batches = range(batch_rows + 1, pending + 1, batch_rows)
+        progress = Progress(log, f"{spec.table}: missing links", total_steps=len(batches), unit="batches")
+        for first in batches:
+            last = min(first + batch_rows - 1, pending)
+            inserted = in_retried_transaction(
+                conn, postgres, spec.table, lambda first=first, last=last: insert_pending_links(conn, postgres, spec, first, last), log
+            )
+            counts.rows_inserted += inserted
+            progress.advance(rows=inserted)
+        return counts
 
 
 def try_fill_front(
@@ -312,32 +371,16 @@ def diff_front_chunks(
     spec: FrontLinkTable,
     chunks: list[Chunk],
     log: Callable[[str], object],
+    batch_rows: int,
 ) -> WriteCounts:
     """Diff each chunk in its own transaction, logging progress (conversations done, rows, rate, ETA) after each."""
     totals = WriteCounts()
     progress = Progress(log, spec.table, total_steps=sum(c.conversations for c in chunks), unit="conversations")
     for chunk in chunks:
-        counts = in_retried_transaction(
-            conn, postgres, spec.table, lambda chunk=chunk: diff_front_window(conn, postgres, spec, chunk.start, chunk.end), log
-        )
+        counts = make_front_window_exact(conn, postgres, spec, chunk.start, chunk.end, log, batch_rows)
         totals.add(counts)
         progress.advance(rows=counts.rows_in_window, steps=chunk.conversations)
     return totals
-
-
-def diff_front_conversations(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
-    spec: FrontLinkTable,
-    start: datetime,
-    end: datetime,
-    conversation_ids: list[str],
-    log: Callable[[str], object],
-) -> WriteCounts:
-    """Make the links of just these conversations of the window exact, in one transaction."""
-    return in_retried_transaction(
-        conn, postgres, spec.table, lambda: diff_front_window(conn, postgres, spec, start, end, conversation_ids), log
-    )
 
 
 def materialize_front_links(
@@ -357,7 +400,7 @@ def materialize_front_links(
     )
     with postgres.connect(autocommit=True) as conn:
         if scope:
-            counts = diff_front_conversations(conn, postgres, spec, start, end, scope, context.log.info)
+            counts = make_front_window_exact(conn, postgres, spec, start, end, context.log.info, config.max_insert_batch_rows, scope)
             mode, chunk_count = "scoped", 1
         else:
             counts = try_fill_front(conn, postgres, spec, start, end, context.log.info)
@@ -366,7 +409,7 @@ def materialize_front_links(
             day_counts = count_conversations_by_day(conn, postgres, start, end)
             chunks = chunk_window(start, end, day_counts, config.max_chunk_conversations)
             mode, chunk_count = "diff", len(chunks)
-            counts = diff_front_chunks(conn, postgres, spec, chunks, context.log.info)
+            counts = diff_front_chunks(conn, postgres, spec, chunks, context.log.info, config.max_insert_batch_rows)
         keys = ensure_foreign_keys(conn, postgres, spec.table, spec.foreign_keys, context.log.info)
         # Counting the whole table would cost more than a scoped run itself; its next full run counts.
         row_count = None if scope else count_link_rows(conn, postgres, spec.table)
