@@ -102,6 +102,16 @@ PROJECT_LINKS_FOREIGN_KEYS = (
 class FrontLinksConfig(dg.Config):
     """Run configuration of the Front link assets."""
 
+    fill_connections: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description=(
+            "A first fill loads its fresh storage over this many connections at once, each a slice of the "
+            "conversations (PostgreSQL never runs an INSERT ... SELECT in parallel): one core each. "
+            "1 keeps a first fill to one backend."
+        ),
+    )
     max_chunk_conversations: int = Field(
         default=500_000,
         ge=1,
@@ -200,6 +210,24 @@ def chunk_window(
     if in_chunk:
         chunks.append(Chunk(chunk_start, end, in_chunk))
     return chunks
+
+
+def split_window(
+    start: datetime, end: datetime, day_counts: list[tuple[date, int]], parts: int
+) -> list[tuple[datetime, datetime]]:
+    """Cut [start, end) at UTC midnights into at most `parts` windows holding about as many
+    conversations each (to within a day's); a window of one busy day stays whole.
+
+    A window ends before the day whose middle passes its share of the conversations."""
+    total = sum(conversations for _, conversations in day_counts)
+    cuts: list[datetime] = []
+    before = 0
+    for day, conversations in day_counts:
+        if len(cuts) < parts - 1 and before > 0 and before + conversations / 2 > total * (len(cuts) + 1) / parts:
+            cuts.append(datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc))
+        before += conversations
+    bounds = [start, *cuts, end]
+    return list(zip(bounds, bounds[1:]))
 
 
 def describe_bound(moment: datetime) -> str:
@@ -344,15 +372,18 @@ def try_fill_front(
     start: datetime,
     end: datetime,
     log: Callable[[str], object],
+    connections: int,
 ) -> WriteCounts | None:
-    """Fill the whole window when the table was never filled; None when it was."""
+    """Fill the whole window when the table was never filled, over `connections` slices of it loaded
+    side by side; None when it was filled."""
 
     def insert_into(target: str) -> sql.Composed:
         oracle = front_oracle(postgres, spec)
         return postgres.sql("links/insert_front_links_window.sql", links=target, owner=spec.owner_column, oracle=oracle)
 
-    params = {"start": start, "end": end, "only_conversation_ids": None}
-    filled = fill_never_filled_table(conn, postgres, spec.table, insert_into, params, log)
+    windows = split_window(start, end, count_conversations_by_day(conn, postgres, start, end), connections)
+    parts = [{"start": part_start, "end": part_end, "only_conversation_ids": None} for part_start, part_end in windows]
+    filled = fill_never_filled_table(conn, postgres, spec.table, insert_into, parts, log)
     if filled is None:
         return None
     return WriteCounts(rows_inserted=filled.rows_inserted, rows_deleted=0, rows_in_window=filled.rows_inserted)
@@ -403,7 +434,7 @@ def materialize_front_links(
             counts = make_front_window_exact(conn, postgres, spec, start, end, context.log.info, config.max_insert_batch_rows, scope)
             mode, chunk_count = "scoped", 1
         else:
-            counts = try_fill_front(conn, postgres, spec, start, end, context.log.info)
+            counts = try_fill_front(conn, postgres, spec, start, end, context.log.info, config.fill_connections)
             mode, chunk_count = "bulk", 1
         if counts is None:
             day_counts = count_conversations_by_day(conn, postgres, start, end)
@@ -550,7 +581,7 @@ def fill_project_links(conn: psycopg.Connection, postgres: PostgresResource, log
     """Fill project_conversations when it was never filled; None when it was."""
     oracle = postgres.sql("links/select_project_links.sql")
     filled = fill_never_filled_table(
-        conn, postgres, PROJECT_LINKS_TABLE, lambda target: postgres.sql("links/insert_project_links.sql", links=target, oracle=oracle), {}, log
+        conn, postgres, PROJECT_LINKS_TABLE, lambda target: postgres.sql("links/insert_project_links.sql", links=target, oracle=oracle), [{}], log
     )
     if filled is None:
         return None

@@ -17,14 +17,16 @@ writes. A foreign key is never dropped: that takes ACCESS EXCLUSIVE on the refer
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout
+from convo_pipelines.lib.db import add_sql_seconds, retry_concurrent_changes, set_short_lock_timeout
 from convo_pipelines.defs.resources import PostgresResource
 
 # First key of the per-table advisory locks ('conv' in ASCII); the second is hashtext(schema.table).
@@ -115,13 +117,15 @@ def fill_never_filled_table(
     postgres: PostgresResource,
     table: str,
     insert_into: Callable[[str], sql.Composable],
-    params: dict[str, object],
+    parts: list[dict[str, object]],
     log: Callable[[str], object],
 ) -> FillResult | None:
     """Fill `table` when it was never filled; None when it was (the caller diffs instead).
 
-    `insert_into(target)` gives the INSERT of every row into the table named `target`. `conn` must be
-    in autocommit mode: the fill spans several transactions, under the writers' session lock.
+    `insert_into(target)` gives the INSERT of rows into the table named `target`, run once with each
+    of `parts`' parameters: disjoint slices of the rows, which fresh storage loads side by side, one
+    connection each (PostgreSQL never runs an INSERT ... SELECT in parallel). `conn` must be in
+    autocommit mode: the fill spans several transactions, under the writers' session lock.
     """
     with link_table_locked_for_session(conn, postgres, table):
         if not is_never_filled(conn, postgres, table):
@@ -129,9 +133,9 @@ def fill_never_filled_table(
         blockers = swap_blockers(conn, postgres, table)
         if blockers:
             log(f"{table}: filled in place, not built aside and swapped in: {', '.join(blockers)}")
-            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), params), "in place")
+            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), parts), "in place")
         fill = fill_table_name(table)
-        inserted = build_fresh_storage(conn, postgres, table, fill, insert_into(fill), params, log)
+        inserted = build_fresh_storage(conn, postgres, table, fill, insert_into(fill), parts, log)
         try:
             swapped = retry_concurrent_changes(
                 lambda: swap_in(conn, postgres, table, fill), what=f"{table}: swapping in its first fill", log=log
@@ -140,7 +144,7 @@ def fill_never_filled_table(
             # The app hung something on the table meanwhile, or held it for the whole retry budget.
             conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
             log(f"{table}: filled in place, not swapped in: {str(exc).strip().splitlines()[0]}")
-            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), params), "in place")
+            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), parts), "in place")
         if not swapped:  # the table got rows or keys meanwhile: keep them, let the caller diff
             conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
             return None
@@ -160,17 +164,18 @@ def swap_blockers(conn: psycopg.Connection, postgres: PostgresResource, table: s
 
 
 def fill_in_place(
-    conn: psycopg.Connection, postgres: PostgresResource, table: str, insert: sql.Composable, params: dict[str, object]
+    conn: psycopg.Connection, postgres: PostgresResource, table: str, insert: sql.Composable, parts: list[dict[str, object]]
 ) -> int:
     """Insert every row into the empty table itself in one transaction and analyze it.
 
     The table has no foreign key yet, so no row of a source table is locked, and its own indexes are
-    kept (dropping them would lock the application's reads of it until commit).
+    kept (dropping them would lock the application's reads of it until commit). The parts go one after
+    the other: the rows must appear to the app all at once, which one transaction means one connection.
     """
     with conn.transaction():
         lock_link_table(conn, postgres, table)
         conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
-        inserted = conn.execute(insert, params).rowcount
+        inserted = sum(conn.execute(insert, params).rowcount for params in parts)
         conn.execute(postgres.sql("links/analyze_link_table.sql", table=table))
     return inserted
 
@@ -181,18 +186,19 @@ def build_fresh_storage(
     table: str,
     fill: str,
     insert: sql.Composable,
-    params: dict[str, object],
+    parts: list[dict[str, object]],
     log: Callable[[str], object],
 ) -> int:
-    """Create `fill` like `table`, insert the rows, then build its keys and indexes in bulk; commit.
+    """Create `fill` like `table`, insert the rows (the parts side by side), then build its keys and
+    indexes in bulk (in parallel workers); committed step by step, nobody but this run sees `fill`.
 
     A leftover of a run killed before its swap is dropped first. Only this run's own table is locked.
     """
     with conn.transaction():
         conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
         conn.execute(postgres.sql("links/create_link_fill_table.sql", links=table, fill=fill))
-        conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
-        inserted = conn.execute(insert, params).rowcount
+    inserted = insert_side_by_side(conn, postgres, insert, parts)
+    with conn.transaction():
         conn.execute(postgres.sql("lib/catalog/set_index_build_settings.sql"))
         indexes = conn.execute(
             postgres.sql("links/select_link_table_indexes.sql"), {"qualified_table": qualified_name(postgres, table)}
@@ -200,7 +206,31 @@ def build_fresh_storage(
         for number, (_, is_constraint, definition, is_unique) in enumerate(indexes, start=1):
             conn.execute(index_statement(postgres, fill, f"{fill}_{number}", is_constraint, definition, is_unique))
         conn.execute(postgres.sql("links/analyze_link_table.sql", table=fill))
-    log(f"{table}: built {inserted:,} rows and {len(indexes)} keys and indexes in fresh storage")
+    log(f"{table}: built {inserted:,} rows over {len(parts)} connection(s) and {len(indexes)} keys and indexes in fresh storage")
+    return inserted
+
+
+def insert_side_by_side(
+    conn: psycopg.Connection, postgres: PostgresResource, insert: sql.Composable, parts: list[dict[str, object]]
+) -> int:
+    """Run `insert` once per part, each on a connection of its own at the same time; the rows inserted.
+
+    The parts' wall time is added to `conn`'s SQL time: it is the time the run spent waiting on
+    PostgreSQL, where adding up each connection's would count the overlap twice.
+    """
+
+    def insert_part(params: dict[str, object]) -> int:
+        with postgres.connect() as part_conn:
+            part_conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
+            return part_conn.execute(insert, params).rowcount
+
+    started = time.perf_counter()
+    if len(parts) == 1:
+        inserted = insert_part(parts[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="convo_fill") as pool:
+            inserted = sum(pool.map(insert_part, parts))
+    add_sql_seconds(conn, time.perf_counter() - started)
     return inserted
 
 
@@ -324,10 +354,21 @@ def add_foreign_key_not_valid(conn: psycopg.Connection, postgres: PostgresResour
 def remove_orphans_and_validate(
     conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey, validate: bool = True
 ) -> None:
+    """Validate the key; only when that finds links whose referenced row is gone (the app deleted it before
+    the key existed: rare), remove them and validate again. Each is a full scan of the table, so the
+    usual case costs one. A key left pending is not validated, but its orphans are removed."""
+    validate_statement = postgres.sql("links/validate_link_foreign_key.sql", links=table, constraint_name=key.name)
     with conn.transaction():
         lock_link_table(conn, postgres, table)
         set_short_lock_timeout(conn)
+        if validate:
+            try:
+                with conn.transaction():  # a savepoint: a failed validation leaves the rest of the transaction usable
+                    conn.execute(validate_statement)
+                return
+            except psycopg.errors.ForeignKeyViolation:
+                pass
         identifiers = {"links": table, "column": key.column, "referenced_table": key.referenced_table}
         conn.execute(postgres.sql(key.orphans_statement(), **identifiers))
         if validate:
-            conn.execute(postgres.sql("links/validate_link_foreign_key.sql", links=table, constraint_name=key.name))
+            conn.execute(validate_statement)
