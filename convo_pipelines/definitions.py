@@ -19,7 +19,7 @@ except ConfigError:
 from convo_pipelines.defs.alerts import alert_sensors
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
-from convo_pipelines.defs.histories.jobs import conversation_discovery_job, discovery_freshness_job
+from convo_pipelines.defs.histories.jobs import conversation_discovery_job
 from convo_pipelines.defs.histories.schedules import discovery_schedules
 from convo_pipelines.defs.links.assets import link_assets
 from convo_pipelines.defs.links.checks import link_checks
@@ -27,13 +27,14 @@ from convo_pipelines.defs.links.jobs import front_links_job, project_links_job
 from convo_pipelines.defs.links.schedules import link_schedules
 from convo_pipelines.defs.links.sensors import link_sensors
 from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.defs.sources import source_assets
 
 defs = dg.Definitions(
-    assets=[*link_assets, *histories_assets],
+    assets=[*source_assets, *link_assets, *histories_assets],
     asset_checks=[*link_checks, *histories_checks],
     schedules=[*link_schedules, *discovery_schedules],
     sensors=[*link_sensors, *alert_sensors],
-    jobs=[front_links_job, project_links_job, conversation_discovery_job, discovery_freshness_job],
+    jobs=[front_links_job, project_links_job, conversation_discovery_job],
     resources={"postgres": PostgresResource.from_settings(settings)},
     # The work happens inside PostgreSQL, so a step needs no process of its own: one process per
     # run saves a Python start per asset and check and keeps a run's memory in one place.

@@ -2,9 +2,12 @@
 
 import inspect
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dagster as dg
+from croniter import croniter
 
 from convo_pipelines.lib.settings import get_settings
 
@@ -35,3 +38,20 @@ def cron_schedule_from_settings(
         )(evaluation_fn)
 
     return decorate
+
+
+def longest_cron_interval(cron: str, timezone_name: str) -> timedelta:
+    """The longest gap between two consecutive ticks of `cron` over five weeks (at most 3,000 ticks), from a
+    fixed date so the definitions are the same on every load: a weekly or business-hours cron gets the gap
+    over its quiet days, a regular one its period."""
+    start = datetime(2024, 1, 1, tzinfo=ZoneInfo(timezone_name))
+    ticks = croniter(cron, start)
+    previous = ticks.get_next(datetime)
+    longest = timedelta(minutes=1)
+    for _ in range(3_000):
+        tick = ticks.get_next(datetime)
+        longest = max(longest, tick - previous)
+        if tick - start > timedelta(weeks=5):
+            break
+        previous = tick
+    return longest

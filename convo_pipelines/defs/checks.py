@@ -46,7 +46,7 @@ def result_from_problems(
 
 def build_sql_check(
     *,
-    asset: str,
+    asset: dg.AssetsDefinition | dg.AssetSpec,
     name: str,
     sql_file: str,
     description: str,
@@ -73,7 +73,7 @@ def build_sql_check(
     bound_values = dict(values or {})
 
     @dg.asset_check(
-        asset=asset,
+        asset=asset.key,
         name=name,
         description=description,
         blocking=blocking,
@@ -89,7 +89,7 @@ def build_sql_check(
             statement = postgres.sql(sql_file, **bound_identifiers, **embedded)
             rows = conn.execute(statement, {"sample_limit": SAMPLE_LIMIT, **bound_values, **scope.params}).fetchall()
         seconds = round(time.monotonic() - started, 3)
-        context.log.info(f"{name} on {asset} ({scope.label}) ran in {seconds:.3f} s")
+        context.log.info(f"{name} on {asset.key.to_user_string()} ({scope.label}) ran in {seconds:.3f} s")
         return result_from_problems(
             rows,
             severity,

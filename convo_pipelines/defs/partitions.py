@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -17,16 +18,63 @@ daily_partitions = dg.DailyPartitionsDefinition(
 )
 
 
-def window_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[datetime, datetime] | None:
-    """The run's half-open UTC window [start, end), or None when the run is not partitioned.
+@dataclass(frozen=True)
+class PartitionWindow:
+    """The rows a run owns, by their UTC timestamp: [start, end), where None is unbounded.
 
-    A single partition and a single-run backfill of a range both arrive here as one window,
-    so every asset takes the same code path for both.
+    One rule for every asset, check and sensor: the first partition also owns everything dated
+    before it (PARTITIONS_START_DATE), so a backfill of every partition covers the whole table;
+    a run without a partition (a check launched alone) owns everything. A single partition and a
+    single-run backfill of a range both arrive as one window, so both take the same code path.
     """
+
+    start: datetime | None
+    end: datetime | None
+    # True when the window reaches the end of the last partition that exists now (today's), or has no end.
+    reaches_last_partition: bool
+
+    @property
+    def unpartitioned(self) -> bool:
+        return self.start is None and self.end is None
+
+    @property
+    def whole(self) -> bool:
+        """Every partition that exists now, and what the first one owns before it."""
+        return self.start is None and self.reaches_last_partition
+
+    def bounds(self, before_everything: datetime, after_everything: datetime) -> tuple[datetime, datetime]:
+        """[start, end) with the unbounded ends replaced by the caller's SQL stand-ins for them."""
+        return self.start or before_everything, self.end or after_everything
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)
+
+
+def partition_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> PartitionWindow:
+    """The run's PartitionWindow (see there)."""
     if not (context.has_partition_key or context.has_partition_key_range):
-        return None
+        return PartitionWindow(start=None, end=None, reaches_last_partition=True)
     window = context.partition_time_window
-    return window.start.astimezone(timezone.utc), window.end.astimezone(timezone.utc)
+    start, end = _utc(window.start), _utc(window.end)
+    last = daily_partitions.get_last_partition_window()
+    return PartitionWindow(
+        start=None if start <= _utc(daily_partitions.start) else start,
+        end=end,
+        reaches_last_partition=last is None or end >= _utc(last.end),
+    )
+
+
+def partitions_timeline() -> PartitionWindow:
+    """Where a row must be dated to belong to some partition that exists now: anything before the end
+    of the last partition (today's), the first partition owning everything before it."""
+    last = daily_partitions.get_last_partition_window()
+    return PartitionWindow(start=None, end=_utc(last.end) if last else None, reaches_last_partition=True)
+
+
+def first_partition_start() -> datetime:
+    """Where the first partition begins (PARTITIONS_START_DATE, UTC midnight): rows dated earlier belong to it."""
+    return _utc(daily_partitions.start)
 
 
 # Asset jobs launched by schedules and sensors ignore backfill policies (https://github.com/dagster-io/dagster/issues/17404):

@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection
 
 import psycopg
 
+from convo_pipelines.defs.links.tables import LINK_TABLES
 from convo_pipelines.lib.db import APPLICATION_NAME as PIPELINE_APPLICATION_NAME
 from convo_pipelines.lib.db import connect
 from convo_pipelines.tools.seed import SOURCE_TABLES as DEMO_SOURCE_TABLES
@@ -44,7 +45,6 @@ MONITOR_APPLICATION_NAME = "convo_lock_monitor"
 # The application's tables: the pipeline reads them and must never lock them against the app.
 SOURCE_TABLES = (*DEMO_SOURCE_TABLES, "crews")
 # The pipeline's own tables: its locks on them are recorded too (the app reads them), apart from the source tables'.
-LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "project_conversations")
 # Lock modes (as pg_locks names them) that block the app's reads or writes of a whole table.
 EXCLUSIVE_LOCK_MODES = frozenset({"AccessExclusiveLock", "ExclusiveLock"})
 # Lock modes that block the app's writes (not its reads): acceptable only for a moment.

@@ -41,12 +41,13 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.tools.app_workload import EXCLUSIVE_LOCK_MODES, AppWorkload, WorkloadReport, measure_baseline
-from convo_pipelines.defs.links.assets import CLIENT_LINKS, PEOPLE_LINKS, PROJECT_LINKS_TABLE
+from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, FRONT_LINK_TABLES, LINK_TABLES, PROJECT_LINKS_TABLE
 from convo_pipelines.tools.bench_reads import measure_read_latencies, round_trip_seconds, speedups
 from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.lib.db import connect, count_rows, drop_database, ensure_database, redact_url, with_database
 from convo_pipelines.tools.dev import app_database
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
+from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
@@ -59,9 +60,8 @@ from convo_pipelines.lib.sqlfiles import render_sql
 # Where the embedded scratch database keeps its tables: the project's defaults.
 EMBEDDED_SOURCE_SCHEMA = "public"
 EMBEDDED_ANALYTICS_SCHEMA = "analytics"
-FRONT_LINK_TABLES = {spec.table: spec for spec in (PEOPLE_LINKS, CLIENT_LINKS)}
-HISTORIES_TABLES = ("histories_sessions", "conversation_summaries")
-LINK_TABLES = (*FRONT_LINK_ASSETS, PROJECT_LINKS_TABLE)
+FRONT_LINK_SPECS = {spec.table: spec for spec in FRONT_LINK_TABLES}
+HISTORIES_TABLES = (HISTORIES_SESSIONS, CONVERSATION_SUMMARIES)
 READ_IDS = 1000
 # The old joins take up to hundreds of ms per id: each read path stops after this long, whatever its ids.
 READ_BUDGET_SECONDS = 60.0
@@ -80,8 +80,8 @@ APP_BASELINE_MAX_SECONDS = 120.0
 # On Ctrl-C the run process gets the signal too; give it this long to cancel its query and end.
 RUN_STOP_GRACE_SECONDS = 30
 ALL_TIME = {
-    "start": datetime(1, 1, 1, tzinfo=timezone.utc),
-    "end": datetime(9999, 12, 31, tzinfo=timezone.utc),
+    "start": BEGINNING_OF_TIME,
+    "end": END_OF_TIME,
     "only_conversation_ids": None,
 }
 # A traceback's last line: "FileNotFoundError: ...", "psycopg.errors.UndefinedTable: ...".
@@ -699,7 +699,7 @@ def _run_figures(
 
 def _render(scratch: Scratch, name: str, table: str) -> sql.Composed:
     """sql/<name> for one Front link table, with that table's oracle composed in."""
-    spec = FRONT_LINK_TABLES[table]
+    spec = FRONT_LINK_SPECS[table]
     oracle = scratch.sql(spec.oracle_file)
     return scratch.sql(name, links=spec.table, owner=spec.owner_column, oracle=oracle)
 

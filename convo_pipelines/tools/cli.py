@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.defs.histories.tables import ANALYTICS_TABLES
+from convo_pipelines.defs.links.tables import LINK_TABLES
 from convo_pipelines.lib.db import ConfigError, connect, count_rows, holds_password, redact_url, scrub_secrets
 from convo_pipelines.tools.seed import SeedError
 from convo_pipelines.lib.settings import Settings
 
 PROG = "convo-pipelines"
-LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "project_conversations")
-ANALYTICS_TABLES = ("histories_sessions", "conversation_summaries", "daily_conversation_stats")
 
 
 class CliError(Exception):

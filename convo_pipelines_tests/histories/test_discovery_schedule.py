@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.definitions import defs
+from convo_pipelines.lib.settings import get_settings
 from convo_pipelines.defs.histories.jobs import conversation_discovery_job
 from convo_pipelines.defs.histories.schedules import conversation_discovery_schedule, discovery_partition_range, discovery_tick_run_config
 from convo_pipelines_tests.histories_data import (
@@ -141,16 +142,16 @@ def test_an_invalid_cron_fails_at_load_naming_the_variable() -> None:
     assert "CONVERSATION_DISCOVERY_CRON='every 5 minutes'" in loaded.stderr
 
 
-def test_freshness_is_evaluated_on_its_own_and_fails_when_discovery_never_ran() -> None:
+def test_freshness_is_dagsters_policy_on_the_cron_with_no_job_or_schedule_of_its_own() -> None:
+    """Dagster evaluates histories_sessions' freshness itself: stale once two discovery ticks in a row
+    brought no materialization; no hand-made freshness job or schedule runs beside it."""
     repository = defs.get_repository_def()
-    schedule = repository.get_schedule_def("discovery_freshness_schedule")
-    tick = datetime(2024, 3, 2, 0, 15, tzinfo=timezone.utc)
-    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository) as context:
-        request = schedule.evaluate_tick(context).run_requests[0]
-    assert schedule.job_name == "discovery_freshness_job"
-
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = defs.resolve_job_def("discovery_freshness_job").execute_in_process(instance=instance, tags=request.tags)
-    evaluations = result.get_asset_check_evaluations()
-    assert [(e.check_name, e.passed) for e in evaluations] == [("discovery_fresh", False)]
-    assert not [event for event in result.all_events if event.is_step_materialization]
+    settings = get_settings()
+    spec = next(iter(repository.assets_defs_by_key[dg.AssetKey("histories_sessions")].specs))
+    policy = spec.freshness_policy
+    assert isinstance(policy, dg.FreshnessPolicy)
+    assert policy.deadline_cron == settings.conversation_discovery_cron
+    assert policy.timezone == settings.schedule_timezone
+    assert policy.lower_bound_delta == timedelta(minutes=5)  # one interval of the default */5 cron
+    assert not [s.name for s in repository.schedule_defs if "fresh" in s.name]
+    assert not [job.name for job in repository.get_all_jobs() if "fresh" in job.name]

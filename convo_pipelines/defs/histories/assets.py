@@ -32,16 +32,21 @@ from convo_pipelines.defs.histories.crews import (
     message_expressions,
     session_id_type,
 )
+from convo_pipelines.defs.automation import longest_cron_interval
+from convo_pipelines.defs.sources import clients, crews
+from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, DAILY_CONVERSATION_STATS, HISTORIES_SESSIONS
 from convo_pipelines.lib.db import retry_concurrent_changes, sql_seconds
-from convo_pipelines.defs.partitions import daily_partitions, window_of
+from convo_pipelines.defs.partitions import PartitionWindow, daily_partitions, partition_window, partitions_timeline
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 from convo_pipelines.lib.settings import get_settings
 
 GROUP = "histories"
 OWNERS = ["team:data-platform"]
-# Used only if a histories asset is ever run without a partition: everything the tables can hold.
-UNPARTITIONED_WINDOW = (datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(9999, 1, 1, tzinfo=timezone.utc))
+# What the histories' SQL binds for the unbounded ends of a PartitionWindow. The lower one is also a data
+# rule: a message dated before 1900 belongs to no day, so it is skipped and counted as out of range.
+BEFORE_EVERY_MESSAGE = datetime(1900, 1, 1, tzinfo=timezone.utc)
+AFTER_EVERY_MESSAGE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 # A writer stamps created_at when its transaction starts (the column's default now()), but the
 # message becomes visible only when it commits: a message committed after a tick can be dated
@@ -132,10 +137,19 @@ DAILY_CONVERSATION_STATS_SCHEMA = _columns(
 
 @dataclass(frozen=True)
 class Window:
-    """A run's half-open UTC window and the same window as activity dates."""
+    """A run's half-open UTC window and the same window as activity dates, unbounded ends bound as
+    BEFORE_EVERY_MESSAGE / AFTER_EVERY_MESSAGE."""
 
     start: datetime
     end: datetime
+    # Every partition that exists now (see PartitionWindow.whole), and whether the run has no partition at all.
+    whole: bool = False
+    unpartitioned: bool = False
+
+    @classmethod
+    def of(cls, window: PartitionWindow) -> "Window":
+        start, end = window.bounds(BEFORE_EVERY_MESSAGE, AFTER_EVERY_MESSAGE)
+        return cls(start, end, whole=window.whole, unpartitioned=window.unpartitioned)
 
     @property
     def first_day(self) -> date:
@@ -148,8 +162,7 @@ class Window:
 
     def covers_everything(self) -> bool:
         """True for an unpartitioned run or a backfill of every partition up to today."""
-        last = daily_partitions.get_last_partition_window()
-        return self.start <= UNPARTITIONED_WINDOW[0] and (last is None or self.end >= last.end)
+        return self.whole
 
     def is_one_day(self) -> bool:
         return self.end - self.start == timedelta(days=1)
@@ -186,26 +199,15 @@ class CrewOutcome:
 
 
 def run_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> Window:
-    """The run's messages window [start, end) in UTC; the whole time line when the run has no partition.
-
-    The first partition opens at the beginning of time, so messages written before
-    PARTITIONS_START_DATE are counted too (as the link tables do).
-    """
-    window = window_of(context)
-    if window is None:
-        return Window(*UNPARTITIONED_WINDOW)
-    start, end = window
-    if start <= daily_partitions.start:
-        start = UNPARTITIONED_WINDOW[0]
-    return Window(start, end)
+    """The run's messages window [start, end) in UTC (see PartitionWindow: the first partition also
+    counts the messages written before PARTITIONS_START_DATE, as the link tables do)."""
+    return Window.of(partition_window(context))
 
 
-def partitions_timeline() -> Window:
-    """Where a message must be dated to belong to a partition: from the first partition's window (which
-    opens at the beginning of time, see run_window) to the end of the last one (today's). A message dated
+def messages_timeline() -> Window:
+    """Where a message must be dated to belong to a partition (see partitions_timeline). A message dated
     outside belongs to no day, so no run would ever write its session-day: it is skipped and counted."""
-    last = daily_partitions.get_last_partition_window()
-    return Window(UNPARTITIONED_WINDOW[0], last.end.astimezone(timezone.utc) if last else UNPARTITIONED_WINDOW[1])
+    return Window.of(partitions_timeline())
 
 
 @dataclass(frozen=True)
@@ -258,8 +260,8 @@ def merge_crew(
 ) -> CrewMerge:
     """Merge one crew's slice for the window: incrementally when asked (one-day windows only) and the
     crew already has a watermark, else the whole window. Rows dated outside `timeline` (by default
-    partitions_timeline()) are skipped; a full run also counts the crew's rows dated in no window."""
-    timeline = timeline or partitions_timeline()
+    messages_timeline()) are skipped; a full run also counts the crew's rows dated in no window."""
+    timeline = timeline or messages_timeline()
     params = {
         **window.params(),
         "timeline_start": timeline.start,
@@ -416,9 +418,9 @@ def summed(outcomes: list[CrewOutcome], key: str) -> int:
 
 
 WINDOW_COUNT_SQL = {
-    "histories_sessions": "histories/count_histories_sessions_window.sql",
-    "conversation_summaries": "histories/count_conversation_summaries_window.sql",
-    "daily_conversation_stats": "histories/count_daily_conversation_stats_window.sql",
+    HISTORIES_SESSIONS: "histories/count_histories_sessions_window.sql",
+    CONVERSATION_SUMMARIES: "histories/count_conversation_summaries_window.sql",
+    DAILY_CONVERSATION_STATS: "histories/count_daily_conversation_stats_window.sql",
 }
 
 
@@ -458,7 +460,7 @@ def merge_every_crew(
     window = run_window(context)
     incremental = config.applies_to(window)
     # Fixed for the whole run, so every crew (and a run crossing midnight) skips the same dates.
-    timeline = partitions_timeline()
+    timeline = messages_timeline()
     started = time.monotonic()
     with postgres.connect() as conn:
         outcomes = process_crews(
@@ -494,9 +496,28 @@ def merge_every_crew(
     )
 
 
-def analytics_table_asset(table: str, schema: dg.TableSchema, deps: list[dg.AssetsDefinition] | None = None):
-    """The decorator of a daily-partitioned asset materialized as analytics.<table> (the function's name)."""
+def discovery_freshness_policy() -> dg.FreshnessPolicy:
+    """Dagster's own freshness of histories_sessions (evaluated by the daemon, shown in the UI): after each
+    CONVERSATION_DISCOVERY_CRON tick the latest materialization must be at most one interval older than that
+    tick, so the asset turns stale when two ticks in a row brought no successful discovery."""
+    settings = get_settings()
+    return dg.FreshnessPolicy.cron(
+        deadline_cron=settings.conversation_discovery_cron,
+        lower_bound_delta=longest_cron_interval(settings.conversation_discovery_cron, settings.schedule_timezone),
+        timezone=settings.schedule_timezone,
+    )
+
+
+def analytics_table_asset(
+    table: str,
+    schema: dg.TableSchema,
+    deps: list[dg.AssetsDefinition | dg.AssetSpec] | None = None,
+    freshness_policy: dg.FreshnessPolicy | None = None,
+):
+    """The decorator of a daily-partitioned asset materialized as analytics.<table>, named as its table."""
     return dg.asset(
+        name=table,
+        freshness_policy=freshness_policy,
         group_name=GROUP,
         kinds={"postgres"},
         owners=OWNERS,
@@ -512,7 +533,8 @@ def analytics_table_asset(table: str, schema: dg.TableSchema, deps: list[dg.Asse
     )
 
 
-@analytics_table_asset("histories_sessions", HISTORIES_SESSIONS_SCHEMA)
+# Reads every crew's histories table (represented by crews) and the crews' clients for client_code.
+@analytics_table_asset(HISTORIES_SESSIONS, HISTORIES_SESSIONS_SCHEMA, deps=[crews, clients], freshness_policy=discovery_freshness_policy())
 def histories_sessions(
     context: dg.AssetExecutionContext, postgres: PostgresResource, config: DiscoveryConfig
 ) -> dg.MaterializeResult:
@@ -529,7 +551,7 @@ def histories_sessions(
         context,
         postgres,
         config,
-        relation="histories_sessions",
+        relation=HISTORIES_SESSIONS,
         statements=HISTORIES_SESSIONS_MERGE,
         delete_removed_crews_sql="histories/delete_histories_sessions_of_removed_crews_window.sql",
         figures={
@@ -540,7 +562,9 @@ def histories_sessions(
     )
 
 
-@analytics_table_asset("conversation_summaries", CONVERSATION_SUMMARIES_SCHEMA, deps=[histories_sessions])
+# Reads the crews' histories tables itself; histories_sessions is a dependency because its check
+# counts_match_histories_sessions compares the two, so sessions must be written first in a run.
+@analytics_table_asset(CONVERSATION_SUMMARIES, CONVERSATION_SUMMARIES_SCHEMA, deps=[histories_sessions, crews, clients])
 def conversation_summaries(
     context: dg.AssetExecutionContext, postgres: PostgresResource, config: DiscoveryConfig
 ) -> dg.MaterializeResult:
@@ -557,14 +581,14 @@ def conversation_summaries(
         context,
         postgres,
         config,
-        relation="conversation_summaries",
+        relation=CONVERSATION_SUMMARIES,
         statements=CONVERSATION_SUMMARIES_MERGE,
         delete_removed_crews_sql="histories/delete_conversation_summaries_of_removed_crews_window.sql",
         figures={"sessions_recomputed": "sessions_touched"},
     )
 
 
-@analytics_table_asset("daily_conversation_stats", DAILY_CONVERSATION_STATS_SCHEMA, deps=[histories_sessions])
+@analytics_table_asset(DAILY_CONVERSATION_STATS, DAILY_CONVERSATION_STATS_SCHEMA, deps=[histories_sessions])
 def daily_conversation_stats(
     context: dg.AssetExecutionContext, postgres: PostgresResource, config: DiscoveryConfig
 ) -> dg.MaterializeResult:
@@ -577,8 +601,8 @@ def daily_conversation_stats(
     window = run_window(context)
     started = time.monotonic()
     with postgres.connect() as conn:
-        _require_view(conn, postgres.analytics_schema, "daily_conversation_stats")
-        counts = row_count_metadata(conn, postgres, "daily_conversation_stats", window, config.applies_to(window))
+        _require_view(conn, postgres.analytics_schema, DAILY_CONVERSATION_STATS)
+        counts = row_count_metadata(conn, postgres, DAILY_CONVERSATION_STATS, window, config.applies_to(window))
         in_postgres = sql_seconds(conn)
     return dg.MaterializeResult(
         metadata={
@@ -598,16 +622,6 @@ def _require_view(conn: psycopg.Connection, schema: str, view: str) -> None:
         raise dg.Failure(f"view {schema}.{view} is missing: apply the migrations (migration 0002 creates it)", allow_retries=False)
 
 
-# The application's conversations table, declared so its data-quality check has an asset to hang on.
-conversations_source = dg.AssetSpec(
-    key="conversations",
-    description="The application's conversations table (source, read-only): one row per conversation with a lead.",
-    group_name="source",
-    kinds={"postgres"},
-    owners=OWNERS,
-    metadata={"dagster/table_name": f"{get_settings().source_schema}.conversations"},
-)
-
-histories_assets = [histories_sessions, conversation_summaries, daily_conversation_stats, conversations_source]
+histories_assets = [histories_sessions, conversation_summaries, daily_conversation_stats]
 # The assets that take DiscoveryConfig (ops named as their assets).
 NEW_MESSAGES_ASSETS = (histories_sessions.op.name, conversation_summaries.op.name, daily_conversation_stats.op.name)

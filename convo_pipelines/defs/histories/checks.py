@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from croniter import croniter
 
-from convo_pipelines.defs.histories.assets import UNPARTITIONED_WINDOW, Window, run_window
+from convo_pipelines.defs.histories.assets import conversation_summaries, histories_sessions, run_window
+from convo_pipelines.defs.sources import conversations
 from convo_pipelines.defs.checks import CheckScope, build_sql_check
 from convo_pipelines.defs.histories.crews import HistoriesTable, inspect_crew, load_crews
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
@@ -26,8 +27,7 @@ WARN = dg.AssetCheckSeverity.WARN
 def histories_scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
     """The run's message window (days and timestamps), or the whole table when the check runs alone."""
     window = run_window(context)
-    whole = window == Window(*UNPARTITIONED_WINDOW)
-    label = "whole table" if whole else f"[{window.start.isoformat()}, {window.end.isoformat()})"
+    label = "whole table" if window.unpartitioned else f"[{window.start.isoformat()}, {window.end.isoformat()})"
     return CheckScope(label=label, params=window.params())
 
 
@@ -39,31 +39,33 @@ def inspect_all_histories_tables(postgres: PostgresResource) -> list[HistoriesTa
 
 
 # The assets whose runs skip crews: each records them (crew -> reason) as `skipped_crews` in its metadata.
-DISCOVERY_ASSETS = ("histories_sessions", "conversation_summaries")
+DISCOVERY_ASSETS = (histories_sessions, conversation_summaries)
 
 
-def latest_discovery_metadata(instance: dg.DagsterInstance, asset: str) -> dict[str, object]:
+def latest_discovery_metadata(instance: dg.DagsterInstance, asset: dg.AssetsDefinition) -> dict[str, object]:
     """The metadata values of the asset's latest materialization ({} when it never materialized)."""
-    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    event = instance.get_latest_materialization_event(asset.key)
     if event is None or event.asset_materialization is None:
         return {}
     return {key: value.value for key, value in event.asset_materialization.metadata.items()}
 
 
-def skipped_by_latest_discovery(instance: dg.DagsterInstance, assets: tuple[str, ...] = DISCOVERY_ASSETS) -> dict[str, str]:
+def skipped_by_latest_discovery(
+    instance: dg.DagsterInstance, assets: tuple[dg.AssetsDefinition, ...] = DISCOVERY_ASSETS
+) -> dict[str, str]:
     """Crew -> reason for every crew the latest materialization of `assets` skipped, whatever the reason."""
     skipped: dict[str, str] = {}
     for asset in assets:
         for crew, reason in (latest_discovery_metadata(instance, asset).get("skipped_crews") or {}).items():
-            skipped.setdefault(crew, f"{asset}: {reason}")
+            skipped.setdefault(crew, f"{asset.key.to_user_string()}: {reason}")
     return skipped
 
 
 @dg.asset_check(
-    asset="histories_sessions",
+    asset=histories_sessions,
     name="histories_tables_valid",
     # In a run of both, it reads what conversation_summaries skipped in this run, not in the previous one.
-    additional_deps=["conversation_summaries"],
+    additional_deps=[conversation_summaries],
     blocking=False,
     pool=APP_DATABASE_POOL,
     retry_policy=TRANSIENT_ERRORS_RETRY,
@@ -82,7 +84,7 @@ def histories_tables_valid(context: dg.AssetCheckExecutionContext, postgres: Pos
     skipped = {crew: reason for crew, reason in skipped_by_latest_discovery(context.instance).items() if crew in registered}
     for crew, reason in skipped.items():
         bad.setdefault(crew, f"skipped by the latest discovery run ({reason})")
-    skipped_rows = latest_discovery_metadata(context.instance, "histories_sessions").get("skipped_rows") or {}
+    skipped_rows = latest_discovery_metadata(context.instance, histories_sessions).get("skipped_rows") or {}
     return dg.AssetCheckResult(
         passed=not bad,
         severity=ERROR,
@@ -102,7 +104,7 @@ def histories_tables_valid(context: dg.AssetCheckExecutionContext, postgres: Pos
 
 
 @dg.asset_check(
-    asset="histories_sessions",
+    asset=histories_sessions,
     name="histories_tables_indexed",
     blocking=False,
     pool=APP_DATABASE_POOL,
@@ -135,18 +137,21 @@ def discovery_is_fresh(last_success: datetime | None, cron: str, timezone_name: 
     return last_success is not None and last_success >= discovery_deadline(cron, timezone_name, now)
 
 
-@dg.asset_check(asset="histories_sessions", name="discovery_fresh", blocking=False)
+@dg.asset_check(asset=histories_sessions, name="discovery_fresh", blocking=False)
 def discovery_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """Fails when histories_sessions was last materialized more than two CONVERSATION_DISCOVERY_CRON intervals
-    ago, or when that run skipped a crew: a run that wrote nothing for a crew says nothing about its
-    new messages, so it never makes that crew fresh."""
+    """Fails when the latest histories_sessions materialization skipped a crew, or is older than two
+    CONVERSATION_DISCOVERY_CRON intervals.
+
+    The age is what the asset's FreshnessPolicy already watches between runs (Dagster evaluates it). What
+    that policy cannot express is why this check remains: a materialization that skipped a crew wrote
+    nothing for that crew, so it says nothing about its new messages and must not count as fresh."""
     settings = get_settings()
     now = datetime.now(timezone.utc)
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("histories_sessions"))
+    event = context.instance.get_latest_materialization_event(histories_sessions.key)
     last_success = datetime.fromtimestamp(event.timestamp, timezone.utc) if event else None
     deadline = discovery_deadline(settings.conversation_discovery_cron, settings.schedule_timezone, now)
     recent = discovery_is_fresh(last_success, settings.conversation_discovery_cron, settings.schedule_timezone, now)
-    skipped = skipped_by_latest_discovery(context.instance, ("histories_sessions",)) if recent else {}
+    skipped = skipped_by_latest_discovery(context.instance, (histories_sessions,)) if recent else {}
     if not recent:
         description = f"no successful discovery since {deadline.isoformat()} (cron {settings.conversation_discovery_cron!r})"
     elif skipped:
@@ -173,21 +178,21 @@ def build_histories_checks() -> list[dg.AssetChecksDefinition]:
     """The SQL checks of histories_sessions, conversation_summaries and the conversations source."""
     return [
         build_sql_check(
-            asset="histories_sessions",
+            asset=histories_sessions,
             name="no_duplicate_grains",
             sql_file="histories/checks/check_histories_sessions_duplicates.sql",
             description="Each (crew_code, session_id, activity_date) appears once in histories_sessions (ERROR).",
             scope_of=histories_scope,
         ),
         build_sql_check(
-            asset="conversation_summaries",
+            asset=conversation_summaries,
             name="no_duplicate_grains",
             sql_file="histories/checks/check_conversation_summaries_duplicates.sql",
             description="Each (crew_code, session_id) appears once in conversation_summaries (ERROR).",
             scope_of=histories_scope,
         ),
         build_sql_check(
-            asset="conversation_summaries",
+            asset=conversation_summaries,
             name="counts_match_histories_sessions",
             sql_file="histories/checks/check_summaries_match_histories_sessions.sql",
             description=(
@@ -197,7 +202,7 @@ def build_histories_checks() -> list[dg.AssetChecksDefinition]:
             scope_of=histories_scope,
         ),
         build_sql_check(
-            asset="conversations",
+            asset=conversations,
             name="at_most_one_open_conversation_per_lead",
             sql_file="histories/checks/check_conversations_open_per_lead.sql",
             description="A lead has at most one open conversation (closed_at null); lists offending leads (WARN, source data quality).",

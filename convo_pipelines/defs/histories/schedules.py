@@ -1,4 +1,5 @@
-"""The histories' schedules: discovery of new chat messages and its freshness. Each cron comes from the
+"""The histories' schedule: discovery of new chat messages (its freshness is a FreshnessPolicy on
+histories_sessions, which Dagster evaluates itself). Each cron comes from the
 environment (lib/settings.py validates it and names the variable when it is wrong); ENABLE_BACKGROUND_JOBS
 decides whether they start running.
 """
@@ -11,7 +12,7 @@ from croniter import croniter
 
 from convo_pipelines.defs.histories.assets import NEW_MESSAGES_ASSETS
 from convo_pipelines.defs.automation import cron_schedule_from_settings
-from convo_pipelines.defs.histories.jobs import conversation_discovery_job, discovery_freshness_job
+from convo_pipelines.defs.histories.jobs import conversation_discovery_job
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.lib.settings import get_settings
 
@@ -65,15 +66,4 @@ def conversation_discovery_schedule(context: dg.ScheduleEvaluationContext) -> dg
     )
 
 
-# Often enough to notice a stall within minutes of the deadline, rarely enough not to crowd the run list.
-DISCOVERY_FRESHNESS_CRON = "*/15 * * * *"
-
-
-@cron_schedule_from_settings(DISCOVERY_FRESHNESS_CRON, job=discovery_freshness_job, name="discovery_freshness_schedule")
-def discovery_freshness_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Every 15 minutes, evaluates the discovery_fresh check alone: it fails when the discovery has not
-    succeeded within two CONVERSATION_DISCOVERY_CRON intervals."""
-    return dg.RunRequest(run_key=f"discovery-freshness:{context.scheduled_execution_time.isoformat()}")
-
-
-discovery_schedules = [conversation_discovery_schedule, discovery_freshness_schedule]
+discovery_schedules = [conversation_discovery_schedule]

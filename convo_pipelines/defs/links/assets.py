@@ -36,67 +36,41 @@ from psycopg import sql
 from pydantic import Field
 
 from convo_pipelines.defs.links.link_storage import (
-    ForeignKey,
     ensure_foreign_keys,
     fill_never_filled_table,
     link_table_locked_for_session,
     lock_link_table,
 )
+from convo_pipelines.defs.links.tables import (
+    BEGINNING_OF_TIME,
+    CLIENT_LINKS,
+    END_OF_TIME,
+    PEOPLE_LINKS,
+    PROJECT_LINKS_FOREIGN_KEYS,
+    PROJECT_LINKS_TABLE,
+    FrontLinkTable,
+)
+from convo_pipelines.defs.sources import (
+    clients,
+    contact_methods,
+    conversations,
+    front_conversations,
+    front_message_recipients,
+    front_messages,
+    people,
+    projects,
+    users,
+)
 from convo_pipelines.lib.db import FOREIGN_KEY_VIOLATION, retry_concurrent_changes, sql_seconds
-from convo_pipelines.defs.partitions import daily_partitions, window_of
+from convo_pipelines.defs.partitions import daily_partitions, partition_window
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 from convo_pipelines.lib.settings import get_settings
 
 GROUP = "links"
 OWNERS = ["team:data-platform"]
-# Open ends of a window: the first partition also covers conversations created before
-# PARTITIONS_START_DATE (they belong to no partition), so a full backfill equals the whole definition.
-BEGINNING_OF_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
-END_OF_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc)
 ARRAY_SAMPLE_LIMIT = 5
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class FrontLinkTable:
-    """One Front link table: its name, the column of the thing linked, the SQL of its oracle, its foreign keys."""
-
-    table: str
-    owner_column: str
-    oracle_file: str
-    foreign_keys: tuple[ForeignKey, ...]
-
-    @property
-    def owner_table(self) -> str:
-        """The source table the owner column references (people or clients)."""
-        return next(key.referenced_table for key in self.foreign_keys if key.column == self.owner_column)
-
-
-PEOPLE_LINKS = FrontLinkTable(
-    "people_front_conversations",
-    "person_id",
-    "links/select_people_links_window.sql",
-    (
-        ForeignKey("people_front_conversations_person_id_fkey", "person_id", "people", "cascade"),
-        ForeignKey("people_front_conversations_front_conversation_id_fkey", "front_conversation_id", "front_conversations", "cascade"),
-    ),
-)
-CLIENT_LINKS = FrontLinkTable(
-    "clients_front_conversations",
-    "client_id",
-    "links/select_client_links_window.sql",
-    (
-        ForeignKey("clients_front_conversations_client_id_fkey", "client_id", "clients", "cascade"),
-        ForeignKey("clients_front_conversations_front_conversation_id_fkey", "front_conversation_id", "front_conversations", "cascade"),
-    ),
-)
-PROJECT_LINKS_TABLE = "project_conversations"
-PROJECT_LINKS_FOREIGN_KEYS = (
-    ForeignKey("project_conversations_project_id_fkey", "project_id", "projects", "cascade"),
-    ForeignKey("project_conversations_conversation_id_fkey", "conversation_id", "conversations", "cascade"),
-    ForeignKey("project_conversations_added_by_fkey", "added_by", "users", "set null"),
-)
 
 
 class FrontLinksConfig(dg.Config):
@@ -179,18 +153,9 @@ class WriteCounts:
 
 
 def front_link_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[datetime, datetime]:
-    """The conversations' created_at window [start, end) a run covers, in UTC.
-
-    The first partition's window opens at the beginning of time, so conversations created before
-    PARTITIONS_START_DATE are linked too; an unpartitioned run covers every conversation.
-    """
-    window = window_of(context)
-    if window is None:
-        return BEGINNING_OF_TIME, END_OF_TIME
-    start, end = window
-    if start <= daily_partitions.start:
-        start = BEGINNING_OF_TIME
-    return start, end
+    """The conversations' created_at window [start, end) a run covers, in UTC (see PartitionWindow:
+    the first partition also links the conversations created before PARTITIONS_START_DATE)."""
+    return partition_window(context).bounds(BEGINNING_OF_TIME, END_OF_TIME)
 
 
 def chunk_window(
@@ -538,7 +503,7 @@ PROJECT_LINKS_SCHEMA = dg.TableSchema(
 
 
 @dg.asset(
-    name="people_front_conversations",
+    name=PEOPLE_LINKS.table,
     group_name=GROUP,
     kinds={"postgres"},
     owners=OWNERS,
@@ -546,6 +511,7 @@ PROJECT_LINKS_SCHEMA = dg.TableSchema(
     retry_policy=TRANSIENT_ERRORS_RETRY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[front_conversations, front_messages, front_message_recipients, contact_methods, people],
     metadata=_table_metadata(PEOPLE_LINKS.table, PEOPLE_LINKS_SCHEMA),
 )
 def people_front_conversations(
@@ -558,7 +524,7 @@ def people_front_conversations(
 
 
 @dg.asset(
-    name="clients_front_conversations",
+    name=CLIENT_LINKS.table,
     group_name=GROUP,
     kinds={"postgres"},
     owners=OWNERS,
@@ -566,7 +532,7 @@ def people_front_conversations(
     retry_policy=TRANSIENT_ERRORS_RETRY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[people_front_conversations],
+    deps=[people_front_conversations, front_conversations, people, clients],
     metadata=_table_metadata(CLIENT_LINKS.table, CLIENT_LINKS_SCHEMA),
 )
 def clients_front_conversations(
@@ -611,12 +577,13 @@ def project_array_inconsistencies(conn: psycopg.Connection, postgres: PostgresRe
 
 
 @dg.asset(
-    name="project_conversations",
+    name=PROJECT_LINKS_TABLE,
     group_name=GROUP,
     kinds={"postgres"},
     owners=OWNERS,
     pool=APP_DATABASE_POOL,
     retry_policy=TRANSIENT_ERRORS_RETRY,
+    deps=[conversations, projects, users],
     metadata=_table_metadata(PROJECT_LINKS_TABLE, PROJECT_LINKS_SCHEMA),
 )
 def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:

@@ -6,45 +6,18 @@ partitioned run a Front check covers only the run's window; run alone, or over e
 it covers the whole table.
 """
 
-from dataclasses import dataclass
 import time
 from datetime import datetime, timezone
 
 import dagster as dg
 
 from convo_pipelines.defs.checks import CheckScope, build_sql_check
-from convo_pipelines.defs.partitions import daily_partitions, window_of
+from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
+from convo_pipelines.defs.links.tables import CLIENT_LINKS, PEOPLE_LINKS, FrontLinkTable
+from convo_pipelines.defs.partitions import partition_window
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
-
-
-@dataclass(frozen=True)
-class FrontLinkTable:
-    """A Front link table: (owner, Front conversation) pairs, the owner being a person or a client."""
-
-    name: str
-    owner_column: str
-    owner_table: str
-    owner_kind: str
-    expected_links_sql: str
-
-
-PEOPLE_LINKS = FrontLinkTable(
-    name="people_front_conversations",
-    owner_column="person_id",
-    owner_table="people",
-    owner_kind="person",
-    expected_links_sql="links/checks/select_expected_people_links.sql",
-)
-CLIENTS_LINKS = FrontLinkTable(
-    name="clients_front_conversations",
-    owner_column="client_id",
-    owner_table="clients",
-    owner_kind="client",
-    expected_links_sql="links/checks/select_expected_client_links.sql",
-)
-PROJECT_LINKS_TABLE = "project_conversations"
 
 
 def window_scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
@@ -55,20 +28,13 @@ def window_scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
     (a check launched alone), checks the whole table, orphans of deleted conversations included.
     """
     changed_since = {"changed_since": run_started_at(context)}
-    window = window_of(context)
-    if window is None:
+    window = partition_window(context)
+    if window.whole:
         return CheckScope(label="whole table", params={"window_start": None, "window_end": None, **changed_since})
-    start, end = window
-    first = daily_partitions.get_first_partition_window()
-    last = daily_partitions.get_last_partition_window()
-    open_start = first is not None and start <= first.start.astimezone(timezone.utc)
-    open_end = last is not None and end >= last.end.astimezone(timezone.utc)
-    if open_start and open_end:
-        return CheckScope(label="whole table", params={"window_start": None, "window_end": None, **changed_since})
-    label_start = "-infinity" if open_start else start.isoformat()
+    label_start = "-infinity" if window.start is None else window.start.isoformat()
     return CheckScope(
-        label=f"conversations created in [{label_start}, {end.isoformat()})",
-        params={"window_start": None if open_start else start, "window_end": end, **changed_since},
+        label=f"conversations created in [{label_start}, {window.end.isoformat()})",
+        params={"window_start": window.start, "window_end": window.end, **changed_since},
     )
 
 
@@ -88,26 +54,28 @@ FEEDS_DOWNSTREAM = "ERROR, blocking: clients_front_conversations is computed fro
 NOTHING_DOWNSTREAM = "ERROR, non-blocking: the data is already committed when the check runs."
 
 
-def build_front_link_checks(table: FrontLinkTable, blocking: bool = False) -> list[dg.AssetChecksDefinition]:
-    """Duplicates, orphans and exactness checks of one Front link table (ERROR; `blocking` when
-    another asset is computed from the table)."""
-    owner = {"link_table": table.name, "owner_column": table.owner_column}
+def build_front_link_checks(
+    asset: dg.AssetsDefinition, table: FrontLinkTable, blocking: bool = False
+) -> list[dg.AssetChecksDefinition]:
+    """Duplicates, orphans and exactness checks of one Front link table, the asset `asset` (ERROR;
+    `blocking` when another asset is computed from the table)."""
+    owner = {"link_table": table.table, "owner_column": table.owner_column}
     severity_note = FEEDS_DOWNSTREAM if blocking else NOTHING_DOWNSTREAM
     # The duplicate and orphan checks see the same scoped links.
     scoped_links = {"scoped_links": "links/checks/select_scoped_front_links.sql"}
     return [
         build_sql_check(
-            asset=table.name,
+            asset=asset,
             name="no_duplicate_pairs",
             sql_file="links/checks/check_front_links_duplicates.sql",
             identifiers=owner,
             fragments=scoped_links,
             scope_of=window_scope,
             blocking=blocking,
-            description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.name} is stored once. {severity_note}",
+            description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.table} is stored once. {severity_note}",
         ),
         build_sql_check(
-            asset=table.name,
+            asset=asset,
             name="no_orphans",
             sql_file="links/checks/check_front_links_orphans.sql",
             identifiers={**owner, "owner_table": table.owner_table},
@@ -115,17 +83,17 @@ def build_front_link_checks(table: FrontLinkTable, blocking: bool = False) -> li
             values={"owner_kind": table.owner_kind},
             scope_of=window_scope,
             blocking=blocking,
-            description=f"Every {table.name} row points at an existing {table.owner_kind} and Front conversation. {severity_note}",
+            description=f"Every {table.table} row points at an existing {table.owner_kind} and Front conversation. {severity_note}",
         ),
         build_sql_check(
-            asset=table.name,
+            asset=asset,
             name="matches_source",
             sql_file="links/checks/check_front_links_exactness.sql",
             identifiers=owner,
             fragments={"expected": table.expected_links_sql},
             scope_of=window_scope,
             blocking=blocking,
-            description=f"{table.name} holds exactly the pairs the source defines: counts and samples of missing "
+            description=f"{table.table} holds exactly the pairs the source defines: counts and samples of missing "
             f"and extra pairs; differences in conversations the app changed since the run started are the app "
             f"moving on after the run's snapshot, left to the next run. {severity_note}",
         ),
@@ -136,21 +104,21 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
     """Duplicates, orphans and exactness (ERROR) plus the deprecated array's consistency (WARN)."""
     return [
         build_sql_check(
-            asset=PROJECT_LINKS_TABLE,
+            asset=project_conversations,
             name="no_duplicate_pairs",
             sql_file="links/checks/check_project_links_duplicates.sql",
             description="Each conversation appears once in project_conversations (one project per conversation). "
             "ERROR, non-blocking: the data is already committed when the check runs.",
         ),
         build_sql_check(
-            asset=PROJECT_LINKS_TABLE,
+            asset=project_conversations,
             name="no_orphans",
             sql_file="links/checks/check_project_links_orphans.sql",
             description="Every project_conversations row points at an existing project, conversation and, when "
             "set, added_by user. ERROR, non-blocking: the data is already committed when the check runs.",
         ),
         build_sql_check(
-            asset=PROJECT_LINKS_TABLE,
+            asset=project_conversations,
             name="matches_source",
             sql_file="links/checks/check_project_links_exactness.sql",
             description="project_conversations equals (conversations.project_id, conversations.id) for existing "
@@ -158,7 +126,7 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             "ERROR, non-blocking: the data is already committed when the check runs.",
         ),
         build_sql_check(
-            asset=PROJECT_LINKS_TABLE,
+            asset=project_conversations,
             name="array_consistency",
             sql_file="links/checks/check_project_array_consistency.sql",
             severity=WARN,
@@ -169,7 +137,7 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
 
 
 link_checks = [
-    *build_front_link_checks(PEOPLE_LINKS, blocking=True),
-    *build_front_link_checks(CLIENTS_LINKS),
+    *build_front_link_checks(people_front_conversations, PEOPLE_LINKS, blocking=True),
+    *build_front_link_checks(clients_front_conversations, CLIENT_LINKS),
     *build_project_link_checks(),
 ]

@@ -5,20 +5,24 @@ Selecting assets also selects their checks, so every run verifies what it wrote.
 
 import dagster as dg
 
-FRONT_LINK_ASSETS = ("people_front_conversations", "clients_front_conversations")
-PROJECT_LINK_ASSETS = ("project_conversations",)
+from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
+
+FRONT_LINK_ASSETS_DEFS = (people_front_conversations, clients_front_conversations)
+# Asset names (= op names, = table names), for run config and the dev launcher's GraphQL.
+FRONT_LINK_ASSETS = tuple(asset.key.to_user_string() for asset in FRONT_LINK_ASSETS_DEFS)
+PROJECT_LINK_ASSETS = (project_conversations.key.to_user_string(),)
 
 # Partitioned (inferred from the assets) by the Front conversation's created_at day; a range goes
 # as one run through the range tags (see sensors.py and schedules.py).
 front_links_job = dg.define_asset_job(
     name="front_links_job",
-    selection=dg.AssetSelection.assets(*FRONT_LINK_ASSETS),
+    selection=dg.AssetSelection.assets(*FRONT_LINK_ASSETS_DEFS),
     description="Replaces the slice of the people and clients Front link tables for a day or a range of days, then checks it.",
 )
 
 # Not partitioned: each run reconciles the whole table (one row per conversation).
 project_links_job = dg.define_asset_job(
     name="project_links_job",
-    selection=dg.AssetSelection.assets(*PROJECT_LINK_ASSETS),
+    selection=dg.AssetSelection.assets(project_conversations),
     description="Reconciles project_conversations with conversations.project_id, then checks it.",
 )

@@ -27,26 +27,13 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.lib.db import add_sql_seconds, retry_concurrent_changes, set_short_lock_timeout
+from convo_pipelines.defs.links.tables import ForeignKey
 from convo_pipelines.defs.resources import PostgresResource
 
 # First key of the per-table advisory locks ('conv' in ASCII); the second is hashtext(schema.table).
 LOCK_CLASS = 0x636F6E76
 # Privileges a grant on a table can carry (aclexplode's privilege_type), spelled as GRANT takes them.
 TABLE_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"})
-
-
-@dataclass(frozen=True)
-class ForeignKey:
-    """One foreign key of a link table to a source table's id; the table's first fill adds it."""
-
-    name: str
-    column: str
-    referenced_table: str
-    on_delete: str  # "cascade" or "set null"
-
-    def orphans_statement(self) -> str:
-        """The SQL file that removes links whose referenced row is gone, the way the key's ON DELETE would."""
-        return "links/clear_link_orphan_references.sql" if self.on_delete == "set null" else "links/delete_link_orphans.sql"
 
 
 ON_DELETE_ACTIONS = {"cascade": sql.SQL("cascade"), "set null": sql.SQL("set null")}

@@ -5,9 +5,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, front_links_job, project_links_job
+from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, FRONT_LINK_ASSETS_DEFS, front_links_job, project_links_job
 from convo_pipelines.defs.automation import background_status
-from convo_pipelines.defs.partitions import daily_partitions, partition_range_tags
+from convo_pipelines.defs.partitions import first_partition_start, partition_range_tags, partitions_timeline
 from convo_pipelines.defs.resources import PostgresResource
 
 # A row stamped with now() commits when its transaction ends, possibly after a tick has read past
@@ -67,7 +67,7 @@ def fully_materialized_days(instance: dg.DagsterInstance) -> set[str]:
     partition that was whole before; a partition never materialized gets a whole-partition run instead,
     so a scoped run never makes a partly filled day look complete in Dagster.
     """
-    keys = [instance.get_materialized_partitions(dg.AssetKey(asset)) for asset in FRONT_LINK_ASSETS]
+    keys = [instance.get_materialized_partitions(asset.key) for asset in FRONT_LINK_ASSETS_DEFS]
     return set.intersection(*keys)
 
 
@@ -78,11 +78,9 @@ def days_all_in(first_day: date, last_day: date, days: set[str]) -> bool:
 
 
 def partition_bounds() -> tuple[datetime, datetime]:
-    """Start of the first partition (earlier conversations belong to it, as in the assets) and end of
-    the last partition that exists now (later days are not partitions yet)."""
-    first = daily_partitions.get_first_partition_window()
-    last = daily_partitions.get_last_partition_window()
-    return first.start.astimezone(timezone.utc), last.end.astimezone(timezone.utc)
+    """Start of the first partition (the SQL puts earlier conversations in it, as the assets do: see
+    PartitionWindow) and end of the last partition that exists now (later days are not partitions yet)."""
+    return first_partition_start(), partitions_timeline().end
 
 
 @dg.sensor(

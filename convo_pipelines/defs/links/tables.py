@@ -1,0 +1,84 @@
+"""The link tables, described once: name, owner column, the SQL that defines their rows, foreign keys.
+
+The assets, checks, sensor and jobs of links/ and the tools (CLI, bench, app workload) all read these;
+it imports neither Dagster nor a database driver, so a command that only needs a table's name stays light.
+The definitions themselves are in docs/contract.md.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+# What the links' SQL binds for the unbounded ends of a PartitionWindow (defs/partitions.py): the first
+# partition also covers conversations created before PARTITIONS_START_DATE, so a backfill of every
+# partition equals the whole definition.
+BEGINNING_OF_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
+END_OF_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """One foreign key of a link table to a source table's id; the table's first fill adds it."""
+
+    name: str
+    column: str
+    referenced_table: str
+    on_delete: str  # "cascade" or "set null"
+
+    def orphans_statement(self) -> str:
+        """The SQL file that removes links whose referenced row is gone, the way the key's ON DELETE would."""
+        return "links/clear_link_orphan_references.sql" if self.on_delete == "set null" else "links/delete_link_orphans.sql"
+
+
+@dataclass(frozen=True)
+class FrontLinkTable:
+    """A Front link table: (owner, Front conversation) pairs, the owner being a person or a client."""
+
+    table: str
+    owner_column: str
+    # "person" or "client": how the checks name an owner in their samples.
+    owner_kind: str
+    # The pairs of a window of conversations, as the asset writes them.
+    oracle_file: str
+    # The same pairs as the exactness check computes them on its own, so a bug in one shows against the other.
+    expected_links_sql: str
+    foreign_keys: tuple[ForeignKey, ...]
+
+    @property
+    def owner_table(self) -> str:
+        """The source table the owner column references (people or clients)."""
+        return next(key.referenced_table for key in self.foreign_keys if key.column == self.owner_column)
+
+
+PEOPLE_LINKS = FrontLinkTable(
+    table="people_front_conversations",
+    owner_column="person_id",
+    owner_kind="person",
+    oracle_file="links/select_people_links_window.sql",
+    expected_links_sql="links/checks/select_expected_people_links.sql",
+    foreign_keys=(
+        ForeignKey("people_front_conversations_person_id_fkey", "person_id", "people", "cascade"),
+        ForeignKey("people_front_conversations_front_conversation_id_fkey", "front_conversation_id", "front_conversations", "cascade"),
+    ),
+)
+CLIENT_LINKS = FrontLinkTable(
+    table="clients_front_conversations",
+    owner_column="client_id",
+    owner_kind="client",
+    oracle_file="links/select_client_links_window.sql",
+    expected_links_sql="links/checks/select_expected_client_links.sql",
+    foreign_keys=(
+        ForeignKey("clients_front_conversations_client_id_fkey", "client_id", "clients", "cascade"),
+        ForeignKey("clients_front_conversations_front_conversation_id_fkey", "front_conversation_id", "front_conversations", "cascade"),
+    ),
+)
+FRONT_LINK_TABLES = (PEOPLE_LINKS, CLIENT_LINKS)
+
+PROJECT_LINKS_TABLE = "project_conversations"
+PROJECT_LINKS_FOREIGN_KEYS = (
+    ForeignKey("project_conversations_project_id_fkey", "project_id", "projects", "cascade"),
+    ForeignKey("project_conversations_conversation_id_fkey", "conversation_id", "conversations", "cascade"),
+    ForeignKey("project_conversations_added_by_fkey", "added_by", "users", "set null"),
+)
+
+# Every link table, in the order they are filled (the clients links are computed from the people links).
+LINK_TABLES = (*(spec.table for spec in FRONT_LINK_TABLES), PROJECT_LINKS_TABLE)
