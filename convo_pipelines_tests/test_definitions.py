@@ -17,7 +17,7 @@ from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
 LINK_ASSETS = {"people_front_conversations", "clients_front_conversations", "project_conversations"}
 LINK_SCHEDULES = {"front_link_tables_sync_schedule": "front_links_job", "project_link_tables_sync_schedule": "project_links_job"}
 CHECK_NAMES = {
-    "people_front_conversations": {"no_duplicate_pairs", "no_orphans", "matches_source"},
+    "people_front_conversations": {"no_duplicate_pairs", "no_orphans", "matches_source", "late_change_indexes"},
     "clients_front_conversations": {"no_duplicate_pairs", "no_orphans", "matches_source"},
     "project_conversations": {"no_duplicate_pairs", "no_orphans", "matches_source", "array_consistency"},
 }

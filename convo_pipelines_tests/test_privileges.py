@@ -158,7 +158,8 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], di
     return {
         (e.asset_key.to_user_string(), e.check_name): {key: value.value for key, value in e.metadata.items()}
         for e in result.get_asset_check_evaluations()
-        if not e.passed
+        # late_change_indexes warns about the source's indexes (a DBA's to add), whatever role runs.
+        if not e.passed and e.check_name != "late_change_indexes"
     }
 
 
@@ -265,7 +266,7 @@ def test_link_runs_as_the_login_role_fill_add_foreign_keys_rerun_and_reconcile_e
     assert link_pairs(admin, SOURCE, "people_front_conversations") == expected_people_links(admin, SOURCE)
     assert link_pairs(admin, SOURCE, "clients_front_conversations") == expected_client_links(admin, SOURCE)
     assert failed_checks(first) == {}
-    assert len(first.get_asset_check_evaluations()) == 6
+    assert len(first.get_asset_check_evaluations()) == 7  # 3 per Front link table, plus late_change_indexes on the people links
 
     again = run_job(login_definitions, "front_links_job", tags=partition_range_tags(*DATA_RANGE))
     for table in FRONT_TABLES:
@@ -302,14 +303,15 @@ def test_a_late_change_sensor_tick_as_the_login_role_requests_runs_that_make_the
     run_job(login_definitions, "front_links_job", tags=partition_range_tags(*DATA_RANGE))
     run_job(login_definitions, "project_links_job")
     now = admin.execute("select now()").fetchone()[0]
-    # Late changes 10 minutes ago: an unresolved participant is resolved to a person, a conversation changes project.
+    # Late changes 10 minutes ago to rows created a day before: an unresolved participant is resolved to a
+    # person, a conversation changes project.
     admin.execute(
-        "update public.contact_methods set person_id = %s, updated_at = %s where id = %s",
+        "update public.contact_methods set person_id = %s, updated_at = %s, created_at = created_at - interval '1 day' where id = %s",
         (data.people[1], now - timedelta(minutes=10), data.unresolved_contact_methods[0]),
     )
     moved = next(cid for cid, project in data.conversations.items() if project == data.userless_project)
     admin.execute(
-        "update public.conversations set project_id = %s, updated_at = %s where id = %s",
+        "update public.conversations set project_id = %s, updated_at = %s, created_at = created_at - interval '1 day' where id = %s",
         (data.stale_array_project, now - timedelta(minutes=10), moved),
     )
     cursor = json.dumps({"changes_through": (now - timedelta(minutes=20)).isoformat()})

@@ -87,7 +87,8 @@ def build_sql_check(
             conn.read_only = True
             embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in bound_fragments.items()}
             statement = postgres.sql(sql_file, **bound_identifiers, **embedded)
-            rows = conn.execute(statement, {"sample_limit": SAMPLE_LIMIT, **bound_values, **scope.params}).fetchall()
+            params = {"sample_limit": SAMPLE_LIMIT, "source_schema": postgres.source_schema, **bound_values, **scope.params}
+            rows = conn.execute(statement, params).fetchall()
         seconds = round(time.monotonic() - started, 3)
         context.log.info(f"{name} on {asset.key.to_user_string()} ({scope.label}) ran in {seconds:.3f} s")
         return result_from_problems(
