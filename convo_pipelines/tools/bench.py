@@ -41,7 +41,16 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.tools.app_workload import EXCLUSIVE_LOCK_MODES, AppWorkload, WorkloadReport, measure_baseline
-from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, FRONT_LINK_TABLES, LINK_TABLES, PROJECT_LINKS_TABLE
+from convo_pipelines.defs.links.tables import (
+    BEGINNING_OF_TIME,
+    CHANGE_WATCHED_TABLES,
+    END_OF_TIME,
+    FRONT_LINK_TABLES,
+    LINK_TABLES,
+    PROJECT_LINKS_TABLE,
+    change_index_name,
+    change_index_params,
+)
 from convo_pipelines.tools.bench_reads import measure_read_latencies, round_trip_seconds, speedups
 from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.lib.db import connect, count_rows, drop_database, ensure_database, redact_url, with_database
@@ -53,7 +62,7 @@ from convo_pipelines.lib.progress import Progress
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.tools.seed import seed_demo
 from convo_pipelines.tools.seed_histories import PROGRESS_EVERY_ROWS, SeedProgress, even_share, seed_histories
-from convo_pipelines.defs.links.sensors import scoped_run_config
+from convo_pipelines.defs.links.sensors import find_late_changes, scoped_run_config
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.lib.sqlfiles import render_sql
 
@@ -70,6 +79,9 @@ SEEDS_BATCH_SIZE = 500
 HISTORY_ROWS_PER_CONVERSATION = 10
 HISTORY_CREWS = 3
 TICK_NEW_SESSIONS = 10
+# A late-change tick that finds this many new recipients is timed, fastest of SENSOR_TICK_TRIES.
+SENSOR_TICK_CHANGES = 100
+SENSOR_TICK_TRIES = 3
 TICK_MESSAGES_PER_SESSION = 4
 # The app workload beside the runs: one statement of each kind this often (seconds).
 APP_INTERVAL = 0.05
@@ -345,6 +357,16 @@ def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool
         run = runner.materialize_partition(change_day, run_config=scoped_run_config([conversation]))
         result.record("scoped_sql", "one change, the sensor's scoped run of its day: SQL", "s", run.sql_seconds)
         result.record("scoped_rows_written", "one change, the sensor's scoped run of its day: rows written", "rows", run.rows_written)
+
+    for attempt in range(repeats):
+        report(f"late-change sensor tick finding {SENSOR_TICK_CHANGES} changes, without and with the recommended indexes ({attempt + 1}/{repeats})")
+        tick = _time_sensor_tick(scratch, SENSOR_TICK_CHANGES)
+        note = f"{tick.changes_found} conversations found"
+        result.record("sensor_tick_sql", f"late-change tick, {SENSOR_TICK_CHANGES} changes: SQL, no index on the change stamps", "s", tick.without_indexes, note=note)
+        result.record(
+            "sensor_tick_indexed_sql", f"late-change tick, {SENSOR_TICK_CHANGES} changes: SQL, with the recommended indexes", "s",
+            tick.with_indexes, note=note,
+        )
 
     bench_app_reads(bench, result)
 
@@ -724,7 +746,7 @@ def _reset_front_links_to_never_filled(scratch: Scratch) -> None:
     run would diff into an empty table instead)."""
     _truncate_front_links(scratch)
     with connect(scratch.url) as conn:
-        for spec in FRONT_LINK_TABLES.values():
+        for spec in FRONT_LINK_TABLES:
             for key in spec.foreign_keys:
                 conn.execute(scratch.sql("tools/bench/drop_link_foreign_key.sql", links=spec.table, constraint_name=key.name))
 
@@ -755,7 +777,7 @@ def _time_materialized_views(scratch: Scratch, change_day: date) -> Materialized
             cursor = psycopg.ClientCursor(conn)
             started = time.perf_counter()
             for table, view in views.items():
-                spec = FRONT_LINK_TABLES[table]
+                spec = FRONT_LINK_SPECS[table]
                 statement = scratch.sql(name, view=view, owner=spec.owner_column, oracle=scratch.sql(spec.oracle_file))
                 cursor.execute(statement, ALL_TIME)
             conn.commit()
@@ -769,6 +791,45 @@ def _time_materialized_views(scratch: Scratch, change_day: date) -> Materialized
     finally:
         run_for_each("tools/bench/drop_links_materialized_view.sql")
     return MaterializedViewTimes(build, unchanged, after_change)
+
+
+@dataclass(frozen=True)
+class SensorTickTimes:
+    changes_found: int  # conversations the tick found changed
+    without_indexes: float  # the tick's SQL, the source as DESIGN assumes it (no index on the change stamps)
+    with_indexes: float  # the same once the late_change_indexes check's statements ran
+
+
+def _time_sensor_tick(scratch: Scratch, changes: int) -> SensorTickTimes:
+    """`changes` new recipients, then the SQL of the tick that finds them (the sensor's own
+    find_late_changes), fastest of SENSOR_TICK_TRIES, without then with the recommended indexes, which
+    are dropped afterwards."""
+    with connect(scratch.url, autocommit=True) as conn:
+        after = conn.execute(scratch.sql("tools/bench/select_database_now.sql")).fetchone()[0]
+        conn.execute(scratch.sql("tools/bench/insert_recipients_for_sensor_tick.sql"), {"changes": changes})
+        through = conn.execute(scratch.sql("tools/bench/select_database_now.sql")).fetchone()[0]
+
+        def fastest_tick() -> tuple[int, float]:
+            times, found = [], 0
+            for _ in range(SENSOR_TICK_TRIES):
+                started = time.perf_counter()
+                late = find_late_changes(conn, scratch.sql, after, through)
+                times.append(time.perf_counter() - started)
+                found = sum(conversations for _, _, conversations, _ in late.day_ranges)
+            return found, min(times)
+
+        found, without = fastest_tick()
+        statements = conn.execute(
+            scratch.sql("links/checks/check_late_change_indexes.sql"), {"source_schema": scratch.source_schema, **change_index_params()}
+        ).fetchone()[2]
+        try:
+            for statement in statements:
+                conn.execute(statement)  # the check's own format(): identifiers quoted by PostgreSQL
+            _, with_indexes = fastest_tick()
+        finally:
+            for table in CHANGE_WATCHED_TABLES:
+                conn.execute(scratch.sql("tools/bench/drop_change_index.sql", index_name=change_index_name(table)))
+    return SensorTickTimes(found, without, with_indexes)
 
 
 def _time_seed_batches(scratch: Scratch, report: Report) -> float:

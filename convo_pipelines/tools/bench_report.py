@@ -23,6 +23,7 @@ READ_SPEEDUP_AIM = 20.0
 PEAK_RSS_MB_AIM = 300.0
 APP_OVER_BASELINE_MS_AIM = 100.0
 MATVIEW_RATIO_AIM = 1.5
+SENSOR_TICK_SECONDS_AIM = 0.050
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,16 @@ def _matview_ratio(run: Run) -> Verdict:
     return Verdict(aim, ratio <= MATVIEW_RATIO_AIM, f"{ratio:.2f}x ({seconds(ours)} against {seconds(matview)})")
 
 
+def _sensor_tick(run: Run) -> Verdict:
+    aim = f"late-change tick finding 100 changes under {SENSOR_TICK_SECONDS_AIM * 1000:.0f} ms of SQL with the recommended indexes"
+    indexed, bare = median(run, "sensor_tick_indexed_sql"), median(run, "sensor_tick_sql")
+    if indexed is None or bare is None:
+        return Verdict(aim, None, "no sensor tick measured")
+    return Verdict(aim, indexed < SENSOR_TICK_SECONDS_AIM, f"{seconds(indexed)} with them, {seconds(bare)} without")
+
+
 AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
-    _backfill_time, _backfill_ratio, _matview_ratio, _rerun, _tick, _read_p95, _read_speedup, _peak_rss, _app_beside_runs,
+    _backfill_time, _backfill_ratio, _matview_ratio, _rerun, _tick, _read_p95, _read_speedup, _peak_rss, _app_beside_runs, _sensor_tick,
 )
 
 

@@ -21,13 +21,13 @@ LINK_MEASUREMENTS = {
     "seed", "full_backfill_sql", "full_backfill_checks", "full_backfill_overhead", "peak_rss",
     "rerun_sql", "rerun_rows_written", "one_day_sql", "one_day_rows_written", "scoped_sql",
     "scoped_rows_written", "read_side", "plain_floor", "seeds_batches", "round_trip",
-    "matview_build", "matview_refresh_unchanged", "matview_refresh_after_change",
+    "matview_build", "matview_refresh_unchanged", "matview_refresh_after_change", "sensor_tick_sql", "sensor_tick_indexed_sql",
 }
 READ_QUESTIONS = {
     "conversation_people", "conversation_clients", "person_newest_conversations",
     "client_newest_conversations", "project_conversations",
 }
-AIMS = 9
+AIMS = 10
 APP_RUN_KINDS = {"first_fill", "range_rerun", "project_reconcile", "histories_backfill"}
 APP_MEASUREMENTS = {
     "app_baseline_longest_statement",
@@ -71,6 +71,9 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
     assert report["app_beside_runs"]["first_fill"]["run_modes"] == figures["full_backfill_sql"]["note"]
     assert report["app_beside_runs"]["range_rerun"]["run_modes"] == "people_front_conversations diff, clients_front_conversations diff"
     assert figures["rerun_rows_written"]["max"] == 0
+    # The timed sensor tick found the new recipients' conversations (some messages may share one).
+    assert figures["sensor_tick_sql"]["note"] == figures["sensor_tick_indexed_sql"]["note"]
+    assert 50 <= int(figures["sensor_tick_sql"]["note"].split()[0]) <= 100
     assert figures["one_day_rows_written"]["min"] >= 1
     assert figures["scoped_rows_written"]["min"] >= 1
     assert figures["histories_rerun_rows_written"]["max"] == 0

@@ -13,7 +13,7 @@ import dagster as dg
 
 from convo_pipelines.defs.checks import CheckScope, build_sql_check
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
-from convo_pipelines.defs.links.tables import CLIENT_LINKS, PEOPLE_LINKS, FrontLinkTable
+from convo_pipelines.defs.links.tables import CLIENT_LINKS, PEOPLE_LINKS, FrontLinkTable, change_index_params
 from convo_pipelines.defs.partitions import partition_window
 
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -141,6 +141,7 @@ late_change_indexes_check = build_sql_check(
     asset=people_front_conversations,
     name="late_change_indexes",
     sql_file="links/checks/check_late_change_indexes.sql",
+    values=change_index_params(),
     severity=WARN,
     description="Each source table the late-change sensor reads has an index on greatest(created_at, updated_at), "
     "so a tick reads only what changed; the metadata names each table without one and the CREATE INDEX "

@@ -1,9 +1,13 @@
 """The late-change sensor: re-materializes exactly the link-table partitions whose source changed."""
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
+import psycopg
+from psycopg import sql
 
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, FRONT_LINK_ASSETS_DEFS, front_links_job, project_links_job
 from convo_pipelines.defs.automation import background_status
@@ -83,13 +87,40 @@ def partition_bounds() -> tuple[datetime, datetime]:
     return first_partition_start(), partitions_timeline().end
 
 
+@dataclass(frozen=True)
+class LateChanges:
+    day_ranges: list[tuple[date, date, int, list[str] | None]]  # (first day, last day, conversations, their ids when few)
+    conversations: int  # conversations whose project may have changed
+    projects: int
+
+
+def find_late_changes(
+    conn: psycopg.Connection, render: Callable[[str], sql.Composed], changes_after: datetime, changes_through: datetime
+) -> LateChanges:
+    """What changed in (changes_after, changes_through]: the two statements of a tick (`render` names a
+    sql/ file and binds the schemas), also what `convo-pipelines bench` times."""
+    partitions_start, partitions_end = partition_bounds()
+    interval = {"changed_after": changes_after, "changed_through": changes_through}
+    day_ranges = conn.execute(
+        render("links/sensor/find_late_changed_front_day_ranges.sql"),
+        {
+            **interval,
+            "partitions_start": partitions_start,
+            "partitions_end": partitions_end,
+            "max_named_conversations": MAX_NAMED_CONVERSATIONS,
+        },
+    ).fetchall()
+    conversations, projects = conn.execute(render("links/sensor/count_late_project_changes.sql"), interval).fetchone()
+    return LateChanges([tuple(row) for row in day_ranges], conversations, projects)
+
+
 @dg.sensor(
     name="link_tables_late_changes_sensor",
     jobs=[front_links_job, project_links_job],
     minimum_interval_seconds=60,
     default_status=background_status(dg.DefaultSensorStatus),
-    description="Re-materializes exactly the link-table partitions whose source rows were created or "
-    "updated since its cursor (one run per range of days), and project_conversations when conversations "
+    description="Re-materializes exactly the link-table partitions whose source rows changed (their "
+    "greatest(created_at, updated_at)) since its cursor (one run per range of days), and project_conversations when conversations "
     "or projects changed.",
 )
 def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
@@ -106,20 +137,8 @@ def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgre
             return dg.SensorResult(skip_reason="First tick: changes are tracked from now on.", cursor=write_cursor(changes_through))
         if changes_through <= changes_after:
             return dg.SensorResult(skip_reason="No time has passed since the last tick.", cursor=context.cursor)
-        partitions_start, partitions_end = partition_bounds()
-        interval = {"changed_after": changes_after, "changed_through": changes_through}
-        day_ranges = conn.execute(
-            postgres.sql("links/sensor/find_late_changed_front_day_ranges.sql"),
-            {
-                **interval,
-                "partitions_start": partitions_start,
-                "partitions_end": partitions_end,
-                "max_named_conversations": MAX_NAMED_CONVERSATIONS,
-            },
-        ).fetchall()
-        changed_conversations, changed_projects = conn.execute(
-            postgres.sql("links/sensor/count_late_project_changes.sql"), interval
-        ).fetchone()
+        changes = find_late_changes(conn, postgres.sql, changes_after, changes_through)
+    day_ranges, changed_conversations, changed_projects = changes.day_ranges, changes.conversations, changes.projects
 
     complete_days = fully_materialized_days(context.instance)
     run_requests = [

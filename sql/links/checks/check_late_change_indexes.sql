@@ -1,8 +1,7 @@
 -- Names each source table the late-change sensor reads that has no valid index on greatest(created_at, updated_at), with the statement that creates one: without it every sensor tick reads the table in full.
-with watched (table_name) as (
-    values
-        ('people'), ('contact_methods'), ('front_message_recipients'), ('front_messages'),
-        ('front_conversations'), ('conversations'), ('projects')
+with watched as (
+    select watched_table as table_name
+    from unnest(%(watched_tables)s::text[]) as watched_table
 ),
 
 indexed as (
@@ -30,7 +29,7 @@ select
     coalesce(
         jsonb_agg(
             format('create index concurrently %%I on %%I.%%I ((greatest(created_at, updated_at)))',
-                missing.table_name || '_changed_at_idx', %(source_schema)s, missing.table_name)
+                missing.table_name || %(index_suffix)s, %(source_schema)s, missing.table_name)
             order by missing.table_name
         ),
         '[]'::jsonb
