@@ -44,6 +44,7 @@ from convo_pipelines.tools.app_workload import EXCLUSIVE_LOCK_MODES, AppWorkload
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, FRONT_LINK_TABLES, LINK_TABLES, PROJECT_LINKS_TABLE
 from convo_pipelines.tools.bench_reads import measure_read_latencies, round_trip_seconds, speedups
 from convo_pipelines.defs.histories.crews import load_crews
+from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.db import connect, count_rows, drop_database, ensure_database, redact_url, with_database
 from convo_pipelines.tools.dev import app_database
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
@@ -214,7 +215,7 @@ def scratch_database(settings: Settings, name: str, report: Report) -> Iterator[
         try:
             ensure_database(admin, name)
         except psycopg.Error as exc:
-            raise BenchError(f"cannot create the scratch database {name}: {str(exc).strip().splitlines()[0]}") from None
+            raise BenchError(f"cannot create the scratch database {name}: {first_line(exc)}") from None
         report(f"scratch database {name}")
         try:
             yield Scratch(with_database(server, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA)

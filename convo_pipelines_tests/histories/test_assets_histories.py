@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import date
 
 import dagster as dg
 import psycopg
@@ -20,7 +20,9 @@ from convo_pipelines.defs.histories.assets import (
     Window,
     histories_assets,
     merge_crew,
+    row_count_metadata,
 )
+from convo_pipelines.defs.partitions import PartitionWindow
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.defs.histories.crews import inspect_histories_table, load_crews
 from convo_pipelines.defs.resources import PostgresResource
@@ -70,9 +72,9 @@ def scenario(db: psycopg.Connection) -> Scenario:
 
 
 def test_range_backfill_equals_an_independent_recomputation(db, postgres, scenario) -> None:
-    # Every partition up to today: the first one opens at the beginning of time, and the run
-    # counts the whole tables.
-    result = run(postgres, "2024-01-01", datetime.now(timezone.utc).date().isoformat())
+    # From the first partition, which opens at the beginning of time, to past the scenario's last day:
+    # a fixed range, so the run's work does not grow with today's date.
+    result = run(postgres, "2024-01-01", RANGE[1])
     expected_sessions = oracle_sessions(db, scenario)
     assert len(expected_sessions) > 100
     assert actual_sessions(db) == expected_sessions
@@ -84,9 +86,24 @@ def test_range_backfill_equals_an_independent_recomputation(db, postgres, scenar
     ).fetchone()
     assert stats == (len(expected_sessions), sum(row[4] for row in expected_sessions))
     meta = metadata_of(result, "histories_sessions")
-    assert meta["dagster/row_count"] == meta["rows_in_window"] == len(expected_sessions)
-    assert metadata_of(result, "conversation_summaries")["dagster/row_count"] == len(oracle_summaries(db, scenario))
+    assert meta["rows_in_window"] == len(expected_sessions)
+    # Not every partition up to today: the whole table is not counted (a full scan), and a range's
+    # total is not a partition's row count.
+    assert "dagster/row_count" not in meta and "dagster/partition_row_count" not in meta
     assert meta["malformed_messages_in_window"] == sum(row[7] for row in expected_sessions) > 0
+
+
+def test_a_window_over_every_partition_counts_the_whole_table(db, postgres, scenario) -> None:
+    run(postgres, "2024-01-01", RANGE[1])
+    everything = Window.of(PartitionWindow(start=None, end=None, reaches_last_partition=True))
+    assert everything.covers_everything() and everything.unpartitioned
+    with postgres.connect() as conn:
+        sessions = row_count_metadata(conn, postgres, "histories_sessions", everything)
+        summaries = row_count_metadata(conn, postgres, "conversation_summaries", everything)
+    assert sessions["dagster/row_count"] == sessions["rows_in_window"] == len(oracle_sessions(db, scenario))
+    assert summaries["dagster/row_count"] == len(oracle_summaries(db, scenario))
+    # A window that stops before today's partition is not everything, even from the first partition on.
+    assert not Window.of(PartitionWindow(start=None, end=utc(2024, 3, 20), reaches_last_partition=False)).covers_everything()
 
 
 def test_bad_crews_are_named_and_never_hurt_good_ones(db, postgres, scenario) -> None:

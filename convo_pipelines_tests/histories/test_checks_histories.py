@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import dagster as dg
 import psycopg
 
-from convo_pipelines.defs.histories.assets import conversations_source, histories_assets
+from convo_pipelines.defs.histories.assets import histories_assets
+from convo_pipelines.defs.sources import conversations
 from convo_pipelines.defs.histories.checks import discovery_deadline, discovery_is_fresh, histories_checks
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines_tests.histories_data import (
@@ -122,7 +123,7 @@ def test_more_than_one_open_conversation_per_lead_warns_and_lists_the_lead(db, p
         (lead, lead, fine, fine),
     )
     [check] = [c for c in histories_checks if dg.AssetKey("conversations") in {k.asset_key for k in c.check_keys}]
-    result = dg.materialize([conversations_source, check], resources={"postgres": postgres}, selection=dg.AssetSelection.checks(check))
+    result = dg.materialize([conversations, check], resources={"postgres": postgres}, selection=dg.AssetSelection.checks(check))
     [evaluation] = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     samples = evaluation.metadata["leads_with_several_open_conversations_samples"].value

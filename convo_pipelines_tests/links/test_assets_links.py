@@ -26,7 +26,6 @@ from convo_pipelines.defs.links.assets import (
     Chunk,
     chunk_window,
 )
-from convo_pipelines.lib.progress import Progress, format_seconds
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_array_inconsistencies,
@@ -116,7 +115,8 @@ def test_definitions_describe_the_three_link_assets() -> None:
     assert clients_front_conversations.backfill_policy == dg.BackfillPolicy.single_run()
     assert project_conversations.partitions_def is None
     clients_deps = {dep.asset_key for dep in next(iter(clients_front_conversations.specs)).deps}
-    assert clients_deps == {people_front_conversations.key}
+    # Computed from the people links, with the conversations' days and the people's current clients.
+    assert clients_deps == {people_front_conversations.key, *map(dg.AssetKey, ("front_conversations", "people", "clients"))}
 
 
 def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres) -> None:
@@ -535,18 +535,6 @@ def test_chunk_window_groups_consecutive_days_up_to_the_cap() -> None:
     assert chunk_window(BEGINNING_OF_TIME, jan(10), counts, 100) == [Chunk(BEGINNING_OF_TIME, jan(10), 17)]
     assert chunk_window(jan(3), jan(10), [], 100) == []
 
-
-def test_progress_reports_rows_rate_and_eta() -> None:
-    now = [100.0]
-    lines: list[str] = []
-    progress = Progress(lines.append, "people_front_conversations", total_steps=4, clock=lambda: now[0])
-    now[0] = 102.0
-    progress.advance(rows=1_000)
-    now[0] = 104.0
-    message = progress.advance(rows=3_000)
-    assert lines == [lines[0], message]
-    assert message == "people_front_conversations: 2/4 chunks, 4,000 rows, 1,000 rows/s, elapsed 4.0s, ETA 4.0s"
-    assert format_seconds(245) == "4m05s" and format_seconds(3720) == "1h02m"
 
 
 

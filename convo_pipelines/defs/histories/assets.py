@@ -24,6 +24,7 @@ import psycopg
 from psycopg.sql import Composed
 from pydantic import Field
 
+from convo_pipelines.lib.errors import first_line
 from convo_pipelines.defs.histories.crews import (
     Crew,
     HistoriesTable,
@@ -339,10 +340,10 @@ def process_crews(
                     f"while discovering crew {crew.code}: not a problem of the crew's table or rows, so the run fails "
                     f"rather than report the crew as bad (crews committed before it: {done})"
                 )
-                context.log.error(f"{note}: {_first_line(exc)}")
+                context.log.error(f"{note}: {first_line(exc)}")
                 exc.add_note(note)
                 raise
-            outcome = CrewOutcome(crew, ok=False, reason=f"query failed: {_first_line(exc)}")
+            outcome = CrewOutcome(crew, ok=False, reason=f"query failed: {first_line(exc)}")
         outcome.seconds = time.monotonic() - crew_started
         outcomes.append(outcome)
         if not outcome.ok:
@@ -381,11 +382,6 @@ def crews_own_problem(conn: psycopg.Connection, postgres: PostgresResource, crew
             ).fetchone()[0]
         return not readable
     return exc.sqlstate[:2] in CREW_ROWS_SQLSTATE_CLASSES or exc.sqlstate in CREW_ROWS_SQLSTATES
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def crews_metadata(outcomes: list[CrewOutcome]) -> dict[str, object]:

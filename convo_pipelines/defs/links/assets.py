@@ -47,17 +47,7 @@ from convo_pipelines.defs.links.tables import (
     PROJECT_LINKS_TABLE,
     FrontLinkTable,
 )
-from convo_pipelines.defs.sources import (
-    clients,
-    contact_methods,
-    conversations,
-    front_conversations,
-    front_message_recipients,
-    front_messages,
-    people,
-    projects,
-    users,
-)
+from convo_pipelines.defs import sources
 from convo_pipelines.lib.db import FOREIGN_KEY_VIOLATION, retry_concurrent_changes, sql_seconds
 from convo_pipelines.defs.partitions import daily_partitions, partition_window
 from convo_pipelines.lib.progress import Progress
@@ -437,7 +427,7 @@ PROJECT_LINKS_SCHEMA = dg.TableSchema(
     retry_policy=TRANSIENT_ERRORS_RETRY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[front_conversations, front_messages, front_message_recipients, contact_methods, people],
+    deps=[sources.front_conversations, sources.front_messages, sources.front_message_recipients, sources.contact_methods, sources.people],
     metadata=_table_metadata(PEOPLE_LINKS.table, PEOPLE_LINKS_SCHEMA),
 )
 def people_front_conversations(
@@ -458,7 +448,7 @@ def people_front_conversations(
     retry_policy=TRANSIENT_ERRORS_RETRY,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[people_front_conversations, front_conversations, people, clients],
+    deps=[people_front_conversations, sources.front_conversations, sources.people, sources.clients],
     metadata=_table_metadata(CLIENT_LINKS.table, CLIENT_LINKS_SCHEMA),
 )
 def clients_front_conversations(
@@ -509,7 +499,7 @@ def project_array_inconsistencies(conn: psycopg.Connection, postgres: PostgresRe
     owners=OWNERS,
     pool=APP_DATABASE_POOL,
     retry_policy=TRANSIENT_ERRORS_RETRY,
-    deps=[conversations, projects, users],
+    deps=[sources.conversations, sources.projects, sources.users],
     metadata=_table_metadata(PROJECT_LINKS_TABLE, PROJECT_LINKS_SCHEMA),
 )
 def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
