@@ -91,6 +91,11 @@ def test_range_backfill_equals_an_independent_recomputation(db, postgres, scenar
     # total is not a partition's row count.
     assert "dagster/row_count" not in meta and "dagster/partition_row_count" not in meta
     assert meta["malformed_messages_in_window"] == sum(row[7] for row in expected_sessions) > 0
+    # The summaries' run shows its newest rows as a small table.
+    preview = metadata_of(result, "conversation_summaries")["newest_rows"]
+    ends = [record.data["ended_at"] for record in preview.records]
+    assert len(ends) == 10 and ends == sorted(ends, reverse=True)
+    assert {"crew_code", "session_id", "message_count"} <= {column.name for column in preview.schema.columns}
 
 
 def test_a_window_over_every_partition_counts_the_whole_table(db, postgres, scenario) -> None:
@@ -205,7 +210,7 @@ def test_rerun_changes_nothing_not_even_updated_at(db, postgres, scenario) -> No
     assert db.execute("select crew_code, session_id, updated_at from analytics.conversation_summaries").fetchall() == summaries_before
     for asset in ("histories_sessions", "conversation_summaries"):
         meta = metadata_of(result, asset)
-        assert (meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]) == (0, 0, 0)
+        assert (meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]) == (0, 0, 0)
 
 
 def test_a_partition_run_replaces_only_its_days_and_whole_sessions(db, postgres) -> None:
@@ -431,7 +436,7 @@ def crew_modes(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, str]:
 
 def rows_written(result: dg.ExecuteInProcessResult, asset: str) -> tuple[int, int, int]:
     meta = metadata_of(result, asset)
-    return meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]
+    return meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]
 
 
 def summaries_updated_at(db: psycopg.Connection) -> list[tuple]:

@@ -128,6 +128,9 @@ def test_more_than_one_open_conversation_per_lead_warns_and_lists_the_lead(db, p
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     samples = evaluation.metadata["leads_with_several_open_conversations_samples"].value
     assert [(sample["lead_id"], sample["open_conversations"]) for sample in samples] == [(lead, 2)]
+    # The same samples as a table the UI shows.
+    table = evaluation.metadata["leads_with_several_open_conversations_samples_table"].value
+    assert [(record.data["lead_id"], record.data["open_conversations"]) for record in table.records] == [(lead, 2)]
 
 
 def test_freshness_fails_before_any_discovery_and_after_two_missed_ticks(db, postgres) -> None:
