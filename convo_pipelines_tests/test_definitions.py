@@ -81,6 +81,11 @@ def test_the_lineage_graph_reaches_every_source_table(repository):
         assert node.description and name in node.description
     for name, parents in PARENTS.items():
         assert {key.to_user_string() for key in graph.get(dg.AssetKey(name)).parent_keys} == parents, name
+    # daily_conversation_stats is a view: each of its columns comes from a column of histories_sessions.
+    lineage = graph.get(dg.AssetKey("daily_conversation_stats")).metadata["dagster/column_lineage"]
+    schema = graph.get(dg.AssetKey("daily_conversation_stats")).metadata["dagster/column_schema"]
+    assert set(lineage.deps_by_column) == {column.name for column in schema.columns}
+    assert lineage.deps_by_column["messages"] == [dg.TableColumnDep(asset_key=dg.AssetKey("histories_sessions"), column_name="message_count")]
 
 
 def test_every_asset_is_documented_and_typed(repository):

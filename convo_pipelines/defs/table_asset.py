@@ -18,6 +18,7 @@ def table_asset(
     deps: list[dg.AssetsDefinition | dg.AssetSpec],
     partitioned: bool = True,
     freshness_policy: dg.FreshnessPolicy | None = None,
+    column_lineage: dg.TableColumnLineage | None = None,
 ):
     """@asset for the table `table_name` (schema.table), named `name`. A partitioned one takes a range as
     ONE run (single-run backfill policy), so a backfill of many days is one set-based statement per step."""
@@ -32,5 +33,9 @@ def table_asset(
         partitions_def=daily_partitions if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         freshness_policy=freshness_policy,
-        metadata={"dagster/table_name": table_name, "dagster/column_schema": schema},
+        metadata={
+            "dagster/table_name": table_name,
+            "dagster/column_schema": schema,
+            **({"dagster/column_lineage": column_lineage} if column_lineage else {}),
+        },
     )

@@ -525,6 +525,7 @@ def analytics_table_asset(
     schema: dg.TableSchema,
     deps: list[dg.AssetsDefinition | dg.AssetSpec],
     freshness_policy: dg.FreshnessPolicy | None = None,
+    column_lineage: dg.TableColumnLineage | None = None,
 ):
     """The decorator of a daily-partitioned asset materialized as analytics.<table>, named as its table."""
     return table_asset(
@@ -534,6 +535,7 @@ def analytics_table_asset(
         schema=schema,
         deps=deps,
         freshness_policy=freshness_policy,
+        column_lineage=column_lineage,
     )
 
 
@@ -593,7 +595,29 @@ def conversation_summaries(
     )
 
 
-@analytics_table_asset(DAILY_CONVERSATION_STATS, DAILY_CONVERSATION_STATS_SCHEMA, deps=[histories_sessions])
+# A view over histories_sessions (migration 0002): each column is one of its columns, grouped, counted or summed.
+DAILY_CONVERSATION_STATS_LINEAGE = dg.TableColumnLineage(
+    deps_by_column={
+        column: [dg.TableColumnDep(asset_key=histories_sessions.key, column_name=source)]
+        for column, source in {
+            "activity_date": "activity_date",
+            "client_code": "client_code",
+            "crew_code": "crew_code",
+            "sessions": "session_id",
+            "messages": "message_count",
+            "human_messages": "human_message_count",
+            "ai_messages": "ai_message_count",
+        }.items()
+    }
+)
+
+
+@analytics_table_asset(
+    DAILY_CONVERSATION_STATS,
+    DAILY_CONVERSATION_STATS_SCHEMA,
+    deps=[histories_sessions],
+    column_lineage=DAILY_CONVERSATION_STATS_LINEAGE,
+)
 def daily_conversation_stats(
     context: dg.AssetExecutionContext, postgres: PostgresResource, config: DiscoveryConfig
 ) -> dg.MaterializeResult:
