@@ -20,7 +20,14 @@ from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect
 from convo_pipelines.lib.migrations import migrate
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.sqlfiles import render_sql
-from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database
+from convo_pipelines_tests.helpers import PROJECT_VARIABLES, definitions_bound_to, fresh_database
+
+# The definitions this process loads read the settings once, with the defaults the tests are written for
+# (PARTITIONS_START_DATE 2024-01-01, the default crons, schemas public/analytics): a developer's shell, say
+# after `eval "$(convo-pipelines env)"`, must not change what the suite tests. Tests that need a value set it
+# themselves, in a subprocess's environment.
+for _variable in PROJECT_VARIABLES:
+    os.environ.pop(_variable, None)
 
 SOURCE_SCHEMA = "public"
 ANALYTICS_SCHEMA = "analytics"

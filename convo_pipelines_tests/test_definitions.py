@@ -53,10 +53,39 @@ def repository() -> dg.RepositoryDefinition:
     return defs.get_repository_def()
 
 
-def test_definitions_load(repository):
-    dg.Definitions.validate_loadable(defs)
-    keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
-    assert LINK_ASSETS <= keys
+SOURCE_TABLES = {
+    "clients", "people", "contact_methods", "front_conversations", "front_messages", "front_message_recipients",
+    "users", "projects", "conversations", "crews",
+}
+PARENTS = {
+    "people_front_conversations": {"front_conversations", "front_messages", "front_message_recipients", "contact_methods", "people"},
+    "clients_front_conversations": {"people_front_conversations", "front_conversations", "people", "clients"},
+    "project_conversations": {"conversations", "projects", "users"},
+    "histories_sessions": {"crews", "clients"},
+    "conversation_summaries": {"histories_sessions", "crews", "clients"},
+    "daily_conversation_stats": {"histories_sessions"},
+}
+
+
+def test_the_lineage_graph_reaches_every_source_table(repository):
+    """Every table a pipeline reads is an external asset of the group `source`, and every derived asset
+    has exactly the parents its SQL reads, so the UI's graph shows where each table comes from.
+    (That the location loads at all is test_the_cli_validates_the_default_location.)"""
+    graph = repository.asset_graph
+    sources = {key.to_user_string() for key in graph.get_all_asset_keys() if not graph.get(key).is_materializable}
+    assert sources == SOURCE_TABLES
+    for name in SOURCE_TABLES:
+        node = graph.get(dg.AssetKey(name))
+        assert node.group_name == "source" and "postgres" in node.kinds, name
+        assert node.metadata["dagster/table_name"] == f"public.{name}"
+        assert node.description and name in node.description
+    for name, parents in PARENTS.items():
+        assert {key.to_user_string() for key in graph.get(dg.AssetKey(name)).parent_keys} == parents, name
+    # daily_conversation_stats is a view: each of its columns comes from a column of histories_sessions.
+    lineage = graph.get(dg.AssetKey("daily_conversation_stats")).metadata["dagster/column_lineage"]
+    schema = graph.get(dg.AssetKey("daily_conversation_stats")).metadata["dagster/column_schema"]
+    assert set(lineage.deps_by_column) == {column.name for column in schema.columns}
+    assert lineage.deps_by_column["messages"] == [dg.TableColumnDep(asset_key=dg.AssetKey("histories_sessions"), column_name="message_count")]
 
 
 def test_every_asset_is_documented_and_typed(repository):
@@ -98,16 +127,20 @@ def test_every_link_asset_has_its_checks_and_each_check_a_description(repository
 
 
 def test_jobs_select_the_link_assets_with_their_checks(repository):
+    """Each link job selects exactly its assets and every check of those assets, so every run verifies what it wrote."""
     front = repository.get_job("front_links_job")
     project = repository.get_job("project_links_job")
     assert {k.to_user_string() for k in front.asset_layer.executable_asset_keys} == {
         "people_front_conversations", "clients_front_conversations"
     }
-    assert {k.name for k in front.asset_layer.asset_graph.asset_check_keys if k.asset_key.to_user_string() != "project_conversations"} >= {
-        "no_duplicate_pairs", "no_orphans", "matches_source"
+    assert {(k.asset_key.to_user_string(), k.name) for k in front.asset_layer.asset_graph.asset_check_keys} == {
+        (asset, name) for asset in ("people_front_conversations", "clients_front_conversations") for name in CHECK_NAMES[asset]
     }
     assert front.partitions_def == daily_partitions
     assert {k.to_user_string() for k in project.asset_layer.executable_asset_keys} == {"project_conversations"}
+    assert {(k.asset_key.to_user_string(), k.name) for k in project.asset_layer.asset_graph.asset_check_keys} == {
+        ("project_conversations", name) for name in CHECK_NAMES["project_conversations"]
+    }
     assert project.partitions_def is None
 
 
@@ -130,6 +163,7 @@ def test_defaults_without_any_setting(tmp_path):
     described = describe_in_subprocess(tmp_path)
     for name in LINK_SCHEDULES:
         assert described["schedules"][name] == ["0 2 * * *", "UTC", "RUNNING"]
+    assert described["schedules"]["conversation_discovery_schedule"] == ["*/5 * * * *", "UTC", "RUNNING"]
     assert described["sensors"]["link_tables_late_changes_sensor"] == "RUNNING"
 
 
@@ -138,10 +172,12 @@ def test_environment_sets_cron_timezone_and_stopped_background_jobs(tmp_path):
         tmp_path,
         ENABLE_BACKGROUND_JOBS="false",
         LINK_TABLES_SYNC_CRON="30 3 * * 1-5",
+        CONVERSATION_DISCOVERY_CRON="*/10 * * * *",
         SCHEDULE_TIMEZONE="Europe/Paris",
     )
     for name in LINK_SCHEDULES:
         assert described["schedules"][name] == ["30 3 * * 1-5", "Europe/Paris", "STOPPED"]
+    assert described["schedules"]["conversation_discovery_schedule"] == ["*/10 * * * *", "Europe/Paris", "STOPPED"]
     assert set(described["sensors"].values()) == {"STOPPED"}
     assert described["sensors"]["link_tables_late_changes_sensor"] == "STOPPED"
 

@@ -663,5 +663,5 @@ def test_a_tick_counts_the_new_rows_it_skips_and_rewrites_nothing(discovery: Dis
     assert sessions["null_created_at"]["mode"] == "full" and sessions["null_created_at"]["skipped_rows"] == {"null_created_at": 2}
     for asset in ("histories_sessions", "conversation_summaries"):
         meta = metadata_of(discovery.tick, asset)
-        assert (meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]) == (0, 0, 0)
+        assert (meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]) == (0, 0, 0)
         assert set(meta["skipped_crews"]) == BAD_CREWS

@@ -260,7 +260,7 @@ def test_link_runs_as_the_login_role_fill_add_foreign_keys_rerun_and_reconcile_e
     first = run_job(login_definitions, "front_links_job", tags=partition_range_tags(*DATA_RANGE))
     for table in FRONT_TABLES:
         meta = metadata_of(first, table)
-        assert (meta["mode"], meta["rows_deleted"]) == ("bulk", 0)
+        assert (meta["mode"], meta["rows_deleted_in_range"]) == ("bulk", 0)
         # The first fill added the table's foreign keys (ownership of the link table + REFERENCES) and validated them.
         assert link_foreign_keys(admin, table) == [True] * FOREIGN_KEYS[table]
     assert link_pairs(admin, SOURCE, "people_front_conversations") == expected_people_links(admin, SOURCE)
@@ -271,7 +271,7 @@ def test_link_runs_as_the_login_role_fill_add_foreign_keys_rerun_and_reconcile_e
     again = run_job(login_definitions, "front_links_job", tags=partition_range_tags(*DATA_RANGE))
     for table in FRONT_TABLES:
         meta = metadata_of(again, table)
-        assert (meta["mode"], meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]) == ("diff", 0, 0, 0)
+        assert (meta["mode"], meta["rows_inserted_in_range"], meta["rows_updated_in_range"], meta["rows_deleted_in_range"]) == ("diff", 0, 0, 0)
     one_day = run_job(login_definitions, "front_links_job", partition_key="2024-01-10")
     assert metadata_of(one_day, "people_front_conversations")["rows_in_range"] > 0
     assert failed_checks(again) == failed_checks(one_day) == {}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from convo_pipelines.defs.previews import preview_table
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 
 
@@ -38,6 +39,9 @@ def result_from_problems(
         counts[problem] = int(violations)
         metadata[f"{problem}_count"] = dg.MetadataValue.int(int(violations))
         metadata[f"{problem}_samples"] = dg.MetadataValue.json(samples if samples is not None else [])
+        if violations and isinstance(samples, list) and samples:
+            # The same samples as a table, which the UI shows without opening the JSON.
+            metadata[f"{problem}_samples_table"] = preview_table(samples)
     total = sum(counts.values())
     metadata["violations"] = dg.MetadataValue.int(total)
     summary = ", ".join(f"{count} {problem}" for problem, count in counts.items()) or "nothing checked"

@@ -14,6 +14,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import Composable, Composed
 from pydantic import Field
 
+from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.db import CONCURRENT_CHANGE_SQLSTATES, connect, psycopg_url, redact_url, sql_seconds, start_embedded_postgres
 from convo_pipelines.lib.migrations import MigrationError, ensure_schema_current
 from convo_pipelines.lib.settings import Settings
@@ -221,9 +222,9 @@ def only_transient_errors_retried(location: Callable[[], str]) -> Iterator[Datab
             raise dg.Failure(description=_permanent_failure_line(exc, where), allow_retries=False) from exc
         what = _transient_failure_summary(exc, session, where)
         if attempt < allowed:
-            raise DatabaseUnavailable(f"{what} (attempt {attempt} of {allowed}, retrying): {_first_line(exc)}") from exc
+            raise DatabaseUnavailable(f"{what} (attempt {attempt} of {allowed}, retrying): {first_line(exc)}") from exc
         raise dg.Failure(
-            description=f"{what} after {attempt} attempt{'s' if attempt > 1 else ''}: {_first_line(exc)}",
+            description=f"{what} after {attempt} attempt{'s' if attempt > 1 else ''}: {first_line(exc)}",
             metadata={"database": where, "attempts": attempt, "sqlstate": exc.sqlstate or "none"},
             allow_retries=False,
         ) from None
@@ -247,10 +248,5 @@ def _location_or_placeholder(location: Callable[[], str]) -> str:
 def _permanent_failure_line(exc: Exception, where: str) -> str:
     if isinstance(exc, psycopg.Error):
         code = f" ({exc.sqlstate})" if exc.sqlstate else ""
-        return f"PostgreSQL at {where} failed the step{code}: {_first_line(exc)}"
-    return f"{type(exc).__name__}: {_first_line(exc)}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        return f"PostgreSQL at {where} failed the step{code}: {first_line(exc)}"
+    return f"{type(exc).__name__}: {first_line(exc)}"

@@ -5,9 +5,8 @@ section 1. The crews' histories tables, one per crew and known only at run time,
 
 import dagster as dg
 
+from convo_pipelines.defs.table_asset import OWNERS
 from convo_pipelines.lib.settings import get_settings
-
-OWNERS = ["team:data-platform"]
 
 
 def source_table(table: str, description: str) -> dg.AssetSpec:

@@ -18,6 +18,8 @@ from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from convo_pipelines.lib.errors import first_line
+
 POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
 APPLICATION_NAME = "convo_pipelines"
 
@@ -374,12 +376,7 @@ def retry_concurrent_changes(
                     exc.add_note(f"{what}: gave up after {number} attempts")
                 raise
             if log is not None:
-                log(f"{what}: attempt {number} met a concurrent change ({exc.sqlstate}: {_first_line(exc)}); retrying")
+                log(f"{what}: attempt {number} met a concurrent change ({exc.sqlstate}: {first_line(exc)}); retrying")
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, max_delay)
     raise AssertionError("unreachable")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

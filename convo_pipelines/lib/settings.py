@@ -1,9 +1,10 @@
 """The pipeline's environment values, validated once, with errors that name the variable.
 
-Read elsewhere: dev.py reads DAGSTER_STORAGE_URL and DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT
-(`convo-pipelines dev` and `env` only; it also looks whether PARTITIONS_START_DATE is set), cli.py reads CONVO_PIPELINES_DEBUG, db.py reads, only to scrub
-passwords from errors, DATABASE_URL, DAGSTER_STORAGE_URL and TEST_DATABASE_URL; dagster.yaml reads
-DAGSTER_STORAGE_URL and the tests TEST_DATABASE_URL. docs/contract.md lists every variable.
+Read elsewhere: tools/dev.py reads DAGSTER_STORAGE_URL and DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT
+(`convo-pipelines dev` and `env` only; it also looks whether PARTITIONS_START_DATE is set, and PGUSER for
+a URL without a user), tools/cli.py reads CONVO_PIPELINES_DEBUG, lib/db.py reads, only to scrub passwords
+from errors, DATABASE_URL, DAGSTER_STORAGE_URL and TEST_DATABASE_URL; dagster.yaml reads DAGSTER_STORAGE_URL
+and the tests TEST_DATABASE_URL. docs/contract.md lists every variable.
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ from convo_pipelines.defs.links.tables import (
 )
 from convo_pipelines.tools.bench_reads import measure_read_latencies, round_trip_seconds, speedups
 from convo_pipelines.defs.histories.crews import load_crews
+from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.db import connect, count_rows, drop_database, ensure_database, redact_url, with_database
 from convo_pipelines.tools.dev import app_database
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
@@ -91,6 +92,10 @@ APP_BASELINE_MIN_SECONDS = 10.0
 APP_BASELINE_MAX_SECONDS = 120.0
 # On Ctrl-C the run process gets the signal too; give it this long to cancel its query and end.
 RUN_STOP_GRACE_SECONDS = 30
+# What a run wrote, whatever the asset names its window: a range (links), a window (histories), the table (projects).
+WRITTEN_ROW_FIGURES = tuple(
+    f"rows_{verb}{suffix}" for verb in ("inserted", "updated", "deleted") for suffix in ("", "_in_range", "_in_window")
+)
 ALL_TIME = {
     "start": BEGINNING_OF_TIME,
     "end": END_OF_TIME,
@@ -226,7 +231,7 @@ def scratch_database(settings: Settings, name: str, report: Report) -> Iterator[
         try:
             ensure_database(admin, name)
         except psycopg.Error as exc:
-            raise BenchError(f"cannot create the scratch database {name}: {str(exc).strip().splitlines()[0]}") from None
+            raise BenchError(f"cannot create the scratch database {name}: {first_line(exc)}") from None
         report(f"scratch database {name}")
         try:
             yield Scratch(with_database(server, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA)
@@ -466,7 +471,7 @@ def bench_histories(bench: BenchContext, result: BenchReport) -> None:
         result.record("tick_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
         result.record("tick_rows_written", f"{tick}: rows written", "rows", run.rows_written)
         # A new session is a new summary row; the day's other sessions are already summarized.
-        result.record("tick_sessions_found", f"{tick}: sessions found", "sessions", run.figure("conversation_summaries", "rows_inserted"))
+        result.record("tick_sessions_found", f"{tick}: sessions found", "sessions", run.figure("conversation_summaries", "rows_inserted_in_window"))
         result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
 
 
@@ -709,7 +714,7 @@ def _run_figures(
             metadata[name] = values
             # Time inside PostgreSQL statements; the asset's own Python (and opening its connection) is overhead.
             seconds += float(values.get("sql_seconds", values["seconds"]))
-            rows += sum(int(values.get(key, 0)) for key in ("rows_inserted", "rows_updated", "rows_deleted"))
+            rows += sum(int(values.get(key, 0)) for key in WRITTEN_ROW_FIGURES)
     return DagsterRun(
         wall_seconds=wall_seconds, sql_seconds=seconds, checks_seconds=checks_seconds,
         rows_written=rows, peak_rss_mb=peak_rss_mb, metadata=metadata,

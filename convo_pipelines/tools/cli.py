@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.lib.errors import first_line
 from convo_pipelines.defs.histories.tables import ANALYTICS_TABLES
 from convo_pipelines.defs.links.tables import LINK_TABLES
 from convo_pipelines.lib.db import ConfigError, connect, count_rows, holds_password, redact_url, scrub_secrets
@@ -111,12 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CliError, SeedError) as exc:
         _fail(str(exc))
     except psycopg.Error as exc:
-        _fail(f"database error: {_first_line(exc)}")
+        _fail(f"database error: {first_line(exc, scrub_secrets)}")
     except Exception as exc:
         # The contract is one line, never a traceback; CONVO_PIPELINES_DEBUG=1 shows it when debugging.
         if os.environ.get("CONVO_PIPELINES_DEBUG"):
             raise
-        _fail(f"{type(exc).__name__}: {_first_line(exc)}")
+        _fail(f"{type(exc).__name__}: {first_line(exc, scrub_secrets)}")
     return 2
 
 
@@ -314,12 +315,6 @@ def _say(line: str) -> None:
 def _fail(message: str) -> None:
     print(f"{PROG}: error: {_scrub(message)}", file=sys.stderr, flush=True)
     sys.exit(2)
-
-
-def _first_line(exc: BaseException) -> str:
-    # Scrubbed before cutting: the first line could end inside a password that holds a line break.
-    text = scrub_secrets(str(exc)).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _scrub(message: str) -> str:

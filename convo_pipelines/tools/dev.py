@@ -60,7 +60,8 @@ DEFAULT_PORT = 3000
 # dagster dev itself waits up to 60 s for its webserver and daemon; give it that, then kill.
 SHUTDOWN_GRACE_SECONDS = 75
 LEFTOVER_GRACE_SECONDS = 10
-PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+# The repository root, above convo_pipelines/tools/ (the file ships with an editable install only).
+PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
 Say = Callable[[str], None]
 

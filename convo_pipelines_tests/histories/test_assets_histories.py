@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import date
 
 import dagster as dg
 import psycopg
@@ -20,7 +20,9 @@ from convo_pipelines.defs.histories.assets import (
     Window,
     histories_assets,
     merge_crew,
+    row_count_metadata,
 )
+from convo_pipelines.defs.partitions import PartitionWindow
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.defs.histories.crews import inspect_histories_table, load_crews
 from convo_pipelines.defs.resources import PostgresResource
@@ -70,9 +72,9 @@ def scenario(db: psycopg.Connection) -> Scenario:
 
 
 def test_range_backfill_equals_an_independent_recomputation(db, postgres, scenario) -> None:
-    # Every partition up to today: the first one opens at the beginning of time, and the run
-    # counts the whole tables.
-    result = run(postgres, "2024-01-01", datetime.now(timezone.utc).date().isoformat())
+    # From the first partition, which opens at the beginning of time, to past the scenario's last day:
+    # a fixed range, so the run's work does not grow with today's date.
+    result = run(postgres, "2024-01-01", RANGE[1])
     expected_sessions = oracle_sessions(db, scenario)
     assert len(expected_sessions) > 100
     assert actual_sessions(db) == expected_sessions
@@ -84,9 +86,29 @@ def test_range_backfill_equals_an_independent_recomputation(db, postgres, scenar
     ).fetchone()
     assert stats == (len(expected_sessions), sum(row[4] for row in expected_sessions))
     meta = metadata_of(result, "histories_sessions")
-    assert meta["dagster/row_count"] == meta["rows_in_window"] == len(expected_sessions)
-    assert metadata_of(result, "conversation_summaries")["dagster/row_count"] == len(oracle_summaries(db, scenario))
+    assert meta["rows_in_window"] == len(expected_sessions)
+    # Not every partition up to today: the whole table is not counted (a full scan), and a range's
+    # total is not a partition's row count.
+    assert "dagster/row_count" not in meta and "dagster/partition_row_count" not in meta
     assert meta["malformed_messages_in_window"] == sum(row[7] for row in expected_sessions) > 0
+    # The summaries' run shows its newest rows as a small table.
+    preview = metadata_of(result, "conversation_summaries")["newest_rows"]
+    ends = [record.data["ended_at"] for record in preview.records]
+    assert len(ends) == 10 and ends == sorted(ends, reverse=True)
+    assert {"crew_code", "session_id", "message_count"} <= {column.name for column in preview.schema.columns}
+
+
+def test_a_window_over_every_partition_counts_the_whole_table(db, postgres, scenario) -> None:
+    run(postgres, "2024-01-01", RANGE[1])
+    everything = Window.of(PartitionWindow(start=None, end=None, reaches_last_partition=True))
+    assert everything.covers_everything() and everything.unpartitioned
+    with postgres.connect() as conn:
+        sessions = row_count_metadata(conn, postgres, "histories_sessions", everything)
+        summaries = row_count_metadata(conn, postgres, "conversation_summaries", everything)
+    assert sessions["dagster/row_count"] == sessions["rows_in_window"] == len(oracle_sessions(db, scenario))
+    assert summaries["dagster/row_count"] == len(oracle_summaries(db, scenario))
+    # A window that stops before today's partition is not everything, even from the first partition on.
+    assert not Window.of(PartitionWindow(start=None, end=utc(2024, 3, 20), reaches_last_partition=False)).covers_everything()
 
 
 def test_bad_crews_are_named_and_never_hurt_good_ones(db, postgres, scenario) -> None:
@@ -188,7 +210,7 @@ def test_rerun_changes_nothing_not_even_updated_at(db, postgres, scenario) -> No
     assert db.execute("select crew_code, session_id, updated_at from analytics.conversation_summaries").fetchall() == summaries_before
     for asset in ("histories_sessions", "conversation_summaries"):
         meta = metadata_of(result, asset)
-        assert (meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]) == (0, 0, 0)
+        assert (meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]) == (0, 0, 0)
 
 
 def test_a_partition_run_replaces_only_its_days_and_whole_sessions(db, postgres) -> None:
@@ -414,7 +436,7 @@ def crew_modes(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, str]:
 
 def rows_written(result: dg.ExecuteInProcessResult, asset: str) -> tuple[int, int, int]:
     meta = metadata_of(result, asset)
-    return meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]
+    return meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]
 
 
 def summaries_updated_at(db: psycopg.Connection) -> list[tuple]:

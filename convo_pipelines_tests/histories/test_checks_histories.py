@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import dagster as dg
 import psycopg
 
-from convo_pipelines.defs.histories.assets import conversations_source, histories_assets
+from convo_pipelines.defs.histories.assets import histories_assets
+from convo_pipelines.defs.sources import conversations
 from convo_pipelines.defs.histories.checks import discovery_deadline, discovery_is_fresh, histories_checks
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines_tests.histories_data import (
@@ -122,11 +123,14 @@ def test_more_than_one_open_conversation_per_lead_warns_and_lists_the_lead(db, p
         (lead, lead, fine, fine),
     )
     [check] = [c for c in histories_checks if dg.AssetKey("conversations") in {k.asset_key for k in c.check_keys}]
-    result = dg.materialize([conversations_source, check], resources={"postgres": postgres}, selection=dg.AssetSelection.checks(check))
+    result = dg.materialize([conversations, check], resources={"postgres": postgres}, selection=dg.AssetSelection.checks(check))
     [evaluation] = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     samples = evaluation.metadata["leads_with_several_open_conversations_samples"].value
     assert [(sample["lead_id"], sample["open_conversations"]) for sample in samples] == [(lead, 2)]
+    # The same samples as a table the UI shows.
+    table = evaluation.metadata["leads_with_several_open_conversations_samples_table"].value
+    assert [(record.data["lead_id"], record.data["open_conversations"]) for record in table.records] == [(lead, 2)]
 
 
 def test_freshness_fails_before_any_discovery_and_after_two_missed_ticks(db, postgres) -> None:

@@ -1,11 +1,8 @@
-"""The conversation discovery schedule: cron and status from the environment, one run per tick over
+"""The conversation discovery schedule: one run per tick over
 the days since the previous tick, so a message at 23:59:58 is discovered by the tick after midnight."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -115,31 +112,6 @@ def test_the_run_of_the_midnight_tick_discovers_the_2359_message(db, postgres) -
         (date(2024, 3, 2), 2),
     ]
     assert db.execute("select message_count, active_days from analytics.conversation_summaries").fetchall() == [(3, 2)]
-
-
-def _load_in_fresh_process(env: dict[str, str]) -> subprocess.CompletedProcess:
-    code = (
-        "from convo_pipelines.definitions import defs\n"
-        "s = defs.resolve_schedule_def('conversation_discovery_schedule')\n"
-        "print(s.cron_schedule, s.execution_timezone, s.default_status.value, sep='|')\n"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
-    )
-
-
-def test_cron_time_zone_and_stopped_status_come_from_the_environment() -> None:
-    loaded = _load_in_fresh_process(
-        {"CONVERSATION_DISCOVERY_CRON": "*/10 * * * *", "SCHEDULE_TIMEZONE": "Europe/Paris", "ENABLE_BACKGROUND_JOBS": "false"}
-    )
-    assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.strip().splitlines()[-1] == "*/10 * * * *|Europe/Paris|STOPPED"
-
-
-def test_an_invalid_cron_fails_at_load_naming_the_variable() -> None:
-    loaded = _load_in_fresh_process({"CONVERSATION_DISCOVERY_CRON": "every 5 minutes"})
-    assert loaded.returncode != 0
-    assert "CONVERSATION_DISCOVERY_CRON='every 5 minutes'" in loaded.stderr
 
 
 def test_freshness_is_dagsters_policy_on_the_cron_with_no_job_or_schedule_of_its_own() -> None:

@@ -27,7 +27,6 @@ from convo_pipelines.defs.links.assets import (
     chunk_window,
     split_window,
 )
-from convo_pipelines.lib.progress import Progress, format_seconds
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_array_inconsistencies,
@@ -117,7 +116,8 @@ def test_definitions_describe_the_three_link_assets() -> None:
     assert clients_front_conversations.backfill_policy == dg.BackfillPolicy.single_run()
     assert project_conversations.partitions_def is None
     clients_deps = {dep.asset_key for dep in next(iter(clients_front_conversations.specs)).deps}
-    assert clients_deps == {people_front_conversations.key}
+    # Computed from the people links, with the conversations' days and the people's current clients.
+    assert clients_deps == {people_front_conversations.key, *map(dg.AssetKey, ("front_conversations", "people", "clients"))}
 
 
 def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres) -> None:
@@ -138,13 +138,13 @@ def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres
 
     people_meta = metadata_of(result, PEOPLE)
     assert people_meta["mode"] == "bulk"
-    assert people_meta["rows_inserted"] == people_meta["rows_in_range"] == len(people_pairs)
-    assert people_meta["rows_deleted"] == 0
+    assert people_meta["rows_inserted_in_range"] == people_meta["rows_in_range"] == len(people_pairs)
+    assert people_meta["rows_deleted_in_range"] == 0
     assert people_meta["dagster/row_count"] == len(people_pairs)
     assert people_meta["window_start"] == "-infinity"
     assert people_meta["window_end"] == "2024-01-21T00:00:00+00:00"
     assert isinstance(people_meta["seconds"], float)
-    assert metadata_of(result, CLIENTS)["rows_inserted"] == len(client_pairs)
+    assert metadata_of(result, CLIENTS)["rows_inserted_in_range"] == len(client_pairs)
     # The first fill kept the table's keys and indexes and added its foreign keys, validated.
     assert {name for name, _ in definitions_before} == {
         "people_front_conversations_pkey",
@@ -177,7 +177,7 @@ def test_single_partition_covers_exactly_its_utc_day(db, postgres) -> None:
 
     second = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": "2024-01-09"})
     assert metadata_of(second, PEOPLE)["mode"] == "diff"
-    assert metadata_of(second, PEOPLE)["rows_deleted"] == 0
+    assert metadata_of(second, PEOPLE)["rows_deleted_in_range"] == 0
     assert_front_tables_exact(db, jan(9), jan(11))
     assert data.last_instant_of_jan_9 in conversations_of_pairs(link_pairs(db, SCHEMA, PEOPLE))
 
@@ -199,8 +199,11 @@ def test_rerun_writes_nothing_and_keeps_ids_and_timestamps(db, postgres) -> None
     for result in (again, one_day):
         for table in (PEOPLE, CLIENTS):
             meta = metadata_of(result, table)
-            assert (meta["mode"], meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]) == ("diff", 0, 0, 0)
+            assert (meta["mode"], meta["rows_inserted_in_range"], meta["rows_updated_in_range"], meta["rows_deleted_in_range"]) == ("diff", 0, 0, 0)
     assert metadata_of(again, PEOPLE)["rows_in_range"] == len(before[PEOPLE])
+    # A one-day run's window is its partition, so its count is that partition's own; a range's total is not.
+    assert metadata_of(one_day, PEOPLE)["dagster/partition_row_count"] == metadata_of(one_day, PEOPLE)["rows_in_range"] > 0
+    assert "dagster/partition_row_count" not in metadata_of(again, PEOPLE)
     project_meta = metadata_of(project_again, PROJECTS)
     assert (project_meta["rows_inserted"], project_meta["rows_deleted"], project_meta["rows_moved"], project_meta["rows_refreshed"]) == (0, 0, 0, 0)
     # Same ids, same xmin (no row rewritten), same created_at/updated_at/added_at.
@@ -225,7 +228,7 @@ def test_a_conversation_whose_created_at_changed_refreshes_its_links_copy_in_pla
 
     for table in (PEOPLE, CLIENTS):
         meta = metadata_of(result, table)
-        assert (meta["rows_inserted"], meta["rows_updated"], meta["rows_deleted"]) == (0, len(before[table]), 0)
+        assert (meta["rows_inserted_in_range"], meta["rows_updated_in_range"], meta["rows_deleted_in_range"]) == (0, len(before[table]), 0)
         after = dict(db.execute(psycopg.sql.SQL("select id, front_conversation_created_at from {} where front_conversation_id = %s").format(
             psycopg.sql.Identifier(table)), (conversation,)).fetchall())
         assert set(after) == set(before[table])  # same link ids
@@ -249,11 +252,11 @@ def test_partition_run_leaves_rows_outside_its_window_untouched(db, postgres) ->
     corrupted = row_versions(db, PEOPLE)
 
     result = run_assets(postgres, [people_front_conversations], range_tags("2024-01-13", "2024-01-14"))
-    assert metadata_of(result, PEOPLE)["rows_inserted"] == metadata_of(result, PEOPLE)["rows_deleted"] == 0
+    assert metadata_of(result, PEOPLE)["rows_inserted_in_range"] == metadata_of(result, PEOPLE)["rows_deleted_in_range"] == 0
     assert row_versions(db, PEOPLE) == corrupted
 
     repaired = run_assets(postgres, [people_front_conversations], {"dagster/partition": "2024-01-12"})
-    assert (metadata_of(repaired, PEOPLE)["rows_inserted"], metadata_of(repaired, PEOPLE)["rows_deleted"]) == (1, 1)
+    assert (metadata_of(repaired, PEOPLE)["rows_inserted_in_range"], metadata_of(repaired, PEOPLE)["rows_deleted_in_range"]) == (1, 1)
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db)
 
 
@@ -271,12 +274,12 @@ def test_scoped_run_recomputes_only_the_conversations_it_names(db, postgres) -> 
         run_config={"ops": {PEOPLE: scope, CLIENTS: scope}},
     )
     people = metadata_of(scoped, PEOPLE)
-    assert (people["mode"], people["rows_inserted"], people["rows_deleted"], people["conversations_in_scope"]) == ("scoped", 1, 0, 1)
+    assert (people["mode"], people["rows_inserted_in_range"], people["rows_deleted_in_range"], people["conversations_in_scope"]) == ("scoped", 1, 0, 1)
     assert named in link_pairs(db, SCHEMA, PEOPLE)
     assert other not in link_pairs(db, SCHEMA, PEOPLE)  # not named: left as it was
 
     whole_day = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": "2024-01-12"})
-    assert metadata_of(whole_day, PEOPLE)["rows_inserted"] == 1
+    assert metadata_of(whole_day, PEOPLE)["rows_inserted_in_range"] == 1
     assert_front_tables_exact(db)
 
 
@@ -332,8 +335,8 @@ def test_every_late_change_reaches_the_links_on_rerun(db, postgres) -> None:
     people_after = link_rows(db, SCHEMA, PEOPLE)
     assert (lost_person, lost_conversation) not in people_after
     assert (data.people[5], conversation) in people_after
-    assert metadata_of(front, PEOPLE)["rows_deleted"] >= 1 and metadata_of(front, PEOPLE)["rows_inserted"] >= 1
-    assert metadata_of(front, CLIENTS)["rows_deleted"] >= 1 and metadata_of(front, CLIENTS)["rows_inserted"] >= 1
+    assert metadata_of(front, PEOPLE)["rows_deleted_in_range"] >= 1 and metadata_of(front, PEOPLE)["rows_inserted_in_range"] >= 1
+    assert metadata_of(front, CLIENTS)["rows_deleted_in_range"] >= 1 and metadata_of(front, CLIENTS)["rows_inserted_in_range"] >= 1
     for pair in people_before.keys() & people_after.keys():
         assert people_after[pair] == people_before[pair]  # staying links keep id, created_at, updated_at
 
@@ -590,18 +593,6 @@ def test_chunk_window_groups_consecutive_days_up_to_the_cap() -> None:
     assert chunk_window(BEGINNING_OF_TIME, jan(10), counts, 100) == [Chunk(BEGINNING_OF_TIME, jan(10), 17)]
     assert chunk_window(jan(3), jan(10), [], 100) == []
 
-
-def test_progress_reports_rows_rate_and_eta() -> None:
-    now = [100.0]
-    lines: list[str] = []
-    progress = Progress(lines.append, "people_front_conversations", total_steps=4, clock=lambda: now[0])
-    now[0] = 102.0
-    progress.advance(rows=1_000)
-    now[0] = 104.0
-    message = progress.advance(rows=3_000)
-    assert lines == [lines[0], message]
-    assert message == "people_front_conversations: 2/4 chunks, 4,000 rows, 1,000 rows/s, elapsed 4.0s, ETA 4.0s"
-    assert format_seconds(245) == "4m05s" and format_seconds(3720) == "1h02m"
 
 
 

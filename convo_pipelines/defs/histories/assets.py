@@ -24,6 +24,7 @@ import psycopg
 from psycopg.sql import Composed
 from pydantic import Field
 
+from convo_pipelines.lib.errors import first_line
 from convo_pipelines.defs.histories.crews import (
     Crew,
     HistoriesTable,
@@ -33,16 +34,17 @@ from convo_pipelines.defs.histories.crews import (
     session_id_type,
 )
 from convo_pipelines.defs.automation import longest_cron_interval
+from convo_pipelines.defs.previews import preview_table
+from convo_pipelines.defs.table_asset import table_asset
 from convo_pipelines.defs.sources import clients, crews
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, DAILY_CONVERSATION_STATS, HISTORIES_SESSIONS
 from convo_pipelines.lib.db import retry_concurrent_changes, sql_seconds
-from convo_pipelines.defs.partitions import PartitionWindow, daily_partitions, partition_window, partitions_timeline
+from convo_pipelines.defs.partitions import PartitionWindow, partition_window, partitions_timeline
 from convo_pipelines.lib.progress import Progress
-from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
+from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.settings import get_settings
 
 GROUP = "histories"
-OWNERS = ["team:data-platform"]
 # What the histories' SQL binds for the unbounded ends of a PartitionWindow. The lower one is also a data
 # rule: a message dated before 1900 belongs to no day, so it is skipped and counted as out of range.
 BEFORE_EVERY_MESSAGE = datetime(1900, 1, 1, tzinfo=timezone.utc)
@@ -339,10 +341,10 @@ def process_crews(
                     f"while discovering crew {crew.code}: not a problem of the crew's table or rows, so the run fails "
                     f"rather than report the crew as bad (crews committed before it: {done})"
                 )
-                context.log.error(f"{note}: {_first_line(exc)}")
+                context.log.error(f"{note}: {first_line(exc)}")
                 exc.add_note(note)
                 raise
-            outcome = CrewOutcome(crew, ok=False, reason=f"query failed: {_first_line(exc)}")
+            outcome = CrewOutcome(crew, ok=False, reason=f"query failed: {first_line(exc)}")
         outcome.seconds = time.monotonic() - crew_started
         outcomes.append(outcome)
         if not outcome.ok:
@@ -381,11 +383,6 @@ def crews_own_problem(conn: psycopg.Connection, postgres: PostgresResource, crew
             ).fetchone()[0]
         return not readable
     return exc.sqlstate[:2] in CREW_ROWS_SQLSTATE_CLASSES or exc.sqlstate in CREW_ROWS_SQLSTATES
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def crews_metadata(outcomes: list[CrewOutcome]) -> dict[str, object]:
@@ -445,6 +442,17 @@ def row_count_metadata(
     return metadata
 
 
+# Rows in a table preview of the run's metadata: enough to see what the run produced, small in the UI.
+PREVIEW_ROWS = 10
+
+
+def newest_rows(conn: psycopg.Connection, postgres: PostgresResource, sql_file: str, window: Window) -> list[dict[str, object]]:
+    """The rows sql/<sql_file> returns for the window (at most PREVIEW_ROWS), as column -> value."""
+    cursor = conn.execute(postgres.sql(sql_file), {**window.params(), "preview_limit": PREVIEW_ROWS})
+    names = [column.name for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
 def merge_every_crew(
     context: dg.AssetExecutionContext,
     postgres: PostgresResource,
@@ -454,6 +462,7 @@ def merge_every_crew(
     statements: MergeStatements,
     delete_removed_crews_sql: str,
     figures: dict[str, str],
+    preview_sql: str | None = None,
 ) -> dg.MaterializeResult:
     """Merge each crew's slice of `relation` for the run's window, then drop the window's rows of
     crews no longer registered; `figures` names extra metadata summed from the crews' counts."""
@@ -476,19 +485,22 @@ def merge_every_crew(
             with conn.transaction():
                 removed = conn.execute(postgres.sql(delete_removed_crews_sql), window.params()).rowcount
         counts = row_count_metadata(conn, postgres, relation, window, incremental)
+        preview = newest_rows(conn, postgres, preview_sql, window) if preview_sql else None
         in_postgres = sql_seconds(conn)
     return dg.MaterializeResult(
         metadata={
             **counts,
-            "rows_inserted": summed(outcomes, "rows_inserted"),
-            "rows_updated": summed(outcomes, "rows_updated"),
-            "rows_deleted": summed(outcomes, "rows_deleted") + removed,
+            # Totals of the run's window (Dagster copies a range run's metadata onto each of its partitions).
+            "rows_inserted_in_window": summed(outcomes, "rows_inserted"),
+            "rows_updated_in_window": summed(outcomes, "rows_updated"),
+            "rows_deleted_in_window": summed(outcomes, "rows_deleted") + removed,
             **{
                 figure: summed(outcomes, count)
                 for figure, count in figures.items()
                 if all(count in outcome.counts for outcome in outcomes if outcome.ok)
             },
             "window": window.label(),
+            **({"newest_rows": preview_table(preview)} if preview is not None else {}),
             **crews_metadata(outcomes),
             "seconds": round(time.monotonic() - started, 3),
             "sql_seconds": round(in_postgres, 4),
@@ -511,25 +523,19 @@ def discovery_freshness_policy() -> dg.FreshnessPolicy:
 def analytics_table_asset(
     table: str,
     schema: dg.TableSchema,
-    deps: list[dg.AssetsDefinition | dg.AssetSpec] | None = None,
+    deps: list[dg.AssetsDefinition | dg.AssetSpec],
     freshness_policy: dg.FreshnessPolicy | None = None,
+    column_lineage: dg.TableColumnLineage | None = None,
 ):
     """The decorator of a daily-partitioned asset materialized as analytics.<table>, named as its table."""
-    return dg.asset(
+    return table_asset(
         name=table,
-        freshness_policy=freshness_policy,
         group_name=GROUP,
-        kinds={"postgres"},
-        owners=OWNERS,
-        pool=APP_DATABASE_POOL,
-        retry_policy=TRANSIENT_ERRORS_RETRY,
+        table_name=f"{get_settings().analytics_schema}.{table}",
+        schema=schema,
         deps=deps,
-        partitions_def=daily_partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata={
-            "dagster/table_name": f"{get_settings().analytics_schema}.{table}",
-            "dagster/column_schema": schema,
-        },
+        freshness_policy=freshness_policy,
+        column_lineage=column_lineage,
     )
 
 
@@ -585,10 +591,33 @@ def conversation_summaries(
         statements=CONVERSATION_SUMMARIES_MERGE,
         delete_removed_crews_sql="histories/delete_conversation_summaries_of_removed_crews_window.sql",
         figures={"sessions_recomputed": "sessions_touched"},
+        preview_sql="histories/select_newest_conversation_summaries_window.sql",
     )
 
 
-@analytics_table_asset(DAILY_CONVERSATION_STATS, DAILY_CONVERSATION_STATS_SCHEMA, deps=[histories_sessions])
+# A view over histories_sessions (migration 0002): each column is one of its columns, grouped, counted or summed.
+DAILY_CONVERSATION_STATS_LINEAGE = dg.TableColumnLineage(
+    deps_by_column={
+        column: [dg.TableColumnDep(asset_key=histories_sessions.key, column_name=source)]
+        for column, source in {
+            "activity_date": "activity_date",
+            "client_code": "client_code",
+            "crew_code": "crew_code",
+            "sessions": "session_id",
+            "messages": "message_count",
+            "human_messages": "human_message_count",
+            "ai_messages": "ai_message_count",
+        }.items()
+    }
+)
+
+
+@analytics_table_asset(
+    DAILY_CONVERSATION_STATS,
+    DAILY_CONVERSATION_STATS_SCHEMA,
+    deps=[histories_sessions],
+    column_lineage=DAILY_CONVERSATION_STATS_LINEAGE,
+)
 def daily_conversation_stats(
     context: dg.AssetExecutionContext, postgres: PostgresResource, config: DiscoveryConfig
 ) -> dg.MaterializeResult:

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 import psycopg
@@ -50,25 +50,15 @@ from convo_pipelines.defs.links.tables import (
     PROJECT_LINKS_TABLE,
     FrontLinkTable,
 )
-from convo_pipelines.defs.sources import (
-    clients,
-    contact_methods,
-    conversations,
-    front_conversations,
-    front_message_recipients,
-    front_messages,
-    people,
-    projects,
-    users,
-)
+from convo_pipelines.defs import sources
+from convo_pipelines.defs.table_asset import table_asset
 from convo_pipelines.lib.db import FOREIGN_KEY_VIOLATION, retry_concurrent_changes, sql_seconds
-from convo_pipelines.defs.partitions import daily_partitions, partition_window
+from convo_pipelines.defs.partitions import partition_window
 from convo_pipelines.lib.progress import Progress
-from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
+from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.settings import get_settings
 
 GROUP = "links"
-OWNERS = ["team:data-platform"]
 ARRAY_SAMPLE_LIMIT = 5
 T = TypeVar("T")
 
@@ -426,10 +416,14 @@ def materialize_front_links(
             "chunks": chunk_count,
             "foreign_keys_made_whole": len(keys.made_whole),
             "foreign_keys_pending": len(keys.pending),
-            "rows_inserted": counts.rows_inserted,
-            "rows_updated": counts.rows_updated,
-            "rows_deleted": counts.rows_deleted,
+            # Totals of the run's whole window: Dagster copies a range run's metadata onto every partition
+            # of the range, so they are named for the range they count, not taken for one day's figures.
+            "rows_inserted_in_range": counts.rows_inserted,
+            "rows_updated_in_range": counts.rows_updated,
+            "rows_deleted_in_range": counts.rows_deleted,
             "rows_in_range": counts.rows_in_window,
+            # A one-day run's window is its partition: that count is the partition's own.
+            **({"dagster/partition_row_count": counts.rows_in_window} if end - start == timedelta(days=1) and not scope else {}),
             **({"dagster/row_count": row_count} if row_count is not None else {"conversations_in_scope": len(scope)}),
             "dagster/table_name": f"{postgres.source_schema}.{spec.table}",
             "seconds": round(seconds, 3),
@@ -472,11 +466,9 @@ def _front_link_schema(owner_column: str, owner_description: str) -> dg.TableSch
     )
 
 
-def _table_metadata(table: str, schema: dg.TableSchema) -> dict[str, object]:
-    return {
-        "dagster/table_name": f"{get_settings().source_schema}.{table}",
-        "dagster/column_schema": schema,
-    }
+def source_table_name(table: str) -> str:
+    """schema.table of a link table: they live in SOURCE_SCHEMA, beside the tables they join."""
+    return f"{get_settings().source_schema}.{table}"
 
 
 PEOPLE_LINKS_SCHEMA = _front_link_schema("person_id", "The person (people.id, ON DELETE CASCADE).")
@@ -502,17 +494,12 @@ PROJECT_LINKS_SCHEMA = dg.TableSchema(
 # Assets
 
 
-@dg.asset(
+@table_asset(
     name=PEOPLE_LINKS.table,
     group_name=GROUP,
-    kinds={"postgres"},
-    owners=OWNERS,
-    pool=APP_DATABASE_POOL,
-    retry_policy=TRANSIENT_ERRORS_RETRY,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[front_conversations, front_messages, front_message_recipients, contact_methods, people],
-    metadata=_table_metadata(PEOPLE_LINKS.table, PEOPLE_LINKS_SCHEMA),
+    table_name=source_table_name(PEOPLE_LINKS.table),
+    schema=PEOPLE_LINKS_SCHEMA,
+    deps=[sources.front_conversations, sources.front_messages, sources.front_message_recipients, sources.contact_methods, sources.people],
 )
 def people_front_conversations(
     context: dg.AssetExecutionContext, postgres: PostgresResource, config: FrontLinksConfig
@@ -523,17 +510,12 @@ def people_front_conversations(
     return materialize_front_links(context, postgres, PEOPLE_LINKS, config)
 
 
-@dg.asset(
+@table_asset(
     name=CLIENT_LINKS.table,
     group_name=GROUP,
-    kinds={"postgres"},
-    owners=OWNERS,
-    pool=APP_DATABASE_POOL,
-    retry_policy=TRANSIENT_ERRORS_RETRY,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[people_front_conversations, front_conversations, people, clients],
-    metadata=_table_metadata(CLIENT_LINKS.table, CLIENT_LINKS_SCHEMA),
+    table_name=source_table_name(CLIENT_LINKS.table),
+    schema=CLIENT_LINKS_SCHEMA,
+    deps=[people_front_conversations, sources.front_conversations, sources.people, sources.clients],
 )
 def clients_front_conversations(
     context: dg.AssetExecutionContext, postgres: PostgresResource, config: FrontLinksConfig
@@ -576,15 +558,13 @@ def project_array_inconsistencies(conn: psycopg.Connection, postgres: PostgresRe
     return {kind: {"entries": entries, "samples": samples} for kind, entries, samples in rows}
 
 
-@dg.asset(
+@table_asset(
     name=PROJECT_LINKS_TABLE,
     group_name=GROUP,
-    kinds={"postgres"},
-    owners=OWNERS,
-    pool=APP_DATABASE_POOL,
-    retry_policy=TRANSIENT_ERRORS_RETRY,
-    deps=[conversations, projects, users],
-    metadata=_table_metadata(PROJECT_LINKS_TABLE, PROJECT_LINKS_SCHEMA),
+    table_name=source_table_name(PROJECT_LINKS_TABLE),
+    schema=PROJECT_LINKS_SCHEMA,
+    deps=[sources.conversations, sources.projects, sources.users],
+    partitioned=False,
 )
 def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
     """One row per conversation whose project exists: (conversations.project_id, conversation), added_by

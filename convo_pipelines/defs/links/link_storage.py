@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.db import add_sql_seconds, retry_concurrent_changes, set_short_lock_timeout
 from convo_pipelines.defs.links.tables import ForeignKey
 from convo_pipelines.defs.resources import PostgresResource
@@ -130,7 +131,7 @@ def fill_never_filled_table(
         except (psycopg.errors.DependentObjectsStillExist, psycopg.errors.LockNotAvailable) as exc:
             # The app hung something on the table meanwhile, or held it for the whole retry budget.
             conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
-            log(f"{table}: filled in place, not swapped in: {str(exc).strip().splitlines()[0]}")
+            log(f"{table}: filled in place, not swapped in: {first_line(exc)}")
             return FillResult(fill_in_place(conn, postgres, table, insert_into(table), parts), "in place")
         if not swapped:  # the table got rows or keys meanwhile: keep them, let the caller diff
             conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
