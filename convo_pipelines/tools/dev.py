@@ -593,8 +593,9 @@ def describe_fill_outcome(status: str, checks: Mapping[str, CheckOutcome]) -> st
     failing = sorted(name for name, outcome in checks.items() if not outcome.passed and not outcome.warns)
     parts = [f"the demo's first fill ended {status}: {passed}/{len(checks)} checks passed"]
     if warning:
-        # The demo's source is seeded with the flaws these WARN checks exist to report (stale project arrays).
-        parts.append(f"WARN (source data quality, on purpose in the demo): {', '.join(warning)}")
+        # The demo's source has what these WARN checks exist to report: stale project arrays, and no index
+        # on the change stamps the late-change sensor reads (as a user's source has none before a DBA adds them).
+        parts.append(f"WARN (the source, as the demo seeds it): {', '.join(warning)}")
     parts.append(f"failing: {', '.join(failing)}" if failing else "no check fails")
     return "; ".join(parts)
 

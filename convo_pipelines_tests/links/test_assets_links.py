@@ -400,7 +400,7 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
 
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
     meta = metadata_of(result, PEOPLE)
-    assert (meta["mode"], meta["rows_inserted"]) == ("diff", expected)
+    assert (meta["mode"], meta["rows_inserted_in_range"]) == ("diff", expected)
     assert list(_link_foreign_keys(db, PEOPLE).values()) == [True, True]
     # The first 5 go with the diff's transaction, the rest in batches of 5, each logged with rate and ETA.
     batches = -(-(expected - 5) // 5)
