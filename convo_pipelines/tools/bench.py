@@ -631,18 +631,30 @@ class DagsterRunner:
         }
         before = _latest_storage_ids(self.dagster_home, self.assets)
         started = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        returncode, output, peak = run_watching_rss(command, env)
+        wall = time.perf_counter() - started
+        if returncode != 0:
+            raise BenchError(f"dagster asset materialize failed (exit {returncode}): {_root_cause(output)}")
+        return _run_figures(self.dagster_home, self.assets, before, wall_seconds=wall, peak_rss_mb=peak)
+
+
+def run_watching_rss(command: list[str], env: dict[str, str]) -> tuple[int, str, float]:
+    """Run `command` to its end: its exit code, its output (stdout and stderr) and the peak RSS of its tree in MB.
+
+    The output goes to a file, not a pipe: while the RSS is watched nobody reads, and a run that logs more
+    than a pipe holds (64 KiB: a long refill's batches) would block on its next line forever.
+    """
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
             peak = _watch_peak_rss(process)
-            output = process.communicate()[0]
+            process.wait()
         except BaseException:
             # The scratch tables are dropped next: the run must have let go of them first.
             _stop(process)
             raise
-        wall = time.perf_counter() - started
-        if process.returncode != 0:
-            raise BenchError(f"dagster asset materialize failed (exit {process.returncode}): {_root_cause(output)}")
-        return _run_figures(self.dagster_home, self.assets, before, wall_seconds=wall, peak_rss_mb=peak)
+        log.seek(0)
+        return process.returncode, log.read(), peak
 
 
 def _root_cause(output: str) -> str:

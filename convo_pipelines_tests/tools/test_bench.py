@@ -8,11 +8,14 @@ sessions, and the scratch schemas (under DATABASE_URL) are dropped.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
 
+from convo_pipelines.tools.bench import run_watching_rss
 from convo_pipelines.tools.bench_report import README_END, README_START
 from convo_pipelines.lib.db import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
@@ -138,3 +141,12 @@ def test_bench_report_names_a_readme_without_markers(tmp_path: Path) -> None:
     assert rendered.returncode == 2
     assert str(readme) in rendered.stderr and "bench markers" in rendered.stderr
     assert readme.read_text() == "# No markers here\n"
+
+
+def test_a_run_that_prints_more_than_a_pipe_holds_is_watched_to_its_end() -> None:
+    # 1 MiB of output: through an unread pipe the process would block after 64 KiB and the watch never end.
+    script = "import sys\nfor _ in range(1024): sys.stdout.write('x' * 1023 + '\\n')\nsys.exit(3)"
+    returncode, output, peak_mb = run_watching_rss([sys.executable, "-c", script], dict(os.environ))
+    assert returncode == 3
+    assert len(output) == 1024 * 1024
+    assert peak_mb > 1
