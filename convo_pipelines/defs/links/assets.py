@@ -327,16 +327,17 @@ def try_fill_front(
     start: datetime,
     end: datetime,
     log: Callable[[str], object],
+    day_counts: list[tuple[date, int]],
     connections: int,
 ) -> WriteCounts | None:
-    """Fill the whole window when the table was never filled, over `connections` slices of it loaded
-    side by side; None when it was filled."""
+    """Fill the whole window when the table was never filled, over `connections` slices of it (cut by
+    `day_counts`) loaded side by side; None when it was filled."""
 
     def insert_into(target: str) -> sql.Composed:
         oracle = front_oracle(postgres, spec)
         return postgres.sql("links/insert_front_links_window.sql", links=target, owner=spec.owner_column, oracle=oracle)
 
-    windows = split_window(start, end, count_conversations_by_day(conn, postgres, start, end), connections)
+    windows = split_window(start, end, day_counts, connections)
     parts = [{"start": part_start, "end": part_end, "only_conversation_ids": None} for part_start, part_end in windows]
     filled = fill_never_filled_table(conn, postgres, spec.table, insert_into, parts, log)
     if filled is None:
@@ -389,10 +390,11 @@ def materialize_front_links(
             counts = make_front_window_exact(conn, postgres, spec, start, end, context.log.info, config.max_insert_batch_rows, scope)
             mode, chunk_count = "scoped", 1
         else:
-            counts = try_fill_front(conn, postgres, spec, start, end, context.log.info, config.fill_connections)
+            # Counted once: the first fill slices the window by it, a diff chunks the window by it.
+            day_counts = count_conversations_by_day(conn, postgres, start, end)
+            counts = try_fill_front(conn, postgres, spec, start, end, context.log.info, day_counts, config.fill_connections)
             mode, chunk_count = "bulk", 1
         if counts is None:
-            day_counts = count_conversations_by_day(conn, postgres, start, end)
             chunks = chunk_window(start, end, day_counts, config.max_chunk_conversations)
             mode, chunk_count = "diff", len(chunks)
             counts = diff_front_chunks(conn, postgres, spec, chunks, context.log.info, config.max_insert_batch_rows)
