@@ -55,7 +55,7 @@ from convo_pipelines.tools.bench_reads import measure_read_latencies, round_trip
 from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.db import connect, count_rows, drop_database, ensure_database, redact_url, with_database
-from convo_pipelines.tools.dev import app_database
+from convo_pipelines.tools.database import app_database
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
