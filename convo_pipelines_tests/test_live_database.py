@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 import psycopg
+import pytest
 from psycopg import sql
 
 from convo_pipelines.tools.app_workload import (
@@ -159,6 +160,10 @@ def table_digests(db: psycopg.Connection, tables: list[str]) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
+# Twenty-five runs beside the app for about a minute, its bounds in milliseconds of lock wait: an end-to-end
+# load test, run by `make test-slow` (and CI) rather than beside the other tests of `make test`, whose
+# load on the same two cores it would measure too.
+@pytest.mark.slow
 def test_runs_beside_a_busy_app_succeed_and_never_lock_it_out(database_url, postgres, db) -> None:
     histories_tables = seed_live_data(database_url)
     outcomes: list[tuple[str, dg.ExecuteInProcessResult, float]] = []
