@@ -160,9 +160,8 @@ def table_digests(db: psycopg.Connection, tables: list[str]) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
-# Twenty-five runs beside the app for about a minute, its bounds in milliseconds of lock wait: an end-to-end
-# load test, run by `make test-slow` (and CI) rather than beside the other tests of `make test`, whose
-# load on the same two cores it would measure too.
+# Twenty-five runs beside the app for about a minute: an end-to-end load test, run by `make test-slow`
+# (and CI); the tests below keep the pipeline's effect on the source and the lock monitor in `make test`.
 @pytest.mark.slow
 def test_runs_beside_a_busy_app_succeed_and_never_lock_it_out(database_url, postgres, db) -> None:
     histories_tables = seed_live_data(database_url)
