@@ -30,7 +30,7 @@ setup(
         "dagster>=1.13,<1.14",
         "dagster-webserver>=1.13,<1.14",
         "dagster-postgres>=0.29,<0.30",
-        "pandas>=2.2,<3",
+        "pandas>=2.2,<4",
         "sqlalchemy>=2.0,<2.2",
         "psycopg[binary]>=3.2,<3.4",
         "croniter>=2,<8",
