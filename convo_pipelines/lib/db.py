@@ -291,6 +291,18 @@ class TimedCursor(psycopg.Cursor):
             self.connection.sql_seconds = sql_seconds(self.connection) + time.perf_counter() - started
 
 
+class TimedClientCursor(psycopg.ClientCursor):
+    """TimedCursor for the statements PostgreSQL takes no parameters for (CREATE TABLE AS): psycopg binds
+    the values into the statement's text itself, each quoted by its adapter as a literal."""
+
+    def execute(self, query, params=None, **kwargs):  # noqa: ANN001, ANN201 (psycopg's own signature)
+        started = time.perf_counter()
+        try:
+            return super().execute(query, params, **kwargs)
+        finally:
+            self.connection.sql_seconds = sql_seconds(self.connection) + time.perf_counter() - started
+
+
 def sql_seconds(conn: psycopg.Connection) -> float:
     """Seconds this connection has spent executing statements (0 for a connection not made by `connect`)."""
     return getattr(conn, "sql_seconds", 0.0)

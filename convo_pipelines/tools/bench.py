@@ -356,12 +356,14 @@ def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool
         run = runner.materialize_partition(change_day)
         result.record("one_day_sql", "one-day partition after one change: SQL", "s", run.sql_seconds)
         result.record("one_day_rows_written", "one-day partition after one change: rows written", "rows", run.rows_written)
+        record_checks_sql(result, "one_day", "one-day partition after one change", run)
     for attempt in range(repeats):
         report(f"late change through the sensor's scoped run ({attempt + 1}/{repeats})")
         conversation = _make_one_change(scratch, change_day)
         run = runner.materialize_partition(change_day, run_config=scoped_run_config([conversation]))
         result.record("scoped_sql", "one change, the sensor's scoped run of its day: SQL", "s", run.sql_seconds)
         result.record("scoped_rows_written", "one change, the sensor's scoped run of its day: rows written", "rows", run.rows_written)
+        record_checks_sql(result, "scoped", "one change, the sensor's scoped run of its day", run)
 
     for attempt in range(repeats):
         report(f"late-change sensor tick finding {SENSOR_TICK_CHANGES} changes, without and with the recommended indexes ({attempt + 1}/{repeats})")
@@ -407,11 +409,17 @@ def bench_full_backfills(
         run = runner.materialize_range()
         result.record(f"{key}full_backfill_sql", f"{label}first full backfill: SQL", "s", run.sql_seconds, note=run.modes())
         result.record(f"{key}full_backfill_checks", f"{label}first full backfill: the checks of the range", "s", run.checks_seconds)
+        record_checks_sql(result, f"{key}full_backfill", f"{label}first full backfill", run)
         result.record(
             f"{key}full_backfill_overhead", f"{label}first full backfill: Dagster overhead (process start, bookkeeping)",
             "s", run.overhead_seconds,
         )
         result.record(f"{key}peak_rss", f"{label}peak RSS of the run process", "MB", run.peak_rss_mb)
+
+
+def record_checks_sql(result: BenchReport, key: str, label: str, run: DagsterRun) -> None:
+    """The time the run's checks spent in PostgreSQL, beside the run's own SQL (`<key>_sql`)."""
+    result.record(f"{key}_checks_sql", f"{label}: the checks' SQL", "s", run.checks_sql_seconds)
 
 
 def bench_reruns(bench: BenchContext, result: BenchReport, runner: DagsterRunner, *, key: str, label: str) -> None:
@@ -421,6 +429,7 @@ def bench_reruns(bench: BenchContext, result: BenchReport, runner: DagsterRunner
         run = runner.materialize_range()
         result.record(f"{key}rerun_sql", f"{label}re-run, nothing changed: SQL", "s", run.sql_seconds)
         result.record(f"{key}rerun_rows_written", f"{label}re-run, nothing changed: rows written", "rows", run.rows_written)
+        record_checks_sql(result, f"{key}rerun", f"{label}re-run, nothing changed", run)
         result.record(f"{key}peak_rss", f"{label}peak RSS of the run process", "MB", run.peak_rss_mb)
 
 
@@ -468,6 +477,7 @@ def bench_histories(bench: BenchContext, result: BenchReport) -> None:
         result.record("tick_sql", f"{tick}: SQL", "s", run.sql_seconds, note=mode)
         result.record("tick_steps", f"{tick}: the asset steps (SQL, their Python, connections)", "s", run.step_seconds)
         result.record("tick_checks", f"{tick}: the checks", "s", run.checks_seconds)
+        record_checks_sql(result, "tick", tick, run)
         result.record("tick_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
         result.record("tick_rows_written", f"{tick}: rows written", "rows", run.rows_written)
         # A new session is a new summary row; the day's other sessions are already summarized.
@@ -575,6 +585,8 @@ class DagsterRun:
     wall_seconds: float
     sql_seconds: float
     checks_seconds: float
+    # The checks' own time in PostgreSQL (each check's `seconds`: its connection and statements).
+    checks_sql_seconds: float
     rows_written: int
     peak_rss_mb: float
     # Each asset's materialization metadata, as plain values.
@@ -718,6 +730,11 @@ def _run_figures(
             for step in instance.get_run_step_stats(newest_run.run_id)
             if step.step_key not in assets
         )
+        checks_sql_seconds = sum(
+            float(entry.dagster_event.event_specific_data.metadata["seconds"].value)
+            for entry in instance.all_logs(newest_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+            if "seconds" in entry.dagster_event.event_specific_data.metadata
+        )
         for name in assets:
             records = instance.fetch_materializations(dg.AssetKey(name), limit=1).records
             if not records or records[0].storage_id <= before[name]:
@@ -728,7 +745,7 @@ def _run_figures(
             seconds += float(values.get("sql_seconds", values["seconds"]))
             rows += sum(int(values.get(key, 0)) for key in WRITTEN_ROW_FIGURES)
     return DagsterRun(
-        wall_seconds=wall_seconds, sql_seconds=seconds, checks_seconds=checks_seconds,
+        wall_seconds=wall_seconds, sql_seconds=seconds, checks_seconds=checks_seconds, checks_sql_seconds=checks_sql_seconds,
         rows_written=rows, peak_rss_mb=peak_rss_mb, metadata=metadata,
     )
 

@@ -1,8 +1,9 @@
 """How a link table is first filled and gets its foreign keys, without ever blocking the application.
 
 A link table is created by its migration without foreign keys. Its first fill:
-- builds fresh storage beside it (same columns; rows inserted with no index to maintain; then its
-  keys and indexes built in bulk and statistics gathered), committed on its own;
+- builds fresh storage beside it (same columns; rows computed by a parallel CREATE TABLE AS and copied
+  in with no index to maintain; then its keys and indexes built in bulk, in parallel workers, and
+  statistics gathered), committed on its own;
 - swaps it in, in a moment: the empty table is dropped (it has no foreign key yet, so nothing but
   itself is locked) and the fresh storage takes its name, its index names, owner, grants and comment;
   the lock is asked for under a short lock_timeout and retried, so app reads never queue long;
@@ -17,9 +18,7 @@ writes. A foreign key is never dropped: that takes ACCESS EXCLUSIVE on the refer
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.lib.errors import first_line
-from convo_pipelines.lib.db import add_sql_seconds, retry_concurrent_changes, set_short_lock_timeout
+from convo_pipelines.lib.db import TimedClientCursor, retry_concurrent_changes, set_short_lock_timeout
 from convo_pipelines.defs.links.tables import ForeignKey
 from convo_pipelines.defs.resources import PostgresResource
 
@@ -104,16 +103,14 @@ def fill_never_filled_table(
     conn: psycopg.Connection,
     postgres: PostgresResource,
     table: str,
-    insert_into: Callable[[str], sql.Composable],
-    parts: list[dict[str, object]],
+    load: "RowsToLoad",
     log: Callable[[str], object],
 ) -> FillResult | None:
     """Fill `table` when it was never filled; None when it was (the caller diffs instead).
 
-    `insert_into(target)` gives the INSERT of rows into the table named `target`, run once with each
-    of `parts`' parameters: disjoint slices of the rows, which fresh storage loads side by side, one
-    connection each (PostgreSQL never runs an INSERT ... SELECT in parallel). `conn` must be in
-    autocommit mode: the fill spans several transactions, under the writers' session lock.
+    `load.rows` (the table's oracle query) is computed by a CREATE TABLE AS, which PostgreSQL runs in
+    parallel, then copied in.
+    `conn` must be in autocommit mode: the fill spans several transactions, under the writers' session lock.
     """
     with link_table_locked_for_session(conn, postgres, table):
         if not is_never_filled(conn, postgres, table):
@@ -121,9 +118,9 @@ def fill_never_filled_table(
         blockers = swap_blockers(conn, postgres, table)
         if blockers:
             log(f"{table}: filled in place, not built aside and swapped in: {', '.join(blockers)}")
-            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), parts), "in place")
+            return FillResult(fill_in_place(conn, postgres, table, load), "in place")
         fill = fill_table_name(table)
-        inserted = build_fresh_storage(conn, postgres, table, fill, insert_into(fill), parts, log)
+        inserted = build_fresh_storage(conn, postgres, table, fill, load, log)
         try:
             swapped = retry_concurrent_changes(
                 lambda: swap_in(conn, postgres, table, fill), what=f"{table}: swapping in its first fill", log=log
@@ -132,11 +129,29 @@ def fill_never_filled_table(
             # The app hung something on the table meanwhile, or held it for the whole retry budget.
             conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
             log(f"{table}: filled in place, not swapped in: {first_line(exc)}")
-            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), parts), "in place")
+            return FillResult(fill_in_place(conn, postgres, table, load), "in place")
         if not swapped:  # the table got rows or keys meanwhile: keep them, let the caller diff
             conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
             return None
         return FillResult(inserted, "swap")
+
+
+@dataclass(frozen=True)
+class RowsToLoad:
+    """A first fill's rows: the oracle query, its parameters, and the table columns it gives, in its order."""
+
+    rows: sql.Composable
+    params: dict[str, object]
+    columns: tuple[str, ...]
+
+
+def load_rows(conn: psycopg.Connection, postgres: PostgresResource, target: str, load: RowsToLoad) -> int:
+    """Inside the caller's transaction, stage the rows with a parallel CREATE TABLE AS, then copy them into
+    `target` (an INSERT ... SELECT never runs in parallel: copying computed rows is the cheap part)."""
+    conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
+    TimedClientCursor(conn).execute(postgres.sql("links/stage_link_rows.sql", rows=load.rows), load.params)
+    columns = sql.SQL(", ").join(map(sql.Identifier, load.columns))
+    return conn.execute(postgres.sql("links/insert_staged_link_rows.sql", links=target, columns=columns)).rowcount
 
 
 def fill_table_name(table: str) -> str:
@@ -151,41 +166,32 @@ def swap_blockers(conn: psycopg.Connection, postgres: PostgresResource, table: s
     return [row[0] for row in rows]
 
 
-def fill_in_place(
-    conn: psycopg.Connection, postgres: PostgresResource, table: str, insert: sql.Composable, parts: list[dict[str, object]]
-) -> int:
+def fill_in_place(conn: psycopg.Connection, postgres: PostgresResource, table: str, load: RowsToLoad) -> int:
     """Insert every row into the empty table itself in one transaction and analyze it.
 
     The table has no foreign key yet, so no row of a source table is locked, and its own indexes are
-    kept (dropping them would lock the application's reads of it until commit). The parts go one after
-    the other: the rows must appear to the app all at once, which one transaction means one connection.
+    kept (dropping them would lock the application's reads of it until commit): they are maintained
+    row by row, which is what makes this path slower than fresh storage.
     """
     with conn.transaction():
         lock_link_table(conn, postgres, table)
-        conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
-        inserted = sum(conn.execute(insert, params).rowcount for params in parts)
+        inserted = load_rows(conn, postgres, table, load)
         conn.execute(postgres.sql("links/analyze_link_table.sql", table=table))
     return inserted
 
 
 def build_fresh_storage(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
-    table: str,
-    fill: str,
-    insert: sql.Composable,
-    parts: list[dict[str, object]],
-    log: Callable[[str], object],
+    conn: psycopg.Connection, postgres: PostgresResource, table: str, fill: str, load: RowsToLoad, log: Callable[[str], object]
 ) -> int:
-    """Create `fill` like `table`, insert the rows (the parts side by side), then build its keys and
-    indexes in bulk (in parallel workers); committed step by step, nobody but this run sees `fill`.
+    """Create `fill` like `table`, load the rows, then build its keys and indexes in bulk (in parallel
+    workers); committed step by step, nobody but this run sees `fill`.
 
     A leftover of a run killed before its swap is dropped first. Only this run's own table is locked.
     """
     with conn.transaction():
         conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
         conn.execute(postgres.sql("links/create_link_fill_table.sql", links=table, fill=fill))
-    inserted = insert_side_by_side(conn, postgres, insert, parts)
+        inserted = load_rows(conn, postgres, fill, load)
     with conn.transaction():
         conn.execute(postgres.sql("lib/catalog/set_index_build_settings.sql"))
         indexes = conn.execute(
@@ -194,31 +200,7 @@ def build_fresh_storage(
         for number, (_, is_constraint, definition, is_unique) in enumerate(indexes, start=1):
             conn.execute(index_statement(postgres, fill, f"{fill}_{number}", is_constraint, definition, is_unique))
         conn.execute(postgres.sql("links/analyze_link_table.sql", table=fill))
-    log(f"{table}: built {inserted:,} rows over {len(parts)} connection(s) and {len(indexes)} keys and indexes in fresh storage")
-    return inserted
-
-
-def insert_side_by_side(
-    conn: psycopg.Connection, postgres: PostgresResource, insert: sql.Composable, parts: list[dict[str, object]]
-) -> int:
-    """Run `insert` once per part, each on a connection of its own at the same time; the rows inserted.
-
-    The parts' wall time is added to `conn`'s SQL time: it is the time the run spent waiting on
-    PostgreSQL, where adding up each connection's would count the overlap twice.
-    """
-
-    def insert_part(params: dict[str, object]) -> int:
-        with postgres.connect() as part_conn:
-            part_conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
-            return part_conn.execute(insert, params).rowcount
-
-    started = time.perf_counter()
-    if len(parts) == 1:
-        inserted = insert_part(parts[0])
-    else:
-        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="convo_fill") as pool:
-            inserted = sum(pool.map(insert_part, parts))
-    add_sql_seconds(conn, time.perf_counter() - started)
+    log(f"{table}: built {inserted:,} rows and {len(indexes)} keys and indexes in fresh storage")
     return inserted
 
 

@@ -1,0 +1,35 @@
+-- Computes how a window's Front links differ from the oracle into pg_temp.front_link_differences (dropped at commit): a link with no oracle pair lost its support, an oracle pair with no link is missing, a pair on both sides whose created_at copy differs is stale (it keeps its id).
+-- A CREATE TABLE AS, because PostgreSQL plans it in parallel (a statement that writes a table, or holds a
+-- data-modifying CTE, never is): this is the heavy part of a diff, one full join of the window's
+-- recipients; applying what it found (apply_front_link_differences.sql) touches only those rows.
+create temporary table front_link_differences on commit drop as
+with oracle as (
+    {oracle}
+),
+
+window_links as (
+    select
+        link.id,
+        link.{owner} as owner_id,
+        link.front_conversation_id,
+        link.front_conversation_created_at
+    from {source}.front_conversations as conversation
+    join {source}.{links} as link
+        on link.front_conversation_id = conversation.id
+    where conversation.created_at >= %(start)s
+      and conversation.created_at < %(end)s
+      and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))
+)
+
+select
+    window_link.id as link_id,
+    oracle.{owner} as oracle_owner_id,
+    oracle.front_conversation_id as oracle_front_conversation_id,
+    oracle.front_conversation_created_at as oracle_front_conversation_created_at
+from oracle
+full join window_links as window_link
+    on window_link.owner_id = oracle.{owner}
+   and window_link.front_conversation_id = oracle.front_conversation_id
+where window_link.id is null
+   or oracle.front_conversation_id is null
+   or window_link.front_conversation_created_at is distinct from oracle.front_conversation_created_at
