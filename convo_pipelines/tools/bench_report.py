@@ -27,6 +27,7 @@ CHECKED_RUNS = {
     "rerun": "re-run",
     "one_day": "one-day partition",
     "scoped": "the sensor's scoped run",
+    "project_reconcile": "project reconcile",
     "histories_full_backfill": "histories backfill",
     "histories_rerun": "histories re-run",
     "tick": "discovery tick",

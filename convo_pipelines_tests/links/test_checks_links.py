@@ -129,8 +129,8 @@ def test_every_link_check_passes_on_tables_the_assets_built(built, postgres, db)
         assert evaluation.severity == dg.AssetCheckSeverity.ERROR
         assert evaluation.metadata["violations"].value == 0
         expected_scope = "whole table" if key[0] == "project_conversations" else DATA_RANGE_SCOPE
-        if key[0] != "project_conversations" and key[1] == "matches_source":
-            expected_scope = f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations ({DATA_RANGE_SCOPE})"
+        if key[1] == "matches_source":
+            expected_scope = f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations ({expected_scope})"
         assert evaluation.metadata["scope"].value == expected_scope
     # Launched alone (no partition), the checks cover the whole table and still pass.
     fix_project_arrays(db)
@@ -422,7 +422,11 @@ def test_after_a_run_the_checks_trust_valid_constraints_and_launched_alone_they_
         owner_kind = "person" if owner_column == "person_id" else "client"
         assert orphans.metadata[f"missing_{owner_kind}_verified_by"].value == f"foreign key {table}_{owner_column}_fkey"
         assert orphans.metadata["missing_front_conversation_verified_by"].value == f"foreign key {table}_front_conversation_id_fkey"
-    alone = run_checks_alone(postgres, *FRONT_TABLES)
+    project_duplicates, project_orphans = built[("project_conversations", "no_duplicate_pairs")], built[("project_conversations", "no_orphans")]
+    assert project_duplicates.metadata["duplicate_conversations_verified_by"].value == "unique index project_conversations_conversation_key"
+    for problem, column in (("missing_project", "project_id"), ("missing_conversation", "conversation_id"), ("missing_added_by_user", "added_by")):
+        assert project_orphans.metadata[f"{problem}_verified_by"].value == f"foreign key project_conversations_{column}_fkey"
+    alone = run_checks_alone(postgres, *FRONT_TABLES, "project_conversations")
     assert not [key for key, e in alone.items() for name in e.metadata if name.endswith("_verified_by")]
 
     # Without the unique index, the check that follows a run scans, and finds the duplicate.

@@ -26,6 +26,7 @@ LINK_MEASUREMENTS = {
     "scoped_rows_written", "read_side", "plain_floor", "seeds_batches", "round_trip",
     "matview_build", "matview_refresh_unchanged", "matview_refresh_after_change", "sensor_tick_sql", "sensor_tick_indexed_sql",
     "full_backfill_checks_sql", "rerun_checks_sql", "one_day_checks_sql", "scoped_checks_sql",
+    "project_reconcile_sql", "project_reconcile_checks_sql",
 }
 READ_QUESTIONS = {
     "conversation_people", "conversation_clients", "person_newest_conversations",
@@ -80,7 +81,7 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
     assert 50 <= int(figures["sensor_tick_sql"]["note"].split()[0]) <= 100
     # Every kind of run's checks were timed inside PostgreSQL, apart from their Dagster steps.
     checked = [key for key in figures if key.endswith("_checks_sql")]
-    assert len(checked) == 7 and all(0 < figures[key]["min"] for key in checked), {key: figures[key] for key in checked}
+    assert len(checked) == 8 and all(0 < figures[key]["min"] for key in checked), {key: figures[key] for key in checked}
     assert figures["one_day_rows_written"]["min"] >= 1
     assert figures["scoped_rows_written"]["min"] >= 1
     assert figures["histories_rerun_rows_written"]["max"] == 0

@@ -14,7 +14,7 @@ import dagster as dg
 
 from convo_pipelines.defs.checks import CheckScope, build_sql_check, follows_materialization
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
-from convo_pipelines.defs.links.tables import CLIENT_LINKS, PEOPLE_LINKS, FrontLinkTable, change_index_params
+from convo_pipelines.defs.links.tables import CLIENT_LINKS, PEOPLE_LINKS, PROJECT_LINKS_TABLE, FrontLinkTable, change_index_params
 from convo_pipelines.defs.partitions import partition_window
 
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -28,6 +28,9 @@ WARN = dg.AssetCheckSeverity.WARN
 SAMPLE_CONVERSATIONS = 500
 WINDOW_CONVERSATIONS_SQL = "links/checks/scope_window_front_conversations.sql"
 SAMPLED_CONVERSATIONS_SQL = "links/checks/scope_sampled_front_conversations.sql"
+# The validated constraints that make a duplicate or orphan scan needless after a run.
+GUARANTEEING_INDEX = {"guaranteeing_index": "links/checks/select_guaranteeing_unique_index.sql"}
+GUARANTEEING_KEYS = {"guaranteeing_keys": "links/checks/select_guaranteeing_foreign_keys.sql"}
 
 
 def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable[[dg.AssetCheckExecutionContext], CheckScope]:
@@ -69,6 +72,23 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
     return scope_of
 
 
+def project_check_scope(sampled: bool = False) -> Callable[[dg.AssetCheckExecutionContext], CheckScope]:
+    """The scope of a project_conversations check: the whole table. After a materialization in the same run
+    the check trusts the table's validated constraints and, when `sampled`, compares a random sample of
+    conversations; launched on its own it scans and compares every row."""
+
+    def scope_of(context: dg.AssetCheckExecutionContext) -> CheckScope:
+        after_run = follows_materialization(context, project_conversations.key)
+        params: dict[str, object] = {"trust_constraints": after_run}
+        if not sampled:
+            return CheckScope(label="whole table", params=params)
+        params["sample_conversations"] = SAMPLE_CONVERSATIONS if after_run else None
+        label = f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations (whole table)" if after_run else "whole table"
+        return CheckScope(label=label, params=params)
+
+    return scope_of
+
+
 def conversations_named_by_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> list[str] | None:
     """The conversation ids a scoped run (the late-change sensor's) gave the asset, or None for a whole-window run."""
     op_config = (context.run.run_config.get("ops") or {}).get(asset_key.to_python_identifier()) or {}
@@ -100,6 +120,7 @@ def build_front_link_checks(
     owner = {"link_table": table.table, "owner_column": table.owner_column}
     # The same names as values, for the catalog lookups of the constraints that make a scan needless.
     names = {"link_table_name": table.table, "owner_column_name": table.owner_column}
+    pair = {"unique_columns": [table.owner_column, "front_conversation_id"]}
     severity_note = FEEDS_DOWNSTREAM if blocking else NOTHING_DOWNSTREAM
     # The duplicate and orphan checks see the same scoped links.
     scoped_links = {"scoped_links": "links/checks/select_scoped_front_links.sql"}
@@ -109,8 +130,8 @@ def build_front_link_checks(
             name="no_duplicate_pairs",
             sql_file="links/checks/check_front_links_duplicates.sql",
             identifiers=owner,
-            fragments=scoped_links,
-            values=names,
+            fragments={**scoped_links, **GUARANTEEING_INDEX},
+            values={**names, **pair},
             scope_of=front_check_scope(asset.key),
             blocking=blocking,
             description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.table} is stored once; after "
@@ -121,7 +142,7 @@ def build_front_link_checks(
             name="no_orphans",
             sql_file="links/checks/check_front_links_orphans.sql",
             identifiers={**owner, "owner_table": table.owner_table},
-            fragments=scoped_links,
+            fragments={**scoped_links, **GUARANTEEING_KEYS},
             values={"owner_kind": table.owner_kind, "owner_table_name": table.owner_table, **names},
             scope_of=front_check_scope(asset.key),
             blocking=blocking,
@@ -152,6 +173,9 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             asset=project_conversations,
             name="no_duplicate_pairs",
             sql_file="links/checks/check_project_links_duplicates.sql",
+            fragments=GUARANTEEING_INDEX,
+            values={"link_table_name": PROJECT_LINKS_TABLE, "unique_columns": ["conversation_id"]},
+            scope_of=project_check_scope(),
             description="Each conversation appears once in project_conversations (one project per conversation). "
             "ERROR, non-blocking: the data is already committed when the check runs.",
         ),
@@ -159,6 +183,9 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             asset=project_conversations,
             name="no_orphans",
             sql_file="links/checks/check_project_links_orphans.sql",
+            fragments=GUARANTEEING_KEYS,
+            values={"link_table_name": PROJECT_LINKS_TABLE},
+            scope_of=project_check_scope(),
             description="Every project_conversations row points at an existing project, conversation and, when "
             "set, added_by user. ERROR, non-blocking: the data is already committed when the check runs.",
         ),
@@ -166,6 +193,7 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             asset=project_conversations,
             name="matches_source",
             sql_file="links/checks/check_project_links_exactness.sql",
+            scope_of=project_check_scope(sampled=True),
             description="project_conversations equals (conversations.project_id, conversations.id) for existing "
             "projects, added_by being the project's user: missing, extra and wrong added_by rows. "
             "ERROR, non-blocking: the data is already committed when the check runs.",

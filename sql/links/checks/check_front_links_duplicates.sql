@@ -3,24 +3,7 @@
 -- true (the check that follows a run) and a valid unique index covers exactly the pair, PostgreSQL already
 -- guarantees there is no duplicate and nothing is scanned; a check run on its own always scans.
 with guaranteeing_index as (
-    select index_class.relname as index_name
-    from pg_catalog.pg_index as ix
-    inner join pg_catalog.pg_class as index_class on index_class.oid = ix.indexrelid
-    where %(trust_constraints)s::boolean
-      and ix.indrelid = to_regclass(format('%%I.%%I', %(source_schema)s::text, %(link_table_name)s::text))
-      and ix.indisunique
-      and ix.indisvalid
-      and ix.indisready
-      and ix.indpred is null
-      and ix.indexprs is null
-      and ix.indnkeyatts = 2
-      and (
-          select array_agg(attribute.attname::text order by attribute.attname)
-          from pg_catalog.pg_attribute as attribute
-          where attribute.attrelid = ix.indrelid
-            and attribute.attnum = any(ix.indkey::int2[])
-      ) = (select array_agg(name order by name) from unnest(array[%(owner_column_name)s::text, 'front_conversation_id']) as name)
-    limit 1
+    {guaranteeing_index}
 ),
 
 scoped_links as (

@@ -4,36 +4,18 @@
 -- column, PostgreSQL already guarantees every link's row exists and that side is not scanned; a check run
 -- on its own always scans (a writer with session_replication_role = replica bypasses foreign keys).
 with guaranteeing_keys as (
-    select
-        constraint_row.conname as constraint_name,
-        key_attribute.attname::text as column_name,
-        constraint_row.confrelid as referenced_table
-    from pg_catalog.pg_constraint as constraint_row
-    inner join pg_catalog.pg_attribute as key_attribute
-        on key_attribute.attrelid = constraint_row.conrelid
-       and key_attribute.attnum = constraint_row.conkey[1]
-    where %(trust_constraints)s::boolean
-      and constraint_row.conrelid = to_regclass(format('%%I.%%I', %(source_schema)s::text, %(link_table_name)s::text))
-      and constraint_row.contype = 'f'
-      and constraint_row.convalidated
-      and cardinality(constraint_row.conkey) = 1
-      and not exists (
-          select from pg_catalog.pg_trigger as trigger_row
-          where trigger_row.tgconstraint = constraint_row.oid and trigger_row.tgenabled = 'D'
-      )
+    {guaranteeing_keys}
 ),
 
 owner_key as (
     select gk.constraint_name from guaranteeing_keys as gk
-    where gk.column_name = %(owner_column_name)s::text
-      and gk.referenced_table = to_regclass(format('%%I.%%I', %(source_schema)s::text, %(owner_table_name)s::text))
+    where gk.column_name = %(owner_column_name)s::text and gk.referenced_table = %(owner_table_name)s::text
     limit 1
 ),
 
 conversation_key as (
     select gk.constraint_name from guaranteeing_keys as gk
-    where gk.column_name = 'front_conversation_id'
-      and gk.referenced_table = to_regclass(format('%%I.front_conversations', %(source_schema)s::text))
+    where gk.column_name = 'front_conversation_id' and gk.referenced_table = 'front_conversations'
     limit 1
 ),
 
