@@ -20,11 +20,28 @@ class CheckScope:
 
     label: str
     params: Mapping[str, object] = field(default_factory=dict)
+    # Placeholder -> sql/ file embedded in the check's file for this scope (over the check's own `fragments`):
+    # how a scope picks its rows when a parameter alone cannot say it.
+    fragments: Mapping[str, str] = field(default_factory=dict)
 
 
 WHOLE_TABLE = CheckScope(label="whole table")
 # Samples per problem kind in a check's metadata: enough to start investigating, small in the UI.
 SAMPLE_LIMIT = 5
+
+
+def materialization_in_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> dg.AssetMaterialization | None:
+    """The run's own (latest) materialization of `asset_key`, or None when this run did not materialize it:
+    a check launched alone, or in a run of other assets. Read from the run's own events: the run's
+    asset_selection cannot say it (an in-process materialize records an empty one, a whole job None)."""
+    records = context.instance.get_records_for_run(
+        context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, ascending=False
+    ).records
+    for record in records:
+        materialization = record.event_log_entry.asset_materialization
+        if materialization is not None and materialization.asset_key == asset_key:
+            return materialization
+    return None
 
 
 def result_from_problems(
@@ -89,7 +106,8 @@ def build_sql_check(
         started = time.monotonic()
         with postgres.connect() as conn:
             conn.read_only = True
-            embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in bound_fragments.items()}
+            fragment_files = {**bound_fragments, **scope.fragments}
+            embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in fragment_files.items()}
             statement = postgres.sql(sql_file, **bound_identifiers, **embedded)
             params = {"sample_limit": SAMPLE_LIMIT, "source_schema": postgres.source_schema, **bound_values, **scope.params}
             rows = conn.execute(statement, params).fetchall()
