@@ -21,6 +21,8 @@ class CheckScope:
 
     label: str
     params: Mapping[str, object] = field(default_factory=dict)
+    # Placeholder -> sql/ file embedded in the check's file for this scope (over the check's own `fragments`):
+    # how a scope picks its rows when a parameter alone cannot say it.
     fragments: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -29,14 +31,23 @@ WHOLE_TABLE = CheckScope(label="whole table")
 SAMPLE_LIMIT = 5
 
 
-def follows_materialization(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> bool:
-    """True when this run materialized `asset_key` before the check: its latest materialization is this run's.
-
-    Such a check verifies what that run could have written, at a fraction of the run's cost; a check
-    launched on its own (the UI's "Execute checks", an audit job) compares the whole table.
-    """
+def materialization_in_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> dg.AssetMaterialization | None:
+    """This run's materialization of `asset_key` when it is the asset's latest, or None: a check launched
+    alone, or in a run of other assets. (The run's asset_selection cannot say it: an in-process
+    materialize records an empty one, a whole job None.) One indexed read of the event log, whatever
+    the run's range; should another run materialize the asset between this run's step and its check,
+    the check takes the safe side and covers everything its scope holds."""
     event = context.instance.get_latest_materialization_event(asset_key)
-    return event is not None and event.run_id == context.run.run_id
+    if event is None or event.run_id != context.run.run_id:
+        return None
+    return event.asset_materialization
+
+
+def follows_materialization(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> bool:
+    """True when this run materialized `asset_key` before the check: such a check verifies what that run
+    could have written, at a fraction of the run's cost; launched on its own (the UI's "Execute checks",
+    an audit job) it compares the whole table."""
+    return materialization_in_run(context, asset_key) is not None
 
 
 def result_from_problems(
@@ -107,8 +118,8 @@ def build_sql_check(
         started = time.monotonic()
         with postgres.connect() as conn:
             conn.read_only = True
-            fragments = {**bound_fragments, **scope.fragments}
-            embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in fragments.items()}
+            fragment_files = {**bound_fragments, **scope.fragments}
+            embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in fragment_files.items()}
             statement = postgres.sql(sql_file, **bound_identifiers, **embedded)
             params = {"sample_limit": SAMPLE_LIMIT, "source_schema": postgres.source_schema, **bound_values, **scope.params}
             rows = conn.execute(statement, params).fetchall()
