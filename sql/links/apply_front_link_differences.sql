@@ -1,4 +1,4 @@
--- Applies the differences create_front_link_differences.sql found: deletes links that lost their support, refreshes a stale copy of the conversation's created_at in place, and puts the missing links in pg_temp.links_to_insert; then counts the window's links.
+-- Applies the differences create_front_link_differences.sql found: deletes links that lost their support, refreshes a stale copy of the conversation's created_at in place, and puts the missing links in pg_temp.links_to_insert; and counts what it did.
 -- A link the app's cascade deleted meanwhile is simply not there to delete or refresh any more.
 with deleted as (
     delete from {source}.{links} as link

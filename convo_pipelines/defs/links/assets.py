@@ -37,6 +37,7 @@ from pydantic import Field
 
 from convo_pipelines.defs.links.link_storage import (
     RowsToLoad,
+    stage_rows,
     ensure_foreign_keys,
     fill_never_filled_table,
     link_table_locked_for_session,
@@ -68,12 +69,13 @@ class FrontLinksConfig(dg.Config):
     """Run configuration of the Front link assets."""
 
     max_chunk_conversations: int = Field(
-        default=500_000,
+        default=5_000_000,
         ge=1,
         description=(
             "When a range is diffed, consecutive days are grouped into transactions of at most this many "
-            "conversations (a single busier day is one chunk). Each chunk scans the recipients once, so "
-            "fewer, larger chunks are faster; smaller ones hold locks and memory for less time."
+            "conversations (a single busier day is one chunk). A large chunk reads every recipient once, "
+            "in parallel, so fewer, larger chunks are faster (by default a range of up to 5,000,000 "
+            "conversations is one); smaller ones hold their deletes' row locks for less time."
         ),
     )
     max_insert_batch_rows: int = Field(
@@ -211,19 +213,16 @@ def diff_front_window(
     only_conversation_ids: list[str] | None = None,
 ) -> tuple[WriteCounts, int]:
     """Make the window's links exact inside the caller's transaction, but for the missing links past
-    the first `batch_rows`: one parallel statement computes the differences, a short one deletes and
-    refreshes, then the first batch of missing links is inserted. Returns the counts and how many
+    the first `batch_rows`: the oracle pairs are staged by a parallel statement, a second finds the
+    differences, a short one deletes and refreshes, then the first batch of missing links is inserted. Returns the counts and how many
     missing links there are."""
-    conn.execute(postgres.sql("links/set_diff_settings.sql"))
     conn.execute(postgres.sql("links/create_links_to_insert.sql"))
     conn.execute(postgres.sql("links/truncate_links_to_insert.sql"))
     identifiers = {"links": spec.table, "owner": spec.owner_column}
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
-    differences = postgres.sql("links/create_front_link_differences.sql", **identifiers, oracle=front_oracle(postgres, spec))
-    TimedClientCursor(conn).execute(differences, params)
+    in_window = stage_rows(conn, postgres, front_oracle(postgres, spec), params)
+    TimedClientCursor(conn).execute(postgres.sql("links/create_front_link_differences.sql", **identifiers), params)
     pending, updated, deleted = conn.execute(postgres.sql("links/apply_front_link_differences.sql", **identifiers)).fetchone()
-    # The window's rows once the missing ones are in: those it holds now, plus those still to insert.
-    in_window = conn.execute(postgres.sql("links/count_front_links_window.sql", links=spec.table), params).fetchone()[0] + pending
     inserted = insert_pending_links(conn, postgres, spec, 1, min(pending, batch_rows))
     return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window), pending
 
