@@ -589,7 +589,7 @@ class DagsterRun:
     wall_seconds: float
     sql_seconds: float
     checks_seconds: float
-    # The checks' own time in PostgreSQL (each check's `seconds`: its connection and statements).
+    # The checks' own time in PostgreSQL (each SQL check's `sql_seconds`: its statements, as an asset's).
     checks_sql_seconds: float
     rows_written: int
     peak_rss_mb: float
@@ -735,9 +735,9 @@ def _run_figures(
             if step.step_key not in assets
         )
         checks_sql_seconds = sum(
-            float(entry.dagster_event.event_specific_data.metadata["seconds"].value)
+            float(entry.dagster_event.event_specific_data.metadata["sql_seconds"].value)
             for entry in instance.all_logs(newest_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-            if "seconds" in entry.dagster_event.event_specific_data.metadata
+            if "sql_seconds" in entry.dagster_event.event_specific_data.metadata
         )
         for name in assets:
             records = instance.fetch_materializations(dg.AssetKey(name), limit=1).records

@@ -1,12 +1,12 @@
--- Computes how a window's Front links differ from its oracle pairs (staged in pg_temp.link_rows_staged) into pg_temp.front_link_differences (dropped at commit): a link with no oracle pair lost its support, an oracle pair with no link is missing, a pair on both sides whose created_at copy differs is stale (it keeps its id).
--- The oracle was staged first by a CREATE TABLE AS, which PostgreSQL runs in parallel (a statement that
--- writes a table, or holds a data-modifying CTE, never is): that join of every recipient of the window is
--- the heavy part; this full join of two sets of pairs, and applying what it finds
--- (apply_front_link_differences.sql), are small beside it.
+-- Computes how a window's Front links differ from its oracle pairs into pg_temp.front_link_differences (dropped at commit): a link with no oracle pair lost its support, an oracle pair with no link is missing, a pair on both sides whose created_at copy differs is stale (it keeps its id).
+-- For a window, the oracle is the pairs staged first by a CREATE TABLE AS, which PostgreSQL runs in
+-- parallel (a statement that writes a table, or holds a data-modifying CTE, never is): that join of every
+-- recipient of the window is the heavy part, and this full join of two sets of pairs is small beside it.
+-- For a few named conversations (a scoped run) the oracle query is embedded itself: staging would cost
+-- more than it saves.
 create temporary table front_link_differences on commit drop as
 with oracle as (
-    select staged.{owner}, staged.front_conversation_id, staged.front_conversation_created_at
-    from pg_temp.link_rows_staged as staged
+    {oracle}
 ),
 
 window_links as (

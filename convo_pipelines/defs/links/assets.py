@@ -213,16 +213,24 @@ def diff_front_window(
     only_conversation_ids: list[str] | None = None,
 ) -> tuple[WriteCounts, int]:
     """Make the window's links exact inside the caller's transaction, but for the missing links past
-    the first `batch_rows`: the oracle pairs are staged by a parallel statement, a second finds the
-    differences, a short one deletes and refreshes, then the first batch of missing links is inserted. Returns the counts and how many
+    the first `batch_rows`: the oracle pairs of a window are staged by a parallel statement (a scoped run's
+    few are computed in place), a second finds the differences, a short one deletes and refreshes, then
+    the first batch of missing links is inserted. Returns the counts and how many
     missing links there are."""
     conn.execute(postgres.sql("links/create_links_to_insert.sql"))
     conn.execute(postgres.sql("links/truncate_links_to_insert.sql"))
     identifiers = {"links": spec.table, "owner": spec.owner_column}
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
-    in_window = stage_rows(conn, postgres, front_oracle(postgres, spec), params)
-    TimedClientCursor(conn).execute(postgres.sql("links/create_front_link_differences.sql", **identifiers), params)
+    if only_conversation_ids is None:
+        staged = stage_rows(conn, postgres, front_oracle(postgres, spec), params)
+        oracle = postgres.sql("links/select_staged_link_rows.sql", **identifiers)
+    else:
+        staged, oracle = None, front_oracle(postgres, spec)
+    TimedClientCursor(conn).execute(postgres.sql("links/create_front_link_differences.sql", **identifiers, oracle=oracle), params)
     pending, updated, deleted = conn.execute(postgres.sql("links/apply_front_link_differences.sql", **identifiers)).fetchone()
+    if staged is None:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
+        staged = conn.execute(postgres.sql("links/count_front_links_window.sql", links=spec.table), params).fetchone()[0] + pending
+    in_window = staged
     inserted = insert_pending_links(conn, postgres, spec, 1, min(pending, batch_rows))
     return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window), pending
 
