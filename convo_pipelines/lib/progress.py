@@ -1,7 +1,12 @@
-"""Progress lines for long runs done in steps (chunks of days, crews): steps done, rows, rate, ETA."""
+"""Progress lines for long work done in steps: steps done, rows, rate, elapsed time and ETA.
+
+The one progress mechanism of the project: the link tables' chunks and batches, the histories' crews,
+the demo seeder's chunks of conversations and the histories seeder's COPY loop all log through it.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -9,8 +14,11 @@ from collections.abc import Callable
 class Progress:
     """Counts finished steps and rows and logs one line per step with the rate and the time left.
 
-    `log` is any callable taking a message, e.g. `context.log.info`. The ETA assumes the steps
-    left cost what the finished ones did on average.
+    `log` is any callable taking a message, e.g. `context.log.info` or `print`. The ETA assumes the
+    steps left cost what the finished ones did on average.
+
+    Work counted row by row (a COPY loop) calls `add_rows` for each row: a step then ends every
+    `rows_per_step` rows, and `finish` logs the last, partial one (see `in_chunks_of_rows`).
     """
 
     def __init__(
@@ -20,15 +28,33 @@ class Progress:
         total_steps: int,
         unit: str = "chunks",
         clock: Callable[[], float] = time.perf_counter,
+        rows_per_step: int | None = None,
     ) -> None:
         self.log = log
         self.label = label
         self.total_steps = max(total_steps, 0)
         self.unit = unit
         self.clock = clock
+        self.rows_per_step = rows_per_step
         self.started = clock()
         self.steps_done = 0
         self.rows = 0
+        self.pending_rows = 0
+
+    @classmethod
+    def in_chunks_of_rows(
+        cls,
+        log: Callable[[str], object],
+        label: str,
+        total_rows: int,
+        rows_per_chunk: int,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> Progress:
+        """Progress of `total_rows` rows counted one by one, a line every `rows_per_chunk` of them."""
+        return cls(
+            log, label, math.ceil(max(total_rows, 0) / rows_per_chunk), unit=f"chunks of {rows_per_chunk:,} rows",
+            clock=clock, rows_per_step=rows_per_chunk,
+        )
 
     @property
     def elapsed(self) -> float:
@@ -49,13 +75,26 @@ class Progress:
         self.log(message)
         return message
 
+    def add_rows(self, rows: int = 1) -> None:
+        """Count rows of the current step; the step ends (one line) once it holds `rows_per_step` rows."""
+        self.pending_rows += rows
+        if self.rows_per_step is not None and self.pending_rows >= self.rows_per_step:
+            self.advance(self.pending_rows)
+            self.pending_rows = 0
+
+    def finish(self) -> None:
+        """End the last step if rows are counted in it and not logged yet."""
+        if self.pending_rows:
+            self.advance(self.pending_rows)
+            self.pending_rows = 0
+
     def describe(self) -> str:
         elapsed = self.elapsed
         rate = self.rows / elapsed if elapsed > 0 else 0.0
         eta = self.eta_seconds()
         eta_text = "unknown" if eta is None else format_seconds(eta)
         return (
-            f"{self.label}: {self.steps_done}/{self.total_steps} {self.unit}, {self.rows:,} rows, "
+            f"{self.label}: {self.steps_done:,}/{self.total_steps:,} {self.unit}, {self.rows:,} rows, "
             f"{rate:,.0f} rows/s, elapsed {format_seconds(elapsed)}, ETA {eta_text}"
         )
 

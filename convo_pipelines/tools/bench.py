@@ -19,7 +19,6 @@ dropped afterwards, also on failure or Ctrl-C.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import signal
@@ -55,14 +54,13 @@ from convo_pipelines.tools.bench_reads import measure_read_latencies, round_trip
 from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.db import connect, count_rows, drop_database, ensure_database, redact_url, with_database
-from convo_pipelines.tools.dev import app_database
+from convo_pipelines.tools.database import app_database
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
-from convo_pipelines.lib.progress import Progress
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.tools.seed import seed_demo
-from convo_pipelines.tools.seed_histories import PROGRESS_EVERY_ROWS, SeedProgress, even_share, seed_histories
+from convo_pipelines.tools.seed_histories import even_share, seed_histories
 from convo_pipelines.defs.links.sensors import find_late_changes, scoped_run_config
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.lib.sqlfiles import render_sql
@@ -321,23 +319,11 @@ def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int
         result.counts.update(
             seed_histories(
                 conn, source_schema=scratch.source_schema, messages=history_rows, crews=HISTORY_CREWS,
-                days=bench.days, seed=seed, end=bench.end, progress=seed_progress_lines(report, history_rows),
+                days=bench.days, seed=seed, end=bench.end, report=report,
             )
         )
         conn.commit()
         result.record("seed_histories", "seed histories", "s", time.perf_counter() - started)
-
-
-def seed_progress_lines(report: Report, total_rows: int) -> SeedProgress:
-    """A seed_histories progress callback that reports rows, rate and ETA."""
-    progress = Progress(
-        report, "  histories", math.ceil(total_rows / PROGRESS_EVERY_ROWS), unit=f"chunks of {PROGRESS_EVERY_ROWS:,} rows"
-    )
-
-    def advance(written: int, _total: int) -> None:
-        progress.advance(written - progress.rows)
-
-    return advance
 
 
 def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool) -> None:

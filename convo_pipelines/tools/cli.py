@@ -127,7 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from convo_pipelines.tools.bench import BenchError, run_links_bench, write_json
+    try:
+        from convo_pipelines.tools.bench import BenchError, run_links_bench, write_json
+    except ModuleNotFoundError as exc:
+        if exc.name != "psutil":
+            raise
+        raise CliError("bench needs psutil, a tooling-only dependency: pip install 'convo_pipelines[tools]'") from None
     from convo_pipelines.tools.bench_report import format_run
 
     settings = Settings.from_env()
@@ -184,7 +189,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from convo_pipelines.tools.dev import app_database, require_source_tables
+    from convo_pipelines.tools.database import app_database, require_source_tables
     from convo_pipelines.lib.migrations import (
         MigrationError,
         changed_message,
@@ -219,7 +224,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
-    from convo_pipelines.tools.dev import app_database
+    from convo_pipelines.tools.database import app_database
     from convo_pipelines.tools.seed import seed_demo
 
     settings = Settings.from_env()
@@ -243,7 +248,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from convo_pipelines.tools.dev import app_database
+    from convo_pipelines.tools.database import app_database
     from convo_pipelines.lib.migrations import read_schema_state
 
     settings = Settings.from_env()

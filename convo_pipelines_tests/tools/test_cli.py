@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -59,6 +60,27 @@ def test_rollback_of_everything_then_nothing_to_roll_back(database_url: str) -> 
     assert "nothing to roll back" in last.stdout
     with connect(database_url) as conn:
         assert conn.execute("select to_regclass('public.people_front_conversations')").fetchone()[0] is None
+
+
+def test_migrate_status_and_the_code_location_work_without_psutil(database_url: str) -> None:
+    """psutil is in the `tools` extra only: a production install (DATABASE_URL, core dependencies) lacks it."""
+    script = (
+        "import sys\n"
+        "sys.modules['psutil'] = None  # `import psutil` now fails, as where it is not installed\n"
+        "from convo_pipelines.tools.cli import main\n"
+        "assert main(['migrate']) == 0\n"
+        "assert main(['status']) == 0\n"
+        "import convo_pipelines.definitions\n"
+        "main(['bench', '--conversations', '10'])  # exits 2\n"
+    )
+    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_STORAGE_URL"}, DATABASE_URL=database_url)
+    completed = subprocess.run([sys.executable, "-c", script], env=environ, capture_output=True, text=True, timeout=120)
+    assert "nothing to apply" in completed.stdout and "migration 0001_link_tables: applied" in completed.stdout
+    # The one command that needs it says which extra to install, in one line.
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert completed.stderr.strip() == (
+        "convo-pipelines: error: bench needs psutil, a tooling-only dependency: pip install 'convo_pipelines[tools]'"
+    )
 
 
 def test_status_lists_migrations_and_link_table_counts(database_url: str, db: psycopg.Connection) -> None:

@@ -25,7 +25,8 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from convo_pipelines.lib.db import drop_database, psycopg_url, with_database
-from convo_pipelines.tools.dev import DEMO_FILL_TITLE, embedded_is_running
+from convo_pipelines.tools.database import embedded_is_running
+from convo_pipelines.tools.dev import DEMO_FILL_TITLE
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
 from convo_pipelines_tests.helpers import CLI, environment_without, fresh_database

@@ -27,8 +27,7 @@ def _seed(url: str, seed: int = 7, **kwargs) -> dict[str, int]:
             days=DAYS,
             seed=seed,
             end=END,
-            report=lambda line: None,
-            **kwargs,
+            **{"report": lambda line: None, **kwargs},
         )
 
 
@@ -200,9 +199,17 @@ def test_rejects_sizes_that_make_no_sense(database_url: str) -> None:
 
 
 def test_messages_add_crews_with_their_histories(database_url: str, db: psycopg.Connection) -> None:
-    counts = _seed(database_url, conversations=60, messages=300)
+    lines: list[str] = []
+    counts = _seed(database_url, conversations=60, messages=300, report=lines.append)
     assert counts["front_conversations"] == 60 and counts["histories_messages"] == 300
     tables = [row[0] for row in db.execute("select histories_table_name from crews order by code")]
     assert len(tables) == 3
     rows = sum(db.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table))).fetchone()[0] for table in tables)
     assert rows == 300
+    # Both seeders report their progress through lib.progress: rows, rate, elapsed and ETA.
+    [messages_line] = [line for line in lines if line.startswith("  front_messages + front_message_recipients: ")]
+    assert messages_line.startswith("  front_messages + front_message_recipients: 60/60 conversations, ")
+    assert " rows/s, elapsed " in messages_line and messages_line.endswith("ETA 0.0s")
+    [histories_line] = [line for line in lines if line.startswith("  histories: ")]
+    assert histories_line.startswith("  histories: 1/1 chunks of 500,000 rows, 300 rows, ")
+    assert histories_line.endswith("ETA 0.0s")
