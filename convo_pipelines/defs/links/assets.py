@@ -220,16 +220,18 @@ def diff_front_window(
     conn.execute(postgres.sql("links/create_links_to_insert.sql"))
     conn.execute(postgres.sql("links/truncate_links_to_insert.sql"))
     identifiers = {"links": spec.table, "owner": spec.owner_column}
+    window_links = postgres.sql("links/select_front_links_of_window.sql", **identifiers)
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
     if only_conversation_ids is None:
         staged = stage_rows(conn, postgres, front_oracle(postgres, spec), params)
         oracle = postgres.sql("links/select_staged_link_rows.sql", **identifiers)
     else:
         staged, oracle = None, front_oracle(postgres, spec)
-    TimedClientCursor(conn).execute(postgres.sql("links/create_front_link_differences.sql", **identifiers, oracle=oracle), params)
+    differences = postgres.sql("links/create_front_link_differences.sql", **identifiers, oracle=oracle, window_links=window_links)
+    TimedClientCursor(conn).execute(differences, params)
     pending, updated, deleted = conn.execute(postgres.sql("links/apply_front_link_differences.sql", **identifiers)).fetchone()
     if staged is None:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
-        staged = conn.execute(postgres.sql("links/count_front_links_window.sql", links=spec.table), params).fetchone()[0] + pending
+        staged = conn.execute(postgres.sql("links/count_front_links_window.sql", window_links=window_links), params).fetchone()[0] + pending
     in_window = staged
     inserted = insert_pending_links(conn, postgres, spec, 1, min(pending, batch_rows))
     return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window), pending
