@@ -279,9 +279,9 @@ def count_rows(conn: psycopg.Connection, schema: str, table: str) -> int:
     return conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()[0]
 
 
-class TimedCursor(psycopg.Cursor):
-    """A cursor that adds each statement's time (round trip, planning, execution) to its connection's
-    `sql_seconds`, so an asset can report the time spent in PostgreSQL apart from its own Python."""
+class _TimesStatements:
+    """Adds each statement's time (round trip, planning, execution) to the connection's `sql_seconds`, so
+    an asset can report the time spent in PostgreSQL apart from its own Python."""
 
     def execute(self, query, params=None, **kwargs):  # noqa: ANN001, ANN201 (psycopg's own signature)
         started = time.perf_counter()
@@ -289,6 +289,15 @@ class TimedCursor(psycopg.Cursor):
             return super().execute(query, params, **kwargs)
         finally:
             self.connection.sql_seconds = sql_seconds(self.connection) + time.perf_counter() - started
+
+
+class TimedCursor(_TimesStatements, psycopg.Cursor):
+    """The cursor of every connection `connect` makes: values bound server-side, each statement timed."""
+
+
+class TimedClientCursor(_TimesStatements, psycopg.ClientCursor):
+    """For the statements PostgreSQL takes no parameters for (CREATE TABLE AS): psycopg binds the values into
+    the statement's text itself, each quoted by its adapter as a literal; timed like TimedCursor."""
 
 
 def sql_seconds(conn: psycopg.Connection) -> float:

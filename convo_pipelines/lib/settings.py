@@ -42,6 +42,8 @@ class Settings:
     schedule_timezone: str
     # Whether runs apply pending migrations themselves (false: a run with pending migrations fails, naming them).
     auto_migrate: bool = True
+    # Cron of the complete comparison of the link tables with the source (the checks alone, every row).
+    link_tables_audit_cron: str = "0 4 * * 0"
     # Where run-failure alerts are posted (a Slack-compatible incoming webhook); None logs them instead.
     alert_webhook_url: str | None = None
     # The UI's address, so an alert links to the failed run; None leaves the link out.
@@ -58,6 +60,7 @@ class Settings:
             partitions_start_date=_iso_date(env, "PARTITIONS_START_DATE", "2024-01-01"),
             conversation_discovery_cron=_cron(env, "CONVERSATION_DISCOVERY_CRON", "*/5 * * * *"),
             link_tables_sync_cron=_cron(env, "LINK_TABLES_SYNC_CRON", "0 2 * * *"),
+            link_tables_audit_cron=_cron(env, "LINK_TABLES_AUDIT_CRON", "0 4 * * 0"),
             enable_background_jobs=_boolean(env, "ENABLE_BACKGROUND_JOBS", True),
             schedule_timezone=_timezone(env, "SCHEDULE_TIMEZONE", "UTC"),
             auto_migrate=_boolean(env, "CONVO_AUTO_MIGRATE", True),

@@ -16,7 +16,7 @@ from psycopg import sql
 
 @lru_cache(maxsize=None)
 def read_sql(name: str) -> str:
-    """The text of sql/<name> (e.g. 'links/insert_front_links_window.sql')."""
+    """The text of sql/<name> (e.g. 'links/stage_link_rows.sql')."""
     return resources.files("convo_pipelines.sql").joinpath(name).read_text(encoding="utf-8")
 
 

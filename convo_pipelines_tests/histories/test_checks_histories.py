@@ -1,4 +1,5 @@
-"""Histories checks: pass on correct data, fail on corrupted or invalid input, scoped to the run's window."""
+"""Histories checks: pass on correct data, fail on corrupted or invalid input; after a run they cover what it
+wrote (its window when it deleted rows), run alone the whole tables."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from datetime import datetime, timezone
 
 import dagster as dg
 import psycopg
+import pytest
 
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.sources import conversations
 from convo_pipelines.defs.histories.checks import discovery_deadline, discovery_is_fresh, histories_checks
+from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
@@ -28,7 +31,7 @@ def evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.A
     return {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
 
 
-def run_with_checks(postgres: PostgresResource, first: str | None, last: str | None = None) -> dict:
+def run_with_checks(postgres: PostgresResource, first: str | None, last: str | None = None, run_config: dict | None = None) -> dict:
     """Materialize the histories assets with every check, over first..last, or run only the checks unpartitioned."""
     everything = [*histories_assets, *histories_checks]
     if first is None:
@@ -36,7 +39,7 @@ def run_with_checks(postgres: PostgresResource, first: str | None, last: str | N
         result = dg.materialize(everything, resources={"postgres": postgres}, selection=selection, raise_on_error=False)
     else:
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last or first}
-        result = dg.materialize(everything, resources={"postgres": postgres}, tags=tags)
+        result = dg.materialize(everything, resources={"postgres": postgres}, tags=tags, run_config=run_config)
     assert result.success
     return evaluations(result)
 
@@ -154,3 +157,149 @@ def test_freshness_passes_right_after_a_discovery(db, postgres) -> None:
     results = run_with_checks(postgres, "2024-03-01")
     fresh = results[("histories_sessions", "discovery_fresh")]
     assert fresh.passed and fresh.metadata["last_success"].value != "never"
+
+
+# ---------------------------------------------------------------- what the checks after a run cover
+
+TICK_DAY = "2024-03-21"
+# A session active on the tick's day since the day before, one begun that day, and the tick's new one.
+OLDER = "a0000000-0000-0000-0000-000000000001"
+BEGUN = "a0000000-0000-0000-0000-000000000002"
+NEW = "a0000000-0000-0000-0000-000000000003"
+GONE = "a0000000-0000-0000-0000-000000000004"
+TICK_CONFIG = discovery_tick_run_config()
+SQL_CHECKS = (
+    ("histories_sessions", "no_duplicate_grains"),
+    ("conversation_summaries", "no_duplicate_grains"),
+    ("conversation_summaries", "counts_match_histories_sessions"),
+)
+
+
+def tick_day_crew(db: psycopg.Connection) -> None:
+    create_client(db, "acme")
+    create_histories_table(db, HistoriesTableSpec("tick_histories"))
+    create_crew(db, "tick", "acme", "tick_histories")
+    insert_messages(db, "tick_histories", [
+        (OLDER, utc(2024, 3, 20, 9), langchain("human", "yesterday")),
+        (OLDER, utc(2024, 3, 21, 8), langchain("ai", "today")),
+        (BEGUN, utc(2024, 3, 21, 9), langchain("human", "morning")),
+        (GONE, utc(2024, 3, 21, 9, 30), langchain("human", "soon deleted")),
+    ])
+
+
+def new_session_messages(db: psycopg.Connection) -> None:
+    insert_messages(db, "tick_histories", [
+        (NEW, utc(2024, 3, 21, 10), langchain("human", "new")),
+        (NEW, utc(2024, 3, 21, 10, 1), langchain("ai", "welcome")),
+    ])
+
+
+def count_mismatch_sessions(evaluation: dg.AssetCheckEvaluation) -> list[str]:
+    return [sample["session_id"] for sample in evaluation.metadata["count_mismatches_samples"].value]
+
+
+# How a merge could write a wrong row, played by a trigger on the table it writes: a summary whose
+# counts differ from its days, days without a summary, a summary without days.
+WRONG_WRITES = {
+    "summary_counts_off": ("conversation_summaries", "new.message_count := new.message_count + 1; return new;"),
+    "days_without_summary": ("conversation_summaries", "return null;"),
+    "summary_without_days": ("histories_sessions", "return null;"),
+}
+
+
+def corrupt_writes_of(db: psycopg.Connection, session_id: str, wrong_write: str) -> None:
+    table, body = WRONG_WRITES[wrong_write]
+    db.execute(
+        f"create function analytics.wrong_write() returns trigger language plpgsql as $$ "
+        f"begin if new.session_id = '{session_id}' then {body} end if; return new; end $$"
+    )
+    db.execute(f"create trigger wrong_write before insert on analytics.{table} for each row execute function analytics.wrong_write()")
+
+
+@pytest.mark.parametrize("wrong_write", sorted(WRONG_WRITES))
+def test_the_checks_after_a_tick_cover_the_rows_it_wrote_and_catch_a_wrong_one(db, postgres, wrong_write) -> None:
+    tick_day_crew(db)
+    assert all(e.passed for e in run_with_checks(postgres, "2024-03-20", TICK_DAY).values())
+    # A wrong row the tick does not write, though its session is active on the tick's day: the
+    # day's window would hold it, what the tick wrote does not.
+    db.execute("update analytics.conversation_summaries set message_count = message_count + 5 where session_id = %s", (OLDER,))
+    corrupt_writes_of(db, NEW, wrong_write)
+    new_session_messages(db)
+    after_tick = run_with_checks(postgres, TICK_DAY, run_config=TICK_CONFIG)
+    for key in SQL_CHECKS:
+        assert ", rows written since " in after_tick[key].metadata["scope"].value, key
+    counts = after_tick[("conversation_summaries", "counts_match_histories_sessions")]
+    assert not counts.passed and count_mismatch_sessions(counts) == [NEW]
+    # Run alone, the check compares the whole tables: both wrong rows.
+    alone = run_with_checks(postgres, None)[("conversation_summaries", "counts_match_histories_sessions")]
+    assert alone.metadata["scope"].value == "whole table"
+    assert sorted(count_mismatch_sessions(alone)) == [OLDER, NEW]
+
+
+def test_a_tick_that_writes_nothing_passes_on_what_it_wrote(db, postgres) -> None:
+    tick_day_crew(db)
+    run_with_checks(postgres, "2024-03-20", TICK_DAY)
+    db.execute("update analytics.conversation_summaries set message_count = message_count + 5 where session_id = %s", (OLDER,))
+    after_tick = run_with_checks(postgres, TICK_DAY, run_config=TICK_CONFIG)
+    for key in SQL_CHECKS:
+        assert after_tick[key].passed and ", rows written since " in after_tick[key].metadata["scope"].value, key
+
+
+def test_a_run_that_deletes_rows_checks_its_whole_window(db, postgres) -> None:
+    """A deletion leaves no stamp: a summary the run should have deleted with its days is caught all the same."""
+    tick_day_crew(db)
+    run_with_checks(postgres, "2024-03-20", TICK_DAY)
+    db.execute("delete from public.tick_histories where session_id = %s", (GONE,))
+    # The summaries' merge "forgets" to delete GONE's summary; histories_sessions deletes its day.
+    db.execute(
+        "create function analytics.keep_summary() returns trigger language plpgsql as $$ "
+        f"begin if old.session_id = '{GONE}' then return null; end if; return old; end $$"
+    )
+    db.execute("create trigger keep_summary before delete on analytics.conversation_summaries for each row execute function analytics.keep_summary()")
+    after = run_with_checks(postgres, TICK_DAY)
+    counts = after[("conversation_summaries", "counts_match_histories_sessions")]
+    assert counts.metadata["scope"].value == f"[{TICK_DAY}T00:00:00+00:00, 2024-03-22T00:00:00+00:00)"
+    assert not counts.passed and count_mismatch_sessions(counts) == [GONE]
+
+
+@pytest.mark.parametrize(
+    ("check_file", "placeholder", "written", "window", "table"),
+    [
+        (
+            "histories/checks/check_histories_sessions_duplicates.sql",
+            "scoped_rows",
+            "histories/checks/select_histories_sessions_of_written_grains.sql",
+            "histories/checks/select_histories_sessions_of_window_days.sql",
+            "histories_sessions",
+        ),
+        (
+            "histories/checks/check_conversation_summaries_duplicates.sql",
+            "scoped_rows",
+            "histories/checks/select_conversation_summaries_of_written_grains.sql",
+            "histories/checks/select_conversation_summaries_overlapping_window.sql",
+            "conversation_summaries",
+        ),
+    ],
+)
+def test_duplicates_of_a_written_grain_are_found_whatever_the_copies_stamps(
+    db, postgres, check_file, placeholder, written, window, table
+) -> None:
+    """A run cannot write a duplicate grain (its merge needs the key, and fails without it: see the test
+    above), so the written scope's SQL is run here directly, on a table without its key."""
+    tick_day_crew(db)
+    run_with_checks(postgres, "2024-03-20", TICK_DAY)
+    since = db.execute("select clock_timestamp()").fetchone()[0]
+    db.execute(f"alter table analytics.{table} drop constraint {table}_pkey")
+    db.execute(f"insert into analytics.{table} select * from analytics.{table} where session_id = %s", (BEGUN,))
+    params = {"written_since": since, "sample_limit": 5, "window_start": utc(2024, 3, 21), "window_end": utc(2024, 3, 22),
+              "first_day": datetime(2024, 3, 21).date(), "end_day": datetime(2024, 3, 22).date()}
+
+    def violations(fragment: str) -> int:
+        statement = postgres.sql(check_file, **{placeholder: postgres.sql(fragment)})
+        return db.execute(statement, params).fetchone()[1]
+
+    # Both copies predate `since`: no run since wrote the grain; the window holds it.
+    assert (violations(written), violations(window)) == (0, 1)
+    # A run stamps one copy (as a merge does when it changes a row): both copies are found.
+    db.execute(f"update analytics.{table} set updated_at = now() where ctid = (select min(ctid) from analytics.{table} where session_id = %s)", (BEGUN,))
+    assert violations(written) == 1

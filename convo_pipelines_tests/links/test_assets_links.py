@@ -25,7 +25,6 @@ from convo_pipelines.defs.links.assets import (
     BEGINNING_OF_TIME,
     Chunk,
     chunk_window,
-    split_window,
 )
 from convo_pipelines_tests.source_data import (
     build_source_data,
@@ -160,9 +159,8 @@ def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres
     assert "ON DELETE CASCADE" in after["people_front_conversations_person_id_fkey"]
     assert "NOT VALID" not in after["people_front_conversations_person_id_fkey"]
     assert people_meta["foreign_keys_made_whole"] == 2
-    # The fresh storage was loaded over two connections at once (fill_connections), each half the days.
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    assert any(m.startswith(f"{PEOPLE}: built {len(people_pairs):,} rows over 2 connection(s)") for m in messages), messages
+    assert any(m.startswith(f"{PEOPLE}: built {len(people_pairs):,} rows and 4 keys and indexes in fresh storage") for m in messages), messages
 
 
 def test_single_partition_covers_exactly_its_utc_day(db, postgres) -> None:
@@ -569,16 +567,6 @@ def test_cli_partition_range_run_equals_the_oracle(db, database_url, tmp_path, p
 
 # ---------------------------------------------------------------------------------------------
 # Pieces
-
-
-def test_split_window_cuts_at_midnights_into_parts_of_about_equal_conversations() -> None:
-    days = [(jan(day).date(), count) for day, count in ((1, 10), (2, 10), (3, 10), (4, 10), (5, 40))]
-    assert split_window(BEGINNING_OF_TIME, jan(6), days, 2) == [(BEGINNING_OF_TIME, jan(5)), (jan(5), jan(6))]
-    assert split_window(jan(1), jan(6), days, 3) == [(jan(1), jan(4)), (jan(4), jan(5)), (jan(5), jan(6))]
-    assert split_window(jan(1), jan(6), days, 1) == [(jan(1), jan(6))]
-    # One busy day cannot be cut; no conversation at all is one part too.
-    assert split_window(jan(5), jan(6), [(jan(5).date(), 40)], 2) == [(jan(5), jan(6))]
-    assert split_window(jan(1), jan(6), [], 2) == [(jan(1), jan(6))]
 
 
 def test_chunk_window_groups_consecutive_days_up_to_the_cap() -> None:

@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 from convo_pipelines.defs.links.assets import link_assets
-from convo_pipelines.defs.links.checks import link_checks
+from convo_pipelines.defs.links.checks import SAMPLE_CONVERSATIONS, link_checks
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines_tests.source_data import (
@@ -78,6 +78,18 @@ def run_checks_alone(postgres: PostgresResource, *tables: str) -> dict[tuple[str
     return found
 
 
+def exactness_statement(postgres: PostgresResource, sampled: bool = False) -> sql.Composed:
+    """The people links' exactness SQL over every conversation of its window, or over a sample of them."""
+    scope = "scope_sampled_front_conversations" if sampled else "scope_window_front_conversations"
+    return postgres.sql(
+        "links/checks/check_front_links_exactness.sql",
+        link_table="people_front_conversations",
+        owner_column="person_id",
+        expected=postgres.sql("links/checks/select_expected_people_links.sql"),
+        scoped_conversations=postgres.sql(f"links/checks/{scope}.sql"),
+    )
+
+
 def count(evaluation: dg.AssetCheckEvaluation, problem: str) -> int:
     return evaluation.metadata[f"{problem}_count"].value
 
@@ -117,6 +129,8 @@ def test_every_link_check_passes_on_tables_the_assets_built(built, postgres, db)
         assert evaluation.severity == dg.AssetCheckSeverity.ERROR
         assert evaluation.metadata["violations"].value == 0
         expected_scope = "whole table" if key[0] == "project_conversations" else DATA_RANGE_SCOPE
+        if key[1] == "matches_source":
+            expected_scope = f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations ({expected_scope})"
         assert evaluation.metadata["scope"].value == expected_scope
     # Launched alone (no partition), the checks cover the whole table and still pass.
     fix_project_arrays(db)
@@ -306,7 +320,8 @@ def test_front_checks_cover_only_the_run_window(built, postgres, db, source):
     in_window = evaluations(day_10)[("people_front_conversations", "matches_source")]
     assert in_window.passed
     assert in_window.metadata["scope"].value == (
-        "conversations created in [2024-01-10T00:00:00+00:00, 2024-01-11T00:00:00+00:00)"
+        f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations "
+        "(conversations created in [2024-01-10T00:00:00+00:00, 2024-01-11T00:00:00+00:00))"
     )
     alone = run_checks_alone(postgres, "people_front_conversations")[("people_front_conversations", "matches_source")]
     assert not alone.passed and count(alone, "missing") >= 1
@@ -319,12 +334,7 @@ def test_window_bounds_of_the_check_sql(built, postgres, db, source):
     db.execute("delete from public.people_front_conversations where front_conversation_id = %s", (source.before_partitions_start,))
 
     def missing_in(start: datetime | None, end: datetime | None) -> int:
-        statement = postgres.sql(
-            "links/checks/check_front_links_exactness.sql",
-            link_table="people_front_conversations",
-            owner_column="person_id",
-            expected=postgres.sql("links/checks/select_expected_people_links.sql"),
-        )
+        statement = exactness_statement(postgres)
         rows = db.execute(statement, {"window_start": start, "window_end": end, "sample_limit": 5, "changed_since": None}).fetchall()
         return dict((problem, violations) for problem, violations, _ in rows)["missing"]
 
@@ -351,12 +361,7 @@ def test_a_difference_the_app_made_after_the_run_started_is_left_to_the_next_run
         "select min(id::text)::uuid, %s, %s, %s from public.front_messages where front_conversation_id = %s",
         (contact_method, now, now, conversation),
     )
-    statement = postgres.sql(
-        "links/checks/check_front_links_exactness.sql",
-        link_table="people_front_conversations",
-        owner_column="person_id",
-        expected=postgres.sql("links/checks/select_expected_people_links.sql"),
-    )
+    statement = exactness_statement(postgres)
 
     def missing(changed_since: datetime | None) -> int:
         params = {"window_start": None, "window_end": None, "sample_limit": 5, "changed_since": changed_since}
@@ -405,3 +410,89 @@ def explain_late_change_sensor(postgres: PostgresResource, db: psycopg.Connectio
         db.execute("set local enable_seqscan = off")
         rows = [row for statement in statements for row in db.execute(sql.SQL("explain ") + statement, params).fetchall()]
     return "\n".join(row[0] for row in rows)
+
+
+def test_after_a_run_the_checks_trust_valid_constraints_and_launched_alone_they_scan(built, postgres, db):
+    """After a materialization, duplicates and orphans are what the validated unique index and foreign keys
+    rule out (named in the metadata, nothing scanned); launched alone, or without those constraints, they scan."""
+    for table in FRONT_TABLES:
+        owner_column, _ = OWNER[table]
+        duplicates, orphans = built[(table, "no_duplicate_pairs")], built[(table, "no_orphans")]
+        assert duplicates.metadata["duplicate_pairs_verified_by"].value == f"unique index {UNIQUE_PAIR[table]}"
+        owner_kind = "person" if owner_column == "person_id" else "client"
+        assert orphans.metadata[f"missing_{owner_kind}_verified_by"].value == f"foreign key {table}_{owner_column}_fkey"
+        assert orphans.metadata["missing_front_conversation_verified_by"].value == f"foreign key {table}_front_conversation_id_fkey"
+    project_duplicates, project_orphans = built[("project_conversations", "no_duplicate_pairs")], built[("project_conversations", "no_orphans")]
+    assert project_duplicates.metadata["duplicate_conversations_verified_by"].value == "unique index project_conversations_conversation_key"
+    for problem, column in (("missing_project", "project_id"), ("missing_conversation", "conversation_id"), ("missing_added_by_user", "added_by")):
+        assert project_orphans.metadata[f"{problem}_verified_by"].value == f"foreign key project_conversations_{column}_fkey"
+    alone = run_checks_alone(postgres, *FRONT_TABLES, "project_conversations")
+    assert not [key for key, e in alone.items() for name in e.metadata if name.endswith("_verified_by")]
+
+    # Without the unique index, the check that follows a run scans, and finds the duplicate.
+    table = "people_front_conversations"
+    execute(db, "alter table public.{} drop constraint {}", table, UNIQUE_PAIR[table])
+    execute(db, "insert into public.{} (person_id, front_conversation_id, front_conversation_created_at) "
+            "select person_id, front_conversation_id, front_conversation_created_at from public.{} order by id limit 1", table, table)
+    after_run = dg.materialize(
+        [front_assets[0], *checks_of(table)], resources={"postgres": postgres}, tags=partition_range_tags(*DATA_RANGE),
+        raise_on_error=False,
+    )
+    duplicates = evaluations(after_run)[(table, "no_duplicate_pairs")]
+    assert not duplicates.passed and count(duplicates, "duplicate_pairs") == 1
+    assert "duplicate_pairs_verified_by" not in duplicates.metadata
+
+
+def test_the_sampled_comparison_finds_every_kind_of_wrong_row_among_the_conversations_it_compares(built, postgres, db):
+    """The comparison that follows a run: missing, extra and stale rows are found in the conversations it
+    compares (those a scoped run named, or a random sample), and nothing is reported for the others."""
+    table = "people_front_conversations"
+    conversations = [row[0] for row in db.execute(
+        "select front_conversation_id from public.people_front_conversations group by 1 having count(*) >= 2 order by 1 limit 4"
+    )]
+    missing_in, stale_in, extra_in, untouched = conversations
+    execute(db, "delete from public.{} where id = (select min(id::text)::uuid from public.{} where front_conversation_id = %s)",
+            table, table, params=(missing_in,))
+    execute(db, "update public.{} set front_conversation_created_at = front_conversation_created_at - interval '1 hour' "
+            "where id = (select min(id::text)::uuid from public.{} where front_conversation_id = %s)", table, table, params=(stale_in,))
+    execute(db, "insert into public.{} (person_id, front_conversation_id, front_conversation_created_at) "
+            "select p.id, fc.id, fc.created_at from public.people as p cross join public.front_conversations as fc "
+            "where fc.id = %s and not exists (select from public.{} as l where l.person_id = p.id and l.front_conversation_id = fc.id) "
+            "order by p.id limit 1", table, table, params=(extra_in,))
+
+    def problems(only: list | None, sample: int | None) -> dict[str, tuple[int, set[str]]]:
+        params = {
+            "window_start": None, "window_end": None, "sample_limit": 5, "changed_since": None,
+            "only_conversation_ids": only, "sample_conversations": sample,
+        }
+        rows = db.execute(exactness_statement(postgres, sampled=True), params).fetchall()
+        return {problem: (n, {s["front_conversation_id"] for s in found}) for problem, n, found in rows}
+
+    named = problems([missing_in, stale_in, extra_in], None)
+    assert named["missing"] == (2, {str(missing_in), str(stale_in)})  # a stale copy is one missing and one extra row
+    assert named["extra"] == (2, {str(stale_in), str(extra_in)})
+    assert problems([untouched], None) == {"missing": (0, set()), "extra": (0, set())}
+    conversation_count = db.execute("select count(*) from public.front_conversations").fetchone()[0]
+    assert problems(None, conversation_count) == named  # a sample as large as the table draws every conversation
+    # A sample of one conversation compares one conversation's links: at most one wrong row of each kind here.
+    one = problems(None, 1)
+    assert one["missing"][0] <= 1 and one["extra"][0] <= 1
+
+
+def test_the_audit_job_compares_every_row_and_finds_a_wrong_row_any_sample_could_miss(built, postgres, db, definitions):
+    """link_tables_audit_job (LINK_TABLES_AUDIT_CRON) runs the checks alone: whole tables, every row scanned."""
+    table = "clients_front_conversations"
+    removed = execute(
+        db, "delete from public.{} where id = (select max(id::text)::uuid from public.{}) returning client_id, front_conversation_id",
+        table, table,
+    ).fetchone()
+    fix_project_arrays(db)
+    result = definitions.resolve_job_def("link_tables_audit_job").execute_in_process(raise_on_error=False)
+    found = evaluations(result)
+    assert {table for table, _ in found} == {*FRONT_TABLES, "project_conversations"}
+    assert not [name for e in found.values() for name in e.metadata if name.endswith("_verified_by")]
+    assert {e.metadata["scope"].value for key, e in found.items() if key[1] != "late_change_indexes"} == {"whole table"}
+    exactness = found[(table, "matches_source")]
+    assert not exactness.passed and count(exactness, "missing") == 1
+    assert pair_of(samples(exactness, "missing")[0], "client_id") == (str(removed[0]), str(removed[1]))
+    assert all(e.passed for key, e in found.items() if key[0] != table and key[1] != "late_change_indexes")

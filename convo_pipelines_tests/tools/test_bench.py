@@ -26,12 +26,14 @@ LINK_MEASUREMENTS = {
     "rerun_sql", "rerun_rows_written", "one_day_sql", "one_day_rows_written", "scoped_sql",
     "scoped_rows_written", "read_side", "plain_floor", "seeds_batches", "round_trip",
     "matview_build", "matview_refresh_unchanged", "matview_refresh_after_change", "sensor_tick_sql", "sensor_tick_indexed_sql",
+    "full_backfill_checks_sql", "rerun_checks_sql", "one_day_checks_sql", "scoped_checks_sql",
+    "project_reconcile_sql", "project_reconcile_checks_sql",
 }
 READ_QUESTIONS = {
     "conversation_people", "conversation_clients", "person_newest_conversations",
     "client_newest_conversations", "project_conversations",
 }
-AIMS = 10
+AIMS = 13
 APP_RUN_KINDS = {"first_fill", "range_rerun", "project_reconcile", "histories_backfill"}
 APP_MEASUREMENTS = {
     "app_baseline_longest_statement",
@@ -41,7 +43,7 @@ HISTORIES_MEASUREMENTS = {
     "seed_histories", "histories_full_backfill_sql", "histories_full_backfill_checks",
     "histories_full_backfill_overhead", "histories_peak_rss", "histories_rerun_sql",
     "histories_rerun_rows_written", "tick_sql", "tick_steps", "tick_checks", "tick_overhead", "tick_rows_written",
-    "tick_sessions_found",
+    "tick_sessions_found", "histories_full_backfill_checks_sql", "histories_rerun_checks_sql", "tick_checks_sql",
 }
 
 
@@ -81,6 +83,9 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
     # The timed sensor tick found the new recipients' conversations (some messages may share one).
     assert figures["sensor_tick_sql"]["note"] == figures["sensor_tick_indexed_sql"]["note"]
     assert 50 <= int(figures["sensor_tick_sql"]["note"].split()[0]) <= 100
+    # Every kind of run's checks were timed inside PostgreSQL, apart from their Dagster steps.
+    checked = [key for key in figures if key.endswith("_checks_sql")]
+    assert len(checked) == 8 and all(0 < figures[key]["min"] for key in checked), {key: figures[key] for key in checked}
     assert figures["one_day_rows_written"]["min"] >= 1
     assert figures["scoped_rows_written"]["min"] >= 1
     assert figures["histories_rerun_rows_written"]["max"] == 0

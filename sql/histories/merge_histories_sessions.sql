@@ -2,7 +2,7 @@
 -- a full run's are every message of the window (select_window_messages.sql), an incremental run's the session-days with new messages (select_new_session_day_messages.sql).
 -- With replace_window (a full run: every message of the window), the crew's rows of the window's days without a message are deleted too;
 -- without it (an incremental run: a few session-days of one day), the crew's other rows of the day stay.
--- Rows that did not change are left alone. The bound file's skipped rows (skip_reason not null: select_row_skip_reason.sql)
+-- Rows that did not change are left alone; the others are stamped updated_at = now(), which the checks after a run read. The bound file's skipped rows (skip_reason not null: select_row_skip_reason.sql)
 -- are counted by reason, never written.
 with day_messages as (
     {day_messages}
@@ -43,11 +43,11 @@ session_days as (
 upserted as (
     insert into {analytics}.histories_sessions as hs (
         crew_code, session_id, activity_date, client_code, message_count, human_message_count,
-        ai_message_count, malformed_message_count, first_message_at, last_message_at
+        ai_message_count, malformed_message_count, first_message_at, last_message_at, updated_at
     )
     select
         %(crew_code)s, sd.session_id, sd.activity_date, %(client_code)s, sd.message_count, sd.human_message_count,
-        sd.ai_message_count, sd.malformed_message_count, sd.first_message_at, sd.last_message_at
+        sd.ai_message_count, sd.malformed_message_count, sd.first_message_at, sd.last_message_at, now()
     from session_days as sd
     on conflict (crew_code, session_id, activity_date) do update
     set client_code = excluded.client_code,
@@ -56,7 +56,8 @@ upserted as (
         ai_message_count = excluded.ai_message_count,
         malformed_message_count = excluded.malformed_message_count,
         first_message_at = excluded.first_message_at,
-        last_message_at = excluded.last_message_at
+        last_message_at = excluded.last_message_at,
+        updated_at = excluded.updated_at
     where (
         hs.client_code, hs.message_count, hs.human_message_count, hs.ai_message_count,
         hs.malformed_message_count, hs.first_message_at, hs.last_message_at

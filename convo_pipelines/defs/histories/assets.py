@@ -57,6 +57,11 @@ AFTER_EVERY_MESSAGE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 # next full recompute (the first tick after midnight re-reads yesterday and today fully).
 LATE_COMMIT_OVERLAP = timedelta(minutes=2)
 FULL = "full"
+# Metadata of a histories_sessions or conversation_summaries materialization: the database time (ISO 8601)
+# at or after which every row the run inserted or updated is stamped (updated_at); deletions are counted apart.
+WRITTEN_SINCE = "written_since"
+# Metadata of the same materializations: the rows the run deleted (deletions leave no stamp to find them by).
+ROWS_DELETED = "rows_deleted_in_window"
 INCREMENTAL = "incremental"
 
 # A failed statement is the crew's own problem, which skips the crew, only for these SQLSTATEs: its rows
@@ -111,6 +116,7 @@ HISTORIES_SESSIONS_SCHEMA = _columns(
     ("malformed_message_count", "integer", "Messages not a JSON object or without a known type.", True),
     ("first_message_at", "timestamptz", "First message of the session that day.", True),
     ("last_message_at", "timestamptz", "Last message of the session that day.", True),
+    ("updated_at", "timestamptz", "When the row last changed.", True),
 )
 CONVERSATION_SUMMARIES_SCHEMA = _columns(
     ("crew_code", "text", "Crew whose histories table holds the session (crews.code).", True),
@@ -472,6 +478,10 @@ def merge_every_crew(
     timeline = messages_timeline()
     started = time.monotonic()
     with postgres.connect() as conn:
+        # The database's clock before any crew's transaction: every row this run changes is stamped
+        # updated_at = now() at or after it, which is how the checks after the run find those rows.
+        with conn.transaction():
+            written_since = conn.execute(postgres.sql("histories/select_database_clock.sql")).fetchone()[0]
         outcomes = process_crews(
             context,
             postgres,
@@ -493,13 +503,14 @@ def merge_every_crew(
             # Totals of the run's window (Dagster copies a range run's metadata onto each of its partitions).
             "rows_inserted_in_window": summed(outcomes, "rows_inserted"),
             "rows_updated_in_window": summed(outcomes, "rows_updated"),
-            "rows_deleted_in_window": summed(outcomes, "rows_deleted") + removed,
+            ROWS_DELETED: summed(outcomes, "rows_deleted") + removed,
             **{
                 figure: summed(outcomes, count)
                 for figure, count in figures.items()
                 if all(count in outcome.counts for outcome in outcomes if outcome.ok)
             },
             "window": window.label(),
+            WRITTEN_SINCE: dg.MetadataValue.text(written_since.isoformat()),
             **({"newest_rows": preview_table(preview)} if preview is not None else {}),
             **crews_metadata(outcomes),
             "seconds": round(time.monotonic() - started, 3),

@@ -1,21 +1,34 @@
 """Checks of the histories analytics and their inputs: unique grains, summaries equal to their days,
 readable histories tables, discovery freshness, and one open conversation per lead in the source.
 
-Inside a partitioned run a SQL check covers the run's window; run alone it covers the whole table.
+A SQL check of histories_sessions or conversation_summaries that follows their materialization in the same
+run verifies what that run wrote: the grains and sessions of the rows it stamped (updated_at), read from the
+stamps' indexes, so a discovery tick's checks cost its few rows, not its day. When the run deleted rows
+(a full recompute can), deletions leave no stamp, so the check covers the run's window instead. Without a
+materialization of its asset in the run, a SQL check covers the run's window, and run alone (no partition:
+"Execute checks", a job of checks only) the whole table: the complete comparison, on demand or on a schedule.
 The histories-table checks inspect every crew's table in the catalog and never read its rows; the
 validity and freshness checks also read back which crews the latest discovery skipped (the
 `skipped_crews` metadata of its materializations), since some problems show only at query time.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 from croniter import croniter
 
-from convo_pipelines.defs.histories.assets import conversation_summaries, histories_sessions, run_window
+from convo_pipelines.defs.histories.assets import (
+    ROWS_DELETED,
+    WRITTEN_SINCE,
+    conversation_summaries,
+    histories_sessions,
+    run_window,
+)
 from convo_pipelines.defs.sources import conversations
-from convo_pipelines.defs.checks import CheckScope, build_sql_check
+from convo_pipelines.defs.checks import CheckScope, build_sql_check, materialization_in_run
 from convo_pipelines.defs.histories.crews import HistoriesTable, inspect_crew, load_crews
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 from convo_pipelines.lib.settings import get_settings
@@ -29,6 +42,51 @@ def histories_scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
     window = run_window(context)
     label = "whole table" if window.unpartitioned else f"[{window.start.isoformat()}, {window.end.isoformat()})"
     return CheckScope(label=label, params=window.params())
+
+
+@dataclass(frozen=True)
+class ScopedRows:
+    """What a check reads, as a sql/ file embedded at `placeholder`: `window` the rows of the run's window
+    (the whole table when run alone), `written` those sharing a grain or a session with the rows a run wrote.
+    `assets` are the tables whose writes the check verifies, the checked asset first."""
+
+    placeholder: str
+    window: str
+    written: str
+    assets: tuple[dg.AssetsDefinition, ...]
+
+
+def written_since(context: dg.AssetCheckExecutionContext, assets: tuple[dg.AssetsDefinition, ...]) -> datetime | None:
+    """When this run began writing `assets`, if it materialized the first and deleted no row of any: every
+    row it changed then carries updated_at at or after it. None when it did not materialize the checked
+    asset, or deleted rows (a deletion leaves no stamp), or recorded no stamp time."""
+    materializations = [materialization_in_run(context, asset.key) for asset in assets]
+    if materializations[0] is None:
+        return None
+    stamps = []
+    for materialization in filter(None, materializations):
+        metadata = materialization.metadata
+        if WRITTEN_SINCE not in metadata or metadata.get(ROWS_DELETED, dg.MetadataValue.int(1)).value != 0:
+            return None
+        stamps.append(datetime.fromisoformat(metadata[WRITTEN_SINCE].value))
+    return min(stamps)
+
+
+def scope_to_written_rows(rows: ScopedRows) -> Callable[[dg.AssetCheckExecutionContext], CheckScope]:
+    """The scope of a check after its asset's materialization: the rows the run wrote (see the module's text)."""
+
+    def scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
+        window = histories_scope(context)
+        since = written_since(context, rows.assets)
+        if since is None:
+            return CheckScope(label=window.label, params=window.params, fragments={rows.placeholder: rows.window})
+        return CheckScope(
+            label=f"{window.label}, rows written since {since.isoformat()}",
+            params={**window.params, "written_since": since},
+            fragments={rows.placeholder: rows.written},
+        )
+
+    return scope
 
 
 def inspect_all_histories_tables(postgres: PostgresResource) -> list[HistoriesTable]:
@@ -182,14 +240,28 @@ def build_histories_checks() -> list[dg.AssetChecksDefinition]:
             name="no_duplicate_grains",
             sql_file="histories/checks/check_histories_sessions_duplicates.sql",
             description="Each (crew_code, session_id, activity_date) appears once in histories_sessions (ERROR).",
-            scope_of=histories_scope,
+            scope_of=scope_to_written_rows(
+                ScopedRows(
+                    placeholder="scoped_rows",
+                    window="histories/checks/select_histories_sessions_of_window_days.sql",
+                    written="histories/checks/select_histories_sessions_of_written_grains.sql",
+                    assets=(histories_sessions,),
+                )
+            ),
         ),
         build_sql_check(
             asset=conversation_summaries,
             name="no_duplicate_grains",
             sql_file="histories/checks/check_conversation_summaries_duplicates.sql",
             description="Each (crew_code, session_id) appears once in conversation_summaries (ERROR).",
-            scope_of=histories_scope,
+            scope_of=scope_to_written_rows(
+                ScopedRows(
+                    placeholder="scoped_rows",
+                    window="histories/checks/select_conversation_summaries_overlapping_window.sql",
+                    written="histories/checks/select_conversation_summaries_of_written_grains.sql",
+                    assets=(conversation_summaries,),
+                )
+            ),
         ),
         build_sql_check(
             asset=conversation_summaries,
@@ -199,8 +271,19 @@ def build_histories_checks() -> list[dg.AssetChecksDefinition]:
                 "Each summary's message, human and ai counts equal the sum of its session's days in "
                 "histories_sessions, and every session with days has a summary (ERROR)."
             ),
-            scope_of=histories_scope,
+            # A day the run wrote puts its session in scope even when the summary was left unchanged.
+            scope_of=scope_to_written_rows(
+                ScopedRows(
+                    placeholder="scoped_sessions",
+                    window="histories/checks/select_sessions_active_in_window.sql",
+                    written="histories/checks/select_sessions_written_since.sql",
+                    assets=(conversation_summaries, histories_sessions),
+                )
+            ),
         ),
+        # A source check: no run writes conversations, and the discovery job (which selects the histories
+        # assets, so their checks) does not run it; in a partitioned run it covers the leads with an open
+        # conversation created in the window, run alone every lead.
         build_sql_check(
             asset=conversations,
             name="at_most_one_open_conversation_per_lead",

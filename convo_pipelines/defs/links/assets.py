@@ -3,10 +3,10 @@
 Every run makes its slice of a table equal to its definition (docs/contract.md) with set-based SQL
 (sql/links/), beside a busy application:
 - a table never filled (empty, and without its foreign keys yet) gets its first fill (link_storage.py):
-  fresh storage built beside it, then swapped in in a moment (in place, by one INSERT, when a swap
+  fresh storage built beside it (the rows computed by a parallel CREATE TABLE AS), then swapped in in a moment (in place, by one INSERT, when a swap
   would lose the app's view, trigger or policy); nothing is taken on a source table beyond what a SELECT takes;
-- otherwise a diff deletes the links that lost their support and inserts the missing ones, one
-  transaction per chunk of consecutive days (bounded in conversations), so links that stay keep
+- otherwise a diff (its differences computed by a parallel CREATE TABLE AS) deletes the links that lost
+  their support and inserts the missing ones, one transaction per chunk of consecutive days (bounded in conversations), so links that stay keep
   their id and created_at (updated_at changes only when their front_conversation_created_at copy is refreshed);
   missing links past a first batch (max_insert_batch_rows) are inserted in batches of that size, each
   committed on its own, so their foreign-key checks never hold the app's people or conversations for long;
@@ -36,6 +36,8 @@ from psycopg import sql
 from pydantic import Field
 
 from convo_pipelines.defs.links.link_storage import (
+    RowsToLoad,
+    stage_rows,
     ensure_foreign_keys,
     fill_never_filled_table,
     link_table_locked_for_session,
@@ -52,7 +54,7 @@ from convo_pipelines.defs.links.tables import (
 )
 from convo_pipelines.defs import sources
 from convo_pipelines.defs.table_asset import table_asset
-from convo_pipelines.lib.db import FOREIGN_KEY_VIOLATION, retry_concurrent_changes, sql_seconds
+from convo_pipelines.lib.db import FOREIGN_KEY_VIOLATION, TimedClientCursor, retry_concurrent_changes, sql_seconds
 from convo_pipelines.defs.partitions import partition_window
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.defs.resources import PostgresResource
@@ -66,23 +68,14 @@ T = TypeVar("T")
 class FrontLinksConfig(dg.Config):
     """Run configuration of the Front link assets."""
 
-    fill_connections: int = Field(
-        default=2,
-        ge=1,
-        le=8,
-        description=(
-            "A first fill loads its fresh storage over this many connections at once, each a slice of the "
-            "conversations (PostgreSQL never runs an INSERT ... SELECT in parallel): one core each. "
-            "1 keeps a first fill to one backend."
-        ),
-    )
     max_chunk_conversations: int = Field(
-        default=500_000,
+        default=5_000_000,
         ge=1,
         description=(
             "When a range is diffed, consecutive days are grouped into transactions of at most this many "
-            "conversations (a single busier day is one chunk). Each chunk scans the recipients once, so "
-            "fewer, larger chunks are faster; smaller ones hold locks and memory for less time."
+            "conversations (a single busier day is one chunk). A large chunk reads every recipient once, "
+            "in parallel, so fewer, larger chunks are faster (by default a range of up to 5,000,000 "
+            "conversations is one); smaller ones hold their deletes' row locks for less time."
         ),
     )
     max_insert_batch_rows: int = Field(
@@ -167,24 +160,6 @@ def chunk_window(
     return chunks
 
 
-def split_window(
-    start: datetime, end: datetime, day_counts: list[tuple[date, int]], parts: int
-) -> list[tuple[datetime, datetime]]:
-    """Cut [start, end) at UTC midnights into at most `parts` windows holding about as many
-    conversations each (to within a day's); a window of one busy day stays whole.
-
-    A window ends before the day whose middle passes its share of the conversations."""
-    total = sum(conversations for _, conversations in day_counts)
-    cuts: list[datetime] = []
-    before = 0
-    for day, conversations in day_counts:
-        if len(cuts) < parts - 1 and before > 0 and before + conversations / 2 > total * (len(cuts) + 1) / parts:
-            cuts.append(datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc))
-        before += conversations
-    bounds = [start, *cuts, end]
-    return list(zip(bounds, bounds[1:]))
-
-
 def describe_bound(moment: datetime) -> str:
     if moment <= BEGINNING_OF_TIME:
         return "-infinity"
@@ -238,19 +213,26 @@ def diff_front_window(
     only_conversation_ids: list[str] | None = None,
 ) -> tuple[WriteCounts, int]:
     """Make the window's links exact inside the caller's transaction, but for the missing links past
-    the first `batch_rows`: one statement computes the differences, deletes and refreshes, then the first
-    batch of missing links is inserted. Returns the counts and how many missing links there are."""
-    conn.execute(postgres.sql("links/set_diff_settings.sql"))
+    the first `batch_rows`: the oracle pairs of a window are staged by a parallel statement (a scoped run's
+    few are computed in place), a second finds the differences, a short one deletes and refreshes, then
+    the first batch of missing links is inserted. Returns the counts and how many
+    missing links there are."""
     conn.execute(postgres.sql("links/create_links_to_insert.sql"))
     conn.execute(postgres.sql("links/truncate_links_to_insert.sql"))
-    statement = postgres.sql(
-        "links/sync_front_links_window.sql",
-        links=spec.table,
-        owner=spec.owner_column,
-        oracle=front_oracle(postgres, spec),
-    )
+    identifiers = {"links": spec.table, "owner": spec.owner_column}
+    window_links = postgres.sql("links/select_front_links_of_window.sql", **identifiers)
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
-    pending, updated, deleted, in_window = conn.execute(statement, params).fetchone()
+    if only_conversation_ids is None:
+        staged = stage_rows(conn, postgres, front_oracle(postgres, spec), params)
+        oracle = postgres.sql("links/select_staged_link_rows.sql", **identifiers)
+    else:
+        staged, oracle = None, front_oracle(postgres, spec)
+    differences = postgres.sql("links/create_front_link_differences.sql", **identifiers, oracle=oracle, window_links=window_links)
+    TimedClientCursor(conn).execute(differences, params)
+    pending, updated, deleted = conn.execute(postgres.sql("links/apply_front_link_differences.sql", **identifiers)).fetchone()
+    if staged is None:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
+        staged = conn.execute(postgres.sql("links/count_front_links_window.sql", window_links=window_links), params).fetchone()[0] + pending
+    in_window = staged
     inserted = insert_pending_links(conn, postgres, spec, 1, min(pending, batch_rows))
     return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window), pending
 
@@ -327,19 +309,11 @@ def try_fill_front(
     start: datetime,
     end: datetime,
     log: Callable[[str], object],
-    day_counts: list[tuple[date, int]],
-    connections: int,
 ) -> WriteCounts | None:
-    """Fill the whole window when the table was never filled, over `connections` slices of it (cut by
-    `day_counts`) loaded side by side; None when it was filled."""
-
-    def insert_into(target: str) -> sql.Composed:
-        oracle = front_oracle(postgres, spec)
-        return postgres.sql("links/insert_front_links_window.sql", links=target, owner=spec.owner_column, oracle=oracle)
-
-    windows = split_window(start, end, day_counts, connections)
-    parts = [{"start": part_start, "end": part_end, "only_conversation_ids": None} for part_start, part_end in windows]
-    filled = fill_never_filled_table(conn, postgres, spec.table, insert_into, parts, log)
+    """Fill the whole window when the table was never filled; None when it was."""
+    params = {"start": start, "end": end, "only_conversation_ids": None}
+    columns = (spec.owner_column, "front_conversation_id", "front_conversation_created_at")
+    filled = fill_never_filled_table(conn, postgres, spec.table, RowsToLoad(front_oracle(postgres, spec), params, columns), log)
     if filled is None:
         return None
     return WriteCounts(rows_inserted=filled.rows_inserted, rows_deleted=0, rows_in_window=filled.rows_inserted)
@@ -390,11 +364,10 @@ def materialize_front_links(
             counts = make_front_window_exact(conn, postgres, spec, start, end, context.log.info, config.max_insert_batch_rows, scope)
             mode, chunk_count = "scoped", 1
         else:
-            # Counted once: the first fill slices the window by it, a diff chunks the window by it.
-            day_counts = count_conversations_by_day(conn, postgres, start, end)
-            counts = try_fill_front(conn, postgres, spec, start, end, context.log.info, day_counts, config.fill_connections)
+            counts = try_fill_front(conn, postgres, spec, start, end, context.log.info)
             mode, chunk_count = "bulk", 1
         if counts is None:
+            day_counts = count_conversations_by_day(conn, postgres, start, end)
             chunks = chunk_window(start, end, day_counts, config.max_chunk_conversations)
             mode, chunk_count = "diff", len(chunks)
             counts = diff_front_chunks(conn, postgres, spec, chunks, context.log.info, config.max_insert_batch_rows)
@@ -529,10 +502,8 @@ def clients_front_conversations(
 
 def fill_project_links(conn: psycopg.Connection, postgres: PostgresResource, log: Callable[[str], object]) -> dict[str, int] | None:
     """Fill project_conversations when it was never filled; None when it was."""
-    oracle = postgres.sql("links/select_project_links.sql")
-    filled = fill_never_filled_table(
-        conn, postgres, PROJECT_LINKS_TABLE, lambda target: postgres.sql("links/insert_project_links.sql", links=target, oracle=oracle), [{}], log
-    )
+    rows = RowsToLoad(postgres.sql("links/select_project_links.sql"), {}, ("project_id", "conversation_id", "added_by"))
+    filled = fill_never_filled_table(conn, postgres, PROJECT_LINKS_TABLE, rows, log)
     if filled is None:
         return None
     return {"rows_inserted": filled.rows_inserted, "rows_deleted": 0, "rows_moved": 0, "rows_refreshed": 0}

@@ -7,35 +7,93 @@ it covers the whole table.
 """
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import dagster as dg
 
-from convo_pipelines.defs.checks import CheckScope, build_sql_check
+from convo_pipelines.defs.checks import CheckScope, build_sql_check, follows_materialization
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
-from convo_pipelines.defs.links.tables import CLIENT_LINKS, PEOPLE_LINKS, FrontLinkTable, change_index_params
+from convo_pipelines.defs.links.tables import CLIENT_LINKS, PEOPLE_LINKS, PROJECT_LINKS_TABLE, FrontLinkTable, change_index_params
 from convo_pipelines.defs.partitions import partition_window
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
 
 
-def window_scope(context: dg.AssetCheckExecutionContext) -> CheckScope:
-    """Links of the Front conversations created in the run's window, or the whole table.
+# Conversations the exactness check that follows a run compares, drawn at random in the run's window: a
+# fault that puts wrong rows in 1% of the conversations escapes one run's sample with probability 0.7%
+# (0.99 ** 500), for a few thousand index probes whatever the window holds (about a second at 1,000,000
+# conversations). A check run on its own, and the weekly audit, compare every conversation.
+SAMPLE_CONVERSATIONS = 500
+WINDOW_CONVERSATIONS_SQL = "links/checks/scope_window_front_conversations.sql"
+SAMPLED_CONVERSATIONS_SQL = "links/checks/scope_sampled_front_conversations.sql"
+# The validated constraints that make a duplicate or orphan scan needless after a run.
+GUARANTEEING_INDEX = {"guaranteeing_index": "links/checks/select_guaranteeing_unique_index.sql"}
+GUARANTEEING_KEYS = {"guaranteeing_keys": "links/checks/select_guaranteeing_foreign_keys.sql"}
 
-    Same rule as the assets: the first partition also covers conversations created before
-    PARTITIONS_START_DATE (open start), and a run over every partition, or an unpartitioned run
-    (a check launched alone), checks the whole table, orphans of deleted conversations included.
+
+def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable[[dg.AssetCheckExecutionContext], CheckScope]:
+    """The scope of a Front link check on `asset_key`: links of the Front conversations created in the
+    run's window, or the whole table.
+
+    Same window rule as the assets: the first partition also covers conversations created before
+    PARTITIONS_START_DATE (open start), and a run over every partition, or an unpartitioned run (a check
+    launched alone), checks the whole table, orphans of deleted conversations included.
+    After a materialization in the same run, the check trusts the table's validated constraints
+    (trust_constraints) and, when `sampled`, compares the conversations the run was scoped to or a random
+    sample of the window's; launched on its own it scans and compares everything in its window.
     """
-    changed_since = {"changed_since": run_started_at(context)}
-    window = partition_window(context)
-    if window.whole:
-        return CheckScope(label="whole table", params={"window_start": None, "window_end": None, **changed_since})
-    label_start = "-infinity" if window.start is None else window.start.isoformat()
-    return CheckScope(
-        label=f"conversations created in [{label_start}, {window.end.isoformat()})",
-        params={"window_start": window.start, "window_end": window.end, **changed_since},
-    )
+
+    def scope_of(context: dg.AssetCheckExecutionContext) -> CheckScope:
+        after_run = follows_materialization(context, asset_key)
+        window = partition_window(context)
+        params: dict[str, object] = {"changed_since": run_started_at(context), "trust_constraints": after_run}
+        if window.whole:
+            params.update(window_start=None, window_end=None)
+            where = "whole table"
+        else:
+            params.update(window_start=window.start, window_end=window.end)
+            label_start = "-infinity" if window.start is None else window.start.isoformat()
+            where = f"conversations created in [{label_start}, {window.end.isoformat()})"
+        if not sampled:
+            return CheckScope(label=where, params=params)
+        if not after_run:
+            return CheckScope(label=where, params=params, fragments={"scoped_conversations": WINDOW_CONVERSATIONS_SQL})
+        named = conversations_named_by_run(context, asset_key)
+        params.update(only_conversation_ids=named, sample_conversations=None if named else SAMPLE_CONVERSATIONS)
+        label = (
+            f"the {len(named):,} conversations the run recomputed"
+            if named
+            else f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations"
+        ) + f" ({where})"
+        return CheckScope(label=label, params=params, fragments={"scoped_conversations": SAMPLED_CONVERSATIONS_SQL})
+
+    return scope_of
+
+
+def project_check_scope(sampled: bool = False) -> Callable[[dg.AssetCheckExecutionContext], CheckScope]:
+    """The scope of a project_conversations check: the whole table. After a materialization in the same run
+    the check trusts the table's validated constraints and, when `sampled`, compares a random sample of
+    conversations; launched on its own it scans and compares every row."""
+
+    def scope_of(context: dg.AssetCheckExecutionContext) -> CheckScope:
+        after_run = follows_materialization(context, project_conversations.key)
+        params: dict[str, object] = {"trust_constraints": after_run}
+        if not sampled:
+            return CheckScope(label="whole table", params=params)
+        params["sample_conversations"] = SAMPLE_CONVERSATIONS if after_run else None
+        label = f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations (whole table)" if after_run else "whole table"
+        return CheckScope(label=label, params=params)
+
+    return scope_of
+
+
+def conversations_named_by_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> list[str] | None:
+    """The conversation ids a scoped run (the late-change sensor's) gave the asset, or None for a whole-window run."""
+    op_config = (context.run.run_config.get("ops") or {}).get(asset_key.to_python_identifier()) or {}
+    named = (op_config.get("config") or {}).get("only_conversation_ids") or []
+    return sorted(set(named)) or None
 
 
 def run_started_at(context: dg.AssetCheckExecutionContext) -> datetime:
@@ -60,6 +118,9 @@ def build_front_link_checks(
     """Duplicates, orphans and exactness checks of one Front link table, the asset `asset` (ERROR;
     `blocking` when another asset is computed from the table)."""
     owner = {"link_table": table.table, "owner_column": table.owner_column}
+    # The same names as values, for the catalog lookups of the constraints that make a scan needless.
+    names = {"link_table_name": table.table, "owner_column_name": table.owner_column}
+    pair = {"unique_columns": [table.owner_column, "front_conversation_id"]}
     severity_note = FEEDS_DOWNSTREAM if blocking else NOTHING_DOWNSTREAM
     # The duplicate and orphan checks see the same scoped links.
     scoped_links = {"scoped_links": "links/checks/select_scoped_front_links.sql"}
@@ -69,32 +130,37 @@ def build_front_link_checks(
             name="no_duplicate_pairs",
             sql_file="links/checks/check_front_links_duplicates.sql",
             identifiers=owner,
-            fragments=scoped_links,
-            scope_of=window_scope,
+            fragments={**scoped_links, **GUARANTEEING_INDEX},
+            values={**names, **pair},
+            scope_of=front_check_scope(asset.key),
             blocking=blocking,
-            description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.table} is stored once. {severity_note}",
+            description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.table} is stored once; after "
+            f"a run, a valid unique index on the pair guarantees it without a scan. {severity_note}",
         ),
         build_sql_check(
             asset=asset,
             name="no_orphans",
             sql_file="links/checks/check_front_links_orphans.sql",
             identifiers={**owner, "owner_table": table.owner_table},
-            fragments=scoped_links,
-            values={"owner_kind": table.owner_kind},
-            scope_of=window_scope,
+            fragments={**scoped_links, **GUARANTEEING_KEYS},
+            values={"owner_kind": table.owner_kind, "owner_table_name": table.owner_table, **names},
+            scope_of=front_check_scope(asset.key),
             blocking=blocking,
-            description=f"Every {table.table} row points at an existing {table.owner_kind} and Front conversation. {severity_note}",
+            description=f"Every {table.table} row points at an existing {table.owner_kind} and Front conversation; after "
+            f"a run, validated foreign keys guarantee it without a scan. {severity_note}",
         ),
         build_sql_check(
             asset=asset,
             name="matches_source",
             sql_file="links/checks/check_front_links_exactness.sql",
             identifiers=owner,
-            fragments={"expected": table.expected_links_sql},
-            scope_of=window_scope,
+            fragments={"expected": table.expected_links_sql, "scoped_conversations": WINDOW_CONVERSATIONS_SQL},
+            scope_of=front_check_scope(asset.key, sampled=True),
             blocking=blocking,
             description=f"{table.table} holds exactly the pairs the source defines: counts and samples of missing "
-            f"and extra pairs; differences in conversations the app changed since the run started are the app "
+            f"and extra pairs. After a run it compares the conversations the run was scoped to, or "
+            f"{SAMPLE_CONVERSATIONS:,} drawn at random in its window; launched on its own (or by "
+            f"link_tables_audit_job) every conversation of its window. Differences in conversations the app changed since the run started are the app "
             f"moving on after the run's snapshot, left to the next run. {severity_note}",
         ),
     ]
@@ -107,6 +173,9 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             asset=project_conversations,
             name="no_duplicate_pairs",
             sql_file="links/checks/check_project_links_duplicates.sql",
+            fragments=GUARANTEEING_INDEX,
+            values={"link_table_name": PROJECT_LINKS_TABLE, "unique_columns": ["conversation_id"]},
+            scope_of=project_check_scope(),
             description="Each conversation appears once in project_conversations (one project per conversation). "
             "ERROR, non-blocking: the data is already committed when the check runs.",
         ),
@@ -114,6 +183,9 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             asset=project_conversations,
             name="no_orphans",
             sql_file="links/checks/check_project_links_orphans.sql",
+            fragments=GUARANTEEING_KEYS,
+            values={"link_table_name": PROJECT_LINKS_TABLE},
+            scope_of=project_check_scope(),
             description="Every project_conversations row points at an existing project, conversation and, when "
             "set, added_by user. ERROR, non-blocking: the data is already committed when the check runs.",
         ),
@@ -121,6 +193,7 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             asset=project_conversations,
             name="matches_source",
             sql_file="links/checks/check_project_links_exactness.sql",
+            scope_of=project_check_scope(sampled=True),
             description="project_conversations equals (conversations.project_id, conversations.id) for existing "
             "projects, added_by being the project's user: missing, extra and wrong added_by rows. "
             "ERROR, non-blocking: the data is already committed when the check runs.",

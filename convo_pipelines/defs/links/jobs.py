@@ -1,6 +1,7 @@
 """The link tables' asset jobs, launched by their schedules and the late-change sensor.
 
-Selecting assets also selects their checks, so every run verifies what it wrote.
+Selecting assets also selects their checks, so every run verifies what it wrote (the checks that follow a
+run cost a fraction of it: see checks.py); the audit job runs the checks alone, comparing every row.
 """
 
 import dagster as dg
@@ -25,4 +26,12 @@ project_links_job = dg.define_asset_job(
     name="project_links_job",
     selection=dg.AssetSelection.assets(project_conversations),
     description="Reconciles project_conversations with conversations.project_id, then checks it.",
+)
+
+# The checks alone: each compares its whole table with the source (a check that does not follow a
+# materialization in its run covers everything), on LINK_TABLES_AUDIT_CRON or launched from the UI.
+link_tables_audit_job = dg.define_asset_job(
+    name="link_tables_audit_job",
+    selection=dg.AssetSelection.checks_for_assets(*FRONT_LINK_ASSETS_DEFS, project_conversations),
+    description="Compares every row of the three link tables with the source: the complete checks, nothing written.",
 )

@@ -1,8 +1,9 @@
 """How a link table is first filled and gets its foreign keys, without ever blocking the application.
 
 A link table is created by its migration without foreign keys. Its first fill:
-- builds fresh storage beside it (same columns; rows inserted with no index to maintain; then its
-  keys and indexes built in bulk and statistics gathered), committed on its own;
+- builds fresh storage beside it (its rows computed by a CREATE TABLE AS, which PostgreSQL runs in
+  parallel, with the table's columns, defaults, NOT NULLs and comments; then its keys and indexes built
+  in bulk, in parallel workers, and statistics gathered), committed on its own;
 - swaps it in, in a moment: the empty table is dropped (it has no foreign key yet, so nothing but
   itself is locked) and the fresh storage takes its name, its index names, owner, grants and comment;
   the lock is asked for under a short lock_timeout and retried, so app reads never queue long;
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.lib.errors import first_line
-from convo_pipelines.lib.db import add_sql_seconds, retry_concurrent_changes, set_short_lock_timeout
+from convo_pipelines.lib.db import TimedClientCursor, retry_concurrent_changes, set_short_lock_timeout
 from convo_pipelines.defs.links.tables import ForeignKey
 from convo_pipelines.defs.resources import PostgresResource
 
@@ -104,16 +104,14 @@ def fill_never_filled_table(
     conn: psycopg.Connection,
     postgres: PostgresResource,
     table: str,
-    insert_into: Callable[[str], sql.Composable],
-    parts: list[dict[str, object]],
+    load: "RowsToLoad",
     log: Callable[[str], object],
 ) -> FillResult | None:
     """Fill `table` when it was never filled; None when it was (the caller diffs instead).
 
-    `insert_into(target)` gives the INSERT of rows into the table named `target`, run once with each
-    of `parts`' parameters: disjoint slices of the rows, which fresh storage loads side by side, one
-    connection each (PostgreSQL never runs an INSERT ... SELECT in parallel). `conn` must be in
-    autocommit mode: the fill spans several transactions, under the writers' session lock.
+    `load.rows` (the table's oracle query) is computed by a CREATE TABLE AS, which PostgreSQL runs in
+    parallel, then copied in.
+    `conn` must be in autocommit mode: the fill spans several transactions, under the writers' session lock.
     """
     with link_table_locked_for_session(conn, postgres, table):
         if not is_never_filled(conn, postgres, table):
@@ -121,9 +119,9 @@ def fill_never_filled_table(
         blockers = swap_blockers(conn, postgres, table)
         if blockers:
             log(f"{table}: filled in place, not built aside and swapped in: {', '.join(blockers)}")
-            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), parts), "in place")
+            return FillResult(fill_in_place(conn, postgres, table, load), "in place")
         fill = fill_table_name(table)
-        inserted = build_fresh_storage(conn, postgres, table, fill, insert_into(fill), parts, log)
+        inserted = build_fresh_storage(conn, postgres, table, fill, load, log)
         try:
             swapped = retry_concurrent_changes(
                 lambda: swap_in(conn, postgres, table, fill), what=f"{table}: swapping in its first fill", log=log
@@ -132,11 +130,35 @@ def fill_never_filled_table(
             # The app hung something on the table meanwhile, or held it for the whole retry budget.
             conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
             log(f"{table}: filled in place, not swapped in: {first_line(exc)}")
-            return FillResult(fill_in_place(conn, postgres, table, insert_into(table), parts), "in place")
+            return FillResult(fill_in_place(conn, postgres, table, load), "in place")
         if not swapped:  # the table got rows or keys meanwhile: keep them, let the caller diff
             conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
             return None
         return FillResult(inserted, "swap")
+
+
+@dataclass(frozen=True)
+class RowsToLoad:
+    """A first fill's rows: the oracle query, its parameters, and the table columns it gives, in its order."""
+
+    rows: sql.Composable
+    params: dict[str, object]
+    columns: tuple[str, ...]
+
+
+def stage_rows(conn: psycopg.Connection, postgres: PostgresResource, rows: sql.Composable, params: dict[str, object]) -> int:
+    """Inside the caller's transaction, compute `rows` (an oracle query) into pg_temp.link_rows_staged with a
+    CREATE TABLE AS, which PostgreSQL runs in parallel; returns how many rows it holds."""
+    conn.execute(postgres.sql("links/set_staging_settings.sql"))
+    return TimedClientCursor(conn).execute(postgres.sql("links/stage_link_rows.sql", rows=rows), params).rowcount
+
+
+def load_rows(conn: psycopg.Connection, postgres: PostgresResource, target: str, load: RowsToLoad) -> int:
+    """Inside the caller's transaction, stage the rows, then copy them into `target` (an INSERT ... SELECT
+    never runs in parallel: copying computed rows is the cheap part)."""
+    stage_rows(conn, postgres, load.rows, load.params)
+    columns = sql.SQL(", ").join(map(sql.Identifier, load.columns))
+    return conn.execute(postgres.sql("links/insert_staged_link_rows.sql", links=target, columns=columns)).rowcount
 
 
 def fill_table_name(table: str) -> str:
@@ -151,41 +173,40 @@ def swap_blockers(conn: psycopg.Connection, postgres: PostgresResource, table: s
     return [row[0] for row in rows]
 
 
-def fill_in_place(
-    conn: psycopg.Connection, postgres: PostgresResource, table: str, insert: sql.Composable, parts: list[dict[str, object]]
-) -> int:
+def fill_in_place(conn: psycopg.Connection, postgres: PostgresResource, table: str, load: RowsToLoad) -> int:
     """Insert every row into the empty table itself in one transaction and analyze it.
 
     The table has no foreign key yet, so no row of a source table is locked, and its own indexes are
-    kept (dropping them would lock the application's reads of it until commit). The parts go one after
-    the other: the rows must appear to the app all at once, which one transaction means one connection.
+    kept (dropping them would lock the application's reads of it until commit): they are maintained
+    row by row, which is what makes this path slower than fresh storage.
     """
     with conn.transaction():
         lock_link_table(conn, postgres, table)
-        conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
-        inserted = sum(conn.execute(insert, params).rowcount for params in parts)
+        inserted = load_rows(conn, postgres, table, load)
         conn.execute(postgres.sql("links/analyze_link_table.sql", table=table))
     return inserted
 
 
 def build_fresh_storage(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
-    table: str,
-    fill: str,
-    insert: sql.Composable,
-    parts: list[dict[str, object]],
-    log: Callable[[str], object],
+    conn: psycopg.Connection, postgres: PostgresResource, table: str, fill: str, load: RowsToLoad, log: Callable[[str], object]
 ) -> int:
-    """Create `fill` like `table`, insert the rows (the parts side by side), then build its keys and
-    indexes in bulk (in parallel workers); committed step by step, nobody but this run sees `fill`.
+    """Create `fill` holding the rows, as `table` has its columns, then build its keys and indexes in bulk (in
+    parallel workers); committed step by step, nobody but this run sees `fill`.
 
-    A leftover of a run killed before its swap is dropped first. Only this run's own table is locked.
+    The rows are computed straight into `fill` by one CREATE TABLE AS, which PostgreSQL runs in parallel;
+    the columns' defaults, NOT NULLs and comments are then copied from `table`'s catalog. A leftover of a
+    run killed before its swap is dropped first. Only this run's own table is locked.
     """
+    started = time.perf_counter()
     with conn.transaction():
         conn.execute(postgres.sql("links/drop_link_fill_table.sql", fill=fill))
-        conn.execute(postgres.sql("links/create_link_fill_table.sql", links=table, fill=fill))
-    inserted = insert_side_by_side(conn, postgres, insert, parts)
+        conn.execute(postgres.sql("links/set_staging_settings.sql"))
+        columns = link_table_columns(conn, postgres, table)
+        select_list = sql.SQL(", ").join(fill_column_value(column, load.columns) for column in columns)
+        create = postgres.sql("links/create_link_fill_table_as.sql", fill=fill, columns=select_list, rows=load.rows)
+        inserted = TimedClientCursor(conn).execute(create, load.params).rowcount
+        give_fill_the_table_columns(conn, postgres, fill, columns)
+    log(f"{table}: computed {inserted:,} rows into fresh storage in {time.perf_counter() - started:.1f} s; building its keys and indexes")
     with conn.transaction():
         conn.execute(postgres.sql("lib/catalog/set_index_build_settings.sql"))
         indexes = conn.execute(
@@ -194,32 +215,53 @@ def build_fresh_storage(
         for number, (_, is_constraint, definition, is_unique) in enumerate(indexes, start=1):
             conn.execute(index_statement(postgres, fill, f"{fill}_{number}", is_constraint, definition, is_unique))
         conn.execute(postgres.sql("links/analyze_link_table.sql", table=fill))
-    log(f"{table}: built {inserted:,} rows over {len(parts)} connection(s) and {len(indexes)} keys and indexes in fresh storage")
+    log(f"{table}: built {inserted:,} rows and {len(indexes)} keys and indexes in fresh storage")
     return inserted
 
 
-def insert_side_by_side(
-    conn: psycopg.Connection, postgres: PostgresResource, insert: sql.Composable, parts: list[dict[str, object]]
-) -> int:
-    """Run `insert` once per part, each on a connection of its own at the same time; the rows inserted.
+@dataclass(frozen=True)
+class LinkColumn:
+    """A link table column as its catalog renders it: PostgreSQL's own text, not data."""
 
-    The parts' wall time is added to `conn`'s SQL time: it is the time the run spent waiting on
-    PostgreSQL, where adding up each connection's would count the overlap twice.
-    """
+    name: str
+    type: str
+    default: str | None
+    not_null: bool
+    comment: str | None
 
-    def insert_part(params: dict[str, object]) -> int:
-        with postgres.connect() as part_conn:
-            part_conn.execute(postgres.sql("links/set_bulk_build_settings.sql"))
-            return part_conn.execute(insert, params).rowcount
 
-    started = time.perf_counter()
-    if len(parts) == 1:
-        inserted = insert_part(parts[0])
+def link_table_columns(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> list[LinkColumn]:
+    rows = conn.execute(postgres.sql("links/select_link_table_columns.sql"), {"qualified_table": qualified_name(postgres, table)})
+    return [LinkColumn(*row) for row in rows]
+
+
+def fill_column_value(column: LinkColumn, given: tuple[str, ...]) -> sql.Composed:
+    """The select-list entry of `column` in the fresh storage's CREATE TABLE AS: the oracle's value when it
+    gives the column, else the column's default (evaluated per row, as an INSERT would), else null."""
+    if column.name in given:
+        value = sql.SQL("staged.{}").format(sql.Identifier(column.name))
+    elif column.default is not None:
+        value = sql.SQL("({})").format(sql.SQL(column.default))
     else:
-        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="convo_fill") as pool:
-            inserted = sum(pool.map(insert_part, parts))
-    add_sql_seconds(conn, time.perf_counter() - started)
-    return inserted
+        value = sql.NULL
+    return sql.SQL("{}::{} as {}").format(value, sql.SQL(column.type), sql.Identifier(column.name))
+
+
+def give_fill_the_table_columns(conn: psycopg.Connection, postgres: PostgresResource, fill: str, columns: list[LinkColumn]) -> None:
+    """The defaults, NOT NULLs (one scan for all) and comments a CREATE TABLE AS does not carry."""
+    changes = []
+    for column in columns:
+        if column.default is not None:
+            changes.append(sql.SQL("alter column {} set default {}").format(sql.Identifier(column.name), sql.SQL(column.default)))
+        if column.not_null:
+            changes.append(sql.SQL("alter column {} set not null").format(sql.Identifier(column.name)))
+    if changes:
+        conn.execute(postgres.sql("links/alter_link_fill_columns.sql", fill=fill, changes=sql.SQL(", ").join(changes)))
+    for column in columns:
+        if column.comment is not None:
+            conn.execute(
+                postgres.sql("links/comment_on_link_fill_column.sql", fill=fill, column=column.name, comment=sql.Literal(column.comment))
+            )
 
 
 def index_statement(

@@ -1,13 +1,17 @@
--- Finds (crew_code, session_id) grains stored more than once in conversation_summaries among summaries overlapping the window.
-with duplicates as (
+-- Finds (crew_code, session_id) grains stored more than once in conversation_summaries among the scoped rows, bound in as a file:
+-- the summaries overlapping the window (select_conversation_summaries_overlapping_window.sql) or every copy of the grains a run
+-- changed (select_conversation_summaries_of_written_grains.sql).
+with scoped_rows as (
+    {scoped_rows}
+),
+
+duplicates as (
     select
-        cs.crew_code,
-        cs.session_id,
+        sr.crew_code,
+        sr.session_id,
         count(*) as copies
-    from {analytics}.conversation_summaries as cs
-    where cs.ended_at >= %(window_start)s
-      and cs.started_at < %(window_end)s
-    group by cs.crew_code, cs.session_id
+    from scoped_rows as sr
+    group by sr.crew_code, sr.session_id
     having count(*) > 1
 )
 

@@ -1,14 +1,18 @@
--- Finds (crew_code, session_id, activity_date) grains stored more than once in histories_sessions within the window's days.
-with duplicates as (
+-- Finds (crew_code, session_id, activity_date) grains stored more than once in histories_sessions among the scoped rows,
+-- bound in as a file that returns every copy of the grains it covers: the window's days (select_histories_sessions_of_window_days.sql)
+-- or the grains a run changed (select_histories_sessions_of_written_grains.sql).
+with scoped_rows as (
+    {scoped_rows}
+),
+
+duplicates as (
     select
-        hs.crew_code,
-        hs.session_id,
-        hs.activity_date,
+        sr.crew_code,
+        sr.session_id,
+        sr.activity_date,
         count(*) as copies
-    from {analytics}.histories_sessions as hs
-    where hs.activity_date >= %(first_day)s
-      and hs.activity_date < %(end_day)s
-    group by hs.crew_code, hs.session_id, hs.activity_date
+    from scoped_rows as sr
+    group by sr.crew_code, sr.session_id, sr.activity_date
     having count(*) > 1
 )
 

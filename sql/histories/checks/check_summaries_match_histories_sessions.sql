@@ -1,15 +1,8 @@
--- Finds sessions touched by the window whose conversation_summaries counts differ from the sum of their histories_sessions days
--- (a summary without days, or days without a summary, count too).
+-- Finds the scoped sessions whose conversation_summaries counts differ from the sum of their histories_sessions days
+-- (a summary without days, or days without a summary, count too). The sessions are bound in as a file: those active in the
+-- window (select_sessions_active_in_window.sql) or those a run changed a row of (select_sessions_written_since.sql).
 with scoped_sessions as (
-    select hs.crew_code, hs.session_id
-    from {analytics}.histories_sessions as hs
-    where hs.activity_date >= %(first_day)s
-      and hs.activity_date < %(end_day)s
-    union
-    select cs.crew_code, cs.session_id
-    from {analytics}.conversation_summaries as cs
-    where cs.ended_at >= %(window_start)s
-      and cs.started_at < %(window_end)s
+    {scoped_sessions}
 ),
 
 day_totals as (

@@ -1,16 +1,10 @@
 -- Compares a Front link table with its definition, the pairs the source defines, for conversations created in the checked scope: missing and extra (owner, Front conversation, conversation created_at) rows (a stale created_at copy is one of each) with counts and up to sample_limit samples each.
--- Scope: conversations created in [window_start, window_end), either bound null meaning unbounded; differences in
--- conversations the app changed since changed_since (null: none left out) are left out as the app moving on.
+-- Scope: the conversations of the embedded scoped_conversations (every one created in the window, or a sample of
+-- them: scope_*_front_conversations.sql); differences in conversations the app changed since changed_since
+-- (null: none left out) are left out as the app moving on.
 -- The definition is bound in as a select_expected_*_links.sql file: it reads scoped_conversations
 -- and returns (owner, front_conversation_id, front_conversation_created_at) rows, the owner column named as in the link table.
--- not materialized: each use is planned with the window's own row estimate and indexes
-with scoped_conversations as not materialized (
-    select fc.id, fc.created_at
-    from {source}.front_conversations as fc
-    where
-        (%(window_start)s::timestamptz is null or fc.created_at >= %(window_start)s::timestamptz)
-        and (%(window_end)s::timestamptz is null or fc.created_at < %(window_end)s::timestamptz)
-),
+with {scoped_conversations},
 
 expected as (
     {expected}

@@ -1,10 +1,17 @@
--- Finds conversations stored more than once in project_conversations (one project per conversation, so this also covers repeated pairs): one row with the count and up to sample_limit samples.
-with duplicates as (
+-- Finds conversations stored more than once in project_conversations (one project per conversation, so this also covers repeated pairs): one row with the count, up to sample_limit samples, and the unique index that made a scan needless.
+-- When trust_constraints is true (the check that follows a run) and a valid unique index on conversation_id
+-- exists, PostgreSQL already guarantees there is no duplicate and nothing is scanned.
+with guaranteeing_index as (
+    {guaranteeing_index}
+),
+
+duplicates as (
     select
         l.conversation_id,
         count(*) as copies,
         count(distinct l.project_id) as projects
     from {source}.project_conversations as l
+    where not exists (select from guaranteeing_index)
     group by l.conversation_id
     having count(*) > 1
 )
@@ -15,4 +22,5 @@ select
     (
         select coalesce(jsonb_agg(to_jsonb(s) order by s.conversation_id), '[]'::jsonb)
         from (select * from duplicates order by 1 limit %(sample_limit)s) as s
-    ) as samples;
+    ) as samples,
+    (select 'unique index ' || gi.index_name from guaranteeing_index as gi) as verified_by;

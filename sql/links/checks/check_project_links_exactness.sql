@@ -1,5 +1,15 @@
 -- Compares project_conversations with its definition, (conversations.project_id, conversations.id) for conversations whose project exists, added_by being the project's user when that user exists: missing, extra and wrong-added_by rows with counts and up to sample_limit samples each.
-with expected as (
+-- With sample_conversations set (the check that follows a run), only that many conversations drawn at random are
+-- compared, through the indexes; null compares every row.
+with sampled as materialized (
+    select c.id
+    from {source}.conversations as c
+    where %(sample_conversations)s::integer is not null
+    order by random()
+    limit %(sample_conversations)s
+),
+
+expected as (
     select
         c.project_id,
         c.id as conversation_id,
@@ -7,6 +17,7 @@ with expected as (
     from {source}.conversations as c
     inner join {source}.projects as p on p.id = c.project_id
     left join {source}.users as u on u.id = p.user_id
+    where %(sample_conversations)s::integer is null or c.id in (select sampled.id from sampled)
 ),
 
 stored as (
@@ -15,6 +26,7 @@ stored as (
         l.conversation_id,
         l.added_by
     from {source}.project_conversations as l
+    where %(sample_conversations)s::integer is null or l.conversation_id in (select sampled.id from sampled)
 ),
 
 missing as (

@@ -1,0 +1,14 @@
+-- Up to sample_conversations Front conversations drawn at random among those created in [window_start, window_end) (either bound null meaning unbounded), only among only_conversation_ids when given: the scope of the check that follows a run.
+-- Materialized: drawn once, so every part of the comparison sees the same sample. A sample of a few
+-- thousand is compared through the source's indexes in a fraction of the run's time; a wrong row in a
+-- share p of the conversations escapes it with probability (1 - p) ^ sample_conversations.
+scoped_conversations as materialized (
+    select fc.id, fc.created_at
+    from {source}.front_conversations as fc
+    where
+        (%(window_start)s::timestamptz is null or fc.created_at >= %(window_start)s::timestamptz)
+        and (%(window_end)s::timestamptz is null or fc.created_at < %(window_end)s::timestamptz)
+        and (%(only_conversation_ids)s::uuid[] is null or fc.id = any(%(only_conversation_ids)s::uuid[]))
+    order by random()
+    limit %(sample_conversations)s
+)

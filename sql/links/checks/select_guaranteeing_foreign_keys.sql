@@ -1,0 +1,22 @@
+-- Lists the checked link table's validated single-column foreign keys whose triggers are enabled, when trust_constraints is true: (constraint_name, column_name, referenced_table in the source schema). Each is PostgreSQL's own guarantee that the column's rows exist, so an orphan check need not scan that side.
+-- A writer with session_replication_role = replica bypasses foreign keys: a check run on its own trusts none.
+select
+    constraint_row.conname::text as constraint_name,
+    key_attribute.attname::text as column_name,
+    referenced.relname::text as referenced_table
+from pg_catalog.pg_constraint as constraint_row
+inner join pg_catalog.pg_attribute as key_attribute
+    on key_attribute.attrelid = constraint_row.conrelid
+   and key_attribute.attnum = constraint_row.conkey[1]
+inner join pg_catalog.pg_class as referenced on referenced.oid = constraint_row.confrelid
+inner join pg_catalog.pg_namespace as referenced_schema on referenced_schema.oid = referenced.relnamespace
+where %(trust_constraints)s::boolean
+  and constraint_row.conrelid = to_regclass(format('%%I.%%I', %(source_schema)s::text, %(link_table_name)s::text))
+  and constraint_row.contype = 'f'
+  and constraint_row.convalidated
+  and cardinality(constraint_row.conkey) = 1
+  and referenced_schema.nspname = %(source_schema)s::text
+  and not exists (
+      select from pg_catalog.pg_trigger as trigger_row
+      where trigger_row.tgconstraint = constraint_row.oid and trigger_row.tgenabled = 'D'
+  )

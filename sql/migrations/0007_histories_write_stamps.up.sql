@@ -1,0 +1,8 @@
+-- Stamps every histories_sessions row with when convo_pipelines last changed it (as conversation_summaries already
+-- does), and indexes both stamps, so the checks that follow a run read only the rows that run changed: a discovery
+-- tick writes a few rows of a day that may hold hundreds of thousands. Existing rows take the migration's time.
+alter table {analytics}.histories_sessions add column updated_at timestamptz not null default now();
+comment on column {analytics}.histories_sessions.updated_at is
+    'When convo_pipelines last changed this row; unchanged when a re-run finds nothing new.';
+create index histories_sessions_updated_at_idx on {analytics}.histories_sessions (updated_at);
+create index conversation_summaries_updated_at_idx on {analytics}.conversation_summaries (updated_at);
