@@ -305,11 +305,6 @@ def sql_seconds(conn: psycopg.Connection) -> float:
     return getattr(conn, "sql_seconds", 0.0)
 
 
-def add_sql_seconds(conn: psycopg.Connection, seconds: float) -> None:
-    """Count `seconds` spent in statements on other connections on behalf of `conn`'s work."""
-    conn.sql_seconds = sql_seconds(conn) + seconds
-
-
 def connect(url: str, **kwargs) -> psycopg.Connection:
     """A psycopg connection tagged with the application name, in UTC, that never prepares statements.
 
