@@ -2,7 +2,9 @@
 clients rows, and the rows of the histories tables (messages, NULLs, timestamps, duplicates).
 
 Every case is one crew of the same database, discovered by one full run (with the checks) and then
-one discovery tick, as in production where one run covers every crew. Each case asserts its
+one discovery tick, as in production where one run covers every crew. The runs go in a process of
+their own whose partitions start two days ago, so their cost does not grow with the date
+(hostile_discovery.py says how). Each case asserts its
 documented outcome: a bad crew with its reason, a row skipped with its reason, a message counted as
 malformed, or written; and that no source relation changed (content and catalog hashed before and
 after the runs).
@@ -15,17 +17,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-import dagster as dg
 import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.defs.histories.assets import histories_assets
-from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.lib.db import connect
-from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines_tests.helpers import fresh_database
+from convo_pipelines_tests.hostile_discovery import CheckOutcome, RunOutcome, run_full_discovery_then_tick, source_fingerprint
 from convo_pipelines_tests.histories_data import HOSTILE_TABLE_NAME, create_client, langchain, n8n
 
 BAD_CREW = "bad crew"
@@ -33,7 +31,6 @@ SKIPPED = "row skipped"
 MALFORMED = "counted as malformed"
 WRITTEN = "written"
 
-SOURCE_SCHEMAS = ("public", "elsewhere")
 CLIENT = "acme"
 SESSION = "s-1"
 NOW = datetime.now(timezone.utc)
@@ -488,53 +485,6 @@ BAD_CREWS = {case.code for case in CASES if case.outcome == BAD_CREW}
 
 
 # ------------------------------------------------------------------------------------------------
-# Hashing the source
-
-
-def source_fingerprint(db: psycopg.Connection) -> dict[str, str]:
-    """md5 of every source relation's rows (tables, views, populated materialized views) and of the
-    source schemas' catalog (relations, columns, constraints, indexes)."""
-    relations = db.execute(
-        """
-        select n.nspname, c.relname
-        from pg_class as c
-        join pg_namespace as n on n.oid = c.relnamespace
-        where n.nspname = any(%s) and (c.relkind in ('r', 'p', 'v') or (c.relkind = 'm' and c.relispopulated))
-        """,
-        (list(SOURCE_SCHEMAS),),
-    ).fetchall()
-    hashes = {
-        f"{schema}.{name}": db.execute(
-            sql.SQL("select md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from {} as t").format(sql.Identifier(schema, name))
-        ).fetchone()[0]
-        for schema, name in relations
-    }
-    hashes["catalog"] = db.execute(
-        """
-        select md5(string_agg(item, E'\\n' order by item))
-        from (
-            select format('%%s.%%s %%s %%s %%s %%s', n.nspname, c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull) as item
-            from pg_class as c
-            join pg_namespace as n on n.oid = c.relnamespace
-            left join pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-            where n.nspname = any(%(schemas)s)
-            union all
-            select format('%%s %%s', con.conname, pg_get_constraintdef(con.oid))
-            from pg_constraint as con
-            where con.connamespace::regnamespace::text = any(%(schemas)s)
-            union all
-            select pg_get_indexdef(i.indexrelid)
-            from pg_index as i
-            join pg_class as c on c.oid = i.indrelid
-            where c.relnamespace::regnamespace::text = any(%(schemas)s)
-        ) as catalog (item)
-        """,
-        {"schemas": list(SOURCE_SCHEMAS)},
-    ).fetchone()[0]
-    return hashes
-
-
-# ------------------------------------------------------------------------------------------------
 # One database, one full run with the checks, one tick
 
 
@@ -545,50 +495,31 @@ class Discovery:
     before: dict[str, str]
     after_full: dict[str, str]
     after_tick: dict[str, str]
-    full: dg.ExecuteInProcessResult
-    tick: dg.ExecuteInProcessResult
+    full: RunOutcome
+    tick: RunOutcome
 
 
 @pytest.fixture(scope="module")
-def discovery(server_url: str, template_database: str) -> Iterator[Discovery]:
+def discovery(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Discovery]:
     with fresh_database(server_url, "convo_hostile", template=template_database) as url:
         with connect(url, autocommit=True) as db:
             create_client(db, CLIENT)
             tables = {case.code: case.arrange(db, case.code) for case in CASES}
             before = source_fingerprint(db)
-            postgres = PostgresResource(database_url=url, source_schema="public", analytics_schema="analytics")
-            everything = [*histories_assets, *histories_checks]
-            today = TODAY.isoformat()
-            full = dg.materialize(
-                everything,
-                resources={"postgres": postgres},
-                tags={"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": today},
-                raise_on_error=False,
-            )
-            after_full = source_fingerprint(db)
-            tick = dg.materialize(
-                everything,
-                resources={"postgres": postgres},
-                tags={"dagster/asset_partition_range_start": today, "dagster/asset_partition_range_end": today},
-                run_config=discovery_tick_run_config(),
-                raise_on_error=False,
-            )
-            after_tick = source_fingerprint(db)
-            yield Discovery(db, tables, before, after_full, after_tick, full, tick)
+            runs = run_full_discovery_then_tick(url, TODAY, tmp_path_factory.mktemp("hostile"))
+            yield Discovery(db, tables, before, runs.after_full, runs.after_tick, runs.full, runs.tick)
 
 
-def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
-    return {key: value.value for key, value in events[0].materialization.metadata.items()}
+def metadata_of(result: RunOutcome, asset: str) -> dict[str, object]:
+    return result.materializations[asset]
 
 
-def crew_rows(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict]:
+def crew_rows(result: RunOutcome, asset: str) -> dict[str, dict]:
     return {row["crew"]: row for row in metadata_of(result, asset)["crews"]}
 
 
-def evaluation(result: dg.ExecuteInProcessResult, asset: str, check: str) -> dg.AssetCheckEvaluation:
-    [found] = [e for e in result.get_asset_check_evaluations() if e.asset_key == dg.AssetKey(asset) and e.check_name == check]
-    return found
+def evaluation(result: RunOutcome, asset: str, check: str) -> CheckOutcome:
+    return result.checks[f"{asset}.{check}"]
 
 
 def test_the_cases_cover_every_kind_of_input_and_outcome() -> None:
@@ -609,7 +540,7 @@ def test_hostile_input(discovery: Discovery, case: Case) -> None:
             assert row["ok"], row
     if case.outcome == BAD_CREW:
         # Named by the failing check, and nothing of the crew is written.
-        assert case.reason in evaluation(discovery.full, "histories_sessions", "histories_tables_valid").metadata["bad_crews"].value[case.code]
+        assert case.reason in evaluation(discovery.full, "histories_sessions", "histories_tables_valid").metadata["bad_crews"][case.code]
         assert db.execute("select count(*) from analytics.histories_sessions where crew_code = %s", (case.code,)).fetchone()[0] == 0
     else:
         days = db.execute(
@@ -641,12 +572,12 @@ def test_no_source_relation_changed(discovery: Discovery) -> None:
 
 def test_checks_name_every_skipped_crew_and_summaries_agree_with_their_days(discovery: Discovery) -> None:
     valid = evaluation(discovery.full, "histories_sessions", "histories_tables_valid")
-    assert not valid.passed and set(valid.metadata["bad_crews"].value) == BAD_CREWS
+    assert not valid.passed and set(valid.metadata["bad_crews"]) == BAD_CREWS
     # Found only at query time, not in the catalog: known to the check through the run's metadata.
-    assert "name_unpopulated_materialized_view" in valid.metadata["skipped_by_latest_discovery"].value
-    assert valid.metadata["skipped_rows_by_latest_discovery"].value["null_created_at"] == {"null_created_at": 2}
+    assert "name_unpopulated_materialized_view" in valid.metadata["skipped_by_latest_discovery"]
+    assert valid.metadata["skipped_rows_by_latest_discovery"]["null_created_at"] == {"null_created_at": 2}
     fresh = evaluation(discovery.full, "histories_sessions", "discovery_fresh")
-    assert not fresh.passed and set(fresh.metadata["crews_not_discovered"].value) == BAD_CREWS
+    assert not fresh.passed and set(fresh.metadata["crews_not_discovered"]) == BAD_CREWS
     for result in (discovery.full, discovery.tick):
         assert evaluation(result, "conversation_summaries", "counts_match_histories_sessions").passed
         assert evaluation(result, "histories_sessions", "no_duplicate_grains").passed
