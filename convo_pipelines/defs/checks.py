@@ -25,6 +25,9 @@ class CheckScope:
     # Placeholder -> sql/ file embedded in the check's file for this scope (over the check's own `fragments`):
     # how a scope picks its rows when a parameter alone cannot say it.
     fragments: Mapping[str, str] = field(default_factory=dict)
+    # True when the scope reads a sample and the catalog, not a table (a check that follows a run): the
+    # statement then runs in one process, as starting parallel workers would cost more than the reads.
+    single_process: bool = False
 
 
 WHOLE_TABLE = CheckScope(label="whole table")
@@ -90,6 +93,7 @@ def build_sql_check(
     values: Mapping[str, object] | None = None,
     scope_of: Callable[[dg.AssetCheckExecutionContext], CheckScope] | None = None,
     blocking: bool = False,
+    reported_by_run: Callable[[dg.AssetMaterialization], list[tuple[str, int, object]] | None] | None = None,
 ) -> dg.AssetChecksDefinition:
     """A check on `asset` that runs sql/<sql_file> read-only and reports its problems.
 
@@ -101,6 +105,9 @@ def build_sql_check(
     refreshed. `blocking` is for a check whose failure would make a downstream asset wrong: an ERROR
     then keeps the downstream assets of the same run from running on it.
     The check reads the application database, so it takes a slot of the same pool as the assets.
+    `reported_by_run` is for a check whose SQL the asset itself runs and records: after a materialization
+    in the same run it returns that materialization's problem rows (None when it holds none), and the
+    check reports them instead of running the same statement again.
     """
     bound_identifiers = dict(identifiers or {})
     bound_fragments = dict(fragments or {})
@@ -115,10 +122,20 @@ def build_sql_check(
         retry_policy=TRANSIENT_ERRORS_RETRY,
     )
     def _sql_check(context: dg.AssetCheckExecutionContext, postgres: PostgresResource) -> dg.AssetCheckResult:
+        reported = _reported_by_this_run(context, asset.key, reported_by_run)
+        if reported is not None:
+            context.log.info(f"{name} on {asset.key.to_user_string()}: as this run's materialization measured it")
+            return result_from_problems(
+                reported,
+                severity,
+                {"scope": dg.MetadataValue.text("as this run's materialization measured it"), "sql_seconds": dg.MetadataValue.float(0.0)},
+            )
         scope = scope_of(context) if scope_of else WHOLE_TABLE
         started = time.monotonic()
         with postgres.connect() as conn:
             conn.read_only = True
+            if scope.single_process:
+                conn.execute(postgres.sql("lib/session/set_single_process_settings.sql"))
             fragment_files = {**bound_fragments, **scope.fragments}
             embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in fragment_files.items()}
             statement = postgres.sql(sql_file, **bound_identifiers, **embedded)
@@ -139,3 +156,14 @@ def build_sql_check(
         )
 
     return _sql_check
+
+
+def _reported_by_this_run(
+    context: dg.AssetCheckExecutionContext,
+    asset_key: dg.AssetKey,
+    reported_by_run: Callable[[dg.AssetMaterialization], list[tuple[str, int, object]] | None] | None,
+) -> list[tuple[str, int, object]] | None:
+    if reported_by_run is None:
+        return None
+    materialization = materialization_in_run(context, asset_key)
+    return None if materialization is None else reported_by_run(materialization)

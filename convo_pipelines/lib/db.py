@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from convo_pipelines.lib.errors import first_line
+from convo_pipelines.lib.sqlfiles import read_sql
 
 POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
 APPLICATION_NAME = "convo_pipelines"
@@ -305,8 +306,10 @@ def sql_seconds(conn: psycopg.Connection) -> float:
     return getattr(conn, "sql_seconds", 0.0)
 
 
-def connect(url: str, **kwargs) -> psycopg.Connection:
-    """A psycopg connection tagged with the application name, in UTC, that never prepares statements.
+def connect(url: str, *, pipeline_session: bool = True, **kwargs) -> psycopg.Connection:
+    """A psycopg connection tagged with the application name, in UTC, that never prepares statements;
+    a pipeline session (the default) also runs without JIT compilation (set_pipeline_session_settings.sql
+    says why). Tooling that plays the application passes pipeline_session=False to keep the server's settings.
 
     psycopg prepares a query server-side after a few executions, and PostgreSQL may then plan it
     once for any value; the window and scope filters (`$n is null or id = any($n)`) only fold
@@ -316,7 +319,7 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
     """
     kwargs.setdefault("application_name", APPLICATION_NAME)
     try:
-        return psycopg.connect(
+        conn = psycopg.connect(
             psycopg_url(url),
             options="-c TimeZone=UTC",
             prepare_threshold=None,
@@ -327,7 +330,23 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
         # libpq and psycopg may quote the connection string they were given, and the error's pgconn
         # holds the password: raised outside this block, the original is not even its suppressed context.
         failure = type(exc)(scrub_secrets(str(exc), url))
+    else:
+        if pipeline_session:
+            try:
+                _set_pipeline_session_settings(conn)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
     raise failure
+
+
+def _set_pipeline_session_settings(conn: psycopg.Connection) -> None:
+    # A SET, not a startup option: SET LOCAL ... TO DEFAULT then means the server's (or the role's) own value.
+    conn.execute(read_sql("lib/session/set_pipeline_session_settings.sql"))
+    if not conn.autocommit:
+        conn.commit()
+    conn.sql_seconds = 0.0  # the caller's statements, not the session's set-up
 
 
 # ---------------------------------------------------------------------------------------------

@@ -304,6 +304,11 @@ def test_array_consistency_warns_with_the_stale_mismatched_and_missing_entries(b
         assert count(warning, kind) == len(entries)
         sampled = {(uuid.UUID(s["project_id"]), uuid.UUID(s["conversation_id"])) for s in samples(warning, kind)}
         assert sampled <= entries and len(sampled) == min(5, len(entries))
+    # After the run it reports what the run measured with the same SQL; launched alone it compares the arrays itself.
+    assert warning.metadata["scope"].value == "as this run's materialization measured it"
+    alone = run_checks_alone(postgres, "project_conversations")[("project_conversations", "array_consistency")]
+    assert alone.metadata["scope"].value == "whole table" and not alone.passed
+    assert {kind: count(alone, kind) for kind in expected} == {kind: len(entries) for kind, entries in expected.items()}
 
     fix_project_arrays(db)
     assert run_checks_alone(postgres, "project_conversations")[("project_conversations", "array_consistency")].passed

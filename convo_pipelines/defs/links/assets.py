@@ -62,6 +62,8 @@ from convo_pipelines.lib.settings import get_settings
 
 GROUP = "links"
 ARRAY_SAMPLE_LIMIT = 5
+# The problem kinds of check_project_array_consistency.sql, in its order.
+ARRAY_DRIFT_KINDS = ("stale", "mismatched", "missing")
 T = TypeVar("T")
 
 

@@ -13,7 +13,12 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from convo_pipelines.defs.checks import CheckScope, build_sql_check, follows_materialization
-from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
+from convo_pipelines.defs.links.assets import (
+    ARRAY_DRIFT_KINDS,
+    clients_front_conversations,
+    people_front_conversations,
+    project_conversations,
+)
 from convo_pipelines.defs.links.tables import CLIENT_LINKS, PEOPLE_LINKS, PROJECT_LINKS_TABLE, FrontLinkTable, change_index_params
 from convo_pipelines.defs.partitions import partition_window
 
@@ -57,7 +62,7 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
             label_start = "-infinity" if window.start is None else window.start.isoformat()
             where = f"conversations created in [{label_start}, {window.end.isoformat()})"
         if not sampled:
-            return CheckScope(label=where, params=params)
+            return CheckScope(label=where, params=params, single_process=after_run)
         if not after_run:
             return CheckScope(label=where, params=params, fragments={"scoped_conversations": WINDOW_CONVERSATIONS_SQL})
         named = conversations_named_by_run(context, asset_key)
@@ -67,7 +72,9 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
             if named
             else f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations"
         ) + f" ({where})"
-        return CheckScope(label=label, params=params, fragments={"scoped_conversations": SAMPLED_CONVERSATIONS_SQL})
+        return CheckScope(
+            label=label, params=params, fragments={"scoped_conversations": SAMPLED_CONVERSATIONS_SQL}, single_process=True
+        )
 
     return scope_of
 
@@ -81,10 +88,10 @@ def project_check_scope(sampled: bool = False) -> Callable[[dg.AssetCheckExecuti
         after_run = follows_materialization(context, project_conversations.key)
         params: dict[str, object] = {"trust_constraints": after_run}
         if not sampled:
-            return CheckScope(label="whole table", params=params)
+            return CheckScope(label="whole table", params=params, single_process=after_run)
         params["sample_conversations"] = SAMPLE_CONVERSATIONS if after_run else None
         label = f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations (whole table)" if after_run else "whole table"
-        return CheckScope(label=label, params=params)
+        return CheckScope(label=label, params=params, single_process=after_run)
 
     return scope_of
 
@@ -203,9 +210,24 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             name="array_consistency",
             sql_file="links/checks/check_project_array_consistency.sql",
             severity=WARN,
+            reported_by_run=array_drift_of_materialization,
             description="The deprecated projects.conversation_ids arrays agree with conversations.project_id: "
-            "stale, mismatched and missing entries. WARN: the arrays are a cache the pipeline never writes.",
+            "stale, mismatched and missing entries. After a run it reports what the run itself measured with "
+            "the same SQL (recorded in its materialization); launched on its own it compares every array. "
+            "WARN: the arrays are a cache the pipeline never writes.",
         ),
+    ]
+
+
+def array_drift_of_materialization(materialization: dg.AssetMaterialization) -> list[tuple[str, int, object]] | None:
+    """The array_consistency rows a project_conversations materialization recorded (it runs the check's own
+    SQL: project_array_inconsistencies), or None when it recorded none."""
+    metadata = materialization.metadata
+    if not all(f"array_{kind}_entries" in metadata for kind in ARRAY_DRIFT_KINDS):
+        return None
+    return [
+        (kind, int(metadata[f"array_{kind}_entries"].value), metadata[f"array_{kind}_samples"].value)
+        for kind in ARRAY_DRIFT_KINDS
     ]
 
 
