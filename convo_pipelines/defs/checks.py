@@ -132,8 +132,8 @@ def build_sql_check(
             )
         scope = scope_of(context) if scope_of else WHOLE_TABLE
         started = time.monotonic()
-        with postgres.connect() as conn:
-            conn.read_only = True
+        with postgres.read_only_connection() as conn:
+            before = sql_seconds(conn)
             if scope.single_process:
                 conn.execute(postgres.sql("lib/session/set_single_process_settings.sql"))
             fragment_files = {**bound_fragments, **scope.fragments}
@@ -141,7 +141,7 @@ def build_sql_check(
             statement = postgres.sql(sql_file, **bound_identifiers, **embedded)
             params = {"sample_limit": SAMPLE_LIMIT, "source_schema": postgres.source_schema, **bound_values, **scope.params}
             rows = conn.execute(statement, params).fetchall()
-            in_postgres = sql_seconds(conn)
+            in_postgres = sql_seconds(conn) - before
         seconds = round(time.monotonic() - started, 3)
         context.log.info(f"{name} on {asset.key.to_user_string()} ({scope.label}) ran in {seconds:.3f} s")
         return result_from_problems(

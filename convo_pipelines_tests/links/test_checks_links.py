@@ -501,3 +501,21 @@ def test_the_audit_job_compares_every_row_and_finds_a_wrong_row_any_sample_could
     assert not exactness.passed and count(exactness, "missing") == 1
     assert pair_of(samples(exactness, "missing")[0], "client_id") == (str(removed[0]), str(removed[1]))
     assert all(e.passed for key, e in found.items() if key[0] != table and key[1] != "late_change_indexes")
+
+
+def test_a_runs_checks_share_one_connection_closed_with_the_run(built, postgres, db):
+    """The ten link checks launched alone: one pipeline session in all (not one per check), gone once the run ends."""
+
+    def sessions_so_far() -> int:
+        db.execute("select pg_stat_clear_snapshot()")
+        return db.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
+
+    before = sessions_so_far()
+    found = run_checks_alone(postgres, *FRONT_TABLES, "project_conversations")
+    assert len(found) == 11
+    # The stats of a session are flushed when it ends: the checks' session has ended with the run.
+    assert sessions_so_far() - before == 1
+    left_open = db.execute(
+        "select count(*) from pg_stat_activity where datname = current_database() and application_name = 'convo_pipelines' and pid <> pg_backend_pid()"
+    ).fetchone()[0]
+    assert left_open == 0

@@ -91,8 +91,7 @@ def scope_to_written_rows(rows: ScopedRows) -> Callable[[dg.AssetCheckExecutionC
 
 def inspect_all_histories_tables(postgres: PostgresResource) -> list[HistoriesTable]:
     """Every crew's histories table as the catalog describes it (read-only)."""
-    with postgres.connect() as conn:
-        conn.read_only = True
+    with postgres.read_only_connection() as conn:
         return [inspect_crew(conn, postgres.source_schema, crew) for crew in load_crews(conn, postgres.source_schema)]
 
 
