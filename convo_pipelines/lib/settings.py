@@ -38,12 +38,12 @@ class Settings:
     partitions_start_date: date
     conversation_discovery_cron: str
     link_tables_sync_cron: str
+    # Cron of the complete comparison of the link tables with the source (the checks alone, every row).
+    link_tables_audit_cron: str
     enable_background_jobs: bool
     schedule_timezone: str
     # Whether runs apply pending migrations themselves (false: a run with pending migrations fails, naming them).
     auto_migrate: bool = True
-    # Cron of the complete comparison of the link tables with the source (the checks alone, every row).
-    link_tables_audit_cron: str = "0 4 * * 0"
     # Where run-failure alerts are posted (a Slack-compatible incoming webhook); None logs them instead.
     alert_webhook_url: str | None = None
     # The UI's address, so an alert links to the failed run; None leaves the link out.

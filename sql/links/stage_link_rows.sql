@@ -1,6 +1,6 @@
--- Computes the rows a link table's first fill loads into pg_temp.link_rows_staged (dropped at commit), from the table's oracle query.
+-- Computes a link table's rows from its oracle query into pg_temp.link_rows_staged (dropped at commit): the rows a first fill in place copies in, or the oracle pairs a diff compares with the stored links.
 -- A CREATE TABLE AS, because PostgreSQL plans it in parallel (an INSERT ... SELECT never is): this is the
--- heavy part of a first fill, one join of every recipient of the window, DISTINCT; loading the staged
--- rows into the link table (insert_staged_link_rows.sql) is a plain copy.
+-- heavy part of a fill or a diff, one join of every recipient of the window, DISTINCT; what follows
+-- (insert_staged_link_rows.sql, create_front_link_differences.sql) reads the staged rows.
 create temporary table link_rows_staged on commit drop as
 {rows}

@@ -231,36 +231,36 @@ def discovery_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResu
     )
 
 
+def no_duplicate_grains_check(
+    asset: dg.AssetsDefinition, *, sql_file: str, grain: str, window_rows: str, written_rows: str
+) -> dg.AssetChecksDefinition:
+    """ERROR when a `grain` of `asset` is stored twice (sql/`sql_file`), among `window_rows` (the run's
+    window, the whole table run alone), or after the asset's run `written_rows` (the grains it wrote)."""
+    return build_sql_check(
+        asset=asset,
+        name="no_duplicate_grains",
+        sql_file=sql_file,
+        description=f"Each {grain} appears once in {asset.key.to_user_string()} (ERROR).",
+        scope_of=scope_to_written_rows(ScopedRows(placeholder="scoped_rows", window=window_rows, written=written_rows, assets=(asset,))),
+    )
+
+
 def build_histories_checks() -> list[dg.AssetChecksDefinition]:
     """The SQL checks of histories_sessions, conversation_summaries and the conversations source."""
     return [
-        build_sql_check(
-            asset=histories_sessions,
-            name="no_duplicate_grains",
+        no_duplicate_grains_check(
+            histories_sessions,
             sql_file="histories/checks/check_histories_sessions_duplicates.sql",
-            description="Each (crew_code, session_id, activity_date) appears once in histories_sessions (ERROR).",
-            scope_of=scope_to_written_rows(
-                ScopedRows(
-                    placeholder="scoped_rows",
-                    window="histories/checks/select_histories_sessions_of_window_days.sql",
-                    written="histories/checks/select_histories_sessions_of_written_grains.sql",
-                    assets=(histories_sessions,),
-                )
-            ),
+            grain="(crew_code, session_id, activity_date)",
+            window_rows="histories/checks/select_histories_sessions_of_window_days.sql",
+            written_rows="histories/checks/select_histories_sessions_of_written_grains.sql",
         ),
-        build_sql_check(
-            asset=conversation_summaries,
-            name="no_duplicate_grains",
+        no_duplicate_grains_check(
+            conversation_summaries,
             sql_file="histories/checks/check_conversation_summaries_duplicates.sql",
-            description="Each (crew_code, session_id) appears once in conversation_summaries (ERROR).",
-            scope_of=scope_to_written_rows(
-                ScopedRows(
-                    placeholder="scoped_rows",
-                    window="histories/checks/select_conversation_summaries_overlapping_window.sql",
-                    written="histories/checks/select_conversation_summaries_of_written_grains.sql",
-                    assets=(conversation_summaries,),
-                )
-            ),
+            grain="(crew_code, session_id)",
+            window_rows="histories/checks/select_conversation_summaries_overlapping_window.sql",
+            written_rows="histories/checks/select_conversation_summaries_of_written_grains.sql",
         ),
         build_sql_check(
             asset=conversation_summaries,

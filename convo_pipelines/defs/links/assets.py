@@ -3,10 +3,12 @@
 Every run makes its slice of a table equal to its definition (docs/contract.md) with set-based SQL
 (sql/links/), beside a busy application:
 - a table never filled (empty, and without its foreign keys yet) gets its first fill (link_storage.py):
-  fresh storage built beside it (the rows computed by a parallel CREATE TABLE AS), then swapped in in a moment (in place, by one INSERT, when a swap
-  would lose the app's view, trigger or policy); nothing is taken on a source table beyond what a SELECT takes;
-- otherwise a diff (its differences computed by a parallel CREATE TABLE AS) deletes the links that lost
-  their support and inserts the missing ones, one transaction per chunk of consecutive days (bounded in conversations), so links that stay keep
+  fresh storage built beside it (the rows computed by a parallel CREATE TABLE AS), then swapped in in
+  a moment (in place, by one INSERT, when a swap would lose the app's view, trigger or policy); nothing
+  is taken on a source table beyond what a SELECT takes;
+- otherwise a diff (the window's oracle pairs staged by a parallel CREATE TABLE AS) deletes the links
+  that lost their support and inserts the missing ones, one transaction per chunk of consecutive days
+  (bounded in conversations), so links that stay keep
   their id and created_at (updated_at changes only when their front_conversation_created_at copy is refreshed);
   missing links past a first batch (max_insert_batch_rows) are inserted in batches of that size, each
   committed on its own, so their foreign-key checks never hold the app's people or conversations for long;
@@ -224,17 +226,18 @@ def diff_front_window(
     identifiers = {"links": spec.table, "owner": spec.owner_column}
     window_links = postgres.sql("links/select_front_links_of_window.sql", **identifiers)
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
-    if only_conversation_ids is None:
-        staged = stage_rows(conn, postgres, front_oracle(postgres, spec), params)
-        oracle = postgres.sql("links/select_staged_link_rows.sql", **identifiers)
+    scoped = only_conversation_ids is not None
+    if scoped:
+        oracle = front_oracle(postgres, spec)
     else:
-        staged, oracle = None, front_oracle(postgres, spec)
+        # The window's rows once the diff is applied: exactly its oracle pairs.
+        in_window = stage_rows(conn, postgres, front_oracle(postgres, spec), params)
+        oracle = postgres.sql("links/select_staged_link_rows.sql", **identifiers)
     differences = postgres.sql("links/create_front_link_differences.sql", **identifiers, oracle=oracle, window_links=window_links)
     TimedClientCursor(conn).execute(differences, params)
     pending, updated, deleted = conn.execute(postgres.sql("links/apply_front_link_differences.sql", **identifiers)).fetchone()
-    if staged is None:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
-        staged = conn.execute(postgres.sql("links/count_front_links_window.sql", window_links=window_links), params).fetchone()[0] + pending
-    in_window = staged
+    if scoped:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
+        in_window = conn.execute(postgres.sql("links/count_front_links_window.sql", window_links=window_links), params).fetchone()[0] + pending
     inserted = insert_pending_links(conn, postgres, spec, 1, min(pending, batch_rows))
     return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window), pending
 

@@ -73,7 +73,7 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
             else f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations"
         ) + f" ({where})"
         return CheckScope(
-            label=label, params=params, fragments={"scoped_conversations": SAMPLED_CONVERSATIONS_SQL}, single_process=True
+            label=label, params=params, fragments={"scoped_conversations": SAMPLED_CONVERSATIONS_SQL}, single_process=after_run
         )
 
     return scope_of

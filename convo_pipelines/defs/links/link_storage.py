@@ -110,7 +110,7 @@ def fill_never_filled_table(
     """Fill `table` when it was never filled; None when it was (the caller diffs instead).
 
     `load.rows` (the table's oracle query) is computed by a CREATE TABLE AS, which PostgreSQL runs in
-    parallel, then copied in.
+    parallel: straight into fresh storage, or, filling in place, into a staging table then copied in.
     `conn` must be in autocommit mode: the fill spans several transactions, under the writers' session lock.
     """
     with link_table_locked_for_session(conn, postgres, table):
