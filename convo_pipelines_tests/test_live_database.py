@@ -253,6 +253,8 @@ def test_the_lock_monitor_sees_a_pipeline_lock_and_the_app_wait_it_causes(databa
     assert 250 <= wait.waited_ms < 2_000 and wait.awaited_relation == "people", report.summary()
     # The statements that waited are the app's own figures too.
     assert report.longest_statement_ms >= 250
+    # ... and the polls saw them waiting on the lock (a heavyweight lock on a relation), not running.
+    assert report.app_wait_samples.get("Lock:relation", 0) >= 10, report.summary()
     assert report.errors == {} and report.worker_failures == []
 
 

@@ -7,7 +7,8 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote, quote_plus, unquote
@@ -304,6 +305,17 @@ class TimedClientCursor(_TimesStatements, psycopg.ClientCursor):
 def sql_seconds(conn: psycopg.Connection) -> float:
     """Seconds this connection has spent executing statements (0 for a connection not made by `connect`)."""
     return getattr(conn, "sql_seconds", 0.0)
+
+
+@contextmanager
+def counted_as_sql(conn: psycopg.Connection) -> Iterator[None]:
+    """Adds the block's time to `conn`'s sql_seconds: the caller waiting on other connections' statements
+    that do its work beside this one's."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        conn.sql_seconds = sql_seconds(conn) + time.perf_counter() - started
 
 
 def connect(url: str, *, pipeline_session: bool = True, **kwargs) -> psycopg.Connection:

@@ -136,6 +136,8 @@ class WorkloadReport:
     longest_app_wait: AppLockWait | None
     monitor_polls: int
     monitor_longest_gap_ms: float
+    # {wait event or 'CPU': app backends seen running on it, summed over the monitor's polls}
+    app_wait_samples: dict[str, int]
     # A worker (or the monitor) that stopped on an unexpected error: the figures are incomplete.
     worker_failures: list[str]
 
@@ -198,8 +200,16 @@ class WorkloadReport:
             ),
             f"  longest app lock wait caused by the pipeline: {_describe_wait(self.longest_pipeline_wait)}",
             f"  longest app lock wait, any cause: {_describe_wait(self.longest_app_wait)}",
+            f"  app statements running, sampled by the polls: {_describe_wait_samples(self.app_wait_samples)}",
         ]
         return "\n".join(lines)
+
+
+def _describe_wait_samples(samples: dict[str, int]) -> str:
+    total = sum(samples.values())
+    if not total:
+        return "none seen"
+    return ", ".join(f"{event} {count / total:.0%}" for event, count in sorted(samples.items(), key=lambda item: -item[1])[:4])
 
 
 def _describe_wait(wait: AppLockWait | None) -> str:
@@ -262,11 +272,14 @@ class LockObservations:
         self.polls = 0
         self.longest_gap_ms = 0.0
         self._last_poll: float | None = None
+        self.app_wait_samples: Counter[str] = Counter()
 
-    def observe(self, now: float, locks: list[tuple], waiters: list[tuple]) -> None:
+    def observe(self, now: float, locks: list[tuple], waiters: list[tuple], app_waits: list[tuple] = ()) -> None:
         with self._lock:
             self._observe_locks(now, locks)
             self._observe_waiters(waiters)
+            for waiting_on, backends in app_waits:
+                self.app_wait_samples[waiting_on] += backends
             if self._last_poll is not None:
                 self.longest_gap_ms = max(self.longest_gap_ms, (now - self._last_poll) * 1000)
             self._last_poll = now
@@ -465,6 +478,7 @@ class WorkloadThreads:
             longest_app_wait=self.observations.longest_app_wait,
             monitor_polls=self.observations.polls,
             monitor_longest_gap_ms=round(self.observations.longest_gap_ms, 3),
+            app_wait_samples=dict(self.observations.app_wait_samples),
             worker_failures=list(self._worker_failures),
         )
 
@@ -615,6 +629,8 @@ class WorkloadThreads:
     def _monitor(self, relations: list[int]) -> Callable[[psycopg.Connection], None]:
         locks_statement = self._sql("tools/app_workload/select_relation_locks_of_application.sql")
         waiters_statement = self._sql("tools/app_workload/select_lock_waiters.sql")
+        app_waits_statement = self._sql("tools/app_workload/select_app_wait_events.sql")
+        app_waits_params = {"application_name": APP_APPLICATION_NAME}
         locks_params = {"relations": relations, "application_name": PIPELINE_APPLICATION_NAME}
         waiters_params = {"pipeline_application_name": PIPELINE_APPLICATION_NAME}
 
@@ -622,7 +638,8 @@ class WorkloadThreads:
             now = time.monotonic()
             locks = conn.execute(locks_statement, locks_params).fetchall()
             waiters = conn.execute(waiters_statement, waiters_params).fetchall()
-            self.observations.observe(now, locks, waiters)
+            app_waits = conn.execute(app_waits_statement, app_waits_params).fetchall()
+            self.observations.observe(now, locks, waiters, app_waits)
 
         return poll
 

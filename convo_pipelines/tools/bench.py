@@ -512,11 +512,13 @@ def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval:
             )
         )
     beside: dict[str, tuple[RunBesideApp, WorkloadReport, float, str | None, str]] = {}
+    server_activity: dict[str, dict[str, float]] = {}
     for run in runs:
         if run.empty_tables is not None:
             run.empty_tables()
         report(f"app workload (a statement of each kind every {interval * 1000:.0f} ms) beside the {run.label}")
         failure, modes = None, ""
+        server_before = _wal_and_requested_checkpoints(scratch)
         with AppWorkload(scratch.url, scratch.source_schema, interval=interval, extra_tables=watched) as app:
             started = time.perf_counter()
             try:
@@ -526,6 +528,7 @@ def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval:
                 failure = str(exc)
                 report(f"  the run FAILED beside the app: {failure}")
             seconds = time.perf_counter() - started
+        server_activity[run.key] = _server_activity_since(scratch, server_before)
         beside[run.key] = (run, app.report(), seconds, failure, modes)
         report(app.report().summary())
     longest_run = max(seconds for _, _, seconds, _, _ in beside.values())
@@ -540,7 +543,29 @@ def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval:
             f"app_{key}_pipeline_wait", f"app beside the {run.label}: longest lock wait caused by the pipeline", "s",
             workload.longest_pipeline_wait_ms / 1000,
         )
-        result.app_beside_runs[key] = app_figures(run.label, workload, baseline, seconds, failure, modes)
+        result.app_beside_runs[key] = {
+            **app_figures(run.label, workload, baseline, seconds, failure, modes), **server_activity[key]
+        }
+
+
+def _wal_and_requested_checkpoints(scratch: Scratch) -> tuple[int, int]:
+    with connect(scratch.url, pipeline_session=False) as conn:
+        since_17 = conn.info.server_version >= 170000
+        statement = scratch.sql(
+            "tools/bench/select_wal_and_requested_checkpoints.sql",
+            view="pg_stat_checkpointer" if since_17 else "pg_stat_bgwriter",
+            counter="num_requested" if since_17 else "checkpoints_req",
+        )
+        wal_bytes, requested = conn.execute(statement).fetchone()
+    return int(wal_bytes), int(requested)
+
+
+def _server_activity_since(scratch: Scratch, before: tuple[int, int]) -> dict[str, float]:
+    """The WAL written and the checkpoints requested on the whole server since `before` (the run's and the
+    app's): a commit waits for the WAL before it to be flushed, and a forced checkpoint flushes every
+    dirty data file, so these are what the app's commits wait on beside a bulk write."""
+    wal_bytes, requested = _wal_and_requested_checkpoints(scratch)
+    return {"wal_written_mb": round((wal_bytes - before[0]) / 2**20, 1), "checkpoints_requested": requested - before[1]}
 
 
 def app_figures(

@@ -248,10 +248,12 @@ def format_run(run: Run) -> str:
 
 
 def app_table(run: Run) -> list[str]:
-    """Per run kind: the app's longest statement beside it, the baseline's, the difference, the pipeline's longest lock wait."""
+    """Per run kind: the app's longest statement beside it, the baseline's, the difference, the pipeline's longest
+    lock wait, what the app's running statements waited on, and the WAL and checkpoints the run brought."""
     lines = [
-        "| app beside (ms) | run | longest statement | baseline | over baseline | longest lock wait caused by the pipeline | app errors | exclusive locks on source tables |",
-        "|---|---|---:|---:|---:|---:|---|---|",
+        "| app beside (ms) | run | longest statement | baseline | over baseline | longest lock wait caused by the pipeline "
+        "| app errors | exclusive locks on source tables | app statements running, by wait | WAL written, checkpoints requested |",
+        "|---|---|---:|---:|---:|---:|---|---|---|---|",
     ]
     for figures in run["app_beside_runs"].values():
         errors = sum(sum(states.values()) for states in figures["errors"].values())
@@ -259,9 +261,25 @@ def app_table(run: Run) -> list[str]:
         lines.append(
             f"| app beside the {figures['label']} | {'FAILED' if figures.get('run_failure') else 'ok'} | "
             f"{figures['longest_statement_ms']:.1f} | {figures['baseline_longest_statement_ms']:.1f} | "
-            f"{figures['over_baseline_ms']:+.1f} | {figures['longest_pipeline_wait_ms']:.1f} | {errors or 'none'} | {locks or 'none'} |"
+            f"{figures['over_baseline_ms']:+.1f} | {figures['longest_pipeline_wait_ms']:.1f} | {errors or 'none'} | {locks or 'none'} | "
+            f"{_wait_shares(figures['workload'].get('app_wait_samples'))} | {_wal_and_checkpoints(figures)} |"
         )
     return lines
+
+
+def _wait_shares(samples: dict[str, int] | None) -> str:
+    """The app's statements caught running, by what they waited on: the top three shares (not measured: '-')."""
+    total = sum((samples or {}).values())
+    if not total:
+        return "-"
+    top = sorted(samples.items(), key=lambda item: -item[1])[:3]
+    return ", ".join(f"{event} {count / total:.0%}" for event, count in top)
+
+
+def _wal_and_checkpoints(figures: dict[str, object]) -> str:
+    if "wal_written_mb" not in figures:
+        return "-"
+    return f"{figures['wal_written_mb']:,.0f} MB, {figures['checkpoints_requested']}"
 
 
 def describe_data(run: Run) -> str:

@@ -160,7 +160,7 @@ def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres
     assert "NOT VALID" not in after["people_front_conversations_person_id_fkey"]
     assert people_meta["foreign_keys_made_whole"] == 2
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    assert any(m.startswith(f"{PEOPLE}: built {len(people_pairs):,} rows and 4 keys and indexes in fresh storage") for m in messages), messages
+    assert any(m.startswith(f"{PEOPLE}: built 4 keys and indexes on {len(people_pairs):,} rows in fresh storage") for m in messages), messages
 
 
 def test_single_partition_covers_exactly_its_utc_day(db, postgres) -> None:
@@ -694,6 +694,13 @@ def test_a_first_fill_swapped_in_keeps_the_tables_grants_comment_and_names(db, p
     try:
         db.execute(psycopg.sql.SQL("grant select on people_front_conversations to {}").format(psycopg.sql.Identifier(role)))
         comment = db.execute("select obj_description('people_front_conversations'::regclass, 'pg_class')").fetchone()[0]
+        # A DBA made the pair's key deferrable: fresh storage's key, built as an index first, must be so too.
+        db.execute(
+            "alter table people_front_conversations drop constraint people_front_conversations_person_conversation_key, "
+            "add constraint people_front_conversations_person_conversation_key unique (person_id, front_conversation_id) "
+            "deferrable initially deferred"
+        )
+        definitions_before = _table_definitions(db, PEOPLE)
         # A killed first fill left its fresh storage behind: the next run starts it again.
         db.execute("create table people_front_conversations_fill (leftover int)")
         instance = dg.DagsterInstance.ephemeral()
@@ -704,6 +711,12 @@ def test_a_first_fill_swapped_in_keeps_the_tables_grants_comment_and_names(db, p
         assert db.execute("select has_table_privilege(%s, 'people_front_conversations', 'select')", (role,)).fetchone()[0]
         assert db.execute("select obj_description('people_front_conversations'::regclass, 'pg_class')").fetchone()[0] == comment
         assert db.execute("select to_regclass('people_front_conversations_fill')").fetchone()[0] is None
+        keys_and_indexes = {(name, definition) for name, definition in _table_definitions(db, PEOPLE) if not name.endswith("_fkey")}
+        assert keys_and_indexes == definitions_before
+        assert (
+            "people_front_conversations_person_conversation_key",
+            "UNIQUE (person_id, front_conversation_id) DEFERRABLE INITIALLY DEFERRED",
+        ) in keys_and_indexes
         column_comment = db.execute(
             "select col_description('people_front_conversations'::regclass, attnum) from pg_attribute "
             "where attrelid = 'people_front_conversations'::regclass and attname = 'front_conversation_created_at'"

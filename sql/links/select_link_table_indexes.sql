@@ -1,12 +1,15 @@
--- Lists a link table's indexes with what rebuilds each on another table: a key's constraint definition, or an index's definition from USING on; unique keys first.
+-- Lists a link table's indexes with what rebuilds each on another table: the index's definition from USING on, the key constraint it backs (primary key or unique, with its deferrability) if any, and its number of columns; unique ones first.
 select
     index_class.relname as index_name,
-    key_constraint.contype is not null as is_constraint,
-    coalesce(
-        pg_catalog.pg_get_constraintdef(key_constraint.oid),
-        substring(pg_catalog.pg_get_indexdef(index_row.indexrelid) from ' USING .*$')
-    ) as definition,
-    index_row.indisunique as is_unique
+    substring(pg_catalog.pg_get_indexdef(index_row.indexrelid) from ' USING .*$') as definition,
+    index_row.indisunique as is_unique,
+    case key_constraint.contype when 'p' then 'primary key' when 'u' then 'unique' end as key_kind,
+    case
+        when key_constraint.condeferred then 'deferrable initially deferred'
+        when key_constraint.condeferrable then 'deferrable'
+        else ''
+    end as deferrability,
+    index_row.indnatts as columns
 from pg_catalog.pg_index as index_row
 join pg_catalog.pg_class as index_class
     on index_class.oid = index_row.indexrelid
