@@ -2,8 +2,9 @@
 
 A link table is created by its migration without foreign keys. Its first fill:
 - builds fresh storage beside it (its rows computed by a CREATE TABLE AS, which PostgreSQL runs in
-  parallel, with the table's columns, defaults, NOT NULLs and comments; then its keys and indexes built
-  in bulk, in parallel workers, and statistics gathered), committed on its own;
+  parallel, with the table's columns, defaults, NOT NULLs and comments; then its indexes built in bulk
+  on two connections at once, each in parallel workers, its keys' constraints added on them, and
+  statistics gathered), committed on its own;
 - swaps it in, in a moment: the empty table is dropped (it has no foreign key yet, so nothing but
   itself is locked) and the fresh storage takes its name, its index names, owner, grants and comment;
   the lock is asked for under a short lock_timeout and retried, so app reads never queue long;
@@ -191,8 +192,8 @@ def fill_in_place(conn: psycopg.Connection, postgres: PostgresResource, table: s
 def build_fresh_storage(
     conn: psycopg.Connection, postgres: PostgresResource, table: str, fill: str, load: RowsToLoad, log: Callable[[str], object]
 ) -> int:
-    """Create `fill` holding the rows, as `table` has its columns, then build its keys and indexes in bulk (in
-    parallel workers); committed step by step, nobody but this run sees `fill`.
+    """Create `fill` holding the rows, as `table` has its columns, then build its keys and indexes in bulk (on
+    two connections, each in parallel workers); committed step by step, nobody but this run sees `fill`.
 
     The rows are computed straight into `fill` by one CREATE TABLE AS, which PostgreSQL runs in parallel;
     the columns' defaults, NOT NULLs and comments are then copied from `table`'s catalog. A leftover of a
