@@ -200,16 +200,17 @@ class WorkloadReport:
             ),
             f"  longest app lock wait caused by the pipeline: {_describe_wait(self.longest_pipeline_wait)}",
             f"  longest app lock wait, any cause: {_describe_wait(self.longest_app_wait)}",
-            f"  app statements running, sampled by the polls: {_describe_wait_samples(self.app_wait_samples)}",
+            f"  app statements running, sampled by the polls: {wait_shares(self.app_wait_samples) or 'none seen'}",
         ]
         return "\n".join(lines)
 
 
-def _describe_wait_samples(samples: dict[str, int]) -> str:
+def wait_shares(samples: dict[str, int], top: int = 3) -> str:
+    """The app's statements caught running, by what they waited on: the `top` shares ('' when none was caught)."""
     total = sum(samples.values())
     if not total:
-        return "none seen"
-    return ", ".join(f"{event} {count / total:.0%}" for event, count in sorted(samples.items(), key=lambda item: -item[1])[:4])
+        return ""
+    return ", ".join(f"{event} {count / total:.0%}" for event, count in sorted(samples.items(), key=lambda item: -item[1])[:top])
 
 
 def _describe_wait(wait: AppLockWait | None) -> str:
@@ -274,7 +275,7 @@ class LockObservations:
         self._last_poll: float | None = None
         self.app_wait_samples: Counter[str] = Counter()
 
-    def observe(self, now: float, locks: list[tuple], waiters: list[tuple], app_waits: list[tuple] = ()) -> None:
+    def observe(self, now: float, locks: list[tuple], waiters: list[tuple], app_waits: list[tuple]) -> None:
         with self._lock:
             self._observe_locks(now, locks)
             self._observe_waiters(waiters)

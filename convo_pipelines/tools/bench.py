@@ -543,9 +543,7 @@ def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval:
             f"app_{key}_pipeline_wait", f"app beside the {run.label}: longest lock wait caused by the pipeline", "s",
             workload.longest_pipeline_wait_ms / 1000,
         )
-        result.app_beside_runs[key] = {
-            **app_figures(run.label, workload, baseline, seconds, failure, modes), **server_activity[key]
-        }
+        result.app_beside_runs[key] = app_figures(run.label, workload, baseline, seconds, failure, modes, server_activity[key])
 
 
 def _wal_and_requested_checkpoints(scratch: Scratch) -> tuple[int, int]:
@@ -569,9 +567,16 @@ def _server_activity_since(scratch: Scratch, before: tuple[int, int]) -> dict[st
 
 
 def app_figures(
-    label: str, workload: WorkloadReport, baseline: WorkloadReport, run_seconds: float, run_failure: str | None, run_modes: str
+    label: str,
+    workload: WorkloadReport,
+    baseline: WorkloadReport,
+    run_seconds: float,
+    run_failure: str | None,
+    run_modes: str,
+    server_activity: dict[str, float],
 ) -> dict[str, object]:
-    """One run kind's app figures for the JSON: the headline numbers, then the workload's whole report."""
+    """One run kind's app figures for the JSON: the headline numbers, the WAL and checkpoints meanwhile
+    (`_server_activity_since`), then the workload's whole report."""
     return {
         "label": label,
         "run_seconds": round(run_seconds, 3),
@@ -589,6 +594,7 @@ def app_figures(
         },
         "workload": workload.as_dict(),
         "baseline_seconds": baseline.seconds,
+        **server_activity,
     }
 
 

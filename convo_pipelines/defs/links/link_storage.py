@@ -265,9 +265,10 @@ def build_indexes_side_by_side(
 
     others = [share for share in others if share]
     with ExitStack() as stack:
-        pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(len(others), 1)))
-        # Entered after the pool, so closed after the pool has waited for every build.
         connections = [stack.enter_context(postgres.connect(autocommit=True)) for _ in others]
+        # Entered after the connections, so left first: it waits for every build (this one's failing
+        # included) before a connection is closed under it.
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(len(others), 1)))
         builds = [pool.submit(build, connection, share) for connection, share in zip(connections, others)]
         build(conn, first)
         with counted_as_sql(conn):
