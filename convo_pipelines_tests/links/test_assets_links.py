@@ -727,6 +727,36 @@ def test_a_first_fill_swapped_in_keeps_the_tables_grants_comment_and_names(db, p
         db.execute(psycopg.sql.SQL("drop role {}").format(psycopg.sql.Identifier(role)))
 
 
+def test_a_first_fill_numbers_its_ids_and_rows_added_later_draw_random_ones(db, postgres) -> None:
+    build_source_data(db)
+    started_ms = int(time.time() * 1000)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    run_assets(postgres, [project_conversations])
+    ended_ms = int(time.time() * 1000)
+
+    for table in (PEOPLE, CLIENTS, PROJECTS):
+        ids = [row[0] for row in db.execute(psycopg.sql.SQL("select id::text from {}").format(psycopg.sql.Identifier(table)))]
+        assert ids, table
+        # The UUIDv7 layout: the fill's start in ms, version 7, the RFC variant, one prefix for the
+        # whole fill, then the rows numbered 1 to N.
+        assert {identifier[14] for identifier in ids} == {"7"}, table
+        assert {identifier[19] for identifier in ids} <= set("89ab"), table
+        prefixes = {identifier[:24] for identifier in ids}
+        assert len(prefixes) == 1, table
+        fill_ms = int(next(iter(prefixes))[:13].replace("-", ""), 16)
+        assert started_ms - 1000 <= fill_ms <= ended_ms + 1000, table
+        assert sorted(int(identifier[24:], 16) for identifier in ids) == list(range(1, len(ids) + 1)), table
+
+    # A link lost by hand comes back from the next run's diff with an id the column's default draws.
+    lost = db.execute("delete from people_front_conversations where id = (select id from people_front_conversations order by id limit 1) returning person_id, front_conversation_id").fetchone()
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    restored = db.execute(
+        "select id::text from people_front_conversations where person_id = %s and front_conversation_id = %s", lost
+    ).fetchone()[0]
+    assert restored[14] == "4"
+    assert_front_tables_exact(db)
+
+
 def test_a_first_fill_under_an_app_view_fills_in_place_and_keeps_the_view(db, postgres) -> None:
     build_source_data(db)
     db.execute("create view person_conversation_counts as select person_id, count(*) from people_front_conversations group by person_id")
