@@ -729,22 +729,23 @@ def test_a_first_fill_swapped_in_keeps_the_tables_grants_comment_and_names(db, p
 
 def test_a_first_fill_numbers_its_ids_and_rows_added_later_draw_random_ones(db, postgres) -> None:
     build_source_data(db)
-    started_ms = int(time.time() * 1000)
+    server_ms = "select floor(extract(epoch from clock_timestamp()) * 1000)::bigint"
+    started_ms = db.execute(server_ms).fetchone()[0]
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     run_assets(postgres, [project_conversations])
-    ended_ms = int(time.time() * 1000)
+    ended_ms = db.execute(server_ms).fetchone()[0]
 
     for table in (PEOPLE, CLIENTS, PROJECTS):
         ids = [row[0] for row in db.execute(psycopg.sql.SQL("select id::text from {}").format(psycopg.sql.Identifier(table)))]
         assert ids, table
-        # The UUIDv7 layout: the fill's start in ms, version 7, the RFC variant, one prefix for the
-        # whole fill, then the rows numbered 1 to N.
+        # The UUIDv7 layout: the fill statement's start in ms (on the server's clock), version 7, the
+        # RFC variant, one prefix for the whole fill, then the rows numbered 1 to N.
         assert {identifier[14] for identifier in ids} == {"7"}, table
         assert {identifier[19] for identifier in ids} <= set("89ab"), table
         prefixes = {identifier[:24] for identifier in ids}
         assert len(prefixes) == 1, table
         fill_ms = int(next(iter(prefixes))[:13].replace("-", ""), 16)
-        assert started_ms - 1000 <= fill_ms <= ended_ms + 1000, table
+        assert started_ms <= fill_ms <= ended_ms, table
         assert sorted(int(identifier[24:], 16) for identifier in ids) == list(range(1, len(ids) + 1)), table
 
     # A link lost by hand comes back from the next run's diff with an id the column's default draws.

@@ -315,9 +315,10 @@ def link_table_columns(conn: psycopg.Connection, postgres: PostgresResource, tab
     return [LinkColumn(*row) for row in rows]
 
 
-# A column default (as the catalog renders it) a first fill replaces by numbered_fill_id.sql. Drawn per
-# row it was a third of the fill's time on a server built without OpenSSL (3.2 to 4.4 us a row, each a
-# read of /dev/urandom, in the one process that projects the rows), against 0.7 us for a numbered id.
+# A column default (as the catalog renders it) that a first fill built in fresh storage replaces by
+# numbered_fill_id.sql (a fill in place keeps it). Drawn per row it was a third of the fill's time on a
+# server built without OpenSSL (3.2 to 4.4 µs a row, each a read of /dev/urandom, in the one process
+# that projects the rows), against 0.7 µs for a numbered id.
 RANDOM_UUID_DEFAULT = "gen_random_uuid()"
 
 
