@@ -286,11 +286,8 @@ class _TimesStatements:
     an asset can report the time spent in PostgreSQL apart from its own Python."""
 
     def execute(self, query, params=None, **kwargs):  # noqa: ANN001, ANN201 (psycopg's own signature)
-        started = time.perf_counter()
-        try:
+        with counted_as_sql(self.connection):
             return super().execute(query, params, **kwargs)
-        finally:
-            self.connection.sql_seconds = sql_seconds(self.connection) + time.perf_counter() - started
 
 
 class TimedCursor(_TimesStatements, psycopg.Cursor):
@@ -309,8 +306,8 @@ def sql_seconds(conn: psycopg.Connection) -> float:
 
 @contextmanager
 def counted_as_sql(conn: psycopg.Connection) -> Iterator[None]:
-    """Adds the block's time to `conn`'s sql_seconds: the caller waiting on other connections' statements
-    that do its work beside this one's."""
+    """Adds the block's time to `conn`'s sql_seconds: a statement of its own (every timed cursor's), or the
+    caller waiting on other connections' statements that do its work beside this one's."""
     started = time.perf_counter()
     try:
         yield

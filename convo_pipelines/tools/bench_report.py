@@ -264,15 +264,10 @@ def app_table(run: Run) -> list[str]:
             f"| app beside the {figures['label']} | {'FAILED' if figures.get('run_failure') else 'ok'} | "
             f"{figures['longest_statement_ms']:.1f} | {figures['baseline_longest_statement_ms']:.1f} | "
             f"{figures['over_baseline_ms']:+.1f} | {figures['longest_pipeline_wait_ms']:.1f} | {errors or 'none'} | {locks or 'none'} | "
-            f"{wait_shares(figures['workload'].get('app_wait_samples', {})) or '-'} | {_wal_and_checkpoints(figures)} |"
+            f"{wait_shares(figures['workload']['app_wait_samples']) or '-'} | "
+            f"{figures['wal_written_mb']:,.0f} MB, {figures['checkpoints_requested']} |"
         )
     return lines
-
-
-def _wal_and_checkpoints(figures: dict[str, object]) -> str:
-    if "wal_written_mb" not in figures:
-        return "-"
-    return f"{figures['wal_written_mb']:,.0f} MB, {figures['checkpoints_requested']}"
 
 
 def describe_data(run: Run) -> str:
