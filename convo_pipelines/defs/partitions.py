@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -41,6 +41,13 @@ class PartitionWindow:
     def whole(self) -> bool:
         """Every partition that exists now, and what the first one owns before it."""
         return self.start is None and self.reaches_last_partition
+
+    def owning_later_dates(self) -> PartitionWindow:
+        """This window with its end opened when it reaches the last partition (today's), so that the last
+        partition also owns what is dated after it, as the first owns what is dated before it: for rows
+        that belong to some partition whatever their date (a Front conversation dated in the future by a
+        skewed clock is linked like any other, and again by its own day's runs once that day exists)."""
+        return replace(self, end=None) if self.reaches_last_partition else self
 
     def bounds(self, before_everything: datetime, after_everything: datetime) -> tuple[datetime, datetime]:
         """[start, end) with the unbounded ends replaced by the caller's SQL stand-ins for them."""

@@ -18,6 +18,7 @@ import dagster as dg
 import psycopg
 
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
+from convo_pipelines.defs.partitions import daily_partitions
 from convo_pipelines.defs.links.assets import (
     clients_front_conversations,
     people_front_conversations,
@@ -232,6 +233,28 @@ def test_a_conversation_whose_created_at_changed_refreshes_its_links_copy_in_pla
         assert set(after) == set(before[table])  # same link ids
         assert set(after.values()) == {moved_to}
     assert_front_tables_exact(db)
+
+
+def test_a_conversation_dated_after_today_is_linked_by_a_run_of_the_last_partition(db, postgres) -> None:
+    """The last partition (today's) owns the conversations dated after it, as the first owns those before it:
+    a conversation a skewed clock moved into next month keeps its links, copy refreshed, once today's
+    partition runs; and a later day's conversations are not left out of the tables."""
+    data = build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    client_linked = {conversation for _, conversation in link_pairs(db, SCHEMA, CLIENTS)}
+    conversation = next(c for c in data.front_conversations_on(jan(12)) if c in client_linked)
+    moved_to = db.execute(
+        "update front_conversations set created_at = now() + interval '40 days' where id = %s returning created_at", (conversation,)
+    ).fetchone()[0]
+
+    result = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": daily_partitions.get_last_partition_key()})
+
+    assert metadata_of(result, PEOPLE)["window_end"] == "infinity"
+    assert_front_tables_exact(db)
+    for table in (PEOPLE, CLIENTS):
+        copies = db.execute(psycopg.sql.SQL("select distinct front_conversation_created_at from {} where front_conversation_id = %s").format(
+            psycopg.sql.Identifier(table)), (conversation,)).fetchall()
+        assert copies == [(moved_to,)]
 
 
 def test_partition_run_leaves_rows_outside_its_window_untouched(db, postgres) -> None:

@@ -13,7 +13,7 @@ from psycopg import sql
 from convo_pipelines.defs.links.assets import link_assets
 from convo_pipelines.defs.links.checks import SAMPLE_CONVERSATIONS, link_checks
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.defs.partitions import partition_range_tags
+from convo_pipelines.defs.partitions import daily_partitions, partition_range_tags
 from convo_pipelines_tests.source_data import (
     SourceData,
     build_source_data,
@@ -519,3 +519,33 @@ def test_a_runs_checks_share_one_connection_closed_with_the_run(built, postgres,
         "select count(*) from pg_stat_activity where datname = current_database() and application_name = 'convo_pipelines' and pid <> pg_backend_pid()"
     ).fetchone()[0]
     assert left_open == 0
+
+
+def test_a_stamp_ahead_of_the_clock_excuses_no_difference(built, postgres, db):
+    """A difference in a conversation the app changed since the check's run started is left to the next run;
+    a source stamp later than the check itself (a skewed clock) is no such change and hides nothing."""
+    table = "people_front_conversations"
+    person, conversation = execute(
+        db, "delete from public.{} where id = (select min(id::text)::uuid from public.{}) returning person_id, front_conversation_id",
+        table, table,
+    ).fetchone()
+    db.execute("update public.people set updated_at = now() + interval '1 year' where id = %s", (person,))
+    exactness = run_checks_alone(postgres, table)[(table, "matches_source")]
+    assert not exactness.passed and count(exactness, "missing") == 1
+    assert pair_of(samples(exactness, "missing")[0], "person_id") == (str(person), str(conversation))
+
+
+def test_the_checks_of_the_last_partition_cover_the_conversations_dated_after_it(built, postgres, db):
+    """A check in a run of today's partition covers what that partition owns: its day and every later date,
+    so the conversation a skewed clock dated next month is compared there, and passes once linked."""
+    table = "people_front_conversations"
+    conversation = db.execute(f"select front_conversation_id from public.{table} order by id limit 1").fetchone()[0]
+    db.execute("update public.front_conversations set created_at = now() + interval '40 days' where id = %s", (conversation,))
+    today = daily_partitions.get_last_partition_key()
+    refreshed = dg.materialize([front_assets[0], *checks_of(table)], resources={"postgres": postgres}, partition_key=today)
+    found = evaluations(refreshed)
+    assert all(e.passed for key, e in found.items() if key[1] not in WARN_CHECKS)
+    window = f"conversations created in [{today}T00:00:00+00:00, infinity)"
+    assert found[(table, "no_orphans")].metadata["scope"].value == window
+    # The only conversation of that window is the one dated next month: the comparison drew it.
+    assert found[(table, "matches_source")].metadata["scope"].value.endswith(f"({window})")

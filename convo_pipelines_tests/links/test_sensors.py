@@ -11,7 +11,7 @@ import pytest
 
 from convo_pipelines.defs.links import sensors
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, partition_range_tags
+from convo_pipelines.defs.partitions import daily_partitions, PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, partition_range_tags
 from convo_pipelines.defs.links.sensors import CHANGE_LAG, link_tables_late_changes_sensor
 from convo_pipelines_tests.source_data import (
     SourceData,
@@ -181,6 +181,31 @@ def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_lin
     again = evaluate(definitions, postgres, data.cursor, instance)
     assert not again.run_requests
     assert json.loads(again.cursor)["changes_through"] >= json.loads(data.cursor)["changes_through"]
+
+
+def test_a_recipient_added_to_a_conversation_dated_after_today_requests_todays_partition(definitions, postgres, db, source, instance):
+    """The last partition (today's) owns the conversations dated after it: a recipient added now to a
+    conversation a skewed clock dated next month asks for today's partition, whose run links it. (The
+    conversation's own row, stamped next month, is a change the sensor sees then; the nightly reconcile,
+    which reaches today's partition, links it before.)"""
+    conversation = source.first_instant_of_jan_10
+    linked = link_pairs(db, SCHEMA, "people_front_conversations")
+    person = next(p for p in source.people if p != source.deleted_person and (p, conversation) not in linked)
+    contact_method = next(cm for cm, owner in source.contact_methods.items() if owner == person)
+    now = db_now(db)
+    db.execute("update public.front_conversations set created_at = %s where id = %s", (now + timedelta(days=40), conversation))
+    db.execute(
+        "insert into public.front_message_recipients (front_message_id, contact_method_id, created_at, updated_at) "
+        "select min(id::text)::uuid, %s, %s, %s from public.front_messages where front_conversation_id = %s",
+        (contact_method, now - timedelta(minutes=30), now - timedelta(minutes=30), conversation),
+    )
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    today = daily_partitions.get_last_partition_key()
+    assert requested_ranges(data) == [(today, today)]
+    execute_requests(definitions, data, instance)
+    assert (person, conversation) in link_pairs(db, SCHEMA, "people_front_conversations")
+    assert_links_exact(db)
 
 
 def test_a_resolved_contact_method_requests_exactly_its_conversations_days(definitions, postgres, db, source, instance):

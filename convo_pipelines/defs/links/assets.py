@@ -140,9 +140,10 @@ class WriteCounts:
 
 
 def front_link_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[datetime, datetime]:
-    """The conversations' created_at window [start, end) a run covers, in UTC (see PartitionWindow:
-    the first partition also links the conversations created before PARTITIONS_START_DATE)."""
-    return partition_window(context).bounds(BEGINNING_OF_TIME, END_OF_TIME)
+    """The conversations' created_at window [start, end) a run covers, in UTC (see PartitionWindow: the
+    first partition also links the conversations created before PARTITIONS_START_DATE, and the last one,
+    today's, those created after it)."""
+    return partition_window(context).owning_later_dates().bounds(BEGINNING_OF_TIME, END_OF_TIME)
 
 
 def chunk_window(

@@ -43,8 +43,9 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
     run's window, or the whole table.
 
     Same window rule as the assets: the first partition also covers conversations created before
-    PARTITIONS_START_DATE (open start), and a run over every partition, or an unpartitioned run (a check
-    launched alone), checks the whole table, orphans of deleted conversations included.
+    PARTITIONS_START_DATE (open start), the last one (today's) those created after it (open end), and a
+    run over every partition, or an unpartitioned run (a check launched alone), checks the whole table,
+    orphans of deleted conversations included.
     After a materialization in the same run, the check trusts the table's validated constraints
     (trust_constraints) and, when `sampled`, compares the conversations the run was scoped to or a random
     sample of the window's; launched on its own it scans and compares everything in its window.
@@ -52,7 +53,7 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
 
     def scope_of(context: dg.AssetCheckExecutionContext) -> CheckScope:
         after_run = follows_materialization(context, asset_key)
-        window = partition_window(context)
+        window = partition_window(context).owning_later_dates()
         params: dict[str, object] = {"changed_since": run_started_at(context), "trust_constraints": after_run}
         if window.whole:
             params.update(window_start=None, window_end=None)
@@ -60,7 +61,8 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
         else:
             params.update(window_start=window.start, window_end=window.end)
             label_start = "-infinity" if window.start is None else window.start.isoformat()
-            where = f"conversations created in [{label_start}, {window.end.isoformat()})"
+            label_end = "infinity" if window.end is None else window.end.isoformat()
+            where = f"conversations created in [{label_start}, {label_end})"
         if not sampled:
             return CheckScope(label=where, params=params, single_process=after_run)
         if not after_run:

@@ -35,6 +35,8 @@ extra_now as (
 -- run's start) is the app moving on after the run's snapshot,
 -- not an error: the next run picks it up. Only the differing conversations are looked at, so this
 -- costs nothing when the table is exact. Rows the app hard-deleted leave no trace and still count.
+-- A stamp later than this statement is no change made since the run started but a skewed clock: it
+-- excuses nothing, or one such row would hide its conversations' differences for as long as it stays ahead.
 unsettled as (
     select differing.front_conversation_id
     from (
@@ -47,7 +49,10 @@ unsettled as (
           exists (
               select 1 from {source}.front_conversations as fc
               where fc.id = differing.front_conversation_id
-                and (fc.updated_at >= %(changed_since)s::timestamptz or fc.created_at >= %(changed_since)s::timestamptz)
+                and (
+                    fc.created_at between %(changed_since)s::timestamptz and statement_timestamp()
+                    or fc.updated_at between %(changed_since)s::timestamptz and statement_timestamp()
+                )
           )
           or exists (
               select 1
@@ -57,8 +62,14 @@ unsettled as (
               left join {source}.people as p on p.id = cm.person_id
               where fm.front_conversation_id = differing.front_conversation_id
                 and (
-                    greatest(fm.created_at, fm.updated_at, fmr.created_at, fmr.updated_at) >= %(changed_since)s::timestamptz
-                    or greatest(cm.created_at, cm.updated_at, p.created_at, p.updated_at) >= %(changed_since)s::timestamptz
+                    fm.created_at between %(changed_since)s::timestamptz and statement_timestamp()
+                    or fm.updated_at between %(changed_since)s::timestamptz and statement_timestamp()
+                    or fmr.created_at between %(changed_since)s::timestamptz and statement_timestamp()
+                    or fmr.updated_at between %(changed_since)s::timestamptz and statement_timestamp()
+                    or cm.created_at between %(changed_since)s::timestamptz and statement_timestamp()
+                    or cm.updated_at between %(changed_since)s::timestamptz and statement_timestamp()
+                    or p.created_at between %(changed_since)s::timestamptz and statement_timestamp()
+                    or p.updated_at between %(changed_since)s::timestamptz and statement_timestamp()
                 )
           )
       )

@@ -1,4 +1,4 @@
--- Finds the UTC days of Front conversations touched by a change in (changed_after, changed_through], collapsed into ranges of consecutive days (first_day, last_day), before partitions_end, with the touched conversations' ids when at most max_named_conversations.
+-- Finds the UTC days of Front conversations touched by a change in (changed_after, changed_through], collapsed into ranges of consecutive days (first_day, last_day) of the partitions (the last, ending at partitions_end, taking later ones), with the touched conversations' ids when at most max_named_conversations.
 -- A change is a row whose latest stamp, greatest(created_at, updated_at), is in the interval: a person
 -- (moved to another client), a contact method (resolved to a person), a recipient, a message or the
 -- conversation itself. Ticks' intervals follow each other, so every change is seen once, at its latest
@@ -55,14 +55,18 @@ changed_conversations as (
         and greatest(fc.created_at, fc.updated_at) <= %(changed_through)s
 ),
 
--- the first partition also owns the conversations created before it (the assets link them there)
+-- the first partition also owns the conversations created before it, and the last one (today's, ending at
+-- partitions_end) those created after it: the assets link them there
 changed_front_conversations as (
     select distinct
         fc.id,
-        (greatest(fc.created_at, %(partitions_start)s) at time zone 'UTC')::date as day
+        least(
+            (greatest(fc.created_at, %(partitions_start)s) at time zone 'UTC')::date,
+            (%(partitions_end)s::timestamptz at time zone 'UTC')::date - 1
+        ) as day
     from changed_conversations as cc
     inner join {source}.front_conversations as fc on fc.id = cc.id
-    where fc.created_at < %(partitions_end)s
+    where %(partitions_end)s::timestamptz is not null -- no partition exists yet
 ),
 
 -- consecutive days share day - dense_rank: each island is one range of days
