@@ -214,7 +214,7 @@ def database_description(conn: psycopg.Connection) -> str:
 def pending_message(pending: list[Migration], where: str) -> str:
     return (
         f"{_count(pending)} pending in {where} ({_labels(pending)}): apply them with `{MIGRATE_COMMAND}` "
-        "(CONVO_AUTO_MIGRATE=false keeps runs from applying them)"
+        "as the owner of the application's tables (CONVO_AUTO_MIGRATE=false keeps runs from applying them)"
     )
 
 
@@ -235,7 +235,10 @@ def changed_message(migration: Migration) -> str:
 
 def privilege_message(action: str, role: str, exc: psycopg.Error) -> str:
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return f"cannot {action} as role {role} ({reason}): ask the database owner to run `{MIGRATE_COMMAND}`"
+    return (
+        f"cannot {action} as role {role} ({reason}): run `{MIGRATE_COMMAND}` as a role that holds that privilege "
+        "(the owner of the application's tables; README, Deploying on your database, says what it needs)"
+    )
 
 
 def _count(items: list) -> str:
