@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -41,6 +41,11 @@ class PartitionWindow:
     def whole(self) -> bool:
         """Every partition that exists now, and what the first one owns before it."""
         return self.start is None and self.reaches_last_partition
+
+    @property
+    def one_day(self) -> bool:
+        """One partition's own day, and nothing else dated before or after it."""
+        return self.start is not None and self.end is not None and self.end - self.start == timedelta(days=1)
 
     def owning_later_dates(self) -> PartitionWindow:
         """This window with its end opened when it reaches the last partition (today's), so that the last

@@ -247,9 +247,14 @@ def test_a_conversation_dated_after_today_is_linked_by_a_run_of_the_last_partiti
         "update front_conversations set created_at = now() + interval '40 days' where id = %s returning created_at", (conversation,)
     ).fetchone()[0]
 
-    result = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": daily_partitions.get_last_partition_key()})
+    today = daily_partitions.get_last_partition_key()
+    result = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": today})
 
     assert metadata_of(result, PEOPLE)["window_end"] == "infinity"
+    # Today's count is what today's partition owns, the conversation dated next month included.
+    owned = expected_people_links(db, SCHEMA, datetime.fromisoformat(today).replace(tzinfo=UTC), None)
+    assert {conversation for _, conversation in owned} == {conversation}
+    assert metadata_of(result, PEOPLE)["dagster/partition_row_count"] == metadata_of(result, PEOPLE)["rows_in_range"] == len(owned)
     assert_front_tables_exact(db)
     for table in (PEOPLE, CLIENTS):
         copies = db.execute(psycopg.sql.SQL("select distinct front_conversation_created_at from {} where front_conversation_id = %s").format(

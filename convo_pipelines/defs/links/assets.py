@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import dagster as dg
 import psycopg
@@ -403,8 +403,9 @@ def materialize_front_links(
             "rows_updated_in_range": counts.rows_updated,
             "rows_deleted_in_range": counts.rows_deleted,
             "rows_in_range": counts.rows_in_window,
-            # A one-day run's window is its partition: that count is the partition's own.
-            **({"dagster/partition_row_count": counts.rows_in_window} if end - start == timedelta(days=1) and not scope else {}),
+            # A one-day run's window is its partition: that count is the partition's own (today's also owns
+            # the conversations dated after it).
+            **({"dagster/partition_row_count": counts.rows_in_window} if partition_window(context).one_day and not scope else {}),
             **({"dagster/row_count": row_count} if row_count is not None else {"conversations_in_scope": len(scope)}),
             "dagster/table_name": f"{postgres.source_schema}.{spec.table}",
             "seconds": round(seconds, 3),
