@@ -19,7 +19,7 @@ except ConfigError:
 from convo_pipelines.defs.alerts import alert_sensors
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
-from convo_pipelines.defs.histories.jobs import conversation_discovery_job
+from convo_pipelines.defs.histories.jobs import conversation_discovery_job, histories_audit_job
 from convo_pipelines.defs.histories.schedules import discovery_schedules
 from convo_pipelines.defs.links.assets import link_assets
 from convo_pipelines.defs.links.checks import link_checks
@@ -34,7 +34,7 @@ defs = dg.Definitions(
     asset_checks=[*link_checks, *histories_checks],
     schedules=[*link_schedules, *discovery_schedules],
     sensors=[*link_sensors, *alert_sensors],
-    jobs=[front_links_job, project_links_job, link_tables_audit_job, conversation_discovery_job],
+    jobs=[front_links_job, project_links_job, link_tables_audit_job, conversation_discovery_job, histories_audit_job],
     resources={"postgres": PostgresResource.from_settings(settings)},
     # The work happens inside PostgreSQL, so a step needs no process of its own: one process per
     # run saves a Python start per asset and check and keeps a run's memory in one place.

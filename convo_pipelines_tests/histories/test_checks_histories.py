@@ -119,6 +119,23 @@ def test_summary_counts_that_disagree_with_their_days_fail(db, postgres) -> None
     assert samples["66666666-6666-6666-6666-666666666666"]["days_messages"] is None
 
 
+def test_the_audit_job_runs_every_histories_check_alone_over_the_whole_tables(db, postgres, definitions) -> None:
+    """histories_audit_job: the checks of the UI's "Execute checks", for a script (`dagster job execute`)."""
+    one_good_crew(db)
+    instance = dg.DagsterInstance.ephemeral()  # one instance for both runs: discovery_fresh reads the discovery's
+    tags = {"dagster/asset_partition_range_start": "2024-03-01", "dagster/asset_partition_range_end": "2024-03-05"}
+    assert dg.materialize(histories_assets, resources={"postgres": postgres}, tags=tags, instance=instance).success
+    db.execute("update analytics.conversation_summaries set message_count = message_count + 1 where session_id = %s", (SESSION,))
+    result = definitions.resolve_job_def("histories_audit_job").execute_in_process(instance=instance, raise_on_error=False)
+    found = evaluations(result)
+    assert set(found) == {(key.asset_key.path[-1], key.name) for check in histories_checks for key in check.check_keys}
+    assert not result.get_asset_materialization_events()
+    mismatch = found[("conversation_summaries", "counts_match_histories_sessions")]
+    assert not mismatch.passed and mismatch.metadata["count_mismatches_count"].value == 1
+    assert mismatch.metadata["scope"].value == "whole table"
+    assert [key for key, e in found.items() if not e.passed] == [("conversation_summaries", "counts_match_histories_sessions")]
+
+
 def test_more_than_one_open_conversation_per_lead_warns_and_lists_the_lead(db, postgres) -> None:
     lead, fine = "77777777-7777-7777-7777-777777777777", "88888888-8888-8888-8888-888888888888"
     db.execute(

@@ -1,4 +1,4 @@
-"""The histories' asset job, launched by the discovery schedule.
+"""The histories' asset job, launched by the discovery schedule, and their checks alone.
 
 Selecting assets also selects their checks, so every run verifies what it wrote.
 """
@@ -6,6 +6,7 @@ Selecting assets also selects their checks, so every run verifies what it wrote.
 import dagster as dg
 
 from convo_pipelines.defs.histories.assets import conversation_summaries, daily_conversation_stats, histories_sessions
+from convo_pipelines.defs.histories.checks import histories_checks
 
 DISCOVERY_ASSETS_DEFS = (histories_sessions, conversation_summaries, daily_conversation_stats)
 # Asset names (= op names, = table names), for run config and the dev launcher's GraphQL.
@@ -16,4 +17,12 @@ conversation_discovery_job = dg.define_asset_job(
     name="conversation_discovery_job",
     selection=dg.AssetSelection.assets(*DISCOVERY_ASSETS_DEFS),
     description="Discovers every crew's chat sessions for a day or a range of days, summarizes them, then checks them.",
+)
+
+# The checks alone: each covers its whole table (a check that does not follow a materialization in its
+# run covers everything), for a script or a schedule of the user's own: what the UI's "Execute checks" does.
+histories_audit_job = dg.define_asset_job(
+    name="histories_audit_job",
+    selection=dg.AssetSelection.checks(*histories_checks),
+    description="Checks every row of the analytics tables and every crew's histories table: the complete checks, nothing written.",
 )
