@@ -139,13 +139,6 @@ class WriteCounts:
 # Windows and chunks
 
 
-def front_link_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[datetime, datetime]:
-    """The conversations' created_at window [start, end) a run covers, in UTC (see PartitionWindow: the
-    first partition also links the conversations created before PARTITIONS_START_DATE, and the last one,
-    today's, those created after it)."""
-    return partition_window(context).owning_later_dates().bounds(BEGINNING_OF_TIME, END_OF_TIME)
-
-
 def chunk_window(
     start: datetime, end: datetime, day_counts: list[tuple[date, int]], max_conversations: int
 ) -> list[Chunk]:
@@ -359,7 +352,10 @@ def materialize_front_links(
     exact as a whole-window run for every change the sensor can see, at a fraction of the cost.
     """
     started = time.perf_counter()
-    start, end = front_link_window(context)
+    partition = partition_window(context)
+    # The conversations' created_at window [start, end) the run covers, in UTC: the first partition also
+    # links those created before PARTITIONS_START_DATE, and the last one, today's, those created after it.
+    start, end = partition.owning_later_dates().bounds(BEGINNING_OF_TIME, END_OF_TIME)
     scope = config.conversation_scope()
     context.log.info(
         f"{spec.table}: conversations created in [{describe_bound(start)}, {describe_bound(end)})"
@@ -405,7 +401,7 @@ def materialize_front_links(
             "rows_in_range": counts.rows_in_window,
             # A one-day run's window is its partition: that count is the partition's own (today's also owns
             # the conversations dated after it).
-            **({"dagster/partition_row_count": counts.rows_in_window} if partition_window(context).one_day and not scope else {}),
+            **({"dagster/partition_row_count": counts.rows_in_window} if partition.one_day and not scope else {}),
             **({"dagster/row_count": row_count} if row_count is not None else {"conversations_in_scope": len(scope)}),
             "dagster/table_name": f"{postgres.source_schema}.{spec.table}",
             "seconds": round(seconds, 3),
