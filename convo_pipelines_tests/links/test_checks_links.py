@@ -12,6 +12,7 @@ from psycopg import sql
 
 from convo_pipelines.defs.links.assets import link_assets
 from convo_pipelines.defs.links.checks import SAMPLE_CONVERSATIONS, link_checks
+from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.defs.partitions import daily_partitions, partition_range_tags
 from convo_pipelines_tests.source_data import (
@@ -549,3 +550,25 @@ def test_the_checks_of_the_last_partition_cover_the_conversations_dated_after_it
     assert found[(table, "no_orphans")].metadata["scope"].value == window
     # The only conversation of that window is the one dated next month: the comparison drew it.
     assert found[(table, "matches_source")].metadata["scope"].value.endswith(f"({window})")
+
+
+@pytest.mark.parametrize("table", ["people_front_conversations", "clients_front_conversations"])
+def test_the_app_moving_on_is_probed_per_differing_conversation_never_hashed_whole(table, built, postgres, db):
+    """Whether a difference is the app moving on is asked of the differing conversations alone, through the
+    source's indexes. Planned as a hashed subplan, it read and hashed every recipient of the source once the
+    app had changed one compared conversation: 30 s after a 1,000,000-conversation fill beside the app."""
+    link = next(spec for spec in FRONT_LINK_TABLES if spec.table == table)
+    owner = {"link_table": table, "owner_column": link.owner_column}
+    statement = postgres.sql(
+        "links/checks/check_front_links_exactness.sql",
+        **owner,
+        expected=postgres.sql(link.expected_links_sql, **owner),
+        scoped_conversations=postgres.sql("links/checks/scope_sampled_front_conversations.sql", **owner),
+    )
+    params = {
+        "sample_limit": 5, "source_schema": "public", "window_start": None, "window_end": None,
+        "only_conversation_ids": None, "sample_conversations": SAMPLE_CONVERSATIONS,
+        "changed_since": datetime.now(timezone.utc) - timedelta(minutes=5),
+    }
+    plan = "\n".join(row[0] for row in db.execute(sql.SQL("explain ") + statement, params).fetchall())
+    assert "hashed SubPlan" not in plan, plan
