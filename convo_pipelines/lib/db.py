@@ -317,8 +317,9 @@ def counted_as_sql(conn: psycopg.Connection) -> Iterator[None]:
 
 def connect(url: str, *, pipeline_session: bool = True, **kwargs) -> psycopg.Connection:
     """A psycopg connection tagged with the application name, in UTC, that never prepares statements;
-    a pipeline session (the default) also runs without JIT compilation (set_pipeline_session_settings.sql
-    says why). Tooling that plays the application passes pipeline_session=False to keep the server's settings.
+    a pipeline session (the default) also runs without JIT compilation and sends its own data-file writes
+    to disk as it goes (set_pipeline_session_settings.sql says why). Tooling that plays the application
+    passes pipeline_session=False to keep the server's settings.
 
     psycopg prepares a query server-side after a few executions, and PostgreSQL may then plan it
     once for any value; the window and scope filters (`$n is null or id = any($n)`) only fold

@@ -26,6 +26,8 @@ def test_pipeline_sessions_run_without_jit_and_staging_puts_the_databases_own_se
             assert pipeline.info.transaction_status == TransactionStatus.IDLE
             assert sql_seconds(pipeline) == 0.0
             assert jit(pipeline) == "off"
+            # Its own writes go to disk as it goes, not in the checkpoint's fsync that app commits queue behind.
+            assert pipeline.execute("select current_setting('backend_flush_after')").fetchone()[0] == "256kB"
         # As a first fill stages its rows: an autocommit connection, one transaction per step.
         with connect(url, autocommit=True) as pipeline:
             assert jit(pipeline) == "off"
@@ -38,3 +40,4 @@ def test_pipeline_sessions_run_without_jit_and_staging_puts_the_databases_own_se
             assert pipeline.execute("select current_setting('enable_sort')").fetchone()[0] == "on"
         with connect(url, autocommit=True, pipeline_session=False) as app:
             assert jit(app) == "on"
+            assert app.execute("select current_setting('backend_flush_after')").fetchone()[0] == "0"

@@ -652,6 +652,37 @@ def test_a_fill_that_died_before_its_foreign_keys_is_completed_by_the_next_run(d
     assert data.deleted_person not in {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
 
 
+def test_the_run_that_adds_a_key_removes_and_reports_the_links_of_people_deleted_before_it(db, postgres) -> None:
+    build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    for name in _link_foreign_keys(db, PEOPLE):
+        db.execute(psycopg.sql.SQL("alter table {} drop constraint {}").format(psycopg.sql.Identifier(PEOPLE), psycopg.sql.Identifier(name)))
+    # Three linked people deleted while the table had no key (as during a first fill): their links stay.
+    counted = db.execute(
+        f"select person_id, count(*) from {PEOPLE} group by person_id order by count(*) desc, person_id limit 3"
+    ).fetchall()
+    gone = [person for person, _ in counted]
+    orphaned = sum(links for _, links in counted)
+    assert orphaned > 3
+    db.execute("delete from people where id = any(%s)", (gone,))
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = run_assets(postgres, [people_front_conversations], {"dagster/partition": "2024-01-12"}, instance=instance)
+
+    # The run's diff of its own day deletes the gone people's links there; the key's removal takes the rest.
+    removed_in_window = metadata_of(result, PEOPLE)["rows_deleted_in_range"]
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    removal = f"removed {orphaned - removed_in_window:,} links whose people row the app deleted before people_front_conversations_person_id_fkey existed"
+    assert any(removal in message for message in messages), messages
+    assert _link_foreign_keys(db, PEOPLE) == {
+        "people_front_conversations_person_id_fkey": True,
+        "people_front_conversations_front_conversation_id_fkey": True,
+    }
+    assert not set(gone) & {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    assert_front_tables_exact(db)
+
+
 def test_adding_a_foreign_key_waits_for_app_writers_without_queueing_them(db, database_url, postgres) -> None:
     build_source_data(db)
     instance = dg.DagsterInstance.ephemeral()

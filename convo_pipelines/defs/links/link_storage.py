@@ -432,11 +432,13 @@ def ensure_foreign_keys(
             )
             pending.append(key.name)
     for key in incomplete:
-        retry_concurrent_changes(
+        removed = retry_concurrent_changes(
             lambda key=key: remove_orphans_and_validate(conn, postgres, table, key, validate=key.name not in pending),
             what=f"{table}: validating {key.name}",
             log=log,
         )
+        if removed:
+            log(f"{table}: removed {removed:,} links whose {key.referenced_table} row the app deleted before {key.name} existed")
     made_whole = [key.name for key in incomplete if key.name not in pending]
     if made_whole:
         log(f"{table}: foreign keys added or validated: {', '.join(made_whole)}")
@@ -463,10 +465,10 @@ def add_foreign_key_not_valid(conn: psycopg.Connection, postgres: PostgresResour
 
 def remove_orphans_and_validate(
     conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey, validate: bool = True
-) -> None:
+) -> int:
     """Validate the key; only when that finds links whose referenced row is gone (the app deleted it before
-    the key existed: rare), remove them and validate again. Each is a full scan of the table, so the
-    usual case costs one. A key left pending is not validated, but its orphans are removed."""
+    the key existed), remove them and validate again; returns how many were removed. Each is a full scan
+    of the table, so the usual case costs one. A key left pending is not validated, but its orphans are removed."""
     validate_statement = postgres.sql("links/validate_link_foreign_key.sql", links=table, constraint_name=key.name)
     with conn.transaction():
         lock_link_table(conn, postgres, table)
@@ -475,10 +477,11 @@ def remove_orphans_and_validate(
             try:
                 with conn.transaction():  # a savepoint: a failed validation leaves the rest of the transaction usable
                     conn.execute(validate_statement)
-                return
+                return 0
             except psycopg.errors.ForeignKeyViolation:
                 pass
         identifiers = {"links": table, "column": key.column, "referenced_table": key.referenced_table}
-        conn.execute(postgres.sql(key.orphans_statement(), **identifiers))
+        removed = conn.execute(postgres.sql(key.orphans_statement(), **identifiers)).rowcount
         if validate:
             conn.execute(validate_statement)
+        return removed
