@@ -213,6 +213,21 @@ def test_rerun_changes_nothing_not_even_updated_at(db, postgres, scenario) -> No
         assert (meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]) == (0, 0, 0)
 
 
+def test_a_bulk_write_gathers_the_tables_statistics_and_a_run_that_wrote_little_leaves_them(db, postgres, scenario) -> None:
+    """Without statistics (autovacuum not there yet) the checks after a run and the next ticks are planned
+    for a third of the table changed: hash joins over all of it for a tick's few sessions."""
+    for table in ("histories_sessions", "conversation_summaries"):
+        db.execute(sql.SQL("delete from pg_statistic where starelid = {}::regclass").format(sql.Literal(f"analytics.{table}")))
+    result = run(postgres, *RANGE)
+    gathered = db.execute(
+        "select tablename from pg_stats where schemaname = 'analytics' and attname = 'updated_at'"
+    ).fetchall()
+    assert sorted(table for (table,) in gathered) == ["conversation_summaries", "histories_sessions"]
+    assert [metadata_of(result, asset)["statistics_refreshed"] for asset in ("histories_sessions", "conversation_summaries")] == [True, True]
+    rerun = run(postgres, *RANGE)
+    assert [metadata_of(rerun, asset)["statistics_refreshed"] for asset in ("histories_sessions", "conversation_summaries")] == [False, False]
+
+
 def test_a_partition_run_replaces_only_its_days_and_whole_sessions(db, postgres) -> None:
     create_client(db, "acme")
     create_histories_table(db, HistoriesTableSpec("support_histories"))
