@@ -458,12 +458,12 @@ def refresh_statistics_after_bulk_write(conn: psycopg.Connection, postgres: Post
     conversations, against 4 ms with statistics.
     """
     stale = conn.execute(
-        postgres.sql("histories/select_analytics_statistics_are_stale.sql"),
-        {"schema": postgres.analytics_schema, "relation": relation, "rows_written": rows_written},
+        postgres.sql("lib/catalog/select_statistics_are_stale.sql"),
+        {"schema": postgres.analytics_schema, "table": relation, "rows_written": rows_written},
     ).fetchone()
     if not stale or not stale[0]:
         return False
-    conn.execute(postgres.sql("histories/analyze_analytics_table.sql", relation=relation))
+    conn.execute(postgres.sql("lib/catalog/analyze_table.sql", schema=postgres.analytics_schema, table=relation))
     return True
 
 

@@ -185,7 +185,7 @@ def fill_in_place(conn: psycopg.Connection, postgres: PostgresResource, table: s
     with conn.transaction():
         lock_link_table(conn, postgres, table)
         inserted = load_rows(conn, postgres, table, load)
-        conn.execute(postgres.sql("links/analyze_link_table.sql", table=table))
+        conn.execute(postgres.sql("lib/catalog/analyze_table.sql", schema=postgres.source_schema, table=table))
     return inserted
 
 
@@ -216,7 +216,7 @@ def build_fresh_storage(
         for name, index in indexes:
             if index.key_kind:
                 conn.execute(key_constraint_statement(postgres, fill, name, index))
-        conn.execute(postgres.sql("links/analyze_link_table.sql", table=fill))
+        conn.execute(postgres.sql("lib/catalog/analyze_table.sql", schema=postgres.source_schema, table=fill))
     log(f"{table}: built {len(indexes)} keys and indexes on {inserted:,} rows in fresh storage in {time.perf_counter() - started:.1f} s")
     return inserted
 

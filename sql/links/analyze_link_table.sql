@@ -1,2 +1,0 @@
--- Refreshes the planner statistics of a link table after a bulk load.
-analyze {source}.{table}
