@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import dagster as dg
+import psycopg
+from psycopg.sql import Composed
 
 from convo_pipelines.defs.previews import preview_table
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
@@ -28,6 +30,26 @@ class CheckScope:
     # True when the scope reads a sample and the catalog, not a table (a check that follows a run): the
     # statement then runs in one process, as starting parallel workers would cost more than the reads.
     single_process: bool = False
+
+
+    @property
+    def trusts_constraints(self) -> bool:
+        """True when the check follows a run and may take validated constraints as proof (trust_constraints)."""
+        return bool(self.params.get("trust_constraints"))
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    """What validated constraints prove of a check: `sql_file` returns the check's own rows (problem,
+    0 violations, no samples, the constraint) for each problem a constraint rules out, none for the others."""
+
+    sql_file: str
+    problems: int  # how many problem rows the check reports
+
+    def rows(self, conn: psycopg.Connection, statement: Composed, params: Mapping[str, object]) -> list[tuple] | None:
+        """The check's rows when constraints rule out every problem, else None (the check must look)."""
+        rows = conn.execute(statement, params).fetchall()
+        return rows if len(rows) == self.problems else None
 
 
 WHOLE_TABLE = CheckScope(label="whole table")
@@ -94,6 +116,7 @@ def build_sql_check(
     scope_of: Callable[[dg.AssetCheckExecutionContext], CheckScope] | None = None,
     blocking: bool = False,
     reported_by_run: Callable[[dg.AssetMaterialization], list[tuple[str, int, object]] | None] | None = None,
+    guaranteed: Guarantee | None = None,
 ) -> dg.AssetChecksDefinition:
     """A check on `asset` that runs sql/<sql_file> read-only and reports its problems.
 
@@ -108,6 +131,9 @@ def build_sql_check(
     `reported_by_run` is for a check whose SQL the asset itself runs and records: after a materialization
     in the same run it returns that materialization's problem rows (None when it holds none), and the
     check reports them instead of running the same statement again.
+    `guaranteed` is for a check whose problems validated constraints can rule out: when its scope trusts
+    them (a check that follows a run) and they rule out every problem, their rows are the result and the
+    check's own statement, which would find the same through a longer plan, does not run.
     """
     bound_identifiers = dict(identifiers or {})
     bound_fragments = dict(fragments or {})
@@ -132,15 +158,18 @@ def build_sql_check(
             )
         scope = scope_of(context) if scope_of else WHOLE_TABLE
         started = time.monotonic()
+        fragment_files = {**bound_fragments, **scope.fragments}
+        embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in fragment_files.items()}
+        params = {"sample_limit": SAMPLE_LIMIT, "source_schema": postgres.source_schema, **bound_values, **scope.params}
         with postgres.read_only_connection() as conn:
             before = sql_seconds(conn)
-            if scope.single_process:
-                conn.execute(postgres.sql("lib/session/set_single_process_settings.sql"))
-            fragment_files = {**bound_fragments, **scope.fragments}
-            embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in fragment_files.items()}
-            statement = postgres.sql(sql_file, **bound_identifiers, **embedded)
-            params = {"sample_limit": SAMPLE_LIMIT, "source_schema": postgres.source_schema, **bound_values, **scope.params}
-            rows = conn.execute(statement, params).fetchall()
+            rows = None
+            if guaranteed is not None and scope.trusts_constraints:
+                rows = guaranteed.rows(conn, postgres.sql(guaranteed.sql_file, **embedded), params)
+            if rows is None:
+                if scope.single_process:
+                    conn.execute(postgres.sql("lib/session/set_single_process_settings.sql"))
+                rows = conn.execute(postgres.sql(sql_file, **bound_identifiers, **embedded), params).fetchall()
             in_postgres = sql_seconds(conn) - before
         seconds = round(time.monotonic() - started, 3)
         context.log.info(f"{name} on {asset.key.to_user_string()} ({scope.label}) ran in {seconds:.3f} s")

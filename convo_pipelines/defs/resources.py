@@ -11,11 +11,20 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 from psycopg.sql import Composable, Composed
 from pydantic import Field, PrivateAttr
 
 from convo_pipelines.lib.errors import first_line
-from convo_pipelines.lib.db import CONCURRENT_CHANGE_SQLSTATES, connect, psycopg_url, redact_url, sql_seconds, start_embedded_postgres
+from convo_pipelines.lib.db import (
+    CONCURRENT_CHANGE_SQLSTATES,
+    connect,
+    psycopg_url,
+    redact_url,
+    set_pipeline_session_settings,
+    sql_seconds,
+    start_embedded_postgres,
+)
 from convo_pipelines.lib.migrations import MigrationError, ensure_schema_current
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.lib.sqlfiles import render_sql
@@ -49,6 +58,10 @@ PERMANENT_CONNECTION_FAILURES = (
     "certificate",
 )
 
+# Connections a run keeps for its next steps and checks: its steps run one at a time, but a first fill
+# builds its indexes on two connections at once.
+MAX_IDLE_RUN_CONNECTIONS = 2
+
 # (url, source schema, analytics schema) whose migrations this process found current: the check runs
 # on the first connection of a process only, never at code-location load.
 _schemas_found_current: set[tuple[str, str, str]] = set()
@@ -72,8 +85,9 @@ class PostgresResource(dg.ConfigurableResource):
         description="Apply pending migrations on the first connection of a run (CONVO_AUTO_MIGRATE); "
         "false makes a run with pending migrations fail with one line naming them.",
     )
-    # The connection a run's checks share (read_only_connection), opened by the first.
-    _read_only_conn: psycopg.Connection | None = PrivateAttr(default=None)
+    # Connections a run's steps and checks finished with, for its next ones (see connect()).
+    _idle: list[psycopg.Connection] = PrivateAttr(default_factory=list)
+    _idle_guard: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresResource:
@@ -102,66 +116,107 @@ class PostgresResource(dg.ConfigurableResource):
 
         The first one of a process checks that the database's migrations match the code (and applies
         pending ones unless auto_migrate is off), so a first run on a new database just works.
+        Inside a run, the connection comes from those the run's earlier steps and checks finished with
+        (run_connection says why) and goes back to them when the block ends cleanly; one whose block
+        raised is closed, as is every connection outside a run (sensors, schedules, the command line).
         Inside an asset or check step, what the block raises is sorted for TRANSIENT_ERRORS_RETRY:
         see only_transient_errors_retried.
         """
         with only_transient_errors_retried(lambda: database_location(self.resolved_url())) as session:
-            url = self.resolved_url()
-            with connect(url, autocommit=autocommit) as conn:
-                session.connected = True
-                self._ensure_schema_current(conn, url)
+            conn = self._run_connection(autocommit)
+            session.connected = True
+            ended_cleanly = False
+            try:
                 yield conn
                 if conn.broken:
                     # The block handled a lost connection itself (histories record it per crew): the
                     # step must not pass for done with work that never reached the database.
                     raise psycopg.OperationalError("the connection was lost while the step went on")
+                if not autocommit:
+                    conn.commit()
+                ended_cleanly = True
+            finally:
+                self._give_back(conn, reusable=ended_cleanly)
 
     @contextmanager
     def read_only_connection(self) -> Iterator[psycopg.Connection]:
-        """A read-only transaction on the one connection a run's checks share, rolled back when the block ends.
+        """A read-only transaction on one of the run's connections (as connect()), rolled back when the block ends.
 
-        A check is a handful of short statements; on a connection of its own, most of its time went to
-        the new backend (the fork, and its catalog caches filled again: 5 to 9 ms for a first statement
-        that takes 1.2 ms on a warm backend). The connection opens with the run's first check and closes
-        with the run's resources (teardown_after_execution); one that was lost is replaced by the next
-        check, and a transient error is sorted for the step's retry as connect() does.
+        A check is a handful of short statements: on a new backend most of their time went to the fork and
+        to filling its catalog caches again, on the backend its asset's step used they are warm. A transient
+        error is sorted for the step's retry as connect() does.
         """
         with only_transient_errors_retried(lambda: database_location(self.resolved_url())) as session:
-            conn = self._shared_read_only_connection()
+            conn = self._run_connection(autocommit=False)
             session.connected = True
+            conn.read_only = True
             try:
                 yield conn
             finally:
-                self._end_read_only_transaction(conn)
+                try:
+                    conn.rollback()  # read only: nothing to keep; its SET LOCALs end with it
+                except psycopg.Error:
+                    conn.close()  # lost: the next step or check opens another
+                self._give_back(conn, reusable=True)
 
-    def _shared_read_only_connection(self) -> psycopg.Connection:
-        conn = self._read_only_conn
-        if conn is not None and not conn.closed and not conn.broken:
+    def _run_connection(self, autocommit: bool) -> psycopg.Connection:
+        """One of the connections this run's steps and checks finished with, else a new one.
+
+        A run's statements are short next to a new backend's start: PostgreSQL forks a process and fills
+        its catalog caches anew on each relation's first use, 1 to 4 ms per statement for a check or a
+        scoped run's step on a backend that had not read those tables, against under 1 ms on one that
+        had. So a run hands the connection of one step to the next and to its checks (Dagster runs them
+        one after another in the run's process). A connection taken again is reset first: no session
+        advisory lock, every setting back to the pipeline session's; that round trip also tells a
+        connection the server ended meanwhile (a restart), which is closed for a new one.
+        """
+        while (conn := self._idle_connection()) is not None:
+            try:
+                conn.autocommit = True
+                conn.read_only = None
+                conn.execute(self.sql("lib/session/reset_reused_session.sql"))
+                set_pipeline_session_settings(conn)
+            except psycopg.Error:
+                conn.close()
+                continue
+            conn.autocommit = autocommit
+            conn.sql_seconds = 0.0
             return conn
         url = self.resolved_url()
-        conn = connect(url)
+        conn = connect(url, autocommit=autocommit)
         try:
             self._ensure_schema_current(conn, url)
-            conn.commit()
-            conn.read_only = True
+            if not autocommit:
+                conn.commit()
         except BaseException:
             conn.close()
             raise
-        self._read_only_conn = conn
         return conn
 
-    def _end_read_only_transaction(self, conn: psycopg.Connection) -> None:
-        try:
-            conn.rollback()  # read only: nothing to keep; its SET LOCALs end with it
-        except psycopg.Error:
-            conn.close()  # lost: the next check opens another
-        if conn.closed or conn.broken:
-            self._read_only_conn = None
+    def _idle_connection(self) -> psycopg.Connection | None:
+        with self._idle_guard:
+            return self._idle.pop() if self._idle else None
+
+    def _give_back(self, conn: psycopg.Connection, *, reusable: bool) -> None:
+        """Keep `conn` for the run's next step or check when it ended cleanly inside a run, else close it."""
+        if reusable and not conn.closed and not conn.broken and current_step_attempts() is not None:
+            try:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()
+            except psycopg.Error:
+                conn.close()
+                return
+            with self._idle_guard:
+                if len(self._idle) < MAX_IDLE_RUN_CONNECTIONS:
+                    self._idle.append(conn)
+                    return
+        conn.close()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._read_only_conn is not None:
-            self._read_only_conn.close()
-            self._read_only_conn = None
+        with self._idle_guard:
+            idle, self._idle[:] = list(self._idle), []
+        for conn in idle:
+            conn.close()
 
     def _ensure_schema_current(self, conn: psycopg.Connection, url: str) -> None:
         key = (url, self.source_schema, self.analytics_schema)

@@ -343,7 +343,7 @@ def connect(url: str, *, pipeline_session: bool = True, **kwargs) -> psycopg.Con
     else:
         if pipeline_session:
             try:
-                _set_pipeline_session_settings(conn)
+                set_pipeline_session_settings(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -351,7 +351,8 @@ def connect(url: str, *, pipeline_session: bool = True, **kwargs) -> psycopg.Con
     raise failure
 
 
-def _set_pipeline_session_settings(conn: psycopg.Connection) -> None:
+def set_pipeline_session_settings(conn: psycopg.Connection) -> None:
+    """The settings of every pipeline session (set_pipeline_session_settings.sql), its statement time not counted as the caller's."""
     # A SET, not a startup option: SET LOCAL ... TO DEFAULT then means the server's (or the role's) own value.
     conn.execute(read_sql("lib/session/set_pipeline_session_settings.sql"))
     if not conn.autocommit:

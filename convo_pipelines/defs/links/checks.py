@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from convo_pipelines.defs.checks import CheckScope, build_sql_check, follows_materialization
+from convo_pipelines.defs.checks import CheckScope, Guarantee, build_sql_check, follows_materialization
 from convo_pipelines.defs.links.assets import (
     ARRAY_DRIFT_KINDS,
     clients_front_conversations,
@@ -142,6 +142,7 @@ def build_front_link_checks(
             fragments={**scoped_links, **GUARANTEEING_INDEX},
             values={**names, **pair},
             scope_of=front_check_scope(asset.key),
+            guaranteed=Guarantee("links/checks/guaranteed_no_front_link_duplicates.sql", problems=1),
             blocking=blocking,
             description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.table} is stored once; after "
             f"a run, a valid unique index on the pair guarantees it without a scan. {severity_note}",
@@ -154,6 +155,7 @@ def build_front_link_checks(
             fragments={**scoped_links, **GUARANTEEING_KEYS},
             values={"owner_kind": table.owner_kind, "owner_table_name": table.owner_table, **names},
             scope_of=front_check_scope(asset.key),
+            guaranteed=Guarantee("links/checks/guaranteed_no_front_link_orphans.sql", problems=2),
             blocking=blocking,
             description=f"Every {table.table} row points at an existing {table.owner_kind} and Front conversation; after "
             f"a run, validated foreign keys guarantee it without a scan. {severity_note}",

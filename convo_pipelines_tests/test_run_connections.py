@@ -1,0 +1,127 @@
+"""A run's steps and checks share its connections: real Dagster runs on a real PostgreSQL, the server's own
+session statistics as the witness, and a backend ended for real between two steps."""
+
+import dagster as dg
+import psycopg
+
+from convo_pipelines.defs.resources import PostgresResource
+
+# A setting the pipeline never sets, to see that one step's session settings do not reach the next.
+ODD_WORK_MEM = "7MB"
+LOCK_KEY = 424242
+
+
+def session_facts(conn: psycopg.Connection) -> dict[str, object]:
+    return {
+        "pid": conn.execute("select pg_backend_pid()").fetchone()[0],
+        "work_mem": conn.execute("select current_setting('work_mem')").fetchone()[0],
+        "jit": conn.execute("select current_setting('jit')").fetchone()[0],
+        "backend_flush_after": conn.execute("select current_setting('backend_flush_after')").fetchone()[0],
+        "advisory_locks": conn.execute(
+            "select count(*) from pg_locks where pid = pg_backend_pid() and locktype = 'advisory'"
+        ).fetchone()[0],
+        "read_only": conn.execute("select current_setting('transaction_read_only')").fetchone()[0],
+    }
+
+
+def leaves_state_behind(postgres: PostgresResource) -> int:
+    """What a careless step could leave on its session: a setting and a session-level advisory lock."""
+    with postgres.connect(autocommit=True) as conn:
+        conn.execute(f"set work_mem = '{ODD_WORK_MEM}'")
+        conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        return conn.execute("select pg_backend_pid()").fetchone()[0]
+
+
+def two_steps_and_a_check(before_second_step=lambda postgres, first_pid: None) -> list:
+    """`first` leaves state behind, `second` reports its session, and a check on `second` reports its own."""
+    facts: dict[str, dict[str, object]] = {}
+
+    @dg.asset
+    def first(postgres: PostgresResource) -> int:
+        return leaves_state_behind(postgres)
+
+    @dg.asset
+    def second(first: int, postgres: PostgresResource) -> None:
+        before_second_step(postgres, first)
+        with postgres.connect() as conn:
+            facts["second"] = session_facts(conn)
+
+    @dg.asset_check(asset=second)
+    def second_is_fine(postgres: PostgresResource) -> dg.AssetCheckResult:
+        with postgres.read_only_connection() as conn:
+            facts["check"] = session_facts(conn)
+        return dg.AssetCheckResult(passed=True)
+
+    return [first, second, second_is_fine], facts
+
+
+def sessions_so_far(db: psycopg.Connection) -> int:
+    db.execute("select pg_stat_clear_snapshot()")
+    return db.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
+
+
+def pipeline_sessions_open(db: psycopg.Connection) -> int:
+    return db.execute(
+        "select count(*) from pg_stat_activity where datname = current_database() "
+        "and application_name = 'convo_pipelines' and pid <> pg_backend_pid()"
+    ).fetchone()[0]
+
+
+def test_the_next_step_and_the_check_take_the_same_backend_reset_to_the_pipelines_settings(postgres, db):
+    """One session for the run's two steps and its check, closed with the run; what the first step left on
+    it (a setting, a session advisory lock) is gone for the next, whose writes are not read-only."""
+    definitions, facts = two_steps_and_a_check()
+    before = sessions_so_far(db)
+    result = dg.materialize(definitions, resources={"postgres": postgres})
+    assert result.success
+    first_pid = result.output_for_node("first")
+    assert facts["second"]["pid"] == facts["check"]["pid"] == first_pid
+    for step in ("second", "check"):
+        assert facts[step]["work_mem"] != ODD_WORK_MEM
+        assert facts[step]["advisory_locks"] == 0
+        assert (facts[step]["jit"], facts[step]["backend_flush_after"]) == ("off", "256kB")
+    assert (facts["second"]["read_only"], facts["check"]["read_only"]) == ("off", "on")
+    # The stats of a session are flushed when it ends: the run's one session has ended with the run.
+    assert sessions_so_far(db) - before == 1
+    assert pipeline_sessions_open(db) == 0
+    assert db.execute("select count(*) from pg_locks where locktype = 'advisory' and objid = %s", (LOCK_KEY,)).fetchone()[0] == 0
+
+
+def test_a_kept_connection_the_server_ended_between_steps_is_replaced_without_a_retry(postgres, db, database_url):
+    """The server ends the run's idle connection between two steps (as a restart or an operator would):
+    the next step gets a new backend at once, with no failed attempt."""
+
+    def end_the_kept_backend(postgres: PostgresResource, first_pid: int) -> None:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            assert admin.execute("select pg_terminate_backend(%s)", (first_pid,)).fetchone()[0]
+            while admin.execute("select count(*) from pg_stat_activity where pid = %s", (first_pid,)).fetchone()[0]:
+                pass
+
+    definitions, facts = two_steps_and_a_check(end_the_kept_backend)
+    result = dg.materialize(definitions, resources={"postgres": postgres})
+    assert result.success
+    assert facts["second"]["pid"] != result.output_for_node("first")
+    assert facts["check"]["pid"] == facts["second"]["pid"]
+    assert not [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert pipeline_sessions_open(db) == 0
+
+
+def test_a_step_that_failed_gives_its_connection_back_to_no_one(postgres, db):
+    """A connection whose block raised is closed, not handed to the next step (its transaction may be half done)."""
+    pids: dict[str, int] = {}
+
+    @dg.asset
+    def fails_inside_a_transaction(postgres: PostgresResource) -> None:
+        try:
+            with postgres.connect() as conn:
+                pids["failed"] = conn.execute("select pg_backend_pid()").fetchone()[0]
+                conn.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+                raise ValueError("the step's own mistake")
+        except dg.Failure as failure:  # what the step's retry policy sees of an error that is not transient
+            assert "the step's own mistake" in str(failure.description)
+        with postgres.connect() as conn:
+            pids["next"] = conn.execute("select pg_backend_pid()").fetchone()[0]
+
+    assert dg.materialize([fails_inside_a_transaction], resources={"postgres": postgres}).success
+    assert pids["next"] != pids["failed"]
+    assert pipeline_sessions_open(db) == 0
