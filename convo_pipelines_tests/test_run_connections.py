@@ -125,3 +125,13 @@ def test_a_step_that_failed_gives_its_connection_back_to_no_one(postgres, db):
     assert dg.materialize([fails_inside_a_transaction], resources={"postgres": postgres}).success
     assert pids["next"] != pids["failed"]
     assert pipeline_sessions_open(db) == 0
+
+
+def test_a_connection_kept_longer_than_the_idle_limit_is_closed_not_reused(postgres, db, monkeypatch):
+    """A run's step queued long for a pool slot does not get a connection a firewall may have dropped meanwhile."""
+    monkeypatch.setattr("convo_pipelines.defs.resources.MAX_IDLE_SECONDS", 0.0)
+    definitions, facts = two_steps_and_a_check()
+    result = dg.materialize(definitions, resources={"postgres": postgres})
+    assert result.success
+    assert facts["second"]["pid"] != result.output_for_node("first")
+    assert pipeline_sessions_open(db) == 0

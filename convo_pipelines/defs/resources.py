@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ PERMANENT_CONNECTION_FAILURES = (
 # Connections a run keeps for its next steps and checks: its steps run one at a time, but a first fill
 # builds its indexes on two connections at once.
 MAX_IDLE_RUN_CONNECTIONS = 2
+# A kept connection idle longer than this is closed rather than reused: a run's steps follow one another
+# within seconds, and one left idle for long (a step queued for a pool slot) may have been dropped by a
+# firewall or a failover without a word, which only TCP's own time-out (minutes) would reveal.
+MAX_IDLE_SECONDS = 60.0
 
 # (url, source schema, analytics schema) whose migrations this process found current: the check runs
 # on the first connection of a process only, never at code-location load.
@@ -86,7 +91,8 @@ class PostgresResource(dg.ConfigurableResource):
         "false makes a run with pending migrations fail with one line naming them.",
     )
     # Connections a run's steps and checks finished with, for its next ones (see connect()).
-    _idle: list[psycopg.Connection] = PrivateAttr(default_factory=list)
+    # Each with the time.monotonic() it was given back at.
+    _idle: list[tuple[psycopg.Connection, float]] = PrivateAttr(default_factory=list)
     _idle_guard: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @classmethod
@@ -149,15 +155,17 @@ class PostgresResource(dg.ConfigurableResource):
         with only_transient_errors_retried(lambda: database_location(self.resolved_url())) as session:
             conn = self._run_connection(autocommit=False)
             session.connected = True
-            conn.read_only = True
+            ended_cleanly = False
             try:
+                conn.read_only = True
                 yield conn
+                ended_cleanly = True
             finally:
                 try:
                     conn.rollback()  # read only: nothing to keep; its SET LOCALs end with it
                 except psycopg.Error:
                     conn.close()  # lost: the next step or check opens another
-                self._give_back(conn, reusable=True)
+                self._give_back(conn, reusable=ended_cleanly)
 
     def _run_connection(self, autocommit: bool) -> psycopg.Connection:
         """One of the connections this run's steps and checks finished with, else a new one.
@@ -173,13 +181,16 @@ class PostgresResource(dg.ConfigurableResource):
         while (conn := self._idle_connection()) is not None:
             try:
                 conn.autocommit = True
-                conn.read_only = None
+                conn.read_only = conn.isolation_level = conn.deferrable = None
                 conn.execute(self.sql("lib/session/reset_reused_session.sql"))
                 set_pipeline_session_settings(conn)
+                conn.autocommit = autocommit
             except psycopg.Error:
                 conn.close()
                 continue
-            conn.autocommit = autocommit
+            except BaseException:
+                conn.close()  # the step is being stopped: nobody would close it
+                raise
             conn.sql_seconds = 0.0
             return conn
         url = self.resolved_url()
@@ -194,8 +205,15 @@ class PostgresResource(dg.ConfigurableResource):
         return conn
 
     def _idle_connection(self) -> psycopg.Connection | None:
+        """The connection given back last, closing any kept longer than MAX_IDLE_SECONDS (a network device
+        may have dropped it without a word, and the reset would then wait for TCP to give up)."""
         with self._idle_guard:
-            return self._idle.pop() if self._idle else None
+            while self._idle:
+                conn, given_back_at = self._idle.pop()
+                if time.monotonic() - given_back_at <= MAX_IDLE_SECONDS:
+                    return conn
+                conn.close()
+        return None
 
     def _give_back(self, conn: psycopg.Connection, *, reusable: bool) -> None:
         """Keep `conn` for the run's next step or check when it ended cleanly inside a run, else close it."""
@@ -208,14 +226,14 @@ class PostgresResource(dg.ConfigurableResource):
                 return
             with self._idle_guard:
                 if len(self._idle) < MAX_IDLE_RUN_CONNECTIONS:
-                    self._idle.append(conn)
+                    self._idle.append((conn, time.monotonic()))
                     return
         conn.close()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         with self._idle_guard:
             idle, self._idle[:] = list(self._idle), []
-        for conn in idle:
+        for conn, _ in idle:
             conn.close()
 
     def _ensure_schema_current(self, conn: psycopg.Connection, url: str) -> None:
