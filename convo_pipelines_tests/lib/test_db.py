@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+import time
+
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from convo_pipelines.lib.db import connect, sql_seconds
+from convo_pipelines.lib.db import COLLECTION_CLOCK, connect, counted_as_sql, sql_seconds
 from convo_pipelines.lib.sqlfiles import read_sql
 from convo_pipelines_tests.helpers import fresh_database
 
@@ -41,3 +44,27 @@ def test_pipeline_sessions_run_without_jit_and_staging_puts_the_databases_own_se
         with connect(url, autocommit=True, pipeline_session=False) as app:
             assert jit(app) == "on"
             assert app.execute("select current_setting('backend_flush_after')").fetchone()[0] == "0"
+
+
+def test_a_garbage_collection_inside_a_statements_span_is_not_counted_as_sql(server_url: str) -> None:
+    """Python's collector stops the process where an allocation triggers it, inside execute() too: that pause
+    is the process's, not PostgreSQL's, so sql_seconds leaves it out."""
+    # Objects the collector must walk, in reference cycles, so that a full collection takes a while.
+    heap = []
+    for _ in range(300_000):
+        node: list = []
+        node.append(node)
+        heap.append(node)
+    with fresh_database(server_url, "convo_gc") as url, connect(url, autocommit=True) as conn:
+        collected_before = COLLECTION_CLOCK.seconds
+        started = time.perf_counter()
+        # As a caller waiting on another connection's statement counts its wait (here 20 ms), and a
+        # collection lands meanwhile.
+        with counted_as_sql(conn):
+            time.sleep(0.02)
+            gc.collect()
+        elapsed = time.perf_counter() - started
+        paused = COLLECTION_CLOCK.seconds - collected_before
+    assert paused > 0.01, "the collection was too quick to tell apart"
+    assert 0.02 <= sql_seconds(conn) <= elapsed - paused + 1e-6
+    del heap
