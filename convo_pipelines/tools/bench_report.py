@@ -308,6 +308,16 @@ def read_table(runs: Sequence[Run], titles: Sequence[str]) -> list[str]:
     return lines
 
 
+def _settling_note(runs: Sequence[Run]) -> list[str]:
+    """Whether the bulk measurements started after a checkpoint (bench.BenchContext.settle), when the runs say."""
+    settled = [run["machine"].get("checkpoint_before_bulk_measurements") for run in runs]
+    if all(value is None for value in settled):
+        return []
+    if all(settled):
+        return ["Each bulk measurement (fills, re-runs, one-day partitions, the read side, the contenders) started after a `CHECKPOINT`.", ""]
+    return ["Some runs measured without a `CHECKPOINT` before the bulk measurements (the role may not run one).", ""]
+
+
 def readme_section(runs: Sequence[Run]) -> str:
     """The README's generated block: machine, commands, the side-by-side table, reads, sizes, verdicts."""
     titles = [f"{run['conversations']:,} conversations" for run in runs]
@@ -318,6 +328,7 @@ def readme_section(runs: Sequence[Run]) -> str:
         f"Machine: {machine['cpus']} cores, {machine['memory_gib']} GiB, {machine['platform']}, Python {machine['python']}, "
         f"{machine.get('postgres', 'PostgreSQL')}.",
         "",
+        *_settling_note(runs),
         "Commands:",
         "",
         "```sh",

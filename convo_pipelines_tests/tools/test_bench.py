@@ -75,6 +75,11 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
     figures = report["measurements"]
     assert set(figures) == LINK_MEASUREMENTS | HISTORIES_MEASUREMENTS | APP_MEASUREMENTS
     assert all(figure["runs"] >= 1 and figure["min"] <= figure["median"] <= figure["max"] for figure in figures.values())
+    # The measurements that take seconds at any scale run three times even at --repeats 1; the bulk ones once,
+    # each after a checkpoint (the test server's role may run one).
+    assert {figures[key]["runs"] for key in ("one_day_sql", "scoped_sql", "scoped_checks_sql", "tick_sql")} == {3}
+    assert figures["full_backfill_sql"]["runs"] == figures["read_side"]["runs"] == 1
+    assert report["machine"]["checkpoint_before_bulk_measurements"] is True
     # The first fills were real first fills (the tables reset to never filled, foreign keys dropped), not diffs.
     assert figures["full_backfill_sql"]["note"] == "people_front_conversations bulk, clients_front_conversations bulk"
     assert report["app_beside_runs"]["first_fill"]["run_modes"] == figures["full_backfill_sql"]["note"]

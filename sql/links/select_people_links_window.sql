@@ -1,4 +1,4 @@
--- Computes the people links a window's Front conversations should have: distinct (person, conversation) pairs, with the conversation's created_at, over recipients whose contact method resolves to an existing person. Optionally only the conversations in only_conversation_ids (a late-change run).
+-- Computes the people links a window's Front conversations should have: distinct (person, conversation) pairs, with the conversation's created_at, over recipients whose contact method resolves to an existing person (the join bound in as existing_people: join_existing_people.sql, or nothing when the source's validated foreign key from contact_methods.person_id proves every such person exists). Optionally only the conversations in only_conversation_ids (a late-change run).
 select distinct
     contact_method.person_id,
     message.front_conversation_id,
@@ -10,8 +10,8 @@ join {source}.front_message_recipients as recipient
     on recipient.front_message_id = message.id
 join {source}.contact_methods as contact_method
     on contact_method.id = recipient.contact_method_id
-join {source}.people as person
-    on person.id = contact_method.person_id
-where conversation.created_at >= %(start)s
+{existing_people}
+where contact_method.person_id is not null
+  and conversation.created_at >= %(start)s
   and conversation.created_at < %(end)s
   and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))

@@ -53,6 +53,7 @@ from convo_pipelines.defs.links.tables import (
     PROJECT_LINKS_FOREIGN_KEYS,
     PROJECT_LINKS_TABLE,
     FrontLinkTable,
+    ProvenJoin,
 )
 from convo_pipelines.defs import sources
 from convo_pipelines.defs.table_asset import table_asset
@@ -197,8 +198,27 @@ def in_retried_transaction(
 # Front link tables (people, clients)
 
 
-def front_oracle(postgres: PostgresResource, spec: FrontLinkTable) -> sql.Composed:
-    return postgres.sql(spec.oracle_file)
+def front_oracle(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, *, bulk: bool = True) -> sql.Composed:
+    """The oracle of `spec`: the pairs its window should hold. For a bulk read (a first fill, a window's diff),
+    its ProvenJoin is left out when the source's validated foreign key proves it needless; a scoped run's
+    few conversations keep it, which costs less than asking the catalog. (`postgres` may be anything with
+    the resource's `sql` and `source_schema`: the bench renders its contenders' joins the same way.)"""
+    join = spec.proven_join
+    if join is None:
+        return postgres.sql(spec.oracle_file)
+    proven = bulk and source_key_is_validated(conn, postgres, join)
+    bound = postgres.sql("links/no_join_proven_by_foreign_key.sql" if proven else join.join_sql)
+    return postgres.sql(spec.oracle_file, **{join.placeholder: bound})
+
+
+def source_key_is_validated(conn: psycopg.Connection, postgres: PostgresResource, join: ProvenJoin) -> bool:
+    """True when `join.source_table.column` has a validated foreign key to `join.referenced_table`, its
+    triggers enabled: PostgreSQL's own proof that every non-null value is an existing row."""
+    keys = conn.execute(
+        postgres.sql("links/checks/select_guaranteeing_foreign_keys.sql"),
+        {"trust_constraints": True, "source_schema": postgres.source_schema, "link_table_name": join.source_table},
+    ).fetchall()
+    return any((column, referenced) == (join.column, join.referenced_table) for _, column, referenced in keys)
 
 
 def diff_front_window(
@@ -222,10 +242,10 @@ def diff_front_window(
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
     scoped = only_conversation_ids is not None
     if scoped:
-        oracle = front_oracle(postgres, spec)
+        oracle = front_oracle(conn, postgres, spec, bulk=False)
     else:
         # The window's rows once the diff is applied: exactly its oracle pairs.
-        in_window = stage_rows(conn, postgres, front_oracle(postgres, spec), params)
+        in_window = stage_rows(conn, postgres, front_oracle(conn, postgres, spec), params)
         oracle = postgres.sql("links/select_staged_link_rows.sql", **identifiers)
     differences = postgres.sql("links/create_front_link_differences.sql", **identifiers, oracle=oracle, window_links=window_links)
     TimedClientCursor(conn).execute(differences, params)
@@ -312,7 +332,7 @@ def try_fill_front(
     """Fill the whole window when the table was never filled; None when it was."""
     params = {"start": start, "end": end, "only_conversation_ids": None}
     columns = (spec.owner_column, "front_conversation_id", "front_conversation_created_at")
-    filled = fill_never_filled_table(conn, postgres, spec.table, RowsToLoad(front_oracle(postgres, spec), params, columns), log)
+    filled = fill_never_filled_table(conn, postgres, spec.table, RowsToLoad(front_oracle(conn, postgres, spec), params, columns), log)
     if filled is None:
         return None
     return WriteCounts(rows_inserted=filled.rows_inserted, rows_deleted=0, rows_in_window=filled.rows_inserted)

@@ -30,6 +30,21 @@ class ForeignKey:
 
 
 @dataclass(frozen=True)
+class ProvenJoin:
+    """A join of a link table's oracle that only drops rows whose owner does not exist, which a validated
+    foreign key of the source can prove instead: the oracle file names it `{placeholder}`, bound to
+    `join_sql`, or, when `source_table.column` has a validated key to `referenced_table`, to nothing. At
+    1,000,000 conversations the people oracle's join to people was a hash join over 20 million recipient
+    rows in every process, 12% of a first fill's CREATE TABLE AS (19.8 against 17.4 s, three tries each)."""
+
+    placeholder: str
+    join_sql: str
+    source_table: str
+    column: str
+    referenced_table: str
+
+
+@dataclass(frozen=True)
 class FrontLinkTable:
     """A Front link table: (owner, Front conversation) pairs, the owner being a person or a client."""
 
@@ -42,6 +57,8 @@ class FrontLinkTable:
     # The same pairs as the exactness check computes them on its own, so a bug in one shows against the other.
     expected_links_sql: str
     foreign_keys: tuple[ForeignKey, ...]
+    # The oracle's join that a source foreign key can prove needless, if it has one.
+    proven_join: ProvenJoin | None = None
 
     @property
     def owner_table(self) -> str:
@@ -59,6 +76,7 @@ PEOPLE_LINKS = FrontLinkTable(
         ForeignKey("people_front_conversations_person_id_fkey", "person_id", "people", "cascade"),
         ForeignKey("people_front_conversations_front_conversation_id_fkey", "front_conversation_id", "front_conversations", "cascade"),
     ),
+    proven_join=ProvenJoin("existing_people", "links/join_existing_people.sql", "contact_methods", "person_id", "people"),
 )
 CLIENT_LINKS = FrontLinkTable(
     table="clients_front_conversations",

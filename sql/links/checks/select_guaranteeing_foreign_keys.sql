@@ -1,4 +1,4 @@
--- Lists the checked link table's validated single-column foreign keys whose triggers are enabled, when trust_constraints is true: (constraint_name, column_name, referenced_table in the source schema). Each is PostgreSQL's own guarantee that the column's rows exist, so an orphan check need not scan that side.
+-- Lists a table's validated single-column foreign keys whose triggers are enabled, when trust_constraints is true: (constraint_name, column_name, referenced_table in the source schema). Each is PostgreSQL's own guarantee that the column's rows exist: an orphan check of a link table need not scan that side, and a bulk run's oracle need not join a source table to check it (ProvenJoin).
 -- A writer with session_replication_role = replica bypasses foreign keys: a check run on its own trusts none.
 select
     constraint_row.conname::text as constraint_name,
