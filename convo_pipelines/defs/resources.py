@@ -123,7 +123,7 @@ class PostgresResource(dg.ConfigurableResource):
         The first one of a process checks that the database's migrations match the code (and applies
         pending ones unless auto_migrate is off), so a first run on a new database just works.
         Inside a run, the connection comes from those the run's earlier steps and checks finished with
-        (run_connection says why) and goes back to them when the block ends cleanly; one whose block
+        (_run_connection says why) and goes back to them when the block ends cleanly; one whose block
         raised is closed, as is every connection outside a run (sensors, schedules, the command line).
         Inside an asset or check step, what the block raises is sorted for TRANSIENT_ERRORS_RETRY:
         see only_transient_errors_retried.
