@@ -850,10 +850,11 @@ def _reset_front_links_to_never_filled(scratch: Scratch) -> None:
 
 
 def _time_plain_floor(scratch: Scratch) -> float:
+    statements = [_render(scratch, "tools/bench/insert_links_plain_floor.sql", table) for table in FRONT_LINK_ASSETS]
     with connect(scratch.url) as conn:
         started = time.perf_counter()
-        for table in FRONT_LINK_ASSETS:
-            conn.execute(_render(scratch, "tools/bench/insert_links_plain_floor.sql", table), ALL_TIME)
+        for statement in statements:
+            conn.execute(statement, ALL_TIME)
         conn.commit()
         return time.perf_counter() - started
 
@@ -871,13 +872,17 @@ def _time_materialized_views(scratch: Scratch, change_day: date, settle: Callabl
     takes no parameters."""
     views = {table: f"{table}_contender" for table in FRONT_LINK_ASSETS}
 
+    oracles = {table: _contender_oracle(scratch, FRONT_LINK_SPECS[table]) for table in views}
+
     def run_for_each(name: str) -> float:
+        statements = [
+            scratch.sql(name, view=view, owner=FRONT_LINK_SPECS[table].owner_column, oracle=oracles[table])
+            for table, view in views.items()
+        ]
         with connect(scratch.url) as conn:
             cursor = psycopg.ClientCursor(conn)
             started = time.perf_counter()
-            for table, view in views.items():
-                spec = FRONT_LINK_SPECS[table]
-                statement = scratch.sql(name, view=view, owner=spec.owner_column, oracle=_contender_oracle(scratch, spec))
+            for statement in statements:
                 cursor.execute(statement, ALL_TIME)
             conn.commit()
             return time.perf_counter() - started
@@ -959,10 +964,11 @@ def _time_seed_batches(scratch: Scratch, report: Report) -> float:
 def _time_read_side(scratch: Scratch) -> float:
     """The floor of any fill or diff of the Front link tables: each table's join and DISTINCT counted by a
     plain SELECT (which PostgreSQL runs in parallel at its own settings), writing nothing."""
+    statements = [_render(scratch, "tools/bench/count_links_read_side.sql", table) for table in FRONT_LINK_ASSETS]
     with connect(scratch.url) as conn:
         started = time.perf_counter()
-        for table in FRONT_LINK_ASSETS:
-            conn.execute(_render(scratch, "tools/bench/count_links_read_side.sql", table), ALL_TIME).fetchone()
+        for statement in statements:
+            conn.execute(statement, ALL_TIME).fetchone()
         return time.perf_counter() - started
 
 

@@ -311,7 +311,8 @@ def read_table(runs: Sequence[Run], titles: Sequence[str]) -> list[str]:
 def _settling_note(runs: Sequence[Run]) -> list[str]:
     """Whether the bulk measurements started after a checkpoint (bench.BenchContext.settle), when the runs say."""
     settled = [run["machine"].get("checkpoint_before_bulk_measurements") for run in runs]
-    if all(value is None for value in settled):
+    settled = [value for value in settled if value is not None]  # runs from before the bench recorded it
+    if not settled:
         return []
     if all(settled):
         return ["Each bulk measurement (fills, re-runs, one-day partitions, the read side, the contenders) started after a `CHECKPOINT`.", ""]

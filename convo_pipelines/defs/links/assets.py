@@ -212,13 +212,14 @@ def front_oracle(conn: psycopg.Connection, postgres: PostgresResource, spec: Fro
 
 
 def source_key_is_validated(conn: psycopg.Connection, postgres: PostgresResource, join: ProvenJoin) -> bool:
-    """True when `join.source_table.column` has a validated foreign key to `join.referenced_table`, its
-    triggers enabled: PostgreSQL's own proof that every non-null value is an existing row."""
+    """True when `join.source_table.column` has a validated foreign key to `join.referenced_table`'s id, its
+    triggers enabled: PostgreSQL's own proof that every non-null value is an existing row's id."""
     keys = conn.execute(
         postgres.sql("links/checks/select_guaranteeing_foreign_keys.sql"),
         {"trust_constraints": True, "source_schema": postgres.source_schema, "link_table_name": join.source_table},
     ).fetchall()
-    return any((column, referenced) == (join.column, join.referenced_table) for _, column, referenced in keys)
+    wanted = (join.column, join.referenced_table, "id")
+    return any((column, table, referenced_column) == wanted for _, column, table, referenced_column in keys)
 
 
 def diff_front_window(

@@ -1,13 +1,17 @@
--- Lists a table's validated single-column foreign keys whose triggers are enabled, when trust_constraints is true: (constraint_name, column_name, referenced_table in the source schema). Each is PostgreSQL's own guarantee that the column's rows exist: an orphan check of a link table need not scan that side, and a bulk run's oracle need not join a source table to check it (ProvenJoin).
+-- Lists a table's validated single-column foreign keys whose triggers are enabled, when trust_constraints is true: (constraint_name, column_name, referenced_table in the source schema, referenced_column). Each is PostgreSQL's own guarantee that the column's rows exist: an orphan check of a link table need not scan that side, and a bulk run's oracle need not join a source table to check it (ProvenJoin).
 -- A writer with session_replication_role = replica bypasses foreign keys: a check run on its own trusts none.
 select
     constraint_row.conname::text as constraint_name,
     key_attribute.attname::text as column_name,
-    referenced.relname::text as referenced_table
+    referenced.relname::text as referenced_table,
+    referenced_attribute.attname::text as referenced_column
 from pg_catalog.pg_constraint as constraint_row
 inner join pg_catalog.pg_attribute as key_attribute
     on key_attribute.attrelid = constraint_row.conrelid
    and key_attribute.attnum = constraint_row.conkey[1]
+inner join pg_catalog.pg_attribute as referenced_attribute
+    on referenced_attribute.attrelid = constraint_row.confrelid
+   and referenced_attribute.attnum = constraint_row.confkey[1]
 inner join pg_catalog.pg_class as referenced on referenced.oid = constraint_row.confrelid
 inner join pg_catalog.pg_namespace as referenced_schema on referenced_schema.oid = referenced.relnamespace
 where %(trust_constraints)s::boolean
