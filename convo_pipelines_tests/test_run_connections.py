@@ -1,6 +1,8 @@
 """A run's steps and checks share its connections: real Dagster runs on a real PostgreSQL, the server's own
 session statistics as the witness, and a backend ended for real between two steps."""
 
+import time
+
 import dagster as dg
 import psycopg
 
@@ -9,6 +11,8 @@ from convo_pipelines.defs.resources import PostgresResource
 # A setting the pipeline never sets, to see that one step's session settings do not reach the next.
 ODD_WORK_MEM = "7MB"
 LOCK_KEY = 424242
+# How long a terminated backend may take to leave pg_stat_activity.
+BACKEND_EXIT_SECONDS = 10
 
 
 def session_facts(conn: psycopg.Connection) -> dict[str, object]:
@@ -94,8 +98,11 @@ def test_a_kept_connection_the_server_ended_between_steps_is_replaced_without_a_
     def end_the_kept_backend(postgres: PostgresResource, first_pid: int) -> None:
         with psycopg.connect(database_url, autocommit=True) as admin:
             assert admin.execute("select pg_terminate_backend(%s)", (first_pid,)).fetchone()[0]
+            # The backend is gone once the server has reaped it: only then is the kept connection dead.
+            deadline = time.monotonic() + BACKEND_EXIT_SECONDS
             while admin.execute("select count(*) from pg_stat_activity where pid = %s", (first_pid,)).fetchone()[0]:
-                pass
+                assert time.monotonic() < deadline, f"backend {first_pid} still there {BACKEND_EXIT_SECONDS} s after pg_terminate_backend"
+                time.sleep(0.01)
 
     definitions, facts = two_steps_and_a_check(end_the_kept_backend)
     result = dg.materialize(definitions, resources={"postgres": postgres})

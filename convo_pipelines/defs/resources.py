@@ -161,10 +161,7 @@ class PostgresResource(dg.ConfigurableResource):
                 yield conn
                 ended_cleanly = True
             finally:
-                try:
-                    conn.rollback()  # read only: nothing to keep; its SET LOCALs end with it
-                except psycopg.Error:
-                    conn.close()  # lost: the next step or check opens another
+                # Read only: nothing to keep. Given back, its transaction (and its SET LOCALs) is rolled back.
                 self._give_back(conn, reusable=ended_cleanly)
 
     def _run_connection(self, autocommit: bool) -> psycopg.Connection:
@@ -216,7 +213,8 @@ class PostgresResource(dg.ConfigurableResource):
         return None
 
     def _give_back(self, conn: psycopg.Connection, *, reusable: bool) -> None:
-        """Keep `conn` for the run's next step or check when it ended cleanly inside a run, else close it."""
+        """Keep `conn`, its transaction rolled back, for the run's next step or check when it ended cleanly
+        inside a run; else close it (the server then rolls back whatever it had open)."""
         if reusable and not conn.closed and not conn.broken and current_step_attempts() is not None:
             try:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
