@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import dagster as dg
-import psycopg
-from psycopg.sql import Composed
 
 from convo_pipelines.defs.previews import preview_table
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
@@ -32,24 +30,28 @@ class CheckScope:
     single_process: bool = False
 
 
-    @property
-    def trusts_constraints(self) -> bool:
-        """True when the check follows a run and may take validated constraints as proof (trust_constraints)."""
-        return bool(self.params.get("trust_constraints"))
+# The materialization metadata under which a run records what its table's constraints guarantee (Guarantee).
+GUARANTEES_METADATA = "constraint_guarantees"
 
 
 @dataclass(frozen=True)
 class Guarantee:
-    """What validated constraints prove of a check: `sql_file` returns the check's own rows (problem,
-    0 violations, no samples, the constraint) for each problem a constraint rules out, none for the others."""
+    """Problems of a check that validated constraints rule out, as the run that wrote the table found them.
 
-    sql_file: str
-    problems: int  # how many problem rows the check reports
+    The step that writes a table reads, after its writes, which of its problems the table's constraints
+    rule out (rows of problem, 0 violations, no samples, the constraint) and records them in its
+    materialization under GUARANTEES_METADATA, {problem: constraint}. A check that follows it in the same
+    run reports those rows when they rule out every one of its `problems`: the run already read the
+    catalog the check would read, moments before. When one is missing the check looks itself."""
 
-    def rows(self, conn: psycopg.Connection, statement: Composed, params: Mapping[str, object]) -> list[tuple] | None:
-        """The check's rows when constraints rule out every problem, else None (the check must look)."""
-        rows = conn.execute(statement, params).fetchall()
-        return rows if len(rows) == self.problems else None
+    problems: tuple[str, ...]
+
+    def rows_recorded_by(self, materialization: dg.AssetMaterialization) -> list[tuple] | None:
+        recorded = materialization.metadata.get(GUARANTEES_METADATA)
+        proven = recorded.value if recorded is not None and isinstance(recorded.value, dict) else {}
+        if not all(problem in proven for problem in self.problems):
+            return None
+        return [(problem, 0, [], proven[problem]) for problem in self.problems]
 
 
 WHOLE_TABLE = CheckScope(label="whole table")
@@ -115,8 +117,9 @@ def build_sql_check(
     values: Mapping[str, object] | None = None,
     scope_of: Callable[[dg.AssetCheckExecutionContext], CheckScope] | None = None,
     blocking: bool = False,
-    reported_by_run: Callable[[dg.AssetMaterialization], list[tuple[str, int, object]] | None] | None = None,
-    guaranteed: Guarantee | None = None,
+    reported_by_run: Callable[[dg.AssetMaterialization], list[tuple] | None] | None = None,
+    reported_as: str = "as this run's materialization measured it",
+    first_pass_fragments: Mapping[str, str] | None = None,
 ) -> dg.AssetChecksDefinition:
     """A check on `asset` that runs sql/<sql_file> read-only and reports its problems.
 
@@ -128,16 +131,19 @@ def build_sql_check(
     refreshed. `blocking` is for a check whose failure would make a downstream asset wrong: an ERROR
     then keeps the downstream assets of the same run from running on it.
     The check reads the application database, so it takes a slot of the same pool as the assets.
-    `reported_by_run` is for a check whose SQL the asset itself runs and records: after a materialization
+    `reported_by_run` is for a check whose answer the asset itself measures and records (the check's own
+    SQL, or the constraints that rule its problems out: Guarantee.rows_recorded_by): after a materialization
     in the same run it returns that materialization's problem rows (None when it holds none), and the
-    check reports them instead of running the same statement again.
-    `guaranteed` is for a check whose problems validated constraints can rule out: when its scope trusts
-    them (a check that follows a run) and they rule out every problem, their rows are the result and the
-    check's own statement, which would find the same through a longer plan, does not run.
+    check reports them, `reported_as` naming where they come from, instead of reading the same again.
+    `first_pass_fragments` replace some of the fragments for a first statement over a small scope (a check
+    that follows a run) whose clean answer is the check's answer: what they leave out can only excuse
+    problems, so when it finds none the check is done with a shorter plan, and otherwise it runs as written.
+    (Over a whole table a second statement would double a long check whenever something differs.)
     """
     bound_identifiers = dict(identifiers or {})
     bound_fragments = dict(fragments or {})
     bound_values = dict(values or {})
+    first_pass = dict(first_pass_fragments or {})
 
     @dg.asset_check(
         asset=asset.key,
@@ -150,11 +156,9 @@ def build_sql_check(
     def _sql_check(context: dg.AssetCheckExecutionContext, postgres: PostgresResource) -> dg.AssetCheckResult:
         reported = _reported_by_this_run(context, asset.key, reported_by_run)
         if reported is not None:
-            context.log.info(f"{name} on {asset.key.to_user_string()}: as this run's materialization measured it")
+            context.log.info(f"{name} on {asset.key.to_user_string()}: {reported_as}")
             return result_from_problems(
-                reported,
-                severity,
-                {"scope": dg.MetadataValue.text("as this run's materialization measured it"), "sql_seconds": dg.MetadataValue.float(0.0)},
+                reported, severity, {"scope": dg.MetadataValue.text(reported_as), "sql_seconds": dg.MetadataValue.float(0.0)}
             )
         scope = scope_of(context) if scope_of else WHOLE_TABLE
         started = time.monotonic()
@@ -163,12 +167,15 @@ def build_sql_check(
         params = {"sample_limit": SAMPLE_LIMIT, "source_schema": postgres.source_schema, **bound_values, **scope.params}
         with postgres.read_only_connection() as conn:
             before = sql_seconds(conn)
+            if scope.single_process:
+                conn.execute(postgres.sql("lib/session/set_single_process_settings.sql"))
             rows = None
-            if guaranteed is not None and scope.trusts_constraints:
-                rows = guaranteed.rows(conn, postgres.sql(guaranteed.sql_file, **embedded), params)
+            if first_pass and scope.single_process:
+                shorter = {**embedded, **{placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in first_pass.items()}}
+                rows = conn.execute(postgres.sql(sql_file, **bound_identifiers, **shorter), params).fetchall()
+                if any(row[1] for row in rows):
+                    rows = None
             if rows is None:
-                if scope.single_process:
-                    conn.execute(postgres.sql("lib/session/set_single_process_settings.sql"))
                 rows = conn.execute(postgres.sql(sql_file, **bound_identifiers, **embedded), params).fetchall()
             in_postgres = sql_seconds(conn) - before
         seconds = round(time.monotonic() - started, 3)
@@ -190,8 +197,8 @@ def build_sql_check(
 def _reported_by_this_run(
     context: dg.AssetCheckExecutionContext,
     asset_key: dg.AssetKey,
-    reported_by_run: Callable[[dg.AssetMaterialization], list[tuple[str, int, object]] | None] | None,
-) -> list[tuple[str, int, object]] | None:
+    reported_by_run: Callable[[dg.AssetMaterialization], list[tuple] | None] | None,
+) -> list[tuple] | None:
     if reported_by_run is None:
         return None
     materialization = materialization_in_run(context, asset_key)

@@ -11,7 +11,8 @@ import pytest
 from psycopg import sql
 
 from convo_pipelines.defs.links.assets import link_assets
-from convo_pipelines.defs.links.checks import SAMPLE_CONVERSATIONS, link_checks
+from convo_pipelines.defs.checks import GUARANTEES_METADATA
+from convo_pipelines.defs.links.checks import CONSTRAINTS_IN_FORCE, SAMPLE_CONVERSATIONS, link_checks
 from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.defs.partitions import daily_partitions, partition_range_tags
@@ -79,15 +80,18 @@ def run_checks_alone(postgres: PostgresResource, *tables: str) -> dict[tuple[str
     return found
 
 
-def exactness_statement(postgres: PostgresResource, sampled: bool = False) -> sql.Composed:
-    """The people links' exactness SQL over every conversation of its window, or over a sample of them."""
+def exactness_statement(postgres: PostgresResource, sampled: bool = False, excusing: bool = True) -> sql.Composed:
+    """The people links' exactness SQL over every conversation of its window, or over a sample of them; with
+    `excusing` False, as the check's first statement after a run, which excuses no difference."""
     scope = "scope_sampled_front_conversations" if sampled else "scope_window_front_conversations"
+    unsettled = "select_unsettled_front_conversations" if excusing else "excuse_no_front_conversations"
     return postgres.sql(
         "links/checks/check_front_links_exactness.sql",
         link_table="people_front_conversations",
         owner_column="person_id",
         expected=postgres.sql("links/checks/select_expected_people_links.sql"),
         scoped_conversations=postgres.sql(f"links/checks/{scope}.sql"),
+        unsettled=postgres.sql(f"links/checks/{unsettled}.sql"),
     )
 
 
@@ -132,6 +136,10 @@ def test_every_link_check_passes_on_tables_the_assets_built(built, postgres, db)
         expected_scope = "whole table" if key[0] == "project_conversations" else DATA_RANGE_SCOPE
         if key[1] == "matches_source":
             expected_scope = f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations ({expected_scope})"
+        elif key[0] != "project_conversations":
+            # The duplicate and orphan checks report what the constraints the run found in force rule out.
+            expected_scope = CONSTRAINTS_IN_FORCE
+            assert evaluation.metadata["sql_seconds"].value == 0.0
         assert evaluation.metadata["scope"].value == expected_scope
     # Launched alone (no partition), the checks cover the whole table and still pass.
     fix_project_arrays(db)
@@ -367,15 +375,17 @@ def test_a_difference_the_app_made_after_the_run_started_is_left_to_the_next_run
         "select min(id::text)::uuid, %s, %s, %s from public.front_messages where front_conversation_id = %s",
         (contact_method, now, now, conversation),
     )
-    statement = exactness_statement(postgres)
-
-    def missing(changed_since: datetime | None) -> int:
+    def missing(changed_since: datetime | None, excusing: bool = True) -> int:
         params = {"window_start": None, "window_end": None, "sample_limit": 5, "changed_since": changed_since}
-        return dict((problem, count) for problem, count, _ in db.execute(statement, params).fetchall())["missing"]
+        rows = db.execute(exactness_statement(postgres, excusing=excusing), params).fetchall()
+        return dict((problem, count) for problem, count, _ in rows)["missing"]
 
     assert missing(None) == 1
     assert missing(now - timedelta(minutes=1)) == 0  # the run started before the app's change
     assert missing(now + timedelta(minutes=1)) == 1  # the change predates the run: the run should have linked it
+    # The check's first statement after a run excuses nothing: it finds the difference, so the check asks again
+    # with the probes (a clean first answer is final only because excusing can never add a difference).
+    assert missing(now - timedelta(minutes=1), excusing=False) == 1
 
 
 def test_late_change_indexes_names_each_table_with_its_statement_and_the_sensor_uses_them(built, postgres, db):
@@ -447,6 +457,34 @@ def test_after_a_run_the_checks_trust_valid_constraints_and_launched_alone_they_
     duplicates = evaluations(after_run)[(table, "no_duplicate_pairs")]
     assert not duplicates.passed and count(duplicates, "duplicate_pairs") == 1
     assert "duplicate_pairs_verified_by" not in duplicates.metadata
+
+
+def test_a_run_records_only_the_guarantees_of_enforced_constraints_and_its_orphan_check_scans_without_them(built, postgres, db):
+    """The run records what its table's constraints rule out, and its checks report that; a foreign key whose
+    triggers are disabled (a restore, a replica) enforces nothing, so the run does not record it and the
+    orphan check that follows scans the window."""
+    table = "people_front_conversations"
+    first_run = dg.materialize([front_assets[0]], resources={"postgres": postgres}, tags=partition_range_tags(*DATA_RANGE))
+    recorded = first_run.asset_materializations_for_node(table)[0].metadata[GUARANTEES_METADATA].value
+    assert recorded == {
+        "duplicate_pairs": f"unique index {UNIQUE_PAIR[table]}",
+        "missing_person": f"foreign key {table}_person_id_fkey",
+        "missing_front_conversation": f"foreign key {table}_front_conversation_id_fkey",
+    }
+    execute(db, "alter table public.{} disable trigger all", table)
+    try:
+        after_run = dg.materialize(
+            [front_assets[0], *checks_of(table)], resources={"postgres": postgres}, tags=partition_range_tags(*DATA_RANGE)
+        )
+    finally:
+        execute(db, "alter table public.{} enable trigger all", table)
+    recorded = after_run.asset_materializations_for_node(table)[0].metadata[GUARANTEES_METADATA].value
+    assert set(recorded) == {"duplicate_pairs"}
+    found = evaluations(after_run)
+    assert found[(table, "no_duplicate_pairs")].metadata["scope"].value == CONSTRAINTS_IN_FORCE
+    orphans = found[(table, "no_orphans")]
+    assert orphans.passed and orphans.metadata["scope"].value == DATA_RANGE_SCOPE
+    assert not [name for name in orphans.metadata if name.endswith("_verified_by")]
 
 
 def test_the_sampled_comparison_finds_every_kind_of_wrong_row_among_the_conversations_it_compares(built, postgres, db):
@@ -547,7 +585,7 @@ def test_the_checks_of_the_last_partition_cover_the_conversations_dated_after_it
     found = evaluations(refreshed)
     assert all(e.passed for key, e in found.items() if key[1] not in WARN_CHECKS)
     window = f"conversations created in [{today}T00:00:00+00:00, infinity)"
-    assert found[(table, "no_orphans")].metadata["scope"].value == window
+    assert found[(table, "no_orphans")].metadata["scope"].value == CONSTRAINTS_IN_FORCE
     # The only conversation of that window is the one dated next month: the comparison drew it.
     assert found[(table, "matches_source")].metadata["scope"].value.endswith(f"({window})")
 
@@ -564,6 +602,7 @@ def test_the_app_moving_on_is_probed_per_differing_conversation_never_hashed_who
         **owner,
         expected=postgres.sql(link.expected_links_sql, **owner),
         scoped_conversations=postgres.sql("links/checks/scope_sampled_front_conversations.sql", **owner),
+        unsettled=postgres.sql("links/checks/select_unsettled_front_conversations.sql"),
     )
     params = {
         "sample_limit": 5, "source_schema": "public", "window_start": None, "window_end": None,

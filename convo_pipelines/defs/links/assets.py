@@ -49,6 +49,8 @@ from convo_pipelines.defs.links.tables import (
     BEGINNING_OF_TIME,
     CLIENT_LINKS,
     END_OF_TIME,
+    GUARANTEEING_FOREIGN_KEYS_SQL,
+    GUARANTEEING_UNIQUE_INDEX_SQL,
     PEOPLE_LINKS,
     PROJECT_LINKS_FOREIGN_KEYS,
     PROJECT_LINKS_TABLE,
@@ -56,6 +58,7 @@ from convo_pipelines.defs.links.tables import (
     ProvenJoin,
 )
 from convo_pipelines.defs import sources
+from convo_pipelines.defs.checks import GUARANTEES_METADATA
 from convo_pipelines.defs.table_asset import table_asset
 from convo_pipelines.lib.db import FOREIGN_KEY_VIOLATION, TimedClientCursor, retry_concurrent_changes, sql_seconds
 from convo_pipelines.defs.partitions import partition_window
@@ -215,11 +218,28 @@ def source_key_is_validated(conn: psycopg.Connection, postgres: PostgresResource
     """True when `join.source_table.column` has a validated foreign key to `join.referenced_table`'s id, its
     triggers enabled: PostgreSQL's own proof that every non-null value is an existing row's id."""
     keys = conn.execute(
-        postgres.sql("links/checks/select_guaranteeing_foreign_keys.sql"),
+        postgres.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
         {"trust_constraints": True, "source_schema": postgres.source_schema, "link_table_name": join.source_table},
     ).fetchall()
     wanted = (join.column, join.referenced_table, "id")
     return any((column, table, referenced_column) == wanted for _, column, table, referenced_column in keys)
+
+
+def front_link_guarantees(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable) -> dict[str, str]:
+    """{problem: constraint} for each duplicate or orphan problem of `spec.table` its constraints rule out
+    now: read once the run's writes and foreign keys are done, and recorded in its materialization
+    (GUARANTEES_METADATA), so the duplicate and orphan checks that follow it need not read the catalog again."""
+    statement = postgres.sql(
+        "links/select_front_link_guarantees.sql",
+        duplicates=postgres.sql(
+            "links/checks/guaranteed_no_front_link_duplicates.sql", guaranteeing_index=postgres.sql(GUARANTEEING_UNIQUE_INDEX_SQL)
+        ),
+        orphans=postgres.sql(
+            "links/checks/guaranteed_no_front_link_orphans.sql", guaranteeing_keys=postgres.sql(GUARANTEEING_FOREIGN_KEYS_SQL)
+        ),
+    )
+    params = {"trust_constraints": True, "source_schema": postgres.source_schema, **spec.constraint_lookup_params()}
+    return {problem: verified_by for problem, _, _, verified_by in conn.execute(statement, params).fetchall()}
 
 
 def diff_front_window(
@@ -395,6 +415,7 @@ def materialize_front_links(
             mode, chunk_count = "diff", len(chunks)
             counts = diff_front_chunks(conn, postgres, spec, chunks, context.log.info, config.max_insert_batch_rows)
         keys = ensure_foreign_keys(conn, postgres, spec.table, spec.foreign_keys, context.log.info)
+        guarantees = front_link_guarantees(conn, postgres, spec)
         # Counting the whole table would cost more than a scoped run itself; its next full run counts.
         row_count = None if scope else count_link_rows(conn, postgres, spec.table)
         in_postgres = sql_seconds(conn)
@@ -414,6 +435,7 @@ def materialize_front_links(
             "chunks": chunk_count,
             "foreign_keys_made_whole": len(keys.made_whole),
             "foreign_keys_pending": len(keys.pending),
+            GUARANTEES_METADATA: dg.MetadataValue.json(guarantees),
             # Totals of the run's whole window: Dagster copies a range run's metadata onto every partition
             # of the range, so they are named for the range they count, not taken for one day's figures.
             "rows_inserted_in_range": counts.rows_inserted,

@@ -19,7 +19,15 @@ from convo_pipelines.defs.links.assets import (
     people_front_conversations,
     project_conversations,
 )
-from convo_pipelines.defs.links.tables import CLIENT_LINKS, PEOPLE_LINKS, PROJECT_LINKS_TABLE, FrontLinkTable, change_index_params
+from convo_pipelines.defs.links.tables import (
+    CLIENT_LINKS,
+    GUARANTEEING_FOREIGN_KEYS_SQL,
+    GUARANTEEING_UNIQUE_INDEX_SQL,
+    PEOPLE_LINKS,
+    PROJECT_LINKS_TABLE,
+    FrontLinkTable,
+    change_index_params,
+)
 from convo_pipelines.defs.partitions import partition_window
 
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -34,8 +42,10 @@ SAMPLE_CONVERSATIONS = 500
 WINDOW_CONVERSATIONS_SQL = "links/checks/scope_window_front_conversations.sql"
 SAMPLED_CONVERSATIONS_SQL = "links/checks/scope_sampled_front_conversations.sql"
 # The validated constraints that make a duplicate or orphan scan needless after a run.
-GUARANTEEING_INDEX = {"guaranteeing_index": "links/checks/select_guaranteeing_unique_index.sql"}
-GUARANTEEING_KEYS = {"guaranteeing_keys": "links/checks/select_guaranteeing_foreign_keys.sql"}
+GUARANTEEING_INDEX = {"guaranteeing_index": GUARANTEEING_UNIQUE_INDEX_SQL}
+GUARANTEEING_KEYS = {"guaranteeing_keys": GUARANTEEING_FOREIGN_KEYS_SQL}
+# Where the duplicate and orphan checks that follow a run take their answer from (front_link_guarantees).
+CONSTRAINTS_IN_FORCE = "guaranteed by the constraints this run's materialization found in force"
 
 
 def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable[[dg.AssetCheckExecutionContext], CheckScope]:
@@ -127,9 +137,6 @@ def build_front_link_checks(
     """Duplicates, orphans and exactness checks of one Front link table, the asset `asset` (ERROR;
     `blocking` when another asset is computed from the table)."""
     owner = {"link_table": table.table, "owner_column": table.owner_column}
-    # The same names as values, for the catalog lookups of the constraints that make a scan needless.
-    names = {"link_table_name": table.table, "owner_column_name": table.owner_column}
-    pair = {"unique_columns": [table.owner_column, "front_conversation_id"]}
     severity_note = FEEDS_DOWNSTREAM if blocking else NOTHING_DOWNSTREAM
     # The duplicate and orphan checks see the same scoped links.
     scoped_links = {"scoped_links": "links/checks/select_scoped_front_links.sql"}
@@ -140,9 +147,10 @@ def build_front_link_checks(
             sql_file="links/checks/check_front_links_duplicates.sql",
             identifiers=owner,
             fragments={**scoped_links, **GUARANTEEING_INDEX},
-            values={**names, **pair},
+            values=table.constraint_lookup_params(),
             scope_of=front_check_scope(asset.key),
-            guaranteed=Guarantee("links/checks/guaranteed_no_front_link_duplicates.sql", problems=1),
+            reported_by_run=Guarantee(table.duplicate_problems).rows_recorded_by,
+            reported_as=CONSTRAINTS_IN_FORCE,
             blocking=blocking,
             description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.table} is stored once; after "
             f"a run, a valid unique index on the pair guarantees it without a scan. {severity_note}",
@@ -153,9 +161,10 @@ def build_front_link_checks(
             sql_file="links/checks/check_front_links_orphans.sql",
             identifiers={**owner, "owner_table": table.owner_table},
             fragments={**scoped_links, **GUARANTEEING_KEYS},
-            values={"owner_kind": table.owner_kind, "owner_table_name": table.owner_table, **names},
+            values=table.constraint_lookup_params(),
             scope_of=front_check_scope(asset.key),
-            guaranteed=Guarantee("links/checks/guaranteed_no_front_link_orphans.sql", problems=2),
+            reported_by_run=Guarantee(table.orphan_problems).rows_recorded_by,
+            reported_as=CONSTRAINTS_IN_FORCE,
             blocking=blocking,
             description=f"Every {table.table} row points at an existing {table.owner_kind} and Front conversation; after "
             f"a run, validated foreign keys guarantee it without a scan. {severity_note}",
@@ -165,7 +174,12 @@ def build_front_link_checks(
             name="matches_source",
             sql_file="links/checks/check_front_links_exactness.sql",
             identifiers=owner,
-            fragments={"expected": table.expected_links_sql, "scoped_conversations": WINDOW_CONVERSATIONS_SQL},
+            fragments={
+                "expected": table.expected_links_sql,
+                "scoped_conversations": WINDOW_CONVERSATIONS_SQL,
+                "unsettled": "links/checks/select_unsettled_front_conversations.sql",
+            },
+            first_pass_fragments={"unsettled": "links/checks/excuse_no_front_conversations.sql"},
             scope_of=front_check_scope(asset.key, sampled=True),
             blocking=blocking,
             description=f"{table.table} holds exactly the pairs the source defines: counts and samples of missing "

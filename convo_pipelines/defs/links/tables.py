@@ -15,6 +15,12 @@ BEGINNING_OF_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
 END_OF_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc)
 
 
+# The catalog lookups of the constraints PostgreSQL enforces that rule problems out: a valid unique index
+# on exactly some columns, validated foreign keys with their triggers enabled (each file says what counts).
+GUARANTEEING_UNIQUE_INDEX_SQL = "links/checks/select_guaranteeing_unique_index.sql"
+GUARANTEEING_FOREIGN_KEYS_SQL = "links/checks/select_guaranteeing_foreign_keys.sql"
+
+
 @dataclass(frozen=True)
 class ForeignKey:
     """One foreign key of a link table to a source table's id; the table's first fill adds it."""
@@ -67,6 +73,27 @@ class FrontLinkTable:
     def owner_table(self) -> str:
         """The source table the owner column references (people or clients)."""
         return next(key.referenced_table for key in self.foreign_keys if key.column == self.owner_column)
+
+    @property
+    def duplicate_problems(self) -> tuple[str, ...]:
+        """The problems the duplicate check reports, as its SQL names them."""
+        return ("duplicate_pairs",)
+
+    @property
+    def orphan_problems(self) -> tuple[str, ...]:
+        """The problems the orphan check reports, as its SQL names them."""
+        return (f"missing_{self.owner_kind}", "missing_front_conversation")
+
+    def constraint_lookup_params(self) -> dict[str, object]:
+        """What the catalog lookups of the constraints that rule out duplicates and orphans bind: the
+        table, its owner column and table as values, and the pair a unique index must cover."""
+        return {
+            "link_table_name": self.table,
+            "owner_column_name": self.owner_column,
+            "owner_kind": self.owner_kind,
+            "owner_table_name": self.owner_table,
+            "unique_columns": [self.owner_column, "front_conversation_id"],
+        }
 
 
 PEOPLE_LINKS = FrontLinkTable(
