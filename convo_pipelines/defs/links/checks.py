@@ -6,6 +6,7 @@ partitioned run a Front check covers only the run's window; run alone, or over e
 it covers the whole table.
 """
 
+import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -56,9 +57,11 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
     PARTITIONS_START_DATE (open start), the last one (today's) those created after it (open end), and a
     run over every partition, or an unpartitioned run (a check launched alone), checks the whole table,
     orphans of deleted conversations included.
-    After a materialization in the same run, the check trusts the table's validated constraints
-    (trust_constraints) and, when `sampled`, compares the conversations the run was scoped to or a random
-    sample of the window's; launched on its own it scans and compares everything in its window.
+    After a materialization in the same run, the duplicate and orphan checks report what the constraints
+    the run found in force rule out (Guarantee), and otherwise trust the table's validated constraints
+    (trust_constraints) for what they cover; when `sampled`, the check compares the conversations the run
+    was scoped to or a random sample of the window's. Launched on its own it scans and compares everything
+    in its window.
     """
 
     def scope_of(context: dg.AssetCheckExecutionContext) -> CheckScope:
@@ -78,7 +81,10 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
         if not after_run:
             return CheckScope(label=where, params=params, fragments={"scoped_conversations": WINDOW_CONVERSATIONS_SQL})
         named = conversations_named_by_run(context, asset_key)
-        params.update(only_conversation_ids=named, sample_conversations=None if named else SAMPLE_CONVERSATIONS)
+        # One draw per check: its statements compare the same conversations, another check another sample.
+        params.update(
+            only_conversation_ids=named, sample_conversations=None if named else SAMPLE_CONVERSATIONS, sample_seed=secrets.randbits(63)
+        )
         label = (
             f"the {len(named):,} conversations the run recomputed"
             if named

@@ -1,4 +1,4 @@
--- The orphan check's results without a scan, when the check follows a run (trust_constraints): one row per side (owner, Front conversation) that a validated foreign key rules orphans out of, as check_front_links_orphans.sql gives it; a side without one gives no row (then that file scans).
+-- The orphan check's results without a scan (trust_constraints): one row per side (owner, Front conversation) that a validated foreign key rules orphans out of, as check_front_links_orphans.sql gives it; a side without one gives no row. The run that writes the table reads them (select_front_link_guarantees.sql) and records them for the check that follows; without both rows that check scans.
 with guaranteeing_keys as (
     {guaranteeing_keys}
 )
