@@ -7,16 +7,23 @@ select
     side.problem,
     0::bigint as violations,
     '[]'::jsonb as samples,
-    'foreign key ' || side_key.constraint_name as verified_by
+    'foreign key ' || side.constraint_name as verified_by
 from (
-    values
-        ('missing_' || %(owner_kind)s::text, %(owner_column_name)s::text, %(owner_table_name)s::text, 1),
-        ('missing_front_conversation', 'front_conversation_id', 'front_conversations', 2)
-) as side (problem, column_name, referenced_table, position)
-cross join lateral (
-    select gk.constraint_name
-    from guaranteeing_keys as gk
-    where gk.column_name = side.column_name and gk.referenced_table = side.referenced_table
-    limit 1
-) as side_key
+    select
+        1 as position,
+        'missing_' || %(owner_kind)s::text as problem,
+        (
+            select min(gk.constraint_name) from guaranteeing_keys as gk
+            where gk.column_name = %(owner_column_name)s::text and gk.referenced_table = %(owner_table_name)s::text
+        ) as constraint_name
+    union all
+    select
+        2,
+        'missing_front_conversation',
+        (
+            select min(gk.constraint_name) from guaranteeing_keys as gk
+            where gk.column_name = 'front_conversation_id' and gk.referenced_table = 'front_conversations'
+        )
+) as side
+where side.constraint_name is not null
 order by side.position

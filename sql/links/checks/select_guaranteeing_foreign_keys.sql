@@ -2,28 +2,42 @@
 -- A writer with session_replication_role = replica bypasses foreign keys: a check run on its own trusts none.
 -- A key's triggers disabled, or enabled for replicas only (ENABLE REPLICA TRIGGER), enforce nothing for the
 -- app's own writes; a key to another unique column of the referenced table says nothing of its ids.
+-- Scalar subqueries rather than joins: a check that follows a run plans this on every call, and planning
+-- the five-way catalog join took 0.55 ms warm and 1.9 ms on a session's first use, against 0.17 and 0.24 ms.
 select
-    constraint_row.conname::text as constraint_name,
-    key_attribute.attname::text as column_name,
-    referenced.relname::text as referenced_table,
-    referenced_attribute.attname::text as referenced_column
-from pg_catalog.pg_constraint as constraint_row
-inner join pg_catalog.pg_attribute as key_attribute
-    on key_attribute.attrelid = constraint_row.conrelid
-   and key_attribute.attnum = constraint_row.conkey[1]
-inner join pg_catalog.pg_attribute as referenced_attribute
-    on referenced_attribute.attrelid = constraint_row.confrelid
-   and referenced_attribute.attnum = constraint_row.confkey[1]
-inner join pg_catalog.pg_class as referenced on referenced.oid = constraint_row.confrelid
-inner join pg_catalog.pg_namespace as referenced_schema on referenced_schema.oid = referenced.relnamespace
-where %(trust_constraints)s::boolean
-  and constraint_row.conrelid = to_regclass(format('%%I.%%I', %(source_schema)s::text, %(link_table_name)s::text))
-  and constraint_row.contype = 'f'
-  and constraint_row.convalidated
-  and cardinality(constraint_row.conkey) = 1
-  and referenced_schema.nspname = %(source_schema)s::text
-  and referenced_attribute.attname = 'id'
-  and not exists (
-      select from pg_catalog.pg_trigger as trigger_row
-      where trigger_row.tgconstraint = constraint_row.oid and trigger_row.tgenabled not in ('O', 'A')
-  )
+    key_row.constraint_name,
+    key_row.column_name,
+    key_row.referenced_table,
+    key_row.referenced_column
+from (
+    select
+        constraint_row.conname::text as constraint_name,
+        (
+            select key_attribute.attname::text
+            from pg_catalog.pg_attribute as key_attribute
+            where key_attribute.attrelid = constraint_row.conrelid and key_attribute.attnum = constraint_row.conkey[1]
+        ) as column_name,
+        (
+            select referenced.relname::text
+            from pg_catalog.pg_class as referenced
+            where referenced.oid = constraint_row.confrelid and referenced.relnamespace = to_regnamespace(%(source_schema)s::text)
+        ) as referenced_table,
+        (
+            select referenced_attribute.attname::text
+            from pg_catalog.pg_attribute as referenced_attribute
+            where referenced_attribute.attrelid = constraint_row.confrelid and referenced_attribute.attnum = constraint_row.confkey[1]
+        ) as referenced_column
+    from pg_catalog.pg_constraint as constraint_row
+    where %(trust_constraints)s::boolean
+      and constraint_row.conrelid = to_regclass(format('%%I.%%I', %(source_schema)s::text, %(link_table_name)s::text))
+      and constraint_row.contype = 'f'
+      and constraint_row.convalidated
+      and cardinality(constraint_row.conkey) = 1
+      and not exists (
+          select from pg_catalog.pg_trigger as trigger_row
+          where trigger_row.tgconstraint = constraint_row.oid and trigger_row.tgenabled not in ('O', 'A')
+      )
+) as key_row
+-- A key to a table of another schema has no referenced_table here.
+where key_row.referenced_table is not null
+  and key_row.referenced_column = 'id'

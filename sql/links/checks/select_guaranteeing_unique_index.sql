@@ -1,7 +1,8 @@
 -- Names a valid unique index of the checked link table on exactly unique_columns (no predicate, no expression), when trust_constraints is true: PostgreSQL's own guarantee that no two rows share those columns, so a duplicate check needs no scan.
-select index_class.relname::text as index_name
+select (
+    select index_class.relname::text from pg_catalog.pg_class as index_class where index_class.oid = ix.indexrelid
+) as index_name
 from pg_catalog.pg_index as ix
-inner join pg_catalog.pg_class as index_class on index_class.oid = ix.indexrelid
 where %(trust_constraints)s::boolean
   and ix.indrelid = to_regclass(format('%%I.%%I', %(source_schema)s::text, %(link_table_name)s::text))
   and ix.indisunique
