@@ -1,8 +1,36 @@
--- The duplicate and orphan problems of a Front link table that its constraints rule out now: the rows guaranteed_no_front_link_duplicates.sql and guaranteed_no_front_link_orphans.sql give (problem, 0, no samples, the constraint). Read by the run that wrote the table, after its writes and foreign keys, and recorded in its materialization for the checks that follow it.
-(
-    {duplicates}
+-- The duplicate and orphan problems of a Front link table that its enforced constraints rule out now, one row each as check_front_links_duplicates.sql and check_front_links_orphans.sql give it (problem, 0 violations, no samples, the constraint): duplicate_pairs when a valid unique index covers exactly the pair, each side (owner, Front conversation) a validated foreign key covers. A problem no constraint rules out gives no row.
+-- Read by the run that wrote the table, once its writes and foreign keys are done, and recorded in its
+-- materialization: the duplicate and orphan checks that follow it report these rows, and scan for a
+-- problem that has none.
+with guaranteeing_keys as (
+    {guaranteeing_keys}
 )
+
+select
+    'duplicate_pairs' as problem,
+    0::bigint as violations,
+    '[]'::jsonb as samples,
+    'unique index ' || gi.index_name as verified_by
+from ({guaranteeing_index}) as gi
 union all
-(
-    {orphans}
-)
+select
+    side.problem,
+    0::bigint,
+    '[]'::jsonb,
+    'foreign key ' || side.constraint_name
+from (
+    select
+        'missing_' || %(owner_kind)s::text as problem,
+        (
+            select min(gk.constraint_name) from guaranteeing_keys as gk
+            where gk.column_name = %(owner_column_name)s::text and gk.referenced_table = %(owner_table_name)s::text
+        ) as constraint_name
+    union all
+    select
+        'missing_front_conversation',
+        (
+            select min(gk.constraint_name) from guaranteeing_keys as gk
+            where gk.column_name = 'front_conversation_id' and gk.referenced_table = 'front_conversations'
+        )
+) as side
+where side.constraint_name is not null

@@ -221,8 +221,8 @@ def source_key_is_validated(conn: psycopg.Connection, postgres: PostgresResource
         postgres.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
         {"trust_constraints": True, "source_schema": postgres.source_schema, "link_table_name": join.source_table},
     ).fetchall()
-    wanted = (join.column, join.referenced_table, "id")
-    return any((column, table, referenced_column) == wanted for _, column, table, referenced_column in keys)
+    # The lookup lists only keys to the referenced table's id.
+    return any((column, table) == (join.column, join.referenced_table) for _, column, table, _ in keys)
 
 
 def front_link_guarantees(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable) -> dict[str, str]:
@@ -231,12 +231,8 @@ def front_link_guarantees(conn: psycopg.Connection, postgres: PostgresResource, 
     (GUARANTEES_METADATA), so the duplicate and orphan checks that follow it need not read the catalog again."""
     statement = postgres.sql(
         "links/select_front_link_guarantees.sql",
-        duplicates=postgres.sql(
-            "links/checks/guaranteed_no_front_link_duplicates.sql", guaranteeing_index=postgres.sql(GUARANTEEING_UNIQUE_INDEX_SQL)
-        ),
-        orphans=postgres.sql(
-            "links/checks/guaranteed_no_front_link_orphans.sql", guaranteeing_keys=postgres.sql(GUARANTEEING_FOREIGN_KEYS_SQL)
-        ),
+        guaranteeing_index=postgres.sql(GUARANTEEING_UNIQUE_INDEX_SQL),
+        guaranteeing_keys=postgres.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
     )
     params = {"trust_constraints": True, "source_schema": postgres.source_schema, **spec.constraint_lookup_params()}
     return {problem: verified_by for problem, _, _, verified_by in conn.execute(statement, params).fetchall()}
