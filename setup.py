@@ -17,6 +17,7 @@ setup(
     packages=[
         "convo_pipelines",
         "convo_pipelines.lib",
+        "convo_pipelines.instance",
         "convo_pipelines.defs",
         "convo_pipelines.defs.links",
         "convo_pipelines.defs.histories",

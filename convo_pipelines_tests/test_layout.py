@@ -1,6 +1,7 @@
 """The package's layering, read from the source with ast (nothing is imported):
 
 - lib/ (database access, SQL files, migrations, settings) knows no Dagster definition and no tool;
+- instance/ (the Dagster instance's storage, which dagster.yaml names) knows no definition and no tool;
 - defs/ (assets, checks, jobs, schedules, sensors) imports no tool;
 - the two domains, defs/links/ and defs/histories/, do not import each other.
 """
@@ -52,7 +53,7 @@ def violations(folder: str, forbidden: tuple[str, ...]) -> list[str]:
 
 
 def test_the_layers_exist():
-    for folder in ("lib", "defs", "defs/links", "defs/histories", "tools"):
+    for folder in ("lib", "instance", "defs", "defs/links", "defs/histories", "tools"):
         assert modules_under(folder), f"convo_pipelines/{folder}/ holds no module"
 
 
@@ -60,6 +61,7 @@ def test_the_layers_exist():
     ("folder", "forbidden"),
     [
         ("lib", ("convo_pipelines.defs", "convo_pipelines.tools", "convo_pipelines.definitions", "dagster")),
+        ("instance", ("convo_pipelines.defs", "convo_pipelines.tools", "convo_pipelines.definitions")),
         ("defs", ("convo_pipelines.tools",)),
         ("defs/links", ("convo_pipelines.defs.histories",)),
         ("defs/histories", ("convo_pipelines.defs.links",)),

@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-from croniter import croniter
+from dagster._utils.schedules import cron_string_iterator
 
 from convo_pipelines.lib.settings import get_settings
 
@@ -45,11 +45,12 @@ def longest_cron_interval(cron: str, timezone_name: str) -> timedelta:
     fixed date so the definitions are the same on every load: a weekly or business-hours cron gets the gap
     over its quiet days, a regular one its period."""
     start = datetime(2024, 1, 1, tzinfo=ZoneInfo(timezone_name))
-    ticks = croniter(cron, start)
-    previous = ticks.get_next(datetime)
+    # Dagster's own cron iterator (the one its schedules step with): every process that loads the definitions
+    # runs this, and croniter took 0.14 to 0.16 s for the 3,000 ticks of the default */5 where this takes 0.04 s.
+    ticks = cron_string_iterator(start.timestamp(), cron, timezone_name)
+    previous = next(ticks)
     longest = timedelta(minutes=1)
-    for _ in range(3_000):
-        tick = ticks.get_next(datetime)
+    for _, tick in zip(range(3_000), ticks):
         longest = max(longest, tick - previous)
         if tick - start > timedelta(weeks=5):
             break

@@ -33,6 +33,9 @@ class ConfigError(ValueError):
 
 EXPECTED_URL_FORM = "expected postgresql://user:password@host:5432/database"
 REDACTED = "***"
+# A name the project may write into SQL and configuration unquoted. \Z, not $: `$` also matches before a
+# trailing newline, so "hist\n" would pass.
+IDENTIFIER_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 # The variables that may hold a URL with a password: scrub_secrets removes their passwords from any text.
 URL_VARIABLES = ("DATABASE_URL", "DAGSTER_STORAGE_URL", "TEST_DATABASE_URL")
 
@@ -75,10 +78,16 @@ def psycopg_url(url: str) -> str:
     return _render(_require_url(url).set(drivername="postgresql"), hide_password=False)
 
 
-def dagster_storage_url(url: str) -> str:
+def dagster_storage_url(url: str, schema: str | None = None) -> str:
     """The URL for dagster-postgres, which needs SQLAlchemy's psycopg2 dialect: since SQLAlchemy 2.1 a plain
-    postgresql:// URL means psycopg 3, on which dagster-postgres fails at its first event write."""
-    return _render(_require_url(url).set(drivername="postgresql+psycopg2"), hide_password=False)
+    postgresql:// URL means psycopg 3, on which dagster-postgres fails at its first event write.
+    With `schema` (an existing schema, a plain identifier), Dagster keeps its tables there (its search_path)."""
+    parsed = _require_url(url).set(drivername="postgresql+psycopg2")
+    if schema is not None:
+        if not IDENTIFIER_PATTERN.match(schema):
+            raise ConfigError(f"schema {schema!r} for Dagster's storage is not a plain lowercase identifier")
+        parsed = parsed.update_query_dict({"options": f"-csearch_path={schema}"})
+    return _render(parsed, hide_password=False)
 
 
 def with_database(url: str, database: str) -> str:

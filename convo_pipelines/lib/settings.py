@@ -21,10 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from convo_pipelines.lib.db import ConfigError, redact_url, validate_database_url
+from convo_pipelines.lib.db import IDENTIFIER_PATTERN, ConfigError, redact_url, validate_database_url
 
-# \Z, not $: `$` also matches before a trailing newline, so "hist\n" would pass.
-IDENTIFIER_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off"}
 

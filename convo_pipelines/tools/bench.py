@@ -12,9 +12,13 @@ lock monitor) runs beside a first fill, a range re-run, the project reconcile an
 then alone: the app's longest statement with each run against that baseline, and the longest lock
 wait the pipeline caused.
 
-The scratch location is a new database on the embedded server, or, under DATABASE_URL, two new
-schemas in that database (so the role needs CREATE on the database, not CREATEDB); either is
-dropped afterwards, also on failure or Ctrl-C.
+The runs keep their events in Dagster's storage as the project's dagster.yaml configures it (in
+PostgreSQL, each process keeping its connections); the scoped run and the discovery tick run again
+on dagster-postgres' stock storage (a connection per storage operation) for Dagster's share beside it.
+
+The scratch location is a new database on the embedded server, or, under DATABASE_URL, three new
+schemas in that database (source, analytics, Dagster's storage; so the role needs CREATE on the
+database, not CREATEDB); either is dropped afterwards, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 
 import dagster as dg
 import psutil
+import yaml
 import psycopg
 from psycopg import sql
 
@@ -56,8 +61,17 @@ from convo_pipelines.defs.links.assets import front_oracle
 from convo_pipelines.tools.bench_reads import measure_read_latencies, round_trip_seconds, speedups
 from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.lib.errors import first_line
-from convo_pipelines.lib.db import connect, count_rows, drop_database, ensure_database, redact_url, with_database
+from convo_pipelines.lib.db import (
+    connect,
+    count_rows,
+    dagster_storage_url,
+    drop_database,
+    ensure_database,
+    redact_url,
+    with_database,
+)
 from convo_pipelines.tools.database import app_database
+from convo_pipelines.tools.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
@@ -71,6 +85,8 @@ from convo_pipelines.lib.sqlfiles import render_sql
 # Where the embedded scratch database keeps its tables: the project's defaults.
 EMBEDDED_SOURCE_SCHEMA = "public"
 EMBEDDED_ANALYTICS_SCHEMA = "analytics"
+# Dagster's storage of the benchmark's runs, inside the scratch database on the embedded server.
+BENCH_DAGSTER_SCHEMA = "dagster"
 FRONT_LINK_SPECS = {spec.table: spec for spec in FRONT_LINK_TABLES}
 HISTORIES_TABLES = (HISTORIES_SESSIONS, CONVERSATION_SUMMARIES)
 READ_IDS = 1000
@@ -83,6 +99,8 @@ HISTORY_CREWS = 3
 TICK_NEW_SESSIONS = 10
 # The fewest runs of a measurement that takes seconds at any scale (see BenchContext.short_repeats).
 SHORT_RUN_REPEATS = 3
+# Names a measurement repeated on dagster-postgres' stock storage (a connection per operation) for comparison.
+STOCK_STORAGE_LABEL = ", on dagster-postgres' stock storage"
 # A late-change tick that finds this many new recipients is timed, fastest of SENSOR_TICK_TRIES.
 SENSOR_TICK_CHANGES = 100
 SENSOR_TICK_TRIES = 3
@@ -188,14 +206,21 @@ class Scratch:
     url: str
     source_schema: str
     analytics_schema: str
+    # Dagster's storage (runs, events) for the benchmark's runs, as dagster.yaml keeps it: in PostgreSQL.
+    dagster_schema: str
 
     def sql(self, name: str, **identifiers: str | sql.Composable) -> sql.Composed:
         """sql/<name> with the scratch schemas bound."""
-        return render_sql(name, source=self.source_schema, analytics=self.analytics_schema, **identifiers)
+        return render_sql(
+            name, source=self.source_schema, analytics=self.analytics_schema, dagster=self.dagster_schema, **identifiers
+        )
 
     def run_environment(self) -> dict[str, str]:
-        """What a Dagster run needs to read and write the scratch tables."""
-        return {"DATABASE_URL": self.url, "SOURCE_SCHEMA": self.source_schema, "ANALYTICS_SCHEMA": self.analytics_schema}
+        """What a Dagster run needs to read and write the scratch tables, and to keep its events in the scratch storage."""
+        return {
+            "DATABASE_URL": self.url, "SOURCE_SCHEMA": self.source_schema, "ANALYTICS_SCHEMA": self.analytics_schema,
+            "DAGSTER_STORAGE_URL": dagster_storage_url(self.url, schema=self.dagster_schema),
+        }
 
 
 @contextmanager
@@ -212,18 +237,18 @@ def scratch_location(settings: Settings, report: Report) -> Iterator[Scratch]:
 
 @contextmanager
 def scratch_schemas(url: str, name: str, report: Report) -> Iterator[Scratch]:
-    """Schemas `name` (source) and `name`_analytics in the database of `url`, dropped with CASCADE afterwards.
+    """Schemas `name` (source), `name`_analytics and `name`_dagster in the database of `url`, dropped with CASCADE afterwards.
 
     The seeder and the migrations create them, so the role needs only CREATE on the database.
     """
-    scratch = Scratch(url, name, f"{name}_analytics")
-    report(f"scratch schemas {scratch.source_schema} and {scratch.analytics_schema} in {redact_url(url)}")
+    scratch = Scratch(url, name, f"{name}_analytics", f"{name}_dagster")
+    report(f"scratch schemas {scratch.source_schema}, {scratch.analytics_schema} and {scratch.dagster_schema} in {redact_url(url)}")
     try:
         yield scratch
     finally:
         with connect(url, autocommit=True) as conn:
             conn.execute(scratch.sql("tools/bench/drop_scratch_schemas.sql"))
-        report(f"dropped the scratch schemas {scratch.source_schema} and {scratch.analytics_schema}")
+        report(f"dropped the scratch schemas {scratch.source_schema}, {scratch.analytics_schema} and {scratch.dagster_schema}")
 
 
 @contextmanager
@@ -237,7 +262,7 @@ def scratch_database(settings: Settings, name: str, report: Report) -> Iterator[
             raise BenchError(f"cannot create the scratch database {name}: {first_line(exc)}") from None
         report(f"scratch database {name}")
         try:
-            yield Scratch(with_database(server, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA)
+            yield Scratch(with_database(server, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA, BENCH_DAGSTER_SCHEMA)
         finally:
             drop_database(admin, name)
 
@@ -250,7 +275,9 @@ class BenchContext:
     """What every part of the benchmark shares: the scratch tables, the seeded period, Dagster's home."""
 
     scratch: Scratch
+    # The project's dagster.yaml as is; and the same instance on dagster-postgres' stock storage, for comparison.
     dagster_home: Path
+    stock_dagster_home: Path
     end: datetime
     days: int
     repeats: int
@@ -270,8 +297,9 @@ class BenchContext:
         autovacuum, the other core busy) is not the figure even when the long measurements run once."""
         return max(self.repeats, SHORT_RUN_REPEATS)
 
-    def runner(self, assets: tuple[str, ...]) -> DagsterRunner:
-        return DagsterRunner(self.scratch, self.dagster_home, self.start, self.end.date(), assets)
+    def runner(self, assets: tuple[str, ...], *, stock_storage: bool = False) -> DagsterRunner:
+        home = self.stock_dagster_home if stock_storage else self.dagster_home
+        return DagsterRunner(self.scratch, home, self.start, self.end.date(), assets)
 
     def settle(self) -> None:
         """A checkpoint before a timed measurement of bulk work, so that it does not pay for the writes of the
@@ -314,11 +342,14 @@ def run_links_bench(
     result = BenchReport(
         conversations=conversations, history_rows=history_rows, days=days, seed=seed, machine=machine_facts()
     )
-    with scratch_location(settings, report) as scratch, tempfile.TemporaryDirectory(prefix="convo_bench_") as home:
-        dagster_home = Path(home)
-        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with (
+        scratch_location(settings, report) as scratch,
+        tempfile.TemporaryDirectory(prefix="convo_bench_") as home,
+        dagster_storage(scratch),
+    ):
+        project_home, stock_home = dagster_homes(Path(home))
         end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-        bench = BenchContext(scratch, dagster_home, end, days, repeats, report, read_ids)
+        bench = BenchContext(scratch, project_home, stock_home, end, days, repeats, report, read_ids)
         result.command = command
         result.machine["postgres"] = server_version(scratch.url)
         seed_scratch(bench, result, conversations=conversations, history_rows=history_rows, seed=seed)
@@ -330,6 +361,35 @@ def run_links_bench(
         # App read latencies are measured inside bench_link_tables (bench_app_reads), while the link tables are
         # as the pipeline built them; the per-aim verdicts are rendered from the report by bench_report.verdicts.
     return result
+
+
+@contextmanager
+def dagster_storage(scratch: Scratch) -> Iterator[None]:
+    """Dagster's storage for the benchmark's runs in the scratch schema `dagster_schema`, as dagster.yaml keeps it
+    in PostgreSQL; DAGSTER_STORAGE_URL names it for this process's own reads of the runs, and is restored after."""
+    with connect(scratch.url, autocommit=True) as conn:
+        conn.execute(scratch.sql("tools/bench/create_dagster_schema.sql"))
+    previous = os.environ.get("DAGSTER_STORAGE_URL")
+    os.environ["DAGSTER_STORAGE_URL"] = scratch.run_environment()["DAGSTER_STORAGE_URL"]
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["DAGSTER_STORAGE_URL"]
+        else:
+            os.environ["DAGSTER_STORAGE_URL"] = previous
+
+
+def dagster_homes(root: Path) -> tuple[Path, Path]:
+    """Two DAGSTER_HOMEs on the same storage: the project's dagster.yaml as is, and the same with dagster-postgres'
+    stock storage (`storage: postgres:`, a new connection per storage operation) in place of the project's."""
+    project = yaml.safe_load(PROJECT_DAGSTER_YAML.read_text())
+    stock = {**project, "storage": {"postgres": project["storage"]["custom"]["config"]}}
+    homes = (root / "project", root / "stock")
+    for home, config in zip(homes, (project, stock)):
+        home.mkdir()
+        (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return homes
 
 
 def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int, history_rows: int, seed: int) -> None:
@@ -375,13 +435,20 @@ def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool
         result.record("one_day_sql", "one-day partition after one change: SQL", "s", run.sql_seconds)
         result.record("one_day_rows_written", "one-day partition after one change: rows written", "rows", run.rows_written)
         record_checks_sql(result, "one_day", "one-day partition after one change", run)
-    for attempt in range(bench.short_repeats):
-        report(f"late change through the sensor's scoped run ({attempt + 1}/{bench.short_repeats})")
-        conversation = _make_one_change(scratch, change_day)
-        run = runner.materialize_partition(change_day, run_config=scoped_run_config([conversation]))
-        result.record("scoped_sql", "one change, the sensor's scoped run of its day: SQL", "s", run.sql_seconds)
-        result.record("scoped_rows_written", "one change, the sensor's scoped run of its day: rows written", "rows", run.rows_written)
-        record_checks_sql(result, "scoped", "one change, the sensor's scoped run of its day", run)
+    for stock_storage in (False, True):
+        scoped = "one change, the sensor's scoped run of its day" + (STOCK_STORAGE_LABEL if stock_storage else "")
+        stock_runner = bench.runner(FRONT_LINK_ASSETS, stock_storage=stock_storage)
+        for attempt in range(bench.short_repeats):
+            report(f"{scoped} ({attempt + 1}/{bench.short_repeats})")
+            conversation = _make_one_change(scratch, change_day)
+            run = stock_runner.materialize_partition(change_day, run_config=scoped_run_config([conversation]))
+            key = "scoped_stock" if stock_storage else "scoped"
+            result.record(f"{key}_overhead", f"{scoped}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
+            if stock_storage:
+                continue
+            result.record("scoped_sql", f"{scoped}: SQL", "s", run.sql_seconds)
+            result.record("scoped_rows_written", f"{scoped}: rows written", "rows", run.rows_written)
+            record_checks_sql(result, "scoped", scoped, run)
 
     for attempt in range(repeats):
         report(f"late-change sensor tick finding {SENSOR_TICK_CHANGES} changes, without and with the recommended indexes ({attempt + 1}/{repeats})")
@@ -491,11 +558,7 @@ def bench_histories(bench: BenchContext, result: BenchReport) -> None:
 
     for attempt in range(bench.short_repeats):
         report(f"histories: discovery tick with {TICK_NEW_SESSIONS} new sessions ({attempt + 1}/{bench.short_repeats})")
-        written = _insert_new_sessions(scratch, TICK_NEW_SESSIONS)
-        if written < TICK_NEW_SESSIONS:
-            raise BenchError(f"wrote {written} new chat sessions for the discovery tick instead of {TICK_NEW_SESSIONS}: no crew?")
-        today = datetime.now(timezone.utc).date()
-        run = runner.materialize_partition(today, run_config=discovery_tick_run_config())
+        run = _discovery_tick(scratch, runner)
         tick = f"discovery tick, {TICK_NEW_SESSIONS} new sessions"
         mode = f"histories_sessions mode: {run.metadata['histories_sessions'].get('mode', 'unknown')}; SQL / step: " + ", ".join(
             f"{asset} {float(metadata['sql_seconds']) * 1000:.0f} / {float(metadata['seconds']) * 1000:.0f} ms"
@@ -510,6 +573,21 @@ def bench_histories(bench: BenchContext, result: BenchReport) -> None:
         # A new session is a new summary row; the day's other sessions are already summarized.
         result.record("tick_sessions_found", f"{tick}: sessions found", "sessions", run.figure("conversation_summaries", "rows_inserted_in_window"))
         result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
+    stock_runner = bench.runner(HISTORIES_ASSETS, stock_storage=True)
+    for attempt in range(bench.short_repeats):
+        tick = f"discovery tick, {TICK_NEW_SESSIONS} new sessions{STOCK_STORAGE_LABEL}"
+        report(f"histories: {tick} ({attempt + 1}/{bench.short_repeats})")
+        run = _discovery_tick(scratch, stock_runner)
+        result.record("tick_stock_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
+
+
+def _discovery_tick(scratch: Scratch, runner: DagsterRunner) -> DagsterRun:
+    """TICK_NEW_SESSIONS new chat sessions, then a discovery tick's run of today."""
+    written = _insert_new_sessions(scratch, TICK_NEW_SESSIONS)
+    if written < TICK_NEW_SESSIONS:
+        raise BenchError(f"wrote {written} new chat sessions for the discovery tick instead of {TICK_NEW_SESSIONS}: no crew?")
+    today = datetime.now(timezone.utc).date()
+    return runner.materialize_partition(today, run_config=discovery_tick_run_config())
 
 
 # ---------------------------------------------------------------- the app beside the runs

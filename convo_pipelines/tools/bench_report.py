@@ -207,9 +207,22 @@ def _sensor_tick(run: Run) -> Verdict:
     return Verdict(aim, indexed < SENSOR_TICK_SECONDS_AIM, f"{seconds(indexed)} with them, {seconds(bare)} without")
 
 
+def _dagster_share(run: Run) -> Verdict:
+    aim = "Dagster's share around a scoped run and a discovery tick smaller on the project's storage than on dagster-postgres' stock one"
+    pairs = {
+        "scoped run": (median(run, "scoped_overhead"), median(run, "scoped_stock_overhead")),
+        "discovery tick": (median(run, "tick_overhead"), median(run, "tick_stock_overhead")),
+    }
+    measured = {label: pair for label, pair in pairs.items() if None not in pair}
+    if not measured:
+        return Verdict(aim, None, "not measured on both storages")
+    listing = ", ".join(f"{label} {seconds(ours)} against {seconds(stock)}" for label, (ours, stock) in measured.items())
+    return Verdict(aim, all(ours < stock for ours, stock in measured.values()), listing)
+
+
 AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
     _backfill_time, _backfill_ratio, _matview_ratio, _first_fill_read_side, _rerun, _late_change, _checks_share, _tick,
-    _read_p95, _read_speedup, _peak_rss, _app_beside_runs, _sensor_tick,
+    _read_p95, _read_speedup, _peak_rss, _app_beside_runs, _sensor_tick, _dagster_share,
 )
 
 

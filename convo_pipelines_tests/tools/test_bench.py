@@ -24,7 +24,7 @@ from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_wi
 LINK_MEASUREMENTS = {
     "seed", "full_backfill_sql", "full_backfill_checks", "full_backfill_overhead", "peak_rss",
     "rerun_sql", "rerun_rows_written", "one_day_sql", "one_day_rows_written", "scoped_sql",
-    "scoped_rows_written", "read_side", "plain_floor", "seeds_batches", "round_trip",
+    "scoped_rows_written", "scoped_overhead", "scoped_stock_overhead", "read_side", "plain_floor", "seeds_batches", "round_trip",
     "matview_build", "matview_refresh_unchanged", "matview_refresh_after_change", "sensor_tick_sql", "sensor_tick_indexed_sql",
     "full_backfill_checks_sql", "rerun_checks_sql", "one_day_checks_sql", "scoped_checks_sql",
     "project_reconcile_sql", "project_reconcile_checks_sql",
@@ -33,7 +33,7 @@ READ_QUESTIONS = {
     "conversation_people", "conversation_clients", "person_newest_conversations",
     "client_newest_conversations", "project_conversations",
 }
-AIMS = 13
+AIMS = 14
 APP_RUN_KINDS = {"first_fill", "range_rerun", "project_reconcile", "histories_backfill"}
 APP_MEASUREMENTS = {
     "app_baseline_longest_statement",
@@ -42,7 +42,7 @@ APP_MEASUREMENTS = {
 HISTORIES_MEASUREMENTS = {
     "seed_histories", "histories_full_backfill_sql", "histories_full_backfill_checks",
     "histories_full_backfill_overhead", "histories_peak_rss", "histories_rerun_sql",
-    "histories_rerun_rows_written", "tick_sql", "tick_steps", "tick_checks", "tick_overhead", "tick_rows_written",
+    "histories_rerun_rows_written", "tick_sql", "tick_steps", "tick_checks", "tick_overhead", "tick_stock_overhead", "tick_rows_written",
     "tick_sessions_found", "histories_full_backfill_checks_sql", "histories_rerun_checks_sql", "tick_checks_sql",
 }
 
@@ -55,7 +55,7 @@ def scratch_leftovers(server_url: str) -> set[str]:
     return {row[0] for row in databases + schemas}
 
 
-# The benchmark end to end: eleven `dagster asset materialize` processes and the app workload beside four of
+# The benchmark end to end: seventeen `dagster asset materialize` processes and the app workload beside four of
 # them, two to three minutes; `make test-slow` (and CI) runs it.
 @pytest.mark.slow
 def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_url: str, tmp_path: Path) -> None:
@@ -77,7 +77,8 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
     assert all(figure["runs"] >= 1 and figure["min"] <= figure["median"] <= figure["max"] for figure in figures.values())
     # The measurements that take seconds at any scale run three times even at --repeats 1; the bulk ones once,
     # each after a checkpoint (the test server's role may run one).
-    assert {figures[key]["runs"] for key in ("one_day_sql", "scoped_sql", "scoped_checks_sql", "tick_sql")} == {3}
+    short = ("one_day_sql", "scoped_sql", "scoped_checks_sql", "scoped_stock_overhead", "tick_sql", "tick_stock_overhead")
+    assert {figures[key]["runs"] for key in short} == {3}
     assert figures["full_backfill_sql"]["runs"] == figures["read_side"]["runs"] == 1
     assert report["machine"]["checkpoint_before_bulk_measurements"] is True
     # The first fills were real first fills (the tables reset to never filled, foreign keys dropped), not diffs.

@@ -288,7 +288,8 @@ def dagster_cli_uses_the_instance_of_dev(env: dict[str, str]) -> dict[str, str]:
     assert exports["PARTITIONS_START_DATE"] == first_day.isoformat()
     info = subprocess.run([DAGSTER, "instance", "info"], env={**env, **exports}, capture_output=True, text=True, timeout=120)
     assert info.returncode == 0, info.stderr[-4000:]
-    assert "run_storage: PostgresRunStorage" in info.stdout
+    # dagster.yaml's storage: dagster-postgres' parts, each keeping its connections (convo_pipelines.instance.storage).
+    assert "run_storage: KeepingRunStorage" in info.stdout and "event_log_storage: KeepingEventLogStorage" in info.stdout
     assert "max_concurrent_runs: 4" in info.stdout
     return exports
 

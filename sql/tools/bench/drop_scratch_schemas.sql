@@ -1,2 +1,3 @@
--- Drops the benchmark's two scratch schemas and everything in them (seeded source tables, link tables, analytics).
-drop schema if exists {analytics}, {source} cascade
+-- Drops the benchmark's scratch schemas and everything in them (seeded source tables, link tables, analytics,
+-- Dagster's storage of its runs).
+drop schema if exists {dagster}, {analytics}, {source} cascade

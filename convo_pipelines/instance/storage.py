@@ -1,0 +1,103 @@
+"""Dagster's storage in PostgreSQL with each process keeping its connections, instead of one per operation.
+
+dagster-postgres opens a new connection for every storage operation (SQLAlchemy's NullPool), so that
+no process holds connections it does not use. A run process performs hundreds of those operations:
+every event of every step, every check of the run's status. A discovery tick's run opened 282
+connections to Dagster's storage, each paying a server process's start and the authentication, and
+the storage's connections cost more than the tick's SQL. PooledPostgresStorage is the same storage
+(the same tables, the same configuration as dagster.yaml's `storage: postgres:`), whose runs, events
+and schedules parts each keep one connection open for the process's life, with more while several
+threads of a process (the daemon's, the webserver's) use a part at once (MAX_OVERFLOW); those close
+when returned. An idle process thus holds at most three connections to Dagster's storage, and
+closes them when its instance is disposed or the process ends. A kept connection is checked before
+each use, so a restarted server or a terminated backend costs a reconnection, not a failed operation.
+"""
+
+from typing import Any
+
+import sqlalchemy
+import sqlalchemy.pool
+from dagster_postgres import DagsterPostgresStorage, PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+
+# Connections beyond the kept one while threads use a part at once, closed when returned: no limit (-1),
+# as dagster-postgres sets none, so that a burst of the daemon's threads never waits for a connection.
+MAX_OVERFLOW = -1
+# A kept connection older than this is replaced at its next use (a server's or a pooler's idle limit).
+POOL_RECYCLE_SECONDS = 3600
+
+
+def keeping_engine(postgres_url: str, token_provider: Any) -> sqlalchemy.engine.Engine:
+    """An engine as dagster-postgres makes one (AUTOCOMMIT, its token provider) that keeps one connection."""
+    return create_pg_engine(
+        postgres_url,
+        token_provider,
+        isolation_level="AUTOCOMMIT",
+        poolclass=sqlalchemy.pool.QueuePool,
+        pool_size=1,
+        max_overflow=MAX_OVERFLOW,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+        pool_pre_ping=True,
+    )
+
+
+class KeepsConnections:
+    """Mixed into a dagster-postgres storage part: after its own set-up (which creates its tables when
+    missing, on a connection of its own), its engine becomes a keeping one, closed by dispose()."""
+
+    _engine: sqlalchemy.engine.Engine
+    postgres_url: str
+    _token_provider: Any
+
+    def keep_connections(self) -> None:
+        self._engine.dispose()
+        self._engine = keeping_engine(self.postgres_url, self._token_provider)
+
+    def dispose(self) -> None:
+        super().dispose()  # type: ignore[misc]
+        self._engine.dispose()
+
+
+class KeepingRunStorage(KeepsConnections, PostgresRunStorage):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keep_connections()
+
+
+class KeepingEventLogStorage(KeepsConnections, PostgresEventLogStorage):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keep_connections()
+
+
+class KeepingScheduleStorage(KeepsConnections, PostgresScheduleStorage):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keep_connections()
+
+
+class PooledPostgresStorage(DagsterPostgresStorage):
+    """dagster-postgres' storage whose three parts keep their connections (see the module's docstring).
+
+    dagster.yaml:  storage: {custom: {module: convo_pipelines.instance.storage,
+                   class: PooledPostgresStorage, config: <what storage: postgres: takes>}}
+    """
+
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, inst_data=None, token_provider=None):
+        # DagsterPostgresStorage.__init__ would build the stock parts, each checking its tables once more.
+        self.postgres_url = postgres_url
+        self.should_autocreate_tables = should_autocreate_tables
+        self._inst_data = inst_data
+        self._run_storage = KeepingRunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
+        self._event_log_storage = KeepingEventLogStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
+        self._schedule_storage = KeepingScheduleStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
+        super(DagsterPostgresStorage, self).__init__()  # DagsterStorage's own set-up
+
+    @classmethod
+    def from_config_value(cls, inst_data: Any, config_value: Any) -> "PooledPostgresStorage":
+        return cls(
+            pg_url_from_config(config_value),
+            config_value.get("should_autocreate_tables", True),
+            inst_data=inst_data,
+            token_provider=get_token_provider_from_config(config_value),
+        )

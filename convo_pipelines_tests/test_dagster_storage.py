@@ -1,0 +1,123 @@
+"""Dagster's storage as the project's dagster.yaml configures it (PooledPostgresStorage), on a real PostgreSQL.
+
+- A run keeps its storage connections: it opens a handful, where the same run on dagster-postgres'
+  stock storage (`storage: postgres:`, the same tables) opens one per storage operation.
+- A kept connection the server terminated is replaced at its next use: the next run succeeds.
+- Disposing the instance closes the kept connections.
+- Its tables go to the schema its URL names (how the bench keeps its runs beside its scratch tables).
+"""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from convo_pipelines.lib.db import ConfigError, dagster_storage_url, psycopg_url
+from convo_pipelines_tests.helpers import fresh_database
+
+PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+STOCK_STORAGE_YAML = "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_STORAGE_URL\ntelemetry:\n  enabled: false\n"
+DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-11")
+
+
+@dg.asset(partitions_def=DAYS)
+def counted_days(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    days = context.partition_keys
+    context.log.info(f"days {days[0]} to {days[-1]}")
+    return dg.MaterializeResult(metadata={"days": len(days)})
+
+
+@pytest.fixture
+def storage_database(server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with fresh_database(server_url, "convo_dagster") as url:
+        monkeypatch.setenv("DAGSTER_STORAGE_URL", dagster_storage_url(url))
+        yield url
+
+
+@contextmanager
+def instance_from(home: Path, dagster_yaml: str) -> Iterator[dg.DagsterInstance]:
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text(dagster_yaml)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        yield instance
+
+
+def sessions_opened(storage_database: str) -> int:
+    """Sessions ever established to the storage database (a backend's count reaches the view when it ends)."""
+    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+        return conn.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
+
+
+def backends_on(storage_database: str) -> list[int]:
+    """The storage database's backends other than the one asking."""
+    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+        rows = conn.execute(
+            "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def materialize_ten_days(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [counted_days], instance=instance,
+        tags={"dagster/asset_partition_range_start": "2026-01-01", "dagster/asset_partition_range_end": "2026-01-10"},
+    )
+
+
+def sessions_of_one_run(storage_database: str, home: Path, dagster_yaml: str) -> int:
+    with instance_from(home, dagster_yaml) as instance:
+        before = sessions_opened(storage_database)
+        assert materialize_ten_days(instance).success
+    time.sleep(0.5)  # the run's backends report their session when they end
+    return sessions_opened(storage_database) - before - 1  # minus the reading of `before`
+
+
+def test_a_run_keeps_its_storage_connections(storage_database: str, tmp_path: Path) -> None:
+    pooled = sessions_of_one_run(storage_database, tmp_path / "pooled", PROJECT_DAGSTER_YAML.read_text())
+    stock = sessions_of_one_run(storage_database, tmp_path / "stock", STOCK_STORAGE_YAML)
+    assert pooled <= 20, f"a run of 10 partitions opened {pooled} connections to Dagster's storage"
+    assert stock >= 3 * pooled, f"the stock storage opened {stock} connections, the project's {pooled}"
+
+
+def test_a_terminated_storage_connection_is_replaced(storage_database: str, tmp_path: Path) -> None:
+    with instance_from(tmp_path / "home", PROJECT_DAGSTER_YAML.read_text()) as instance:
+        assert materialize_ten_days(instance).success
+        kept = backends_on(storage_database)
+        assert kept, "the instance keeps no connection to its storage"
+        with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+            for pid in kept:
+                conn.execute("select pg_terminate_backend(%s)", (pid,))
+        result = materialize_ten_days(instance)
+        assert result.success
+        assert instance.get_run_by_id(result.run_id).is_success
+        assert len(instance.get_runs()) == 2
+
+
+def test_disposing_the_instance_closes_its_connections(storage_database: str, tmp_path: Path) -> None:
+    with instance_from(tmp_path / "home", PROJECT_DAGSTER_YAML.read_text()) as instance:
+        assert materialize_ten_days(instance).success
+        assert backends_on(storage_database)
+    deadline = time.monotonic() + 10
+    while backends_on(storage_database) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert backends_on(storage_database) == []
+
+
+def test_the_storage_keeps_its_tables_in_the_schema_its_url_names(
+    storage_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How the bench keeps its runs' storage beside its scratch tables: a schema of its own, named in the URL."""
+    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+        conn.execute("create schema scratch_dagster")
+    monkeypatch.setenv("DAGSTER_STORAGE_URL", dagster_storage_url(storage_database, schema="scratch_dagster"))
+    with instance_from(tmp_path / "home", PROJECT_DAGSTER_YAML.read_text()) as instance:
+        assert materialize_ten_days(instance).success
+    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+        schemas = {row[0] for row in conn.execute("select table_schema from information_schema.tables where table_name = 'runs'")}
+    assert schemas == {"scratch_dagster"}
+    with pytest.raises(ConfigError, match="'scratch; drop'"):
+        dagster_storage_url(storage_database, schema="scratch; drop")
