@@ -54,6 +54,9 @@ class KeepsConnections:
     _token_provider: Any
 
     kept_connections = 1
+    # Parts whose connections close with this one's: a DagsterInstance disposes its run and event storage,
+    # never its schedule storage.
+    disposed_with_it: tuple["KeepsConnections", ...] = ()
 
     def keep_connections(self) -> None:
         self._engine.dispose()
@@ -62,6 +65,8 @@ class KeepsConnections:
     def dispose(self) -> None:
         super().dispose()  # type: ignore[misc]
         self._engine.dispose()
+        for part in self.disposed_with_it:
+            part.dispose()
 
 
 class KeepingRunStorage(KeepsConnections, PostgresRunStorage):
@@ -99,6 +104,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         self._run_storage = KeepingRunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
         self._event_log_storage = KeepingEventLogStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
         self._schedule_storage = KeepingScheduleStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
+        self._run_storage.disposed_with_it = (self._schedule_storage,)
         super(DagsterPostgresStorage, self).__init__()  # DagsterStorage's own set-up
 
     @classmethod
