@@ -58,7 +58,8 @@ class KeepsConnections:
     # never its schedule storage.
     disposed_with_it: tuple["KeepsConnections", ...] = ()
 
-    def keep_connections(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         self._engine.dispose()
         self._engine = keeping_engine(self.postgres_url, self._token_provider, self.kept_connections)
 
@@ -70,23 +71,17 @@ class KeepsConnections:
 
 
 class KeepingRunStorage(KeepsConnections, PostgresRunStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.keep_connections()
+    """Runs, one connection kept; it closes the schedule part's with its own (PooledPostgresStorage)."""
 
 
 class KeepingEventLogStorage(KeepsConnections, PostgresEventLogStorage):
-    kept_connections = 2  # recording an asset event looks up a table on a second connection inside its transaction
+    """Events, two connections kept."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.keep_connections()
+    kept_connections = 2  # recording an asset event looks up a table on a second connection inside its transaction
 
 
 class KeepingScheduleStorage(KeepsConnections, PostgresScheduleStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.keep_connections()
+    """Schedules and sensors' state, one connection kept."""
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):

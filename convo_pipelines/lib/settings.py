@@ -10,7 +10,6 @@ and the tests TEST_DATABASE_URL. docs/contract.md lists every variable.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date

@@ -222,7 +222,7 @@ def source_key_is_validated(conn: psycopg.Connection, postgres: PostgresResource
         {"trust_constraints": True, "source_schema": postgres.source_schema, "link_table_name": join.source_table},
     ).fetchall()
     # The lookup lists only keys to the referenced table's id.
-    return any((column, table) == (join.column, join.referenced_table) for _, column, table, _ in keys)
+    return any((column, table) == (join.column, join.referenced_table) for _, column, table in keys)
 
 
 def front_link_guarantees(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable) -> dict[str, str]:

@@ -1,4 +1,4 @@
--- Lists a table's validated single-column foreign keys to a source table's id whose triggers fire for the app's ordinary writes, when trust_constraints is true: (constraint_name, column_name, referenced_table in the source schema, referenced_column). Each is PostgreSQL's own guarantee that the column's rows exist: an orphan check of a link table need not scan that side, and a bulk run's oracle need not join a source table to check it (ProvenJoin).
+-- Lists a table's validated single-column foreign keys to a source table's id whose triggers fire for the app's ordinary writes, when trust_constraints is true: (constraint_name, column_name, referenced_table in the source schema). Each is PostgreSQL's own guarantee that the column's rows exist: an orphan check of a link table need not scan that side, and a bulk run's oracle need not join a source table to check it (ProvenJoin).
 -- A writer with session_replication_role = replica bypasses foreign keys: a check run on its own trusts none.
 -- A key's triggers disabled, or enabled for replicas only (ENABLE REPLICA TRIGGER), enforce nothing for the
 -- app's own writes; a key to another unique column of the referenced table says nothing of its ids.
@@ -7,8 +7,7 @@
 select
     key_row.constraint_name,
     key_row.column_name,
-    key_row.referenced_table,
-    key_row.referenced_column
+    key_row.referenced_table
 from (
     select
         constraint_row.conname::text as constraint_name,
