@@ -8,8 +8,6 @@ import psycopg
 
 from convo_pipelines.defs.resources import PostgresResource
 
-# A setting the pipeline never sets, to see that one step's session settings do not reach the next.
-ODD_WORK_MEM = "7MB"
 LOCK_KEY = 424242
 # How long a terminated backend may take to leave pg_stat_activity.
 BACKEND_EXIT_SECONDS = 10
@@ -18,7 +16,6 @@ BACKEND_EXIT_SECONDS = 10
 def session_facts(conn: psycopg.Connection) -> dict[str, object]:
     return {
         "pid": conn.execute("select pg_backend_pid()").fetchone()[0],
-        "work_mem": conn.execute("select current_setting('work_mem')").fetchone()[0],
         "jit": conn.execute("select current_setting('jit')").fetchone()[0],
         "backend_flush_after": conn.execute("select current_setting('backend_flush_after')").fetchone()[0],
         "advisory_locks": conn.execute(
@@ -28,21 +25,20 @@ def session_facts(conn: psycopg.Connection) -> dict[str, object]:
     }
 
 
-def leaves_state_behind(postgres: PostgresResource) -> int:
-    """What a careless step could leave on its session: a setting and a session-level advisory lock."""
-    with postgres.connect(autocommit=True) as conn:
-        conn.execute(f"set work_mem = '{ODD_WORK_MEM}'")
-        conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+def takes_a_transaction_lock(postgres: PostgresResource) -> int:
+    """A step's write transaction as the pipeline's are: a transaction-level advisory lock, gone at commit."""
+    with postgres.connect() as conn:
+        conn.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         return conn.execute("select pg_backend_pid()").fetchone()[0]
 
 
 def two_steps_and_a_check(before_second_step=lambda postgres, first_pid: None) -> list:
-    """`first` leaves state behind, `second` reports its session, and a check on `second` reports its own."""
+    """`first` writes as the pipeline does, `second` reports its session, and a check on `second` reports its own."""
     facts: dict[str, dict[str, object]] = {}
 
     @dg.asset
     def first(postgres: PostgresResource) -> int:
-        return leaves_state_behind(postgres)
+        return takes_a_transaction_lock(postgres)
 
     @dg.asset
     def second(first: int, postgres: PostgresResource) -> None:
@@ -71,19 +67,20 @@ def pipeline_sessions_open(db: psycopg.Connection) -> int:
     ).fetchone()[0]
 
 
-def test_the_next_step_and_the_check_take_the_same_backend_reset_to_the_pipelines_settings(postgres, db):
-    """One session for the run's two steps and its check, closed with the run; what the first step left on
-    it (a setting, a session advisory lock) is gone for the next, whose writes are not read-only."""
+def test_the_next_step_and_the_check_take_the_same_backend_and_the_pipeline_leaves_no_session_state(postgres, db):
+    """One session for the run's two steps and its check, closed with the run. The pipeline keeps nothing on a
+    session (a pooler may give it to another client): its settings are SET LOCAL, its locks transaction-level;
+    the check's transaction is read-only, the next step's writes are not."""
     definitions, facts = two_steps_and_a_check()
     before = sessions_so_far(db)
     result = dg.materialize(definitions, resources={"postgres": postgres})
     assert result.success
     first_pid = result.output_for_node("first")
     assert facts["second"]["pid"] == facts["check"]["pid"] == first_pid
+    assert (facts["second"]["jit"], facts["second"]["backend_flush_after"]) == ("on", "0")
+    assert (facts["check"]["jit"], facts["check"]["backend_flush_after"]) == ("off", "256kB")
     for step in ("second", "check"):
-        assert facts[step]["work_mem"] != ODD_WORK_MEM
         assert facts[step]["advisory_locks"] == 0
-        assert (facts[step]["jit"], facts[step]["backend_flush_after"]) == ("off", "256kB")
     assert (facts["second"]["read_only"], facts["check"]["read_only"]) == ("off", "on")
     # The stats of a session are flushed when it ends: the run's one session has ended with the run.
     assert sessions_so_far(db) - before == 1

@@ -22,7 +22,7 @@ from convo_pipelines.lib.db import (
     connect,
     psycopg_url,
     redact_url,
-    set_pipeline_session_settings,
+    set_pipeline_transaction_settings,
     sql_seconds,
     start_embedded_postgres,
 )
@@ -59,9 +59,8 @@ PERMANENT_CONNECTION_FAILURES = (
     "certificate",
 )
 
-# Connections a run keeps for its next steps and checks: its steps run one at a time, but a first fill
-# builds its indexes on two connections at once.
-MAX_IDLE_RUN_CONNECTIONS = 2
+# Connections a run keeps for its next steps and checks, which run one at a time.
+MAX_IDLE_RUN_CONNECTIONS = 1
 # A kept connection idle longer than this is closed rather than reused: a run's steps follow one another
 # within seconds, and one left idle for long (a step queued for a pool slot) may have been dropped by a
 # firewall or a failover without a word, which only TCP's own time-out (minutes) would reveal.
@@ -158,6 +157,8 @@ class PostgresResource(dg.ConfigurableResource):
             ended_cleanly = False
             try:
                 conn.read_only = True
+                set_pipeline_transaction_settings(conn)
+                conn.sql_seconds = 0.0  # the transaction's set-up, not the caller's statements
                 yield conn
                 ended_cleanly = True
             finally:
@@ -171,16 +172,15 @@ class PostgresResource(dg.ConfigurableResource):
         its catalog caches anew on each relation's first use, 1 to 4 ms per statement for a check or a
         scoped run's step on a backend that had not read those tables, against under 1 ms on one that
         had. So a run hands the connection of one step to the next and to its checks (Dagster runs them
-        one after another in the run's process). A connection taken again is reset first: no session
-        advisory lock, every setting back to the pipeline session's; that round trip also tells a
-        connection the server ended meanwhile (a restart), which is closed for a new one.
+        one after another in the run's process). The pipeline keeps nothing on a session (a transaction pooler
+        may hand the server connection to another client), so there is nothing to reset; one round trip tells
+        a connection the server ended meanwhile (a restart), which is closed for a new one.
         """
         while (conn := self._idle_connection()) is not None:
             try:
                 conn.autocommit = True
                 conn.read_only = conn.isolation_level = conn.deferrable = None
-                conn.execute(self.sql("lib/session/reset_reused_session.sql"))
-                set_pipeline_session_settings(conn)
+                conn.execute("select")
                 conn.autocommit = autocommit
             except psycopg.Error:
                 conn.close()

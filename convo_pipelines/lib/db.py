@@ -350,49 +350,40 @@ def counted_as_sql(conn: psycopg.Connection) -> Iterator[None]:
         conn.sql_seconds = sql_seconds(conn) + max(time.perf_counter() - started - paused, 0.0)
 
 
-def connect(url: str, *, pipeline_session: bool = True, **kwargs) -> psycopg.Connection:
-    """A psycopg connection tagged with the application name, in UTC, that never prepares statements;
-    a pipeline session (the default) also runs without JIT compilation and sends its own data-file writes
-    to disk as it goes (set_pipeline_session_settings.sql says why). Tooling that plays the application
-    passes pipeline_session=False to keep the server's settings.
+def connect(url: str, **kwargs) -> psycopg.Connection:
+    """A psycopg connection tagged with the application name that never prepares statements and sets nothing
+    for its session, so it works the same through a transaction pooler (pgbouncer), which hands each
+    transaction whatever server connection is free and refuses the `options` startup parameter.
 
     psycopg prepares a query server-side after a few executions, and PostgreSQL may then plan it
     once for any value; the window and scope filters (`$n is null or id = any($n)`) only fold
-    away when planned with the values, so every execution is planned with its own.
+    away when planned with the values, so every execution is planned with its own (and a pooler
+    without prepared statements never meets one). Day boundaries never depend on the session's
+    TimeZone: the SQL says `at time zone 'UTC'` wherever it takes a day.
     Tooling that is not the pipeline (the app workload, the lock monitor) passes its own
     `application_name`, so that pg_stat_activity tells it apart from the pipeline's backends.
     """
     kwargs.setdefault("application_name", APPLICATION_NAME)
     try:
-        conn = psycopg.connect(
-            psycopg_url(url),
-            options="-c TimeZone=UTC",
-            prepare_threshold=None,
-            cursor_factory=TimedCursor,
-            **kwargs,
-        )
+        return psycopg.connect(psycopg_url(url), prepare_threshold=None, cursor_factory=TimedCursor, **kwargs)
     except psycopg.Error as exc:
         # libpq and psycopg may quote the connection string they were given, and the error's pgconn
         # holds the password: raised outside this block, the original is not even its suppressed context.
         failure = type(exc)(scrub_secrets(str(exc), url))
-    else:
-        if pipeline_session:
-            try:
-                set_pipeline_session_settings(conn)
-            except BaseException:
-                conn.close()
-                raise
-        return conn
     raise failure
 
 
-def set_pipeline_session_settings(conn: psycopg.Connection) -> None:
-    """The settings of every pipeline session (set_pipeline_session_settings.sql), its statement time not counted as the caller's."""
-    # A SET, not a startup option: SET LOCAL ... TO DEFAULT then means the server's (or the role's) own value.
-    conn.execute(read_sql("lib/session/set_pipeline_session_settings.sql"))
-    if not conn.autocommit:
-        conn.commit()
-    conn.sql_seconds = 0.0  # the caller's statements, not the session's set-up
+def set_pipeline_transaction_settings(conn: psycopg.Connection) -> None:
+    """The settings of every pipeline transaction (set_pipeline_transaction_settings.sql), as SET LOCAL."""
+    conn.execute(read_sql("lib/session/set_pipeline_transaction_settings.sql"))
+
+
+@contextmanager
+def pipeline_transaction(conn: psycopg.Connection) -> Iterator[None]:
+    """A transaction (a savepoint inside one) with the pipeline's settings, which end with it."""
+    with conn.transaction():
+        set_pipeline_transaction_settings(conn)
+        yield
 
 
 # ---------------------------------------------------------------------------------------------

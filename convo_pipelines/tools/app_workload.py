@@ -489,7 +489,7 @@ class WorkloadThreads:
         return render_sql(name, source=self.source_schema, analytics=self.source_schema, **identifiers)
 
     def _connect(self, application_name: str, autocommit: bool = True) -> psycopg.Connection:
-        conn = connect(self.url, autocommit=True, application_name=application_name, pipeline_session=False)
+        conn = connect(self.url, autocommit=True, application_name=application_name)
         conn.execute(self._sql("tools/app_workload/set_statement_timeout.sql"), {"timeout": self.statement_timeout})
         conn.autocommit = autocommit
         if application_name == MONITOR_APPLICATION_NAME:

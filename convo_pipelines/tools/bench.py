@@ -670,7 +670,7 @@ def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval:
 
 
 def _wal_and_requested_checkpoints(scratch: Scratch) -> tuple[int, int]:
-    with connect(scratch.url, pipeline_session=False) as conn:
+    with connect(scratch.url) as conn:
         since_17 = conn.info.server_version >= 170000
         statement = scratch.sql(
             "tools/bench/select_wal_and_requested_checkpoints.sql",

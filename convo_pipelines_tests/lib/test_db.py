@@ -1,4 +1,4 @@
-"""The sessions `lib.db.connect` opens: the pipeline's settings, and the server's own for tooling that plays the app."""
+"""The sessions `lib.db.connect` opens: nothing set on the session, the pipeline's settings inside its transactions."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import gc
 import time
 
 import psycopg
+import psycopg.conninfo
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from convo_pipelines.lib.db import COLLECTION_CLOCK, connect, counted_as_sql, sql_seconds
+from convo_pipelines.lib.db import COLLECTION_CLOCK, connect, counted_as_sql, pipeline_transaction, sql_seconds
 from convo_pipelines.lib.sqlfiles import read_sql
 from convo_pipelines_tests.helpers import fresh_database
 
@@ -18,32 +19,35 @@ def jit(conn: psycopg.Connection) -> str:
     return conn.execute("select current_setting('jit')").fetchone()[0]
 
 
-def test_pipeline_sessions_run_without_jit_and_staging_puts_the_databases_own_setting_back(server_url: str) -> None:
+def test_pipeline_transactions_run_without_jit_and_leave_no_setting_on_the_session(server_url: str) -> None:
+    """The pipeline's settings are SET LOCAL: inside its transactions only, so a pooled server connection keeps
+    none of them; staging puts the database's own JIT setting back for its transaction."""
     with fresh_database(server_url, "convo_session") as url:
         with connect(url, autocommit=True) as admin:
             # The database's own setting, as a DBA may give it: what staging must put back, whatever the server's is.
             database = admin.execute("select current_database()").fetchone()[0]
             admin.execute(sql.SQL("alter database {} set jit = on").format(sql.Identifier(database)))
-        with connect(url) as pipeline:
-            # The SET is committed and not counted: the caller starts idle, with its own statements' time only.
-            assert pipeline.info.transaction_status == TransactionStatus.IDLE
-            assert sql_seconds(pipeline) == 0.0
-            assert jit(pipeline) == "off"
-            # Its own writes go to disk as it goes, not in the checkpoint's fsync that app commits queue behind.
-            assert pipeline.execute("select current_setting('backend_flush_after')").fetchone()[0] == "256kB"
-        # As a first fill stages its rows: an autocommit connection, one transaction per step.
         with connect(url, autocommit=True) as pipeline:
-            assert jit(pipeline) == "off"
-            with pipeline.transaction():
+            assert pipeline.info.transaction_status == TransactionStatus.IDLE
+            assert (jit(pipeline), flush_after(pipeline)) == ("on", "0")
+            with pipeline_transaction(pipeline):
+                assert (jit(pipeline), flush_after(pipeline)) == ("off", "256kB")
                 pipeline.execute(read_sql("links/set_staging_settings.sql"))
                 assert jit(pipeline) == "on"
                 assert pipeline.execute("select current_setting('enable_sort')").fetchone()[0] == "off"
-            # SET LOCAL: gone with the staging transaction.
-            assert jit(pipeline) == "off"
+            # SET LOCAL: gone with the transaction.
+            assert (jit(pipeline), flush_after(pipeline)) == ("on", "0")
             assert pipeline.execute("select current_setting('enable_sort')").fetchone()[0] == "on"
-        with connect(url, autocommit=True, pipeline_session=False) as app:
-            assert jit(app) == "on"
-            assert app.execute("select current_setting('backend_flush_after')").fetchone()[0] == "0"
+
+
+def test_a_pipeline_connection_sends_no_startup_options(server_url: str) -> None:
+    """A transaction pooler (pgbouncer) refuses the `options` startup parameter: the pipeline sends none."""
+    with fresh_database(server_url, "convo_options") as url, connect(url, autocommit=True) as conn:
+        assert "options" not in psycopg.conninfo.conninfo_to_dict(conn.info.dsn)
+
+
+def flush_after(conn: psycopg.Connection) -> str:
+    return conn.execute("select current_setting('backend_flush_after')").fetchone()[0]
 
 
 def test_a_garbage_collection_inside_a_statements_span_is_not_counted_as_sql(server_url: str) -> None:

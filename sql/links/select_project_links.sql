@@ -1,4 +1,4 @@
--- Computes every project link there should be: (project, conversation) from conversations.project_id where the project exists, added_by the project's user when that user exists.
+-- Computes the project links of the conversations created in [start, end): (project, conversation) from conversations.project_id where the project exists, added_by the project's user when that user exists.
 select
     conversation.project_id,
     conversation.id as conversation_id,
@@ -8,3 +8,5 @@ join {source}.projects as project
     on project.id = conversation.project_id
 left join {source}.users as project_user
     on project_user.id = project.user_id
+where conversation.created_at >= %(start)s
+  and conversation.created_at < %(end)s

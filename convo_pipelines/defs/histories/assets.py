@@ -38,7 +38,7 @@ from convo_pipelines.defs.previews import preview_table
 from convo_pipelines.defs.table_asset import table_asset
 from convo_pipelines.defs.sources import clients, crews
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, DAILY_CONVERSATION_STATS, HISTORIES_SESSIONS
-from convo_pipelines.lib.db import retry_concurrent_changes, sql_seconds
+from convo_pipelines.lib.db import pipeline_transaction, retry_concurrent_changes, sql_seconds
 from convo_pipelines.defs.partitions import PartitionWindow, partition_window, partitions_timeline
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.defs.resources import PostgresResource
@@ -365,7 +365,7 @@ def _process_crew(
     conn: psycopg.Connection, postgres: PostgresResource, crew: Crew, work: Callable[[HistoriesTable], CrewMerge]
 ) -> CrewOutcome:
     """One crew in one transaction: a table the catalog shows unusable is reported without a query."""
-    with conn.transaction():
+    with pipeline_transaction(conn):
         conn.execute(postgres.sql("histories/lock_crew.sql"), {"crew_code": crew.code})
         table = inspect_crew(conn, postgres.source_schema, crew)
         if not table.is_valid:
@@ -511,7 +511,7 @@ def merge_every_crew(
         # Finding removed crews' rows reads the whole window (tens of ms on a busy day), so incremental
         # ticks leave them to the next full recompute, as they leave deleted messages.
         if not incremental:
-            with conn.transaction():
+            with pipeline_transaction(conn):
                 removed = conn.execute(postgres.sql(delete_removed_crews_sql), window.params()).rowcount
         written = sum(summed(outcomes, key) for key in ("rows_inserted", "rows_updated", "rows_deleted")) + removed
         analyzed = refresh_statistics_after_bulk_write(conn, postgres, relation, written)

@@ -1,25 +1,23 @@
 """The link tables: people and clients of each Front conversation, and the project of each conversation.
 
 Every run makes its slice of a table equal to its definition (docs/contract.md) with set-based SQL
-(sql/links/), beside a busy application:
-- a table never filled (empty, and without its foreign keys yet) gets its first fill (link_storage.py):
-  fresh storage built beside it (the rows computed by a parallel CREATE TABLE AS), then swapped in in
-  a moment (in place, by one INSERT, when a swap would lose the app's view, trigger or policy); nothing
-  is taken on a source table beyond what a SELECT takes;
-- otherwise a diff (the window's oracle pairs staged by a parallel CREATE TABLE AS) deletes the links
-  that lost their support and inserts the missing ones, one transaction per chunk of consecutive days
-  (bounded in conversations), so links that stay keep
-  their id and created_at (updated_at changes only when their front_conversation_created_at copy is refreshed);
-  missing links past a first batch (max_insert_batch_rows) are inserted in batches of that size, each
-  committed on its own, so their foreign-key checks never hold the app's people or conversations for long;
-- then the table's foreign keys are made whole: each missing one is added NOT VALID (a moment of
-  SHARE ROW EXCLUSIVE on the referenced table, under a short lock_timeout, retried), links whose
-  referenced row the application deleted meanwhile are removed, and the key is validated, which
-  blocks neither reads nor writes. Foreign keys are never dropped: that would take ACCESS EXCLUSIVE
-  on the referenced source table.
+(sql/links/), beside a busy application whose clients may read the tables through logical replication
+(Zero) and whose URL may be a transaction pooler's:
+- a window is diffed: its oracle pairs are staged by a parallel CREATE TEMPORARY TABLE AS, the links that
+  lost their support are deleted, stale copies refreshed, and the missing links inserted, in one
+  transaction per chunk of consecutive days (bounded in conversations), so links that stay keep their id
+  and created_at;
+- every write changes rows of the link table itself, in transactions of bounded size, so a logical
+  subscriber receives the same row changes in bounded transactions: a table without its foreign keys yet
+  (its first fill) is written in chunks of max_fill_chunk_conversations; once it has them, a window with
+  more than max_insert_batch_rows missing links inserts them in transactions of about that many, cut by
+  their conversations' days, so their foreign-key checks never hold the app's people or conversations long;
+- then the table's foreign keys are made whole (link_storage.py).
+Nothing outlives a transaction on the server: the writers' lock is transaction-level, settings are
+SET LOCAL, staging tables are temporary and dropped at commit. So every transaction stands alone: it is
+exact for its snapshot, another run may interleave, and a killed run leaves whole transactions.
 A transaction that meets a concurrent application change (a person deleted after the statement's
 snapshot, a deadlock, a lock timeout) is retried whole; each is idempotent, so the retry is exact.
-Writers of one table are serialized by an advisory lock, held across a chunk's transactions.
 """
 
 # No `from __future__ import annotations`: Dagster reads the config class from the real annotation.
@@ -38,11 +36,9 @@ from psycopg import sql
 from pydantic import Field
 
 from convo_pipelines.defs.links.link_storage import (
-    RowsToLoad,
-    stage_rows,
     ensure_foreign_keys,
-    fill_never_filled_table,
-    link_table_locked_for_session,
+    link_foreign_keys,
+    link_table_is_empty,
     lock_link_table,
 )
 from convo_pipelines.defs.links.tables import (
@@ -60,13 +56,22 @@ from convo_pipelines.defs.links.tables import (
 from convo_pipelines.defs import sources
 from convo_pipelines.defs.checks import GUARANTEES_METADATA
 from convo_pipelines.defs.table_asset import table_asset
-from convo_pipelines.lib.db import FOREIGN_KEY_VIOLATION, TimedClientCursor, retry_concurrent_changes, sql_seconds
+from convo_pipelines.lib.db import (
+    FOREIGN_KEY_VIOLATION,
+    TimedClientCursor,
+    pipeline_transaction,
+    retry_concurrent_changes,
+    sql_seconds,
+)
 from convo_pipelines.defs.partitions import partition_window
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.settings import get_settings
 
 GROUP = "links"
+# Conversations per transaction of a first fill: small enough that a logical subscriber applies each
+# without holding much in memory, large enough that the fill stays a few parallel statements per chunk.
+FILL_CHUNK_CONVERSATIONS = 50_000
 ARRAY_SAMPLE_LIMIT = 5
 # The problem kinds of check_project_array_consistency.sql, in its order.
 ARRAY_DRIFT_KINDS = ("stale", "mismatched", "missing")
@@ -86,14 +91,24 @@ class FrontLinksConfig(dg.Config):
             "conversations is one); smaller ones hold their deletes' row locks for less time."
         ),
     )
+    max_fill_chunk_conversations: int = Field(
+        default=FILL_CHUNK_CONVERSATIONS,
+        ge=1,
+        description=(
+            "While the table has none of its foreign keys yet (its first fill, or what a killed first fill "
+            "left), consecutive days are grouped into transactions of at most this many conversations, each "
+            "committed on its own: a logical subscriber (Zero) receives the fill in bounded transactions, "
+            "and a killed run keeps what it committed."
+        ),
+    )
     max_insert_batch_rows: int = Field(
         default=5_000,
         ge=1,
         description=(
-            "Missing links are inserted at most this many per transaction. Each insert's foreign-key checks "
-            "hold the linked people and conversations against the app's deletes until commit, so a refill of "
-            "a window emptied by hand goes in short batches; a window with fewer missing links (every usual "
-            "run) is diffed and inserted in one transaction."
+            "Once the table has its foreign keys, a window with more missing links than this inserts them in "
+            "transactions of about this many, cut by their conversations' days (a busier day is one). Each "
+            "insert's foreign-key checks hold the linked people and conversations against the app's deletes "
+            "until commit; a window with fewer missing links (every usual run) is diffed in one transaction."
         ),
     )
     only_conversation_ids: list[str] = Field(
@@ -133,10 +148,15 @@ class WriteCounts:
     rows_updated: int = 0
 
     def add(self, other: "WriteCounts") -> None:
+        """Add another window's counts (its rows in window included)."""
+        self.add_writes(other)
+        self.rows_in_window += other.rows_in_window
+
+    def add_writes(self, other: "WriteCounts") -> None:
+        """Add the writes of another transaction over this window (its rows in window are already counted)."""
         self.rows_inserted += other.rows_inserted
         self.rows_updated += other.rows_updated
         self.rows_deleted += other.rows_deleted
-        self.rows_in_window += other.rows_in_window
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,7 +210,7 @@ def in_retried_transaction(
     link to them: the retry's snapshot no longer has that person)."""
 
     def attempt() -> T:
-        with conn.transaction():
+        with pipeline_transaction(conn):
             lock_link_table(conn, postgres, table)
             return work()
 
@@ -244,16 +264,14 @@ def diff_front_window(
     spec: FrontLinkTable,
     start: datetime,
     end: datetime,
-    batch_rows: int,
+    batch_rows: int | None,
     only_conversation_ids: list[str] | None = None,
-) -> tuple[WriteCounts, int]:
-    """Make the window's links exact inside the caller's transaction, but for the missing links past
-    the first `batch_rows`: the oracle pairs of a window are staged by a parallel statement (a scoped run's
-    few are computed in place), a second finds the differences, a short one deletes and refreshes, then
-    the first batch of missing links is inserted. Returns the counts and how many
-    missing links there are."""
-    conn.execute(postgres.sql("links/create_links_to_insert.sql"))
-    conn.execute(postgres.sql("links/truncate_links_to_insert.sql"))
+) -> tuple[WriteCounts, list[tuple[date, int]]]:
+    """Make the window's links exact inside the caller's transaction: the oracle pairs of a window are staged
+    by a parallel statement (a scoped run's few are computed in place), a second finds the differences, a
+    short one deletes and refreshes, a last inserts the missing links. With more than `batch_rows` missing,
+    none is inserted: they are counted per day instead, for make_front_window_exact to insert in bounded
+    transactions. Returns the counts and those per-day counts (empty when everything was inserted)."""
     identifiers = {"links": spec.table, "owner": spec.owner_column}
     window_links = postgres.sql("links/select_front_links_of_window.sql", **identifiers)
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
@@ -269,32 +287,38 @@ def diff_front_window(
     pending, updated, deleted = conn.execute(postgres.sql("links/apply_front_link_differences.sql", **identifiers)).fetchone()
     if scoped:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
         in_window = conn.execute(postgres.sql("links/count_front_links_window.sql", window_links=window_links), params).fetchone()[0] + pending
-    inserted = insert_pending_links(conn, postgres, spec, 1, min(pending, batch_rows))
-    return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window), pending
+    counts = WriteCounts(rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
+    if batch_rows is not None and pending > batch_rows:
+        return counts, conn.execute(postgres.sql("links/count_pending_front_links_by_day.sql")).fetchall()
+    counts.rows_inserted = insert_pending_links(conn, postgres, spec) if pending else 0
+    return counts, []
 
 
-# A batch is retried alone (a savepoint) when the app deleted a person or conversation between its
-# snapshot and its foreign-key check; it takes milliseconds, so a retry meets the app's deletes of
-# the last few milliseconds only and converges, where retrying the whole diff (seconds on a large
-# window) could keep meeting new ones.
+def stage_rows(conn: psycopg.Connection, postgres: PostgresResource, rows: sql.Composable, params: dict[str, object]) -> int:
+    """Inside the caller's transaction, compute `rows` (an oracle query) into pg_temp.link_rows_staged with a
+    CREATE TABLE AS, which PostgreSQL runs in parallel; returns how many rows it holds."""
+    conn.execute(postgres.sql("links/set_staging_settings.sql"))
+    return TimedClientCursor(conn).execute(postgres.sql("links/stage_link_rows.sql", rows=rows), params).rowcount
+
+
+# The insert is retried alone (a savepoint) when the app deleted a person or conversation between its
+# snapshot and its foreign-key check: a retry meets only the app's deletes since, and converges, where
+# retrying the whole diff (seconds on a large window) could keep meeting new ones.
 PENDING_INSERT_ATTEMPTS = 50
 
 
-def insert_pending_links(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, first: int, last: int) -> int:
-    """Insert the missing links numbered first..last of pg_temp.links_to_insert, inside the caller's transaction."""
-    if last < first:
-        return 0
+def insert_pending_links(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable) -> int:
+    """Insert the missing links of pg_temp.front_link_differences, inside the caller's transaction."""
     statement = postgres.sql(
         "links/insert_pending_front_links.sql", links=spec.table, owner=spec.owner_column, owner_table=spec.owner_table
     )
     for attempt in range(1, PENDING_INSERT_ATTEMPTS + 1):
         try:
             with conn.transaction():  # a savepoint inside the caller's transaction
-                return conn.execute(statement, {"first": first, "last": last}).rowcount
+                return conn.execute(statement).rowcount
         except psycopg.errors.ForeignKeyViolation:
             if attempt == PENDING_INSERT_ATTEMPTS:
                 raise
-            time.sleep(0.01 * attempt)
     raise AssertionError("unreachable")
 
 
@@ -302,79 +326,77 @@ def make_front_window_exact(
     conn: psycopg.Connection,
     postgres: PostgresResource,
     spec: FrontLinkTable,
-    start: datetime,
-    end: datetime,
+    window: Chunk,
     log: Callable[[str], object],
-    batch_rows: int,
+    batch_rows: int | None,
     only_conversation_ids: list[str] | None = None,
 ) -> WriteCounts:
-    """Diff the window in one retried transaction, then insert the missing links past its first batch in
-    batches of `batch_rows`, each its own retried transaction, logging progress.
-
-    Each insert's foreign-key checks key-share the linked people (or clients) and conversations until
-    commit, and an app DELETE of one of them waits that long: a batch of thousands commits within tens of
-    milliseconds, where one insert of a window emptied by hand (hundreds of thousands of links) would hold
-    them for seconds.
-
-    The writers' lock is held for the session throughout, so no other run writes the table between the
-    transactions. A run killed between two batches leaves links missing, never wrong: the next run's
-    diff finds them missing and inserts them.
-    """
-    with link_table_locked_for_session(conn, postgres, spec.table):
-        counts, pending = in_retried_transaction(
-            conn, postgres, spec.table, lambda: diff_front_window(conn, postgres, spec, start, end, batch_rows, only_conversation_ids), log
-        )
-        if pending <= batch_rows:
-            return counts
-        batches = range(batch_rows + 1, pending + 1, batch_rows)
-        progress = Progress(log, f"{spec.table}: missing links", total_steps=len(batches), unit="batches")
-        for first in batches:
-            last = min(first + batch_rows - 1, pending)
-            inserted = in_retried_transaction(
-                conn, postgres, spec.table, lambda first=first, last=last: insert_pending_links(conn, postgres, spec, first, last), log
-            )
-            counts.rows_inserted += inserted
-            progress.advance(rows=inserted)
+    """Diff the window in one retried transaction. With more than `batch_rows` missing links, that transaction
+    only deletes and refreshes; the missing links then go in by the window's days, cut into transactions of
+    about `batch_rows` (a busier day alone), each diffing its days again, so it also meets what the app changed
+    since. Each insert's foreign-key checks key-share the linked people (or clients) and conversations until
+    commit, and an app DELETE of one of them waits that long."""
+    counts, pending_days = in_retried_transaction(
+        conn,
+        postgres,
+        spec.table,
+        lambda: diff_front_window(conn, postgres, spec, window.start, window.end, batch_rows, only_conversation_ids),
+        log,
+    )
+    if not pending_days:
         return counts
-
-
-def try_fill_front(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
-    spec: FrontLinkTable,
-    start: datetime,
-    end: datetime,
-    log: Callable[[str], object],
-) -> WriteCounts | None:
-    """Fill the whole window when the table was never filled; None when it was."""
-    params = {"start": start, "end": end, "only_conversation_ids": None}
-    columns = (spec.owner_column, "front_conversation_id", "front_conversation_created_at")
-    filled = fill_never_filled_table(conn, postgres, spec.table, RowsToLoad(front_oracle(conn, postgres, spec), params, columns), log)
-    if filled is None:
-        return None
-    return WriteCounts(rows_inserted=filled.rows_inserted, rows_deleted=0, rows_in_window=filled.rows_inserted)
+    batches = chunk_window(window.start, window.end, pending_days, batch_rows)
+    progress = Progress(log, f"{spec.table}: missing links", total_steps=len(batches), unit="batches")
+    for batch in batches:
+        batch_counts, _ = in_retried_transaction(
+            conn,
+            postgres,
+            spec.table,
+            lambda batch=batch: diff_front_window(conn, postgres, spec, batch.start, batch.end, None, only_conversation_ids),
+            log,
+        )
+        counts.add_writes(batch_counts)
+        progress.advance(rows=batch_counts.rows_inserted)
+    return counts
 
 
 def count_conversations_by_day(
-    conn: psycopg.Connection, postgres: PostgresResource, start: datetime, end: datetime
+    conn: psycopg.Connection, postgres: PostgresResource, conversations: str, start: datetime, end: datetime
 ) -> list[tuple[date, int]]:
-    statement = postgres.sql("links/count_front_conversations_by_day.sql")
+    """(UTC day, conversations created that day) of `conversations` (front_conversations or conversations) in [start, end)."""
+    statement = postgres.sql("links/count_conversations_by_day.sql", conversations=conversations)
     return [(day, count) for day, count in conn.execute(statement, {"start": start, "end": end})]
 
 
-def diff_front_chunks(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
-    spec: FrontLinkTable,
-    chunks: list[Chunk],
-    log: Callable[[str], object],
-    batch_rows: int,
+@dataclass(frozen=True)
+class WritePlan:
+    """How a whole-window run writes: its mode, its transactions' chunks and their cap on missing links."""
+
+    mode: str  # "bulk": the table was never filled (empty, without its foreign keys); "diff" otherwise
+    chunks: list[Chunk]
+    batch_rows: int | None  # None: a chunk inserts all its missing links (no foreign key holds app rows)
+
+
+def plan_front_writes(
+    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, start: datetime, end: datetime, config: FrontLinksConfig
+) -> WritePlan:
+    """Chunks of at most max_fill_chunk_conversations while the table has no foreign key yet (no insert holds an
+    app row, so a chunk inserts all it misses), else of max_chunk_conversations with batches of missing links."""
+    day_counts = count_conversations_by_day(conn, postgres, "front_conversations", start, end)
+    if link_foreign_keys(conn, postgres, spec.table):
+        return WritePlan("diff", chunk_window(start, end, day_counts, config.max_chunk_conversations), config.max_insert_batch_rows)
+    mode = "bulk" if link_table_is_empty(conn, postgres, spec.table) else "diff"
+    return WritePlan(mode, chunk_window(start, end, day_counts, config.max_fill_chunk_conversations), None)
+
+
+def write_front_chunks(
+    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, plan: WritePlan, log: Callable[[str], object]
 ) -> WriteCounts:
-    """Diff each chunk in its own transaction, logging progress (conversations done, rows, rate, ETA) after each."""
+    """Make each chunk exact in its own transactions, logging progress (conversations done, rows, rate, ETA) after each."""
     totals = WriteCounts()
-    progress = Progress(log, spec.table, total_steps=sum(c.conversations for c in chunks), unit="conversations")
-    for chunk in chunks:
-        counts = make_front_window_exact(conn, postgres, spec, chunk.start, chunk.end, log, batch_rows)
+    progress = Progress(log, spec.table, total_steps=sum(c.conversations for c in plan.chunks), unit="conversations")
+    for chunk in plan.chunks:
+        counts = make_front_window_exact(conn, postgres, spec, chunk, log, plan.batch_rows)
         totals.add(counts)
         progress.advance(rows=counts.rows_in_window, steps=chunk.conversations)
     return totals
@@ -400,16 +422,13 @@ def materialize_front_links(
     )
     with postgres.connect(autocommit=True) as conn:
         if scope:
-            counts = make_front_window_exact(conn, postgres, spec, start, end, context.log.info, config.max_insert_batch_rows, scope)
+            window = Chunk(start, end, len(scope))
+            counts = make_front_window_exact(conn, postgres, spec, window, context.log.info, config.max_insert_batch_rows, scope)
             mode, chunk_count = "scoped", 1
         else:
-            counts = try_fill_front(conn, postgres, spec, start, end, context.log.info)
-            mode, chunk_count = "bulk", 1
-        if counts is None:
-            day_counts = count_conversations_by_day(conn, postgres, start, end)
-            chunks = chunk_window(start, end, day_counts, config.max_chunk_conversations)
-            mode, chunk_count = "diff", len(chunks)
-            counts = diff_front_chunks(conn, postgres, spec, chunks, context.log.info, config.max_insert_batch_rows)
+            plan = plan_front_writes(conn, postgres, spec, start, end, config)
+            counts = write_front_chunks(conn, postgres, spec, plan, context.log.info)
+            mode, chunk_count = plan.mode, len(plan.chunks)
         keys = ensure_foreign_keys(conn, postgres, spec.table, spec.foreign_keys, context.log.info)
         guarantees = front_link_guarantees(conn, postgres, spec)
         # Counting the whole table would cost more than a scoped run itself; its next full run counts.
@@ -542,20 +561,33 @@ def clients_front_conversations(
     return materialize_front_links(context, postgres, CLIENT_LINKS, config)
 
 
-def fill_project_links(conn: psycopg.Connection, postgres: PostgresResource, log: Callable[[str], object]) -> dict[str, int] | None:
-    """Fill project_conversations when it was never filled; None when it was."""
-    rows = RowsToLoad(postgres.sql("links/select_project_links.sql"), {}, ("project_id", "conversation_id", "added_by"))
-    filled = fill_never_filled_table(conn, postgres, PROJECT_LINKS_TABLE, rows, log)
-    if filled is None:
-        return None
-    return {"rows_inserted": filled.rows_inserted, "rows_deleted": 0, "rows_moved": 0, "rows_refreshed": 0}
+def fill_project_links(conn: psycopg.Connection, postgres: PostgresResource, log: Callable[[str], object]) -> int:
+    """Insert every missing project link, by conversations' days, FILL_CHUNK_CONVERSATIONS at most per
+    transaction: a first fill (or what a killed one left) reaches a logical subscriber in bounded transactions."""
+    day_counts = count_conversations_by_day(conn, postgres, "conversations", BEGINNING_OF_TIME, END_OF_TIME)
+    chunks = chunk_window(BEGINNING_OF_TIME, END_OF_TIME, day_counts, FILL_CHUNK_CONVERSATIONS)
+    progress = Progress(log, PROJECT_LINKS_TABLE, total_steps=sum(chunk.conversations for chunk in chunks), unit="conversations")
+    inserted = 0
+    for chunk in chunks:
+        statement = postgres.sql("links/insert_project_links.sql", oracle=postgres.sql("links/select_project_links.sql"))
+        rows = in_retried_transaction(
+            conn,
+            postgres,
+            PROJECT_LINKS_TABLE,
+            lambda chunk=chunk: conn.execute(statement, {"start": chunk.start, "end": chunk.end}).rowcount,
+            log,
+        )
+        inserted += rows
+        progress.advance(rows=rows, steps=chunk.conversations)
+    return inserted
 
 
 def reconcile_project_links(conn: psycopg.Connection, postgres: PostgresResource) -> dict[str, int]:
     """Make project_conversations exact inside the caller's transaction; returns the counts."""
     conn.execute(postgres.sql("links/set_diff_settings.sql"))
     cursor = conn.cursor(row_factory=namedtuple_row)
-    row = cursor.execute(postgres.sql("links/sync_project_links.sql", oracle=postgres.sql("links/select_project_links.sql"))).fetchone()
+    statement = postgres.sql("links/sync_project_links.sql", oracle=postgres.sql("links/select_project_links.sql"))
+    row = cursor.execute(statement, {"start": BEGINNING_OF_TIME, "end": END_OF_TIME}).fetchone()
     return {
         "rows_inserted": row.rows_inserted,
         "rows_deleted": row.rows_deleted,
@@ -587,11 +619,15 @@ def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresR
     and gets the new project, added_by and added_at. Reports the deprecated projects.conversation_ids drift."""
     started = time.perf_counter()
     with postgres.connect(autocommit=True) as conn:
-        mode, counts = "bulk", fill_project_links(conn, postgres, context.log.info)
-        if counts is None:
-            mode, counts = "diff", in_retried_transaction(
-                conn, postgres, PROJECT_LINKS_TABLE, lambda: reconcile_project_links(conn, postgres), context.log.info
-            )
+        # Without its foreign keys the table is being filled: its missing links go in by bounded transactions
+        # first, and the reconcile after them finds only what the app changed meanwhile.
+        keyed = bool(link_foreign_keys(conn, postgres, PROJECT_LINKS_TABLE))
+        mode = "bulk" if not keyed and link_table_is_empty(conn, postgres, PROJECT_LINKS_TABLE) else "diff"
+        filled = 0 if keyed else fill_project_links(conn, postgres, context.log.info)
+        counts = in_retried_transaction(
+            conn, postgres, PROJECT_LINKS_TABLE, lambda: reconcile_project_links(conn, postgres), context.log.info
+        )
+        counts["rows_inserted"] += filled
         keys = ensure_foreign_keys(conn, postgres, PROJECT_LINKS_TABLE, PROJECT_LINKS_FOREIGN_KEYS, context.log.info)
         row_count = count_link_rows(conn, postgres, PROJECT_LINKS_TABLE)
         drift = project_array_inconsistencies(conn, postgres)

@@ -1,2 +1,0 @@
--- Gives freshly built storage the owner the link table had.
-alter table {source}.{fill} owner to {owner}
