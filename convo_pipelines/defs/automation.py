@@ -1,15 +1,19 @@
-"""How the schedules and sensors start: their default status and the schedules' crons from settings."""
+"""How the schedules and sensors start: their default status and the schedules' crons from settings; and the
+longest gap between two ticks of a cron, which the discovery's freshness window is built on."""
 
 import inspect
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-from dagster._utils.schedules import cron_string_iterator
+from croniter import croniter
 
 from convo_pipelines.lib.settings import get_settings
+
+# A cron's gaps are measured from a fixed date (naive: calendar days), so every load builds the same policy.
+PATTERN_START = datetime(2024, 1, 1)
 
 
 def background_status(status_type: type[dg.DefaultScheduleStatus] | type[dg.DefaultSensorStatus]):
@@ -40,19 +44,57 @@ def cron_schedule_from_settings(
     return decorate
 
 
-def longest_cron_interval(cron: str, timezone_name: str) -> timedelta:
-    """The longest gap between two consecutive ticks of `cron` over five weeks (at most 3,000 ticks), from a
-    fixed date so the definitions are the same on every load: a weekly or business-hours cron gets the gap
-    over its quiet days, a regular one its period."""
-    start = datetime(2024, 1, 1, tzinfo=ZoneInfo(timezone_name))
-    # Dagster's own cron iterator (the one its schedules step with): every process that loads the definitions
-    # runs this, and croniter took 0.14 to 0.16 s for the 3,000 ticks of the default */5 where this takes 0.04 s.
-    ticks = cron_string_iterator(start.timestamp(), cron, timezone_name)
-    previous = next(ticks)
-    longest = timedelta(minutes=1)
-    for _, tick in zip(range(3_000), ticks):
-        longest = max(longest, tick - previous)
-        if tick - start > timedelta(weeks=5):
-            break
-        previous = tick
-    return longest
+def longest_cron_gap(cron: str, timezone_name: str) -> timedelta:
+    """The longest time between two consecutive ticks of `cron` in `timezone_name`: the longest gap on a clock
+    without DST, plus the zone's DST shift, by which a tick at a skipped or repeated wall time can move."""
+    return longest_wall_clock_gap(cron) + largest_dst_shift(timezone_name)
+
+
+def longest_wall_clock_gap(cron: str) -> timedelta:
+    """The longest gap on a clock without DST: between two times of one firing day, or from a firing day's
+    last time to the next firing day's first."""
+    times = times_of_day(cron)
+    within_a_day = max((later - earlier for earlier, later in zip(times, times[1:])), default=timedelta(0))
+    days = firing_days(cron)
+    between_days = max(later - earlier for earlier, later in zip(days, days[1:])) - (times[-1] - times[0])
+    return max(within_a_day, between_days)
+
+
+def times_of_day(cron: str) -> list[timedelta]:
+    """The times of day (after midnight, sorted) at which `cron` ticks on the days it fires."""
+    minutes, hours, *_ = croniter.expand(cron)[0]
+    minutes = range(60) if minutes == ["*"] else minutes
+    hours = range(24) if hours == ["*"] else hours
+    return sorted(timedelta(hours=hour, minutes=minute) for hour in hours for minute in minutes)
+
+
+def firing_days(cron: str) -> list[datetime]:
+    """The days `cron` fires on over one period of its pattern of days, and the first day after it, from a
+    fixed date so that every load of the definitions computes the same gaps."""
+    day_fields = " ".join(cron.split()[2:])
+    end = PATTERN_START + day_pattern_period(cron)
+    ticks = croniter(f"0 0 {day_fields}", PATTERN_START - timedelta(minutes=1))
+    days = [ticks.get_next(datetime)]
+    while days[-1] < end:
+        days.append(ticks.get_next(datetime))
+    return days
+
+
+def day_pattern_period(cron: str) -> timedelta:
+    """After how long the days `cron` fires on repeat (from 1901 to 2099): a week when only the day of week
+    is set, the four-year leap cycle when the day of week is not, else 28 years (weekdays and leap years)."""
+    (_, _, days_of_month, months, days_of_week), nth_weekdays = croniter.expand(cron)[:2]
+    if days_of_month == ["*"] and months == ["*"] and not nth_weekdays:
+        return timedelta(weeks=1)
+    if days_of_week == ["*"] and not nth_weekdays:
+        return timedelta(days=4 * 365 + 1)
+    return timedelta(days=28 * 365 + 7)
+
+
+def largest_dst_shift(timezone_name: str) -> timedelta:
+    """How far the zone's UTC offset moves over the year: an hour in most zones with DST, 30 minutes on
+    Lord Howe Island, nothing in UTC or Asia/Kolkata."""
+    zone = ZoneInfo(timezone_name)
+    start = PATTERN_START.replace(tzinfo=timezone.utc)
+    offsets = [(start + timedelta(days=day)).astimezone(zone).utcoffset() for day in range(0, 4 * 366, 7)]
+    return max(offsets) - min(offsets)

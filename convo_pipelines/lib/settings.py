@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from convo_pipelines.lib.db import IDENTIFIER_PATTERN, ConfigError, redact_url, validate_database_url
 
@@ -110,7 +110,18 @@ def _cron(env: Mapping[str, str], name: str, default: str) -> str:
             f"{name}={value!r} is not a valid cron expression: expected five fields "
             "'minute hour day-of-month month day-of-week', e.g. '*/5 * * * *'"
         )
+    if not _ever_fires(value):
+        raise ConfigError(f"{name}={value!r} never fires: no date matches its day-of-month, month and day-of-week")
     return value
+
+
+def _ever_fires(cron: str) -> bool:
+    """Whether some date matches `cron`: croniter accepts '0 0 31 4 *' (April 31st), which never does."""
+    try:
+        croniter(cron, datetime(2024, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        return False
+    return True
 
 
 def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -7,10 +7,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from convo_pipelines.defs.histories.assets import histories_assets
+from convo_pipelines.defs.histories.assets import DISCOVERY_LATENESS, histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.definitions import defs
-from convo_pipelines.lib.settings import get_settings
 from convo_pipelines.defs.histories.jobs import conversation_discovery_job
 from convo_pipelines.defs.histories.schedules import conversation_discovery_schedule, discovery_partition_range, discovery_tick_run_config
 from convo_pipelines_tests.histories_data import (
@@ -114,16 +113,15 @@ def test_the_run_of_the_midnight_tick_discovers_the_2359_message(db, postgres) -
     assert db.execute("select message_count, active_days from analytics.conversation_summaries").fetchall() == [(3, 2)]
 
 
-def test_freshness_is_dagsters_policy_on_the_cron_with_no_job_or_schedule_of_its_own() -> None:
-    """Dagster evaluates histories_sessions' freshness itself: stale once two discovery ticks in a row
-    brought no materialization; no hand-made freshness job or schedule runs beside it."""
+def test_freshness_is_dagsters_policy_with_no_job_or_schedule_of_its_own() -> None:
+    """Dagster evaluates histories_sessions' freshness itself: it fails once no discovery landed for the cron's
+    longest gap plus the lateness a healthy run may have; no hand-made freshness job or schedule runs beside it."""
     repository = defs.get_repository_def()
-    settings = get_settings()
     spec = next(iter(repository.assets_defs_by_key[dg.AssetKey("histories_sessions")].specs))
     policy = spec.freshness_policy
     assert isinstance(policy, dg.FreshnessPolicy)
-    assert policy.deadline_cron == settings.conversation_discovery_cron
-    assert policy.timezone == settings.schedule_timezone
-    assert policy.lower_bound_delta == timedelta(minutes=5)  # one interval of the default */5 cron
+    # One interval of the default */5 cron in UTC, plus 15 minutes for the run to land.
+    assert policy.fail_window.to_timedelta() == timedelta(minutes=5) + DISCOVERY_LATENESS == timedelta(minutes=20)
+    assert policy.warn_window is None
     assert not [s.name for s in repository.schedule_defs if "fresh" in s.name]
     assert not [job.name for job in repository.get_all_jobs() if "fresh" in job.name]

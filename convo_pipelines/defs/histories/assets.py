@@ -33,7 +33,7 @@ from convo_pipelines.defs.histories.crews import (
     message_expressions,
     session_id_type,
 )
-from convo_pipelines.defs.automation import longest_cron_interval
+from convo_pipelines.defs.automation import longest_cron_gap
 from convo_pipelines.defs.previews import preview_table
 from convo_pipelines.defs.table_asset import table_asset
 from convo_pipelines.defs.sources import clients, crews
@@ -63,6 +63,9 @@ WRITTEN_SINCE = "written_since"
 # Metadata of the same materializations: the rows the run deleted (deletions leave no stamp to find them by).
 ROWS_DELETED = "rows_deleted_in_window"
 INCREMENTAL = "incremental"
+# How long after its tick a healthy discovery may land (the daemon's tick, the run's queue and launch, the
+# discovery itself): the freshness window adds it to the cron's longest gap, so such a run is never stale.
+DISCOVERY_LATENESS = timedelta(minutes=15)
 
 # A failed statement is the crew's own problem, which skips the crew, only for these SQLSTATEs: its rows
 # (class 22, data exception; 54000/54001, a value too big or too deep), its foreign table (class HV),
@@ -542,15 +545,12 @@ def merge_every_crew(
 
 
 def discovery_freshness_policy() -> dg.FreshnessPolicy:
-    """Dagster's own freshness of histories_sessions (evaluated by the daemon, shown in the UI): after each
-    CONVERSATION_DISCOVERY_CRON tick the latest materialization must be at most one interval older than that
-    tick, so the asset turns stale when two ticks in a row brought no successful discovery."""
+    """Fails histories_sessions' freshness (Dagster's daemon evaluates it) once no discovery landed for the cron's
+    longest gap plus DISCOVERY_LATENESS. A time window: a cron policy's window may not exceed the cron's shortest
+    gap, so on an uneven cron (*/7, business hours, any cron across a DST change) it would fail a healthy schedule."""
     settings = get_settings()
-    return dg.FreshnessPolicy.cron(
-        deadline_cron=settings.conversation_discovery_cron,
-        lower_bound_delta=longest_cron_interval(settings.conversation_discovery_cron, settings.schedule_timezone),
-        timezone=settings.schedule_timezone,
-    )
+    longest_gap = longest_cron_gap(settings.conversation_discovery_cron, settings.schedule_timezone)
+    return dg.FreshnessPolicy.time_window(fail_window=longest_gap + DISCOVERY_LATENESS)
 
 
 def analytics_table_asset(
