@@ -133,6 +133,18 @@ class PostgresCluster:
         """initdb, then start the server and wait until it accepts connections."""
         self._give_folder_to_server_user()
         self._run("initdb", "--auth=trust", "--encoding=utf8", "-U", "postgres", "-D", str(self.pgdata))
+        self._start_server()
+
+    def start_as_standby_of(self, primary: "PostgresCluster") -> None:
+        """Copy `primary` with pg_basebackup (-R: it follows the primary by streaming), then start it as a hot standby."""
+        self._give_folder_to_server_user()
+        self._run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-D", str(self.pgdata),
+            "-R", "-X", "stream", "--checkpoint=fast",
+        )
+        self._start_server()
+
+    def _start_server(self) -> None:
         options = " ".join(f"-c {key}={value}" for key, value in self.settings.items())
         # -l: without a log file pg_ctl's postmaster keeps this process's stdout open.
         self._run("pg_ctl", "-w", "-t", str(SERVER_START_TIMEOUT), "-D", str(self.pgdata), "-l", str(self.log), "-o", options, "start")

@@ -353,6 +353,11 @@ def only_transient_errors_retried(location: Callable[[], str]) -> Iterator[Datab
 def _transient_failure_summary(exc: psycopg.Error, session: DatabaseSession, where: str) -> str:
     if not session.connected:
         return f"could not connect to PostgreSQL at {where}"
+    if exc.sqlstate == psycopg.errors.LockNotAvailable.sqlstate:
+        return (
+            f"PostgreSQL at {where} kept giving up on a lock (lock_timeout) held by the application's transactions: "
+            "see README, A DBA's limits"
+        )
     if exc.sqlstate in CONCURRENT_CHANGE_SQLSTATES:
         return f"PostgreSQL at {where} kept reporting concurrent changes ({exc.sqlstate})"
     return f"lost the connection to PostgreSQL at {where}"
@@ -367,6 +372,28 @@ def _location_or_placeholder(location: Callable[[], str]) -> str:
 
 def _permanent_failure_line(exc: Exception, where: str) -> str:
     if isinstance(exc, psycopg.Error):
+        limit = _server_limit_reached(exc)
+        if limit is not None:
+            return f"PostgreSQL at {where} {limit}"
         code = f" ({exc.sqlstate})" if exc.sqlstate else ""
         return f"PostgreSQL at {where} failed the step{code}: {first_line(exc)}"
     return f"{type(exc).__name__}: {first_line(exc)}"
+
+
+# The statement timeout's SQLSTATE is also a cancel by hand (pg_cancel_backend): its text tells them apart.
+STATEMENT_TIMEOUT_TEXT = "statement timeout"
+
+
+def _server_limit_reached(exc: psycopg.Error) -> str | None:
+    """What a DBA's limit did and its remedy, for an error one caused; None for any other error.
+
+    A database- or role-level statement_timeout is the DBA's to lift for the pipeline's role (runs respect
+    it rather than override it), and a read-only server is the wrong DATABASE_URL."""
+    if exc.sqlstate == psycopg.errors.QueryCanceled.sqlstate and STATEMENT_TIMEOUT_TEXT in str(exc):
+        return (
+            "canceled a statement after statement_timeout (set for this database or role): give the pipeline's "
+            "role room with `alter role <role> set statement_timeout = 0` (README, A DBA's limits)"
+        )
+    if exc.sqlstate == psycopg.errors.ReadOnlySqlTransaction.sqlstate:
+        return "takes no writes (a hot standby, or default_transaction_read_only): point DATABASE_URL at the primary"
+    return None

@@ -411,6 +411,19 @@ def set_short_lock_timeout(conn: psycopg.Connection) -> None:
     conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(SHORT_LOCK_TIMEOUT)))
 
 
+def wait_for_own_lock(conn: psycopg.Connection, statement: sql.Composable, params: dict[str, object]) -> None:
+    """Take one of the pipeline's own transaction-level advisory locks, however long another run holds it.
+
+    A DBA's lock_timeout bounds how long statements queue for a lock (behind one, the app's queue too); this
+    wait holds nothing anyone queues behind, so it runs without it, and the caller's transaction then has
+    the DBA's value again for its own statements.
+    """
+    previous = conn.execute("select current_setting('lock_timeout')").fetchone()[0]
+    conn.execute("set local lock_timeout = 0")
+    conn.execute(statement, params)
+    conn.execute("select set_config('lock_timeout', %s, true)", (previous,))
+
+
 def retry_concurrent_changes(
     attempt: Callable[[], T],
     *,

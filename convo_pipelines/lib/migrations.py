@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout
+from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, wait_for_own_lock
 from convo_pipelines.lib.sqlfiles import list_sql, read_sql, render_sql
 
 # Earlier texts of a shipped migration that leave the same schema, by version: a database that applied one is
@@ -151,8 +151,11 @@ def ensure_schema_current(
     else raises a one-line MigrationError naming them. A schema ahead of the code always raises.
     A changed applied migration is only a warning: its tables exist, they just miss the edit.
     """
-    state = read_schema_state(conn, source_schema)
     where = database_description(conn)
+    read_only = _read_only_reason(conn)
+    if read_only is not None:
+        raise MigrationError(read_only_message(read_only, where))
+    state = read_schema_state(conn, source_schema)
     if state.not_shipped:
         raise MigrationError(not_shipped_message(state.not_shipped, where))
     for migration in state.changed:
@@ -238,6 +241,13 @@ def not_shipped_message(rows: list[AppliedMigration], where: str) -> str:
     )
 
 
+def read_only_message(reason: str, where: str) -> str:
+    return (
+        f"DATABASE_URL points at a server that takes no writes ({where}: {reason}): point it at the primary "
+        "(README, A DBA's limits)"
+    )
+
+
 def changed_message(migration: Migration) -> str:
     return (
         f"migration {migration.label} was applied from a different file than this code ships (checksum differs): "
@@ -319,8 +329,15 @@ def _read_records(conn: psycopg.Connection, source_schema: str) -> list[AppliedM
     return [AppliedMigration(version, name, checksum) for version, name, checksum in rows]
 
 
+def _read_only_reason(conn: psycopg.Connection) -> str | None:
+    """Why the server takes no writes (a hot standby, read-only by default), or None; in a transaction of its own,
+    so a caller outside one (migrate commits each migration on its own) stays outside one."""
+    with conn.transaction():
+        return conn.execute(sql.SQL(read_sql("lib/session/select_read_only_reason.sql"))).fetchone()[0]
+
+
 def _lock(conn: psycopg.Connection) -> None:
-    conn.execute(sql.SQL(read_sql("lib/migration_records/lock_migrations.sql")), {"key": MIGRATION_LOCK_KEY})
+    wait_for_own_lock(conn, sql.SQL(read_sql("lib/migration_records/lock_migrations.sql")), {"key": MIGRATION_LOCK_KEY})
 
 
 def _current_role(conn: psycopg.Connection) -> str:

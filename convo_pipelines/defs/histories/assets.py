@@ -38,7 +38,7 @@ from convo_pipelines.defs.previews import preview_table
 from convo_pipelines.defs.table_asset import table_asset
 from convo_pipelines.defs.sources import clients, crews
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, DAILY_CONVERSATION_STATS, HISTORIES_SESSIONS
-from convo_pipelines.lib.db import pipeline_transaction, retry_concurrent_changes, sql_seconds
+from convo_pipelines.lib.db import pipeline_transaction, retry_concurrent_changes, sql_seconds, wait_for_own_lock
 from convo_pipelines.defs.partitions import PartitionWindow, partition_window, partitions_timeline
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.defs.resources import PostgresResource
@@ -369,7 +369,7 @@ def _process_crew(
 ) -> CrewOutcome:
     """One crew in one transaction: a table the catalog shows unusable is reported without a query."""
     with pipeline_transaction(conn):
-        conn.execute(postgres.sql("histories/lock_crew.sql"), {"crew_code": crew.code})
+        wait_for_own_lock(conn, postgres.sql("histories/lock_crew.sql"), {"crew_code": crew.code})
         table = inspect_crew(conn, postgres.source_schema, crew)
         if not table.is_valid:
             return CrewOutcome(crew, ok=False, reason=table.reason())

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.lib.errors import first_line
-from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout
+from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, wait_for_own_lock
 from convo_pipelines.defs.links.tables import ForeignKey
 from convo_pipelines.defs.resources import PostgresResource
 
@@ -37,7 +37,7 @@ ON_DELETE_ACTIONS = {"cascade": sql.SQL("cascade"), "set null": sql.SQL("set nul
 
 def lock_link_table(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> None:
     """Wait for, then hold until commit, the lock every writer of `table` takes."""
-    conn.execute(postgres.sql("links/lock_link_table.sql"), _lock_params(postgres, table))
+    wait_for_own_lock(conn, postgres.sql("links/lock_link_table.sql"), _lock_params(postgres, table))
 
 
 def _lock_params(postgres: PostgresResource, table: str) -> dict[str, object]:
