@@ -10,7 +10,9 @@ median of `repeats` runs (at least SHORT_RUN_REPEATS for those that take seconds
 one-day partition, a scoped run, a discovery tick), with min and max. Last, an app workload (reads and writes every 50 ms, and a
 lock monitor) runs beside a first fill, a range re-run, the project reconcile and a histories backfill,
 then alone: the app's longest statement with each run against that baseline, and the longest lock
-wait the pipeline caused.
+wait the pipeline caused. Unless skipped, a logical subscriber (bench_replication.py) is attached to the
+Front link tables for more first fills: alone (its catch-up after the fill, its peak lag during it,
+both copies compared), and beside the app (the app's longest statement with a subscriber attached).
 
 The runs keep their events in Dagster's storage as the project's dagster.yaml configures it (in
 PostgreSQL, each process keeping its connections); the scoped run and the discovery tick run again
@@ -18,7 +20,9 @@ on dagster-postgres' stock storage (a connection per storage operation) for Dags
 
 The scratch location is a new database on the embedded server, or, under DATABASE_URL, three new
 schemas in that database (source, analytics, Dagster's storage; so the role needs CREATE on the
-database, not CREATEDB); either is dropped afterwards, also on failure or Ctrl-C.
+database, not CREATEDB); either is dropped afterwards, also on failure or Ctrl-C. The subscriber needs
+wal_level = logical: the bench sets it on an embedded server it started (and resets it after), and
+fails in one line on a server it did not start that lacks it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -59,6 +63,15 @@ from convo_pipelines.defs.links.tables import (
 )
 from convo_pipelines.defs.links.assets import front_oracle
 from convo_pipelines.tools.bench_reads import measure_read_latencies, round_trip_seconds, speedups
+from convo_pipelines.tools.bench_replication import (
+    ReplicationFigures,
+    SubscribedFill,
+    SubscriberServer,
+    logical_embedded_server,
+    require_logical_wal_level,
+    subscriber_server,
+    wal_level,
+)
 from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.db import (
@@ -70,7 +83,7 @@ from convo_pipelines.lib.db import (
     redact_url,
     with_database,
 )
-from convo_pipelines.tools.database import app_database
+from convo_pipelines.tools.database import app_database, embedded_is_running
 from convo_pipelines.tools.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
@@ -169,6 +182,8 @@ class BenchReport:
     read_speedups: dict[str, float] = field(default_factory=dict)
     # Per run kind: the app's longest statement beside it, the baseline's, the longest lock wait the pipeline caused.
     app_beside_runs: dict[str, dict[str, object]] = field(default_factory=dict)
+    # Per first fill with a logical subscriber attached: its catch-up, its lag, its errors, both copies compared.
+    replication: list[dict[str, object]] = field(default_factory=list)
 
     def record(self, key: str, name: str, unit: str, value: float, note: str = "") -> None:
         measurement = self.measurements.setdefault(key, Measurement(name, unit, note=note))
@@ -224,14 +239,17 @@ class Scratch:
 
 
 @contextmanager
-def scratch_location(settings: Settings, report: Report) -> Iterator[Scratch]:
-    """Two scratch schemas in DATABASE_URL's database, or else a scratch database on the embedded server."""
+def scratch_location(settings: Settings, report: Report, *, logical: bool = False) -> Iterator[Scratch]:
+    """Two scratch schemas in DATABASE_URL's database, or else a scratch database on the embedded server;
+    `logical`: on a server at wal_level = logical (checked before anything is created)."""
     name = f"convo_bench_{uuid.uuid4().hex[:10]}"
     if settings.database_url:
+        if logical:
+            require_logical_wal_level(settings.database_url)
         with scratch_schemas(settings.database_url, name, report) as scratch:
             yield scratch
     else:
-        with scratch_database(settings, name, report) as scratch:
+        with scratch_database(settings, name, report, logical=logical) as scratch:
             yield scratch
 
 
@@ -252,19 +270,32 @@ def scratch_schemas(url: str, name: str, report: Report) -> Iterator[Scratch]:
 
 
 @contextmanager
-def scratch_database(settings: Settings, name: str, report: Report) -> Iterator[Scratch]:
-    """A new database on the embedded server under CONVO_HOME, dropped afterwards (and the server stopped if this started it)."""
-    with app_database(settings, say=report) as server:
-        admin = with_database(server, "postgres")
+def scratch_database(settings: Settings, name: str, report: Report, *, logical: bool = False) -> Iterator[Scratch]:
+    """A new database on the embedded server under CONVO_HOME, dropped afterwards (and the server stopped if this started it);
+    `logical`: the server switched to wal_level = logical for the while when this started it (bench_replication.py)."""
+    started_here = not embedded_is_running(settings.convo_home)
+    with (
+        app_database(settings, say=report) as server,
+        _logical_if(logical, settings, with_database(server, "postgres"), started_here, report) as admin,
+    ):
         try:
             ensure_database(admin, name)
         except psycopg.Error as exc:
             raise BenchError(f"cannot create the scratch database {name}: {first_line(exc)}") from None
         report(f"scratch database {name}")
         try:
-            yield Scratch(with_database(server, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA, BENCH_DAGSTER_SCHEMA)
+            yield Scratch(with_database(admin, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA, BENCH_DAGSTER_SCHEMA)
         finally:
             drop_database(admin, name)
+
+
+def _logical_if(
+    logical: bool, settings: Settings, admin: str, started_here: bool, report: Report
+) -> AbstractContextManager[str]:
+    """The embedded server's admin URL, at wal_level = logical when asked (bench_replication.logical_embedded_server)."""
+    if not logical:
+        return nullcontext(admin)
+    return logical_embedded_server(settings.convo_home, admin, started_here=started_here, report=report)
 
 
 # ---------------------------------------------------------------- the benchmark
@@ -331,9 +362,11 @@ def run_links_bench(
     read_ids: int = READ_IDS,
     command: str = "",
     app_interval: float = APP_INTERVAL,
+    replication: bool = True,
 ) -> BenchReport:
     """Seed a scratch location and measure every link-table figure, then the histories' (unless history_rows is 0),
-    then what an app working beside the runs waits (`bench_app_beside_runs`, last: its writes change the data).
+    then a logical subscriber's catch-up after first fills (`bench_subscriber`, unless `replication` is off), then
+    what an app working beside the runs waits (`bench_app_beside_runs`, last: its writes change the data).
 
     `history_rows` defaults to HISTORY_ROWS_PER_CONVERSATION per conversation.
     """
@@ -343,7 +376,7 @@ def run_links_bench(
         conversations=conversations, history_rows=history_rows, days=days, seed=seed, machine=machine_facts()
     )
     with (
-        scratch_location(settings, report) as scratch,
+        scratch_location(settings, report, logical=replication) as scratch,
         tempfile.TemporaryDirectory(prefix="convo_bench_") as home,
         dagster_storage(scratch),
     ):
@@ -352,11 +385,15 @@ def run_links_bench(
         bench = BenchContext(scratch, project_home, stock_home, end, days, repeats, report, read_ids)
         result.command = command
         result.machine["postgres"] = server_version(scratch.url)
+        result.machine["wal_level"] = wal_level(scratch.url)
         seed_scratch(bench, result, conversations=conversations, history_rows=history_rows, seed=seed)
         bench_link_tables(bench, result, batches=batches)
         if history_rows:
             bench_histories(bench, result)
-        bench_app_beside_runs(bench, result, interval=app_interval, histories=bool(history_rows))
+        with subscriber_server(scratch, report) if replication else nullcontext() as subscriber:
+            if subscriber is not None:
+                bench_subscriber(bench, result, subscriber)
+            bench_app_beside_runs(bench, result, interval=app_interval, histories=bool(history_rows), subscriber=subscriber)
         result.machine["checkpoint_before_bulk_measurements"] = bool(bench.settled)
         # App read latencies are measured inside bench_link_tables (bench_app_reads), while the link tables are
         # as the pipeline built them; the per-aim verdicts are rendered from the report by bench_report.verdicts.
@@ -583,6 +620,42 @@ def bench_histories(bench: BenchContext, result: BenchReport) -> None:
         result.record("tick_stock_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
 
 
+def bench_subscriber(bench: BenchContext, result: BenchReport, subscriber: SubscriberServer) -> None:
+    """`repeats` first fills of the Front link tables with a new logical subscription attached and nothing else
+    running: the fill's SQL, the subscriber's peak lag during it, its catch-up after it, both copies compared."""
+    for attempt in range(bench.repeats):
+        bench.report(f"first full backfill with a logical subscriber attached ({attempt + 1}/{bench.repeats})")
+        _reset_front_links_to_never_filled(bench.scratch)
+        bench.settle()
+        label = "first fill, nothing else running" + (f" ({attempt + 1}/{bench.repeats})" if bench.repeats > 1 else "")
+        fill = SubscribedFill(subscriber, bench.runner(FRONT_LINK_ASSETS), label, bench.report)
+        with fill.attached():
+            run = fill.launch()
+        result.record(
+            "subscriber_full_backfill_sql", "first full backfill, a logical subscriber attached: SQL", "s", run.sql_seconds,
+            note=run.modes(),
+        )
+        record_subscriber_figures(result, fill.figures)
+
+
+def record_subscriber_figures(result: BenchReport, figures: ReplicationFigures, *, measured: bool = True) -> None:
+    """A subscribed fill's figures in the JSON's `replication` list; `measured`: its catch-up and lag as measurements too."""
+    result.replication.append(figures.as_dict())
+    if not measured:
+        return
+    if figures.catch_up_seconds is not None:
+        result.record(
+            "subscriber_catch_up_after_first_fill",
+            "logical subscriber: catch-up after the first fill's run ended (to the upstream's WAL position then)", "s",
+            figures.catch_up_seconds,
+        )
+    result.record("subscriber_peak_lag_during_first_fill", "logical subscriber: peak lag during the first fill", "s", figures.peak_lag_seconds)
+    result.record(
+        "subscriber_peak_lag_wal_during_first_fill", "logical subscriber: peak WAL not yet confirmed during the first fill", "MB",
+        figures.peak_lag_mb,
+    )
+
+
 def _scoped_run(scratch: Scratch, runner: DagsterRunner, day: date) -> DagsterRun:
     """One late change on `day`, then the run the late-change sensor launches for it."""
     conversation = _make_one_change(scratch, day)
@@ -607,19 +680,35 @@ class RunBesideApp:
     label: str
     launch: Callable[[], DagsterRun]
     empty_tables: Callable[[], None] | None = None
+    # Held open around the app and the run: a logical subscriber attached to the tables the run writes.
+    attached: Callable[[], AbstractContextManager[object]] = nullcontext
 
 
-def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval: float, histories: bool) -> None:
-    """The app workload (convo_pipelines.tools.app_workload) during a first fill, a range re-run, the project reconcile
-    and a histories backfill, then alone for as long as the longest of them: per run kind, the app's longest
-    statement against the baseline's, and the longest lock wait the pipeline caused.
+def bench_app_beside_runs(
+    bench: BenchContext, result: BenchReport, *, interval: float, histories: bool, subscriber: SubscriberServer | None = None
+) -> None:
+    """The app workload (convo_pipelines.tools.app_workload) during a first fill with a logical subscriber attached
+    (given `subscriber`), a first fill, a range re-run, the project reconcile and a histories backfill, then alone for
+    as long as the longest of them: per run kind, the app's longest statement against the baseline's, and the longest
+    lock wait the pipeline caused.
 
     Runs last: the app's writes (people re-created, recipients added) change what the other figures measure.
     """
     scratch, report = bench.scratch, bench.report
     watched = _histories_source_tables(scratch) if histories else []
     front = bench.runner(FRONT_LINK_ASSETS)
-    runs = [
+    runs = []
+    subscribed = None
+    if subscriber is not None:
+        # First, so that the two first fills run back to back and the range re-run still follows the plain one.
+        subscribed = SubscribedFill(subscriber, front, "first fill beside the app", report)
+        runs.append(
+            RunBesideApp(
+                "first_fill_with_subscriber", "first fill of the Front link tables, a logical subscriber attached", subscribed.launch,
+                lambda: _reset_front_links_to_never_filled(scratch), subscribed.attached,
+            )
+        )
+    runs += [
         RunBesideApp(
             "first_fill", "first fill of the Front link tables", front.materialize_range,
             lambda: _reset_front_links_to_never_filled(scratch),
@@ -641,19 +730,23 @@ def bench_app_beside_runs(bench: BenchContext, result: BenchReport, *, interval:
             run.empty_tables()
         report(f"app workload (a statement of each kind every {interval * 1000:.0f} ms) beside the {run.label}")
         failure, modes = None, ""
-        server_before = _wal_and_requested_checkpoints(scratch)
-        with AppWorkload(scratch.url, scratch.source_schema, interval=interval, extra_tables=watched) as app:
-            started = time.perf_counter()
-            try:
-                modes = run.launch().modes()
-            except BenchError as exc:
-                # A run that fails beside the app is a finding of this part, not the end of the benchmark.
-                failure = str(exc)
-                report(f"  the run FAILED beside the app: {failure}")
-            seconds = time.perf_counter() - started
-        server_activity[run.key] = _server_activity_since(scratch, server_before)
+        # A subscriber's catch-up, as its context closes, comes after the app stopped and the server's activity was read.
+        with run.attached():
+            server_before = _wal_and_requested_checkpoints(scratch)
+            with AppWorkload(scratch.url, scratch.source_schema, interval=interval, extra_tables=watched) as app:
+                started = time.perf_counter()
+                try:
+                    modes = run.launch().modes()
+                except BenchError as exc:
+                    # A run that fails beside the app is a finding of this part, not the end of the benchmark.
+                    failure = str(exc)
+                    report(f"  the run FAILED beside the app: {failure}")
+                seconds = time.perf_counter() - started
+            server_activity[run.key] = _server_activity_since(scratch, server_before)
         beside[run.key] = (run, app.report(), seconds, failure, modes)
         report(app.report().summary())
+    if subscribed is not None and subscribed.figures is not None:
+        record_subscriber_figures(result, subscribed.figures, measured=False)
     longest_run = max(seconds for _, _, seconds, _, _ in beside.values())
     baseline_seconds = min(max(longest_run, APP_BASELINE_MIN_SECONDS), APP_BASELINE_MAX_SECONDS)
     report(f"app workload alone for {baseline_seconds:.0f} s (the baseline)")
@@ -762,6 +855,8 @@ class DagsterRunner:
     start: date
     end: date
     assets: tuple[str, ...]
+    # Called as the run's process exits, before its figures are read: a subscriber's catch-up starts then.
+    on_exit: Callable[[], None] | None = None
 
     def materialize_range(self) -> DagsterRun:
         return self._materialize(["--partition-range", f"{self.start.isoformat()}...{self.end.isoformat()}"])
@@ -789,6 +884,8 @@ class DagsterRunner:
         started = time.perf_counter()
         returncode, output, peak = run_watching_rss(command, env)
         wall = time.perf_counter() - started
+        if self.on_exit is not None:
+            self.on_exit()
         if returncode != 0:
             raise BenchError(f"dagster asset materialize failed (exit {returncode}): {_root_cause(output)}")
         return _run_figures(self.dagster_home, self.assets, before, wall_seconds=wall, peak_rss_mb=peak)

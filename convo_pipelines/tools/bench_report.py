@@ -235,6 +235,10 @@ def seconds(value: float) -> str:
     return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def megabytes(value: float) -> str:
+    return f"{value:.1f} MB" if value < 10 else f"{value:,.0f} MB"
+
+
 def format_figure(value: object, unit: str) -> str:
     if unit == "s":
         return seconds(float(value))
@@ -256,6 +260,8 @@ def format_run(run: Run) -> str:
         lines += ["", *read_table([run], [""])]
     if run.get("app_beside_runs"):
         lines += ["", *app_table(run)]
+    if run.get("replication"):
+        lines += ["", *replication_table(run)]
     lines += ["", "| table | heap MB | indexes MB |", "|---|---:|---:|"]
     lines += [f"| {size['schema']}.{size['table']} | {size['table_mb']} | {size['index_mb']} |" for size in run["sizes"]]
     lines += ["", "```", *(verdict.line() for verdict in verdicts(run)), "```"]
@@ -281,6 +287,39 @@ def app_table(run: Run) -> list[str]:
             f"{figures['wal_written_mb']:,.0f} MB, {figures['checkpoints_requested']} |"
         )
     return lines
+
+
+def replication_table(run: Run) -> list[str]:
+    """Per first fill with the logical subscriber attached: its catch-up after the fill's run, its peak lag during the
+    fill, the WAL the upstream wrote meanwhile, its apply errors, whether its copies equal the upstream's; then failures."""
+    lines = [
+        "| logical subscriber, per first fill | catch-up after the run | peak lag during the fill | peak WAL unconfirmed "
+        "| WAL written during the fill | apply errors | link tables equal (rows) |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    failures = []
+    for fill in run["replication"]:
+        catch_up = "not caught up" if fill["catch_up_seconds"] is None else seconds(fill["catch_up_seconds"])
+        rows = " + ".join(f"{table['subscriber_rows']:,}" for table in fill["tables"].values())
+        lines.append(
+            f"| {fill['label']} | {catch_up} | {seconds(fill['peak_lag_seconds'])} | {megabytes(fill['peak_lag_mb'])} | "
+            f"{megabytes(fill['fill_wal_mb'])} | {fill['apply_errors']} | {'yes' if fill['tables_equal'] else 'NO'} ({rows}) |"
+        )
+        if fill.get("failure"):
+            failures.append(f"- {fill['label']}: {fill['failure']}")
+    return lines + ([""] + failures if failures else [])
+
+
+def _replication_intro(title: str) -> str:
+    return (
+        f"The logical subscriber at {title}: a second PostgreSQL server on this machine (the embedded server's binaries, "
+        "the same tables), subscribed with `copy_data = false` to a publication of the Front link tables before each "
+        "first fill, both copies empty. Catch-up: from the end of the fill's run process until the subscription's slot "
+        "confirmed the upstream's WAL position at that end. Peak lag: the longest the subscriber's copy was behind the "
+        "upstream during the fill (sampled every 250 ms), and the most WAL it had not confirmed. Beside the app, the app "
+        "goes on writing until the run's figures are read, and the subscriber also applies the links its deletes of "
+        "people cascade to."
+    )
 
 
 def describe_data(run: Run) -> str:
@@ -340,7 +379,7 @@ def readme_section(runs: Sequence[Run]) -> str:
         README_START,
         "",
         f"Machine: {machine['cpus']} cores, {machine['memory_gib']} GiB, {machine['platform']}, Python {machine['python']}, "
-        f"{machine.get('postgres', 'PostgreSQL')}.",
+        f"{machine.get('postgres', 'PostgreSQL')}" + (f", wal_level = {machine['wal_level']}" if machine.get("wal_level") else "") + ".",
         "",
         *_settling_note(runs),
         "Commands:",
@@ -374,6 +413,9 @@ def readme_section(runs: Sequence[Run]) -> str:
     for title, run in zip(titles, runs):
         if run.get("app_beside_runs"):
             lines += ["", f"The app beside the runs at {title} (a statement of each kind every 50 ms):", "", *app_table(run)]
+    for title, run in zip(titles, runs):
+        if run.get("replication"):
+            lines += ["", _replication_intro(title), "", *replication_table(run)]
     for title, run in zip(titles, runs):
         lines += ["", f"Verdicts at {title}:", "", "```", *(verdict.line() for verdict in verdicts(run)), "```"]
     lines += ["", README_END]

@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--app-interval", type=_positive_seconds, default=0.05,
         help="seconds between the app workload's statements of each kind, beside the runs and alone; default 0.05",
     )
+    bench.add_argument(
+        "--skip-replication", action="store_true",
+        help="skip the logical subscriber (its catch-up after first fills, the app beside a first fill with it attached), "
+        "which needs wal_level = logical",
+    )
     bench.add_argument("--json", dest="json_path", default=None, help="also write the figures to this JSON file")
     bench.set_defaults(handler=cmd_bench)
 
@@ -129,6 +134,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     try:
         from convo_pipelines.tools.bench import BenchError, run_links_bench, write_json
+        from convo_pipelines.tools.bench_replication import ReplicationError
     except ModuleNotFoundError as exc:
         if exc.name != "psutil":
             raise
@@ -149,8 +155,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             report=_say,
             batches=not args.skip_batches,
             app_interval=args.app_interval,
+            replication=not args.skip_replication,
         )
-    except BenchError as exc:
+    except (BenchError, ReplicationError) as exc:
         raise CliError(str(exc)) from None
     print(format_run(result.as_dict()))
     if args.json_path:

@@ -2,22 +2,29 @@
 
 No timing is asserted (timings belong to the benchmark's own output); what is asserted is what the
 figures mean: a re-run writes nothing, a change is written, a discovery tick finds the new
-sessions, and the scratch schemas (under DATABASE_URL) are dropped.
+sessions, a logical subscriber catches up without errors and holds what the upstream holds, the
+embedded server is left as the bench found it, and under DATABASE_URL a server without
+wal_level = logical is refused before anything is created.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from convo_pipelines.tools.bench import run_watching_rss
+from convo_pipelines.tools.bench_replication import LagSample, peak_lag_bytes, peak_lag_seconds
 from convo_pipelines.tools.bench_report import README_END, README_START
+from convo_pipelines.tools.database import embedded_is_running, embedded_pgdata
 from convo_pipelines.lib.db import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
 
@@ -29,12 +36,16 @@ LINK_MEASUREMENTS = {
     "full_backfill_checks_sql", "rerun_checks_sql", "one_day_checks_sql", "scoped_checks_sql",
     "project_reconcile_sql", "project_reconcile_checks_sql",
 }
+SUBSCRIBER_MEASUREMENTS = {
+    "subscriber_full_backfill_sql", "subscriber_catch_up_after_first_fill", "subscriber_peak_lag_during_first_fill",
+    "subscriber_peak_lag_wal_during_first_fill",
+}
 READ_QUESTIONS = {
     "conversation_people", "conversation_clients", "person_newest_conversations",
     "client_newest_conversations", "project_conversations",
 }
 AIMS = 14
-APP_RUN_KINDS = {"first_fill", "range_rerun", "project_reconcile", "histories_backfill"}
+APP_RUN_KINDS = {"first_fill", "first_fill_with_subscriber", "range_rerun", "project_reconcile", "histories_backfill"}
 APP_MEASUREMENTS = {
     "app_baseline_longest_statement",
     *(f"app_{kind}_{figure}" for kind in APP_RUN_KINDS for figure in ("longest_statement", "pipeline_wait")),
@@ -55,25 +66,41 @@ def scratch_leftovers(server_url: str) -> set[str]:
     return {row[0] for row in databases + schemas}
 
 
-# The benchmark end to end: seventeen `dagster asset materialize` processes and the app workload beside four of
-# them, two to three minutes; `make test-slow` (and CI) runs it.
+@pytest.fixture
+def convo_home() -> Iterator[Path]:
+    """A CONVO_HOME of its own, for an embedded server the bench starts (not under pytest's basetemp, for the reason
+    conftest.py gives: the server's user must traverse the folders above its data)."""
+    home = Path(tempfile.mkdtemp(prefix="convo-bench-home-"))
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# The benchmark end to end: nineteen `dagster asset materialize` processes, the app workload beside five of them and
+# a logical subscriber's own server, three to four minutes; `make test-slow` (and CI) runs it. On an embedded server
+# it starts, as the committed runs are made: the one path where the bench sets wal_level = logical itself.
 @pytest.mark.slow
-def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_url: str, tmp_path: Path) -> None:
-    before = scratch_leftovers(server_url)
+def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_it_leaves_as_it_was(
+    convo_home: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "bench.json"
-    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}, DATABASE_URL=server_url)
+    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}, CONVO_HOME=str(convo_home))
     finished = subprocess.run(
         [CLI, "bench", "--conversations", "300", "--history-rows", "3000", "--days", "5", "--repeats", "1",
          "--read-ids", "50", "--json", str(out)],
-        env=environ, capture_output=True, text=True, timeout=600,
+        env=environ, capture_output=True, text=True, timeout=900,
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    # The bench stopped the server it started, its wal_level reset for the server's next start.
+    assert not embedded_is_running(convo_home)
+    assert "wal_level" not in (embedded_pgdata(convo_home) / "postgresql.auto.conf").read_text()
     assert "| first full backfill: SQL |" in finished.stdout
     assert "histories: 1/1 chunks" in finished.stdout  # the seeding's progress line
 
     report = json.loads(out.read_text())
     figures = report["measurements"]
-    assert set(figures) == LINK_MEASUREMENTS | HISTORIES_MEASUREMENTS | APP_MEASUREMENTS
+    assert set(figures) == LINK_MEASUREMENTS | SUBSCRIBER_MEASUREMENTS | HISTORIES_MEASUREMENTS | APP_MEASUREMENTS
     assert all(figure["runs"] >= 1 and figure["min"] <= figure["median"] <= figure["max"] for figure in figures.values())
     # The measurements that take seconds at any scale run three times even at --repeats 1; the bulk ones once,
     # each after a checkpoint (the test server's role may run one).
@@ -84,6 +111,8 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
     # The first fills were real first fills (the tables reset to never filled, foreign keys dropped), not diffs.
     assert figures["full_backfill_sql"]["note"] == "people_front_conversations bulk, clients_front_conversations bulk"
     assert report["app_beside_runs"]["first_fill"]["run_modes"] == figures["full_backfill_sql"]["note"]
+    assert report["app_beside_runs"]["first_fill_with_subscriber"]["run_modes"] == figures["full_backfill_sql"]["note"]
+    assert figures["subscriber_full_backfill_sql"]["note"] == figures["full_backfill_sql"]["note"]
     assert report["app_beside_runs"]["range_rerun"]["run_modes"] == "people_front_conversations diff, clients_front_conversations diff"
     assert figures["rerun_rows_written"]["max"] == 0
     # The timed sensor tick found the new recipients' conversations (some messages may share one).
@@ -107,7 +136,22 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
         ("analytics", "histories_sessions"), ("analytics", "conversation_summaries"),
     } <= sized
     assert len([table for schema, table in sized if schema == "source" and "chat_histories" in table]) == 3
-    assert scratch_leftovers(server_url) == before
+
+    # The subscriber applied every first fill it was attached to (alone, then beside the app): caught up after
+    # the run, without an apply error, its copies of the link tables equal to the upstream's.
+    assert report["machine"]["wal_level"] == "logical"
+    subscribed = report["replication"]
+    assert [fill["label"] for fill in subscribed] == ["first fill, nothing else running", "first fill beside the app"]
+    for fill in subscribed:
+        assert fill["failure"] is None and fill["apply_errors"] == 0, fill
+        assert fill["catch_up_seconds"] >= 0 and fill["peak_lag_seconds"] >= 0 and fill["lag_samples"] >= 1, fill
+        assert fill["tables_equal"] and set(fill["tables"]) == {"people_front_conversations", "clients_front_conversations"}
+        assert all(table["subscriber_rows"] == table["upstream_rows"] for table in fill["tables"].values())
+    # Alone, nothing changed the links after the fill: the subscriber holds a whole first fill.
+    assert all(table["upstream_rows"] > 0 for table in subscribed[0]["tables"].values())
+    assert figures["subscriber_catch_up_after_first_fill"]["median"] == subscribed[0]["catch_up_seconds"]
+    assert 0 <= figures["subscriber_peak_lag_during_first_fill"]["min"] and 0 <= figures["subscriber_peak_lag_wal_during_first_fill"]["min"]
+    assert "| logical subscriber, per first fill |" in finished.stdout
 
     # The app workload ran beside each kind of run and alone: every statement kind many times, the
     # longest statement and the pipeline's longest lock wait measured, in the JSON and the table.
@@ -144,7 +188,21 @@ def test_bench_measures_links_and_histories_in_scratch_schemas_it_drops(server_u
     text = readme.read_text()
     assert "old figures" not in text and text.startswith("# Title") and text.endswith("## After\n")
     assert report["command"] in text and "| first full backfill: SQL |" in text and "p95 speed-up" in text
+    assert "The logical subscriber at 300 conversations" in text and "wal_level = logical" in text
     assert text.count("MET ") + text.count("MISSED ") + text.count("NOT MEASURED ") == AIMS
+
+
+def test_bench_refuses_a_database_url_without_logical_wal_level_before_creating_anything(server_url: str) -> None:
+    with psycopg.connect(psycopg_url(server_url)) as conn:
+        if conn.execute("select current_setting('wal_level')").fetchone()[0] == "logical":
+            pytest.skip("the test server already runs with wal_level = logical")
+    before = scratch_leftovers(server_url)
+    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}, DATABASE_URL=server_url)
+    finished = subprocess.run([CLI, "bench", "--conversations", "300"], env=environ, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2
+    assert len(finished.stderr.strip().splitlines()) == 1, finished.stderr
+    assert "wal_level = logical" in finished.stderr and "--skip-replication" in finished.stderr
+    assert scratch_leftovers(server_url) == before
 
 
 def test_bench_report_names_a_readme_without_markers(tmp_path: Path) -> None:
@@ -165,3 +223,16 @@ def test_a_run_that_prints_more_than_a_pipe_holds_is_watched_to_its_end() -> Non
     assert returncode == 3
     assert len(output) == 1024 * 1024
     assert peak_mb > 1
+
+
+def test_the_subscriber_lag_is_the_age_of_the_newest_upstream_position_it_confirmed() -> None:
+    # The upstream's WAL at 100, 200, 300, 400 at 0, 1, 2, 3 s; the subscriber confirms 100, 100, 300, 400.
+    samples = [
+        LagSample(0.0, 100, 100), LagSample(1.0, 200, 100), LagSample(2.0, 300, 300), LagSample(3.0, 400, 400),
+    ]
+    # At 1 s its copy is the upstream's as of 0 s; caught up at 2 and 3 s.
+    assert peak_lag_seconds(samples) == 1.0
+    assert peak_lag_bytes(samples) == 100
+    # Confirmed behind every sample: as old as the first sample at least.
+    assert peak_lag_seconds([LagSample(5.0, 100, 50), LagSample(7.5, 200, 50)]) == 2.5
+    assert peak_lag_seconds([]) == 0.0 and peak_lag_bytes([]) == 0

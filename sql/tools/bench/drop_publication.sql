@@ -1,0 +1,2 @@
+-- Drops the bench's publication once its subscription is gone.
+drop publication if exists {publication}

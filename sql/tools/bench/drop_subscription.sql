@@ -1,0 +1,2 @@
+-- Drops a subscription of the bench's subscriber, and with it its replication slot on the upstream.
+drop subscription if exists {subscription}
