@@ -22,6 +22,7 @@ another setting; the link tables equal the independent oracle. Every problem fou
 from __future__ import annotations
 
 import json
+import contextlib
 import subprocess
 import sys
 import time
@@ -333,10 +334,8 @@ class Runs:
         """Wait for every run to end; the names of those still going after `seconds`, which are killed."""
         deadline = time.monotonic() + seconds
         for run in self.started.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a hung run is named below
                 run.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                pass
         hung = [name for name, run in self.started.items() if run.process.poll() is None]
         for name in hung:
             kill_process_group(self.started[name].process)
