@@ -24,7 +24,8 @@ same-interpreter:
 	  fi; \
 	fi
 
-$(INSTALLED): setup.py
+# pyproject.toml declares the dependencies: a change there reinstalls.
+$(INSTALLED): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
