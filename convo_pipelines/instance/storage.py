@@ -17,6 +17,8 @@ connection is checked before each use, so a restarted server or a terminated bac
 reconnection, not a failed operation.
 """
 
+import os
+import sys
 from typing import Any
 
 import sqlalchemy
@@ -89,6 +91,9 @@ class PooledPostgresStorage(DagsterPostgresStorage):
 
     dagster.yaml:  storage: {custom: {module: convo_pipelines.instance.storage,
                    class: PooledPostgresStorage, config: <what storage: postgres: takes>}}
+
+    A config without `postgres_url` or `postgres_db` (the project's dagster.yaml) takes the URL from the
+    environment as `convo-pipelines dev` does (url_from_environment).
     """
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, inst_data=None, token_provider=None):
@@ -104,9 +109,34 @@ class PooledPostgresStorage(DagsterPostgresStorage):
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Any) -> "PooledPostgresStorage":
+        if not (config_value.get("postgres_url") or config_value.get("postgres_db")):
+            config_value = {**config_value, "postgres_url": url_from_environment()}
         return cls(
             pg_url_from_config(config_value),
             config_value.get("should_autocreate_tables", True),
             inst_data=inst_data,
             token_provider=get_token_provider_from_config(config_value),
         )
+
+
+def url_from_environment() -> str:
+    """DAGSTER_STORAGE_URL; unset, the database beside DATABASE_URL; neither set, the embedded demo's.
+
+    What it chose goes into this process's environment (only the variables that were unset), so the
+    processes it starts next (`dagster dev`'s webserver, daemon, code servers and runs) use the same
+    databases without deciding again. A wrong setting stops the command with one line naming it."""
+    # Imported here: the tools' checks and the embedded demo matter only when dagster.yaml names no URL.
+    from convo_pipelines.lib.db import ConfigError
+    from convo_pipelines.tools.dagster_storage import instance_environment
+
+    try:
+        chosen = instance_environment(os.environ, say=_tell)
+    except ConfigError as exc:
+        raise SystemExit(f"convo_pipelines: {exc}") from None
+    for name, value in chosen.items():
+        os.environ.setdefault(name, value)
+    return chosen["DAGSTER_STORAGE_URL"]
+
+
+def _tell(line: str) -> None:
+    print(f"convo_pipelines: {line}", file=sys.stderr, flush=True)

