@@ -550,3 +550,43 @@ def test_deletions_and_very_late_commits_wait_for_a_full_recompute(db, postgres)
     assert metadata_of(caught, "histories_sessions")["mode"] == "full"
     assert db.execute("select session_id, message_count from analytics.histories_sessions").fetchall() == [(kept, 2)]
     assert db.execute("select session_id, message_count from analytics.conversation_summaries").fetchall() == [(kept, 2)]
+
+
+def crews_figures(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict[str, object]]:
+    return {row["crew"]: row for row in metadata_of(result, asset)["crews"] if row["ok"]}
+
+
+def test_a_long_range_is_merged_in_slices_of_its_own_transactions_and_stays_exact(db, postgres, scenario) -> None:
+    # A crew whose created_at has no index is merged in one transaction: each slice would read its whole table.
+    unindexed = HistoriesTableSpec("acme_unindexed_histories", index_created_at=False)
+    create_histories_table(db, unindexed)
+    create_crew(db, "acme_unindexed", "acme", unindexed.name)
+    insert_messages(db, unindexed.name, [("5f0e0b7e-3a4e-4b55-9c1e-2d2f8c1b9a01", utc(2024, 3, 2, 23, 50), langchain("human", "hi"))])
+    scenario.good["acme_unindexed"], scenario.clients["acme_unindexed"] = unindexed.name, "acme"
+    # A message dated after every partition is in no window: a full run counts it once, not once per slice.
+    insert_messages(db, "globex_histories", [("session-far", utc(2999, 1, 1), langchain("human", "later"))])
+    db.commit()
+
+    # Two-day slices from the first partition (2024-01-01) cut the scenario's days (2024-03-01 to 03-04) at
+    # 03-01, 03-03 and 03-05, across sessions that span midnight.
+    sliced = run(postgres, "2024-01-01", RANGE[1], run_config=slicing(days=2))
+    assert actual_sessions(db) == {row for row in oracle_sessions(db, scenario) if row[1] != "session-far"}
+    assert actual_summaries(db) == {row for row in oracle_summaries(db, scenario) if row[1] != "session-far"}
+    for asset in ("histories_sessions", "conversation_summaries"):
+        transactions = {crew: row["transactions"] for crew, row in crews_figures(sliced, asset).items()}
+        assert transactions["acme_unindexed"] == 1
+        assert all(count > 30 for crew, count in transactions.items() if crew != "acme_unindexed"), transactions
+
+    # One transaction per crew computes the same figures, and finds nothing left to change.
+    whole = run(postgres, "2024-01-01", RANGE[1], run_config=slicing(days=1000))
+    assert {row["transactions"] for row in crews_figures(whole, "histories_sessions").values()} == {1}
+    for figure in ("rows_in_window", "sessions_in_window", "messages_in_window", "malformed_messages_in_window", "skipped_rows"):
+        assert metadata_of(sliced, "histories_sessions")[figure] == metadata_of(whole, "histories_sessions")[figure], figure
+    assert metadata_of(whole, "histories_sessions")["skipped_rows"]["globex_bot"]["created_at_out_of_range"] == 1
+    for asset in ("histories_sessions", "conversation_summaries"):
+        assert metadata_of(whole, asset)["rows_inserted_in_window"] == metadata_of(whole, asset)["rows_updated_in_window"] == 0
+
+
+def slicing(days: int) -> dict:
+    config = {"max_days_per_transaction": days}
+    return {"ops": {name: {"config": config} for name in ("histories_sessions", "conversation_summaries", "daily_conversation_stats")}}

@@ -11,12 +11,14 @@ Partitions are UTC message days; a range arrives as one window.
 
 A run recomputes its whole window exactly (every manual run and backfill), or, when its config
 asks for only_new_messages (a discovery tick over today), only what the crew's messages written
-since the previous run touch: see DiscoveryConfig.
+since the previous run touch: see DiscoveryConfig. A full run over more than max_days_per_transaction
+days merges each crew's window in consecutive slices, one transaction each, so that a logical
+subscriber receives a first backfill in bounded transactions.
 """
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -39,7 +41,7 @@ from convo_pipelines.defs.table_asset import table_asset
 from convo_pipelines.defs.sources import clients, crews
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, DAILY_CONVERSATION_STATS, HISTORIES_SESSIONS
 from convo_pipelines.lib.db import pipeline_transaction, retry_concurrent_changes, sql_seconds, wait_for_own_lock
-from convo_pipelines.defs.partitions import PartitionWindow, partition_window, partitions_timeline
+from convo_pipelines.defs.partitions import PartitionWindow, daily_partitions, partition_window, partitions_timeline
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.settings import get_settings
@@ -63,6 +65,8 @@ WRITTEN_SINCE = "written_since"
 # Metadata of the same materializations: the rows the run deleted (deletions leave no stamp to find them by).
 ROWS_DELETED = "rows_deleted_in_window"
 INCREMENTAL = "incremental"
+# A full run's slice of a crew's window, one transaction each (DiscoveryConfig.max_days_per_transaction).
+SLICE_DAYS = 7
 # How long after its tick a healthy discovery may land (the daemon's tick, the run's queue and launch, the
 # discovery itself): the freshness window adds it to the cron's longest gap, so such a run is never stale.
 DISCOVERY_LATENESS = timedelta(minutes=15)
@@ -90,6 +94,17 @@ class DiscoveryConfig(dg.Config):
             "than one day, is recomputed fully. Deleted messages and removed crews' rows are not seen "
             "this way, and the window's row counts are skipped. False (the default: manual runs and backfills): recompute the whole window "
             "exactly, deletions included."
+        ),
+    )
+
+    max_days_per_transaction: int = Field(
+        default=SLICE_DAYS,
+        ge=1,
+        description=(
+            "A full run over more days than this merges each crew's window in consecutive slices of at most this "
+            "many UTC days, each committed on its own under the crew's lock: a logical subscriber (Zero) receives "
+            "a first backfill in bounded transactions, and a killed run keeps the slices it committed. A crew "
+            "whose created_at has no index is merged in one transaction (each slice would read its whole table)."
         ),
     )
 
@@ -181,6 +196,20 @@ class Window:
     def params(self) -> dict[str, object]:
         return {"window_start": self.start, "window_end": self.end, "first_day": self.first_day, "end_day": self.end_day}
 
+    def slices(self, days: int) -> list["Window"]:
+        """This window cut at UTC midnights into consecutive windows of at most `days` days of the partitions
+        that exist, the first and the last keeping this window's own ends (an unbounded one, say)."""
+        first = max(self.start, daily_partitions.start.astimezone(timezone.utc))
+        last = min(self.end, messages_timeline().end)
+        step = timedelta(days=days)
+        cuts = []
+        cut = first + step
+        while cut < last:
+            cuts.append(cut)
+            cut += step
+        edges = [self.start, *cuts, self.end]
+        return [Window(start, end) for start, end in zip(edges, edges[1:])]
+
     def label(self) -> str:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
@@ -235,6 +264,8 @@ class MergeStatements:
     whole_window: str
     new_messages: str
     watermark: str
+    # Figures a merge reports that do not add up across slices: each recounted by its SQL file over the window.
+    recounts: dict[str, str] = field(default_factory=dict)
 
 
 HISTORIES_SESSIONS_MERGE = MergeStatements(
@@ -243,6 +274,7 @@ HISTORIES_SESSIONS_MERGE = MergeStatements(
     whole_window="histories/select_window_messages.sql",
     new_messages="histories/select_new_session_day_messages.sql",
     watermark="histories/select_histories_sessions_watermark.sql",
+    recounts={"sessions": "histories/count_crew_sessions_window.sql"},
 )
 CONVERSATION_SUMMARIES_MERGE = MergeStatements(
     merge="histories/merge_conversation_summaries.sql",
@@ -268,10 +300,12 @@ def merge_crew(
     window: Window,
     only_new_messages: bool = False,
     timeline: Window | None = None,
+    count_undated: bool = True,
 ) -> CrewMerge:
     """Merge one crew's slice for the window: incrementally when asked (one-day windows only) and the
     crew already has a watermark, else the whole window. Rows dated outside `timeline` (by default
-    messages_timeline()) are skipped; a full run also counts the crew's rows dated in no window."""
+    messages_timeline()) are skipped; a full run also counts the crew's rows dated in no window, unless
+    told not to (every slice of a window but its first)."""
     timeline = timeline or messages_timeline()
     params = {
         **window.params(),
@@ -287,8 +321,22 @@ def merge_crew(
                 **params, **stored, "late_commit_overlap": LATE_COMMIT_OVERLAP, "replace_window": False, "count_undated": False,
             }
             return crew_merge(INCREMENTAL, run_merge(conn, postgres, table, statements, statements.new_messages, new_params))
-    full_params = {**params, "replace_window": True, "count_undated": True}
+    full_params = {**params, "replace_window": True, "count_undated": count_undated}
     return crew_merge(FULL, run_merge(conn, postgres, table, statements, statements.whole_window, full_params))
+
+
+def combined(merges: Sequence[CrewMerge]) -> CrewMerge:
+    """The merges of a window's slices as one: counts and skipped rows added up, the transactions counted."""
+    counts: dict[str, int] = {"transactions": len(merges)}
+    skipped: dict[str, int] | None = None
+    for merge in merges:
+        for name, value in merge.counts.items():
+            counts[name] = counts.get(name, 0) + value
+        if merge.skipped_rows is not None:
+            skipped = skipped or {}
+            for reason, rows in merge.skipped_rows.items():
+                skipped[reason] = skipped.get(reason, 0) + rows
+    return CrewMerge(merges[0].mode, counts, skipped)
 
 
 def crew_merge(mode: str, reported: dict[str, object]) -> CrewMerge:
@@ -324,15 +372,52 @@ def run_merge(
     return fetch_named_row(conn, postgres.sql(statements.merge, **identifiers, **{statements.scope: scope}), params)
 
 
+@dataclass(frozen=True)
+class WindowMerge:
+    """One asset's merge of the run's window, as process_crews applies it to each readable crew: the window
+    cut into slices (a full run over many days, on a table whose created_at is indexed), each merged in a
+    transaction of its own."""
+
+    conn: psycopg.Connection
+    postgres: PostgresResource
+    statements: MergeStatements
+    window: Window
+    incremental: bool
+    timeline: Window
+    max_days: int
+
+    def slices(self, table: HistoriesTable) -> list[Window]:
+        if self.incremental or not table.created_at_indexed:
+            return [self.window]
+        return self.window.slices(self.max_days)
+
+    def merge(self, table: HistoriesTable, piece: Window, *, first: bool) -> CrewMerge:
+        return merge_crew(
+            self.conn, self.postgres, table, self.statements, piece, self.incremental, self.timeline, count_undated=first
+        )
+
+    def finish(self, table: HistoriesTable, merges: Sequence[CrewMerge]) -> CrewMerge:
+        """The slices' merges as one, the figures that do not add up across slices counted again over the window."""
+        merged = combined(merges)
+        if len(merges) == 1:
+            return merged
+        params = {**self.window.params(), "crew_code": table.crew.code}
+        recounted = {
+            name: int(self.conn.execute(self.postgres.sql(sql_file), params).fetchone()[0])
+            for name, sql_file in self.statements.recounts.items()
+            if name in merged.counts
+        }
+        return replace(merged, counts={**merged.counts, **recounted})
+
+
 def process_crews(
     context: dg.AssetExecutionContext,
     postgres: PostgresResource,
     conn: psycopg.Connection,
-    work: Callable[[HistoriesTable], CrewMerge],
+    work: WindowMerge,
 ) -> list[CrewOutcome]:
-    """Apply `work` to every readable crew, each in its own transaction. A crew's own problem skips it
-    (recorded in its outcome); any other database error is raised, failing the run, after the crews
-    before it committed."""
+    """Apply `work` to every readable crew, crew after crew. A crew's own problem skips it (recorded in its
+    outcome); any other database error is raised, failing the run, after the crews before it committed."""
     crews = load_crews(conn, postgres.source_schema)
     conn.commit()
     progress = Progress(context.log.info, f"{context.op_def.name} crews", len(crews), unit="crews")
@@ -364,17 +449,23 @@ def process_crews(
     return outcomes
 
 
-def _process_crew(
-    conn: psycopg.Connection, postgres: PostgresResource, crew: Crew, work: Callable[[HistoriesTable], CrewMerge]
-) -> CrewOutcome:
-    """One crew in one transaction: a table the catalog shows unusable is reported without a query."""
-    with pipeline_transaction(conn):
-        wait_for_own_lock(conn, postgres.sql("histories/lock_crew.sql"), {"crew_code": crew.code})
-        table = inspect_crew(conn, postgres.source_schema, crew)
-        if not table.is_valid:
-            return CrewOutcome(crew, ok=False, reason=table.reason())
-        merged = work(table)
-        return CrewOutcome(crew, ok=True, mode=merged.mode, counts=merged.counts, skipped_rows=merged.skipped_rows)
+def _process_crew(conn: psycopg.Connection, postgres: PostgresResource, crew: Crew, work: WindowMerge) -> CrewOutcome:
+    """One crew's slices, each in a transaction of its own under the crew's lock, the table inspected in each:
+    a table the catalog shows unusable is reported without a query. A retry redoes every slice; each is
+    idempotent, so the slices committed before are merged again to no change."""
+    pieces: list[Window] = []
+    merges: list[CrewMerge] = []
+    while not pieces or len(merges) < len(pieces):
+        with pipeline_transaction(conn):
+            wait_for_own_lock(conn, postgres.sql("histories/lock_crew.sql"), {"crew_code": crew.code})
+            table = inspect_crew(conn, postgres.source_schema, crew)
+            if not table.is_valid:
+                return CrewOutcome(crew, ok=False, reason=table.reason())
+            pieces = pieces or work.slices(table)
+            merges.append(work.merge(table, pieces[len(merges)], first=not merges))
+            if len(merges) == len(pieces):
+                merged = work.finish(table, merges)
+    return CrewOutcome(crew, ok=True, mode=merged.mode, counts=merged.counts, skipped_rows=merged.skipped_rows)
 
 
 def crews_own_problem(conn: psycopg.Connection, postgres: PostgresResource, crew: Crew, exc: psycopg.Error) -> bool:
@@ -504,12 +595,8 @@ def merge_every_crew(
         # updated_at = now() at or after it, which is how the checks after the run find those rows.
         with conn.transaction():
             written_since = conn.execute(postgres.sql("histories/select_database_clock.sql")).fetchone()[0]
-        outcomes = process_crews(
-            context,
-            postgres,
-            conn,
-            lambda table: merge_crew(conn, postgres, table, statements, window, incremental, timeline),
-        )
+        work = WindowMerge(conn, postgres, statements, window, incremental, timeline, config.max_days_per_transaction)
+        outcomes = process_crews(context, postgres, conn, work)
         removed = 0
         # Finding removed crews' rows reads the whole window (tens of ms on a busy day), so incremental
         # ticks leave them to the next full recompute, as they leave deleted messages.

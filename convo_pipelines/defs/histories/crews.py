@@ -41,6 +41,8 @@ class HistoriesTable:
     session_id_type: str = ""
     message_type: str = ""
     column_types: dict[str, str] = field(default_factory=dict)
+    # Whether an index leads with created_at: then a window's slice is a range scan, not a scan of the table.
+    created_at_indexed: bool = False
 
     @property
     def is_valid(self) -> bool:
@@ -98,6 +100,7 @@ def inspect_histories_table(conn: psycopg.Connection, source_schema: str, crew: 
         warnings=tuple(warnings),
         session_id_type=SESSION_ID_TYPES.get(types.get("session_id", ""), ""),
         message_type=types.get("message", ""),
+        created_at_indexed="created_at" in indexed,
         column_types=types,
     )
 
