@@ -1,5 +1,5 @@
 """The production topology, run for real: a gRPC code server, a webserver and a daemon, three processes
-sharing one Dagster instance in PostgreSQL (the project's dagster.yaml), as README "Deploying" describes.
+sharing one Dagster instance in PostgreSQL (the project's dagster.yaml), as the docs' Deploying page describes.
 
 Through it, against a seeded application database: a partition-range backfill launched through the
 webserver's GraphQL leaves the link tables exact; a discovery schedule tick materializes chat messages

@@ -400,7 +400,7 @@ def test_a_role_that_may_not_migrate_gets_one_line_naming_migration_role_and_fix
     assert failure.description.startswith(f"cannot apply migration {first} as role {role} (")
     assert failure.description.endswith(
         "run `convo-pipelines migrate` as a role that holds that privilege "
-        "(the owner of the application's tables; README, Deploying on your database, says what it needs)"
+        "(the owner of the application's tables; the docs' Deploying page, Deploying on your database, says what it needs)"
     )
     assert not table_exists(app_only_database_url, "public.convo_pipelines_migrations")
 

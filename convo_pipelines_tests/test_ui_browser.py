@@ -4,7 +4,9 @@ Headless Chromium (Debian's, driven by Playwright) opens the Catalog, selects th
 assets, opens "Materialize selected", types a partition range into the launch dialog, launches the
 backfill and waits until the backfill's page says it succeeded. Then PostgreSQL must hold exactly
 the links an independent oracle computes for that range, and Dagster must have run the range as ONE
-run. Screenshots of every step are kept under CONVO_TEST_ARTIFACTS (default: the test's tmp_path).
+run. Screenshots of every step are kept under CONVO_TEST_ARTIFACTS (default: the test's tmp_path), with the docs
+site's three images (the asset graph, the backfill's page, a check's metadata); CONVO_UPDATE_SCREENSHOTS=1 also
+copies those into docs/images/ once the test passed (ui_screenshots.py says why only then).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from convo_pipelines.tools.database import embedded_is_running, stop_embedded_po
 from convo_pipelines_tests.helpers import CLI
 from convo_pipelines_tests.source_data import expected_client_links, expected_people_links
 from convo_pipelines_tests.tools.test_dev import DevProcess, clean_environment, running_dev
+from convo_pipelines_tests.ui_screenshots import BACKFILL_STATUS, DocsScreenshots, publish
 
 pytestmark = pytest.mark.slow
 
@@ -194,7 +197,7 @@ class Browser:
         BACKFILL_TIMEOUT (the page is reloaded while the backfill runs)."""
         page = self.page
         page.wait_for_url(f"**/runs/b/{backfill_id}**")
-        status = page.locator("div:has(> div:text-is('Status')) span[data-tooltip]").first
+        status = page.locator(BACKFILL_STATUS).first
         deadline = time.monotonic() + BACKFILL_TIMEOUT
         while True:
             text = status.inner_text().strip()
@@ -217,6 +220,16 @@ class Browser:
         return sorted({match.group(1) for href in hrefs if (match := RUN_LINK.match(href))})
 
 
+def take_docs_screenshots(chromium, base_url: str, folder: Path, backfill_id: str) -> list[Path]:
+    """The docs' images, once the backfill succeeded: the graph it filled, its page, and the latest result of the
+    exactness check that every run of people_front_conversations executes after the asset."""
+    docs = DocsScreenshots(chromium, base_url, folder, UI_TIMEOUT_MS)
+    docs.asset_graph()
+    docs.backfill(backfill_id, FRONT_LINK_ASSETS)
+    docs.check_metadata("people_front_conversations", "matches_source")
+    return docs.taken
+
+
 def test_a_backfill_launched_from_the_ui_fills_the_range_exactly_in_one_run(convo_home: Path, tmp_path: Path, artifacts: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -234,12 +247,15 @@ def test_a_backfill_launched_from_the_ui_fills_the_range_exactly_in_one_run(conv
                 page = chromium.new_page(viewport=VIEWPORT)
                 page.set_default_timeout(UI_TIMEOUT_MS)
                 browser = Browser(page, f"http://127.0.0.1:{dev.port}", artifacts)
+                docs_images: list[Path] = []
                 try:
                     browser.open_catalog()
                     browser.select_front_link_assets()
                     backfill_id = browser.launch_backfill(first, last)
                     shown_status = browser.wait_for_backfill_status(backfill_id)
                     shown_runs = browser.open_backfill_runs()
+                    if shown_status == "Succeeded":  # else the asserts below say why; its images would mislead
+                        docs_images = take_docs_screenshots(chromium, browser.base_url, artifacts, backfill_id)
                 except Exception:
                     browser.shot("failure")
                     raise
@@ -272,3 +288,5 @@ def test_a_backfill_launched_from_the_ui_fills_the_range_exactly_in_one_run(conv
             assert stored_links(conn, "clients_front_conversations", "client_id", start, end) == expected_clients
         dev.stop_with_sigint()
     assert not embedded_is_running(convo_home)
+    for image in publish(docs_images):
+        print(f"updated {image}")

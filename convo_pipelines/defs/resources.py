@@ -356,7 +356,7 @@ def _transient_failure_summary(exc: psycopg.Error, session: DatabaseSession, whe
     if exc.sqlstate == psycopg.errors.LockNotAvailable.sqlstate:
         return (
             f"PostgreSQL at {where} kept giving up on a lock (lock_timeout) held by the application's transactions: "
-            "see README, A DBA's limits"
+            "see the docs' Deploying page, A DBA's limits"
         )
     if exc.sqlstate in CONCURRENT_CHANGE_SQLSTATES:
         return f"PostgreSQL at {where} kept reporting concurrent changes ({exc.sqlstate})"
@@ -392,7 +392,7 @@ def _server_limit_reached(exc: psycopg.Error) -> str | None:
     if exc.sqlstate == psycopg.errors.QueryCanceled.sqlstate and STATEMENT_TIMEOUT_TEXT in str(exc):
         return (
             "canceled a statement after statement_timeout (set for this database or role): give the pipeline's "
-            "role room with `alter role <role> set statement_timeout = 0` (README, A DBA's limits)"
+            "role room with `alter role <role> set statement_timeout = 0` (the docs' Deploying page, A DBA's limits)"
         )
     if exc.sqlstate == psycopg.errors.ReadOnlySqlTransaction.sqlstate:
         return "takes no writes (a hot standby, or default_transaction_read_only): point DATABASE_URL at the primary"

@@ -244,7 +244,7 @@ def not_shipped_message(rows: list[AppliedMigration], where: str) -> str:
 def read_only_message(reason: str, where: str) -> str:
     return (
         f"DATABASE_URL points at a server that takes no writes ({where}: {reason}): point it at the primary "
-        "(README, A DBA's limits)"
+        "(the docs' Deploying page, A DBA's limits)"
     )
 
 
@@ -259,7 +259,7 @@ def privilege_message(action: str, role: str, exc: psycopg.Error) -> str:
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return (
         f"cannot {action} as role {role} ({reason}): run `{MIGRATE_COMMAND}` as a role that holds that privilege "
-        "(the owner of the application's tables; README, Deploying on your database, says what it needs)"
+        "(the owner of the application's tables; the docs' Deploying page, Deploying on your database, says what it needs)"
     )
 
 

@@ -1,6 +1,6 @@
-"""An analyst as README.md's "Read access" makes one: a LOGIN role granted analytics_reader.
+"""An analyst as the docs' "Read access" (docs/analysts.md) makes one: a LOGIN role granted analytics_reader.
 
-It runs every example query of the README's "For analysts" section, read from the README itself,
+It runs every example query of the docs' "For analysts" page, read from the page itself,
 over chat histories with known content (histories_data's crews, materialized by the histories
 assets), and gets the results computed independently in Python from the raw messages. It is refused
 the application's own tables (source, histories and link tables) and any write to the analytics schema.
@@ -39,7 +39,7 @@ from convo_pipelines_tests.histories_data import (
 )
 from convo_pipelines_tests.source_data import SOURCE_TABLES
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ANALYSTS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "analysts.md"
 READER_ROLE = "analytics_reader"
 LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "project_conversations")
 ANALYTICS_TABLES = ("histories_sessions", "conversation_summaries", "daily_conversation_stats")
@@ -50,13 +50,13 @@ HISTORY_START, HISTORY_DAYS = TODAY - timedelta(days=60), 40
 
 
 # ---------------------------------------------------------------------------------------------
-# The README's queries
+# The analysts page's queries
 
 
-def readme_analyst_queries() -> dict[str, str]:
-    """{title: SQL} of the "For analysts" section: each ```sql block with the line that introduces it."""
-    text = README.read_text()
-    section = text.split("\n## For analysts\n", 1)[1].split("\n### Read access", 1)[0]
+def page_analyst_queries() -> dict[str, str]:
+    """{title: SQL} of the docs' "For analysts" page: each ```sql block with the line that introduces it."""
+    text = ANALYSTS_PAGE.read_text()
+    section = text.split("\n## Read access", 1)[0]
     blocks = re.findall(r"\n([^\n]+):\n\n```sql\n(.*?)```", section, flags=re.S)
     return {title.strip(): query.strip() for title, query in blocks}
 
@@ -190,14 +190,14 @@ def scenario(crews: Scenario, db: psycopg.Connection, postgres: PostgresResource
 # Tests
 
 
-def test_the_readme_lists_the_queries_this_test_checks() -> None:
-    assert list(readme_analyst_queries()) == list(EXPECTED)
+def test_the_analysts_page_lists_the_queries_this_test_checks() -> None:
+    assert list(page_analyst_queries()) == list(EXPECTED)
 
 
-def test_an_analyst_gets_the_known_results_of_the_readmes_queries(analyst: psycopg.Connection, db: psycopg.Connection, scenario: Scenario) -> None:
+def test_an_analyst_gets_the_known_results_of_the_analysts_pages_queries(analyst: psycopg.Connection, db: psycopg.Connection, scenario: Scenario) -> None:
     sessions, summaries = oracle_sessions(db, scenario), oracle_summaries(db, scenario)
     today = analyst.execute("select current_date").fetchone()[0]
-    for title, query in readme_analyst_queries().items():
+    for title, query in page_analyst_queries().items():
         expected = EXPECTED[title](sessions, summaries, today)
         assert expected, f"the data gives {title!r} no rows: the comparison would prove little"
         rows = analyst.execute(query).fetchall()

@@ -23,7 +23,7 @@ import pytest
 
 from convo_pipelines.tools.bench import run_watching_rss
 from convo_pipelines.tools.bench_replication import LagSample, peak_lag_bytes, peak_lag_seconds
-from convo_pipelines.tools.bench_report import README_END, README_START
+from convo_pipelines.tools.bench_report import GENERATED_NOTICE
 from convo_pipelines.tools.database import embedded_is_running, embedded_pgdata
 from convo_pipelines.lib.db import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
@@ -180,13 +180,13 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     verdict_lines = [line for line in finished.stdout.splitlines() if line.startswith(("MET ", "MISSED ", "NOT MEASURED "))]
     assert len(verdict_lines) == AIMS
 
-    # The README's section is generated from the JSON, between its markers, the rest kept.
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\n{README_START}\nold figures\n{README_END}\n\n## After\n")
-    rendered = subprocess.run([CLI, "bench-report", str(out), "--readme", str(readme)], env=environ, capture_output=True, text=True)
+    # The docs' performance page is generated from the JSON, replacing whatever the file held.
+    page = tmp_path / "performance.md"
+    page.write_text("old figures\n")
+    rendered = subprocess.run([CLI, "bench-report", str(out), "--page", str(page)], env=environ, capture_output=True, text=True)
     assert rendered.returncode == 0, rendered.stderr
-    text = readme.read_text()
-    assert "old figures" not in text and text.startswith("# Title") and text.endswith("## After\n")
+    text = page.read_text()
+    assert "old figures" not in text and text.startswith("# Performance") and GENERATED_NOTICE in text
     assert report["command"] in text and "| first full backfill: SQL |" in text and "p95 speed-up" in text
     assert "The logical subscriber at 300 conversations" in text and "wal_level = logical" in text
     assert text.count("MET ") + text.count("MISSED ") + text.count("NOT MEASURED ") == AIMS
@@ -205,15 +205,15 @@ def test_bench_refuses_a_database_url_without_logical_wal_level_before_creating_
     assert scratch_leftovers(server_url) == before
 
 
-def test_bench_report_names_a_readme_without_markers(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text("# No markers here\n")
+def test_bench_report_names_a_file_that_is_not_a_bench_run(tmp_path: Path) -> None:
+    page = tmp_path / "performance.md"
+    page.write_text("# Kept\n")
     run = tmp_path / "run.json"
-    run.write_text(json.dumps({"machine": {}, "measurements": {}, "counts": {}, "sizes": [], "conversations": 1, "days": 1}))
-    rendered = subprocess.run([CLI, "bench-report", str(run), "--readme", str(readme)], capture_output=True, text=True)
+    run.write_text(json.dumps({"conversations": 1, "measurements": {}}))
+    rendered = subprocess.run([CLI, "bench-report", str(run), "--page", str(page)], capture_output=True, text=True)
     assert rendered.returncode == 2
-    assert str(readme) in rendered.stderr and "bench markers" in rendered.stderr
-    assert readme.read_text() == "# No markers here\n"
+    assert str(run) in rendered.stderr and "not what `bench --json` writes" in rendered.stderr
+    assert page.read_text() == "# Kept\n"
 
 
 def test_a_run_that_prints_more_than_a_pipe_holds_is_watched_to_its_end() -> None:

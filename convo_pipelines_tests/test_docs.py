@@ -1,0 +1,65 @@
+"""The README is a front page, the docs site builds with every link and anchor resolved, the performance
+page is what the bench's results generate, and every command block a reader copies is run somewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from convo_pipelines.tools.bench_report import performance_page
+from convo_pipelines_tests.docs_pages import README, ROOT, commands_run_as_written, fenced_blocks
+
+MKDOCS = str(Path(sys.executable).parent / "mkdocs")
+README_MOST_LINES = 250
+# The one command block the first-ten-minutes test cannot run, since it is the suite itself.
+RUN_BY_CI = "make test"
+
+
+def test_the_readme_is_a_front_page() -> None:
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= README_MOST_LINES, f"README.md has {len(lines)} lines: move detail to docs/"
+
+
+def test_every_relative_link_of_the_readme_names_a_file_of_the_repository() -> None:
+    targets = re.findall(r"\]\((?!https?://|#)([^)#\s]+)", README.read_text(encoding="utf-8"))
+    assert targets, "the README links to no page of the docs"
+    missing = [target for target in targets if not (ROOT / target).exists()]
+    assert not missing, missing
+
+
+def test_the_docs_site_builds_with_every_link_and_anchor_resolved(tmp_path: Path) -> None:
+    # mkdocs.yml turns unresolved links, anchors and pages left out of the navigation into warnings, and
+    # --strict turns a warning into a failed build.
+    environ = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    built = subprocess.run(
+        [MKDOCS, "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert (tmp_path / "site" / "getting-started" / "index.html").exists()
+
+
+def test_the_performance_page_is_what_the_committed_bench_results_generate() -> None:
+    runs = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((ROOT / "docs" / "bench").glob("*.json"))]
+    assert runs, "docs/bench holds no bench results"
+    committed = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    assert committed == performance_page(runs), (
+        "docs/performance.md differs from what docs/bench/*.json generate: "
+        "run `convo-pipelines bench-report docs/bench/*.json --page docs/performance.md`"
+    )
+
+
+def test_the_one_command_block_the_pages_test_leaves_out_is_what_ci_runs() -> None:
+    blocks = [block.text for block in commands_run_as_written()]
+    assert RUN_BY_CI in blocks
+    ci_commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert RUN_BY_CI in ci_commands, ".ci/run no longer runs the README's test command as written"
+
+
+def test_every_fenced_block_of_the_pages_says_its_language() -> None:
+    # An untagged block would be neither run as a command nor shown as output: say which it is.
+    untagged = [(block.page.name, block.text[:60]) for block in fenced_blocks(README) if not block.language]
+    assert not untagged, untagged
