@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, wait_for_own_lock
 from convo_pipelines.defs.links.tables import ForeignKey
 from convo_pipelines.defs.resources import PostgresResource
