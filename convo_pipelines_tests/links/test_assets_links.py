@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
+from convo_pipelines.defs.links import assets as links_assets
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
 from convo_pipelines.defs.links.tables import PEOPLE_LINKS
 from convo_pipelines.defs.partitions import daily_partitions
@@ -30,6 +31,7 @@ from convo_pipelines.defs.links.assets import (
     Chunk,
     chunk_window,
 )
+from convo_pipelines_tests.helpers import wait_until
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_array_inconsistencies,
@@ -875,3 +877,80 @@ def test_a_bulk_run_leaves_out_the_people_join_only_when_the_sources_key_proves_
         "foreign key (person_id) references public.people (id) on delete set null not valid"
     )
     assert people_join in oracle_text(bulk=True)
+
+
+def test_a_person_the_app_deletes_while_their_links_are_inserted_is_left_unlinked(
+    db, database_url, postgres
+) -> None:
+    build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    # Two people's links go missing (the app re-pointed their contact methods and back, say): the next run inserts them.
+    first, second = sorted({owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)})[:2]
+    db.execute(f"delete from {PEOPLE} where person_id = any(%s)", ([first, second],))
+    results: list[dg.ExecuteInProcessResult] = []
+    with psycopg.connect(database_url) as app:
+        # The app deletes `first` in a transaction still open when the run's diff takes its snapshot, so the
+        # diff counts first's links as missing; the app commits while the run waits to link them.
+        app.execute("delete from people where id = %s", (first,))
+        runner = threading.Thread(target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE)))
+        runner.start()
+        waiting = wait_until(lambda: waiting_statement(db, database_url), timeout=60, interval=0.05)
+        assert waiting, "the run never waited for the app's delete"
+        app.commit()
+        runner.join(timeout=120)
+    # The insert's foreign-key check waited for the app's delete and failed once it committed: the insert
+    # alone is tried again (a savepoint), with a snapshot that no longer sees the person.
+    assert waiting.startswith("-- Inserts the missing links"), waiting
+    assert results and results[0].success
+    linked = {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
+    assert second in linked and first not in linked
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+
+
+def waiting_statement(db: psycopg.Connection, database_url: str) -> str | None:
+    """The statement of the pipeline's backend that waits for a row lock of another transaction, if any."""
+    row = db.execute(
+        "select query from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' "
+        "and application_name <> 'app_workload' and pid <> pg_backend_pid() and query not like 'delete from people%%'"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def test_a_foreign_key_failure_redoes_only_the_slice_that_met_it(db, database_url, postgres, monkeypatch) -> None:
+    """Beside an app deleting people all the time, re-inserting a whole batch whenever one of its people was
+    deleted meanwhile never converged: the missing links go in by slices, and a failure retries its slice alone."""
+    monkeypatch.setattr(links_assets, "PENDING_INSERT_SLICE_ROWS", 5)
+    build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    pairs = link_pairs(db, SCHEMA, PEOPLE)
+    # The person whose links come last in key order: the open last slice, the only one that meets the delete.
+    last = max(owner for owner, _ in pairs)
+    db.execute(f"delete from {PEOPLE}")
+    # The first fill's backends report their rows when they end.
+    wait_until(lambda: rows_ever_inserted(database_url, PEOPLE) >= len(pairs), timeout=10)
+    written_before = rows_ever_inserted(database_url, PEOPLE)
+    results: list[dg.ExecuteInProcessResult] = []
+    with psycopg.connect(database_url) as app:
+        app.execute("delete from people where id = %s", (last,))
+        runner = threading.Thread(target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE)))
+        runner.start()
+        waiting = wait_until(lambda: waiting_statement(db, database_url), timeout=60, interval=0.05)
+        assert waiting, "the run never waited for the app's delete"
+        app.commit()
+        runner.join(timeout=120)
+    assert results and results[0].success
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    kept = len(link_pairs(db, SCHEMA, PEOPLE))
+    assert kept < len(pairs) - 1 and len(pairs) > 20
+    # Rows written, including those of the attempt its foreign-key check undid: the links kept, plus at
+    # most the one slice that met the delete (a whole-batch insert would have written every link twice).
+    wait_until(lambda: rows_ever_inserted(database_url, PEOPLE) - written_before >= kept, timeout=10)
+    written = rows_ever_inserted(database_url, PEOPLE) - written_before
+    assert kept < written <= kept + 2 * 5, (kept, written)
+
+
+def rows_ever_inserted(database_url: str, table: str) -> int:
+    """The table's n_tup_ins (rows inserted, also by transactions and savepoints rolled back), on a new
+    connection so that no cached statistics snapshot is read."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute("select n_tup_ins from pg_stat_user_tables where relname = %s", (table,)).fetchone()[0]

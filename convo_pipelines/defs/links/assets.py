@@ -266,12 +266,15 @@ def diff_front_window(
     end: datetime,
     batch_rows: int | None,
     only_conversation_ids: list[str] | None = None,
+    *,
+    sliced: bool,
 ) -> tuple[WriteCounts, list[tuple[date, int]]]:
     """Make the window's links exact inside the caller's transaction: the oracle pairs of a window are staged
     by a parallel statement (a scoped run's few are computed in place), a second finds the differences, a
     short one deletes and refreshes, a last inserts the missing links. With more than `batch_rows` missing,
     none is inserted: they are counted per day instead, for make_front_window_exact to insert in bounded
-    transactions. Returns the counts and those per-day counts (empty when everything was inserted)."""
+    transactions. `sliced` (the table has its foreign keys) inserts them by slices of
+    PENDING_INSERT_SLICE_ROWS. Returns the counts and those per-day counts (empty when everything was inserted)."""
     identifiers = {"links": spec.table, "owner": spec.owner_column}
     window_links = postgres.sql("links/select_front_links_of_window.sql", **identifiers)
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
@@ -290,7 +293,8 @@ def diff_front_window(
     counts = WriteCounts(rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
     if batch_rows is not None and pending > batch_rows:
         return counts, conn.execute(postgres.sql("links/count_pending_front_links_by_day.sql")).fetchall()
-    counts.rows_inserted = insert_pending_links(conn, postgres, spec) if pending else 0
+    slice_rows = PENDING_INSERT_SLICE_ROWS if sliced else None
+    counts.rows_inserted = insert_pending_links(conn, postgres, spec, slice_rows) if pending else 0
     return counts, []
 
 
@@ -301,21 +305,51 @@ def stage_rows(conn: psycopg.Connection, postgres: PostgresResource, rows: sql.C
     return TimedClientCursor(conn).execute(postgres.sql("links/stage_link_rows.sql", rows=rows), params).rowcount
 
 
-# The insert is retried alone (a savepoint) when the app deleted a person or conversation between its
-# snapshot and its foreign-key check: a retry meets only the app's deletes since, and converges, where
-# retrying the whole diff (seconds on a large window) could keep meeting new ones.
+# Once the table has its foreign keys, the missing links go in by slices of this many, one statement each,
+# retried alone (a savepoint) when the app deleted a person or conversation between the statement's
+# snapshot and its foreign-key check: a retry meets only the app's deletes during one short statement, and
+# converges. One statement for a whole batch was long enough to meet a delete in almost every attempt
+# beside an app that deletes people often, and never converged.
+PENDING_INSERT_SLICE_ROWS = 1_000
 PENDING_INSERT_ATTEMPTS = 50
 
+PairBound = tuple[str, str] | None  # (owner id, conversation id); None: open
 
-def insert_pending_links(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable) -> int:
-    """Insert the missing links of pg_temp.front_link_differences, inside the caller's transaction."""
+
+def insert_pending_links(
+    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, slice_rows: int | None
+) -> int:
+    """Insert the missing links of pg_temp.front_link_differences inside the caller's transaction: in one
+    statement (slice_rows None: no foreign key holds app rows yet), else by slices of `slice_rows`."""
     statement = postgres.sql(
         "links/insert_pending_front_links.sql", links=spec.table, owner=spec.owner_column, owner_table=spec.owner_table
     )
+    inserted = 0
+    for after, upto in pending_slices(conn, postgres, slice_rows):
+        params = {
+            "after_owner": after and after[0], "after_conversation": after and after[1],
+            "upto_owner": upto and upto[0], "upto_conversation": upto and upto[1],
+        }
+        inserted += insert_retrying_alone(conn, statement, params)
+    return inserted
+
+
+def pending_slices(conn: psycopg.Connection, postgres: PostgresResource, slice_rows: int | None) -> list[tuple[PairBound, PairBound]]:
+    """(after, upto] bounds of the slices of the missing links, in key order; one open slice when unsliced."""
+    if slice_rows is None:
+        return [(None, None)]
+    ends = conn.execute(postgres.sql("links/select_pending_front_link_slice_ends.sql"), {"slice_rows": slice_rows}).fetchall()
+    # The last slice is left open above: it takes the rest, fewer than slice_rows.
+    bounds: list[PairBound] = [None, *(tuple(end) for end in ends)]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(ends))] + [(bounds[-1], None)]
+
+
+def insert_retrying_alone(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object]) -> int:
+    """Run the insert in a savepoint, again when a foreign-key check met a row the app deleted meanwhile."""
     for attempt in range(1, PENDING_INSERT_ATTEMPTS + 1):
         try:
             with conn.transaction():  # a savepoint inside the caller's transaction
-                return conn.execute(statement).rowcount
+                return conn.execute(statement, params).rowcount
         except psycopg.errors.ForeignKeyViolation:
             if attempt == PENDING_INSERT_ATTEMPTS:
                 raise
@@ -335,12 +369,16 @@ def make_front_window_exact(
     only deletes and refreshes; the missing links then go in by the window's days, cut into transactions of
     about `batch_rows` (a busier day alone), each diffing its days again, so it also meets what the app changed
     since. Each insert's foreign-key checks key-share the linked people (or clients) and conversations until
-    commit, and an app DELETE of one of them waits that long."""
+    commit, and an app DELETE of one of them waits that long. `batch_rows` None: the table has no foreign
+    key yet, and nothing is batched or sliced."""
+    sliced = batch_rows is not None
     counts, pending_days = in_retried_transaction(
         conn,
         postgres,
         spec.table,
-        lambda: diff_front_window(conn, postgres, spec, window.start, window.end, batch_rows, only_conversation_ids),
+        lambda: diff_front_window(
+            conn, postgres, spec, window.start, window.end, batch_rows, only_conversation_ids, sliced=sliced
+        ),
         log,
     )
     if not pending_days:
@@ -352,7 +390,9 @@ def make_front_window_exact(
             conn,
             postgres,
             spec.table,
-            lambda batch=batch: diff_front_window(conn, postgres, spec, batch.start, batch.end, None, only_conversation_ids),
+            lambda batch=batch: diff_front_window(
+                conn, postgres, spec, batch.start, batch.end, None, only_conversation_ids, sliced=sliced
+            ),
             log,
         )
         counts.add_writes(batch_counts)
