@@ -18,10 +18,12 @@ import psycopg
 import pytest
 
 from convo_pipelines.lib.db import ConfigError, dagster_storage_url, psycopg_url
-from convo_pipelines_tests.helpers import fresh_database
+from convo_pipelines_tests.helpers import fresh_database, wait_until
 
 PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
-STOCK_STORAGE_YAML = "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_STORAGE_URL\ntelemetry:\n  enabled: false\n"
+STOCK_STORAGE_YAML = (
+    "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_STORAGE_URL\ntelemetry:\n  enabled: false\n"
+)
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-11")
 
 
@@ -64,7 +66,8 @@ def backends_on(storage_database: str) -> list[int]:
 
 def materialize_ten_days(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [counted_days], instance=instance,
+        [counted_days],
+        instance=instance,
         tags={"dagster/asset_partition_range_start": "2026-01-01", "dagster/asset_partition_range_end": "2026-01-10"},
     )
 
@@ -132,7 +135,36 @@ def test_the_storage_keeps_its_tables_in_the_schema_its_url_names(
     with instance_from(tmp_path / "home", PROJECT_DAGSTER_YAML.read_text()) as instance:
         assert materialize_ten_days(instance).success
     with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
-        schemas = {row[0] for row in conn.execute("select table_schema from information_schema.tables where table_name = 'runs'")}
+        schemas = {
+            row[0]
+            for row in conn.execute("select table_schema from information_schema.tables where table_name = 'runs'")
+        }
     assert schemas == {"scratch_dagster"}
     with pytest.raises(ConfigError, match="'scratch; drop'"):
         dagster_storage_url(storage_database, schema="scratch; drop")
+
+
+def with_storage_config(lines: str) -> str:
+    """The project's dagster.yaml with these lines as its storage's config."""
+    project = PROJECT_DAGSTER_YAML.read_text()
+    assert "    config: {}\n" in project
+    return project.replace(
+        "    config: {}\n", "    config:\n" + "".join(f"      {line}\n" for line in lines.splitlines())
+    )
+
+
+def test_pool_mode_transaction_keeps_no_connection(storage_database: str, tmp_path: Path) -> None:
+    """For a storage URL that is a transaction pooler's: one connection per operation, as dagster-postgres."""
+    with instance_from(tmp_path / "home", with_storage_config("pool_mode: transaction")) as instance:
+        assert materialize_ten_days(instance).success
+        assert instance.all_instigator_state() == []
+        assert wait_until(lambda: backends_on(storage_database) == [], timeout=10)
+
+
+def test_a_wrong_pool_mode_is_one_line_naming_it(storage_database: str, tmp_path: Path) -> None:
+    expected = r"^convo_pipelines: dagster.yaml's storage pool_mode is 'sessions': expected"
+    with (
+        pytest.raises(SystemExit, match=expected),
+        instance_from(tmp_path / "home", with_storage_config("pool_mode: sessions")) as instance,
+    ):
+        instance.get_runs()

@@ -1,55 +1,92 @@
 """Dagster's storage in PostgreSQL with each process keeping its connections, instead of one per operation.
 
-dagster-postgres opens a new connection for every storage operation (SQLAlchemy's NullPool), so that
-no process holds connections it does not use. A run process performs hundreds of those operations:
-every event of every step, every check of the run's status, and thousands for a run over hundreds of
-partitions. A discovery tick's run opened 282 connections to Dagster's storage, each paying a server
-process's start and the authentication, which cost more than the tick's SQL; a re-run of the two
-Front link assets over 731 daily partitions opened 7,585. PooledPostgresStorage is the same storage
-(the same tables, the same configuration as dagster.yaml's `storage: postgres:`), whose parts keep
-their connections for the process's life: one for runs, one for schedules, two for events (recording
-an asset event looks its tables up on a second connection inside its transaction, `has_table`: with
-one kept, that second connection was opened and closed for every such event, 1,469 connections for
-the 731-partition run, 9 with two). More open while several threads of a process (the daemon's, the webserver's) use a part at once
-(MAX_OVERFLOW); those close when returned. An idle process thus holds at most four connections to
-Dagster's storage, and closes them when its instance is disposed or the process ends. A kept
-connection is checked before each use, so a restarted server or a terminated backend costs a
-reconnection, not a failed operation.
+dagster-postgres opens a new connection for every storage operation (SQLAlchemy's NullPool), so that no
+process holds connections it does not use. A run process performs hundreds of those operations (every
+event of every step, every check of the run's status), so each would pay a server process's start and
+the authentication, which costs more than a small run's SQL. PooledPostgresStorage is the same storage
+(the same tables; dagster.yaml's `storage: postgres:` configuration), whose parts keep their connections
+for the process's life: one for runs, one for schedules, two for events (recording an asset event looks
+its tables up on a second connection inside its transaction). More open while several threads of a
+process use a part at once; those close when returned. A kept connection is checked before each use, so
+a restarted server or a terminated backend costs a reconnection, not a failed operation. The figures are
+on the docs' performance page.
+
+The pool is configured in dagster.yaml with the names dagster-postgres' open pull request 33936 gives
+its own storage (pool_size, max_overflow, pool_recycle, pool_mode), so that moving to upstream once it
+lands changes one line: `pool_mode: transaction` opens one connection per operation again, for a storage
+URL that is a transaction pooler's.
 """
 
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
+import dagster as dg
 import sqlalchemy
 import sqlalchemy.pool
-from dagster_postgres import DagsterPostgresStorage, PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from dagster_postgres import (
+    DagsterPostgresStorage,
+    PostgresEventLogStorage,
+    PostgresRunStorage,
+    PostgresScheduleStorage,
+)
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
-# Connections beyond the kept one while threads use a part at once, closed when returned: no limit (-1),
-# as dagster-postgres sets none, so that a burst of the daemon's threads never waits for a connection.
-MAX_OVERFLOW = -1
-# A kept connection older than this is replaced at its next use (a server's or a pooler's idle limit).
-POOL_RECYCLE_SECONDS = 3600
+POOL_MODES = ("session", "transaction")
 
 
-def keeping_engine(postgres_url: str, token_provider: Any, kept: int) -> sqlalchemy.engine.Engine:
-    """An engine as dagster-postgres makes one (AUTOCOMMIT, its token provider) that keeps `kept` connections."""
-    return create_pg_engine(
-        postgres_url,
-        token_provider,
-        isolation_level="AUTOCOMMIT",
-        poolclass=sqlalchemy.pool.QueuePool,
-        pool_size=kept,
-        max_overflow=MAX_OVERFLOW,
-        pool_recycle=POOL_RECYCLE_SECONDS,
-        pool_pre_ping=True,
-    )
+@dataclass(frozen=True)
+class PoolSettings:
+    """How each storage part pools its connections (dagster.yaml's pool_* keys of the storage's config)."""
+
+    # Connections each part keeps; None: its own need (one for runs and schedules, two for events).
+    pool_size: int | None = None
+    # Connections beyond those while threads use a part at once, closed when returned: no limit (-1), as
+    # dagster-postgres sets none, so that a burst of the daemon's threads never waits for a connection.
+    max_overflow: int = -1
+    # A kept connection older than this (seconds) is replaced at its next use (a server's or pooler's idle limit).
+    pool_recycle: int = 3600
+    # "transaction": keep nothing, one connection per operation (a transaction pooler's URL).
+    pool_mode: str = "session"
+
+    @classmethod
+    def from_config(cls, config_value: dict[str, Any]) -> "PoolSettings":
+        mode = config_value.get("pool_mode") or "session"
+        if mode not in POOL_MODES:
+            raise SystemExit(
+                f"convo_pipelines: dagster.yaml's storage pool_mode is {mode!r}: expected one of {', '.join(POOL_MODES)}"
+            )
+        defaults = cls()
+        return cls(
+            pool_size=config_value.get("pool_size", defaults.pool_size),
+            max_overflow=config_value.get("max_overflow", defaults.max_overflow),
+            pool_recycle=config_value.get("pool_recycle", defaults.pool_recycle),
+            pool_mode=mode,
+        )
+
+    def engine(self, postgres_url: str, token_provider: Any, kept: int) -> sqlalchemy.engine.Engine:
+        """An engine as dagster-postgres makes one (AUTOCOMMIT, its token provider), pooled as configured."""
+        if self.pool_mode == "transaction":
+            return create_pg_engine(
+                postgres_url, token_provider, isolation_level="AUTOCOMMIT", poolclass=sqlalchemy.pool.NullPool
+            )
+        return create_pg_engine(
+            postgres_url,
+            token_provider,
+            isolation_level="AUTOCOMMIT",
+            poolclass=sqlalchemy.pool.QueuePool,
+            pool_size=self.pool_size if self.pool_size is not None else kept,
+            max_overflow=self.max_overflow,
+            pool_recycle=self.pool_recycle,
+            pool_pre_ping=True,
+        )
 
 
 class KeepsConnections:
     """Mixed into a dagster-postgres storage part: after its own set-up (which creates its tables when
-    missing, on a connection of its own), its engine becomes one keeping `kept_connections`, closed by dispose()."""
+    missing, on a connection of its own), its engine becomes one pooled as `pool` says, closed by dispose().
+    (dagster-postgres offers no other way to choose a part's pool than to replace its engine.)"""
 
     _engine: sqlalchemy.engine.Engine
     postgres_url: str
@@ -60,10 +97,10 @@ class KeepsConnections:
     # never its schedule storage.
     disposed_with_it: tuple["KeepsConnections", ...] = ()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, pool: PoolSettings | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         self._engine.dispose()
-        self._engine = keeping_engine(self.postgres_url, self._token_provider, self.kept_connections)
+        self._engine = (pool or PoolSettings()).engine(self.postgres_url, self._token_provider, self.kept_connections)
 
     def dispose(self) -> None:
         super().dispose()  # type: ignore[misc]
@@ -89,26 +126,50 @@ class KeepingScheduleStorage(KeepsConnections, PostgresScheduleStorage):
 class PooledPostgresStorage(DagsterPostgresStorage):
     """dagster-postgres' storage whose parts keep their connections (see the module's docstring).
 
-    dagster.yaml:  storage: {custom: {module: convo_pipelines.instance.storage,
-                   class: PooledPostgresStorage, config: <what storage: postgres: takes>}}
+    dagster.yaml:  storage: {custom: {module: convo_pipelines.instance.storage, class: PooledPostgresStorage,
+                   config: <what storage: postgres: takes, plus pool_size, max_overflow, pool_recycle, pool_mode>}}
 
     A config without `postgres_url` or `postgres_db` (the project's dagster.yaml) takes the URL from the
     environment as `convo-pipelines dev` does (url_from_environment).
     """
 
-    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, inst_data=None, token_provider=None):
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data=None,
+        token_provider=None,
+        pool: PoolSettings | None = None,
+    ):
         # DagsterPostgresStorage.__init__ would build the stock parts, each checking its tables once more.
         self.postgres_url = postgres_url
         self.should_autocreate_tables = should_autocreate_tables
         self._inst_data = inst_data
-        self._run_storage = KeepingRunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
-        self._event_log_storage = KeepingEventLogStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
-        self._schedule_storage = KeepingScheduleStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
+        self._run_storage = KeepingRunStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider, pool=pool
+        )
+        self._event_log_storage = KeepingEventLogStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider, pool=pool
+        )
+        self._schedule_storage = KeepingScheduleStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider, pool=pool
+        )
         self._run_storage.disposed_with_it = (self._schedule_storage,)
         super(DagsterPostgresStorage, self).__init__()  # DagsterStorage's own set-up
 
     @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {
+            **DagsterPostgresStorage.config_type(),
+            "pool_size": dg.Field(dg.IntSource, is_required=False),
+            "max_overflow": dg.Field(dg.IntSource, is_required=False),
+            "pool_recycle": dg.Field(dg.IntSource, is_required=False),
+            "pool_mode": dg.Field(dg.StringSource, is_required=False),
+        }
+
+    @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Any) -> "PooledPostgresStorage":
+        pool = PoolSettings.from_config(config_value)
         if not (config_value.get("postgres_url") or config_value.get("postgres_db")):
             config_value = {**config_value, "postgres_url": url_from_environment()}
         return cls(
@@ -116,6 +177,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
             config_value.get("should_autocreate_tables", True),
             inst_data=inst_data,
             token_provider=get_token_provider_from_config(config_value),
+            pool=pool,
         )
 
 
