@@ -18,9 +18,9 @@ import dagster as dg
 import psycopg
 import pytest
 
+from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, psycopg_url
 from convo_pipelines.lib.migrations import migrate
-from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, definitions_bound_to, fresh_database
 
@@ -71,7 +71,9 @@ def template_database(server_url: str) -> Iterator[str]:
     """Name of a database with the source tables and all migrations, cloned by every test."""
     with fresh_database(server_url, f"convo_template_{os.getpid()}") as url:
         with connect(url) as conn:
-            conn.execute(render_sql("tools/source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA))
+            conn.execute(
+                render_sql("tools/source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA)
+            )
             conn.commit()
             migrate(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
             name = conn.info.dbname
@@ -111,8 +113,6 @@ def definitions(postgres: PostgresResource) -> dg.Definitions:
     return definitions_bound_to(postgres)
 
 
-
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
-

@@ -55,7 +55,11 @@ def describe_in_subprocesses(cases: list[Case], environment: dict[str, str], cwd
     completed = subprocess.run(
         [sys.executable, __file__],
         input=json.dumps([case.to_json() for case in cases]),
-        env=environment, cwd=cwd, capture_output=True, text=True, timeout=300,
+        env=environment,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout)
@@ -64,7 +68,7 @@ def describe_in_subprocesses(cases: list[Case], environment: dict[str, str], cwd
 def describe(case: Case) -> dict:
     """The case's schedules (cron, time zone, run requests at its tick) and the discovery's freshness policy,
     or the error that stopped the definitions from loading."""
-    os.environ.update({variable: case.cron for variable in case.variables}, SCHEDULE_TIMEZONE=case.timezone)
+    os.environ.update(dict.fromkeys(case.variables, case.cron), SCHEDULE_TIMEZONE=case.timezone)
     names = [name for variable in case.variables for name in SCHEDULES_OF[variable]]
     try:
         from convo_pipelines.definitions import defs

@@ -11,7 +11,7 @@ import random
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -41,7 +41,7 @@ class Scenario:
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def langchain(kind: str, content: str) -> dict:
@@ -57,7 +57,9 @@ def shaped(shape: str, kind: str, content: str) -> dict:
 
 
 def create_client(db: psycopg.Connection, code: str) -> None:
-    db.execute("insert into public.clients (code, name) values (%s, %s) on conflict (code) do nothing", (code, code.title()))
+    db.execute(
+        "insert into public.clients (code, name) values (%s, %s) on conflict (code) do nothing", (code, code.title())
+    )
 
 
 def create_crew(db: psycopg.Connection, code: str, client_code: str | None, table_name: str) -> None:
@@ -91,23 +93,37 @@ def insert_messages(db: psycopg.Connection, table: str, rows: list[tuple[str, da
             copy.write_row((session_id, created_at, message if isinstance(message, str) else json.dumps(message)))
 
 
-def generated_rows(shape: str, start: date, days: int, sessions: int, seed: int, text_ids: bool = False) -> list[tuple[str, datetime, object]]:
+def generated_rows(
+    shape: str, start: date, days: int, sessions: int, seed: int, text_ids: bool = False
+) -> list[tuple[str, datetime, object]]:
     """Random sessions: some crossing midnight, some lasting days, with malformed and empty-content messages."""
     rng = random.Random(seed)
     rows: list[tuple[str, datetime, object]] = []
     for number in range(sessions):
         session_id = f"session-{seed}-{number}" if text_ids else str(uuid.UUID(int=rng.getrandbits(128)))
-        moment = datetime.combine(start, datetime.min.time(), timezone.utc) + timedelta(seconds=rng.randrange(days * 86400))
+        moment = datetime.combine(start, datetime.min.time(), UTC) + timedelta(seconds=rng.randrange(days * 86400))
         if number % 7 == 0:  # start just before midnight so the session crosses it
             moment = moment.replace(hour=23, minute=58, second=rng.randrange(60))
         for position in range(rng.randint(1, 9)):
             kind = "human" if position % 2 == 0 else rng.choice(["ai", "ai", "ai", "tool", "system"])
-            content = "" if (kind == "ai" and rng.random() < 0.2) or (kind == "human" and rng.random() < 0.1) else f"{kind} says {rng.random():.6f}"
+            content = (
+                ""
+                if (kind == "ai" and rng.random() < 0.2) or (kind == "human" and rng.random() < 0.1)
+                else f"{kind} says {rng.random():.6f}"
+            )
             message: object = shaped(shape, kind, content)
             roll = rng.random()
             if roll < 0.03:
                 # Raw JSON text: not an object, no type, or an unknown type.
-                message = rng.choice(['"just a string"', "[1, 2, 3]", '{"data": {"content": "no type"}}', '{"type": "robot", "content": "beep"}', "42"])
+                message = rng.choice(
+                    [
+                        '"just a string"',
+                        "[1, 2, 3]",
+                        '{"data": {"content": "no type"}}',
+                        '{"type": "robot", "content": "beep"}',
+                        "42",
+                    ]
+                )
             rows.append((session_id, moment, message))
             step = rng.choice([5, 30, 90, 600]) if number % 11 else rng.choice([3600 * 20, 86400 * 2])
             moment += timedelta(seconds=step)
@@ -131,7 +147,9 @@ def build_scenario(db: psycopg.Connection, start: date, days: int = 4, sessions:
         insert_messages(db, spec.name, rows)
         scenario.good[code] = spec.name
         scenario.clients[code] = client
-    create_histories_table(db, HistoriesTableSpec("n8n_chat_histories", "n8n", "varchar(255)", "jsonb", with_created_at=False))
+    create_histories_table(
+        db, HistoriesTableSpec("n8n_chat_histories", "n8n", "varchar(255)", "jsonb", with_created_at=False)
+    )
     bad = [("hostile", HOSTILE_TABLE_NAME), ("ghost", "no_such_histories"), ("n8n_raw", "n8n_chat_histories")]
     for code, table in bad:
         create_crew(db, code, "globex", table)
@@ -150,7 +168,9 @@ class RawMessage:
 
 def read_raw(db: psycopg.Connection, table: str) -> list[RawMessage]:
     rows = db.execute(
-        sql.SQL("select id, session_id::text, message::text, created_at from {}").format(sql.Identifier("public", table))
+        sql.SQL("select id, session_id::text, message::text, created_at from {}").format(
+            sql.Identifier("public", table)
+        )
     ).fetchall()
     return [_raw_message(*row) for row in rows]
 
@@ -163,26 +183,44 @@ def _raw_message(id_: int, session_id: str, text: str, created_at: datetime) -> 
     if not isinstance(value, dict) or value.get("type") not in KNOWN_TYPES:
         return RawMessage(id_, session_id, created_at, None, None)
     data = value.get("data")
-    content = data.get("content") if isinstance(data, dict) and data.get("content") is not None else value.get("content")
-    return RawMessage(id_, session_id, created_at, value["type"], content if isinstance(content, str) or content is None else json.dumps(content))
+    content = (
+        data.get("content") if isinstance(data, dict) and data.get("content") is not None else value.get("content")
+    )
+    return RawMessage(
+        id_,
+        session_id,
+        created_at,
+        value["type"],
+        content if isinstance(content, str) or content is None else json.dumps(content),
+    )
 
 
-def oracle_sessions(db: psycopg.Connection, scenario: Scenario, first_day: date | None = None, end_day: date | None = None) -> set[tuple]:
+def oracle_sessions(
+    db: psycopg.Connection, scenario: Scenario, first_day: date | None = None, end_day: date | None = None
+) -> set[tuple]:
     """Expected histories_sessions rows, optionally only the days [first_day, end_day)."""
     expected = set()
     for crew, table in scenario.good.items():
         groups: dict[tuple[str, date], list[RawMessage]] = defaultdict(list)
         for message in read_raw(db, table):
-            groups[(message.session_id, message.created_at.astimezone(timezone.utc).date())].append(message)
+            groups[(message.session_id, message.created_at.astimezone(UTC).date())].append(message)
         for (session_id, day), messages in groups.items():
             if (first_day and day < first_day) or (end_day and day >= end_day):
                 continue
-            expected.add((
-                crew, session_id, day, scenario.clients[crew], len(messages),
-                sum(m.kind == "human" for m in messages), sum(m.kind == "ai" for m in messages),
-                sum(m.kind is None for m in messages),
-                min(m.created_at for m in messages), max(m.created_at for m in messages),
-            ))
+            expected.add(
+                (
+                    crew,
+                    session_id,
+                    day,
+                    scenario.clients[crew],
+                    len(messages),
+                    sum(m.kind == "human" for m in messages),
+                    sum(m.kind == "ai" for m in messages),
+                    sum(m.kind is None for m in messages),
+                    min(m.created_at for m in messages),
+                    max(m.created_at for m in messages),
+                )
+            )
     return expected
 
 
@@ -195,14 +233,24 @@ def oracle_summaries(db: psycopg.Connection, scenario: Scenario) -> set[tuple]:
             sessions[message.session_id].append(message)
         for session_id, messages in sessions.items():
             started, ended = min(m.created_at for m in messages), max(m.created_at for m in messages)
-            humans = sorted((m for m in messages if m.kind == "human" and m.content), key=lambda m: (m.created_at, m.id))
-            expected.add((
-                crew, session_id, scenario.clients[crew], len(messages),
-                sum(m.kind == "human" for m in messages), sum(m.kind == "ai" for m in messages),
-                started, ended, Decimal(str((ended - started).total_seconds())).normalize(),
-                len({m.created_at.astimezone(timezone.utc).date() for m in messages}),
-                humans[0].content[:200] if humans else None,
-            ))
+            humans = sorted(
+                (m for m in messages if m.kind == "human" and m.content), key=lambda m: (m.created_at, m.id)
+            )
+            expected.add(
+                (
+                    crew,
+                    session_id,
+                    scenario.clients[crew],
+                    len(messages),
+                    sum(m.kind == "human" for m in messages),
+                    sum(m.kind == "ai" for m in messages),
+                    started,
+                    ended,
+                    Decimal(str((ended - started).total_seconds())).normalize(),
+                    len({m.created_at.astimezone(UTC).date() for m in messages}),
+                    humans[0].content[:200] if humans else None,
+                )
+            )
     return expected
 
 
@@ -217,9 +265,13 @@ SUMMARIES_COLUMNS = (
 
 
 def actual_sessions(db: psycopg.Connection) -> set[tuple]:
-    return set(db.execute(sql.SQL("select {} from analytics.histories_sessions").format(sql.SQL(SESSIONS_COLUMNS))).fetchall())
+    return set(
+        db.execute(sql.SQL("select {} from analytics.histories_sessions").format(sql.SQL(SESSIONS_COLUMNS))).fetchall()
+    )
 
 
 def actual_summaries(db: psycopg.Connection) -> set[tuple]:
-    rows = db.execute(sql.SQL("select {} from analytics.conversation_summaries").format(sql.SQL(SUMMARIES_COLUMNS))).fetchall()
+    rows = db.execute(
+        sql.SQL("select {} from analytics.conversation_summaries").format(sql.SQL(SUMMARIES_COLUMNS))
+    ).fetchall()
     return {(*row[:8], row[8].normalize(), *row[9:]) for row in rows}

@@ -56,7 +56,11 @@ class RunOutcome:
 
     @classmethod
     def from_json(cls, data: dict) -> RunOutcome:
-        return cls(data["success"], data["materializations"], {key: CheckOutcome(**value) for key, value in data["checks"].items()})
+        return cls(
+            data["success"],
+            data["materializations"],
+            {key: CheckOutcome(**value) for key, value in data["checks"].items()},
+        )
 
 
 def _plain(metadata: dict) -> dict[str, object]:
@@ -81,7 +85,9 @@ def run_full_discovery_then_tick(url: str, today: date, workdir: Path) -> Discov
     """Both runs against the database at `url`, in a child process (see the module's docstring)."""
     out = workdir / "runs.json"
     environment = {**os.environ, "PARTITIONS_START_DATE": (today - timedelta(days=DAYS_BEFORE_TODAY)).isoformat()}
-    subprocess.run([sys.executable, "-m", __name__, url, today.isoformat(), str(out)], env=environment, check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", __name__, url, today.isoformat(), str(out)], env=environment, check=True, timeout=600
+    )
     data = json.loads(out.read_text())
     return DiscoveryRuns(
         RunOutcome.from_json(data["full"]), RunOutcome.from_json(data["tick"]), data["after_full"], data["after_tick"]
@@ -112,13 +118,23 @@ def _run_in_this_process(url: str, today: date, out: Path) -> None:
         tick = dg.materialize(
             everything,
             resources={"postgres": postgres},
-            tags={"dagster/asset_partition_range_start": today.isoformat(), "dagster/asset_partition_range_end": today.isoformat()},
+            tags={
+                "dagster/asset_partition_range_start": today.isoformat(),
+                "dagster/asset_partition_range_end": today.isoformat(),
+            },
             run_config=discovery_tick_run_config(),
             raise_on_error=False,
         )
         after_tick = source_fingerprint(db)
     outcomes = {"full": RunOutcome.of(full), "tick": RunOutcome.of(tick)}
-    document = {name: {"success": o.success, "materializations": o.materializations, "checks": {k: vars(c) for k, c in o.checks.items()}} for name, o in outcomes.items()}
+    document = {
+        name: {
+            "success": o.success,
+            "materializations": o.materializations,
+            "checks": {k: vars(c) for k, c in o.checks.items()},
+        }
+        for name, o in outcomes.items()
+    }
     out.write_text(json.dumps({**document, "after_full": after_full, "after_tick": after_tick}))
 
 
@@ -136,7 +152,9 @@ def source_fingerprint(db: psycopg.Connection) -> dict[str, str]:
     ).fetchall()
     hashes = {
         f"{schema}.{name}": db.execute(
-            sql.SQL("select md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from {} as t").format(sql.Identifier(schema, name))
+            sql.SQL("select md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from {} as t").format(
+                sql.Identifier(schema, name)
+            )
         ).fetchone()[0]
         for schema, name in relations
     }

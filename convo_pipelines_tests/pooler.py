@@ -109,7 +109,9 @@ def pooled_login(database_url: str) -> Iterator[PooledLogin]:
             for table, privileges in APP_WRITES.items():
                 admin.execute(
                     sql.SQL("grant {} on {} to {}").format(
-                        sql.SQL(", ").join(map(sql.SQL, privileges)), sql.Identifier("public", table), sql.Identifier(role)
+                        sql.SQL(", ").join(map(sql.SQL, privileges)),
+                        sql.Identifier("public", table),
+                        sql.Identifier(role),
                     )
                 )
             yield PooledLogin(role, password, url_with_login(database_url, role, password))
@@ -169,7 +171,13 @@ class Pgbouncer:
 
 @contextmanager
 def running_pgbouncer(
-    database_url: str, login: PooledLogin, folder: Path, *, pool_mode: str, pool_size: int, extra_settings: dict[str, str] | None = None
+    database_url: str,
+    login: PooledLogin,
+    folder: Path,
+    *,
+    pool_mode: str,
+    pool_size: int,
+    extra_settings: dict[str, str] | None = None,
 ) -> Iterator[Pgbouncer]:
     """pgbouncer in front of `database_url`'s database on a free localhost port, `pool_size` server
     connections for the login role, SCRAM for clients; stopped on exit."""
@@ -199,7 +207,9 @@ def running_pgbouncer(
         bouncer.stop()
 
 
-def pgbouncer_ini(upstream: dict[str, str], port: int, pool_mode: str, pool_size: int, overrides: dict[str, str]) -> str:
+def pgbouncer_ini(
+    upstream: dict[str, str], port: int, pool_mode: str, pool_size: int, overrides: dict[str, str]
+) -> str:
     """The whole configuration: one database, localhost only, no unix socket of its own."""
     server = " ".join(f"{key}={upstream[key]}" for key in ("host", "port") if upstream.get(key))
     settings = {
@@ -251,7 +261,9 @@ def wait_until_it_serves(bouncer: Pgbouncer) -> None:
             failure = str(exc)
             time.sleep(0.1)
     output = (bouncer.folder / "stdout.log").read_text(errors="replace")
-    raise RuntimeError(f"pgbouncer did not serve within {STARTUP_SECONDS:.0f} s ({failure}):\n{output[-2000:]}\n{bouncer.log()[-3000:]}")
+    raise RuntimeError(
+        f"pgbouncer did not serve within {STARTUP_SECONDS:.0f} s ({failure}):\n{output[-2000:]}\n{bouncer.log()[-3000:]}"
+    )
 
 
 def free_port() -> int:
@@ -267,7 +279,7 @@ def free_port() -> int:
 def admin_rows(cursor: psycopg.Cursor) -> list[dict[str, object]]:
     """The rows of an admin console SHOW as {column: value}."""
     columns = [column.name for column in cursor.description]
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+    return [dict(zip(columns, row, strict=False)) for row in cursor.fetchall()]
 
 
 def ports_linked_to_a_server(admin: psycopg.Connection, database: str) -> set[int]:
@@ -291,7 +303,11 @@ def ports_connected_to(pid: int, port: int) -> set[int]:
     try:
         process = psutil.Process(pid)
         # psutil 6 renamed connections() to net_connections().
-        connections = process.net_connections(kind="tcp") if hasattr(process, "net_connections") else process.connections(kind="tcp")
+        connections = (
+            process.net_connections(kind="tcp")
+            if hasattr(process, "net_connections")
+            else process.connections(kind="tcp")
+        )
     except psutil.NoSuchProcess:
         return set()
     return {connection.laddr.port for connection in connections if connection.raddr and connection.raddr.port == port}
@@ -322,7 +338,7 @@ def server_state_query() -> sql.Composed:
 
 def read_server_state(conn: psycopg.Connection) -> ServerState:
     row = conn.execute(server_state_query()).fetchone()
-    return ServerState(row[0], dict(zip(WATCHED_SETTINGS, row[1:-2])), row[-2], row[-1])
+    return ServerState(row[0], dict(zip(WATCHED_SETTINGS, row[1:-2], strict=False)), row[-2], row[-1])
 
 
 def server_defaults(direct_url: str) -> dict[str, str]:
@@ -395,7 +411,13 @@ class AppTraffic:
     """
 
     def __init__(
-        self, pooled_url: str, defaults: dict[str, str], people: list, messages: list, contact_methods: list, interval: float = 0.05
+        self,
+        pooled_url: str,
+        defaults: dict[str, str],
+        people: list,
+        messages: list,
+        contact_methods: list,
+        interval: float = 0.05,
     ) -> None:
         self.pooled_url, self.defaults, self.interval = pooled_url, defaults, interval
         self.people, self.messages, self.contact_methods = people, messages, contact_methods
@@ -416,11 +438,17 @@ class AppTraffic:
         while not self._stopping.wait(self.interval):
             try:
                 # An app behind a transaction pooler prepares nothing: the next transaction may run elsewhere.
-                conn = conn if conn is not None and not conn.closed else psycopg.connect(self.pooled_url, prepare_threshold=None)
+                conn = (
+                    conn
+                    if conn is not None and not conn.closed
+                    else psycopg.connect(self.pooled_url, prepare_threshold=None)
+                )
                 self._one_transaction(conn)
                 self.report.transactions += 1
             except psycopg.Error as exc:
-                self.report.errors[f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"] += 1
+                self.report.errors[
+                    f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                ] += 1
                 if conn is not None and not conn.closed:
                     with suppress(psycopg.Error):
                         conn.rollback()

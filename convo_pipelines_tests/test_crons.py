@@ -11,7 +11,7 @@ import functools
 import itertools
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -33,21 +33,50 @@ LINK_SYNC = ("LINK_TABLES_SYNC_CRON", "LINK_TABLES_AUDIT_CRON")
 ZONES = ("UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata")
 CRONS = (
     # uneven: steps that do not divide the hour, working hours (no cron policy can cover their longest gap)
-    "*/7 * * * *", "0 9-17 * * 1-5", "*/10 8-18 * * *", "*/13 * * * *", "*/45 * * * *", "*/25 * * * *",
+    "*/7 * * * *",
+    "0 9-17 * * 1-5",
+    "*/10 8-18 * * *",
+    "*/13 * * * *",
+    "*/45 * * * *",
+    "*/25 * * * *",
     # regular ones
-    "* * * * *", "*/5 * * * *", "0 * * * *", "30 * * * *", "15 */2 * * *",
+    "* * * * *",
+    "*/5 * * * *",
+    "0 * * * *",
+    "30 * * * *",
+    "15 */2 * * *",
     # business hours and weekdays
-    "*/15 9-17 * * mon-fri", "0 22 * * 1-5", "0 6 * 6-8 1-5",
+    "*/15 9-17 * * mon-fri",
+    "0 22 * * 1-5",
+    "0 6 * 6-8 1-5",
     # lists and ranges, some in the hours a DST change skips or repeats
-    "0,20,45 * * * *", "0 6,18 * * *", "0 0,12 1,15 * *", "30 1-5 * * *", "*/10 0-5 * * *", "0 1-3 * * *",
+    "0,20,45 * * * *",
+    "0 6,18 * * *",
+    "0 0,12 1,15 * *",
+    "30 1-5 * * *",
+    "*/10 0-5 * * *",
+    "0 1-3 * * *",
     # daily, at times a DST change skips or repeats
-    "0 2 * * *", "30 2 * * *", "30 1 * * *", "45 23 * * *",
+    "0 2 * * *",
+    "30 2 * * *",
+    "30 1 * * *",
+    "45 23 * * *",
     # weekly
-    "0 4 * * 0", "5 4 * * sun", "45 23 * * 5", "0 2 * * 0", "20 4 1-7 * 1",
+    "0 4 * * 0",
+    "5 4 * * sun",
+    "45 23 * * 5",
+    "0 2 * * 0",
+    "20 4 1-7 * 1",
     # monthly
-    "0 0 1 * *", "30 3 15 * *", "0 0 31 * *", "0 8 * * 1#1",
+    "0 0 1 * *",
+    "30 3 15 * *",
+    "0 0 31 * *",
+    "0 8 * * 1#1",
     # quarterly and yearly
-    "0 12 1 */3 *", "0 0 1 1 *", "59 23 31 12 *", "0 0 29 2 *",
+    "0 12 1 */3 *",
+    "0 0 1 1 *",
+    "59 23 31 12 *",
+    "0 0 29 2 *",
 )
 EVALUATED_FROM = datetime(2024, 3, 4, 12, 0)  # away from every DST change of ZONES
 PARTITIONS_START = date(2024, 1, 1)  # the default PARTITIONS_START_DATE
@@ -79,9 +108,9 @@ CASES = [
 @functools.cache
 def dst_changes(zone: str) -> list[datetime]:
     """The moments (UTC) of 2024 and 2025 at which `zone`'s UTC offset changes."""
-    moments = [datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=30 * step) for step in range(35_088)]
+    moments = [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=30 * step) for step in range(35_088)]
     offsets = [moment.astimezone(ZoneInfo(zone)).utcoffset() for moment in moments]
-    return [moment for moment, before, after in zip(moments[1:], offsets, offsets[1:]) if before != after]
+    return [moment for moment, before, after in zip(moments[1:], offsets, offsets[1:], strict=False) if before != after]
 
 
 def ticks_across(cron: str, zone: str, moment: datetime) -> list[datetime]:
@@ -104,7 +133,7 @@ def longest_gap(cron: str, zone: str) -> timedelta:
         list(itertools.takewhile(lambda tick: tick.year < 2052, first_ticks)),
         *(ticks_across(cron, zone, moment) for moment in dst_changes(zone)),
     ]
-    return max(later - earlier for ticks in stretches for earlier, later in zip(ticks, ticks[1:]))
+    return max(later - earlier for ticks in stretches for earlier, later in itertools.pairwise(ticks))
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +141,7 @@ def described(tmp_path_factory) -> dict[Case, dict]:
     """Every case's description (cron_loads.describe), each case loaded in a process of its own."""
     folder = tmp_path_factory.mktemp("crons")
     environment = environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME"}, CONVO_HOME=str(folder / "convo_home"))
-    return dict(zip(CASES, describe_in_subprocesses(CASES, environment, folder)))
+    return dict(zip(CASES, describe_in_subprocesses(CASES, environment, folder), strict=False))
 
 
 def case_id(case: Case) -> str:
@@ -129,8 +158,8 @@ def test_the_discovery_cron_loads_ticks_and_has_a_true_freshness_policy(describe
     previous, tick = two_ticks(case.cron, case.timezone)
     assert tick == case.tick
     [request] = schedule["requests"]
-    first_day = max(previous.astimezone(timezone.utc).date(), PARTITIONS_START).isoformat()
-    last_day = tick.astimezone(timezone.utc).date().isoformat()
+    first_day = max(previous.astimezone(UTC).date(), PARTITIONS_START).isoformat()
+    last_day = tick.astimezone(UTC).date().isoformat()
     tags = request["tags"]
     assert (tags[PARTITION_RANGE_START_TAG], tags[PARTITION_RANGE_END_TAG]) == (first_day, last_day)
     # A tick over one day reads only the new messages; one over two days or more recomputes them fully.
@@ -158,7 +187,7 @@ def test_the_link_tables_crons_load_and_tick(described, case: Case) -> None:
 
     [front] = schedules["front_link_tables_sync_schedule"]["requests"]
     # Every partition up to the tick's UTC day, as one run.
-    last_day = case.tick.astimezone(timezone.utc).date().isoformat()
+    last_day = case.tick.astimezone(UTC).date().isoformat()
     tags = front["tags"]
     assert (tags[PARTITION_RANGE_START_TAG], tags[PARTITION_RANGE_END_TAG]) == (PARTITIONS_START.isoformat(), last_day)
     for name in ("project_link_tables_sync_schedule", "link_tables_audit_schedule"):

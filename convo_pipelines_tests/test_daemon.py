@@ -37,10 +37,10 @@ import yaml
 from psycopg import sql
 
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
-from convo_pipelines.lib.db import connect, dagster_storage_url
-from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.defs.links.sensors import CURSOR_KEY
 from convo_pipelines.defs.partitions import partition_range_tags
-from convo_pipelines.defs.links.sensors import CHANGE_LAG, CURSOR_KEY
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE, connect, dagster_storage_url
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
@@ -84,8 +84,14 @@ LATE_CHANGES_SENSOR = "link_tables_late_changes_sensor"
 # changes the test makes afterwards are late changes.
 BASELINE = "2024-02-01 00:00:00+00"
 SOURCE_TABLES_WITH_TIMESTAMPS = (
-    "clients", "people", "contact_methods", "front_conversations", "front_messages",
-    "front_message_recipients", "projects", "conversations",
+    "clients",
+    "people",
+    "contact_methods",
+    "front_conversations",
+    "front_messages",
+    "front_message_recipients",
+    "projects",
+    "conversations",
 )
 CREW, HISTORIES_TABLE, CLIENT = "daemon_crew", "daemon_histories", "acme"
 # Code server start, a one-minute cron or sensor interval, a run process loading the code: generous
@@ -171,7 +177,9 @@ def arrange_crew(db: psycopg.Connection) -> Scenario:
 def date_everything_at_baseline(db: psycopg.Connection) -> None:
     for table in SOURCE_TABLES_WITH_TIMESTAMPS:
         db.execute(
-            sql.SQL("update {} set created_at = least(created_at, %(t)s), updated_at = %(t)s").format(sql.Identifier(SCHEMA, table)),
+            sql.SQL("update {} set created_at = least(created_at, %(t)s), updated_at = %(t)s").format(
+                sql.Identifier(SCHEMA, table)
+            ),
             {"t": BASELINE},
         )
 
@@ -258,7 +266,9 @@ def sensor_cursor(target: Deployment) -> datetime | None:
     return None
 
 
-def finished_run(target: Deployment, tag: str, name: str, created_after: datetime | None = None) -> dg.DagsterRun | None:
+def finished_run(
+    target: Deployment, tag: str, name: str, created_after: datetime | None = None
+) -> dg.DagsterRun | None:
     """The oldest finished run of this schedule or sensor (created after `created_after`), if any."""
     finished = [run for run in target.runs(tag, name, created_after) if run.status in FINISHED]
     return finished[-1] if finished else None  # get_runs lists the newest first
@@ -279,7 +289,9 @@ def add_late_recipient(target: Deployment, dated: datetime) -> tuple:
     not linked to that conversation yet. Returns the (person, conversation) link it implies."""
     conversation = target.source.first_instant_of_jan_10
     linked = link_pairs(target.db, SCHEMA, "people_front_conversations")
-    person = next(p for p in target.source.people if p != target.source.deleted_person and (p, conversation) not in linked)
+    person = next(
+        p for p in target.source.people if p != target.source.deleted_person and (p, conversation) not in linked
+    )
     contact_method = next(cm for cm, owner in target.source.contact_methods.items() if owner == person)
     target.db.execute(
         "insert into public.front_message_recipients (front_message_id, contact_method_id, created_at, updated_at) "
@@ -296,7 +308,9 @@ def latest_mode(target: Deployment, asset: str) -> str:
 
 
 @pytest.fixture
-def deployments(database_url: str, server_url: str, template_database: str, tmp_path: Path) -> Iterator[tuple[Deployment, Deployment]]:
+def deployments(
+    database_url: str, server_url: str, template_database: str, tmp_path: Path
+) -> Iterator[tuple[Deployment, Deployment]]:
     """(background jobs on, background jobs off): two deployments arranged identically."""
     with ExitStack() as stack:
         other_database = stack.enter_context(fresh_database(server_url, "convo_test", template=template_database))
@@ -322,20 +336,27 @@ def test_schedule_and_sensor_fire_through_the_daemon_and_nothing_fires_when_disa
 
     with ExitStack() as daemons:
         started = time.monotonic()
-        daemons.enter_context(running_daemon(running, CONVERSATION_DISCOVERY_CRON="* * * * *", ENABLE_BACKGROUND_JOBS="true"))
-        daemons.enter_context(running_daemon(stopped, CONVERSATION_DISCOVERY_CRON="* * * * *", ENABLE_BACKGROUND_JOBS="false"))
+        daemons.enter_context(
+            running_daemon(running, CONVERSATION_DISCOVERY_CRON="* * * * *", ENABLE_BACKGROUND_JOBS="true")
+        )
+        daemons.enter_context(
+            running_daemon(stopped, CONVERSATION_DISCOVERY_CRON="* * * * *", ENABLE_BACKGROUND_JOBS="false")
+        )
 
-        # The sensor's first tick only sets its cursor, the database's now() - CHANGE_LAG. A change dated
-        # 30 s after that cursor (already 90 s old when it is made) is past CHANGE_LAG by the next tick,
+        # The sensor's first tick only sets its cursor, the database's now() - LATE_COMMIT_ALLOWANCE. A change dated
+        # 30 s after that cursor (already 90 s old when it is made) is past LATE_COMMIT_ALLOWANCE by the next tick,
         # one 60 s interval later, which therefore requests its run. Both deployments get the same change.
         cursor = wait_for("the sensor's first tick", lambda: sensor_cursor(running), STARTUP_TIMEOUT, *both)
-        late_change = cursor + CHANGE_LAG / 4
+        late_change = cursor + LATE_COMMIT_ALLOWANCE / 4
         expected_link = add_late_recipient(running, late_change)
         assert add_late_recipient(stopped, late_change) == expected_link
 
         # The schedule's first tick: a full read of today's messages.
         first_tick = wait_for(
-            "the first discovery run", lambda: finished_run(running, "dagster/schedule_name", DISCOVERY_SCHEDULE), TICK_RUN_TIMEOUT, *both
+            "the first discovery run",
+            lambda: finished_run(running, "dagster/schedule_name", DISCOVERY_SCHEDULE),
+            TICK_RUN_TIMEOUT,
+            *both,
         )
         assert first_tick.status == dg.DagsterRunStatus.SUCCESS, running.daemon_output()
         assert actual_summaries(running.db) == oracle_summaries(running.db, running.scenario)
@@ -360,7 +381,10 @@ def test_schedule_and_sensor_fire_through_the_daemon_and_nothing_fires_when_disa
 
         # The sensor's run for the late change: the one day, scoped to the one conversation.
         sensor_run = wait_for(
-            "the late-change sensor's run", lambda: finished_run(running, "dagster/sensor_name", LATE_CHANGES_SENSOR), TICK_RUN_TIMEOUT, *both
+            "the late-change sensor's run",
+            lambda: finished_run(running, "dagster/sensor_name", LATE_CHANGES_SENSOR),
+            TICK_RUN_TIMEOUT,
+            *both,
         )
         assert sensor_run.status == dg.DagsterRunStatus.SUCCESS, running.daemon_output()
         assert [run.job_name for run in running.runs("dagster/sensor_name", LATE_CHANGES_SENSOR)] == ["front_links_job"]
@@ -369,7 +393,9 @@ def test_schedule_and_sensor_fire_through_the_daemon_and_nothing_fires_when_disa
         assert scopes == {(str(expected_link[1]),)}
         assert expected_link in link_pairs(running.db, SCHEMA, "people_front_conversations")
         assert link_pairs(running.db, SCHEMA, "people_front_conversations") == expected_people_links(running.db, SCHEMA)
-        assert link_pairs(running.db, SCHEMA, "clients_front_conversations") == expected_client_links(running.db, SCHEMA)
+        assert link_pairs(running.db, SCHEMA, "clients_front_conversations") == expected_client_links(
+            running.db, SCHEMA
+        )
         waited = time.monotonic() - started
 
         # Over the same wait (in which the schedule ticked twice and the sensor requested a run), the
@@ -377,12 +403,16 @@ def test_schedule_and_sensor_fire_through_the_daemon_and_nothing_fires_when_disa
         heartbeats = stopped.instance.get_daemon_heartbeats()
         for daemon_type in ("SCHEDULER", "SENSOR"):
             assert daemon_type in heartbeats, f"{daemon_type} never beat:\n{stopped.daemon_output()}"
-            assert time.time() - heartbeats[daemon_type].timestamp < 60, f"{daemon_type} stopped beating:\n{stopped.daemon_output()}"
+            assert time.time() - heartbeats[daemon_type].timestamp < 60, (
+                f"{daemon_type} stopped beating:\n{stopped.daemon_output()}"
+            )
     print(f"\nwaited {waited:.0f} s for the schedule's two ticks and the sensor's run")
 
     assert [run.run_id for run in stopped.instance.get_runs()] == [stopped.fill_run_id]
     ticked = [
-        state.name for state in stopped.instance.all_instigator_state() if stopped.instance.get_ticks(state.instigator_origin_id, state.selector_id)
+        state.name
+        for state in stopped.instance.all_instigator_state()
+        if stopped.instance.get_ticks(state.instigator_origin_id, state.selector_id)
     ]
     assert ticked == []
     assert actual_summaries(stopped.db) == set()

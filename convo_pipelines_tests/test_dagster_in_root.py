@@ -62,7 +62,8 @@ def test_dagster_commands_in_the_root_run_on_the_embedded_demo(tmp_path: Path) -
     assert not embedded_is_running(convo_home)
 
     materialized = run_in_root(
-        ["dagster", "asset", "materialize", "-m", "convo_pipelines.definitions", "--select", "project_conversations"], environ
+        ["dagster", "asset", "materialize", "-m", "convo_pipelines.definitions", "--select", "project_conversations"],
+        environ,
     )
     assert materialized.returncode == 0, materialized.stderr[-3000:]
     assert_no_trace(materialized)
@@ -86,7 +87,9 @@ def test_dagster_commands_in_the_root_run_on_the_embedded_demo(tmp_path: Path) -
     assert runs == [("SUCCESS",)]
 
 
-def test_with_database_url_set_nothing_touches_the_embedded_server(tmp_path: Path, empty_database_url: str, server_url: str) -> None:
+def test_with_database_url_set_nothing_touches_the_embedded_server(
+    tmp_path: Path, empty_database_url: str, server_url: str
+) -> None:
     convo_home = tmp_path / "convo"
     environ = shell_in_root(convo_home, DATABASE_URL=empty_database_url)
     try:
@@ -109,9 +112,12 @@ def test_with_database_url_set_nothing_touches_the_embedded_server(tmp_path: Pat
         ("DATABASE_URL", "postgresql://app:s3cr%40t-pw@127.0.0.1:1/app", "cannot be used for Dagster's storage"),
     ],
 )
-def test_a_wrong_setting_stops_a_dagster_command_with_one_line(tmp_path: Path, variable: str, value: str, named: str) -> None:
+def test_a_wrong_setting_stops_a_dagster_command_with_one_line(
+    tmp_path: Path, variable: str, value: str, named: str
+) -> None:
     result = run_in_root(
-        ["dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"], shell_in_root(tmp_path / "convo", **{variable: value})
+        ["dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"],
+        shell_in_root(tmp_path / "convo", **{variable: value}),
     )
     assert result.returncode != 0
     assert_no_trace(result)
@@ -146,8 +152,13 @@ def test_dev_in_the_root_serves_the_embedded_demo_and_stops_with_ctrl_c(tmp_path
     log = tmp_path / "dev.log"
     with log.open("w") as out:
         dev = subprocess.Popen(
-            [*command, "-p", str(port)], cwd=ROOT, env=shell_in_root(convo_home), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_default_signals,
+            [*command, "-p", str(port)],
+            cwd=ROOT,
+            env=shell_in_root(convo_home),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_default_signals,
         )
     try:
         deadline = time.monotonic() + SERVE_TIMEOUT

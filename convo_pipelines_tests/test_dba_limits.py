@@ -12,7 +12,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
+from convo_pipelines.defs.links.assets import (
+    clients_front_conversations,
+    people_front_conversations,
+    project_conversations,
+)
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines_tests.replication import (
@@ -37,7 +41,11 @@ HOLD_SECONDS = 2.0
 def set_on_database(db: psycopg.Connection, setting: str, value: str) -> None:
     """`alter database ... set`, as a DBA limits every session of the database (new sessions take it)."""
     database = db.execute("select current_database()").fetchone()[0]
-    db.execute(sql.SQL("alter database {} set {} = {}").format(sql.Identifier(database), sql.Identifier(setting), sql.Literal(value)))
+    db.execute(
+        sql.SQL("alter database {} set {} = {}").format(
+            sql.Identifier(database), sql.Identifier(setting), sql.Literal(value)
+        )
+    )
 
 
 def reset_on_database(db: psycopg.Connection, setting: str) -> None:
@@ -66,7 +74,11 @@ def test_a_statement_timeout_shorter_than_a_fill_fails_with_the_remedy_and_leave
     assert descriptions
     for description in descriptions:
         assert "\n" not in description
-        assert "statement_timeout" in description and "alter role" in description and "statement_timeout = 0" in description
+        assert (
+            "statement_timeout" in description
+            and "alter role" in description
+            and "statement_timeout = 0" in description
+        )
     # Not retried: a retry meets the same limit.
     assert not any(event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for event in result.all_events)
     # Whatever committed is whole: links the definition holds, never a wrong one.
@@ -95,10 +107,17 @@ def test_a_short_lock_timeout_does_not_fail_a_run_waiting_for_another_writer(db,
     set_on_database(db, "lock_timeout", "10ms")
     results: list[dg.ExecuteInProcessResult] = []
     with psycopg.connect(database_url) as other_writer:
-        other_writer.execute("select pg_advisory_xact_lock(%s, hashtext('public.people_front_conversations'))", (LOCK_CLASS,))
+        other_writer.execute(
+            "select pg_advisory_xact_lock(%s, hashtext('public.people_front_conversations'))", (LOCK_CLASS,)
+        )
         runner = threading.Thread(
             target=lambda: results.append(
-                dg.materialize([people_front_conversations], resources={"postgres": postgres}, tags=FULL_RANGE, raise_on_error=False)
+                dg.materialize(
+                    [people_front_conversations],
+                    resources={"postgres": postgres},
+                    tags=FULL_RANGE,
+                    raise_on_error=False,
+                )
             )
         )
         runner.start()

@@ -15,7 +15,10 @@ from convo_pipelines.lib.settings import get_settings
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
 
 LINK_ASSETS = {"people_front_conversations", "clients_front_conversations", "project_conversations"}
-LINK_SCHEDULES = {"front_link_tables_sync_schedule": "front_links_job", "project_link_tables_sync_schedule": "project_links_job"}
+LINK_SCHEDULES = {
+    "front_link_tables_sync_schedule": "front_links_job",
+    "project_link_tables_sync_schedule": "project_links_job",
+}
 CHECK_NAMES = {
     "people_front_conversations": {"no_duplicate_pairs", "no_orphans", "matches_source", "late_change_indexes"},
     "clients_front_conversations": {"no_duplicate_pairs", "no_orphans", "matches_source"},
@@ -36,13 +39,19 @@ print(json.dumps({
 
 def clean_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """This process's environment without the project's variables, plus `overrides`."""
-    return environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME"}, CONVO_HOME=str(tmp_path / "convo_home"), **overrides)
+    return environment_without(
+        PROJECT_VARIABLES | {"DAGSTER_HOME"}, CONVO_HOME=str(tmp_path / "convo_home"), **overrides
+    )
 
 
 def describe_in_subprocess(tmp_path: Path, **overrides: str) -> dict:
     completed = subprocess.run(
         [sys.executable, "-c", DESCRIBE_SCHEDULES],
-        env=clean_env(tmp_path, **overrides), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env=clean_env(tmp_path, **overrides),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -54,11 +63,25 @@ def repository() -> dg.RepositoryDefinition:
 
 
 SOURCE_TABLES = {
-    "clients", "people", "contact_methods", "front_conversations", "front_messages", "front_message_recipients",
-    "users", "projects", "conversations", "crews",
+    "clients",
+    "people",
+    "contact_methods",
+    "front_conversations",
+    "front_messages",
+    "front_message_recipients",
+    "users",
+    "projects",
+    "conversations",
+    "crews",
 }
 PARENTS = {
-    "people_front_conversations": {"front_conversations", "front_messages", "front_message_recipients", "contact_methods", "people"},
+    "people_front_conversations": {
+        "front_conversations",
+        "front_messages",
+        "front_message_recipients",
+        "contact_methods",
+        "people",
+    },
     "clients_front_conversations": {"people_front_conversations", "front_conversations", "people", "clients"},
     "project_conversations": {"conversations", "projects", "users"},
     "histories_sessions": {"crews", "clients"},
@@ -85,7 +108,9 @@ def test_the_lineage_graph_reaches_every_source_table(repository):
     lineage = graph.get(dg.AssetKey("daily_conversation_stats")).metadata["dagster/column_lineage"]
     schema = graph.get(dg.AssetKey("daily_conversation_stats")).metadata["dagster/column_schema"]
     assert set(lineage.deps_by_column) == {column.name for column in schema.columns}
-    assert lineage.deps_by_column["messages"] == [dg.TableColumnDep(asset_key=dg.AssetKey("histories_sessions"), column_name="message_count")]
+    assert lineage.deps_by_column["messages"] == [
+        dg.TableColumnDep(asset_key=dg.AssetKey("histories_sessions"), column_name="message_count")
+    ]
 
 
 def test_every_asset_is_documented_and_typed(repository):
@@ -131,10 +156,13 @@ def test_jobs_select_the_link_assets_with_their_checks(repository):
     front = repository.get_job("front_links_job")
     project = repository.get_job("project_links_job")
     assert {k.to_user_string() for k in front.asset_layer.executable_asset_keys} == {
-        "people_front_conversations", "clients_front_conversations"
+        "people_front_conversations",
+        "clients_front_conversations",
     }
     assert {(k.asset_key.to_user_string(), k.name) for k in front.asset_layer.asset_graph.asset_check_keys} == {
-        (asset, name) for asset in ("people_front_conversations", "clients_front_conversations") for name in CHECK_NAMES[asset]
+        (asset, name)
+        for asset in ("people_front_conversations", "clients_front_conversations")
+        for name in CHECK_NAMES[asset]
     }
     assert front.partitions_def == daily_partitions
     assert {k.to_user_string() for k in project.asset_layer.executable_asset_keys} == {"project_conversations"}
@@ -152,7 +180,9 @@ def test_schedules_and_sensor_follow_the_settings(repository):
         assert schedule.job_name == job_name
         assert schedule.cron_schedule == settings.link_tables_sync_cron
         assert schedule.execution_timezone == settings.schedule_timezone
-        assert schedule.default_status == (dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED)
+        assert schedule.default_status == (
+            dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+        )
         assert schedule.description
     sensor = repository.get_sensor_def("link_tables_late_changes_sensor")
     assert sensor.default_status == (dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED)
@@ -186,7 +216,10 @@ def test_an_invalid_cron_fails_the_load_naming_the_variable_and_value(tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"],
         env=clean_env(tmp_path, LINK_TABLES_SYNC_CRON="61 2 * * *"),
-        cwd=tmp_path, capture_output=True, text=True, timeout=180,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert completed.returncode != 0
     output = completed.stdout + completed.stderr
@@ -197,6 +230,10 @@ def test_an_invalid_cron_fails_the_load_naming_the_variable_and_value(tmp_path):
 def test_the_cli_validates_the_default_location(tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"],
-        env=clean_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=180,
+        env=clean_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,10 +33,10 @@ import pytest
 import yaml
 from psycopg import sql
 
-from convo_pipelines.lib.db import connect, dagster_storage_url
-from convo_pipelines.tools.dev import backfill_status, graphql, launch_backfill, served_asset_keys
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
+from convo_pipelines.lib.db import connect, dagster_storage_url
+from convo_pipelines.tools.dev import backfill_status, graphql, launch_backfill, served_asset_keys
 from convo_pipelines.tools.seed import seed_demo
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
 from convo_pipelines_tests.source_data import assert_links_exact, link_pairs
@@ -51,7 +51,7 @@ BACKFILL_TIMEOUT = 180
 TICK_RUN_TIMEOUT = 180
 SENSOR = "link_tables_late_changes_sensor"
 SCHEDULE = "conversation_discovery_schedule"
-# The sensor reads changes up to the database's now() minus CHANGE_LAG (2 minutes) so that slow
+# The sensor reads changes up to the database's now() minus LATE_COMMIT_ALLOWANCE (2 minutes) so that slow
 # transactions can commit; a change stamped this long ago is one that committed late, which the next
 # tick or the one after must pick up (waiting out the lag for a fresh row would add two minutes).
 LATE_COMMIT = timedelta(seconds=115)
@@ -72,8 +72,12 @@ query Cursor($selector: SensorSelector!) {
   }
 }
 """
-FAILED_RUNS_QUERY = "{ runsOrError(filter: {statuses: [FAILURE, CANCELED]}) { ... on Runs { results { runId status } } } }"
-PARTITION_STATS_QUERY = "{ assetNodes { assetKey { path } partitionStats { numPartitions numMaterialized numFailed } } }"
+FAILED_RUNS_QUERY = (
+    "{ runsOrError(filter: {statuses: [FAILURE, CANCELED]}) { ... on Runs { results { runId status } } } }"
+)
+PARTITION_STATS_QUERY = (
+    "{ assetNodes { assetKey { path } partitionStats { numPartitions numMaterialized numFailed } } }"
+)
 
 
 # ---------------------------------------------------------------- the processes
@@ -100,7 +104,8 @@ class Topology:
 
     def logs(self) -> str:
         return "\n".join(
-            f"---- {name}\n{(self.folder / f'{name}.log').read_text(errors='replace')[-3000:]}" for name in self.processes
+            f"---- {name}\n{(self.folder / f'{name}.log').read_text(errors='replace')[-3000:]}"
+            for name in self.processes
         )
 
     def assert_running(self) -> None:
@@ -157,12 +162,16 @@ def _signal_group(group: int, signum: int) -> None:
 
 
 @contextmanager
-def production_topology(folder: Path, code_env: dict[str, str], instance_env: dict[str, str]) -> Iterator[tuple[Topology, str]]:
+def production_topology(
+    folder: Path, code_env: dict[str, str], instance_env: dict[str, str]
+) -> Iterator[tuple[Topology, str]]:
     """Code server (gRPC), webserver and daemon; yields them and the webserver's URL, and stops all of them."""
     grpc_port, web_port = free_port(), free_port()
     workspace = folder / "workspace.yaml"
     workspace.write_text(
-        yaml.safe_dump({"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": grpc_port, "location_name": LOCATION}}]})
+        yaml.safe_dump(
+            {"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": grpc_port, "location_name": LOCATION}}]}
+        )
     )
     topology = Topology(folder)
     try:
@@ -170,12 +179,24 @@ def production_topology(folder: Path, code_env: dict[str, str], instance_env: di
         # which inherit its environment: the application's DATABASE_URL and the instance's variables.
         topology.start(
             "code-server",
-            [str(BIN / "dagster"), "code-server", "start", "-m", "convo_pipelines.definitions", "-h", "127.0.0.1", "-p", str(grpc_port)],
+            [
+                str(BIN / "dagster"),
+                "code-server",
+                "start",
+                "-m",
+                "convo_pipelines.definitions",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(grpc_port),
+            ],
             code_env,
         )
         # The webserver and the daemon never import the project: the instance's variables are all they get.
         topology.start(
-            "webserver", [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(web_port)], instance_env
+            "webserver",
+            [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(web_port)],
+            instance_env,
         )
         topology.start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], instance_env)
         yield topology, f"http://127.0.0.1:{web_port}"
@@ -294,11 +315,20 @@ def test_production_topology_backfills_ticks_and_senses(
     tmp_path: Path, project_root: Path, database_url: str, storage_url: str, db: psycopg.Connection
 ) -> None:
     # Seeded to end ten minutes ago, so that no demo row is a change the sensor could see.
-    end = datetime.now(timezone.utc) - timedelta(minutes=10)
+    end = datetime.now(UTC) - timedelta(minutes=10)
     with connect(database_url) as conn:
-        seed_demo(conn, source_schema="public", analytics_schema="analytics", conversations=150, days=2, messages=300, end=end, report=lambda _: None)
+        seed_demo(
+            conn,
+            source_schema="public",
+            analytics_schema="analytics",
+            conversations=150,
+            days=2,
+            messages=300,
+            end=end,
+            report=lambda _: None,
+        )
     first_day = (end - timedelta(days=2)).date().isoformat()
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
 
     dagster_home = tmp_path / "dagster_home"
     tuned_dagster_yaml(project_root, dagster_home)
@@ -314,7 +344,12 @@ def test_production_topology_backfills_ticks_and_senses(
 
     with production_topology(tmp_path, code_env, instance_env) as (topology, webserver):
         assets = {*FRONT_LINK_ASSETS, *PROJECT_LINK_ASSETS, *HISTORIES_ASSETS}
-        wait_for("the webserver serving the code server's assets", lambda: assets <= served_asset_keys(webserver), SERVE_TIMEOUT, topology)
+        wait_for(
+            "the webserver serving the code server's assets",
+            lambda: assets <= served_asset_keys(webserver),
+            SERVE_TIMEOUT,
+            topology,
+        )
 
         # 1. A partition-range backfill through the webserver's GraphQL (what the UI's Launch backfill sends).
         days = {"range": {"start": first_day, "end": today}}
@@ -329,7 +364,11 @@ def test_production_topology_backfills_ticks_and_senses(
         )
         status = wait_for(
             "the backfill finishing",
-            lambda: (s := backfill_status(webserver, backfill_id)) in {"COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"} and s,
+            lambda: (
+                (s := backfill_status(webserver, backfill_id))
+                in {"COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+                and s
+            ),
             BACKFILL_TIMEOUT,
             topology,
         )
@@ -352,19 +391,27 @@ def test_production_topology_backfills_ticks_and_senses(
 
         sensor_run = wait_for(
             "a late-change sensor run naming the changed conversation",
-            lambda: finished_run(runs_tagged(webserver, "dagster/sensor_name", SENSOR), lambda run: str(conversation) in run["runConfigYaml"]),
+            lambda: finished_run(
+                runs_tagged(webserver, "dagster/sensor_name", SENSOR),
+                lambda run: str(conversation) in run["runConfigYaml"],
+            ),
             TICK_RUN_TIMEOUT,
             topology,
         )
         # The sensor asked for exactly the change: every run it launched recomputes that conversation only.
         for run in runs_tagged(webserver, "dagster/sensor_name", SENSOR):
-            scopes = {op: config["config"]["only_conversation_ids"] for op, config in yaml.safe_load(run["runConfigYaml"])["ops"].items()}
+            scopes = {
+                op: config["config"]["only_conversation_ids"]
+                for op, config in yaml.safe_load(run["runConfigYaml"])["ops"].items()
+            }
             assert scopes == {asset: [str(conversation)] for asset in FRONT_LINK_ASSETS}, run
         assert (person, conversation) in link_pairs(db, "public", "people_front_conversations"), sensor_run
         assert_links_exact(db)
 
         def session_stored() -> list[tuple[int, int]] | None:
-            run = finished_run(runs_tagged(webserver, "dagster/schedule_name", SCHEDULE), lambda run: run["creationTime"] > changed_at)
+            run = finished_run(
+                runs_tagged(webserver, "dagster/schedule_name", SCHEDULE), lambda run: run["creationTime"] > changed_at
+            )
             if run is None:
                 return None
             return db.execute(
@@ -373,7 +420,9 @@ def test_production_topology_backfills_ticks_and_senses(
                 (crew, session),
             ).fetchall()
 
-        stored = wait_for("a discovery tick materializing the new chat session", session_stored, TICK_RUN_TIMEOUT, topology)
+        stored = wait_for(
+            "a discovery tick materializing the new chat session", session_stored, TICK_RUN_TIMEOUT, topology
+        )
         assert stored == [(messages, 2)]
 
         # Backfill runs, schedule ticks and sensor runs shared the instance and the database: none failed.

@@ -36,7 +36,12 @@ def test_the_docs_site_builds_with_every_link_and_anchor_resolved(tmp_path: Path
     # --strict turns a warning into a failed build.
     environ = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     built = subprocess.run(
-        [MKDOCS, "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+        [MKDOCS, "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert built.returncode == 0, built.stdout + built.stderr
     assert (tmp_path / "site" / "getting-started" / "index.html").exists()

@@ -46,9 +46,16 @@ def wait_for_line(log: Path, text: str, process: subprocess.Popen, timeout: floa
 def run_block(block: Block, environ: dict[str, str]) -> subprocess.CompletedProcess:
     finished = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", block.text],
-        cwd=ROOT, env=environ, input=block.stdin, capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+        cwd=ROOT,
+        env=environ,
+        input=block.stdin,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
     )
-    assert finished.returncode == 0, f"{block.page.name}: {block.text!r} exited {finished.returncode}:\n{finished.stderr[-3000:]}"
+    assert finished.returncode == 0, (
+        f"{block.page.name}: {block.text!r} exited {finished.returncode}:\n{finished.stderr[-3000:]}"
+    )
     return finished
 
 
@@ -70,7 +77,8 @@ def test_every_command_block_of_the_first_ten_minutes_runs_as_written(tmp_path: 
     # (CONVO_HOME) and its UI on a free port, so a developer's own `make dev` is neither reused nor disturbed.
     environ = environment_without(
         PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL", "TEST_DATABASE_URL"},
-        CONVO_HOME=str(tmp_path / "convo"), DAGSTER_WEBSERVER_PORT=str(free_port()),
+        CONVO_HOME=str(tmp_path / "convo"),
+        DAGSTER_WEBSERVER_PORT=str(free_port()),
     )
     log = tmp_path / "make-dev.log"
     with log.open("w") as out:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,27 +21,32 @@ import pytest
 from psycopg import sql
 
 from convo_pipelines.defs.links.assets import project_conversations
+from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import connect, psycopg_url
 from convo_pipelines.lib.migrations import (
     MIGRATION_LOCK_KEY,
     AppliedMigration,
-    available_migrations,
     applied_versions,
+    available_migrations,
     database_description,
     ensure_schema_current,
     not_shipped_message,
     pending_message,
     rollback_last,
 )
-from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, dagster_cli_environment, environment_without
-from convo_pipelines_tests.source_data import build_source_data, expected_client_links, expected_people_links, link_pairs
+from convo_pipelines_tests.source_data import (
+    build_source_data,
+    expected_client_links,
+    expected_people_links,
+    link_pairs,
+)
 
 SOURCE, ANALYTICS = "public", "analytics"
 PEOPLE, CLIENTS = "people_front_conversations", "clients_front_conversations"
 MIGRATIONS_LOGGER = "dagster.builtin.convo_pipelines.lib.migrations"
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture
@@ -68,13 +73,19 @@ def table_exists(url: str, table: str) -> bool:
         return conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()[0]
 
 
-
 def materialize_front_links(url: str, tmp_path: Path, project_root: Path, **env: str) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "dagster", "asset", "materialize",
-        "-m", "convo_pipelines.definitions",
-        "--select", f"{PEOPLE},{CLIENTS}",
-        "--partition-range", "2024-01-10...2024-01-14",
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "convo_pipelines.definitions",
+        "--select",
+        f"{PEOPLE},{CLIENTS}",
+        "--partition-range",
+        "2024-01-10...2024-01-14",
     ]
     environ = dagster_cli_environment(tmp_path, DATABASE_URL=url, PARTITIONS_START_DATE="2024-01-08", **env)
     return subprocess.run(command, cwd=project_root, env=environ, capture_output=True, text=True, timeout=300)
@@ -86,9 +97,8 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def schema_failure(resource: PostgresResource) -> dg.Failure:
-    with pytest.raises(dg.Failure) as raised:
-        with resource.connect() as conn:
-            conn.execute("select 1")
+    with pytest.raises(dg.Failure) as raised, resource.connect() as conn:
+        conn.execute("select 1")
     assert raised.value.allow_retries is False
     assert "\n" not in raised.value.description
     return raised.value
@@ -132,7 +142,11 @@ def test_loading_the_code_location_never_connects(tmp_path: Path) -> None:
     for command in (["definitions", "validate"], ["asset", "list"]):
         completed = subprocess.run(
             [sys.executable, "-m", "dagster", *command, "-m", "convo_pipelines.definitions"],
-            env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=180,
+            env=environ,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         assert completed.returncode == 0, completed.stdout + completed.stderr
         if command[0] == "asset":
@@ -174,7 +188,9 @@ def test_with_auto_migrate_off_a_run_fails_with_one_line_naming_every_pending_mi
     assert completed.returncode != 0
     assert "s3cret-pw" not in output
     line = pending_message(available_migrations(), where(app_only_database_url))
-    assert line in output.splitlines() or any(text.strip().endswith(line) for text in output.splitlines()), output[-5000:]
+    assert line in output.splitlines() or any(text.strip().endswith(line) for text in output.splitlines()), output[
+        -5000:
+    ]
     assert all(label in line for label in SHIPPED) and "`convo-pipelines migrate`" in line
     assert "UndefinedTable" not in output
     assert not table_exists(app_only_database_url, f"public.{PEOPLE}")
@@ -184,7 +200,11 @@ def test_with_auto_migrate_off_a_run_fails_with_one_line_naming_every_pending_mi
 def test_a_bad_auto_migrate_value_stops_the_load_naming_the_variable(tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"],
-        env=dagster_cli_environment(tmp_path, CONVO_AUTO_MIGRATE="sometimes"), cwd=tmp_path, capture_output=True, text=True, timeout=180,
+        env=dagster_cli_environment(tmp_path, CONVO_AUTO_MIGRATE="sometimes"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert completed.returncode != 0
     assert "CONVO_AUTO_MIGRATE='sometimes' is not a boolean" in completed.stdout + completed.stderr
@@ -206,7 +226,9 @@ def test_a_checks_only_run_on_a_new_database_migrates_it_first(app_only_database
         assert applied_versions(conn, SOURCE) == [m.version for m in available_migrations()]
 
 
-def test_a_sensor_tick_on_a_new_database_names_the_pending_migrations_or_applies_them(app_only_database_url: str) -> None:
+def test_a_sensor_tick_on_a_new_database_names_the_pending_migrations_or_applies_them(
+    app_only_database_url: str,
+) -> None:
     from convo_pipelines.definitions import defs
     from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 
@@ -255,7 +277,9 @@ def test_two_processes_starting_at_once_apply_each_migration_once(app_only_datab
         processes = [
             subprocess.Popen(
                 [sys.executable, "-c", MIGRATE_IN_A_PROCESS, app_only_database_url, MIGRATIONS_LOGGER],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for _ in range(2)
         ]
@@ -264,7 +288,7 @@ def test_two_processes_starting_at_once_apply_each_migration_once(app_only_datab
         finally:
             holder.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
         outcomes = [process.communicate(timeout=180) for process in processes]
-    for process, (stdout, stderr) in zip(processes, outcomes):
+    for process, (_stdout, stderr) in zip(processes, outcomes, strict=False):
         assert process.returncode == 0, stderr[-3000:]
     assert sum(int(stdout.strip().splitlines()[-1]) for stdout, _ in outcomes) == len(SHIPPED)
     with connect(app_only_database_url) as conn:
@@ -359,9 +383,13 @@ def test_schema_ahead_of_the_code_is_one_line_even_with_auto_migrate(database_ur
         conn.execute("insert into public.convo_pipelines_migrations (version, name) values (9999, 'from_the_future')")
     failure = schema_failure(PostgresResource(database_url=database_url))
     with connect(database_url) as conn:
-        rows = conn.execute("select version, name from public.convo_pipelines_migrations where version = 9999").fetchall()
+        rows = conn.execute(
+            "select version, name from public.convo_pipelines_migrations where version = 9999"
+        ).fetchall()
     assert rows == [(9999, "from_the_future")]  # reported, never touched
-    assert failure.description == not_shipped_message([AppliedMigration(9999, "from_the_future", None)], where(database_url))
+    assert failure.description == not_shipped_message(
+        [AppliedMigration(9999, "from_the_future", None)], where(database_url)
+    )
     assert "9999_from_the_future" in failure.description and "ahead" in failure.description
 
     status = run_cli("status", DATABASE_URL=database_url)
@@ -411,22 +439,31 @@ def test_a_role_that_may_not_migrate_gets_one_line_naming_migration_role_and_fix
 def test_an_edited_applied_migration_is_named_by_status_migrate_and_the_run_log(database_url: str, postgres) -> None:
     edited = available_migrations()[0]
     with connect(database_url) as conn:
-        conn.execute("update public.convo_pipelines_migrations set checksum = repeat('0', 64) where version = %s", (edited.version,))
+        conn.execute(
+            "update public.convo_pipelines_migrations set checksum = repeat('0', 64) where version = %s",
+            (edited.version,),
+        )
 
     status = run_cli("status", DATABASE_URL=database_url)
     assert status.returncode == 0, status.stderr
     lines = [line for line in status.stdout.splitlines() if "checksum differs" in line]
-    assert lines == [f"migration {edited.label}: applied, but its file changed since (checksum differs): put the change in a new migration"]
+    assert lines == [
+        f"migration {edited.label}: applied, but its file changed since (checksum differs): put the change in a new migration"
+    ]
 
     migrated = run_cli("migrate", DATABASE_URL=database_url)
     assert migrated.returncode == 0, migrated.stderr
-    assert any(line.startswith(f"warning: migration {edited.label} was applied from a different file") for line in migrated.stdout.splitlines())
+    assert any(
+        line.startswith(f"warning: migration {edited.label} was applied from a different file")
+        for line in migrated.stdout.splitlines()
+    )
 
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize([project_conversations], resources={"postgres": postgres}, instance=instance)
     assert result.success  # a warning, not a failure
     warnings = [
-        entry.user_message for entry in instance.all_logs(result.run_id)
+        entry.user_message
+        for entry in instance.all_logs(result.run_id)
         if entry.level == logging.WARNING and edited.label in entry.user_message
     ]
     assert len(warnings) == 1 and "checksum differs" in warnings[0]
@@ -435,7 +472,9 @@ def test_an_edited_applied_migration_is_named_by_status_migrate_and_the_run_log(
 def _wait_for_lock_waiters(holder: psycopg.Connection, count: int, processes: list[subprocess.Popen]) -> bool:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        waiting = holder.execute("select count(*) from pg_locks where locktype = 'advisory' and not granted").fetchone()[0]
+        waiting = holder.execute(
+            "select count(*) from pg_locks where locktype = 'advisory' and not granted"
+        ).fetchone()[0]
         if waiting >= count:
             return True
         if any(process.poll() is not None for process in processes):

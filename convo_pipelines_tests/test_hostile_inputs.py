@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -23,8 +23,13 @@ from psycopg import sql
 
 from convo_pipelines.lib.db import connect
 from convo_pipelines_tests.helpers import fresh_database
-from convo_pipelines_tests.hostile_discovery import CheckOutcome, RunOutcome, run_full_discovery_then_tick, source_fingerprint
 from convo_pipelines_tests.histories_data import HOSTILE_TABLE_NAME, create_client, langchain, n8n
+from convo_pipelines_tests.hostile_discovery import (
+    CheckOutcome,
+    RunOutcome,
+    run_full_discovery_then_tick,
+    source_fingerprint,
+)
 
 BAD_CREW = "bad crew"
 SKIPPED = "row skipped"
@@ -33,10 +38,10 @@ WRITTEN = "written"
 
 CLIENT = "acme"
 SESSION = "s-1"
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 TODAY = NOW.date()
 # Rows of today for the tick, within its 2-minute late-commit overlap, never after now (nor before today).
-TODAY_BASE = max(NOW - timedelta(seconds=40), datetime.combine(TODAY, datetime.min.time(), timezone.utc))
+TODAY_BASE = max(NOW - timedelta(seconds=40), datetime.combine(TODAY, datetime.min.time(), UTC))
 # Every case's crew has these two messages of one session besides its hostile rows (unless it says otherwise).
 BASELINE = [
     (SESSION, "2024-03-01 10:00:00+00", json.dumps(langchain("human", "hello"))),
@@ -60,7 +65,13 @@ def nested(levels: int, inner: str) -> str:
 # Arranging: tables, crews and rows
 
 
-def create_table(db: psycopg.Connection, name: str, message_type: str = "jsonb", session_id_type: str = "text", schema: str = "public") -> None:
+def create_table(
+    db: psycopg.Connection,
+    name: str,
+    message_type: str = "jsonb",
+    session_id_type: str = "text",
+    schema: str = "public",
+) -> None:
     """A histories table as a crew may really have one: every column nullable, no primary key."""
     table = sql.Identifier(schema, name)
     db.execute(
@@ -78,10 +89,12 @@ def insert_rows(db: psycopg.Connection, name: str, rows: list[Row], schema: str 
         "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = %s::regclass and attname = 'message'",
         (sql.Identifier(schema, name).as_string(db),),
     ).fetchone()[0]
-    statement = sql.SQL("insert into {} (id, session_id, message, created_at) values (%s, %s, %s::{}, %s::timestamptz)").format(
-        sql.Identifier(schema, name), sql.SQL(message_type)
-    )
-    start = db.execute(sql.SQL("select coalesce(max(id), 0) from {}").format(sql.Identifier(schema, name))).fetchone()[0]
+    statement = sql.SQL(
+        "insert into {} (id, session_id, message, created_at) values (%s, %s, %s::{}, %s::timestamptz)"
+    ).format(sql.Identifier(schema, name), sql.SQL(message_type))
+    start = db.execute(sql.SQL("select coalesce(max(id), 0) from {}").format(sql.Identifier(schema, name))).fetchone()[
+        0
+    ]
     for number, (session_id, created_at, text) in enumerate(rows, start=start + 1):
         db.execute(statement, (number, session_id, text, created_at))
 
@@ -169,7 +182,8 @@ def arrange_missing_client(db: psycopg.Connection, code: str) -> list[str]:
     tables = crew_with_rows([])(db, "tmp_missing_client")
     db.execute("delete from public.crews where code = 'tmp_missing_client'")
     db.execute(
-        "insert into public.crews (code, client_id, histories_table_name) values (%s, gen_random_uuid(), %s)", (code, tables[0])
+        "insert into public.crews (code, client_id, histories_table_name) values (%s, gen_random_uuid(), %s)",
+        (code, tables[0]),
     )
     return tables
 
@@ -189,13 +203,21 @@ def arrange_shared_table(db: psycopg.Connection, code: str) -> list[str]:
 def arrange_duplicate_row(db: psycopg.Connection, code: str) -> list[str]:
     # The same row twice, id included: a table without a key cannot tell them apart, and neither can the pipeline.
     tables = crew_with_rows([(SESSION, "2024-03-01 11:00+00", message("human", "again"))])(db, code)
-    db.execute(sql.SQL("insert into {table} select * from {table} where id = 3").format(table=sql.Identifier("public", tables[0])))
+    db.execute(
+        sql.SQL("insert into {table} select * from {table} where id = 3").format(
+            table=sql.Identifier("public", tables[0])
+        )
+    )
     return tables
 
 
 def arrange_thirty_rows_and_a_null_session(db: psycopg.Connection, code: str) -> list[str]:
     rows: list[Row] = [
-        (f"thirty-{number % 5}", f"2024-03-02 {8 + number // 5:02d}:{number:02d}:00+00", message("human" if number % 2 else "ai", f"m{number}"))
+        (
+            f"thirty-{number % 5}",
+            f"2024-03-02 {8 + number // 5:02d}:{number:02d}:00+00",
+            message("human" if number % 2 else "ai", f"m{number}"),
+        )
         for number in range(30)
     ]
     rows.insert(17, (None, "2024-03-02 09:30:00+00", message("human", "no session")))
@@ -235,7 +257,8 @@ def plus(messages: int, human: int = 0, ai: int = 0, malformed: int = 0) -> tupl
 def first_human_message_is(expected: str | None) -> Callable[[psycopg.Connection, str], None]:
     def verify(db: psycopg.Connection, code: str) -> None:
         rows = db.execute(
-            "select first_human_message from analytics.conversation_summaries where crew_code = %s and session_id = 's-2'", (code,)
+            "select first_human_message from analytics.conversation_summaries where crew_code = %s and session_id = 's-2'",
+            (code,),
         ).fetchall()
         assert rows == [(expected,)]
 
@@ -260,7 +283,9 @@ def client_is_null(db: psycopg.Connection, code: str) -> None:
 
 def session_ids_are(*expected: str) -> Callable[[psycopg.Connection, str], None]:
     def verify(db: psycopg.Connection, code: str) -> None:
-        rows = db.execute("select session_id from analytics.conversation_summaries where crew_code = %s order by 1", (code,)).fetchall()
+        rows = db.execute(
+            "select session_id from analytics.conversation_summaries where crew_code = %s order by 1", (code,)
+        ).fetchall()
         assert [row[0] for row in rows] == sorted(expected)
 
     return verify
@@ -281,16 +306,25 @@ CASES = [
     # PostgreSQL would truncate a 64-character name to the existing 63-character table.
     Case("name_64_characters", BAD_CREW, crew_named("k" * 64, create="k" * 63), "not a valid table name"),
     Case("name_63_characters", WRITTEN, crew_named("w" * 63, create="w" * 63)),
-    Case("name_trailing_newline", BAD_CREW, crew_named("newline_histories\n", create="newline_histories"), "not a valid table name"),
+    Case(
+        "name_trailing_newline",
+        BAD_CREW,
+        crew_named("newline_histories\n", create="newline_histories"),
+        "not a valid table name",
+    ),
     Case("name_empty", BAD_CREW, crew_named(""), "not a valid table name"),
     Case("name_schema_qualified", BAD_CREW, crew_named("analytics.histories_sessions"), "not a valid table name"),
     Case("name_source_crews_table", BAD_CREW, crew_named("crews"), "lacks column(s) session_id, message"),
     Case("name_link_table", BAD_CREW, crew_named("people_front_conversations"), "lacks column(s) session_id, message"),
-    Case("name_analytics_table", BAD_CREW, crew_named("histories_sessions"), "public.histories_sessions does not exist"),
+    Case(
+        "name_analytics_table", BAD_CREW, crew_named("histories_sessions"), "public.histories_sessions does not exist"
+    ),
     Case("name_table_of_another_schema", BAD_CREW, arrange_other_schema, "public.elsewhere_histories does not exist"),
     Case("name_view", WRITTEN, arrange_view),
     # Passes the catalog inspection; the read fails on the crew's own object (55000): skipped at query time.
-    Case("name_unpopulated_materialized_view", BAD_CREW, arrange_unpopulated_matview, "query failed: materialized view"),
+    Case(
+        "name_unpopulated_materialized_view", BAD_CREW, arrange_unpopulated_matview, "query failed: materialized view"
+    ),
     # --- the crews and clients rows, in a source without its keys
     Case("crew_code_twice_with_two_tables", BAD_CREW, arrange_duplicate_code, "has 2 different rows in public.crews"),
     Case("crew_row_twice_identical", WRITTEN, arrange_exact_duplicate_crew),
@@ -298,19 +332,59 @@ CASES = [
     Case("crew_without_client", WRITTEN, arrange_no_client, verify=client_is_null),
     Case("crew_sharing_another_crews_table", WRITTEN, arrange_shared_table, totals=(4, 1, 1, 0)),
     # --- messages that are JSON but not a known message: counted as malformed, never a crash
-    Case("message_json_string", MALFORMED, crew_with_rows([(SESSION, "2024-03-01 11:00+00", '"just text"')]), totals=plus(1, malformed=1)),
-    Case("message_json_array", MALFORMED, crew_with_rows([(SESSION, "2024-03-01 11:00+00", "[1, 2, 3]")]), totals=plus(1, malformed=1)),
-    Case("message_json_number", MALFORMED, crew_with_rows([(SESSION, "2024-03-01 11:00+00", "42")]), totals=plus(1, malformed=1)),
-    Case("message_json_null", MALFORMED, crew_with_rows([(SESSION, "2024-03-01 11:00+00", "null")]), totals=plus(1, malformed=1)),
-    Case("message_without_type", MALFORMED, crew_with_rows([(SESSION, "2024-03-01 11:00+00", '{"data": {"content": "x"}}')]), totals=plus(1, malformed=1)),
-    Case("message_unknown_type", MALFORMED, crew_with_rows([(SESSION, "2024-03-01 11:00+00", '{"type": "robot"}')]), totals=plus(1, malformed=1)),
+    Case(
+        "message_json_string",
+        MALFORMED,
+        crew_with_rows([(SESSION, "2024-03-01 11:00+00", '"just text"')]),
+        totals=plus(1, malformed=1),
+    ),
+    Case(
+        "message_json_array",
+        MALFORMED,
+        crew_with_rows([(SESSION, "2024-03-01 11:00+00", "[1, 2, 3]")]),
+        totals=plus(1, malformed=1),
+    ),
+    Case(
+        "message_json_number",
+        MALFORMED,
+        crew_with_rows([(SESSION, "2024-03-01 11:00+00", "42")]),
+        totals=plus(1, malformed=1),
+    ),
+    Case(
+        "message_json_null",
+        MALFORMED,
+        crew_with_rows([(SESSION, "2024-03-01 11:00+00", "null")]),
+        totals=plus(1, malformed=1),
+    ),
+    Case(
+        "message_without_type",
+        MALFORMED,
+        crew_with_rows([(SESSION, "2024-03-01 11:00+00", '{"data": {"content": "x"}}')]),
+        totals=plus(1, malformed=1),
+    ),
+    Case(
+        "message_unknown_type",
+        MALFORMED,
+        crew_with_rows([(SESSION, "2024-03-01 11:00+00", '{"type": "robot"}')]),
+        totals=plus(1, malformed=1),
+    ),
     Case(
         "message_type_not_a_string",
         MALFORMED,
-        crew_with_rows([(SESSION, "2024-03-01 11:00+00", '{"type": 1}'), (SESSION, "2024-03-01 11:01+00", '{"type": {"human": true}}')]),
+        crew_with_rows(
+            [
+                (SESSION, "2024-03-01 11:00+00", '{"type": 1}'),
+                (SESSION, "2024-03-01 11:01+00", '{"type": {"human": true}}'),
+            ]
+        ),
         totals=plus(2, malformed=2),
     ),
-    Case("message_type_capitalized", MALFORMED, crew_with_rows([(SESSION, "2024-03-01 11:00+00", '{"type": "Human", "content": "x"}')]), totals=plus(1, malformed=1)),
+    Case(
+        "message_type_capitalized",
+        MALFORMED,
+        crew_with_rows([(SESSION, "2024-03-01 11:00+00", '{"type": "Human", "content": "x"}')]),
+        totals=plus(1, malformed=1),
+    ),
     Case(
         "message_nested_1000_levels",
         MALFORMED,
@@ -318,7 +392,12 @@ CASES = [
         totals=plus(1, malformed=1),
     ),
     # --- messages that are written
-    Case("message_human_nested_1000_levels", WRITTEN, crew_with_rows([(SESSION, "2024-03-01 11:00+00", DEEP_HUMAN)]), totals=plus(1, human=1)),
+    Case(
+        "message_human_nested_1000_levels",
+        WRITTEN,
+        crew_with_rows([(SESSION, "2024-03-01 11:00+00", DEEP_HUMAN)]),
+        totals=plus(1, human=1),
+    ),
     Case(
         "message_5_mb",
         WRITTEN,
@@ -330,7 +409,10 @@ CASES = [
         "langchain_every_shape",
         WRITTEN,
         crew_with_rows(
-            [("00000000-0000-0000-0000-000000000001", f"2024-03-01 12:0{n}+00", message(kind, f"{kind} text")) for n, kind in enumerate(("human", "ai", "system", "tool"))],
+            [
+                ("00000000-0000-0000-0000-000000000001", f"2024-03-01 12:0{n}+00", message(kind, f"{kind} text"))
+                for n, kind in enumerate(("human", "ai", "system", "tool"))
+            ],
             session_id_type="uuid",
             baseline=False,
         ),
@@ -340,7 +422,10 @@ CASES = [
         "n8n_every_shape",
         WRITTEN,
         crew_with_rows(
-            [("n8n-1", f"2024-03-01 12:0{n}+00", message(kind, f"{kind} text", "n8n")) for n, kind in enumerate(("human", "ai", "system", "tool"))],
+            [
+                ("n8n-1", f"2024-03-01 12:0{n}+00", message(kind, f"{kind} text", "n8n"))
+                for n, kind in enumerate(("human", "ai", "system", "tool"))
+            ],
             session_id_type="varchar(255)",
             message_type="json",
             baseline=False,
@@ -350,23 +435,49 @@ CASES = [
     Case(
         "langchain_content_blocks",
         WRITTEN,
-        crew_with_rows([("s-2", "2024-03-01 11:00+00", json.dumps(
-            {"type": "human", "data": {"content": [{"type": "image_url", "image_url": {"url": "data:,"}}, {"type": "text", "text": "look"}]}}
-        ))]),
+        crew_with_rows(
+            [
+                (
+                    "s-2",
+                    "2024-03-01 11:00+00",
+                    json.dumps(
+                        {
+                            "type": "human",
+                            "data": {
+                                "content": [
+                                    {"type": "image_url", "image_url": {"url": "data:,"}},
+                                    {"type": "text", "text": "look"},
+                                ]
+                            },
+                        }
+                    ),
+                )
+            ]
+        ),
         totals=plus(1, human=1),
         verify=first_human_message_is("look"),
     ),
     Case(
         "message_empty_content",
         WRITTEN,
-        crew_with_rows([("s-2", "2024-03-01 11:00+00", message("human", "", "n8n")), ("s-2", "2024-03-01 11:01+00", message("ai", ""))]),
+        crew_with_rows(
+            [
+                ("s-2", "2024-03-01 11:00+00", message("human", "", "n8n")),
+                ("s-2", "2024-03-01 11:01+00", message("ai", "")),
+            ]
+        ),
         totals=plus(2, human=1, ai=1),
         verify=first_human_message_is(None),
     ),
     Case(
         "message_content_not_a_string",
         WRITTEN,
-        crew_with_rows([("s-2", "2024-03-01 11:00+00", message("ai", {"x": 1}, "n8n")), ("s-2", "2024-03-01 11:01+00", message("human", 7))]),
+        crew_with_rows(
+            [
+                ("s-2", "2024-03-01 11:00+00", message("ai", {"x": 1}, "n8n")),
+                ("s-2", "2024-03-01 11:01+00", message("human", 7)),
+            ]
+        ),
         totals=plus(2, human=1, ai=1),
         verify=first_human_message_is("7"),
     ),
@@ -377,11 +488,18 @@ CASES = [
         totals=plus(1, human=1),
     ),
     # --- rows skipped and counted: no session, no day, or no readable JSON
-    Case("message_sql_null", SKIPPED, crew_with_rows([(SESSION, "2024-03-01 11:00+00", None)]), skipped={"null_message": 1}),
+    Case(
+        "message_sql_null",
+        SKIPPED,
+        crew_with_rows([(SESSION, "2024-03-01 11:00+00", None)]),
+        skipped={"null_message": 1},
+    ),
     Case(
         "message_u0000_in_json_column",
         SKIPPED,
-        crew_with_rows([(SESSION, "2024-03-01 11:00+00", '{"type": "human", "content": "nul \\u0000 here"}')], message_type="json"),
+        crew_with_rows(
+            [(SESSION, "2024-03-01 11:00+00", '{"type": "human", "content": "nul \\u0000 here"}')], message_type="json"
+        ),
         skipped={"json_holds_nul": 1},
     ),
     Case(
@@ -390,14 +508,24 @@ CASES = [
         crew_with_rows([(SESSION, "2024-03-01 11:00+00", '{"type": "ai", "content": "\\u0000"}')], message_type="text"),
         skipped={"json_holds_nul": 1},
     ),
-    Case("message_not_json_in_text_column", SKIPPED, crew_with_rows([(SESSION, "2024-03-01 11:00+00", "not json {")], message_type="text"), skipped={"invalid_json": 1}),
+    Case(
+        "message_not_json_in_text_column",
+        SKIPPED,
+        crew_with_rows([(SESSION, "2024-03-01 11:00+00", "not json {")], message_type="text"),
+        skipped={"invalid_json": 1},
+    ),
     Case(
         "message_truncated_json_in_text_column",
         SKIPPED,
         crew_with_rows([(SESSION, "2024-03-01 11:00+00", '{"type": "human", "content": "cut')], message_type="text"),
         skipped={"invalid_json": 1},
     ),
-    Case("null_session_id", SKIPPED, crew_with_rows([(None, "2024-03-01 11:00+00", message("human", "orphan"))]), skipped={"null_session_id": 1}),
+    Case(
+        "null_session_id",
+        SKIPPED,
+        crew_with_rows([(None, "2024-03-01 11:00+00", message("human", "orphan"))]),
+        skipped={"null_session_id": 1},
+    ),
     Case(
         "null_session_id_among_30_rows",
         SKIPPED,
@@ -413,9 +541,24 @@ CASES = [
         skipped={"null_created_at": 2},
     ),
     Case("null_everywhere", SKIPPED, crew_with_rows([(None, None, None)]), skipped={"null_session_id": 1}),
-    Case("session_id_5000_characters", SKIPPED, crew_with_rows([("x" * 5000, "2024-03-01 11:00+00", message("human", "long"))]), skipped={"session_id_too_long": 1}),
-    Case("created_at_year_1", SKIPPED, crew_with_rows([(SESSION, "0001-06-01 00:00+00", message("human", "old"))]), skipped={"created_at_out_of_range": 1}),
-    Case("created_at_year_9999", SKIPPED, crew_with_rows([(SESSION, "9999-06-01 00:00+00", message("ai", "late"))]), skipped={"created_at_out_of_range": 1}),
+    Case(
+        "session_id_5000_characters",
+        SKIPPED,
+        crew_with_rows([("x" * 5000, "2024-03-01 11:00+00", message("human", "long"))]),
+        skipped={"session_id_too_long": 1},
+    ),
+    Case(
+        "created_at_year_1",
+        SKIPPED,
+        crew_with_rows([(SESSION, "0001-06-01 00:00+00", message("human", "old"))]),
+        skipped={"created_at_out_of_range": 1},
+    ),
+    Case(
+        "created_at_year_9999",
+        SKIPPED,
+        crew_with_rows([(SESSION, "9999-06-01 00:00+00", message("ai", "late"))]),
+        skipped={"created_at_out_of_range": 1},
+    ),
     Case(
         "created_at_infinities",
         SKIPPED,
@@ -425,10 +568,20 @@ CASES = [
     Case(
         "created_at_extremes_of_postgres",
         SKIPPED,
-        crew_with_rows([(SESSION, "4713-01-01 00:00+00 BC", message("ai", "a")), (SESSION, "294276-12-31 23:59:59+00", message("ai", "b"))]),
+        crew_with_rows(
+            [
+                (SESSION, "4713-01-01 00:00+00 BC", message("ai", "a")),
+                (SESSION, "294276-12-31 23:59:59+00", message("ai", "b")),
+            ]
+        ),
         skipped={"created_at_out_of_range": 2},
     ),
-    Case("created_at_just_before_the_time_line", SKIPPED, crew_with_rows([(SESSION, "1899-12-31 23:59:59.999999+00", message("ai", "a"))]), skipped={"created_at_out_of_range": 1}),
+    Case(
+        "created_at_just_before_the_time_line",
+        SKIPPED,
+        crew_with_rows([(SESSION, "1899-12-31 23:59:59.999999+00", message("ai", "a"))]),
+        skipped={"created_at_out_of_range": 1},
+    ),
     Case(
         "created_at_after_the_last_partition",
         SKIPPED,
@@ -446,7 +599,18 @@ CASES = [
     Case(
         "created_at_last_microsecond_of_today",
         WRITTEN,
-        crew_with_rows([("s-2", (datetime.combine(TODAY + timedelta(days=1), datetime.min.time(), timezone.utc) - timedelta(microseconds=1)).isoformat(), message("human", "late"))]),
+        crew_with_rows(
+            [
+                (
+                    "s-2",
+                    (
+                        datetime.combine(TODAY + timedelta(days=1), datetime.min.time(), UTC)
+                        - timedelta(microseconds=1)
+                    ).isoformat(),
+                    message("human", "late"),
+                )
+            ]
+        ),
         totals=plus(1, human=1),
         verify=activity_dates_are(date(2024, 3, 1), TODAY),
     ),
@@ -461,9 +625,9 @@ CASES = [
     Case(
         "session_id_with_quotes_unicode_and_spaces",
         WRITTEN,
-        crew_with_rows([("it's \"quoted\"; — ünïcode ", "2024-03-01 11:00+00", message("human", "hi"))], baseline=False),
+        crew_with_rows([('it\'s "quoted"; — ünïcode ', "2024-03-01 11:00+00", message("human", "hi"))], baseline=False),
         totals=(1, 1, 0, 0),
-        verify=session_ids_are("it's \"quoted\"; — ünïcode "),
+        verify=session_ids_are('it\'s "quoted"; — ünïcode '),
     ),
     # --- today's rows, which the tick after the full run reads again (within its late-commit overlap)
     Case(
@@ -501,13 +665,15 @@ class Discovery:
 
 @pytest.fixture(scope="module")
 def discovery(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Discovery]:
-    with fresh_database(server_url, "convo_hostile", template=template_database) as url:
-        with connect(url, autocommit=True) as db:
-            create_client(db, CLIENT)
-            tables = {case.code: case.arrange(db, case.code) for case in CASES}
-            before = source_fingerprint(db)
-            runs = run_full_discovery_then_tick(url, TODAY, tmp_path_factory.mktemp("hostile"))
-            yield Discovery(db, tables, before, runs.after_full, runs.after_tick, runs.full, runs.tick)
+    with (
+        fresh_database(server_url, "convo_hostile", template=template_database) as url,
+        connect(url, autocommit=True) as db,
+    ):
+        create_client(db, CLIENT)
+        tables = {case.code: case.arrange(db, case.code) for case in CASES}
+        before = source_fingerprint(db)
+        runs = run_full_discovery_then_tick(url, TODAY, tmp_path_factory.mktemp("hostile"))
+        yield Discovery(db, tables, before, runs.after_full, runs.after_tick, runs.full, runs.tick)
 
 
 def metadata_of(result: RunOutcome, asset: str) -> dict[str, object]:
@@ -540,8 +706,18 @@ def test_hostile_input(discovery: Discovery, case: Case) -> None:
             assert row["ok"], row
     if case.outcome == BAD_CREW:
         # Named by the failing check, and nothing of the crew is written.
-        assert case.reason in evaluation(discovery.full, "histories_sessions", "histories_tables_valid").metadata["bad_crews"][case.code]
-        assert db.execute("select count(*) from analytics.histories_sessions where crew_code = %s", (case.code,)).fetchone()[0] == 0
+        assert (
+            case.reason
+            in evaluation(discovery.full, "histories_sessions", "histories_tables_valid").metadata["bad_crews"][
+                case.code
+            ]
+        )
+        assert (
+            db.execute(
+                "select count(*) from analytics.histories_sessions where crew_code = %s", (case.code,)
+            ).fetchone()[0]
+            == 0
+        )
     else:
         days = db.execute(
             "select coalesce(sum(message_count), 0), coalesce(sum(human_message_count), 0), coalesce(sum(ai_message_count), 0), "
@@ -560,7 +736,13 @@ def test_hostile_input(discovery: Discovery, case: Case) -> None:
     if case.verify is not None:
         case.verify(db, case.code)
     # The source is exactly as before: the case's own relations, the crews and clients, and the catalog.
-    for relation in [*(f"public.{table}" for table in discovery.tables[case.code]), "public.crews", "public.clients", "public.people", "catalog"]:
+    for relation in [
+        *(f"public.{table}" for table in discovery.tables[case.code]),
+        "public.crews",
+        "public.clients",
+        "public.people",
+        "catalog",
+    ]:
         assert discovery.after_full[relation] == discovery.before[relation], relation
         assert discovery.after_tick[relation] == discovery.before[relation], relation
 
@@ -591,8 +773,14 @@ def test_a_tick_counts_the_new_rows_it_skips_and_rewrites_nothing(discovery: Dis
     assert today["skipped_rows"] == {"invalid_json": 1, "null_session_id": 1}
     assert (today["rows_inserted"], today["rows_updated"], today["rows_deleted"]) == (0, 0, 0)
     # A crew with no row today is recomputed fully over today, which counts its rows dated in no day again.
-    assert sessions["null_created_at"]["mode"] == "full" and sessions["null_created_at"]["skipped_rows"] == {"null_created_at": 2}
+    assert sessions["null_created_at"]["mode"] == "full" and sessions["null_created_at"]["skipped_rows"] == {
+        "null_created_at": 2
+    }
     for asset in ("histories_sessions", "conversation_summaries"):
         meta = metadata_of(discovery.tick, asset)
-        assert (meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]) == (0, 0, 0)
+        assert (meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]) == (
+            0,
+            0,
+            0,
+        )
         assert set(meta["skipped_crews"]) == BAD_CREWS

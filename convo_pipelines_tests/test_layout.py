@@ -95,4 +95,7 @@ def test_the_instance_reaches_one_tool_only():
         for module in imported_modules(path)
         if module.startswith("convo_pipelines.tools")
     ]
-    assert set(tools) <= {"convo_pipelines.tools.dagster_storage", "convo_pipelines.tools.dagster_storage.instance_environment"}
+    assert set(tools) <= {
+        "convo_pipelines.tools.dagster_storage",
+        "convo_pipelines.tools.dagster_storage.instance_environment",
+    }

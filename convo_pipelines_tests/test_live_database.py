@@ -10,13 +10,23 @@ records the pipeline's locks on the source tables and the app's lock waits the p
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import psycopg
 import pytest
 from psycopg import sql
 
+from convo_pipelines.defs.histories.assets import histories_assets
+from convo_pipelines.defs.histories.checks import histories_checks
+from convo_pipelines.defs.histories.crews import load_crews
+from convo_pipelines.defs.links.assets import (
+    clients_front_conversations,
+    people_front_conversations,
+    project_conversations,
+)
+from convo_pipelines.defs.links.checks import link_checks
+from convo_pipelines.lib.db import connect
 from convo_pipelines.tools.app_workload import (
     EXCLUSIVE_LOCK_MODES,
     READS,
@@ -24,12 +34,6 @@ from convo_pipelines.tools.app_workload import (
     AppWorkload,
     WorkloadReport,
 )
-from convo_pipelines.defs.histories.assets import histories_assets
-from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
-from convo_pipelines.defs.histories.checks import histories_checks
-from convo_pipelines.defs.links.checks import link_checks
-from convo_pipelines.defs.histories.crews import load_crews
-from convo_pipelines.lib.db import connect
 from convo_pipelines.tools.seed import seed_demo
 from convo_pipelines_tests.source_data import (
     SOURCE_TABLES,
@@ -41,7 +45,7 @@ from convo_pipelines_tests.source_data import (
 )
 
 SCHEMA = "public"
-UTC = timezone.utc
+UTC = UTC
 FRONT_ASSETS = [people_front_conversations, clients_front_conversations]
 # 3,000 conversations over 14 days (24,000 messages, 70,000 recipients), the demo's 100 people (the app
 # re-creates one every 50 ms, so every re-run meets deletes of people it links) and 20,000 chat
@@ -67,13 +71,22 @@ WRITE_BLOCKING_STRETCH_BOUND_MS = 500.0
 
 
 def seed_live_data(
-    database_url: str, conversations: int = CONVERSATIONS, messages: int = HISTORY_MESSAGES, extra_people: int = EXTRA_PEOPLE
+    database_url: str,
+    conversations: int = CONVERSATIONS,
+    messages: int = HISTORY_MESSAGES,
+    extra_people: int = EXTRA_PEOPLE,
 ) -> list[str]:
     """The demo's source tables and crews, plus `extra_people`; returns the crews' histories tables (source tables too)."""
     with connect(database_url) as conn:
         seed_demo(
-            conn, source_schema=SCHEMA, analytics_schema="analytics", conversations=conversations,
-            days=DAYS, messages=messages, end=END, report=lambda _line: None,
+            conn,
+            source_schema=SCHEMA,
+            analytics_schema="analytics",
+            conversations=conversations,
+            days=DAYS,
+            messages=messages,
+            end=END,
+            report=lambda _line: None,
         )
         add_people_in_conversations(conn, extra_people)
         conn.commit()
@@ -122,7 +135,9 @@ def materialize(postgres, assets, tags: dict[str, str] | None = None) -> dg.Exec
     """The assets with their checks, as a backfill or schedule runs them (a blocking check that fails
     on the app's own writes would fail the run)."""
     keys = {asset.key for asset in assets}
-    checks = [check for check in (*link_checks, *histories_checks) if {key.asset_key for key in check.check_keys} <= keys]
+    checks = [
+        check for check in (*link_checks, *histories_checks) if {key.asset_key for key in check.check_keys} <= keys
+    ]
     return dg.materialize([*assets, *checks], resources={"postgres": postgres}, tags=tags or {}, raise_on_error=False)
 
 
@@ -141,7 +156,10 @@ def failure_of(result: dg.ExecuteInProcessResult) -> str:
 def assert_links_equal_the_oracle(db: psycopg.Connection) -> None:
     assert link_pairs(db, SCHEMA, "people_front_conversations") == expected_people_links(db, SCHEMA)
     assert link_pairs(db, SCHEMA, "clients_front_conversations") == expected_client_links(db, SCHEMA)
-    triples = {(project, conversation, added_by) for conversation, (_, project, _, added_by) in project_link_rows(db, SCHEMA).items()}
+    triples = {
+        (project, conversation, added_by)
+        for conversation, (_, project, _, added_by) in project_link_rows(db, SCHEMA).items()
+    }
     assert triples == expected_project_links(db, SCHEMA)
 
 
@@ -149,9 +167,9 @@ def table_digests(db: psycopg.Connection, tables: list[str]) -> dict[str, str]:
     """{table: row count and md5 of its rows in a fixed order}."""
     digests = {}
     for table in tables:
-        statement = sql.SQL("select count(*), coalesce(md5(string_agg(t::text, ',' order by t::text)), '') from {} as t").format(
-            sql.Identifier(SCHEMA, table)
-        )
+        statement = sql.SQL(
+            "select count(*), coalesce(md5(string_agg(t::text, ',' order by t::text)), '') from {} as t"
+        ).format(sql.Identifier(SCHEMA, table))
         count, digest = db.execute(statement).fetchone()
         digests[table] = f"{count}:{digest}"
     return digests
@@ -181,7 +199,11 @@ def test_runs_beside_a_busy_app_succeed_and_never_lock_it_out(database_url, post
         launch("project_conversations reconcile", [project_conversations])
         launch("histories backfill", histories_assets, RANGE)
     report = app.report()
-    print("\n".join(f"{label}: {'ok' if result.success else 'FAILED'} in {seconds:.2f} s" for label, result, seconds in outcomes))
+    print(
+        "\n".join(
+            f"{label}: {'ok' if result.success else 'FAILED'} in {seconds:.2f} s" for label, result, seconds in outcomes
+        )
+    )
     print(report.summary())
 
     failed = [f"{label}: {failure_of(result)}" for label, result, _seconds in outcomes if not result.success]
@@ -191,7 +213,9 @@ def test_runs_beside_a_busy_app_succeed_and_never_lock_it_out(database_url, post
     for table, locks in report.pipeline_locks_in(WRITE_BLOCKING_LOCK_MODES).items():
         for mode, lock in locks.items():
             stretch = max(lock.longest_held_ms, lock.longest_awaited_ms)
-            assert stretch < WRITE_BLOCKING_STRETCH_BOUND_MS, f"{mode} on {table} for {stretch:.0f} ms\n{report.summary()}"
+            assert stretch < WRITE_BLOCKING_STRETCH_BOUND_MS, (
+                f"{mode} on {table} for {stretch:.0f} ms\n{report.summary()}"
+            )
     assert report.errors == {}, report.summary()
     assert report.longest_pipeline_wait_ms < LONGEST_PIPELINE_WAIT_BOUND_MS, report.summary()
 
@@ -204,7 +228,12 @@ def test_runs_beside_a_busy_app_succeed_and_never_lock_it_out(database_url, post
 
 def assert_the_app_was_really_served(report: WorkloadReport) -> None:
     """Every statement kind ran many times and the monitor polled throughout: the figures mean something."""
-    expected_kinds = {read.kind for read in READS} | {"insert_person", "delete_person", "commit_person", "insert_recipient"}
+    expected_kinds = {read.kind for read in READS} | {
+        "insert_person",
+        "delete_person",
+        "commit_person",
+        "insert_recipient",
+    }
     assert report.worker_failures == []
     assert set(report.statements) == expected_kinds
     assert min(figures.count for figures in report.statements.values()) >= 100, report.summary()

@@ -52,8 +52,10 @@ def test_dg_checks_and_lists_every_definition(tmp_path: Path) -> None:
     # What the code location itself holds: a definition dg misses, or one it invents, fails here.
     repository = defs.get_repository_def()
     graph = repository.asset_graph
-    assert {asset["asset_key"] for asset in found["assets"]} == {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert NAMED_ASSETS <= {asset["asset_key"] for asset in found["assets"]}
+    assert {asset["asset_key"] for asset in found["assets"]} == {
+        key.to_user_string() for key in graph.get_all_asset_keys()
+    }
+    assert {asset["asset_key"] for asset in found["assets"]} >= NAMED_ASSETS
     assert {check["key"] for check in found["asset_checks"]} == {key.to_user_string() for key in graph.asset_check_keys}
     # Dagster's implicit asset jobs (named __...) are not the project's.
     jobs = {job.name for job in repository.get_all_jobs() if not job.name.startswith("__")}
@@ -84,8 +86,12 @@ def test_an_editable_install_is_a_plain_path_entry_built_without_warnings(tmp_pa
     out.mkdir()
     probe = f"import setuptools.build_meta as backend; print(backend.build_editable({str(out)!r}))"
     build = subprocess.run(
-        [sys.executable, "-W", "always", "-c", probe], cwd=source, env=environment_without({"PYTHONDONTWRITEBYTECODE"}),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-W", "always", "-c", probe],
+        cwd=source,
+        env=environment_without({"PYTHONDONTWRITEBYTECODE"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert build.returncode == 0, build.stderr
     assert "warning" not in build.stderr.lower(), build.stderr
@@ -104,9 +110,23 @@ def test_wheel_ships_every_sql_file_without_warnings(tmp_path: Path) -> None:
     env = environment_without({"PYTHONDONTWRITEBYTECODE"})
     wheels = tmp_path / "wheels"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--isolated", "-v", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(wheels), str(source)],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--isolated",
+            "-v",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(wheels),
+            str(source),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     output = build.stdout + build.stderr
     assert build.returncode == 0, output
@@ -135,8 +155,12 @@ def test_wheel_ships_every_sql_file_without_warnings(tmp_path: Path) -> None:
         f"print(convo_pipelines.__file__); print(len(read_sql({nested!r})))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env={**env, "PYTHONPATH": str(installed)},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(installed)},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     module_file, length = result.stdout.split()

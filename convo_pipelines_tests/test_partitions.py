@@ -1,7 +1,7 @@
 """The one partition-window rule every asset, check and sensor shares: the first partition also owns
 everything dated before PARTITIONS_START_DATE (2024-01-01 in the tests), a run without partition owns everything."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -10,7 +10,7 @@ from convo_pipelines.defs.partitions import PartitionWindow, daily_partitions, f
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 @dg.asset(partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run())
@@ -18,7 +18,12 @@ def window_probe(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Records the PartitionWindow of its run."""
     window = partition_window(context)
     return dg.MaterializeResult(
-        metadata={"start": str(window.start), "end": str(window.end), "whole": window.whole, "unpartitioned": window.unpartitioned}
+        metadata={
+            "start": str(window.start),
+            "end": str(window.end),
+            "whole": window.whole,
+            "unpartitioned": window.unpartitioned,
+        }
     )
 
 
@@ -30,13 +35,22 @@ def probe(**kwargs: object) -> dict[str, object]:
 
 def test_the_first_partition_opens_at_the_beginning_of_time() -> None:
     assert first_partition_start() == utc(2024, 1, 1)
-    assert probe(partition_key="2024-01-01") == {"start": "None", "end": str(utc(2024, 1, 2)), "whole": False, "unpartitioned": False}
+    assert probe(partition_key="2024-01-01") == {
+        "start": "None",
+        "end": str(utc(2024, 1, 2)),
+        "whole": False,
+        "unpartitioned": False,
+    }
 
 
 def test_a_range_after_the_first_partition_is_its_days_and_a_range_from_it_opens() -> None:
-    later = probe(tags={"dagster/asset_partition_range_start": "2024-01-03", "dagster/asset_partition_range_end": "2024-01-05"})
+    later = probe(
+        tags={"dagster/asset_partition_range_start": "2024-01-03", "dagster/asset_partition_range_end": "2024-01-05"}
+    )
     assert (later["start"], later["end"], later["whole"]) == (str(utc(2024, 1, 3)), str(utc(2024, 1, 6)), False)
-    opened = probe(tags={"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-02"})
+    opened = probe(
+        tags={"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-02"}
+    )
     assert (opened["start"], opened["end"]) == ("None", str(utc(2024, 1, 3)))
 
 

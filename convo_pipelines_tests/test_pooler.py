@@ -21,13 +21,13 @@ another setting; the link tables equal the independent oracle. Every problem fou
 
 from __future__ import annotations
 
-import json
 import contextlib
+import json
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -59,7 +59,7 @@ from convo_pipelines_tests.pooler import (
 from convo_pipelines_tests.source_data import expected_client_links, expected_people_links, link_pairs
 
 SCHEMA = "public"
-UTC = timezone.utc
+UTC = UTC
 PEOPLE, CLIENTS = "people_front_conversations", "clients_front_conversations"
 # Enough conversations that a first fill takes a while and the runs' transactions overlap; the data
 # spans [2024-01-01, 2024-01-15).
@@ -88,13 +88,19 @@ def test_overlapping_and_killed_runs_through_pgbouncer_hang_nothing_and_leave_no
 ) -> None:
     seed(database_url)
     changed = add_a_late_recipient(db, LATE_CHANGE_DAY)
-    with pooled_login(database_url) as login, running_pgbouncer(
-        database_url, login, tmp_path / "pgbouncer", pool_mode=pool_mode, pool_size=POOL_SIZE
-    ) as bouncer, Runs(bouncer.url, tmp_path, project_root) as runs:
+    with (
+        pooled_login(database_url) as login,
+        running_pgbouncer(
+            database_url, login, tmp_path / "pgbouncer", pool_mode=pool_mode, pool_size=POOL_SIZE
+        ) as bouncer,
+        Runs(bouncer.url, tmp_path, project_root) as runs,
+    ):
         defaults = server_defaults(login.direct_url)
         with AppTraffic(bouncer.url, defaults, *app_samples(db)) as app:
             request = late_change_run_request(bouncer.url, changed)
-            assert request_scope(request) == (LATE_CHANGE_DAY, {str(changed.conversation)}), "the sensor asked for another run"
+            assert request_scope(request) == (LATE_CHANGE_DAY, {str(changed.conversation)}), (
+                "the sensor asked for another run"
+            )
             for name, days in OVERLAPPING_RANGES.items():
                 runs.materialize(name, days)
             runs.materialize("late_change", (request.partition_key, request.partition_key), request.run_config)
@@ -135,17 +141,23 @@ def run_problems(runs: dict[str, RunProcess], hung: list[str]) -> list[str]:
     return problems
 
 
-def leftover_problems(locks: list[AdvisoryLock], server_pids: set[int], states: list[ServerState], defaults: dict[str, str]) -> list[str]:
+def leftover_problems(
+    locks: list[AdvisoryLock], server_pids: set[int], states: list[ServerState], defaults: dict[str, str]
+) -> list[str]:
     """Anything a client left on the server once every client had gone."""
     problems = [f"advisory lock left once every client had gone: {lock}" for lock in locks]
     if not 1 <= len(server_pids) <= POOL_SIZE:
         problems.append(f"{len(server_pids)} server connections, for a pool of {POOL_SIZE}")
     if {state.pid for state in states} != server_pids:
-        problems.append(f"inspected server connections {sorted(state.pid for state in states)}, not all of {sorted(server_pids)}")
+        problems.append(
+            f"inspected server connections {sorted(state.pid for state in states)}, not all of {sorted(server_pids)}"
+        )
     for state in states:
         changed = {name: value for name, value in state.settings.items() if value != defaults[name]}
         if changed:
-            problems.append(f"server connection {state.pid} kept settings {changed} (the server's: { {name: defaults[name] for name in changed} })")
+            problems.append(
+                f"server connection {state.pid} kept settings {changed} (the server's: { {name: defaults[name] for name in changed} })"
+            )
         if state.temporary_tables:
             problems.append(f"server connection {state.pid} kept {state.temporary_tables} temporary tables")
         if state.prepared_statements:
@@ -157,12 +169,15 @@ def app_problems(report: AppReport) -> list[str]:
     """The app's transactions failed, met the pipeline's settings or temporary tables, or hardly ran."""
     problems = [f"the app's transactions failed {count} times: {error}" for error, count in report.errors.items()]
     problems += [
-        f"the app's transactions ran {count} times with {name} = {value!r}" for (name, value), count in report.foreign_settings.items()
+        f"the app's transactions ran {count} times with {name} = {value!r}"
+        for (name, value), count in report.foreign_settings.items()
     ]
     if report.temporary_tables_seen:
         problems.append(f"the app's transactions met {report.temporary_tables_seen} temporary tables")
     if report.transactions < MIN_APP_TRANSACTIONS:
-        problems.append(f"the app ran {report.transactions} transactions beside the runs, fewer than {MIN_APP_TRANSACTIONS}")
+        problems.append(
+            f"the app ran {report.transactions} transactions beside the runs, fewer than {MIN_APP_TRANSACTIONS}"
+        )
     return problems
 
 
@@ -189,7 +204,15 @@ def exactness_problems(db: psycopg.Connection, changed: LateChange) -> list[str]
 def seed(database_url: str) -> None:
     """The demo's source tables, every row dated in January 2024 (so none counts as a late change)."""
     with connect(database_url) as conn:
-        seed_demo(conn, source_schema=SCHEMA, analytics_schema="analytics", conversations=CONVERSATIONS, days=DAYS, end=END, report=lambda _line: None)
+        seed_demo(
+            conn,
+            source_schema=SCHEMA,
+            analytics_schema="analytics",
+            conversations=CONVERSATIONS,
+            days=DAYS,
+            end=END,
+            report=lambda _line: None,
+        )
 
 
 @dataclass(frozen=True)
@@ -236,14 +259,18 @@ def late_change_run_request(pooled_url: str, changed: LateChange) -> dg.RunReque
     # them on instances of their own, so this one is told, as a shared instance would know.
     for day in range(1, DAYS + 1):
         for asset in (PEOPLE, CLIENTS):
-            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=f"2024-01-{day:02d}"))
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(asset_key=asset, partition=f"2024-01-{day:02d}")
+            )
     cursor = write_cursor(datetime.now(UTC) - timedelta(hours=1))
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"postgres": postgres}, definitions=definitions_bound_to(postgres)
     ) as context:
         result = link_tables_late_changes_sensor.evaluate_tick(context)
     front = [request for request in result.run_requests or [] if request.job_name == "front_links_job"]
-    assert len(front) == 1, f"expected one front_links_job run for {changed}, got {result.run_requests}: {result.skip_message}"
+    assert len(front) == 1, (
+        f"expected one front_links_job run for {changed}, got {result.run_requests}: {result.skip_message}"
+    )
     return front[0]
 
 
@@ -262,7 +289,8 @@ def app_samples(db: psycopg.Connection) -> tuple[list, list, list]:
     people = [row[0] for row in db.execute("select id from public.people order by id limit 200")]
     messages = [row[0] for row in db.execute("select id from public.front_messages order by id limit 2000")]
     contact_methods = [
-        row[0] for row in db.execute("select id from public.contact_methods where person_id is not null order by id limit 500")
+        row[0]
+        for row in db.execute("select id from public.contact_methods where person_id is not null order by id limit 500")
     ]
     return people, messages, contact_methods
 
@@ -288,7 +316,9 @@ class RunProcess:
     def first_error(self) -> str:
         """The first line that names an error (Dagster prints the step's failure, then its cause), else the last line."""
         lines = [line.strip() for line in self.output().splitlines() if line.strip()]
-        return next((line for line in lines if "Failure: " in line or "Error: " in line), lines[-1] if lines else "no output")
+        return next(
+            (line for line in lines if "Failure: " in line or "Error: " in line), lines[-1] if lines else "no output"
+        )
 
     def tail(self) -> str:
         return f"--- {self.name} (exit {self.process.returncode}) ---\n{self.output()[-3000:]}"
@@ -316,16 +346,27 @@ class Runs:
         folder.mkdir()
         first, last = partitions
         command = [
-            sys.executable, "-m", "dagster", "asset", "materialize", "-m", "convo_pipelines.definitions",
-            "--select", f"{PEOPLE},{CLIENTS}",
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "convo_pipelines.definitions",
+            "--select",
+            f"{PEOPLE},{CLIENTS}",
             *(["--partition", first] if first == last else ["--partition-range", f"{first}...{last}"]),
             *(["--config-json", json.dumps(run_config)] if run_config else []),
         ]
         log = folder / "run.log"
         with log.open("w") as output:
             process = subprocess.Popen(
-                command, cwd=self.project_root, env=dagster_cli_environment(folder, DATABASE_URL=self.pooled_url),
-                stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+                command,
+                cwd=self.project_root,
+                env=dagster_cli_environment(folder, DATABASE_URL=self.pooled_url),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.started[name] = RunProcess(name, process, log)
         return self.started[name]
@@ -342,7 +383,9 @@ class Runs:
         return hung
 
 
-def kill_while_a_server_connection_serves_it(run: RunProcess, bouncer: Pgbouncer, timeout: float = RUN_DEADLINE_SECONDS) -> None:
+def kill_while_a_server_connection_serves_it(
+    run: RunProcess, bouncer: Pgbouncer, timeout: float = RUN_DEADLINE_SECONDS
+) -> None:
     """SIGKILL the run (its whole process group) once its people step has started and pgbouncer has linked one
     of its clients to a server connection: in transaction mode that client is inside a transaction."""
     deadline = time.monotonic() + timeout

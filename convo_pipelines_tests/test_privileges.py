@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
@@ -21,12 +21,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from convo_pipelines.defs.histories.schedules import conversation_discovery_schedule
+from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
+from convo_pipelines.defs.partitions import partition_range_tags
+from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import connect, psycopg_url, with_database
 from convo_pipelines.lib.migrations import applied_versions, available_migrations, migrate, rollback_last
-from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.defs.histories.schedules import conversation_discovery_schedule
-from convo_pipelines.defs.partitions import partition_range_tags
-from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.lib.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database
 from convo_pipelines_tests.histories_data import (
@@ -63,8 +63,16 @@ LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "pro
 FRONT_TABLES = LINK_TABLES[:2]
 # What runs read, and what the link tables' foreign keys point at (migration 0005).
 READ_TABLES = (
-    "clients", "people", "contact_methods", "front_conversations", "front_messages",
-    "front_message_recipients", "users", "projects", "conversations", "crews",
+    "clients",
+    "people",
+    "contact_methods",
+    "front_conversations",
+    "front_messages",
+    "front_message_recipients",
+    "users",
+    "projects",
+    "conversations",
+    "crews",
 )
 REFERENCED_TABLES = ("people", "clients", "front_conversations", "projects", "conversations", "users")
 FOREIGN_KEYS = {"people_front_conversations": 2, "clients_front_conversations": 2, "project_conversations": 3}
@@ -78,6 +86,7 @@ class WriterLogin:
     admin_url: str  # this test's database as the server's superuser: arranges data and reads results
     url: str  # the same database as the login role
 
+
 # The migration that creates convo_pipelines_writer; later ones are rolled back with it and re-applied.
 WRITER_ROLE_MIGRATION = 5
 
@@ -88,7 +97,6 @@ def roll_back_through(conn, version: int) -> list[int]:
     while not undone or undone[-1] != version:
         undone.append(rollback_last(conn, SOURCE, ANALYTICS).version)
     return sorted(undone)
-
 
 
 def url_as(url: str, user: str) -> str:
@@ -197,7 +205,9 @@ def test_the_login_role_holds_only_the_writer_role_and_the_writer_only_what_runs
         )
     }
     assert attributes == {writer_login.role: (True, *(False,) * 5), WRITER: (False,) * 6}
-    assert admin.execute("select count(*) from pg_auth_members where member = %s::regrole", (WRITER,)).fetchone()[0] == 0
+    assert (
+        admin.execute("select count(*) from pg_auth_members where member = %s::regrole", (WRITER,)).fetchone()[0] == 0
+    )
 
     # Granted on tables of the source schema: SELECT on what runs read, REFERENCES on what the links point at.
     granted = set(
@@ -208,14 +218,18 @@ def test_the_login_role_holds_only_the_writer_role_and_the_writer_only_what_runs
             (SOURCE, WRITER),
         ).fetchall()
     )
-    assert granted == {(table, "SELECT") for table in READ_TABLES} | {(table, "REFERENCES") for table in REFERENCED_TABLES}
+    assert granted == {(table, "SELECT") for table in READ_TABLES} | {
+        (table, "REFERENCES") for table in REFERENCED_TABLES
+    }
     schema_privileges = admin.execute(
         "select nspname::text, has_schema_privilege(%s, oid, 'USAGE'), has_schema_privilege(%s, oid, 'CREATE') "
         "from pg_namespace where nspname in (%s, %s) order by nspname",
         (WRITER, WRITER, SOURCE, ANALYTICS),
     ).fetchall()
     assert schema_privileges == [(ANALYTICS, True, True), (SOURCE, True, False)]
-    assert admin.execute("select has_database_privilege(%s, current_database(), 'CREATE')", (WRITER,)).fetchone() == (False,)
+    assert admin.execute("select has_database_privilege(%s, current_database(), 'CREATE')", (WRITER,)).fetchone() == (
+        False,
+    )
 
     # Owned: the project's objects, nothing of the application's.
     owned = set(
@@ -231,12 +245,18 @@ def test_the_login_role_holds_only_the_writer_role_and_the_writer_only_what_runs
         (ANALYTICS, "conversation_summaries"),
         (ANALYTICS, "daily_conversation_stats"),
     }
-    schema_owner = admin.execute("select nspowner::regrole::text from pg_namespace where nspname = %s", (ANALYTICS,)).fetchone()
-    function_owner = admin.execute("select proowner::regrole::text from pg_proc where proname = 'parse_json_or_null'").fetchone()
+    schema_owner = admin.execute(
+        "select nspowner::regrole::text from pg_namespace where nspname = %s", (ANALYTICS,)
+    ).fetchone()
+    function_owner = admin.execute(
+        "select proowner::regrole::text from pg_proc where proname = 'parse_json_or_null'"
+    ).fetchone()
     assert schema_owner == function_owner == (WRITER,)
 
 
-def test_analytics_reader_still_reads_the_analytics_tables_and_those_the_writer_creates_later(admin, writer_login) -> None:
+def test_analytics_reader_still_reads_the_analytics_tables_and_those_the_writer_creates_later(
+    admin, writer_login
+) -> None:
     with connect(writer_login.url, autocommit=True) as login:
         # A table the writer itself creates there (0005's default privileges for the writer).
         login.execute("set role convo_pipelines_writer")
@@ -253,7 +273,9 @@ def test_analytics_reader_still_reads_the_analytics_tables_and_those_the_writer_
 # Every kind of run, as the login role
 
 
-def test_link_runs_as_the_login_role_fill_add_foreign_keys_rerun_and_reconcile_exactly(admin, login_definitions) -> None:
+def test_link_runs_as_the_login_role_fill_add_foreign_keys_rerun_and_reconcile_exactly(
+    admin, login_definitions
+) -> None:
     data = build_source_data(admin, SOURCE)
     before = source_checksums(admin, SOURCE)
 
@@ -266,12 +288,19 @@ def test_link_runs_as_the_login_role_fill_add_foreign_keys_rerun_and_reconcile_e
     assert link_pairs(admin, SOURCE, "people_front_conversations") == expected_people_links(admin, SOURCE)
     assert link_pairs(admin, SOURCE, "clients_front_conversations") == expected_client_links(admin, SOURCE)
     assert failed_checks(first) == {}
-    assert len(first.get_asset_check_evaluations()) == 7  # 3 per Front link table, plus late_change_indexes on the people links
+    assert (
+        len(first.get_asset_check_evaluations()) == 7
+    )  # 3 per Front link table, plus late_change_indexes on the people links
 
     again = run_job(login_definitions, "front_links_job", tags=partition_range_tags(*DATA_RANGE))
     for table in FRONT_TABLES:
         meta = metadata_of(again, table)
-        assert (meta["mode"], meta["rows_inserted_in_range"], meta["rows_updated_in_range"], meta["rows_deleted_in_range"]) == ("diff", 0, 0, 0)
+        assert (
+            meta["mode"],
+            meta["rows_inserted_in_range"],
+            meta["rows_updated_in_range"],
+            meta["rows_deleted_in_range"],
+        ) == ("diff", 0, 0, 0)
     one_day = run_job(login_definitions, "front_links_job", partition_key="2024-01-10")
     assert metadata_of(one_day, "people_front_conversations")["rows_in_range"] > 0
     assert failed_checks(again) == failed_checks(one_day) == {}
@@ -286,14 +315,17 @@ def test_link_runs_as_the_login_role_fill_add_foreign_keys_rerun_and_reconcile_e
     # The application moves a conversation to another project; the reconcile moves its link.
     moved = next(cid for cid, project in data.conversations.items() if project == data.userless_project)
     admin.execute(
-        "update public.conversations set project_id = %s, updated_at = now() where id = %s", (data.stale_array_project, moved)
+        "update public.conversations set project_id = %s, updated_at = now() where id = %s",
+        (data.stale_array_project, moved),
     )
     reconcile = run_job(login_definitions, "project_links_job")
     meta = metadata_of(reconcile, "project_conversations")
     assert (meta["mode"], meta["rows_moved"], meta["rows_inserted"], meta["rows_deleted"]) == ("diff", 1, 0, 0)
     assert project_link_rows(admin, SOURCE)[moved][1] == data.stale_array_project
     assert_links_exact(admin, SOURCE)
-    assert {(p, c, a) for c, (_, p, _, a) in project_link_rows(admin, SOURCE).items()} == expected_project_links(admin, SOURCE)
+    assert {(p, c, a) for c, (_, p, _, a) in project_link_rows(admin, SOURCE).items()} == expected_project_links(
+        admin, SOURCE
+    )
 
 
 def test_a_late_change_sensor_tick_as_the_login_role_requests_runs_that_make_the_links_exact(
@@ -317,13 +349,20 @@ def test_a_late_change_sensor_tick_as_the_login_role_requests_runs_that_make_the
     cursor = json.dumps({"changes_through": (now - timedelta(minutes=20)).isoformat()})
     links_before = link_pairs(admin, SOURCE, "people_front_conversations")
     with dg.build_sensor_context(
-        instance=dg.DagsterInstance.ephemeral(), cursor=cursor, resources={"postgres": login_postgres}, definitions=login_definitions
+        instance=dg.DagsterInstance.ephemeral(),
+        cursor=cursor,
+        resources={"postgres": login_postgres},
+        definitions=login_definitions,
     ) as context:
         tick = link_tables_late_changes_sensor.evaluate_tick(context)
     assert {request.job_name for request in tick.run_requests} == {"front_links_job", "project_links_job"}
     for request in tick.run_requests:
         result = run_job(
-            login_definitions, request.job_name, tags=request.tags, partition_key=request.partition_key, run_config=request.run_config
+            login_definitions,
+            request.job_name,
+            tags=request.tags,
+            partition_key=request.partition_key,
+            run_config=request.run_config,
         )
         assert set(failed_checks(result)) <= {("project_conversations", "array_consistency")}
     assert_links_exact(admin, SOURCE)
@@ -333,7 +372,9 @@ def test_a_late_change_sensor_tick_as_the_login_role_requests_runs_that_make_the
     assert project_link_rows(admin, SOURCE)[moved][1] == data.stale_array_project
 
 
-def test_a_histories_backfill_as_the_login_role_reads_the_crews_tables_0005_granted(admin, login_definitions, writer_login) -> None:
+def test_a_histories_backfill_as_the_login_role_reads_the_crews_tables_0005_granted(
+    admin, login_definitions, writer_login
+) -> None:
     scenario = build_scenario(admin, date(2024, 3, 1))
     # The crews' tables exist now: re-applying 0005 grants SELECT on each valid, existing one (not a hostile name).
     with connect(writer_login.admin_url) as conn:
@@ -368,20 +409,28 @@ def test_discovery_ticks_as_the_login_role_discover_exactly(admin, login_definit
     create_crew(admin, "late", "acme", "late_histories")
     grant_select(admin, "late_histories")  # a crew's table created after the migration
     session = "99999999-9999-9999-9999-999999999999"
-    insert_messages(admin, "late_histories", [
-        (session, utc(2024, 3, 1, 23, 59, 58), langchain("human", "still there?")),
-        (session, utc(2024, 3, 2, 0, 0, 40), langchain("ai", "yes")),
-    ])
+    insert_messages(
+        admin,
+        "late_histories",
+        [
+            (session, utc(2024, 3, 1, 23, 59, 58), langchain("human", "still there?")),
+            (session, utc(2024, 3, 2, 0, 0, 40), langchain("ai", "yes")),
+        ],
+    )
 
     def tick(moment: datetime) -> dg.ExecuteInProcessResult:
-        with dg.build_schedule_context(scheduled_execution_time=moment, repository_def=login_definitions.get_repository_def()) as context:
+        with dg.build_schedule_context(
+            scheduled_execution_time=moment, repository_def=login_definitions.get_repository_def()
+        ) as context:
             [request] = conversation_discovery_schedule.evaluate_tick(context).run_requests
-        return run_job(login_definitions, "conversation_discovery_job", tags=request.tags, run_config=request.run_config)
+        return run_job(
+            login_definitions, "conversation_discovery_job", tags=request.tags, run_config=request.run_config
+        )
 
-    midnight = tick(datetime(2024, 3, 2, 0, 2, tzinfo=timezone.utc))
+    midnight = tick(datetime(2024, 3, 2, 0, 2, tzinfo=UTC))
     assert metadata_of(midnight, "histories_sessions")["mode"] == "full"
     insert_messages(admin, "late_histories", [(session, utc(2024, 3, 2, 0, 6), langchain("human", "thanks"))])
-    later = tick(datetime(2024, 3, 2, 0, 10, tzinfo=timezone.utc))
+    later = tick(datetime(2024, 3, 2, 0, 10, tzinfo=UTC))
     assert metadata_of(later, "histories_sessions")["mode"] == "incremental"
     scenario = Scenario(good={"late": "late_histories"}, clients={"late": "acme"})
     assert actual_sessions(admin) == oracle_sessions(admin, scenario)
@@ -411,7 +460,9 @@ def test_the_login_role_cannot_write_alter_or_index_any_source_table(admin, writ
     outcomes = {}
     with connect(writer_login.url, autocommit=True) as login:
         for table in tables:
-            login.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(SOURCE, table)))  # it may read each one
+            login.execute(
+                sql.SQL("select count(*) from {}").format(sql.Identifier(SOURCE, table))
+            )  # it may read each one
             for operation, statement in WRITES.items():
                 try:
                     login.execute(sql.SQL(statement).format(sql.Identifier(SOURCE, table)))
@@ -422,7 +473,9 @@ def test_the_login_role_cannot_write_alter_or_index_any_source_table(admin, writ
     assert source_checksums(admin, SOURCE) == before
 
 
-def test_a_crew_table_the_role_cannot_read_is_reported_with_the_grant_that_fixes_it(admin, login_definitions, writer_login) -> None:
+def test_a_crew_table_the_role_cannot_read_is_reported_with_the_grant_that_fixes_it(
+    admin, login_definitions, writer_login
+) -> None:
     create_client(admin, "acme")
     # "order" is a reserved word: the GRANT must quote it.
     tables = {"plain": "unreadable_histories", "reserved": "order"}
@@ -440,7 +493,9 @@ def test_a_crew_table_the_role_cannot_read_is_reported_with_the_grant_that_fixes
         "reserved": f'role {writer_login.role} cannot read table public.order: run GRANT SELECT ON public."order" TO convo_pipelines_writer;',
     }
 
-    result = run_job(login_definitions, "conversation_discovery_job", tags=partition_range_tags("2024-03-01", "2024-03-03"))
+    result = run_job(
+        login_definitions, "conversation_discovery_job", tags=partition_range_tags("2024-03-01", "2024-03-03")
+    )
     meta = metadata_of(result, "histories_sessions")
     assert {row["crew"]: row.get("reason") for row in meta["crews"]} == expected
     assert failed_checks(result)[("histories_sessions", "histories_tables_valid")]["bad_crews"] == expected
@@ -449,7 +504,9 @@ def test_a_crew_table_the_role_cannot_read_is_reported_with_the_grant_that_fixes
     # The GRANT each problem names is the whole fix.
     for reason in expected.values():
         admin.execute(reason.split(": run ", 1)[1])
-    result = run_job(login_definitions, "conversation_discovery_job", tags=partition_range_tags("2024-03-01", "2024-03-03"))
+    result = run_job(
+        login_definitions, "conversation_discovery_job", tags=partition_range_tags("2024-03-01", "2024-03-03")
+    )
     assert (metadata_of(result, "histories_sessions")["crews_failed"], failed_checks(result)) == (0, {})
     assert actual_sessions(admin) == oracle_sessions(admin, scenario, date(2024, 3, 1), date(2024, 3, 4))
 
@@ -466,11 +523,15 @@ def database_owner(server_url: str, template_database: str) -> Iterator[tuple[st
     database = f"convo_owned_{uuid.uuid4().hex[:12]}"
     execute_as_admin(server_url, sql.SQL("create role {} login createrole").format(sql.Identifier(role)))
     try:
-        execute_as_admin(server_url, sql.SQL("create database {} owner {}").format(sql.Identifier(database), sql.Identifier(role)))
+        execute_as_admin(
+            server_url, sql.SQL("create database {} owner {}").format(sql.Identifier(database), sql.Identifier(role))
+        )
         try:
             yield role, url_as(with_database(server_url, database), role)
         finally:
-            execute_as_admin(server_url, sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database)))
+            execute_as_admin(
+                server_url, sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database))
+            )
     finally:
         execute_as_admin(server_url, sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
 
@@ -481,7 +542,11 @@ def test_a_createrole_database_owner_applies_and_rolls_back_0005(server_url, dat
         if server.info.server_version >= 160000:
             # The writer exists already (the suite's template created it). On PostgreSQL 16 a CREATEROLE role
             # creating it would hold exactly this: ADMIN on it, but neither its privileges nor SET ROLE.
-            server.execute(sql.SQL("grant {} to {} with admin true, inherit false, set false").format(sql.Identifier(WRITER), sql.Identifier(role)))
+            server.execute(
+                sql.SQL("grant {} to {} with admin true, inherit false, set false").format(
+                    sql.Identifier(WRITER), sql.Identifier(role)
+                )
+            )
     with connect(url) as conn:
         conn.execute(render_sql("tools/source/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
         conn.commit()
@@ -504,7 +569,9 @@ def test_a_createrole_database_owner_applies_and_rolls_back_0005(server_url, dat
             ([*LINK_TABLES, "convo_pipelines_migrations", "histories_sessions"],),
         ).fetchall()
         assert owners == [(role,)]
-        assert conn.execute("select nspowner::regrole::text from pg_namespace where nspname = %s", (ANALYTICS,)).fetchone() == (role,)
+        assert conn.execute(
+            "select nspowner::regrole::text from pg_namespace where nspname = %s", (ANALYTICS,)
+        ).fetchone() == (role,)
         left = conn.execute(
             "select count(*) from pg_class as rel cross join aclexplode(rel.relacl) as acl where acl.grantee = %s::regrole",
             (WRITER,),
@@ -515,7 +582,9 @@ def test_a_createrole_database_owner_applies_and_rolls_back_0005(server_url, dat
             (WRITER,),
         ).fetchone()[0]
         assert schema_grants == 0
-        assert conn.execute("select count(*) from pg_roles where rolname = %s", (WRITER,)).fetchone() == (1,)  # the role stays
+        assert conn.execute("select count(*) from pg_roles where rolname = %s", (WRITER,)).fetchone() == (
+            1,
+        )  # the role stays
         # The rest rolls back too, and everything applies again.
         rolled_back = rollback_last(conn, SOURCE, ANALYTICS)
         while rolled_back is not None:

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -31,12 +31,26 @@ import pytest
 import yaml
 
 from convo_pipelines.defs.alerts import RunFailureAlert, run_failure_alert
+from convo_pipelines.defs.links.assets import (
+    clients_front_conversations,
+    people_front_conversations,
+    project_conversations,
+)
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
-from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
+from convo_pipelines.defs.resources import (
+    APP_DATABASE_POOL,
+    TRANSIENT_ERRORS_RETRY,
+    PostgresResource,
+    database_location,
+)
 from convo_pipelines.lib.db import dagster_storage_url
-from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource, database_location
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database, wait_until
-from convo_pipelines_tests.source_data import build_source_data, expected_client_links, expected_people_links, link_pairs
+from convo_pipelines_tests.source_data import (
+    build_source_data,
+    expected_client_links,
+    expected_people_links,
+    link_pairs,
+)
 
 SCHEMA = "public"
 PEOPLE = "people_front_conversations"
@@ -57,7 +71,7 @@ NEXT_RUN_DEADLINE_SECONDS = 60
 
 
 def jan(day: int) -> datetime:
-    return datetime(2024, 1, day, tzinfo=timezone.utc)
+    return datetime(2024, 1, day, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,7 +79,9 @@ def jan(day: int) -> datetime:
 
 
 @pytest.fixture
-def project_instance(tmp_path: Path, server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dg.DagsterInstance, Path]]:
+def project_instance(
+    tmp_path: Path, server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[dg.DagsterInstance, Path]]:
     """The project's Dagster instance (its dagster.yaml, monitoring intervals tuned down) on a fresh
     PostgreSQL database for Dagster's storage; yields the instance and its DAGSTER_HOME."""
     with fresh_database(server_url, "convo_dagster") as storage_database:
@@ -117,8 +133,12 @@ def test_killed_runs_fail_and_free_their_pool_slots_so_the_next_run_completes(
         # Hold the people table's writer lock: each run's people step waits on it holding a pool slot.
         holder.execute("select pg_advisory_xact_lock(%s, hashtext('public.people_front_conversations'))", (LOCK_CLASS,))
         with ThreadPoolExecutor(max_workers=2) as launcher:
-            killed = list(launcher.map(lambda day: launch_front_links_run(env, project_root, day), ["2024-01-08", "2024-01-09"]))
-        assert wait_until(lambda: pipeline_backends_waiting_on_the_lock(db) == 2, timeout=90), daemon_log.read_text()[-3000:]
+            killed = list(
+                launcher.map(lambda day: launch_front_links_run(env, project_root, day), ["2024-01-08", "2024-01-09"])
+            )
+        assert wait_until(lambda: pipeline_backends_waiting_on_the_lock(db) == 2, timeout=90), daemon_log.read_text()[
+            -3000:
+        ]
         assert slot_holders(instance) == set(killed)  # the pool (default_limit 2) is full
         # The next writing run of the pool: the queue holds it while the pool is full (a tick is 5 s).
         next_run = launch_front_links_run(env, project_root, "2024-01-10")
@@ -128,7 +148,9 @@ def test_killed_runs_fail_and_free_their_pool_slots_so_the_next_run_completes(
         for run_id in killed:
             os.kill(run_worker_pid(instance, run_id), signal.SIGKILL)
         # The code server that launched them sees their processes gone and marks the runs failed ...
-        assert wait_until(lambda: all(run_status(instance, run_id) == dg.DagsterRunStatus.FAILURE for run_id in killed), timeout=30)
+        assert wait_until(
+            lambda: all(run_status(instance, run_id) == dg.DagsterRunStatus.FAILURE for run_id in killed), timeout=30
+        )
         for run_id in killed:
             crash = f"Run execution process for {run_id} was terminated by signal 9 (SIGKILL)."
             assert any(crash in message for message in run_messages(instance, run_id))
@@ -154,9 +176,16 @@ def test_killed_runs_fail_and_free_their_pool_slots_so_the_next_run_completes(
 
 def alert_for(instance: dg.DagsterInstance, run_id: str) -> RunFailureAlert:
     """What run_failure_alert_sensor says about this failed run."""
-    failure = next(entry.dagster_event for entry in instance.all_logs(run_id) if entry.dagster_event_type == dg.DagsterEventType.RUN_FAILURE)
+    failure = next(
+        entry.dagster_event
+        for entry in instance.all_logs(run_id)
+        if entry.dagster_event_type == dg.DagsterEventType.RUN_FAILURE
+    )
     context = dg.build_run_status_sensor_context(
-        sensor_name="run_failure_alert_sensor", dagster_event=failure, dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id)
+        sensor_name="run_failure_alert_sensor",
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(run_id),
     )
     return run_failure_alert(context.for_run_failure(), webserver_url=None)
 
@@ -170,7 +199,11 @@ def running_daemon(env: dict[str, str], cwd: Path, log: Path) -> Iterator[subpro
     with log.open("w") as output:
         daemon = subprocess.Popen(
             [str(BIN / "dagster-daemon"), "run", "-m", "convo_pipelines.definitions"],
-            env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            cwd=cwd,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             yield daemon
@@ -189,10 +222,23 @@ def launch_front_links_run(env: dict[str, str], cwd: Path, day: str) -> str:
     run_id = str(uuid.uuid4())
     completed = subprocess.run(
         [
-            str(BIN / "dagster"), "job", "launch", "-m", "convo_pipelines.definitions", "-j", "front_links_job",
-            "--run-id", run_id, "--tags", json.dumps({"dagster/partition": day}),
+            str(BIN / "dagster"),
+            "job",
+            "launch",
+            "-m",
+            "convo_pipelines.definitions",
+            "-j",
+            "front_links_job",
+            "--run-id",
+            run_id,
+            "--tags",
+            json.dumps({"dagster/partition": day}),
         ],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     return run_id
@@ -232,7 +278,9 @@ def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int:
 # Transient database errors are retried, the others are not
 
 
-def test_a_terminated_backend_is_retried_and_the_run_ends_exact(db: psycopg.Connection, database_url: str, postgres) -> None:
+def test_a_terminated_backend_is_retried_and_the_run_ends_exact(
+    db: psycopg.Connection, database_url: str, postgres
+) -> None:
     build_source_data(db)
     instance = dg.DagsterInstance.ephemeral()
     results: list[dg.ExecuteInProcessResult] = []
@@ -240,7 +288,13 @@ def test_a_terminated_backend_is_retried_and_the_run_ends_exact(db: psycopg.Conn
         holder.execute("select pg_advisory_xact_lock(%s, hashtext('public.people_front_conversations'))", (LOCK_CLASS,))
         runner = threading.Thread(
             target=lambda: results.append(
-                dg.materialize(FRONT_ASSETS, resources={"postgres": postgres}, tags=FULL_RANGE, instance=instance, raise_on_error=False)
+                dg.materialize(
+                    FRONT_ASSETS,
+                    resources={"postgres": postgres},
+                    tags=FULL_RANGE,
+                    instance=instance,
+                    raise_on_error=False,
+                )
             )
         )
         runner.start()
@@ -293,11 +347,16 @@ def test_an_unreachable_database_fails_after_the_last_retry_with_one_line(tmp_pa
     port = unused_port()
     unreachable = PostgresResource(database_url=f"postgresql://convo:s3cret-pw@127.0.0.1:{port}/convo")
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([project_conversations], resources={"postgres": unreachable}, instance=instance, raise_on_error=False)
+    result = dg.materialize(
+        [project_conversations], resources={"postgres": unreachable}, instance=instance, raise_on_error=False
+    )
 
     assert not result.success
     events = result.all_events
-    assert sum(event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for event in events) == TRANSIENT_ERRORS_RETRY.max_retries
+    assert (
+        sum(event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for event in events)
+        == TRANSIENT_ERRORS_RETRY.max_retries
+    )
     failure = next(event for event in events if event.is_step_failure)
     description = failure.event_specific_data.user_failure_data.description
     assert description == (
@@ -305,21 +364,35 @@ def test_an_unreachable_database_fails_after_the_last_retry_with_one_line(tmp_pa
         f'connection failed: connection to server at "127.0.0.1", port {port} failed: Connection refused'
     )
     assert failure.event_specific_data.error.cause is None  # one error, not a chain of tracebacks
-    everything = "\n".join([*(str(event.event_specific_data) for event in events), *(entry.message for entry in instance.all_logs(result.run_id))])
+    everything = "\n".join(
+        [
+            *(str(event.event_specific_data) for event in events),
+            *(entry.message for entry in instance.all_logs(result.run_id)),
+        ]
+    )
     assert "s3cret-pw" not in everything
 
 
 def test_an_error_that_is_not_transient_fails_at_once(db: psycopg.Connection, postgres) -> None:
     build_source_data(db)
-    db.execute("create function fail_link_insert() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$")
-    db.execute("create trigger fail_link_insert before insert on people_front_conversations for each row execute function fail_link_insert()")
-    result = dg.materialize([people_front_conversations], resources={"postgres": postgres}, tags=FULL_RANGE, raise_on_error=False)
+    db.execute(
+        "create function fail_link_insert() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$"
+    )
+    db.execute(
+        "create trigger fail_link_insert before insert on people_front_conversations for each row execute function fail_link_insert()"
+    )
+    result = dg.materialize(
+        [people_front_conversations], resources={"postgres": postgres}, tags=FULL_RANGE, raise_on_error=False
+    )
 
     assert not result.success
     assert not any(event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for event in result.all_events)
     failure = next(event for event in result.all_events if event.is_step_failure)
     description = failure.event_specific_data.user_failure_data.description
-    assert description == f"PostgreSQL at {database_location(postgres.database_url)} failed the step (P0001): injected failure"
+    assert (
+        description
+        == f"PostgreSQL at {database_location(postgres.database_url)} failed the step (P0001): injected failure"
+    )
     assert failure.event_specific_data.error.cause is not None  # the original error and its traceback stay below it
 
 

@@ -85,7 +85,12 @@ def test_the_next_step_and_the_check_take_the_same_backend_and_the_pipeline_leav
     # The stats of a session are flushed when it ends: the run's one session has ended with the run.
     assert sessions_so_far(db) - before == 1
     assert pipeline_sessions_open(db) == 0
-    assert db.execute("select count(*) from pg_locks where locktype = 'advisory' and objid = %s", (LOCK_KEY,)).fetchone()[0] == 0
+    assert (
+        db.execute("select count(*) from pg_locks where locktype = 'advisory' and objid = %s", (LOCK_KEY,)).fetchone()[
+            0
+        ]
+        == 0
+    )
 
 
 def test_a_kept_connection_the_server_ended_between_steps_is_replaced_without_a_retry(postgres, db, database_url):
@@ -98,7 +103,9 @@ def test_a_kept_connection_the_server_ended_between_steps_is_replaced_without_a_
             # The backend is gone once the server has reaped it: only then is the kept connection dead.
             deadline = time.monotonic() + BACKEND_EXIT_SECONDS
             while admin.execute("select count(*) from pg_stat_activity where pid = %s", (first_pid,)).fetchone()[0]:
-                assert time.monotonic() < deadline, f"backend {first_pid} still there {BACKEND_EXIT_SECONDS} s after pg_terminate_backend"
+                assert time.monotonic() < deadline, (
+                    f"backend {first_pid} still there {BACKEND_EXIT_SECONDS} s after pg_terminate_backend"
+                )
                 time.sleep(0.01)
 
     definitions, facts = two_steps_and_a_check(end_the_kept_backend)

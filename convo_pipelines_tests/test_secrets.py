@@ -55,7 +55,13 @@ VALIDATED_SETTINGS = (
 
 def spellings(password: str) -> set[str]:
     """The password as written, percent-encoded two ways, percent-decoded, JSON-escaped (Dagster's storage)."""
-    return {password, quote(password, safe=""), quote(password, safe=" +"), unquote(password), json.dumps(password)[1:-1]}
+    return {
+        password,
+        quote(password, safe=""),
+        quote(password, safe=" +"),
+        unquote(password),
+        json.dumps(password)[1:-1],
+    }
 
 
 def assert_no_secret(text: str | bytes, where: str, password: str = PASSWORD, pieces: tuple[str, ...] = PIECES) -> None:
@@ -79,7 +85,6 @@ def run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comple
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-
 def dagster(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "dagster", *args, "-m", "convo_pipelines.definitions"], env, cwd)
 
@@ -101,8 +106,14 @@ def dagster(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
         ("postgresql://app:S3crü@db/app", "postgresql://app:***@db/app"),
         ("postgresql://app:S3%2F%23%3F%40%3A%25%20cr@db/app", "postgresql://app:***@db/app"),
         ("postgresql://app:S3cr@[::1]:5432/app", "postgresql://app:***@[::1]:5432/app"),
-        ("postgresql+psycopg2://app:S3cr@db/app?sslmode=require", "postgresql+psycopg2://app:***@db/app?sslmode=require"),
-        ("postgresql://app@db/app?password=S3cr&sslmode=require", "postgresql://app@db/app?password=***&sslmode=require"),
+        (
+            "postgresql+psycopg2://app:S3cr@db/app?sslmode=require",
+            "postgresql+psycopg2://app:***@db/app?sslmode=require",
+        ),
+        (
+            "postgresql://app@db/app?password=S3cr&sslmode=require",
+            "postgresql://app@db/app?password=***&sslmode=require",
+        ),
         # A raw @ (or a / in the user name): make_url reads part of the password as the host or the
         # database, so everything up to the last @ goes.
         ("postgresql://app:S3@cr@db/app", "postgresql://***@db/app"),
@@ -291,7 +302,9 @@ def test_convo_pipelines_commands_never_print_the_password(
     outputs["env"] = run([CLI, "env"], env, tmp_path)
     assert outputs["env"].returncode == 0, outputs["env"].stderr
     assert "# DATABASE_URL: set it yourself" in outputs["env"].stdout
-    assert "export DATABASE_URL" not in outputs["env"].stdout and "export DAGSTER_STORAGE_URL" not in outputs["env"].stdout
+    assert (
+        "export DATABASE_URL" not in outputs["env"].stdout and "export DAGSTER_STORAGE_URL" not in outputs["env"].stdout
+    )
     seed_env = {**env, "DATABASE_URL": empty_secret_database}
     outputs["seed-demo"] = run([CLI, "seed-demo", "--conversations", "20", "--days", "2"], seed_env, tmp_path)
     assert outputs["seed-demo"].returncode == 0, outputs["seed-demo"].stderr
@@ -318,20 +331,33 @@ def test_convo_pipelines_commands_never_print_the_password(
         assert_no_secret(completed.stdout + completed.stderr, f"`convo-pipelines {name}`")
 
 
-def test_dagster_loads_and_runs_never_record_the_password(secret_database: str, secret_role: str, tmp_path: Path) -> None:
+def test_dagster_loads_and_runs_never_record_the_password(
+    secret_database: str, secret_role: str, tmp_path: Path
+) -> None:
     env = dagster_cli_environment(tmp_path, DATABASE_URL=secret_database)
     outputs: dict[str, subprocess.CompletedProcess] = {}
 
     for name, overrides in (
         ("bad start date", {"PARTITIONS_START_DATE": "garbage"}),
         ("password as typed", {"DATABASE_URL": url_with_credentials(secret_database, secret_role, PASSWORD)}),
-        ("space and % as typed", {"DATABASE_URL": with_bad_parameter(url_with_credentials(secret_database, secret_role, "Qx7Kv Jm4Wz%Rt8Hy"))}),
+        (
+            "space and % as typed",
+            {
+                "DATABASE_URL": with_bad_parameter(
+                    url_with_credentials(secret_database, secret_role, "Qx7Kv Jm4Wz%Rt8Hy")
+                )
+            },
+        ),
     ):
         failed = dagster("definitions", "validate", env={**env, **overrides}, cwd=tmp_path)
         assert failed.returncode != 0 and "ConfigError" in failed.stdout + failed.stderr, failed.stderr
         outputs[f"load ({name})"] = failed
 
-    failed = dagster(*MATERIALIZE, env={**env, "DATABASE_URL": with_database(secret_database, "convo_no_such_database")}, cwd=tmp_path)
+    failed = dagster(
+        *MATERIALIZE,
+        env={**env, "DATABASE_URL": with_database(secret_database, "convo_no_such_database")},
+        cwd=tmp_path,
+    )
     assert failed.returncode != 0, failed.stdout + failed.stderr
     outputs["run (missing database)"] = failed
     succeeded = dagster(*MATERIALIZE, env=env, cwd=tmp_path)
@@ -347,7 +373,9 @@ def test_dagster_loads_and_runs_never_record_the_password(secret_database: str, 
 
 
 @pytest.mark.slow  # a refused connection is transient: the run waits out the three retry pauses (about 33 s)
-def test_a_run_retrying_a_refused_connection_never_records_the_password(secret_database: str, secret_role: str, tmp_path: Path) -> None:
+def test_a_run_retrying_a_refused_connection_never_records_the_password(
+    secret_database: str, secret_role: str, tmp_path: Path
+) -> None:
     env = dagster_cli_environment(tmp_path, DATABASE_URL=secret_database)
     closed_port = f"postgresql://{secret_role}:{quote(PASSWORD, safe='')}@127.0.0.1:1/app?connect_timeout=3"
     failed = dagster(*MATERIALIZE, env={**env, "DATABASE_URL": closed_port}, cwd=tmp_path)

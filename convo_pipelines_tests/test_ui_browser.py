@@ -21,7 +21,8 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import date, datetime, time as clock, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 
 import psycopg
@@ -88,7 +89,9 @@ def exports_of_env_command(env: dict[str, str]) -> dict[str, str]:
     """What `convo-pipelines env` prints for this CONVO_HOME, as a dict."""
     printed = subprocess.run([CLI, "env"], env=env, capture_output=True, text=True, timeout=120)
     assert printed.returncode == 0, printed.stderr
-    return dict(shlex.split(line)[1].split("=", 1) for line in printed.stdout.splitlines() if line.startswith("export "))
+    return dict(
+        shlex.split(line)[1].split("=", 1) for line in printed.stdout.splitlines() if line.startswith("export ")
+    )
 
 
 def backfill_range(today: date) -> tuple[date, date]:
@@ -97,7 +100,7 @@ def backfill_range(today: date) -> tuple[date, date]:
 
 
 def utc_midnight(day: date) -> datetime:
-    return datetime.combine(day, clock.min, timezone.utc)
+    return datetime.combine(day, clock.min, UTC)
 
 
 def stored_links(conn: psycopg.Connection, table: str, owner: str, start: datetime, end: datetime) -> set[tuple]:
@@ -176,7 +179,9 @@ class Browser:
         preview.wait_for()
         for asset in FRONT_LINK_ASSETS:
             # The preview is a grid of divs, not a <table>: a row is the one holding the asset's link.
-            row = preview.locator("div[class*='VirtualizedTable_row']").filter(has=page.locator(f"a[href='/assets/{asset}']"))
+            row = preview.locator("div[class*='VirtualizedTable_row']").filter(
+                has=page.locator(f"a[href='/assets/{asset}']")
+            )
             assert "Backfills all partitions in a single run" in row.inner_text()
             assert f"{first.isoformat()}...{last.isoformat()}" in row.inner_text()
         self.shot("backfill_preview")
@@ -230,12 +235,14 @@ def take_docs_screenshots(chromium, base_url: str, folder: Path, backfill_id: st
     return docs.taken
 
 
-def test_a_backfill_launched_from_the_ui_fills_the_range_exactly_in_one_run(convo_home: Path, tmp_path: Path, artifacts: Path) -> None:
+def test_a_backfill_launched_from_the_ui_fills_the_range_exactly_in_one_run(
+    convo_home: Path, tmp_path: Path, artifacts: Path
+) -> None:
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: .ci/run installs Debian's chromium"
     env = clean_environment(CONVO_HOME=str(convo_home))
-    first, last = backfill_range(datetime.now(timezone.utc).date())
+    first, last = backfill_range(datetime.now(UTC).date())
 
     with running_dev(tmp_path, env, *DEMO) as dev:
         dev.wait_until_serving()
@@ -267,7 +274,11 @@ def test_a_backfill_launched_from_the_ui_fills_the_range_exactly_in_one_run(conv
         assert shown_status == "Succeeded", f"the backfill page shows {shown_status!r}:\n{dev.output()[-4000:]}"
         recorded = graphql(dev, BACKFILL_QUERY, {"backfillId": backfill_id})
         backfill = recorded["partitionBackfillOrError"]
-        assert (backfill["status"], backfill["numPartitions"], backfill["isAssetBackfill"]) == ("COMPLETED_SUCCESS", 3, True)
+        assert (backfill["status"], backfill["numPartitions"], backfill["isAssetBackfill"]) == (
+            "COMPLETED_SUCCESS",
+            3,
+            True,
+        )
         [run] = recorded["runsOrError"]["results"]  # ONE run for the whole range and both assets
         tags = {tag["key"]: tag["value"] for tag in run["tags"]}
         assert run["status"] == "SUCCESS"

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import dagster as dg
 
 from convo_pipelines.defs.automation import background_status
+from convo_pipelines.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from convo_pipelines.lib.errors import headline
 from convo_pipelines.lib.settings import describe_http_url, get_settings
 
 PARTITION_TAG = "dagster/partition"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 # A webhook that is down for a moment gets two more tries, 1 and 2 seconds apart; the sensor's
 # tick then shows the error (a run status sensor does not evaluate the same failure twice).
 POST_ATTEMPTS = 3
@@ -79,20 +79,12 @@ def slack_escaped(text: str) -> str:
 
 def describe_partitions(tags: dict[str, str]) -> str:
     """'partition 2024-01-10', 'partitions 2024-01-10...2024-01-14', or 'unpartitioned'."""
-    if tags.get(RANGE_START_TAG) and tags.get(RANGE_END_TAG):
-        start, end = tags[RANGE_START_TAG], tags[RANGE_END_TAG]
+    if tags.get(PARTITION_RANGE_START_TAG) and tags.get(PARTITION_RANGE_END_TAG):
+        start, end = tags[PARTITION_RANGE_START_TAG], tags[PARTITION_RANGE_END_TAG]
         return f"partition {start}" if start == end else f"partitions {start}...{end}"
     if tags.get(PARTITION_TAG):
         return f"partition {tags[PARTITION_TAG]}"
     return "unpartitioned"
-
-
-def first_line(text: str | None) -> str:
-    """The first line of a message, with the next one when the first announces it ('... failed:')."""
-    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].endswith(":"):
-        return f"{lines[0]} {lines[1]}"
-    return lines[0] if lines else ""
 
 
 def step_error_line(event: dg.DagsterEvent) -> str:
@@ -100,23 +92,32 @@ def step_error_line(event: dg.DagsterEvent) -> str:
     data = event.event_specific_data
     user_failure = getattr(data, "user_failure_data", None)
     if user_failure is not None and user_failure.description:
-        return first_line(user_failure.description)
+        return headline(user_failure.description)
     error = getattr(data, "error", None)
-    while error is not None and error.cause is not None and any(wrapper in first_line(error.message) for wrapper in WRAPPER_MESSAGES):
+    while (
+        error is not None
+        and error.cause is not None
+        and any(wrapper in headline(error.message) for wrapper in WRAPPER_MESSAGES)
+    ):
         error = error.cause
-    return first_line(error.message if error is not None else event.message)
+    return headline(error.message if error is not None else event.message)
 
 
 def run_error_line(context: dg.RunFailureSensorContext) -> str:
     """Why a run without a failed step failed: the run failure's message, or, when something outside
     the run marked it failed (its process died), the engine event that explains it."""
-    message = first_line(context.failure_event.message)
+    message = headline(context.failure_event.message)
     if message and not message.startswith(MARKED_FAILED_FROM_OUTSIDE):
         return message
     entries = context.instance.all_logs(context.dagster_run.run_id)
-    failure_at = max((i for i, entry in enumerate(entries) if entry.dagster_event_type == dg.DagsterEventType.RUN_FAILURE), default=len(entries))
-    explanations = [entry for entry in entries[:failure_at] if entry.dagster_event_type == dg.DagsterEventType.ENGINE_EVENT]
-    return first_line(explanations[-1].message) if explanations else message or "the run failed before any step ran"
+    failure_at = max(
+        (i for i, entry in enumerate(entries) if entry.dagster_event_type == dg.DagsterEventType.RUN_FAILURE),
+        default=len(entries),
+    )
+    explanations = [
+        entry for entry in entries[:failure_at] if entry.dagster_event_type == dg.DagsterEventType.ENGINE_EVENT
+    ]
+    return headline(explanations[-1].message) if explanations else message or "the run failed before any step ran"
 
 
 def run_failure_alert(context: dg.RunFailureSensorContext, webserver_url: str | None) -> RunFailureAlert:
@@ -138,7 +139,9 @@ def post_alert(webhook_url: str, alert: RunFailureAlert) -> None:
     body = json.dumps(alert.payload()).encode()
     reason = ""
     for attempt in range(1, POST_ATTEMPTS + 1):
-        request = urllib.request.Request(webhook_url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        request = urllib.request.Request(
+            webhook_url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
         try:
             with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as response:
                 response.read()

@@ -2,8 +2,9 @@
 longest gap between two ticks of a cron, which the discovery's freshness window is built on."""
 
 import inspect
+import itertools
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,9 +55,9 @@ def longest_wall_clock_gap(cron: str) -> timedelta:
     """The longest gap on a clock without DST: between two times of one firing day, or from a firing day's
     last time to the next firing day's first."""
     times = times_of_day(cron)
-    within_a_day = max((later - earlier for earlier, later in zip(times, times[1:])), default=timedelta(0))
+    within_a_day = max((later - earlier for earlier, later in itertools.pairwise(times)), default=timedelta(0))
     days = firing_days(cron)
-    between_days = max(later - earlier for earlier, later in zip(days, days[1:])) - (times[-1] - times[0])
+    between_days = max(later - earlier for earlier, later in itertools.pairwise(days)) - (times[-1] - times[0])
     return max(within_a_day, between_days)
 
 
@@ -95,6 +96,6 @@ def largest_dst_shift(timezone_name: str) -> timedelta:
     """How far the zone's UTC offset moves over the year: an hour in most zones with DST, 30 minutes on
     Lord Howe Island, nothing in UTC or Asia/Kolkata."""
     zone = ZoneInfo(timezone_name)
-    start = PATTERN_START.replace(tzinfo=timezone.utc)
+    start = PATTERN_START.replace(tzinfo=UTC)
     offsets = [(start + timedelta(days=day)).astimezone(zone).utcoffset() for day in range(0, 4 * 366, 7)]
     return max(offsets) - min(offsets)

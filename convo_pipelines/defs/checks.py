@@ -59,7 +59,9 @@ WHOLE_TABLE = CheckScope(label="whole table")
 SAMPLE_LIMIT = 5
 
 
-def materialization_in_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> dg.AssetMaterialization | None:
+def materialization_in_run(
+    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey
+) -> dg.AssetMaterialization | None:
     """This run's materialization of `asset_key` when it is the asset's latest, or None: a check launched
     alone, or in a run of other assets. (The run's asset_selection cannot say it: an in-process
     materialize records an empty one, a whole job None.) One indexed read of the event log, whatever
@@ -158,12 +160,16 @@ def build_sql_check(
         if reported is not None:
             context.log.info(f"{name} on {asset.key.to_user_string()}: {reported_as}")
             return result_from_problems(
-                reported, severity, {"scope": dg.MetadataValue.text(reported_as), "sql_seconds": dg.MetadataValue.float(0.0)}
+                reported,
+                severity,
+                {"scope": dg.MetadataValue.text(reported_as), "sql_seconds": dg.MetadataValue.float(0.0)},
             )
         scope = scope_of(context) if scope_of else WHOLE_TABLE
         started = time.monotonic()
         fragment_files = {**bound_fragments, **scope.fragments}
-        embedded = {placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in fragment_files.items()}
+        embedded = {
+            placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in fragment_files.items()
+        }
         params = {"sample_limit": SAMPLE_LIMIT, "source_schema": postgres.source_schema, **bound_values, **scope.params}
         with postgres.read_only_connection() as conn:
             before = sql_seconds(conn)
@@ -171,7 +177,12 @@ def build_sql_check(
                 conn.execute(postgres.sql("lib/session/set_single_process_settings.sql"))
             rows = None
             if first_pass and scope.single_process:
-                shorter = {**embedded, **{placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in first_pass.items()}}
+                shorter = {
+                    **embedded,
+                    **{
+                        placeholder: postgres.sql(name, **bound_identifiers) for placeholder, name in first_pass.items()
+                    },
+                }
                 rows = conn.execute(postgres.sql(sql_file, **bound_identifiers, **shorter), params).fetchall()
                 if any(row[1] for row in rows):
                     rows = None

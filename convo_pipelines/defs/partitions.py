@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -47,6 +47,14 @@ class PartitionWindow:
         """One partition's own day, and nothing else dated before or after it."""
         return self.start is not None and self.end is not None and self.end - self.start == timedelta(days=1)
 
+    @property
+    def start_label(self) -> str:
+        return "-infinity" if self.start is None else self.start.isoformat()
+
+    @property
+    def end_label(self) -> str:
+        return "infinity" if self.end is None else self.end.isoformat()
+
     def owning_later_dates(self) -> PartitionWindow:
         """This window with its end opened when it reaches the last partition (today's), so that the last
         partition also owns what is dated after it, as the first owns what is dated before it: for rows
@@ -60,7 +68,7 @@ class PartitionWindow:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def partition_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> PartitionWindow:

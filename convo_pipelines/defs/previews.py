@@ -39,6 +39,9 @@ def preview_table(rows: Iterable[object]) -> dg.TableMetadataValue:
     frame = pd.json_normalize(records) if records else pd.DataFrame()
     columns = [str(name) for name in frame.columns]
     return dg.MetadataValue.table(
-        records=[dg.TableRecord({column: _cell(value) for column, value in zip(columns, row)}) for row in frame.itertuples(index=False)],
+        records=[
+            dg.TableRecord({column: _cell(value) for column, value in zip(columns, row, strict=False)})
+            for row in frame.itertuples(index=False)
+        ],
         schema=dg.TableSchema(columns=[dg.TableColumn(column, "string") for column in columns]),
     )

@@ -16,7 +16,6 @@ from psycopg.pq import TransactionStatus
 from psycopg.sql import Composable, Composed
 from pydantic import Field, PrivateAttr
 
-from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.db import (
     CONCURRENT_CHANGE_SQLSTATES,
     connect,
@@ -26,6 +25,7 @@ from convo_pipelines.lib.db import (
     sql_seconds,
     start_embedded_postgres,
 )
+from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.migrations import MigrationError, ensure_schema_current
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.lib.sqlfiles import render_sql
@@ -41,7 +41,9 @@ APP_DATABASE_POOL = "app_database"
 # come back in the same second: enough to ride out a restart, a failover of a few seconds or a
 # dropped connection. Every asset is idempotent, so a retried step ends exactly where an
 # uninterrupted one would.
-TRANSIENT_ERRORS_RETRY = dg.RetryPolicy(max_retries=3, delay=3, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+TRANSIENT_ERRORS_RETRY = dg.RetryPolicy(
+    max_retries=3, delay=3, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 # SQLSTATEs after which the same work, started again a little later, can succeed: the server ended
 # the session (57P01 admin shutdown: pg_terminate_backend, a restart; 57P02 crash shutdown; 57P03
@@ -169,9 +171,8 @@ class PostgresResource(dg.ConfigurableResource):
         """One of the connections this run's steps and checks finished with, else a new one.
 
         A run's statements are short next to a new backend's start: PostgreSQL forks a process and fills
-        its catalog caches anew on each relation's first use, 1 to 4 ms per statement for a check or a
-        scoped run's step on a backend that had not read those tables, against under 1 ms on one that
-        had. So a run hands the connection of one step to the next and to its checks (Dagster runs them
+        its catalog caches anew on each relation's first use, which costs a check or a scoped run's step
+        several times its statements' own time. So a run hands the connection of one step to the next and to its checks (Dagster runs them
         one after another in the run's process). The pipeline keeps nothing on a session (a transaction pooler
         may hand the server connection to another client), so there is nothing to reset; one round trip tells
         a connection the server ended meanwhile (a restart), which is closed for a new one.
@@ -290,7 +291,9 @@ def is_transient_database_error(exc: BaseException) -> bool:
     if exc.sqlstate is None:
         # Raised by libpq, not by a statement: the connection could not be made, or was lost.
         text = str(exc).lower()
-        return isinstance(exc, psycopg.OperationalError) and not any(failure in text for failure in PERMANENT_CONNECTION_FAILURES)
+        return isinstance(exc, psycopg.OperationalError) and not any(
+            failure in text for failure in PERMANENT_CONNECTION_FAILURES
+        )
     return exc.sqlstate in TRANSIENT_SQLSTATES or exc.sqlstate.startswith("08")
 
 

@@ -23,13 +23,21 @@ def source_table(table: str, description: str) -> dg.AssetSpec:
 
 clients = source_table("clients", "one row per client, with its code.")
 people = source_table("people", "one row per person, with their current client.")
-contact_methods = source_table("contact_methods", "an address a message reaches; person_id when it resolves to a person.")
-front_conversations = source_table("front_conversations", "one row per Front conversation; created_at is its partition day.")
+contact_methods = source_table(
+    "contact_methods", "an address a message reaches; person_id when it resolves to a person."
+)
+front_conversations = source_table(
+    "front_conversations", "one row per Front conversation; created_at is its partition day."
+)
 front_messages = source_table("front_messages", "the messages of each Front conversation.")
-front_message_recipients = source_table("front_message_recipients", "who (which contact method) received each Front message.")
+front_message_recipients = source_table(
+    "front_message_recipients", "who (which contact method) received each Front message."
+)
 users = source_table("users", "the application's users; a project's user is added_by of its links.")
 projects = source_table("projects", "one row per project, with its user and the deprecated conversation_ids array.")
-conversations = source_table("conversations", "one row per conversation with a lead; project_id is the source of truth for projects.")
+conversations = source_table(
+    "conversations", "one row per conversation with a lead; project_id is the source of truth for projects."
+)
 crews = source_table(
     "crews",
     "one row per agent crew: its client and the name of its chat-histories table, which the histories assets read too.",

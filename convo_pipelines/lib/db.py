@@ -11,6 +11,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
@@ -190,9 +191,13 @@ def _render(url: URL, *, hide_password: bool) -> str:
     ]
     if not pairs:
         return text
-    return text + "?" + "&".join(
-        f"{quote(key, safe='')}={REDACTED if hide_password and key == 'password' else quote(value, safe='/:')}"
-        for key, value in pairs
+    return (
+        text
+        + "?"
+        + "&".join(
+            f"{quote(key, safe='')}={REDACTED if hide_password and key == 'password' else quote(value, safe='/:')}"
+            for key, value in pairs
+        )
     )
 
 
@@ -306,7 +311,7 @@ class _TimesStatements:
     """Adds each statement's time (round trip, planning, execution) to the connection's `sql_seconds`, so
     an asset can report the time spent in PostgreSQL apart from its own Python."""
 
-    def execute(self, query, params=None, **kwargs):  # noqa: ANN001, ANN201 (psycopg's own signature)
+    def execute(self, query, params=None, **kwargs):
         with counted_as_sql(self.connection):
             return super().execute(query, params, **kwargs)
 
@@ -325,13 +330,32 @@ def sql_seconds(conn: psycopg.Connection) -> float:
     return getattr(conn, "sql_seconds", 0.0)
 
 
+class StepClock:
+    """A step's wall time and the part of it its connection spent in PostgreSQL: the `seconds` and
+    `sql_seconds` every asset records, so that Dagster's own share of a step reads off its metadata."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.sql = 0.0
+
+    def read_sql(self, conn: psycopg.Connection) -> None:
+        """Take the connection's SQL time (call it before the connection closes)."""
+        self.sql = sql_seconds(conn)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def metadata(self) -> dict[str, float]:
+        return {"seconds": round(self.seconds, 3), "sql_seconds": round(self.sql, 4)}
+
+
 class _CollectionClock:
     """Seconds this process spent in Python's cyclic garbage collector, which stops every thread while it runs.
 
-    In a Dagster run process (millions of objects) a full collection takes 60 to 140 ms, and it lands where
-    an allocation triggers it: inside a statement's execute() it is psycopg building the query in Python,
-    not PostgreSQL's time. A discovery tick's conversation_summaries step reported 97 to 153 ms of SQL for
-    13 ms of statements whenever one did (py-spy: the time in psycopg's query parsing, a collection)."""
+    In a Dagster run process (millions of objects) a full collection takes longer than a small step's
+    statements, and it lands where an allocation triggers it: inside a statement's execute() it is psycopg
+    building the query in Python, not PostgreSQL's time, and would be counted as SQL without this clock."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -413,6 +437,11 @@ CONCURRENT_CHANGE_SQLSTATES = frozenset({LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED, 
 # How long a statement that needs a lock stronger than ROW EXCLUSIVE on a table the app uses may queue
 # for it: while it queues, every app statement on that table queues behind it, so this bounds the app's wait.
 SHORT_LOCK_TIMEOUT = "50ms"
+# A row stamped with now() (updated_at, created_at) becomes visible only when its transaction commits,
+# possibly after a reader has read past its stamp. Readers that follow stamps (the late-change sensor,
+# the incremental histories runs) re-read this far back, so transactions that commit up to this late are
+# never missed; later ones wait for the next full recompute.
+LATE_COMMIT_ALLOWANCE = timedelta(minutes=2)
 
 T = TypeVar("T")
 

@@ -165,7 +165,9 @@ def ensure_schema_current(
         return []
     if not auto_migrate:
         raise MigrationError(pending_message(pending, where))
-    log.info(f"{_count(pending)} pending in {where} ({_labels(pending)}): applying them (CONVO_AUTO_MIGRATE=false stops runs from doing so)")
+    log.info(
+        f"{_count(pending)} pending in {where} ({_labels(pending)}): applying them (CONVO_AUTO_MIGRATE=false stops runs from doing so)"
+    )
     applied = migrate(conn, source_schema, analytics_schema, log=log.info)
     for migration in applied:
         log.info(f"applied migration {migration.label}")
@@ -184,7 +186,11 @@ def migrate(
         _prepare_record_table(conn, source_schema, list(state.shipped), log)
     except psycopg.errors.InsufficientPrivilege as exc:
         pending = state.pending
-        action = f"apply migration {pending[0].label}" if pending else f"update the record table {source_schema}.{RECORD_TABLE}"
+        action = (
+            f"apply migration {pending[0].label}"
+            if pending
+            else f"update the record table {source_schema}.{RECORD_TABLE}"
+        )
         raise MigrationError(privilege_message(action, _current_role(conn), exc)) from exc
     applied: list[Migration] = []
     for migration in state.shipped:
@@ -192,7 +198,9 @@ def migrate(
             if _apply_unless_applied(conn, migration, source_schema, analytics_schema, log):
                 applied.append(migration)
         except psycopg.errors.InsufficientPrivilege as exc:
-            raise MigrationError(privilege_message(f"apply migration {migration.label}", _current_role(conn), exc)) from exc
+            raise MigrationError(
+                privilege_message(f"apply migration {migration.label}", _current_role(conn), exc)
+            ) from exc
     return applied
 
 
@@ -208,7 +216,9 @@ def rollback_last(conn: psycopg.Connection, source_schema: str, analytics_schema
                 return None
             newest = versions[-1]
             if newest not in by_version:
-                raise RuntimeError(f"migration {newest:04d} is applied but this version of convo_pipelines does not ship it")
+                raise RuntimeError(
+                    f"migration {newest:04d} is applied but this version of convo_pipelines does not ship it"
+                )
             migration = by_version[newest]
             set_short_lock_timeout(conn)
             conn.execute(render_sql(migration.file("down"), source=source_schema, analytics=analytics_schema))
@@ -274,7 +284,9 @@ def _labels(items: list[Migration] | list[AppliedMigration]) -> str:
 # ---------------------------------------------------------------- record table
 
 
-def _prepare_record_table(conn: psycopg.Connection, source_schema: str, shipped: list[Migration], log: Log | None) -> None:
+def _prepare_record_table(
+    conn: psycopg.Connection, source_schema: str, shipped: list[Migration], log: Log | None
+) -> None:
     """Create the record table, add its checksum column, and adopt rows recorded before checksums existed."""
 
     def attempt() -> None:

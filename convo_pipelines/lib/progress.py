@@ -52,8 +52,12 @@ class Progress:
     ) -> Progress:
         """Progress of `total_rows` rows counted one by one, a line every `rows_per_chunk` of them."""
         return cls(
-            log, label, math.ceil(max(total_rows, 0) / rows_per_chunk), unit=f"chunks of {rows_per_chunk:,} rows",
-            clock=clock, rows_per_step=rows_per_chunk,
+            log,
+            label,
+            math.ceil(max(total_rows, 0) / rows_per_chunk),
+            unit=f"chunks of {rows_per_chunk:,} rows",
+            clock=clock,
+            rows_per_step=rows_per_chunk,
         )
 
     @property
@@ -103,7 +107,7 @@ def format_seconds(seconds: float) -> str:
     """3.2s, 4m05s or 1h02m: short enough for a log line."""
     if seconds < 60:
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)

@@ -141,7 +141,7 @@ def _http_url(env: Mapping[str, str], name: str) -> str | None:
         return None
     try:
         parts = urlsplit(value)
-        parts.port  # raises ValueError on a port that is not a number
+        _ = parts.port  # raises ValueError on a port that is not a number
     except ValueError:
         raise ConfigError(f"{name}={describe_http_url(value)!r} does not parse: expected https://host/path") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -166,8 +166,10 @@ def _timezone(env: Mapping[str, str], name: str, default: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{name}={value!r} is not a known time zone: expected an IANA name such as UTC or Europe/Paris") from None
+        raise ConfigError(
+            f"{name}={value!r} is not a known time zone: expected an IANA name such as UTC or Europe/Paris"
+        ) from None
     return value
 
 
-__all__ = ["ConfigError", "Settings", "get_settings", "redact_url", "IDENTIFIER_PATTERN"]
+__all__ = ["IDENTIFIER_PATTERN", "ConfigError", "Settings", "get_settings", "redact_url"]

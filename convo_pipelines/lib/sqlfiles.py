@@ -8,13 +8,13 @@ Because the files go through psycopg.sql.SQL.format, a literal brace is written 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from psycopg import sql
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_sql(name: str) -> str:
     """The text of sql/<name> (e.g. 'links/stage_link_rows.sql')."""
     return resources.files("convo_pipelines.sql").joinpath(name).read_text(encoding="utf-8")
@@ -23,9 +23,7 @@ def read_sql(name: str) -> str:
 def render_sql(name: str, *, source: str, analytics: str, **identifiers: str | sql.Composable) -> sql.Composed:
     """sql/<name> with {source}, {analytics} and any other placeholder bound as an identifier."""
     bound = {key: _as_identifier(value) for key, value in identifiers.items()}
-    return sql.SQL(read_sql(name)).format(
-        source=sql.Identifier(source), analytics=sql.Identifier(analytics), **bound
-    )
+    return sql.SQL(read_sql(name)).format(source=sql.Identifier(source), analytics=sql.Identifier(analytics), **bound)
 
 
 def list_sql(folder: str) -> list[str]:

@@ -40,16 +40,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import psutil
-import yaml
 import psycopg
+import yaml
 from psycopg import sql
 
-from convo_pipelines.tools.app_workload import EXCLUSIVE_LOCK_MODES, AppWorkload, WorkloadReport, measure_baseline
+from convo_pipelines.defs.histories.crews import load_crews
+from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
+from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
+from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
+from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
+from convo_pipelines.defs.links.sensors import find_late_changes, scoped_run_config
 from convo_pipelines.defs.links.tables import (
     BEGINNING_OF_TIME,
     CHANGE_WATCHED_TABLES,
@@ -61,7 +66,20 @@ from convo_pipelines.defs.links.tables import (
     change_index_name,
     change_index_params,
 )
-from convo_pipelines.defs.links.assets import front_oracle
+from convo_pipelines.defs.links.writes import front_oracle
+from convo_pipelines.lib.db import (
+    connect,
+    count_rows,
+    dagster_storage_url,
+    drop_database,
+    ensure_database,
+    redact_url,
+    with_database,
+)
+from convo_pipelines.lib.errors import first_line
+from convo_pipelines.lib.settings import Settings
+from convo_pipelines.lib.sqlfiles import render_sql
+from convo_pipelines.tools.app_workload import EXCLUSIVE_LOCK_MODES, AppWorkload, WorkloadReport, measure_baseline
 from convo_pipelines.tools.bench_reads import measure_read_latencies, round_trip_seconds, speedups
 from convo_pipelines.tools.bench_replication import (
     ReplicationFigures,
@@ -72,28 +90,10 @@ from convo_pipelines.tools.bench_replication import (
     subscriber_server,
     wal_level,
 )
-from convo_pipelines.defs.histories.crews import load_crews
-from convo_pipelines.lib.errors import first_line
-from convo_pipelines.lib.db import (
-    connect,
-    count_rows,
-    dagster_storage_url,
-    drop_database,
-    ensure_database,
-    redact_url,
-    with_database,
-)
 from convo_pipelines.tools.database import app_database, embedded_is_running
 from convo_pipelines.tools.dev import PROJECT_DAGSTER_YAML
-from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
-from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
-from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
-from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.tools.seed import seed_demo
 from convo_pipelines.tools.seed_histories import even_share, seed_histories
-from convo_pipelines.defs.links.sensors import find_late_changes, scoped_run_config
-from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.sqlfiles import render_sql
 
 # Where the embedded scratch database keeps its tables: the project's defaults.
 EMBEDDED_SOURCE_SCHEMA = "public"
@@ -233,7 +233,9 @@ class Scratch:
     def run_environment(self) -> dict[str, str]:
         """What a Dagster run needs to read and write the scratch tables, and to keep its events in the scratch storage."""
         return {
-            "DATABASE_URL": self.url, "SOURCE_SCHEMA": self.source_schema, "ANALYTICS_SCHEMA": self.analytics_schema,
+            "DATABASE_URL": self.url,
+            "SOURCE_SCHEMA": self.source_schema,
+            "ANALYTICS_SCHEMA": self.analytics_schema,
             "DAGSTER_STORAGE_URL": dagster_storage_url(self.url, schema=self.dagster_schema),
         }
 
@@ -260,13 +262,17 @@ def scratch_schemas(url: str, name: str, report: Report) -> Iterator[Scratch]:
     The seeder and the migrations create them, so the role needs only CREATE on the database.
     """
     scratch = Scratch(url, name, f"{name}_analytics", f"{name}_dagster")
-    report(f"scratch schemas {scratch.source_schema}, {scratch.analytics_schema} and {scratch.dagster_schema} in {redact_url(url)}")
+    report(
+        f"scratch schemas {scratch.source_schema}, {scratch.analytics_schema} and {scratch.dagster_schema} in {redact_url(url)}"
+    )
     try:
         yield scratch
     finally:
         with connect(url, autocommit=True) as conn:
             conn.execute(scratch.sql("tools/bench/drop_scratch_schemas.sql"))
-        report(f"dropped the scratch schemas {scratch.source_schema}, {scratch.analytics_schema} and {scratch.dagster_schema}")
+        report(
+            f"dropped the scratch schemas {scratch.source_schema}, {scratch.analytics_schema} and {scratch.dagster_schema}"
+        )
 
 
 @contextmanager
@@ -284,7 +290,9 @@ def scratch_database(settings: Settings, name: str, report: Report, *, logical: 
             raise BenchError(f"cannot create the scratch database {name}: {first_line(exc)}") from None
         report(f"scratch database {name}")
         try:
-            yield Scratch(with_database(admin, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA, BENCH_DAGSTER_SCHEMA)
+            yield Scratch(
+                with_database(admin, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA, BENCH_DAGSTER_SCHEMA
+            )
         finally:
             drop_database(admin, name)
 
@@ -381,7 +389,7 @@ def run_links_bench(
         dagster_storage(scratch),
     ):
         project_home, stock_home = dagster_homes(Path(home))
-        end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        end = datetime.now(UTC).replace(second=0, microsecond=0)
         bench = BenchContext(scratch, project_home, stock_home, end, days, repeats, report, read_ids)
         result.command = command
         result.machine["postgres"] = server_version(scratch.url)
@@ -393,7 +401,9 @@ def run_links_bench(
         with subscriber_server(scratch, report) if replication else nullcontext() as subscriber:
             if subscriber is not None:
                 bench_subscriber(bench, result, subscriber)
-            bench_app_beside_runs(bench, result, interval=app_interval, histories=bool(history_rows), subscriber=subscriber)
+            bench_app_beside_runs(
+                bench, result, interval=app_interval, histories=bool(history_rows), subscriber=subscriber
+            )
         result.machine["checkpoint_before_bulk_measurements"] = bool(bench.settled)
         # App read latencies are measured inside bench_link_tables (bench_app_reads), while the link tables are
         # as the pipeline built them; the per-aim verdicts are rendered from the report by bench_report.verdicts.
@@ -423,7 +433,7 @@ def dagster_homes(root: Path) -> tuple[Path, Path]:
     project = yaml.safe_load(PROJECT_DAGSTER_YAML.read_text())
     stock = {**project, "storage": {"postgres": {"postgres_url": {"env": "DAGSTER_STORAGE_URL"}}}}
     homes = (root / "project", root / "stock")
-    for home, config in zip(homes, (project, stock)):
+    for home, config in zip(homes, (project, stock), strict=False):
         home.mkdir()
         (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     return homes
@@ -435,8 +445,14 @@ def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int
     with connect(scratch.url) as conn:
         started = time.perf_counter()
         result.counts = seed_demo(
-            conn, source_schema=scratch.source_schema, analytics_schema=scratch.analytics_schema,
-            conversations=conversations, days=bench.days, seed=seed, end=bench.end, report=report,
+            conn,
+            source_schema=scratch.source_schema,
+            analytics_schema=scratch.analytics_schema,
+            conversations=conversations,
+            days=bench.days,
+            seed=seed,
+            end=bench.end,
+            report=report,
         )
         result.record("seed", "seed-demo", "s", time.perf_counter() - started)
         result.counts["front_message_recipients"] = count_rows(conn, scratch.source_schema, "front_message_recipients")
@@ -446,8 +462,14 @@ def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int
         started = time.perf_counter()
         result.counts.update(
             seed_histories(
-                conn, source_schema=scratch.source_schema, messages=history_rows, crews=HISTORY_CREWS,
-                days=bench.days, seed=seed, end=bench.end, report=report,
+                conn,
+                source_schema=scratch.source_schema,
+                messages=history_rows,
+                crews=HISTORY_CREWS,
+                days=bench.days,
+                seed=seed,
+                end=bench.end,
+                report=report,
             )
         )
         conn.commit()
@@ -457,7 +479,9 @@ def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int
 def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool) -> None:
     scratch, report, repeats = bench.scratch, bench.report, bench.repeats
     runner = bench.runner(FRONT_LINK_ASSETS)
-    bench_full_backfills(bench, result, runner, key="", label="", empty_tables=lambda: _reset_front_links_to_never_filled(scratch))
+    bench_full_backfills(
+        bench, result, runner, key="", label="", empty_tables=lambda: _reset_front_links_to_never_filled(scratch)
+    )
     result.counts.update({table: _count(scratch, scratch.source_schema, table) for table in FRONT_LINK_ASSETS})
     # Sized as the pipeline built them: the floor and the batches below rebuild them another way.
     result.sizes += _table_sizes(scratch, "source", scratch.source_schema, FRONT_LINK_ASSETS)
@@ -470,7 +494,9 @@ def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool
         bench.settle()
         run = runner.materialize_partition(change_day)
         result.record("one_day_sql", "one-day partition after one change: SQL", "s", run.sql_seconds)
-        result.record("one_day_rows_written", "one-day partition after one change: rows written", "rows", run.rows_written)
+        result.record(
+            "one_day_rows_written", "one-day partition after one change: rows written", "rows", run.rows_written
+        )
         record_checks_sql(result, "one_day", "one-day partition after one change", run)
     scoped = "one change, the sensor's scoped run of its day"
     for attempt in range(bench.short_repeats):
@@ -479,55 +505,93 @@ def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool
         result.record("scoped_sql", f"{scoped}: SQL", "s", run.sql_seconds)
         result.record("scoped_rows_written", f"{scoped}: rows written", "rows", run.rows_written)
         record_checks_sql(result, "scoped", scoped, run)
-        result.record("scoped_overhead", f"{scoped}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
+        result.record(
+            "scoped_overhead", f"{scoped}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds
+        )
     stock_runner = bench.runner(FRONT_LINK_ASSETS, stock_storage=True)
     for attempt in range(bench.short_repeats):
         report(f"{scoped}{STOCK_STORAGE_LABEL} ({attempt + 1}/{bench.short_repeats})")
         run = _scoped_run(scratch, stock_runner, change_day)
         result.record(
-            "scoped_stock_overhead", f"{scoped}{STOCK_STORAGE_LABEL}: Dagster overhead (process start, bookkeeping)", "s",
+            "scoped_stock_overhead",
+            f"{scoped}{STOCK_STORAGE_LABEL}: Dagster overhead (process start, bookkeeping)",
+            "s",
             run.overhead_seconds,
         )
 
     for attempt in range(repeats):
-        report(f"late-change sensor tick finding {SENSOR_TICK_CHANGES} changes, without and with the recommended indexes ({attempt + 1}/{repeats})")
+        report(
+            f"late-change sensor tick finding {SENSOR_TICK_CHANGES} changes, without and with the recommended indexes ({attempt + 1}/{repeats})"
+        )
         tick = _time_sensor_tick(scratch, SENSOR_TICK_CHANGES)
         note = f"{tick.changes_found} conversations found"
-        result.record("sensor_tick_sql", f"late-change tick, {SENSOR_TICK_CHANGES} changes: SQL, no index on the change stamps", "s", tick.without_indexes, note=note)
         result.record(
-            "sensor_tick_indexed_sql", f"late-change tick, {SENSOR_TICK_CHANGES} changes: SQL, with the recommended indexes", "s",
-            tick.with_indexes, note=note,
+            "sensor_tick_sql",
+            f"late-change tick, {SENSOR_TICK_CHANGES} changes: SQL, no index on the change stamps",
+            "s",
+            tick.without_indexes,
+            note=note,
+        )
+        result.record(
+            "sensor_tick_indexed_sql",
+            f"late-change tick, {SENSOR_TICK_CHANGES} changes: SQL, with the recommended indexes",
+            "s",
+            tick.with_indexes,
+            note=note,
         )
 
     bench_app_reads(bench, result)
 
-    for attempt in range(repeats):
+    for _ in range(repeats):
         bench.settle()
-        result.record("read_side", "read side alone (join + DISTINCT of both Front link tables, a SELECT)", "s", _time_read_side(scratch))
+        result.record(
+            "read_side",
+            "read side alone (join + DISTINCT of both Front link tables, a SELECT)",
+            "s",
+            _time_read_side(scratch),
+        )
     for attempt in range(repeats):
         report(f"plain set-based floor ({attempt + 1}/{repeats})")
         _truncate_front_links(scratch)
         bench.settle()
-        result.record("plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", _time_plain_floor(scratch))
+        result.record(
+            "plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", _time_plain_floor(scratch)
+        )
     for attempt in range(repeats):
-        report(f"the contender: a materialized view of each link join, built and refreshed concurrently ({attempt + 1}/{repeats})")
+        report(
+            f"the contender: a materialized view of each link join, built and refreshed concurrently ({attempt + 1}/{repeats})"
+        )
         views = _time_materialized_views(scratch, change_day, bench.settle)
         result.record("matview_build", "materialized view of each link join + its indexes: build", "s", views.build)
         result.record(
-            "matview_refresh_unchanged", "materialized views: REFRESH CONCURRENTLY, nothing changed", "s", views.refresh_unchanged
+            "matview_refresh_unchanged",
+            "materialized views: REFRESH CONCURRENTLY, nothing changed",
+            "s",
+            views.refresh_unchanged,
         )
         result.record(
-            "matview_refresh_after_change", "materialized views: REFRESH CONCURRENTLY after one change", "s", views.refresh_after_change
+            "matview_refresh_after_change",
+            "materialized views: REFRESH CONCURRENTLY after one change",
+            "s",
+            views.refresh_after_change,
         )
     if batches:
         report("the seeds' approach: batches of 500 conversations, upserts")
         _truncate_front_links(scratch)
         bench.settle()
-        result.record("seeds_batches", "seeds' approach: batches of 500, upserts", "s", _time_seed_batches(scratch, report))
+        result.record(
+            "seeds_batches", "seeds' approach: batches of 500, upserts", "s", _time_seed_batches(scratch, report)
+        )
 
 
 def bench_full_backfills(
-    bench: BenchContext, result: BenchReport, runner: DagsterRunner, *, key: str, label: str, empty_tables: Callable[[], None]
+    bench: BenchContext,
+    result: BenchReport,
+    runner: DagsterRunner,
+    *,
+    key: str,
+    label: str,
+    empty_tables: Callable[[], None],
 ) -> None:
     """`repeats` first full backfills of the runner's assets into emptied tables; keys and names start with key / label."""
     for attempt in range(bench.repeats):
@@ -535,12 +599,21 @@ def bench_full_backfills(
         empty_tables()
         bench.settle()
         run = runner.materialize_range()
-        result.record(f"{key}full_backfill_sql", f"{label}first full backfill: SQL", "s", run.sql_seconds, note=run.modes())
-        result.record(f"{key}full_backfill_checks", f"{label}first full backfill: the checks of the range", "s", run.checks_seconds)
+        result.record(
+            f"{key}full_backfill_sql", f"{label}first full backfill: SQL", "s", run.sql_seconds, note=run.modes()
+        )
+        result.record(
+            f"{key}full_backfill_checks",
+            f"{label}first full backfill: the checks of the range",
+            "s",
+            run.checks_seconds,
+        )
         record_checks_sql(result, f"{key}full_backfill", f"{label}first full backfill", run)
         result.record(
-            f"{key}full_backfill_overhead", f"{label}first full backfill: Dagster overhead (process start, bookkeeping)",
-            "s", run.overhead_seconds,
+            f"{key}full_backfill_overhead",
+            f"{label}first full backfill: Dagster overhead (process start, bookkeeping)",
+            "s",
+            run.overhead_seconds,
         )
         result.record(f"{key}peak_rss", f"{label}peak RSS of the run process", "MB", run.peak_rss_mb)
 
@@ -557,7 +630,9 @@ def bench_reruns(bench: BenchContext, result: BenchReport, runner: DagsterRunner
         bench.settle()
         run = runner.materialize_range()
         result.record(f"{key}rerun_sql", f"{label}re-run, nothing changed: SQL", "s", run.sql_seconds)
-        result.record(f"{key}rerun_rows_written", f"{label}re-run, nothing changed: rows written", "rows", run.rows_written)
+        result.record(
+            f"{key}rerun_rows_written", f"{label}re-run, nothing changed: rows written", "rows", run.rows_written
+        )
         record_checks_sql(result, f"{key}rerun", f"{label}re-run, nothing changed", run)
         result.record(f"{key}peak_rss", f"{label}peak RSS of the run process", "MB", run.peak_rss_mb)
 
@@ -569,14 +644,20 @@ def bench_app_reads(bench: BenchContext, result: BenchReport) -> None:
     project = bench.runner((PROJECT_LINKS_TABLE,))
     project.materialize_unpartitioned()
     run = project.materialize_unpartitioned()
-    result.record("project_reconcile_sql", "project_conversations reconcile, nothing changed: SQL", "s", run.sql_seconds)
+    result.record(
+        "project_reconcile_sql", "project_conversations reconcile, nothing changed: SQL", "s", run.sql_seconds
+    )
     record_checks_sql(result, "project_reconcile", "project_conversations reconcile, nothing changed", run)
     with connect(scratch.url, autocommit=True) as conn:
         for table in LINK_TABLES:
             conn.execute(scratch.sql("tools/bench/vacuum_analyze_table.sql", schema=scratch.source_schema, table=table))
     report(f"app read latency over up to {bench.read_samples:,} random ids per question, each way")
     latencies = measure_read_latencies(
-        scratch.url, scratch.source_schema, samples=bench.read_samples, budget_seconds=READ_BUDGET_SECONDS, report=report
+        scratch.url,
+        scratch.source_schema,
+        samples=bench.read_samples,
+        budget_seconds=READ_BUDGET_SECONDS,
+        report=report,
     )
     result.reads = [latency.as_row() for latency in latencies]
     result.read_speedups = {key: round(ratio, 1) for key, ratio in speedups(latencies).items()}
@@ -585,10 +666,15 @@ def bench_app_reads(bench: BenchContext, result: BenchReport) -> None:
 
 def bench_histories(bench: BenchContext, result: BenchReport) -> None:
     """The histories assets: first full backfill, re-run with nothing changed, a discovery tick with 10 new sessions."""
-    scratch, report, repeats = bench.scratch, bench.report, bench.repeats
+    scratch, report, _repeats = bench.scratch, bench.report, bench.repeats
     runner = bench.runner(HISTORIES_ASSETS)
     bench_full_backfills(
-        bench, result, runner, key="histories_", label="histories, ", empty_tables=lambda: _truncate_histories_analytics(scratch)
+        bench,
+        result,
+        runner,
+        key="histories_",
+        label="histories, ",
+        empty_tables=lambda: _truncate_histories_analytics(scratch),
     )
     result.counts.update({table: _count(scratch, scratch.analytics_schema, table) for table in HISTORIES_TABLES})
     result.sizes += _table_sizes(scratch, "source", scratch.source_schema, _histories_source_tables(scratch))
@@ -599,25 +685,37 @@ def bench_histories(bench: BenchContext, result: BenchReport) -> None:
         report(f"histories: discovery tick with {TICK_NEW_SESSIONS} new sessions ({attempt + 1}/{bench.short_repeats})")
         run = _discovery_tick(scratch, runner)
         tick = f"discovery tick, {TICK_NEW_SESSIONS} new sessions"
-        mode = f"histories_sessions mode: {run.metadata['histories_sessions'].get('mode', 'unknown')}; SQL / step: " + ", ".join(
-            f"{asset} {float(metadata['sql_seconds']) * 1000:.0f} / {float(metadata['seconds']) * 1000:.0f} ms"
-            for asset, metadata in run.metadata.items()
+        mode = (
+            f"histories_sessions mode: {run.metadata['histories_sessions'].get('mode', 'unknown')}; SQL / step: "
+            + ", ".join(
+                f"{asset} {float(metadata['sql_seconds']) * 1000:.0f} / {float(metadata['seconds']) * 1000:.0f} ms"
+                for asset, metadata in run.metadata.items()
+            )
         )
         result.record("tick_sql", f"{tick}: SQL", "s", run.sql_seconds, note=mode)
         result.record("tick_steps", f"{tick}: the asset steps (SQL, their Python, connections)", "s", run.step_seconds)
         result.record("tick_checks", f"{tick}: the checks", "s", run.checks_seconds)
         record_checks_sql(result, "tick", tick, run)
-        result.record("tick_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
+        result.record(
+            "tick_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds
+        )
         result.record("tick_rows_written", f"{tick}: rows written", "rows", run.rows_written)
         # A new session is a new summary row; the day's other sessions are already summarized.
-        result.record("tick_sessions_found", f"{tick}: sessions found", "sessions", run.figure("conversation_summaries", "rows_inserted_in_window"))
+        result.record(
+            "tick_sessions_found",
+            f"{tick}: sessions found",
+            "sessions",
+            run.figure("conversation_summaries", "rows_inserted_in_window"),
+        )
         result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
     stock_runner = bench.runner(HISTORIES_ASSETS, stock_storage=True)
     for attempt in range(bench.short_repeats):
         tick = f"discovery tick, {TICK_NEW_SESSIONS} new sessions{STOCK_STORAGE_LABEL}"
         report(f"histories: {tick} ({attempt + 1}/{bench.short_repeats})")
         run = _discovery_tick(scratch, stock_runner)
-        result.record("tick_stock_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds)
+        result.record(
+            "tick_stock_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds
+        )
 
 
 def bench_subscriber(bench: BenchContext, result: BenchReport, subscriber: SubscriberServer) -> None:
@@ -632,7 +730,10 @@ def bench_subscriber(bench: BenchContext, result: BenchReport, subscriber: Subsc
         with fill.attached():
             run = fill.launch()
         result.record(
-            "subscriber_full_backfill_sql", "first full backfill, a logical subscriber attached: SQL", "s", run.sql_seconds,
+            "subscriber_full_backfill_sql",
+            "first full backfill, a logical subscriber attached: SQL",
+            "s",
+            run.sql_seconds,
             note=run.modes(),
         )
         record_subscriber_figures(result, fill.figures)
@@ -646,12 +747,20 @@ def record_subscriber_figures(result: BenchReport, figures: ReplicationFigures, 
     if figures.catch_up_seconds is not None:
         result.record(
             "subscriber_catch_up_after_first_fill",
-            "logical subscriber: catch-up after the first fill's run ended (to the upstream's WAL position then)", "s",
+            "logical subscriber: catch-up after the first fill's run ended (to the upstream's WAL position then)",
+            "s",
             figures.catch_up_seconds,
         )
-    result.record("subscriber_peak_lag_during_first_fill", "logical subscriber: peak lag during the first fill", "s", figures.peak_lag_seconds)
     result.record(
-        "subscriber_peak_lag_wal_during_first_fill", "logical subscriber: peak WAL not yet confirmed during the first fill", "MB",
+        "subscriber_peak_lag_during_first_fill",
+        "logical subscriber: peak lag during the first fill",
+        "s",
+        figures.peak_lag_seconds,
+    )
+    result.record(
+        "subscriber_peak_lag_wal_during_first_fill",
+        "logical subscriber: peak WAL not yet confirmed during the first fill",
+        "MB",
         figures.peak_lag_mb,
     )
 
@@ -666,8 +775,10 @@ def _discovery_tick(scratch: Scratch, runner: DagsterRunner) -> DagsterRun:
     """TICK_NEW_SESSIONS new chat sessions, then a discovery tick's run of today."""
     written = _insert_new_sessions(scratch, TICK_NEW_SESSIONS)
     if written < TICK_NEW_SESSIONS:
-        raise BenchError(f"wrote {written} new chat sessions for the discovery tick instead of {TICK_NEW_SESSIONS}: no crew?")
-    today = datetime.now(timezone.utc).date()
+        raise BenchError(
+            f"wrote {written} new chat sessions for the discovery tick instead of {TICK_NEW_SESSIONS}: no crew?"
+        )
+    today = datetime.now(UTC).date()
     return runner.materialize_partition(today, run_config=discovery_tick_run_config())
 
 
@@ -685,7 +796,12 @@ class RunBesideApp:
 
 
 def bench_app_beside_runs(
-    bench: BenchContext, result: BenchReport, *, interval: float, histories: bool, subscriber: SubscriberServer | None = None
+    bench: BenchContext,
+    result: BenchReport,
+    *,
+    interval: float,
+    histories: bool,
+    subscriber: SubscriberServer | None = None,
 ) -> None:
     """The app workload (convo_pipelines.tools.app_workload) during a first fill with a logical subscriber attached
     (given `subscriber`), a first fill, a range re-run, the project reconcile and a histories backfill, then alone for
@@ -704,22 +820,33 @@ def bench_app_beside_runs(
         subscribed = SubscribedFill(subscriber, front, "first fill beside the app", report)
         runs.append(
             RunBesideApp(
-                "first_fill_with_subscriber", "first fill of the Front link tables, a logical subscriber attached", subscribed.launch,
-                lambda: _reset_front_links_to_never_filled(scratch), subscribed.attached,
+                "first_fill_with_subscriber",
+                "first fill of the Front link tables, a logical subscriber attached",
+                subscribed.launch,
+                lambda: _reset_front_links_to_never_filled(scratch),
+                subscribed.attached,
             )
         )
     runs += [
         RunBesideApp(
-            "first_fill", "first fill of the Front link tables", front.materialize_range,
+            "first_fill",
+            "first fill of the Front link tables",
+            front.materialize_range,
             lambda: _reset_front_links_to_never_filled(scratch),
         ),
         RunBesideApp("range_rerun", "range re-run of the Front link tables", front.materialize_range),
-        RunBesideApp("project_reconcile", "project_conversations reconcile", bench.runner((PROJECT_LINKS_TABLE,)).materialize_unpartitioned),
+        RunBesideApp(
+            "project_reconcile",
+            "project_conversations reconcile",
+            bench.runner((PROJECT_LINKS_TABLE,)).materialize_unpartitioned,
+        ),
     ]
     if histories:
         runs.append(
             RunBesideApp(
-                "histories_backfill", "histories backfill", bench.runner(HISTORIES_ASSETS).materialize_range,
+                "histories_backfill",
+                "histories backfill",
+                bench.runner(HISTORIES_ASSETS).materialize_range,
                 lambda: _truncate_histories_analytics(scratch),
             )
         )
@@ -750,16 +877,32 @@ def bench_app_beside_runs(
     longest_run = max(seconds for _, _, seconds, _, _ in beside.values())
     baseline_seconds = min(max(longest_run, APP_BASELINE_MIN_SECONDS), APP_BASELINE_MAX_SECONDS)
     report(f"app workload alone for {baseline_seconds:.0f} s (the baseline)")
-    baseline = measure_baseline(scratch.url, scratch.source_schema, baseline_seconds, interval=interval, extra_tables=watched)
+    baseline = measure_baseline(
+        scratch.url, scratch.source_schema, baseline_seconds, interval=interval, extra_tables=watched
+    )
     report(baseline.summary())
-    result.record("app_baseline_longest_statement", "app alone (baseline): longest statement", "s", baseline.longest_statement_ms / 1000)
+    result.record(
+        "app_baseline_longest_statement",
+        "app alone (baseline): longest statement",
+        "s",
+        baseline.longest_statement_ms / 1000,
+    )
     for key, (run, workload, seconds, failure, modes) in beside.items():
-        result.record(f"app_{key}_longest_statement", f"app beside the {run.label}: longest statement", "s", workload.longest_statement_ms / 1000)
         result.record(
-            f"app_{key}_pipeline_wait", f"app beside the {run.label}: longest lock wait caused by the pipeline", "s",
+            f"app_{key}_longest_statement",
+            f"app beside the {run.label}: longest statement",
+            "s",
+            workload.longest_statement_ms / 1000,
+        )
+        result.record(
+            f"app_{key}_pipeline_wait",
+            f"app beside the {run.label}: longest lock wait caused by the pipeline",
+            "s",
             workload.longest_pipeline_wait_ms / 1000,
         )
-        result.app_beside_runs[key] = app_figures(run.label, workload, baseline, seconds, failure, modes, server_activity[key])
+        result.app_beside_runs[key] = app_figures(
+            run.label, workload, baseline, seconds, failure, modes, server_activity[key]
+        )
 
 
 def _wal_and_requested_checkpoints(scratch: Scratch) -> tuple[int, int]:
@@ -870,8 +1013,14 @@ class DagsterRunner:
 
     def _materialize(self, partition_args: list[str]) -> DagsterRun:
         command = [
-            str(Path(sys.executable).with_name("dagster")), "asset", "materialize",
-            "-m", "convo_pipelines.definitions", "--select", ",".join(self.assets), *partition_args,
+            str(Path(sys.executable).with_name("dagster")),
+            "asset",
+            "materialize",
+            "-m",
+            "convo_pipelines.definitions",
+            "--select",
+            ",".join(self.assets),
+            *partition_args,
         ]
         env = {
             **os.environ,
@@ -912,7 +1061,11 @@ def run_watching_rss(command: list[str], env: dict[str, str]) -> tuple[int, str,
 
 def _root_cause(output: str) -> str:
     """The exception a failed run's output ends with, below Dagster's own wrappers, or its last line."""
-    raised = [line.strip() for line in output.splitlines() if RAISED_LINE.match(line) and not line.startswith("dagster._core.errors.")]
+    raised = [
+        line.strip()
+        for line in output.splitlines()
+        if RAISED_LINE.match(line) and not line.startswith("dagster._core.errors.")
+    ]
     lines = raised or output.strip().splitlines()[-1:]
     return lines[-1].strip() if lines else "no output"
 
@@ -986,8 +1139,13 @@ def _run_figures(
             seconds += float(values.get("sql_seconds", values["seconds"]))
             rows += sum(int(values.get(key, 0)) for key in WRITTEN_ROW_FIGURES)
     return DagsterRun(
-        wall_seconds=wall_seconds, sql_seconds=seconds, checks_seconds=checks_seconds, checks_sql_seconds=checks_sql_seconds,
-        rows_written=rows, peak_rss_mb=peak_rss_mb, metadata=metadata,
+        wall_seconds=wall_seconds,
+        sql_seconds=seconds,
+        checks_seconds=checks_seconds,
+        checks_sql_seconds=checks_sql_seconds,
+        rows_written=rows,
+        peak_rss_mb=peak_rss_mb,
+        metadata=metadata,
     )
 
 
@@ -1029,7 +1187,9 @@ def _reset_front_links_to_never_filled(scratch: Scratch) -> None:
     with connect(scratch.url) as conn:
         for spec in FRONT_LINK_TABLES:
             for key in spec.foreign_keys:
-                conn.execute(scratch.sql("tools/bench/drop_link_foreign_key.sql", links=spec.table, constraint_name=key.name))
+                conn.execute(
+                    scratch.sql("tools/bench/drop_link_foreign_key.sql", links=spec.table, constraint_name=key.name)
+                )
 
 
 def _time_plain_floor(scratch: Scratch) -> float:
@@ -1110,7 +1270,8 @@ def _time_sensor_tick(scratch: Scratch, changes: int) -> SensorTickTimes:
 
         found, without = fastest_tick()
         statements = conn.execute(
-            scratch.sql("links/checks/check_late_change_indexes.sql"), {"source_schema": scratch.source_schema, **change_index_params()}
+            scratch.sql("links/checks/check_late_change_indexes.sql"),
+            {"source_schema": scratch.source_schema, **change_index_params()},
         ).fetchone()[2]
         try:
             for statement in statements:
@@ -1118,7 +1279,9 @@ def _time_sensor_tick(scratch: Scratch, changes: int) -> SensorTickTimes:
             # What autovacuum does soon after on a live database: statistics of the new expressions, without
             # which the planner guesses how many rows a tick's interval holds.
             for table in CHANGE_WATCHED_TABLES:
-                conn.execute(scratch.sql("tools/bench/vacuum_analyze_table.sql", schema=scratch.source_schema, table=table))
+                conn.execute(
+                    scratch.sql("tools/bench/vacuum_analyze_table.sql", schema=scratch.source_schema, table=table)
+                )
             _, with_indexes = fastest_tick()
         finally:
             for table in CHANGE_WATCHED_TABLES:
@@ -1130,7 +1293,9 @@ def _time_seed_batches(scratch: Scratch, report: Report) -> float:
     """The seeds' way: one query per table per batch of 500 conversations, upserting each batch."""
     with connect(scratch.url) as conn:
         ids = [row[0] for row in conn.execute(scratch.sql("tools/bench/select_front_conversation_ids_ordered.sql"))]
-        statements = {table: _render(scratch, "tools/bench/insert_links_batch_upsert.sql", table) for table in FRONT_LINK_ASSETS}
+        statements = {
+            table: _render(scratch, "tools/bench/insert_links_batch_upsert.sql", table) for table in FRONT_LINK_ASSETS
+        }
         started = time.perf_counter()
         batches = range(0, len(ids), SEEDS_BATCH_SIZE)
         for number, offset in enumerate(batches, start=1):
@@ -1157,7 +1322,7 @@ def _time_read_side(scratch: Scratch) -> float:
 
 def _make_one_change(scratch: Scratch, day: date) -> str:
     """Add one recipient to the day's first conversation; returns that conversation's id."""
-    start = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     with connect(scratch.url) as conn:
         changed = conn.execute(
             scratch.sql("tools/bench/insert_recipient_for_bench_change.sql"),
@@ -1178,7 +1343,10 @@ def _insert_new_sessions(scratch: Scratch, sessions: int) -> int:
         for index, crew in enumerate(crews):
             rows = conn.execute(
                 scratch.sql("tools/bench/insert_new_histories_sessions.sql", histories_table=crew.histories_table_name),
-                {"sessions": even_share(sessions, len(crews), index), "messages_per_session": TICK_MESSAGES_PER_SESSION},
+                {
+                    "sessions": even_share(sessions, len(crews), index),
+                    "messages_per_session": TICK_MESSAGES_PER_SESSION,
+                },
             ).fetchall()
             session_ids.update(row[0] for row in rows)
         return len(session_ids)
@@ -1194,10 +1362,14 @@ def _count(scratch: Scratch, schema: str, table: str) -> int:
         return count_rows(conn, schema, table)
 
 
-def _table_sizes(scratch: Scratch, label: str, schema: str, tables: tuple[str, ...] | list[str]) -> list[dict[str, object]]:
+def _table_sizes(
+    scratch: Scratch, label: str, schema: str, tables: tuple[str, ...] | list[str]
+) -> list[dict[str, object]]:
     """Heap and index sizes of `tables` in `schema`, each row naming its schema by `label` (source, analytics)."""
     with connect(scratch.url) as conn:
-        rows = conn.execute(scratch.sql("tools/bench/select_table_sizes.sql"), {"schema": schema, "tables": list(tables)}).fetchall()
+        rows = conn.execute(
+            scratch.sql("tools/bench/select_table_sizes.sql"), {"schema": schema, "tables": list(tables)}
+        ).fetchall()
     return [
         {"schema": label, "table": name, "table_mb": round(heap / 2**20, 1), "index_mb": round(index / 2**20, 1)}
         for name, heap, index in rows

@@ -13,7 +13,7 @@ import statistics
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,9 +24,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from convo_pipelines.defs.histories.assets import histories_assets
-from convo_pipelines.lib.db import psycopg_url
-from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.defs.partitions import partition_range_tags
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.db import psycopg_url
 from convo_pipelines_tests.histories_data import (
     Scenario,
     actual_sessions,
@@ -43,7 +43,7 @@ ANALYSTS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "analysts.md"
 READER_ROLE = "analytics_reader"
 LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "project_conversations")
 ANALYTICS_TABLES = ("histories_sessions", "conversation_summaries", "daily_conversation_stats")
-TODAY = datetime.now(timezone.utc).date()
+TODAY = datetime.now(UTC).date()
 # Sessions start over 40 days ending 20 days ago; the longest generated session lasts about 16 days,
 # so every message is in the past and the days straddle the queries' "last 30 days" cut-off.
 HISTORY_START, HISTORY_DAYS = TODAY - timedelta(days=60), 40
@@ -83,7 +83,7 @@ def median_duration_by_crew(sessions: set[tuple], summaries: set[tuple], today: 
 
 
 def busiest_hours(sessions: set[tuple], summaries: set[tuple], today: date) -> Counter:
-    return Counter(started.astimezone(timezone.utc).hour for *_, started, _ended, _duration, _days, _first in summaries)
+    return Counter(started.astimezone(UTC).hour for *_, started, _ended, _duration, _days, _first in summaries)
 
 
 def unanswered_sessions(sessions: set[tuple], summaries: set[tuple], today: date) -> list[tuple]:
@@ -126,7 +126,12 @@ EXPECTED: dict[str, Expectation] = {
 
 def as_plain(rows: list[tuple]) -> list[tuple]:
     """Whole numerics (sum() of integers, extract()) as ints, for comparison with Python's counts."""
-    return [tuple(int(value) if isinstance(value, Decimal) and value == value.to_integral_value() else value for value in row) for row in rows]
+    return [
+        tuple(
+            int(value) if isinstance(value, Decimal) and value == value.to_integral_value() else value for value in row
+        )
+        for row in rows
+    ]
 
 
 def answered(title: str, rows: list[tuple]) -> object:
@@ -135,7 +140,7 @@ def answered(title: str, rows: list[tuple]) -> object:
     if title == "Busiest hours (UTC) by sessions started":
         counts = [count for _hour, count in rows]
         assert counts == sorted(counts, reverse=True), "ordered by sessions_started desc"
-        return Counter({hour: count for hour, count in rows})
+        return Counter(dict(rows))
     if title == "Crews writing malformed messages this week (data quality)":
         return set(rows)  # no order by
     return rows
@@ -153,7 +158,9 @@ def analyst(database_url: str, server_url: str) -> Iterator[psycopg.Connection]:
         admin.execute(sql.SQL("create role {} login password {}").format(sql.Identifier(role), sql.Literal(password)))
         try:
             admin.execute(sql.SQL("grant {} to {}").format(sql.Identifier(READER_ROLE), sql.Identifier(role)))
-            with psycopg.connect(make_conninfo(psycopg_url(database_url), user=role, password=password), autocommit=True) as conn:
+            with psycopg.connect(
+                make_conninfo(psycopg_url(database_url), user=role, password=password), autocommit=True
+            ) as conn:
                 assert conn.execute("select current_user").fetchone()[0] == role
                 yield conn
         finally:
@@ -166,11 +173,15 @@ def crews(db: psycopg.Connection) -> Scenario:
     scenario = build_scenario(db, HISTORY_START, days=HISTORY_DAYS, sessions=40)
     now = db.execute("select now()").fetchone()[0]
     this_week = str(uuid.UUID(int=7))
-    insert_messages(db, scenario.good["acme_support"], [
-        (this_week, now - timedelta(days=2), langchain("human", "my invoice is wrong")),
-        (this_week, now - timedelta(days=2, seconds=-30), '"just a string"'),
-        (this_week, now - timedelta(days=2, seconds=-60), langchain("ai", "let me check")),
-    ])
+    insert_messages(
+        db,
+        scenario.good["acme_support"],
+        [
+            (this_week, now - timedelta(days=2), langchain("human", "my invoice is wrong")),
+            (this_week, now - timedelta(days=2, seconds=-30), '"just a string"'),
+            (this_week, now - timedelta(days=2, seconds=-60), langchain("ai", "let me check")),
+        ],
+    )
     return scenario
 
 
@@ -178,7 +189,9 @@ def crews(db: psycopg.Connection) -> Scenario:
 def scenario(crews: Scenario, db: psycopg.Connection, postgres: PostgresResource) -> Scenario:
     """The crews' histories materialized by the histories assets, as a backfill of their days does."""
     result = dg.materialize(
-        histories_assets, resources={"postgres": postgres}, tags=partition_range_tags(HISTORY_START.isoformat(), TODAY.isoformat())
+        histories_assets,
+        resources={"postgres": postgres},
+        tags=partition_range_tags(HISTORY_START.isoformat(), TODAY.isoformat()),
     )
     assert result.success
     assert actual_sessions(db) == oracle_sessions(db, crews)
@@ -194,7 +207,9 @@ def test_the_analysts_page_lists_the_queries_this_test_checks() -> None:
     assert list(page_analyst_queries()) == list(EXPECTED)
 
 
-def test_an_analyst_gets_the_known_results_of_the_analysts_pages_queries(analyst: psycopg.Connection, db: psycopg.Connection, scenario: Scenario) -> None:
+def test_an_analyst_gets_the_known_results_of_the_analysts_pages_queries(
+    analyst: psycopg.Connection, db: psycopg.Connection, scenario: Scenario
+) -> None:
     sessions, summaries = oracle_sessions(db, scenario), oracle_summaries(db, scenario)
     today = analyst.execute("select current_date").fetchone()[0]
     for title, query in page_analyst_queries().items():
@@ -204,7 +219,9 @@ def test_an_analyst_gets_the_known_results_of_the_analysts_pages_queries(analyst
         assert answered(title, rows) == expected, title
 
 
-def test_an_analyst_is_refused_the_application_tables_and_any_write(analyst: psycopg.Connection, crews: Scenario) -> None:
+def test_an_analyst_is_refused_the_application_tables_and_any_write(
+    analyst: psycopg.Connection, crews: Scenario
+) -> None:
     histories_tables = (*crews.good.values(), "n8n_chat_histories")
     for table in (*SOURCE_TABLES, *histories_tables, *LINK_TABLES):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -12,21 +12,20 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.defs.histories.assets import (
-    CONVERSATION_SUMMARIES_SCHEMA,
-    DAILY_CONVERSATION_STATS_SCHEMA,
-    HISTORIES_SESSIONS_MERGE,
-    HISTORIES_SESSIONS_SCHEMA,
-    Window,
-    histories_assets,
-    merge_crew,
-    row_count_metadata,
-)
-from convo_pipelines.defs.partitions import PartitionWindow
+from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.defs.histories.crews import inspect_histories_table, load_crews
-from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.defs.histories.merges import HISTORIES_SESSIONS_MERGE, merge_crew
+from convo_pipelines.defs.histories.run_metadata import row_count_metadata
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
+from convo_pipelines.defs.histories.schemas import (
+    CONVERSATION_SUMMARIES_SCHEMA,
+    DAILY_CONVERSATION_STATS_SCHEMA,
+    HISTORIES_SESSIONS_SCHEMA,
+)
+from convo_pipelines.defs.histories.window import Window
+from convo_pipelines.defs.partitions import PartitionWindow
+from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.tools.seed_histories import seed_histories
 from convo_pipelines_tests.histories_data import (
     HOSTILE_TABLE_NAME,
@@ -81,9 +80,7 @@ def test_range_backfill_equals_an_independent_recomputation(db, postgres, scenar
     assert actual_summaries(db) == oracle_summaries(db, scenario)
     # Summaries of sessions crossing midnight / lasting days exist and cover every day.
     assert db.execute("select max(active_days) from analytics.conversation_summaries").fetchone()[0] >= 3
-    stats = db.execute(
-        "select sum(sessions), sum(messages) from analytics.daily_conversation_stats"
-    ).fetchone()
+    stats = db.execute("select sum(sessions), sum(messages) from analytics.daily_conversation_stats").fetchone()
     assert stats == (len(expected_sessions), sum(row[4] for row in expected_sessions))
     meta = metadata_of(result, "histories_sessions")
     assert meta["rows_in_window"] == len(expected_sessions)
@@ -101,14 +98,14 @@ def test_range_backfill_equals_an_independent_recomputation(db, postgres, scenar
 def test_a_window_over_every_partition_counts_the_whole_table(db, postgres, scenario) -> None:
     run(postgres, "2024-01-01", RANGE[1])
     everything = Window.of(PartitionWindow(start=None, end=None, reaches_last_partition=True))
-    assert everything.covers_everything() and everything.unpartitioned
+    assert everything.whole and everything.unpartitioned
     with postgres.connect() as conn:
         sessions = row_count_metadata(conn, postgres, "histories_sessions", everything)
         summaries = row_count_metadata(conn, postgres, "conversation_summaries", everything)
     assert sessions["dagster/row_count"] == sessions["rows_in_window"] == len(oracle_sessions(db, scenario))
     assert summaries["dagster/row_count"] == len(oracle_summaries(db, scenario))
     # A window that stops before today's partition is not everything, even from the first partition on.
-    assert not Window.of(PartitionWindow(start=None, end=utc(2024, 3, 20), reaches_last_partition=False)).covers_everything()
+    assert not Window.of(PartitionWindow(start=None, end=utc(2024, 3, 20), reaches_last_partition=False)).whole
 
 
 def test_bad_crews_are_named_and_never_hurt_good_ones(db, postgres, scenario) -> None:
@@ -119,7 +116,9 @@ def test_bad_crews_are_named_and_never_hurt_good_ones(db, postgres, scenario) ->
         reasons = {row["crew"]: row.get("reason", "") for row in meta["crews"]}
         assert "not a valid table name" in reasons["hostile"]
         assert "public.no_such_histories does not exist" in reasons["ghost"]
-        assert "no created_at column" in reasons["n8n_raw"] and "timestamptz not null default now()" in reasons["n8n_raw"]
+        assert (
+            "no created_at column" in reasons["n8n_raw"] and "timestamptz not null default now()" in reasons["n8n_raw"]
+        )
         assert "`hostile`" in meta["bad_crews"] and "`ghost`" in meta["bad_crews"]
     # The hostile name was never executed, and good crews' data is all there.
     assert db.execute("select to_regclass('public.people')").fetchone()[0] == "people"
@@ -146,18 +145,26 @@ def test_a_connection_lost_mid_crew_fails_the_run_and_never_counts_as_a_discover
     for code in ("a_first", "b_second"):
         create_histories_table(db, HistoriesTableSpec(f"{code}_histories"))
         create_crew(db, code, "acme", f"{code}_histories")
-        insert_messages(db, f"{code}_histories", [("12121212-1212-1212-1212-121212121212", utc(2024, 3, 2, 10), langchain("human", "hi"))])
+        insert_messages(
+            db,
+            f"{code}_histories",
+            [("12121212-1212-1212-1212-121212121212", utc(2024, 3, 2, 10), langchain("human", "hi"))],
+        )
     everything = [*histories_assets, *histories_checks]
     tags = {"dagster/asset_partition_range_start": "2024-03-02", "dagster/asset_partition_range_end": "2024-03-02"}
     stop, ended = threading.Event(), []
     with dg.DagsterInstance.ephemeral() as instance, psycopg.connect(db.info.dsn, autocommit=True) as holder:
         # Holding b_second's crew lock makes every attempt wait inside that crew, where its backend is ended.
-        holder.execute("select pg_advisory_lock(hashtextextended('convo_pipelines.histories:' || %s, 0))", ("b_second",))
+        holder.execute(
+            "select pg_advisory_lock(hashtextextended('convo_pipelines.histories:' || %s, 0))", ("b_second",)
+        )
         terminator = threading.Thread(target=end_backends_waiting_for_crew_lock, args=(db.info.dsn, stop, ended))
         terminator.start()
         try:
             # The step's retry policy tries again after each loss (tens of seconds of pauses), then fails.
-            result = dg.materialize(everything, resources={"postgres": postgres}, tags=tags, instance=instance, raise_on_error=False)
+            result = dg.materialize(
+                everything, resources={"postgres": postgres}, tags=tags, instance=instance, raise_on_error=False
+            )
         finally:
             stop.set()
             terminator.join()
@@ -168,9 +175,14 @@ def test_a_connection_lost_mid_crew_fails_the_run_and_never_counts_as_a_discover
         assert "terminating connection" in str(result.failure_data_for_node("histories_sessions").error)
         assert {row[0] for row in actual_sessions(db)} == {"a_first"}
         # So the freshness check, evaluated on its own, still finds no discovery.
-        fresh_check = [check for check in histories_checks if "discovery_fresh" in {key.name for key in check.check_keys}]
+        fresh_check = [
+            check for check in histories_checks if "discovery_fresh" in {key.name for key in check.check_keys}
+        ]
         alone = dg.materialize(
-            everything, resources={"postgres": postgres}, instance=instance, selection=dg.AssetSelection.checks(*fresh_check)
+            everything,
+            resources={"postgres": postgres},
+            instance=instance,
+            selection=dg.AssetSelection.checks(*fresh_check),
         )
         [fresh] = alone.get_asset_check_evaluations()
         assert not fresh.passed and fresh.metadata["last_success"].value == "never"
@@ -186,7 +198,9 @@ def test_a_crew_whose_query_fails_is_reported_and_the_others_commit(db, postgres
         db.execute("grant execute on function analytics.parse_json_or_null(text) to histories_limited_user")
         db.execute("revoke select on public.globex_histories from histories_limited_user")
         # Every new connection to this database, the pipeline's included, runs as the limited role.
-        db.execute(sql.SQL("alter database {} set role = histories_limited_user").format(sql.Identifier(db.info.dbname)))
+        db.execute(
+            sql.SQL("alter database {} set role = histories_limited_user").format(sql.Identifier(db.info.dbname))
+        )
         result = run(postgres, *RANGE)
         reasons = {row["crew"]: row.get("reason", "") for row in metadata_of(result, "histories_sessions")["crews"]}
         # Found in the catalog before any query on the table, with the GRANT that fixes it.
@@ -203,29 +217,46 @@ def test_a_crew_whose_query_fails_is_reported_and_the_others_commit(db, postgres
 
 def test_rerun_changes_nothing_not_even_updated_at(db, postgres, scenario) -> None:
     run(postgres, *RANGE)
-    summaries_before = db.execute("select crew_code, session_id, updated_at from analytics.conversation_summaries").fetchall()
+    summaries_before = db.execute(
+        "select crew_code, session_id, updated_at from analytics.conversation_summaries"
+    ).fetchall()
     sessions_before = actual_sessions(db)
     result = run(postgres, *RANGE)
     assert actual_sessions(db) == sessions_before
-    assert db.execute("select crew_code, session_id, updated_at from analytics.conversation_summaries").fetchall() == summaries_before
+    assert (
+        db.execute("select crew_code, session_id, updated_at from analytics.conversation_summaries").fetchall()
+        == summaries_before
+    )
     for asset in ("histories_sessions", "conversation_summaries"):
         meta = metadata_of(result, asset)
-        assert (meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]) == (0, 0, 0)
+        assert (meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]) == (
+            0,
+            0,
+            0,
+        )
 
 
-def test_a_bulk_write_gathers_the_tables_statistics_and_a_run_that_wrote_little_leaves_them(db, postgres, scenario) -> None:
+def test_a_bulk_write_gathers_the_tables_statistics_and_a_run_that_wrote_little_leaves_them(
+    db, postgres, scenario
+) -> None:
     """Without statistics (autovacuum not there yet) the checks after a run and the next ticks are planned
     for a third of the table changed: hash joins over all of it for a tick's few sessions."""
     for table in ("histories_sessions", "conversation_summaries"):
-        db.execute(sql.SQL("delete from pg_statistic where starelid = {}::regclass").format(sql.Literal(f"analytics.{table}")))
+        db.execute(
+            sql.SQL("delete from pg_statistic where starelid = {}::regclass").format(sql.Literal(f"analytics.{table}"))
+        )
     result = run(postgres, *RANGE)
     gathered = db.execute(
         "select tablename from pg_stats where schemaname = 'analytics' and attname = 'updated_at'"
     ).fetchall()
     assert sorted(table for (table,) in gathered) == ["conversation_summaries", "histories_sessions"]
-    assert [metadata_of(result, asset)["statistics_refreshed"] for asset in ("histories_sessions", "conversation_summaries")] == [True, True]
+    assert [
+        metadata_of(result, asset)["statistics_refreshed"] for asset in ("histories_sessions", "conversation_summaries")
+    ] == [True, True]
     rerun = run(postgres, *RANGE)
-    assert [metadata_of(rerun, asset)["statistics_refreshed"] for asset in ("histories_sessions", "conversation_summaries")] == [False, False]
+    assert [
+        metadata_of(rerun, asset)["statistics_refreshed"] for asset in ("histories_sessions", "conversation_summaries")
+    ] == [False, False]
 
 
 def test_a_partition_run_replaces_only_its_days_and_whole_sessions(db, postgres) -> None:
@@ -234,36 +265,55 @@ def test_a_partition_run_replaces_only_its_days_and_whole_sessions(db, postgres)
     create_crew(db, "support", "acme", "support_histories")
     week = "11111111-1111-1111-1111-111111111111"
     gone = "22222222-2222-2222-2222-222222222222"
-    insert_messages(db, "support_histories", [
-        *[(week, utc(2024, 3, day, 10), langchain("human", f"day {day}")) for day in range(1, 8)],
-        (gone, utc(2024, 3, 4, 9), langchain("human", "soon deleted")),
-        (gone, utc(2024, 3, 4, 9, 1), langchain("ai", "")),
-    ])
+    insert_messages(
+        db,
+        "support_histories",
+        [
+            *[(week, utc(2024, 3, day, 10), langchain("human", f"day {day}")) for day in range(1, 8)],
+            (gone, utc(2024, 3, 4, 9), langchain("human", "soon deleted")),
+            (gone, utc(2024, 3, 4, 9, 1), langchain("ai", "")),
+        ],
+    )
     run(postgres, "2024-03-01", "2024-03-07")
-    assert db.execute("select active_days, message_count from analytics.conversation_summaries where session_id = %s", (week,)).fetchone() == (7, 7)
+    assert db.execute(
+        "select active_days, message_count from analytics.conversation_summaries where session_id = %s", (week,)
+    ).fetchone() == (7, 7)
 
     # Late changes: a message added on 03-04 and on 03-06, the whole "gone" session deleted.
-    insert_messages(db, "support_histories", [
-        (week, utc(2024, 3, 4, 11), langchain("ai", "late reply")),
-        (week, utc(2024, 3, 6, 11), langchain("ai", "late reply")),
-    ])
+    insert_messages(
+        db,
+        "support_histories",
+        [
+            (week, utc(2024, 3, 4, 11), langchain("ai", "late reply")),
+            (week, utc(2024, 3, 6, 11), langchain("ai", "late reply")),
+        ],
+    )
     db.execute("delete from public.support_histories where session_id = %s", (gone,))
     result = run(postgres, "2024-03-04")
     # A one-day tick counts its day only: no full-table count.
     meta = metadata_of(result, "histories_sessions")
     assert meta["dagster/partition_row_count"] == 1 and "dagster/row_count" not in meta
 
-    days = dict(db.execute(
-        "select activity_date, message_count from analytics.histories_sessions where session_id = %s", (week,)
-    ).fetchall())
+    days = dict(
+        db.execute(
+            "select activity_date, message_count from analytics.histories_sessions where session_id = %s", (week,)
+        ).fetchall()
+    )
     assert days[date(2024, 3, 4)] == 2  # replaced
     assert days[date(2024, 3, 6)] == 1  # other partition untouched
-    assert db.execute("select count(*) from analytics.histories_sessions where session_id = %s", (gone,)).fetchone()[0] == 0
+    assert (
+        db.execute("select count(*) from analytics.histories_sessions where session_id = %s", (gone,)).fetchone()[0]
+        == 0
+    )
     # The summary of the touched session is recomputed over ALL its days, including 03-06's new message.
     assert db.execute(
-        "select message_count, ai_message_count, active_days from analytics.conversation_summaries where session_id = %s", (week,)
+        "select message_count, ai_message_count, active_days from analytics.conversation_summaries where session_id = %s",
+        (week,),
     ).fetchone() == (9, 2, 7)
-    assert db.execute("select count(*) from analytics.conversation_summaries where session_id = %s", (gone,)).fetchone()[0] == 0
+    assert (
+        db.execute("select count(*) from analytics.conversation_summaries where session_id = %s", (gone,)).fetchone()[0]
+        == 0
+    )
 
 
 def test_first_human_message_durations_and_message_shapes(db, postgres) -> None:
@@ -271,18 +321,22 @@ def test_first_human_message_durations_and_message_shapes(db, postgres) -> None:
     create_histories_table(db, HistoriesTableSpec("shapes_histories", session_id_type="text", message_type="text"))
     create_crew(db, "shapes", "acme", "shapes_histories")
     long_text = "é" * 250
-    insert_messages(db, "shapes_histories", [
-        ("s1", utc(2024, 3, 2, 23, 59, 0), langchain("human", "")),          # empty: skipped, not malformed
-        ("s1", utc(2024, 3, 2, 23, 59, 30), n8n("human", "lower id wins")),  # tie on created_at -> lowest id
-        ("s1", utc(2024, 3, 2, 23, 59, 30), n8n("human", "higher id")),
-        ("s1", utc(2024, 3, 3, 0, 0, 5), langchain("ai", "")),              # tool call: empty AI content
-        ("s1", utc(2024, 3, 3, 0, 1, 0), "not json at all"),                  # not JSON: skipped and counted
-        ("s1", utc(2024, 3, 3, 0, 1, 1), '["an", "array"]'),                  # malformed: not an object
-        ("s1", utc(2024, 3, 3, 0, 1, 2), '{"data": {"content": "x"}}'),       # malformed: no type
-        ("s1", utc(2024, 3, 3, 0, 1, 3), '{"type": "robot"}'),                # malformed: unknown type
-        ("s1", utc(2024, 3, 3, 0, 1, 4), n8n("system", "sys")),
-        ("s2", utc(2024, 3, 3, 8), langchain("human", long_text)),
-    ])
+    insert_messages(
+        db,
+        "shapes_histories",
+        [
+            ("s1", utc(2024, 3, 2, 23, 59, 0), langchain("human", "")),  # empty: skipped, not malformed
+            ("s1", utc(2024, 3, 2, 23, 59, 30), n8n("human", "lower id wins")),  # tie on created_at -> lowest id
+            ("s1", utc(2024, 3, 2, 23, 59, 30), n8n("human", "higher id")),
+            ("s1", utc(2024, 3, 3, 0, 0, 5), langchain("ai", "")),  # tool call: empty AI content
+            ("s1", utc(2024, 3, 3, 0, 1, 0), "not json at all"),  # not JSON: skipped and counted
+            ("s1", utc(2024, 3, 3, 0, 1, 1), '["an", "array"]'),  # malformed: not an object
+            ("s1", utc(2024, 3, 3, 0, 1, 2), '{"data": {"content": "x"}}'),  # malformed: no type
+            ("s1", utc(2024, 3, 3, 0, 1, 3), '{"type": "robot"}'),  # malformed: unknown type
+            ("s1", utc(2024, 3, 3, 0, 1, 4), n8n("system", "sys")),
+            ("s2", utc(2024, 3, 3, 8), langchain("human", long_text)),
+        ],
+    )
     result = run(postgres, "2024-03-02", "2024-03-03")
     rows = db.execute(
         "select activity_date, message_count, human_message_count, ai_message_count, malformed_message_count "
@@ -295,7 +349,12 @@ def test_first_human_message_durations_and_message_shapes(db, postgres) -> None:
         "from analytics.conversation_summaries where session_id = 's1'"
     ).fetchone()
     assert s1 == (8, 3, 1, 124, 2, "lower id wins")
-    assert db.execute("select first_human_message from analytics.conversation_summaries where session_id = 's2'").fetchone()[0] == "é" * 200
+    assert (
+        db.execute(
+            "select first_human_message from analytics.conversation_summaries where session_id = 's2'"
+        ).fetchone()[0]
+        == "é" * 200
+    )
 
 
 def test_activity_date_is_the_utc_day_whatever_the_server_timezone(db, postgres, database_url) -> None:
@@ -304,7 +363,9 @@ def test_activity_date_is_the_utc_day_whatever_the_server_timezone(db, postgres,
     create_histories_table(db, HistoriesTableSpec("tz_histories"))
     create_crew(db, "tz", "acme", "tz_histories")
     # 2024-03-02 03:00 UTC is still 2024-03-01 in Los Angeles.
-    insert_messages(db, "tz_histories", [("33333333-3333-3333-3333-333333333333", utc(2024, 3, 2, 3), langchain("human", "hi"))])
+    insert_messages(
+        db, "tz_histories", [("33333333-3333-3333-3333-333333333333", utc(2024, 3, 2, 3), langchain("human", "hi"))]
+    )
     run(postgres, "2024-03-02")
     assert db.execute("select activity_date from analytics.histories_sessions").fetchall() == [(date(2024, 3, 2),)]
     # The SQL itself, on a connection left in the database's Los Angeles time zone, gives the same day.
@@ -313,18 +374,27 @@ def test_activity_date_is_the_utc_day_whatever_the_server_timezone(db, postgres,
         conn.execute("delete from analytics.histories_sessions")
         [crew] = load_crews(conn, "public")
         window = Window(utc(2024, 3, 2), utc(2024, 3, 3))
-        merged = merge_crew(conn, postgres, inspect_histories_table(conn, "public", crew), HISTORIES_SESSIONS_MERGE, window)
+        merged = merge_crew(
+            conn, postgres, inspect_histories_table(conn, "public", crew), HISTORIES_SESSIONS_MERGE, window
+        )
         assert merged.counts["rows_inserted"] == 1
-        assert conn.execute("select activity_date from analytics.histories_sessions").fetchall() == [(date(2024, 3, 2),)]
+        assert conn.execute("select activity_date from analytics.histories_sessions").fetchall() == [
+            (date(2024, 3, 2),)
+        ]
 
 
 def test_removed_crews_leave_the_window_and_client_moves_follow(db, postgres, scenario) -> None:
     run(postgres, *RANGE)
     db.execute("delete from public.crews where code = 'acme_sales'")
-    db.execute("update public.crews set client_id = (select id from public.clients where code = 'globex') where code = 'acme_support'")
+    db.execute(
+        "update public.crews set client_id = (select id from public.clients where code = 'globex') where code = 'acme_support'"
+    )
     run(postgres, *RANGE)
     assert {row[0] for row in actual_sessions(db)} == {"acme_support", "globex_bot"}
-    assert db.execute("select count(*) from analytics.conversation_summaries where crew_code = 'acme_sales'").fetchone()[0] == 0
+    assert (
+        db.execute("select count(*) from analytics.conversation_summaries where crew_code = 'acme_sales'").fetchone()[0]
+        == 0
+    )
     assert db.execute(
         "select distinct client_code from analytics.conversation_summaries where crew_code = 'acme_support'"
     ).fetchall() == [("globex",)]
@@ -342,7 +412,12 @@ def test_every_analytics_table_and_column_has_a_comment(db) -> None:
         """
     ).fetchall()
     assert missing == []
-    relations = {row[0] for row in db.execute("select relname from pg_class where relnamespace = 'analytics'::regnamespace and relkind in ('r', 'v')")}
+    relations = {
+        row[0]
+        for row in db.execute(
+            "select relname from pg_class where relnamespace = 'analytics'::regnamespace and relkind in ('r', 'v')"
+        )
+    }
     assert relations == {"histories_sessions", "conversation_summaries", "daily_conversation_stats"}
 
 
@@ -355,10 +430,13 @@ def test_every_analytics_table_and_column_has_a_comment(db) -> None:
     ],
 )
 def test_column_schemas_in_dagster_match_the_tables(db, table, schema) -> None:
-    columns = [row[0] for row in db.execute(
-        "select column_name from information_schema.columns where table_schema = 'analytics' and table_name = %s order by ordinal_position",
-        (table,),
-    )]
+    columns = [
+        row[0]
+        for row in db.execute(
+            "select column_name from information_schema.columns where table_schema = 'analytics' and table_name = %s order by ordinal_position",
+            (table,),
+        )
+    ]
     assert columns == [column.name for column in schema.columns]
 
 
@@ -377,10 +455,9 @@ def test_analytics_reader_can_only_read_analytics(db) -> None:
         "select count(*) from public.people",
         "select count(*) from public.crews",
     ):
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            with db.transaction():
-                db.execute("set local role analytics_reader")
-                db.execute(statement)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction():
+            db.execute("set local role analytics_reader")
+            db.execute(statement)
 
 
 def test_hostile_table_name_is_never_quoted_into_sql(db) -> None:
@@ -399,11 +476,15 @@ def test_demo_seeder_histories_are_discovered_exactly(db, postgres) -> None:
     crews = db.execute(
         "select cr.code, cr.histories_table_name, cl.code from public.crews as cr join public.clients as cl on cl.id = cr.client_id"
     ).fetchall()
-    scenario = Scenario(good={code: table for code, table, _ in crews}, clients={code: client for code, _, client in crews})
+    scenario = Scenario(
+        good={code: table for code, table, _ in crews}, clients={code: client for code, _, client in crews}
+    )
     assert sum(len(read_raw(db, table)) for table in scenario.good.values()) == 3000
-    types = dict(db.execute(
-        "select table_name, data_type from information_schema.columns where column_name = 'session_id' and table_name like '%demo_crew%'"
-    ).fetchall())
+    types = dict(
+        db.execute(
+            "select table_name, data_type from information_schema.columns where column_name = 'session_id' and table_name like '%demo_crew%'"
+        ).fetchall()
+    )
     assert sorted(types.values()) == ["character varying", "text", "uuid"]
     run(postgres, "2024-03-01", "2024-03-05")
     assert actual_sessions(db) == oracle_sessions(db, scenario)
@@ -420,16 +501,25 @@ def test_first_human_message_reads_the_text_blocks_of_list_content(db, postgres,
     create_crew(db, f"blocks_{message_type}", "acme", table)
     session = "44444444-4444-4444-4444-444444444444"
     image_only = {"type": "human", "data": {"content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}}
-    blocks = {"type": "human", "data": {"content": [
-        {"type": "image_url", "image_url": {"url": "data:,"}},
-        {"type": "text", "text": "what is on"},
-        {"type": "text", "text": "this picture?"},
-    ]}}
-    insert_messages(db, table, [
-        (session, utc(2024, 3, 2, 9, 0), image_only),  # no text at all: empty, so not the first human message
-        (session, utc(2024, 3, 2, 9, 1), blocks),
-        (session, utc(2024, 3, 2, 9, 2), langchain("ai", "a cat")),
-    ])
+    blocks = {
+        "type": "human",
+        "data": {
+            "content": [
+                {"type": "image_url", "image_url": {"url": "data:,"}},
+                {"type": "text", "text": "what is on"},
+                {"type": "text", "text": "this picture?"},
+            ]
+        },
+    }
+    insert_messages(
+        db,
+        table,
+        [
+            (session, utc(2024, 3, 2, 9, 0), image_only),  # no text at all: empty, so not the first human message
+            (session, utc(2024, 3, 2, 9, 1), blocks),
+            (session, utc(2024, 3, 2, 9, 2), langchain("ai", "a cat")),
+        ],
+    )
     run(postgres, "2024-03-02")
     summary = db.execute(
         "select message_count, human_message_count, first_human_message from analytics.conversation_summaries"
@@ -455,11 +545,15 @@ def rows_written(result: dg.ExecuteInProcessResult, asset: str) -> tuple[int, in
 
 
 def summaries_updated_at(db: psycopg.Connection) -> list[tuple]:
-    return db.execute("select crew_code, session_id, updated_at from analytics.conversation_summaries order by 1, 2").fetchall()
+    return db.execute(
+        "select crew_code, session_id, updated_at from analytics.conversation_summaries order by 1, 2"
+    ).fetchall()
 
 
 def oldest_session(db: psycopg.Connection, table: str) -> str:
-    return db.execute(sql.SQL("select session_id::text from {} order by id limit 1").format(sql.Identifier("public", table))).fetchone()[0]
+    return db.execute(
+        sql.SQL("select session_id::text from {} order by id limit 1").format(sql.Identifier("public", table))
+    ).fetchone()[0]
 
 
 def test_incremental_ticks_equal_a_full_recompute(db, postgres, scenario) -> None:
@@ -467,37 +561,57 @@ def test_incremental_ticks_equal_a_full_recompute(db, postgres, scenario) -> Non
     continuing = oldest_session(db, support)  # a generated session with earlier days and a summary
     midnight = "aaaaaaaa-0000-0000-0000-000000000001"
     morning = "aaaaaaaa-0000-0000-0000-000000000002"
-    insert_messages(db, support, [
-        (midnight, utc(2024, 3, 20, 23, 59, 50), langchain("human", "still open?")),
-        (midnight, utc(2024, 3, 21, 0, 0, 10), langchain("ai", "yes")),
-        ("aaaaaaaa-0000-0000-0000-000000000005", utc(2024, 3, 21, 3, 0), langchain("human", "up early")),  # never touched again
-        (morning, utc(2024, 3, 21, 9, 0), langchain("human", "good morning")),
-    ])
+    insert_messages(
+        db,
+        support,
+        [
+            (midnight, utc(2024, 3, 20, 23, 59, 50), langchain("human", "still open?")),
+            (midnight, utc(2024, 3, 21, 0, 0, 10), langchain("ai", "yes")),
+            (
+                "aaaaaaaa-0000-0000-0000-000000000005",
+                utc(2024, 3, 21, 3, 0),
+                langchain("human", "up early"),
+            ),  # never touched again
+            (morning, utc(2024, 3, 21, 9, 0), langchain("human", "good morning")),
+        ],
+    )
     insert_messages(db, sales, [("sales-morning", utc(2024, 3, 21, 9, 30), n8n("human", "prices?"))])
     run(postgres, "2024-03-01", TICK_DAY)
     # globex_bot has no row on the tick's day yet; the others' watermarks are 09:00 and 09:30.
 
-    insert_messages(db, support, [
-        ("aaaaaaaa-0000-0000-0000-000000000003", utc(2024, 3, 21, 10, 0), langchain("human", "")),
-        ("aaaaaaaa-0000-0000-0000-000000000003", utc(2024, 3, 21, 10, 0, 1), langchain("human", "new session")),
-        ("aaaaaaaa-0000-0000-0000-000000000003", utc(2024, 3, 21, 10, 0, 5), langchain("ai", "")),  # a tool call
-        (continuing, utc(2024, 3, 21, 10, 1), langchain("human", "back again")),
-        (midnight, utc(2024, 3, 21, 10, 2), langchain("ai", "closing")),
-        # A session whose only message is dated inside the late-commit overlap before the 09:00
-        # watermark: a transaction that committed late.
-        ("aaaaaaaa-0000-0000-0000-000000000004", utc(2024, 3, 21, 8, 58, 30), langchain("human", "late commit")),
-    ])
-    insert_messages(db, sales, [
-        ("sales-new", utc(2024, 3, 21, 10, 0), n8n("human", "hello")),
-        ("sales-new", utc(2024, 3, 21, 10, 0, 1), '{"type": "robot", "content": "beep"}'),  # malformed
-        ("sales-new", utc(2024, 3, 21, 10, 0, 2), '"just a string"'),  # malformed
-        ("sales-morning", utc(2024, 3, 21, 10, 5), n8n("ai", "")),
-    ])
+    insert_messages(
+        db,
+        support,
+        [
+            ("aaaaaaaa-0000-0000-0000-000000000003", utc(2024, 3, 21, 10, 0), langchain("human", "")),
+            ("aaaaaaaa-0000-0000-0000-000000000003", utc(2024, 3, 21, 10, 0, 1), langchain("human", "new session")),
+            ("aaaaaaaa-0000-0000-0000-000000000003", utc(2024, 3, 21, 10, 0, 5), langchain("ai", "")),  # a tool call
+            (continuing, utc(2024, 3, 21, 10, 1), langchain("human", "back again")),
+            (midnight, utc(2024, 3, 21, 10, 2), langchain("ai", "closing")),
+            # A session whose only message is dated inside the late-commit overlap before the 09:00
+            # watermark: a transaction that committed late.
+            ("aaaaaaaa-0000-0000-0000-000000000004", utc(2024, 3, 21, 8, 58, 30), langchain("human", "late commit")),
+        ],
+    )
+    insert_messages(
+        db,
+        sales,
+        [
+            ("sales-new", utc(2024, 3, 21, 10, 0), n8n("human", "hello")),
+            ("sales-new", utc(2024, 3, 21, 10, 0, 1), '{"type": "robot", "content": "beep"}'),  # malformed
+            ("sales-new", utc(2024, 3, 21, 10, 0, 2), '"just a string"'),  # malformed
+            ("sales-morning", utc(2024, 3, 21, 10, 5), n8n("ai", "")),
+        ],
+    )
     insert_messages(db, globex, [("globex-new", utc(2024, 3, 21, 10, 0), langchain("human", "hi globex"))])
 
     result = tick(postgres)
     for asset in ("histories_sessions", "conversation_summaries"):
-        assert crew_modes(result, asset) == {"acme_support": "incremental", "acme_sales": "incremental", "globex_bot": "full"}
+        assert crew_modes(result, asset) == {
+            "acme_support": "incremental",
+            "acme_sales": "incremental",
+            "globex_bot": "full",
+        }
         meta = metadata_of(result, asset)
         assert (meta["mode"], meta["crews_incremental"], meta["crews_full"]) == ("mixed", 2, 1)
         # Bad crews are reported exactly as by a full run.
@@ -506,10 +620,14 @@ def test_incremental_ticks_equal_a_full_recompute(db, postgres, scenario) -> Non
     assert actual_summaries(db) == oracle_summaries(db, scenario)
     meta = metadata_of(result, "histories_sessions")
     # A tick reads only what is new: it reports what it wrote and recomputed, no figure of the whole day.
-    assert not {"rows_in_window", "sessions_in_window", "messages_in_window", "malformed_messages_in_window"} & set(meta)
+    assert not {"rows_in_window", "sessions_in_window", "messages_in_window", "malformed_messages_in_window"} & set(
+        meta
+    )
     assert meta["sql_seconds"] <= meta["seconds"]
     support_row = next(row for row in meta["crews"] if row["crew"] == "acme_support")
-    assert support_row["session_days_recomputed"] == 5  # new, continuing, midnight, late commit, morning (in the overlap)
+    assert (
+        support_row["session_days_recomputed"] == 5
+    )  # new, continuing, midnight, late commit, morning (in the overlap)
 
     sessions_before, updated_before = actual_sessions(db), summaries_updated_at(db)
     again = tick(postgres)
@@ -531,10 +649,14 @@ def test_deletions_and_very_late_commits_wait_for_a_full_recompute(db, postgres)
     create_histories_table(db, HistoriesTableSpec("late_histories"))
     create_crew(db, "late", "acme", "late_histories")
     kept, removed = "bbbbbbbb-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002"
-    insert_messages(db, "late_histories", [
-        (kept, utc(2024, 3, 21, 9, 0), langchain("human", "first")),
-        (removed, utc(2024, 3, 21, 9, 20), langchain("human", "soon deleted")),
-    ])
+    insert_messages(
+        db,
+        "late_histories",
+        [
+            (kept, utc(2024, 3, 21, 9, 0), langchain("human", "first")),
+            (removed, utc(2024, 3, 21, 9, 20), langchain("human", "soon deleted")),
+        ],
+    )
     first = tick(postgres)
     assert metadata_of(first, "histories_sessions")["mode"] == "full"  # nothing on the day yet
     db.execute("delete from public.late_histories where session_id = %s", (removed,))
@@ -549,7 +671,9 @@ def test_deletions_and_very_late_commits_wait_for_a_full_recompute(db, postgres)
     caught = run(postgres, "2024-03-20", TICK_DAY, run_config=discovery_tick_run_config())
     assert metadata_of(caught, "histories_sessions")["mode"] == "full"
     assert db.execute("select session_id, message_count from analytics.histories_sessions").fetchall() == [(kept, 2)]
-    assert db.execute("select session_id, message_count from analytics.conversation_summaries").fetchall() == [(kept, 2)]
+    assert db.execute("select session_id, message_count from analytics.conversation_summaries").fetchall() == [
+        (kept, 2)
+    ]
 
 
 def crews_figures(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict[str, object]]:
@@ -561,7 +685,11 @@ def test_a_long_range_is_merged_in_slices_of_its_own_transactions_and_stays_exac
     unindexed = HistoriesTableSpec("acme_unindexed_histories", index_created_at=False)
     create_histories_table(db, unindexed)
     create_crew(db, "acme_unindexed", "acme", unindexed.name)
-    insert_messages(db, unindexed.name, [("5f0e0b7e-3a4e-4b55-9c1e-2d2f8c1b9a01", utc(2024, 3, 2, 23, 50), langchain("human", "hi"))])
+    insert_messages(
+        db,
+        unindexed.name,
+        [("5f0e0b7e-3a4e-4b55-9c1e-2d2f8c1b9a01", utc(2024, 3, 2, 23, 50), langchain("human", "hi"))],
+    )
     scenario.good["acme_unindexed"], scenario.clients["acme_unindexed"] = unindexed.name, "acme"
     # A message dated after every partition is in no window: a full run counts it once, not once per slice.
     insert_messages(db, "globex_histories", [("session-far", utc(2999, 1, 1), langchain("human", "later"))])
@@ -580,13 +708,30 @@ def test_a_long_range_is_merged_in_slices_of_its_own_transactions_and_stays_exac
     # One transaction per crew computes the same figures, and finds nothing left to change.
     whole = run(postgres, "2024-01-01", RANGE[1], run_config=slicing(days=1000))
     assert {row["transactions"] for row in crews_figures(whole, "histories_sessions").values()} == {1}
-    for figure in ("rows_in_window", "sessions_in_window", "messages_in_window", "malformed_messages_in_window", "skipped_rows"):
-        assert metadata_of(sliced, "histories_sessions")[figure] == metadata_of(whole, "histories_sessions")[figure], figure
+    for figure in (
+        "rows_in_window",
+        "sessions_in_window",
+        "messages_in_window",
+        "malformed_messages_in_window",
+        "skipped_rows",
+    ):
+        assert metadata_of(sliced, "histories_sessions")[figure] == metadata_of(whole, "histories_sessions")[figure], (
+            figure
+        )
     assert metadata_of(whole, "histories_sessions")["skipped_rows"]["globex_bot"]["created_at_out_of_range"] == 1
     for asset in ("histories_sessions", "conversation_summaries"):
-        assert metadata_of(whole, asset)["rows_inserted_in_window"] == metadata_of(whole, asset)["rows_updated_in_window"] == 0
+        assert (
+            metadata_of(whole, asset)["rows_inserted_in_window"]
+            == metadata_of(whole, asset)["rows_updated_in_window"]
+            == 0
+        )
 
 
 def slicing(days: int) -> dict:
     config = {"max_days_per_transaction": days}
-    return {"ops": {name: {"config": config} for name in ("histories_sessions", "conversation_summaries", "daily_conversation_stats")}}
+    return {
+        "ops": {
+            name: {"config": config}
+            for name in ("histories_sessions", "conversation_summaries", "daily_conversation_stats")
+        }
+    }

@@ -8,6 +8,7 @@ import time
 import psycopg
 import pytest
 
+from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.migrations import (
     EQUIVALENT_EARLIER_CHECKSUMS,
@@ -17,7 +18,6 @@ from convo_pipelines.lib.migrations import (
     read_schema_state,
     rollback_last,
 )
-from convo_pipelines.defs.resources import PostgresResource
 
 SOURCE, ANALYTICS = "public", "analytics"
 
@@ -35,7 +35,9 @@ def test_second_migrate_applies_nothing(database_url: str) -> None:
 def test_link_tables_have_their_keys_and_indexes(db: psycopg.Connection) -> None:
     indexes = {
         row[0]: row[1]
-        for row in db.execute("select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename like '%conversations'")
+        for row in db.execute(
+            "select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename like '%conversations'"
+        )
     }
     assert "UNIQUE INDEX" in indexes["people_front_conversations_person_conversation_key"]
     assert "(front_conversation_id)" in indexes["people_front_conversations_front_conversation_id_idx"]
@@ -118,7 +120,9 @@ def test_each_applied_migration_records_its_file_checksum(db: psycopg.Connection
     assert (state.pending, state.changed, state.not_shipped, state.without_checksum) == ([], [], [], [])
 
 
-def test_an_edited_applied_migration_is_reported_by_name_and_never_overwritten(db: psycopg.Connection, database_url: str) -> None:
+def test_an_edited_applied_migration_is_reported_by_name_and_never_overwritten(
+    db: psycopg.Connection, database_url: str
+) -> None:
     edited = available_migrations()[1]
     db.execute("update public.convo_pipelines_migrations set checksum = 'edited' where version = %s", (edited.version,))
     assert read_schema_state(db, SOURCE).changed == [edited]
@@ -136,7 +140,9 @@ def test_a_database_that_applied_an_equivalent_earlier_text_is_current(db: psyco
     assert [m.version for m in read_schema_state(db, SOURCE).changed] == [version]
 
 
-def test_rows_applied_before_checksums_existed_are_adopted_by_the_next_migrate(db: psycopg.Connection, database_url: str) -> None:
+def test_rows_applied_before_checksums_existed_are_adopted_by_the_next_migrate(
+    db: psycopg.Connection, database_url: str
+) -> None:
     # A database migrated by the code before checksums: the record table has no such column.
     db.execute("alter table public.convo_pipelines_migrations drop column checksum")
     state = read_schema_state(db, SOURCE)
@@ -144,8 +150,13 @@ def test_rows_applied_before_checksums_existed_are_adopted_by_the_next_migrate(d
     # Runs accept it as it is: nothing is pending, and nothing is written.
     with PostgresResource(database_url=database_url, auto_migrate=False).connect() as conn:
         conn.execute("select 1")
-    assert db.execute("select count(*) from information_schema.columns where column_name = 'checksum' "
-                      "and table_name = 'convo_pipelines_migrations'").fetchone()[0] == 0
+    assert (
+        db.execute(
+            "select count(*) from information_schema.columns where column_name = 'checksum' "
+            "and table_name = 'convo_pipelines_migrations'"
+        ).fetchone()[0]
+        == 0
+    )
 
     with connect(database_url) as conn:
         assert migrate(conn, SOURCE, ANALYTICS) == []
@@ -194,4 +205,3 @@ def test_a_migration_waiting_for_an_app_lock_never_queues_the_app_behind_it(data
     assert results[0][0] == index_migration
     with connect(database_url) as conn:
         assert applied_versions(conn, SOURCE) == [m.version for m in available_migrations()]
-

@@ -26,7 +26,9 @@ def test_format_seconds_is_short() -> None:
 def test_rows_counted_one_by_one_log_a_line_per_chunk_and_the_last_partial_one() -> None:
     now = [0.0]
     lines: list[str] = []
-    progress = Progress.in_chunks_of_rows(lines.append, "  histories", total_rows=7, rows_per_chunk=3, clock=lambda: now[0])
+    progress = Progress.in_chunks_of_rows(
+        lines.append, "  histories", total_rows=7, rows_per_chunk=3, clock=lambda: now[0]
+    )
     for _ in range(7):
         now[0] += 0.5
         progress.add_rows()

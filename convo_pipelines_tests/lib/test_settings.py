@@ -57,7 +57,9 @@ def test_background_jobs_can_be_switched_off() -> None:
     assert Settings.from_env({"ENABLE_BACKGROUND_JOBS": "false"}).enable_background_jobs is False
 
 
-@pytest.mark.parametrize(("value", "expected"), [("false", False), ("0", False), ("off", False), ("TRUE", True), ("yes", True)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("false", False), ("0", False), ("off", False), ("TRUE", True), ("yes", True)]
+)
 def test_auto_migrate_reads_the_usual_boolean_words(value: str, expected: bool) -> None:
     assert Settings.from_env({"CONVO_AUTO_MIGRATE": value}).auto_migrate is expected
 

@@ -11,26 +11,23 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import psycopg
 
-from convo_pipelines.defs.links import assets as links_assets
-from convo_pipelines.defs.links.link_storage import LOCK_CLASS
-from convo_pipelines.defs.links.tables import PEOPLE_LINKS
-from convo_pipelines.defs.partitions import daily_partitions
+from convo_pipelines.defs.links import writes as links_writes
 from convo_pipelines.defs.links.assets import (
-    front_oracle,
     clients_front_conversations,
     people_front_conversations,
     project_conversations,
-    BEGINNING_OF_TIME,
-    Chunk,
-    chunk_window,
 )
+from convo_pipelines.defs.links.link_storage import LOCK_CLASS
+from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, PEOPLE_LINKS
+from convo_pipelines.defs.links.writes import Chunk, chunk_window, front_oracle
+from convo_pipelines.defs.partitions import daily_partitions
 from convo_pipelines_tests.helpers import wait_until
 from convo_pipelines_tests.source_data import (
     build_source_data,
@@ -49,7 +46,7 @@ PEOPLE = "people_front_conversations"
 CLIENTS = "clients_front_conversations"
 PROJECTS = "project_conversations"
 FRONT_ASSETS = [people_front_conversations, clients_front_conversations]
-UTC = timezone.utc
+UTC = UTC
 FIRST_PARTITION, LAST_PARTITION = "2024-01-01", "2024-01-20"
 
 
@@ -64,7 +61,9 @@ def range_tags(first: str, last: str) -> dict[str, str]:
 FULL_RANGE = range_tags(FIRST_PARTITION, LAST_PARTITION)
 
 
-def run_assets(postgres, assets, tags=None, run_config=None, instance=None, raise_on_error=True) -> dg.ExecuteInProcessResult:
+def run_assets(
+    postgres, assets, tags=None, run_config=None, instance=None, raise_on_error=True
+) -> dg.ExecuteInProcessResult:
     result = dg.materialize(
         assets,
         resources={"postgres": postgres},
@@ -86,11 +85,15 @@ def metadata_of(result: dg.ExecuteInProcessResult, asset_name: str) -> dict[str,
 
 def row_versions(db: psycopg.Connection, table: str) -> dict[str, tuple]:
     """{id: (xmin, every column)}: a row rewritten by an UPDATE, or deleted and re-inserted, changes here."""
-    rows = db.execute(psycopg.sql.SQL("select id::text, xmin::text, t::text from {} as t").format(psycopg.sql.Identifier(table)))
+    rows = db.execute(
+        psycopg.sql.SQL("select id::text, xmin::text, t::text from {} as t").format(psycopg.sql.Identifier(table))
+    )
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def assert_front_tables_exact(db: psycopg.Connection, start: datetime | None = None, end: datetime | None = None) -> None:
+def assert_front_tables_exact(
+    db: psycopg.Connection, start: datetime | None = None, end: datetime | None = None
+) -> None:
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA, start, end)
     assert link_pairs(db, SCHEMA, CLIENTS) == expected_client_links(db, SCHEMA, start, end)
 
@@ -122,7 +125,10 @@ def test_definitions_describe_the_three_link_assets() -> None:
     assert project_conversations.partitions_def is None
     clients_deps = {dep.asset_key for dep in next(iter(clients_front_conversations.specs)).deps}
     # Computed from the people links, with the conversations' days and the people's current clients.
-    assert clients_deps == {people_front_conversations.key, *map(dg.AssetKey, ("front_conversations", "people", "clients"))}
+    assert clients_deps == {
+        people_front_conversations.key,
+        *map(dg.AssetKey, ("front_conversations", "people", "clients")),
+    }
 
 
 def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres) -> None:
@@ -201,13 +207,25 @@ def test_rerun_writes_nothing_and_keeps_ids_and_timestamps(db, postgres) -> None
     for result in (again, one_day):
         for table in (PEOPLE, CLIENTS):
             meta = metadata_of(result, table)
-            assert (meta["mode"], meta["rows_inserted_in_range"], meta["rows_updated_in_range"], meta["rows_deleted_in_range"]) == ("diff", 0, 0, 0)
+            assert (
+                meta["mode"],
+                meta["rows_inserted_in_range"],
+                meta["rows_updated_in_range"],
+                meta["rows_deleted_in_range"],
+            ) == ("diff", 0, 0, 0)
     assert metadata_of(again, PEOPLE)["rows_in_range"] == len(before[PEOPLE])
     # A one-day run's window is its partition, so its count is that partition's own; a range's total is not.
-    assert metadata_of(one_day, PEOPLE)["dagster/partition_row_count"] == metadata_of(one_day, PEOPLE)["rows_in_range"] > 0
+    assert (
+        metadata_of(one_day, PEOPLE)["dagster/partition_row_count"] == metadata_of(one_day, PEOPLE)["rows_in_range"] > 0
+    )
     assert "dagster/partition_row_count" not in metadata_of(again, PEOPLE)
     project_meta = metadata_of(project_again, PROJECTS)
-    assert (project_meta["rows_inserted"], project_meta["rows_deleted"], project_meta["rows_moved"], project_meta["rows_refreshed"]) == (0, 0, 0, 0)
+    assert (
+        project_meta["rows_inserted"],
+        project_meta["rows_deleted"],
+        project_meta["rows_moved"],
+        project_meta["rows_refreshed"],
+    ) == (0, 0, 0, 0)
     # Same ids, same xmin (no row rewritten), same created_at/updated_at/added_at.
     assert {table: row_versions(db, table) for table in (PEOPLE, CLIENTS, PROJECTS)} == before
 
@@ -218,21 +236,39 @@ def test_a_conversation_whose_created_at_changed_refreshes_its_links_copy_in_pla
     client_linked = {conversation for _, conversation in link_pairs(db, SCHEMA, CLIENTS)}
     conversation = next(c for c in data.front_conversations_on(jan(12)) if c in client_linked)
     before = {
-        table: dict(db.execute(psycopg.sql.SQL("select id, front_conversation_created_at from {} where front_conversation_id = %s").format(
-            psycopg.sql.Identifier(table)), (conversation,)).fetchall())
+        table: dict(
+            db.execute(
+                psycopg.sql.SQL(
+                    "select id, front_conversation_created_at from {} where front_conversation_id = %s"
+                ).format(psycopg.sql.Identifier(table)),
+                (conversation,),
+            ).fetchall()
+        )
         for table in (PEOPLE, CLIENTS)
     }
     assert before[PEOPLE] and before[CLIENTS]
-    db.execute("update front_conversations set created_at = created_at + interval '1 minute' where id = %s", (conversation,))
+    db.execute(
+        "update front_conversations set created_at = created_at + interval '1 minute' where id = %s", (conversation,)
+    )
     moved_to = db.execute("select created_at from front_conversations where id = %s", (conversation,)).fetchone()[0]
 
     result = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": "2024-01-12"})
 
     for table in (PEOPLE, CLIENTS):
         meta = metadata_of(result, table)
-        assert (meta["rows_inserted_in_range"], meta["rows_updated_in_range"], meta["rows_deleted_in_range"]) == (0, len(before[table]), 0)
-        after = dict(db.execute(psycopg.sql.SQL("select id, front_conversation_created_at from {} where front_conversation_id = %s").format(
-            psycopg.sql.Identifier(table)), (conversation,)).fetchall())
+        assert (meta["rows_inserted_in_range"], meta["rows_updated_in_range"], meta["rows_deleted_in_range"]) == (
+            0,
+            len(before[table]),
+            0,
+        )
+        after = dict(
+            db.execute(
+                psycopg.sql.SQL(
+                    "select id, front_conversation_created_at from {} where front_conversation_id = %s"
+                ).format(psycopg.sql.Identifier(table)),
+                (conversation,),
+            ).fetchall()
+        )
         assert set(after) == set(before[table])  # same link ids
         assert set(after.values()) == {moved_to}
     assert_front_tables_exact(db)
@@ -247,7 +283,8 @@ def test_a_conversation_dated_after_today_is_linked_by_a_run_of_the_last_partiti
     client_linked = {conversation for _, conversation in link_pairs(db, SCHEMA, CLIENTS)}
     conversation = next(c for c in data.front_conversations_on(jan(12)) if c in client_linked)
     moved_to = db.execute(
-        "update front_conversations set created_at = now() + interval '40 days' where id = %s returning created_at", (conversation,)
+        "update front_conversations set created_at = now() + interval '40 days' where id = %s returning created_at",
+        (conversation,),
     ).fetchone()[0]
 
     today = daily_partitions.get_last_partition_key()
@@ -257,11 +294,19 @@ def test_a_conversation_dated_after_today_is_linked_by_a_run_of_the_last_partiti
     # Today's count is what today's partition owns, the conversation dated next month included.
     owned = expected_people_links(db, SCHEMA, datetime.fromisoformat(today).replace(tzinfo=UTC), None)
     assert {conversation for _, conversation in owned} == {conversation}
-    assert metadata_of(result, PEOPLE)["dagster/partition_row_count"] == metadata_of(result, PEOPLE)["rows_in_range"] == len(owned)
+    assert (
+        metadata_of(result, PEOPLE)["dagster/partition_row_count"]
+        == metadata_of(result, PEOPLE)["rows_in_range"]
+        == len(owned)
+    )
     assert_front_tables_exact(db)
     for table in (PEOPLE, CLIENTS):
-        copies = db.execute(psycopg.sql.SQL("select distinct front_conversation_created_at from {} where front_conversation_id = %s").format(
-            psycopg.sql.Identifier(table)), (conversation,)).fetchall()
+        copies = db.execute(
+            psycopg.sql.SQL(
+                "select distinct front_conversation_created_at from {} where front_conversation_id = %s"
+            ).format(psycopg.sql.Identifier(table)),
+            (conversation,),
+        ).fetchall()
         assert copies == [(moved_to,)]
 
 
@@ -272,7 +317,11 @@ def test_partition_run_leaves_rows_outside_its_window_untouched(db, postgres) ->
     # Corrupt Jan 12: drop one real link and add one that has no support.
     victim = next(pair for pair in link_pairs(db, SCHEMA, PEOPLE) if pair[1] in jan_12)
     db.execute("delete from people_front_conversations where person_id = %s and front_conversation_id = %s", victim)
-    stranger = next(person for person in data.people if (person, victim[1]) not in link_pairs(db, SCHEMA, PEOPLE) and person != victim[0])
+    stranger = next(
+        person
+        for person in data.people
+        if (person, victim[1]) not in link_pairs(db, SCHEMA, PEOPLE) and person != victim[0]
+    )
     db.execute(
         "insert into people_front_conversations (person_id, front_conversation_id, front_conversation_created_at) "
         "select %s, id, created_at from front_conversations where id = %s",
@@ -281,11 +330,18 @@ def test_partition_run_leaves_rows_outside_its_window_untouched(db, postgres) ->
     corrupted = row_versions(db, PEOPLE)
 
     result = run_assets(postgres, [people_front_conversations], range_tags("2024-01-13", "2024-01-14"))
-    assert metadata_of(result, PEOPLE)["rows_inserted_in_range"] == metadata_of(result, PEOPLE)["rows_deleted_in_range"] == 0
+    assert (
+        metadata_of(result, PEOPLE)["rows_inserted_in_range"]
+        == metadata_of(result, PEOPLE)["rows_deleted_in_range"]
+        == 0
+    )
     assert row_versions(db, PEOPLE) == corrupted
 
     repaired = run_assets(postgres, [people_front_conversations], {"dagster/partition": "2024-01-12"})
-    assert (metadata_of(repaired, PEOPLE)["rows_inserted_in_range"], metadata_of(repaired, PEOPLE)["rows_deleted_in_range"]) == (1, 1)
+    assert (
+        metadata_of(repaired, PEOPLE)["rows_inserted_in_range"],
+        metadata_of(repaired, PEOPLE)["rows_deleted_in_range"],
+    ) == (1, 1)
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db)
 
 
@@ -293,17 +349,26 @@ def test_scoped_run_recomputes_only_the_conversations_it_names(db, postgres) -> 
     data = build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     jan_12 = set(data.front_conversations_on(jan(12)))
-    linked = sorted({pair for pair in link_pairs(db, SCHEMA, PEOPLE) if pair[1] in jan_12}, key=lambda pair: str(pair[1]))
+    linked = sorted(
+        {pair for pair in link_pairs(db, SCHEMA, PEOPLE) if pair[1] in jan_12}, key=lambda pair: str(pair[1])
+    )
     named, other = linked[0], next(pair for pair in linked if pair[1] != linked[0][1])
     for pair in (named, other):
         db.execute("delete from people_front_conversations where person_id = %s and front_conversation_id = %s", pair)
     scope = {"config": {"only_conversation_ids": [str(named[1])]}}
     scoped = run_assets(
-        postgres, FRONT_ASSETS, {"dagster/partition": "2024-01-12"},
+        postgres,
+        FRONT_ASSETS,
+        {"dagster/partition": "2024-01-12"},
         run_config={"ops": {PEOPLE: scope, CLIENTS: scope}},
     )
     people = metadata_of(scoped, PEOPLE)
-    assert (people["mode"], people["rows_inserted_in_range"], people["rows_deleted_in_range"], people["conversations_in_scope"]) == ("scoped", 1, 0, 1)
+    assert (
+        people["mode"],
+        people["rows_inserted_in_range"],
+        people["rows_deleted_in_range"],
+        people["conversations_in_scope"],
+    ) == ("scoped", 1, 0, 1)
     assert named in link_pairs(db, SCHEMA, PEOPLE)
     assert other not in link_pairs(db, SCHEMA, PEOPLE)  # not named: left as it was
 
@@ -316,8 +381,11 @@ def test_scoped_run_refuses_an_id_that_is_not_a_uuid(db, postgres) -> None:
     build_source_data(db)
     scope = {"config": {"only_conversation_ids": ["not-a-uuid"]}}
     result = run_assets(
-        postgres, [people_front_conversations], {"dagster/partition": "2024-01-12"},
-        run_config={"ops": {PEOPLE: scope}}, raise_on_error=False,
+        postgres,
+        [people_front_conversations],
+        {"dagster/partition": "2024-01-12"},
+        run_config={"ops": {PEOPLE: scope}},
+        raise_on_error=False,
     )
     assert not result.success
     failure = next(event for event in result.all_events if event.is_step_failure)
@@ -340,7 +408,9 @@ def test_every_late_change_reaches_the_links_on_rerun(db, postgres) -> None:
         (person_five_method, conversation),
     )
     # An unresolved participant is resolved to person 6 later.
-    db.execute("update contact_methods set person_id = %s where id = %s", (data.people[6], data.unresolved_contact_methods[0]))
+    db.execute(
+        "update contact_methods set person_id = %s where id = %s", (data.people[6], data.unresolved_contact_methods[0])
+    )
     # Person 1 moves to client 0.
     db.execute("update people set client_id = %s where id = %s", (data.clients[0], data.people[1]))
     # Every recipient row of one existing link is deleted: the link loses its support.
@@ -364,8 +434,14 @@ def test_every_late_change_reaches_the_links_on_rerun(db, postgres) -> None:
     people_after = link_rows(db, SCHEMA, PEOPLE)
     assert (lost_person, lost_conversation) not in people_after
     assert (data.people[5], conversation) in people_after
-    assert metadata_of(front, PEOPLE)["rows_deleted_in_range"] >= 1 and metadata_of(front, PEOPLE)["rows_inserted_in_range"] >= 1
-    assert metadata_of(front, CLIENTS)["rows_deleted_in_range"] >= 1 and metadata_of(front, CLIENTS)["rows_inserted_in_range"] >= 1
+    assert (
+        metadata_of(front, PEOPLE)["rows_deleted_in_range"] >= 1
+        and metadata_of(front, PEOPLE)["rows_inserted_in_range"] >= 1
+    )
+    assert (
+        metadata_of(front, CLIENTS)["rows_deleted_in_range"] >= 1
+        and metadata_of(front, CLIENTS)["rows_inserted_in_range"] >= 1
+    )
     for pair in people_before.keys() & people_after.keys():
         assert people_after[pair] == people_before[pair]  # staying links keep id, created_at, updated_at
 
@@ -373,7 +449,7 @@ def test_every_late_change_reaches_the_links_on_rerun(db, postgres) -> None:
     projects_after = project_link_rows(db)
     assert left not in projects_after
     moved_id, moved_project, moved_added_at, _ = projects_after[moved]
-    old_id, old_project, old_added_at, _ = projects_before[moved]
+    old_id, _old_project, old_added_at, _ = projects_before[moved]
     assert (moved_id, moved_project) == (old_id, data.mismatched_array_project)
     assert moved_added_at > old_added_at
     meta = metadata_of(project, PROJECTS)
@@ -398,7 +474,11 @@ def test_chunked_diff_path_equals_the_oracle_and_logs_progress(db, postgres) -> 
     progress_lines = [m for m in messages if m.startswith(f"{PEOPLE}: ") and " conversations, " in m]
     assert len(progress_lines) == 5
     assert progress_lines[0].startswith(f"{PEOPLE}: 6/33 conversations")
-    assert "33/33 conversations" in progress_lines[-1] and "rows/s" in progress_lines[-1] and "ETA 0.0s" in progress_lines[-1]
+    assert (
+        "33/33 conversations" in progress_lines[-1]
+        and "rows/s" in progress_lines[-1]
+        and "ETA 0.0s" in progress_lines[-1]
+    )
 
 
 def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact(db, postgres, database_url) -> None:
@@ -411,7 +491,10 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     instance = dg.DagsterInstance.ephemeral()
     config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 5}}}}
     committed_counts = _committed_counts_while(
-        database_url, lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=config, instance=instance))
+        database_url,
+        lambda: results.append(
+            run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=config, instance=instance)
+        ),
     )
 
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
@@ -489,7 +572,9 @@ def test_project_conversations_equals_the_oracle_and_reports_array_drift(db, pos
         assert meta[f"array_{kind}_entries"] == len(entries)
         samples = {(s["project_id"], s["conversation_id"]) for s in meta[f"array_{kind}_samples"]}
         assert samples and samples <= {(str(p), str(c)) for p, c in entries}
-    assert meta["array_missing_entries"] >= len([c for c, p in data.conversations.items() if p == data.null_array_project])
+    assert meta["array_missing_entries"] >= len(
+        [c for c, p in data.conversations.items() if p == data.null_array_project]
+    )
 
 
 def test_project_user_change_refreshes_added_by_and_keeps_added_at(db, postgres) -> None:
@@ -521,13 +606,17 @@ def test_failed_run_leaves_the_previous_table_and_its_constraints(db, postgres) 
         "where r.front_message_id = m.id and r.contact_method_id = cm.id and m.front_conversation_id = %s and cm.person_id = %s",
         (conversation, person),
     )
-    db.execute("update contact_methods set person_id = %s where id = %s", (data.people[7], data.unresolved_contact_methods[1]))
+    db.execute(
+        "update contact_methods set person_id = %s where id = %s", (data.people[7], data.unresolved_contact_methods[1])
+    )
     # ... and an insert that fails halfway through the run.
     db.execute(
         "create function fail_link_insert() returns trigger language plpgsql as "
         "$$ begin raise exception 'injected failure'; end $$"
     )
-    db.execute("create trigger fail_link_insert before insert on people_front_conversations for each row execute function fail_link_insert()")
+    db.execute(
+        "create trigger fail_link_insert before insert on people_front_conversations for each row execute function fail_link_insert()"
+    )
 
     failed = run_assets(postgres, [people_front_conversations], FULL_RANGE, raise_on_error=False)
     assert not failed.success
@@ -550,7 +639,9 @@ def test_a_run_waits_for_another_writer_of_the_same_table(db, postgres, database
     with psycopg.connect(database_url) as holder:
         holder.execute("select pg_advisory_xact_lock(%s, hashtext('public.people_front_conversations'))", (LOCK_CLASS,))
         runner = threading.Thread(
-            target=lambda: results.append(run_assets(postgres, [people_front_conversations], {"dagster/partition": "2024-01-10"}))
+            target=lambda: results.append(
+                run_assets(postgres, [people_front_conversations], {"dagster/partition": "2024-01-10"})
+            )
         )
         runner.start()
         waiting = _wait_for_advisory_lock_waiter(db, runner)
@@ -569,10 +660,17 @@ def test_cli_partition_range_run_equals_the_oracle(db, database_url, tmp_path, p
     (dagster_home / "dagster.yaml").write_text("")
     env = {**os.environ, "DATABASE_URL": database_url, "DAGSTER_HOME": str(dagster_home)}
     command = [
-        sys.executable, "-m", "dagster", "asset", "materialize",
-        "-m", "convo_pipelines.definitions",
-        "--select", f"{PEOPLE},{CLIENTS}",
-        "--partition-range", "2024-01-10...2024-01-14",
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "convo_pipelines.definitions",
+        "--select",
+        f"{PEOPLE},{CLIENTS}",
+        "--partition-range",
+        "2024-01-10...2024-01-14",
     ]
     for attempt in range(2):
         completed = subprocess.run(command, cwd=project_root, env=env, capture_output=True, text=True, timeout=300)
@@ -600,8 +698,6 @@ def test_chunk_window_groups_consecutive_days_up_to_the_cap() -> None:
     assert chunk_window(jan(3), jan(10), [], 100) == []
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # Beside a busy application: no foreign key is ever dropped, app changes never fail a run
 
@@ -614,11 +710,17 @@ def test_a_fill_that_died_before_its_foreign_keys_is_completed_by_the_next_run(d
     # and meanwhile the app deleted a linked person, a linked conversation and a project's user.
     for table in (PEOPLE, CLIENTS, PROJECTS):
         for name in _link_foreign_keys(db, table):
-            db.execute(psycopg.sql.SQL("alter table {} drop constraint {}").format(psycopg.sql.Identifier(table), psycopg.sql.Identifier(name)))
-    person, conversation = sorted(link_pairs(db, SCHEMA, PEOPLE))[0]
+            db.execute(
+                psycopg.sql.SQL("alter table {} drop constraint {}").format(
+                    psycopg.sql.Identifier(table), psycopg.sql.Identifier(name)
+                )
+            )
+    person, _conversation = sorted(link_pairs(db, SCHEMA, PEOPLE))[0]
     project_link = next(row for row in project_link_rows(db).values() if row[3] is not None)
     db.execute("delete from people where id = %s", (person,))
-    db.execute("delete from conversations where id = (select conversation_id from project_conversations where added_by is not null limit 1 offset 1)")
+    db.execute(
+        "delete from conversations where id = (select conversation_id from project_conversations where added_by is not null limit 1 offset 1)"
+    )
     db.execute("delete from projects where user_id = %s and id <> %s", (project_link[3], project_link[1]))
     db.execute("update projects set user_id = null where user_id = %s", (project_link[3],))
     db.execute("delete from users where id = %s", (project_link[3],))
@@ -646,7 +748,11 @@ def test_the_run_that_adds_a_key_removes_and_reports_the_links_of_people_deleted
     build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     for name in _link_foreign_keys(db, PEOPLE):
-        db.execute(psycopg.sql.SQL("alter table {} drop constraint {}").format(psycopg.sql.Identifier(PEOPLE), psycopg.sql.Identifier(name)))
+        db.execute(
+            psycopg.sql.SQL("alter table {} drop constraint {}").format(
+                psycopg.sql.Identifier(PEOPLE), psycopg.sql.Identifier(name)
+            )
+        )
     # Three linked people deleted while the table had no key (as during a first fill): their links stay.
     counted = db.execute(
         f"select person_id, count(*) from {PEOPLE} group by person_id order by count(*) desc, person_id limit 3"
@@ -681,14 +787,20 @@ def test_adding_a_foreign_key_waits_for_app_writers_without_queueing_them(db, da
         # An app transaction holds ROW EXCLUSIVE on people and front_conversations: adding a foreign key
         # to either (SHARE ROW EXCLUSIVE) must wait for it, but only in 50 ms turns.
         app_transaction.execute("update people set name = name where id = (select id from people order by id limit 1)")
-        app_transaction.execute("update front_conversations set subject = subject where id = (select id from front_conversations order by id limit 1)")
-        runner = threading.Thread(target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE, instance=instance)))
+        app_transaction.execute(
+            "update front_conversations set subject = subject where id = (select id from front_conversations order by id limit 1)"
+        )
+        runner = threading.Thread(
+            target=lambda: results.append(
+                run_assets(postgres, [people_front_conversations], FULL_RANGE, instance=instance)
+            )
+        )
         runner.start()
         assert _wait_for_pipeline_lock_wait(db, runner, "relation")
         # Meanwhile other app writers of people are never queued behind the pipeline for long: with a
         # lock_timeout of 1 s each would fail if a lock request of the run stood in front of it longer.
         app.execute("set lock_timeout = '1s'")
-        for number in range(10):
+        for _number in range(10):
             app.execute("update people set name = name where id = (select id from people order by id desc limit 1)")
             app.execute("select count(*) from people")
             time.sleep(0.05)
@@ -699,7 +811,10 @@ def test_adding_a_foreign_key_waits_for_app_writers_without_queueing_them(db, da
     assert list(_link_foreign_keys(db, PEOPLE).values()) == [True, True]
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
     messages = _run_log_messages(instance, results[0])
-    assert any("adding people_front_conversations_person_id_fkey: attempt" in message and "55P03" in message for message in messages)
+    assert any(
+        "adding people_front_conversations_person_id_fkey: attempt" in message and "55P03" in message
+        for message in messages
+    )
 
 
 def test_a_person_deleted_while_a_run_inserts_their_link_is_skipped_not_failed(db, database_url, postgres) -> None:
@@ -707,14 +822,17 @@ def test_a_person_deleted_while_a_run_inserts_their_link_is_skipped_not_failed(d
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     # A late change: a person's contact method receives a message of a conversation they were not in.
     person = data.people[5]
-    message, conversation = db.execute(
+    message, _conversation = db.execute(
         "select m.id, m.front_conversation_id from front_messages as m "
         "where m.front_conversation_id not in (select front_conversation_id from people_front_conversations where person_id = %s) "
         "order by m.id limit 1",
         (person,),
     ).fetchone()
     contact_method = next(cm for cm, owner in data.contact_methods.items() if owner == person)
-    db.execute("insert into front_message_recipients (front_message_id, contact_method_id) values (%s, %s)", (message, contact_method))
+    db.execute(
+        "insert into front_message_recipients (front_message_id, contact_method_id) values (%s, %s)",
+        (message, contact_method),
+    )
     instance = dg.DagsterInstance.ephemeral()
     results: list[dg.ExecuteInProcessResult] = []
     with psycopg.connect(database_url) as app:
@@ -722,7 +840,11 @@ def test_a_person_deleted_while_a_run_inserts_their_link_is_skipped_not_failed(d
         # snapshot: the run computes the link, its insert's foreign-key check waits for the delete, and
         # then finds the person gone.
         app.execute("delete from people where id = %s", (person,))
-        runner = threading.Thread(target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE, instance=instance)))
+        runner = threading.Thread(
+            target=lambda: results.append(
+                run_assets(postgres, [people_front_conversations], FULL_RANGE, instance=instance)
+            )
+        )
         runner.start()
         assert _wait_for_pipeline_lock_wait(db, runner, "transactionid")
         app.commit()
@@ -743,24 +865,33 @@ def test_a_first_fill_writes_the_table_itself_in_committed_chunks_and_keeps_all_
     the table is never replaced (same oid, grants, comment, the app's view) and no relation is created outside
     the run's temporary schema."""
     build_source_data(db)
-    db.execute("create view person_conversation_counts as select person_id, count(*) from people_front_conversations group by person_id")
+    db.execute(
+        "create view person_conversation_counts as select person_id, count(*) from people_front_conversations group by person_id"
+    )
     role = f"convo_app_reader_{os.getpid()}"
     db.execute(psycopg.sql.SQL("create role {} nologin").format(psycopg.sql.Identifier(role)))
     try:
-        db.execute(psycopg.sql.SQL("grant select on people_front_conversations to {}").format(psycopg.sql.Identifier(role)))
+        db.execute(
+            psycopg.sql.SQL("grant select on people_front_conversations to {}").format(psycopg.sql.Identifier(role))
+        )
         table_before = _table_identity(db, PEOPLE)
         relations_before = _persistent_relations(db)
         committed_counts = _committed_counts_while(
             database_url,
             lambda: run_assets(
-                postgres, [people_front_conversations], FULL_RANGE, run_config={"ops": {PEOPLE: {"config": {"max_fill_chunk_conversations": 3}}}}
+                postgres,
+                [people_front_conversations],
+                FULL_RANGE,
+                run_config={"ops": {PEOPLE: {"config": {"max_fill_chunk_conversations": 3}}}},
             ),
         )
         expected = expected_people_links(db, SCHEMA)
         assert link_pairs(db, SCHEMA, PEOPLE) == expected
         assert _table_identity(db, PEOPLE) == table_before
         assert _persistent_relations(db) == relations_before
-        assert db.execute("select has_table_privilege(%s, 'people_front_conversations', 'select')", (role,)).fetchone()[0]
+        assert db.execute("select has_table_privilege(%s, 'people_front_conversations', 'select')", (role,)).fetchone()[
+            0
+        ]
         assert db.execute("select sum(count) from person_conversation_counts").fetchone()[0] == len(expected)
         assert list(_link_foreign_keys(db, PEOPLE).values()) == [True, True]
         # Another session saw the fill commit chunk by chunk: the count climbs in steps, not 0 then all.
@@ -793,8 +924,14 @@ def _committed_counts_while(database_url: str, run: Callable[[], object]) -> lis
 
 def _table_identity(db: psycopg.Connection, table: str) -> tuple:
     """What replacing a table would change: its oid, its comment, its keys' and indexes' names and definitions."""
-    oid, comment = db.execute("select %s::regclass::oid, obj_description(%s::regclass, 'pg_class')", (table, table)).fetchone()
-    return oid, comment, {(name, definition) for name, definition in _table_definitions(db, table) if not name.endswith("_fkey")}
+    oid, comment = db.execute(
+        "select %s::regclass::oid, obj_description(%s::regclass, 'pg_class')", (table, table)
+    ).fetchone()
+    return (
+        oid,
+        comment,
+        {(name, definition) for name, definition in _table_definitions(db, table) if not name.endswith("_fkey")},
+    )
 
 
 def _persistent_relations(db: psycopg.Connection) -> set[tuple[str, str]]:
@@ -815,7 +952,9 @@ def _wait_for_advisory_lock_waiter(db: psycopg.Connection, runner: threading.Thr
     return _wait_for_pipeline_lock_wait(db, runner, "advisory")
 
 
-def _wait_for_pipeline_lock_wait(db: psycopg.Connection, runner: threading.Thread, wait_event: str | None = None) -> bool:
+def _wait_for_pipeline_lock_wait(
+    db: psycopg.Connection, runner: threading.Thread, wait_event: str | None = None
+) -> bool:
     """Poll until a convo_pipelines backend waits on a lock (of kind `wait_event` when given), or the run thread ends."""
     for _ in range(600):
         waiting = db.execute(
@@ -835,12 +974,16 @@ def _run_log_messages(instance: dg.DagsterInstance, result: dg.ExecuteInProcessR
 
 
 def _link_foreign_keys(db: psycopg.Connection, table: str) -> dict[str, bool]:
-    rows = db.execute("select conname, convalidated from pg_constraint where contype = 'f' and conrelid = %s::regclass", (table,))
+    rows = db.execute(
+        "select conname, convalidated from pg_constraint where contype = 'f' and conrelid = %s::regclass", (table,)
+    )
     return dict(rows.fetchall())
 
 
 def _project_triples(db: psycopg.Connection) -> set[tuple]:
-    return {(project, conversation, added_by) for conversation, (_, project, _, added_by) in project_link_rows(db).items()}
+    return {
+        (project, conversation, added_by) for conversation, (_, project, _, added_by) in project_link_rows(db).items()
+    }
 
 
 def _table_definitions(db: psycopg.Connection, table: str) -> set[tuple[str, str]]:
@@ -848,7 +991,9 @@ def _table_definitions(db: psycopg.Connection, table: str) -> set[tuple[str, str
     constraints = db.execute(
         "select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass", (table,)
     ).fetchall()
-    indexes = db.execute("select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename = %s", (table,)).fetchall()
+    indexes = db.execute(
+        "select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename = %s", (table,)
+    ).fetchall()
     return set(constraints) | set(indexes)
 
 
@@ -879,9 +1024,7 @@ def test_a_bulk_run_leaves_out_the_people_join_only_when_the_sources_key_proves_
     assert people_join in oracle_text(bulk=True)
 
 
-def test_a_person_the_app_deletes_while_their_links_are_inserted_is_left_unlinked(
-    db, database_url, postgres
-) -> None:
+def test_a_person_the_app_deletes_while_their_links_are_inserted_is_left_unlinked(db, database_url, postgres) -> None:
     build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     # Two people's links go missing (the app re-pointed their contact methods and back, say): the next run inserts them.
@@ -892,7 +1035,9 @@ def test_a_person_the_app_deletes_while_their_links_are_inserted_is_left_unlinke
         # The app deletes `first` in a transaction still open when the run's diff takes its snapshot, so the
         # diff counts first's links as missing; the app commits while the run waits to link them.
         app.execute("delete from people where id = %s", (first,))
-        runner = threading.Thread(target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE)))
+        runner = threading.Thread(
+            target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE))
+        )
         runner.start()
         waiting = wait_until(lambda: waiting_statement(db, database_url), timeout=60, interval=0.05)
         assert waiting, "the run never waited for the app's delete"
@@ -919,7 +1064,7 @@ def waiting_statement(db: psycopg.Connection, database_url: str) -> str | None:
 def test_a_foreign_key_failure_redoes_only_the_slice_that_met_it(db, database_url, postgres, monkeypatch) -> None:
     """Beside an app deleting people all the time, re-inserting a whole batch whenever one of its people was
     deleted meanwhile never converged: the missing links go in by slices, and a failure retries its slice alone."""
-    monkeypatch.setattr(links_assets, "PENDING_INSERT_SLICE_ROWS", 5)
+    monkeypatch.setattr(links_writes, "PENDING_INSERT_SLICE_ROWS", 5)
     build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     pairs = link_pairs(db, SCHEMA, PEOPLE)
@@ -932,7 +1077,9 @@ def test_a_foreign_key_failure_redoes_only_the_slice_that_met_it(db, database_ur
     results: list[dg.ExecuteInProcessResult] = []
     with psycopg.connect(database_url) as app:
         app.execute("delete from people where id = %s", (last,))
-        runner = threading.Thread(target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE)))
+        runner = threading.Thread(
+            target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE))
+        )
         runner.start()
         waiting = wait_until(lambda: waiting_statement(db, database_url), timeout=60, interval=0.05)
         assert waiting, "the run never waited for the app's delete"

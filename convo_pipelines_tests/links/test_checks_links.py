@@ -3,19 +3,19 @@ assets built, and each one FAILS, with counts and samples, on a table corrupted 
 
 import re
 import uuid
-from datetime import datetime, timezone, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.defs.links.assets import link_assets
 from convo_pipelines.defs.checks import GUARANTEES_METADATA
+from convo_pipelines.defs.links.assets import link_assets
 from convo_pipelines.defs.links.checks import CONSTRAINTS_IN_FORCE, SAMPLE_CONVERSATIONS, link_checks
 from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
-from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.defs.partitions import daily_partitions, partition_range_tags
+from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines_tests.source_data import (
     SourceData,
     build_source_data,
@@ -29,10 +29,16 @@ UNIQUE_PAIR = {
     "people_front_conversations": "people_front_conversations_person_conversation_key",
     "clients_front_conversations": "clients_front_conversations_client_conversation_key",
 }
-UTC = timezone.utc
+UTC = UTC
 WARN_CHECKS = {"array_consistency", "late_change_indexes"}
 CHANGE_WATCHED_TABLES = (
-    "contact_methods", "conversations", "front_conversations", "front_message_recipients", "front_messages", "people", "projects",
+    "contact_methods",
+    "conversations",
+    "front_conversations",
+    "front_message_recipients",
+    "front_messages",
+    "people",
+    "projects",
 )
 
 assets_by_name = {asset.key.to_user_string(): asset for asset in link_assets}
@@ -57,7 +63,9 @@ DATA_RANGE_SCOPE = "conversations created in [-infinity, 2024-01-16T00:00:00+00:
 def materialize_links(postgres: PostgresResource) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
     """Build all three link tables (the Front ones over the data's partitions as one run) with their checks."""
     front = dg.materialize(
-        [*front_assets, *checks_of(*FRONT_TABLES)], resources={"postgres": postgres}, tags=partition_range_tags(*DATA_RANGE)
+        [*front_assets, *checks_of(*FRONT_TABLES)],
+        resources={"postgres": postgres},
+        tags=partition_range_tags(*DATA_RANGE),
     )
     project = dg.materialize([project_asset, *checks_of("project_conversations")], resources={"postgres": postgres})
     assert front.success and project.success
@@ -143,8 +151,14 @@ def test_every_link_check_passes_on_tables_the_assets_built(built, postgres, db)
         assert evaluation.metadata["scope"].value == expected_scope
     # Launched alone (no partition), the checks cover the whole table and still pass.
     fix_project_arrays(db)
-    alone = {key: e for key, e in run_checks_alone(postgres, *FRONT_TABLES, "project_conversations").items() if key[1] != "late_change_indexes"}
-    assert len(alone) == 10 and all(e.passed for e in alone.values()), {k: e.metadata for k, e in alone.items() if not e.passed}
+    alone = {
+        key: e
+        for key, e in run_checks_alone(postgres, *FRONT_TABLES, "project_conversations").items()
+        if key[1] != "late_change_indexes"
+    }
+    assert len(alone) == 10 and all(e.passed for e in alone.values()), {
+        k: e.metadata for k, e in alone.items() if not e.passed
+    }
     assert {e.metadata["scope"].value for e in alone.values()} == {"whole table"}
 
 
@@ -152,7 +166,9 @@ def test_only_the_checks_of_the_people_links_are_blocking():
     # clients_front_conversations is computed from people_front_conversations; nothing from the others.
     for check in link_checks:
         spec = next(iter(check.check_specs))
-        assert spec.blocking is (spec.asset_key.to_user_string() == "people_front_conversations" and spec.name not in WARN_CHECKS)
+        assert spec.blocking is (
+            spec.asset_key.to_user_string() == "people_front_conversations" and spec.name not in WARN_CHECKS
+        )
 
 
 @pytest.mark.parametrize("table", FRONT_TABLES)
@@ -160,11 +176,17 @@ def test_duplicate_pairs_fail(table, built, postgres, db):
     owner_column, _ = OWNER[table]
     execute(db, "alter table public.{} drop constraint {}", table, UNIQUE_PAIR[table])
     pair = execute(
-        db, "select {}, front_conversation_id, front_conversation_created_at from public.{} order by 1, 2 limit 1", owner_column, table
+        db,
+        "select {}, front_conversation_id, front_conversation_created_at from public.{} order by 1, 2 limit 1",
+        owner_column,
+        table,
     ).fetchone()
     execute(
-        db, "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
-        table, owner_column, params=pair,
+        db,
+        "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
+        table,
+        owner_column,
+        params=pair,
     )
 
     result = run_checks_alone(postgres, table)[(table, "no_duplicate_pairs")]
@@ -182,13 +204,16 @@ def test_duplicate_project_link_fails(built, postgres, db):
         "select project_id, conversation_id from public.project_conversations order by 2 limit 1"
     ).fetchone()
     db.execute(
-        "insert into public.project_conversations (project_id, conversation_id) values (%s, %s)", (project_id, conversation_id)
+        "insert into public.project_conversations (project_id, conversation_id) values (%s, %s)",
+        (project_id, conversation_id),
     )
 
     result = run_checks_alone(postgres, "project_conversations")[("project_conversations", "no_duplicate_pairs")]
     assert not result.passed
     assert count(result, "duplicate_conversations") == 1
-    assert samples(result, "duplicate_conversations") == [{"conversation_id": str(conversation_id), "copies": 2, "projects": 1}]
+    assert samples(result, "duplicate_conversations") == [
+        {"conversation_id": str(conversation_id), "copies": 2, "projects": 1}
+    ]
 
 
 @pytest.mark.parametrize("table", FRONT_TABLES)
@@ -199,7 +224,12 @@ def test_orphan_links_fail(table, built, postgres, db):
     first, second = execute(db, "select id from public.{} order by id limit 2", table).fetchall()
     ghost_owner, ghost_conversation = uuid.uuid4(), uuid.uuid4()
     execute(db, "update public.{} set {} = %s where id = %s", table, owner_column, params=(ghost_owner, first[0]))
-    execute(db, "update public.{} set front_conversation_id = %s where id = %s", table, params=(ghost_conversation, second[0]))
+    execute(
+        db,
+        "update public.{} set front_conversation_id = %s where id = %s",
+        table,
+        params=(ghost_conversation, second[0]),
+    )
 
     results = run_checks_alone(postgres, table)
     orphans = results[(table, "no_orphans")]
@@ -216,14 +246,20 @@ def test_orphan_links_fail(table, built, postgres, db):
 def test_orphan_project_links_fail(built, postgres, db):
     for fk in ("project_id", "conversation_id", "added_by"):
         execute(db, "alter table public.project_conversations drop constraint {}", f"project_conversations_{fk}_fkey")
-    rows = db.execute("select id from public.project_conversations where added_by is not null order by id limit 3").fetchall()
+    rows = db.execute(
+        "select id from public.project_conversations where added_by is not null order by id limit 3"
+    ).fetchall()
     ghosts = {column: uuid.uuid4() for column in ("project_id", "conversation_id", "added_by")}
-    for (row_id,), (column, ghost) in zip(rows, ghosts.items()):
+    for (row_id,), (column, ghost) in zip(rows, ghosts.items(), strict=False):
         execute(db, "update public.project_conversations set {} = %s where id = %s", column, params=(ghost, row_id))
 
     orphans = run_checks_alone(postgres, "project_conversations")[("project_conversations", "no_orphans")]
     assert not orphans.passed
-    for problem, column in (("missing_project", "project_id"), ("missing_conversation", "conversation_id"), ("missing_added_by_user", "added_by")):
+    for problem, column in (
+        ("missing_project", "project_id"),
+        ("missing_conversation", "conversation_id"),
+        ("missing_added_by_user", "added_by"),
+    ):
         assert count(orphans, problem) == 1, problem
         assert samples(orphans, problem)[0][column] == str(ghosts[column])
 
@@ -232,8 +268,11 @@ def test_orphan_project_links_fail(built, postgres, db):
 def test_missing_and_extra_links_fail_exactness(table, built, postgres, db, source):
     owner_column, owner_table = OWNER[table]
     removed = execute(
-        db, "delete from public.{} where id = (select min(id::text)::uuid from public.{}) returning {}, front_conversation_id",
-        table, table, owner_column,
+        db,
+        "delete from public.{} where id = (select min(id::text)::uuid from public.{}) returning {}, front_conversation_id",
+        table,
+        table,
+        owner_column,
     ).fetchone()
     # An existing owner and conversation that are not linked by any recipient.
     extra = execute(
@@ -241,18 +280,26 @@ def test_missing_and_extra_links_fail_exactness(table, built, postgres, db, sour
         "select o.id, fc.id, fc.created_at from public.{} as o cross join public.front_conversations as fc "
         "where not exists (select from public.{} as l where l.{} = o.id and l.front_conversation_id = fc.id) "
         "and fc.id = %s order by o.id limit 1",
-        owner_table, table, owner_column, params=(source.front_conversation_without_messages,),
+        owner_table,
+        table,
+        owner_column,
+        params=(source.front_conversation_without_messages,),
     ).fetchone()
     execute(
-        db, "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
-        table, owner_column, params=extra,
+        db,
+        "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
+        table,
+        owner_column,
+        params=extra,
     )
 
     exactness = run_checks_alone(postgres, table)[(table, "matches_source")]
     assert not exactness.passed
     assert exactness.severity == dg.AssetCheckSeverity.ERROR
     assert (count(exactness, "missing"), count(exactness, "extra")) == (1, 1)
-    assert [pair_of(sample, owner_column) for sample in samples(exactness, "missing")] == [(str(removed[0]), str(removed[1]))]
+    assert [pair_of(sample, owner_column) for sample in samples(exactness, "missing")] == [
+        (str(removed[0]), str(removed[1]))
+    ]
     assert [pair_of(sample, owner_column) for sample in samples(exactness, "extra")] == [(str(extra[0]), str(extra[1]))]
 
 
@@ -263,13 +310,17 @@ def test_a_stale_copy_of_the_conversations_created_at_fails_exactness(table, bui
         db,
         "update public.{} set front_conversation_created_at = front_conversation_created_at - interval '1 day' "
         "where id = (select min(id::text)::uuid from public.{}) returning {}, front_conversation_id",
-        table, table, owner_column,
+        table,
+        table,
+        owner_column,
     ).fetchone()
 
     exactness = run_checks_alone(postgres, table)[(table, "matches_source")]
     assert not exactness.passed
     assert (count(exactness, "missing"), count(exactness, "extra")) == (1, 1)
-    assert pair_of(samples(exactness, "missing")[0], owner_column) == pair_of(samples(exactness, "extra")[0], owner_column)
+    assert pair_of(samples(exactness, "missing")[0], owner_column) == pair_of(
+        samples(exactness, "extra")[0], owner_column
+    )
     assert pair_of(samples(exactness, "extra")[0], owner_column) == (str(stale[0]), str(stale[1]))
 
 
@@ -344,13 +395,21 @@ def test_front_checks_cover_only_the_run_window(built, postgres, db, source):
 
 def test_window_bounds_of_the_check_sql(built, postgres, db, source):
     """The check SQL scopes by created_at half-open; a null start is open (the first partition)."""
-    db.execute("delete from public.people_front_conversations where front_conversation_id = %s", (source.last_instant_of_jan_9,))
-    db.execute("delete from public.people_front_conversations where front_conversation_id = %s", (source.before_partitions_start,))
+    db.execute(
+        "delete from public.people_front_conversations where front_conversation_id = %s",
+        (source.last_instant_of_jan_9,),
+    )
+    db.execute(
+        "delete from public.people_front_conversations where front_conversation_id = %s",
+        (source.before_partitions_start,),
+    )
 
     def missing_in(start: datetime | None, end: datetime | None) -> int:
         statement = exactness_statement(postgres)
-        rows = db.execute(statement, {"window_start": start, "window_end": end, "sample_limit": 5, "changed_since": None}).fetchall()
-        return dict((problem, violations) for problem, violations, _ in rows)["missing"]
+        rows = db.execute(
+            statement, {"window_start": start, "window_end": end, "sample_limit": 5, "changed_since": None}
+        ).fetchall()
+        return {problem: violations for problem, violations, _ in rows}["missing"]
 
     removed_before_start = missing_in(None, None) - missing_in(datetime(2024, 1, 1, tzinfo=UTC), None)
     assert removed_before_start > 0  # the conversation created before the partitions' start had links
@@ -375,10 +434,11 @@ def test_a_difference_the_app_made_after_the_run_started_is_left_to_the_next_run
         "select min(id::text)::uuid, %s, %s, %s from public.front_messages where front_conversation_id = %s",
         (contact_method, now, now, conversation),
     )
+
     def missing(changed_since: datetime | None, excusing: bool = True) -> int:
         params = {"window_start": None, "window_end": None, "sample_limit": 5, "changed_since": changed_since}
         rows = db.execute(exactness_statement(postgres, excusing=excusing), params).fetchall()
-        return dict((problem, count) for problem, count, _ in rows)["missing"]
+        return {problem: count for problem, count, _ in rows}["missing"]
 
     assert missing(None) == 1
     assert missing(now - timedelta(minutes=1)) == 0  # the run started before the app's change
@@ -403,7 +463,9 @@ def test_late_change_indexes_names_each_table_with_its_statement_and_the_sensor_
     with psycopg.connect(db.info.dsn, autocommit=True) as dba:
         for statement in statements:
             dba.execute(statement)
-    after = run_checks_alone(postgres, "people_front_conversations")[("people_front_conversations", "late_change_indexes")]
+    after = run_checks_alone(postgres, "people_front_conversations")[
+        ("people_front_conversations", "late_change_indexes")
+    ]
     assert after.passed and count(after, "tables_without_change_index") == 0
 
     # The sensor's reads of those tables can now be index range scans: with sequential scans priced out,
@@ -416,15 +478,23 @@ def test_late_change_indexes_names_each_table_with_its_statement_and_the_sensor_
 
 def explain_late_change_sensor(postgres: PostgresResource, db: psycopg.Connection) -> str:
     """The plans of both statements of a sensor tick (the Front days, then the project changes)."""
-    statements = [postgres.sql(f"links/sensor/{name}.sql") for name in ("find_late_changed_front_day_ranges", "count_late_project_changes")]
+    statements = [
+        postgres.sql(f"links/sensor/{name}.sql")
+        for name in ("find_late_changed_front_day_ranges", "count_late_project_changes")
+    ]
     now = datetime.now(UTC)
     params = {
-        "changed_after": now - timedelta(minutes=5), "changed_through": now, "partitions_start": datetime(2024, 1, 1, tzinfo=UTC),
-        "partitions_end": now, "max_named_conversations": 2000,
+        "changed_after": now - timedelta(minutes=5),
+        "changed_through": now,
+        "partitions_start": datetime(2024, 1, 1, tzinfo=UTC),
+        "partitions_end": now,
+        "max_named_conversations": 2000,
     }
     with db.transaction():
         db.execute("set local enable_seqscan = off")
-        rows = [row for statement in statements for row in db.execute(sql.SQL("explain ") + statement, params).fetchall()]
+        rows = [
+            row for statement in statements for row in db.execute(sql.SQL("explain ") + statement, params).fetchall()
+        ]
     return "\n".join(row[0] for row in rows)
 
 
@@ -437,21 +507,44 @@ def test_after_a_run_the_checks_trust_valid_constraints_and_launched_alone_they_
         assert duplicates.metadata["duplicate_pairs_verified_by"].value == f"unique index {UNIQUE_PAIR[table]}"
         owner_kind = "person" if owner_column == "person_id" else "client"
         assert orphans.metadata[f"missing_{owner_kind}_verified_by"].value == f"foreign key {table}_{owner_column}_fkey"
-        assert orphans.metadata["missing_front_conversation_verified_by"].value == f"foreign key {table}_front_conversation_id_fkey"
-    project_duplicates, project_orphans = built[("project_conversations", "no_duplicate_pairs")], built[("project_conversations", "no_orphans")]
-    assert project_duplicates.metadata["duplicate_conversations_verified_by"].value == "unique index project_conversations_conversation_key"
-    for problem, column in (("missing_project", "project_id"), ("missing_conversation", "conversation_id"), ("missing_added_by_user", "added_by")):
-        assert project_orphans.metadata[f"{problem}_verified_by"].value == f"foreign key project_conversations_{column}_fkey"
+        assert (
+            orphans.metadata["missing_front_conversation_verified_by"].value
+            == f"foreign key {table}_front_conversation_id_fkey"
+        )
+    project_duplicates, project_orphans = (
+        built[("project_conversations", "no_duplicate_pairs")],
+        built[("project_conversations", "no_orphans")],
+    )
+    assert (
+        project_duplicates.metadata["duplicate_conversations_verified_by"].value
+        == "unique index project_conversations_conversation_key"
+    )
+    for problem, column in (
+        ("missing_project", "project_id"),
+        ("missing_conversation", "conversation_id"),
+        ("missing_added_by_user", "added_by"),
+    ):
+        assert (
+            project_orphans.metadata[f"{problem}_verified_by"].value
+            == f"foreign key project_conversations_{column}_fkey"
+        )
     alone = run_checks_alone(postgres, *FRONT_TABLES, "project_conversations")
     assert not [key for key, e in alone.items() for name in e.metadata if name.endswith("_verified_by")]
 
     # Without the unique index, the check that follows a run scans, and finds the duplicate.
     table = "people_front_conversations"
     execute(db, "alter table public.{} drop constraint {}", table, UNIQUE_PAIR[table])
-    execute(db, "insert into public.{} (person_id, front_conversation_id, front_conversation_created_at) "
-            "select person_id, front_conversation_id, front_conversation_created_at from public.{} order by id limit 1", table, table)
+    execute(
+        db,
+        "insert into public.{} (person_id, front_conversation_id, front_conversation_created_at) "
+        "select person_id, front_conversation_id, front_conversation_created_at from public.{} order by id limit 1",
+        table,
+        table,
+    )
     after_run = dg.materialize(
-        [front_assets[0], *checks_of(table)], resources={"postgres": postgres}, tags=partition_range_tags(*DATA_RANGE),
+        [front_assets[0], *checks_of(table)],
+        resources={"postgres": postgres},
+        tags=partition_range_tags(*DATA_RANGE),
         raise_on_error=False,
     )
     duplicates = evaluations(after_run)[(table, "no_duplicate_pairs")]
@@ -460,12 +553,16 @@ def test_after_a_run_the_checks_trust_valid_constraints_and_launched_alone_they_
 
 
 @pytest.mark.parametrize("unenforced", ["disable", "enable replica"])
-def test_a_run_records_only_the_guarantees_of_enforced_constraints_and_its_orphan_check_scans_without_them(unenforced, built, postgres, db):
+def test_a_run_records_only_the_guarantees_of_enforced_constraints_and_its_orphan_check_scans_without_them(
+    unenforced, built, postgres, db
+):
     """The run records what its table's constraints rule out, and its checks report that; a foreign key whose
     triggers are disabled (a restore) or fire for replicas only enforces nothing for the app's writes, so the
     run does not record it and the orphan check that follows scans the window."""
     table = "people_front_conversations"
-    first_run = dg.materialize([front_assets[0]], resources={"postgres": postgres}, tags=partition_range_tags(*DATA_RANGE))
+    first_run = dg.materialize(
+        [front_assets[0]], resources={"postgres": postgres}, tags=partition_range_tags(*DATA_RANGE)
+    )
     recorded = first_run.asset_materializations_for_node(table)[0].metadata[GUARANTEES_METADATA].value
     assert recorded == {
         "duplicate_pairs": f"unique index {UNIQUE_PAIR[table]}",
@@ -473,15 +570,20 @@ def test_a_run_records_only_the_guarantees_of_enforced_constraints_and_its_orpha
         "missing_front_conversation": f"foreign key {table}_front_conversation_id_fkey",
     }
     # The foreign keys' own triggers on the link table, which check each written row.
-    triggers = [row[0] for row in db.execute(
-        "select tgname from pg_trigger where tgrelid = %s::regclass and tgconstraint <> 0", (f"public.{table}",)
-    )]
+    triggers = [
+        row[0]
+        for row in db.execute(
+            "select tgname from pg_trigger where tgrelid = %s::regclass and tgconstraint <> 0", (f"public.{table}",)
+        )
+    ]
     assert triggers
     for trigger in triggers:
         execute(db, f"alter table public.{{}} {unenforced} trigger {{}}", table, trigger)
     try:
         after_run = dg.materialize(
-            [front_assets[0], *checks_of(table)], resources={"postgres": postgres}, tags=partition_range_tags(*DATA_RANGE)
+            [front_assets[0], *checks_of(table)],
+            resources={"postgres": postgres},
+            tags=partition_range_tags(*DATA_RANGE),
         )
     finally:
         execute(db, "alter table public.{} enable trigger all", table)
@@ -498,23 +600,50 @@ def test_the_sampled_comparison_finds_every_kind_of_wrong_row_among_the_conversa
     """The comparison that follows a run: missing, extra and stale rows are found in the conversations it
     compares (those a scoped run named, or a random sample), and nothing is reported for the others."""
     table = "people_front_conversations"
-    conversations = [row[0] for row in db.execute(
-        "select front_conversation_id from public.people_front_conversations group by 1 having count(*) >= 2 order by 1 limit 4"
-    )]
+    conversations = [
+        row[0]
+        for row in db.execute(
+            "select front_conversation_id from public.people_front_conversations group by 1 having count(*) >= 2 order by 1 limit 4"
+        )
+    ]
     missing_in, stale_in, extra_in, untouched = conversations
-    execute(db, "delete from public.{} where id = (select min(id::text)::uuid from public.{} where front_conversation_id = %s)",
-            table, table, params=(missing_in,))
-    execute(db, "update public.{} set front_conversation_created_at = front_conversation_created_at - interval '1 hour' "
-            "where id = (select min(id::text)::uuid from public.{} where front_conversation_id = %s)", table, table, params=(stale_in,))
-    execute(db, "insert into public.{} (person_id, front_conversation_id, front_conversation_created_at) "
-            "select p.id, fc.id, fc.created_at from public.people as p cross join public.front_conversations as fc "
-            "where fc.id = %s and not exists (select from public.{} as l where l.person_id = p.id and l.front_conversation_id = fc.id) "
-            "order by p.id limit 1", table, table, params=(extra_in,))
+    execute(
+        db,
+        "delete from public.{} where id = (select min(id::text)::uuid from public.{} where front_conversation_id = %s)",
+        table,
+        table,
+        params=(missing_in,),
+    )
+    execute(
+        db,
+        "update public.{} set front_conversation_created_at = front_conversation_created_at - interval '1 hour' "
+        "where id = (select min(id::text)::uuid from public.{} where front_conversation_id = %s)",
+        table,
+        table,
+        params=(stale_in,),
+    )
+    execute(
+        db,
+        "insert into public.{} (person_id, front_conversation_id, front_conversation_created_at) "
+        "select p.id, fc.id, fc.created_at from public.people as p cross join public.front_conversations as fc "
+        "where fc.id = %s and not exists (select from public.{} as l where l.person_id = p.id and l.front_conversation_id = fc.id) "
+        "order by p.id limit 1",
+        table,
+        table,
+        params=(extra_in,),
+    )
 
-    def problems(only: list | None, sample: int | None, seed: int = 1, excusing: bool = True) -> dict[str, tuple[int, set[str]]]:
+    def problems(
+        only: list | None, sample: int | None, seed: int = 1, excusing: bool = True
+    ) -> dict[str, tuple[int, set[str]]]:
         params = {
-            "window_start": None, "window_end": None, "sample_limit": 5, "changed_since": None,
-            "only_conversation_ids": only, "sample_conversations": sample, "sample_seed": seed,
+            "window_start": None,
+            "window_end": None,
+            "sample_limit": 5,
+            "changed_since": None,
+            "only_conversation_ids": only,
+            "sample_conversations": sample,
+            "sample_seed": seed,
         }
         rows = db.execute(exactness_statement(postgres, sampled=True, excusing=excusing), params).fetchall()
         return {problem: (n, {s["front_conversation_id"] for s in found}) for problem, n, found in rows}
@@ -540,8 +669,10 @@ def test_the_audit_job_compares_every_row_and_finds_a_wrong_row_any_sample_could
     """link_tables_audit_job (LINK_TABLES_AUDIT_CRON) runs the checks alone: whole tables, every row scanned."""
     table = "clients_front_conversations"
     removed = execute(
-        db, "delete from public.{} where id = (select max(id::text)::uuid from public.{}) returning client_id, front_conversation_id",
-        table, table,
+        db,
+        "delete from public.{} where id = (select max(id::text)::uuid from public.{}) returning client_id, front_conversation_id",
+        table,
+        table,
     ).fetchone()
     fix_project_arrays(db)
     result = definitions.resolve_job_def("link_tables_audit_job").execute_in_process(raise_on_error=False)
@@ -578,8 +709,10 @@ def test_a_stamp_ahead_of_the_clock_excuses_no_difference(built, postgres, db):
     a source stamp later than the check itself (a skewed clock) is no such change and hides nothing."""
     table = "people_front_conversations"
     person, conversation = execute(
-        db, "delete from public.{} where id = (select min(id::text)::uuid from public.{}) returning person_id, front_conversation_id",
-        table, table,
+        db,
+        "delete from public.{} where id = (select min(id::text)::uuid from public.{}) returning person_id, front_conversation_id",
+        table,
+        table,
     ).fetchone()
     db.execute("update public.people set updated_at = now() + interval '1 year' where id = %s", (person,))
     exactness = run_checks_alone(postgres, table)[(table, "matches_source")]
@@ -592,9 +725,13 @@ def test_the_checks_of_the_last_partition_cover_the_conversations_dated_after_it
     so the conversation a skewed clock dated next month is compared there, and passes once linked."""
     table = "people_front_conversations"
     conversation = db.execute(f"select front_conversation_id from public.{table} order by id limit 1").fetchone()[0]
-    db.execute("update public.front_conversations set created_at = now() + interval '40 days' where id = %s", (conversation,))
+    db.execute(
+        "update public.front_conversations set created_at = now() + interval '40 days' where id = %s", (conversation,)
+    )
     today = daily_partitions.get_last_partition_key()
-    refreshed = dg.materialize([front_assets[0], *checks_of(table)], resources={"postgres": postgres}, partition_key=today)
+    refreshed = dg.materialize(
+        [front_assets[0], *checks_of(table)], resources={"postgres": postgres}, partition_key=today
+    )
     found = evaluations(refreshed)
     assert all(e.passed for key, e in found.items() if key[1] not in WARN_CHECKS)
     window = f"conversations created in [{today}T00:00:00+00:00, infinity)"
@@ -618,9 +755,14 @@ def test_the_app_moving_on_is_probed_per_differing_conversation_never_hashed_who
         unsettled=postgres.sql("links/checks/select_unsettled_front_conversations.sql"),
     )
     params = {
-        "sample_limit": 5, "source_schema": "public", "window_start": None, "window_end": None,
-        "only_conversation_ids": None, "sample_conversations": SAMPLE_CONVERSATIONS, "sample_seed": 1,
-        "changed_since": datetime.now(timezone.utc) - timedelta(minutes=5),
+        "sample_limit": 5,
+        "source_schema": "public",
+        "window_start": None,
+        "window_end": None,
+        "only_conversation_ids": None,
+        "sample_conversations": SAMPLE_CONVERSATIONS,
+        "sample_seed": 1,
+        "changed_since": datetime.now(UTC) - timedelta(minutes=5),
     }
     plan = "\n".join(row[0] for row in db.execute(sql.SQL("explain ") + statement, params).fetchall())
     assert "hashed SubPlan" not in plan, plan

@@ -1,6 +1,6 @@
 """The link-table sync schedules: their run requests, and the runs they request executed for real."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -8,7 +8,7 @@ from convo_pipelines.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_R
 from convo_pipelines_tests.source_data import assert_links_exact, build_source_data, link_pairs, source_checksums
 
 SCHEMA = "public"
-UTC = timezone.utc
+UTC = UTC
 
 
 def tick(definitions: dg.Definitions, name: str, at: datetime) -> list[dg.RunRequest]:
@@ -36,7 +36,10 @@ def test_front_sync_requests_every_partition_as_one_run(definitions):
     assert request.partition_key is None
     # Deterministic: the same tick asks for the same run key, another tick for another.
     assert tick(definitions, "front_link_tables_sync_schedule", at)[0].run_key == request.run_key
-    assert tick(definitions, "front_link_tables_sync_schedule", datetime(2024, 3, 6, 2, tzinfo=UTC))[0].run_key != request.run_key
+    assert (
+        tick(definitions, "front_link_tables_sync_schedule", datetime(2024, 3, 6, 2, tzinfo=UTC))[0].run_key
+        != request.run_key
+    )
 
 
 def test_project_sync_requests_one_unpartitioned_run(definitions):
@@ -70,8 +73,12 @@ def test_sync_runs_make_the_tables_exact_and_catch_hard_deletes(definitions, db)
         "(select id from public.front_messages where front_conversation_id = %s)",
         (conversation,),
     )
-    db.execute("delete from public.conversations where id = (select min(id::text)::uuid from public.conversations where project_id is not null)")
-    db.execute("update public.conversations set project_id = null where id = (select max(id::text)::uuid from public.conversations where project_id is not null)")
+    db.execute(
+        "delete from public.conversations where id = (select min(id::text)::uuid from public.conversations where project_id is not null)"
+    )
+    db.execute(
+        "update public.conversations set project_id = null where id = (select max(id::text)::uuid from public.conversations where project_id is not null)"
+    )
     next_tick = datetime(2024, 1, 21, 2, 0, tzinfo=UTC)
     (front_request,) = tick(definitions, "front_link_tables_sync_schedule", next_tick)
     (project_request,) = tick(definitions, "project_link_tables_sync_schedule", next_tick)

@@ -2,7 +2,7 @@
 how the cursor moves, and that running the requested runs makes the link tables exact again."""
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 import dagster as dg
@@ -10,9 +10,15 @@ import psycopg
 import pytest
 
 from convo_pipelines.defs.links import sensors
+from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
+from convo_pipelines.defs.partitions import (
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    daily_partitions,
+    partition_range_tags,
+)
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.defs.partitions import daily_partitions, PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, partition_range_tags
-from convo_pipelines.defs.links.sensors import CHANGE_LAG, link_tables_late_changes_sensor
+from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE
 from convo_pipelines_tests.source_data import (
     SourceData,
     assert_links_exact,
@@ -22,10 +28,16 @@ from convo_pipelines_tests.source_data import (
 )
 
 SCHEMA = "public"
-UTC = timezone.utc
+UTC = UTC
 SOURCE_TABLES_WITH_TIMESTAMPS = (
-    "clients", "people", "contact_methods", "front_conversations", "front_messages",
-    "front_message_recipients", "projects", "conversations",
+    "clients",
+    "people",
+    "contact_methods",
+    "front_conversations",
+    "front_messages",
+    "front_message_recipients",
+    "projects",
+    "conversations",
 )
 BASELINE = "2024-02-01 00:00:00+00"
 
@@ -99,8 +111,14 @@ def collapse(days: set[date]) -> list[tuple[str, str]]:
 def conversations_of_contact_methods(db: psycopg.Connection, contact_methods: set[UUID]) -> set[str]:
     """Ids of the Front conversations that reached any of these contact methods, computed in Python."""
     message_conversation = dict(db.execute("select id, front_conversation_id from public.front_messages").fetchall())
-    recipients = db.execute("select front_message_id, contact_method_id from public.front_message_recipients").fetchall()
-    return {str(message_conversation[message]) for message, contact_method in recipients if contact_method in contact_methods}
+    recipients = db.execute(
+        "select front_message_id, contact_method_id from public.front_message_recipients"
+    ).fetchall()
+    return {
+        str(message_conversation[message])
+        for message, contact_method in recipients
+        if contact_method in contact_methods
+    }
 
 
 def named_conversations(data) -> dict[str, set[str]]:
@@ -118,7 +136,9 @@ def conversation_days_of_contact_methods(db: psycopg.Connection, contact_methods
     message_conversation = dict(db.execute("select id, front_conversation_id from public.front_messages").fetchall())
     created = dict(db.execute("select id, created_at from public.front_conversations").fetchall())
     days = set()
-    for message, contact_method in db.execute("select front_message_id, contact_method_id from public.front_message_recipients").fetchall():
+    for message, contact_method in db.execute(
+        "select front_message_id, contact_method_id from public.front_message_recipients"
+    ).fetchall():
         if contact_method in contact_methods:
             days.add(max(created[message_conversation[message]].date(), date(2024, 1, 1)))
     return days
@@ -139,11 +159,17 @@ def execute_requests(definitions: dg.Definitions, data, instance: dg.DagsterInst
     for request in data.run_requests:
         job = definitions.resolve_job_def(request.job_name)
         if request.partition_key:
-            result = job.execute_in_process(partition_key=request.partition_key, run_config=request.run_config, instance=instance)
+            result = job.execute_in_process(
+                partition_key=request.partition_key, run_config=request.run_config, instance=instance
+            )
         else:
             result = job.execute_in_process(tags=request.tags, run_config=request.run_config, instance=instance)
         assert result.success
-        failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+        failed = [
+            e
+            for e in result.get_asset_check_evaluations()
+            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        ]
         assert not failed, [(e.asset_key, e.check_name, e.metadata) for e in failed]
 
 
@@ -153,10 +179,12 @@ def test_first_tick_sets_the_cursor_and_requests_nothing(definitions, postgres, 
     after = db_now(db)
     assert not data.run_requests
     through = datetime.fromisoformat(json.loads(data.cursor)["changes_through"])
-    assert before - CHANGE_LAG <= through <= after - CHANGE_LAG
+    assert before - LATE_COMMIT_ALLOWANCE <= through <= after - LATE_COMMIT_ALLOWANCE
 
 
-def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_links(definitions, postgres, db, source, instance):
+def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_links(
+    definitions, postgres, db, source, instance
+):
     conversation = source.first_instant_of_jan_10
     linked = link_pairs(db, SCHEMA, "people_front_conversations")
     person = next(p for p in source.people if p != source.deleted_person and (p, conversation) not in linked)
@@ -183,7 +211,9 @@ def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_lin
     assert json.loads(again.cursor)["changes_through"] >= json.loads(data.cursor)["changes_through"]
 
 
-def test_a_recipient_added_to_a_conversation_dated_after_today_requests_todays_partition(definitions, postgres, db, source, instance):
+def test_a_recipient_added_to_a_conversation_dated_after_today_requests_todays_partition(
+    definitions, postgres, db, source, instance
+):
     """The last partition (today's) owns the conversations dated after it: a recipient added now to a
     conversation a skewed clock dated next month asks for today's partition, whose run links it. (The
     conversation's own row, stamped next month, is a change the sensor sees then; the nightly reconcile,
@@ -193,7 +223,9 @@ def test_a_recipient_added_to_a_conversation_dated_after_today_requests_todays_p
     person = next(p for p in source.people if p != source.deleted_person and (p, conversation) not in linked)
     contact_method = next(cm for cm, owner in source.contact_methods.items() if owner == person)
     now = db_now(db)
-    db.execute("update public.front_conversations set created_at = %s where id = %s", (now + timedelta(days=40), conversation))
+    db.execute(
+        "update public.front_conversations set created_at = %s where id = %s", (now + timedelta(days=40), conversation)
+    )
     db.execute(
         "insert into public.front_message_recipients (front_message_id, contact_method_id, created_at, updated_at) "
         "select min(id::text)::uuid, %s, %s, %s from public.front_messages where front_conversation_id = %s",
@@ -219,11 +251,16 @@ def test_a_resolved_contact_method_requests_exactly_its_conversations_days(defin
     assert_links_exact(db)
 
 
-def test_a_person_moved_to_another_client_requests_the_days_of_all_their_conversations(definitions, postgres, db, source, instance):
+def test_a_person_moved_to_another_client_requests_the_days_of_all_their_conversations(
+    definitions, postgres, db, source, instance
+):
     person = source.people[0]
     new_client = source.clients[1]
     now = db_now(db)
-    db.execute("update public.people set client_id = %s, updated_at = %s where id = %s", (new_client, now - timedelta(minutes=5), person))
+    db.execute(
+        "update public.people set client_id = %s, updated_at = %s where id = %s",
+        (new_client, now - timedelta(minutes=5), person),
+    )
     contact_methods = {cm for cm, owner in source.contact_methods.items() if owner == person}
     expected_days = conversation_days_of_contact_methods(db, contact_methods)
     assert len(collapse(expected_days)) >= 1
@@ -252,7 +289,11 @@ def test_changes_on_consecutive_days_collapse_into_one_range(definitions, postgr
     )
 
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
-    assert requested_ranges(data) == [("2024-01-01", "2024-01-01"), ("2024-01-09", "2024-01-11"), ("2024-01-13", "2024-01-13")]
+    assert requested_ranges(data) == [
+        ("2024-01-01", "2024-01-01"),
+        ("2024-01-09", "2024-01-11"),
+        ("2024-01-13", "2024-01-13"),
+    ]
     range_request = next(r for r in data.run_requests if r.partition_key is None)
     assert range_request.tags[PARTITION_RANGE_START_TAG] == "2024-01-09"
     assert range_request.tags[PARTITION_RANGE_END_TAG] == "2024-01-11"
@@ -284,7 +325,10 @@ def test_a_conversation_moved_to_another_project_requests_the_project_job(defini
 def test_a_project_whose_user_changed_requests_the_project_job(definitions, postgres, db, source, instance):
     now = db_now(db)
     project = source.projects[0]
-    db.execute("update public.projects set user_id = %s, updated_at = %s where id = %s", (source.users[2], now - timedelta(minutes=3), project))
+    db.execute(
+        "update public.projects set user_id = %s, updated_at = %s where id = %s",
+        (source.users[2], now - timedelta(minutes=3), project),
+    )
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
     assert len(project_requests(data)) == 1
     execute_requests(definitions, data, instance)
@@ -292,11 +336,13 @@ def test_a_project_whose_user_changed_requests_the_project_job(definitions, post
 
 
 def test_a_change_inside_the_lag_waits_for_a_later_tick(definitions, postgres, db, source, instance):
-    """A row stamped less than CHANGE_LAG ago may belong to a transaction still committing: the tick
+    """A row stamped less than LATE_COMMIT_ALLOWANCE ago may belong to a transaction still committing: the tick
     leaves it for later and keeps its cursor below it, so the next tick reads it."""
     now = db_now(db)
-    recent = now - CHANGE_LAG / 4
-    db.execute("update public.front_conversations set updated_at = %s where id = %s", (recent, source.first_instant_of_jan_10))
+    recent = now - LATE_COMMIT_ALLOWANCE / 4
+    db.execute(
+        "update public.front_conversations set updated_at = %s where id = %s", (recent, source.first_instant_of_jan_10)
+    )
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
     assert requested_ranges(data) == []
     assert datetime.fromisoformat(json.loads(data.cursor)["changes_through"]) < recent
@@ -309,20 +355,25 @@ def test_default_status_and_interval(definitions):
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
-def test_a_late_change_names_exactly_its_conversations_so_the_run_recomputes_only_them(definitions, postgres, db, source, instance):
+def test_a_late_change_names_exactly_its_conversations_so_the_run_recomputes_only_them(
+    definitions, postgres, db, source, instance
+):
     contact_method, now = resolve_an_unresolved_contact_method(db, source)
     expected = conversations_of_contact_methods(db, {contact_method})
     assert expected
 
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
-    assert named_conversations(data) == {"people_front_conversations": expected, "clients_front_conversations": expected}
+    assert named_conversations(data) == {
+        "people_front_conversations": expected,
+        "clients_front_conversations": expected,
+    }
     execute_requests(definitions, data, instance)
     assert_links_exact(db)
 
 
 def test_a_change_too_large_to_name_recomputes_its_whole_days(definitions, postgres, db, source, instance, monkeypatch):
     monkeypatch.setattr(sensors, "MAX_NAMED_CONVERSATIONS", 0)
-    contact_method, now = resolve_an_unresolved_contact_method(db, source)
+    _contact_method, now = resolve_an_unresolved_contact_method(db, source)
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
     assert data.run_requests and named_conversations(data) == {}
     execute_requests(definitions, data, instance)
@@ -343,7 +394,11 @@ def test_a_late_change_on_a_day_never_materialized_recomputes_the_whole_day(defi
     execute_requests(definitions, data, fresh)
     assert_links_exact(db)
 
-    db.execute("update public.contact_methods set updated_at = now() - interval '5 minutes' where id = %s", (contact_method,))
+    db.execute(
+        "update public.contact_methods set updated_at = now() - interval '5 minutes' where id = %s", (contact_method,)
+    )
     again = evaluate(definitions, postgres, cursor_at(now - timedelta(minutes=8)), fresh)
     assert requested_ranges(again) == days
-    assert named_conversations(again)["people_front_conversations"] == conversations_of_contact_methods(db, {contact_method})
+    assert named_conversations(again)["people_front_conversations"] == conversations_of_contact_methods(
+        db, {contact_method}
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -14,7 +14,7 @@ from convo_pipelines.tools.seed import SOURCE_TABLES, DemoShape, SeedError, seed
 from convo_pipelines_tests.helpers import fresh_database
 
 CONVERSATIONS, DAYS = 400, 10
-END = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+END = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _seed(url: str, seed: int = 7, **kwargs) -> dict[str, int]:
@@ -69,11 +69,21 @@ def test_people_have_one_to_three_contact_methods_and_some_are_unresolved(seeded
 
 
 def test_messages_and_recipients_per_conversation_are_realistic(seeded: psycopg.Connection) -> None:
-    messages_per_conversation = scalar(seeded, "select count(*)::numeric / count(distinct front_conversation_id) from front_messages")
-    recipients_per_message = scalar(seeded, "select count(*)::numeric / count(distinct front_message_id) from front_message_recipients")
+    messages_per_conversation = scalar(
+        seeded, "select count(*)::numeric / count(distinct front_conversation_id) from front_messages"
+    )
+    recipients_per_message = scalar(
+        seeded, "select count(*)::numeric / count(distinct front_message_id) from front_message_recipients"
+    )
     assert 6.5 <= messages_per_conversation <= 9.5
     assert 2.5 <= recipients_per_message <= 3.5
-    assert scalar(seeded, "select count(*) from front_conversations c where not exists (select 1 from front_messages m where m.front_conversation_id = c.id)") == 0
+    assert (
+        scalar(
+            seeded,
+            "select count(*) from front_conversations c where not exists (select 1 from front_messages m where m.front_conversation_id = c.id)",
+        )
+        == 0
+    )
 
 
 def test_recipients_include_missing_and_unresolved_contact_methods(seeded: psycopg.Connection) -> None:
@@ -120,7 +130,13 @@ def test_app_conversations_projects_and_leads(seeded: psycopg.Connection) -> Non
         "group by lead_id having count(*) > 1) as leads",
     )
     assert leads_with_two_open >= 1
-    assert scalar(seeded, "select count(*) from conversations c join projects p on p.id = c.project_id where c.user_id <> p.user_id") == 0
+    assert (
+        scalar(
+            seeded,
+            "select count(*) from conversations c join projects p on p.id = c.project_id where c.user_id <> p.user_id",
+        )
+        == 0
+    )
 
 
 def test_project_arrays_are_partly_stale(seeded: psycopg.Connection) -> None:
@@ -146,20 +162,26 @@ def test_project_arrays_are_partly_stale(seeded: psycopg.Connection) -> None:
     assert exact > sum(stale[1:]) / 2
 
 
-def test_keys_indexes_and_foreign_keys_are_back_after_the_bulk_load(seeded: psycopg.Connection, db: psycopg.Connection) -> None:
+def test_keys_indexes_and_foreign_keys_are_back_after_the_bulk_load(
+    seeded: psycopg.Connection, db: psycopg.Connection
+) -> None:
     def catalog(conn: psycopg.Connection) -> set[tuple]:
         constraints = conn.execute(
             "select conrelid::regclass::text, conname, pg_get_constraintdef(oid) from pg_constraint "
             "where connamespace = 'public'::regnamespace"
         ).fetchall()
-        indexes = conn.execute("select tablename, indexname, indexdef from pg_indexes where schemaname = 'public'").fetchall()
+        indexes = conn.execute(
+            "select tablename, indexname, indexdef from pg_indexes where schemaname = 'public'"
+        ).fetchall()
         return set(constraints) | set(indexes)
 
     # `db` is an unseeded clone of the same template: the seeded one must have the very same catalog.
     assert catalog(seeded) == catalog(db)
 
 
-def test_the_same_seed_gives_the_same_data_and_another_seed_does_not(seeded_url: str, database_url: str, server_url: str) -> None:
+def test_the_same_seed_gives_the_same_data_and_another_seed_does_not(
+    seeded_url: str, database_url: str, server_url: str
+) -> None:
     counts = _seed(database_url, seed=7)
     with connect(seeded_url) as first, connect(database_url) as second:
         for table in SOURCE_TABLES:
@@ -176,7 +198,9 @@ def test_the_same_seed_gives_the_same_data_and_another_seed_does_not(seeded_url:
 
 def fingerprint(conn: psycopg.Connection, table: str) -> str:
     """md5 of every row of the table in id order."""
-    query = sql.SQL("select md5(coalesce(string_agg(t::text, '|' order by t.id), '')) from {} as t").format(sql.Identifier(table))
+    query = sql.SQL("select md5(coalesce(string_agg(t::text, '|' order by t.id), '')) from {} as t").format(
+        sql.Identifier(table)
+    )
     return conn.execute(query).fetchone()[0]
 
 
@@ -188,7 +212,13 @@ def test_refuses_data_unless_append_which_adds_a_distinct_batch(database_url: st
     assert scalar(db, "select count(*) from front_conversations") == 120
     assert scalar(db, "select count(distinct code) from clients") == 6
     # The appended batch went through the plain path, with every constraint checked row by row.
-    assert scalar(db, "select count(*) from front_message_recipients r left join front_messages m on m.id = r.front_message_id where m.id is null") == 0
+    assert (
+        scalar(
+            db,
+            "select count(*) from front_message_recipients r left join front_messages m on m.id = r.front_message_id where m.id is null",
+        )
+        == 0
+    )
 
 
 def test_rejects_sizes_that_make_no_sense(database_url: str) -> None:
@@ -204,7 +234,9 @@ def test_messages_add_crews_with_their_histories(database_url: str, db: psycopg.
     assert counts["front_conversations"] == 60 and counts["histories_messages"] == 300
     tables = [row[0] for row in db.execute("select histories_table_name from crews order by code")]
     assert len(tables) == 3
-    rows = sum(db.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table))).fetchone()[0] for table in tables)
+    rows = sum(
+        db.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table))).fetchone()[0] for table in tables
+    )
     assert rows == 300
     # Both seeders report their progress through lib.progress: rows, rate, elapsed and ETA.
     [messages_line] = [line for line in lines if line.startswith("  front_messages + front_message_recipients: ")]

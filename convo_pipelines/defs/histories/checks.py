@@ -14,23 +14,19 @@ validity and freshness checks also read back which crews the latest discovery sk
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 from croniter import croniter
 
-from convo_pipelines.defs.histories.assets import (
-    ROWS_DELETED,
-    WRITTEN_SINCE,
-    conversation_summaries,
-    histories_sessions,
-    run_window,
-)
-from convo_pipelines.defs.sources import conversations
 from convo_pipelines.defs.checks import CheckScope, build_sql_check, materialization_in_run
+from convo_pipelines.defs.histories.assets import conversation_summaries, histories_sessions
 from convo_pipelines.defs.histories.crews import HistoriesTable, inspect_crew, load_crews
+from convo_pipelines.defs.histories.merges import ROWS_DELETED, WRITTEN_SINCE
+from convo_pipelines.defs.histories.window import run_window
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
+from convo_pipelines.defs.sources import conversations
 from convo_pipelines.lib.settings import get_settings
 
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -138,7 +134,9 @@ def histories_tables_valid(context: dg.AssetCheckExecutionContext, postgres: Pos
     tables = inspect_all_histories_tables(postgres)
     registered = {table.crew.code for table in tables}
     bad = {table.crew.code: table.reason() for table in tables if not table.is_valid}
-    skipped = {crew: reason for crew, reason in skipped_by_latest_discovery(context.instance).items() if crew in registered}
+    skipped = {
+        crew: reason for crew, reason in skipped_by_latest_discovery(context.instance).items() if crew in registered
+    }
     for crew, reason in skipped.items():
         bad.setdefault(crew, f"skipped by the latest discovery run ({reason})")
     skipped_rows = latest_discovery_metadata(context.instance, histories_sessions).get("skipped_rows") or {}
@@ -177,8 +175,14 @@ def histories_tables_indexed(postgres: PostgresResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not unindexed,
         severity=WARN,
-        description=f"{len(unindexed)} histories tables lack an index" if unindexed else "every histories table is indexed",
-        metadata={"tables_checked": len(tables), "unindexed_count": len(unindexed), "unindexed": dg.MetadataValue.json(unindexed)},
+        description=f"{len(unindexed)} histories tables lack an index"
+        if unindexed
+        else "every histories table is indexed",
+        metadata={
+            "tables_checked": len(tables),
+            "unindexed_count": len(unindexed),
+            "unindexed": dg.MetadataValue.json(unindexed),
+        },
     )
 
 
@@ -186,7 +190,7 @@ def discovery_deadline(cron: str, timezone_name: str, now: datetime) -> datetime
     """The cron tick two intervals before `now`: a success older than this means two missed ticks."""
     ticks = croniter(cron, now.astimezone(ZoneInfo(timezone_name)))
     ticks.get_prev(datetime)
-    return ticks.get_prev(datetime).astimezone(timezone.utc)
+    return ticks.get_prev(datetime).astimezone(UTC)
 
 
 def discovery_is_fresh(last_success: datetime | None, cron: str, timezone_name: str, now: datetime) -> bool:
@@ -203,14 +207,16 @@ def discovery_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResu
     that policy cannot express is why this check remains: a materialization that skipped a crew wrote
     nothing for that crew, so it says nothing about its new messages and must not count as fresh."""
     settings = get_settings()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     event = context.instance.get_latest_materialization_event(histories_sessions.key)
-    last_success = datetime.fromtimestamp(event.timestamp, timezone.utc) if event else None
+    last_success = datetime.fromtimestamp(event.timestamp, UTC) if event else None
     deadline = discovery_deadline(settings.conversation_discovery_cron, settings.schedule_timezone, now)
     recent = discovery_is_fresh(last_success, settings.conversation_discovery_cron, settings.schedule_timezone, now)
     skipped = skipped_by_latest_discovery(context.instance, (histories_sessions,)) if recent else {}
     if not recent:
-        description = f"no successful discovery since {deadline.isoformat()} (cron {settings.conversation_discovery_cron!r})"
+        description = (
+            f"no successful discovery since {deadline.isoformat()} (cron {settings.conversation_discovery_cron!r})"
+        )
     elif skipped:
         description = (
             f"the latest discovery skipped {len(skipped)} crew(s), whose messages it did not read: "
@@ -241,7 +247,9 @@ def no_duplicate_grains_check(
         name="no_duplicate_grains",
         sql_file=sql_file,
         description=f"Each {grain} appears once in {asset.key.to_user_string()} (ERROR).",
-        scope_of=scope_to_written_rows(ScopedRows(placeholder="scoped_rows", window=window_rows, written=written_rows, assets=(asset,))),
+        scope_of=scope_to_written_rows(
+            ScopedRows(placeholder="scoped_rows", window=window_rows, written=written_rows, assets=(asset,))
+        ),
     )
 
 

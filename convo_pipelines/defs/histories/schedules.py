@@ -4,17 +4,18 @@ environment (lib/settings.py validates it and names the variable when it is wron
 decides whether they start running.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 from croniter import croniter
 
-from convo_pipelines.defs.histories.assets import NEW_MESSAGES_ASSETS
 from convo_pipelines.defs.automation import cron_schedule_from_settings
+from convo_pipelines.defs.histories.assets import NEW_MESSAGES_ASSETS
 from convo_pipelines.defs.histories.jobs import conversation_discovery_job
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.lib.settings import get_settings
+
 
 def discovery_partition_range(cron: str, timezone_name: str, scheduled: datetime) -> tuple[str, str] | None:
     """Partition keys from the previous tick's UTC day to the current tick's UTC day, or None before the start.
@@ -26,8 +27,8 @@ def discovery_partition_range(cron: str, timezone_name: str, scheduled: datetime
     local = scheduled.astimezone(ZoneInfo(timezone_name))
     current_tick = croniter(cron, local + timedelta(seconds=1)).get_prev(datetime)
     previous_tick = croniter(cron, current_tick).get_prev(datetime)
-    first_day = max(previous_tick.astimezone(timezone.utc).date(), get_settings().partitions_start_date)
-    last_day = scheduled.astimezone(timezone.utc).date()
+    first_day = max(previous_tick.astimezone(UTC).date(), get_settings().partitions_start_date)
+    last_day = scheduled.astimezone(UTC).date()
     if last_day < get_settings().partitions_start_date:
         return None
     return first_day.isoformat(), last_day.isoformat()
@@ -38,7 +39,7 @@ def discovery_tick_run_config() -> dict:
     histories_sessions and conversation_summaries read only the messages written since their previous
     run, and no asset counts the whole day."""
     scope = {"config": {"only_new_messages": True}}
-    return {"ops": {asset: scope for asset in NEW_MESSAGES_ASSETS}}
+    return {"ops": dict.fromkeys(NEW_MESSAGES_ASSETS, scope)}
 
 
 @cron_schedule_from_settings(

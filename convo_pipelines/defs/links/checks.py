@@ -9,13 +9,12 @@ it covers the whole table.
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from convo_pipelines.defs.checks import CheckScope, Guarantee, build_sql_check, follows_materialization
 from convo_pipelines.defs.links.assets import (
-    ARRAY_DRIFT_KINDS,
     clients_front_conversations,
     people_front_conversations,
     project_conversations,
@@ -29,6 +28,7 @@ from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
     change_index_params,
 )
+from convo_pipelines.defs.links.writes import ARRAY_DRIFT_KINDS
 from convo_pipelines.defs.partitions import partition_window
 
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -49,7 +49,9 @@ GUARANTEEING_KEYS = {"guaranteeing_keys": GUARANTEEING_FOREIGN_KEYS_SQL}
 CONSTRAINTS_IN_FORCE = "guaranteed by the constraints this run's materialization found in force"
 
 
-def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable[[dg.AssetCheckExecutionContext], CheckScope]:
+def front_check_scope(
+    asset_key: dg.AssetKey, sampled: bool = False
+) -> Callable[[dg.AssetCheckExecutionContext], CheckScope]:
     """The scope of a Front link check on `asset_key`: links of the Front conversations created in the
     run's window, or the whole table.
 
@@ -73,9 +75,7 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
             where = "whole table"
         else:
             params.update(window_start=window.start, window_end=window.end)
-            label_start = "-infinity" if window.start is None else window.start.isoformat()
-            label_end = "infinity" if window.end is None else window.end.isoformat()
-            where = f"conversations created in [{label_start}, {label_end})"
+            where = f"conversations created in [{window.start_label}, {window.end_label})"
         if not sampled:
             return CheckScope(label=where, params=params, single_process=after_run)
         if not after_run:
@@ -83,7 +83,9 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
         named = conversations_named_by_run(context, asset_key)
         # One draw per check: its statements compare the same conversations, another check another sample.
         params.update(
-            only_conversation_ids=named, sample_conversations=None if named else SAMPLE_CONVERSATIONS, sample_seed=secrets.randbits(63)
+            only_conversation_ids=named,
+            sample_conversations=None if named else SAMPLE_CONVERSATIONS,
+            sample_seed=secrets.randbits(63),
         )
         label = (
             f"the {len(named):,} conversations the run recomputed"
@@ -91,7 +93,10 @@ def front_check_scope(asset_key: dg.AssetKey, sampled: bool = False) -> Callable
             else f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations"
         ) + f" ({where})"
         return CheckScope(
-            label=label, params=params, fragments={"scoped_conversations": SAMPLED_CONVERSATIONS_SQL}, single_process=after_run
+            label=label,
+            params=params,
+            fragments={"scoped_conversations": SAMPLED_CONVERSATIONS_SQL},
+            single_process=after_run,
         )
 
     return scope_of
@@ -108,7 +113,11 @@ def project_check_scope(sampled: bool = False) -> Callable[[dg.AssetCheckExecuti
         if not sampled:
             return CheckScope(label="whole table", params=params, single_process=after_run)
         params["sample_conversations"] = SAMPLE_CONVERSATIONS if after_run else None
-        label = f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations (whole table)" if after_run else "whole table"
+        label = (
+            f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations (whole table)"
+            if after_run
+            else "whole table"
+        )
         return CheckScope(label=label, params=params, single_process=after_run)
 
     return scope_of
@@ -127,13 +136,15 @@ def run_started_at(context: dg.AssetCheckExecutionContext) -> datetime:
     start, so one that began before the run and committed during it can still show as a difference.)"""
     record = context.instance.get_run_record_by_id(context.run.run_id)
     started = record.start_time if record is not None and record.start_time else time.time()
-    return datetime.fromtimestamp(started, tz=timezone.utc)
+    return datetime.fromtimestamp(started, tz=UTC)
 
 
 # The clients links are computed from the people links: a wrong people table makes them wrong too,
 # so the people checks are blocking (an ERROR keeps clients_front_conversations of the same run from
 # running on it). Nothing is computed from the other link tables.
-FEEDS_DOWNSTREAM = "ERROR, blocking: clients_front_conversations is computed from this table, so a failure stops it in the same run."
+FEEDS_DOWNSTREAM = (
+    "ERROR, blocking: clients_front_conversations is computed from this table, so a failure stops it in the same run."
+)
 NOTHING_DOWNSTREAM = "ERROR, non-blocking: the data is already committed when the check runs."
 
 

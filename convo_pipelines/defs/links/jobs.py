@@ -6,7 +6,11 @@ run cost a fraction of it: see checks.py); the audit job runs the checks alone, 
 
 import dagster as dg
 
-from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations, project_conversations
+from convo_pipelines.defs.links.assets import (
+    clients_front_conversations,
+    people_front_conversations,
+    project_conversations,
+)
 
 FRONT_LINK_ASSETS_DEFS = (people_front_conversations, clients_front_conversations)
 # Asset names (= op names, = table names), for run config and the dev launcher's GraphQL.

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, wait_for_own_lock
 from convo_pipelines.defs.links.tables import ForeignKey
 from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, wait_for_own_lock
 
 # First key of the per-table advisory locks ('conv' in ASCII); the second is hashtext(schema.table).
 LOCK_CLASS = 0x636F6E76
@@ -93,7 +93,9 @@ def ensure_foreign_keys(
             continue
         try:
             retry_concurrent_changes(
-                lambda key=key: add_foreign_key_not_valid(conn, postgres, table, key), what=f"{table}: adding {key.name}", log=log
+                lambda key=key: add_foreign_key_not_valid(conn, postgres, table, key),
+                what=f"{table}: adding {key.name}",
+                log=log,
             )
         except psycopg.errors.LockNotAvailable:
             log(
@@ -108,14 +110,18 @@ def ensure_foreign_keys(
             log=log,
         )
         if removed:
-            log(f"{table}: removed {removed:,} links whose {key.referenced_table} row the app deleted before {key.name} existed")
+            log(
+                f"{table}: removed {removed:,} links whose {key.referenced_table} row the app deleted before {key.name} existed"
+            )
     made_whole = [key.name for key in incomplete if key.name not in pending]
     if made_whole:
         log(f"{table}: foreign keys added or validated: {', '.join(made_whole)}")
     return ForeignKeyState(made_whole, pending)
 
 
-def add_foreign_key_not_valid(conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey) -> None:
+def add_foreign_key_not_valid(
+    conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey
+) -> None:
     with conn.transaction():
         lock_link_table(conn, postgres, table)
         if key.name in link_foreign_keys(conn, postgres, table):

@@ -9,7 +9,9 @@ from convo_pipelines.defs.partitions import all_partition_keys_at, partition_ran
 from convo_pipelines.lib.settings import get_settings
 
 
-@cron_schedule_from_settings(get_settings().link_tables_sync_cron, job=front_links_job, name="front_link_tables_sync_schedule")
+@cron_schedule_from_settings(
+    get_settings().link_tables_sync_cron, job=front_links_job, name="front_link_tables_sync_schedule"
+)
 def front_link_tables_sync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """Reconciles both Front link tables over every partition in ONE run (LINK_TABLES_SYNC_CRON).
 
@@ -25,13 +27,17 @@ def front_link_tables_sync_schedule(context: dg.ScheduleEvaluationContext) -> dg
     )
 
 
-@cron_schedule_from_settings(get_settings().link_tables_sync_cron, job=project_links_job, name="project_link_tables_sync_schedule")
+@cron_schedule_from_settings(
+    get_settings().link_tables_sync_cron, job=project_links_job, name="project_link_tables_sync_schedule"
+)
 def project_link_tables_sync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Reconciles project_conversations with conversations.project_id (LINK_TABLES_SYNC_CRON)."""
     return dg.RunRequest(run_key=f"project-link-tables-sync:{context.scheduled_execution_time.isoformat()}")
 
 
-@cron_schedule_from_settings(get_settings().link_tables_audit_cron, job=link_tables_audit_job, name="link_tables_audit_schedule")
+@cron_schedule_from_settings(
+    get_settings().link_tables_audit_cron, job=link_tables_audit_job, name="link_tables_audit_schedule"
+)
 def link_tables_audit_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Compares every row of the link tables with the source (LINK_TABLES_AUDIT_CRON, weekly by default).
 

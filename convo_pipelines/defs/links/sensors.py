@@ -3,21 +3,25 @@
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, FRONT_LINK_ASSETS_DEFS, front_links_job, project_links_job
 from convo_pipelines.defs.automation import background_status
+from convo_pipelines.defs.links.jobs import (
+    FRONT_LINK_ASSETS,
+    FRONT_LINK_ASSETS_DEFS,
+    front_links_job,
+    project_links_job,
+)
 from convo_pipelines.defs.partitions import first_partition_start, partition_range_tags, partitions_timeline
 from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE
 
-# A row stamped with now() commits when its transaction ends, possibly after a tick has read past
-# its timestamp. Reading only up to now() - lag leaves transactions that long to commit; anything
-# later still (or a hard delete) is caught by the nightly sync.
-CHANGE_LAG = timedelta(minutes=2)
+# A tick reads changes stamped up to now() - LATE_COMMIT_ALLOWANCE; anything later still (or a hard
+# delete) is caught by the nightly sync.
 CURSOR_KEY = "changes_through"
 # Up to this many changed conversations in a range are named in the run's config, so the run
 # recomputes just them (milliseconds); a larger change recomputes the whole range.
@@ -32,7 +36,7 @@ def read_cursor(cursor: str | None) -> datetime | None:
 
 
 def as_text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat()
+    return moment.astimezone(UTC).isoformat()
 
 
 def write_cursor(changes_through: datetime) -> str:
@@ -52,16 +56,21 @@ def front_range_run_request(
     run_key = f"late-changes:{first_key}...{last_key}:through:{as_text(changes_through)}"
     run_config = scoped_run_config(conversation_ids) if conversation_ids else None
     if first_key == last_key:
-        return dg.RunRequest(job_name=front_links_job.name, run_key=run_key, partition_key=first_key, run_config=run_config)
+        return dg.RunRequest(
+            job_name=front_links_job.name, run_key=run_key, partition_key=first_key, run_config=run_config
+        )
     return dg.RunRequest(
-        job_name=front_links_job.name, run_key=run_key, tags=partition_range_tags(first_key, last_key), run_config=run_config
+        job_name=front_links_job.name,
+        run_key=run_key,
+        tags=partition_range_tags(first_key, last_key),
+        run_config=run_config,
     )
 
 
 def scoped_run_config(conversation_ids: list[str]) -> dict:
     """Run config that limits both Front link assets to these conversations."""
     scope = {"config": {"only_conversation_ids": conversation_ids}}
-    return {"ops": {asset: scope for asset in FRONT_LINK_ASSETS}}
+    return {"ops": dict.fromkeys(FRONT_LINK_ASSETS, scope)}
 
 
 def fully_materialized_days(instance: dg.DagsterInstance) -> set[str]:
@@ -89,7 +98,9 @@ def partition_bounds() -> tuple[datetime, datetime]:
 
 @dataclass(frozen=True)
 class LateChanges:
-    day_ranges: list[tuple[date, date, int, list[str] | None]]  # (first day, last day, conversations, their ids when few)
+    day_ranges: list[
+        tuple[date, date, int, list[str] | None]
+    ]  # (first day, last day, conversations, their ids when few)
     conversations: int  # conversations whose project may have changed
     projects: int
 
@@ -132,9 +143,13 @@ def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgre
     with postgres.connect() as conn:
         conn.read_only = True
         # The database's clock, not this process's: the timestamps compared with it were written by the database.
-        changes_through = conn.execute(postgres.sql("links/sensor/select_late_changes_bound.sql"), {"lag": CHANGE_LAG}).fetchone()[0]
+        changes_through = conn.execute(
+            postgres.sql("links/sensor/select_late_changes_bound.sql"), {"lag": LATE_COMMIT_ALLOWANCE}
+        ).fetchone()[0]
         if changes_after is None:
-            return dg.SensorResult(skip_reason="First tick: changes are tracked from now on.", cursor=write_cursor(changes_through))
+            return dg.SensorResult(
+                skip_reason="First tick: changes are tracked from now on.", cursor=write_cursor(changes_through)
+            )
         if changes_through <= changes_after:
             return dg.SensorResult(skip_reason="No time has passed since the last tick.", cursor=context.cursor)
         changes = find_late_changes(conn, postgres.sql, changes_after, changes_through)
@@ -149,7 +164,9 @@ def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgre
     ]
     if changed_conversations or changed_projects:
         run_requests.append(
-            dg.RunRequest(job_name=project_links_job.name, run_key=f"late-changes:projects:through:{as_text(changes_through)}")
+            dg.RunRequest(
+                job_name=project_links_job.name, run_key=f"late-changes:projects:through:{as_text(changes_through)}"
+            )
         )
     context.log.info(
         f"Changes in ({changes_after.isoformat()}, {changes_through.isoformat()}]: {len(day_ranges)} Front day ranges, "

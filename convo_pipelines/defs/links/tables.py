@@ -6,13 +6,13 @@ The definitions themselves are in docs/contract.md.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # What the links' SQL binds for the unbounded ends of a PartitionWindow (defs/partitions.py): the first
 # partition also covers conversations created before PARTITIONS_START_DATE, so a backfill of every
 # partition equals the whole definition.
-BEGINNING_OF_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
-END_OF_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc)
+BEGINNING_OF_TIME = datetime(1, 1, 1, tzinfo=UTC)
+END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 # The catalog lookups of the constraints PostgreSQL enforces that rule problems out: a valid unique index
@@ -32,16 +32,20 @@ class ForeignKey:
 
     def orphans_statement(self) -> str:
         """The SQL file that removes links whose referenced row is gone, the way the key's ON DELETE would."""
-        return "links/clear_link_orphan_references.sql" if self.on_delete == "set null" else "links/delete_link_orphans.sql"
+        return (
+            "links/clear_link_orphan_references.sql"
+            if self.on_delete == "set null"
+            else "links/delete_link_orphans.sql"
+        )
 
 
 @dataclass(frozen=True)
 class ProvenJoin:
     """A join of a link table's oracle that only drops rows whose owner does not exist, which a validated
     foreign key of the source can prove instead: the oracle file names it `{placeholder}`, bound to
-    `join_sql`, or, when `source_table.column` has a validated key to `referenced_table`, to nothing. At
-    1,000,000 conversations the people oracle's join to people was a hash join over 20 million recipient
-    rows in every process, 12% of a first fill's CREATE TABLE AS (19.8 against 17.4 s, three tries each).
+    `join_sql`, or, when `source_table.column` has a validated key to `referenced_table`, to nothing. On a
+    large first fill the people oracle's join to people is a hash join over every recipient row in every
+    process, a noticeable share of the fill's CREATE TABLE AS.
     A writer that bypasses the key (session_replication_role = replica, triggers disabled for a restore)
     can still leave a contact method pointing nowhere: the link table's own foreign key then stops its link
     (a fill's validation removes it, a diff's insert skips it), so the table stays exact."""
@@ -104,9 +108,16 @@ PEOPLE_LINKS = FrontLinkTable(
     expected_links_sql="links/checks/select_expected_people_links.sql",
     foreign_keys=(
         ForeignKey("people_front_conversations_person_id_fkey", "person_id", "people", "cascade"),
-        ForeignKey("people_front_conversations_front_conversation_id_fkey", "front_conversation_id", "front_conversations", "cascade"),
+        ForeignKey(
+            "people_front_conversations_front_conversation_id_fkey",
+            "front_conversation_id",
+            "front_conversations",
+            "cascade",
+        ),
     ),
-    proven_join=ProvenJoin("existing_people", "links/join_existing_people.sql", "contact_methods", "person_id", "people"),
+    proven_join=ProvenJoin(
+        "existing_people", "links/join_existing_people.sql", "contact_methods", "person_id", "people"
+    ),
 )
 CLIENT_LINKS = FrontLinkTable(
     table="clients_front_conversations",
@@ -116,7 +127,12 @@ CLIENT_LINKS = FrontLinkTable(
     expected_links_sql="links/checks/select_expected_client_links.sql",
     foreign_keys=(
         ForeignKey("clients_front_conversations_client_id_fkey", "client_id", "clients", "cascade"),
-        ForeignKey("clients_front_conversations_front_conversation_id_fkey", "front_conversation_id", "front_conversations", "cascade"),
+        ForeignKey(
+            "clients_front_conversations_front_conversation_id_fkey",
+            "front_conversation_id",
+            "front_conversations",
+            "cascade",
+        ),
     ),
 )
 FRONT_LINK_TABLES = (PEOPLE_LINKS, CLIENT_LINKS)
@@ -134,7 +150,13 @@ LINK_TABLES = (*(spec.table for spec in FRONT_LINK_TABLES), PROJECT_LINKS_TABLE)
 # The source tables the late-change sensor reads by their change stamp, greatest(created_at, updated_at):
 # the late_change_indexes check names each one without an index on it.
 CHANGE_WATCHED_TABLES = (
-    "people", "contact_methods", "front_message_recipients", "front_messages", "front_conversations", "conversations", "projects",
+    "people",
+    "contact_methods",
+    "front_message_recipients",
+    "front_messages",
+    "front_conversations",
+    "conversations",
+    "projects",
 )
 
 

@@ -10,8 +10,8 @@ from (
 ) as differing
 -- A lateral probe per differing conversation, stopping at its first changed row: written as two
 -- EXISTS under an OR, PostgreSQL may plan them as hashed subplans, which build a hash of every
--- recipient's conversation once the app has changed one sampled conversation (30 s at 1,000,000
--- conversations, beside the app's writes), where this reads a few index entries per conversation.
+-- recipient's conversation once the app has changed one sampled conversation (a scan of the largest
+-- table, beside the app's writes), where this reads a few index entries per conversation.
 cross join lateral (
     select 1
     from {source}.front_conversations as fc

@@ -1,0 +1,66 @@
+"""Run config of the Front link assets: how a run cuts its window into transactions and batches."""
+
+# No `from __future__ import annotations`: Dagster reads the config class from the real annotation.
+import uuid
+
+import dagster as dg
+from pydantic import Field
+
+# Conversations per transaction of a first fill: small enough that a logical subscriber applies each
+# without holding much in memory, large enough that the fill stays a few parallel statements per chunk.
+FILL_CHUNK_CONVERSATIONS = 50_000
+
+
+class FrontLinksConfig(dg.Config):
+    """Run configuration of the Front link assets."""
+
+    max_chunk_conversations: int = Field(
+        default=5_000_000,
+        ge=1,
+        description=(
+            "When a range is diffed, consecutive days are grouped into transactions of at most this many "
+            "conversations (a single busier day is one chunk). A large chunk reads every recipient once, "
+            "in parallel, so fewer, larger chunks are faster (by default a range of up to 5,000,000 "
+            "conversations is one); smaller ones hold their deletes' row locks for less time."
+        ),
+    )
+    max_fill_chunk_conversations: int = Field(
+        default=FILL_CHUNK_CONVERSATIONS,
+        ge=1,
+        description=(
+            "While the table has none of its foreign keys yet (its first fill, or what a killed first fill "
+            "left), consecutive days are grouped into transactions of at most this many conversations, each "
+            "committed on its own: a logical subscriber (Zero) receives the fill in bounded transactions, "
+            "and a killed run keeps what it committed."
+        ),
+    )
+    max_insert_batch_rows: int = Field(
+        default=5_000,
+        ge=1,
+        description=(
+            "Once the table has its foreign keys, a window with more missing links than this inserts them in "
+            "transactions of about this many, cut by their conversations' days (a busier day is one). Each "
+            "insert's foreign-key checks hold the linked people and conversations against the app's deletes "
+            "until commit; a window with fewer missing links (every usual run) is diffed in one transaction."
+        ),
+    )
+    only_conversation_ids: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Recompute only these Front conversations of the window (what the late-change sensor asks "
+            "for); empty recomputes the whole window."
+        ),
+    )
+
+    def conversation_scope(self) -> list[str] | None:
+        """The validated conversation ids of a scoped run, or None for a whole-window run."""
+        if not self.only_conversation_ids:
+            return None
+        for value in self.only_conversation_ids:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                raise dg.Failure(
+                    f"only_conversation_ids holds {value!r}, which is not a uuid", allow_retries=False
+                ) from None
+        return sorted(set(self.only_conversation_ids))

@@ -1,0 +1,434 @@
+"""How the link tables are written: windows, chunks, diffs and inserts, in set-based SQL (sql/links/).
+
+Every run makes its slice of a table equal to its definition (docs/contract.md) with set-based SQL
+(sql/links/), beside a busy application whose clients may read the tables through logical replication
+(Zero) and whose URL may be a transaction pooler's:
+- a window is diffed: its oracle pairs are staged by a parallel CREATE TEMPORARY TABLE AS, the links that
+  lost their support are deleted, stale copies refreshed, and the missing links inserted, in one
+  transaction per chunk of consecutive days (bounded in conversations), so links that stay keep their id
+  and created_at;
+- every write changes rows of the link table itself, in transactions of bounded size, so a logical
+  subscriber receives the same row changes in bounded transactions: a table without its foreign keys yet
+  (its first fill) is written in chunks of max_fill_chunk_conversations; once it has them, a window with
+  more than max_insert_batch_rows missing links inserts them in transactions of about that many, cut by
+  their conversations' days, so their foreign-key checks never hold the app's people or conversations long;
+- then the table's foreign keys are made whole (link_storage.py).
+Nothing outlives a transaction on the server: the writers' lock is transaction-level, settings are
+SET LOCAL, staging tables are temporary and dropped at commit. So every transaction stands alone: it is
+exact for its snapshot, another run may interleave, and a killed run leaves whole transactions.
+A transaction that meets a concurrent application change (a person deleted after the statement's
+snapshot, a deadlock, a lock timeout) is retried whole; each is idempotent, so the retry is exact.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import namedtuple_row
+
+from convo_pipelines.defs.links.config import FILL_CHUNK_CONVERSATIONS, FrontLinksConfig
+from convo_pipelines.defs.links.link_storage import (
+    link_foreign_keys,
+    link_table_is_empty,
+    lock_link_table,
+)
+from convo_pipelines.defs.links.tables import (
+    BEGINNING_OF_TIME,
+    END_OF_TIME,
+    GUARANTEEING_FOREIGN_KEYS_SQL,
+    GUARANTEEING_UNIQUE_INDEX_SQL,
+    PROJECT_LINKS_TABLE,
+    FrontLinkTable,
+    ProvenJoin,
+)
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.db import (
+    FOREIGN_KEY_VIOLATION,
+    TimedClientCursor,
+    pipeline_transaction,
+    retry_concurrent_changes,
+)
+from convo_pipelines.lib.progress import Progress
+
+ARRAY_SAMPLE_LIMIT = 5
+# The problem kinds of check_project_array_consistency.sql, in its order.
+ARRAY_DRIFT_KINDS = ("stale", "mismatched", "missing")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice [start, end) of a run's window and how many conversations it holds."""
+
+    start: datetime
+    end: datetime
+    conversations: int
+
+
+@dataclass
+class WriteCounts:
+    rows_inserted: int = 0
+    rows_deleted: int = 0
+    rows_in_window: int = 0
+    rows_updated: int = 0
+
+    def add(self, other: "WriteCounts") -> None:
+        """Add another window's counts (its rows in window included)."""
+        self.add_writes(other)
+        self.rows_in_window += other.rows_in_window
+
+    def add_writes(self, other: "WriteCounts") -> None:
+        """Add the writes of another transaction over this window (its rows in window are already counted)."""
+        self.rows_inserted += other.rows_inserted
+        self.rows_updated += other.rows_updated
+        self.rows_deleted += other.rows_deleted
+
+
+# ---------------------------------------------------------------------------------------------
+# Windows and chunks
+
+
+def chunk_window(
+    start: datetime, end: datetime, day_counts: list[tuple[date, int]], max_conversations: int
+) -> list[Chunk]:
+    """Cut [start, end) at UTC midnights into chunks of consecutive days holding at most
+    `max_conversations` conversations each (a day above the cap alone). Days with no
+    conversation belong to a neighbour; a window with none gives no chunk."""
+    chunks: list[Chunk] = []
+    chunk_start, in_chunk = start, 0
+    for day, conversations in day_counts:
+        if in_chunk and in_chunk + conversations > max_conversations:
+            midnight = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+            chunks.append(Chunk(chunk_start, midnight, in_chunk))
+            chunk_start, in_chunk = midnight, 0
+        in_chunk += conversations
+    if in_chunk:
+        chunks.append(Chunk(chunk_start, end, in_chunk))
+    return chunks
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared SQL steps
+
+
+def in_retried_transaction(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    table: str,
+    work: Callable[[], T],
+    log: Callable[[str], object],
+) -> T:
+    """Run `work` in one transaction holding the table's writer lock, again from the start when the
+    application changed something under it (a person deleted after the snapshot fails the insert of a
+    link to them: the retry's snapshot no longer has that person)."""
+
+    def attempt() -> T:
+        with pipeline_transaction(conn):
+            lock_link_table(conn, postgres, table)
+            return work()
+
+    return retry_concurrent_changes(attempt, what=table, log=log, also_retry=frozenset({FOREIGN_KEY_VIOLATION}))
+
+
+# ---------------------------------------------------------------------------------------------
+# Front link tables (people, clients)
+
+
+def front_oracle(
+    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, *, bulk: bool = True
+) -> sql.Composed:
+    """The oracle of `spec`: the pairs its window should hold. For a bulk read (a first fill, a window's diff),
+    its ProvenJoin is left out when the source's validated foreign key proves it needless; a scoped run's
+    few conversations keep it, which costs less than asking the catalog. (`postgres` may be anything with
+    the resource's `sql` and `source_schema`: the bench renders its contenders' joins the same way.)"""
+    join = spec.proven_join
+    if join is None:
+        return postgres.sql(spec.oracle_file)
+    proven = bulk and source_key_is_validated(conn, postgres, join)
+    bound = postgres.sql("links/no_join_proven_by_foreign_key.sql" if proven else join.join_sql)
+    return postgres.sql(spec.oracle_file, **{join.placeholder: bound})
+
+
+def source_key_is_validated(conn: psycopg.Connection, postgres: PostgresResource, join: ProvenJoin) -> bool:
+    """True when `join.source_table.column` has a validated foreign key to `join.referenced_table`'s id, its
+    triggers enabled: PostgreSQL's own proof that every non-null value is an existing row's id."""
+    keys = conn.execute(
+        postgres.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
+        {"trust_constraints": True, "source_schema": postgres.source_schema, "link_table_name": join.source_table},
+    ).fetchall()
+    # The lookup lists only keys to the referenced table's id.
+    return any((column, table) == (join.column, join.referenced_table) for _, column, table in keys)
+
+
+def front_link_guarantees(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable) -> dict[str, str]:
+    """{problem: constraint} for each duplicate or orphan problem of `spec.table` its constraints rule out
+    now: read once the run's writes and foreign keys are done, and recorded in its materialization
+    (GUARANTEES_METADATA), so the duplicate and orphan checks that follow it need not read the catalog again."""
+    statement = postgres.sql(
+        "links/select_front_link_guarantees.sql",
+        guaranteeing_index=postgres.sql(GUARANTEEING_UNIQUE_INDEX_SQL),
+        guaranteeing_keys=postgres.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
+    )
+    params = {"trust_constraints": True, "source_schema": postgres.source_schema, **spec.constraint_lookup_params()}
+    return {problem: verified_by for problem, _, _, verified_by in conn.execute(statement, params).fetchall()}
+
+
+def diff_front_window(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    spec: FrontLinkTable,
+    start: datetime,
+    end: datetime,
+    batch_rows: int | None,
+    only_conversation_ids: list[str] | None = None,
+    *,
+    sliced: bool,
+) -> tuple[WriteCounts, list[tuple[date, int]]]:
+    """Make the window's links exact inside the caller's transaction: the oracle pairs of a window are staged
+    by a parallel statement (a scoped run's few are computed in place), a second finds the differences, a
+    short one deletes and refreshes, a last inserts the missing links. With more than `batch_rows` missing,
+    none is inserted: they are counted per day instead, for make_front_window_exact to insert in bounded
+    transactions. `sliced` (the table has its foreign keys) inserts them by slices of
+    PENDING_INSERT_SLICE_ROWS. Returns the counts and those per-day counts (empty when everything was inserted)."""
+    identifiers = {"links": spec.table, "owner": spec.owner_column}
+    window_links = postgres.sql("links/select_front_links_of_window.sql", **identifiers)
+    params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
+    scoped = only_conversation_ids is not None
+    if scoped:
+        oracle = front_oracle(conn, postgres, spec, bulk=False)
+    else:
+        # The window's rows once the diff is applied: exactly its oracle pairs.
+        in_window = stage_rows(conn, postgres, front_oracle(conn, postgres, spec), params)
+        oracle = postgres.sql("links/select_staged_link_rows.sql", **identifiers)
+    differences = postgres.sql(
+        "links/create_front_link_differences.sql", **identifiers, oracle=oracle, window_links=window_links
+    )
+    TimedClientCursor(conn).execute(differences, params)
+    pending, updated, deleted = conn.execute(
+        postgres.sql("links/apply_front_link_differences.sql", **identifiers)
+    ).fetchone()
+    if scoped:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
+        in_window = (
+            conn.execute(
+                postgres.sql("links/count_front_links_window.sql", window_links=window_links), params
+            ).fetchone()[0]
+            + pending
+        )
+    counts = WriteCounts(rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
+    if batch_rows is not None and pending > batch_rows:
+        return counts, conn.execute(postgres.sql("links/count_pending_front_links_by_day.sql")).fetchall()
+    slice_rows = PENDING_INSERT_SLICE_ROWS if sliced else None
+    counts.rows_inserted = insert_pending_links(conn, postgres, spec, slice_rows) if pending else 0
+    return counts, []
+
+
+def stage_rows(
+    conn: psycopg.Connection, postgres: PostgresResource, rows: sql.Composable, params: dict[str, object]
+) -> int:
+    """Inside the caller's transaction, compute `rows` (an oracle query) into pg_temp.link_rows_staged with a
+    CREATE TABLE AS, which PostgreSQL runs in parallel; returns how many rows it holds."""
+    conn.execute(postgres.sql("links/set_staging_settings.sql"))
+    return TimedClientCursor(conn).execute(postgres.sql("links/stage_link_rows.sql", rows=rows), params).rowcount
+
+
+# Once the table has its foreign keys, the missing links go in by slices of this many, one statement each,
+# retried alone (a savepoint) when the app deleted a person or conversation between the statement's
+# snapshot and its foreign-key check: a retry meets only the app's deletes during one short statement, and
+# converges. One statement for a whole batch was long enough to meet a delete in almost every attempt
+# beside an app that deletes people often, and never converged.
+PENDING_INSERT_SLICE_ROWS = 1_000
+PENDING_INSERT_ATTEMPTS = 50
+
+PairBound = tuple[str, str] | None  # (owner id, conversation id); None: open
+
+
+def insert_pending_links(
+    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, slice_rows: int | None
+) -> int:
+    """Insert the missing links of pg_temp.front_link_differences inside the caller's transaction: in one
+    statement (slice_rows None: no foreign key holds app rows yet), else by slices of `slice_rows`."""
+    statement = postgres.sql(
+        "links/insert_pending_front_links.sql", links=spec.table, owner=spec.owner_column, owner_table=spec.owner_table
+    )
+    inserted = 0
+    for after, upto in pending_slices(conn, postgres, slice_rows):
+        params = {
+            "after_owner": after and after[0],
+            "after_conversation": after and after[1],
+            "upto_owner": upto and upto[0],
+            "upto_conversation": upto and upto[1],
+        }
+        inserted += insert_retrying_alone(conn, statement, params)
+    return inserted
+
+
+def pending_slices(
+    conn: psycopg.Connection, postgres: PostgresResource, slice_rows: int | None
+) -> list[tuple[PairBound, PairBound]]:
+    """(after, upto] bounds of the slices of the missing links, in key order; one open slice when unsliced."""
+    if slice_rows is None:
+        return [(None, None)]
+    ends = conn.execute(
+        postgres.sql("links/select_pending_front_link_slice_ends.sql"), {"slice_rows": slice_rows}
+    ).fetchall()
+    # The last slice is left open above: it takes the rest, fewer than slice_rows.
+    bounds: list[PairBound] = [None, *(tuple(end) for end in ends)]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(ends))] + [(bounds[-1], None)]
+
+
+def insert_retrying_alone(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object]) -> int:
+    """Run the insert in a savepoint, again when a foreign-key check met a row the app deleted meanwhile."""
+    for attempt in range(1, PENDING_INSERT_ATTEMPTS + 1):
+        try:
+            with conn.transaction():  # a savepoint inside the caller's transaction
+                return conn.execute(statement, params).rowcount
+        except psycopg.errors.ForeignKeyViolation:
+            if attempt == PENDING_INSERT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def make_front_window_exact(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    spec: FrontLinkTable,
+    window: Chunk,
+    log: Callable[[str], object],
+    batch_rows: int | None,
+    only_conversation_ids: list[str] | None = None,
+) -> WriteCounts:
+    """Diff the window in one retried transaction. With more than `batch_rows` missing links, that transaction
+    only deletes and refreshes; the missing links then go in by the window's days, cut into transactions of
+    about `batch_rows` (a busier day alone), each diffing its days again, so it also meets what the app changed
+    since. Each insert's foreign-key checks key-share the linked people (or clients) and conversations until
+    commit, and an app DELETE of one of them waits that long. `batch_rows` None: the table has no foreign
+    key yet, and nothing is batched or sliced."""
+    sliced = batch_rows is not None
+    counts, pending_days = in_retried_transaction(
+        conn,
+        postgres,
+        spec.table,
+        lambda: diff_front_window(
+            conn, postgres, spec, window.start, window.end, batch_rows, only_conversation_ids, sliced=sliced
+        ),
+        log,
+    )
+    if not pending_days:
+        return counts
+    batches = chunk_window(window.start, window.end, pending_days, batch_rows)
+    progress = Progress(log, f"{spec.table}: missing links", total_steps=len(batches), unit="batches")
+    for batch in batches:
+        batch_counts, _ = in_retried_transaction(
+            conn,
+            postgres,
+            spec.table,
+            lambda batch=batch: diff_front_window(
+                conn, postgres, spec, batch.start, batch.end, None, only_conversation_ids, sliced=sliced
+            ),
+            log,
+        )
+        counts.add_writes(batch_counts)
+        progress.advance(rows=batch_counts.rows_inserted)
+    return counts
+
+
+def count_conversations_by_day(
+    conn: psycopg.Connection, postgres: PostgresResource, conversations: str, start: datetime, end: datetime
+) -> list[tuple[date, int]]:
+    """(UTC day, conversations created that day) of `conversations` (front_conversations or conversations) in [start, end)."""
+    statement = postgres.sql("links/count_conversations_by_day.sql", conversations=conversations)
+    return [(day, count) for day, count in conn.execute(statement, {"start": start, "end": end})]
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """How a whole-window run writes: its mode, its transactions' chunks and their cap on missing links."""
+
+    mode: str  # "bulk": the table was never filled (empty, without its foreign keys); "diff" otherwise
+    chunks: list[Chunk]
+    batch_rows: int | None  # None: a chunk inserts all its missing links (no foreign key holds app rows)
+
+
+def plan_front_writes(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    spec: FrontLinkTable,
+    start: datetime,
+    end: datetime,
+    config: FrontLinksConfig,
+) -> WritePlan:
+    """Chunks of at most max_fill_chunk_conversations while the table has no foreign key yet (no insert holds an
+    app row, so a chunk inserts all it misses), else of max_chunk_conversations with batches of missing links."""
+    day_counts = count_conversations_by_day(conn, postgres, "front_conversations", start, end)
+    if link_foreign_keys(conn, postgres, spec.table):
+        return WritePlan(
+            "diff", chunk_window(start, end, day_counts, config.max_chunk_conversations), config.max_insert_batch_rows
+        )
+    mode = "bulk" if link_table_is_empty(conn, postgres, spec.table) else "diff"
+    return WritePlan(mode, chunk_window(start, end, day_counts, config.max_fill_chunk_conversations), None)
+
+
+def write_front_chunks(
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    spec: FrontLinkTable,
+    plan: WritePlan,
+    log: Callable[[str], object],
+) -> WriteCounts:
+    """Make each chunk exact in its own transactions, logging progress (conversations done, rows, rate, ETA) after each."""
+    totals = WriteCounts()
+    progress = Progress(log, spec.table, total_steps=sum(c.conversations for c in plan.chunks), unit="conversations")
+    for chunk in plan.chunks:
+        counts = make_front_window_exact(conn, postgres, spec, chunk, log, plan.batch_rows)
+        totals.add(counts)
+        progress.advance(rows=counts.rows_in_window, steps=chunk.conversations)
+    return totals
+
+
+def fill_project_links(conn: psycopg.Connection, postgres: PostgresResource, log: Callable[[str], object]) -> int:
+    """Insert every missing project link, by conversations' days, FILL_CHUNK_CONVERSATIONS at most per
+    transaction: a first fill (or what a killed one left) reaches a logical subscriber in bounded transactions."""
+    day_counts = count_conversations_by_day(conn, postgres, "conversations", BEGINNING_OF_TIME, END_OF_TIME)
+    chunks = chunk_window(BEGINNING_OF_TIME, END_OF_TIME, day_counts, FILL_CHUNK_CONVERSATIONS)
+    progress = Progress(
+        log, PROJECT_LINKS_TABLE, total_steps=sum(chunk.conversations for chunk in chunks), unit="conversations"
+    )
+    inserted = 0
+    statement = postgres.sql("links/insert_project_links.sql", oracle=postgres.sql("links/select_project_links.sql"))
+    for chunk in chunks:
+        rows = in_retried_transaction(
+            conn,
+            postgres,
+            PROJECT_LINKS_TABLE,
+            lambda chunk=chunk: conn.execute(statement, {"start": chunk.start, "end": chunk.end}).rowcount,
+            log,
+        )
+        inserted += rows
+        progress.advance(rows=rows, steps=chunk.conversations)
+    return inserted
+
+
+def reconcile_project_links(conn: psycopg.Connection, postgres: PostgresResource) -> dict[str, int]:
+    """Make project_conversations exact inside the caller's transaction; returns the counts."""
+    conn.execute(postgres.sql("links/set_diff_settings.sql"))
+    cursor = conn.cursor(row_factory=namedtuple_row)
+    statement = postgres.sql("links/sync_project_links.sql", oracle=postgres.sql("links/select_project_links.sql"))
+    row = cursor.execute(statement, {"start": BEGINNING_OF_TIME, "end": END_OF_TIME}).fetchone()
+    return {
+        "rows_inserted": row.rows_inserted,
+        "rows_deleted": row.rows_deleted,
+        "rows_moved": row.rows_moved,
+        "rows_refreshed": row.rows_refreshed,
+    }
+
+
+def project_array_inconsistencies(conn: psycopg.Connection, postgres: PostgresResource) -> dict[str, dict[str, object]]:
+    """{kind: {"entries": n, "samples": [...]}} for stale, mismatched and missing projects.conversation_ids entries."""
+    # The same SQL as the array_consistency check, so the asset's figures and the check's always agree.
+    rows = conn.execute(
+        postgres.sql("links/checks/check_project_array_consistency.sql"), {"sample_limit": ARRAY_SAMPLE_LIMIT}
+    ).fetchall()
+    return {kind: {"entries": entries, "samples": samples} for kind, entries, samples in rows}
