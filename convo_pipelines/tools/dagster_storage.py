@@ -121,19 +121,25 @@ def require_usable_storage(url: str, *, as_set: str | None, admin_urls: tuple[st
     except psycopg.OperationalError as exc:
         database = _database_name(url)
         if not _database_missing(url, admin_urls):
-            raise ConfigError(f"{subject} cannot be used for Dagster's storage: {connection_failure(exc, url)}") from None
+            raise ConfigError(
+                f"{subject} cannot be used for Dagster's storage: {connection_failure(exc, url)}"
+            ) from None
         _create_storage_database(url, admin_urls, subject)
         say(f"created database {database} for Dagster's storage")
         try:
             conn = _connect_storage(url)
         except psycopg.OperationalError as again:
-            raise ConfigError(f"{subject} cannot be used for Dagster's storage: {connection_failure(again, url)}") from None
+            raise ConfigError(
+                f"{subject} cannot be used for Dagster's storage: {connection_failure(again, url)}"
+            ) from None
     with conn:
         role, schema, usable = conn.execute(read_sql("tools/dev/select_dagster_storage_access.sql")).fetchone()
     if usable:
         return
     if schema is None:
-        raise ConfigError(f"{subject}: role {role} has no schema on its search_path for Dagster's tables: create one it owns, or fix search_path")
+        raise ConfigError(
+            f"{subject}: role {role} has no schema on its search_path for Dagster's tables: create one it owns, or fix search_path"
+        )
     raise ConfigError(
         f"{subject}: role {role} may not create Dagster's tables in schema {schema} of database {_database_name(url)}: "
         f"as the database owner run `grant create on schema {schema} to {role};`, or use a database the role owns"

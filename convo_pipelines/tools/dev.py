@@ -21,8 +21,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 
@@ -33,7 +33,13 @@ from convo_pipelines.lib.migrations import migrate
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.tools.dagster_storage import external_storage_url, require_usable_storage
 from convo_pipelines.tools.database import APP_DATABASE, app_database, embedded_is_running, require_source_tables
-from convo_pipelines.tools.demo import DemoSize, demo_first_day, demo_partitions_start, embedded_storage_url, ready_embedded_demo
+from convo_pipelines.tools.demo import (
+    DemoSize,
+    demo_first_day,
+    demo_partitions_start,
+    embedded_storage_url,
+    ready_embedded_demo,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -50,7 +56,7 @@ Say = Callable[[str], None]
 class DevOptions:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
-    demo: DemoSize = DemoSize()
+    demo: DemoSize = field(default_factory=DemoSize)
 
 
 def webserver_address(environ: Mapping[str, str], host: str | None, port: int | None) -> tuple[str, int]:
@@ -76,7 +82,9 @@ def prepare_external(settings: Settings, url: str, say: Say) -> None:
 def prepare_dagster_home(convo_home: Path) -> Path:
     """CONVO_HOME/dagster_home holding the project's dagster.yaml (refreshed on every start)."""
     if not PROJECT_DAGSTER_YAML.is_file():
-        raise ConfigError(f"{PROJECT_DAGSTER_YAML} is missing: run `convo-pipelines dev` from an editable install of the project")
+        raise ConfigError(
+            f"{PROJECT_DAGSTER_YAML} is missing: run `convo-pipelines dev` from an editable install of the project"
+        )
     home = convo_home / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
@@ -92,7 +100,9 @@ def dev_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str,
         app_url = settings.database_url
     else:
         if not embedded_is_running(settings.convo_home):
-            raise ConfigError(f"the embedded PostgreSQL under CONVO_HOME={settings.convo_home} is not running: start `make dev` first")
+            raise ConfigError(
+                f"the embedded PostgreSQL under CONVO_HOME={settings.convo_home} is not running: start `make dev` first"
+            )
         app_url = start_embedded_postgres(settings.convo_home, database=APP_DATABASE)
         storage = embedded_storage_url(app_url)
         partitions = demo_partitions_start(app_url, settings, environ)
@@ -191,7 +201,7 @@ def demo_fill(url: str, settings: Settings, demo_env: Mapping[str, str], just_se
     if first_day is None:
         return None
     start = date.fromisoformat(demo_env["PARTITIONS_START_DATE"]) if demo_env else settings.partitions_start_date
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     first = max(first_day, start)
     return DemoFill(first_day=first, last_day=today, just_seeded=just_seeded) if first <= today else None
 
@@ -307,7 +317,9 @@ def fill_demo_once_served(webserver: str, fill: DemoFill, stopped: threading.Eve
             return
         if not fill.just_seeded and instance_has_history(webserver, fill.assets):
             # Filled (or being filled) by an earlier start: the schedules and the sensor keep it fresh.
-            say("the demo was filled by an earlier start (a backfill or materializations exist): no first fill launched")
+            say(
+                "the demo was filled by an earlier start (a backfill or materializations exist): no first fill launched"
+            )
             return
         backfill_id = launch_backfill(webserver, fill.backfill_params())
         say(
@@ -319,7 +331,9 @@ def fill_demo_once_served(webserver: str, fill: DemoFill, stopped: threading.Eve
             say(describe_fill_outcome(status, check_outcomes(webserver, fill.assets)))
     except (OSError, GraphQLError, ValueError, KeyError, TypeError) as exc:  # URLError, timeouts, odd answers
         if not stopped.is_set():
-            say(f"could not launch the demo's first fill ({' '.join(str(exc).split())}): launch it from the UI (README: Backfills)")
+            say(
+                f"could not launch the demo's first fill ({' '.join(str(exc).split())}): launch it from the UI (README: Backfills)"
+            )
 
 
 def wait_for_backfill(webserver: str, backfill_id: str, stopped: threading.Event) -> str | None:
@@ -381,7 +395,9 @@ def run_dev(settings: Settings, options: DevOptions, environ: Mapping[str, str],
         say(f"database: {redact_url(app_url)}")
         say(f"Dagster storage: {redact_url(storage_url)}")
         if demo_env:
-            say(f"demo partitions start on {demo_env['PARTITIONS_START_DATE']} (the demo's first day; PARTITIONS_START_DATE overrides it)")
+            say(
+                f"demo partitions start on {demo_env['PARTITIONS_START_DATE']} (the demo's first day; PARTITIONS_START_DATE overrides it)"
+            )
         say(f"Dagster UI: http://{options.host}:{options.port}  (Ctrl-C stops everything)")
         companion = None
         if first_fill is not None:
@@ -418,7 +434,9 @@ def run_until_stopped(
             _send_group(child.pid, signal.SIGKILL)
 
     previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
-    helper = threading.Thread(target=companion, args=(stopped,), name="dev-companion", daemon=True) if companion else None
+    helper = (
+        threading.Thread(target=companion, args=(stopped,), name="dev-companion", daemon=True) if companion else None
+    )
     if helper:
         helper.start()
     try:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
@@ -82,7 +82,9 @@ class DemoShape:
 def prepare_source(conn: psycopg.Connection, source_schema: str, analytics_schema: str) -> list[str]:
     """Create the demo source tables when missing and apply pending migrations; returns the migrations applied."""
     with conn.transaction():
-        conn.execute(render_sql("tools/source/create_source_tables.sql", source=source_schema, analytics=analytics_schema))
+        conn.execute(
+            render_sql("tools/source/create_source_tables.sql", source=source_schema, analytics=analytics_schema)
+        )
     return [f"{m.version:04d}_{m.name}" for m in migrate(conn, source_schema, analytics_schema)]
 
 
@@ -90,7 +92,9 @@ def tables_with_rows(conn: psycopg.Connection, source_schema: str) -> list[str]:
     """The source tables the seeder fills that already hold at least one row."""
     found = []
     for table in SOURCE_TABLES:
-        query = sql.SQL("select exists (select 1 from {}.{})").format(sql.Identifier(source_schema), sql.Identifier(table))
+        query = sql.SQL("select exists (select 1 from {}.{})").format(
+            sql.Identifier(source_schema), sql.Identifier(table)
+        )
         if conn.execute(query).fetchone()[0]:
             found.append(table)
     return found
@@ -117,7 +121,7 @@ def seed_demo(
     shape = DemoShape.for_conversations(conversations, days)
     if messages < 0:
         raise SeedError(f"--messages must be 0 or more, got {messages}")
-    end = (end or datetime.now(timezone.utc).replace(second=0, microsecond=0)).astimezone(timezone.utc)
+    end = (end or datetime.now(UTC).replace(second=0, microsecond=0)).astimezone(UTC)
     for name in prepare_source(conn, source_schema, analytics_schema):
         report(f"applied migration {name}")
 
@@ -173,7 +177,9 @@ def _seed_tables(
     into_empty: bool,
 ) -> dict[str, int]:
     def run(name: str, **extra) -> int:
-        cursor = conn.execute(render_sql(f"tools/seed/{name}.sql", source=source_schema, analytics=analytics_schema), {**params, **extra})
+        cursor = conn.execute(
+            render_sql(f"tools/seed/{name}.sql", source=source_schema, analytics=analytics_schema), {**params, **extra}
+        )
         return max(cursor.rowcount, 0)
 
     counts: dict[str, int] = {}
@@ -185,8 +191,12 @@ def _seed_tables(
     conn.execute(render_sql("tools/seed/index_demo_plans.sql", source=source_schema, analytics=analytics_schema))
     lifted = constraints_lifted(conn, source_schema, BULK_TABLES, report) if into_empty else nullcontext()
     with lifted:
-        counts["front_conversations"] = _timed(report, "front_conversations", lambda: run("insert_demo_front_conversations"))
-        counts["front_messages"], counts["front_message_recipients"] = _seed_messages_in_chunks(run, shape.conversations, report)
+        counts["front_conversations"] = _timed(
+            report, "front_conversations", lambda: run("insert_demo_front_conversations")
+        )
+        counts["front_messages"], counts["front_message_recipients"] = _seed_messages_in_chunks(
+            run, shape.conversations, report
+        )
         for table in ("users", "projects", "conversations"):
             counts[table] = _timed(report, table, lambda t=table: run(f"insert_demo_{t}"))
     _timed(report, "projects.conversation_ids", lambda: run("update_demo_project_arrays"))
@@ -221,7 +231,9 @@ def _seed_histories(
     from convo_pipelines.tools.seed_histories import seed_histories
 
     started = time.monotonic()
-    counts = seed_histories(conn, source_schema=source_schema, messages=messages, days=days, seed=seed, end=end, report=report)
+    counts = seed_histories(
+        conn, source_schema=source_schema, messages=messages, days=days, seed=seed, end=end, report=report
+    )
     report(
         f"  crews and histories: {counts.get('histories_messages', 0):,} messages in {counts.get('crews', 0)} crews "
         f"({counts.get('histories_chat_sessions', 0):,} sessions) in {time.monotonic() - started:.1f} s"

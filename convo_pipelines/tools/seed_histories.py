@@ -14,7 +14,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
@@ -26,7 +26,12 @@ from convo_pipelines.lib.sqlfiles import render_sql
 # (shape, session_id type): the three kinds of tables met in the wild.
 TABLE_KINDS = (("langchain", "uuid"), ("n8n", "varchar(255)"), ("langchain", "text"))
 SESSION_ID_TYPES = {"uuid": sql.SQL("uuid"), "varchar(255)": sql.SQL("varchar(255)"), "text": sql.SQL("text")}
-MALFORMED_MESSAGES = ('"just a string"', "[1, 2, 3]", '{"data": {"content": "no type"}}', '{"type": "robot", "content": "beep"}')
+MALFORMED_MESSAGES = (
+    '"just a string"',
+    "[1, 2, 3]",
+    '{"data": {"content": "no type"}}',
+    '{"type": "robot", "content": "beep"}',
+)
 MALFORMED_RATE = 0.005
 MEAN_SESSION_MESSAGES = 8
 # The COPY loop logs its progress this often: a few lines a minute at COPY's pace.
@@ -76,13 +81,18 @@ def seed_histories(
     """
     if messages < 0 or crews < 1 or days < 1:
         raise ValueError("seed_histories needs messages >= 0, crews >= 1 and days >= 1")
-    end = (end or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    end = (end or datetime.now(UTC)).astimezone(UTC)
     clients_created = _ensure_clients(conn, source_schema, crews)
     demo_crews = [_demo_crew(number) for number in range(1, crews + 1)]
     for crew in demo_crews:
         _create_crew_and_table(conn, source_schema, crew)
-    counts = {"crews": len(demo_crews), "histories_clients_created": clients_created, "histories_messages": 0,
-              "histories_chat_sessions": 0, "histories_malformed_messages": 0}
+    counts = {
+        "crews": len(demo_crews),
+        "histories_clients_created": clients_created,
+        "histories_messages": 0,
+        "histories_chat_sessions": 0,
+        "histories_malformed_messages": 0,
+    }
     progress = Progress.in_chunks_of_rows(report or _silent, "  histories", messages, PROGRESS_EVERY_ROWS)
     for index, crew in enumerate(demo_crews):
         share = even_share(messages, crews, index)
@@ -145,14 +155,16 @@ def _copy_messages(
     crew_seed: str,
     progress: Progress,
 ) -> tuple[int, int]:
-    statement = sql.SQL("copy {} (session_id, message, created_at) from stdin").format(sql.Identifier(schema, crew.table))
+    statement = sql.SQL("copy {} (session_id, message, created_at) from stdin").format(
+        sql.Identifier(schema, crew.table)
+    )
     templates = _message_templates(crew.shape)
     rng = random.Random(f"{crew_seed}:messages")
     # First pass: how long the simulated traffic takes to produce `count` messages; the second
     # pass replays it (same seed) scaled to fit the period exactly.
     last_moment = 0.0
-    for last_moment, *_ in _simulated_traffic(count, days, random.Random(crew_seed)):
-        pass
+    for moment, *_ in _simulated_traffic(count, days, random.Random(crew_seed)):
+        last_moment = moment
     start = end - timedelta(days=days)
     scale = timedelta(days=days).total_seconds() / (last_moment * 1.000001 or 1.0)
     sessions = malformed = 0
@@ -165,7 +177,9 @@ def _copy_messages(
                 malformed += 1
             else:
                 message = rng.choice(templates[kind])
-            copy.write_row((session_id if crew.session_id_type == "uuid" else f"sess-{session_id}", message, created_at))
+            copy.write_row(
+                (session_id if crew.session_id_type == "uuid" else f"sess-{session_id}", message, created_at)
+            )
             progress.add_rows()
     return sessions, malformed
 
