@@ -148,7 +148,8 @@ def front_oracle(
     if join is None:
         return postgres.sql(spec.oracle_file)
     proven = bulk and source_key_is_validated(conn, postgres, join)
-    bound = postgres.sql("links/no_join_proven_by_foreign_key.sql" if proven else join.join_sql)
+    # Proven: the join is bound to nothing, since the source's validated key proves every referenced row exists.
+    bound = sql.SQL("") if proven else postgres.sql(join.join_sql)
     return postgres.sql(spec.oracle_file, **{join.placeholder: bound})
 
 

@@ -1,1 +1,0 @@
-/* no join: a validated foreign key of the source proves every referenced row exists (bound into an oracle in place of its ProvenJoin) */
