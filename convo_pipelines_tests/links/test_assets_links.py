@@ -501,7 +501,7 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     meta = metadata_of(results[0], PEOPLE)
     assert (meta["mode"], meta["rows_inserted_in_range"]) == ("diff", expected)
     assert list(_link_foreign_keys(db, PEOPLE).values()) == [True, True]
-    # The missing links go in by their conversations' days, in transactions of about 5 each, each logged with rate and ETA.
+    # The missing links go in by their conversations' hours, in transactions of about 5 each, each logged with rate and ETA.
     messages = [entry.user_message for entry in instance.all_logs(results[0].run_id)]
     batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: missing links: ")]
     batches = len(batch_lines)
@@ -696,6 +696,12 @@ def test_chunk_window_groups_consecutive_days_up_to_the_cap() -> None:
     ]
     assert chunk_window(BEGINNING_OF_TIME, jan(10), counts, 100) == [Chunk(BEGINNING_OF_TIME, jan(10), 17)]
     assert chunk_window(jan(3), jan(10), [], 100) == []
+    # Hours (the missing links of a batch): cut at the hour, not at midnight.
+    hours = [(jan(3).replace(hour=0), 3), (jan(3).replace(hour=5), 4), (jan(3).replace(hour=9), 1)]
+    assert chunk_window(jan(3), jan(4), hours, 5) == [
+        Chunk(jan(3), jan(3).replace(hour=5), 3),
+        Chunk(jan(3).replace(hour=5), jan(4), 5),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,13 +35,14 @@ class FrontLinksConfig(dg.Config):
         ),
     )
     max_insert_batch_rows: int = Field(
-        default=5_000,
+        default=1_000,
         ge=1,
         description=(
             "Once the table has its foreign keys, a window with more missing links than this inserts them in "
-            "transactions of about this many, cut by their conversations' days (a busier day is one). Each "
-            "insert's foreign-key checks hold the linked people and conversations against the app's deletes "
-            "until commit; a window with fewer missing links (every usual run) is diffed in one transaction."
+            "transactions of about this many, cut by their conversations' UTC hours (a busier hour is one). "
+            "Each insert's foreign-key checks hold the linked people and conversations against the app's "
+            "deletes until commit, so a smaller batch makes the app's delete of a person wait less; a window "
+            "with fewer missing links (every usual run) is diffed in one transaction."
         ),
     )
     only_conversation_ids: list[str] = Field(

@@ -11,7 +11,7 @@ Every run makes its slice of a table equal to its definition (docs/contract.md) 
   subscriber receives the same row changes in bounded transactions: a table without its foreign keys yet
   (its first fill) is written in chunks of max_fill_chunk_conversations; once it has them, a window with
   more than max_insert_batch_rows missing links inserts them in transactions of about that many, cut by
-  their conversations' days, so their foreign-key checks never hold the app's people or conversations long;
+  their conversations' UTC hours, so their foreign-key checks never hold the app's people or conversations long;
 - then the table's foreign keys are made whole (link_storage.py).
 Nothing outlives a transaction on the server: the writers' lock is transaction-level, settings are
 SET LOCAL, staging tables are temporary and dropped at commit. So every transaction stands alone: it is
@@ -92,22 +92,29 @@ class WriteCounts:
 
 
 def chunk_window(
-    start: datetime, end: datetime, day_counts: list[tuple[date, int]], max_conversations: int
+    start: datetime, end: datetime, bucket_counts: list[tuple[date | datetime, int]], max_conversations: int
 ) -> list[Chunk]:
-    """Cut [start, end) at UTC midnights into chunks of consecutive days holding at most
-    `max_conversations` conversations each (a day above the cap alone). Days with no
-    conversation belong to a neighbour; a window with none gives no chunk."""
+    """Cut [start, end) at the starts of its buckets (UTC days, or UTC hours given as datetimes) into chunks of
+    consecutive buckets holding at most `max_conversations` conversations (or links) each (a bucket above the
+    cap alone). Buckets with none belong to a neighbour; a window with none gives no chunk."""
     chunks: list[Chunk] = []
     chunk_start, in_chunk = start, 0
-    for day, conversations in day_counts:
+    for bucket, conversations in bucket_counts:
         if in_chunk and in_chunk + conversations > max_conversations:
-            midnight = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-            chunks.append(Chunk(chunk_start, midnight, in_chunk))
-            chunk_start, in_chunk = midnight, 0
+            cut = bucket_start(bucket)
+            chunks.append(Chunk(chunk_start, cut, in_chunk))
+            chunk_start, in_chunk = cut, 0
         in_chunk += conversations
     if in_chunk:
         chunks.append(Chunk(chunk_start, end, in_chunk))
     return chunks
+
+
+def bucket_start(bucket: date | datetime) -> datetime:
+    """A bucket's first moment: an hour's own datetime, a day's UTC midnight."""
+    if isinstance(bucket, datetime):
+        return bucket
+    return datetime.combine(bucket, datetime.min.time(), tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +227,7 @@ def diff_front_window(
         )
     counts = WriteCounts(rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
     if batch_rows is not None and pending > batch_rows:
-        return counts, conn.execute(postgres.sql("links/count_pending_front_links_by_day.sql")).fetchall()
+        return counts, conn.execute(postgres.sql("links/count_pending_front_links_by_hour.sql")).fetchall()
     slice_rows = PENDING_INSERT_SLICE_ROWS if sliced else None
     counts.rows_inserted = insert_pending_links(conn, postgres, spec, slice_rows) if pending else 0
     return counts, []
@@ -302,13 +309,13 @@ def make_front_window_exact(
     only_conversation_ids: list[str] | None = None,
 ) -> WriteCounts:
     """Diff the window in one retried transaction. With more than `batch_rows` missing links, that transaction
-    only deletes and refreshes; the missing links then go in by the window's days, cut into transactions of
-    about `batch_rows` (a busier day alone), each diffing its days again, so it also meets what the app changed
+    only deletes and refreshes; the missing links then go in by the window's UTC hours, cut into transactions
+    of about `batch_rows` (a busier hour alone), each diffing its hours again, so it also meets what the app changed
     since. Each insert's foreign-key checks key-share the linked people (or clients) and conversations until
     commit, and an app DELETE of one of them waits that long. `batch_rows` None: the table has no foreign
     key yet, and nothing is batched or sliced."""
     sliced = batch_rows is not None
-    counts, pending_days = in_retried_transaction(
+    counts, pending_hours = in_retried_transaction(
         conn,
         postgres,
         spec.table,
@@ -317,9 +324,9 @@ def make_front_window_exact(
         ),
         log,
     )
-    if not pending_days:
+    if not pending_hours:
         return counts
-    batches = chunk_window(window.start, window.end, pending_days, batch_rows)
+    batches = chunk_window(window.start, window.end, pending_hours, batch_rows)
     progress = Progress(log, f"{spec.table}: missing links", total_steps=len(batches), unit="batches")
     for batch in batches:
         batch_counts, _ = in_retried_transaction(
