@@ -1036,11 +1036,25 @@ def test_a_person_the_app_deletes_while_their_links_are_inserted_is_left_unlinke
     # Two people's links go missing (the app re-pointed their contact methods and back, say): the next run inserts them.
     first, second = sorted({owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)})[:2]
     db.execute(f"delete from {PEOPLE} where person_id = any(%s)", ([first, second],))
+    result, waiting = run_people_links_while_the_app_deletes(db, database_url, postgres, first)
+    # The insert's foreign-key check waited for the app's delete and failed once it committed: the insert
+    # alone is tried again (a savepoint), with a snapshot that no longer sees the person.
+    assert waiting.startswith("-- Inserts the missing links"), waiting
+    assert result.success
+    linked = {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
+    assert second in linked and first not in linked
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+
+
+def run_people_links_while_the_app_deletes(
+    db: psycopg.Connection, database_url: str, postgres, person
+) -> tuple[dg.ExecuteInProcessResult, str]:
+    """Run the people links while the app deletes `person` in a transaction still open when the run's diff
+    takes its snapshot (so the diff counts the person's links as missing), committed once the run waits on
+    it; returns the run's result and the run's statement that waited."""
     results: list[dg.ExecuteInProcessResult] = []
     with psycopg.connect(database_url) as app:
-        # The app deletes `first` in a transaction still open when the run's diff takes its snapshot, so the
-        # diff counts first's links as missing; the app commits while the run waits to link them.
-        app.execute("delete from people where id = %s", (first,))
+        app.execute("delete from people where id = %s", (person,))
         runner = threading.Thread(
             target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE))
         )
@@ -1049,13 +1063,8 @@ def test_a_person_the_app_deletes_while_their_links_are_inserted_is_left_unlinke
         assert waiting, "the run never waited for the app's delete"
         app.commit()
         runner.join(timeout=120)
-    # The insert's foreign-key check waited for the app's delete and failed once it committed: the insert
-    # alone is tried again (a savepoint), with a snapshot that no longer sees the person.
-    assert waiting.startswith("-- Inserts the missing links"), waiting
-    assert results and results[0].success
-    linked = {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
-    assert second in linked and first not in linked
-    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    assert results, "the run did not end"
+    return results[0], waiting
 
 
 def waiting_statement(db: psycopg.Connection, database_url: str) -> str | None:
@@ -1080,18 +1089,8 @@ def test_a_foreign_key_failure_redoes_only_the_slice_that_met_it(db, database_ur
     # The first fill's backends report their rows when they end.
     wait_until(lambda: rows_ever_inserted(database_url, PEOPLE) >= len(pairs), timeout=10)
     written_before = rows_ever_inserted(database_url, PEOPLE)
-    results: list[dg.ExecuteInProcessResult] = []
-    with psycopg.connect(database_url) as app:
-        app.execute("delete from people where id = %s", (last,))
-        runner = threading.Thread(
-            target=lambda: results.append(run_assets(postgres, [people_front_conversations], FULL_RANGE))
-        )
-        runner.start()
-        waiting = wait_until(lambda: waiting_statement(db, database_url), timeout=60, interval=0.05)
-        assert waiting, "the run never waited for the app's delete"
-        app.commit()
-        runner.join(timeout=120)
-    assert results and results[0].success
+    result, _ = run_people_links_while_the_app_deletes(db, database_url, postgres, last)
+    assert result.success
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
     kept = len(link_pairs(db, SCHEMA, PEOPLE))
     assert kept < len(pairs) - 1 and len(pairs) > 20
