@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -96,3 +97,13 @@ def wait_until(condition: Callable[[], object], timeout: float, interval: float 
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def materialize_front_links_command(first: str, last: str, run_config: dict | None = None) -> list[str]:
+    """`dagster asset materialize` of both Front link tables over the partitions first..last, as a UI backfill runs."""
+    return [
+        sys.executable, "-m", "dagster", "asset", "materialize", "-m", "convo_pipelines.definitions",
+        "--select", "people_front_conversations,clients_front_conversations",
+        *(["--partition", first] if first == last else ["--partition-range", f"{first}...{last}"]),
+        *(["--config-json", json.dumps(run_config)] if run_config else []),
+    ]  # fmt: skip

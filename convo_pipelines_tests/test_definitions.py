@@ -13,6 +13,7 @@ from convo_pipelines.definitions import defs
 from convo_pipelines.defs.partitions import daily_partitions
 from convo_pipelines.lib.settings import get_settings
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
+from convo_pipelines_tests.source_data import SOURCE_TABLES
 
 LINK_ASSETS = {"people_front_conversations", "clients_front_conversations", "project_conversations"}
 LINK_SCHEDULES = {
@@ -62,18 +63,6 @@ def repository() -> dg.RepositoryDefinition:
     return defs.get_repository_def()
 
 
-SOURCE_TABLES = {
-    "clients",
-    "people",
-    "contact_methods",
-    "front_conversations",
-    "front_messages",
-    "front_message_recipients",
-    "users",
-    "projects",
-    "conversations",
-    "crews",
-}
 PARENTS = {
     "people_front_conversations": {
         "front_conversations",
@@ -96,7 +85,7 @@ def test_the_lineage_graph_reaches_every_source_table(repository):
     (That the location loads at all is test_the_cli_validates_the_default_location.)"""
     graph = repository.asset_graph
     sources = {key.to_user_string() for key in graph.get_all_asset_keys() if not graph.get(key).is_materializable}
-    assert sources == SOURCE_TABLES
+    assert sources == set(SOURCE_TABLES)
     for name in SOURCE_TABLES:
         node = graph.get(dg.AssetKey(name))
         assert node.group_name == "source" and "postgres" in node.kinds, name

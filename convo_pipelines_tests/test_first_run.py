@@ -35,7 +35,13 @@ from convo_pipelines.lib.migrations import (
     rollback_last,
 )
 from convo_pipelines.lib.sqlfiles import render_sql
-from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, dagster_cli_environment, environment_without
+from convo_pipelines_tests.helpers import (
+    CLI,
+    PROJECT_VARIABLES,
+    dagster_cli_environment,
+    environment_without,
+    materialize_front_links_command,
+)
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_client_links,
@@ -74,19 +80,7 @@ def table_exists(url: str, table: str) -> bool:
 
 
 def materialize_front_links(url: str, tmp_path: Path, project_root: Path, **env: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "convo_pipelines.definitions",
-        "--select",
-        f"{PEOPLE},{CLIENTS}",
-        "--partition-range",
-        "2024-01-10...2024-01-14",
-    ]
+    command = materialize_front_links_command("2024-01-10", "2024-01-14")
     environ = dagster_cli_environment(tmp_path, DATABASE_URL=url, PARTITIONS_START_DATE="2024-01-08", **env)
     return subprocess.run(command, cwd=project_root, env=environ, capture_output=True, text=True, timeout=300)
 

@@ -22,9 +22,7 @@ another setting; the link tables equal the independent oracle. Every problem fou
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,7 +37,7 @@ from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor, 
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import connect
 from convo_pipelines.tools.seed import seed_demo
-from convo_pipelines_tests.helpers import dagster_cli_environment, definitions_bound_to
+from convo_pipelines_tests.helpers import dagster_cli_environment, definitions_bound_to, materialize_front_links_command
 from convo_pipelines_tests.pooler import (
     AdvisoryLock,
     AppReport,
@@ -344,20 +342,7 @@ class Runs:
         """Start a run over `partitions` (first and last, inclusive)."""
         folder = self.tmp_path / name
         folder.mkdir()
-        first, last = partitions
-        command = [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "convo_pipelines.definitions",
-            "--select",
-            f"{PEOPLE},{CLIENTS}",
-            *(["--partition", first] if first == last else ["--partition-range", f"{first}...{last}"]),
-            *(["--config-json", json.dumps(run_config)] if run_config else []),
-        ]
+        command = materialize_front_links_command(*partitions, run_config=run_config)
         log = folder / "run.log"
         with log.open("w") as output:
             process = subprocess.Popen(

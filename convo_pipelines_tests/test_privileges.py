@@ -61,19 +61,6 @@ WRITER = "convo_pipelines_writer"
 SOURCE, ANALYTICS = "public", "analytics"
 LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "project_conversations")
 FRONT_TABLES = LINK_TABLES[:2]
-# What runs read, and what the link tables' foreign keys point at (migration 0005).
-READ_TABLES = (
-    "clients",
-    "people",
-    "contact_methods",
-    "front_conversations",
-    "front_messages",
-    "front_message_recipients",
-    "users",
-    "projects",
-    "conversations",
-    "crews",
-)
 REFERENCED_TABLES = ("people", "clients", "front_conversations", "projects", "conversations", "users")
 FOREIGN_KEYS = {"people_front_conversations": 2, "clients_front_conversations": 2, "project_conversations": 3}
 DATA_RANGE = ("2024-01-01", "2024-01-15")  # every Front conversation of source_data (the first day takes older ones)
@@ -218,7 +205,7 @@ def test_the_login_role_holds_only_the_writer_role_and_the_writer_only_what_runs
             (SOURCE, WRITER),
         ).fetchall()
     )
-    assert granted == {(table, "SELECT") for table in READ_TABLES} | {
+    assert granted == {(table, "SELECT") for table in SOURCE_TABLES} | {
         (table, "REFERENCES") for table in REFERENCED_TABLES
     }
     schema_privileges = admin.execute(
@@ -384,7 +371,7 @@ def test_a_histories_backfill_as_the_login_role_reads_the_crews_tables_0005_gran
     readable = admin.execute(
         "select relname::text from pg_class where relnamespace = %s::regnamespace and relkind = 'r' "
         "and relowner <> %s::regrole and not relname = any(%s) and has_table_privilege(%s, oid, 'SELECT')",
-        (SOURCE, WRITER, list(READ_TABLES), WRITER),
+        (SOURCE, WRITER, list(SOURCE_TABLES), WRITER),
     ).fetchall()
     assert {table for (table,) in readable} == {*scenario.good.values(), "n8n_chat_histories"}
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from convo_pipelines.defs.links.link_storage import LOCK_CLASS
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, PEOPLE_LINKS
 from convo_pipelines.defs.links.writes import Chunk, chunk_window, front_oracle
 from convo_pipelines.defs.partitions import daily_partitions
-from convo_pipelines_tests.helpers import wait_until
+from convo_pipelines_tests.helpers import materialize_front_links_command, wait_until
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_array_inconsistencies,
@@ -659,19 +658,7 @@ def test_cli_partition_range_run_equals_the_oracle(db, database_url, tmp_path, p
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text("")
     env = {**os.environ, "DATABASE_URL": database_url, "DAGSTER_HOME": str(dagster_home)}
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "convo_pipelines.definitions",
-        "--select",
-        f"{PEOPLE},{CLIENTS}",
-        "--partition-range",
-        "2024-01-10...2024-01-14",
-    ]
+    command = materialize_front_links_command("2024-01-10", "2024-01-14")
     for attempt in range(2):
         completed = subprocess.run(command, cwd=project_root, env=env, capture_output=True, text=True, timeout=300)
         assert completed.returncode == 0, completed.stderr[-3000:]
