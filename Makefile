@@ -24,11 +24,13 @@ same-interpreter:
 	  fi; \
 	fi
 
-# pyproject.toml declares the dependencies: a change there reinstalls.
-$(INSTALLED): pyproject.toml setup.py
+# pyproject.toml and benchmarks/pyproject.toml declare the dependencies: a change there reinstalls.
+# The benchmarks (bench, seeders, app workload; the demo `make dev` seeds) install by their path, in the same
+# pip command: the dev extra does not name them, since an unpublished name is looked up on the package index.
+$(INSTALLED): pyproject.toml setup.py benchmarks/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./benchmarks
 	touch $(INSTALLED)
 
 # Extra flags go through ARGS, e.g. `make dev ARGS="--port 3001 --demo-conversations 40000"`.
@@ -43,11 +45,18 @@ test: install
 test-slow: install
 	$(BIN)/python -m pytest -m slow
 
-# One Python style, checked in CI: ruff's linter and formatter (pyproject.toml, [tool.ruff]).
-# `$(BIN)/ruff check --fix . && $(BIN)/ruff format .` applies it.
+# The SQL folders sqlfluff lints (.sqlfluff): the product's, then the tooling's (the dev launcher's sql/cli, the
+# benchmarks' and seeders' convo_benchmarks/sql). sql/migrations is left out: a migration's checksum is its
+# .up.sql text (lib/migrations.py), so a shipped one is never reformatted.
+SQL_DIRS := sql/links sql/histories sql/lib sql/cli benchmarks/convo_benchmarks/sql
+
+# One Python style and one SQL style, checked in CI: ruff's linter and formatter (pyproject.toml,
+# [tool.ruff]), then sqlfluff (.sqlfluff). `$(BIN)/ruff check --fix . && $(BIN)/ruff format .` applies
+# ruff's; `$(BIN)/sqlfluff fix $(SQL_DIRS)` applies what sqlfluff can.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint $(SQL_DIRS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info benchmarks/build benchmarks/*.egg-info

@@ -18,10 +18,11 @@ import dagster as dg
 import psycopg
 import pytest
 
+from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, psycopg_url
 from convo_pipelines.lib.migrations import migrate
-from convo_pipelines.lib.sqlfiles import render_sql
+from convo_pipelines.lib.session import Session
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, definitions_bound_to, fresh_database
 
 # The definitions this process loads read the settings once, with the defaults the tests are written for
@@ -72,7 +73,7 @@ def template_database(server_url: str) -> Iterator[str]:
     with fresh_database(server_url, f"convo_template_{os.getpid()}") as url:
         with connect(url) as conn:
             conn.execute(
-                render_sql("tools/source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA)
+                render_sql("source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA)
             )
             conn.commit()
             migrate(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
@@ -105,6 +106,12 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to this test's database, for arranging data and asserting on it."""
     with connect(database_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def db_session(db: psycopg.Connection) -> Session:
+    """`db` with this test's schemas, for rendering and running the project's SQL files as the assets do."""
+    return Session(db, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
 
 
 @pytest.fixture

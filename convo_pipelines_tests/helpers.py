@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -58,6 +59,25 @@ def environment_without(removed: Iterable[str], **overrides: str) -> dict[str, s
     """This process's environment without the `removed` variables, plus `overrides`."""
     excluded = set(removed)
     return {**{key: value for key, value in os.environ.items() if key not in excluded}, **overrides}
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run the console script with only the given project variables set."""
+    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_STORAGE_URL"}, **env)
+    return subprocess.run([CLI, *args], env=environ, capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *must_contain: str, secret: str | None = None) -> None:
+    """The command failed with exit code 2 and one line on stderr holding `must_contain`, and never `secret`."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("convo-pipelines: error: ")
+    assert "Traceback" not in result.stderr + result.stdout
+    for text in must_contain:
+        assert text in lines[0]
+    if secret:
+        assert secret not in result.stderr + result.stdout
 
 
 def definitions_bound_to(postgres: PostgresResource) -> dg.Definitions:

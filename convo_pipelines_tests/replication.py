@@ -37,6 +37,7 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
+from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
@@ -282,7 +283,7 @@ def create_project_template(cluster: PostgresCluster) -> str:
     name = create_database(cluster, "convo_template")
     with connect(cluster.url(name)) as conn:
         conn.execute(
-            render_sql("tools/source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA)
+            render_benchmark_sql("source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA)
         )
         conn.commit()
         migrate(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA)

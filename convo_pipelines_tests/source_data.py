@@ -40,11 +40,11 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.tools.seed import SOURCE_TABLES as DEMO_TABLES
+from convo_pipelines.lib.source_tables import SOURCE_TABLES as LINKED_SOURCE_TABLES
 
 UTC = UTC
-# Every source table: the demo seeder's, plus the crews registry of the histories part.
-SOURCE_TABLES = (*DEMO_TABLES, "crews")
+# Every source table: those the link tables are computed from, plus the crews registry of the histories part.
+SOURCE_TABLES = (*LINKED_SOURCE_TABLES, "crews")
 FIRST_DAY = datetime(2024, 1, 8, tzinfo=UTC)
 DAYS = 7  # 2024-01-08 .. 2024-01-14
 

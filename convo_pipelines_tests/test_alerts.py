@@ -23,8 +23,8 @@ import pytest
 from psycopg import sql
 
 from convo_pipelines.defs.alerts import run_failure_alert_sensor
-from convo_pipelines.defs.resources import database_location
 from convo_pipelines.lib.db import ConfigError, dagster_storage_url
+from convo_pipelines.lib.retries import database_location
 from convo_pipelines.lib.settings import Settings, get_settings
 from convo_pipelines_tests.helpers import fresh_database
 from convo_pipelines_tests.source_data import (
@@ -263,7 +263,13 @@ def test_a_failed_blocking_check_stops_the_client_links_in_the_same_run(definiti
     assert link_pairs(db, SCHEMA, CLIENTS) == set()  # the client links never ran on the wrong people links
     started = {event.step_key for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_START}
     assert PEOPLE in started and CLIENTS not in started
-    assert [event.step_key for event in result.all_events if event.is_step_failure] == [f"{PEOPLE}_matches_source"]
+    # The people links' checks run in one step, which fails on its blocking check's ERROR.
+    failures = [event for event in result.all_events if event.is_step_failure]
+    assert [event.step_key for event in failures] == [f"{PEOPLE}_checks"]
+    assert (
+        f"1 blocking asset check failed with ERROR severity:\n{PEOPLE}: matches_source\n"
+        in failures[0].event_specific_data.error.message
+    )
 
     # The same run without the bug goes through to the client links.
     db.execute("drop trigger add_wrong_link on people_front_conversations")

@@ -10,8 +10,7 @@ PostgreSQL-backed Dagster storage, with the same data and the same changes made 
 - with ENABLE_BACKGROUND_JOBS=false, the daemon is alive (its heartbeats say so) and nothing fires.
 
 The test instance is the project's dagster.yaml with shorter daemon intervals (TEST_INSTANCE_TUNING).
-The cron's one-minute granularity and the sensor's minimum_interval_seconds (60 s, in the code)
-remain, so each part waits about one to two minutes.
+The cron's one-minute granularity remains, so each part waits about one to two minutes.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ import yaml
 from psycopg import sql
 
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
-from convo_pipelines.defs.links.sensors import CURSOR_KEY
+from convo_pipelines.defs.links.sensors import LOWER_BOUND_KEY
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE, connect, dagster_storage_url
@@ -68,16 +67,9 @@ pytestmark = pytest.mark.slow
 SCHEMA = "public"
 PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 DAGSTER_DAEMON = str(Path(sys.executable).parent / "dagster-daemon")
-# Shorter than production, the rest of the project's dagster.yaml unchanged: the run queue is read
-# every second (5 s by default) and run monitoring polls every 2 s (30 s in the project's file).
-TEST_INSTANCE_TUNING = {
-    "run_coordinator": {
-        "module": "dagster._core.run_coordinator",
-        "class": "QueuedRunCoordinator",
-        "config": {"dequeue_interval_seconds": 1},
-    },
-    "run_monitoring": {"poll_interval_seconds": 2},
-}
+# Shorter than production, the rest of the project's dagster.yaml unchanged (its run queue is read every
+# second already): run monitoring polls every 2 s (30 s in the project's file).
+TEST_INSTANCE_TUNING = {"run_monitoring": {"poll_interval_seconds": 2}}
 DISCOVERY_SCHEDULE = "conversation_discovery_schedule"
 LATE_CHANGES_SENSOR = "link_tables_late_changes_sensor"
 # Everything arranged before the daemons start is dated here, long before any cursor: only the
@@ -134,7 +126,6 @@ class Deployment:
 
 def tuned_instance_config() -> dict:
     config = yaml.safe_load(PROJECT_DAGSTER_YAML.read_text())
-    config["run_coordinator"] = TEST_INSTANCE_TUNING["run_coordinator"]
     config["run_monitoring"].update(TEST_INSTANCE_TUNING["run_monitoring"])
     return config
 
@@ -262,7 +253,7 @@ def sensor_cursor(target: Deployment) -> datetime | None:
     for state in target.instance.all_instigator_state():
         cursor = getattr(state.instigator_data, "cursor", None)
         if state.name == LATE_CHANGES_SENSOR and cursor:
-            return datetime.fromisoformat(json.loads(cursor)[CURSOR_KEY])
+            return datetime.fromisoformat(json.loads(cursor)[LOWER_BOUND_KEY])
     return None
 
 
@@ -343,9 +334,9 @@ def test_schedule_and_sensor_fire_through_the_daemon_and_nothing_fires_when_disa
             running_daemon(stopped, CONVERSATION_DISCOVERY_CRON="* * * * *", ENABLE_BACKGROUND_JOBS="false")
         )
 
-        # The sensor's first tick only sets its cursor, the database's now() - LATE_COMMIT_ALLOWANCE. A change dated
-        # 30 s after that cursor (already 90 s old when it is made) is past LATE_COMMIT_ALLOWANCE by the next tick,
-        # one 60 s interval later, which therefore requests its run. Both deployments get the same change.
+        # The sensor's first tick only sets its cursor: its window's lower bound, the database's now() -
+        # LATE_COMMIT_ALLOWANCE. A change dated 30 s after that bound (a late commit: already 90 s old when it is
+        # made) is inside the next tick's window, which therefore requests its run. Both deployments get it.
         cursor = wait_for("the sensor's first tick", lambda: sensor_cursor(running), STARTUP_TIMEOUT, *both)
         late_change = cursor + LATE_COMMIT_ALLOWANCE / 4
         expected_link = add_late_recipient(running, late_change)

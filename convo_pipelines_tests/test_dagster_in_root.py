@@ -18,8 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from convo_pipelines.cli.database import APP_DATABASE, embedded_is_running, stop_embedded_postgres
 from convo_pipelines.lib.db import drop_database, psycopg_url, start_embedded_postgres
-from convo_pipelines.tools.database import APP_DATABASE, embedded_is_running, stop_embedded_postgres
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
 from convo_pipelines_tests.test_docs_commands import free_port
 

@@ -6,8 +6,7 @@ webserver's GraphQL leaves the link tables exact; a discovery schedule tick mate
 written after the backfill; the late-change sensor launches a run for a recipient added after it.
 
 Only dequeue and monitoring intervals can be tuned in dagster.yaml (see tuned_dagster_yaml); the backfill
-daemon's 30 s loop, the scheduler's minute and the sensor's own minimum_interval_seconds (60) are fixed
-in code, so the test takes about three minutes.
+daemon's 30 s loop and the scheduler's minute are fixed in code, so the test takes about three minutes.
 """
 
 from __future__ import annotations
@@ -33,11 +32,11 @@ import pytest
 import yaml
 from psycopg import sql
 
+from convo_benchmarks.seed import seed_demo
+from convo_pipelines.cli.dev import backfill_status, graphql, launch_backfill, served_asset_keys
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
 from convo_pipelines.lib.db import connect, dagster_storage_url
-from convo_pipelines.tools.dev import backfill_status, graphql, launch_backfill, served_asset_keys
-from convo_pipelines.tools.seed import seed_demo
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
 from convo_pipelines_tests.source_data import assert_links_exact, link_pairs
 
@@ -51,9 +50,9 @@ BACKFILL_TIMEOUT = 180
 TICK_RUN_TIMEOUT = 180
 SENSOR = "link_tables_late_changes_sensor"
 SCHEDULE = "conversation_discovery_schedule"
-# The sensor reads changes up to the database's now() minus LATE_COMMIT_ALLOWANCE (2 minutes) so that slow
-# transactions can commit; a change stamped this long ago is one that committed late, which the next
-# tick or the one after must pick up (waiting out the lag for a fresh row would add two minutes).
+# Each sensor tick re-reads the rows stamped up to LATE_COMMIT_ALLOWANCE (2 minutes) before the previous tick,
+# so that slow transactions can commit; a change stamped this long ago is one that committed late, which
+# the next tick must pick up.
 LATE_COMMIT = timedelta(seconds=115)
 INSTANCE_VARIABLES = ("DAGSTER_HOME", "DAGSTER_STORAGE_URL")
 T = TypeVar("T")

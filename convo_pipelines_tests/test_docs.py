@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from convo_pipelines.tools.bench_report import performance_page
+from convo_benchmarks.bench_report import performance_page
 from convo_pipelines_tests.docs_pages import README, ROOT, commands_run_as_written, fenced_blocks
 
 MKDOCS = str(Path(sys.executable).parent / "mkdocs")

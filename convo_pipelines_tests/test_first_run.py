@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.links.assets import project_conversations
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import connect, psycopg_url
@@ -34,7 +35,6 @@ from convo_pipelines.lib.migrations import (
     pending_message,
     rollback_last,
 )
-from convo_pipelines.lib.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import (
     CLI,
     PROJECT_VARIABLES,
@@ -59,7 +59,7 @@ UTC = UTC
 def app_only_database_url(empty_database_url: str) -> str:
     """A database holding only the application's tables, as a team finds it before its first run."""
     with connect(empty_database_url) as conn:
-        conn.execute(render_sql("tools/source/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
+        conn.execute(render_sql("source/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
     return empty_database_url
 
 
@@ -91,8 +91,8 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def schema_failure(resource: PostgresResource) -> dg.Failure:
-    with pytest.raises(dg.Failure) as raised, resource.connect() as conn:
-        conn.execute("select 1")
+    with pytest.raises(dg.Failure) as raised, resource.session() as session:
+        session.execute("select 1")
     assert raised.value.allow_retries is False
     assert "\n" not in raised.value.description
     return raised.value
@@ -258,8 +258,8 @@ class Collect(logging.Handler):
         if record.getMessage().startswith("applied migration "):
             applied.append(record.getMessage())
 logging.getLogger(sys.argv[2]).addHandler(Collect())
-with PostgresResource(database_url=sys.argv[1]).connect() as conn:
-    conn.execute("select 1")
+with PostgresResource(database_url=sys.argv[1]).session() as session:
+    session.execute("select 1")
 print(len(applied))
 """
 
@@ -294,8 +294,8 @@ def test_threads_of_one_process_check_and_migrate_once(app_only_database_url: st
 
     def first_connection() -> None:
         try:
-            with PostgresResource(database_url=app_only_database_url).connect() as conn:
-                conn.execute("select count(*) from public.people_front_conversations")
+            with PostgresResource(database_url=app_only_database_url).session() as session:
+                session.execute("select count(*) from public.people_front_conversations")
         except BaseException as exc:  # surfaced by the assertion below
             failures.append(exc)
 
@@ -321,8 +321,8 @@ def test_the_check_runs_once_per_process_and_costs_one_small_query(database_url:
 
     def connect_ms() -> float:
         started = time.perf_counter()
-        with resource.connect() as conn:
-            conn.execute("select 1")
+        with resource.session() as session:
+            session.execute("select 1")
         return (time.perf_counter() - started) * 1000
 
     first_ms = connect_ms()
@@ -337,8 +337,8 @@ def test_the_check_runs_once_per_process_and_costs_one_small_query(database_url:
     # (which the check would report as everything pending) no longer fails its connections.
     with connect(database_url, autocommit=True) as conn:
         conn.execute("drop table public.convo_pipelines_migrations")
-    with resource.connect() as conn:
-        assert conn.execute("select 1").fetchone() == (1,)
+    with resource.session() as session:
+        assert session.execute("select 1").fetchone() == (1,)
     fresh_key = PostgresResource(database_url=database_url, analytics_schema="analytics_elsewhere", auto_migrate=False)
     assert "pending" in schema_failure(fresh_key).description
 
@@ -355,8 +355,8 @@ def test_code_ahead_of_the_schema_is_one_line_or_applied(database_url: str) -> N
     assert failure.description.startswith(f"1 migration pending in database {urlsplit(database_url).path.lstrip('/')}")
     assert newest.label in failure.description and "`convo-pipelines migrate`" in failure.description
 
-    with PostgresResource(database_url=database_url).connect() as conn:
-        assert applied_versions(conn, SOURCE) == [m.version for m in available_migrations()]
+    with PostgresResource(database_url=database_url).session() as session:
+        assert applied_versions(session.conn, SOURCE) == [m.version for m in available_migrations()]
 
 
 def test_a_run_with_auto_migrate_off_fails_and_says_which_migration(database_url: str) -> None:

@@ -1,10 +1,13 @@
 """The package's layering, read from the source with ast (nothing is imported):
 
-- lib/ (database access, SQL files, migrations, settings) knows no Dagster definition and no tool;
+- lib/ (database access, SQL files, migrations, settings) knows no Dagster definition and no command;
 - instance/ (the Dagster instance's storage, which dagster.yaml names) knows no definition, and of the
-  tools only tools/dagster_storage.py, which decides where the storage is when dagster.yaml names no URL;
-- defs/ (assets, checks, jobs, schedules, sensors) imports no tool;
-- the two domains, defs/links/ and defs/histories/, do not import each other.
+  command line (cli/) only cli/dagster_storage.py, which decides where the storage is when dagster.yaml
+  names no URL;
+- defs/ (assets, checks, jobs, schedules, sensors) imports nothing of the command line;
+- the two domains, defs/links/ and defs/histories/, do not import each other;
+- nothing in the package imports the benchmarks (benchmarks/, the package convo_benchmarks): they use the
+  product, never the other way round.
 """
 
 import ast
@@ -54,16 +57,16 @@ def violations(folder: str, forbidden: tuple[str, ...]) -> list[str]:
 
 
 def test_the_layers_exist():
-    for folder in ("lib", "instance", "defs", "defs/links", "defs/histories", "tools"):
+    for folder in ("lib", "instance", "defs", "defs/links", "defs/histories", "cli"):
         assert modules_under(folder), f"convo_pipelines/{folder}/ holds no module"
 
 
 @pytest.mark.parametrize(
     ("folder", "forbidden"),
     [
-        ("lib", ("convo_pipelines.defs", "convo_pipelines.tools", "convo_pipelines.definitions", "dagster")),
+        ("lib", ("convo_pipelines.defs", "convo_pipelines.cli", "convo_pipelines.definitions", "dagster")),
         ("instance", ("convo_pipelines.defs", "convo_pipelines.definitions")),
-        ("defs", ("convo_pipelines.tools",)),
+        ("defs", ("convo_pipelines.cli",)),
         ("defs/links", ("convo_pipelines.defs.histories",)),
         ("defs/histories", ("convo_pipelines.defs.links",)),
     ],
@@ -78,24 +81,34 @@ def test_the_rules_see_a_violation(tmp_path):
     found = imported_modules(module)
     assert "convo_pipelines.defs.partitions" in found
     sample = tmp_path / "sample.py"
-    sample.write_text("def f():\n    from convo_pipelines.tools import cli\nimport convo_pipelines.defs.links.jobs\n")
+    sample.write_text("def f():\n    from convo_pipelines.cli import main\nimport convo_pipelines.defs.links.jobs\n")
     found = imported_modules(sample)
-    assert {"convo_pipelines.tools.cli", "convo_pipelines.defs.links.jobs"} <= found
+    assert {"convo_pipelines.cli.main", "convo_pipelines.defs.links.jobs"} <= found
 
 
-def test_the_product_imports_no_tool():
-    """definitions.py, the code location, loads without the CLI, the dev launcher, seeders or bench."""
-    assert [m for m in imported_modules(PACKAGE / "definitions.py") if m.startswith("convo_pipelines.tools")] == []
+def test_the_product_never_imports_the_benchmarks():
+    assert violations(".", ("convo_benchmarks",)) == []
 
 
-def test_the_instance_reaches_one_tool_only():
-    tools = [
+def test_the_benchmarks_rule_sees_an_import_of_them(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from convo_benchmarks.seed import DEMO_SEEDER\n")
+    assert "convo_benchmarks.seed" in imported_modules(sample)
+
+
+def test_the_code_location_imports_no_command():
+    """definitions.py, the code location, loads without the command line or the dev launcher."""
+    assert [m for m in imported_modules(PACKAGE / "definitions.py") if m.startswith("convo_pipelines.cli")] == []
+
+
+def test_the_instance_reaches_one_command_module_only():
+    reached = [
         module
         for path in modules_under("instance")
         for module in imported_modules(path)
-        if module.startswith("convo_pipelines.tools")
+        if module.startswith("convo_pipelines.cli")
     ]
-    assert set(tools) <= {
-        "convo_pipelines.tools.dagster_storage",
-        "convo_pipelines.tools.dagster_storage.instance_environment",
+    assert set(reached) <= {
+        "convo_pipelines.cli.dagster_storage",
+        "convo_pipelines.cli.dagster_storage.instance_environment",
     }

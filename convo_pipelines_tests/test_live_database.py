@@ -1,6 +1,6 @@
 """The pipelines inside a live application database: runs go while the app reads and writes, and the app never waits long.
 
-An `AppWorkload` (convo_pipelines/tools/app_workload.py) plays the application on its own connections
+An `AppWorkload` (benchmarks/convo_benchmarks/app_workload.py) plays the application on its own connections
 (reads through the link tables and of the source tables, a person re-created and a recipient added
 every 50 ms) while the Front link tables are first filled and then re-run over a partition range,
 project_conversations is filled and reconciled, and the histories are backfilled. Its lock monitor
@@ -17,6 +17,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from convo_benchmarks.app_workload import (
+    EXCLUSIVE_LOCK_MODES,
+    READS,
+    WRITE_BLOCKING_LOCK_MODES,
+    AppWorkload,
+    WorkloadReport,
+)
+from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.defs.histories.crews import load_crews
@@ -27,14 +35,6 @@ from convo_pipelines.defs.links.assets import (
 )
 from convo_pipelines.defs.links.checks import link_checks
 from convo_pipelines.lib.db import connect
-from convo_pipelines.tools.app_workload import (
-    EXCLUSIVE_LOCK_MODES,
-    READS,
-    WRITE_BLOCKING_LOCK_MODES,
-    AppWorkload,
-    WorkloadReport,
-)
-from convo_pipelines.tools.seed import seed_demo
 from convo_pipelines_tests.source_data import (
     SOURCE_TABLES,
     expected_client_links,

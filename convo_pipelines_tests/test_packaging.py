@@ -1,5 +1,6 @@
 """What packaging and `dg` see: `dg` lists every definition from the repository root with nothing set,
-and a wheel ships every SQL file without a packaging warning."""
+a wheel ships every SQL file without a packaging warning and none of the benchmarks, and the benchmarks'
+own wheel ships theirs with the entry points the product finds them by."""
 
 import json
 import os
@@ -67,12 +68,12 @@ def test_dg_checks_and_lists_every_definition(tmp_path: Path) -> None:
 
 def copy_of_the_source(tmp_path: Path) -> Path:
     """What a build reads, copied as it is (convo_pipelines/sql stays a link to sql/), so the build's build/ and
-    egg-info folders stay out of the checkout."""
+    egg-info folders stay out of the checkout. The benchmarks come along: the product's wheel must leave them out."""
     source = tmp_path / "source"
     source.mkdir()
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in"):
         shutil.copy2(ROOT / name, source / name)
-    for folder in ("convo_pipelines", "sql"):
+    for folder in ("convo_pipelines", "sql", "benchmarks"):
         shutil.copytree(ROOT / folder, source / folder, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     assert (source / "convo_pipelines" / "sql").is_symlink()
     return source
@@ -101,14 +102,11 @@ def test_an_editable_install_is_a_plain_path_entry_built_without_warnings(tmp_pa
         assert archive.read(path_files[0]).decode().split() == [str(source.resolve())]
 
 
-def test_wheel_ships_every_sql_file_without_warnings(tmp_path: Path) -> None:
-    source = copy_of_the_source(tmp_path)
-
+def build_wheel(source: Path, wheels: Path) -> None:
+    """The wheel of the project in `source`, built into `wheels`, as pip builds it, without any warning."""
     # --isolated: this machine's pip configuration adds warnings of its own; -v shows setuptools' output,
     # where "Package would be ignored" appeared. Without PYTHONDONTWRITEBYTECODE setuptools does not
     # warn that it skips byte-compiling. --no-build-isolation: the dev extra's setuptools, no download.
-    env = environment_without({"PYTHONDONTWRITEBYTECODE"})
-    wheels = tmp_path / "wheels"
     build = subprocess.run(
         [
             sys.executable,
@@ -123,7 +121,7 @@ def test_wheel_ships_every_sql_file_without_warnings(tmp_path: Path) -> None:
             str(wheels),
             str(source),
         ],
-        env=env,
+        env=environment_without({"PYTHONDONTWRITEBYTECODE"}),
         capture_output=True,
         text=True,
         timeout=120,
@@ -133,9 +131,24 @@ def test_wheel_ships_every_sql_file_without_warnings(tmp_path: Path) -> None:
     assert "would be ignored" not in output
     assert [line for line in output.splitlines() if "warning" in line.lower()] == []
 
+
+def test_wheel_ships_every_sql_file_without_warnings_and_none_of_the_benchmarks(tmp_path: Path) -> None:
+    source = copy_of_the_source(tmp_path)
+    env = environment_without({"PYTHONDONTWRITEBYTECODE"})
+    wheels = tmp_path / "wheels"
+    build_wheel(source, wheels)
+
     (wheel,) = wheels.glob("convo_pipelines-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         shipped = set(archive.namelist())
+        entry_points = archive.read(next(n for n in shipped if n.endswith(".dist-info/entry_points.txt"))).decode()
+    # The product holds what production runs; the bench, the seeders, the app workload and their SQL stay out.
+    assert [name for name in shipped if "convo_benchmarks" in name or name.startswith("benchmarks/")] == []
+    benchmark_sql = {path.name for path in (ROOT / "benchmarks").rglob("*.sql")}
+    assert benchmark_sql, "benchmarks/ holds no SQL file"
+    assert [name for name in shipped if name.rpartition("/")[2] in benchmark_sql] == []
+    assert "convo_pipelines.commands" not in entry_points and "convo_pipelines.demo" not in entry_points
+    assert [name for name in shipped if "tools" in name.split("/")[:-1]] == []
     sql_files = {
         f"convo_pipelines/sql/{path.relative_to(ROOT / 'sql').as_posix()}"
         for path in (ROOT / "sql").rglob("*")
@@ -166,3 +179,19 @@ def test_wheel_ships_every_sql_file_without_warnings(tmp_path: Path) -> None:
     module_file, length = result.stdout.split()
     assert Path(module_file).is_relative_to(installed)
     assert int(length) == len((ROOT / "sql" / nested).read_text(encoding="utf-8"))
+
+
+def test_the_benchmarks_wheel_ships_their_sql_and_the_entry_points_the_product_finds(tmp_path: Path) -> None:
+    source = copy_of_the_source(tmp_path)
+    wheels = tmp_path / "wheels"
+    build_wheel(source / "benchmarks", wheels)
+
+    (wheel,) = wheels.glob("convo_pipelines_benchmarks-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+        entry_points = archive.read(next(n for n in shipped if n.endswith(".dist-info/entry_points.txt"))).decode()
+    package = ROOT / "benchmarks"
+    sql_files = {path.relative_to(package).as_posix() for path in (package / "convo_benchmarks").rglob("*.sql")}
+    assert sql_files and sql_files - shipped == set()
+    assert [name for name in shipped if name.startswith("convo_pipelines/")] == []
+    assert "[convo_pipelines.commands]" in entry_points and "[convo_pipelines.demo]" in entry_points

@@ -33,10 +33,10 @@ import dagster as dg
 import psycopg
 import pytest
 
+from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor, write_cursor
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import connect
-from convo_pipelines.tools.seed import seed_demo
 from convo_pipelines_tests.helpers import dagster_cli_environment, definitions_bound_to, materialize_front_links_command
 from convo_pipelines_tests.pooler import (
     AdvisoryLock,
@@ -94,11 +94,13 @@ def test_overlapping_and_killed_runs_through_pgbouncer_hang_nothing_and_leave_no
         Runs(bouncer.url, tmp_path, project_root) as runs,
     ):
         defaults = server_defaults(login.direct_url)
+        # Ticked before the app's traffic starts: the sensor reads every change up to its tick, and the app's
+        # own writes would be changes too.
+        request = late_change_run_request(bouncer.url, changed)
+        assert request_scope(request) == (LATE_CHANGE_DAY, {str(changed.conversation)}), (
+            "the sensor asked for another run"
+        )
         with AppTraffic(bouncer.url, defaults, *app_samples(db)) as app:
-            request = late_change_run_request(bouncer.url, changed)
-            assert request_scope(request) == (LATE_CHANGE_DAY, {str(changed.conversation)}), (
-                "the sensor asked for another run"
-            )
             for name, days in OVERLAPPING_RANGES.items():
                 runs.materialize(name, days)
             runs.materialize("late_change", (request.partition_key, request.partition_key), request.run_config)
@@ -260,7 +262,7 @@ def late_change_run_request(pooled_url: str, changed: LateChange) -> dg.RunReque
             instance.report_runless_asset_event(
                 dg.AssetMaterialization(asset_key=asset, partition=f"2024-01-{day:02d}")
             )
-    cursor = write_cursor(datetime.now(UTC) - timedelta(hours=1))
+    cursor = write_cursor(datetime.now(UTC) - timedelta(hours=1), {})
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"postgres": postgres}, definitions=definitions_bound_to(postgres)
     ) as context:

@@ -21,13 +21,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.histories.schedules import conversation_discovery_schedule
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import connect, psycopg_url, with_database
 from convo_pipelines.lib.migrations import applied_versions, available_migrations, migrate, rollback_last
-from convo_pipelines.lib.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
@@ -535,7 +535,7 @@ def test_a_createrole_database_owner_applies_and_rolls_back_0005(server_url, dat
                 )
             )
     with connect(url) as conn:
-        conn.execute(render_sql("tools/source/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
+        conn.execute(render_sql("source/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
         conn.commit()
         assert [m.version for m in migrate(conn, SOURCE, ANALYTICS)] == [m.version for m in available_migrations()]
         assert migrate(conn, SOURCE, ANALYTICS) == []  # the owner still migrates: it is a member of the new owner

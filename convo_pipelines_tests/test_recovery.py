@@ -41,9 +41,9 @@ from convo_pipelines.defs.resources import (
     APP_DATABASE_POOL,
     TRANSIENT_ERRORS_RETRY,
     PostgresResource,
-    database_location,
 )
 from convo_pipelines.lib.db import dagster_storage_url
+from convo_pipelines.lib.retries import database_location
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database, wait_until
 from convo_pipelines_tests.source_data import (
     build_source_data,
@@ -328,10 +328,10 @@ def test_a_connection_lost_inside_a_block_that_handled_the_error_is_retried(post
     @dg.asset(retry_policy=TRANSIENT_ERRORS_RETRY)
     def swallows_its_lost_connection(context: dg.AssetExecutionContext, postgres: PostgresResource) -> None:
         attempts.append(context.retry_number)
-        with postgres.connect() as conn:
+        with postgres.session() as session:
             if context.retry_number == 0:
                 try:
-                    conn.execute("select pg_terminate_backend(pg_backend_pid())")
+                    session.execute("select pg_terminate_backend(pg_backend_pid())")
                 except psycopg.Error:
                     pass  # recorded and ignored, as a per-crew failure would be
 

@@ -27,9 +27,9 @@ def session_facts(conn: psycopg.Connection) -> dict[str, object]:
 
 def takes_a_transaction_lock(postgres: PostgresResource) -> int:
     """A step's write transaction as the pipeline's are: a transaction-level advisory lock, gone at commit."""
-    with postgres.connect() as conn:
-        conn.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        return conn.execute("select pg_backend_pid()").fetchone()[0]
+    with postgres.session() as session:
+        session.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        return session.execute("select pg_backend_pid()").fetchone()[0]
 
 
 def two_steps_and_a_check(before_second_step=lambda postgres, first_pid: None) -> list:
@@ -43,13 +43,13 @@ def two_steps_and_a_check(before_second_step=lambda postgres, first_pid: None) -
     @dg.asset
     def second(first: int, postgres: PostgresResource) -> None:
         before_second_step(postgres, first)
-        with postgres.connect() as conn:
-            facts["second"] = session_facts(conn)
+        with postgres.session() as session:
+            facts["second"] = session_facts(session.conn)
 
     @dg.asset_check(asset=second)
     def second_is_fine(postgres: PostgresResource) -> dg.AssetCheckResult:
-        with postgres.read_only_connection() as conn:
-            facts["check"] = session_facts(conn)
+        with postgres.read_only_session() as session:
+            facts["check"] = session_facts(session.conn)
         return dg.AssetCheckResult(passed=True)
 
     return [first, second, second_is_fine], facts
@@ -124,14 +124,14 @@ def test_a_step_that_failed_gives_its_connection_back_to_no_one(postgres, db):
     @dg.asset
     def fails_inside_a_transaction(postgres: PostgresResource) -> None:
         try:
-            with postgres.connect() as conn:
-                pids["failed"] = conn.execute("select pg_backend_pid()").fetchone()[0]
-                conn.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            with postgres.session() as session:
+                pids["failed"] = session.execute("select pg_backend_pid()").fetchone()[0]
+                session.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
                 raise ValueError("the step's own mistake")
         except dg.Failure as failure:  # what the step's retry policy sees of an error that is not transient
             assert "the step's own mistake" in str(failure.description)
-        with postgres.connect() as conn:
-            pids["next"] = conn.execute("select pg_backend_pid()").fetchone()[0]
+        with postgres.session() as session:
+            pids["next"] = session.execute("select pg_backend_pid()").fetchone()[0]
 
     assert dg.materialize([fails_inside_a_transaction], resources={"postgres": postgres}).success
     assert pids["next"] != pids["failed"]
@@ -140,7 +140,7 @@ def test_a_step_that_failed_gives_its_connection_back_to_no_one(postgres, db):
 
 def test_a_connection_kept_longer_than_the_idle_limit_is_closed_not_reused(postgres, db, monkeypatch):
     """A run's step queued long for a pool slot does not get a connection a firewall may have dropped meanwhile."""
-    monkeypatch.setattr("convo_pipelines.defs.resources.MAX_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr("convo_pipelines.lib.kept_connections.MAX_IDLE_SECONDS", 0.0)
     definitions, facts = two_steps_and_a_check()
     result = dg.materialize(definitions, resources={"postgres": postgres})
     assert result.success

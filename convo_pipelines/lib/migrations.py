@@ -9,8 +9,7 @@ The record table keeps the sha256 of the .up.sql text each migration was applied
 applied migration whose file was edited afterwards (its edit never reaches databases that already
 applied it) is named instead of silently diverging.
 
-Runs apply pending migrations themselves (`ensure_schema_current`, called once per process by
-PostgresResource) unless CONVO_AUTO_MIGRATE=false; every problem a person has to act on is a
+Runs apply pending migrations themselves (`ensure_schema_current_once`, on a process's first connection) unless CONVO_AUTO_MIGRATE=false; every problem a person has to act on is a
 MigrationError whose text is one line saying what is wrong and which command fixes it.
 """
 
@@ -19,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, wait_for_own_lock
+from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, sql_seconds, wait_for_own_lock
 from convo_pipelines.lib.sqlfiles import list_sql, read_sql, render_sql
 
 # Earlier texts of a shipped migration that leave the same schema, by version: a database that applied one is
@@ -42,6 +42,12 @@ MIGRATION_LOCK_KEY = 0x636F6E766F5F6D69
 MIGRATE_COMMAND = "convo-pipelines migrate"
 
 Log = Callable[[str], object]
+
+# (url, source schema, analytics schema) whose migrations this process found current: the check runs
+# on the first connection of a process only, never at code-location load.
+_schemas_found_current: set[tuple[str, str, str]] = set()
+_schema_check_locks: dict[tuple[str, str, str], threading.Lock] = {}
+_schema_check_locks_guard = threading.Lock()
 
 
 class MigrationError(RuntimeError):
@@ -172,6 +178,36 @@ def ensure_schema_current(
     for migration in applied:
         log.info(f"applied migration {migration.label}")
     return applied
+
+
+def ensure_schema_current_once(
+    conn: psycopg.Connection,
+    url: str,
+    source_schema: str,
+    analytics_schema: str,
+    *,
+    auto_migrate: bool,
+    log: logging.Logger,
+) -> None:
+    """ensure_schema_current on this process's first connection to `url` and these schemas; nothing after it
+    succeeded once. Its statements are not the caller's work: they are kept out of the connection's sql_seconds."""
+    key = (url, source_schema, analytics_schema)
+    if key in _schemas_found_current:
+        return
+    with _schema_check_lock(key):
+        if key in _schemas_found_current:
+            return
+        spent_before = sql_seconds(conn)
+        try:
+            ensure_schema_current(conn, source_schema, analytics_schema, auto_migrate=auto_migrate, log=log)
+        finally:
+            conn.sql_seconds = spent_before
+        _schemas_found_current.add(key)
+
+
+def _schema_check_lock(key: tuple[str, str, str]) -> threading.Lock:
+    with _schema_check_locks_guard:
+        return _schema_check_locks.setdefault(key, threading.Lock())
 
 
 def migrate(

@@ -1,8 +1,8 @@
 """The pipeline's environment values, validated once, with errors that name the variable.
 
-Read elsewhere: tools/dev.py reads DAGSTER_STORAGE_URL and DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT
+Read elsewhere: cli/dev.py reads DAGSTER_STORAGE_URL and DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT
 (`convo-pipelines dev` and `env` only; it also looks whether PARTITIONS_START_DATE is set, and PGUSER for
-a URL without a user), tools/cli.py reads CONVO_PIPELINES_DEBUG, lib/db.py reads, only to scrub passwords
+a URL without a user), cli/main.py reads CONVO_PIPELINES_DEBUG, lib/db.py reads, only to scrub passwords
 from errors, DATABASE_URL, DAGSTER_STORAGE_URL and TEST_DATABASE_URL; dagster.yaml reads DAGSTER_STORAGE_URL
 and the tests TEST_DATABASE_URL. docs/contract.md lists every variable.
 """
@@ -22,6 +22,8 @@ from croniter import CroniterBadDateError, croniter
 
 from convo_pipelines.lib.db import IDENTIFIER_PATTERN, ConfigError, redact_url, validate_database_url
 
+# The Dagster daemon evaluates sensors at most every 5 seconds: a shorter interval would not be kept.
+MIN_SENSOR_SECONDS = 5
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off"}
 
@@ -39,6 +41,8 @@ class Settings:
     link_tables_audit_cron: str
     enable_background_jobs: bool
     schedule_timezone: str
+    # How often the late-change sensor may tick (LATE_CHANGES_SENSOR_SECONDS): its share of the link tables' staleness.
+    late_changes_sensor_seconds: int = 10
     # Whether runs apply pending migrations themselves (false: a run with pending migrations fails, naming them).
     auto_migrate: bool = True
     # Where run-failure alerts are posted (a Slack-compatible incoming webhook); None logs them instead.
@@ -60,6 +64,7 @@ class Settings:
             link_tables_audit_cron=_cron(env, "LINK_TABLES_AUDIT_CRON", "0 4 * * 0"),
             enable_background_jobs=_boolean(env, "ENABLE_BACKGROUND_JOBS", True),
             schedule_timezone=_timezone(env, "SCHEDULE_TIMEZONE", "UTC"),
+            late_changes_sensor_seconds=_seconds(env, "LATE_CHANGES_SENSOR_SECONDS", 10, least=MIN_SENSOR_SECONDS),
             auto_migrate=_boolean(env, "CONVO_AUTO_MIGRATE", True),
             alert_webhook_url=_http_url(env, "ALERT_WEBHOOK_URL"),
             dagster_webserver_url=_http_url(env, "DAGSTER_WEBSERVER_URL"),
@@ -122,6 +127,15 @@ def _ever_fires(cron: str) -> bool:
     except CroniterBadDateError:
         return False
     return True
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int, *, least: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < least:
+        raise ConfigError(f"{name}={raw!r} is not a whole number of seconds of at least {least}")
+    return int(raw)
 
 
 def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:

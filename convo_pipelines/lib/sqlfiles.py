@@ -1,5 +1,8 @@
 """Load the SQL files under sql/ and bind their schema placeholders as quoted identifiers.
 
+The files are the package `convo_pipelines.sql` (the top-level sql/ folder); read_sql and render_sql
+take another package of SQL files as `package` (the benchmarks keep theirs in their own package).
+
 A file names schemas as {source} and {analytics}; other identifiers chosen at run time
 (a crew's histories table, say) are passed as keyword arguments and quoted the same way.
 Values are never formatted in: they are %(name)s parameters bound at execute time.
@@ -13,22 +16,28 @@ from importlib import resources
 
 from psycopg import sql
 
+SQL_PACKAGE = "convo_pipelines.sql"
+
 
 @cache
-def read_sql(name: str) -> str:
-    """The text of sql/<name> (e.g. 'links/stage_link_rows.sql')."""
-    return resources.files("convo_pipelines.sql").joinpath(name).read_text(encoding="utf-8")
+def read_sql(name: str, package: str = SQL_PACKAGE) -> str:
+    """The text of sql/<name> (e.g. 'links/stage_link_rows.sql'), or of <name> in `package`."""
+    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
-def render_sql(name: str, *, source: str, analytics: str, **identifiers: str | sql.Composable) -> sql.Composed:
-    """sql/<name> with {source}, {analytics} and any other placeholder bound as an identifier."""
+def render_sql(
+    name: str, *, source: str, analytics: str, package: str = SQL_PACKAGE, **identifiers: str | sql.Composable
+) -> sql.Composed:
+    """sql/<name> (or <name> in `package`) with {source}, {analytics} and any other placeholder bound as an identifier."""
     bound = {key: _as_identifier(value) for key, value in identifiers.items()}
-    return sql.SQL(read_sql(name)).format(source=sql.Identifier(source), analytics=sql.Identifier(analytics), **bound)
+    return sql.SQL(read_sql(name, package)).format(
+        source=sql.Identifier(source), analytics=sql.Identifier(analytics), **bound
+    )
 
 
 def list_sql(folder: str) -> list[str]:
     """The .sql files of one sql/ sub-folder, sorted by name."""
-    root = resources.files("convo_pipelines.sql").joinpath(folder)
+    root = resources.files(SQL_PACKAGE).joinpath(folder)
     return sorted(entry.name for entry in root.iterdir() if entry.name.endswith(".sql"))
 
 

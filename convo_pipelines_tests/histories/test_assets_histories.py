@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from convo_benchmarks.seed_histories import seed_histories
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.defs.histories.crews import inspect_histories_table, load_crews
@@ -26,7 +27,7 @@ from convo_pipelines.defs.histories.schemas import (
 from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.defs.partitions import PartitionWindow
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.tools.seed_histories import seed_histories
+from convo_pipelines.lib.session import Session
 from convo_pipelines_tests.histories_data import (
     HOSTILE_TABLE_NAME,
     HistoriesTableSpec,
@@ -99,9 +100,9 @@ def test_a_window_over_every_partition_counts_the_whole_table(db, postgres, scen
     run(postgres, "2024-01-01", RANGE[1])
     everything = Window.of(PartitionWindow(start=None, end=None, reaches_last_partition=True))
     assert everything.whole and everything.unpartitioned
-    with postgres.connect() as conn:
-        sessions = row_count_metadata(conn, postgres, "histories_sessions", everything)
-        summaries = row_count_metadata(conn, postgres, "conversation_summaries", everything)
+    with postgres.session() as session:
+        sessions = row_count_metadata(session, "histories_sessions", everything)
+        summaries = row_count_metadata(session, "conversation_summaries", everything)
     assert sessions["dagster/row_count"] == sessions["rows_in_window"] == len(oracle_sessions(db, scenario))
     assert summaries["dagster/row_count"] == len(oracle_summaries(db, scenario))
     # A window that stops before today's partition is not everything, even from the first partition on.
@@ -374,9 +375,8 @@ def test_activity_date_is_the_utc_day_whatever_the_server_timezone(db, postgres,
         conn.execute("delete from analytics.histories_sessions")
         [crew] = load_crews(conn, "public")
         window = Window(utc(2024, 3, 2), utc(2024, 3, 3))
-        merged = merge_crew(
-            conn, postgres, inspect_histories_table(conn, "public", crew), HISTORIES_SESSIONS_MERGE, window
-        )
+        session = Session(conn, postgres.source_schema, postgres.analytics_schema)
+        merged = merge_crew(session, inspect_histories_table(conn, "public", crew), HISTORIES_SESSIONS_MERGE, window)
         assert merged.counts["rows_inserted"] == 1
         assert conn.execute("select activity_date from analytics.histories_sessions").fetchall() == [
             (date(2024, 3, 2),)

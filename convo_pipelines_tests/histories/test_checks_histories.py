@@ -337,7 +337,7 @@ def test_a_run_that_deletes_rows_checks_its_whole_window(db, postgres) -> None:
     ],
 )
 def test_duplicates_of_a_written_grain_are_found_whatever_the_copies_stamps(
-    db, postgres, check_file, placeholder, written, window, table
+    db, db_session, postgres, check_file, placeholder, written, window, table
 ) -> None:
     """A run cannot write a duplicate grain (its merge needs the key, and fails without it: see the test
     above), so the written scope's SQL is run here directly, on a table without its key."""
@@ -356,7 +356,7 @@ def test_duplicates_of_a_written_grain_are_found_whatever_the_copies_stamps(
     }
 
     def violations(fragment: str) -> int:
-        statement = postgres.sql(check_file, **{placeholder: postgres.sql(fragment)})
+        statement = db_session.sql(check_file, **{placeholder: db_session.sql(fragment)})
         return db.execute(statement, params).fetchone()[1]
 
     # Both copies predate `since`: no run since wrote the grain; the window holds it.

@@ -148,8 +148,8 @@ def test_rows_applied_before_checksums_existed_are_adopted_by_the_next_migrate(
     state = read_schema_state(db, SOURCE)
     assert state.pending == [] and len(state.without_checksum) == len(available_migrations()) and state.changed == []
     # Runs accept it as it is: nothing is pending, and nothing is written.
-    with PostgresResource(database_url=database_url, auto_migrate=False).connect() as conn:
-        conn.execute("select 1")
+    with PostgresResource(database_url=database_url, auto_migrate=False).session() as session:
+        session.execute("select 1")
     assert (
         db.execute(
             "select count(*) from information_schema.columns where column_name = 'checksum' "

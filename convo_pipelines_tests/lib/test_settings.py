@@ -20,6 +20,7 @@ def test_defaults_match_the_design() -> None:
     assert settings.enable_background_jobs is True
     assert settings.schedule_timezone == "UTC"
     assert settings.auto_migrate is True
+    assert settings.late_changes_sensor_seconds == 10
     assert settings.convo_home.name == ".convo"
 
 
@@ -36,6 +37,9 @@ def test_defaults_match_the_design() -> None:
         ("ENABLE_BACKGROUND_JOBS", "maybe"),
         ("CONVO_AUTO_MIGRATE", "sometimes"),
         ("SCHEDULE_TIMEZONE", "Mars/Olympus"),
+        ("LATE_CHANGES_SENSOR_SECONDS", "4"),
+        ("LATE_CHANGES_SENSOR_SECONDS", "ten"),
+        ("LATE_CHANGES_SENSOR_SECONDS", "7.5"),
         ("SOURCE_SCHEMA", "public; drop table people"),
         ("ANALYTICS_SCHEMA", "Analytics"),
     ],
@@ -51,6 +55,10 @@ def test_a_bad_url_never_shows_its_password() -> None:
         Settings.from_env({"DATABASE_URL": "postgresql://app:s3cret@db:badport/app"})
     assert "s3cret" not in str(raised.value)
     assert redact_url("postgresql://app:s3cret@db:5432/app") == "postgresql://app:***@db:5432/app"
+
+
+def test_the_sensor_interval_is_read_in_whole_seconds() -> None:
+    assert Settings.from_env({"LATE_CHANGES_SENSOR_SECONDS": " 30 "}).late_changes_sensor_seconds == 30
 
 
 def test_background_jobs_can_be_switched_off() -> None:

@@ -997,8 +997,8 @@ def test_a_bulk_run_leaves_out_the_people_join_only_when_the_sources_key_proves_
     build_source_data(db, dangling_references=False)
 
     def oracle_text(bulk: bool) -> str:
-        with postgres.connect() as conn:
-            return front_oracle(conn, postgres, PEOPLE_LINKS, bulk=bulk).as_string(conn)
+        with postgres.session() as session:
+            return front_oracle(session, PEOPLE_LINKS, bulk=bulk).as_string(session.conn)
 
     people_join = '"public".people as person'
     assert people_join not in oracle_text(bulk=True)

@@ -16,6 +16,7 @@ from convo_pipelines.defs.links.checks import CONSTRAINTS_IN_FORCE, SAMPLE_CONVE
 from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
 from convo_pipelines.defs.partitions import daily_partitions, partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.session import Session
 from convo_pipelines_tests.source_data import (
     SourceData,
     build_source_data,
@@ -31,6 +32,8 @@ UNIQUE_PAIR = {
 }
 UTC = UTC
 WARN_CHECKS = {"array_consistency", "late_change_indexes"}
+# How Dagster fails the step of a table's checks when blocking ones among them fail with ERROR.
+BLOCKING_FAILURE = re.compile(r"\d+ blocking asset checks? failed with ERROR severity")
 CHANGE_WATCHED_TABLES = (
     "contact_methods",
     "conversations",
@@ -47,7 +50,10 @@ project_asset = assets_by_name["project_conversations"]
 
 
 def checks_of(*tables: str) -> list[dg.AssetChecksDefinition]:
-    return [check for check in link_checks if next(iter(check.check_keys)).asset_key.to_user_string() in tables]
+    """The check definitions of `tables`: each holds the checks of one table (one step per table)."""
+    return [
+        check for check in link_checks if {key.asset_key.to_user_string() for key in check.check_keys} <= set(tables)
+    ]
 
 
 def evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -82,24 +88,24 @@ def run_checks_alone(postgres: PostgresResource, *tables: str) -> dict[tuple[str
     )
     # A failing blocking check (people_front_conversations') fails its step, and so the run; nothing else may.
     failures = [event.event_specific_data.error.message for event in result.all_events if event.is_step_failure]
-    assert all("blocking asset check failed with ERROR severity" in failure for failure in failures), failures
+    assert all(BLOCKING_FAILURE.search(failure) for failure in failures), failures
     found = evaluations(result)
     assert {table for table, _ in found} == set(tables)
     return found
 
 
-def exactness_statement(postgres: PostgresResource, sampled: bool = False, excusing: bool = True) -> sql.Composed:
+def exactness_statement(session: Session, sampled: bool = False, excusing: bool = True) -> sql.Composed:
     """The people links' exactness SQL over every conversation of its window, or over a sample of them; with
     `excusing` False, as the check's first statement after a run, which excuses no difference."""
     scope = "scope_sampled_front_conversations" if sampled else "scope_window_front_conversations"
     unsettled = "select_unsettled_front_conversations" if excusing else "excuse_no_front_conversations"
-    return postgres.sql(
+    return session.sql(
         "links/checks/check_front_links_exactness.sql",
         link_table="people_front_conversations",
         owner_column="person_id",
-        expected=postgres.sql("links/checks/select_expected_people_links.sql"),
-        scoped_conversations=postgres.sql(f"links/checks/{scope}.sql"),
-        unsettled=postgres.sql(f"links/checks/{unsettled}.sql"),
+        expected=session.sql("links/checks/select_expected_people_links.sql"),
+        scoped_conversations=session.sql(f"links/checks/{scope}.sql"),
+        unsettled=session.sql(f"links/checks/{unsettled}.sql"),
     )
 
 
@@ -164,11 +170,27 @@ def test_every_link_check_passes_on_tables_the_assets_built(built, postgres, db)
 
 def test_only_the_checks_of_the_people_links_are_blocking():
     # clients_front_conversations is computed from people_front_conversations; nothing from the others.
-    for check in link_checks:
-        spec = next(iter(check.check_specs))
+    specs = [spec for check in link_checks for spec in check.check_specs]
+    assert len(specs) == 11
+    for spec in specs:
         assert spec.blocking is (
             spec.asset_key.to_user_string() == "people_front_conversations" and spec.name not in WARN_CHECKS
         )
+
+
+def test_one_check_launched_alone_runs_alone_in_the_step_of_its_tables_checks(built, postgres):
+    """A table's checks share a step, yet a check launched alone (the UI's "Execute" on it) runs alone."""
+    key = dg.AssetCheckKey(dg.AssetKey("people_front_conversations"), "no_orphans")
+    result = dg.materialize(
+        [*link_assets, *link_checks], selection=dg.AssetSelection.checks(key), resources={"postgres": postgres}
+    )
+    found = evaluations(result)
+    assert list(found) == [("people_front_conversations", "no_orphans")]
+    assert found[("people_front_conversations", "no_orphans")].passed
+    assert found[("people_front_conversations", "no_orphans")].metadata["scope"].value == "whole table"
+    assert {event.step_key for event in result.all_events if event.is_step_success} == {
+        "people_front_conversations_checks"
+    }
 
 
 @pytest.mark.parametrize("table", FRONT_TABLES)
@@ -393,7 +415,7 @@ def test_front_checks_cover_only_the_run_window(built, postgres, db, source):
     assert {s["front_conversation_id"] for s in samples(alone, "missing")} == {str(day_9)}
 
 
-def test_window_bounds_of_the_check_sql(built, postgres, db, source):
+def test_window_bounds_of_the_check_sql(built, postgres, db, db_session, source):
     """The check SQL scopes by created_at half-open; a null start is open (the first partition)."""
     db.execute(
         "delete from public.people_front_conversations where front_conversation_id = %s",
@@ -405,7 +427,7 @@ def test_window_bounds_of_the_check_sql(built, postgres, db, source):
     )
 
     def missing_in(start: datetime | None, end: datetime | None) -> int:
-        statement = exactness_statement(postgres)
+        statement = exactness_statement(db_session)
         rows = db.execute(
             statement, {"window_start": start, "window_end": end, "sample_limit": 5, "changed_since": None}
         ).fetchall()
@@ -418,7 +440,9 @@ def test_window_bounds_of_the_check_sql(built, postgres, db, source):
     assert missing_in(datetime(2024, 1, 10, tzinfo=UTC), datetime(2024, 1, 11, tzinfo=UTC)) == 0
 
 
-def test_a_difference_the_app_made_after_the_run_started_is_left_to_the_next_run(built, postgres, db, source):
+def test_a_difference_the_app_made_after_the_run_started_is_left_to_the_next_run(
+    built, postgres, db, db_session, source
+):
     """matches_source compares with the source as it is when the check runs: a recipient the app adds
     after the run started is not a failure of that run (the next run links it); one added before is."""
     person = source.people[2]
@@ -437,7 +461,7 @@ def test_a_difference_the_app_made_after_the_run_started_is_left_to_the_next_run
 
     def missing(changed_since: datetime | None, excusing: bool = True) -> int:
         params = {"window_start": None, "window_end": None, "sample_limit": 5, "changed_since": changed_since}
-        rows = db.execute(exactness_statement(postgres, excusing=excusing), params).fetchall()
+        rows = db.execute(exactness_statement(db_session, excusing=excusing), params).fetchall()
         return {problem: count for problem, count, _ in rows}["missing"]
 
     assert missing(None) == 1
@@ -448,7 +472,9 @@ def test_a_difference_the_app_made_after_the_run_started_is_left_to_the_next_run
     assert missing(now - timedelta(minutes=1), excusing=False) == 1
 
 
-def test_late_change_indexes_names_each_table_with_its_statement_and_the_sensor_uses_them(built, postgres, db):
+def test_late_change_indexes_names_each_table_with_its_statement_and_the_sensor_uses_them(
+    built, postgres, db, db_session
+):
     warning = built[("people_front_conversations", "late_change_indexes")]
     assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
     statements = samples(warning, "tables_without_change_index")
@@ -470,30 +496,32 @@ def test_late_change_indexes_names_each_table_with_its_statement_and_the_sensor_
 
     # The sensor's reads of those tables can now be index range scans: with sequential scans priced out,
     # the plan reads every watched table through its new index and none in full.
-    plan = explain_late_change_sensor(postgres, db)
+    plan = explain_late_change_sensor(db_session)
     scanned = {table for table in CHANGE_WATCHED_TABLES if re.search(rf"\b(on|using) {table}_changed_at_idx\b", plan)}
     assert scanned == set(CHANGE_WATCHED_TABLES), plan
     assert "Seq Scan" not in plan, plan
 
 
-def explain_late_change_sensor(postgres: PostgresResource, db: psycopg.Connection) -> str:
-    """The plans of both statements of a sensor tick (the Front days, then the project changes)."""
+def explain_late_change_sensor(session: Session) -> str:
+    """The plans of both statements of a sensor tick (the fingerprints of every watched table, then the Front days)."""
     statements = [
-        postgres.sql(f"links/sensor/{name}.sql")
-        for name in ("find_late_changed_front_day_ranges", "count_late_project_changes")
+        session.sql(f"links/sensor/{name}.sql")
+        for name in ("select_change_fingerprints", "find_late_changed_front_day_ranges")
     ]
     now = datetime.now(UTC)
     params = {
         "changed_after": now - timedelta(minutes=5),
-        "changed_through": now,
+        "allowance": timedelta(minutes=2),
         "partitions_start": datetime(2024, 1, 1, tzinfo=UTC),
         "partitions_end": now,
         "max_named_conversations": 2000,
     }
-    with db.transaction():
-        db.execute("set local enable_seqscan = off")
+    with session.conn.transaction():
+        session.execute("set local enable_seqscan = off")
         rows = [
-            row for statement in statements for row in db.execute(sql.SQL("explain ") + statement, params).fetchall()
+            row
+            for statement in statements
+            for row in session.execute(sql.SQL("explain ") + statement, params).fetchall()
         ]
     return "\n".join(row[0] for row in rows)
 
@@ -596,7 +624,9 @@ def test_a_run_records_only_the_guarantees_of_enforced_constraints_and_its_orpha
     assert not [name for name in orphans.metadata if name.endswith("_verified_by")]
 
 
-def test_the_sampled_comparison_finds_every_kind_of_wrong_row_among_the_conversations_it_compares(built, postgres, db):
+def test_the_sampled_comparison_finds_every_kind_of_wrong_row_among_the_conversations_it_compares(
+    built, postgres, db, db_session
+):
     """The comparison that follows a run: missing, extra and stale rows are found in the conversations it
     compares (those a scoped run named, or a random sample), and nothing is reported for the others."""
     table = "people_front_conversations"
@@ -645,7 +675,7 @@ def test_the_sampled_comparison_finds_every_kind_of_wrong_row_among_the_conversa
             "sample_conversations": sample,
             "sample_seed": seed,
         }
-        rows = db.execute(exactness_statement(postgres, sampled=True, excusing=excusing), params).fetchall()
+        rows = db.execute(exactness_statement(db_session, sampled=True, excusing=excusing), params).fetchall()
         return {problem: (n, {s["front_conversation_id"] for s in found}) for problem, n, found in rows}
 
     named = problems([missing_in, stale_in, extra_in], None)
@@ -741,18 +771,20 @@ def test_the_checks_of_the_last_partition_cover_the_conversations_dated_after_it
 
 
 @pytest.mark.parametrize("table", ["people_front_conversations", "clients_front_conversations"])
-def test_the_app_moving_on_is_probed_per_differing_conversation_never_hashed_whole(table, built, postgres, db):
+def test_the_app_moving_on_is_probed_per_differing_conversation_never_hashed_whole(
+    table, built, postgres, db, db_session
+):
     """Whether a difference is the app moving on is asked of the differing conversations alone, through the
     source's indexes. Planned as a hashed subplan, it read and hashed every recipient of the source once the
     app had changed one compared conversation: 30 s after a 1,000,000-conversation fill beside the app."""
     link = next(spec for spec in FRONT_LINK_TABLES if spec.table == table)
     owner = {"link_table": table, "owner_column": link.owner_column}
-    statement = postgres.sql(
+    statement = db_session.sql(
         "links/checks/check_front_links_exactness.sql",
         **owner,
-        expected=postgres.sql(link.expected_links_sql, **owner),
-        scoped_conversations=postgres.sql("links/checks/scope_sampled_front_conversations.sql", **owner),
-        unsettled=postgres.sql("links/checks/select_unsettled_front_conversations.sql"),
+        expected=db_session.sql(link.expected_links_sql, **owner),
+        scoped_conversations=db_session.sql("links/checks/scope_sampled_front_conversations.sql", **owner),
+        unsettled=db_session.sql("links/checks/select_unsettled_front_conversations.sql"),
     )
     params = {
         "sample_limit": 5,

@@ -73,6 +73,11 @@ def cursor_at(moment: datetime) -> str:
     return json.dumps({"changes_through": moment.isoformat()})
 
 
+def next_window_start(data) -> datetime:
+    """The lower bound the tick left in its cursor for the next one."""
+    return datetime.fromisoformat(json.loads(data.cursor)["changes_after"])
+
+
 def evaluate(definitions: dg.Definitions, postgres: PostgresResource, cursor: str | None, instance: dg.DagsterInstance):
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"postgres": postgres}, definitions=definitions
@@ -178,8 +183,8 @@ def test_first_tick_sets_the_cursor_and_requests_nothing(definitions, postgres, 
     data = evaluate(definitions, postgres, None, instance)
     after = db_now(db)
     assert not data.run_requests
-    through = datetime.fromisoformat(json.loads(data.cursor)["changes_through"])
-    assert before - LATE_COMMIT_ALLOWANCE <= through <= after - LATE_COMMIT_ALLOWANCE
+    assert before - LATE_COMMIT_ALLOWANCE <= next_window_start(data) <= after - LATE_COMMIT_ALLOWANCE
+    assert set(json.loads(data.cursor)["fingerprints"]) == {"front", "project"}
 
 
 def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_links(
@@ -199,7 +204,7 @@ def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_lin
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
     assert requested_ranges(data) == [("2024-01-10", "2024-01-10")]
     assert project_requests(data) == []
-    assert json.loads(data.cursor)["changes_through"] > (now - timedelta(hours=1)).isoformat()
+    assert next_window_start(data) > now - timedelta(hours=1)
 
     execute_requests(definitions, data, instance)
     assert (person, conversation) in link_pairs(db, SCHEMA, "people_front_conversations")
@@ -208,7 +213,7 @@ def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_lin
     # Nothing changed since: the next tick, from the advanced cursor, requests nothing.
     again = evaluate(definitions, postgres, data.cursor, instance)
     assert not again.run_requests
-    assert json.loads(again.cursor)["changes_through"] >= json.loads(data.cursor)["changes_through"]
+    assert next_window_start(again) >= next_window_start(data)
 
 
 def test_a_recipient_added_to_a_conversation_dated_after_today_requests_todays_partition(
@@ -297,8 +302,9 @@ def test_changes_on_consecutive_days_collapse_into_one_range(definitions, postgr
     range_request = next(r for r in data.run_requests if r.partition_key is None)
     assert range_request.tags[PARTITION_RANGE_START_TAG] == "2024-01-09"
     assert range_request.tags[PARTITION_RANGE_END_TAG] == "2024-01-11"
-    # Run keys are deterministic from the window: its days and the cursor's new bound.
-    through = json.loads(data.cursor)["changes_through"]
+    # Run keys are deterministic from the window: its days and the tick's moment (the next window starts
+    # LATE_COMMIT_ALLOWANCE before it).
+    through = (next_window_start(data) + LATE_COMMIT_ALLOWANCE).astimezone(UTC).isoformat()
     assert range_request.run_key == f"late-changes:2024-01-09...2024-01-11:through:{through}"
     assert len({r.run_key for r in data.run_requests}) == len(data.run_requests)
     execute_requests(definitions, data, instance)
@@ -335,22 +341,96 @@ def test_a_project_whose_user_changed_requests_the_project_job(definitions, post
     assert_links_exact(db)
 
 
-def test_a_change_inside_the_lag_waits_for_a_later_tick(definitions, postgres, db, source, instance):
-    """A row stamped less than LATE_COMMIT_ALLOWANCE ago may belong to a transaction still committing: the tick
-    leaves it for later and keeps its cursor below it, so the next tick reads it."""
-    now = db_now(db)
-    recent = now - LATE_COMMIT_ALLOWANCE / 4
-    db.execute(
-        "update public.front_conversations set updated_at = %s where id = %s", (recent, source.first_instant_of_jan_10)
+def stamp_conversation(db: psycopg.Connection, conversation, stamp) -> None:
+    db.execute("update public.front_conversations set updated_at = %s where id = %s", (stamp, conversation))
+
+
+def test_a_change_stamped_just_now_is_requested_by_the_next_tick_and_only_once(
+    definitions, postgres, db, source, instance
+):
+    """No waiting for late commits: the tick after a change requests it, and a tick that finds nothing written
+    since the previous one requests nothing, though the change is still inside its window."""
+    first = evaluate(definitions, postgres, None, instance)
+    stamp_conversation(db, source.first_instant_of_jan_10, db_now(db))
+
+    data = evaluate(definitions, postgres, first.cursor, instance)
+    assert requested_ranges(data) == [("2024-01-10", "2024-01-10")]
+    execute_requests(definitions, data, instance)
+
+    again = evaluate(definitions, postgres, data.cursor, instance)
+    assert not again.run_requests
+    assert again.skip_message == "No source change since the last tick."
+
+
+def test_a_late_commit_stamped_before_the_previous_tick_is_requested_by_the_next(
+    definitions, postgres, db, source, instance, database_url
+):
+    """An app transaction stamps a row (now() is its start), a tick runs while it is still open and cannot see
+    it, then it commits: the next tick reads it, though its stamp is older than the tick that missed it."""
+    first = evaluate(definitions, postgres, None, instance)
+    with psycopg.connect(database_url) as app:
+        stamp_conversation(app, source.first_instant_of_jan_10, app.execute("select now()").fetchone()[0])
+        while_open = evaluate(definitions, postgres, first.cursor, instance)
+        assert not while_open.run_requests
+    # The app's transaction committed when its connection closed.
+    data = evaluate(definitions, postgres, while_open.cursor, instance)
+    assert requested_ranges(data) == [("2024-01-10", "2024-01-10")]
+
+
+def test_a_tick_waits_while_its_previous_run_has_not_started_then_covers_every_change_since(
+    definitions, postgres, db, source, instance
+):
+    """Runs never pile up in the queue: while a run the sensor requested has not started, its ticks request
+    nothing and keep the cursor; the tick after it started requests every change made meanwhile."""
+    first = evaluate(definitions, postgres, None, instance)
+    stamp_conversation(db, source.first_instant_of_jan_10, db_now(db))
+    requested = evaluate(definitions, postgres, first.cursor, instance)
+    assert requested_ranges(requested) == [("2024-01-10", "2024-01-10")]
+    not_started = dg.DagsterRun(
+        job_name="front_links_job",
+        run_id="0" * 8 + "-0000-0000-0000-" + "0" * 12,
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        tags={sensors.SENSOR_NAME_TAG: link_tables_late_changes_sensor.name},
     )
-    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
-    assert requested_ranges(data) == []
-    assert datetime.fromisoformat(json.loads(data.cursor)["changes_through"]) < recent
+    instance.add_run(not_started)
+    jan_12 = next(cid for cid, created in source.front_conversations.items() if created.date() == date(2024, 1, 12))
+    stamp_conversation(db, jan_12, db_now(db))
+
+    waiting = evaluate(definitions, postgres, requested.cursor, instance)
+    assert not waiting.run_requests
+    assert waiting.cursor == requested.cursor
+
+    instance.handle_run_event(
+        not_started.run_id, dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name="front_links_job")
+    )
+    after = evaluate(definitions, postgres, waiting.cursor, instance)
+    # The window still holds the first change too (stamped inside the allowance): recomputed again, harmlessly.
+    assert ("2024-01-12", "2024-01-12") in requested_ranges(after)
+
+
+def test_an_app_server_clock_behind_the_database_within_the_allowance_is_seen(
+    definitions, postgres, db, source, instance
+):
+    """Rails stamps updated_at from the app server's clock: one behind the database's by less than
+    LATE_COMMIT_ALLOWANCE writes a stamp older than the previous tick, still inside the next window."""
+    first = evaluate(definitions, postgres, None, instance)
+    stamp_conversation(db, source.first_instant_of_jan_10, db_now(db) - LATE_COMMIT_ALLOWANCE * 3 / 4)
+    data = evaluate(definitions, postgres, first.cursor, instance)
+    assert requested_ranges(data) == [("2024-01-10", "2024-01-10")]
+
+
+def test_a_stamp_older_than_the_allowance_is_left_to_the_nightly_sync(definitions, postgres, db, source, instance):
+    """The window's limit, as the docs state it: a row committed with a stamp further back than
+    LATE_COMMIT_ALLOWANCE before the previous tick is not read again; the nightly sync reconciles it."""
+    first = evaluate(definitions, postgres, None, instance)
+    stamp_conversation(db, source.first_instant_of_jan_10, db_now(db) - LATE_COMMIT_ALLOWANCE * 2)
+    data = evaluate(definitions, postgres, first.cursor, instance)
+    assert not data.run_requests
 
 
 def test_default_status_and_interval(definitions):
     sensor = definitions.get_repository_def().get_sensor_def("link_tables_late_changes_sensor")
-    assert sensor.minimum_interval_seconds == 60
+    assert sensor.minimum_interval_seconds == 10
     assert {job.name for job in sensor.jobs} == {"front_links_job", "project_links_job"}
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 

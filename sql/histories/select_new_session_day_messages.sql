@@ -3,50 +3,53 @@
 -- The new messages come from a created_at range scan; their session-days are read back by session_id (always indexed).
 with new_rows as materialized (
     select
-        h.session_id,
-        h.created_at,
+        history.session_id,
+        history.created_at,
         row_check.skip_reason
-    from {source}.{histories_table} as h
-    cross join lateral ({row_skip_reason}) as row_check
-    where h.created_at >= greatest(%(window_start)s, %(watermark)s - %(late_commit_overlap)s)
-      and h.created_at < %(window_end)s
+    from {source}.{histories_table} as history
+    cross join lateral ({row_skip_reason}) as row_check -- noqa: ST05
+    where
+        history.created_at >= greatest(%(window_start)s, %(watermark)s - %(late_commit_overlap)s)
+        and history.created_at < %(window_end)s
 ),
 
 new_session_days as materialized (
     select distinct
-        nr.session_id,
-        (nr.created_at at time zone 'UTC')::date as activity_date
-    from new_rows as nr
-    where nr.skip_reason is null
+        new_row.session_id,
+        (new_row.created_at at time zone 'UTC')::date as activity_date
+    from new_rows as new_row
+    where new_row.skip_reason is null
 )
 
 select
-    h.session_id::text as session_id,
-    nsd.activity_date,
-    h.created_at,
+    history.session_id::text as session_id,
+    new_session_day.activity_date,
+    history.created_at,
     row_check.skip_reason,
     case
         when row_check.skip_reason is not null then null
         when {message_typeof}({message}) = 'object' then {message} ->> 'type'
     end as message_type
-from {source}.{histories_table} as h
-cross join lateral ({row_skip_reason}) as row_check
-inner join new_session_days as nsd
-    on nsd.session_id = h.session_id
-   and nsd.activity_date = (h.created_at at time zone 'UTC')::date
+from {source}.{histories_table} as history
+cross join lateral ({row_skip_reason}) as row_check -- noqa: ST05
+inner join new_session_days as new_session_day
+    on
+        new_session_day.session_id = history.session_id
+        and new_session_day.activity_date = (history.created_at at time zone 'UTC')::date
 -- The planner cannot size an array built at run time, so this keeps the read on the session_id index
 -- even when the new session-days are estimated many (a join alone may pick a scan of the whole table).
-where h.session_id = any(array(select nsd_ids.session_id from new_session_days as nsd_ids))
-  -- Older skipped rows of these session-days are not new: a full run counts them.
-  and row_check.skip_reason is null
+where
+    history.session_id = any(array(select listed_session_day.session_id from new_session_days as listed_session_day))
+    -- Older skipped rows of these session-days are not new: a full run counts them.
+    and row_check.skip_reason is null
 
 union all
 
 select
-    nr.session_id::text as session_id,
+    new_row.session_id::text as session_id,
     null::date as activity_date,
-    nr.created_at,
-    nr.skip_reason,
+    new_row.created_at,
+    new_row.skip_reason,
     null::text as message_type
-from new_rows as nr
-where nr.skip_reason is not null
+from new_rows as new_row
+where new_row.skip_reason is not null

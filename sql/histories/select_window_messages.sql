@@ -2,19 +2,24 @@
 -- With count_undated (a full run), also the crew's rows in no partition's window (created_at null, or before or after every partition),
 -- which no window ever reads: they are skipped too, so a full run counts them.
 select
-    h.session_id::text as session_id,
-    (h.created_at at time zone 'UTC')::date as activity_date,
-    h.created_at,
+    history.session_id::text as session_id,
+    (history.created_at at time zone 'UTC')::date as activity_date,
+    history.created_at,
     row_check.skip_reason,
     case
         -- Skipped rows stay in the list to be counted, but their message may not be readable at all.
         when row_check.skip_reason is not null then null
         when {message_typeof}({message}) = 'object' then {message} ->> 'type'
     end as message_type
-from {source}.{histories_table} as h
-cross join lateral ({row_skip_reason}) as row_check
-where (h.created_at >= %(window_start)s and h.created_at < %(window_end)s)
-   or (
-       %(count_undated)s
-       and (h.created_at is null or h.created_at < %(timeline_start)s or h.created_at >= %(timeline_end)s)
-   )
+from {source}.{histories_table} as history
+cross join lateral ({row_skip_reason}) as row_check -- noqa: ST05
+where
+    (history.created_at >= %(window_start)s and history.created_at < %(window_end)s)
+    or (
+        %(count_undated)s
+        and (
+            history.created_at is null
+            or history.created_at < %(timeline_start)s
+            or history.created_at >= %(timeline_end)s
+        )
+    )

@@ -3,18 +3,21 @@
 with deleted as (
     delete from {source}.{links} as link
     using pg_temp.front_link_differences as difference
-    where link.id = difference.link_id
-      and difference.oracle_front_conversation_id is null
+    where
+        link.id = difference.link_id
+        and difference.oracle_front_conversation_id is null
     returning 1
 ),
 
 refreshed as (
     update {source}.{links} as link
-    set front_conversation_created_at = difference.oracle_front_conversation_created_at,
+    set
+        front_conversation_created_at = difference.oracle_front_conversation_created_at,
         updated_at = now()
     from pg_temp.front_link_differences as difference
-    where link.id = difference.link_id
-      and difference.oracle_front_conversation_id is not null
+    where
+        link.id = difference.link_id
+        and difference.oracle_front_conversation_id is not null
     returning 1
 )
 

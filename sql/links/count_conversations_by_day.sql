@@ -3,7 +3,8 @@ select
     (conversation.created_at at time zone 'UTC')::date as day,
     count(*) as conversations
 from {source}.{conversations} as conversation
-where conversation.created_at >= %(start)s
-  and conversation.created_at < %(end)s
+where
+    conversation.created_at >= %(start)s
+    and conversation.created_at < %(end)s
 group by 1
 order by 1

@@ -1,5 +1,7 @@
 -- Counts the links of a window's Front conversations (only those in only_conversation_ids when given): after a diff's deletes, the window's rows but for the missing ones still to insert.
-select count(*)
-from (
+with window_links as (
     {window_links}
-) as window_link
+)
+
+select count(*)
+from window_links

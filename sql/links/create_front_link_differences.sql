@@ -20,8 +20,10 @@ select
     oracle.front_conversation_created_at as oracle_front_conversation_created_at
 from oracle
 full join window_links as window_link
-    on window_link.owner_id = oracle.{owner}
-   and window_link.front_conversation_id = oracle.front_conversation_id
-where window_link.id is null
-   or oracle.front_conversation_id is null
-   or window_link.front_conversation_created_at is distinct from oracle.front_conversation_created_at
+    on
+        window_link.owner_id = oracle.{owner}
+        and window_link.front_conversation_id = oracle.front_conversation_id
+where
+    window_link.id is null
+    or oracle.front_conversation_id is null
+    or window_link.front_conversation_created_at is distinct from oracle.front_conversation_created_at

@@ -5,23 +5,24 @@ select
     difference.oracle_front_conversation_id,
     difference.oracle_front_conversation_created_at
 from pg_temp.front_link_differences as difference
-where difference.link_id is null
-  and (
-      %(after_owner)s::uuid is null
-      or (difference.oracle_owner_id, difference.oracle_front_conversation_id)
-          > (%(after_owner)s::uuid, %(after_conversation)s::uuid)
-  )
-  and (
-      %(upto_owner)s::uuid is null
-      or (difference.oracle_owner_id, difference.oracle_front_conversation_id)
-          <= (%(upto_owner)s::uuid, %(upto_conversation)s::uuid)
-  )
-  and exists (
-      select 1 from {source}.{owner_table} as owner_row
-      where owner_row.id = difference.oracle_owner_id
-  )
-  and exists (
-      select 1 from {source}.front_conversations as conversation_row
-      where conversation_row.id = difference.oracle_front_conversation_id
-  )
+where
+    difference.link_id is null
+    and (
+        %(after_owner)s::uuid is null
+        or (difference.oracle_owner_id, difference.oracle_front_conversation_id)
+        > (%(after_owner)s::uuid, %(after_conversation)s::uuid)
+    )
+    and (
+        %(upto_owner)s::uuid is null
+        or (difference.oracle_owner_id, difference.oracle_front_conversation_id)
+        <= (%(upto_owner)s::uuid, %(upto_conversation)s::uuid)
+    )
+    and exists (
+        select 1 from {source}.{owner_table} as owner_row
+        where owner_row.id = difference.oracle_owner_id
+    )
+    and exists (
+        select 1 from {source}.front_conversations as conversation_row
+        where conversation_row.id = difference.oracle_front_conversation_id
+    )
 on conflict ({owner}, front_conversation_id) do nothing

@@ -4,12 +4,13 @@ select distinct
     people_link.front_conversation_id,
     conversation.created_at as front_conversation_created_at
 from {source}.front_conversations as conversation
-join {source}.people_front_conversations as people_link
+inner join {source}.people_front_conversations as people_link
     on people_link.front_conversation_id = conversation.id
-join {source}.people as person
+inner join {source}.people as person
     on person.id = people_link.person_id
-join {source}.clients as client
+inner join {source}.clients as client
     on client.id = person.client_id
-where conversation.created_at >= %(start)s
-  and conversation.created_at < %(end)s
-  and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))
+where
+    conversation.created_at >= %(start)s
+    and conversation.created_at < %(end)s
+    and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))

@@ -4,33 +4,44 @@
 -- problem that has none.
 with guaranteeing_keys as (
     {guaranteeing_keys}
+),
+
+guaranteeing_index as (
+    {guaranteeing_index}
+),
+
+-- One row per side of a pair (owner, Front conversation) with the validated foreign key that covers it, if any.
+sides as (
+    select
+        'missing_' || %(owner_kind)s::text as problem,
+        (
+            select min(guaranteeing_key.constraint_name) from guaranteeing_keys as guaranteeing_key
+            where
+                guaranteeing_key.column_name = %(owner_column_name)s::text
+                and guaranteeing_key.referenced_table = %(owner_table_name)s::text
+        ) as constraint_name
+    union all
+    select
+        'missing_front_conversation' as problem,
+        (
+            select min(guaranteeing_key.constraint_name) from guaranteeing_keys as guaranteeing_key
+            where
+                guaranteeing_key.column_name = 'front_conversation_id'
+                and guaranteeing_key.referenced_table = 'front_conversations'
+        ) as constraint_name
 )
 
 select
     'duplicate_pairs' as problem,
     0::bigint as violations,
     '[]'::jsonb as samples,
-    'unique index ' || gi.index_name as verified_by
-from ({guaranteeing_index}) as gi
+    'unique index ' || unique_index.index_name as verified_by
+from guaranteeing_index as unique_index
 union all
 select
     side.problem,
-    0::bigint,
-    '[]'::jsonb,
-    'foreign key ' || side.constraint_name
-from (
-    select
-        'missing_' || %(owner_kind)s::text as problem,
-        (
-            select min(gk.constraint_name) from guaranteeing_keys as gk
-            where gk.column_name = %(owner_column_name)s::text and gk.referenced_table = %(owner_table_name)s::text
-        ) as constraint_name
-    union all
-    select
-        'missing_front_conversation',
-        (
-            select min(gk.constraint_name) from guaranteeing_keys as gk
-            where gk.column_name = 'front_conversation_id' and gk.referenced_table = 'front_conversations'
-        )
-) as side
+    0::bigint as violations,
+    '[]'::jsonb as samples,
+    'foreign key ' || side.constraint_name as verified_by
+from sides as side
 where side.constraint_name is not null

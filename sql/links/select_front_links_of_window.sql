@@ -5,8 +5,9 @@ select
     link.front_conversation_id,
     link.front_conversation_created_at
 from {source}.front_conversations as conversation
-join {source}.{links} as link
+inner join {source}.{links} as link
     on link.front_conversation_id = conversation.id
-where conversation.created_at >= %(start)s
-  and conversation.created_at < %(end)s
-  and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))
+where
+    conversation.created_at >= %(start)s
+    and conversation.created_at < %(end)s
+    and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))

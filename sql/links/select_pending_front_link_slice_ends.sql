@@ -1,12 +1,16 @@
 -- The last pair (owner, conversation) of each slice of slice_rows missing links of pg_temp.front_link_differences, in key order: the slices insert_pending_front_links.sql inserts one statement each.
-select numbered.oracle_owner_id, numbered.oracle_front_conversation_id
-from (
+with numbered as (
     select
         difference.oracle_owner_id,
         difference.oracle_front_conversation_id,
         row_number() over (order by difference.oracle_owner_id, difference.oracle_front_conversation_id) as number
     from pg_temp.front_link_differences as difference
     where difference.link_id is null
-) as numbered
+)
+
+select
+    numbered.oracle_owner_id,
+    numbered.oracle_front_conversation_id
+from numbered
 where mod(numbered.number, %(slice_rows)s) = 0
 order by numbered.number

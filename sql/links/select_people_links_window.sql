@@ -4,14 +4,15 @@ select distinct
     message.front_conversation_id,
     conversation.created_at as front_conversation_created_at
 from {source}.front_conversations as conversation
-join {source}.front_messages as message
+inner join {source}.front_messages as message
     on message.front_conversation_id = conversation.id
-join {source}.front_message_recipients as recipient
+inner join {source}.front_message_recipients as recipient
     on recipient.front_message_id = message.id
-join {source}.contact_methods as contact_method
+inner join {source}.contact_methods as contact_method
     on contact_method.id = recipient.contact_method_id
 {existing_people}
-where contact_method.person_id is not null
-  and conversation.created_at >= %(start)s
-  and conversation.created_at < %(end)s
-  and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))
+where
+    contact_method.person_id is not null
+    and conversation.created_at >= %(start)s
+    and conversation.created_at < %(end)s
+    and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))

@@ -4,9 +4,10 @@ select
     conversation.id as conversation_id,
     project_user.id as added_by
 from {source}.conversations as conversation
-join {source}.projects as project
+inner join {source}.projects as project
     on project.id = conversation.project_id
 left join {source}.users as project_user
     on project_user.id = project.user_id
-where conversation.created_at >= %(start)s
-  and conversation.created_at < %(end)s
+where
+    conversation.created_at >= %(start)s
+    and conversation.created_at < %(end)s

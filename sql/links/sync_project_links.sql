@@ -18,10 +18,11 @@ changes as materialized (
     from oracle
     full join {source}.project_conversations as link
         on link.conversation_id = oracle.conversation_id
-    where link.id is null
-       or oracle.conversation_id is null
-       or link.project_id <> oracle.project_id
-       or link.added_by is distinct from oracle.added_by
+    where
+        link.id is null
+        or oracle.conversation_id is null
+        or link.project_id <> oracle.project_id
+        or link.added_by is distinct from oracle.added_by
 ),
 
 deleted as (
@@ -32,19 +33,24 @@ deleted as (
 
 updated as (
     update {source}.project_conversations as link
-    set project_id = change.project_id,
+    set
+        project_id = change.project_id,
         added_by = change.added_by,
         -- a move is a new link in the same row: it is first written now
         added_at = case when change.action = 'move' then now() else link.added_at end
     from changes as change
-    where change.id = link.id
-      and change.action in ('move', 'refresh')
+    where
+        change.id = link.id
+        and change.action in ('move', 'refresh')
     returning change.action
 ),
 
 inserted as (
     insert into {source}.project_conversations (project_id, conversation_id, added_by)
-    select change.project_id, change.conversation_id, change.added_by
+    select
+        change.project_id,
+        change.conversation_id,
+        change.added_by
     from changes as change
     where change.action = 'insert'
     on conflict (conversation_id) do nothing

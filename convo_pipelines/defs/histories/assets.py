@@ -141,10 +141,10 @@ def daily_conversation_stats(
     """
     window = run_window(context)
     clock = StepClock()
-    with postgres.connect() as conn:
-        _require_view(conn, postgres.analytics_schema, DAILY_CONVERSATION_STATS)
-        counts = row_count_metadata(conn, postgres, DAILY_CONVERSATION_STATS, window, config.applies_to(window))
-        clock.read_sql(conn)
+    with postgres.session() as session:
+        _require_view(session.conn, session.analytics_schema, DAILY_CONVERSATION_STATS)
+        counts = row_count_metadata(session, DAILY_CONVERSATION_STATS, window, config.applies_to(window))
+        clock.read_sql(session.conn)
     return dg.MaterializeResult(
         metadata={
             **counts,

@@ -22,7 +22,7 @@ from croniter import croniter
 
 from convo_pipelines.defs.checks import CheckScope, build_sql_check, materialization_in_run
 from convo_pipelines.defs.histories.assets import conversation_summaries, histories_sessions
-from convo_pipelines.defs.histories.crews import HistoriesTable, inspect_crew, load_crews
+from convo_pipelines.defs.histories.crews import HistoriesTable, inspect_crews, load_crews
 from convo_pipelines.defs.histories.merges import ROWS_DELETED, WRITTEN_SINCE
 from convo_pipelines.defs.histories.window import run_window
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
@@ -87,8 +87,8 @@ def scope_to_written_rows(rows: ScopedRows) -> Callable[[dg.AssetCheckExecutionC
 
 def inspect_all_histories_tables(postgres: PostgresResource) -> list[HistoriesTable]:
     """Every crew's histories table as the catalog describes it (read-only)."""
-    with postgres.read_only_connection() as conn:
-        return [inspect_crew(conn, postgres.source_schema, crew) for crew in load_crews(conn, postgres.source_schema)]
+    with postgres.read_only_session() as session:
+        return inspect_crews(session.conn, session.source_schema, load_crews(session.conn, session.source_schema))
 
 
 # The assets whose runs skip crews: each records them (crew -> reason) as `skipped_crews` in its metadata.

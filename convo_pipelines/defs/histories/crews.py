@@ -7,7 +7,8 @@ Every problem is a sentence naming the crew's table and, where there is one, the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import psycopg
@@ -58,9 +59,33 @@ def load_crews(conn: psycopg.Connection, source_schema: str) -> list[Crew]:
     return [Crew(code, client_code, table, definitions) for code, client_code, table, definitions in rows]
 
 
+def inspect_crews(conn: psycopg.Connection, source_schema: str, crews: Sequence[Crew]) -> list[HistoriesTable]:
+    """Each crew's histories table as inspect_histories_table sees it, from one catalog query for them all, unless the
+    crews table itself is ambiguous about the crew: a code given several tables or clients is never guessed at."""
+    names = [crew.histories_table_name for crew in crews if IDENTIFIER_PATTERN.match(crew.histories_table_name or "")]
+    columns: dict[str, list[NamedTuple]] = {}
+    if names:
+        cursor = conn.cursor(row_factory=namedtuple_row)
+        for row in cursor.execute(
+            _source_sql("histories/select_histories_tables_columns.sql", source_schema),
+            {"schema": source_schema, "tables": sorted(set(names))},
+        ):
+            columns.setdefault(row.table_name, []).append(row)
+    return [_histories_table(source_schema, crew, columns.get(crew.histories_table_name, [])) for crew in crews]
+
+
 def inspect_crew(conn: psycopg.Connection, source_schema: str, crew: Crew) -> HistoriesTable:
-    """The crew's histories table as inspect_histories_table sees it, unless the crews table itself is
-    ambiguous about the crew: a code given several tables or clients is never guessed at."""
+    """One crew's histories table, as inspect_crews sees it."""
+    return inspect_crews(conn, source_schema, [crew])[0]
+
+
+def inspect_histories_table(conn: psycopg.Connection, source_schema: str, crew: Crew) -> HistoriesTable:
+    """Validate a crew's histories table name, existence, read privilege, columns and indexes without touching its rows."""
+    return inspect_crews(conn, source_schema, [replace(crew, definitions=1)])[0]
+
+
+def _histories_table(source_schema: str, crew: Crew, rows: list[NamedTuple]) -> HistoriesTable:
+    """What the catalog's rows of the crew's table (its columns, in order) say about it."""
     if crew.definitions > 1:
         return HistoriesTable(
             crew,
@@ -69,11 +94,6 @@ def inspect_crew(conn: psycopg.Connection, source_schema: str, crew: Crew) -> Hi
                 "(other clients or histories tables); keep one row per code",
             ),
         )
-    return inspect_histories_table(conn, source_schema, crew)
-
-
-def inspect_histories_table(conn: psycopg.Connection, source_schema: str, crew: Crew) -> HistoriesTable:
-    """Validate a crew's histories table name, existence, read privilege, columns and indexes without touching its rows."""
     name = crew.histories_table_name
     if not IDENTIFIER_PATTERN.match(name or ""):
         return HistoriesTable(
@@ -83,11 +103,6 @@ def inspect_histories_table(conn: psycopg.Connection, source_schema: str, crew: 
                 "(expected ^[a-z_][a-z0-9_]{0,62}$); it is never queried",
             ),
         )
-    cursor = conn.cursor(row_factory=namedtuple_row)
-    rows = cursor.execute(
-        _source_sql("histories/select_histories_table_columns.sql", source_schema),
-        {"schema": source_schema, "table": name},
-    ).fetchall()
     if not rows:
         return HistoriesTable(crew, problems=(f"table {source_schema}.{name} does not exist",))
     types = {row.column_name: row.type_name for row in rows}
@@ -112,16 +127,16 @@ def message_expressions(table: HistoriesTable, analytics_schema: str) -> dict[st
     # jsonb cannot hold a \u0000 escape; json and text can, and such rows are skipped before any operator reads them.
     may_hold_nul = {"message_may_hold_nul": sql.SQL("false" if table.message_type == "jsonb" else "true")}
     if table.message_type == "jsonb":
-        return {"message": sql.SQL("h.message"), **jsonb_functions, **may_hold_nul}
+        return {"message": sql.SQL("history.message"), **jsonb_functions, **may_hold_nul}
     if table.message_type == "json":
         # json operators work on json directly, with no cast to jsonb per row.
         return {
-            "message": sql.SQL("h.message"),
+            "message": sql.SQL("history.message"),
             "message_typeof": sql.SQL("json_typeof"),
             "message_elements": sql.SQL("json_array_elements"),
             **may_hold_nul,
         }
-    parsed = sql.SQL("{}.parse_json_or_null(h.message::text)").format(sql.Identifier(analytics_schema))
+    parsed = sql.SQL("{}.parse_json_or_null(history.message::text)").format(sql.Identifier(analytics_schema))
     return {"message": parsed, **jsonb_functions, **may_hold_nul}
 
 

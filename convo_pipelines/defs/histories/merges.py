@@ -11,7 +11,9 @@ Partitions are UTC message days; a range arrives as one window.
 
 A run recomputes its whole window exactly (every manual run and backfill), or, when its config
 asks for only_new_messages (a discovery tick over today), only what the crew's messages written
-since the previous run touch: see DiscoveryConfig. A full run over more than max_days_per_transaction
+since the previous run touch: see DiscoveryConfig. Such a tick first probes every crew's table, many
+crews a statement, and merges only the crews with a row to read (crews_with_rows_to_read), so its
+cost follows the crews with new messages, not the number of crews. A full run over more than max_days_per_transaction
 days merges each crew's window in consecutive slices, one transaction each, so that a logical
 subscriber receives a first backfill in bounded transactions.
 """
@@ -19,9 +21,11 @@ subscriber receives a first backfill in bounded transactions.
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import dagster as dg
 import psycopg
+from psycopg import sql
 from psycopg.sql import Composed
 
 from convo_pipelines.defs.histories.config import DiscoveryConfig
@@ -29,6 +33,7 @@ from convo_pipelines.defs.histories.crews import (
     Crew,
     HistoriesTable,
     inspect_crew,
+    inspect_crews,
     load_crews,
     message_expressions,
     session_id_type,
@@ -50,6 +55,7 @@ from convo_pipelines.lib.db import (
 )
 from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.progress import Progress
+from convo_pipelines.lib.session import Session
 
 FULL = "full"
 INCREMENTAL = "incremental"
@@ -65,6 +71,12 @@ ROWS_DELETED = "rows_deleted_in_window"
 CREW_ROWS_SQLSTATE_CLASSES = ("22", "HV")
 CREW_ROWS_SQLSTATES = frozenset({"54000", "54001", "55000"})
 INSUFFICIENT_PRIVILEGE = "42501"
+# A tick's probe of many crews' tables fails for a reason of one crew's table also when the table was dropped or its
+# privilege revoked after the catalog said otherwise: its crews are then merged one by one, as a full run merges them.
+PROBE_CREW_SQLSTATES = CREW_ROWS_SQLSTATES | {"42P01", INSUFFICIENT_PRIVILEGE}
+# Crews a tick probes for new rows in one statement: each holds a lock on its table and indexes until the transaction
+# ends, and the server's lock table is shared (max_locks_per_transaction times max_connections).
+PROBE_CREWS_PER_STATEMENT = 100
 
 
 @dataclass
@@ -96,7 +108,8 @@ class MergeStatements:
     """The SQL files of one asset's merge: the statement, and the file bound into it as `scope` that
     lists what a full run (the whole window) or an incremental run (what new messages touch) recomputes.
 
-    The watermark query returns `watermark`. Only a full run, which reads the whole window, gets the
+    The watermark file is a lateral query of one crew (alias crew) returning `watermark` and `day_written` (whether
+    the asset holds rows of the crew's day), bound into select_crew_watermarks.sql and select_crews_with_rows_to_read.sql. Only a full run, which reads the whole window, gets the
     window's figures back from the merge; an incremental run's are null, left out of its metadata.
     """
 
@@ -134,8 +147,7 @@ class CrewMerge:
 
 
 def merge_crew(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
+    session: Session,
     table: HistoriesTable,
     statements: MergeStatements,
     window: Window,
@@ -156,20 +168,19 @@ def merge_crew(
         "client_code": table.crew.client_code,
     }
     if only_new_messages:
-        stored = fetch_named_row(conn, postgres.sql(statements.watermark), params)
-        if stored["watermark"] is not None:
+        watermarks = session.sql("histories/select_crew_watermarks.sql", watermark=session.sql(statements.watermark))
+        watermark = fetch_named_row(session, watermarks, {**params, "crew_codes": [table.crew.code]})["watermark"]
+        if watermark is not None:
             new_params = {
                 **params,
-                **stored,
+                "watermark": watermark,
                 "late_commit_overlap": LATE_COMMIT_ALLOWANCE,
                 "replace_window": False,
                 "count_undated": False,
             }
-            return crew_merge(
-                INCREMENTAL, run_merge(conn, postgres, table, statements, statements.new_messages, new_params)
-            )
+            return crew_merge(INCREMENTAL, run_merge(session, table, statements, statements.new_messages, new_params))
     full_params = {**params, "replace_window": True, "count_undated": count_undated}
-    return crew_merge(FULL, run_merge(conn, postgres, table, statements, statements.whole_window, full_params))
+    return crew_merge(FULL, run_merge(session, table, statements, statements.whole_window, full_params))
 
 
 def combined(merges: Sequence[CrewMerge]) -> CrewMerge:
@@ -195,30 +206,29 @@ def crew_merge(mode: str, reported: dict[str, object]) -> CrewMerge:
     )
 
 
-def fetch_named_row(conn: psycopg.Connection, query: Composed, params: dict[str, object]) -> dict[str, object]:
+def fetch_named_row(session: Session, query: Composed, params: dict[str, object]) -> dict[str, object]:
     """The one row `query` returns, by column name."""
-    cursor = conn.execute(query, params)
+    cursor = session.execute(query, params)
     return dict(zip([column.name for column in cursor.description], cursor.fetchone(), strict=True))
 
 
 def run_merge(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
+    session: Session,
     table: HistoriesTable,
     statements: MergeStatements,
     scope_sql: str,
     params: dict[str, object],
 ) -> dict[str, object]:
     """Run one crew's merge statement with `scope_sql` bound in; returns what it reports, by column name."""
-    expressions = message_expressions(table, postgres.analytics_schema)
+    expressions = message_expressions(table, session.analytics_schema)
     identifiers = {
         "histories_table": table.crew.histories_table_name,
         "session_id_type": session_id_type(table),
         **expressions,
-        "row_skip_reason": postgres.sql("histories/select_row_skip_reason.sql", **expressions),
+        "row_skip_reason": session.sql("histories/select_row_skip_reason.sql", **expressions),
     }
-    scope = postgres.sql(scope_sql, **identifiers)
-    return fetch_named_row(conn, postgres.sql(statements.merge, **identifiers, **{statements.scope: scope}), params)
+    scope = session.sql(scope_sql, **identifiers)
+    return fetch_named_row(session, session.sql(statements.merge, **identifiers, **{statements.scope: scope}), params)
 
 
 @dataclass(frozen=True)
@@ -227,8 +237,7 @@ class WindowMerge:
     cut into slices (a full run over many days, on a table whose created_at is indexed), each merged in a
     transaction of its own."""
 
-    conn: psycopg.Connection
-    postgres: PostgresResource
+    session: Session
     statements: MergeStatements
     window: Window
     incremental: bool
@@ -242,8 +251,7 @@ class WindowMerge:
 
     def merge(self, table: HistoriesTable, piece: Window, *, first: bool) -> CrewMerge:
         return merge_crew(
-            self.conn,
-            self.postgres,
+            self.session,
             table,
             self.statements,
             piece,
@@ -259,36 +267,81 @@ class WindowMerge:
             return merged
         params = {**self.window.params(), "crew_code": table.crew.code}
         recounted = {
-            name: int(self.conn.execute(self.postgres.sql(sql_file), params).fetchone()[0])
+            name: int(self.session.execute(self.session.sql(sql_file), params).fetchone()[0])
             for name, sql_file in self.statements.recounts.items()
             if name in merged.counts
         }
         return replace(merged, counts={**merged.counts, **recounted})
 
 
+@dataclass(frozen=True)
+class PreviousRead:
+    """What the latest materialization of the run's day (a tick's one partition) says it read: the database clock at
+    its start (WRITTEN_SINCE), before any crew's transaction, and the crews it skipped. Every crew it did not skip
+    had each of its rows dated before that clock less LATE_COMMIT_ALLOWANCE read (committed by then): a tick need
+    not read them again to find the crew unchanged."""
+
+    since: datetime | None = None
+    skipped: frozenset[str] = frozenset()
+
+    def for_crew(self, crew: Crew) -> datetime | None:
+        return None if crew.code in self.skipped else self.since
+
+
+@dataclass
+class CrewsProcessed:
+    """What process_crews did: an outcome per crew merged or skipped, and how many crews it found nothing new in
+    (a tick's crews without a row to read: counted, not listed, so a run's metadata stays small with many crews)."""
+
+    outcomes: list[CrewOutcome]
+    without_new_rows: int = 0
+
+
+def previous_read(context: dg.AssetExecutionContext, window: Window) -> PreviousRead:
+    """PreviousRead of the latest materialization of this asset for the window's first day (nothing when none)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[window.first_day.isoformat()]), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return PreviousRead()
+    metadata = records[0].asset_materialization.metadata
+    if WRITTEN_SINCE not in metadata:
+        return PreviousRead()
+    skipped = metadata["skipped_crews"].value if "skipped_crews" in metadata else {}
+    return PreviousRead(datetime.fromisoformat(metadata[WRITTEN_SINCE].value), frozenset(skipped or {}))
+
+
 def process_crews(
     context: dg.AssetExecutionContext,
-    postgres: PostgresResource,
-    conn: psycopg.Connection,
+    session: Session,
     work: WindowMerge,
-) -> list[CrewOutcome]:
-    """Apply `work` to every readable crew, crew after crew. A crew's own problem skips it (recorded in its
+    previous: PreviousRead | None = None,
+) -> CrewsProcessed:
+    """Apply `work` to every readable crew, crew after crew. Every crew's table is inspected by one catalog query
+    first: a crew the catalog shows unusable is reported without a query of its own. An incremental run then merges
+    only the crews that have a row to read (crews_with_rows_to_read). A crew's own problem skips it (recorded in its
     outcome); any other database error is raised, failing the run, after the crews before it committed."""
-    crews = load_crews(conn, postgres.source_schema)
-    conn.commit()
-    progress = Progress(context.log.info, f"{context.op_def.name} crews", len(crews), unit="crews")
-    outcomes: list[CrewOutcome] = []
-    for crew in crews:
+    crews = load_crews(session.conn, session.source_schema)
+    tables = inspect_crews(session.conn, session.source_schema, crews)
+    session.conn.commit()
+    outcomes = [CrewOutcome(table.crew, ok=False, reason=table.reason()) for table in tables if not table.is_valid]
+    readable = [table for table in tables if table.is_valid]
+    pending = crews_with_rows_to_read(context, session, readable, work, previous) if work.incremental else readable
+    for outcome in outcomes:
+        context.log.warning(f"crew {outcome.crew.code} skipped: {outcome.reason}")
+    progress = Progress(context.log.info, f"{context.op_def.name} crews", len(pending), unit="crews")
+    for table in pending:
+        crew = table.crew
         crew_started = time.monotonic()
         try:
             outcome = retry_concurrent_changes(
-                lambda crew=crew: _process_crew(conn, postgres, crew, work),
+                lambda crew=crew: _process_crew(session, crew, work),
                 what=f"crew {crew.code}",
                 log=context.log.info,
             )
         except psycopg.Error as exc:
-            if not crews_own_problem(conn, postgres, crew, exc):
-                done = ", ".join(earlier.crew.code for earlier in outcomes) or "none"
+            if not crews_own_problem(session, crew, exc):
+                done = ", ".join(earlier.crew.code for earlier in outcomes if earlier.ok) or "none"
                 note = (
                     f"while discovering crew {crew.code}: not a problem of the crew's table or rows, so the run fails "
                     f"rather than report the crew as bad (crews committed before it: {done})"
@@ -304,19 +357,76 @@ def process_crews(
         elif outcome.skipped_rows:
             context.log.warning(f"crew {crew.code}: rows skipped {outcome.skipped_rows}")
         progress.advance(outcome.counts.get("messages", outcome.counts.get("sessions_touched", 0)))
-    return outcomes
+    outcomes.sort(key=lambda outcome: outcome.crew.code)
+    return CrewsProcessed(outcomes, without_new_rows=len(readable) - len(pending))
 
 
-def _process_crew(conn: psycopg.Connection, postgres: PostgresResource, crew: Crew, work: WindowMerge) -> CrewOutcome:
+def crews_with_rows_to_read(
+    context: dg.AssetExecutionContext,
+    session: Session,
+    tables: Sequence[HistoriesTable],
+    work: WindowMerge,
+    previous: PreviousRead | None,
+) -> list[HistoriesTable]:
+    """The crews of `tables` whose table has a row an incremental run would read (select_crews_with_rows_to_read.sql),
+    PROBE_CREWS_PER_STATEMENT crews a statement: a crew without one would be merged to no change. A probe that fails
+    for a reason of a crew's table (dropped since the catalog was read, say) leaves its crews to be merged one by one,
+    each then skipped with its own reason if it is bad."""
+    pending: list[HistoriesTable] = []
+    for first in range(0, len(tables), PROBE_CREWS_PER_STATEMENT):
+        chunk = tables[first : first + PROBE_CREWS_PER_STATEMENT]
+        try:
+            found = retry_concurrent_changes(
+                lambda chunk=chunk: _crews_with_rows_to_read(session, chunk, work, previous or PreviousRead()),
+                what=f"probing {len(chunk)} crews for new rows",
+                log=context.log.info,
+            )
+        except psycopg.Error as exc:
+            if session.conn.broken or not _a_crews_own_sqlstate(exc.sqlstate, PROBE_CREW_SQLSTATES):
+                raise
+            context.log.warning(f"probing {len(chunk)} crews for new rows failed, so each is merged: {first_line(exc)}")
+            found = {table.crew.code for table in chunk}
+        pending += [table for table in chunk if table.crew.code in found]
+    return pending
+
+
+def _crews_with_rows_to_read(
+    session: Session, tables: Sequence[HistoriesTable], work: WindowMerge, previous: PreviousRead
+) -> set[str]:
+    probes = sql.SQL("\nunion all\n").join(
+        session.sql(
+            "histories/select_crew_rows_to_read.sql",
+            histories_table=table.crew.histories_table_name,
+            crew_code=sql.Placeholder(f"crew_code_{position}"),
+        )
+        for position, table in enumerate(tables)
+    )
+    statement = session.sql(
+        "histories/select_crews_with_rows_to_read.sql",
+        watermark=session.sql(work.statements.watermark),
+        crew_probes=probes,
+    )
+    params = {
+        **work.window.params(),
+        "late_commit_overlap": LATE_COMMIT_ALLOWANCE,
+        "crew_codes": [table.crew.code for table in tables],
+        "read_since": [previous.for_crew(table.crew) for table in tables],
+        **{f"crew_code_{position}": table.crew.code for position, table in enumerate(tables)},
+    }
+    with pipeline_transaction(session.conn):
+        return {row[0] for row in session.execute(statement, params)}
+
+
+def _process_crew(session: Session, crew: Crew, work: WindowMerge) -> CrewOutcome:
     """One crew's slices, each in a transaction of its own under the crew's lock, the table inspected in each:
     a table the catalog shows unusable is reported without a query. A retry redoes every slice; each is
     idempotent, so the slices committed before are merged again to no change."""
     pieces: list[Window] = []
     merges: list[CrewMerge] = []
     while not pieces or len(merges) < len(pieces):
-        with pipeline_transaction(conn):
-            wait_for_own_lock(conn, postgres.sql("histories/lock_crew.sql"), {"crew_code": crew.code})
-            table = inspect_crew(conn, postgres.source_schema, crew)
+        with pipeline_transaction(session.conn):
+            wait_for_own_lock(session.conn, session.sql("histories/lock_crew.sql"), {"crew_code": crew.code})
+            table = inspect_crew(session.conn, session.source_schema, crew)
             if not table.is_valid:
                 return CrewOutcome(crew, ok=False, reason=table.reason())
             pieces = pieces or work.slices(table)
@@ -326,33 +436,43 @@ def _process_crew(conn: psycopg.Connection, postgres: PostgresResource, crew: Cr
     return CrewOutcome(crew, ok=True, mode=merged.mode, counts=merged.counts, skipped_rows=merged.skipped_rows)
 
 
-def crews_own_problem(conn: psycopg.Connection, postgres: PostgresResource, crew: Crew, exc: psycopg.Error) -> bool:
+def crews_own_problem(session: Session, crew: Crew, exc: psycopg.Error) -> bool:
     """True when a failed statement says something about the crew itself (its rows, its table), so
     skipping the crew is honest; False for a lost connection, a server shutting down, a timeout, or a
     privilege the pipeline lacks on its own objects."""
-    if conn.broken or exc.sqlstate is None:
+    if session.conn.broken or exc.sqlstate is None:
         return False
     if exc.sqlstate == INSUFFICIENT_PRIVILEGE:
         # Only the crew's table is the crew's problem; analytics tables or functions are the pipeline's.
-        with conn.transaction():
-            readable = conn.execute(
-                postgres.sql("histories/select_histories_table_readable.sql"),
-                {"schema": postgres.source_schema, "table": crew.histories_table_name},
+        with session.conn.transaction():
+            readable = session.execute(
+                session.sql("histories/select_histories_table_readable.sql"),
+                {"schema": session.source_schema, "table": crew.histories_table_name},
             ).fetchone()[0]
         return not readable
-    return exc.sqlstate[:2] in CREW_ROWS_SQLSTATE_CLASSES or exc.sqlstate in CREW_ROWS_SQLSTATES
+    return _a_crews_own_sqlstate(exc.sqlstate, CREW_ROWS_SQLSTATES)
 
 
-def crews_metadata(outcomes: list[CrewOutcome]) -> dict[str, object]:
-    """Per-crew figures, every skipped crew with its reason, and the rows skipped per crew and reason,
-    for the run's metadata (histories_tables_valid reads skipped_crews back)."""
+def _a_crews_own_sqlstate(sqlstate: str | None, sqlstates: frozenset[str]) -> bool:
+    return sqlstate is not None and (sqlstate[:2] in CREW_ROWS_SQLSTATE_CLASSES or sqlstate in sqlstates)
+
+
+def crews_metadata(processed: CrewsProcessed) -> dict[str, object]:
+    """Per-crew figures of every crew merged, every skipped crew with its reason, how many crews had nothing new,
+    and the rows skipped per crew and reason, for the run's metadata (histories_tables_valid reads skipped_crews back)."""
+    outcomes = processed.outcomes
     bad = [outcome for outcome in outcomes if not outcome.ok]
-    modes = {outcome.mode for outcome in outcomes if outcome.ok}
+    # A tick's probe that found a crew with nothing new read it incrementally too.
+    modes = {outcome.mode for outcome in outcomes if outcome.ok} | (
+        {INCREMENTAL} if processed.without_new_rows else set()
+    )
     metadata: dict[str, object] = {
         "mode": modes.pop() if len(modes) == 1 else ("mixed" if modes else "none"),
         "crews_incremental": sum(outcome.mode == INCREMENTAL for outcome in outcomes if outcome.ok),
         "crews_full": sum(outcome.mode == FULL for outcome in outcomes if outcome.ok),
-        "crews_processed": len(outcomes) - len(bad),
+        "crews_processed": len(outcomes) - len(bad) + processed.without_new_rows,
+        "crews_merged": len(outcomes) - len(bad),
+        "crews_without_new_rows": processed.without_new_rows,
         "crews_failed": len(bad),
         "crews": dg.MetadataValue.json([outcome.as_metadata() for outcome in outcomes]),
         "skipped_crews": dg.MetadataValue.json({o.crew.code: o.reason for o in bad}),
@@ -390,24 +510,25 @@ def merge_every_crew(
     # Fixed for the whole run, so every crew (and a run crossing midnight) skips the same dates.
     timeline = messages_timeline()
     clock = StepClock()
-    with postgres.connect() as conn:
+    with postgres.session() as session:
         # The database's clock before any crew's transaction: every row this run changes is stamped
         # updated_at = now() at or after it, which is how the checks after the run find those rows.
-        with conn.transaction():
-            written_since = conn.execute(postgres.sql("histories/select_database_clock.sql")).fetchone()[0]
-        work = WindowMerge(conn, postgres, statements, window, incremental, timeline, config.max_days_per_transaction)
-        outcomes = process_crews(context, postgres, conn, work)
+        with session.conn.transaction():
+            written_since = session.execute(session.sql("histories/select_database_clock.sql")).fetchone()[0]
+        work = WindowMerge(session, statements, window, incremental, timeline, config.max_days_per_transaction)
+        processed = process_crews(context, session, work, previous_read(context, window) if incremental else None)
+        outcomes = processed.outcomes
         removed = 0
         # Finding removed crews' rows reads the whole window (tens of ms on a busy day), so incremental
         # ticks leave them to the next full recompute, as they leave deleted messages.
         if not incremental:
-            with pipeline_transaction(conn):
-                removed = conn.execute(postgres.sql(delete_removed_crews_sql), window.params()).rowcount
+            with pipeline_transaction(session.conn):
+                removed = session.execute(session.sql(delete_removed_crews_sql), window.params()).rowcount
         written = sum(summed(outcomes, key) for key in ("rows_inserted", "rows_updated", "rows_deleted")) + removed
-        analyzed = refresh_statistics_after_bulk_write(conn, postgres, relation, written)
-        counts = row_count_metadata(conn, postgres, relation, window, incremental)
-        preview = newest_rows(conn, postgres, preview_sql, window) if preview_sql else None
-        clock.read_sql(conn)
+        analyzed = refresh_statistics_after_bulk_write(session, relation, written)
+        counts = row_count_metadata(session, relation, window, incremental)
+        preview = newest_rows(session, preview_sql, window) if preview_sql else None
+        clock.read_sql(session.conn)
     return dg.MaterializeResult(
         metadata={
             **counts,
@@ -424,7 +545,7 @@ def merge_every_crew(
             "statistics_refreshed": analyzed,
             WRITTEN_SINCE: dg.MetadataValue.text(written_since.isoformat()),
             **({"newest_rows": preview_table(preview)} if preview is not None else {}),
-            **crews_metadata(outcomes),
+            **crews_metadata(processed),
             **clock.metadata(),
         }
     )

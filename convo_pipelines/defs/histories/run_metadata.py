@@ -1,13 +1,11 @@
 """What a discovery run records besides its rows: row counts, fresh planner statistics, a preview."""
 
-import psycopg
-
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, DAILY_CONVERSATION_STATS, HISTORIES_SESSIONS
 from convo_pipelines.defs.histories.window import Window
-from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import (
     count_rows,
 )
+from convo_pipelines.lib.session import Session
 
 WINDOW_COUNT_SQL = {
     HISTORIES_SESSIONS: "histories/count_histories_sessions_window.sql",
@@ -16,9 +14,7 @@ WINDOW_COUNT_SQL = {
 }
 
 
-def row_count_metadata(
-    conn: psycopg.Connection, postgres: PostgresResource, relation: str, window: Window, incremental: bool = False
-) -> dict[str, int]:
+def row_count_metadata(session: Session, relation: str, window: Window, incremental: bool = False) -> dict[str, int]:
     """Rows in the run's window (index-backed) and, only when the run covers the whole time line, in the table.
 
     An incremental tick counts nothing: its work follows what it read, and counting the day's rows
@@ -26,20 +22,18 @@ def row_count_metadata(
     """
     if incremental:
         return {}
-    in_window = int(conn.execute(postgres.sql(WINDOW_COUNT_SQL[relation]), window.params()).fetchone()[0])
+    in_window = int(session.execute(session.sql(WINDOW_COUNT_SQL[relation]), window.params()).fetchone()[0])
     metadata = {"rows_in_window": in_window}
     if window.one_day:
         # A range run's metadata is copied onto each of its partitions, so only a one-day run says this.
         metadata["dagster/partition_row_count"] = in_window
     if window.whole:
-        total = count_rows(conn, postgres.analytics_schema, relation)
+        total = count_rows(session.conn, session.analytics_schema, relation)
         metadata["dagster/row_count"] = int(total)
     return metadata
 
 
-def refresh_statistics_after_bulk_write(
-    conn: psycopg.Connection, postgres: PostgresResource, relation: str, rows_written: int
-) -> bool:
+def refresh_statistics_after_bulk_write(session: Session, relation: str, rows_written: int) -> bool:
     """ANALYZE `relation` when this run's writes are more than its statistics know of, by autovacuum's own
     threshold; True when it did.
 
@@ -47,13 +41,13 @@ def refresh_statistics_after_bulk_write(
     and the next discovery ticks, were planned for a table without statistics (a third of its rows assumed
     changed), as hash joins over the whole table: ten times slower than with statistics.
     """
-    stale = conn.execute(
-        postgres.sql("lib/catalog/select_statistics_are_stale.sql"),
-        {"schema": postgres.analytics_schema, "table": relation, "rows_written": rows_written},
+    stale = session.execute(
+        session.sql("lib/catalog/select_statistics_are_stale.sql"),
+        {"schema": session.analytics_schema, "table": relation, "rows_written": rows_written},
     ).fetchone()
     if not stale or not stale[0]:
         return False
-    conn.execute(postgres.sql("lib/catalog/analyze_table.sql", schema=postgres.analytics_schema, table=relation))
+    session.execute(session.sql("lib/catalog/analyze_table.sql", schema=session.analytics_schema, table=relation))
     return True
 
 
@@ -61,10 +55,8 @@ def refresh_statistics_after_bulk_write(
 PREVIEW_ROWS = 10
 
 
-def newest_rows(
-    conn: psycopg.Connection, postgres: PostgresResource, sql_file: str, window: Window
-) -> list[dict[str, object]]:
+def newest_rows(session: Session, sql_file: str, window: Window) -> list[dict[str, object]]:
     """The rows sql/<sql_file> returns for the window (at most PREVIEW_ROWS), as column -> value."""
-    cursor = conn.execute(postgres.sql(sql_file), {**window.params(), "preview_limit": PREVIEW_ROWS})
+    cursor = session.execute(session.sql(sql_file), {**window.params(), "preview_limit": PREVIEW_ROWS})
     names = [column.name for column in cursor.description]
     return [dict(zip(names, row, strict=False)) for row in cursor.fetchall()]

@@ -72,22 +72,22 @@ def materialize_front_links(
         f"{spec.table}: conversations created in [{owning.start_label}, {owning.end_label})"
         + (f", only {len(scope):,} named by the run" if scope else "")
     )
-    with postgres.connect(autocommit=True) as conn:
+    with postgres.session(autocommit=True) as session:
         if scope:
             window = Chunk(start, end, len(scope))
             counts = make_front_window_exact(
-                conn, postgres, spec, window, context.log.info, config.max_insert_batch_rows, scope
+                session, spec, window, context.log.info, config.max_insert_batch_rows, scope
             )
             mode, chunk_count = "scoped", 1
         else:
-            plan = plan_front_writes(conn, postgres, spec, start, end, config)
-            counts = write_front_chunks(conn, postgres, spec, plan, context.log.info)
+            plan = plan_front_writes(session, spec, start, end, config)
+            counts = write_front_chunks(session, spec, plan, context.log.info)
             mode, chunk_count = plan.mode, len(plan.chunks)
-        keys = ensure_foreign_keys(conn, postgres, spec.table, spec.foreign_keys, context.log.info)
-        guarantees = front_link_guarantees(conn, postgres, spec)
+        keys = ensure_foreign_keys(session, spec.table, spec.foreign_keys, context.log.info)
+        guarantees = front_link_guarantees(session, spec)
         # Counting the whole table would cost more than a scoped run itself; its next full run counts.
-        row_count = None if scope else count_rows(conn, postgres.source_schema, spec.table)
-        clock.read_sql(conn)
+        row_count = None if scope else count_rows(session.conn, session.source_schema, spec.table)
+        clock.read_sql(session.conn)
     seconds = clock.seconds
     context.log.info(
         f"{spec.table}: {mode}, {counts.rows_inserted:,} inserted, {counts.rows_updated:,} updated, "
@@ -175,20 +175,20 @@ def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresR
     the project's user. Each run reconciles the whole table; a conversation that moves keeps its row id
     and gets the new project, added_by and added_at. Reports the deprecated projects.conversation_ids drift."""
     clock = StepClock()
-    with postgres.connect(autocommit=True) as conn:
+    with postgres.session(autocommit=True) as session:
         # Without its foreign keys the table is being filled: its missing links go in by bounded transactions
         # first, and the reconcile after them finds only what the app changed meanwhile.
-        keyed = bool(link_foreign_keys(conn, postgres, PROJECT_LINKS_TABLE))
-        mode = "bulk" if not keyed and link_table_is_empty(conn, postgres, PROJECT_LINKS_TABLE) else "diff"
-        filled = 0 if keyed else fill_project_links(conn, postgres, context.log.info)
+        keyed = bool(link_foreign_keys(session, PROJECT_LINKS_TABLE))
+        mode = "bulk" if not keyed and link_table_is_empty(session, PROJECT_LINKS_TABLE) else "diff"
+        filled = 0 if keyed else fill_project_links(session, context.log.info)
         counts = in_retried_transaction(
-            conn, postgres, PROJECT_LINKS_TABLE, lambda: reconcile_project_links(conn, postgres), context.log.info
+            session, PROJECT_LINKS_TABLE, lambda: reconcile_project_links(session), context.log.info
         )
         counts["rows_inserted"] += filled
-        keys = ensure_foreign_keys(conn, postgres, PROJECT_LINKS_TABLE, PROJECT_LINKS_FOREIGN_KEYS, context.log.info)
-        row_count = count_rows(conn, postgres.source_schema, PROJECT_LINKS_TABLE)
-        drift = project_array_inconsistencies(conn, postgres)
-        clock.read_sql(conn)
+        keys = ensure_foreign_keys(session, PROJECT_LINKS_TABLE, PROJECT_LINKS_FOREIGN_KEYS, context.log.info)
+        row_count = count_rows(session.conn, session.source_schema, PROJECT_LINKS_TABLE)
+        drift = project_array_inconsistencies(session)
+        clock.read_sql(session.conn)
     seconds = clock.seconds
     drifted = {kind: report["entries"] for kind, report in drift.items() if report["entries"]}
     if drifted:

@@ -3,7 +3,8 @@
 The two Front link tables share the duplicate, orphan and exactness SQL (the table and owner column
 are bound as identifiers); the exactness SQL embeds each table's own expected pairs. Inside a
 partitioned run a Front check covers only the run's window; run alone, or over every partition,
-it covers the whole table.
+it covers the whole table. Each table's checks run in one step (build_sql_checks), the people links'
+between the two Front assets, since they block the clients links.
 """
 
 import secrets
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from convo_pipelines.defs.checks import CheckScope, Guarantee, build_sql_check, follows_materialization
+from convo_pipelines.defs.checks import CheckScope, Guarantee, SqlCheck, build_sql_checks, follows_materialization
 from convo_pipelines.defs.links.assets import (
     clients_front_conversations,
     people_front_conversations,
@@ -148,9 +149,7 @@ FEEDS_DOWNSTREAM = (
 NOTHING_DOWNSTREAM = "ERROR, non-blocking: the data is already committed when the check runs."
 
 
-def build_front_link_checks(
-    asset: dg.AssetsDefinition, table: FrontLinkTable, blocking: bool = False
-) -> list[dg.AssetChecksDefinition]:
+def front_link_checks(asset: dg.AssetsDefinition, table: FrontLinkTable, blocking: bool = False) -> list[SqlCheck]:
     """Duplicates, orphans and exactness checks of one Front link table, the asset `asset` (ERROR;
     `blocking` when another asset is computed from the table)."""
     owner = {"link_table": table.table, "owner_column": table.owner_column}
@@ -158,8 +157,7 @@ def build_front_link_checks(
     # The duplicate and orphan checks see the same scoped links.
     scoped_links = {"scoped_links": "links/checks/select_scoped_front_links.sql"}
     return [
-        build_sql_check(
-            asset=asset,
+        SqlCheck(
             name="no_duplicate_pairs",
             sql_file="links/checks/check_front_links_duplicates.sql",
             identifiers=owner,
@@ -172,8 +170,7 @@ def build_front_link_checks(
             description=f"Each ({table.owner_column}, front_conversation_id) pair of {table.table} is stored once; after "
             f"a run, a valid unique index on the pair guarantees it without a scan. {severity_note}",
         ),
-        build_sql_check(
-            asset=asset,
+        SqlCheck(
             name="no_orphans",
             sql_file="links/checks/check_front_links_orphans.sql",
             identifiers={**owner, "owner_table": table.owner_table},
@@ -186,8 +183,7 @@ def build_front_link_checks(
             description=f"Every {table.table} row points at an existing {table.owner_kind} and Front conversation; after "
             f"a run, validated foreign keys guarantee it without a scan. {severity_note}",
         ),
-        build_sql_check(
-            asset=asset,
+        SqlCheck(
             name="matches_source",
             sql_file="links/checks/check_front_links_exactness.sql",
             identifiers=owner,
@@ -208,11 +204,10 @@ def build_front_link_checks(
     ]
 
 
-def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
+def project_link_checks() -> list[SqlCheck]:
     """Duplicates, orphans and exactness (ERROR) plus the deprecated array's consistency (WARN)."""
     return [
-        build_sql_check(
-            asset=project_conversations,
+        SqlCheck(
             name="no_duplicate_pairs",
             sql_file="links/checks/check_project_links_duplicates.sql",
             fragments=GUARANTEEING_INDEX,
@@ -221,8 +216,7 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             description="Each conversation appears once in project_conversations (one project per conversation). "
             "ERROR, non-blocking: the data is already committed when the check runs.",
         ),
-        build_sql_check(
-            asset=project_conversations,
+        SqlCheck(
             name="no_orphans",
             sql_file="links/checks/check_project_links_orphans.sql",
             fragments=GUARANTEEING_KEYS,
@@ -231,8 +225,7 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             description="Every project_conversations row points at an existing project, conversation and, when "
             "set, added_by user. ERROR, non-blocking: the data is already committed when the check runs.",
         ),
-        build_sql_check(
-            asset=project_conversations,
+        SqlCheck(
             name="matches_source",
             sql_file="links/checks/check_project_links_exactness.sql",
             scope_of=project_check_scope(sampled=True),
@@ -240,8 +233,7 @@ def build_project_link_checks() -> list[dg.AssetChecksDefinition]:
             "projects, added_by being the project's user: missing, extra and wrong added_by rows. "
             "ERROR, non-blocking: the data is already committed when the check runs.",
         ),
-        build_sql_check(
-            asset=project_conversations,
+        SqlCheck(
             name="array_consistency",
             sql_file="links/checks/check_project_array_consistency.sql",
             severity=WARN,
@@ -267,8 +259,7 @@ def array_drift_of_materialization(materialization: dg.AssetMaterialization) -> 
 
 
 # Checked with the people links, which every late-change run refreshes; what it names slows the sensor, not the data.
-late_change_indexes_check = build_sql_check(
-    asset=people_front_conversations,
+late_change_indexes_check = SqlCheck(
     name="late_change_indexes",
     sql_file="links/checks/check_late_change_indexes.sql",
     values=change_index_params(),
@@ -279,9 +270,18 @@ late_change_indexes_check = build_sql_check(
     "without them, but read those tables in full every minute.",
 )
 
+# One step per table: its checks run one after another on one connection (defs/checks.py: build_sql_checks). Not
+# one step for both Front tables: the people checks block the clients links, so they run between the two assets.
 link_checks = [
-    *build_front_link_checks(people_front_conversations, PEOPLE_LINKS, blocking=True),
-    late_change_indexes_check,
-    *build_front_link_checks(clients_front_conversations, CLIENT_LINKS),
-    *build_project_link_checks(),
+    build_sql_checks(
+        asset=people_front_conversations,
+        name="people_front_conversations_checks",
+        checks=[*front_link_checks(people_front_conversations, PEOPLE_LINKS, blocking=True), late_change_indexes_check],
+    ),
+    build_sql_checks(
+        asset=clients_front_conversations,
+        name="clients_front_conversations_checks",
+        checks=front_link_checks(clients_front_conversations, CLIENT_LINKS),
+    ),
+    build_sql_checks(asset=project_conversations, name="project_conversations_checks", checks=project_link_checks()),
 ]

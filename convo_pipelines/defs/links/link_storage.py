@@ -20,8 +20,8 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.defs.links.tables import ForeignKey
-from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, wait_for_own_lock
+from convo_pipelines.lib.session import Session
 
 # First key of the per-table advisory locks ('conv' in ASCII); the second is hashtext(schema.table).
 LOCK_CLASS = 0x636F6E76
@@ -34,28 +34,30 @@ ON_DELETE_ACTIONS = {"cascade": sql.SQL("cascade"), "set null": sql.SQL("set nul
 # Locks and state
 
 
-def lock_link_table(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> None:
+def lock_link_table(session: Session, table: str) -> None:
     """Wait for, then hold until commit, the lock every writer of `table` takes."""
-    wait_for_own_lock(conn, postgres.sql("links/lock_link_table.sql"), _lock_params(postgres, table))
+    wait_for_own_lock(
+        session.conn, session.sql("links/lock_link_table.sql"), _lock_params(session.source_schema, table)
+    )
 
 
-def _lock_params(postgres: PostgresResource, table: str) -> dict[str, object]:
-    return {"lock_class": LOCK_CLASS, "table": qualified_name(postgres, table)}
+def _lock_params(schema: str, table: str) -> dict[str, object]:
+    return {"lock_class": LOCK_CLASS, "table": qualified_name(schema, table)}
 
 
-def qualified_name(postgres: PostgresResource, table: str) -> str:
+def qualified_name(schema: str, table: str) -> str:
     """schema.table as regclass reads it (both parts are validated lowercase identifiers)."""
-    return f"{postgres.source_schema}.{table}"
+    return f"{schema}.{table}"
 
 
-def link_table_is_empty(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> bool:
-    return conn.execute(postgres.sql("links/select_link_table_is_empty.sql", links=table)).fetchone()[0]
+def link_table_is_empty(session: Session, table: str) -> bool:
+    return session.execute(session.sql("links/select_link_table_is_empty.sql", links=table)).fetchone()[0]
 
 
-def link_foreign_keys(conn: psycopg.Connection, postgres: PostgresResource, table: str) -> dict[str, bool]:
+def link_foreign_keys(session: Session, table: str) -> dict[str, bool]:
     """{constraint name: validated} of the foreign keys `table` has now."""
-    rows = conn.execute(
-        postgres.sql("links/select_link_foreign_keys.sql"), {"schema": postgres.source_schema, "table": table}
+    rows = session.execute(
+        session.sql("links/select_link_foreign_keys.sql"), {"schema": session.source_schema, "table": table}
     ).fetchall()
     return dict(rows)
 
@@ -71,8 +73,7 @@ class ForeignKeyState:
 
 
 def ensure_foreign_keys(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
+    session: Session,
     table: str,
     foreign_keys: tuple[ForeignKey, ...],
     log: Callable[[str], object],
@@ -85,7 +86,7 @@ def ensure_foreign_keys(
     transaction open on the referenced table for the whole retry budget) is left for the next run, with
     a warning: the table stays whole without it, and its orphans are removed meanwhile.
     """
-    present = link_foreign_keys(conn, postgres, table)
+    present = link_foreign_keys(session, table)
     incomplete = [key for key in foreign_keys if not present.get(key.name)]
     pending: list[str] = []
     for key in incomplete:
@@ -93,7 +94,7 @@ def ensure_foreign_keys(
             continue
         try:
             retry_concurrent_changes(
-                lambda key=key: add_foreign_key_not_valid(conn, postgres, table, key),
+                lambda key=key: add_foreign_key_not_valid(session, table, key),
                 what=f"{table}: adding {key.name}",
                 log=log,
             )
@@ -105,7 +106,7 @@ def ensure_foreign_keys(
             pending.append(key.name)
     for key in incomplete:
         removed = retry_concurrent_changes(
-            lambda key=key: remove_orphans_and_validate(conn, postgres, table, key, validate=key.name not in pending),
+            lambda key=key: remove_orphans_and_validate(session, table, key, validate=key.name not in pending),
             what=f"{table}: validating {key.name}",
             log=log,
         )
@@ -119,16 +120,14 @@ def ensure_foreign_keys(
     return ForeignKeyState(made_whole, pending)
 
 
-def add_foreign_key_not_valid(
-    conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey
-) -> None:
-    with conn.transaction():
-        lock_link_table(conn, postgres, table)
-        if key.name in link_foreign_keys(conn, postgres, table):
+def add_foreign_key_not_valid(session: Session, table: str, key: ForeignKey) -> None:
+    with session.conn.transaction():
+        lock_link_table(session, table)
+        if key.name in link_foreign_keys(session, table):
             return  # another run added it while this one waited for the lock
-        set_short_lock_timeout(conn)
-        conn.execute(
-            postgres.sql(
+        set_short_lock_timeout(session.conn)
+        session.execute(
+            session.sql(
                 "links/add_link_foreign_key_not_valid.sql",
                 links=table,
                 constraint_name=key.name,
@@ -139,25 +138,25 @@ def add_foreign_key_not_valid(
         )
 
 
-def remove_orphans_and_validate(
-    conn: psycopg.Connection, postgres: PostgresResource, table: str, key: ForeignKey, validate: bool = True
-) -> int:
+def remove_orphans_and_validate(session: Session, table: str, key: ForeignKey, validate: bool = True) -> int:
     """Validate the key; only when that finds links whose referenced row is gone (the app deleted it before
     the key existed), remove them and validate again; returns how many were removed. Each is a full scan
     of the table, so the usual case costs one. A key left pending is not validated, but its orphans are removed."""
-    validate_statement = postgres.sql("links/validate_link_foreign_key.sql", links=table, constraint_name=key.name)
-    with conn.transaction():
-        lock_link_table(conn, postgres, table)
-        set_short_lock_timeout(conn)
+    validate_statement = session.sql("links/validate_link_foreign_key.sql", links=table, constraint_name=key.name)
+    with session.conn.transaction():
+        lock_link_table(session, table)
+        set_short_lock_timeout(session.conn)
         if validate:
             try:
-                with conn.transaction():  # a savepoint: a failed validation leaves the rest of the transaction usable
-                    conn.execute(validate_statement)
+                with (
+                    session.conn.transaction()
+                ):  # a savepoint: a failed validation leaves the rest of the transaction usable
+                    session.execute(validate_statement)
                 return 0
             except psycopg.errors.ForeignKeyViolation:
                 pass
         identifiers = {"links": table, "column": key.column, "referenced_table": key.referenced_table}
-        removed = conn.execute(postgres.sql(key.orphans_statement(), **identifiers)).rowcount
+        removed = session.execute(session.sql(key.orphans_statement(), **identifiers)).rowcount
         if validate:
-            conn.execute(validate_statement)
+            session.execute(validate_statement)
         return removed

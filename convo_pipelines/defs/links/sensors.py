@@ -1,13 +1,10 @@
 """The late-change sensor: re-materializes exactly the link-table partitions whose source changed."""
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-import psycopg
-from psycopg import sql
 
 from convo_pipelines.defs.automation import background_status
 from convo_pipelines.defs.links.jobs import (
@@ -19,28 +16,88 @@ from convo_pipelines.defs.links.jobs import (
 from convo_pipelines.defs.partitions import first_partition_start, partition_range_tags, partitions_timeline
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE
+from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.settings import get_settings
 
-# A tick reads changes stamped up to now() - LATE_COMMIT_ALLOWANCE; anything later still (or a hard
-# delete) is caught by the nightly sync.
-CURSOR_KEY = "changes_through"
+# Every tick reads the source rows stamped after its lower bound: the previous tick's moment less
+# LATE_COMMIT_ALLOWANCE, so a row stamped before that tick but committed after it (a late commit, an app
+# server whose clock is behind the database's) is still in the window. A fingerprint per job over the
+# window tells whether any row in it was written since the previous tick; a change older than the
+# allowance, or a hard delete, is caught by the nightly sync.
+LOWER_BOUND_KEY = "changes_after"
+FINGERPRINTS_KEY = "fingerprints"
+# The cursor's key before fingerprints: the bound through which every change had been handled.
+LEGACY_BOUND_KEY = "changes_through"
+# A lower bound no row is stamped after: the first tick's window, empty, so that it only sets the cursor.
+NO_ROW_STAMPED_AFTER = datetime(9999, 12, 31, tzinfo=UTC)
+LATE_CHANGES_SENSOR_NAME = "link_tables_late_changes_sensor"
+# The tag Dagster puts on every run a sensor requested, naming the sensor.
+SENSOR_NAME_TAG = "dagster/sensor_name"
+# The fingerprint of no row: count 0, hash sum 0.
+NO_ROWS = "0:0"
+# The jobs select_change_fingerprints.sql fingerprints the source rows of.
+FRONT_SOURCE = "front"
+PROJECT_SOURCE = "project"
 # Up to this many changed conversations in a range are named in the run's config, so the run
 # recomputes just them (milliseconds); a larger change recomputes the whole range.
 MAX_NAMED_CONVERSATIONS = 2_000
 
 
-def read_cursor(cursor: str | None) -> datetime | None:
-    """The upper bound of the changes already handled, or None on the first tick."""
+@dataclass(frozen=True)
+class SensorCursor:
+    """Where the next tick's window starts, and the fingerprints (per job) of the rows stamped after it as
+    the previous tick saw them; None on the first tick, or after a cursor of the older format."""
+
+    changes_after: datetime
+    fingerprints: dict[str, str] | None
+
+
+def read_cursor(cursor: str | None) -> SensorCursor | None:
     if not cursor:
         return None
-    return datetime.fromisoformat(json.loads(cursor)[CURSOR_KEY])
+    fields = json.loads(cursor)
+    if LOWER_BOUND_KEY in fields:
+        return SensorCursor(datetime.fromisoformat(fields[LOWER_BOUND_KEY]), fields.get(FINGERPRINTS_KEY))
+    # Everything through the old bound was handled; rows after it are new to this tick.
+    return SensorCursor(datetime.fromisoformat(fields[LEGACY_BOUND_KEY]), None)
 
 
 def as_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def write_cursor(changes_through: datetime) -> str:
-    return json.dumps({CURSOR_KEY: as_text(changes_through)})
+def write_cursor(changes_after: datetime, fingerprints: dict[str, str]) -> str:
+    return json.dumps({LOWER_BOUND_KEY: as_text(changes_after), FINGERPRINTS_KEY: fingerprints})
+
+
+@dataclass(frozen=True)
+class TickFingerprints:
+    """One read of the window: the tick's moment, the next window's lower bound, and per job the fingerprint
+    over this window (to compare with the cursor's) and over the next one (to store)."""
+
+    moment: datetime
+    next_after: datetime
+    since_cursor: dict[str, str]
+    since_next: dict[str, str]
+
+    def changed_jobs(self, previous: dict[str, str] | None) -> set[str]:
+        """The jobs with a row written since the previous tick; without its fingerprint, those with any row."""
+        previous = previous or {}
+        return {job for job, fingerprint in self.since_cursor.items() if fingerprint != previous.get(job, NO_ROWS)}
+
+
+def read_fingerprints(session: Session, changes_after: datetime) -> TickFingerprints:
+    rows = session.execute(
+        session.sql("links/sensor/select_change_fingerprints.sql"),
+        {"changed_after": changes_after, "allowance": LATE_COMMIT_ALLOWANCE},
+    ).fetchall()
+    moment, next_after = rows[0][0], rows[0][1]
+    return TickFingerprints(
+        moment,
+        next_after,
+        {job: since_cursor for _, _, job, since_cursor, _ in rows},
+        {job: since_next for _, _, job, _, since_next in rows},
+    )
 
 
 def front_range_run_request(
@@ -84,6 +141,22 @@ def fully_materialized_days(instance: dg.DagsterInstance) -> set[str]:
     return set.intersection(*keys)
 
 
+# A run in these has not begun to read the source yet: it will not see a change made now either way.
+NOT_YET_READING_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+]
+
+
+def has_run_waiting_to_start(instance: dg.DagsterInstance, sensor_name: str) -> bool:
+    """Whether a run this sensor requested is still waiting to start."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={SENSOR_NAME_TAG: sensor_name}, statuses=NOT_YET_READING_STATUSES), limit=1
+    )
+    return bool(runs)
+
+
 def days_all_in(first_day: date, last_day: date, days: set[str]) -> bool:
     return all(
         (first_day + timedelta(days=offset)).isoformat() in days for offset in range((last_day - first_day).days + 1)
@@ -96,86 +169,79 @@ def partition_bounds() -> tuple[datetime, datetime]:
     return first_partition_start(), partitions_timeline().end
 
 
-@dataclass(frozen=True)
-class LateChanges:
-    day_ranges: list[
-        tuple[date, date, int, list[str] | None]
-    ]  # (first day, last day, conversations, their ids when few)
-    conversations: int  # conversations whose project may have changed
-    projects: int
+# One changed range of days: (first day, last day, conversations, their ids when few enough to name).
+DayRange = tuple[date, date, int, list[str] | None]
 
 
-def find_late_changes(
-    conn: psycopg.Connection, render: Callable[[str], sql.Composed], changes_after: datetime, changes_through: datetime
-) -> LateChanges:
-    """What changed in (changes_after, changes_through]: the two statements of a tick (`render` names a
-    sql/ file and binds the schemas), also what `convo-pipelines bench` times."""
+def find_changed_day_ranges(session: Session, changes_after: datetime) -> list[DayRange]:
+    """The ranges of Front partition days touched by rows stamped after `changes_after`: the statement a tick
+    runs once its fingerprints differ, also what `convo-pipelines bench` times."""
     partitions_start, partitions_end = partition_bounds()
-    interval = {"changed_after": changes_after, "changed_through": changes_through}
-    day_ranges = conn.execute(
-        render("links/sensor/find_late_changed_front_day_ranges.sql"),
+    rows = session.execute(
+        session.sql("links/sensor/find_late_changed_front_day_ranges.sql"),
         {
-            **interval,
+            "changed_after": changes_after,
             "partitions_start": partitions_start,
             "partitions_end": partitions_end,
             "max_named_conversations": MAX_NAMED_CONVERSATIONS,
         },
     ).fetchall()
-    conversations, projects = conn.execute(render("links/sensor/count_late_project_changes.sql"), interval).fetchone()
-    return LateChanges([tuple(row) for row in day_ranges], conversations, projects)
+    return [tuple(row) for row in rows]
 
 
 @dg.sensor(
-    name="link_tables_late_changes_sensor",
+    name=LATE_CHANGES_SENSOR_NAME,
     jobs=[front_links_job, project_links_job],
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=get_settings().late_changes_sensor_seconds,
     default_status=background_status(dg.DefaultSensorStatus),
     description="Re-materializes exactly the link-table partitions whose source rows changed (their "
-    "greatest(created_at, updated_at)) since its cursor (one run per range of days), and project_conversations when conversations "
-    "or projects changed.",
+    "greatest(created_at, updated_at)) since its previous tick, less the late-commit allowance (one run per "
+    "range of days), and project_conversations when conversations or projects changed.",
 )
 def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
-    """Finds source rows created or updated since the cursor and requests runs for exactly the affected
+    """Reads the source rows stamped after the cursor's lower bound and requests runs for exactly the affected
     link-table partitions (one run per range of consecutive days), plus project_conversations when
-    conversations or projects changed. The first tick only sets the cursor: the nightly sync covers the past.
-    """
-    changes_after = read_cursor(context.cursor)
-    with postgres.connect() as conn:
-        conn.read_only = True
-        # The database's clock, not this process's: the timestamps compared with it were written by the database.
-        changes_through = conn.execute(
-            postgres.sql("links/sensor/select_late_changes_bound.sql"), {"lag": LATE_COMMIT_ALLOWANCE}
-        ).fetchone()[0]
-        if changes_after is None:
+    conversations or projects changed, as soon as a tick sees the change: a fingerprint of the window says
+    whether anything in it was written since the previous tick. The first tick only sets the cursor: the
+    nightly sync covers the past."""
+    cursor = read_cursor(context.cursor)
+    if cursor is not None and has_run_waiting_to_start(context.instance, LATE_CHANGES_SENSOR_NAME):
+        # Its cursor stays: the first tick after that run starts reads every change since, for one run, so runs
+        # never pile up in the queue when the app changes more than the runs keep up with.
+        return dg.SensorResult(skip_reason="Waiting for this sensor's previous run to start.", cursor=context.cursor)
+    with postgres.session() as session:
+        session.conn.read_only = True
+        # The database's clock, not this process's: the stamps compared with it were written for the database.
+        if cursor is None:
+            first = read_fingerprints(session, NO_ROW_STAMPED_AFTER)
             return dg.SensorResult(
-                skip_reason="First tick: changes are tracked from now on.", cursor=write_cursor(changes_through)
+                skip_reason="First tick: changes are tracked from now on.",
+                cursor=write_cursor(first.next_after, first.since_next),
             )
-        if changes_through <= changes_after:
-            return dg.SensorResult(skip_reason="No time has passed since the last tick.", cursor=context.cursor)
-        changes = find_late_changes(conn, postgres.sql, changes_after, changes_through)
-    day_ranges, changed_conversations, changed_projects = changes.day_ranges, changes.conversations, changes.projects
-
+        tick = read_fingerprints(session, cursor.changes_after)
+        changed_jobs = tick.changed_jobs(cursor.fingerprints)
+        day_ranges = find_changed_day_ranges(session, cursor.changes_after) if FRONT_SOURCE in changed_jobs else []
+    next_cursor = write_cursor(tick.next_after, tick.since_next)
     complete_days = fully_materialized_days(context.instance)
     run_requests = [
         front_range_run_request(
-            first, last, changes_through, conversation_ids if days_all_in(first, last, complete_days) else None
+            first, last, tick.moment, conversation_ids if days_all_in(first, last, complete_days) else None
         )
         for first, last, _, conversation_ids in day_ranges
     ]
-    if changed_conversations or changed_projects:
+    if PROJECT_SOURCE in changed_jobs:
         run_requests.append(
             dg.RunRequest(
-                job_name=project_links_job.name, run_key=f"late-changes:projects:through:{as_text(changes_through)}"
+                job_name=project_links_job.name, run_key=f"late-changes:projects:through:{as_text(tick.moment)}"
             )
         )
     context.log.info(
-        f"Changes in ({changes_after.isoformat()}, {changes_through.isoformat()}]: {len(day_ranges)} Front day ranges, "
-        f"{changed_conversations} conversations and {changed_projects} projects changed."
+        f"Rows stamped after {as_text(cursor.changes_after)}: written since the previous tick for "
+        f"{sorted(changed_jobs) or 'no job'}; {len(day_ranges)} Front day ranges."
     )
-    cursor = write_cursor(changes_through)
     if not run_requests:
-        return dg.SensorResult(skip_reason="No source change since the last tick.", cursor=cursor)
-    return dg.SensorResult(run_requests=run_requests, cursor=cursor)
+        return dg.SensorResult(skip_reason="No source change since the last tick.", cursor=next_cursor)
+    return dg.SensorResult(run_requests=run_requests, cursor=next_cursor)
 
 
 link_sensors = [link_tables_late_changes_sensor]

@@ -1,6 +1,6 @@
 """The link tables, described once: name, owner column, the SQL that defines their rows, foreign keys.
 
-The assets, checks, sensor and jobs of links/ and the tools (CLI, bench, app workload) all read these;
+The assets, checks, sensor and jobs of links/, the command line (cli/) and the benchmarks all read these;
 it imports neither Dagster nor a database driver, so a command that only needs a table's name stays light.
 The definitions themselves are in docs/contract.md.
 """

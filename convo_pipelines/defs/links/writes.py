@@ -44,7 +44,6 @@ from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
     ProvenJoin,
 )
-from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import (
     FOREIGN_KEY_VIOLATION,
     TimedClientCursor,
@@ -52,6 +51,7 @@ from convo_pipelines.lib.db import (
     retry_concurrent_changes,
 )
 from convo_pipelines.lib.progress import Progress
+from convo_pipelines.lib.session import Session
 
 ARRAY_SAMPLE_LIMIT = 5
 # The problem kinds of check_project_array_consistency.sql, in its order.
@@ -122,8 +122,7 @@ def bucket_start(bucket: date | datetime) -> datetime:
 
 
 def in_retried_transaction(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
+    session: Session,
     table: str,
     work: Callable[[], T],
     log: Callable[[str], object],
@@ -133,8 +132,8 @@ def in_retried_transaction(
     link to them: the retry's snapshot no longer has that person)."""
 
     def attempt() -> T:
-        with pipeline_transaction(conn):
-            lock_link_table(conn, postgres, table)
+        with pipeline_transaction(session.conn):
+            lock_link_table(session, table)
             return work()
 
     return retry_concurrent_changes(attempt, what=table, log=log, also_retry=frozenset({FOREIGN_KEY_VIOLATION}))
@@ -144,49 +143,45 @@ def in_retried_transaction(
 # Front link tables (people, clients)
 
 
-def front_oracle(
-    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, *, bulk: bool = True
-) -> sql.Composed:
+def front_oracle(session: Session, spec: FrontLinkTable, *, bulk: bool = True) -> sql.Composed:
     """The oracle of `spec`: the pairs its window should hold. For a bulk read (a first fill, a window's diff),
     its ProvenJoin is left out when the source's validated foreign key proves it needless; a scoped run's
-    few conversations keep it, which costs less than asking the catalog. (`postgres` may be anything with
-    the resource's `sql` and `source_schema`: the bench renders its contenders' joins the same way.)"""
+    few conversations keep it, which costs less than asking the catalog."""
     join = spec.proven_join
     if join is None:
-        return postgres.sql(spec.oracle_file)
-    proven = bulk and source_key_is_validated(conn, postgres, join)
+        return session.sql(spec.oracle_file)
+    proven = bulk and source_key_is_validated(session, join)
     # Proven: the join is bound to nothing, since the source's validated key proves every referenced row exists.
-    bound = sql.SQL("") if proven else postgres.sql(join.join_sql)
-    return postgres.sql(spec.oracle_file, **{join.placeholder: bound})
+    bound = sql.SQL("") if proven else session.sql(join.join_sql)
+    return session.sql(spec.oracle_file, **{join.placeholder: bound})
 
 
-def source_key_is_validated(conn: psycopg.Connection, postgres: PostgresResource, join: ProvenJoin) -> bool:
+def source_key_is_validated(session: Session, join: ProvenJoin) -> bool:
     """True when `join.source_table.column` has a validated foreign key to `join.referenced_table`'s id, its
     triggers enabled: PostgreSQL's own proof that every non-null value is an existing row's id."""
-    keys = conn.execute(
-        postgres.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
-        {"trust_constraints": True, "source_schema": postgres.source_schema, "link_table_name": join.source_table},
+    keys = session.execute(
+        session.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
+        {"trust_constraints": True, "source_schema": session.source_schema, "link_table_name": join.source_table},
     ).fetchall()
     # The lookup lists only keys to the referenced table's id.
     return any((column, table) == (join.column, join.referenced_table) for _, column, table in keys)
 
 
-def front_link_guarantees(conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable) -> dict[str, str]:
+def front_link_guarantees(session: Session, spec: FrontLinkTable) -> dict[str, str]:
     """{problem: constraint} for each duplicate or orphan problem of `spec.table` its constraints rule out
     now: read once the run's writes and foreign keys are done, and recorded in its materialization
     (GUARANTEES_METADATA), so the duplicate and orphan checks that follow it need not read the catalog again."""
-    statement = postgres.sql(
+    statement = session.sql(
         "links/select_front_link_guarantees.sql",
-        guaranteeing_index=postgres.sql(GUARANTEEING_UNIQUE_INDEX_SQL),
-        guaranteeing_keys=postgres.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
+        guaranteeing_index=session.sql(GUARANTEEING_UNIQUE_INDEX_SQL),
+        guaranteeing_keys=session.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
     )
-    params = {"trust_constraints": True, "source_schema": postgres.source_schema, **spec.constraint_lookup_params()}
-    return {problem: verified_by for problem, _, _, verified_by in conn.execute(statement, params).fetchall()}
+    params = {"trust_constraints": True, "source_schema": session.source_schema, **spec.constraint_lookup_params()}
+    return {problem: verified_by for problem, _, _, verified_by in session.execute(statement, params).fetchall()}
 
 
 def diff_front_window(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
+    session: Session,
     spec: FrontLinkTable,
     start: datetime,
     end: datetime,
@@ -202,44 +197,42 @@ def diff_front_window(
     transactions. `sliced` (the table has its foreign keys) inserts them by slices of
     PENDING_INSERT_SLICE_ROWS. Returns the counts and those per-day counts (empty when everything was inserted)."""
     identifiers = {"links": spec.table, "owner": spec.owner_column}
-    window_links = postgres.sql("links/select_front_links_of_window.sql", **identifiers)
+    window_links = session.sql("links/select_front_links_of_window.sql", **identifiers)
     params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
     scoped = only_conversation_ids is not None
     if scoped:
-        oracle = front_oracle(conn, postgres, spec, bulk=False)
+        oracle = front_oracle(session, spec, bulk=False)
     else:
         # The window's rows once the diff is applied: exactly its oracle pairs.
-        in_window = stage_rows(conn, postgres, front_oracle(conn, postgres, spec), params)
-        oracle = postgres.sql("links/select_staged_link_rows.sql", **identifiers)
-    differences = postgres.sql(
+        in_window = stage_rows(session, front_oracle(session, spec), params)
+        oracle = session.sql("links/select_staged_link_rows.sql", **identifiers)
+    differences = session.sql(
         "links/create_front_link_differences.sql", **identifiers, oracle=oracle, window_links=window_links
     )
-    TimedClientCursor(conn).execute(differences, params)
-    pending, updated, deleted = conn.execute(
-        postgres.sql("links/apply_front_link_differences.sql", **identifiers)
+    TimedClientCursor(session.conn).execute(differences, params)
+    pending, updated, deleted = session.execute(
+        session.sql("links/apply_front_link_differences.sql", **identifiers)
     ).fetchone()
     if scoped:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
         in_window = (
-            conn.execute(
-                postgres.sql("links/count_front_links_window.sql", window_links=window_links), params
+            session.execute(
+                session.sql("links/count_front_links_window.sql", window_links=window_links), params
             ).fetchone()[0]
             + pending
         )
     counts = WriteCounts(rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
     if batch_rows is not None and pending > batch_rows:
-        return counts, conn.execute(postgres.sql("links/count_pending_front_links_by_hour.sql")).fetchall()
+        return counts, session.execute(session.sql("links/count_pending_front_links_by_hour.sql")).fetchall()
     slice_rows = PENDING_INSERT_SLICE_ROWS if sliced else None
-    counts.rows_inserted = insert_pending_links(conn, postgres, spec, slice_rows) if pending else 0
+    counts.rows_inserted = insert_pending_links(session, spec, slice_rows) if pending else 0
     return counts, []
 
 
-def stage_rows(
-    conn: psycopg.Connection, postgres: PostgresResource, rows: sql.Composable, params: dict[str, object]
-) -> int:
+def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]) -> int:
     """Inside the caller's transaction, compute `rows` (an oracle query) into pg_temp.link_rows_staged with a
     CREATE TABLE AS, which PostgreSQL runs in parallel; returns how many rows it holds."""
-    conn.execute(postgres.sql("links/set_staging_settings.sql"))
-    return TimedClientCursor(conn).execute(postgres.sql("links/stage_link_rows.sql", rows=rows), params).rowcount
+    session.execute(session.sql("links/set_staging_settings.sql"))
+    return TimedClientCursor(session.conn).execute(session.sql("links/stage_link_rows.sql", rows=rows), params).rowcount
 
 
 # Once the table has its foreign keys, the missing links go in by slices of this many, one statement each,
@@ -253,46 +246,42 @@ PENDING_INSERT_ATTEMPTS = 50
 PairBound = tuple[str, str] | None  # (owner id, conversation id); None: open
 
 
-def insert_pending_links(
-    conn: psycopg.Connection, postgres: PostgresResource, spec: FrontLinkTable, slice_rows: int | None
-) -> int:
+def insert_pending_links(session: Session, spec: FrontLinkTable, slice_rows: int | None) -> int:
     """Insert the missing links of pg_temp.front_link_differences inside the caller's transaction: in one
     statement (slice_rows None: no foreign key holds app rows yet), else by slices of `slice_rows`."""
-    statement = postgres.sql(
+    statement = session.sql(
         "links/insert_pending_front_links.sql", links=spec.table, owner=spec.owner_column, owner_table=spec.owner_table
     )
     inserted = 0
-    for after, upto in pending_slices(conn, postgres, slice_rows):
+    for after, upto in pending_slices(session, slice_rows):
         params = {
             "after_owner": after and after[0],
             "after_conversation": after and after[1],
             "upto_owner": upto and upto[0],
             "upto_conversation": upto and upto[1],
         }
-        inserted += insert_retrying_alone(conn, statement, params)
+        inserted += insert_retrying_alone(session, statement, params)
     return inserted
 
 
-def pending_slices(
-    conn: psycopg.Connection, postgres: PostgresResource, slice_rows: int | None
-) -> list[tuple[PairBound, PairBound]]:
+def pending_slices(session: Session, slice_rows: int | None) -> list[tuple[PairBound, PairBound]]:
     """(after, upto] bounds of the slices of the missing links, in key order; one open slice when unsliced."""
     if slice_rows is None:
         return [(None, None)]
-    ends = conn.execute(
-        postgres.sql("links/select_pending_front_link_slice_ends.sql"), {"slice_rows": slice_rows}
+    ends = session.execute(
+        session.sql("links/select_pending_front_link_slice_ends.sql"), {"slice_rows": slice_rows}
     ).fetchall()
     # The last slice is left open above: it takes the rest, fewer than slice_rows.
     bounds: list[PairBound] = [None, *(tuple(end) for end in ends)]
     return [(bounds[i], bounds[i + 1]) for i in range(len(ends))] + [(bounds[-1], None)]
 
 
-def insert_retrying_alone(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, object]) -> int:
+def insert_retrying_alone(session: Session, statement: sql.Composed, params: dict[str, object]) -> int:
     """Run the insert in a savepoint, again when a foreign-key check met a row the app deleted meanwhile."""
     for attempt in range(1, PENDING_INSERT_ATTEMPTS + 1):
         try:
-            with conn.transaction():  # a savepoint inside the caller's transaction
-                return conn.execute(statement, params).rowcount
+            with session.conn.transaction():  # a savepoint inside the caller's transaction
+                return session.execute(statement, params).rowcount
         except psycopg.errors.ForeignKeyViolation:
             if attempt == PENDING_INSERT_ATTEMPTS:
                 raise
@@ -300,8 +289,7 @@ def insert_retrying_alone(conn: psycopg.Connection, statement: sql.Composed, par
 
 
 def make_front_window_exact(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
+    session: Session,
     spec: FrontLinkTable,
     window: Chunk,
     log: Callable[[str], object],
@@ -316,11 +304,10 @@ def make_front_window_exact(
     key yet, and nothing is batched or sliced."""
     sliced = batch_rows is not None
     counts, pending_hours = in_retried_transaction(
-        conn,
-        postgres,
+        session,
         spec.table,
         lambda: diff_front_window(
-            conn, postgres, spec, window.start, window.end, batch_rows, only_conversation_ids, sliced=sliced
+            session, spec, window.start, window.end, batch_rows, only_conversation_ids, sliced=sliced
         ),
         log,
     )
@@ -330,11 +317,10 @@ def make_front_window_exact(
     progress = Progress(log, f"{spec.table}: missing links", total_steps=len(batches), unit="batches")
     for batch in batches:
         batch_counts, _ = in_retried_transaction(
-            conn,
-            postgres,
+            session,
             spec.table,
             lambda batch=batch: diff_front_window(
-                conn, postgres, spec, batch.start, batch.end, None, only_conversation_ids, sliced=sliced
+                session, spec, batch.start, batch.end, None, only_conversation_ids, sliced=sliced
             ),
             log,
         )
@@ -344,11 +330,11 @@ def make_front_window_exact(
 
 
 def count_conversations_by_day(
-    conn: psycopg.Connection, postgres: PostgresResource, conversations: str, start: datetime, end: datetime
+    session: Session, conversations: str, start: datetime, end: datetime
 ) -> list[tuple[date, int]]:
     """(UTC day, conversations created that day) of `conversations` (front_conversations or conversations) in [start, end)."""
-    statement = postgres.sql("links/count_conversations_by_day.sql", conversations=conversations)
-    return [(day, count) for day, count in conn.execute(statement, {"start": start, "end": end})]
+    statement = session.sql("links/count_conversations_by_day.sql", conversations=conversations)
+    return [(day, count) for day, count in session.execute(statement, {"start": start, "end": end})]
 
 
 @dataclass(frozen=True)
@@ -361,8 +347,7 @@ class WritePlan:
 
 
 def plan_front_writes(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
+    session: Session,
     spec: FrontLinkTable,
     start: datetime,
     end: datetime,
@@ -370,18 +355,17 @@ def plan_front_writes(
 ) -> WritePlan:
     """Chunks of at most max_fill_chunk_conversations while the table has no foreign key yet (no insert holds an
     app row, so a chunk inserts all it misses), else of max_chunk_conversations with batches of missing links."""
-    day_counts = count_conversations_by_day(conn, postgres, "front_conversations", start, end)
-    if link_foreign_keys(conn, postgres, spec.table):
+    day_counts = count_conversations_by_day(session, "front_conversations", start, end)
+    if link_foreign_keys(session, spec.table):
         return WritePlan(
             "diff", chunk_window(start, end, day_counts, config.max_chunk_conversations), config.max_insert_batch_rows
         )
-    mode = "bulk" if link_table_is_empty(conn, postgres, spec.table) else "diff"
+    mode = "bulk" if link_table_is_empty(session, spec.table) else "diff"
     return WritePlan(mode, chunk_window(start, end, day_counts, config.max_fill_chunk_conversations), None)
 
 
 def write_front_chunks(
-    conn: psycopg.Connection,
-    postgres: PostgresResource,
+    session: Session,
     spec: FrontLinkTable,
     plan: WritePlan,
     log: Callable[[str], object],
@@ -390,28 +374,27 @@ def write_front_chunks(
     totals = WriteCounts()
     progress = Progress(log, spec.table, total_steps=sum(c.conversations for c in plan.chunks), unit="conversations")
     for chunk in plan.chunks:
-        counts = make_front_window_exact(conn, postgres, spec, chunk, log, plan.batch_rows)
+        counts = make_front_window_exact(session, spec, chunk, log, plan.batch_rows)
         totals.add(counts)
         progress.advance(rows=counts.rows_in_window, steps=chunk.conversations)
     return totals
 
 
-def fill_project_links(conn: psycopg.Connection, postgres: PostgresResource, log: Callable[[str], object]) -> int:
+def fill_project_links(session: Session, log: Callable[[str], object]) -> int:
     """Insert every missing project link, by conversations' days, FILL_CHUNK_CONVERSATIONS at most per
     transaction: a first fill (or what a killed one left) reaches a logical subscriber in bounded transactions."""
-    day_counts = count_conversations_by_day(conn, postgres, "conversations", BEGINNING_OF_TIME, END_OF_TIME)
+    day_counts = count_conversations_by_day(session, "conversations", BEGINNING_OF_TIME, END_OF_TIME)
     chunks = chunk_window(BEGINNING_OF_TIME, END_OF_TIME, day_counts, FILL_CHUNK_CONVERSATIONS)
     progress = Progress(
         log, PROJECT_LINKS_TABLE, total_steps=sum(chunk.conversations for chunk in chunks), unit="conversations"
     )
     inserted = 0
-    statement = postgres.sql("links/insert_project_links.sql", oracle=postgres.sql("links/select_project_links.sql"))
+    statement = session.sql("links/insert_project_links.sql", oracle=session.sql("links/select_project_links.sql"))
     for chunk in chunks:
         rows = in_retried_transaction(
-            conn,
-            postgres,
+            session,
             PROJECT_LINKS_TABLE,
-            lambda chunk=chunk: conn.execute(statement, {"start": chunk.start, "end": chunk.end}).rowcount,
+            lambda chunk=chunk: session.execute(statement, {"start": chunk.start, "end": chunk.end}).rowcount,
             log,
         )
         inserted += rows
@@ -419,11 +402,11 @@ def fill_project_links(conn: psycopg.Connection, postgres: PostgresResource, log
     return inserted
 
 
-def reconcile_project_links(conn: psycopg.Connection, postgres: PostgresResource) -> dict[str, int]:
+def reconcile_project_links(session: Session) -> dict[str, int]:
     """Make project_conversations exact inside the caller's transaction; returns the counts."""
-    conn.execute(postgres.sql("links/set_diff_settings.sql"))
-    cursor = conn.cursor(row_factory=namedtuple_row)
-    statement = postgres.sql("links/sync_project_links.sql", oracle=postgres.sql("links/select_project_links.sql"))
+    session.execute(session.sql("links/set_diff_settings.sql"))
+    cursor = session.conn.cursor(row_factory=namedtuple_row)
+    statement = session.sql("links/sync_project_links.sql", oracle=session.sql("links/select_project_links.sql"))
     row = cursor.execute(statement, {"start": BEGINNING_OF_TIME, "end": END_OF_TIME}).fetchone()
     return {
         "rows_inserted": row.rows_inserted,
@@ -433,10 +416,10 @@ def reconcile_project_links(conn: psycopg.Connection, postgres: PostgresResource
     }
 
 
-def project_array_inconsistencies(conn: psycopg.Connection, postgres: PostgresResource) -> dict[str, dict[str, object]]:
+def project_array_inconsistencies(session: Session) -> dict[str, dict[str, object]]:
     """{kind: {"entries": n, "samples": [...]}} for stale, mismatched and missing projects.conversation_ids entries."""
     # The same SQL as the array_consistency check, so the asset's figures and the check's always agree.
-    rows = conn.execute(
-        postgres.sql("links/checks/check_project_array_consistency.sql"), {"sample_limit": ARRAY_SAMPLE_LIMIT}
+    rows = session.execute(
+        session.sql("links/checks/check_project_array_consistency.sql"), {"sample_limit": ARRAY_SAMPLE_LIMIT}
     ).fetchall()
     return {kind: {"entries": entries, "samples": samples} for kind, entries, samples in rows}

@@ -7,11 +7,11 @@ with scoped_rows as (
 
 duplicates as (
     select
-        sr.crew_code,
-        sr.session_id,
+        scoped_row.crew_code,
+        scoped_row.session_id,
         count(*) as copies
-    from scoped_rows as sr
-    group by sr.crew_code, sr.session_id
+    from scoped_rows as scoped_row
+    group by scoped_row.crew_code, scoped_row.session_id
     having count(*) > 1
 )
 
@@ -19,6 +19,6 @@ select
     'duplicate_grains' as problem,
     (select count(*) from duplicates) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.crew_code, s.session_id), '[]'::jsonb)
-        from (select * from duplicates order by 1, 2 limit %(sample_limit)s) as s
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.crew_code, sample.session_id), '[]'::jsonb)
+        from (select * from duplicates order by 1, 2 limit %(sample_limit)s) as sample
     ) as samples;

@@ -7,12 +7,12 @@ with scoped_rows as (
 
 duplicates as (
     select
-        sr.crew_code,
-        sr.session_id,
-        sr.activity_date,
+        scoped_row.crew_code,
+        scoped_row.session_id,
+        scoped_row.activity_date,
         count(*) as copies
-    from scoped_rows as sr
-    group by sr.crew_code, sr.session_id, sr.activity_date
+    from scoped_rows as scoped_row
+    group by scoped_row.crew_code, scoped_row.session_id, scoped_row.activity_date
     having count(*) > 1
 )
 
@@ -20,6 +20,10 @@ select
     'duplicate_grains' as problem,
     (select count(*) from duplicates) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.crew_code, s.session_id, s.activity_date), '[]'::jsonb)
-        from (select * from duplicates order by 1, 2, 3 limit %(sample_limit)s) as s
+        select
+            coalesce(
+                jsonb_agg(to_jsonb(sample) order by sample.crew_code, sample.session_id, sample.activity_date),
+                '[]'::jsonb
+            )
+        from (select * from duplicates order by 1, 2, 3 limit %(sample_limit)s) as sample
     ) as samples;

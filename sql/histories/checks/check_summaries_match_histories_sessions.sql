@@ -7,48 +7,57 @@ with scoped_sessions as (
 
 day_totals as (
     select
-        hs.crew_code,
-        hs.session_id,
-        sum(hs.message_count) as message_count,
-        sum(hs.human_message_count) as human_message_count,
-        sum(hs.ai_message_count) as ai_message_count
-    from {analytics}.histories_sessions as hs
-    join scoped_sessions as ss
-        on ss.crew_code = hs.crew_code
-       and ss.session_id = hs.session_id
-    group by hs.crew_code, hs.session_id
+        histories_session.crew_code,
+        histories_session.session_id,
+        sum(histories_session.message_count) as message_count,
+        sum(histories_session.human_message_count) as human_message_count,
+        sum(histories_session.ai_message_count) as ai_message_count
+    from {analytics}.histories_sessions as histories_session
+    inner join scoped_sessions as scoped_session
+        on
+            scoped_session.crew_code = histories_session.crew_code
+            and scoped_session.session_id = histories_session.session_id
+    group by histories_session.crew_code, histories_session.session_id
 ),
 
 summaries as (
-    select cs.crew_code, cs.session_id, cs.message_count, cs.human_message_count, cs.ai_message_count
-    from {analytics}.conversation_summaries as cs
-    join scoped_sessions as ss
-        on ss.crew_code = cs.crew_code
-       and ss.session_id = cs.session_id
+    select
+        summary.crew_code,
+        summary.session_id,
+        summary.message_count,
+        summary.human_message_count,
+        summary.ai_message_count
+    from {analytics}.conversation_summaries as summary
+    inner join scoped_sessions as scoped_session
+        on
+            scoped_session.crew_code = summary.crew_code
+            and scoped_session.session_id = summary.session_id
 ),
 
 mismatches as (
     select
-        coalesce(su.crew_code, dt.crew_code) as crew_code,
-        coalesce(su.session_id, dt.session_id) as session_id,
-        su.message_count as summary_messages,
-        dt.message_count as days_messages,
-        su.human_message_count as summary_human,
-        dt.human_message_count as days_human,
-        su.ai_message_count as summary_ai,
-        dt.ai_message_count as days_ai
-    from summaries as su
-    full join day_totals as dt
-        on dt.crew_code = su.crew_code
-       and dt.session_id = su.session_id
-    where (su.message_count, su.human_message_count, su.ai_message_count)
-        is distinct from (dt.message_count, dt.human_message_count, dt.ai_message_count)
+        coalesce(summary.crew_code, day_total.crew_code) as crew_code,
+        coalesce(summary.session_id, day_total.session_id) as session_id,
+        summary.message_count as summary_messages,
+        day_total.message_count as days_messages,
+        summary.human_message_count as summary_human,
+        day_total.human_message_count as days_human,
+        summary.ai_message_count as summary_ai,
+        day_total.ai_message_count as days_ai
+    from summaries as summary
+    full join day_totals as day_total
+        on
+            day_total.crew_code = summary.crew_code
+            and day_total.session_id = summary.session_id
+    where
+        (summary.message_count, summary.human_message_count, summary.ai_message_count)
+        is distinct from (day_total.message_count, day_total.human_message_count, day_total.ai_message_count)
 )
 
 select
     'count_mismatches' as problem,
     (select count(*) from mismatches) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.crew_code, s.session_id), '[]'::jsonb)
-        from (select * from mismatches order by 1, 2 limit %(sample_limit)s) as s
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.crew_code, sample.session_id), '[]'::jsonb)
+        from (select * from mismatches order by 1, 2 limit %(sample_limit)s) as sample
     ) as samples;

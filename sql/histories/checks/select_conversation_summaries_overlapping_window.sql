@@ -1,5 +1,8 @@
 -- The conversation_summaries rows whose span overlaps the window.
-select cs.crew_code, cs.session_id
-from {analytics}.conversation_summaries as cs
-where cs.ended_at >= %(window_start)s
-  and cs.started_at < %(window_end)s
+select
+    summary.crew_code,
+    summary.session_id
+from {analytics}.conversation_summaries as summary
+where
+    summary.ended_at >= %(window_start)s
+    and summary.started_at < %(window_end)s

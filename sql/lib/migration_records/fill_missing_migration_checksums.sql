@@ -2,5 +2,6 @@
 update {source}.convo_pipelines_migrations as record
 set checksum = shipped.checksum
 from unnest(%(versions)s::integer[], %(checksums)s::text[]) as shipped (version, checksum)
-where record.version = shipped.version
-  and record.checksum is null;
+where
+    record.version = shipped.version
+    and record.checksum is null;

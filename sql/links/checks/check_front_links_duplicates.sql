@@ -12,12 +12,12 @@ scoped_links as (
 
 duplicates as (
     select
-        sl.{owner_column},
-        sl.front_conversation_id,
+        scoped_link.{owner_column},
+        scoped_link.front_conversation_id,
         count(*) as copies
-    from scoped_links as sl
+    from scoped_links as scoped_link
     where not exists (select from guaranteeing_index)
-    group by sl.{owner_column}, sl.front_conversation_id
+    group by scoped_link.{owner_column}, scoped_link.front_conversation_id
     having count(*) > 1
 )
 
@@ -25,7 +25,10 @@ select
     'duplicate_pairs' as problem,
     (select count(*) from duplicates) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.{owner_column}, s.front_conversation_id), '[]'::jsonb)
-        from (select * from duplicates order by 1, 2 limit %(sample_limit)s) as s
+        select
+            coalesce(
+                jsonb_agg(to_jsonb(sample) order by sample.{owner_column}, sample.front_conversation_id), '[]'::jsonb
+            )
+        from (select * from duplicates order by 1, 2 limit %(sample_limit)s) as sample
     ) as samples,
-    (select 'unique index ' || gi.index_name from guaranteeing_index as gi) as verified_by;
+    (select 'unique index ' || unique_index.index_name from guaranteeing_index as unique_index) as verified_by;

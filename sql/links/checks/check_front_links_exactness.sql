@@ -12,23 +12,39 @@ expected as (
 
 stored as (
     select
-        l.{owner_column},
-        l.front_conversation_id,
-        l.front_conversation_created_at
-    from scoped_conversations as sc
-    inner join {source}.{link_table} as l on l.front_conversation_id = sc.id
+        link.{owner_column},
+        link.front_conversation_id,
+        link.front_conversation_created_at
+    from scoped_conversations as scoped_conversation
+    inner join {source}.{link_table} as link on link.front_conversation_id = scoped_conversation.id
 ),
 
 missing_now as (
-    select e.{owner_column}, e.front_conversation_id, e.front_conversation_created_at from expected as e
+    select
+        expected_link.{owner_column},
+        expected_link.front_conversation_id,
+        expected_link.front_conversation_created_at
+    from expected as expected_link
     except
-    select s.{owner_column}, s.front_conversation_id, s.front_conversation_created_at from stored as s
+    select
+        stored_link.{owner_column},
+        stored_link.front_conversation_id,
+        stored_link.front_conversation_created_at
+    from stored as stored_link
 ),
 
 extra_now as (
-    select s.{owner_column}, s.front_conversation_id, s.front_conversation_created_at from stored as s
+    select
+        stored_link.{owner_column},
+        stored_link.front_conversation_id,
+        stored_link.front_conversation_created_at
+    from stored as stored_link
     except
-    select e.{owner_column}, e.front_conversation_id, e.front_conversation_created_at from expected as e
+    select
+        expected_link.{owner_column},
+        expected_link.front_conversation_id,
+        expected_link.front_conversation_created_at
+    from expected as expected_link
 ),
 
 -- Conversations whose differences are excused (select_unsettled_front_conversations.sql); a check first runs
@@ -40,27 +56,43 @@ unsettled as (
 missing as (
     -- not exists, not `not in`: an anti-join whatever the counts, where `not in` over a subquery too big to
     -- hash in work_mem is re-scanned for every row (hours at 1,000,000 conversations under app writes)
-    select * from missing_now as m
-    where not exists (select 1 from unsettled as u where u.front_conversation_id = m.front_conversation_id)
+    select * from missing_now as missing_link
+    where
+        not exists (
+            select 1
+            from unsettled as unsettled_row
+            where unsettled_row.front_conversation_id = missing_link.front_conversation_id
+        )
 ),
 
 extra as (
-    select * from extra_now as x
-    where not exists (select 1 from unsettled as u where u.front_conversation_id = x.front_conversation_id)
+    select * from extra_now as extra_link
+    where
+        not exists (
+            select 1
+            from unsettled as unsettled_row
+            where unsettled_row.front_conversation_id = extra_link.front_conversation_id
+        )
 )
 
 select
     'missing' as problem,
     (select count(*) from missing) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.{owner_column}, s.front_conversation_id), '[]'::jsonb)
-        from (select * from missing order by 1, 2 limit %(sample_limit)s) as s
+        select
+            coalesce(
+                jsonb_agg(to_jsonb(sample) order by sample.{owner_column}, sample.front_conversation_id), '[]'::jsonb
+            )
+        from (select * from missing order by 1, 2 limit %(sample_limit)s) as sample
     ) as samples
 union all
 select
-    'extra',
-    (select count(*) from extra),
+    'extra' as problem,
+    (select count(*) from extra) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.{owner_column}, s.front_conversation_id), '[]'::jsonb)
-        from (select * from extra order by 1, 2 limit %(sample_limit)s) as s
-    );
+        select
+            coalesce(
+                jsonb_agg(to_jsonb(sample) order by sample.{owner_column}, sample.front_conversation_id), '[]'::jsonb
+            )
+        from (select * from extra order by 1, 2 limit %(sample_limit)s) as sample
+    ) as samples;

@@ -8,14 +8,18 @@ with guaranteeing_keys as (
 ),
 
 owner_key as (
-    select gk.constraint_name from guaranteeing_keys as gk
-    where gk.column_name = %(owner_column_name)s::text and gk.referenced_table = %(owner_table_name)s::text
+    select guaranteeing_key.constraint_name from guaranteeing_keys as guaranteeing_key
+    where
+        guaranteeing_key.column_name = %(owner_column_name)s::text
+        and guaranteeing_key.referenced_table = %(owner_table_name)s::text
     limit 1
 ),
 
 conversation_key as (
-    select gk.constraint_name from guaranteeing_keys as gk
-    where gk.column_name = 'front_conversation_id' and gk.referenced_table = 'front_conversations'
+    select guaranteeing_key.constraint_name from guaranteeing_keys as guaranteeing_key
+    where
+        guaranteeing_key.column_name = 'front_conversation_id'
+        and guaranteeing_key.referenced_table = 'front_conversations'
     limit 1
 ),
 
@@ -24,33 +28,52 @@ scoped_links as (
 ),
 
 missing_owner as (
-    select sl.{owner_column}, sl.front_conversation_id
-    from scoped_links as sl
-    where not exists (select from owner_key)
-      and not exists (select from {source}.{owner_table} as o where o.id = sl.{owner_column})
+    select
+        scoped_link.{owner_column},
+        scoped_link.front_conversation_id
+    from scoped_links as scoped_link
+    where
+        not exists (select from owner_key)
+        and not exists (select from {source}.{owner_table} as owner_row where owner_row.id = scoped_link.{owner_column})
 ),
 
 missing_conversation as (
-    select sl.{owner_column}, sl.front_conversation_id
-    from scoped_links as sl
-    where not exists (select from conversation_key)
-      and not exists (select from {source}.front_conversations as fc where fc.id = sl.front_conversation_id)
+    select
+        scoped_link.{owner_column},
+        scoped_link.front_conversation_id
+    from scoped_links as scoped_link
+    where
+        not exists (select from conversation_key)
+        and not exists (
+            select
+            from {source}.front_conversations as front_conversation
+            where front_conversation.id = scoped_link.front_conversation_id
+        )
 )
 
 select
     'missing_' || %(owner_kind)s::text as problem,
     (select count(*) from missing_owner) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.{owner_column}, s.front_conversation_id), '[]'::jsonb)
-        from (select * from missing_owner order by 1, 2 limit %(sample_limit)s) as s
+        select
+            coalesce(
+                jsonb_agg(to_jsonb(sample) order by sample.{owner_column}, sample.front_conversation_id), '[]'::jsonb
+            )
+        from (select * from missing_owner order by 1, 2 limit %(sample_limit)s) as sample
     ) as samples,
-    (select 'foreign key ' || ok.constraint_name from owner_key as ok) as verified_by
+    (select 'foreign key ' || owner_key_row.constraint_name from owner_key as owner_key_row) as verified_by
 union all
 select
-    'missing_front_conversation',
-    (select count(*) from missing_conversation),
+    'missing_front_conversation' as problem,
+    (select count(*) from missing_conversation) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.{owner_column}, s.front_conversation_id), '[]'::jsonb)
-        from (select * from missing_conversation order by 1, 2 limit %(sample_limit)s) as s
-    ),
-    (select 'foreign key ' || ck.constraint_name from conversation_key as ck);
+        select
+            coalesce(
+                jsonb_agg(to_jsonb(sample) order by sample.{owner_column}, sample.front_conversation_id), '[]'::jsonb
+            )
+        from (select * from missing_conversation order by 1, 2 limit %(sample_limit)s) as sample
+    ) as samples,
+    (
+        select 'foreign key ' || conversation_key_row.constraint_name
+        from conversation_key as conversation_key_row
+    ) as verified_by;

@@ -5,42 +5,48 @@
 -- asset, which reports the same counts and samples in its materialization.
 with listed as (
     select distinct
-        p.id as project_id,
+        project.id as project_id,
         listed_id.conversation_id
-    from {source}.projects as p
-    cross join lateral unnest(p.conversation_ids) as listed_id (conversation_id)
+    from {source}.projects as project
+    cross join lateral unnest(project.conversation_ids) as listed_id (conversation_id)
     where listed_id.conversation_id is not null
 ),
 
 listed_checked as (
     select
-        l.project_id,
-        l.conversation_id,
-        c.project_id is null as is_stale,
-        c.project_id is not null and c.project_id <> l.project_id as is_mismatched
-    from listed as l
-    left join {source}.conversations as c on c.id = l.conversation_id
+        listed_row.project_id,
+        listed_row.conversation_id,
+        conversation.project_id is null as is_stale,
+        conversation.project_id is not null and conversation.project_id <> listed_row.project_id as is_mismatched
+    from listed as listed_row
+    left join {source}.conversations as conversation on conversation.id = listed_row.conversation_id
 ),
 
 stale as (
-    select lc.project_id, lc.conversation_id
-    from listed_checked as lc
-    where lc.is_stale
+    select
+        checked_row.project_id,
+        checked_row.conversation_id
+    from listed_checked as checked_row
+    where checked_row.is_stale
 ),
 
 mismatched as (
-    select lc.project_id, lc.conversation_id
-    from listed_checked as lc
-    where lc.is_mismatched
+    select
+        checked_row.project_id,
+        checked_row.conversation_id
+    from listed_checked as checked_row
+    where checked_row.is_mismatched
 ),
 
 missing as (
-    select p.id as project_id, c.id as conversation_id
-    from {source}.conversations as c
-    inner join {source}.projects as p on p.id = c.project_id
+    select
+        project.id as project_id,
+        conversation.id as conversation_id
+    from {source}.conversations as conversation
+    inner join {source}.projects as project on project.id = conversation.project_id
     where not exists (
-        select from listed as l
-        where l.project_id = c.project_id and l.conversation_id = c.id
+        select from listed as listed_row
+        where listed_row.project_id = conversation.project_id and listed_row.conversation_id = conversation.id
     )
 )
 
@@ -48,22 +54,22 @@ select
     'stale' as problem,
     (select count(*) from stale) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
-        from (select * from stale order by project_id, conversation_id limit %(sample_limit)s) as s
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.project_id, sample.conversation_id), '[]'::jsonb)
+        from (select * from stale order by project_id, conversation_id limit %(sample_limit)s) as sample
     ) as samples
 union all
 select
-    'mismatched',
-    (select count(*) from mismatched),
+    'mismatched' as problem,
+    (select count(*) from mismatched) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
-        from (select * from mismatched order by project_id, conversation_id limit %(sample_limit)s) as s
-    )
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.project_id, sample.conversation_id), '[]'::jsonb)
+        from (select * from mismatched order by project_id, conversation_id limit %(sample_limit)s) as sample
+    ) as samples
 union all
 select
-    'missing',
-    (select count(*) from missing),
+    'missing' as problem,
+    (select count(*) from missing) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
-        from (select * from missing order by project_id, conversation_id limit %(sample_limit)s) as s
-    );
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.project_id, sample.conversation_id), '[]'::jsonb)
+        from (select * from missing order by project_id, conversation_id limit %(sample_limit)s) as sample
+    ) as samples;

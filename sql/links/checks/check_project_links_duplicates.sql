@@ -7,12 +7,12 @@ with guaranteeing_index as (
 
 duplicates as (
     select
-        l.conversation_id,
+        link.conversation_id,
         count(*) as copies,
-        count(distinct l.project_id) as projects
-    from {source}.project_conversations as l
+        count(distinct link.project_id) as projects
+    from {source}.project_conversations as link
     where not exists (select from guaranteeing_index)
-    group by l.conversation_id
+    group by link.conversation_id
     having count(*) > 1
 )
 
@@ -20,7 +20,7 @@ select
     'duplicate_conversations' as problem,
     (select count(*) from duplicates) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.conversation_id), '[]'::jsonb)
-        from (select * from duplicates order by 1 limit %(sample_limit)s) as s
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.conversation_id), '[]'::jsonb)
+        from (select * from duplicates order by 1 limit %(sample_limit)s) as sample
     ) as samples,
-    (select 'unique index ' || gi.index_name from guaranteeing_index as gi) as verified_by;
+    (select 'unique index ' || unique_index.index_name from guaranteeing_index as unique_index) as verified_by;

@@ -2,8 +2,8 @@
 -- With sample_conversations set (the check that follows a run), only that many conversations drawn at random are
 -- compared, through the indexes; null compares every row.
 with sampled as materialized (
-    select c.id
-    from {source}.conversations as c
+    select conversation.id
+    from {source}.conversations as conversation
     where %(sample_conversations)s::integer is not null
     order by random()
     limit %(sample_conversations)s
@@ -11,68 +11,82 @@ with sampled as materialized (
 
 expected as (
     select
-        c.project_id,
-        c.id as conversation_id,
-        u.id as added_by
-    from {source}.conversations as c
-    inner join {source}.projects as p on p.id = c.project_id
-    left join {source}.users as u on u.id = p.user_id
-    where %(sample_conversations)s::integer is null or c.id in (select sampled.id from sampled)
+        conversation.project_id,
+        conversation.id as conversation_id,
+        project_user.id as added_by
+    from {source}.conversations as conversation
+    inner join {source}.projects as project on project.id = conversation.project_id
+    left join {source}.users as project_user on project_user.id = project.user_id
+    where %(sample_conversations)s::integer is null or conversation.id in (select sampled.id from sampled)
 ),
 
 stored as (
     select
-        l.project_id,
-        l.conversation_id,
-        l.added_by
-    from {source}.project_conversations as l
-    where %(sample_conversations)s::integer is null or l.conversation_id in (select sampled.id from sampled)
+        link.project_id,
+        link.conversation_id,
+        link.added_by
+    from {source}.project_conversations as link
+    where %(sample_conversations)s::integer is null or link.conversation_id in (select sampled.id from sampled)
 ),
 
 missing as (
-    select e.project_id, e.conversation_id from expected as e
+    select
+        expected_link.project_id,
+        expected_link.conversation_id
+    from expected as expected_link
     except
-    select s.project_id, s.conversation_id from stored as s
+    select
+        stored_link.project_id,
+        stored_link.conversation_id
+    from stored as stored_link
 ),
 
 extra as (
-    select s.project_id, s.conversation_id from stored as s
+    select
+        stored_link.project_id,
+        stored_link.conversation_id
+    from stored as stored_link
     except
-    select e.project_id, e.conversation_id from expected as e
+    select
+        expected_link.project_id,
+        expected_link.conversation_id
+    from expected as expected_link
 ),
 
 wrong_added_by as (
     select
-        s.project_id,
-        s.conversation_id,
-        s.added_by as stored_added_by,
-        e.added_by as expected_added_by
-    from stored as s
-    inner join expected as e
-        on e.project_id = s.project_id and e.conversation_id = s.conversation_id
-    where s.added_by is distinct from e.added_by
+        stored_link.project_id,
+        stored_link.conversation_id,
+        stored_link.added_by as stored_added_by,
+        expected_link.added_by as expected_added_by
+    from stored as stored_link
+    inner join expected as expected_link
+        on
+            expected_link.project_id = stored_link.project_id
+            and expected_link.conversation_id = stored_link.conversation_id
+    where stored_link.added_by is distinct from expected_link.added_by
 )
 
 select
     'missing' as problem,
     (select count(*) from missing) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
-        from (select * from missing order by 1, 2 limit %(sample_limit)s) as s
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.project_id, sample.conversation_id), '[]'::jsonb)
+        from (select * from missing order by 1, 2 limit %(sample_limit)s) as sample
     ) as samples
 union all
 select
-    'extra',
-    (select count(*) from extra),
+    'extra' as problem,
+    (select count(*) from extra) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
-        from (select * from extra order by 1, 2 limit %(sample_limit)s) as s
-    )
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.project_id, sample.conversation_id), '[]'::jsonb)
+        from (select * from extra order by 1, 2 limit %(sample_limit)s) as sample
+    ) as samples
 union all
 select
-    'wrong_added_by',
-    (select count(*) from wrong_added_by),
+    'wrong_added_by' as problem,
+    (select count(*) from wrong_added_by) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
-        from (select * from wrong_added_by order by 1, 2 limit %(sample_limit)s) as s
-    );
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.project_id, sample.conversation_id), '[]'::jsonb)
+        from (select * from wrong_added_by order by 1, 2 limit %(sample_limit)s) as sample
+    ) as samples;

@@ -6,58 +6,84 @@ with guaranteeing_keys as (
 ),
 
 key_of as (
-    select gk.column_name, min(gk.constraint_name) as constraint_name
-    from guaranteeing_keys as gk
-    where (gk.column_name, gk.referenced_table) in (('project_id', 'projects'), ('conversation_id', 'conversations'), ('added_by', 'users'))
-    group by gk.column_name
+    select
+        guaranteeing_key.column_name,
+        min(guaranteeing_key.constraint_name) as constraint_name
+    from guaranteeing_keys as guaranteeing_key
+    where
+        (guaranteeing_key.column_name, guaranteeing_key.referenced_table) in (
+            ('project_id', 'projects'), ('conversation_id', 'conversations'), ('added_by', 'users')
+        )
+    group by guaranteeing_key.column_name
 ),
 
 missing_project as (
-    select l.project_id, l.conversation_id
-    from {source}.project_conversations as l
-    where not exists (select from key_of where key_of.column_name = 'project_id')
-      and not exists (select from {source}.projects as p where p.id = l.project_id)
+    select
+        link.project_id,
+        link.conversation_id
+    from {source}.project_conversations as link
+    where
+        not exists (select from key_of where key_of.column_name = 'project_id')
+        and not exists (select from {source}.projects as project where project.id = link.project_id)
 ),
 
 missing_conversation as (
-    select l.project_id, l.conversation_id
-    from {source}.project_conversations as l
-    where not exists (select from key_of where key_of.column_name = 'conversation_id')
-      and not exists (select from {source}.conversations as c where c.id = l.conversation_id)
+    select
+        link.project_id,
+        link.conversation_id
+    from {source}.project_conversations as link
+    where
+        not exists (select from key_of where key_of.column_name = 'conversation_id')
+        and not exists (select from {source}.conversations as conversation where conversation.id = link.conversation_id)
 ),
 
 missing_added_by_user as (
-    select l.project_id, l.conversation_id, l.added_by
-    from {source}.project_conversations as l
+    select
+        link.project_id,
+        link.conversation_id,
+        link.added_by
+    from {source}.project_conversations as link
     where
-        l.added_by is not null
+        link.added_by is not null
         and not exists (select from key_of where key_of.column_name = 'added_by')
-        and not exists (select from {source}.users as u where u.id = l.added_by)
+        and not exists (select from {source}.users as added_by_user where added_by_user.id = link.added_by)
 )
 
 select
     'missing_project' as problem,
     (select count(*) from missing_project) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
-        from (select * from missing_project order by 1, 2 limit %(sample_limit)s) as s
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.project_id, sample.conversation_id), '[]'::jsonb)
+        from (select * from missing_project order by 1, 2 limit %(sample_limit)s) as sample
     ) as samples,
-    (select 'foreign key ' || k.constraint_name from key_of as k where k.column_name = 'project_id') as verified_by
+    (
+        select 'foreign key ' || key_row.constraint_name
+        from key_of as key_row
+        where key_row.column_name = 'project_id'
+    ) as verified_by
 union all
 select
-    'missing_conversation',
-    (select count(*) from missing_conversation),
+    'missing_conversation' as problem,
+    (select count(*) from missing_conversation) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
-        from (select * from missing_conversation order by 1, 2 limit %(sample_limit)s) as s
-    ),
-    (select 'foreign key ' || k.constraint_name from key_of as k where k.column_name = 'conversation_id')
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.project_id, sample.conversation_id), '[]'::jsonb)
+        from (select * from missing_conversation order by 1, 2 limit %(sample_limit)s) as sample
+    ) as samples,
+    (
+        select 'foreign key ' || key_row.constraint_name
+        from key_of as key_row
+        where key_row.column_name = 'conversation_id'
+    ) as verified_by
 union all
 select
-    'missing_added_by_user',
-    (select count(*) from missing_added_by_user),
+    'missing_added_by_user' as problem,
+    (select count(*) from missing_added_by_user) as violations,
     (
-        select coalesce(jsonb_agg(to_jsonb(s) order by s.project_id, s.conversation_id), '[]'::jsonb)
-        from (select * from missing_added_by_user order by 1, 2 limit %(sample_limit)s) as s
-    ),
-    (select 'foreign key ' || k.constraint_name from key_of as k where k.column_name = 'added_by');
+        select coalesce(jsonb_agg(to_jsonb(sample) order by sample.project_id, sample.conversation_id), '[]'::jsonb)
+        from (select * from missing_added_by_user order by 1, 2 limit %(sample_limit)s) as sample
+    ) as samples,
+    (
+        select 'foreign key ' || key_row.constraint_name
+        from key_of as key_row
+        where key_row.column_name = 'added_by'
+    ) as verified_by;

@@ -6,12 +6,17 @@
 -- indexes in a fraction of the run's time; a wrong row in a share p of the conversations escapes it with
 -- probability (1 - p) ^ sample_conversations.
 scoped_conversations as materialized (
-    select fc.id, fc.created_at
-    from {source}.front_conversations as fc
+    select
+        front_conversation.id,
+        front_conversation.created_at
+    from {source}.front_conversations as front_conversation
     where
-        (%(window_start)s::timestamptz is null or fc.created_at >= %(window_start)s::timestamptz)
-        and (%(window_end)s::timestamptz is null or fc.created_at < %(window_end)s::timestamptz)
-        and (%(only_conversation_ids)s::uuid[] is null or fc.id = any(%(only_conversation_ids)s::uuid[]))
-    order by uuid_hash_extended(fc.id, %(sample_seed)s::bigint)
+        (%(window_start)s::timestamptz is null or front_conversation.created_at >= %(window_start)s::timestamptz)
+        and (%(window_end)s::timestamptz is null or front_conversation.created_at < %(window_end)s::timestamptz)
+        and (
+            %(only_conversation_ids)s::uuid[] is null
+            or front_conversation.id = any(%(only_conversation_ids)s::uuid[])
+        )
+    order by uuid_hash_extended(front_conversation.id, %(sample_seed)s::bigint)
     limit %(sample_conversations)s
 )

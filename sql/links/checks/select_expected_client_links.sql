@@ -2,12 +2,12 @@
 -- Derived from the source, not from people_front_conversations, so an error in the people table
 -- does not hide one here; a person whose client is gone links no client.
 select distinct
-    p.client_id,
-    fm.front_conversation_id,
-    sc.created_at as front_conversation_created_at
-from scoped_conversations as sc
-inner join {source}.front_messages as fm on fm.front_conversation_id = sc.id
-inner join {source}.front_message_recipients as fmr on fmr.front_message_id = fm.id
-inner join {source}.contact_methods as cm on cm.id = fmr.contact_method_id
-inner join {source}.people as p on p.id = cm.person_id
-inner join {source}.clients as cl on cl.id = p.client_id
+    person.client_id,
+    front_message.front_conversation_id,
+    scoped_conversation.created_at as front_conversation_created_at
+from scoped_conversations as scoped_conversation
+inner join {source}.front_messages as front_message on front_message.front_conversation_id = scoped_conversation.id
+inner join {source}.front_message_recipients as recipient on recipient.front_message_id = front_message.id
+inner join {source}.contact_methods as contact_method on contact_method.id = recipient.contact_method_id
+inner join {source}.people as person on person.id = contact_method.person_id
+inner join {source}.clients as client on client.id = person.client_id

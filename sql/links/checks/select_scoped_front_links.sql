@@ -6,17 +6,17 @@
 -- Two exclusive branches rather than one OR, so that a window reaches its links through the
 -- created_at and front_conversation_id indexes instead of a scan of the whole link table.
 select
-    l.{owner_column},
-    l.front_conversation_id
-from {source}.{link_table} as l
+    link.{owner_column},
+    link.front_conversation_id
+from {source}.{link_table} as link
 where %(window_start)s::timestamptz is null and %(window_end)s::timestamptz is null
 union all
 select
-    l.{owner_column},
-    l.front_conversation_id
-from {source}.front_conversations as fc
-inner join {source}.{link_table} as l on l.front_conversation_id = fc.id
+    link.{owner_column},
+    link.front_conversation_id
+from {source}.front_conversations as front_conversation
+inner join {source}.{link_table} as link on link.front_conversation_id = front_conversation.id
 where
     (%(window_start)s::timestamptz is not null or %(window_end)s::timestamptz is not null)
-    and (%(window_start)s::timestamptz is null or fc.created_at >= %(window_start)s::timestamptz)
-    and (%(window_end)s::timestamptz is null or fc.created_at < %(window_end)s::timestamptz)
+    and (%(window_start)s::timestamptz is null or front_conversation.created_at >= %(window_start)s::timestamptz)
+    and (%(window_end)s::timestamptz is null or front_conversation.created_at < %(window_end)s::timestamptz)

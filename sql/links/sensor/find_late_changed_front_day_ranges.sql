@@ -1,4 +1,4 @@
--- Finds the UTC days of Front conversations touched by a change in (changed_after, changed_through], collapsed into ranges of consecutive days (first_day, last_day) of the partitions (the last, ending at partitions_end, taking later ones), with the touched conversations' ids when at most max_named_conversations.
+-- Finds the UTC days of Front conversations touched by a change stamped after changed_after (future stamps included), collapsed into ranges of consecutive days (first_day, last_day) of the partitions (the last, ending at partitions_end, taking later ones), with the touched conversations' ids when at most max_named_conversations.
 -- A change is a row whose latest stamp, greatest(created_at, updated_at), is in the interval: a person
 -- (moved to another client), a contact method (resolved to a person), a recipient, a message or the
 -- conversation itself. Ticks' intervals follow each other, so every change is seen once, at its latest
@@ -6,84 +6,81 @@
 -- table is one index range scan; without it, one full read. The walk from people to conversations
 -- uses the FK indexes.
 with changed_people as (
-    select p.id
-    from {source}.people as p
+    select person.id
+    from {source}.people as person
     where
-        greatest(p.created_at, p.updated_at) > %(changed_after)s
-        and greatest(p.created_at, p.updated_at) <= %(changed_through)s
+        greatest(person.created_at, person.updated_at) > %(changed_after)s
 ),
 
 changed_contact_methods as (
-    select cm.id
-    from {source}.contact_methods as cm
+    select contact_method.id
+    from {source}.contact_methods as contact_method
     where
-        greatest(cm.created_at, cm.updated_at) > %(changed_after)s
-        and greatest(cm.created_at, cm.updated_at) <= %(changed_through)s
+        greatest(contact_method.created_at, contact_method.updated_at) > %(changed_after)s
     union
-    select cm.id
-    from changed_people as cp
-    inner join {source}.contact_methods as cm on cm.person_id = cp.id
+    select contact_method.id
+    from changed_people as changed_person
+    inner join {source}.contact_methods as contact_method on contact_method.person_id = changed_person.id
 ),
 
 changed_messages as (
-    select fmr.front_message_id as id
-    from {source}.front_message_recipients as fmr
+    select recipient.front_message_id as id
+    from {source}.front_message_recipients as recipient
     where
-        greatest(fmr.created_at, fmr.updated_at) > %(changed_after)s
-        and greatest(fmr.created_at, fmr.updated_at) <= %(changed_through)s
+        greatest(recipient.created_at, recipient.updated_at) > %(changed_after)s
     union
-    select fmr.front_message_id
-    from changed_contact_methods as ccm
-    inner join {source}.front_message_recipients as fmr on fmr.contact_method_id = ccm.id
+    select recipient.front_message_id
+    from changed_contact_methods as changed_contact_method
+    inner join {source}.front_message_recipients as recipient on recipient.contact_method_id = changed_contact_method.id
     union
-    select fm.id
-    from {source}.front_messages as fm
+    select front_message.id
+    from {source}.front_messages as front_message
     where
-        greatest(fm.created_at, fm.updated_at) > %(changed_after)s
-        and greatest(fm.created_at, fm.updated_at) <= %(changed_through)s
+        greatest(front_message.created_at, front_message.updated_at) > %(changed_after)s
 ),
 
 changed_conversations as (
-    select fm.front_conversation_id as id
-    from changed_messages as cmsg
-    inner join {source}.front_messages as fm on fm.id = cmsg.id
+    select front_message.front_conversation_id as id
+    from changed_messages as changed_message
+    inner join {source}.front_messages as front_message on front_message.id = changed_message.id
     union
-    select fc.id
-    from {source}.front_conversations as fc
+    select front_conversation.id
+    from {source}.front_conversations as front_conversation
     where
-        greatest(fc.created_at, fc.updated_at) > %(changed_after)s
-        and greatest(fc.created_at, fc.updated_at) <= %(changed_through)s
+        greatest(front_conversation.created_at, front_conversation.updated_at) > %(changed_after)s
 ),
 
 -- the first partition also owns the conversations created before it, and the last one (today's, ending at
 -- partitions_end) those created after it: the assets link them there
 changed_front_conversations as (
     select distinct
-        fc.id,
+        front_conversation.id,
         least(
-            (greatest(fc.created_at, %(partitions_start)s) at time zone 'UTC')::date,
+            (greatest(front_conversation.created_at, %(partitions_start)s) at time zone 'UTC')::date,
             (%(partitions_end)s::timestamptz at time zone 'UTC')::date - 1
         ) as day
-    from changed_conversations as cc
-    inner join {source}.front_conversations as fc on fc.id = cc.id
+    from changed_conversations as changed_conversation
+    inner join {source}.front_conversations as front_conversation on front_conversation.id = changed_conversation.id
     where %(partitions_end)s::timestamptz is not null -- no partition exists yet
 ),
 
 -- consecutive days share day - dense_rank: each island is one range of days
 islands as (
     select
-        cfc.id,
-        cfc.day,
-        cfc.day - (dense_rank() over (order by cfc.day))::integer as island
-    from changed_front_conversations as cfc
+        changed_front_conversation.id,
+        changed_front_conversation.day,
+        changed_front_conversation.day
+        - (dense_rank() over (order by changed_front_conversation.day))::integer as island
+    from changed_front_conversations as changed_front_conversation
 )
 
 select
-    min(i.day) as first_day,
-    max(i.day) as last_day,
+    min(island_day.day) as first_day,
+    max(island_day.day) as last_day,
     count(*) as conversations,
     -- the ids only when few enough to name in a run's config; otherwise the run recomputes the whole range
-    case when count(*) <= %(max_named_conversations)s then array_agg(i.id::text order by i.id) end as conversation_ids
-from islands as i
-group by i.island
+    case when count(*) <= %(max_named_conversations)s then array_agg(island_day.id::text order by island_day.id) end
+        as conversation_ids
+from islands as island_day
+group by island_day.island
 order by first_day;

@@ -1,0 +1,1481 @@
+"""`convo-pipelines bench`: seed a scratch location and measure the link tables and the histories end to end.
+
+Every figure comes from one run on one machine, so ratios are fair. Link tables: the first full
+backfill through Dagster (the CLI, the same code path as a UI backfill) split into SQL time and
+Dagster overhead, a re-run with nothing changed, one day's partition after one change, the
+sensor's scoped run, the read side alone, the plain set-based floor, the seeds' batches of 500.
+Histories: the first full backfill, a re-run with nothing changed, and a discovery tick that finds
+10 new sessions. Plus peak RSS of the run processes, and table and index sizes. Each timing is the
+median of `repeats` runs (at least SHORT_RUN_REPEATS for those that take seconds at any scale: a
+one-day partition, a scoped run, a discovery tick), with min and max. Last, an app workload (reads and writes every 50 ms, and a
+lock monitor) runs beside a first fill, a range re-run, the project reconcile and a histories backfill,
+then alone: the app's longest statement with each run against that baseline, and the longest lock
+wait the pipeline caused. Unless skipped, a logical subscriber (bench_replication.py) is attached to the
+Front link tables for more first fills: alone (its catch-up after the fill, its peak lag during it,
+both copies compared), and beside the app (the app's longest statement with a subscriber attached).
+
+The runs keep their events in Dagster's storage as the project's dagster.yaml configures it (in
+PostgreSQL, each process keeping its connections); the scoped run and the discovery tick run again
+on dagster-postgres' stock storage (a connection per storage operation) for Dagster's share beside it.
+
+The scratch location is a new database on the embedded server, or, under DATABASE_URL, three new
+schemas in that database (source, analytics, Dagster's storage; so the role needs CREATE on the
+database, not CREATEDB); either is dropped afterwards, also on failure or Ctrl-C. The subscriber needs
+wal_level = logical: the bench sets it on an embedded server it started (and resets it after), and
+fails in one line on a server it did not start that lacks it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import psutil
+import psycopg
+import yaml
+from psycopg import sql
+
+from convo_benchmarks.app_workload import EXCLUSIVE_LOCK_MODES, AppWorkload, WorkloadReport, measure_baseline
+from convo_benchmarks.bench_crews import bench_many_crews
+from convo_benchmarks.bench_dagster_steps import DagsterReportedTimes, dagster_reported_times
+from convo_benchmarks.bench_freshness import (
+    CHANGE_KINDS,
+    FRESHNESS_APP_INTERVAL,
+    FRESHNESS_SAMPLES_PER_KIND,
+    FreshnessTarget,
+    measure_freshness,
+    running_daemon,
+    summary,
+    wait_for_sensor_cursor,
+)
+from convo_benchmarks.bench_reads import measure_read_latencies, round_trip_seconds, speedups
+from convo_benchmarks.bench_replication import (
+    ReplicationFigures,
+    SubscribedFill,
+    SubscriberServer,
+    logical_embedded_server,
+    require_logical_wal_level,
+    subscriber_server,
+    wal_level,
+)
+from convo_benchmarks.seed import seed_demo
+from convo_benchmarks.seed_histories import even_share, seed_histories
+from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
+from convo_pipelines.cli.database import app_database, embedded_is_running
+from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
+from convo_pipelines.defs.histories.crews import load_crews
+from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
+from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
+from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
+from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
+from convo_pipelines.defs.links.sensors import find_changed_day_ranges, read_fingerprints, scoped_run_config
+from convo_pipelines.defs.links.tables import (
+    BEGINNING_OF_TIME,
+    CHANGE_WATCHED_TABLES,
+    END_OF_TIME,
+    FRONT_LINK_TABLES,
+    LINK_TABLES,
+    PROJECT_LINKS_TABLE,
+    FrontLinkTable,
+    change_index_name,
+    change_index_params,
+)
+from convo_pipelines.defs.links.writes import front_oracle
+from convo_pipelines.lib.db import (
+    connect,
+    count_rows,
+    dagster_storage_url,
+    drop_database,
+    ensure_database,
+    redact_url,
+    with_database,
+)
+from convo_pipelines.lib.errors import first_line
+from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.settings import Settings
+from convo_pipelines.lib.sqlfiles import render_sql
+
+# Where the embedded scratch database keeps its tables: the project's defaults.
+EMBEDDED_SOURCE_SCHEMA = "public"
+EMBEDDED_ANALYTICS_SCHEMA = "analytics"
+# Dagster's storage of the benchmark's runs, inside the scratch database on the embedded server.
+BENCH_DAGSTER_SCHEMA = "dagster"
+FRONT_LINK_SPECS = {spec.table: spec for spec in FRONT_LINK_TABLES}
+HISTORIES_TABLES = (HISTORIES_SESSIONS, CONVERSATION_SUMMARIES)
+READ_IDS = 1000
+# The old joins take up to hundreds of ms per id: each read path stops after this long, whatever its ids.
+READ_BUDGET_SECONDS = 60.0
+SEEDS_BATCH_SIZE = 500
+# The performance aims (bench_report.py) are set for 1,000,000 conversations and 10,000,000 history rows.
+HISTORY_ROWS_PER_CONVERSATION = 10
+HISTORY_CREWS = 3
+TICK_NEW_SESSIONS = 10
+# The fewest runs of a measurement that takes seconds at any scale (see BenchContext.short_repeats).
+SHORT_RUN_REPEATS = 3
+# Names a measurement repeated on dagster-postgres' stock storage (a connection per operation) for comparison.
+STOCK_STORAGE_LABEL = ", on dagster-postgres' stock storage"
+# A late-change tick that finds this many new recipients is timed, fastest of SENSOR_TICK_TRIES.
+SENSOR_TICK_CHANGES = 100
+SENSOR_TICK_TRIES = 3
+TICK_MESSAGES_PER_SESSION = 4
+# The app workload beside the runs: one statement of each kind this often (seconds).
+APP_INTERVAL = 0.05
+# The baseline (the same workload, no run) lasts as long as the longest run it is compared with, within these bounds:
+# the longest of N statements grows with N, so a shorter baseline would flatter the runs.
+APP_BASELINE_MIN_SECONDS = 10.0
+APP_BASELINE_MAX_SECONDS = 120.0
+# On Ctrl-C the run process gets the signal too; give it this long to cancel its query and end.
+RUN_STOP_GRACE_SECONDS = 30
+# What a run wrote, whatever the asset names its window: a range (links), a window (histories), the table (projects).
+WRITTEN_ROW_FIGURES = tuple(
+    f"rows_{verb}{suffix}" for verb in ("inserted", "updated", "deleted") for suffix in ("", "_in_range", "_in_window")
+)
+ALL_TIME = {
+    "start": BEGINNING_OF_TIME,
+    "end": END_OF_TIME,
+    "only_conversation_ids": None,
+}
+# A traceback's last line: "FileNotFoundError: ...", "psycopg.errors.UndefinedTable: ...".
+RAISED_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure): ")
+Report = Callable[[str], None]
+
+
+class BenchError(Exception):
+    """The benchmark cannot run; the message says why in one line."""
+
+
+@dataclass
+class Measurement:
+    name: str
+    unit: str
+    samples: list[float] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "median": round(self.median, 6),
+            "min": round(min(self.samples), 6),
+            "max": round(max(self.samples), 6),
+            "runs": len(self.samples),
+            "note": self.note,
+        }
+
+
+@dataclass
+class BenchReport:
+    conversations: int
+    history_rows: int
+    days: int
+    seed: int
+    machine: dict[str, object]
+    counts: dict[str, int] = field(default_factory=dict)
+    measurements: dict[str, Measurement] = field(default_factory=dict)
+    sizes: list[dict[str, object]] = field(default_factory=list)
+    command: str = ""
+    reads: list[dict[str, object]] = field(default_factory=list)
+    read_speedups: dict[str, float] = field(default_factory=dict)
+    # Per run kind: the app's longest statement beside it, the baseline's, the longest lock wait the pipeline caused.
+    app_beside_runs: dict[str, dict[str, object]] = field(default_factory=dict)
+    # Per first fill with a logical subscriber attached: its catch-up, its lag, its errors, both copies compared.
+    replication: list[dict[str, object]] = field(default_factory=list)
+
+    def record(self, key: str, name: str, unit: str, value: float, note: str = "") -> None:
+        measurement = self.measurements.setdefault(key, Measurement(name, unit, note=note))
+        measurement.samples.append(value)
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["measurements"] = {key: m.as_row() for key, m in self.measurements.items()}
+        return data
+
+
+def server_version(url: str) -> str:
+    with connect(url) as conn:
+        return "PostgreSQL " + conn.execute("select current_setting('server_version')").fetchone()[0]
+
+
+def machine_facts() -> dict[str, object]:
+    import platform
+
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+# ---------------------------------------------------------------- the scratch location
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """Where the benchmark's tables live: a database and its source and analytics schemas."""
+
+    url: str
+    source_schema: str
+    analytics_schema: str
+    # Dagster's storage (runs, events) for the benchmark's runs, as dagster.yaml keeps it: in PostgreSQL.
+    dagster_schema: str
+
+    def sql(self, name: str, **identifiers: str | sql.Composable) -> sql.Composed:
+        """The product's sql/<name> with the scratch schemas bound."""
+        return render_sql(
+            name, source=self.source_schema, analytics=self.analytics_schema, dagster=self.dagster_schema, **identifiers
+        )
+
+    def benchmark_sql(self, name: str, **identifiers: str | sql.Composable) -> sql.Composed:
+        """convo_benchmarks/sql/<name> with the scratch schemas bound."""
+        return render_benchmark_sql(
+            name, source=self.source_schema, analytics=self.analytics_schema, dagster=self.dagster_schema, **identifiers
+        )
+
+    def run_environment(self) -> dict[str, str]:
+        """What a Dagster run needs to read and write the scratch tables, and to keep its events in the scratch storage."""
+        return {
+            "DATABASE_URL": self.url,
+            "SOURCE_SCHEMA": self.source_schema,
+            "ANALYTICS_SCHEMA": self.analytics_schema,
+            "DAGSTER_STORAGE_URL": dagster_storage_url(self.url, schema=self.dagster_schema),
+        }
+
+
+@contextmanager
+def scratch_location(settings: Settings, report: Report, *, logical: bool = False) -> Iterator[Scratch]:
+    """Two scratch schemas in DATABASE_URL's database, or else a scratch database on the embedded server;
+    `logical`: on a server at wal_level = logical (checked before anything is created)."""
+    name = f"convo_bench_{uuid.uuid4().hex[:10]}"
+    if settings.database_url:
+        if logical:
+            require_logical_wal_level(settings.database_url)
+        with scratch_schemas(settings.database_url, name, report) as scratch:
+            yield scratch
+    else:
+        with scratch_database(settings, name, report, logical=logical) as scratch:
+            yield scratch
+
+
+@contextmanager
+def scratch_schemas(url: str, name: str, report: Report) -> Iterator[Scratch]:
+    """Schemas `name` (source), `name`_analytics and `name`_dagster in the database of `url`, dropped with CASCADE afterwards.
+
+    The seeder and the migrations create them, so the role needs only CREATE on the database.
+    """
+    scratch = Scratch(url, name, f"{name}_analytics", f"{name}_dagster")
+    report(
+        f"scratch schemas {scratch.source_schema}, {scratch.analytics_schema} and {scratch.dagster_schema} in {redact_url(url)}"
+    )
+    try:
+        yield scratch
+    finally:
+        with connect(url, autocommit=True) as conn:
+            conn.execute(scratch.benchmark_sql("bench/drop_scratch_schemas.sql"))
+        report(
+            f"dropped the scratch schemas {scratch.source_schema}, {scratch.analytics_schema} and {scratch.dagster_schema}"
+        )
+
+
+@contextmanager
+def scratch_database(settings: Settings, name: str, report: Report, *, logical: bool = False) -> Iterator[Scratch]:
+    """A new database on the embedded server under CONVO_HOME, dropped afterwards (and the server stopped if this started it);
+    `logical`: the server switched to wal_level = logical for the while when this started it (bench_replication.py)."""
+    started_here = not embedded_is_running(settings.convo_home)
+    with (
+        app_database(settings, say=report) as server,
+        _logical_if(logical, settings, with_database(server, "postgres"), started_here, report) as admin,
+    ):
+        try:
+            ensure_database(admin, name)
+        except psycopg.Error as exc:
+            raise BenchError(f"cannot create the scratch database {name}: {first_line(exc)}") from None
+        report(f"scratch database {name}")
+        try:
+            yield Scratch(
+                with_database(admin, name), EMBEDDED_SOURCE_SCHEMA, EMBEDDED_ANALYTICS_SCHEMA, BENCH_DAGSTER_SCHEMA
+            )
+        finally:
+            drop_database(admin, name)
+
+
+def _logical_if(
+    logical: bool, settings: Settings, admin: str, started_here: bool, report: Report
+) -> AbstractContextManager[str]:
+    """The embedded server's admin URL, at wal_level = logical when asked (bench_replication.logical_embedded_server)."""
+    if not logical:
+        return nullcontext(admin)
+    return logical_embedded_server(settings.convo_home, admin, started_here=started_here, report=report)
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+@dataclass
+class BenchContext:
+    """What every part of the benchmark shares: the scratch tables, the seeded period, Dagster's home."""
+
+    scratch: Scratch
+    # The project's dagster.yaml as is; and the same instance on dagster-postgres' stock storage, for comparison.
+    dagster_home: Path
+    stock_dagster_home: Path
+    end: datetime
+    days: int
+    repeats: int
+    report: Report
+    read_samples: int = READ_IDS
+    # Where logs worth keeping after the run go (the daemon's, of the freshness samples): CONVO_HOME.
+    log_dir: Path = Path()
+    # Whether measurements start after a checkpoint (settle): None until the first try.
+    settled: bool | None = None
+
+    @property
+    def start(self) -> date:
+        return (self.end - timedelta(days=self.days)).date()
+
+    @property
+    def short_repeats(self) -> int:
+        """Runs of a measurement that takes seconds whatever the scale (a one-day partition, a scoped run, a
+        discovery tick): at least SHORT_RUN_REPEATS, so that a run the machine slowed for a moment (an
+        autovacuum, the other core busy) is not the figure even when the long measurements run once."""
+        return max(self.repeats, SHORT_RUN_REPEATS)
+
+    def runner(self, assets: tuple[str, ...], *, stock_storage: bool = False) -> DagsterRunner:
+        home = self.stock_dagster_home if stock_storage else self.dagster_home
+        return DagsterRunner(self.scratch, home, self.start, self.end.date(), assets)
+
+    def settle(self) -> None:
+        """A checkpoint before a timed measurement of bulk work, so that it does not pay for the writes of the
+        one before it: right after the seed, a first fill otherwise shares the disk and a core with the
+        checkpointer writing the seed's gigabytes out (a 1,000,000-conversation first fill: 43.8 to 44.0 s of
+        SQL right after other bulk writes, 38.2 to 40.4 s after a checkpoint). A role that may not run
+        CHECKPOINT (neither superuser nor pg_checkpoint) measures without, and the report says so."""
+        if self.settled is False:
+            return
+        try:
+            with connect(self.scratch.url, autocommit=True) as conn:
+                conn.execute(self.scratch.benchmark_sql("bench/write_out_dirty_buffers.sql"))
+            self.settled = True
+        except psycopg.errors.InsufficientPrivilege:
+            self.report("CHECKPOINT is not allowed for this role: the measurements run without one before each")
+            self.settled = False
+
+
+def run_links_bench(
+    *,
+    conversations: int,
+    days: int,
+    seed: int,
+    repeats: int,
+    settings: Settings,
+    history_rows: int | None = None,
+    report: Report = print,
+    batches: bool = True,
+    read_ids: int = READ_IDS,
+    command: str = "",
+    app_interval: float = APP_INTERVAL,
+    replication: bool = True,
+    freshness_samples: int = FRESHNESS_SAMPLES_PER_KIND,
+    only_freshness: bool = False,
+) -> BenchReport:
+    """Seed a scratch location and measure every link-table figure, then the histories' (unless history_rows is 0),
+    then a logical subscriber's catch-up after first fills (`bench_subscriber`, unless `replication` is off), then
+    what an app working beside the runs waits (`bench_app_beside_runs`, last: its writes change the data).
+
+    `history_rows` defaults to HISTORY_ROWS_PER_CONVERSATION per conversation.
+    """
+    if history_rows is None:
+        history_rows = conversations * HISTORY_ROWS_PER_CONVERSATION
+    result = BenchReport(
+        conversations=conversations, history_rows=history_rows, days=days, seed=seed, machine=machine_facts()
+    )
+    with (
+        scratch_location(settings, report, logical=replication) as scratch,
+        tempfile.TemporaryDirectory(prefix="convo_bench_") as home,
+        dagster_storage(scratch),
+    ):
+        project_home, stock_home = dagster_homes(Path(home))
+        end = datetime.now(UTC).replace(second=0, microsecond=0)
+        bench = BenchContext(
+            scratch, project_home, stock_home, end, days, repeats, report, read_ids, log_dir=settings.convo_home
+        )
+        result.command = command
+        result.machine["postgres"] = server_version(scratch.url)
+        result.machine["wal_level"] = wal_level(scratch.url)
+        seed_scratch(bench, result, conversations=conversations, history_rows=history_rows, seed=seed)
+        if only_freshness:
+            bench_freshness(bench, result, samples_per_kind=freshness_samples)
+            return result
+        bench_link_tables(bench, result, batches=batches)
+        if history_rows:
+            bench_histories(bench, result)
+            bench_many_crews(bench, result)
+        with subscriber_server(scratch, report) if replication else nullcontext() as subscriber:
+            if subscriber is not None:
+                bench_subscriber(bench, result, subscriber)
+            bench_app_beside_runs(
+                bench, result, interval=app_interval, histories=bool(history_rows), subscriber=subscriber
+            )
+        if freshness_samples:
+            bench_freshness(bench, result, samples_per_kind=freshness_samples)
+        result.machine["checkpoint_before_bulk_measurements"] = bool(bench.settled)
+        # App read latencies are measured inside bench_link_tables (bench_app_reads), while the link tables are
+        # as the pipeline built them; the per-aim verdicts are rendered from the report by bench_report.verdicts.
+    return result
+
+
+@contextmanager
+def dagster_storage(scratch: Scratch) -> Iterator[None]:
+    """Dagster's storage for the benchmark's runs in the scratch schema `dagster_schema`, as dagster.yaml keeps it
+    in PostgreSQL; DAGSTER_STORAGE_URL names it for this process's own reads of the runs, and is restored after."""
+    with connect(scratch.url, autocommit=True) as conn:
+        conn.execute(scratch.benchmark_sql("bench/create_dagster_schema.sql"))
+    previous = os.environ.get("DAGSTER_STORAGE_URL")
+    os.environ["DAGSTER_STORAGE_URL"] = scratch.run_environment()["DAGSTER_STORAGE_URL"]
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["DAGSTER_STORAGE_URL"]
+        else:
+            os.environ["DAGSTER_STORAGE_URL"] = previous
+
+
+def dagster_homes(root: Path) -> tuple[Path, Path]:
+    """Two DAGSTER_HOMEs on the same storage: the project's dagster.yaml as is, and the same with dagster-postgres'
+    stock storage (`storage: postgres:`, a new connection per storage operation) in place of the project's."""
+    project = yaml.safe_load(PROJECT_DAGSTER_YAML.read_text())
+    stock = {**project, "storage": {"postgres": {"postgres_url": {"env": "DAGSTER_STORAGE_URL"}}}}
+    homes = (root / "project", root / "stock")
+    for home, config in zip(homes, (project, stock), strict=False):
+        home.mkdir()
+        (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return homes
+
+
+def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int, history_rows: int, seed: int) -> None:
+    """The demo's source tables (timed as `seed`), then the crews' histories (timed as `seed_histories`)."""
+    scratch, report = bench.scratch, bench.report
+    with connect(scratch.url) as conn:
+        started = time.perf_counter()
+        result.counts = seed_demo(
+            conn,
+            source_schema=scratch.source_schema,
+            analytics_schema=scratch.analytics_schema,
+            conversations=conversations,
+            days=bench.days,
+            seed=seed,
+            end=bench.end,
+            report=report,
+        )
+        result.record("seed", "seed-demo", "s", time.perf_counter() - started)
+        result.counts["front_message_recipients"] = count_rows(conn, scratch.source_schema, "front_message_recipients")
+        if not history_rows:
+            return
+        report(f"seeding {history_rows:,} history rows in {HISTORY_CREWS} crews")
+        started = time.perf_counter()
+        result.counts.update(
+            seed_histories(
+                conn,
+                source_schema=scratch.source_schema,
+                messages=history_rows,
+                crews=HISTORY_CREWS,
+                days=bench.days,
+                seed=seed,
+                end=bench.end,
+                report=report,
+            )
+        )
+        conn.commit()
+        result.record("seed_histories", "seed histories", "s", time.perf_counter() - started)
+
+
+def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool) -> None:
+    scratch, report, repeats = bench.scratch, bench.report, bench.repeats
+    runner = bench.runner(FRONT_LINK_ASSETS)
+    bench_full_backfills(
+        bench, result, runner, key="", label="", empty_tables=lambda: _reset_front_links_to_never_filled(scratch)
+    )
+    result.counts.update({table: _count(scratch, scratch.source_schema, table) for table in FRONT_LINK_ASSETS})
+    # Sized as the pipeline built them: the floor and the batches below rebuild them another way.
+    result.sizes += _table_sizes(scratch, "source", scratch.source_schema, FRONT_LINK_ASSETS)
+    bench_reruns(bench, result, runner, key="", label="")
+
+    change_day = bench.end.date() - timedelta(days=max(bench.days // 2, 1))
+    for attempt in range(bench.short_repeats):
+        report(f"one day's partition after one change ({attempt + 1}/{bench.short_repeats})")
+        _make_one_change(scratch, change_day)
+        bench.settle()
+        run = runner.materialize_partition(change_day)
+        result.record("one_day_sql", "one-day partition after one change: SQL", "s", run.sql_seconds)
+        result.record(
+            "one_day_rows_written", "one-day partition after one change: rows written", "rows", run.rows_written
+        )
+        record_checks_sql(result, "one_day", "one-day partition after one change", run)
+    scoped = "one change, the sensor's scoped run of its day"
+    for attempt in range(bench.short_repeats):
+        report(f"{scoped} ({attempt + 1}/{bench.short_repeats})")
+        run = _scoped_run(scratch, runner, change_day)
+        result.record("scoped_sql", f"{scoped}: SQL", "s", run.sql_seconds)
+        result.record("scoped_rows_written", f"{scoped}: rows written", "rows", run.rows_written)
+        record_checks_sql(result, "scoped", scoped, run)
+        result.record(
+            "scoped_overhead", f"{scoped}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds
+        )
+        result.record("scoped_run_dagster_wall", f"{scoped}: RUN_START to RUN_SUCCESS", "s", run.dagster.run_seconds)
+    stock_runner = bench.runner(FRONT_LINK_ASSETS, stock_storage=True)
+    for attempt in range(bench.short_repeats):
+        report(f"{scoped}{STOCK_STORAGE_LABEL} ({attempt + 1}/{bench.short_repeats})")
+        run = _scoped_run(scratch, stock_runner, change_day)
+        result.record(
+            "scoped_stock_overhead",
+            f"{scoped}{STOCK_STORAGE_LABEL}: Dagster overhead (process start, bookkeeping)",
+            "s",
+            run.overhead_seconds,
+        )
+
+    for attempt in range(repeats):
+        report(
+            f"late-change sensor tick finding {SENSOR_TICK_CHANGES} changes, without and with the recommended indexes ({attempt + 1}/{repeats})"
+        )
+        tick = _time_sensor_tick(scratch, SENSOR_TICK_CHANGES)
+        note = f"{tick.changes_found} conversations found"
+        result.record(
+            "sensor_tick_sql",
+            f"late-change tick, {SENSOR_TICK_CHANGES} changes: SQL, no index on the change stamps",
+            "s",
+            tick.without_indexes,
+            note=note,
+        )
+        result.record(
+            "sensor_tick_indexed_sql",
+            f"late-change tick, {SENSOR_TICK_CHANGES} changes: SQL, with the recommended indexes",
+            "s",
+            tick.with_indexes,
+            note=note,
+        )
+
+    bench_app_reads(bench, result)
+
+    for _ in range(repeats):
+        bench.settle()
+        result.record(
+            "read_side",
+            "read side alone (join + DISTINCT of both Front link tables, a SELECT)",
+            "s",
+            _time_read_side(scratch),
+        )
+    for attempt in range(repeats):
+        report(f"plain set-based floor ({attempt + 1}/{repeats})")
+        _truncate_front_links(scratch)
+        bench.settle()
+        result.record(
+            "plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", _time_plain_floor(scratch)
+        )
+    for attempt in range(repeats):
+        report(
+            f"the contender: a materialized view of each link join, built and refreshed concurrently ({attempt + 1}/{repeats})"
+        )
+        views = _time_materialized_views(scratch, change_day, bench.settle)
+        result.record("matview_build", "materialized view of each link join + its indexes: build", "s", views.build)
+        result.record(
+            "matview_refresh_unchanged",
+            "materialized views: REFRESH CONCURRENTLY, nothing changed",
+            "s",
+            views.refresh_unchanged,
+        )
+        result.record(
+            "matview_refresh_after_change",
+            "materialized views: REFRESH CONCURRENTLY after one change",
+            "s",
+            views.refresh_after_change,
+        )
+    if batches:
+        report("the seeds' approach: batches of 500 conversations, upserts")
+        _truncate_front_links(scratch)
+        bench.settle()
+        result.record(
+            "seeds_batches", "seeds' approach: batches of 500, upserts", "s", _time_seed_batches(scratch, report)
+        )
+
+
+def bench_full_backfills(
+    bench: BenchContext,
+    result: BenchReport,
+    runner: DagsterRunner,
+    *,
+    key: str,
+    label: str,
+    empty_tables: Callable[[], None],
+) -> None:
+    """`repeats` first full backfills of the runner's assets into emptied tables; keys and names start with key / label."""
+    for attempt in range(bench.repeats):
+        bench.report(f"{label}first full backfill through Dagster ({attempt + 1}/{bench.repeats})")
+        empty_tables()
+        bench.settle()
+        run = runner.materialize_range()
+        result.record(
+            f"{key}full_backfill_sql", f"{label}first full backfill: SQL", "s", run.sql_seconds, note=run.modes()
+        )
+        result.record(
+            f"{key}full_backfill_checks",
+            f"{label}first full backfill: the checks of the range",
+            "s",
+            run.checks_seconds,
+        )
+        record_checks_sql(result, f"{key}full_backfill", f"{label}first full backfill", run)
+        result.record(
+            f"{key}full_backfill_steps",
+            f"{label}first full backfill: the asset steps, STEP_START to STEP_SUCCESS",
+            "s",
+            run.dagster.steps(runner.assets),
+        )
+        result.record(
+            f"{key}full_backfill_overhead",
+            f"{label}first full backfill: Dagster overhead (process start, bookkeeping)",
+            "s",
+            run.overhead_seconds,
+        )
+        result.record(f"{key}peak_rss", f"{label}peak RSS of the run process", "MB", run.peak_rss_mb)
+
+
+def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kind: int) -> None:
+    """Seconds from an app's commit to the link row being right, through the real daemon (the late-change sensor
+    at its default interval) beside the app workload at FRESHNESS_APP_INTERVAL: `samples_per_kind` changes of
+    each CHANGE_KINDS kind.
+
+    The link tables are made whole first (a range run of the Front links, the project reconcile), recorded in
+    the daemon's instance, so the sensor's runs are scoped as in production."""
+    scratch, report = bench.scratch, bench.report
+    report("freshness: the link tables made whole before the daemon starts")
+    bench.runner(FRONT_LINK_ASSETS).materialize_range()
+    bench.runner(PROJECT_LINK_ASSETS).materialize_unpartitioned()
+    environment = {
+        **os.environ,
+        **scratch.run_environment(),
+        "DAGSTER_HOME": str(bench.dagster_home),
+        "PARTITIONS_START_DATE": bench.start.isoformat(),
+    }
+    log = bench.log_dir / "bench_freshness_daemon.log"
+    instance = dg.DagsterInstance.from_config(str(bench.dagster_home))
+    with (
+        AppWorkload(scratch.url, scratch.source_schema, interval=FRESHNESS_APP_INTERVAL) as workload,
+        running_daemon(environment, log, report) as daemon,
+    ):
+        wait_for_sensor_cursor(instance, daemon, log)
+        figures = measure_freshness(FreshnessTarget(scratch.url, scratch.benchmark_sql), samples_per_kind, report)
+    report(summary(figures))
+    note = (
+        f"{len(figures.all_seconds())} changes, {samples_per_kind} of each kind; missed: {sum(figures.missed.values())}"
+    )
+    for key, name, value in (
+        ("freshness_p50", "freshness: app commit to right link row, p50", figures.percentile(0.5)),
+        ("freshness_p95", "freshness: app commit to right link row, p95", figures.percentile(0.95)),
+        ("freshness_max", "freshness: app commit to right link row, max", max(figures.all_seconds())),
+    ):
+        result.record(key, name, "s", value, note=note)
+    for kind in CHANGE_KINDS:
+        for value in figures.seconds.get(kind.key, []):
+            result.record(f"freshness_{kind.key}", f"freshness: {kind.label}", "s", value)
+    app = workload.report()
+    result.record(
+        "freshness_app_longest_statement",
+        "freshness: the app's longest statement meanwhile",
+        "ms",
+        app.longest_statement_ms,
+        note=f"longest lock wait the pipeline caused: {app.longest_pipeline_wait_ms:.1f} ms",
+    )
+
+
+def record_checks_sql(result: BenchReport, key: str, label: str, run: DagsterRun) -> None:
+    """The time the run's checks spent in PostgreSQL, beside the run's own SQL (`<key>_sql`)."""
+    result.record(f"{key}_checks_sql", f"{label}: the checks' SQL", "s", run.checks_sql_seconds)
+
+
+def bench_reruns(bench: BenchContext, result: BenchReport, runner: DagsterRunner, *, key: str, label: str) -> None:
+    """`repeats` runs of the whole range again with nothing changed: their SQL and the rows they wrote (0 when exact)."""
+    for attempt in range(bench.repeats):
+        bench.report(f"{label}re-run with nothing changed ({attempt + 1}/{bench.repeats})")
+        bench.settle()
+        run = runner.materialize_range()
+        result.record(f"{key}rerun_sql", f"{label}re-run, nothing changed: SQL", "s", run.sql_seconds)
+        result.record(
+            f"{key}rerun_rows_written", f"{label}re-run, nothing changed: rows written", "rows", run.rows_written
+        )
+        record_checks_sql(result, f"{key}rerun", f"{label}re-run, nothing changed", run)
+        result.record(f"{key}peak_rss", f"{label}peak RSS of the run process", "MB", run.peak_rss_mb)
+
+
+def bench_app_reads(bench: BenchContext, result: BenchReport) -> None:
+    """App-side read latency through the link tables as the pipeline built them, and through the old joins."""
+    scratch, report = bench.scratch, bench.report
+    report("project_conversations through Dagster, so the project question has its link table; then its reconcile")
+    project = bench.runner((PROJECT_LINKS_TABLE,))
+    project.materialize_unpartitioned()
+    run = project.materialize_unpartitioned()
+    result.record(
+        "project_reconcile_sql", "project_conversations reconcile, nothing changed: SQL", "s", run.sql_seconds
+    )
+    record_checks_sql(result, "project_reconcile", "project_conversations reconcile, nothing changed", run)
+    with connect(scratch.url, autocommit=True) as conn:
+        for table in LINK_TABLES:
+            conn.execute(
+                scratch.benchmark_sql("bench/vacuum_analyze_table.sql", schema=scratch.source_schema, table=table)
+            )
+    report(f"app read latency over up to {bench.read_samples:,} random ids per question, each way")
+    latencies = measure_read_latencies(
+        scratch.url,
+        scratch.source_schema,
+        samples=bench.read_samples,
+        budget_seconds=READ_BUDGET_SECONDS,
+        report=report,
+    )
+    result.reads = [latency.as_row() for latency in latencies]
+    result.read_speedups = {key: round(ratio, 1) for key, ratio in speedups(latencies).items()}
+    result.record("round_trip", "round trip of `select 1` (floor of any read)", "s", round_trip_seconds(scratch.url))
+
+
+def bench_histories(bench: BenchContext, result: BenchReport) -> None:
+    """The histories assets: first full backfill, re-run with nothing changed, a discovery tick with 10 new sessions."""
+    scratch, report, _repeats = bench.scratch, bench.report, bench.repeats
+    runner = bench.runner(HISTORIES_ASSETS)
+    bench_full_backfills(
+        bench,
+        result,
+        runner,
+        key="histories_",
+        label="histories, ",
+        empty_tables=lambda: _truncate_histories_analytics(scratch),
+    )
+    result.counts.update({table: _count(scratch, scratch.analytics_schema, table) for table in HISTORIES_TABLES})
+    result.sizes += _table_sizes(scratch, "source", scratch.source_schema, _histories_source_tables(scratch))
+    result.sizes += _table_sizes(scratch, "analytics", scratch.analytics_schema, HISTORIES_TABLES)
+    bench_reruns(bench, result, runner, key="histories_", label="histories, ")
+
+    for attempt in range(bench.short_repeats):
+        report(f"histories: discovery tick with {TICK_NEW_SESSIONS} new sessions ({attempt + 1}/{bench.short_repeats})")
+        run = _discovery_tick(scratch, runner)
+        tick = f"discovery tick, {TICK_NEW_SESSIONS} new sessions"
+        mode = (
+            f"histories_sessions mode: {run.metadata['histories_sessions'].get('mode', 'unknown')}; SQL / step: "
+            + ", ".join(
+                f"{asset} {float(metadata['sql_seconds']) * 1000:.0f} / {float(metadata['seconds']) * 1000:.0f} ms"
+                for asset, metadata in run.metadata.items()
+            )
+        )
+        result.record("tick_sql", f"{tick}: SQL", "s", run.sql_seconds, note=mode)
+        result.record("tick_steps", f"{tick}: the asset steps (SQL, their Python, connections)", "s", run.step_seconds)
+        result.record("tick_checks", f"{tick}: the checks", "s", run.checks_seconds)
+        record_checks_sql(result, "tick", tick, run)
+        result.record(
+            "tick_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds
+        )
+        result.record("tick_rows_written", f"{tick}: rows written", "rows", run.rows_written)
+        # A new session is a new summary row; the day's other sessions are already summarized.
+        result.record(
+            "tick_sessions_found",
+            f"{tick}: sessions found",
+            "sessions",
+            run.figure("conversation_summaries", "rows_inserted_in_window"),
+        )
+        result.record("histories_peak_rss", "histories: peak RSS of the run process", "MB", run.peak_rss_mb)
+    stock_runner = bench.runner(HISTORIES_ASSETS, stock_storage=True)
+    for attempt in range(bench.short_repeats):
+        tick = f"discovery tick, {TICK_NEW_SESSIONS} new sessions{STOCK_STORAGE_LABEL}"
+        report(f"histories: {tick} ({attempt + 1}/{bench.short_repeats})")
+        run = _discovery_tick(scratch, stock_runner)
+        result.record(
+            "tick_stock_overhead", f"{tick}: Dagster overhead (process start, bookkeeping)", "s", run.overhead_seconds
+        )
+
+
+def bench_subscriber(bench: BenchContext, result: BenchReport, subscriber: SubscriberServer) -> None:
+    """`repeats` first fills of the Front link tables with a new logical subscription attached and nothing else
+    running: the fill's SQL, the subscriber's peak lag during it, its catch-up after it, both copies compared."""
+    for attempt in range(bench.repeats):
+        bench.report(f"first full backfill with a logical subscriber attached ({attempt + 1}/{bench.repeats})")
+        _reset_front_links_to_never_filled(bench.scratch)
+        bench.settle()
+        label = "first fill, nothing else running" + (f" ({attempt + 1}/{bench.repeats})" if bench.repeats > 1 else "")
+        fill = SubscribedFill(subscriber, bench.runner(FRONT_LINK_ASSETS), label, bench.report)
+        with fill.attached():
+            run = fill.launch()
+        result.record(
+            "subscriber_full_backfill_sql",
+            "first full backfill, a logical subscriber attached: SQL",
+            "s",
+            run.sql_seconds,
+            note=run.modes(),
+        )
+        record_subscriber_figures(result, fill.figures)
+
+
+def record_subscriber_figures(result: BenchReport, figures: ReplicationFigures, *, measured: bool = True) -> None:
+    """A subscribed fill's figures in the JSON's `replication` list; `measured`: its catch-up and lag as measurements too."""
+    result.replication.append(figures.as_dict())
+    if not measured:
+        return
+    if figures.catch_up_seconds is not None:
+        result.record(
+            "subscriber_catch_up_after_first_fill",
+            "logical subscriber: catch-up after the first fill's run ended (to the upstream's WAL position then)",
+            "s",
+            figures.catch_up_seconds,
+        )
+    result.record(
+        "subscriber_peak_lag_during_first_fill",
+        "logical subscriber: peak lag during the first fill",
+        "s",
+        figures.peak_lag_seconds,
+    )
+    result.record(
+        "subscriber_peak_lag_wal_during_first_fill",
+        "logical subscriber: peak WAL not yet confirmed during the first fill",
+        "MB",
+        figures.peak_lag_mb,
+    )
+
+
+def _scoped_run(scratch: Scratch, runner: DagsterRunner, day: date) -> DagsterRun:
+    """One late change on `day`, then the run the late-change sensor launches for it."""
+    conversation = _make_one_change(scratch, day)
+    return runner.materialize_partition(day, run_config=scoped_run_config([conversation]))
+
+
+def _discovery_tick(scratch: Scratch, runner: DagsterRunner) -> DagsterRun:
+    """TICK_NEW_SESSIONS new chat sessions, then a discovery tick's run of today."""
+    written = _insert_new_sessions(scratch, TICK_NEW_SESSIONS)
+    if written < TICK_NEW_SESSIONS:
+        raise BenchError(
+            f"wrote {written} new chat sessions for the discovery tick instead of {TICK_NEW_SESSIONS}: no crew?"
+        )
+    today = datetime.now(UTC).date()
+    return runner.materialize_partition(today, run_config=discovery_tick_run_config())
+
+
+# ---------------------------------------------------------------- the app beside the runs
+
+
+@dataclass(frozen=True)
+class RunBesideApp:
+    key: str
+    label: str
+    launch: Callable[[], DagsterRun]
+    empty_tables: Callable[[], None] | None = None
+    # Held open around the app and the run: a logical subscriber attached to the tables the run writes.
+    attached: Callable[[], AbstractContextManager[object]] = nullcontext
+
+
+def bench_app_beside_runs(
+    bench: BenchContext,
+    result: BenchReport,
+    *,
+    interval: float,
+    histories: bool,
+    subscriber: SubscriberServer | None = None,
+) -> None:
+    """The app workload (convo_benchmarks.app_workload) during a first fill with a logical subscriber attached
+    (given `subscriber`), a first fill, a range re-run, the project reconcile and a histories backfill, then alone for
+    as long as the longest of them: per run kind, the app's longest statement against the baseline's, and the longest
+    lock wait the pipeline caused.
+
+    Runs last: the app's writes (people re-created, recipients added) change what the other figures measure.
+    """
+    scratch, report = bench.scratch, bench.report
+    watched = _histories_source_tables(scratch) if histories else []
+    front = bench.runner(FRONT_LINK_ASSETS)
+    runs = []
+    subscribed = None
+    if subscriber is not None:
+        # First, so that the two first fills run back to back and the range re-run still follows the plain one.
+        subscribed = SubscribedFill(subscriber, front, "first fill beside the app", report)
+        runs.append(
+            RunBesideApp(
+                "first_fill_with_subscriber",
+                "first fill of the Front link tables, a logical subscriber attached",
+                subscribed.launch,
+                lambda: _reset_front_links_to_never_filled(scratch),
+                subscribed.attached,
+            )
+        )
+    runs += [
+        RunBesideApp(
+            "first_fill",
+            "first fill of the Front link tables",
+            front.materialize_range,
+            lambda: _reset_front_links_to_never_filled(scratch),
+        ),
+        RunBesideApp("range_rerun", "range re-run of the Front link tables", front.materialize_range),
+        RunBesideApp(
+            "project_reconcile",
+            "project_conversations reconcile",
+            bench.runner((PROJECT_LINKS_TABLE,)).materialize_unpartitioned,
+        ),
+    ]
+    if histories:
+        runs.append(
+            RunBesideApp(
+                "histories_backfill",
+                "histories backfill",
+                bench.runner(HISTORIES_ASSETS).materialize_range,
+                lambda: _truncate_histories_analytics(scratch),
+            )
+        )
+    beside: dict[str, tuple[RunBesideApp, WorkloadReport, float, str | None, str]] = {}
+    server_activity: dict[str, dict[str, float]] = {}
+    for run in runs:
+        if run.empty_tables is not None:
+            run.empty_tables()
+        report(f"app workload (a statement of each kind every {interval * 1000:.0f} ms) beside the {run.label}")
+        failure, modes = None, ""
+        # A subscriber's catch-up, as its context closes, comes after the app stopped and the server's activity was read.
+        with run.attached():
+            server_before = _wal_and_requested_checkpoints(scratch)
+            with AppWorkload(scratch.url, scratch.source_schema, interval=interval, extra_tables=watched) as app:
+                started = time.perf_counter()
+                try:
+                    modes = run.launch().modes()
+                except BenchError as exc:
+                    # A run that fails beside the app is a finding of this part, not the end of the benchmark.
+                    failure = str(exc)
+                    report(f"  the run FAILED beside the app: {failure}")
+                seconds = time.perf_counter() - started
+            server_activity[run.key] = _server_activity_since(scratch, server_before)
+        beside[run.key] = (run, app.report(), seconds, failure, modes)
+        report(app.report().summary())
+    if subscribed is not None and subscribed.figures is not None:
+        record_subscriber_figures(result, subscribed.figures, measured=False)
+    longest_run = max(seconds for _, _, seconds, _, _ in beside.values())
+    baseline_seconds = min(max(longest_run, APP_BASELINE_MIN_SECONDS), APP_BASELINE_MAX_SECONDS)
+    report(f"app workload alone for {baseline_seconds:.0f} s (the baseline)")
+    baseline = measure_baseline(
+        scratch.url, scratch.source_schema, baseline_seconds, interval=interval, extra_tables=watched
+    )
+    report(baseline.summary())
+    result.record(
+        "app_baseline_longest_statement",
+        "app alone (baseline): longest statement",
+        "s",
+        baseline.longest_statement_ms / 1000,
+    )
+    for key, (run, workload, seconds, failure, modes) in beside.items():
+        result.record(
+            f"app_{key}_longest_statement",
+            f"app beside the {run.label}: longest statement",
+            "s",
+            workload.longest_statement_ms / 1000,
+        )
+        result.record(
+            f"app_{key}_pipeline_wait",
+            f"app beside the {run.label}: longest lock wait caused by the pipeline",
+            "s",
+            workload.longest_pipeline_wait_ms / 1000,
+        )
+        result.app_beside_runs[key] = app_figures(
+            run.label, workload, baseline, seconds, failure, modes, server_activity[key]
+        )
+
+
+def _wal_and_requested_checkpoints(scratch: Scratch) -> tuple[int, int]:
+    with connect(scratch.url) as conn:
+        since_17 = conn.info.server_version >= 170000
+        statement = scratch.benchmark_sql(
+            "bench/select_wal_and_requested_checkpoints.sql",
+            view="pg_stat_checkpointer" if since_17 else "pg_stat_bgwriter",
+            counter="num_requested" if since_17 else "checkpoints_req",
+        )
+        wal_bytes, requested = conn.execute(statement).fetchone()
+    return int(wal_bytes), int(requested)
+
+
+def _server_activity_since(scratch: Scratch, before: tuple[int, int]) -> dict[str, float]:
+    """The WAL written and the checkpoints requested on the whole server since `before` (the run's and the
+    app's): a commit waits for the WAL before it to be flushed, and a forced checkpoint flushes every
+    dirty data file, so these are what the app's commits wait on beside a bulk write."""
+    wal_bytes, requested = _wal_and_requested_checkpoints(scratch)
+    return {"wal_written_mb": round((wal_bytes - before[0]) / 2**20, 1), "checkpoints_requested": requested - before[1]}
+
+
+def app_figures(
+    label: str,
+    workload: WorkloadReport,
+    baseline: WorkloadReport,
+    run_seconds: float,
+    run_failure: str | None,
+    run_modes: str,
+    server_activity: dict[str, float],
+) -> dict[str, object]:
+    """One run kind's app figures for the JSON: the headline numbers, the WAL and checkpoints meanwhile
+    (`_server_activity_since`), then the workload's whole report."""
+    return {
+        "label": label,
+        "run_seconds": round(run_seconds, 3),
+        "run_failure": run_failure,
+        "run_modes": run_modes,
+        "longest_statement_ms": round(workload.longest_statement_ms, 3),
+        "baseline_longest_statement_ms": round(baseline.longest_statement_ms, 3),
+        "over_baseline_ms": round(workload.longest_statement_ms - baseline.longest_statement_ms, 3),
+        "longest_pipeline_wait_ms": round(workload.longest_pipeline_wait_ms, 3),
+        "statements": workload.statement_count(),
+        "errors": workload.errors,
+        "baseline_errors": baseline.errors,
+        "exclusive_locks_on_source_tables": {
+            table: sorted(locks) for table, locks in workload.pipeline_locks_in(EXCLUSIVE_LOCK_MODES).items()
+        },
+        "workload": workload.as_dict(),
+        "baseline_seconds": baseline.seconds,
+        **server_activity,
+    }
+
+
+# ---------------------------------------------------------------- Dagster runs
+
+
+@dataclass
+class DagsterRun:
+    wall_seconds: float
+    sql_seconds: float
+    checks_seconds: float
+    # The checks' own time in PostgreSQL (each SQL check's `sql_seconds`: its statements, as an asset's).
+    checks_sql_seconds: float
+    rows_written: int
+    peak_rss_mb: float
+    # Each asset's materialization metadata, as plain values.
+    metadata: dict[str, dict[str, object]] = field(default_factory=dict)
+    # The run and its steps as Dagster recorded them (the process's start and the code's load left out).
+    dagster: DagsterReportedTimes = field(default_factory=lambda: DagsterReportedTimes(0.0))
+
+    def modes(self) -> str:
+        """How each asset ran (a first fill is `bulk`, a diff `diff`), e.g. `people_front_conversations bulk`."""
+        return ", ".join(f"{asset} {metadata.get('mode', 'unknown')}" for asset, metadata in self.metadata.items())
+
+    @property
+    def overhead_seconds(self) -> float:
+        return max(self.wall_seconds - self.sql_seconds - self.checks_seconds, 0.0)
+
+    def figure(self, asset: str, key: str) -> float:
+        return float(self.metadata[asset][key])
+
+    @property
+    def step_seconds(self) -> float:
+        """The asset steps' own time: their SQL, their Python and opening their connections."""
+        return sum(float(values["seconds"]) for values in self.metadata.values())
+
+
+@dataclass
+class DagsterRunner:
+    """Runs a selection of assets through the `dagster` CLI against the scratch tables."""
+
+    scratch: Scratch
+    dagster_home: Path
+    start: date
+    end: date
+    assets: tuple[str, ...]
+    # Called as the run's process exits, before its figures are read: a subscriber's catch-up starts then.
+    on_exit: Callable[[], None] | None = None
+
+    def materialize_range(self) -> DagsterRun:
+        return self._materialize(["--partition-range", f"{self.start.isoformat()}...{self.end.isoformat()}"])
+
+    def materialize_unpartitioned(self) -> DagsterRun:
+        return self._materialize([])
+
+    def materialize_partition(self, day: date, run_config: dict | None = None) -> DagsterRun:
+        config = ["--config-json", json.dumps(run_config)] if run_config else []
+        return self._materialize(["--partition", day.isoformat(), *config])
+
+    def _materialize(self, partition_args: list[str]) -> DagsterRun:
+        command = [
+            str(Path(sys.executable).with_name("dagster")),
+            "asset",
+            "materialize",
+            "-m",
+            "convo_pipelines.definitions",
+            "--select",
+            ",".join(self.assets),
+            *partition_args,
+        ]
+        env = {
+            **os.environ,
+            **self.scratch.run_environment(),
+            "DAGSTER_HOME": str(self.dagster_home),
+            "PARTITIONS_START_DATE": self.start.isoformat(),
+            "ENABLE_BACKGROUND_JOBS": "false",
+        }
+        before = _latest_storage_ids(self.dagster_home, self.assets)
+        started = time.perf_counter()
+        returncode, output, peak = run_watching_rss(command, env)
+        wall = time.perf_counter() - started
+        if self.on_exit is not None:
+            self.on_exit()
+        if returncode != 0:
+            raise BenchError(f"dagster asset materialize failed (exit {returncode}): {_root_cause(output)}")
+        return _run_figures(self.dagster_home, self.assets, before, wall_seconds=wall, peak_rss_mb=peak)
+
+
+def run_watching_rss(command: list[str], env: dict[str, str]) -> tuple[int, str, float]:
+    """Run `command` to its end: its exit code, its output (stdout and stderr) and the peak RSS of its tree in MB.
+
+    The output goes to a file, not a pipe: while the RSS is watched nobody reads, and a run that logs more
+    than a pipe holds (64 KiB: a long refill's batches) would block on its next line forever.
+    """
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            peak = _watch_peak_rss(process)
+            process.wait()
+        except BaseException:
+            # The scratch tables are dropped next: the run must have let go of them first.
+            _stop(process)
+            raise
+        log.seek(0)
+        return process.returncode, log.read(), peak
+
+
+def _root_cause(output: str) -> str:
+    """The exception a failed run's output ends with, below Dagster's own wrappers, or its last line."""
+    raised = [
+        line.strip()
+        for line in output.splitlines()
+        if RAISED_LINE.match(line) and not line.startswith("dagster._core.errors.")
+    ]
+    lines = raised or output.strip().splitlines()[-1:]
+    return lines[-1].strip() if lines else "no output"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Interrupt the run (its query is cancelled) and wait for it; kill it if it does not end in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=RUN_STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _watch_peak_rss(process: subprocess.Popen) -> float:
+    """The largest RSS any process of the run's tree reached, sampled every 20 ms, in MB."""
+    peak = 0
+    try:
+        root = psutil.Process(process.pid)
+        while process.poll() is None:
+            for member in [root, *root.children(recursive=True)]:
+                try:
+                    peak = max(peak, member.memory_info().rss)
+                except psutil.Error:
+                    continue
+            time.sleep(0.02)
+    except psutil.NoSuchProcess:
+        pass
+    return peak / 2**20
+
+
+def _latest_storage_ids(dagster_home: Path, assets: tuple[str, ...]) -> dict[str, int]:
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        latest = {}
+        for name in assets:
+            records = instance.fetch_materializations(dg.AssetKey(name), limit=1).records
+            latest[name] = records[0].storage_id if records else 0
+        return latest
+
+
+def _run_figures(
+    dagster_home: Path, assets: tuple[str, ...], before: dict[str, int], *, wall_seconds: float, peak_rss_mb: float
+) -> DagsterRun:
+    """SQL seconds and rows written by the newest run (from its assets' materialization metadata), and its checks' seconds.
+
+    A range run copies its metadata onto every partition of the range, so one event per asset
+    is read, the newest. Rows written are inserts, updates and deletes; the checks' time is
+    their steps' durations.
+    """
+    seconds, rows, metadata = 0.0, 0, {}
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        newest_run = instance.get_runs(limit=1)[0]
+        checks_seconds = sum(
+            (step.end_time or 0.0) - (step.start_time or 0.0)
+            for step in instance.get_run_step_stats(newest_run.run_id)
+            if step.step_key not in assets
+        )
+        checks_sql_seconds = sum(
+            float(entry.dagster_event.event_specific_data.metadata["sql_seconds"].value)
+            for entry in instance.all_logs(newest_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+            if "sql_seconds" in entry.dagster_event.event_specific_data.metadata
+        )
+        for name in assets:
+            records = instance.fetch_materializations(dg.AssetKey(name), limit=1).records
+            if not records or records[0].storage_id <= before[name]:
+                raise BenchError(f"the run recorded no materialization of {name}")
+            values = {key: entry.value for key, entry in records[0].asset_materialization.metadata.items()}
+            metadata[name] = values
+            # Time inside PostgreSQL statements; the asset's own Python (and opening its connection) is overhead.
+            seconds += float(values.get("sql_seconds", values["seconds"]))
+            rows += sum(int(values.get(key, 0)) for key in WRITTEN_ROW_FIGURES)
+        dagster = dagster_reported_times(instance, newest_run.run_id)
+    return DagsterRun(
+        wall_seconds=wall_seconds,
+        sql_seconds=seconds,
+        checks_seconds=checks_seconds,
+        checks_sql_seconds=checks_sql_seconds,
+        rows_written=rows,
+        peak_rss_mb=peak_rss_mb,
+        metadata=metadata,
+        dagster=dagster,
+    )
+
+
+# ---------------------------------------------------------------- SQL outside Dagster
+
+
+def _render(scratch: Scratch, name: str, table: str) -> sql.Composed:
+    """convo_benchmarks/sql/<name> for one Front link table, with that table's oracle composed in."""
+    spec = FRONT_LINK_SPECS[table]
+    return scratch.benchmark_sql(
+        name, links=spec.table, owner=spec.owner_column, oracle=_contender_oracle(scratch, spec)
+    )
+
+
+def _contender_oracle(scratch: Scratch, spec: FrontLinkTable) -> sql.Composed:
+    """The oracle a contender computes: the same SQL the project's bulk runs compute on this database (the
+    join a source key proves needless left out the same way), so only how the rows are written differs."""
+    with connect(scratch.url) as conn:
+        return front_oracle(Session(conn, scratch.source_schema, scratch.analytics_schema), spec)
+
+
+def _truncate_histories_analytics(scratch: Scratch) -> None:
+    with connect(scratch.url) as conn:
+        conn.execute(scratch.benchmark_sql("bench/truncate_histories_analytics.sql"))
+
+
+def _truncate_front_links(scratch: Scratch) -> None:
+    with connect(scratch.url) as conn:
+        conn.execute(
+            sql.SQL("truncate {}, {}").format(
+                *(sql.Identifier(scratch.source_schema, table) for table in FRONT_LINK_ASSETS)
+            )
+        )
+
+
+def _reset_front_links_to_never_filled(scratch: Scratch) -> None:
+    """Empty the Front link tables and drop their foreign keys: as their migration left them, so the next
+    run takes the first-fill path a user's first backfill takes (a TRUNCATE alone keeps the keys, and the
+    run would diff into an empty table instead)."""
+    _truncate_front_links(scratch)
+    with connect(scratch.url) as conn:
+        for spec in FRONT_LINK_TABLES:
+            for key in spec.foreign_keys:
+                conn.execute(
+                    scratch.benchmark_sql("bench/drop_link_foreign_key.sql", links=spec.table, constraint_name=key.name)
+                )
+
+
+def _time_plain_floor(scratch: Scratch) -> float:
+    statements = [_render(scratch, "bench/insert_links_plain_floor.sql", table) for table in FRONT_LINK_ASSETS]
+    with connect(scratch.url) as conn:
+        started = time.perf_counter()
+        for statement in statements:
+            conn.execute(statement, ALL_TIME)
+        conn.commit()
+        return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class MaterializedViewTimes:
+    build: float  # both link joins created as materialized views, with their indexes
+    refresh_unchanged: float  # REFRESH ... CONCURRENTLY of both, nothing changed
+    refresh_after_change: float  # the same after one recipient was added to an old day
+
+
+def _time_materialized_views(scratch: Scratch, change_day: date, settle: Callable[[], None]) -> MaterializedViewTimes:
+    """The contender: each link join as a materialized view, built, refreshed with nothing changed and
+    after one late change, each after `settle`; dropped afterwards. Its window is bound client-side: DDL
+    takes no parameters."""
+    views = {table: f"{table}_contender" for table in FRONT_LINK_ASSETS}
+
+    oracles = {table: _contender_oracle(scratch, FRONT_LINK_SPECS[table]) for table in views}
+
+    def run_for_each(name: str) -> float:
+        statements = [
+            scratch.benchmark_sql(name, view=view, owner=FRONT_LINK_SPECS[table].owner_column, oracle=oracles[table])
+            for table, view in views.items()
+        ]
+        with connect(scratch.url) as conn:
+            cursor = psycopg.ClientCursor(conn)
+            started = time.perf_counter()
+            for statement in statements:
+                cursor.execute(statement, ALL_TIME)
+            conn.commit()
+            return time.perf_counter() - started
+
+    try:
+        settle()
+        build = run_for_each("bench/create_links_materialized_view.sql")
+        settle()
+        unchanged = run_for_each("bench/refresh_links_materialized_view.sql")
+        _make_one_change(scratch, change_day)
+        settle()
+        after_change = run_for_each("bench/refresh_links_materialized_view.sql")
+    finally:
+        run_for_each("bench/drop_links_materialized_view.sql")
+    return MaterializedViewTimes(build, unchanged, after_change)
+
+
+@dataclass(frozen=True)
+class SensorTickTimes:
+    changes_found: int  # conversations the tick found changed
+    without_indexes: float  # the tick's SQL, the source as DESIGN assumes it (no index on the change stamps)
+    with_indexes: float  # the same once the late_change_indexes check's statements ran
+
+
+def _time_sensor_tick(scratch: Scratch, changes: int) -> SensorTickTimes:
+    """`changes` new recipients, then the SQL of the tick that finds them (the sensor's own
+    read_fingerprints and find_changed_day_ranges from the moment before them), fastest of SENSOR_TICK_TRIES,
+    without then with the recommended indexes, which are dropped afterwards."""
+    with connect(scratch.url, autocommit=True) as conn:
+        session = Session(conn, scratch.source_schema, scratch.analytics_schema)
+        after = conn.execute(scratch.benchmark_sql("bench/select_database_now.sql")).fetchone()[0]
+        conn.execute(scratch.benchmark_sql("bench/insert_recipients_for_sensor_tick.sql"), {"changes": changes})
+
+        def fastest_tick() -> tuple[int, float]:
+            times, found = [], 0
+            for _ in range(SENSOR_TICK_TRIES):
+                started = time.perf_counter()
+                read_fingerprints(session, after)
+                day_ranges = find_changed_day_ranges(session, after)
+                times.append(time.perf_counter() - started)
+                found = sum(conversations for _, _, conversations, _ in day_ranges)
+            return found, min(times)
+
+        found, without = fastest_tick()
+        statements = conn.execute(
+            scratch.sql("links/checks/check_late_change_indexes.sql"),
+            {"source_schema": scratch.source_schema, **change_index_params()},
+        ).fetchone()[2]
+        try:
+            for statement in statements:
+                conn.execute(statement)  # the check's own format(): identifiers quoted by PostgreSQL
+            # What autovacuum does soon after on a live database: statistics of the new expressions, without
+            # which the planner guesses how many rows a tick's interval holds.
+            for table in CHANGE_WATCHED_TABLES:
+                conn.execute(
+                    scratch.benchmark_sql("bench/vacuum_analyze_table.sql", schema=scratch.source_schema, table=table)
+                )
+            _, with_indexes = fastest_tick()
+        finally:
+            for table in CHANGE_WATCHED_TABLES:
+                conn.execute(scratch.benchmark_sql("bench/drop_change_index.sql", index_name=change_index_name(table)))
+    return SensorTickTimes(found, without, with_indexes)
+
+
+def _time_seed_batches(scratch: Scratch, report: Report) -> float:
+    """The seeds' way: one query per table per batch of 500 conversations, upserting each batch."""
+    with connect(scratch.url) as conn:
+        ids = [row[0] for row in conn.execute(scratch.benchmark_sql("bench/select_front_conversation_ids_ordered.sql"))]
+        statements = {
+            table: _render(scratch, "bench/insert_links_batch_upsert.sql", table) for table in FRONT_LINK_ASSETS
+        }
+        started = time.perf_counter()
+        batches = range(0, len(ids), SEEDS_BATCH_SIZE)
+        for number, offset in enumerate(batches, start=1):
+            batch = ids[offset : offset + SEEDS_BATCH_SIZE]
+            for table in FRONT_LINK_ASSETS:
+                conn.execute(statements[table], {**ALL_TIME, "conversation_ids": batch})
+            conn.commit()
+            if number % 100 == 0:
+                elapsed = time.perf_counter() - started
+                report(f"  batches: {number:,}/{len(batches):,} in {elapsed:.0f} s")
+        return time.perf_counter() - started
+
+
+def _time_read_side(scratch: Scratch) -> float:
+    """The floor of any fill or diff of the Front link tables: each table's join and DISTINCT counted by a
+    plain SELECT (which PostgreSQL runs in parallel at its own settings), writing nothing."""
+    statements = [_render(scratch, "bench/count_links_read_side.sql", table) for table in FRONT_LINK_ASSETS]
+    with connect(scratch.url) as conn:
+        started = time.perf_counter()
+        for statement in statements:
+            conn.execute(statement, ALL_TIME).fetchone()
+        return time.perf_counter() - started
+
+
+def _make_one_change(scratch: Scratch, day: date) -> str:
+    """Add one recipient to the day's first conversation; returns that conversation's id."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    with connect(scratch.url) as conn:
+        changed = conn.execute(
+            scratch.benchmark_sql("bench/insert_recipient_for_bench_change.sql"),
+            {"start": start, "end": start + timedelta(days=1)},
+        ).fetchone()
+        if changed is None:
+            raise BenchError(f"no conversation on {day} to change: seed more conversations or days")
+        return changed[0]
+
+
+def _insert_new_sessions(scratch: Scratch, sessions: int) -> int:
+    """Write `sessions` new chat sessions, spread over the crews, in each crew's own message shape; returns how many."""
+    with connect(scratch.url) as conn:
+        crews = load_crews(conn, scratch.source_schema)
+        if not crews:
+            return 0
+        session_ids: set[str] = set()
+        for index, crew in enumerate(crews):
+            rows = conn.execute(
+                scratch.benchmark_sql(
+                    "bench/insert_new_histories_sessions.sql", histories_table=crew.histories_table_name
+                ),
+                {
+                    "sessions": even_share(sessions, len(crews), index),
+                    "messages_per_session": TICK_MESSAGES_PER_SESSION,
+                },
+            ).fetchall()
+            session_ids.update(row[0] for row in rows)
+        return len(session_ids)
+
+
+def _histories_source_tables(scratch: Scratch) -> list[str]:
+    with connect(scratch.url) as conn:
+        return [crew.histories_table_name for crew in load_crews(conn, scratch.source_schema)]
+
+
+def _count(scratch: Scratch, schema: str, table: str) -> int:
+    with connect(scratch.url) as conn:
+        return count_rows(conn, schema, table)
+
+
+def _table_sizes(
+    scratch: Scratch, label: str, schema: str, tables: tuple[str, ...] | list[str]
+) -> list[dict[str, object]]:
+    """Heap and index sizes of `tables` in `schema`, each row naming its schema by `label` (source, analytics)."""
+    with connect(scratch.url) as conn:
+        rows = conn.execute(
+            scratch.benchmark_sql("bench/select_table_sizes.sql"), {"schema": schema, "tables": list(tables)}
+        ).fetchall()
+    return [
+        {"schema": label, "table": name, "table_mb": round(heap / 2**20, 1), "index_mb": round(index / 2**20, 1)}
+        for name, heap, index in rows
+    ]
+
+
+# ---------------------------------------------------------------- output
+
+
+def write_json(result: BenchReport, path: Path) -> None:
+    path.write_text(json.dumps(result.as_dict(), indent=2, default=str))

@@ -1,0 +1,237 @@
+"""How stale the link tables are, as an app's user sees them: from an app's commit to the link row being right.
+
+The real daemon (`dagster-daemon run`, the project's dagster.yaml) runs the late-change sensor at its default
+interval while the app workload reads and writes on its own connections; each sample is one app change, made
+in one transaction on a connection of its own, then polled for in the link table it must change. The
+figures are the seconds from the change's commit to the poll that first sees the link right.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+
+from convo_pipelines.cli.dev import stop_process_group
+from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
+from convo_pipelines.lib.db import connect
+
+Report = Callable[[str], None]
+
+# A cron that fires once a year: the daemon's schedules stay out of the measurement.
+YEARLY = "0 0 1 1 *"
+POLL_SECONDS = 0.2
+# A sample whose link is not right after this long is recorded at this value and reported as missed.
+SAMPLE_TIMEOUT_SECONDS = 180.0
+SENSOR_START_TIMEOUT_SECONDS = 180.0
+# Tries at a change whose randomly picked rows do not qualify (the person already linked, say).
+PICK_TRIES = 50
+FRESHNESS_SAMPLES_PER_KIND = 4
+# The app workload beside the samples: each of its writers (a person re-created with their contact methods,
+# a recipient added) and its reader once a second. Its stress setting (APP_INTERVAL, 20 a second) measures
+# lock waits; at that rate every person of a small seed is re-created within seconds, and the link tables
+# chase the app's own churn rather than the sample's change.
+FRESHNESS_APP_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class ChangeKind:
+    """One kind of app change: the statement that makes it (returning the pair to poll for), and where."""
+
+    key: str
+    label: str
+    change_file: str
+    pivots: tuple[str, ...]
+    link_table: str
+    owner_column: str
+    conversation_column: str
+    # Whether the change makes the pair appear (True) or go (False).
+    appears: bool = True
+
+
+CHANGE_KINDS = (
+    ChangeKind(
+        "new_recipient",
+        "new recipient",
+        "insert_recipient_of_unlinked_person.sql",
+        ("conversation_pivot", "contact_method_pivot"),
+        "people_front_conversations",
+        "person_id",
+        "front_conversation_id",
+    ),
+    ChangeKind(
+        "recipient_removed",
+        "recipients removed (their messages touched)",
+        "delete_person_recipients_touching_messages.sql",
+        ("link_pivot",),
+        "people_front_conversations",
+        "person_id",
+        "front_conversation_id",
+        appears=False,
+    ),
+    ChangeKind(
+        "contact_method_resolved",
+        "contact method resolved to a person",
+        "update_contact_method_resolving_it.sql",
+        ("contact_method_pivot", "person_pivot"),
+        "people_front_conversations",
+        "person_id",
+        "front_conversation_id",
+    ),
+    ChangeKind(
+        "person_moved",
+        "person moved to another client",
+        "update_person_moving_to_another_client.sql",
+        ("person_pivot", "client_pivot"),
+        "clients_front_conversations",
+        "client_id",
+        "front_conversation_id",
+    ),
+    ChangeKind(
+        "conversation_moved",
+        "conversation moved to another project",
+        "update_conversation_moving_to_another_project.sql",
+        ("conversation_pivot", "project_pivot"),
+        "project_conversations",
+        "project_id",
+        "conversation_id",
+    ),
+)
+
+
+@dataclass
+class FreshnessFigures:
+    """Seconds from commit to a right link row, per change kind, and the samples that never got there."""
+
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    missed: dict[str, int] = field(default_factory=dict)
+
+    def all_seconds(self) -> list[float]:
+        return [value for values in self.seconds.values() for value in values]
+
+    def percentile(self, share: float) -> float:
+        """Nearest-rank percentile of every sample (share 0.95: p95)."""
+        ordered = sorted(self.all_seconds())
+        return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class FreshnessTarget:
+    """Where the samples go: the scratch database and how to render its SQL."""
+
+    url: str
+    render: Callable[..., psycopg.sql.Composed]
+
+
+def measure_freshness(target: FreshnessTarget, samples_per_kind: int, report: Report) -> FreshnessFigures:
+    """`samples_per_kind` changes of each kind, one after the other (a sample starts once the previous one is right),
+    kinds interleaved so that each meets the sensor at a different point of its interval."""
+    figures = FreshnessFigures()
+    for round_number in range(samples_per_kind):
+        for kind in CHANGE_KINDS:
+            seconds = _one_sample(target, kind)
+            if seconds is None:
+                figures.missed[kind.key] = figures.missed.get(kind.key, 0) + 1
+                seconds = SAMPLE_TIMEOUT_SECONDS
+            figures.seconds.setdefault(kind.key, []).append(seconds)
+            report(f"freshness {round_number + 1}/{samples_per_kind}: {kind.label}: {seconds:.1f} s")
+    return figures
+
+
+def _one_sample(target: FreshnessTarget, kind: ChangeKind) -> float | None:
+    pair = None
+    with connect(target.url) as app:
+        for _ in range(PICK_TRIES):
+            params = {pivot: uuid.uuid4() for pivot in kind.pivots}
+            pair = app.execute(target.render(f"bench/freshness/{kind.change_file}"), params).fetchone()
+            if pair is not None:
+                break
+        if pair is None:
+            raise RuntimeError(f"freshness: no rows qualify for a {kind.label} after {PICK_TRIES} tries")
+        app.commit()
+    committed = time.perf_counter()
+    check, params = _check_of(target, kind, pair)
+    with connect(target.url, autocommit=True) as poller:
+        while time.perf_counter() - committed < SAMPLE_TIMEOUT_SECONDS:
+            if poller.execute(check, params).fetchone()[0] == kind.appears:
+                return time.perf_counter() - committed
+            time.sleep(POLL_SECONDS)
+    return None
+
+
+def _check_of(target: FreshnessTarget, kind: ChangeKind, pair: tuple) -> tuple[psycopg.sql.Composed, dict]:
+    """The poll of a sample: a change that names a contact method is right once the conversation is linked to
+    whoever owns that contact method then (the app re-creates people, handing their contact methods over)."""
+    owner_id, conversation_id, *contact_method = pair
+    if contact_method:
+        query = target.render("bench/freshness/select_person_link_of_contact_method_exists.sql")
+        return query, {"contact_method_id": contact_method[0], "conversation_id": conversation_id}
+    query = target.render(
+        "bench/freshness/select_link_exists.sql",
+        link_table=kind.link_table,
+        owner_column=kind.owner_column,
+        conversation_column=kind.conversation_column,
+    )
+    return query, {"owner_id": owner_id, "conversation_id": conversation_id}
+
+
+@contextmanager
+def running_daemon(environment: dict[str, str], log_path: Path, report: Report) -> Iterator[subprocess.Popen]:
+    """`dagster-daemon run` on the project's definitions, its schedules kept quiet, background jobs on."""
+    env = {
+        **environment,
+        "ENABLE_BACKGROUND_JOBS": "true",
+        "CONVERSATION_DISCOVERY_CRON": YEARLY,
+        "LINK_TABLES_SYNC_CRON": YEARLY,
+        "LINK_TABLES_AUDIT_CRON": YEARLY,
+    }
+    daemon_binary = str(Path(sys.executable).with_name("dagster-daemon"))
+    with log_path.open("w") as log:
+        daemon = subprocess.Popen(
+            [daemon_binary, "run", "-m", "convo_pipelines.definitions"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    report(f"dagster-daemon started (pid {daemon.pid}, log {log_path})")
+    try:
+        yield daemon
+    finally:
+        stop_process_group(daemon.pid)
+
+
+def wait_for_sensor_cursor(instance: dg.DagsterInstance, daemon: subprocess.Popen, log_path: Path) -> None:
+    """Until the late-change sensor's first tick has set its cursor: changes before it are not tracked."""
+    deadline = time.monotonic() + SENSOR_START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if daemon.poll() is not None:
+            raise RuntimeError(f"dagster-daemon exited with code {daemon.returncode}: see {log_path}")
+        for state in instance.all_instigator_state():
+            if state.name == link_tables_late_changes_sensor.name and getattr(state.instigator_data, "cursor", None):
+                return
+        time.sleep(1)
+    raise RuntimeError(
+        f"the late-change sensor did not tick within {SENSOR_START_TIMEOUT_SECONDS:.0f} s: see {log_path}"
+    )
+
+
+def summary(figures: FreshnessFigures) -> str:
+    kinds = ", ".join(
+        f"{key} median {statistics.median(values):.1f} s max {max(values):.1f} s"
+        for key, values in figures.seconds.items()
+    )
+    return (
+        f"freshness over {len(figures.all_seconds())} changes: p50 {figures.percentile(0.5):.1f} s, "
+        f"p95 {figures.percentile(0.95):.1f} s, max {max(figures.all_seconds()):.1f} s ({kinds})"
+    )

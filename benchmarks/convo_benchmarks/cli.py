@@ -1,0 +1,210 @@
+"""The `convo-pipelines` commands of the benchmarks: seed-demo, bench and bench-report.
+
+Each add_* function is an entry point of the group convo_pipelines.commands (benchmarks/pyproject.toml):
+the product's command line calls it with its subcommands, and prints a CliError as its one-line error.
+The modules that do the work are imported when a command runs, so that `convo-pipelines --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from convo_pipelines.cli.database import app_database
+from convo_pipelines.cli.main import PROG, CliError, not_negative, positive, say
+from convo_pipelines.lib.db import connect, redact_url
+from convo_pipelines.lib.settings import Settings
+
+
+def add_seed_demo(commands: argparse._SubParsersAction) -> None:
+    seed = commands.add_parser("seed-demo", help="create the source tables and fill them with demo data")
+    seed.add_argument(
+        "--conversations",
+        type=positive,
+        default=5_000,
+        help="Front conversations (and app conversations); default 5000",
+    )
+    seed.add_argument(
+        "--days", type=positive, default=30, help="spread the conversations over the last DAYS days (UTC); default 30"
+    )
+    seed.add_argument("--seed", type=int, default=1, help="the same seed gives the same data; default 1")
+    seed.add_argument(
+        "--messages", type=not_negative, default=0, help="chat-history rows for the crews' histories tables; default 0"
+    )
+    seed.add_argument(
+        "--end",
+        type=timestamp,
+        default=None,
+        help="ISO timestamp the data ends at (default: now), for reproducible timestamps",
+    )
+    seed.add_argument("--append", action="store_true", help="add another batch even though the tables hold data")
+    seed.set_defaults(handler=cmd_seed_demo)
+
+
+def add_bench(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="seed a scratch database (or scratch schemas under DATABASE_URL) and measure the link tables and histories end to end",
+    )
+    bench.add_argument(
+        "--conversations", type=positive, default=40_000, help="Front conversations to seed; default 40000"
+    )
+    bench.add_argument(
+        "--history-rows",
+        type=not_negative,
+        default=None,
+        help="chat-history rows to seed in 3 crews; default 10 per conversation, 0 skips the histories",
+    )
+    bench.add_argument("--days", type=positive, default=30, help="days the conversations span; default 30")
+    bench.add_argument("--seed", type=int, default=1, help="seed of the demo data; default 1")
+    bench.add_argument("--repeats", type=positive, default=3, help="runs per measurement (median, min, max); default 3")
+    bench.add_argument("--skip-batches", action="store_true", help="skip the seeds' slow batch approach")
+    bench.add_argument(
+        "--read-ids", type=positive, default=1000, help="random ids per read-latency question; default 1000"
+    )
+    bench.add_argument(
+        "--app-interval",
+        type=positive_seconds,
+        default=0.05,
+        help="seconds between the app workload's statements of each kind, beside the runs and alone; default 0.05",
+    )
+    bench.add_argument(
+        "--skip-replication",
+        action="store_true",
+        help="skip the logical subscriber (its catch-up after first fills, the app beside a first fill with it attached), "
+        "which needs wal_level = logical",
+    )
+    bench.add_argument(
+        "--freshness-samples",
+        type=not_negative,
+        default=4,
+        help="app changes of each kind timed from commit to right link row, through the daemon; default 4, 0 skips",
+    )
+    bench.add_argument(
+        "--only-freshness",
+        action="store_true",
+        help="after the seed, measure only the freshness (the link tables are filled first)",
+    )
+    bench.add_argument("--json", dest="json_path", default=None, help="also write the figures to this JSON file")
+    bench.set_defaults(handler=cmd_bench)
+
+
+def add_bench_report(commands: argparse._SubParsersAction) -> None:
+    bench_report = commands.add_parser("bench-report", help="render bench --json files as the docs' performance page")
+    bench_report.add_argument("json_paths", nargs="+", metavar="RUN.json", help="bench --json files, one column each")
+    bench_report.add_argument(
+        "--page", default=None, help="write the page to this file (docs/performance.md) instead of printing it"
+    )
+    bench_report.set_defaults(handler=cmd_bench_report)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from convo_benchmarks.seed import SeedError, seed_demo
+
+    settings = Settings.from_env()
+    with app_database(settings, say=say) as url, connect(url) as conn:
+        say(f"seeding {redact_url(url)}")
+        try:
+            counts = seed_demo(
+                conn,
+                source_schema=settings.source_schema,
+                analytics_schema=settings.analytics_schema,
+                conversations=args.conversations,
+                days=args.days,
+                seed=args.seed,
+                messages=args.messages,
+                append=args.append,
+                end=args.end,
+                report=say,
+            )
+        except SeedError as exc:
+            raise CliError(str(exc)) from None
+    for table, rows in counts.items():
+        say(f"{table:<28} {rows:>12,}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from convo_benchmarks.bench import BenchError, run_links_bench, write_json
+    from convo_benchmarks.bench_replication import ReplicationError
+    from convo_benchmarks.bench_report import format_run
+
+    settings = Settings.from_env()
+    try:
+        result = run_links_bench(
+            command=shlex.join([PROG, *sys.argv[1:]]),
+            read_ids=args.read_ids,
+            conversations=args.conversations,
+            history_rows=args.history_rows,
+            days=args.days,
+            seed=args.seed,
+            repeats=args.repeats,
+            settings=settings,
+            report=say,
+            batches=not args.skip_batches,
+            app_interval=args.app_interval,
+            replication=not args.skip_replication,
+            freshness_samples=args.freshness_samples,
+            only_freshness=args.only_freshness,
+        )
+    except (BenchError, ReplicationError) as exc:
+        raise CliError(str(exc)) from None
+    print(format_run(result.as_dict()))
+    if args.json_path:
+        write_json(result, Path(args.json_path))
+        say(f"wrote {args.json_path}")
+    return 0
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    from convo_benchmarks.bench_report import performance_page
+
+    runs = []
+    for path in args.json_paths:
+        try:
+            runs.append(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read the bench results {path}: {exc}") from None
+    try:
+        page = performance_page(runs)
+    except (KeyError, TypeError) as exc:
+        raise CliError(f"{', '.join(args.json_paths)}: not what `bench --json` writes (no {exc})") from None
+    if args.page is None:
+        print(page, end="")
+        return 0
+    try:
+        Path(args.page).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write the performance page {args.page}: {exc}") from None
+    say(f"wrote {args.page} from {len(runs)} run(s)")
+    return 0
+
+
+# ---------------------------------------------------------------- argument types
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO timestamp such as 2025-01-31T00:00:00Z, got {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,357 @@
+"""`convo-pipelines bench` at a small scale, so the tool never rots: every figure is measured and sane.
+
+No timing is asserted (timings belong to the benchmark's own output); what is asserted is what the
+figures mean: a re-run writes nothing, a change is written, a discovery tick finds the new
+sessions, a logical subscriber catches up without errors and holds what the upstream holds, the
+embedded server is left as the bench found it, and under DATABASE_URL a server without
+wal_level = logical is refused before anything is created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from convo_benchmarks.bench import run_watching_rss
+from convo_benchmarks.bench_replication import LagSample, peak_lag_bytes, peak_lag_seconds
+from convo_benchmarks.bench_report import GENERATED_NOTICE
+from convo_pipelines.cli.database import embedded_is_running, embedded_pgdata
+from convo_pipelines.lib.db import psycopg_url
+from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
+
+FRESHNESS_MEASUREMENTS = {
+    "freshness_p50",
+    "freshness_p95",
+    "freshness_max",
+    "freshness_new_recipient",
+    "freshness_recipient_removed",
+    "freshness_contact_method_resolved",
+    "freshness_person_moved",
+    "freshness_conversation_moved",
+    "freshness_app_longest_statement",
+}
+LINK_MEASUREMENTS = {
+    "seed",
+    "full_backfill_sql",
+    "full_backfill_checks",
+    "full_backfill_overhead",
+    "peak_rss",
+    "rerun_sql",
+    "rerun_rows_written",
+    "one_day_sql",
+    "one_day_rows_written",
+    "scoped_sql",
+    "scoped_rows_written",
+    "scoped_overhead",
+    "scoped_stock_overhead",
+    "read_side",
+    "plain_floor",
+    "seeds_batches",
+    "round_trip",
+    "matview_build",
+    "matview_refresh_unchanged",
+    "matview_refresh_after_change",
+    "sensor_tick_sql",
+    "sensor_tick_indexed_sql",
+    "full_backfill_checks_sql",
+    "rerun_checks_sql",
+    "one_day_checks_sql",
+    "scoped_checks_sql",
+    "project_reconcile_sql",
+    "project_reconcile_checks_sql",
+    "scoped_run_dagster_wall",
+    "full_backfill_steps",
+}
+SUBSCRIBER_MEASUREMENTS = {
+    "subscriber_full_backfill_sql",
+    "subscriber_catch_up_after_first_fill",
+    "subscriber_peak_lag_during_first_fill",
+    "subscriber_peak_lag_wal_during_first_fill",
+}
+READ_QUESTIONS = {
+    "conversation_people",
+    "conversation_clients",
+    "person_newest_conversations",
+    "client_newest_conversations",
+    "project_conversations",
+}
+AIMS = 17
+APP_RUN_KINDS = {"first_fill", "first_fill_with_subscriber", "range_rerun", "project_reconcile", "histories_backfill"}
+APP_MEASUREMENTS = {
+    "app_baseline_longest_statement",
+    *(f"app_{kind}_{figure}" for kind in APP_RUN_KINDS for figure in ("longest_statement", "pipeline_wait")),
+}
+HISTORIES_MEASUREMENTS = {
+    "seed_histories",
+    "histories_full_backfill_sql",
+    "histories_full_backfill_checks",
+    "histories_full_backfill_overhead",
+    "histories_peak_rss",
+    "histories_rerun_sql",
+    "histories_rerun_rows_written",
+    "tick_sql",
+    "tick_steps",
+    "tick_checks",
+    "tick_overhead",
+    "tick_stock_overhead",
+    "tick_rows_written",
+    "tick_sessions_found",
+    "histories_full_backfill_checks_sql",
+    "histories_rerun_checks_sql",
+    "tick_checks_sql",
+    "seed_many_crews",
+    "discovery_full_1000_crews_sql",
+    "discovery_tick_1000_crews_sql",
+    "discovery_tick_1000_crews_steps",
+    "discovery_tick_1000_crews_peak_rss",
+    "discovery_tick_1000_crews_sessions_found",
+    "histories_full_backfill_steps",
+}
+
+
+def scratch_leftovers(server_url: str) -> set[str]:
+    """Scratch databases on the server and scratch schemas in its database, by name."""
+    with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
+        databases = conn.execute("select datname from pg_database where datname like 'convo\\_bench\\_%'").fetchall()
+        schemas = conn.execute("select nspname from pg_namespace where nspname like 'convo\\_bench\\_%'").fetchall()
+    return {row[0] for row in databases + schemas}
+
+
+@pytest.fixture
+def convo_home() -> Iterator[Path]:
+    """A CONVO_HOME of its own, for an embedded server the bench starts (not under pytest's basetemp, for the reason
+    conftest.py gives: the server's user must traverse the folders above its data)."""
+    home = Path(tempfile.mkdtemp(prefix="convo-bench-home-"))
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# The benchmark end to end: nineteen `dagster asset materialize` processes, the app workload beside five of them and
+# a logical subscriber's own server, three to four minutes; `make test-slow` (and CI) runs it. On an embedded server
+# it starts, as the committed runs are made: the one path where the bench sets wal_level = logical itself.
+@pytest.mark.slow
+def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_it_leaves_as_it_was(
+    convo_home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    environ = environment_without(
+        PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}, CONVO_HOME=str(convo_home)
+    )
+    finished = subprocess.run(
+        [
+            CLI,
+            "bench",
+            "--conversations",
+            "300",
+            "--history-rows",
+            "3000",
+            "--days",
+            "5",
+            "--repeats",
+            "1",
+            "--read-ids",
+            "50",
+            "--freshness-samples",
+            "1",
+            "--json",
+            str(out),
+        ],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    # The bench stopped the server it started, its wal_level reset for the server's next start.
+    assert not embedded_is_running(convo_home)
+    assert "wal_level" not in (embedded_pgdata(convo_home) / "postgresql.auto.conf").read_text()
+    assert "| first full backfill: SQL |" in finished.stdout
+    assert "histories: 1/1 chunks" in finished.stdout  # the seeding's progress line
+
+    report = json.loads(out.read_text())
+    figures = report["measurements"]
+    assert set(figures) == (
+        LINK_MEASUREMENTS | SUBSCRIBER_MEASUREMENTS | HISTORIES_MEASUREMENTS | APP_MEASUREMENTS | FRESHNESS_MEASUREMENTS
+    )
+    # Every app change reached its link row through the daemon, one of each kind.
+    assert figures["freshness_p95"]["note"] == "5 changes, 1 of each kind; missed: 0"
+    assert all(
+        figure["runs"] >= 1 and figure["min"] <= figure["median"] <= figure["max"] for figure in figures.values()
+    )
+    # The measurements that take seconds at any scale run three times even at --repeats 1; the bulk ones once,
+    # each after a checkpoint (the test server's role may run one).
+    short = (
+        "one_day_sql",
+        "scoped_sql",
+        "scoped_checks_sql",
+        "scoped_stock_overhead",
+        "tick_sql",
+        "tick_stock_overhead",
+    )
+    assert {figures[key]["runs"] for key in short} == {3}
+    assert figures["full_backfill_sql"]["runs"] == figures["read_side"]["runs"] == 1
+    assert report["machine"]["checkpoint_before_bulk_measurements"] is True
+    # The first fills were real first fills (the tables reset to never filled, foreign keys dropped), not diffs.
+    assert figures["full_backfill_sql"]["note"] == "people_front_conversations bulk, clients_front_conversations bulk"
+    assert report["app_beside_runs"]["first_fill"]["run_modes"] == figures["full_backfill_sql"]["note"]
+    assert report["app_beside_runs"]["first_fill_with_subscriber"]["run_modes"] == figures["full_backfill_sql"]["note"]
+    assert figures["subscriber_full_backfill_sql"]["note"] == figures["full_backfill_sql"]["note"]
+    assert (
+        report["app_beside_runs"]["range_rerun"]["run_modes"]
+        == "people_front_conversations diff, clients_front_conversations diff"
+    )
+    assert figures["rerun_rows_written"]["max"] == 0
+    # The timed sensor tick found the new recipients' conversations (some messages may share one).
+    assert figures["sensor_tick_sql"]["note"] == figures["sensor_tick_indexed_sql"]["note"]
+    assert 50 <= int(figures["sensor_tick_sql"]["note"].split()[0]) <= 100
+    # Every kind of run's checks were timed inside PostgreSQL, apart from their Dagster steps.
+    checked = [key for key in figures if key.endswith("_checks_sql")]
+    assert len(checked) == 8 and all(figures[key]["min"] > 0 for key in checked), {key: figures[key] for key in checked}
+    assert figures["one_day_rows_written"]["min"] >= 1
+    assert figures["scoped_rows_written"]["min"] >= 1
+    assert figures["histories_rerun_rows_written"]["max"] == 0
+    assert figures["tick_sessions_found"]["min"] >= 10
+    # Each new session is a new histories_sessions row and a new conversation_summaries row.
+    assert figures["tick_rows_written"]["min"] >= 20
+    assert report["counts"]["people_front_conversations"] > 0
+    assert report["counts"]["histories_messages"] == 3000
+    assert report["counts"]["conversation_summaries"] > 0
+    sized = {(size["schema"], size["table"]) for size in report["sizes"]}
+    assert {
+        ("source", "people_front_conversations"),
+        ("source", "clients_front_conversations"),
+        ("analytics", "histories_sessions"),
+        ("analytics", "conversation_summaries"),
+    } <= sized
+    assert len([table for schema, table in sized if schema == "source" and "chat_histories" in table]) == 3
+
+    # The subscriber applied every first fill it was attached to (alone, then beside the app): caught up after
+    # the run, without an apply error, its copies of the link tables equal to the upstream's.
+    assert report["machine"]["wal_level"] == "logical"
+    subscribed = report["replication"]
+    assert [fill["label"] for fill in subscribed] == ["first fill, nothing else running", "first fill beside the app"]
+    for fill in subscribed:
+        assert fill["failure"] is None and fill["apply_errors"] == 0, fill
+        assert fill["catch_up_seconds"] >= 0 and fill["peak_lag_seconds"] >= 0 and fill["lag_samples"] >= 1, fill
+        assert fill["tables_equal"] and set(fill["tables"]) == {
+            "people_front_conversations",
+            "clients_front_conversations",
+        }
+        assert all(table["subscriber_rows"] == table["upstream_rows"] for table in fill["tables"].values())
+    # Alone, nothing changed the links after the fill: the subscriber holds a whole first fill.
+    assert all(table["upstream_rows"] > 0 for table in subscribed[0]["tables"].values())
+    assert figures["subscriber_catch_up_after_first_fill"]["median"] == subscribed[0]["catch_up_seconds"]
+    assert (
+        figures["subscriber_peak_lag_during_first_fill"]["min"] >= 0
+        and figures["subscriber_peak_lag_wal_during_first_fill"]["min"] >= 0
+    )
+    assert "| logical subscriber, per first fill |" in finished.stdout
+
+    # The app workload ran beside each kind of run and alone: every statement kind many times, the
+    # longest statement and the pipeline's longest lock wait measured, in the JSON and the table.
+    beside = report["app_beside_runs"]
+    assert set(beside) == APP_RUN_KINDS
+    for kind, app in beside.items():
+        assert app["statements"] >= 20 and app["workload"]["monitor_polls"] >= 10, (kind, app["workload"])
+        assert (
+            app["baseline_longest_statement_ms"] > 0
+            and 0 < app["longest_statement_ms"] == app["workload"]["longest_statement_ms"]
+        )
+        assert app["over_baseline_ms"] == round(app["longest_statement_ms"] - app["baseline_longest_statement_ms"], 3)
+        assert app["longest_pipeline_wait_ms"] >= 0 and isinstance(app["errors"], dict)
+        # A run that fails beside the app is reported (the live-database test asserts there is none).
+        assert app["run_failure"] is None or "failed" in app["run_failure"]
+        assert {"delete_person", "insert_recipient", "read_person_newest_conversations"} <= set(
+            app["workload"]["statements"]
+        )
+    # The pipeline's reads of the source tables were seen by the lock monitor during the first fill.
+    assert "AccessShareLock" in beside["first_fill"]["workload"]["pipeline_lock_modes"]["front_message_recipients"]
+    assert "| app beside the first fill of the Front link tables |" in finished.stdout
+    assert "longest app statement under baseline + 100 ms" in finished.stdout
+
+    # Every question timed both ways, each over at least one id, with ordered percentiles.
+    assert {(row["question"], row["path"]) for row in report["reads"]} == {
+        (question, path) for question in READ_QUESTIONS for path in ("links", "joins")
+    }
+    assert all(1 <= row["ids"] <= 50 and 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] for row in report["reads"])
+    assert set(report["read_speedups"]) == READ_QUESTIONS
+    # One verdict line per aim, each MET, MISSED or NOT MEASURED.
+    verdict_lines = [
+        line for line in finished.stdout.splitlines() if line.startswith(("MET ", "MISSED ", "NOT MEASURED "))
+    ]
+    assert len(verdict_lines) == AIMS
+
+    # The docs' performance page is generated from the JSON, replacing whatever the file held.
+    page = tmp_path / "performance.md"
+    page.write_text("old figures\n")
+    rendered = subprocess.run(
+        [CLI, "bench-report", str(out), "--page", str(page)], env=environ, capture_output=True, text=True
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    text = page.read_text()
+    assert "old figures" not in text and text.startswith("# Performance") and GENERATED_NOTICE in text
+    assert report["command"] in text and "| first full backfill: SQL |" in text and "p95 speed-up" in text
+    assert "The logical subscriber at 300 conversations" in text and "wal_level = logical" in text
+    assert text.count("MET ") + text.count("MISSED ") + text.count("NOT MEASURED ") == AIMS
+
+
+def test_bench_refuses_a_database_url_without_logical_wal_level_before_creating_anything(server_url: str) -> None:
+    with psycopg.connect(psycopg_url(server_url)) as conn:
+        if conn.execute("select current_setting('wal_level')").fetchone()[0] == "logical":
+            pytest.skip("the test server already runs with wal_level = logical")
+    before = scratch_leftovers(server_url)
+    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}, DATABASE_URL=server_url)
+    finished = subprocess.run(
+        [CLI, "bench", "--conversations", "300"], env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert finished.returncode == 2
+    assert len(finished.stderr.strip().splitlines()) == 1, finished.stderr
+    assert "wal_level = logical" in finished.stderr and "--skip-replication" in finished.stderr
+    assert scratch_leftovers(server_url) == before
+
+
+def test_bench_report_names_a_file_that_is_not_a_bench_run(tmp_path: Path) -> None:
+    page = tmp_path / "performance.md"
+    page.write_text("# Kept\n")
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"conversations": 1, "measurements": {}}))
+    rendered = subprocess.run([CLI, "bench-report", str(run), "--page", str(page)], capture_output=True, text=True)
+    assert rendered.returncode == 2
+    assert str(run) in rendered.stderr and "not what `bench --json` writes" in rendered.stderr
+    assert page.read_text() == "# Kept\n"
+
+
+def test_a_run_that_prints_more_than_a_pipe_holds_is_watched_to_its_end() -> None:
+    # 1 MiB of output: through an unread pipe the process would block after 64 KiB and the watch never end.
+    script = "import sys\nfor _ in range(1024): sys.stdout.write('x' * 1023 + '\\n')\nsys.exit(3)"
+    returncode, output, peak_mb = run_watching_rss([sys.executable, "-c", script], dict(os.environ))
+    assert returncode == 3
+    assert len(output) == 1024 * 1024
+    assert peak_mb > 1
+
+
+def test_the_subscriber_lag_is_the_age_of_the_newest_upstream_position_it_confirmed() -> None:
+    # The upstream's WAL at 100, 200, 300, 400 at 0, 1, 2, 3 s; the subscriber confirms 100, 100, 300, 400.
+    samples = [
+        LagSample(0.0, 100, 100),
+        LagSample(1.0, 200, 100),
+        LagSample(2.0, 300, 300),
+        LagSample(3.0, 400, 400),
+    ]
+    # At 1 s its copy is the upstream's as of 0 s; caught up at 2 and 3 s.
+    assert peak_lag_seconds(samples) == 1.0
+    assert peak_lag_bytes(samples) == 100
+    # Confirmed behind every sample: as old as the first sample at least.
+    assert peak_lag_seconds([LagSample(5.0, 100, 50), LagSample(7.5, 200, 50)]) == 2.5
+    assert peak_lag_seconds([]) == 0.0 and peak_lag_bytes([]) == 0

@@ -1,0 +1,145 @@
+"""Discovery ticks over many crews: each crew's new rows read exactly, crews with nothing new left alone (no
+transaction, lock or merge of their own), and a crew added between ticks picked up by the next one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import psycopg
+import pytest
+
+from convo_pipelines.defs.histories.assets import histories_assets
+from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines_tests.histories_data import (
+    HistoriesTableSpec,
+    Scenario,
+    actual_sessions,
+    actual_summaries,
+    create_client,
+    create_crew,
+    create_histories_table,
+    insert_messages,
+    oracle_sessions,
+    oracle_summaries,
+    shaped,
+)
+
+CREWS = 200
+DISCOVERY_ASSETS = ("histories_sessions", "conversation_summaries")
+SESSION_ID_TYPES = ("uuid", "text", "varchar(255)")
+
+
+def tick(postgres: PostgresResource, instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessResult:
+    """A discovery schedule's tick over `day`, recorded in `instance` as the daemon's runs are in the project's."""
+    tags = {"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day}
+    result = dg.materialize(
+        histories_assets,
+        resources={"postgres": postgres},
+        tags=tags,
+        run_config=discovery_tick_run_config(),
+        instance=instance,
+    )
+    assert result.success
+    return result
+
+
+def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)][:1]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def merged_crews(result: dg.ExecuteInProcessResult, asset: str) -> set[str]:
+    return {row["crew"] for row in metadata_of(result, asset)["crews"] if row["ok"]}
+
+
+def add_crew(db: psycopg.Connection, scenario: Scenario, number: int, code: str) -> str:
+    table = f"histories_{code}"
+    shape = "langchain" if number % 2 else "n8n"
+    create_histories_table(db, HistoriesTableSpec(table, shape, SESSION_ID_TYPES[number % 3]))
+    create_crew(db, code, "acme", table)
+    scenario.good[code], scenario.clients[code] = table, "acme"
+    return table
+
+
+def say(db: psycopg.Connection, table: str, session: str, at: datetime, number: int) -> None:
+    """A human message and its answer a second later, in the crew's shape."""
+    shape = "langchain" if number % 2 else "n8n"
+    insert_messages(
+        db,
+        table,
+        [
+            (session, at, shaped(shape, "human", f"hi {number}")),
+            (session, at + timedelta(seconds=1), shaped(shape, "ai", "hello")),
+        ],
+    )
+
+
+def test_a_tick_over_many_crews_reads_only_crews_with_new_rows_exactly_and_finds_a_new_crew(db, postgres) -> None:
+    now = db.execute("select now()").fetchone()[0].astimezone(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if now - midnight < timedelta(minutes=40):
+        pytest.skip("the messages of this test are dated up to 30 minutes ago, on the tick's UTC day")
+    day = now.date().isoformat()
+    earlier = now - timedelta(minutes=30)
+    create_client(db, "acme")
+    scenario = Scenario()
+    tables = {}
+    with db.transaction():
+        for number in range(CREWS):
+            code = f"crew_{number:03d}"
+            tables[code] = add_crew(db, scenario, number, code)
+            # Every fourth crew is empty; the others had a session half an hour ago.
+            if number % 4:
+                say(db, tables[code], f"00000000-0000-0000-0000-{number:012d}", earlier, number)
+    instance = dg.DagsterInstance.ephemeral()
+
+    first = tick(postgres, instance, day)
+    for asset in DISCOVERY_ASSETS:
+        meta = metadata_of(first, asset)
+        # No crew has a row of the day yet: each is read from the day's start, and the empty ones are not merged.
+        assert (meta["crews_merged"], meta["crews_without_new_rows"]) == (CREWS * 3 // 4, CREWS // 4)
+        assert meta["crews_processed"] == CREWS and meta["mode"] == "mixed"
+    assert actual_sessions(db) == oracle_sessions(db, scenario)
+    read_since = datetime.fromisoformat(metadata_of(first, "histories_sessions")["written_since"])
+
+    changed = {f"crew_{number:03d}" for number in range(1, CREWS, 20)}
+    for code in changed:
+        number = int(code.removeprefix("crew_"))
+        say(db, tables[code], f"11111111-0000-0000-0000-{number:012d}", now, number)
+    # A transaction that committed after the first tick read its crew, its message dated a minute before that tick:
+    # within the late-commit allowance, so the next tick reads it although the first tick's start is past it.
+    say(db, tables["crew_010"], "22222222-0000-0000-0000-000000000010", read_since - timedelta(minutes=1), 10)
+    # An empty crew's first messages, dated before the first tick: it has no row of the day, so it is read whole.
+    say(db, tables["crew_004"], "33333333-0000-0000-0000-000000000004", earlier, 4)
+    # A crew added between the ticks, its messages written before the first tick.
+    added = add_crew(db, scenario, CREWS + 1, "crew_added")
+    say(db, added, "44444444-0000-0000-0000-000000000001", earlier, CREWS + 1)
+
+    second = tick(postgres, instance, day)
+    expected = changed | {"crew_010", "crew_004", "crew_added"}
+    for asset in DISCOVERY_ASSETS:
+        meta = metadata_of(second, asset)
+        assert merged_crews(second, asset) == expected, asset
+        assert (meta["crews_merged"], meta["crews_without_new_rows"]) == (len(expected), CREWS + 1 - len(expected))
+        assert meta["crews_processed"] == CREWS + 1 and meta["crews_failed"] == 0
+    assert actual_sessions(db) == oracle_sessions(db, scenario)
+    assert actual_summaries(db) == oracle_summaries(db, scenario)
+    added_rows = db.execute(
+        "select count(*) from analytics.histories_sessions where crew_code = 'crew_added'"
+    ).fetchone()[0]
+    assert added_rows == 1
+
+    # Nothing new: whatever a tick reads again (rows inside the late-commit allowance), it changes nothing.
+    before = actual_sessions(db), actual_summaries(db)
+    third = tick(postgres, instance, day)
+    for asset in DISCOVERY_ASSETS:
+        meta = metadata_of(third, asset)
+        assert (meta["rows_inserted_in_window"], meta["rows_updated_in_window"], meta["rows_deleted_in_window"]) == (
+            0,
+            0,
+            0,
+        )
+        assert meta["crews_without_new_rows"] >= CREWS + 1 - len(expected)
+    assert (actual_sessions(db), actual_summaries(db)) == before

@@ -1,2 +1,0 @@
--- Subscribes the bench's subscriber to the upstream's publication; copy_data = false: both copies are empty when it starts, before a first fill. DDL takes no parameters: the connection string is bound client-side.
-create subscription {subscription} connection %(conninfo)s publication {publication} with (copy_data = false)
