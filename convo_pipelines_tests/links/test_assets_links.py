@@ -10,6 +10,7 @@ import os
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,6 +171,51 @@ def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres
     assert "ON DELETE CASCADE" in after["people_front_conversations_person_id_fkey"]
     assert "NOT VALID" not in after["people_front_conversations_person_id_fkey"]
     assert people_meta["foreign_keys_made_whole"] == 2
+
+
+def test_a_runs_new_links_get_ids_in_the_uuidv7_layout_ascending_in_key_order(db, postgres) -> None:
+    build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    for table, owner in ((PEOPLE, "person_id"), (CLIENTS, "client_id")):
+        rows = db.execute(
+            f"select xmin::text, id, {owner}, front_conversation_id from {SCHEMA}.{table} order by {owner}, front_conversation_id"
+        ).fetchall()
+        assert rows
+        assert {(row[1].version, row[1].variant) for row in rows} == {(7, uuid.RFC_4122)}
+        # Each transaction of the first fill inserts its rows in one statement: their ids ascend in key order.
+        by_transaction: dict[str, list[uuid.UUID]] = {}
+        for xmin, link_id, _, _ in rows:
+            by_transaction.setdefault(xmin, []).append(link_id)
+        for ids in by_transaction.values():
+            assert ids == sorted(ids)
+        # The id's first 48 bits are the millisecond the statement ran, by the database's clock.
+        newest_ms = max(row[1].int >> 80 for row in rows)
+        now_ms = db.execute("select floor(extract(epoch from clock_timestamp()) * 1000)::bigint").fetchone()[0]
+        assert now_ms - 600_000 < newest_ms <= now_ms
+
+    first_fill_ids = {row[0] for row in db.execute(f"select id from {SCHEMA}.{PEOPLE}")}
+    # A new recipient: a person with a contact method, on a message of a conversation that person is not linked to.
+    message, contact_method = db.execute(
+        f"select message.id, contact_method.id from {SCHEMA}.front_messages as message"
+        f" inner join {SCHEMA}.front_conversations as conversation on conversation.id = message.front_conversation_id"
+        f" cross join {SCHEMA}.contact_methods as contact_method"
+        f" inner join {SCHEMA}.people as person on person.id = contact_method.person_id"
+        " where conversation.created_at >= '2024-01-12' and conversation.created_at < '2024-01-13'"
+        f" and not exists (select 1 from {SCHEMA}.{PEOPLE} as link"
+        "  where link.person_id = person.id and link.front_conversation_id = conversation.id)"
+        " order by message.id, contact_method.id limit 1"
+    ).fetchone()
+    db.execute(
+        f"insert into {SCHEMA}.front_message_recipients (id, front_message_id, contact_method_id, role)"
+        " values (gen_random_uuid(), %s, %s, 'cc')",
+        (message, contact_method),
+    )
+    db.commit()
+    result = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": "2024-01-12"})
+    added = {row[0] for row in db.execute(f"select id from {SCHEMA}.{PEOPLE}")} - first_fill_ids
+    assert metadata_of(result, PEOPLE)["rows_inserted_in_range"] == len(added) >= 1
+    # A later statement's ids come after every earlier one's, so the primary key keeps growing at its end.
+    assert min(added) > max(first_fill_ids)
 
 
 def test_single_partition_covers_exactly_its_utc_day(db, postgres) -> None:

@@ -252,6 +252,7 @@ def insert_pending_links(session: Session, spec: FrontLinkTable, slice_rows: int
     statement = session.sql(
         "links/insert_pending_front_links.sql", links=spec.table, owner=spec.owner_column, owner_table=spec.owner_table
     )
+    session.execute(session.sql("links/set_insert_settings.sql"))
     inserted = 0
     for after, upto in pending_slices(session, slice_rows):
         params = {
