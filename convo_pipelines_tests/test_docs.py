@@ -3,14 +3,13 @@ page is what the bench's results generate, and every command block a reader copi
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from convo_benchmarks.bench_report import performance_page
+from convo_benchmarks.bench_report import performance_page, read_run
 from convo_pipelines_tests.docs_pages import README, ROOT, commands_run_as_written, fenced_blocks
 
 MKDOCS = str(Path(sys.executable).parent / "mkdocs")
@@ -48,7 +47,7 @@ def test_the_docs_site_builds_with_every_link_and_anchor_resolved(tmp_path: Path
 
 
 def test_the_performance_page_is_what_the_committed_bench_results_generate() -> None:
-    runs = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((ROOT / "docs" / "bench").glob("*.json"))]
+    runs = [read_run(path) for path in sorted((ROOT / "docs" / "bench").glob("*.json"))]
     assert runs, "docs/bench holds no bench results"
     committed = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     assert committed == performance_page(runs), (

@@ -1173,20 +1173,29 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def _watch_peak_rss(process: subprocess.Popen) -> float:
-    """The largest RSS any process of the run's tree reached, sampled every 20 ms, in MB."""
+    """The largest RSS any process of the run's tree reached, in MB: sampled every 20 ms while it runs, and the
+    kernel's own peak for it (and the children it waited for) when it is reaped, which no sample can miss.
+    Reaps the process and sets its returncode."""
     peak = 0
+    root = psutil.Process(process.pid)  # exists until reaped below, if only as a zombie
+    # WNOWAIT: looks whether it ended without reaping it, so wait4 below still gets its resource usage.
+    while os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        for member in [root, *_children(root)]:
+            try:
+                peak = max(peak, member.memory_info().rss)
+            except psutil.Error:
+                continue
+        time.sleep(0.02)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return max(peak, usage.ru_maxrss * 1024) / 2**20  # ru_maxrss is in KiB on Linux
+
+
+def _children(process: psutil.Process) -> list[psutil.Process]:
     try:
-        root = psutil.Process(process.pid)
-        while process.poll() is None:
-            for member in [root, *root.children(recursive=True)]:
-                try:
-                    peak = max(peak, member.memory_info().rss)
-                except psutil.Error:
-                    continue
-            time.sleep(0.02)
-    except psutil.NoSuchProcess:
-        pass
-    return peak / 2**20
+        return process.children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 def _latest_storage_ids(dagster_home: Path, assets: tuple[str, ...]) -> dict[str, int]:

@@ -6,8 +6,11 @@ page is generated from the very files `bench --json` wrote, never edited by hand
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from convo_benchmarks.app_workload import wait_shares
 
@@ -463,7 +466,7 @@ def _settling_note(runs: Sequence[Run]) -> list[str]:
 
 def figures_section(runs: Sequence[Run]) -> list[str]:
     """Machine, commands, the side-by-side table, reads, sizes, app and subscriber figures, verdicts."""
-    titles = [f"{run['conversations']:,} conversations" for run in runs]
+    titles = run_titles(runs)
     machine = runs[0]["machine"]
     lines = [
         f"Machine: {machine['cpus']} cores, {machine['memory_gib']} GiB, {machine['platform']}, Python {machine['python']}, "
@@ -514,6 +517,25 @@ def figures_section(runs: Sequence[Run]) -> list[str]:
     for title, run in zip(titles, runs, strict=False):
         lines += ["", f"Verdicts at {title}:", "", "```", *(verdict.line() for verdict in verdicts(run)), "```"]
     return lines
+
+
+def read_run(path: Path) -> Run:
+    """A `bench --json` file, with its file's name, which titles its column when another run has its size."""
+    run = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(run, dict):
+        raise ValueError("not what `bench --json` writes (not an object)")
+    run["file"] = path.name
+    return run
+
+
+def run_titles(runs: Sequence[Run]) -> list[str]:
+    """Each run's column title: its size, and its file's name when another run has the same size."""
+    sizes = Counter(run["conversations"] for run in runs)
+    return [
+        f"{run['conversations']:,} conversations"
+        + (f" ({run['file']})" if sizes[run["conversations"]] > 1 and run.get("file") else "")
+        for run in runs
+    ]
 
 
 def _runs_note(row: dict[str, object]) -> str:

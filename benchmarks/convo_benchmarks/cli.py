@@ -8,7 +8,6 @@ The modules that do the work are imported when a command runs, so that `convo-pi
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from datetime import UTC, datetime
@@ -164,12 +163,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
-    from convo_benchmarks.bench_report import performance_page
+    from convo_benchmarks.bench_report import performance_page, read_run
 
     runs = []
     for path in args.json_paths:
         try:
-            runs.append(json.loads(Path(path).read_text(encoding="utf-8")))
+            runs.append(read_run(Path(path)))
         except (OSError, ValueError) as exc:
             raise CliError(f"cannot read the bench results {path}: {exc}") from None
     try:
