@@ -198,6 +198,8 @@ class BenchReport:
     app_beside_runs: dict[str, dict[str, object]] = field(default_factory=dict)
     # Per first fill with a logical subscriber attached: its catch-up, its lag, its errors, both copies compared.
     replication: list[dict[str, object]] = field(default_factory=list)
+    # What the run measured alone after the seed (`--only-freshness`, `--only-crews`), or "" for everything.
+    only: str = ""
 
     def record(self, key: str, name: str, unit: str, value: float, note: str = "") -> None:
         measurement = self.measurements.setdefault(key, Measurement(name, unit, note=note))
@@ -395,20 +397,28 @@ def run_links_bench(
     replication: bool = True,
     freshness_samples: int = FRESHNESS_SAMPLES_PER_KIND,
     only_freshness: bool = False,
+    only_crews: bool = False,
 ) -> BenchReport:
     """Seed a scratch location and measure every link-table figure, then the histories' (unless history_rows is 0),
     then a logical subscriber's catch-up after first fills (`bench_subscriber`, unless `replication` is off), then
     what an app working beside the runs waits (`bench_app_beside_runs`, last: its writes change the data).
 
-    `history_rows` defaults to HISTORY_ROWS_PER_CONVERSATION per conversation.
+    `history_rows` defaults to HISTORY_ROWS_PER_CONVERSATION per conversation. After the seed, `only_freshness`
+    measures the freshness alone, and `only_crews` the discovery over many crews alone (`bench_many_crews`), on a
+    server it does not switch to wal_level = logical: it attaches no subscriber.
     """
     if history_rows is None:
         history_rows = conversations * HISTORY_ROWS_PER_CONVERSATION
     result = BenchReport(
-        conversations=conversations, history_rows=history_rows, days=days, seed=seed, machine=machine_facts()
+        conversations=conversations,
+        history_rows=history_rows,
+        days=days,
+        seed=seed,
+        machine=machine_facts(),
+        only="freshness" if only_freshness else "crews" if only_crews else "",
     )
     with (
-        scratch_location(settings, report, logical=replication) as scratch,
+        scratch_location(settings, report, logical=replication and not only_crews) as scratch,
         tempfile.TemporaryDirectory(prefix="convo_bench_") as home,
         dagster_storage(scratch),
     ):
@@ -423,6 +433,9 @@ def run_links_bench(
         seed_scratch(bench, result, conversations=conversations, history_rows=history_rows, seed=seed)
         if only_freshness:
             bench_freshness(bench, result, samples_per_kind=freshness_samples)
+            return result
+        if only_crews:
+            bench_many_crews(bench, result)
             return result
         bench_link_tables(bench, result, batches=batches)
         if history_rows:

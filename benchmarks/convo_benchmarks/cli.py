@@ -83,10 +83,17 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
         default=4,
         help="app changes of each kind timed from commit to right link row, through the daemon; default 4, 0 skips",
     )
-    bench.add_argument(
+    only = bench.add_mutually_exclusive_group()
+    only.add_argument(
         "--only-freshness",
         action="store_true",
         help="after the seed, measure only the freshness (the link tables are filled first)",
+    )
+    only.add_argument(
+        "--only-crews",
+        action="store_true",
+        help="after the seed, measure only the discovery over 1,000 crews (a full discovery of today, then ticks), "
+        "without a logical subscriber",
     )
     bench.add_argument("--json", dest="json_path", default=None, help="also write the figures to this JSON file")
     bench.set_defaults(handler=cmd_bench)
@@ -152,6 +159,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             replication=not args.skip_replication,
             freshness_samples=args.freshness_samples,
             only_freshness=args.only_freshness,
+            only_crews=args.only_crews,
         )
     except (BenchError, ReplicationError) as exc:
         raise CliError(str(exc)) from None

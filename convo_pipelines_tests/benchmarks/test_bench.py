@@ -23,7 +23,7 @@ import pytest
 
 from convo_benchmarks.bench import run_watching_rss
 from convo_benchmarks.bench_replication import LagSample, peak_lag_bytes, peak_lag_seconds
-from convo_benchmarks.bench_report import GENERATED_NOTICE
+from convo_benchmarks.bench_report import GENERATED_NOTICE, verdicts
 from convo_pipelines.cli.database import embedded_is_running, embedded_pgdata
 from convo_pipelines.lib.db import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
@@ -84,7 +84,7 @@ READ_QUESTIONS = {
     "client_newest_conversations",
     "project_conversations",
 }
-AIMS = 17
+AIMS = 18
 APP_RUN_KINDS = {"first_fill", "first_fill_with_subscriber", "range_rerun", "project_reconcile", "histories_backfill"}
 APP_MEASUREMENTS = {
     "app_baseline_longest_statement",
@@ -112,6 +112,7 @@ HISTORIES_MEASUREMENTS = {
     "discovery_full_1000_crews_sql",
     "discovery_tick_1000_crews_sql",
     "discovery_tick_1000_crews_steps",
+    "discovery_tick_1000_crews_checks_sql",
     "discovery_tick_1000_crews_peak_rss",
     "discovery_tick_1000_crews_sessions_found",
     "histories_full_backfill_steps",
@@ -217,7 +218,7 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     assert 50 <= int(figures["sensor_tick_sql"]["note"].split()[0]) <= 100
     # Every kind of run's checks were timed inside PostgreSQL, apart from their Dagster steps.
     checked = [key for key in figures if key.endswith("_checks_sql")]
-    assert len(checked) == 8 and all(figures[key]["min"] > 0 for key in checked), {key: figures[key] for key in checked}
+    assert len(checked) == 9 and all(figures[key]["min"] > 0 for key in checked), {key: figures[key] for key in checked}
     assert figures["one_day_rows_written"]["min"] >= 1
     assert figures["scoped_rows_written"]["min"] >= 1
     assert figures["histories_rerun_rows_written"]["max"] == 0
@@ -304,6 +305,67 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     assert report["command"] in text and "| first full backfill: SQL |" in text and "p95 speed-up" in text
     assert "The logical subscriber at 300 conversations" in text and "wal_level = logical" in text
     assert text.count("MET ") + text.count("MISSED ") + text.count("NOT MEASURED ") == AIMS
+
+
+MANY_CREWS_MEASUREMENTS = {key for key in HISTORIES_MEASUREMENTS if "1000_crews" in key} | {"seed_many_crews"}
+
+
+# A thousand crews seeded and a dozen `dagster asset materialize` processes: a minute or two, so `make test-slow`.
+@pytest.mark.slow
+def test_bench_only_crews_measures_the_many_crews_tick_alone_on_a_server_without_logical_wal_level(
+    server_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "crews.json"
+    before = scratch_leftovers(server_url)
+    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}, DATABASE_URL=server_url)
+    finished = subprocess.run(
+        [
+            CLI,
+            "bench",
+            "--only-crews",
+            "--conversations",
+            "300",
+            "--history-rows",
+            "3000",
+            "--days",
+            "5",
+            "--repeats",
+            "1",
+            "--json",
+            str(out),
+        ],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    report = json.loads(out.read_text())
+    figures = report["measurements"]
+    assert set(figures) == {"seed", "seed_histories"} | MANY_CREWS_MEASUREMENTS
+    assert report["only"] == "crews"
+    # At least three ticks, each finding the crews given a new session, and its verdict on the page's aim.
+    assert figures["discovery_tick_1000_crews_sql"]["runs"] >= 3
+    assert figures["discovery_tick_1000_crews_sessions_found"]["min"] >= 1
+    assert "merged" in figures["discovery_tick_1000_crews_sql"]["note"]
+    assert any(
+        line.startswith(("MET ", "MISSED ")) and "discovery tick over 1,000 crews" in line
+        for line in finished.stdout.splitlines()
+    )
+    assert scratch_leftovers(server_url) == before
+
+
+def test_the_many_crews_verdict_compares_the_median_tick_with_one_second() -> None:
+    def crews_verdict(median: float | None) -> str:
+        figure = {"median": median, "min": (median or 0) / 2, "max": (median or 0) * 2, "runs": 3}
+        run = {"measurements": {} if median is None else {"discovery_tick_1000_crews_sql": figure}}
+        [line] = [verdict.line() for verdict in verdicts(run) if "discovery tick over 1,000 crews" in verdict.aim]
+        return line
+
+    assert crews_verdict(0.4).startswith("MET ")
+    assert "median 400.0 ms of SQL over 3 ticks (min 200.0 ms, max 800.0 ms)" in crews_verdict(0.4)
+    assert crews_verdict(1.2).startswith("MISSED ")
+    assert crews_verdict(None).startswith("NOT MEASURED ")
 
 
 def test_bench_refuses_a_database_url_without_logical_wal_level_before_creating_anything(server_url: str) -> None:

@@ -1,16 +1,24 @@
 """Discovery ticks over many crews: each crew's new rows read exactly, crews with nothing new left alone (no
-transaction, lock or merge of their own), and a crew added between ticks picked up by the next one."""
+transaction, lock or merge of their own), a crew added between ticks picked up by the next one, a crew another run
+holds waited for, and each table probed through its created_at index."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import psycopg
 import pytest
+from psycopg import sql
 
 from convo_pipelines.defs.histories.assets import histories_assets
+from convo_pipelines.defs.histories.crews import inspect_crews, load_crews
+from convo_pipelines.defs.histories.merges import rows_to_read_probe
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
+from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
@@ -143,3 +151,71 @@ def test_a_tick_over_many_crews_reads_only_crews_with_new_rows_exactly_and_finds
         )
         assert meta["crews_without_new_rows"] >= CREWS + 1 - len(expected)
     assert (actual_sessions(db), actual_summaries(db)) == before
+
+
+def test_a_tick_waits_for_a_crew_another_run_holds_then_merges_it(db, db_session, postgres) -> None:
+    now = db.execute("select now()").fetchone()[0].astimezone(UTC)
+    if now - now.replace(hour=0, minute=0, second=0, microsecond=0) < timedelta(minutes=5):
+        pytest.skip("the messages of this test are dated a minute ago, on the tick's UTC day")
+    create_client(db, "acme")
+    scenario = Scenario()
+    tables = {code: add_crew(db, scenario, number, code) for number, code in enumerate(("crew_free", "crew_held"))}
+    for number, table in enumerate(tables.values()):
+        say(db, table, f"55555555-0000-0000-0000-{number:012d}", now - timedelta(minutes=1), number)
+    results: list[dg.ExecuteInProcessResult] = []
+
+    def run_tick() -> None:
+        # The instance's in-memory storage is made and closed in the thread that uses it.
+        with dg.DagsterInstance.ephemeral() as instance:
+            results.append(tick(postgres, instance, now.date().isoformat()))
+
+    with psycopg.connect(db.info.dsn) as other_run:
+        # Another run merging crew_held: its lock, as every run takes it, until its transaction ends.
+        other_run.execute(db_session.sql("histories/lock_crew.sql"), {"crew_code": "crew_held"})
+        runner = threading.Thread(target=run_tick)
+        runner.start()
+        waiting = 0
+        for _ in range(300):
+            waiting = db.execute(
+                "select count(*) from pg_catalog.pg_locks where locktype = 'advisory' and not granted"
+            ).fetchone()[0]
+            if waiting or not runner.is_alive():
+                break
+            time.sleep(0.1)
+        # The tick neither skipped the crew nor went on without it: it waits for the lock.
+        assert waiting == 1 and runner.is_alive()
+        assert {row[0] for row in actual_sessions(db)} == {"crew_free"}
+        other_run.rollback()
+    runner.join(timeout=120)
+
+    assert results and results[0].success
+    for asset in DISCOVERY_ASSETS:
+        assert merged_crews(results[0], asset) == set(tables), asset
+    assert actual_sessions(db) == oracle_sessions(db, scenario)
+    assert actual_summaries(db) == oracle_summaries(db, scenario)
+
+
+def test_a_tick_probes_a_large_table_through_its_created_at_index(db, db_session) -> None:
+    """Half of the table is today's: a plan that stopped at the first row of a scan would read the older half first."""
+    today = db.execute("select (now() at time zone 'UTC')::date").fetchone()[0]
+    start = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
+    create_client(db, "acme")
+    table = add_crew(db, Scenario(), 1, "crew_large")
+    db.execute(
+        sql.SQL(
+            "insert into {} (session_id, message, created_at) "
+            "select 'session ' || (position / 4), %s::jsonb, %s + make_interval(secs => position * 20) "
+            "from generate_series(1, 8000) as position"
+        ).format(sql.Identifier(table)),
+        (json.dumps(shaped("n8n", "human", "hi")), start - timedelta(days=1)),
+    )
+    db.execute(sql.SQL("analyze {}").format(sql.Identifier(table)))
+    [histories] = inspect_crews(db, "public", load_crews(db, "public"))
+    window = Window(start, start + timedelta(days=1), one_day=True)
+
+    statement, params = rows_to_read_probe(db_session, [histories], {"crew_large": start}, window)
+    plan = "\n".join(row[0] for row in db.execute(sql.SQL("explain ") + statement, params))
+
+    assert "Index Only Scan" in plan or "Index Scan" in plan, plan
+    assert "Seq Scan" not in plan, plan
+    assert db.execute(statement, params).fetchall() == [("crew_large",)]

@@ -7,14 +7,16 @@
 -- noqa: disable=RF01
 select
     max(summary.ended_at) as watermark,
-    exists(
-        select 1
+    -- A max rather than exists: a max is planned as one backward step of the index, whereas an exists, expecting an
+    -- average crew's share of rows, may be planned as a scan of the table, which reads all of it for a crew without one.
+    (
+        select max(written.ended_at)
         from {analytics}.conversation_summaries as written
         where
             written.crew_code = crew.crew_code
             and written.ended_at >= %(window_start)s
             and written.ended_at < %(window_end)s
-    ) as day_written
+    ) is not null as day_written
 from {analytics}.conversation_summaries as summary
 where
     summary.crew_code = crew.crew_code

@@ -27,6 +27,7 @@ from convo_pipelines.defs.histories.merges import ROWS_DELETED, WRITTEN_SINCE
 from convo_pipelines.defs.histories.window import run_window
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 from convo_pipelines.defs.sources import conversations
+from convo_pipelines.lib.db import sql_seconds
 from convo_pipelines.lib.settings import get_settings
 
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -85,10 +86,23 @@ def scope_to_written_rows(rows: ScopedRows) -> Callable[[dg.AssetCheckExecutionC
     return scope
 
 
-def inspect_all_histories_tables(postgres: PostgresResource) -> list[HistoriesTable]:
+@dataclass(frozen=True)
+class InspectedTables:
+    """Every crew's histories table as the catalog describes it, and the seconds its statements took in PostgreSQL
+    (the check's `sql_seconds`, as a SQL check reports its own)."""
+
+    tables: list[HistoriesTable]
+    sql_seconds: float
+
+    def sql_metadata(self) -> dict[str, dg.MetadataValue]:
+        return {"sql_seconds": dg.MetadataValue.float(round(self.sql_seconds, 4))}
+
+
+def inspect_all_histories_tables(postgres: PostgresResource) -> InspectedTables:
     """Every crew's histories table as the catalog describes it (read-only)."""
     with postgres.read_only_session() as session:
-        return inspect_crews(session.conn, session.source_schema, load_crews(session.conn, session.source_schema))
+        tables = inspect_crews(session.conn, session.source_schema, load_crews(session.conn, session.source_schema))
+        return InspectedTables(tables, sql_seconds(session.conn))
 
 
 # The assets whose runs skip crews: each records them (crew -> reason) as `skipped_crews` in its metadata.
@@ -131,7 +145,8 @@ def histories_tables_valid(context: dg.AssetCheckExecutionContext, postgres: Pos
     catalog shows unusable now, and those the latest histories_sessions or conversation_summaries run
     skipped at query time (still registered in crews). Rows skipped by that run are listed, not failed on.
     """
-    tables = inspect_all_histories_tables(postgres)
+    inspected = inspect_all_histories_tables(postgres)
+    tables = inspected.tables
     registered = {table.crew.code for table in tables}
     bad = {table.crew.code: table.reason() for table in tables if not table.is_valid}
     skipped = {
@@ -154,6 +169,7 @@ def histories_tables_valid(context: dg.AssetCheckExecutionContext, postgres: Pos
             "bad_crews": dg.MetadataValue.json(bad),
             "skipped_by_latest_discovery": dg.MetadataValue.json(skipped),
             "skipped_rows_by_latest_discovery": dg.MetadataValue.json(skipped_rows),
+            **inspected.sql_metadata(),
         },
     )
 
@@ -170,7 +186,8 @@ def histories_tables_indexed(postgres: PostgresResource) -> dg.AssetCheckResult:
 
     Without it every discovery tick scans the whole table instead of the window's messages.
     """
-    tables = [table for table in inspect_all_histories_tables(postgres) if table.is_valid]
+    inspected = inspect_all_histories_tables(postgres)
+    tables = [table for table in inspected.tables if table.is_valid]
     unindexed = {table.crew.code: list(table.warnings) for table in tables if table.warnings}
     return dg.AssetCheckResult(
         passed=not unindexed,
@@ -182,6 +199,7 @@ def histories_tables_indexed(postgres: PostgresResource) -> dg.AssetCheckResult:
             "tables_checked": len(tables),
             "unindexed_count": len(unindexed),
             "unindexed": dg.MetadataValue.json(unindexed),
+            **inspected.sql_metadata(),
         },
     )
 

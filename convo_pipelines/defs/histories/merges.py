@@ -109,8 +109,9 @@ class MergeStatements:
     lists what a full run (the whole window) or an incremental run (what new messages touch) recomputes.
 
     The watermark file is a lateral query of one crew (alias crew) returning `watermark` and `day_written` (whether
-    the asset holds rows of the crew's day), bound into select_crew_watermarks.sql and select_crews_with_rows_to_read.sql. Only a full run, which reads the whole window, gets the
-    window's figures back from the merge; an incremental run's are null, left out of its metadata.
+    the asset holds rows of the crew's day), bound into select_crew_watermarks.sql and select_crew_scan_starts.sql.
+    Only a full run, which reads the whole window, gets the window's figures back from the merge; an incremental run's
+    are null, left out of its metadata.
     """
 
     merge: str
@@ -368,16 +369,24 @@ def crews_with_rows_to_read(
     work: WindowMerge,
     previous: PreviousRead | None,
 ) -> list[HistoriesTable]:
-    """The crews of `tables` whose table has a row an incremental run would read (select_crews_with_rows_to_read.sql),
-    PROBE_CREWS_PER_STATEMENT crews a statement: a crew without one would be merged to no change. A probe that fails
-    for a reason of a crew's table (dropped since the catalog was read, say) leaves its crews to be merged one by one,
-    each then skipped with its own reason if it is bad."""
+    """The crews of `tables` whose table has a row an incremental run would read: a crew without one would be merged
+    to no change. Every crew's scan start comes from one statement (select_crew_scan_starts.sql), then the tables are
+    probed PROBE_CREWS_PER_STATEMENT a statement (select_crews_with_rows_to_read.sql), each from its scan start bound as
+    a value. A probe that fails for a reason of a crew's table (dropped since the catalog was read, say) leaves its
+    crews to be merged one by one, each then skipped with its own reason if it is bad."""
+    if not tables:
+        return []
+    starts = retry_concurrent_changes(
+        lambda: _scan_starts(session, tables, work, previous or PreviousRead()),
+        what=f"reading the scan starts of {len(tables)} crews",
+        log=context.log.info,
+    )
     pending: list[HistoriesTable] = []
     for first in range(0, len(tables), PROBE_CREWS_PER_STATEMENT):
         chunk = tables[first : first + PROBE_CREWS_PER_STATEMENT]
         try:
             found = retry_concurrent_changes(
-                lambda chunk=chunk: _crews_with_rows_to_read(session, chunk, work, previous or PreviousRead()),
+                lambda chunk=chunk: _crews_with_rows_to_read(session, chunk, starts, work.window),
                 what=f"probing {len(chunk)} crews for new rows",
                 log=context.log.info,
             )
@@ -390,31 +399,60 @@ def crews_with_rows_to_read(
     return pending
 
 
-def _crews_with_rows_to_read(
+def _scan_starts(
     session: Session, tables: Sequence[HistoriesTable], work: WindowMerge, previous: PreviousRead
-) -> set[str]:
-    probes = sql.SQL("\nunion all\n").join(
-        session.sql(
-            "histories/select_crew_rows_to_read.sql",
-            histories_table=table.crew.histories_table_name,
-            crew_code=sql.Placeholder(f"crew_code_{position}"),
-        )
-        for position, table in enumerate(tables)
-    )
-    statement = session.sql(
-        "histories/select_crews_with_rows_to_read.sql",
-        watermark=session.sql(work.statements.watermark),
-        crew_probes=probes,
-    )
+) -> dict[str, datetime]:
+    """Each crew's scan start (select_crew_scan_starts.sql), by crew code."""
+    statement = session.sql("histories/select_crew_scan_starts.sql", watermark=session.sql(work.statements.watermark))
     params = {
         **work.window.params(),
         "late_commit_overlap": LATE_COMMIT_ALLOWANCE,
         "crew_codes": [table.crew.code for table in tables],
         "read_since": [previous.for_crew(table.crew) for table in tables],
-        **{f"crew_code_{position}": table.crew.code for position, table in enumerate(tables)},
     }
     with pipeline_transaction(session.conn):
+        return dict(session.execute(statement, params).fetchall())
+
+
+def _crews_with_rows_to_read(
+    session: Session, tables: Sequence[HistoriesTable], starts: dict[str, datetime], window: Window
+) -> set[str]:
+    statement, params = rows_to_read_probe(session, tables, starts, window)
+    with pipeline_transaction(session.conn):
         return {row[0] for row in session.execute(statement, params)}
+
+
+def rows_to_read_probe(
+    session: Session, tables: Sequence[HistoriesTable], starts: dict[str, datetime], window: Window
+) -> tuple[Composed, dict[str, object]]:
+    """The statement (select_crews_with_rows_to_read.sql) and its values that name the crews of `tables` with a row
+    dated from their scan start (`starts`, by crew code) to the window's end: each crew's table quoted as an identifier,
+    its code and scan start bound as values."""
+    probes = sql.SQL("\nunion all\n").join(
+        sql.SQL("({})").format(
+            session.sql(
+                "histories/select_crew_rows_to_read.sql",
+                histories_table=table.crew.histories_table_name,
+                crew=sql.Placeholder(f"crew_code_{position}"),
+                scan_start=sql.Placeholder(f"scan_start_{position}"),
+            )
+        )
+        for position, table in enumerate(tables)
+    )
+    params = {
+        "window_end": window.end,
+        **{f"crew_code_{position}": table.crew.code for position, table in enumerate(tables)},
+        **{f"scan_start_{position}": starts[table.crew.code] for position, table in enumerate(tables)},
+    }
+    return session.sql("histories/select_crews_with_rows_to_read.sql", crew_probes=probes), params
+
+
+def lock_crew(session: Session, crew: Crew) -> None:
+    """The crew's advisory lock for the rest of the transaction: taken at once, in one statement, when no other run
+    holds it (the common case), else waited for however long that run holds it (wait_for_own_lock)."""
+    params = {"crew_code": crew.code}
+    if not session.execute(session.sql("histories/try_lock_crew.sql"), params).fetchone()[0]:
+        wait_for_own_lock(session.conn, session.sql("histories/lock_crew.sql"), params)
 
 
 def _process_crew(session: Session, crew: Crew, work: WindowMerge) -> CrewOutcome:
@@ -425,7 +463,7 @@ def _process_crew(session: Session, crew: Crew, work: WindowMerge) -> CrewOutcom
     merges: list[CrewMerge] = []
     while not pieces or len(merges) < len(pieces):
         with pipeline_transaction(session.conn):
-            wait_for_own_lock(session.conn, session.sql("histories/lock_crew.sql"), {"crew_code": crew.code})
+            lock_crew(session, crew)
             table = inspect_crew(session.conn, session.source_schema, crew)
             if not table.is_valid:
                 return CrewOutcome(crew, ok=False, reason=table.reason())
