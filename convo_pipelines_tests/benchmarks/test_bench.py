@@ -138,6 +138,20 @@ def convo_home() -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+# What a bench run must not inherit from the shell: the project's variables and a Dagster instance.
+BENCH_UNSET = PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}
+
+
+def run_bench(out: Path, args: list[str], **environment: str) -> subprocess.CompletedProcess[str]:
+    """`convo-pipelines bench <args> --json out` without the project's variables, `environment` added; it must succeed."""
+    environ = environment_without(BENCH_UNSET, **environment)
+    finished = subprocess.run(
+        [CLI, "bench", *args, "--json", str(out)], env=environ, capture_output=True, text=True, timeout=1200
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    return finished
+
+
 # The benchmark end to end: nineteen `dagster asset materialize` processes, the app workload beside five of them and
 # a logical subscriber's own server, three to four minutes; `make test-slow` (and CI) runs it. On an embedded server
 # it starts, as the committed runs are made: the one path where the bench sets wal_level = logical itself.
@@ -146,13 +160,9 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     convo_home: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "bench.json"
-    environ = environment_without(
-        PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}, CONVO_HOME=str(convo_home)
-    )
-    finished = subprocess.run(
+    finished = run_bench(
+        out,
         [
-            CLI,
-            "bench",
             "--conversations",
             "300",
             "--history-rows",
@@ -165,15 +175,9 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
             "50",
             "--freshness-samples",
             "1",
-            "--json",
-            str(out),
         ],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=1200,
+        CONVO_HOME=str(convo_home),
     )
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     # The bench stopped the server it started, its wal_level reset for the server's next start.
     assert not embedded_is_running(convo_home)
     assert "wal_level" not in (embedded_pgdata(convo_home) / "postgresql.auto.conf").read_text()
@@ -297,7 +301,10 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     page = tmp_path / "performance.md"
     page.write_text("old figures\n")
     rendered = subprocess.run(
-        [CLI, "bench-report", str(out), "--page", str(page)], env=environ, capture_output=True, text=True
+        [CLI, "bench-report", str(out), "--page", str(page)],
+        env=environment_without(BENCH_UNSET, CONVO_HOME=str(convo_home)),
+        capture_output=True,
+        text=True,
     )
     assert rendered.returncode == 0, rendered.stderr
     text = page.read_text()
@@ -317,29 +324,11 @@ def test_bench_only_crews_measures_the_many_crews_tick_alone_on_a_server_without
 ) -> None:
     out = tmp_path / "crews.json"
     before = scratch_leftovers(server_url)
-    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}, DATABASE_URL=server_url)
-    finished = subprocess.run(
-        [
-            CLI,
-            "bench",
-            "--only-crews",
-            "--conversations",
-            "300",
-            "--history-rows",
-            "3000",
-            "--days",
-            "5",
-            "--repeats",
-            "1",
-            "--json",
-            str(out),
-        ],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=1200,
+    finished = run_bench(
+        out,
+        ["--only-crews", "--conversations", "300", "--history-rows", "3000", "--days", "5", "--repeats", "1"],
+        DATABASE_URL=server_url,
     )
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     report = json.loads(out.read_text())
     figures = report["measurements"]
     assert set(figures) == {"seed", "seed_histories"} | MANY_CREWS_MEASUREMENTS
@@ -373,7 +362,7 @@ def test_bench_refuses_a_database_url_without_logical_wal_level_before_creating_
         if conn.execute("select current_setting('wal_level')").fetchone()[0] == "logical":
             pytest.skip("the test server already runs with wal_level = logical")
     before = scratch_leftovers(server_url)
-    environ = environment_without(PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}, DATABASE_URL=server_url)
+    environ = environment_without(BENCH_UNSET, DATABASE_URL=server_url)
     finished = subprocess.run(
         [CLI, "bench", "--conversations", "300"], env=environ, capture_output=True, text=True, timeout=120
     )
