@@ -105,6 +105,20 @@ def conversations_of_pairs(pairs) -> set:
 # ---------------------------------------------------------------------------------------------
 
 
+def analyzed_by_hand(db: psycopg.Connection, table: str) -> bool:
+    """Whether an ANALYZE (not autovacuum's) gathered `table`'s statistics; the statistics reach the view late."""
+
+    def last_analyze() -> object:
+        db.execute("select pg_stat_clear_snapshot()")
+        row = db.execute(
+            "select last_analyze from pg_stat_user_tables where schemaname = %s and relname = %s", (SCHEMA, table)
+        ).fetchone()
+        db.commit()
+        return row[0]
+
+    return wait_until(last_analyze, timeout=10) is not None
+
+
 def test_definitions_describe_the_three_link_assets() -> None:
     from convo_pipelines.definitions import defs
 
@@ -171,6 +185,8 @@ def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres
     assert "ON DELETE CASCADE" in after["people_front_conversations_person_id_fkey"]
     assert "NOT VALID" not in after["people_front_conversations_person_id_fkey"]
     assert people_meta["foreign_keys_made_whole"] == 2
+    # The fill gathered the tables' statistics itself (last_analyze is a manual ANALYZE's, not autovacuum's).
+    assert analyzed_by_hand(db, PEOPLE) and analyzed_by_hand(db, CLIENTS)
 
 
 def test_a_runs_new_links_get_ids_in_the_uuidv7_layout_ascending_in_key_order(db, postgres) -> None:
@@ -611,6 +627,7 @@ def test_project_conversations_equals_the_oracle_and_reports_array_drift(db, pos
             assert by_conversation[conversation][3] is not None
     meta = metadata_of(result, PROJECTS)
     assert meta["mode"] == "bulk" and meta["dagster/row_count"] == len(by_conversation)
+    assert analyzed_by_hand(db, PROJECTS)
     expected = expected_array_inconsistencies(db)
     assert all(expected[kind] for kind in ("stale", "mismatched", "missing"))
     for kind, entries in expected.items():

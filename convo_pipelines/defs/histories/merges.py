@@ -40,7 +40,6 @@ from convo_pipelines.defs.histories.crews import (
 )
 from convo_pipelines.defs.histories.run_metadata import (
     newest_rows,
-    refresh_statistics_after_bulk_write,
     row_count_metadata,
 )
 from convo_pipelines.defs.histories.window import Window, messages_timeline, run_window
@@ -56,6 +55,7 @@ from convo_pipelines.lib.db import (
 from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.statistics import refresh_statistics_after_bulk_write
 
 FULL = "full"
 INCREMENTAL = "incremental"
@@ -563,7 +563,7 @@ def merge_every_crew(
             with pipeline_transaction(session.conn):
                 removed = session.execute(session.sql(delete_removed_crews_sql), window.params()).rowcount
         written = sum(summed(outcomes, key) for key in ("rows_inserted", "rows_updated", "rows_deleted")) + removed
-        analyzed = refresh_statistics_after_bulk_write(session, relation, written)
+        analyzed = refresh_statistics_after_bulk_write(session, session.analytics_schema, relation, written)
         counts = row_count_metadata(session, relation, window, incremental)
         preview = newest_rows(session, preview_sql, window) if preview_sql else None
         clock.read_sql(session.conn)

@@ -33,24 +33,6 @@ def row_count_metadata(session: Session, relation: str, window: Window, incremen
     return metadata
 
 
-def refresh_statistics_after_bulk_write(session: Session, relation: str, rows_written: int) -> bool:
-    """ANALYZE `relation` when this run's writes are more than its statistics know of, by autovacuum's own
-    threshold; True when it did.
-
-    Autovacuum gets there too, but minutes later on a busy server: meanwhile the checks that follow the run,
-    and the next discovery ticks, were planned for a table without statistics (a third of its rows assumed
-    changed), as hash joins over the whole table: ten times slower than with statistics.
-    """
-    stale = session.execute(
-        session.sql("lib/catalog/select_statistics_are_stale.sql"),
-        {"schema": session.analytics_schema, "table": relation, "rows_written": rows_written},
-    ).fetchone()
-    if not stale or not stale[0]:
-        return False
-    session.execute(session.sql("lib/catalog/analyze_table.sql", schema=session.analytics_schema, table=relation))
-    return True
-
-
 # Rows in a table preview of the run's metadata: enough to see what the run produced, small in the UI.
 PREVIEW_ROWS = 10
 

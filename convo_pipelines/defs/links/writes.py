@@ -52,6 +52,7 @@ from convo_pipelines.lib.db import (
 )
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.statistics import refresh_statistics_after_bulk_write
 
 ARRAY_SAMPLE_LIMIT = 5
 # The problem kinds of check_project_array_consistency.sql, in its order.
@@ -79,6 +80,10 @@ class WriteCounts:
         """Add another window's counts (its rows in window included)."""
         self.add_writes(other)
         self.rows_in_window += other.rows_in_window
+
+    @property
+    def rows_written(self) -> int:
+        return self.rows_inserted + self.rows_updated + self.rows_deleted
 
     def add_writes(self, other: "WriteCounts") -> None:
         """Add the writes of another transaction over this window (its rows in window are already counted)."""
@@ -377,6 +382,9 @@ def write_front_chunks(
     for chunk in plan.chunks:
         counts = make_front_window_exact(session, spec, chunk, log, plan.batch_rows)
         totals.add(counts)
+        # A first fill's next chunks read the table they fill (their windows' links): planned for the empty
+        # table its statistics describe, that read scans all of it for every chunk.
+        refresh_statistics_after_bulk_write(session, session.source_schema, spec.table, counts.rows_written)
         progress.advance(rows=counts.rows_in_window, steps=chunk.conversations)
     return totals
 
@@ -399,6 +407,7 @@ def fill_project_links(session: Session, log: Callable[[str], object]) -> int:
             log,
         )
         inserted += rows
+        refresh_statistics_after_bulk_write(session, session.source_schema, PROJECT_LINKS_TABLE, rows)
         progress.advance(rows=rows, steps=chunk.conversations)
     return inserted
 
