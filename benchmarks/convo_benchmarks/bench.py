@@ -672,8 +672,8 @@ def bench_full_backfills(
 
 def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kind: int) -> None:
     """Seconds from an app's commit to the link row being right, through the real daemon (the late-change sensor
-    at its default interval) beside the app workload at FRESHNESS_APP_INTERVAL: `samples_per_kind` changes of
-    each CHANGE_KINDS kind.
+    at its default interval, the recommended indexes on the change stamps in place) beside the app workload at
+    FRESHNESS_APP_INTERVAL: `samples_per_kind` changes of each CHANGE_KINDS kind.
 
     The link tables are made whole first (a range run of the Front links, the project reconcile), recorded in
     the daemon's instance, so the sensor's runs are scoped as in production."""
@@ -690,6 +690,8 @@ def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kin
     log = bench.log_dir / "bench_freshness_daemon.log"
     instance = dg.DagsterInstance.from_config(str(bench.dagster_home))
     with (
+        # As the deployment docs ask: without them each tick reads every source table whole.
+        recommended_change_indexes(scratch),
         AppWorkload(scratch.url, scratch.source_schema, interval=FRESHNESS_APP_INTERVAL) as workload,
         running_daemon(environment, log, report) as daemon,
     ):
@@ -1387,6 +1389,16 @@ def _time_sensor_tick(scratch: Scratch, changes: int) -> SensorTickTimes:
             return found, min(times)
 
         found, without = fastest_tick()
+        with recommended_change_indexes(scratch):
+            _, with_indexes = fastest_tick()
+    return SensorTickTimes(found, without, with_indexes)
+
+
+@contextmanager
+def recommended_change_indexes(scratch: Scratch) -> Iterator[None]:
+    """The indexes on the change stamps that the late_change_indexes check recommends, for the block: created
+    (the check's own statements), their statistics gathered, and dropped afterwards."""
+    with connect(scratch.url, autocommit=True) as conn:
         statements = conn.execute(
             scratch.sql("links/checks/check_late_change_indexes.sql"),
             {"source_schema": scratch.source_schema, **change_index_params()},
@@ -1400,11 +1412,10 @@ def _time_sensor_tick(scratch: Scratch, changes: int) -> SensorTickTimes:
                 conn.execute(
                     scratch.benchmark_sql("bench/vacuum_analyze_table.sql", schema=scratch.source_schema, table=table)
                 )
-            _, with_indexes = fastest_tick()
+            yield
         finally:
             for table in CHANGE_WATCHED_TABLES:
                 conn.execute(scratch.benchmark_sql("bench/drop_change_index.sql", index_name=change_index_name(table)))
-    return SensorTickTimes(found, without, with_indexes)
 
 
 def _time_seed_batches(scratch: Scratch, report: Report) -> float:

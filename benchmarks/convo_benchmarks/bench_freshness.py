@@ -73,7 +73,7 @@ CHANGE_KINDS = (
         "recipient_removed",
         "recipients removed (their messages touched)",
         "delete_person_recipients_touching_messages.sql",
-        ("link_pivot",),
+        ("conversation_pivot",),
         "people_front_conversations",
         "person_id",
         "front_conversation_id",

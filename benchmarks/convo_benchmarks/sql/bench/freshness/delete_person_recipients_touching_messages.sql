@@ -1,11 +1,11 @@
--- An app removing a person from a conversation, as Rails' `belongs_to :front_message, touch: true` removes recipients: for the link at or after link_pivot in people_front_conversations, every recipient of that conversation's messages reaching that person is deleted and its message stamped now; returns the link that must go (owner_id, conversation_id), or no row.
+-- An app removing a person from a conversation, as Rails' `belongs_to :front_message, touch: true` removes recipients: for the first people link of the Front conversation at or after conversation_pivot (link ids ascend with their insert's time, so a random id is no fair pivot among them), every recipient of that conversation's messages reaching that person is deleted and its message stamped now; returns the link that must go (owner_id, conversation_id), or no row.
 with picked_link as (
     select
         link.person_id,
         link.front_conversation_id
     from {source}.people_front_conversations as link
-    where link.id >= %(link_pivot)s
-    order by link.id
+    where link.front_conversation_id >= %(conversation_pivot)s
+    order by link.front_conversation_id, link.person_id
     limit 1
 ),
 
