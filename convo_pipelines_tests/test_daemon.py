@@ -16,7 +16,6 @@ The cron's one-minute granularity remains, so each part waits about one to two m
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -36,7 +35,7 @@ import yaml
 from psycopg import sql
 
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
-from convo_pipelines.defs.links.sensors import LOWER_BOUND_KEY
+from convo_pipelines.defs.links.sensors import FRONT_SOURCE, read_cursor
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE, connect, dagster_storage_url
@@ -253,7 +252,7 @@ def sensor_cursor(target: Deployment) -> datetime | None:
     for state in target.instance.all_instigator_state():
         cursor = getattr(state.instigator_data, "cursor", None)
         if state.name == LATE_CHANGES_SENSOR and cursor:
-            return datetime.fromisoformat(json.loads(cursor)[LOWER_BOUND_KEY])
+            return read_cursor(cursor).changes_after[FRONT_SOURCE]
     return None
 
 

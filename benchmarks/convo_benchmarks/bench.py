@@ -56,6 +56,7 @@ from convo_benchmarks.bench_freshness import (
     CHANGE_KINDS,
     FRESHNESS_APP_INTERVAL,
     FRESHNESS_SAMPLES_PER_KIND,
+    PICK_TRIES,
     FreshnessTarget,
     measure_freshness,
     running_daemon,
@@ -140,9 +141,12 @@ APP_BASELINE_MIN_SECONDS = 10.0
 APP_BASELINE_MAX_SECONDS = 120.0
 # On Ctrl-C the run process gets the signal too; give it this long to cancel its query and end.
 RUN_STOP_GRACE_SECONDS = 30
-# What a run wrote, whatever the asset names its window: a range (links), a window (histories), the table (projects).
+# What a run wrote, whatever the asset names its window: a range (links), a window (histories), the table (projects,
+# whose updates are named for what they did: a link moved to another project, or its added_by refreshed).
 WRITTEN_ROW_FIGURES = tuple(
-    f"rows_{verb}{suffix}" for verb in ("inserted", "updated", "deleted") for suffix in ("", "_in_range", "_in_window")
+    f"rows_{verb}{suffix}"
+    for verb in ("inserted", "updated", "deleted", "moved", "refreshed")
+    for suffix in ("", "_in_range", "_in_window")
 )
 ALL_TIME = {
     "start": BEGINNING_OF_TIME,
@@ -750,6 +754,15 @@ def bench_app_reads(bench: BenchContext, result: BenchReport) -> None:
         "project_reconcile_sql", "project_conversations reconcile, nothing changed: SQL", "s", run.sql_seconds
     )
     record_checks_sql(result, "project_reconcile", "project_conversations reconcile, nothing changed", run)
+    moved = "one conversation moved to another project, the sensor's scoped project run"
+    for attempt in range(bench.short_repeats):
+        report(f"{moved} ({attempt + 1}/{bench.short_repeats})")
+        run = project.materialize_unpartitioned(
+            scoped_run_config([_move_one_conversation(scratch)], PROJECT_LINK_ASSETS)
+        )
+        result.record("project_scoped_sql", f"{moved}: SQL", "s", run.sql_seconds)
+        result.record("project_scoped_rows_written", f"{moved}: rows written", "rows", run.rows_written)
+        record_checks_sql(result, "project_scoped", moved, run)
     with connect(scratch.url, autocommit=True) as conn:
         for table in LINK_TABLES:
             conn.execute(
@@ -873,6 +886,20 @@ def _scoped_run(scratch: Scratch, runner: DagsterRunner, day: date) -> DagsterRu
     """One late change on `day`, then the run the late-change sensor launches for it."""
     conversation = _make_one_change(scratch, day)
     return runner.materialize_partition(day, run_config=scoped_run_config([conversation]))
+
+
+def _move_one_conversation(scratch: Scratch) -> str:
+    """An app moving one conversation to another project, as the freshness samples do; returns its id."""
+    with connect(scratch.url) as conn:
+        for _ in range(PICK_TRIES):
+            pivots = {"conversation_pivot": uuid.uuid4(), "project_pivot": uuid.uuid4()}
+            moved = conn.execute(
+                scratch.benchmark_sql("bench/freshness/update_conversation_moving_to_another_project.sql"), pivots
+            ).fetchone()
+            if moved is not None:
+                conn.commit()
+                return str(moved[1])
+    raise BenchError(f"no conversation could be moved to another project after {PICK_TRIES} tries")
 
 
 def _discovery_tick(scratch: Scratch, runner: DagsterRunner) -> DagsterRun:
@@ -1110,8 +1137,8 @@ class DagsterRunner:
     def materialize_range(self) -> DagsterRun:
         return self._materialize(["--partition-range", f"{self.start.isoformat()}...{self.end.isoformat()}"])
 
-    def materialize_unpartitioned(self) -> DagsterRun:
-        return self._materialize([])
+    def materialize_unpartitioned(self, run_config: dict | None = None) -> DagsterRun:
+        return self._materialize(["--config-json", json.dumps(run_config)] if run_config else [])
 
     def materialize_partition(self, day: date, run_config: dict | None = None) -> DagsterRun:
         config = ["--config-json", json.dumps(run_config)] if run_config else []

@@ -33,6 +33,7 @@ CHECKED_RUNS = {
     "one_day": "one-day partition",
     "scoped": "the sensor's scoped run",
     "project_reconcile": "project reconcile",
+    "project_scoped": "the sensor's scoped project run",
     "histories_full_backfill": "histories backfill",
     "histories_rerun": "histories re-run",
     "tick": "discovery tick",

@@ -68,6 +68,9 @@ LINK_MEASUREMENTS = {
     "scoped_checks_sql",
     "project_reconcile_sql",
     "project_reconcile_checks_sql",
+    "project_scoped_sql",
+    "project_scoped_rows_written",
+    "project_scoped_checks_sql",
     "scoped_run_dagster_wall",
     "full_backfill_steps",
 }
@@ -201,6 +204,7 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
         "scoped_sql",
         "scoped_checks_sql",
         "scoped_stock_overhead",
+        "project_scoped_sql",
         "tick_sql",
         "tick_stock_overhead",
     )
@@ -225,6 +229,7 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     assert len(checked) == 9 and all(figures[key]["min"] > 0 for key in checked), {key: figures[key] for key in checked}
     assert figures["one_day_rows_written"]["min"] >= 1
     assert figures["scoped_rows_written"]["min"] >= 1
+    assert figures["project_scoped_rows_written"]["min"] >= 1  # each moved conversation's link, moved in place
     assert figures["histories_rerun_rows_written"]["max"] == 0
     assert figures["tick_sessions_found"]["min"] >= 10
     # Each new session is a new histories_sessions row and a new conversation_summaries row.

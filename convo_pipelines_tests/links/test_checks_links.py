@@ -695,6 +695,62 @@ def test_the_sampled_comparison_finds_every_kind_of_wrong_row_among_the_conversa
     assert any(not found["missing"][0] and not found["extra"][0] for found in samples_of_one.values())
 
 
+def test_the_project_comparison_after_a_scoped_run_compares_exactly_the_conversations_it_named(
+    built, postgres, db, db_session, source
+):
+    """After a scoped project run the exactness check compares the conversations the run named: every kind of
+    wrong row among them is found, and nothing about the others."""
+    linked = sorted(
+        (conversation for conversation, project in source.conversations.items() if project == source.projects[0]),
+        key=str,
+    )
+    missing_in, wrong_added_by_in, untouched = linked[:3]
+    extra_in = source.conversations_without_project[0]
+    db.execute("delete from public.project_conversations where conversation_id = %s", (missing_in,))
+    db.execute(
+        "update public.project_conversations set added_by = null where conversation_id = %s", (wrong_added_by_in,)
+    )
+    db.execute(
+        "insert into public.project_conversations (project_id, conversation_id) values (%s, %s)",
+        (source.projects[1], extra_in),
+    )
+
+    def problems(only: list | None, changed_since: datetime | None = None) -> dict[str, set[str]]:
+        params = {
+            "sample_limit": 5,
+            "sample_conversations": None,
+            "only_conversation_ids": only,
+            "changed_since": changed_since,
+        }
+        rows = db.execute(db_session.sql("links/checks/check_project_links_exactness.sql"), params).fetchall()
+        return {problem: {s["conversation_id"] for s in found} for problem, n, found in rows if n}
+
+    expected = {"missing": {str(missing_in)}, "extra": {str(extra_in)}, "wrong_added_by": {str(wrong_added_by_in)}}
+    assert problems([missing_in, wrong_added_by_in, extra_in]) == expected
+    assert problems([untouched]) == {}
+    assert problems(None) == expected  # neither: every row
+    # The app moved on after a run started: the conversation or its project stamped since are left to the next run.
+    run_started = db.execute("select now()").fetchone()[0]
+    assert problems(None, run_started) == expected  # nothing stamped since
+    db.execute("update public.conversations set updated_at = now() where id = %s", (extra_in,))
+    db.execute("update public.projects set updated_at = now() where id = %s", (source.projects[0],))
+    assert problems(None, run_started) == {}
+    # A stamp later than the check is a skewed clock: it excuses nothing.
+    db.execute("update public.projects set updated_at = now() + interval '1 hour' where id = %s", (source.projects[0],))
+    assert problems(None, run_started) == {"missing": {str(missing_in)}, "wrong_added_by": {str(wrong_added_by_in)}}
+
+    # Through a scoped run: its check compares the conversation it named, which the run made right again.
+    scope = {"config": {"only_conversation_ids": [str(missing_in)]}}
+    after_run = dg.materialize(
+        [project_asset, *checks_of("project_conversations")],
+        resources={"postgres": postgres},
+        run_config={"ops": {"project_conversations": scope}},
+    )
+    exactness = evaluations(after_run)[("project_conversations", "matches_source")]
+    assert exactness.passed
+    assert exactness.metadata["scope"].value == "the 1 conversations the run reconciled"
+
+
 def test_the_audit_job_compares_every_row_and_finds_a_wrong_row_any_sample_could_miss(built, postgres, db, definitions):
     """link_tables_audit_job (LINK_TABLES_AUDIT_CRON) runs the checks alone: whole tables, every row scanned."""
     table = "clients_front_conversations"

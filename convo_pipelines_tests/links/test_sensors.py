@@ -73,9 +73,9 @@ def cursor_at(moment: datetime) -> str:
     return json.dumps({"changes_through": moment.isoformat()})
 
 
-def next_window_start(data) -> datetime:
-    """The lower bound the tick left in its cursor for the next one."""
-    return datetime.fromisoformat(json.loads(data.cursor)["changes_after"])
+def next_window_start(data, job: str = sensors.FRONT_SOURCE) -> datetime:
+    """The lower bound the tick left in its cursor for the next one of `job`'s windows."""
+    return sensors.read_cursor(data.cursor).changes_after[job]
 
 
 def evaluate(definitions: dg.Definitions, postgres: PostgresResource, cursor: str | None, instance: dg.DagsterInstance):
@@ -311,24 +311,41 @@ def test_changes_on_consecutive_days_collapse_into_one_range(definitions, postgr
     assert_links_exact(db)
 
 
-def test_a_conversation_moved_to_another_project_requests_the_project_job(definitions, postgres, db, source, instance):
+def named_project_conversations(request: dg.RunRequest) -> set[str] | None:
+    """The conversations a project_links_job request names, or None for a whole-table run."""
+    ops = (request.run_config or {}).get("ops")
+    if not ops:
+        return None
+    assert set(ops) == {"project_conversations"}
+    return set(ops["project_conversations"]["config"]["only_conversation_ids"])
+
+
+def test_a_conversation_moved_to_another_project_requests_a_run_of_just_that_conversation(
+    definitions, postgres, db, source, instance
+):
     conversation = source.conversations_without_project[0]
     now = db_now(db)
     db.execute(
         "update public.conversations set project_id = %s, updated_at = %s where id = %s",
         (source.projects[1], now - timedelta(minutes=3), conversation),
     )
+    before = project_link_rows(db, SCHEMA)
 
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
     assert requested_ranges(data) == []
     (request,) = project_requests(data)
     assert request.partition_key is None and PARTITION_RANGE_START_TAG not in request.tags
+    assert named_project_conversations(request) == {str(conversation)}
+    # Launched, and given the pool's slots, before the same tick's Front runs.
+    assert request.tags[sensors.PRIORITY_TAG] == sensors.PROJECT_RUN_PRIORITY
     execute_requests(definitions, data, instance)
-    assert project_link_rows(db, SCHEMA)[conversation][1] == source.projects[1]
+    after = project_link_rows(db, SCHEMA)
+    assert after[conversation][1] == source.projects[1]
+    assert {c: row for c, row in after.items() if c != conversation} == before
     assert_links_exact(db)
 
 
-def test_a_project_whose_user_changed_requests_the_project_job(definitions, postgres, db, source, instance):
+def test_a_project_whose_user_changed_requests_a_run_of_its_conversations(definitions, postgres, db, source, instance):
     now = db_now(db)
     project = source.projects[0]
     db.execute(
@@ -336,9 +353,61 @@ def test_a_project_whose_user_changed_requests_the_project_job(definitions, post
         (source.users[2], now - timedelta(minutes=3), project),
     )
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
-    assert len(project_requests(data)) == 1
+    (request,) = project_requests(data)
+    assert named_project_conversations(request) == {
+        str(conversation) for conversation, of_project in source.conversations.items() if of_project == project
+    }
     execute_requests(definitions, data, instance)
     assert_links_exact(db)
+    assert {row[3] for c, row in project_link_rows(db, SCHEMA).items() if row[1] == project} == {source.users[2]}
+
+
+def test_a_project_change_too_large_to_name_reconciles_the_whole_table(
+    definitions, postgres, db, source, instance, monkeypatch
+):
+    monkeypatch.setattr(sensors, "MAX_NAMED_CONVERSATIONS", 1)
+    now = db_now(db)
+    moved = source.conversations_without_project[:2]
+    db.execute(
+        "update public.conversations set project_id = %s, updated_at = %s where id = any(%s)",
+        (source.projects[1], now - timedelta(minutes=3), moved),
+    )
+    # A link the table lost by hand: only a whole-table run puts it back.
+    lost = next(c for c, project in source.conversations.items() if project == source.projects[0])
+    db.execute("delete from public.project_conversations where conversation_id = %s", (lost,))
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    (request,) = project_requests(data)
+    assert named_project_conversations(request) is None
+    execute_requests(definitions, data, instance)
+    assert lost in project_link_rows(db, SCHEMA)
+    assert_links_exact(db)
+
+
+def test_a_project_change_before_the_table_was_ever_materialized_reconciles_the_whole_table(
+    definitions, postgres, db, source
+):
+    fresh = dg.DagsterInstance.ephemeral()
+    now = db_now(db)
+    db.execute(
+        "update public.conversations set project_id = %s, updated_at = %s where id = %s",
+        (source.projects[1], now - timedelta(minutes=3), source.conversations_without_project[0]),
+    )
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), fresh)
+    (request,) = project_requests(data)
+    assert named_project_conversations(request) is None
+    execute_requests(definitions, data, fresh)
+    assert_links_exact(db)
+
+
+def test_a_project_change_that_reaches_no_conversation_requests_no_run(definitions, postgres, db, source, instance):
+    now = db_now(db)
+    db.execute(
+        "insert into public.projects (user_id, name, created_at, updated_at) values (%s, 'Empty', %s, %s)",
+        (source.users[0], now - timedelta(minutes=3), now - timedelta(minutes=3)),
+    )
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    assert not data.run_requests and data.skip_message == "No source change since the last tick."
 
 
 def stamp_conversation(db: psycopg.Connection, conversation, stamp) -> None:
@@ -362,6 +431,23 @@ def test_a_change_stamped_just_now_is_requested_by_the_next_tick_and_only_once(
     assert again.skip_message == "No source change since the last tick."
 
 
+def test_a_project_change_stamped_just_now_is_requested_by_the_next_tick_and_only_once(
+    definitions, postgres, db, source, instance
+):
+    first = evaluate(definitions, postgres, None, instance)
+    moved = source.conversations_without_project[0]
+    db.execute(
+        "update public.conversations set project_id = %s, updated_at = now() where id = %s", (source.projects[1], moved)
+    )
+    data = evaluate(definitions, postgres, first.cursor, instance)
+    (request,) = project_requests(data)
+    assert named_project_conversations(request) == {str(moved)}
+    execute_requests(definitions, data, instance)
+    assert_links_exact(db)
+    again = evaluate(definitions, postgres, data.cursor, instance)
+    assert not again.run_requests
+
+
 def test_a_late_commit_stamped_before_the_previous_tick_is_requested_by_the_next(
     definitions, postgres, db, source, instance, database_url
 ):
@@ -377,35 +463,68 @@ def test_a_late_commit_stamped_before_the_previous_tick_is_requested_by_the_next
     assert requested_ranges(data) == [("2024-01-10", "2024-01-10")]
 
 
-def test_a_tick_waits_while_its_previous_run_has_not_started_then_covers_every_change_since(
+def not_started_run(instance: dg.DagsterInstance, job_name: str, number: int) -> dg.DagsterRun:
+    """A run of `job_name` the sensor requested, not started yet."""
+    run = dg.DagsterRun(
+        job_name=job_name,
+        run_id=f"{number:08d}-0000-0000-0000-" + "0" * 12,
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        tags={sensors.SENSOR_NAME_TAG: link_tables_late_changes_sensor.name},
+    )
+    instance.add_run(run)
+    return run
+
+
+def start(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    instance.handle_run_event(run.run_id, dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name=run.job_name))
+
+
+def test_a_job_waits_while_its_previous_run_has_not_started_then_covers_every_change_since(
     definitions, postgres, db, source, instance
 ):
-    """Runs never pile up in the queue: while a run the sensor requested has not started, its ticks request
-    nothing and keep the cursor; the tick after it started requests every change made meanwhile."""
+    """Runs never pile up in the queue: while a Front run the sensor requested has not started, its ticks request
+    no Front run and keep the Front window; project changes are still requested meanwhile; the tick after the
+    Front run started requests every Front change made meanwhile."""
     first = evaluate(definitions, postgres, None, instance)
     stamp_conversation(db, source.first_instant_of_jan_10, db_now(db))
     requested = evaluate(definitions, postgres, first.cursor, instance)
     assert requested_ranges(requested) == [("2024-01-10", "2024-01-10")]
-    not_started = dg.DagsterRun(
-        job_name="front_links_job",
-        run_id="0" * 8 + "-0000-0000-0000-" + "0" * 12,
-        status=dg.DagsterRunStatus.NOT_STARTED,
-        tags={sensors.SENSOR_NAME_TAG: link_tables_late_changes_sensor.name},
-    )
-    instance.add_run(not_started)
+    front_run = not_started_run(instance, "front_links_job", 0)
     jan_12 = next(cid for cid, created in source.front_conversations.items() if created.date() == date(2024, 1, 12))
     stamp_conversation(db, jan_12, db_now(db))
+    moved = source.conversations_without_project[0]
+    db.execute(
+        "update public.conversations set project_id = %s, updated_at = now() where id = %s", (source.projects[1], moved)
+    )
 
     waiting = evaluate(definitions, postgres, requested.cursor, instance)
-    assert not waiting.run_requests
-    assert waiting.cursor == requested.cursor
+    assert requested_ranges(waiting) == []
+    (project,) = project_requests(waiting)
+    assert named_project_conversations(project) == {str(moved)}
+    held, was = sensors.read_cursor(waiting.cursor), sensors.read_cursor(requested.cursor)
+    assert held.changes_after["front"] == was.changes_after["front"]
+    assert held.fingerprints["front"] == was.fingerprints["front"]
+    assert held.changes_after["project"] > was.changes_after["project"]
 
-    instance.handle_run_event(
-        not_started.run_id, dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name="front_links_job")
-    )
-    after = evaluate(definitions, postgres, waiting.cursor, instance)
+    # Both jobs waiting: the tick reads nothing and keeps the whole cursor.
+    project_run = not_started_run(instance, "project_links_job", 1)
+    both = evaluate(definitions, postgres, waiting.cursor, instance)
+    assert not both.run_requests and both.cursor == waiting.cursor
+
+    start(instance, front_run)
+    start(instance, project_run)
+    after = evaluate(definitions, postgres, both.cursor, instance)
     # The window still holds the first change too (stamped inside the allowance): recomputed again, harmlessly.
     assert ("2024-01-12", "2024-01-12") in requested_ranges(after)
+
+
+def test_a_cursor_with_one_bound_for_every_job_is_read_as_the_same_bound_for_each(definitions, postgres, db, instance):
+    """The cursor before each job had its own bound: {changes_after: moment, fingerprints}."""
+    moment = db_now(db) - timedelta(minutes=1)
+    old = json.dumps({"changes_after": moment.isoformat(), "fingerprints": {"front": "0:0", "project": "0:0"}})
+    assert sensors.read_cursor(old).changes_after == {"front": moment, "project": moment}
+    data = evaluate(definitions, postgres, old, instance)
+    assert set(sensors.read_cursor(data.cursor).changes_after) == {"front", "project"}
 
 
 def test_an_app_server_clock_behind_the_database_within_the_allowance_is_seen(

@@ -1,4 +1,4 @@
--- Computes the project links of the conversations created in [start, end): (project, conversation) from conversations.project_id where the project exists, added_by the project's user when that user exists.
+-- Computes the project links of the conversations created in [start, end) (only those in only_conversation_ids when given: a scoped run): (project, conversation) from conversations.project_id where the project exists, added_by the project's user when that user exists.
 select
     conversation.project_id,
     conversation.id as conversation_id,
@@ -11,3 +11,4 @@ left join {source}.users as project_user
 where
     conversation.created_at >= %(start)s
     and conversation.created_at < %(end)s
+    and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))

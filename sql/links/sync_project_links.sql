@@ -1,6 +1,20 @@
--- Reconciles project_conversations with conversations.project_id in one statement: deletes links of conversations that left every project, moves links of conversations that changed project (new added_at), refreshes added_by, inserts new links.
+-- Reconciles project_conversations with conversations.project_id in one statement, for every conversation or only those in only_conversation_ids (a scoped run): deletes links of conversations that left every project, moves links of conversations that changed project (new added_at), refreshes added_by, inserts new links.
+-- A scoped run's oracle and stored side are both limited to the named conversations, so it reads a few
+-- index entries and leaves every other link as it is.
 with oracle as materialized (
     {oracle}
+),
+
+stored as (
+    select
+        link.id,
+        link.project_id,
+        link.conversation_id,
+        link.added_by
+    from {source}.project_conversations as link
+    where
+        %(only_conversation_ids)s::uuid[] is null
+        or link.conversation_id = any(%(only_conversation_ids)s::uuid[])
 ),
 
 changes as materialized (
@@ -16,7 +30,7 @@ changes as materialized (
             else 'refresh'
         end as action
     from oracle
-    full join {source}.project_conversations as link
+    full join stored as link
         on link.conversation_id = oracle.conversation_id
     where
         link.id is null

@@ -10,7 +10,7 @@ import dagster as dg
 
 from convo_pipelines.defs import sources
 from convo_pipelines.defs.checks import GUARANTEES_METADATA
-from convo_pipelines.defs.links.config import FrontLinksConfig
+from convo_pipelines.defs.links.config import FrontLinksConfig, ProjectLinksConfig
 from convo_pipelines.defs.links.link_storage import (
     ensure_foreign_keys,
     link_foreign_keys,
@@ -39,7 +39,7 @@ from convo_pipelines.defs.links.writes import (
     make_front_window_exact,
     plan_front_writes,
     project_array_inconsistencies,
-    reconcile_project_links,
+    reconcile_project_scope,
     write_front_chunks,
 )
 from convo_pipelines.defs.partitions import partition_window
@@ -51,6 +51,8 @@ from convo_pipelines.lib.db import (
 )
 
 GROUP = "links"
+# Which projects the array figures of a project_conversations materialization cover: every one, or a scoped run's.
+ARRAY_SCOPE_METADATA = "array_scope"
 
 
 def materialize_front_links(
@@ -170,37 +172,56 @@ def clients_front_conversations(
     deps=[sources.conversations, sources.projects, sources.users],
     partitioned=False,
 )
-def project_conversations(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+def project_conversations(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, config: ProjectLinksConfig
+) -> dg.MaterializeResult:
     """One row per conversation whose project exists: (conversations.project_id, conversation), added_by
-    the project's user. Each run reconciles the whole table; a conversation that moves keeps its row id
-    and gets the new project, added_by and added_at. Reports the deprecated projects.conversation_ids drift."""
+    the project's user. A run reconciles the whole table, or a scoped run (the late-change sensor's) only the
+    conversations it names; a conversation that moves keeps its row id and gets the new project, added_by and
+    added_at. Reports the deprecated projects.conversation_ids drift (of the projects a scoped run touched)."""
     clock = StepClock()
+    scope = config.conversation_scope()
     with postgres.session(autocommit=True) as session:
         # Without its foreign keys the table is being filled: its missing links go in by bounded transactions
-        # first, and the reconcile after them finds only what the app changed meanwhile.
+        # first, and the reconcile after them finds only what the app changed meanwhile. A scoped run is exact
+        # only on top of a whole table, so a table not filled yet gets the whole reconcile instead.
         keyed = bool(link_foreign_keys(session, PROJECT_LINKS_TABLE))
-        mode = "bulk" if not keyed and link_table_is_empty(session, PROJECT_LINKS_TABLE) else "diff"
+        if scope and not keyed:
+            context.log.info(f"{PROJECT_LINKS_TABLE}: not filled yet, so the whole table instead of the run's scope")
+            scope = None
+        if scope:
+            mode = "scoped"
+        else:
+            mode = "bulk" if not keyed and link_table_is_empty(session, PROJECT_LINKS_TABLE) else "diff"
         filled = 0 if keyed else fill_project_links(session, context.log.info)
-        counts = in_retried_transaction(
-            session, PROJECT_LINKS_TABLE, lambda: reconcile_project_links(session), context.log.info
+        counts, projects = in_retried_transaction(
+            session, PROJECT_LINKS_TABLE, lambda: reconcile_project_scope(session, scope), context.log.info
         )
         counts["rows_inserted"] += filled
         keys = ensure_foreign_keys(session, PROJECT_LINKS_TABLE, PROJECT_LINKS_FOREIGN_KEYS, context.log.info)
-        row_count = count_rows(session.conn, session.source_schema, PROJECT_LINKS_TABLE)
-        drift = project_array_inconsistencies(session)
+        # Counting the whole table, or comparing every project's array, would cost more than a scoped run itself.
+        row_count = None if scope else count_rows(session.conn, session.source_schema, PROJECT_LINKS_TABLE)
+        drift = project_array_inconsistencies(session, projects)
         clock.read_sql(session.conn)
     seconds = clock.seconds
     drifted = {kind: report["entries"] for kind, report in drift.items() if report["entries"]}
     if drifted:
         context.log.warning(f"projects.conversation_ids disagrees with conversations.project_id: {json.dumps(drifted)}")
-    context.log.info(f"{PROJECT_LINKS_TABLE}: {mode}, {json.dumps(counts)}, {row_count:,} in the table, {seconds:.2f}s")
+    context.log.info(
+        f"{PROJECT_LINKS_TABLE}: {mode}, {json.dumps(counts)}, "
+        + (f"{row_count:,} in the table, " if row_count is not None else f"{len(scope):,} conversations named, ")
+        + f"{seconds:.2f}s"
+    )
     metadata: dict[str, object] = {
         "mode": mode,
         **counts,
         "foreign_keys_made_whole": len(keys.made_whole),
         "foreign_keys_pending": len(keys.pending),
-        "dagster/row_count": row_count,
+        **({"dagster/row_count": row_count} if row_count is not None else {"conversations_in_scope": len(scope)}),
         "dagster/table_name": f"{postgres.source_schema}.{PROJECT_LINKS_TABLE}",
+        ARRAY_SCOPE_METADATA: "every project"
+        if projects is None
+        else f"the {len(projects):,} projects of the run's conversations",
         **clock.metadata(),
     }
     for kind, report in drift.items():

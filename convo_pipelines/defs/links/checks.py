@@ -105,27 +105,31 @@ def front_check_scope(
 
 def project_check_scope(sampled: bool = False) -> Callable[[dg.AssetCheckExecutionContext], CheckScope]:
     """The scope of a project_conversations check: the whole table. After a materialization in the same run
-    the check trusts the table's validated constraints and, when `sampled`, compares a random sample of
-    conversations; launched on its own it scans and compares every row."""
+    the check trusts the table's validated constraints and, when `sampled`, compares the conversations a scoped
+    run named, or else a random sample of conversations; launched on its own it scans and compares every row."""
 
     def scope_of(context: dg.AssetCheckExecutionContext) -> CheckScope:
         after_run = follows_materialization(context, project_conversations.key)
         params: dict[str, object] = {"trust_constraints": after_run}
         if not sampled:
             return CheckScope(label="whole table", params=params, single_process=after_run)
-        params["sample_conversations"] = SAMPLE_CONVERSATIONS if after_run else None
-        label = (
-            f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations (whole table)"
-            if after_run
-            else "whole table"
-        )
+        named = conversations_named_by_run(context, project_conversations.key) if after_run else None
+        params["changed_since"] = run_started_at(context)
+        params["only_conversation_ids"] = named
+        params["sample_conversations"] = SAMPLE_CONVERSATIONS if after_run and not named else None
+        if named:
+            label = f"the {len(named):,} conversations the run reconciled"
+        elif after_run:
+            label = f"a random sample of up to {SAMPLE_CONVERSATIONS:,} conversations (whole table)"
+        else:
+            label = "whole table"
         return CheckScope(label=label, params=params, single_process=after_run)
 
     return scope_of
 
 
 def conversations_named_by_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> list[str] | None:
-    """The conversation ids a scoped run (the late-change sensor's) gave the asset, or None for a whole-window run."""
+    """The conversation ids a scoped run (the late-change sensor's) gave the asset, or None for a whole run."""
     op_config = (context.run.run_config.get("ops") or {}).get(asset_key.to_python_identifier()) or {}
     named = (op_config.get("config") or {}).get("only_conversation_ids") or []
     return sorted(set(named)) or None
@@ -230,17 +234,22 @@ def project_link_checks() -> list[SqlCheck]:
             sql_file="links/checks/check_project_links_exactness.sql",
             scope_of=project_check_scope(sampled=True),
             description="project_conversations equals (conversations.project_id, conversations.id) for existing "
-            "projects, added_by being the project's user: missing, extra and wrong added_by rows. "
+            "projects, added_by being the project's user: missing, extra and wrong added_by rows. After a run it "
+            f"compares the conversations a scoped run reconciled, or {SAMPLE_CONVERSATIONS:,} drawn at random; "
+            "launched on its own (or by link_tables_audit_job) every row. Differences in conversations the app "
+            "changed since the run started (the conversation or its project) are left to the next run. "
             "ERROR, non-blocking: the data is already committed when the check runs.",
         ),
         SqlCheck(
             name="array_consistency",
             sql_file="links/checks/check_project_array_consistency.sql",
+            values={"only_project_ids": None},
             severity=WARN,
             reported_by_run=array_drift_of_materialization,
             description="The deprecated projects.conversation_ids arrays agree with conversations.project_id: "
             "stale, mismatched and missing entries. After a run it reports what the run itself measured with "
-            "the same SQL (recorded in its materialization); launched on its own it compares every array. "
+            "the same SQL (recorded in its materialization: every array, or after a scoped run the arrays of the "
+            "projects its conversations left or joined); launched on its own it compares every array. "
             "WARN: the arrays are a cache the pipeline never writes.",
         ),
     ]

@@ -1,4 +1,5 @@
-"""Run config of the Front link assets: how a run cuts its window into transactions and batches."""
+"""Run config of the link assets: how a Front run cuts its window into transactions and batches, and which
+conversations a scoped run (the late-change sensor's) recomputes."""
 
 # No `from __future__ import annotations`: Dagster reads the config class from the real annotation.
 import uuid
@@ -55,13 +56,35 @@ class FrontLinksConfig(dg.Config):
 
     def conversation_scope(self) -> list[str] | None:
         """The validated conversation ids of a scoped run, or None for a whole-window run."""
-        if not self.only_conversation_ids:
-            return None
-        for value in self.only_conversation_ids:
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                raise dg.Failure(
-                    f"only_conversation_ids holds {value!r}, which is not a uuid", allow_retries=False
-                ) from None
-        return sorted(set(self.only_conversation_ids))
+        return validated_conversation_scope(self.only_conversation_ids)
+
+
+class ProjectLinksConfig(dg.Config):
+    """Run configuration of project_conversations."""
+
+    only_conversation_ids: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Reconcile only the links of these conversations (what the late-change sensor asks for when few "
+            "changed); empty reconciles the whole table."
+        ),
+    )
+
+    def conversation_scope(self) -> list[str] | None:
+        """The validated conversation ids of a scoped run, or None for a whole-table run."""
+        return validated_conversation_scope(self.only_conversation_ids)
+
+
+def validated_conversation_scope(conversation_ids: list[str]) -> list[str] | None:
+    """The distinct ids, sorted, or None when there are none; a run fails at once on a value that is not a uuid
+    (a retry could not fix it)."""
+    if not conversation_ids:
+        return None
+    for value in conversation_ids:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise dg.Failure(
+                f"only_conversation_ids holds {value!r}, which is not a uuid", allow_retries=False
+            ) from None
+    return sorted(set(conversation_ids))

@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 
 from convo_pipelines.defs.automation import background_status
+from convo_pipelines.defs.links.assets import project_conversations
 from convo_pipelines.defs.links.jobs import (
     FRONT_LINK_ASSETS,
     FRONT_LINK_ASSETS_DEFS,
+    PROJECT_LINK_ASSETS,
     front_links_job,
     project_links_job,
 )
@@ -23,7 +25,8 @@ from convo_pipelines.lib.settings import get_settings
 # LATE_COMMIT_ALLOWANCE, so a row stamped before that tick but committed after it (a late commit, an app
 # server whose clock is behind the database's) is still in the window. A fingerprint per job over the
 # window tells whether any row in it was written since the previous tick; a change older than the
-# allowance, or a hard delete, is caught by the nightly sync.
+# allowance, or a hard delete, is caught by the nightly sync. Each job has its own lower bound: a job whose
+# previous run has not started keeps its bound and fingerprint, while the other job's changes go on.
 LOWER_BOUND_KEY = "changes_after"
 FINGERPRINTS_KEY = "fingerprints"
 # The cursor's key before fingerprints: the bound through which every change had been handled.
@@ -38,17 +41,24 @@ NO_ROWS = "0:0"
 # The jobs select_change_fingerprints.sql fingerprints the source rows of.
 FRONT_SOURCE = "front"
 PROJECT_SOURCE = "project"
-# Up to this many changed conversations in a range are named in the run's config, so the run
-# recomputes just them (milliseconds); a larger change recomputes the whole range.
+SOURCE_JOBS = (FRONT_SOURCE, PROJECT_SOURCE)
+# Up to this many changed conversations (in a range of days, or whose project link may change) are named in
+# the run's config, so the run recomputes just them (milliseconds); a larger change recomputes the whole range,
+# or the whole project table.
 MAX_NAMED_CONVERSATIONS = 2_000
+# Dagster's queue launches runs of higher priority first, and gives their steps the pool's slots first. A
+# project run is one short step, while the same tick's Front runs each recompute a range: launched after
+# them, its process only started once theirs had, on the same cores.
+PRIORITY_TAG = "dagster/priority"
+PROJECT_RUN_PRIORITY = "1"
 
 
 @dataclass(frozen=True)
 class SensorCursor:
-    """Where the next tick's window starts, and the fingerprints (per job) of the rows stamped after it as
-    the previous tick saw them; None on the first tick, or after a cursor of the older format."""
+    """Per job, where the next tick's window starts, and the fingerprints of the rows stamped after it as the
+    previous tick saw them (None on the first tick, or after a cursor of the older format)."""
 
-    changes_after: datetime
+    changes_after: dict[str, datetime]
     fingerprints: dict[str, str] | None
 
 
@@ -57,17 +67,26 @@ def read_cursor(cursor: str | None) -> SensorCursor | None:
         return None
     fields = json.loads(cursor)
     if LOWER_BOUND_KEY in fields:
-        return SensorCursor(datetime.fromisoformat(fields[LOWER_BOUND_KEY]), fields.get(FINGERPRINTS_KEY))
+        bounds = fields[LOWER_BOUND_KEY]
+        if isinstance(bounds, str):  # one bound for every job, as the cursor had before
+            bounds = dict.fromkeys(SOURCE_JOBS, bounds)
+        return SensorCursor(
+            {job: datetime.fromisoformat(bound) for job, bound in bounds.items()}, fields.get(FINGERPRINTS_KEY)
+        )
     # Everything through the old bound was handled; rows after it are new to this tick.
-    return SensorCursor(datetime.fromisoformat(fields[LEGACY_BOUND_KEY]), None)
+    return SensorCursor(dict.fromkeys(SOURCE_JOBS, datetime.fromisoformat(fields[LEGACY_BOUND_KEY])), None)
 
 
 def as_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def write_cursor(changes_after: datetime, fingerprints: dict[str, str]) -> str:
-    return json.dumps({LOWER_BOUND_KEY: as_text(changes_after), FINGERPRINTS_KEY: fingerprints})
+def write_cursor(changes_after: dict[str, datetime] | datetime, fingerprints: dict[str, str]) -> str:
+    """The cursor: per job its lower bound (one moment: the same for every job) and its fingerprint."""
+    bounds = changes_after if isinstance(changes_after, dict) else dict.fromkeys(SOURCE_JOBS, changes_after)
+    return json.dumps(
+        {LOWER_BOUND_KEY: {job: as_text(bound) for job, bound in bounds.items()}, FINGERPRINTS_KEY: fingerprints}
+    )
 
 
 @dataclass(frozen=True)
@@ -124,10 +143,22 @@ def front_range_run_request(
     )
 
 
-def scoped_run_config(conversation_ids: list[str]) -> dict:
-    """Run config that limits both Front link assets to these conversations."""
+def scoped_run_config(conversation_ids: list[str], assets: tuple[str, ...] = FRONT_LINK_ASSETS) -> dict:
+    """Run config that limits the link assets (both Front ones by default) to these conversations."""
     scope = {"config": {"only_conversation_ids": conversation_ids}}
-    return {"ops": dict.fromkeys(FRONT_LINK_ASSETS, scope)}
+    return {"ops": dict.fromkeys(assets, scope)}
+
+
+def project_run_request(changes_through: datetime, conversation_ids: list[str] | None = None) -> dg.RunRequest:
+    """One project_links_job run: with `conversation_ids`, of the links of just those conversations (see
+    ProjectLinksConfig.only_conversation_ids); without, of the whole table. Launched before the tick's Front
+    runs (PRIORITY_TAG). The run key names the cursor's new bound: the same window always asks for the same run."""
+    return dg.RunRequest(
+        job_name=project_links_job.name,
+        run_key=f"late-changes:projects:through:{as_text(changes_through)}",
+        run_config=scoped_run_config(conversation_ids, PROJECT_LINK_ASSETS) if conversation_ids else None,
+        tags={PRIORITY_TAG: PROJECT_RUN_PRIORITY},
+    )
 
 
 def fully_materialized_days(instance: dg.DagsterInstance) -> set[str]:
@@ -149,12 +180,30 @@ NOT_YET_READING_STATUSES = [
 ]
 
 
-def has_run_waiting_to_start(instance: dg.DagsterInstance, sensor_name: str) -> bool:
-    """Whether a run this sensor requested is still waiting to start."""
+def has_run_waiting_to_start(instance: dg.DagsterInstance, sensor_name: str, job_name: str) -> bool:
+    """Whether a run of `job_name` this sensor requested is still waiting to start."""
     runs = instance.get_runs(
-        filters=dg.RunsFilter(tags={SENSOR_NAME_TAG: sensor_name}, statuses=NOT_YET_READING_STATUSES), limit=1
+        filters=dg.RunsFilter(
+            job_name=job_name, tags={SENSOR_NAME_TAG: sensor_name}, statuses=NOT_YET_READING_STATUSES
+        ),
+        limit=1,
     )
     return bool(runs)
+
+
+def jobs_waiting_to_start(instance: dg.DagsterInstance) -> set[str]:
+    """The sources (FRONT_SOURCE, PROJECT_SOURCE) whose job has a run this sensor requested still waiting to start."""
+    return {
+        source
+        for source, job in ((FRONT_SOURCE, front_links_job.name), (PROJECT_SOURCE, project_links_job.name))
+        if has_run_waiting_to_start(instance, LATE_CHANGES_SENSOR_NAME, job)
+    }
+
+
+def project_links_materialized(instance: dg.DagsterInstance) -> bool:
+    """Whether project_conversations was ever materialized in this instance: a scoped run is exact only on top of
+    a table a whole run made exact, so before that the sensor asks for the whole table."""
+    return instance.get_latest_materialization_event(project_conversations.key) is not None
 
 
 def days_all_in(first_day: date, last_day: date, days: set[str]) -> bool:
@@ -173,6 +222,16 @@ def partition_bounds() -> tuple[datetime, datetime]:
 DayRange = tuple[date, date, int, list[str] | None]
 
 
+def find_changed_project_conversations(session: Session, changes_after: datetime) -> tuple[int, list[str] | None]:
+    """How many conversations a change to conversations or projects stamped after `changes_after` may have
+    changed the project link of, and their ids when at most MAX_NAMED_CONVERSATIONS."""
+    count, conversation_ids = session.execute(
+        session.sql("links/sensor/find_late_changed_project_conversations.sql"),
+        {"changed_after": changes_after, "max_named_conversations": MAX_NAMED_CONVERSATIONS},
+    ).fetchone()
+    return count, conversation_ids
+
+
 def find_changed_day_ranges(session: Session, changes_after: datetime) -> list[DayRange]:
     """The ranges of Front partition days touched by rows stamped after `changes_after`: the statement a tick
     runs once its fingerprints differ, also what `convo-pipelines bench` times."""
@@ -189,6 +248,46 @@ def find_changed_day_ranges(session: Session, changes_after: datetime) -> list[D
     return [tuple(row) for row in rows]
 
 
+@dataclass(frozen=True)
+class TickChanges:
+    """What one tick read: the next cursor, the jobs with a row written since the previous tick, the Front day
+    ranges, and the conversations whose project link may have changed (their count, and ids when few)."""
+
+    cursor: str
+    moments: dict[str, datetime]
+    changed_jobs: set[str]
+    day_ranges: list[DayRange]
+    project_conversations: tuple[int, list[str] | None]
+
+
+def read_tick_changes(session: Session, cursor: SensorCursor, held: set[str]) -> TickChanges:
+    """Read the windows of the jobs not `held`, one statement per distinct lower bound; a held job keeps its bound
+    and fingerprint in the next cursor, so its next tick reads everything since."""
+    previous = cursor.fingerprints or {}
+    bounds = dict(cursor.changes_after)
+    fingerprints = {job: previous[job] for job in held if job in previous}
+    moments: dict[str, datetime] = {}
+    changed_jobs: set[str] = set()
+    read = [job for job in SOURCE_JOBS if job not in held]
+    for changes_after in sorted({cursor.changes_after[job] for job in read}):
+        jobs = {job for job in read if cursor.changes_after[job] == changes_after}
+        tick = read_fingerprints(session, changes_after)
+        changed_jobs |= tick.changed_jobs(cursor.fingerprints) & jobs
+        for job in jobs:
+            moments[job] = tick.moment
+            bounds[job] = tick.next_after
+            fingerprints[job] = tick.since_next[job]
+    day_ranges = (
+        find_changed_day_ranges(session, cursor.changes_after[FRONT_SOURCE]) if FRONT_SOURCE in changed_jobs else []
+    )
+    project = (
+        find_changed_project_conversations(session, cursor.changes_after[PROJECT_SOURCE])
+        if PROJECT_SOURCE in changed_jobs
+        else (0, None)
+    )
+    return TickChanges(write_cursor(bounds, fingerprints), moments, changed_jobs, day_ranges, project)
+
+
 @dg.sensor(
     name=LATE_CHANGES_SENSOR_NAME,
     jobs=[front_links_job, project_links_job],
@@ -196,19 +295,20 @@ def find_changed_day_ranges(session: Session, changes_after: datetime) -> list[D
     default_status=background_status(dg.DefaultSensorStatus),
     description="Re-materializes exactly the link-table partitions whose source rows changed (their "
     "greatest(created_at, updated_at)) since its previous tick, less the late-commit allowance (one run per "
-    "range of days), and project_conversations when conversations or projects changed.",
+    "range of days), and the project_conversations links of the conversations or projects that changed.",
 )
 def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
-    """Reads the source rows stamped after the cursor's lower bound and requests runs for exactly the affected
-    link-table partitions (one run per range of consecutive days), plus project_conversations when
-    conversations or projects changed, as soon as a tick sees the change: a fingerprint of the window says
-    whether anything in it was written since the previous tick. The first tick only sets the cursor: the
-    nightly sync covers the past."""
+    """Reads the source rows stamped after the cursor's lower bounds and requests runs for exactly the affected
+    link-table partitions (one run per range of consecutive days), plus a project_conversations run for the
+    conversations whose project link may have changed, as soon as a tick sees the change: a fingerprint of each
+    job's window says whether anything in it was written since the previous tick. The first tick only sets the
+    cursor: the nightly sync covers the past."""
     cursor = read_cursor(context.cursor)
-    if cursor is not None and has_run_waiting_to_start(context.instance, LATE_CHANGES_SENSOR_NAME):
-        # Its cursor stays: the first tick after that run starts reads every change since, for one run, so runs
-        # never pile up in the queue when the app changes more than the runs keep up with.
-        return dg.SensorResult(skip_reason="Waiting for this sensor's previous run to start.", cursor=context.cursor)
+    held = jobs_waiting_to_start(context.instance) if cursor is not None else set()
+    if held == set(SOURCE_JOBS):
+        # Its cursor stays: the first tick after those runs start reads every change since, for one run per job, so
+        # runs never pile up in the queue when the app changes more than the runs keep up with.
+        return dg.SensorResult(skip_reason="Waiting for this sensor's previous runs to start.", cursor=context.cursor)
     with postgres.session() as session:
         session.conn.read_only = True
         # The database's clock, not this process's: the stamps compared with it were written for the database.
@@ -218,30 +318,34 @@ def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgre
                 skip_reason="First tick: changes are tracked from now on.",
                 cursor=write_cursor(first.next_after, first.since_next),
             )
-        tick = read_fingerprints(session, cursor.changes_after)
-        changed_jobs = tick.changed_jobs(cursor.fingerprints)
-        day_ranges = find_changed_day_ranges(session, cursor.changes_after) if FRONT_SOURCE in changed_jobs else []
-    next_cursor = write_cursor(tick.next_after, tick.since_next)
-    complete_days = fully_materialized_days(context.instance)
-    run_requests = [
+        changes = read_tick_changes(session, cursor, held)
+    run_requests = []
+    project_count, project_ids = changes.project_conversations
+    # A change that reaches no conversation (a project created empty, a row deleted: its links cascade) needs no run.
+    if project_count:
+        scoped = project_ids if project_ids and project_links_materialized(context.instance) else None
+        run_requests.append(project_run_request(changes.moments[PROJECT_SOURCE], scoped))
+    complete_days = fully_materialized_days(context.instance) if changes.day_ranges else set()
+    run_requests += [
         front_range_run_request(
-            first, last, tick.moment, conversation_ids if days_all_in(first, last, complete_days) else None
+            first,
+            last,
+            changes.moments[FRONT_SOURCE],
+            conversation_ids if days_all_in(first, last, complete_days) else None,
         )
-        for first, last, _, conversation_ids in day_ranges
+        for first, last, _, conversation_ids in changes.day_ranges
     ]
-    if PROJECT_SOURCE in changed_jobs:
-        run_requests.append(
-            dg.RunRequest(
-                job_name=project_links_job.name, run_key=f"late-changes:projects:through:{as_text(tick.moment)}"
-            )
-        )
     context.log.info(
-        f"Rows stamped after {as_text(cursor.changes_after)}: written since the previous tick for "
-        f"{sorted(changed_jobs) or 'no job'}; {len(day_ranges)} Front day ranges."
+        f"Rows stamped after {', '.join(f'{job} {as_text(bound)}' for job, bound in cursor.changes_after.items())}: "
+        f"written since the previous tick for {sorted(changes.changed_jobs) or 'no job'}; "
+        f"{len(changes.day_ranges)} Front day ranges; "
+        f"{changes.project_conversations[0]} conversations whose project link may have changed"
+        + (f"; waiting for the previous {sorted(held)} run to start" if held else "")
+        + "."
     )
     if not run_requests:
-        return dg.SensorResult(skip_reason="No source change since the last tick.", cursor=next_cursor)
-    return dg.SensorResult(run_requests=run_requests, cursor=next_cursor)
+        return dg.SensorResult(skip_reason="No source change since the last tick.", cursor=changes.cursor)
+    return dg.SensorResult(run_requests=run_requests, cursor=changes.cursor)
 
 
 link_sensors = [link_tables_late_changes_sensor]

@@ -1,4 +1,4 @@
--- Compares the deprecated projects.conversation_ids arrays with conversations.project_id (the source of truth): one row per problem kind with its count and up to sample_limit samples.
+-- Compares the deprecated projects.conversation_ids arrays with conversations.project_id (the source of truth), for every project or only those in only_project_ids (a scoped run's): one row per problem kind with its count and up to sample_limit samples.
 -- stale: the array lists a conversation that is gone or belongs to no project; mismatched: it lists a
 -- conversation of another project; missing: a conversation of an existing project is not in its array
 -- (a NULL array lists nothing). Shared by the array_consistency check and the project_conversations
@@ -9,7 +9,9 @@ with listed as (
         listed_id.conversation_id
     from {source}.projects as project
     cross join lateral unnest(project.conversation_ids) as listed_id (conversation_id)
-    where listed_id.conversation_id is not null
+    where
+        listed_id.conversation_id is not null
+        and (%(only_project_ids)s::uuid[] is null or project.id = any(%(only_project_ids)s::uuid[]))
 ),
 
 listed_checked as (
@@ -44,10 +46,12 @@ missing as (
         conversation.id as conversation_id
     from {source}.conversations as conversation
     inner join {source}.projects as project on project.id = conversation.project_id
-    where not exists (
-        select from listed as listed_row
-        where listed_row.project_id = conversation.project_id and listed_row.conversation_id = conversation.id
-    )
+    where
+        (%(only_project_ids)s::uuid[] is null or conversation.project_id = any(%(only_project_ids)s::uuid[]))
+        and not exists (
+            select from listed as listed_row
+            where listed_row.project_id = conversation.project_id and listed_row.conversation_id = conversation.id
+        )
 )
 
 select
