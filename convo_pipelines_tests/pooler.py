@@ -433,6 +433,13 @@ class AppTraffic:
         self._stopping.set()
         self._thread.join(timeout=60)
 
+    def run_on_until(self, transactions: int, timeout: float) -> None:
+        """Go on until the app has run `transactions` transactions in all (at most `timeout` seconds): runs that
+        end sooner than that leave the app meeting the server connections they used."""
+        deadline = time.monotonic() + timeout
+        while self.report.transactions < transactions and time.monotonic() < deadline:
+            time.sleep(self.interval)
+
     def _run(self) -> None:
         conn: psycopg.Connection | None = None
         while not self._stopping.wait(self.interval):

@@ -81,11 +81,10 @@ def as_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def write_cursor(changes_after: dict[str, datetime] | datetime, fingerprints: dict[str, str]) -> str:
-    """The cursor: per job its lower bound (one moment: the same for every job) and its fingerprint."""
-    bounds = changes_after if isinstance(changes_after, dict) else dict.fromkeys(SOURCE_JOBS, changes_after)
+def write_cursor(changes_after: dict[str, datetime], fingerprints: dict[str, str]) -> str:
+    """The cursor: per job its lower bound and its fingerprint."""
     return json.dumps(
-        {LOWER_BOUND_KEY: {job: as_text(bound) for job, bound in bounds.items()}, FINGERPRINTS_KEY: fingerprints}
+        {LOWER_BOUND_KEY: {job: as_text(bound) for job, bound in changes_after.items()}, FINGERPRINTS_KEY: fingerprints}
     )
 
 
@@ -316,7 +315,7 @@ def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgre
             first = read_fingerprints(session, NO_ROW_STAMPED_AFTER)
             return dg.SensorResult(
                 skip_reason="First tick: changes are tracked from now on.",
-                cursor=write_cursor(first.next_after, first.since_next),
+                cursor=write_cursor(dict.fromkeys(SOURCE_JOBS, first.next_after), first.since_next),
             )
         changes = read_tick_changes(session, cursor, held)
     run_requests = []
