@@ -168,3 +168,18 @@ def test_a_wrong_pool_mode_is_one_line_naming_it(storage_database: str, tmp_path
         instance_from(tmp_path / "home", with_storage_config("pool_mode: sessions")) as instance,
     ):
         instance.get_runs()
+
+
+def test_the_instance_keeps_a_week_of_sensor_ticks_that_requested_runs(storage_database: str, tmp_path: Path) -> None:
+    """Each late-change tick stores its cursor (a fingerprint per stamp bucket): Dagster's default keeps the ticks
+    that requested runs forever. The daemon purges by these settings (read as Dagster's own tick purge reads them)."""
+    from dagster._core.definitions.run_request import InstigatorType  # no public name; read as the daemon reads it
+
+    with instance_from(tmp_path / "home", PROJECT_DAGSTER_YAML.read_text()) as instance:
+        days = instance.get_tick_retention_settings(InstigatorType.SENSOR)
+    assert {status.value.lower(): kept for status, kept in days.items()} == {
+        "started": -1,
+        "skipped": 7,
+        "success": 7,
+        "failure": 30,
+    }

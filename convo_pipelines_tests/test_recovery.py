@@ -37,6 +37,7 @@ from convo_pipelines.defs.links.assets import (
     project_conversations,
 )
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
+from convo_pipelines.defs.links.sensors import LATE_CHANGE_RUN_TAGS
 from convo_pipelines.defs.resources import (
     APP_DATABASE_POOL,
     TRANSIENT_ERRORS_RETRY,
@@ -120,18 +121,8 @@ def test_killed_runs_fail_and_free_their_pool_slots_so_the_next_run_completes(
     project_instance, db: psycopg.Connection, database_url: str, project_root: Path, tmp_path: Path
 ) -> None:
     instance, home = project_instance
-    build_source_data(db)
-    env = environment_without(
-        PROJECT_VARIABLES | {"DAGSTER_HOME"},
-        DAGSTER_HOME=str(home),
-        DAGSTER_STORAGE_URL=os.environ["DAGSTER_STORAGE_URL"],
-        DATABASE_URL=database_url,
-        ENABLE_BACKGROUND_JOBS="false",  # no schedule or sensor launches runs of its own meanwhile
-    )
-    daemon_log = tmp_path / "daemon.log"
-    with running_daemon(env, project_root, daemon_log), psycopg.connect(database_url) as holder:
-        # Hold the people table's writer lock: each run's people step waits on it holding a pool slot.
-        holder.execute("select pg_advisory_xact_lock(%s, hashtext('public.people_front_conversations'))", (LOCK_CLASS,))
+    env, daemon_log = daemon_environment(home, database_url), tmp_path / "daemon.log"
+    with daemon_beside_the_people_lock(db, env, project_root, daemon_log) as holder:
         with ThreadPoolExecutor(max_workers=2) as launcher:
             killed = list(
                 launcher.map(lambda day: launch_front_links_run(env, project_root, day), ["2024-01-08", "2024-01-09"])
@@ -172,6 +163,61 @@ def test_killed_runs_fail_and_free_their_pool_slots_so_the_next_run_completes(
     # The run after them wrote its day exactly.
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA, jan(10), jan(11)) != set()
     assert link_pairs(db, SCHEMA, CLIENTS) == expected_client_links(db, SCHEMA, jan(10), jan(11)) != set()
+    # Runs without the late-change sensor's retry tag are not launched again (run_retries' max_retries is 0).
+    assert retries_of(instance, killed[0]) == retries_of(instance, killed[1]) == []
+
+
+@pytest.mark.slow
+def test_a_killed_late_change_run_is_launched_once_more_and_its_retry_ends_exact(
+    project_instance, db: psycopg.Connection, database_url: str, project_root: Path, tmp_path: Path
+) -> None:
+    """A tick requests each change once, so a late-change run that fails must not lose it: the sensor tags its
+    runs for one retry, and the daemon (run_retries in dagster.yaml) launches a killed one again."""
+    instance, home = project_instance
+    env, daemon_log = daemon_environment(home, database_url), tmp_path / "daemon.log"
+    with daemon_beside_the_people_lock(db, env, project_root, daemon_log) as holder:
+        killed = launch_front_links_run(env, project_root, "2024-01-08", LATE_CHANGE_RUN_TAGS)
+        assert wait_until(lambda: pipeline_backends_waiting_on_the_lock(db) == 1, timeout=90), daemon_log.read_text()[
+            -3000:
+        ]
+        os.kill(run_worker_pid(instance, killed), signal.SIGKILL)
+        assert wait_until(lambda: run_status(instance, killed) == dg.DagsterRunStatus.FAILURE, timeout=30)
+        holder.rollback()
+        retries = wait_until(lambda: retries_of(instance, killed), timeout=90)
+        assert len(retries) == 1, daemon_log.read_text()[-3000:]
+        assert wait_until(lambda: run_status(instance, retries[0]) in FINISHED, timeout=NEXT_RUN_DEADLINE_SECONDS + 30)
+
+    assert run_status(instance, retries[0]) == dg.DagsterRunStatus.SUCCESS, run_messages(instance, retries[0])[-20:]
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA, jan(8), jan(9)) != set()
+    assert link_pairs(db, SCHEMA, CLIENTS) == expected_client_links(db, SCHEMA, jan(8), jan(9)) != set()
+
+
+@contextmanager
+def daemon_beside_the_people_lock(
+    db: psycopg.Connection, env: dict[str, str], project_root: Path, daemon_log: Path
+) -> Iterator[psycopg.Connection]:
+    """The test data, a real `dagster-daemon run`, and a connection holding the people table's writer lock (each
+    run's people step waits on it holding a pool slot), yielded to release it with `rollback()`."""
+    build_source_data(db)
+    with running_daemon(env, project_root, daemon_log), psycopg.connect(env["DATABASE_URL"]) as holder:
+        holder.execute("select pg_advisory_xact_lock(%s, hashtext('public.people_front_conversations'))", (LOCK_CLASS,))
+        yield holder
+
+
+def daemon_environment(home: Path, database_url: str) -> dict[str, str]:
+    """The environment of the daemon and the CLI launching runs: the test's instance and database only."""
+    return environment_without(
+        PROJECT_VARIABLES | {"DAGSTER_HOME"},
+        DAGSTER_HOME=str(home),
+        DAGSTER_STORAGE_URL=os.environ["DAGSTER_STORAGE_URL"],
+        DATABASE_URL=database_url,
+        ENABLE_BACKGROUND_JOBS="false",  # no schedule or sensor launches runs of its own meanwhile
+    )
+
+
+def retries_of(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """Ids of the runs Dagster launched to retry this one."""
+    return [run.run_id for run in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/parent_run_id": run_id}))]
 
 
 def alert_for(instance: dg.DagsterInstance, run_id: str) -> RunFailureAlert:
@@ -217,8 +263,9 @@ def running_daemon(env: dict[str, str], cwd: Path, log: Path) -> Iterator[subpro
             daemon.wait()
 
 
-def launch_front_links_run(env: dict[str, str], cwd: Path, day: str) -> str:
-    """Submit a front_links_job run for one day to the instance's queue, as `dagster job launch` does; returns its id."""
+def launch_front_links_run(env: dict[str, str], cwd: Path, day: str, tags: dict[str, str] | None = None) -> str:
+    """Submit a front_links_job run for one day (with `tags`) to the instance's queue, as `dagster job launch` does;
+    returns its id."""
     run_id = str(uuid.uuid4())
     completed = subprocess.run(
         [
@@ -232,7 +279,7 @@ def launch_front_links_run(env: dict[str, str], cwd: Path, day: str) -> str:
             "--run-id",
             run_id,
             "--tags",
-            json.dumps({"dagster/partition": day}),
+            json.dumps({"dagster/partition": day, **(tags or {})}),
         ],
         env=env,
         cwd=cwd,

@@ -515,6 +515,9 @@ def explain_late_change_sensor(session: Session) -> str:
         "partitions_start": datetime(2024, 1, 1, tzinfo=UTC),
         "partitions_end": now,
         "max_named_conversations": 2000,
+        "bucket_seconds": 2,
+        "changed_buckets": [int(now.timestamp()) // 2],
+        "newest_bucket_stamp": now,
     }
     with session.conn.transaction():
         session.execute("set local enable_seqscan = off")

@@ -23,12 +23,19 @@ from convo_pipelines.lib.settings import get_settings
 
 # Every tick reads the source rows stamped after its lower bound: the previous tick's moment less
 # LATE_COMMIT_ALLOWANCE, so a row stamped before that tick but committed after it (a late commit, an app
-# server whose clock is behind the database's) is still in the window. A fingerprint per job over the
-# window tells whether any row in it was written since the previous tick; a change older than the
-# allowance, or a hard delete, is caught by the nightly sync. Each job has its own lower bound: a job whose
-# previous run has not started keeps its bound and fingerprint, while the other job's changes go on.
+# server whose clock is behind the database's) is still in the window. A fingerprint per job and per stamp
+# bucket (CHANGE_BUCKET_SECONDS of stamps) tells which buckets had a row written since the previous tick,
+# and only those buckets' rows are followed to the conversations they reach: a busy app's changes of the
+# last two minutes are not recomputed at every tick, only the last seconds' and the late ones. A change older
+# than the allowance, or a hard delete, is caught by the nightly sync. Each job has its own lower bound: a job
+# whose previous run has not started keeps its bound and fingerprints, while the other job's changes go on.
 LOWER_BOUND_KEY = "changes_after"
 FINGERPRINTS_KEY = "fingerprints"
+BUCKET_SECONDS_KEY = "bucket_seconds"
+# Short buckets keep a tick's re-read to the seconds since the previous tick; each holds one fingerprint per
+# job in the cursor, which Dagster stores with every tick. Stamps after the tick's moment share its bucket, so
+# 2 s gives at most 61 per job (the allowance's 120 s, and the moment's).
+CHANGE_BUCKET_SECONDS = 2
 # The cursor's key before fingerprints: the bound through which every change had been handled.
 LEGACY_BOUND_KEY = "changes_through"
 # A lower bound no row is stamped after: the first tick's window, empty, so that it only sets the cursor.
@@ -51,15 +58,23 @@ MAX_NAMED_CONVERSATIONS = 2_000
 # them, its process only started once theirs had, on the same cores.
 PRIORITY_TAG = "dagster/priority"
 PROJECT_RUN_PRIORITY = "1"
+# A tick requests each change once: a run of it that fails (its process killed, a step out of retries) is
+# not requested again by later ticks, whose buckets no longer change. Dagster's run retries (run_retries in
+# dagster.yaml, done by the daemon) launch it once more, from the step that failed, on the source as it is then.
+LATE_CHANGE_RUN_TAGS = {"dagster/max_retries": "1"}
+
+
+# Per job, the fingerprint of each stamp bucket holding a row in the window (bucket number as text).
+BucketFingerprints = dict[str, dict[str, str]]
 
 
 @dataclass(frozen=True)
 class SensorCursor:
-    """Per job, where the next tick's window starts, and the fingerprints of the rows stamped after it as the
-    previous tick saw them (None on the first tick, or after a cursor of the older format)."""
+    """Per job, where the next tick's window starts, and the fingerprints of its buckets as the previous tick saw
+    them (None on the first tick, or after a cursor of an older format: every bucket then reads as changed)."""
 
     changes_after: dict[str, datetime]
-    fingerprints: dict[str, str] | None
+    fingerprints: BucketFingerprints | None
 
 
 def read_cursor(cursor: str | None) -> SensorCursor | None:
@@ -70,8 +85,11 @@ def read_cursor(cursor: str | None) -> SensorCursor | None:
         bounds = fields[LOWER_BOUND_KEY]
         if isinstance(bounds, str):  # one bound for every job, as the cursor had before
             bounds = dict.fromkeys(SOURCE_JOBS, bounds)
+        # Fingerprints of other buckets (or one per job, as before buckets) compare with nothing of this tick.
+        same_buckets = fields.get(BUCKET_SECONDS_KEY) == CHANGE_BUCKET_SECONDS
         return SensorCursor(
-            {job: datetime.fromisoformat(bound) for job, bound in bounds.items()}, fields.get(FINGERPRINTS_KEY)
+            {job: datetime.fromisoformat(bound) for job, bound in bounds.items()},
+            fields.get(FINGERPRINTS_KEY) if same_buckets else None,
         )
     # Everything through the old bound was handled; rows after it are new to this tick.
     return SensorCursor(dict.fromkeys(SOURCE_JOBS, datetime.fromisoformat(fields[LEGACY_BOUND_KEY])), None)
@@ -81,41 +99,74 @@ def as_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def write_cursor(changes_after: dict[str, datetime], fingerprints: dict[str, str]) -> str:
-    """The cursor: per job its lower bound and its fingerprint."""
+def write_cursor(changes_after: dict[str, datetime], fingerprints: BucketFingerprints) -> str:
+    """The cursor: per job its lower bound and its buckets' fingerprints."""
     return json.dumps(
-        {LOWER_BOUND_KEY: {job: as_text(bound) for job, bound in changes_after.items()}, FINGERPRINTS_KEY: fingerprints}
+        {
+            LOWER_BOUND_KEY: {job: as_text(bound) for job, bound in changes_after.items()},
+            BUCKET_SECONDS_KEY: CHANGE_BUCKET_SECONDS,
+            FINGERPRINTS_KEY: fingerprints,
+        }
     )
 
 
 @dataclass(frozen=True)
-class TickFingerprints:
-    """One read of the window: the tick's moment, the next window's lower bound, and per job the fingerprint
-    over this window (to compare with the cursor's) and over the next one (to store)."""
+class ChangedBuckets:
+    """The stamp buckets of one job's window whose fingerprint changed since the previous tick: the window's lower
+    bound, the tick's moment (a later stamp counts in the moment's bucket) and the buckets' numbers."""
 
+    changed_after: datetime
+    moment: datetime
+    numbers: list[int]
+
+    def params(self) -> dict[str, object]:
+        return {
+            "changed_after": self.changed_after,
+            "newest_bucket_stamp": self.moment,
+            "bucket_seconds": CHANGE_BUCKET_SECONDS,
+            "changed_buckets": self.numbers,
+        }
+
+
+@dataclass(frozen=True)
+class TickFingerprints:
+    """One read of the window after `changed_after`: the tick's moment, the next window's lower bound, and per job
+    the fingerprints of the buckets over this window (to compare with the cursor's) and over the next one (to
+    store)."""
+
+    changed_after: datetime
     moment: datetime
     next_after: datetime
-    since_cursor: dict[str, str]
-    since_next: dict[str, str]
+    since_cursor: BucketFingerprints
+    since_next: BucketFingerprints
 
-    def changed_jobs(self, previous: dict[str, str] | None) -> set[str]:
-        """The jobs with a row written since the previous tick; without its fingerprint, those with any row."""
-        previous = previous or {}
-        return {job for job, fingerprint in self.since_cursor.items() if fingerprint != previous.get(job, NO_ROWS)}
+    def changed_buckets(self, job: str, previous: BucketFingerprints | None) -> ChangedBuckets | None:
+        """The buckets of `job` with a row written (or gone) since the previous tick, or None if none; without its
+        fingerprints, every bucket holding a row."""
+        now, before = self.since_cursor.get(job, {}), (previous or {}).get(job, {})
+        numbers = sorted(
+            int(bucket)
+            for bucket in now.keys() | before.keys()
+            if now.get(bucket, NO_ROWS) != before.get(bucket, NO_ROWS)
+        )
+        return ChangedBuckets(self.changed_after, self.moment, numbers) if numbers else None
 
 
 def read_fingerprints(session: Session, changes_after: datetime) -> TickFingerprints:
     rows = session.execute(
         session.sql("links/sensor/select_change_fingerprints.sql"),
-        {"changed_after": changes_after, "allowance": LATE_COMMIT_ALLOWANCE},
+        {"changed_after": changes_after, "allowance": LATE_COMMIT_ALLOWANCE, "bucket_seconds": CHANGE_BUCKET_SECONDS},
     ).fetchall()
     moment, next_after = rows[0][0], rows[0][1]
-    return TickFingerprints(
-        moment,
-        next_after,
-        {job: since_cursor for _, _, job, since_cursor, _ in rows},
-        {job: since_next for _, _, job, _, since_next in rows},
-    )
+    since_cursor: BucketFingerprints = {job: {} for job in SOURCE_JOBS}
+    since_next: BucketFingerprints = {job: {} for job in SOURCE_JOBS}
+    for _, _, job, bucket, in_window, in_next_window in rows:
+        if job is None:  # no row in the window
+            continue
+        since_cursor[job][str(bucket)] = in_window
+        if in_next_window != NO_ROWS:
+            since_next[job][str(bucket)] = in_next_window
+    return TickFingerprints(changes_after, moment, next_after, since_cursor, since_next)
 
 
 def front_range_run_request(
@@ -132,12 +183,16 @@ def front_range_run_request(
     run_config = scoped_run_config(conversation_ids) if conversation_ids else None
     if first_key == last_key:
         return dg.RunRequest(
-            job_name=front_links_job.name, run_key=run_key, partition_key=first_key, run_config=run_config
+            job_name=front_links_job.name,
+            run_key=run_key,
+            partition_key=first_key,
+            run_config=run_config,
+            tags=LATE_CHANGE_RUN_TAGS,
         )
     return dg.RunRequest(
         job_name=front_links_job.name,
         run_key=run_key,
-        tags=partition_range_tags(first_key, last_key),
+        tags={**partition_range_tags(first_key, last_key), **LATE_CHANGE_RUN_TAGS},
         run_config=run_config,
     )
 
@@ -156,7 +211,7 @@ def project_run_request(changes_through: datetime, conversation_ids: list[str] |
         job_name=project_links_job.name,
         run_key=f"late-changes:projects:through:{as_text(changes_through)}",
         run_config=scoped_run_config(conversation_ids, PROJECT_LINK_ASSETS) if conversation_ids else None,
-        tags={PRIORITY_TAG: PROJECT_RUN_PRIORITY},
+        tags={PRIORITY_TAG: PROJECT_RUN_PRIORITY, **LATE_CHANGE_RUN_TAGS},
     )
 
 
@@ -221,24 +276,24 @@ def partition_bounds() -> tuple[datetime, datetime]:
 DayRange = tuple[date, date, int, list[str] | None]
 
 
-def find_changed_project_conversations(session: Session, changes_after: datetime) -> tuple[int, list[str] | None]:
-    """How many conversations a change to conversations or projects stamped after `changes_after` may have
+def find_changed_project_conversations(session: Session, changed: ChangedBuckets) -> tuple[int, list[str] | None]:
+    """How many conversations a change to conversations or projects stamped in the `changed` buckets may have
     changed the project link of, and their ids when at most MAX_NAMED_CONVERSATIONS."""
     count, conversation_ids = session.execute(
         session.sql("links/sensor/find_late_changed_project_conversations.sql"),
-        {"changed_after": changes_after, "max_named_conversations": MAX_NAMED_CONVERSATIONS},
+        {**changed.params(), "max_named_conversations": MAX_NAMED_CONVERSATIONS},
     ).fetchone()
     return count, conversation_ids
 
 
-def find_changed_day_ranges(session: Session, changes_after: datetime) -> list[DayRange]:
-    """The ranges of Front partition days touched by rows stamped after `changes_after`: the statement a tick
-    runs once its fingerprints differ, also what `convo-pipelines bench` times."""
+def find_changed_day_ranges(session: Session, changed: ChangedBuckets) -> list[DayRange]:
+    """The ranges of Front partition days touched by rows stamped in the `changed` buckets: the statement a tick
+    runs for the buckets whose fingerprints differ, also what `convo-pipelines bench` times."""
     partitions_start, partitions_end = partition_bounds()
     rows = session.execute(
         session.sql("links/sensor/find_late_changed_front_day_ranges.sql"),
         {
-            "changed_after": changes_after,
+            **changed.params(),
             "partitions_start": partitions_start,
             "partitions_end": partitions_end,
             "max_named_conversations": MAX_NAMED_CONVERSATIONS,
@@ -249,8 +304,8 @@ def find_changed_day_ranges(session: Session, changes_after: datetime) -> list[D
 
 @dataclass(frozen=True)
 class TickChanges:
-    """What one tick read: the next cursor, the jobs with a row written since the previous tick, the Front day
-    ranges, and the conversations whose project link may have changed (their count, and ids when few)."""
+    """What one tick read: the next cursor, the jobs with a row written (or gone) since the previous tick, the Front
+    day ranges, and the conversations whose project link may have changed (their count, and ids when few)."""
 
     cursor: str
     moments: dict[str, datetime]
@@ -261,30 +316,28 @@ class TickChanges:
 
 def read_tick_changes(session: Session, cursor: SensorCursor, held: set[str]) -> TickChanges:
     """Read the windows of the jobs not `held`, one statement per distinct lower bound; a held job keeps its bound
-    and fingerprint in the next cursor, so its next tick reads everything since."""
+    and fingerprints in the next cursor, so its next tick reads everything since. Only the buckets whose
+    fingerprint changed are followed to the conversations they reach."""
     previous = cursor.fingerprints or {}
     bounds = dict(cursor.changes_after)
     fingerprints = {job: previous[job] for job in held if job in previous}
     moments: dict[str, datetime] = {}
-    changed_jobs: set[str] = set()
+    changed: dict[str, ChangedBuckets] = {}
     read = [job for job in SOURCE_JOBS if job not in held]
     for changes_after in sorted({cursor.changes_after[job] for job in read}):
         jobs = {job for job in read if cursor.changes_after[job] == changes_after}
         tick = read_fingerprints(session, changes_after)
-        changed_jobs |= tick.changed_jobs(cursor.fingerprints) & jobs
         for job in jobs:
+            if buckets := tick.changed_buckets(job, cursor.fingerprints):
+                changed[job] = buckets
             moments[job] = tick.moment
             bounds[job] = tick.next_after
             fingerprints[job] = tick.since_next[job]
-    day_ranges = (
-        find_changed_day_ranges(session, cursor.changes_after[FRONT_SOURCE]) if FRONT_SOURCE in changed_jobs else []
-    )
+    day_ranges = find_changed_day_ranges(session, changed[FRONT_SOURCE]) if FRONT_SOURCE in changed else []
     project = (
-        find_changed_project_conversations(session, cursor.changes_after[PROJECT_SOURCE])
-        if PROJECT_SOURCE in changed_jobs
-        else (0, None)
+        find_changed_project_conversations(session, changed[PROJECT_SOURCE]) if PROJECT_SOURCE in changed else (0, None)
     )
-    return TickChanges(write_cursor(bounds, fingerprints), moments, changed_jobs, day_ranges, project)
+    return TickChanges(write_cursor(bounds, fingerprints), moments, set(changed), day_ranges, project)
 
 
 @dg.sensor(

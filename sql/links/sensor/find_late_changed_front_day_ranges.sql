@@ -1,15 +1,20 @@
--- Finds the UTC days of Front conversations touched by a change stamped after changed_after (future stamps included), collapsed into ranges of consecutive days (first_day, last_day) of the partitions (the last, ending at partitions_end, taking later ones), with the touched conversations' ids when at most max_named_conversations.
+-- Finds the UTC days of Front conversations touched by a change stamped after changed_after (future stamps included) in one of the changed_buckets (stamp buckets of bucket_seconds since the epoch, a stamp after newest_bucket_stamp, the tick's moment, in that moment's bucket, as select_change_fingerprints.sql numbers them), collapsed into ranges of consecutive days (first_day, last_day) of the partitions (the last, ending at partitions_end, taking later ones), with the touched conversations' ids when at most max_named_conversations.
 -- A change is a row whose latest stamp, greatest(created_at, updated_at), is in the interval: a person
 -- (moved to another client), a contact method (resolved to a person), a recipient, a message or the
--- conversation itself. Ticks' intervals follow each other, so every change is seen once, at its latest
--- stamp. With the index the project recommends on that expression (check late_change_indexes), each
--- table is one index range scan; without it, one full read. The walk from people to conversations
--- uses the FK indexes.
+-- conversation itself. The tick names the buckets whose fingerprint changed since the previous tick, so a
+-- change is read again only while its bucket keeps changing. With the index the project recommends on that
+-- expression (check late_change_indexes), each table is one index range scan; without it, one full read.
+-- The walk from people to conversations uses the FK indexes.
 with changed_people as (
     select person.id
     from {source}.people as person
     where
         greatest(person.created_at, person.updated_at) > %(changed_after)s
+        and floor(
+            extract(epoch from least(greatest(person.created_at, person.updated_at), %(newest_bucket_stamp)s))
+            / %(bucket_seconds)s
+        )::bigint
+        = any(%(changed_buckets)s)
 ),
 
 changed_contact_methods as (
@@ -17,6 +22,15 @@ changed_contact_methods as (
     from {source}.contact_methods as contact_method
     where
         greatest(contact_method.created_at, contact_method.updated_at) > %(changed_after)s
+        and floor(
+            extract(
+                epoch from least(
+                    greatest(contact_method.created_at, contact_method.updated_at), %(newest_bucket_stamp)s
+                )
+            )
+            / %(bucket_seconds)s
+        )::bigint
+        = any(%(changed_buckets)s)
     union
     select contact_method.id
     from changed_people as changed_person
@@ -28,6 +42,11 @@ changed_messages as (
     from {source}.front_message_recipients as recipient
     where
         greatest(recipient.created_at, recipient.updated_at) > %(changed_after)s
+        and floor(
+            extract(epoch from least(greatest(recipient.created_at, recipient.updated_at), %(newest_bucket_stamp)s))
+            / %(bucket_seconds)s
+        )::bigint
+        = any(%(changed_buckets)s)
     union
     select recipient.front_message_id
     from changed_contact_methods as changed_contact_method
@@ -37,6 +56,13 @@ changed_messages as (
     from {source}.front_messages as front_message
     where
         greatest(front_message.created_at, front_message.updated_at) > %(changed_after)s
+        and floor(
+            extract(
+                epoch from least(greatest(front_message.created_at, front_message.updated_at), %(newest_bucket_stamp)s)
+            )
+            / %(bucket_seconds)s
+        )::bigint
+        = any(%(changed_buckets)s)
 ),
 
 changed_conversations as (
@@ -48,6 +74,15 @@ changed_conversations as (
     from {source}.front_conversations as front_conversation
     where
         greatest(front_conversation.created_at, front_conversation.updated_at) > %(changed_after)s
+        and floor(
+            extract(
+                epoch from least(
+                    greatest(front_conversation.created_at, front_conversation.updated_at), %(newest_bucket_stamp)s
+                )
+            )
+            / %(bucket_seconds)s
+        )::bigint
+        = any(%(changed_buckets)s)
 ),
 
 -- the first partition also owns the conversations created before it, and the last one (today's, ending at

@@ -1,4 +1,4 @@
--- Finds the conversations whose project link a change stamped after changed_after (future stamps included) may have changed: the conversations stamped in the interval, and every conversation of a project stamped in it (those pointing at it now and those linked to it in project_conversations); returns how many, and their ids when at most max_named_conversations.
+-- Finds the conversations whose project link a change stamped after changed_after (future stamps included), in one of the changed_buckets (as select_change_fingerprints.sql numbers them, up to newest_bucket_stamp), may have changed: the conversations stamped in the interval, and every conversation of a project stamped in it (those pointing at it now and those linked to it in project_conversations); returns how many, and their ids when at most max_named_conversations.
 -- A conversation that moved, left or joined a project is stamped itself; a project whose user changed changes
 -- the added_by of all its links, and one created or removed the links of the conversations pointing at it. With
 -- the index the project recommends on greatest(created_at, updated_at) (check late_change_indexes), each source
@@ -9,6 +9,11 @@ with changed_projects as (
     from {source}.projects as project
     where
         greatest(project.created_at, project.updated_at) > %(changed_after)s
+        and floor(
+            extract(epoch from least(greatest(project.created_at, project.updated_at), %(newest_bucket_stamp)s))
+            / %(bucket_seconds)s
+        )::bigint
+        = any(%(changed_buckets)s)
 ),
 
 changed_conversations as (
@@ -16,6 +21,13 @@ changed_conversations as (
     from {source}.conversations as conversation
     where
         greatest(conversation.created_at, conversation.updated_at) > %(changed_after)s
+        and floor(
+            extract(
+                epoch from least(greatest(conversation.created_at, conversation.updated_at), %(newest_bucket_stamp)s)
+            )
+            / %(bucket_seconds)s
+        )::bigint
+        = any(%(changed_buckets)s)
     union
     select conversation.id
     from changed_projects as changed_project
