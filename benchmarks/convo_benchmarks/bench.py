@@ -73,7 +73,7 @@ from convo_benchmarks.bench_replication import (
     subscriber_server,
     wal_level,
 )
-from convo_benchmarks.seed import seed_demo
+from convo_benchmarks.seed import MAX_MESSAGES_PER_CONVERSATION, seed_demo
 from convo_benchmarks.seed_histories import even_share, seed_histories
 from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
 from convo_pipelines.cli.database import app_database, embedded_is_running
@@ -83,7 +83,12 @@ from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
-from convo_pipelines.defs.links.sensors import find_changed_day_ranges, read_fingerprints, scoped_run_config
+from convo_pipelines.defs.links.sensors import (
+    FRONT_SOURCE,
+    find_changed_day_ranges,
+    read_fingerprints,
+    scoped_run_config,
+)
 from convo_pipelines.defs.links.tables import (
     BEGINNING_OF_TIME,
     CHANGE_WATCHED_TABLES,
@@ -127,6 +132,18 @@ HISTORY_CREWS = 3
 TICK_NEW_SESSIONS = 10
 # The fewest runs of a measurement that takes seconds at any scale (see BenchContext.short_repeats).
 SHORT_RUN_REPEATS = 3
+# What a bulk write's speed depends on beyond the machine: the buffers, how often checkpoints come (each
+# makes the next write of a page log it whole), how commits reach the disk. The report lists them.
+BULK_WRITE_SETTINGS = (
+    "shared_buffers",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "wal_compression",
+    "synchronous_commit",
+    "maintenance_work_mem",
+    "work_mem",
+    "max_parallel_workers_per_gather",
+)
 # Names a measurement repeated on dagster-postgres' stock storage (a connection per operation) for comparison.
 STOCK_STORAGE_LABEL = ", on dagster-postgres' stock storage"
 # A late-change tick that finds this many new recipients is timed, fastest of SENSOR_TICK_TRIES.
@@ -192,6 +209,8 @@ class BenchReport:
     days: int
     seed: int
     machine: dict[str, object]
+    # Messages per Front conversation are 1 to max_messages (the demo's shape unless --max-messages).
+    max_messages: int = MAX_MESSAGES_PER_CONVERSATION
     counts: dict[str, int] = field(default_factory=dict)
     measurements: dict[str, Measurement] = field(default_factory=dict)
     sizes: list[dict[str, object]] = field(default_factory=list)
@@ -204,6 +223,11 @@ class BenchReport:
     replication: list[dict[str, object]] = field(default_factory=list)
     # What the run measured alone after the seed (`--only-freshness`, `--only-crews`), or "" for everything.
     only: str = ""
+    # Whether the contenders (plain floor, materialized views, the seeds' batches) were measured.
+    contenders: bool = True
+    # Whether the first fill was timed once, beside the app workload (`--one-first-fill`), rather than alone
+    # and then again beside the app.
+    first_fill_beside_app: bool = False
 
     def record(self, key: str, name: str, unit: str, value: float, note: str = "") -> None:
         measurement = self.measurements.setdefault(key, Measurement(name, unit, note=note))
@@ -332,6 +356,15 @@ def _logical_if(
     return logical_embedded_server(settings.convo_home, admin, started_here=started_here, report=report)
 
 
+def server_settings(scratch: Scratch) -> dict[str, str]:
+    """The server settings a bulk write's speed depends on (BULK_WRITE_SETTINGS), as the server shows them."""
+    with connect(scratch.url) as conn:
+        rows = conn.execute(
+            scratch.benchmark_sql("bench/select_server_settings.sql"), {"names": list(BULK_WRITE_SETTINGS)}
+        ).fetchall()
+    return dict(rows)
+
+
 # ---------------------------------------------------------------- the benchmark
 
 
@@ -352,6 +385,12 @@ class BenchContext:
     log_dir: Path = Path()
     # Whether measurements start after a checkpoint (settle): None until the first try.
     settled: bool | None = None
+    # Seconds between the app workload's statements of each kind, beside the runs and alone.
+    app_interval: float = APP_INTERVAL
+    # The chat-history tables the app workload writes too (none when the histories are not seeded).
+    app_histories_tables: list[str] = field(default_factory=list)
+    # The first fill measured beside the app in bench_link_tables (`--one-first-fill`), for bench_app_beside_runs.
+    first_fill_beside_app: BesideOutcome | None = None
 
     @property
     def start(self) -> date:
@@ -392,6 +431,7 @@ def run_links_bench(
     seed: int,
     repeats: int,
     settings: Settings,
+    max_messages: int | None = None,
     history_rows: int | None = None,
     report: Report = print,
     batches: bool = True,
@@ -402,6 +442,9 @@ def run_links_bench(
     freshness_samples: int = FRESHNESS_SAMPLES_PER_KIND,
     only_freshness: bool = False,
     only_crews: bool = False,
+    contenders: bool = True,
+    one_first_fill: bool = False,
+    save: Callable[[BenchReport], None] | None = None,
 ) -> BenchReport:
     """Seed a scratch location and measure every link-table figure, then the histories' (unless history_rows is 0),
     then a logical subscriber's catch-up after first fills (`bench_subscriber`, unless `replication` is off), then
@@ -410,7 +453,13 @@ def run_links_bench(
     `history_rows` defaults to HISTORY_ROWS_PER_CONVERSATION per conversation. After the seed, `only_freshness`
     measures the freshness alone, and `only_crews` the discovery over many crews alone (`bench_many_crews`), on a
     server it does not switch to wal_level = logical: it attaches no subscriber.
+
+    Without `contenders` the plain floor, the materialized views and the seeds' batches are left out; with
+    `one_first_fill` the Front links' first fill is timed once, beside the app workload (both of its figures
+    from the one run). `save` is given the report so far after each part, so a long run that fails late
+    keeps what it measured.
     """
+    save = save or (lambda _: None)
     if history_rows is None:
         history_rows = conversations * HISTORY_ROWS_PER_CONVERSATION
     result = BenchReport(
@@ -418,8 +467,11 @@ def run_links_bench(
         history_rows=history_rows,
         days=days,
         seed=seed,
+        max_messages=max_messages or MAX_MESSAGES_PER_CONVERSATION,
         machine=machine_facts(),
         only="freshness" if only_freshness else "crews" if only_crews else "",
+        contenders=contenders,
+        first_fill_beside_app=one_first_fill,
     )
     with (
         scratch_location(settings, report, logical=replication and not only_crews) as scratch,
@@ -429,28 +481,43 @@ def run_links_bench(
         project_home, stock_home = dagster_homes(Path(home))
         end = datetime.now(UTC).replace(second=0, microsecond=0)
         bench = BenchContext(
-            scratch, project_home, stock_home, end, days, repeats, report, read_ids, log_dir=settings.convo_home
+            scratch,
+            project_home,
+            stock_home,
+            end,
+            days,
+            repeats,
+            report,
+            read_ids,
+            log_dir=settings.convo_home,
+            app_interval=app_interval,
         )
         result.command = command
         result.machine["postgres"] = server_version(scratch.url)
         result.machine["wal_level"] = wal_level(scratch.url)
+        result.machine["server_settings"] = server_settings(scratch)
         seed_scratch(bench, result, conversations=conversations, history_rows=history_rows, seed=seed)
+        bench.app_histories_tables = _histories_source_tables(scratch) if history_rows else []
+        save(result)
         if only_freshness:
             bench_freshness(bench, result, samples_per_kind=freshness_samples)
             return result
         if only_crews:
             bench_many_crews(bench, result)
             return result
-        bench_link_tables(bench, result, batches=batches)
+        bench_link_tables(
+            bench, result, batches=batches and contenders, contenders=contenders, one_first_fill=one_first_fill
+        )
+        save(result)
         if history_rows:
             bench_histories(bench, result)
             bench_many_crews(bench, result)
+            save(result)
         with subscriber_server(scratch, report) if replication else nullcontext() as subscriber:
             if subscriber is not None:
                 bench_subscriber(bench, result, subscriber)
-            bench_app_beside_runs(
-                bench, result, interval=app_interval, histories=bool(history_rows), subscriber=subscriber
-            )
+            bench_app_beside_runs(bench, result, subscriber=subscriber)
+        save(result)
         if freshness_samples:
             bench_freshness(bench, result, samples_per_kind=freshness_samples)
         result.machine["checkpoint_before_bulk_measurements"] = bool(bench.settled)
@@ -499,6 +566,7 @@ def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int
             analytics_schema=scratch.analytics_schema,
             conversations=conversations,
             days=bench.days,
+            max_messages=result.max_messages,
             seed=seed,
             end=bench.end,
             report=report,
@@ -525,15 +593,29 @@ def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int
         result.record("seed_histories", "seed histories", "s", time.perf_counter() - started)
 
 
-def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool) -> None:
+def bench_link_tables(
+    bench: BenchContext, result: BenchReport, *, batches: bool, contenders: bool = True, one_first_fill: bool = False
+) -> None:
     scratch, report, repeats = bench.scratch, bench.report, bench.repeats
     runner = bench.runner(FRONT_LINK_ASSETS)
     bench_full_backfills(
-        bench, result, runner, key="", label="", empty_tables=lambda: _reset_front_links_to_never_filled(scratch)
+        bench,
+        result,
+        runner,
+        key="",
+        label="",
+        empty_tables=lambda: _reset_front_links_to_never_filled(scratch),
+        beside_app=one_first_fill,
     )
     result.counts.update({table: _count(scratch, scratch.source_schema, table) for table in FRONT_LINK_ASSETS})
     # Sized as the pipeline built them: the floor and the batches below rebuild them another way.
     result.sizes += _table_sizes(scratch, "source", scratch.source_schema, FRONT_LINK_ASSETS)
+    result.record(
+        "disk_used",
+        "disk used by the source and analytics schemas after the first fill (heap, indexes, TOAST; no WAL)",
+        "MB",
+        _schemas_disk_mb(scratch),
+    )
     bench_reruns(bench, result, runner, key="", label="")
 
     change_day = bench.end.date() - timedelta(days=max(bench.days // 2, 1))
@@ -600,6 +682,9 @@ def bench_link_tables(bench: BenchContext, result: BenchReport, *, batches: bool
             "s",
             _time_read_side(scratch),
         )
+    if not contenders:
+        report("the contenders (plain floor, materialized views, the seeds' batches) are left out")
+        return
     for attempt in range(repeats):
         report(f"plain set-based floor ({attempt + 1}/{repeats})")
         _truncate_front_links(scratch)
@@ -642,13 +727,23 @@ def bench_full_backfills(
     key: str,
     label: str,
     empty_tables: Callable[[], None],
+    beside_app: bool = False,
 ) -> None:
-    """`repeats` first full backfills of the runner's assets into emptied tables; keys and names start with key / label."""
-    for attempt in range(bench.repeats):
-        bench.report(f"{label}first full backfill through Dagster ({attempt + 1}/{bench.repeats})")
+    """`repeats` first full backfills of the runner's assets into emptied tables; keys and names start with key / label.
+
+    With `beside_app`, one first fill, with the app workload beside it: bench_app_beside_runs reports its app
+    figures with the other runs'."""
+    attempts = 1 if beside_app else bench.repeats
+    for attempt in range(attempts):
+        bench.report(f"{label}first full backfill through Dagster ({attempt + 1}/{attempts})")
         empty_tables()
         bench.settle()
-        run = runner.materialize_range()
+        if beside_app:
+            fill = RunBesideApp("first_fill", "first fill of the Front link tables", runner.materialize_range)
+            bench.first_fill_beside_app = measure_beside_app(bench, fill, failure_is_finding=False)
+            run = bench.first_fill_beside_app.dagster_run
+        else:
+            run = runner.materialize_range()
         result.record(
             f"{key}full_backfill_sql", f"{label}first full backfill: SQL", "s", run.sql_seconds, note=run.modes()
         )
@@ -926,23 +1021,64 @@ class RunBesideApp:
     attached: Callable[[], AbstractContextManager[object]] = nullcontext
 
 
+@dataclass
+class BesideOutcome:
+    """A run measured beside the app workload: what the app saw, how long the run took, how it ended."""
+
+    run: RunBesideApp
+    workload: WorkloadReport
+    seconds: float
+    failure: str | None
+    server_activity: dict[str, float]
+    dagster_run: DagsterRun | None
+
+    @property
+    def modes(self) -> str:
+        return self.dagster_run.modes() if self.dagster_run is not None else ""
+
+
+def measure_beside_app(bench: BenchContext, run: RunBesideApp, *, failure_is_finding: bool = True) -> BesideOutcome:
+    """Launch `run` (its tables emptied first, if it says how) with the app workload beside it.
+
+    A run that fails is a finding of this part, not the end of the benchmark, unless not `failure_is_finding`."""
+    scratch, report = bench.scratch, bench.report
+    if run.empty_tables is not None:
+        run.empty_tables()
+    report(f"app workload (a statement of each kind every {bench.app_interval * 1000:.0f} ms) beside the {run.label}")
+    failure, dagster_run = None, None
+    # A subscriber's catch-up, as its context closes, comes after the app stopped and the server's activity was read.
+    with run.attached():
+        server_before = _wal_and_requested_checkpoints(scratch)
+        with AppWorkload(
+            scratch.url, scratch.source_schema, interval=bench.app_interval, extra_tables=bench.app_histories_tables
+        ) as app:
+            started = time.perf_counter()
+            try:
+                dagster_run = run.launch()
+            except BenchError as exc:
+                if not failure_is_finding:
+                    raise
+                failure = str(exc)
+                report(f"  the run FAILED beside the app: {failure}")
+            seconds = time.perf_counter() - started
+        server_activity = _server_activity_since(scratch, server_before)
+    workload = app.report()
+    report(workload.summary())
+    return BesideOutcome(run, workload, seconds, failure, server_activity, dagster_run)
+
+
 def bench_app_beside_runs(
-    bench: BenchContext,
-    result: BenchReport,
-    *,
-    interval: float,
-    histories: bool,
-    subscriber: SubscriberServer | None = None,
+    bench: BenchContext, result: BenchReport, *, subscriber: SubscriberServer | None = None
 ) -> None:
     """The app workload (convo_benchmarks.app_workload) during a first fill with a logical subscriber attached
-    (given `subscriber`), a first fill, a range re-run, the project reconcile and a histories backfill, then alone for
-    as long as the longest of them: per run kind, the app's longest statement against the baseline's, and the longest
-    lock wait the pipeline caused.
+    (given `subscriber`), a first fill (unless bench_link_tables measured it beside the app already), a range
+    re-run, the project reconcile and a histories backfill (when the histories are seeded), then alone for as
+    long as the longest of them: per run kind, the app's longest statement against the baseline's, and the
+    longest lock wait the pipeline caused.
 
     Runs last: the app's writes (people re-created, recipients added) change what the other figures measure.
     """
     scratch, report = bench.scratch, bench.report
-    watched = _histories_source_tables(scratch) if histories else []
     front = bench.runner(FRONT_LINK_ASSETS)
     runs = []
     subscribed = None
@@ -958,13 +1094,16 @@ def bench_app_beside_runs(
                 subscribed.attached,
             )
         )
+    if bench.first_fill_beside_app is None:
+        runs.append(
+            RunBesideApp(
+                "first_fill",
+                "first fill of the Front link tables",
+                front.materialize_range,
+                lambda: _reset_front_links_to_never_filled(scratch),
+            )
+        )
     runs += [
-        RunBesideApp(
-            "first_fill",
-            "first fill of the Front link tables",
-            front.materialize_range,
-            lambda: _reset_front_links_to_never_filled(scratch),
-        ),
         RunBesideApp("range_rerun", "range re-run of the Front link tables", front.materialize_range),
         RunBesideApp(
             "project_reconcile",
@@ -972,7 +1111,7 @@ def bench_app_beside_runs(
             bench.runner((PROJECT_LINKS_TABLE,)).materialize_unpartitioned,
         ),
     ]
-    if histories:
+    if bench.app_histories_tables:
         runs.append(
             RunBesideApp(
                 "histories_backfill",
@@ -981,35 +1120,19 @@ def bench_app_beside_runs(
                 lambda: _truncate_histories_analytics(scratch),
             )
         )
-    beside: dict[str, tuple[RunBesideApp, WorkloadReport, float, str | None, str]] = {}
-    server_activity: dict[str, dict[str, float]] = {}
-    for run in runs:
-        if run.empty_tables is not None:
-            run.empty_tables()
-        report(f"app workload (a statement of each kind every {interval * 1000:.0f} ms) beside the {run.label}")
-        failure, modes = None, ""
-        # A subscriber's catch-up, as its context closes, comes after the app stopped and the server's activity was read.
-        with run.attached():
-            server_before = _wal_and_requested_checkpoints(scratch)
-            with AppWorkload(scratch.url, scratch.source_schema, interval=interval, extra_tables=watched) as app:
-                started = time.perf_counter()
-                try:
-                    modes = run.launch().modes()
-                except BenchError as exc:
-                    # A run that fails beside the app is a finding of this part, not the end of the benchmark.
-                    failure = str(exc)
-                    report(f"  the run FAILED beside the app: {failure}")
-                seconds = time.perf_counter() - started
-            server_activity[run.key] = _server_activity_since(scratch, server_before)
-        beside[run.key] = (run, app.report(), seconds, failure, modes)
-        report(app.report().summary())
+    outcomes = [bench.first_fill_beside_app] if bench.first_fill_beside_app is not None else []
+    outcomes += [measure_beside_app(bench, run) for run in runs]
     if subscribed is not None and subscribed.figures is not None:
         record_subscriber_figures(result, subscribed.figures, measured=False)
-    longest_run = max(seconds for _, _, seconds, _, _ in beside.values())
+    longest_run = max(outcome.seconds for outcome in outcomes)
     baseline_seconds = min(max(longest_run, APP_BASELINE_MIN_SECONDS), APP_BASELINE_MAX_SECONDS)
     report(f"app workload alone for {baseline_seconds:.0f} s (the baseline)")
     baseline = measure_baseline(
-        scratch.url, scratch.source_schema, baseline_seconds, interval=interval, extra_tables=watched
+        scratch.url,
+        scratch.source_schema,
+        baseline_seconds,
+        interval=bench.app_interval,
+        extra_tables=bench.app_histories_tables,
     )
     report(baseline.summary())
     result.record(
@@ -1018,21 +1141,22 @@ def bench_app_beside_runs(
         "s",
         baseline.longest_statement_ms / 1000,
     )
-    for key, (run, workload, seconds, failure, modes) in beside.items():
+    for outcome in outcomes:
+        key, label = outcome.run.key, outcome.run.label
         result.record(
             f"app_{key}_longest_statement",
-            f"app beside the {run.label}: longest statement",
+            f"app beside the {label}: longest statement",
             "s",
-            workload.longest_statement_ms / 1000,
+            outcome.workload.longest_statement_ms / 1000,
         )
         result.record(
             f"app_{key}_pipeline_wait",
-            f"app beside the {run.label}: longest lock wait caused by the pipeline",
+            f"app beside the {label}: longest lock wait caused by the pipeline",
             "s",
-            workload.longest_pipeline_wait_ms / 1000,
+            outcome.workload.longest_pipeline_wait_ms / 1000,
         )
         result.app_beside_runs[key] = app_figures(
-            run.label, workload, baseline, seconds, failure, modes, server_activity[key]
+            label, outcome.workload, baseline, outcome.seconds, outcome.failure, outcome.modes, outcome.server_activity
         )
 
 
@@ -1398,7 +1522,8 @@ class SensorTickTimes:
 
 def _time_sensor_tick(scratch: Scratch, changes: int) -> SensorTickTimes:
     """`changes` new recipients, then the SQL of the tick that finds them (the sensor's own
-    read_fingerprints and find_changed_day_ranges from the moment before them), fastest of SENSOR_TICK_TRIES,
+    read_fingerprints and find_changed_day_ranges from the moment before them, every bucket of the window read as
+    changed, as on a tick after the sensor's first), fastest of SENSOR_TICK_TRIES,
     without then with the recommended indexes, which are dropped afterwards."""
     with connect(scratch.url, autocommit=True) as conn:
         session = Session(conn, scratch.source_schema, scratch.analytics_schema)
@@ -1409,8 +1534,8 @@ def _time_sensor_tick(scratch: Scratch, changes: int) -> SensorTickTimes:
             times, found = [], 0
             for _ in range(SENSOR_TICK_TRIES):
                 started = time.perf_counter()
-                read_fingerprints(session, after)
-                day_ranges = find_changed_day_ranges(session, after)
+                changed = read_fingerprints(session, after).changed_buckets(FRONT_SOURCE, None)
+                day_ranges = find_changed_day_ranges(session, changed) if changed else []
                 times.append(time.perf_counter() - started)
                 found = sum(conversations for _, _, conversations, _ in day_ranges)
             return found, min(times)
@@ -1532,6 +1657,15 @@ def _table_sizes(
         {"schema": label, "table": name, "table_mb": round(heap / 2**20, 1), "index_mb": round(index / 2**20, 1)}
         for name, heap, index in rows
     ]
+
+
+def _schemas_disk_mb(scratch: Scratch) -> float:
+    with connect(scratch.url) as conn:
+        disk_bytes = conn.execute(
+            scratch.benchmark_sql("bench/select_schemas_disk_bytes.sql"),
+            {"schemas": [scratch.source_schema, scratch.analytics_schema]},
+        ).fetchone()[0]
+    return round(disk_bytes / 2**20, 1)
 
 
 # ---------------------------------------------------------------- output

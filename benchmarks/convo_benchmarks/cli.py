@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def add_seed_demo(commands: argparse._SubParsersAction) -> None:
     seed.add_argument(
         "--messages", type=not_negative, default=0, help="chat-history rows for the crews' histories tables; default 0"
     )
+    add_max_messages(seed)
     seed.add_argument(
         "--end",
         type=timestamp,
@@ -42,6 +44,16 @@ def add_seed_demo(commands: argparse._SubParsersAction) -> None:
     )
     seed.add_argument("--append", action="store_true", help="add another batch even though the tables hold data")
     seed.set_defaults(handler=cmd_seed_demo)
+
+
+def add_max_messages(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-messages",
+        type=positive,
+        default=None,
+        help="messages per Front conversation are 1 to MAX_MESSAGES, evenly; default the demo's own shape (about 8 "
+        "each); a low one makes a leaner demo, whose ten million conversations fit a disk",
+    )
 
 
 def add_bench(commands: argparse._SubParsersAction) -> None:
@@ -59,9 +71,22 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
         help="chat-history rows to seed in 3 crews; default 10 per conversation, 0 skips the histories",
     )
     bench.add_argument("--days", type=positive, default=30, help="days the conversations span; default 30")
+    add_max_messages(bench)
     bench.add_argument("--seed", type=int, default=1, help="seed of the demo data; default 1")
     bench.add_argument("--repeats", type=positive, default=3, help="runs per measurement (median, min, max); default 3")
     bench.add_argument("--skip-batches", action="store_true", help="skip the seeds' slow batch approach")
+    bench.add_argument(
+        "--skip-contenders",
+        action="store_true",
+        help="skip the contenders (the plain floor, the materialized views, the seeds' batches): references to "
+        "compare with, not the project's figures, that add most of an hour at 10,000,000 conversations",
+    )
+    bench.add_argument(
+        "--one-first-fill",
+        action="store_true",
+        help="time the Front links' first fill once, beside the app workload, instead of once alone and once "
+        "beside the app (at 10,000,000 conversations a first fill takes most of an hour)",
+    )
     bench.add_argument(
         "--read-ids", type=positive, default=1000, help="random ids per read-latency question; default 1000"
     )
@@ -95,7 +120,13 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
         help="after the seed, measure only the discovery over 1,000 crews (a full discovery of today, then ticks), "
         "without a logical subscriber",
     )
-    bench.add_argument("--json", dest="json_path", default=None, help="also write the figures to this JSON file")
+    bench.add_argument(
+        "--json",
+        dest="json_path",
+        default=None,
+        help="also write the figures to this JSON file (and, while the run goes, what it measured so far to "
+        "RUN.json.partial, removed at the end)",
+    )
     bench.set_defaults(handler=cmd_bench)
 
 
@@ -126,6 +157,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
                 days=args.days,
                 seed=args.seed,
                 messages=args.messages,
+                max_messages=args.max_messages,
                 append=args.append,
                 end=args.end,
                 report=say,
@@ -135,6 +167,19 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     for table, rows in counts.items():
         say(f"{table:<28} {rows:>12,}")
     return 0
+
+
+def partial_path(json_path: str) -> Path:
+    return Path(f"{json_path}.partial")
+
+
+def partial_saver(json_path: str | None) -> Callable[[object], None] | None:
+    """Writes the report so far beside `json_path`, so a run that fails after an hour keeps what it measured."""
+    if not json_path:
+        return None
+    from convo_benchmarks.bench import write_json
+
+    return lambda result: write_json(result, partial_path(json_path))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -150,6 +195,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             conversations=args.conversations,
             history_rows=args.history_rows,
             days=args.days,
+            max_messages=args.max_messages,
             seed=args.seed,
             repeats=args.repeats,
             settings=settings,
@@ -160,13 +206,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
             freshness_samples=args.freshness_samples,
             only_freshness=args.only_freshness,
             only_crews=args.only_crews,
+            contenders=not args.skip_contenders,
+            one_first_fill=args.one_first_fill,
+            save=partial_saver(args.json_path),
         )
     except (BenchError, ReplicationError) as exc:
         raise CliError(str(exc)) from None
-    print(format_run(result.as_dict()))
+    # The JSON first: the figures of an hour's run must not depend on their rendering.
     if args.json_path:
         write_json(result, Path(args.json_path))
+        partial_path(args.json_path).unlink(missing_ok=True)
         say(f"wrote {args.json_path}")
+    print(format_run(result.as_dict()))
     return 0
 
 

@@ -28,6 +28,7 @@ from convo_pipelines.lib.source_tables import SOURCE_TABLES  # the tables the se
 BULK_TABLES = ("front_conversations", "front_messages", "front_message_recipients", "conversations")
 CHUNK_CONVERSATIONS = 20_000
 PEOPLE_PER_CLIENT = 25  # fixed by convo_benchmarks/sql/seed/create_demo_people_plan.sql
+MAX_MESSAGES_PER_CONVERSATION = 15  # the demo's own shape: 1 to 15 messages, about 8
 
 Report = Callable[[str], None]
 
@@ -47,13 +48,18 @@ class DemoShape:
     unresolved_contact_methods: int
     users: int
     projects: int
+    max_messages: int = MAX_MESSAGES_PER_CONVERSATION
 
     @classmethod
-    def for_conversations(cls, conversations: int, days: int) -> DemoShape:
+    def for_conversations(
+        cls, conversations: int, days: int, max_messages: int = MAX_MESSAGES_PER_CONVERSATION
+    ) -> DemoShape:
         if conversations < 1:
             raise SeedError(f"--conversations must be at least 1, got {conversations}")
         if days < 1:
             raise SeedError(f"--days must be at least 1, got {days}")
+        if max_messages < 1:
+            raise SeedError(f"--max-messages must be at least 1, got {max_messages}")
         clients = max(3, round(conversations / 800))
         people = clients * PEOPLE_PER_CLIENT
         # People hold two contact methods on average; unresolved ones are about a tenth of all.
@@ -65,6 +71,7 @@ class DemoShape:
             unresolved_contact_methods=max(1, round(people * 2 / 9)),
             users=max(3, round(conversations / 400)),
             projects=max(5, round(conversations / 20)),
+            max_messages=max_messages,
         )
 
 
@@ -96,6 +103,7 @@ def seed_demo(
     days: int = 30,
     seed: int = 1,
     messages: int = 0,
+    max_messages: int | None = None,
     append: bool = False,
     end: datetime | None = None,
     report: Report = print,
@@ -104,8 +112,11 @@ def seed_demo(
 
     Everything commits in one transaction, histories included, so an interrupted seed leaves nothing.
     Refuses a database whose source tables hold data unless `append`, which adds an independent batch.
+    `max_messages` caps each Front conversation's messages (1 to `max_messages`, evenly; by default
+    MAX_MESSAGES_PER_CONVERSATION): a leaner demo for the largest benchmarks, whose disk the demo's own shape
+    would outgrow.
     """
-    shape = DemoShape.for_conversations(conversations, days)
+    shape = DemoShape.for_conversations(conversations, days, max_messages or MAX_MESSAGES_PER_CONVERSATION)
     if messages < 0:
         raise SeedError(f"--messages must be 0 or more, got {messages}")
     end = (end or datetime.now(UTC).replace(second=0, microsecond=0)).astimezone(UTC)
@@ -126,6 +137,7 @@ def seed_demo(
             "unresolved_contact_methods": shape.unresolved_contact_methods,
             "users": shape.users,
             "projects": shape.projects,
+            "max_messages": shape.max_messages,
         }
         counts = _seed_tables(conn, source_schema, analytics_schema, shape, params, report, into_empty=not appending)
         if messages > 0:

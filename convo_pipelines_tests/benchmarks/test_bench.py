@@ -23,7 +23,7 @@ import pytest
 
 from convo_benchmarks.bench import run_watching_rss
 from convo_benchmarks.bench_replication import LagSample, peak_lag_bytes, peak_lag_seconds
-from convo_benchmarks.bench_report import GENERATED_NOTICE, verdicts
+from convo_benchmarks.bench_report import GENERATED_NOTICE, scale_verdicts, verdicts
 from convo_pipelines.cli.database import embedded_is_running, embedded_pgdata
 from convo_pipelines.lib.db import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
@@ -45,6 +45,7 @@ LINK_MEASUREMENTS = {
     "full_backfill_checks",
     "full_backfill_overhead",
     "peak_rss",
+    "disk_used",
     "rerun_sql",
     "rerun_rows_written",
     "one_day_sql",
@@ -372,6 +373,25 @@ def test_the_many_crews_verdict_compares_the_median_tick_with_one_second() -> No
     assert "median 400.0 ms of SQL over 3 ticks (min 200.0 ms, max 800.0 ms)" in crews_verdict(0.4)
     assert crews_verdict(1.2).startswith("MISSED ")
     assert crews_verdict(None).startswith("NOT MEASURED ")
+
+
+def test_the_scale_verdict_compares_first_fills_of_the_same_shape_ten_times_apart() -> None:
+    def run(conversations: int, fill_seconds: float, max_messages: int | None = 3, only: str = "") -> dict:
+        figure = {"median": fill_seconds, "min": fill_seconds, "max": fill_seconds, "runs": 1}
+        shape = {} if max_messages is None else {"max_messages": max_messages}
+        return {"conversations": conversations, "only": only, "measurements": {"full_backfill_sql": figure}, **shape}
+
+    small, large = run(1_000_000, 100.0), run(10_000_000, 1150.0)
+    demo_small, other_only = run(1_000_000, 50.0, max_messages=None), run(1_000_000, 10.0, only="freshness")
+    [(small_title, large_title, verdict)] = scale_verdicts([demo_small, small, other_only, large])
+    assert (small_title, large_title) == (
+        "1,000,000 conversations, 1-3 messages each",
+        "10,000,000 conversations, 1-3 messages each",
+    )
+    assert verdict.line().startswith("MET ") and "11.50x (1150.00 s against 100.00 s)" in verdict.line()
+    [(_, _, missed)] = scale_verdicts([small, run(10_000_000, 1300.0)])
+    assert missed.line().startswith("MISSED ")
+    assert scale_verdicts([demo_small, large]) == []
 
 
 def test_bench_refuses_a_database_url_without_logical_wal_level_before_creating_anything(server_url: str) -> None:

@@ -245,3 +245,19 @@ def test_messages_add_crews_with_their_histories(database_url: str, db: psycopg.
     [histories_line] = [line for line in lines if line.startswith("  histories: ")]
     assert histories_line.startswith("  histories: 1/1 chunks of 500,000 rows, 300 rows, ")
     assert histories_line.endswith("ETA 0.0s")
+
+
+def test_max_messages_makes_a_leaner_demo_of_the_same_conversations(server_url: str, template_database: str) -> None:
+    with fresh_database(server_url, "convo_seed_lean", template_database) as url:
+        counts = _seed(url, max_messages=2)
+        with connect(url, autocommit=True) as conn:
+            fewest, most = conn.execute(
+                "select min(n), max(n) from (select count(*) as n from front_messages group by front_conversation_id) as m"
+            ).fetchone()
+    assert counts["front_conversations"] == CONVERSATIONS
+    assert (fewest, most) == (1, 2)
+
+
+def test_max_messages_below_one_is_refused_by_name() -> None:
+    with pytest.raises(SeedError, match="--max-messages must be at least 1, got 0"):
+        DemoShape.for_conversations(CONVERSATIONS, DAYS, max_messages=0)

@@ -14,6 +14,6 @@ select
     %(end)s::timestamptz - make_interval(secs => 1 + mod(numbered.h_at, %(days)s::bigint * 86400)) as created_at,
     mod(numbered.h, %(clients)s::bigint) as home_client_number,
     3 + mod(numbered.h / 1000, 4)::int as participant_count,
-    1 + mod(numbered.h / 10000, 15)::int as message_count,
+    1 + mod(numbered.h / 10000, %(max_messages)s::bigint)::int as message_count,
     5 + mod(numbered.h / 1000000, 175)::int as reply_minutes
 from numbered;

@@ -50,4 +50,8 @@ from recipients
 inner join pg_temp.demo_participant_plan as participant
     on
         participant.conversation_number = recipients.conversation_number
-        and participant.slot_number = recipients.slot_number;
+        and participant.slot_number = recipients.slot_number
+-- the chunk's participants by key range: joined by hash, the whole plan was read at every chunk
+where
+    participant.conversation_number >= %(first)s
+    and participant.conversation_number < %(last)s;

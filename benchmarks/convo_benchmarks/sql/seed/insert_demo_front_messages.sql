@@ -1,4 +1,4 @@
--- Inserts the messages of demo conversations [first, last): 1-15 each (about 8), a few minutes to hours apart, never after the end.
+-- Inserts the messages of demo conversations [first, last): 1 to max_messages each (1-15, about 8, by default), a few minutes to hours apart, never after the end.
 insert into {source}.front_messages (id, front_conversation_id, created_at, updated_at)
 select
     md5(%(salt)s || ':fm:' || plan.conversation_number || ':' || message.i)::uuid as id,
