@@ -94,9 +94,17 @@ def exports_of_env_command(env: dict[str, str]) -> dict[str, str]:
     )
 
 
-def backfill_range(today: date) -> tuple[date, date]:
-    """Three whole past days inside the 5-day demo (its first and last days are partial)."""
-    return today - timedelta(days=4), today - timedelta(days=2)
+def backfill_range(database_url: str) -> tuple[date, date]:
+    """Three whole past days inside the demo (its first and last days are partial), read from its data:
+    the demo is dated from the moment it is seeded, which may be a day later than the test's start."""
+    with psycopg.connect(psycopg_url(database_url)) as conn:
+        oldest, newest = conn.execute(
+            "select min(created_at at time zone 'UTC')::date, max(created_at at time zone 'UTC')::date "
+            "from public.front_conversations"
+        ).fetchone()
+    first, last = oldest + timedelta(days=1), oldest + timedelta(days=3)
+    assert last < newest, f"the demo's conversations span {oldest}..{newest}: fewer than three whole days"
+    return first, last
 
 
 def utc_midnight(day: date) -> datetime:
@@ -242,10 +250,10 @@ def test_a_backfill_launched_from_the_ui_fills_the_range_exactly_in_one_run(
 
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: .ci/run installs Debian's chromium"
     env = clean_environment(CONVO_HOME=str(convo_home))
-    first, last = backfill_range(datetime.now(UTC).date())
-
     with running_dev(tmp_path, env, *DEMO) as dev:
         dev.wait_until_serving()
+        database_url = exports_of_env_command(env)["DATABASE_URL"]
+        first, last = backfill_range(database_url)
         assert set(FRONT_LINK_ASSETS) <= dev.graphql_asset_keys(set(FRONT_LINK_ASSETS))
         mark_community_dialog_seen(dev)
         with sync_playwright() as playwright:
@@ -289,7 +297,6 @@ def test_a_backfill_launched_from_the_ui_fills_the_range_exactly_in_one_run(
         assert sorted(key["path"][0] for key in run["assetSelection"]) == sorted(FRONT_LINK_ASSETS)
         assert shown_runs == [run["runId"]]
 
-        database_url = exports_of_env_command(env)["DATABASE_URL"]
         start, end = utc_midnight(first), utc_midnight(last + timedelta(days=1))
         with psycopg.connect(psycopg_url(database_url)) as conn:
             expected_people = expected_people_links(conn, "public", start, end)
