@@ -461,7 +461,30 @@ def describe_data(run: Run) -> str:
             text += f" ({counts['histories_sessions']:,} session-days)"
     if "seed_many_crews" in run["measurements"]:
         text += "; then 1,000 more crews for the discovery ticks over 1,000 crews"
+    if run.get("first_fill_beside_app"):
+        text += "; its first fill timed once, beside the app workload (`--one-first-fill`)"
+    if run.get("contenders") is False:
+        text += "; no contenders (`--skip-contenders`)"
     return text
+
+
+def server_settings_lines(runs: Sequence[Run], titles: Sequence[str]) -> list[str]:
+    """The PostgreSQL settings a bulk write depends on, once when every run that recorded them had the same."""
+    recorded = [
+        (title, run["machine"]["server_settings"])
+        for title, run in zip(titles, runs, strict=True)
+        if run["machine"].get("server_settings")
+    ]
+    if not recorded:
+        return []
+
+    def shown(settings: dict[str, str]) -> str:
+        return ", ".join(f"`{name}` {value}" for name, value in settings.items())
+
+    if all(settings == recorded[0][1] for _, settings in recorded):
+        which = "every run" if len(recorded) == len(runs) else ", ".join(title for title, _ in recorded)
+        return [f"PostgreSQL settings of {which}: {shown(recorded[0][1])}.", ""]
+    return [*(f"- PostgreSQL settings at {title}: {shown(settings)}." for title, settings in recorded), ""]
 
 
 def read_table(runs: Sequence[Run], titles: Sequence[str]) -> list[str]:
@@ -550,6 +573,7 @@ def figures_section(runs: Sequence[Run]) -> list[str]:
         + (f", wal_level = {machine['wal_level']}" if machine.get("wal_level") else "")
         + ".",
         "",
+        *server_settings_lines(runs, titles),
         *_settling_note(runs),
         "Commands:",
         "",
@@ -632,6 +656,10 @@ instead:
 - the seeds' batches of 500 (left out with `--skip-batches`);
 - a materialized view of each link join with its indexes: built, then `REFRESH MATERIALIZED VIEW
   CONCURRENTLY` with nothing changed and after one change.
+
+At ten million conversations these contenders would add most of an hour, so that run leaves them out
+(`--skip-contenders`) and times its one first fill beside the app workload (`--one-first-fill`)
+instead of once alone and once beside it; its description below says so.
 
 It also times the late-change sensor's SQL for a tick that finds 100 new recipients, on the source as
 it comes and with the indexes [Deploying on your database](deploying.md#deploying-on-your-database)

@@ -329,7 +329,63 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     assert "old figures" not in text and text.startswith("# Performance") and GENERATED_NOTICE in text
     assert report["command"] in text and "| first full backfill: SQL |" in text and "p95 speed-up" in text
     assert "The logical subscriber at 300 conversations" in text and "wal_level = logical" in text
+    assert "PostgreSQL settings of every run: `checkpoint_timeout`" in text and "`shared_buffers`" in text
     assert text.count("MET ") + text.count("MISSED ") + text.count("NOT MEASURED ") == AIMS
+
+
+CONTENDER_MEASUREMENTS = {
+    "plain_floor",
+    "seeds_batches",
+    "matview_build",
+    "matview_refresh_unchanged",
+    "matview_refresh_after_change",
+}
+
+
+# The ten-million run's options on a small seed: a dozen `dagster asset materialize` processes, about a minute.
+@pytest.mark.slow
+def test_bench_without_contenders_times_its_one_first_fill_beside_the_app(server_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "one_fill.json"
+    before = scratch_leftovers(server_url)
+    run_bench(
+        out,
+        [
+            *("--conversations", "300", "--history-rows", "0", "--days", "5", "--repeats", "1"),
+            *("--read-ids", "20", "--freshness-samples", "0", "--skip-replication"),
+            *("--skip-contenders", "--one-first-fill"),
+        ],
+        DATABASE_URL=server_url,
+    )
+    report = json.loads(out.read_text())
+    figures = report["measurements"]
+    assert (report["contenders"], report["first_fill_beside_app"]) == (False, True)
+    beside = report["app_beside_runs"]
+    assert set(beside) == {"first_fill", "range_rerun", "project_reconcile"}
+    assert set(figures) == LINK_MEASUREMENTS - CONTENDER_MEASUREMENTS | {
+        "app_baseline_longest_statement",
+        *(f"app_{kind}_{figure}" for kind in beside for figure in ("longest_statement", "pipeline_wait")),
+    }
+    # ONE first fill: its SQL and its app figures come from the same run, a real first fill.
+    assert figures["full_backfill_sql"]["runs"] == figures["app_first_fill_longest_statement"]["runs"] == 1
+    assert figures["full_backfill_sql"]["note"] == "people_front_conversations bulk, clients_front_conversations bulk"
+    assert beside["first_fill"]["run_modes"] == figures["full_backfill_sql"]["note"]
+    assert beside["first_fill"]["statements"] >= 20 and beside["first_fill"]["run_failure"] is None
+    assert "AccessShareLock" in beside["first_fill"]["workload"]["pipeline_lock_modes"]["front_message_recipients"]
+    assert {"shared_buffers", "max_wal_size", "synchronous_commit"} <= set(report["machine"]["server_settings"])
+    assert not Path(f"{out}.partial").exists()  # what it saved while it ran, removed once the JSON is whole
+    assert scratch_leftovers(server_url) == before
+
+    page = tmp_path / "performance.md"
+    rendered = subprocess.run(
+        [CLI, "bench-report", str(out), "--page", str(page)],
+        env=environment_without(BENCH_UNSET),
+        capture_output=True,
+        text=True,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    text = page.read_text()
+    assert "its first fill timed once, beside the app workload (`--one-first-fill`)" in text
+    assert "no contenders (`--skip-contenders`)" in text and "| plain floor" not in text
 
 
 MANY_CREWS_MEASUREMENTS = {key for key in HISTORIES_MEASUREMENTS if "1000_crews" in key} | {"seed_many_crews"}
