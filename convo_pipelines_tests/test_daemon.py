@@ -327,18 +327,17 @@ def deployments(
 def test_schedule_and_sensor_fire_through_the_daemon_and_nothing_fires_when_disabled(deployments) -> None:
     running, stopped = deployments
     both = (running, stopped)
+    # Dated the moment they are written, once the daemons run, as are the later ones: a tick created after
+    # them then covers their UTC day even when the test runs across midnight.
     first_messages = [
-        ("session-a", timedelta(seconds=90), langchain("human", "hello, is anyone there?")),
-        ("session-a", timedelta(seconds=80), langchain("ai", "yes, how can I help?")),
+        ("session-a", timedelta(milliseconds=1), langchain("human", "hello, is anyone there?")),
+        ("session-a", timedelta(0), langchain("ai", "yes, how can I help?")),
     ]
     later_messages = [
         ("session-a", timedelta(0), langchain("human", "thanks!")),
         ("session-b", timedelta(seconds=1), langchain("human", "a new conversation")),
         ("session-b", timedelta(0), langchain("ai", "welcome")),
     ]
-    for target in both:
-        write_chat_messages(target.db, first_messages)
-
     with ExitStack() as daemons:
         started = time.monotonic()
         daemons.enter_context(
@@ -356,10 +355,13 @@ def test_schedule_and_sensor_fire_through_the_daemon_and_nothing_fires_when_disa
         expected_link = add_late_recipient(running, late_change)
         assert add_late_recipient(stopped, late_change) == expected_link
 
-        # The schedule's first tick: a full read of today's messages.
+        # A tick after the first messages reads them.
+        first_written = datetime.now().astimezone()
+        for target in both:
+            write_chat_messages(target.db, first_messages)
         first_tick = wait_for(
-            "the first discovery run",
-            lambda: finished_run(running, "dagster/schedule_name", DISCOVERY_SCHEDULE),
+            "a discovery run of a tick after the first messages",
+            lambda: finished_run(running, "dagster/schedule_name", DISCOVERY_SCHEDULE, created_after=first_written),
             TICK_RUN_TIMEOUT,
             *both,
         )

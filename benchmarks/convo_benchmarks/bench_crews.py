@@ -11,7 +11,7 @@ tables and their analytics rows are removed afterwards, so the rest of the bench
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
@@ -56,8 +56,9 @@ def bench_many_crews(bench: BenchContext, result: BenchReport, *, crews: int = M
         )
         for attempt in range(bench.short_repeats):
             report(f"histories: discovery tick over {crews:,} crews ({attempt + 1}/{bench.short_repeats})")
-            sessions = add_tick_sessions(scratch)
-            tick = runner.materialize_partition(today, run_config=discovery_tick_run_config())
+            # The sessions' own day: after midnight a tick of the day the full discovery read would find none.
+            sessions, day = add_tick_sessions(scratch)
+            tick = runner.materialize_partition(day, run_config=discovery_tick_run_config())
             label = f"discovery tick, {crews:,} crews, {sessions} with a new session"
             result.record(
                 "discovery_tick_1000_crews_sql", f"{label}: SQL", "s", tick.sql_seconds, note=crews_note(tick)
@@ -112,8 +113,9 @@ def seed_many_crews(scratch: Scratch, *, crews: int, days: int) -> None:
                 conn.execute(scratch.benchmark_sql("bench/insert_many_crews.sql"))
 
 
-def add_tick_sessions(scratch: Scratch) -> int:
-    """One new session, written now, in every TICK_EVERY_NTH_CREW-th crew with messages; returns how many crews got one."""
+def add_tick_sessions(scratch: Scratch) -> tuple[int, date]:
+    """One new session, written now, in every TICK_EVERY_NTH_CREW-th crew with messages, in one transaction; returns
+    how many crews got one and the UTC day of their messages (the partition a tick must read)."""
     with connect(scratch.url) as conn:
         tables = [
             row[0]
@@ -127,7 +129,8 @@ def add_tick_sessions(scratch: Scratch) -> int:
                 scratch.benchmark_sql("bench/insert_new_histories_sessions.sql", histories_table=table),
                 {"sessions": 1, "messages_per_session": TICK_MESSAGES_PER_SESSION},
             )
-    return len(tables)
+        written = conn.execute(scratch.benchmark_sql("bench/select_database_now.sql")).fetchone()[0]
+    return len(tables), written.astimezone(UTC).date()
 
 
 def remove_many_crews(scratch: Scratch) -> None:

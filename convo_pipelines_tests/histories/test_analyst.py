@@ -211,12 +211,14 @@ def test_an_analyst_gets_the_known_results_of_the_analysts_pages_queries(
     analyst: psycopg.Connection, db: psycopg.Connection, scenario: Scenario
 ) -> None:
     sessions, summaries = oracle_sessions(db, scenario), oracle_summaries(db, scenario)
-    today = analyst.execute("select current_date").fetchone()[0]
-    for title, query in page_analyst_queries().items():
-        expected = EXPECTED[title](sessions, summaries, today)
-        assert expected, f"the data gives {title!r} no rows: the comparison would prove little"
-        rows = analyst.execute(query).fetchall()
-        assert answered(title, rows) == expected, title
+    # One transaction: every query's current_date is the one the expected rows are computed for, even at midnight.
+    with analyst.transaction():
+        today = analyst.execute("select current_date").fetchone()[0]
+        for title, query in page_analyst_queries().items():
+            expected = EXPECTED[title](sessions, summaries, today)
+            assert expected, f"the data gives {title!r} no rows: the comparison would prove little"
+            rows = analyst.execute(query).fetchall()
+            assert answered(title, rows) == expected, title
 
 
 def test_an_analyst_is_refused_the_application_tables_and_any_write(
