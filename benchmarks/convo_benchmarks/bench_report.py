@@ -463,6 +463,10 @@ def describe_data(run: Run) -> str:
         text += "; then 1,000 more crews for the discovery ticks over 1,000 crews"
     if run.get("first_fill_beside_app"):
         text += "; its first fill timed once, beside the app workload (`--one-first-fill`)"
+        rerun_rows = median(run, "rerun_rows_written")
+        if "rerun_after_app_sql" not in run["measurements"] and rerun_rows:
+            # A run from before bench_rerun_after_app: its first re-run took in the app's writes.
+            text += f", so its re-run took in what the app wrote meanwhile ({rerun_rows:,.0f} rows written)"
     if run.get("contenders") is False:
         text += "; no contenders (`--skip-contenders`)"
     return text
@@ -659,7 +663,8 @@ instead:
 
 At ten million conversations these contenders would add most of an hour, so that run leaves them out
 (`--skip-contenders`) and times its one first fill beside the app workload (`--one-first-fill`)
-instead of once alone and once beside it; its description below says so.
+instead of once alone and once beside it, a re-run then taking in what the app wrote meanwhile; its
+description below says so.
 
 It also times the late-change sensor's SQL for a tick that finds 100 new recipients, on the source as
 it comes and with the indexes [Deploying on your database](deploying.md#deploying-on-your-database)

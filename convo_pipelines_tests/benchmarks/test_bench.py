@@ -362,6 +362,8 @@ def test_bench_without_contenders_times_its_one_first_fill_beside_the_app(server
     beside = report["app_beside_runs"]
     assert set(beside) == {"first_fill", "range_rerun", "project_reconcile"}
     assert set(figures) == LINK_MEASUREMENTS - CONTENDER_MEASUREMENTS | {
+        "rerun_after_app_sql",
+        "rerun_after_app_rows_written",
         "app_baseline_longest_statement",
         *(f"app_{kind}_{figure}" for kind in beside for figure in ("longest_statement", "pipeline_wait")),
     }
@@ -371,6 +373,9 @@ def test_bench_without_contenders_times_its_one_first_fill_beside_the_app(server
     assert beside["first_fill"]["run_modes"] == figures["full_backfill_sql"]["note"]
     assert beside["first_fill"]["statements"] >= 20 and beside["first_fill"]["run_failure"] is None
     assert "AccessShareLock" in beside["first_fill"]["workload"]["pipeline_lock_modes"]["front_message_recipients"]
+    # What the app wrote beside the fill is taken in by a re-run of its own: the timed re-run finds nothing changed.
+    assert figures["rerun_after_app_rows_written"]["min"] >= 1
+    assert figures["rerun_rows_written"]["max"] == 0
     assert {"shared_buffers", "max_wal_size", "synchronous_commit"} <= set(report["machine"]["server_settings"])
     assert not Path(f"{out}.partial").exists()  # what it saved while it ran, removed once the JSON is whole
     assert scratch_leftovers(server_url) == before
