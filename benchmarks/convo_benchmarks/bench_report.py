@@ -467,6 +467,9 @@ def describe_data(run: Run) -> str:
         if "rerun_after_app_sql" not in run["measurements"] and rerun_rows:
             # A run from before bench_rerun_after_app: its first re-run took in the app's writes.
             text += f", so its re-run took in what the app wrote meanwhile ({rerun_rows:,.0f} rows written)"
+        if not run.get("app_beside_runs"):
+            # What `bench --json` saved before the app's part (RUN.json.partial): the fill's app figures come there.
+            text += "; the run stopped before the app's part, so neither that fill's app figures nor a baseline"
     if run.get("contenders") is False:
         text += "; no contenders (`--skip-contenders`)"
     return text

@@ -23,7 +23,7 @@ import pytest
 
 from convo_benchmarks.bench import run_watching_rss
 from convo_benchmarks.bench_replication import LagSample, peak_lag_bytes, peak_lag_seconds
-from convo_benchmarks.bench_report import GENERATED_NOTICE, scale_verdicts, verdicts
+from convo_benchmarks.bench_report import GENERATED_NOTICE, describe_data, scale_verdicts, verdicts
 from convo_pipelines.cli.database import embedded_is_running, embedded_pgdata
 from convo_pipelines.lib.db import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
@@ -434,6 +434,24 @@ def test_the_many_crews_verdict_compares_the_median_tick_with_one_second() -> No
     assert "median 400.0 ms of SQL over 3 ticks (min 200.0 ms, max 800.0 ms)" in crews_verdict(0.4)
     assert crews_verdict(1.2).startswith("MISSED ")
     assert crews_verdict(None).startswith("NOT MEASURED ")
+
+
+def test_a_run_saved_before_the_apps_part_says_its_one_fill_has_no_app_figures() -> None:
+    figure = {"median": 5.0, "min": 5.0, "max": 5.0, "runs": 1}
+    run = {
+        "conversations": 300,
+        "days": 5,
+        "counts": {},
+        "max_messages": 3,
+        "first_fill_beside_app": True,
+        "measurements": {"rerun_after_app_sql": figure, "rerun_rows_written": figure},
+        "app_beside_runs": {},
+    }
+    assert "the run stopped before the app's part" in describe_data(run)
+    assert "stopped" not in describe_data({**run, "app_beside_runs": {"first_fill": {}}})
+    # Before bench_rerun_after_app, the first re-run took in the app's writes, and the page says how many.
+    del run["measurements"]["rerun_after_app_sql"]
+    assert "its re-run took in what the app wrote meanwhile (5 rows written)" in describe_data(run)
 
 
 def test_the_scale_verdict_compares_first_fills_of_the_same_shape_ten_times_apart() -> None:
