@@ -505,9 +505,7 @@ def run_links_bench(
         if only_crews:
             bench_many_crews(bench, result)
             return result
-        bench_link_tables(
-            bench, result, batches=batches and contenders, contenders=contenders, one_first_fill=one_first_fill
-        )
+        bench_link_tables(bench, result, batches=batches, contenders=contenders, one_first_fill=one_first_fill)
         save(result)
         if history_rows:
             bench_histories(bench, result)
