@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -127,3 +128,24 @@ def materialize_front_links_command(first: str, last: str, run_config: dict | No
         *(["--partition", first] if first == last else ["--partition-range", f"{first}...{last}"]),
         *(["--config-json", json.dumps(run_config)] if run_config else []),
     ]  # fmt: skip
+
+
+def watch_while(database_url: str, read: Callable[[psycopg.Connection], object], run: Callable[[], object]) -> list:
+    """What `read` returns in another session, every few milliseconds while `run` goes."""
+    seen: list = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with psycopg.connect(database_url, autocommit=True) as watcher:
+            while not done.is_set():
+                seen.append(read(watcher))
+                time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run()
+    finally:
+        done.set()
+        watcher.join()
+    return seen

@@ -34,6 +34,7 @@ def test_pipeline_transactions_run_without_jit_and_leave_no_setting_on_the_sessi
                 assert (jit(pipeline), flush_after(pipeline)) == ("off", "256kB")
                 pipeline.execute(read_sql("links/set_staging_settings.sql"))
                 assert jit(pipeline) == "on"
+                pipeline.execute(read_sql("links/set_hashed_distinct_settings.sql"))
                 assert pipeline.execute("select current_setting('enable_sort')").fetchone()[0] == "off"
             # SET LOCAL: gone with the transaction.
             assert (jit(pipeline), flush_after(pipeline)) == ("on", "0")

@@ -26,9 +26,9 @@ from convo_pipelines.defs.links.assets import (
 )
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, PEOPLE_LINKS
-from convo_pipelines.defs.links.writes import Chunk, chunk_window, front_oracle
+from convo_pipelines.defs.links.writes import Chunk, chunk_window, front_oracle, owner_batches
 from convo_pipelines.defs.partitions import daily_partitions
-from convo_pipelines_tests.helpers import materialize_front_links_command, wait_until
+from convo_pipelines_tests.helpers import materialize_front_links_command, wait_until, watch_while
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_array_inconsistencies,
@@ -562,12 +562,14 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     meta = metadata_of(results[0], PEOPLE)
     assert (meta["mode"], meta["rows_inserted_in_range"]) == ("diff", expected)
     assert list(_link_foreign_keys(db, PEOPLE).values()) == [True, True]
-    # The missing links go in by their conversations' hours, in transactions of about 5 each, each logged with rate and ETA.
+    # The missing links go in by their owners, in transactions of about 5 each, each logged with rate and ETA.
     messages = [entry.user_message for entry in instance.all_logs(results[0].run_id)]
     batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: missing links: ")]
     batches = len(batch_lines)
     assert batches >= 2
-    assert batch_lines[-1].startswith(f"{PEOPLE}: missing links: {batches}/{batches} batches, {expected:,} rows")
+    assert batch_lines[-1].startswith(
+        f"{PEOPLE}: missing links: {batches}/{batches} batches of owners, {expected:,} rows"
+    )
     assert "ETA" in batch_lines[-1]
     assert any(0 < count < expected for count in committed_counts), sorted(set(committed_counts))
 
@@ -845,12 +847,14 @@ def test_chunk_window_groups_consecutive_days_up_to_the_cap() -> None:
     ]
     assert chunk_window(BEGINNING_OF_TIME, jan(10), counts, 100) == [Chunk(BEGINNING_OF_TIME, jan(10), 17)]
     assert chunk_window(jan(3), jan(10), [], 100) == []
-    # Hours (the missing links of a batch): cut at the hour, not at midnight.
-    hours = [(jan(3).replace(hour=0), 3), (jan(3).replace(hour=5), 4), (jan(3).replace(hour=9), 1)]
-    assert chunk_window(jan(3), jan(4), hours, 5) == [
-        Chunk(jan(3), jan(3).replace(hour=5), 3),
-        Chunk(jan(3).replace(hour=5), jan(4), 5),
-    ]
+
+
+def test_owner_batches_group_missing_links_by_owner_up_to_the_cap_and_say_where_the_next_diff_starts() -> None:
+    pending = [("a", 400), ("b", 500), ("c", 2_500), ("d", 1), ("e", 999)]
+    assert owner_batches(pending, 1_000) == ([["a", "b"], ["c"], ["d", "e"]], None)
+    # A diff hands over at most that many owners, and one more when there are more: the next covers those after.
+    assert owner_batches(pending[:3], 1_000, handed_over=2) == ([["a", "b"]], "b")
+    assert owner_batches(pending[:2], 1_000, handed_over=2) == ([["a", "b"]], None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1037,7 +1041,7 @@ def test_a_first_fill_writes_the_table_itself_in_committed_chunks_and_keeps_all_
                 postgres,
                 [people_front_conversations],
                 FULL_RANGE,
-                run_config={"ops": {PEOPLE: {"config": {"max_fill_chunk_conversations": 3}}}},
+                run_config={"ops": {PEOPLE: {"config": {"max_fill_slice_links": 3}}}},
             ),
         )
         expected = expected_people_links(db, SCHEMA)
@@ -1058,23 +1062,9 @@ def test_a_first_fill_writes_the_table_itself_in_committed_chunks_and_keeps_all_
 
 def _committed_counts_while(database_url: str, run: Callable[[], object]) -> list[int]:
     """The people links another session sees committed, read every few milliseconds while `run` goes."""
-    counts: list[int] = []
-    done = threading.Event()
-
-    def watch() -> None:
-        with psycopg.connect(database_url, autocommit=True) as watcher:
-            while not done.is_set():
-                counts.append(watcher.execute(f"select count(*) from {PEOPLE}").fetchone()[0])
-                time.sleep(0.002)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        run()
-    finally:
-        done.set()
-        watcher.join()
-    return counts
+    return watch_while(
+        database_url, lambda watcher: watcher.execute(f"select count(*) from {PEOPLE}").fetchone()[0], run
+    )
 
 
 def _table_identity(db: psycopg.Connection, table: str) -> tuple:
@@ -1188,7 +1178,7 @@ def test_a_person_the_app_deletes_while_their_links_are_inserted_is_left_unlinke
     result, waiting = run_people_links_while_the_app_deletes(db, database_url, postgres, first)
     # The insert's foreign-key check waited for the app's delete and failed once it committed: the insert
     # alone is tried again (a savepoint), with a snapshot that no longer sees the person.
-    assert waiting.startswith("-- Inserts the missing links"), waiting
+    assert waiting.startswith("-- Inserts missing Front links"), waiting
     assert result.success
     linked = {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
     assert second in linked and first not in linked

@@ -1,14 +1,11 @@
--- Gives the rest of this transaction's staging of a link table's rows (a CREATE TABLE AS of its oracle) memory for its hashes, parallel workers the planner does not price out, a hashed DISTINCT, and the server's own JIT setting.
+-- Gives the rest of this transaction's staging of a link table's rows (a CREATE TABLE AS of its oracle) memory for its hashes and sorts, parallel workers the planner does not price out, and the server's own JIT setting.
 -- At the default price of 0.1 per row passed from a worker to the leader, or with random reads priced
 -- as cheaply as the project reconcile prices them, the planner keeps the DISTINCT of millions of pairs in
 -- one process, nearly twice as slow as with these settings. A small window still walks the indexes at
 -- the server's own price of random reads.
--- With sorting allowed, the DISTINCT of tens of millions of joined recipients is sorted on disk in every
--- worker (an external merge) and merged, slower than hashed in memory.
 -- A hash that outgrows its memory spills to disk in batches, as a sort would.
 -- JIT, off in the pipeline's sessions, is the server's own setting again here: it speeds up that DISTINCT.
 set local work_mem = '256MB';
 set local parallel_tuple_cost = 0.01;
 set local random_page_cost to default;
-set local enable_sort = off;
 set local jit to default

@@ -33,6 +33,7 @@ from convo_pipelines.defs.links.tables import (
 )
 from convo_pipelines.defs.links.writes import (
     Chunk,
+    end_first_fill,
     fill_project_links,
     front_link_guarantees,
     in_retried_transaction,
@@ -85,6 +86,8 @@ def materialize_front_links(
             plan = plan_front_writes(session, spec, start, end, config)
             counts = write_front_chunks(session, spec, plan, context.log.info)
             mode, chunk_count = plan.mode, len(plan.chunks)
+            # A first fill ends here, or a window with no chunk takes over from a killed one; a scoped run's transaction did.
+            end_first_fill(session, spec, context.log.info)
         keys = ensure_foreign_keys(session, spec.table, spec.foreign_keys, context.log.info)
         guarantees = front_link_guarantees(session, spec)
         # Counting the whole table would cost more than a scoped run itself; its next full run counts.

@@ -7,9 +7,11 @@ import uuid
 import dagster as dg
 from pydantic import Field
 
-# Conversations per transaction of a first fill: small enough that a logical subscriber applies each
-# without holding much in memory, large enough that the fill stays a few parallel statements per chunk.
+# Conversations per transaction while a table without its foreign keys is diffed: small enough that a logical
+# subscriber applies each without holding much in memory, large enough to stay a few parallel statements each.
 FILL_CHUNK_CONVERSATIONS = 50_000
+# Links per transaction of a first fill that staged its pairs: the same bound for a subscriber, in links.
+FILL_SLICE_LINKS = 100_000
 
 
 class FrontLinksConfig(dg.Config):
@@ -29,10 +31,19 @@ class FrontLinksConfig(dg.Config):
         default=FILL_CHUNK_CONVERSATIONS,
         ge=1,
         description=(
-            "While the table has none of its foreign keys yet (its first fill, or what a killed first fill "
-            "left), consecutive days are grouped into transactions of at most this many conversations, each "
+            "While the table has none of its foreign keys yet but holds links (what a killed first fill "
+            "left), consecutive days are diffed in transactions of at most this many conversations, each "
             "committed on its own: a logical subscriber (Zero) receives the fill in bounded transactions, "
             "and a killed run keeps what it committed."
+        ),
+    )
+    max_fill_slice_links: int = Field(
+        default=FILL_SLICE_LINKS,
+        ge=1,
+        description=(
+            "A first fill (the table empty, without its foreign keys) stages the pairs of its whole range "
+            "once, then inserts them in transactions of at most this many links, in owner order, each "
+            "committed on its own: the same bound for a logical subscriber, counted in links."
         ),
     )
     max_insert_batch_rows: int = Field(
@@ -40,7 +51,7 @@ class FrontLinksConfig(dg.Config):
         ge=1,
         description=(
             "Once the table has its foreign keys, a window with more missing links than this inserts them in "
-            "transactions of about this many, cut by their conversations' UTC hours (a busier hour is one). "
+            "transactions of about this many, cut by their owners (an owner with more is one). "
             "Each insert's foreign-key checks hold the linked people and conversations against the app's "
             "deletes until commit, so a smaller batch makes the app's delete of a person wait less; a window "
             "with fewer missing links (every usual run) is diffed in one transaction."

@@ -9,17 +9,25 @@ source row. Then `ensure_foreign_keys` adds each missing key NOT VALID (a moment
 on the referenced source table, under the short lock_timeout, retried), removes the links whose
 referenced row the app deleted before the key existed, and validates the key, which blocks neither reads
 nor writes. A foreign key is never dropped: that takes ACCESS EXCLUSIVE on the referenced source table.
+
+A Front link table's first fill stages the pairs of its whole range once, in an unlogged table of the
+analytics schema, and inserts them chunk by chunk; it also writes the table without its index by owner newest
+first when its role may build it back, once, sorted. Which state the table is in is read from the catalog in
+each transaction, never remembered by a session: the fill owns the empty table's windows only while its staged
+pairs exist, and every other writer drops them and builds the index back before it writes (take_over_from_first_fill),
+so a killed fill leaves a table the next run makes whole.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.defs.links.tables import ForeignKey
+from convo_pipelines.defs.links.tables import ForeignKey, FrontLinkTable
 from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, wait_for_own_lock
 from convo_pipelines.lib.session import Session
 
@@ -60,6 +68,86 @@ def link_foreign_keys(session: Session, table: str) -> dict[str, bool]:
         session.sql("links/select_link_foreign_keys.sql"), {"schema": session.source_schema, "table": table}
     ).fetchall()
     return dict(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Secondary indexes
+
+
+def secondary_indexes_present(session: Session, spec: FrontLinkTable) -> bool:
+    """True when `spec.table` has both its secondary indexes (by conversation, by owner newest first)."""
+    names = [spec.conversation_index, spec.newest_index]
+    statement = session.sql("links/select_front_link_secondary_indexes.sql")
+    present = session.execute(statement, {"schema": session.source_schema, "index_names": names}).fetchone()[0]
+    return present == len(names)
+
+
+def drop_newest_index_of_empty_table(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> bool:
+    """Drop the index by owner newest first of `spec.table` for its first fill, when the table is empty, has no
+    foreign key and has both its secondary indexes; True when this call dropped it. A reader holding the table past the short
+    lock_timeout leaves it, and so does a role that could not build it back (the least-privileged writer role
+    has no CREATE in the source schema): the fill then keeps it up row by row, as slower but as exact."""
+    if not may_build_indexes(session):
+        log(f"{spec.table}: filled with all its indexes kept: the role has no CREATE on the schema to build one back")
+        return False
+    try:
+        with session.conn.transaction():
+            lock_link_table(session, spec.table)
+            if (
+                link_foreign_keys(session, spec.table)
+                or not link_table_is_empty(session, spec.table)
+                or not secondary_indexes_present(session, spec)
+            ):
+                return False
+            set_short_lock_timeout(session.conn)
+            session.execute(session.sql("links/drop_front_link_newest_index.sql", **_index_identifiers(spec)))
+    except psycopg.errors.LockNotAvailable:
+        log(f"{spec.table}: filled with all its indexes kept: a transaction held the table")
+        return False
+    log(f"{spec.table}: first fill without its index by owner newest first, built once its rows are in")
+    return True
+
+
+def first_fill_staged(session: Session, spec: FrontLinkTable) -> int | None:
+    """The oid of a first fill's staged pairs of `spec.table`, None when there are none: while the table a fill
+    staged exists, that fill owns the table's windows; its name alone would also match a later fill's."""
+    params = {"schema": session.analytics_schema, "first_fill": spec.first_fill_table}
+    return session.execute(session.sql("links/select_front_link_first_fill_staged.sql"), params).fetchone()[0]
+
+
+def take_over_from_first_fill(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> None:
+    """Inside the caller's transaction, which holds the table's writers' lock: end any first fill's hold on
+    `spec.table` before writing it, by dropping the pairs it staged (its next chunk then diffs) and building the
+    secondary index it dropped. A fill's own last write does the same; so does the run after a killed fill."""
+    if first_fill_staged(session, spec) is not None:
+        session.execute(session.sql("links/drop_front_link_first_fill.sql", first_fill=spec.first_fill_table))
+    build_missing_secondary_indexes(session, spec, log)
+
+
+def may_build_indexes(session: Session) -> bool:
+    """Whether the run's role may build an index in the source schema (CREATE INDEX needs CREATE on it)."""
+    statement = session.sql("links/select_may_build_link_indexes.sql")
+    return session.execute(statement, {"schema": session.source_schema}).fetchone()[0]
+
+
+def build_missing_secondary_indexes(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> None:
+    """Inside the caller's transaction, which holds the table's writers' lock: build whichever secondary index
+    of `spec.table` is missing (a first fill dropped them; it, or a run after a killed one, builds them back)."""
+    if secondary_indexes_present(session, spec):
+        return
+    log(f"{spec.table}: building its secondary indexes")
+    started = time.perf_counter()
+    session.execute(session.sql("links/build_front_link_secondary_indexes.sql", **_index_identifiers(spec)))
+    log(f"{spec.table}: secondary indexes built in {time.perf_counter() - started:.1f}s")
+
+
+def _index_identifiers(spec: FrontLinkTable) -> dict[str, str]:
+    return {
+        "links": spec.table,
+        "owner": spec.owner_column,
+        "conversation_index": spec.conversation_index,
+        "newest_index": spec.newest_index,
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -79,6 +79,21 @@ class FrontLinkTable:
         return next(key.referenced_table for key in self.foreign_keys if key.column == self.owner_column)
 
     @property
+    def conversation_index(self) -> str:
+        """The secondary index by conversation: the app's "people / clients of a conversation", a window's links."""
+        return f"{self.table}_front_conversation_id_idx"
+
+    @property
+    def newest_index(self) -> str:
+        """The secondary index by owner, conversations newest first: "the newest conversations of a person / client"."""
+        return f"{self.table}_{self.owner_kind}_newest_idx"
+
+    @property
+    def first_fill_table(self) -> str:
+        """The unlogged table of the analytics schema where a first fill stages its pairs while it owns the table."""
+        return f"{self.table}_first_fill"
+
+    @property
     def duplicate_problems(self) -> tuple[str, ...]:
         """The problems the duplicate check reports, as its SQL names them."""
         return ("duplicate_pairs",)

@@ -8,18 +8,22 @@ Every run makes its slice of a table equal to its definition (docs/contract.md) 
   transaction per chunk of consecutive days (bounded in conversations), so links that stay keep their id
   and created_at;
 - every write changes rows of the link table itself, in transactions of bounded size, so a logical
-  subscriber receives the same row changes in bounded transactions: a table without its foreign keys yet
-  (its first fill) is written in chunks of max_fill_chunk_conversations; once it has them, a window with
-  more than max_insert_batch_rows missing links inserts them in transactions of about that many, cut by
-  their conversations' UTC hours, so their foreign-key checks never hold the app's people or conversations long;
+  subscriber receives the same row changes in bounded transactions: an empty table without its foreign keys
+  (its first fill) is written by slices of max_fill_slice_links, from pairs staged once for the fill's whole
+  range (stage_first_fill), and one a killed fill left by chunks of max_fill_chunk_conversations; once it
+  has them, a window with more than max_insert_batch_rows missing links inserts them in transactions of
+  about that many, cut by their owners, so their foreign-key checks never hold the app's people or
+  conversations long;
 - then the table's foreign keys are made whole (link_storage.py).
 Nothing outlives a transaction on the server: the writers' lock is transaction-level, settings are
-SET LOCAL, staging tables are temporary and dropped at commit. So every transaction stands alone: it is
+SET LOCAL, staging tables are temporary and dropped at commit, but for a first fill's staged pairs: an
+unlogged table, which any other writer drops before it writes (in_front_transaction). So every transaction stands alone: it is
 exact for its snapshot, another run may interleave, and a killed run leaves whole transactions.
 A transaction that meets a concurrent application change (a person deleted after the statement's
 snapshot, a deadlock, a lock timeout) is retried whole; each is idempotent, so the retry is exact.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -29,11 +33,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import namedtuple_row
 
-from convo_pipelines.defs.links.config import FILL_CHUNK_CONVERSATIONS, FrontLinksConfig
+from convo_pipelines.defs.links.config import FILL_CHUNK_CONVERSATIONS, FILL_SLICE_LINKS, FrontLinksConfig
 from convo_pipelines.defs.links.link_storage import (
+    drop_newest_index_of_empty_table,
+    first_fill_staged,
     link_foreign_keys,
     link_table_is_empty,
     lock_link_table,
+    take_over_from_first_fill,
 )
 from convo_pipelines.defs.links.tables import (
     BEGINNING_OF_TIME,
@@ -97,29 +104,22 @@ class WriteCounts:
 
 
 def chunk_window(
-    start: datetime, end: datetime, bucket_counts: list[tuple[date | datetime, int]], max_conversations: int
+    start: datetime, end: datetime, day_counts: list[tuple[date, int]], max_conversations: int
 ) -> list[Chunk]:
-    """Cut [start, end) at the starts of its buckets (UTC days, or UTC hours given as datetimes) into chunks of
-    consecutive buckets holding at most `max_conversations` conversations (or links) each (a bucket above the
-    cap alone). Buckets with none belong to a neighbour; a window with none gives no chunk."""
+    """Cut [start, end) at the starts of its UTC days into chunks of consecutive days holding at most
+    `max_conversations` conversations each (a day above the cap alone). Days with none belong to a neighbour; a
+    window with none gives no chunk."""
     chunks: list[Chunk] = []
     chunk_start, in_chunk = start, 0
-    for bucket, conversations in bucket_counts:
+    for day, conversations in day_counts:
         if in_chunk and in_chunk + conversations > max_conversations:
-            cut = bucket_start(bucket)
+            cut = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
             chunks.append(Chunk(chunk_start, cut, in_chunk))
             chunk_start, in_chunk = cut, 0
         in_chunk += conversations
     if in_chunk:
         chunks.append(Chunk(chunk_start, end, in_chunk))
     return chunks
-
-
-def bucket_start(bucket: date | datetime) -> datetime:
-    """A bucket's first moment: an hour's own datetime, a day's UTC midnight."""
-    if isinstance(bucket, datetime):
-        return bucket
-    return datetime.combine(bucket, datetime.min.time(), tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,6 +142,124 @@ def in_retried_transaction(
             return work()
 
     return retry_concurrent_changes(attempt, what=table, log=log, also_retry=frozenset({FOREIGN_KEY_VIOLATION}))
+
+
+def in_front_transaction(
+    session: Session,
+    spec: FrontLinkTable,
+    work: Callable[[bool], T],
+    log: Callable[[str], object],
+    *,
+    staged: "StagedPairs | None" = None,
+) -> T:
+    """in_retried_transaction for a Front link table, which it first takes over from a first fill (its staged
+    pairs dropped, its index built back), unless they are `staged`, this run's own fill's. `work` is told whether
+    the run still owns the table as its first fill: this run staged the pairs while the table was empty, the same
+    table (by oid) still exists, so no other writer has written since, and the fill's slices never overlap."""
+
+    def work_on_table() -> T:
+        if staged is not None and first_fill_staged(session, spec) == staged.oid:
+            return work(True)
+        take_over_from_first_fill(session, spec, log)
+        return work(False)
+
+    return in_retried_transaction(session, spec.table, work_on_table, log)
+
+
+def end_first_fill(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> None:
+    """Drop a first fill's staged pairs and build the secondary index it dropped, if any, in a transaction of their
+    own: a first fill's last write, and a whole-window run's with no chunk to write (which met no transaction that
+    would have)."""
+    in_retried_transaction(session, spec.table, lambda: take_over_from_first_fill(session, spec, log), log)
+
+
+@dataclass(frozen=True)
+class StagedPairs:
+    """A first fill's staged pairs: the oid of the table this run staged them in, and how many."""
+
+    oid: int
+    pairs: int
+
+
+def stage_first_fill(
+    session: Session, spec: FrontLinkTable, plan: "WritePlan", log: Callable[[str], object]
+) -> StagedPairs | None:
+    """Stage the oracle pairs of the plan's whole range (stage_front_link_first_fill.sql), numbered in their insert
+    order (fill_bands), when the table is still empty and without foreign keys; the staged table when this call
+    staged it (the run's fill then owns the table: insert_first_fill_slices), else None. Pairs staged earlier are
+    dropped first: a killed fill's (its retry stages again rather than diff an empty table by chunks), or a live
+    fill's that inserted nothing yet, which then finds its table gone and diffs its range."""
+    start, end = plan.chunks[0].start, plan.chunks[-1].end
+    identifiers = {"owner": spec.owner_column, "first_fill": spec.first_fill_table}
+    conversations = sum(chunk.conversations for chunk in plan.chunks)
+
+    def stage() -> int | None:
+        if link_foreign_keys(session, spec.table) or not link_table_is_empty(session, spec.table):
+            return None
+        take_over_from_first_fill(session, spec, log)
+        shared_buffers = session.execute(session.sql("links/select_shared_buffers_bytes.sql")).fetchone()[0]
+        params = {**window_params(start, end), "bands": fill_bands(conversations, shared_buffers)}
+        band = session.sql("links/band_of_conversation.sql") if params["bands"] > 1 else sql.SQL("")
+        session.execute(session.sql("links/set_staging_settings.sql"))
+        rows = session.sql(
+            "links/stage_front_link_first_fill.sql", **identifiers, band=band, rows=front_oracle(session, spec)
+        )
+        staged = TimedClientCursor(session.conn).execute(rows, params)
+        session.execute(session.sql("links/prepare_front_link_first_fill.sql", first_fill=spec.first_fill_table))
+        log(f"{spec.table}: staged the first fill's {staged.rowcount:,} pairs, in {params['bands']} band(s)")
+        return StagedPairs(first_fill_staged(session, spec), staged.rowcount)
+
+    return in_retried_transaction(session, spec.table, stage, log)
+
+
+# What a first fill's bands assume of the index by conversation: links per conversation (the demo has 3 to 4) and
+# bytes per entry (a uuid, a row pointer, the entry's header, pages as full as random inserts leave them).
+LINKS_PER_CONVERSATION_ESTIMATE = 4
+CONVERSATION_INDEX_ENTRY_BYTES = 32
+
+
+def fill_bands(conversations: int, shared_buffers_bytes: int) -> int:
+    """Into how many bands of conversation ids a first fill of `conversations` conversations inserts its links.
+
+    A fill in owner order gives the index by conversation its entries at random pages, and once that index outgrows
+    the server's buffers nearly every link costs a page read, a write and a full-page image in the WAL. In bands
+    (the leading byte of the conversation's id, in equal ranges), each band in owner order, a band's entries land in
+    its own part of that index, which half the buffers hold, and the unique pair is swept once per band, in order.
+    An index that twice the buffers would hold gets one band: there the sweeps cost more than they save. Ids
+    that are not random (time-ordered ones) fill fewer bands, which is no slower than one."""
+    index_bytes = conversations * LINKS_PER_CONVERSATION_ESTIMATE * CONVERSATION_INDEX_ENTRY_BYTES
+    if index_bytes <= 2 * shared_buffers_bytes:
+        return 1
+    return min(256, math.ceil(index_bytes / (shared_buffers_bytes / 2)))
+
+
+def insert_first_fill_slices(
+    session: Session, spec: FrontLinkTable, staged: StagedPairs, slice_links: int, log: Callable[[str], object]
+) -> tuple[WriteCounts, bool]:
+    """Insert the pairs this run's first fill staged, `slice_links` at a time in their staged order, each slice a
+    transaction of its own; returns the counts and whether it inserted them all, which it stops short of once
+    another writer took the table over (its staged pairs gone): the caller then diffs the range. In that order
+    (fill_bands) the primary key grows at its right edge, and the unique pair and the index by conversation take
+    each slice's rows on pages near one another."""
+    counts = WriteCounts()
+    slices = range(0, staged.pairs, slice_links)
+    progress = Progress(log, spec.table, total_steps=len(slices), unit=f"slices of {slice_links:,} links")
+    for after in slices:
+        params = {"after_position": after, "upto_position": after + slice_links}
+        inserted = in_front_transaction(
+            session,
+            spec,
+            lambda owns_table, params=params: insert_first_fill_links(session, spec, params) if owns_table else None,
+            log,
+            staged=staged,
+        )
+        if inserted is None:
+            log(f"{spec.table}: another run wrote the table during its first fill: the fill diffs its range instead")
+            return counts, False
+        counts.rows_inserted += inserted
+        counts.rows_in_window += inserted
+        progress.advance(rows=inserted)
+    return counts, True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,6 +303,39 @@ def front_link_guarantees(session: Session, spec: FrontLinkTable) -> dict[str, s
     return {problem: verified_by for problem, _, _, verified_by in session.execute(statement, params).fetchall()}
 
 
+@dataclass(frozen=True)
+class Owners:
+    """Which owners (people or clients) a diff covers: those after `after` (None: from the first), and only those
+    of `ids` when given (a batch of a window's missing links)."""
+
+    after: str | None = None
+    ids: list[str] | None = None
+
+
+EVERY_OWNER = Owners()
+
+
+def window_params(
+    start: datetime, end: datetime, only_conversation_ids: list[str] | None = None, owners: Owners = EVERY_OWNER
+) -> dict[str, object]:
+    """What a Front link table's oracle and its window's links bind: the conversations' created_at window [start, end),
+    the conversations a scoped run names, and the owners a diff covers."""
+    return {
+        "start": start,
+        "end": end,
+        "only_conversation_ids": only_conversation_ids,
+        "after_owner": owners.after,
+        "owner_ids": owners.ids,
+    }
+
+
+# How many owners with missing links a window's diff hands to its batches at most: those in owner order; the window
+# is then diffed again for the owners after them. It bounds the run's memory, whatever the number of owners.
+PENDING_OWNERS_PER_DIFF = 100_000
+
+PendingOwners = list[tuple[str, int]]  # (owner id, its missing links), in owner order
+
+
 def diff_front_window(
     session: Session,
     spec: FrontLinkTable,
@@ -194,27 +345,36 @@ def diff_front_window(
     only_conversation_ids: list[str] | None = None,
     *,
     sliced: bool,
-) -> tuple[WriteCounts, list[tuple[date, int]]]:
-    """Make the window's links exact inside the caller's transaction: the oracle pairs of a window are staged
-    by a parallel statement (a scoped run's few are computed in place), a second finds the differences, a
-    short one deletes and refreshes, a last inserts the missing links. With more than `batch_rows` missing,
-    none is inserted: they are counted per day instead, for make_front_window_exact to insert in bounded
-    transactions. `sliced` (the table has its foreign keys) inserts them by slices of
-    PENDING_INSERT_SLICE_ROWS. Returns the counts and those per-day counts (empty when everything was inserted)."""
+    owners: Owners = EVERY_OWNER,
+) -> tuple[WriteCounts, PendingOwners]:
+    """Make the window's links of `owners` exact inside the caller's transaction: the oracle pairs of a window are
+    staged by a parallel statement (a scoped run's or a batch's few are computed in place), a second finds the
+    differences, a short one deletes and refreshes, a last inserts the missing links. With more than `batch_rows`
+    missing, none is inserted: their owners are returned instead (at most PENDING_OWNERS_PER_DIFF, and one more
+    when there are more), for make_front_window_exact to insert by owners in bounded transactions. `sliced` (the
+    table has its foreign keys) inserts them by slices of PENDING_INSERT_SLICE_ROWS. A window's pairs staged in
+    this transaction when the table, without foreign keys yet, holds no link in its snapshot are inserted as they
+    are, with nothing to diff them against. Returns the counts and those owners (empty when everything was
+    inserted)."""
+    params = window_params(start, end, only_conversation_ids, owners)
     identifiers = {"links": spec.table, "owner": spec.owner_column}
     window_links = session.sql("links/select_front_links_of_window.sql", **identifiers)
-    params = {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
-    scoped = only_conversation_ids is not None
+    scoped = only_conversation_ids is not None or owners.ids is not None
     if scoped:
         oracle = front_oracle(session, spec, bulk=False)
     else:
         # The window's rows once the diff is applied: exactly its oracle pairs.
         in_window = stage_rows(session, front_oracle(session, spec), params)
+        # A table without foreign keys yet and empty in this snapshot has nothing to compare them with.
+        if not sliced and link_table_is_empty(session, spec.table):
+            return WriteCounts(rows_inserted=insert_staged_links(session, spec), rows_in_window=in_window), []
         oracle = session.sql("links/select_staged_link_rows.sql", **identifiers)
     differences = session.sql(
         "links/create_front_link_differences.sql", **identifiers, oracle=oracle, window_links=window_links
     )
     TimedClientCursor(session.conn).execute(differences, params)
+    if not scoped:  # a scoped run's few differences fill a page or two, which the planner prices as they are
+        session.execute(session.sql("links/analyze_front_link_differences.sql"))
     pending, updated, deleted = session.execute(
         session.sql("links/apply_front_link_differences.sql", **identifiers)
     ).fetchone()
@@ -227,7 +387,9 @@ def diff_front_window(
         )
     counts = WriteCounts(rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
     if batch_rows is not None and pending > batch_rows:
-        return counts, session.execute(session.sql("links/count_pending_front_links_by_hour.sql")).fetchall()
+        statement = session.sql("links/select_pending_front_link_owners.sql")
+        owners_missing = session.execute(statement, {"owner_limit": PENDING_OWNERS_PER_DIFF}).fetchall()
+        return counts, [(str(owner), links) for owner, links in owners_missing]
     slice_rows = PENDING_INSERT_SLICE_ROWS if sliced else None
     counts.rows_inserted = insert_pending_links(session, spec, slice_rows) if pending else 0
     return counts, []
@@ -237,6 +399,7 @@ def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]
     """Inside the caller's transaction, compute `rows` (an oracle query) into pg_temp.link_rows_staged with a
     CREATE TABLE AS, which PostgreSQL runs in parallel; returns how many rows it holds."""
     session.execute(session.sql("links/set_staging_settings.sql"))
+    session.execute(session.sql("links/set_hashed_distinct_settings.sql"))
     return TimedClientCursor(session.conn).execute(session.sql("links/stage_link_rows.sql", rows=rows), params).rowcount
 
 
@@ -254,9 +417,8 @@ PairBound = tuple[str, str] | None  # (owner id, conversation id); None: open
 def insert_pending_links(session: Session, spec: FrontLinkTable, slice_rows: int | None) -> int:
     """Insert the missing links of pg_temp.front_link_differences inside the caller's transaction: in one
     statement (slice_rows None: no foreign key holds app rows yet), else by slices of `slice_rows`."""
-    statement = session.sql(
-        "links/insert_pending_front_links.sql", links=spec.table, owner=spec.owner_column, owner_table=spec.owner_table
-    )
+    missing = session.sql("links/select_missing_front_links.sql", owner_table=spec.owner_table)
+    statement = insert_front_links_statement(session, spec, missing)
     session.execute(session.sql("links/set_insert_settings.sql"))
     inserted = 0
     for after, upto in pending_slices(session, slice_rows):
@@ -268,6 +430,44 @@ def insert_pending_links(session: Session, spec: FrontLinkTable, slice_rows: int
         }
         inserted += insert_retrying_alone(session, statement, params)
     return inserted
+
+
+def insert_front_links_statement(
+    session: Session, spec: FrontLinkTable, missing_links: sql.Composable, *, skip_existing: bool = True
+) -> sql.Composed:
+    """The insert of `missing_links` (owner, conversation, its created_at) into `spec.table`, with new ids, skipping
+    the pairs it holds; `skip_existing` False for a first fill's slices, known to hold none of them (the check
+    costs each row a speculative insertion)."""
+    skip = session.sql("links/skip_existing_front_links.sql", owner=spec.owner_column) if skip_existing else sql.SQL("")
+    return session.sql(
+        "links/insert_pending_front_links.sql",
+        links=spec.table,
+        owner=spec.owner_column,
+        missing_links=missing_links,
+        skip_existing=skip,
+    )
+
+
+def insert_staged_links(session: Session, spec: FrontLinkTable) -> int:
+    """Insert the window's staged oracle pairs (pg_temp.link_rows_staged) into its table, which holds no link in
+    the same snapshot, inside the caller's transaction."""
+    staged = session.sql("links/select_staged_link_rows.sql", owner=spec.owner_column)
+    session.execute(session.sql("links/set_insert_settings.sql"))
+    return session.execute(insert_front_links_statement(session, spec, staged)).rowcount
+
+
+def insert_first_fill_links(session: Session, spec: FrontLinkTable, params: dict[str, object]) -> int:
+    """Insert the pairs this run's first fill staged at the positions (after_position, upto_position] of `params`
+    into its table, inside the caller's transaction: the table holds none of them (it was empty when they were
+    staged, no other writer has written since, and each slice commits once), so none is checked for. Without a
+    foreign key yet, a pair whose owner or conversation the app deleted after the staging goes in too: adding the
+    key removes it (ensure_foreign_keys); what the app changed after the staging is the late-change sensor's, as
+    after any run."""
+    staged = session.sql(
+        "links/select_front_link_first_fill_pairs.sql", owner=spec.owner_column, first_fill=spec.first_fill_table
+    )
+    session.execute(session.sql("links/set_insert_settings.sql"))
+    return session.execute(insert_front_links_statement(session, spec, staged, skip_existing=False), params).rowcount
 
 
 def pending_slices(session: Session, slice_rows: int | None) -> list[tuple[PairBound, PairBound]]:
@@ -303,36 +503,67 @@ def make_front_window_exact(
     only_conversation_ids: list[str] | None = None,
 ) -> WriteCounts:
     """Diff the window in one retried transaction. With more than `batch_rows` missing links, that transaction
-    only deletes and refreshes; the missing links then go in by the window's UTC hours, cut into transactions
-    of about `batch_rows` (a busier hour alone), each diffing its hours again, so it also meets what the app changed
-    since. Each insert's foreign-key checks key-share the linked people (or clients) and conversations until
-    commit, and an app DELETE of one of them waits that long. `batch_rows` None: the table has no foreign
-    key yet, and nothing is batched or sliced."""
+    only deletes and refreshes; the missing links then go in by their owners, in transactions of about
+    `batch_rows` (an owner with more alone), each diffing the window for its owners again, so it also meets what
+    the app changed since: the oracle of a few owners is read through the source's indexes, where a window's
+    hours would each read every recipient of the source. Each insert's foreign-key checks key-share the linked
+    people (or clients) and conversations until commit, and an app DELETE of one of them waits that long.
+    `batch_rows` None: the table has no foreign key yet, and nothing is batched or sliced."""
     sliced = batch_rows is not None
-    counts, pending_hours = in_retried_transaction(
-        session,
-        spec.table,
-        lambda: diff_front_window(
-            session, spec, window.start, window.end, batch_rows, only_conversation_ids, sliced=sliced
-        ),
-        log,
-    )
-    if not pending_hours:
-        return counts
-    batches = chunk_window(window.start, window.end, pending_hours, batch_rows)
-    progress = Progress(log, f"{spec.table}: missing links", total_steps=len(batches), unit="batches")
-    for batch in batches:
-        batch_counts, _ = in_retried_transaction(
+
+    def diff(owners: Owners, missing_cap: int | None) -> tuple[WriteCounts, PendingOwners]:
+        return in_front_transaction(
             session,
-            spec.table,
-            lambda batch=batch: diff_front_window(
-                session, spec, batch.start, batch.end, None, only_conversation_ids, sliced=sliced
+            spec,
+            lambda _owns_table: diff_front_window(
+                session,
+                spec,
+                window.start,
+                window.end,
+                missing_cap,
+                only_conversation_ids,
+                sliced=sliced,
+                owners=owners,
             ),
             log,
         )
-        counts.add_writes(batch_counts)
-        progress.advance(rows=batch_counts.rows_inserted)
+
+    counts, pending_owners = diff(EVERY_OWNER, batch_rows)
+    while pending_owners:
+        batches, more_after = owner_batches(pending_owners, batch_rows)
+        progress = Progress(log, f"{spec.table}: missing links", total_steps=len(batches), unit="batches of owners")
+        for batch in batches:
+            batch_counts, _ = diff(Owners(ids=batch), None)
+            counts.add_writes(batch_counts)
+            progress.advance(rows=batch_counts.rows_inserted)
+        if more_after is None:
+            break
+        # More owners missed links than one diff hands over: the window again, for the owners after those done.
+        more_counts, pending_owners = diff(Owners(after=more_after), batch_rows)
+        counts.add_writes(more_counts)
     return counts
+
+
+def owner_batches(
+    pending_owners: PendingOwners, batch_rows: int, handed_over: int = PENDING_OWNERS_PER_DIFF
+) -> tuple[list[list[str]], str | None]:
+    """The first `handed_over` owners of a diff's missing links grouped in owner order into batches of about
+    `batch_rows` links (an owner with more alone), and the last owner batched when the diff had more owners than
+    that (else None): the next diff covers the owners after it."""
+    batched = pending_owners[:handed_over]
+    more_after = batched[-1][0] if len(pending_owners) > handed_over else None
+    batches: list[list[str]] = []
+    batch: list[str] = []
+    links_in_batch = 0
+    for owner, links in batched:
+        if batch and links_in_batch + links > batch_rows:
+            batches.append(batch)
+            batch, links_in_batch = [], 0
+        batch.append(owner)
+        links_in_batch += links
+    if batch:
+        batches.append(batch)
+    return batches, more_after
 
 
 def count_conversations_by_day(
@@ -350,6 +581,7 @@ class WritePlan:
     mode: str  # "bulk": the table was never filled (empty, without its foreign keys); "diff" otherwise
     chunks: list[Chunk]
     batch_rows: int | None  # None: a chunk inserts all its missing links (no foreign key holds app rows)
+    fill_slice_links: int = FILL_SLICE_LINKS  # a first fill: links per transaction
 
 
 def plan_front_writes(
@@ -367,7 +599,8 @@ def plan_front_writes(
             "diff", chunk_window(start, end, day_counts, config.max_chunk_conversations), config.max_insert_batch_rows
         )
     mode = "bulk" if link_table_is_empty(session, spec.table) else "diff"
-    return WritePlan(mode, chunk_window(start, end, day_counts, config.max_fill_chunk_conversations), None)
+    chunks = chunk_window(start, end, day_counts, config.max_fill_chunk_conversations)
+    return WritePlan(mode, chunks, None, config.max_fill_slice_links)
 
 
 def write_front_chunks(
@@ -376,8 +609,23 @@ def write_front_chunks(
     plan: WritePlan,
     log: Callable[[str], object],
 ) -> WriteCounts:
-    """Make each chunk exact in its own transactions, logging progress (conversations done, rows, rate, ETA) after each."""
+    """Make each chunk exact in its own transactions, logging progress (conversations done, rows, rate, ETA) after each.
+    A first fill ("bulk") stages the pairs of its whole range first and inserts them by slices in owner order, into
+    the empty table without its index by owner newest first when it may build it back; the caller ends that
+    (end_first_fill) before the foreign keys."""
+    staged = None
+    if plan.mode == "bulk" and plan.chunks:
+        staged = stage_first_fill(session, spec, plan, log)
+        if staged is not None:
+            drop_newest_index_of_empty_table(session, spec, log)
     totals = WriteCounts()
+    if staged is not None:
+        filled, whole = insert_first_fill_slices(session, spec, staged, plan.fill_slice_links, log)
+        # The fill's slices read nothing of the table they fill: its statistics are gathered once, after them.
+        refresh_statistics_after_bulk_write(session, session.source_schema, spec.table, filled.rows_written)
+        if whole:
+            return filled
+        totals.add_writes(filled)  # its rows in the range are counted by the diffs that finish it
     progress = Progress(log, spec.table, total_steps=sum(c.conversations for c in plan.chunks), unit="conversations")
     for chunk in plan.chunks:
         counts = make_front_window_exact(session, spec, chunk, log, plan.batch_rows)

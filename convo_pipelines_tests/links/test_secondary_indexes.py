@@ -1,0 +1,249 @@
+"""A Front link table's first fill stages the pairs of its whole range in an unlogged table of the analytics
+schema, and writes the table without its index by owner newest first, built once after (link_storage.py); the
+table's state is read from the catalog, so a killed fill, a run beside the fill and a scoped run all leave the
+table with its indexes, as its migrations defined them, without staged pairs, and exact.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
+from convo_pipelines.defs.links.config import FrontLinksConfig
+from convo_pipelines.defs.links.link_storage import first_fill_staged
+from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, PEOPLE_LINKS
+from convo_pipelines.defs.links.writes import (
+    Chunk,
+    fill_bands,
+    front_oracle,
+    insert_first_fill_slices,
+    make_front_window_exact,
+    plan_front_writes,
+    stage_first_fill,
+    window_params,
+)
+from convo_pipelines_tests.helpers import watch_while
+from convo_pipelines_tests.links.test_assets_links import (
+    CLIENTS,
+    FULL_RANGE,
+    PEOPLE,
+    SCHEMA,
+    _link_foreign_keys,
+    _table_definitions,
+    assert_front_tables_exact,
+    jan,
+    metadata_of,
+    run_assets,
+)
+from convo_pipelines_tests.source_data import build_source_data, expected_people_links, link_pairs
+
+FRONT_ASSETS = [people_front_conversations, clients_front_conversations]
+NEWEST_INDEXES = {
+    PEOPLE: "people_front_conversations_person_newest_idx",
+    CLIENTS: "clients_front_conversations_client_newest_idx",
+}
+SECONDARY_INDEXES = {
+    PEOPLE: {"people_front_conversations_front_conversation_id_idx", NEWEST_INDEXES[PEOPLE]},
+    CLIENTS: {"clients_front_conversations_front_conversation_id_idx", NEWEST_INDEXES[CLIENTS]},
+}
+
+
+ANALYTICS = "analytics"
+
+
+def first_fill_table(db: psycopg.Connection, table: str) -> tuple[bool, bool]:
+    """(whether the first fill's staged pairs of `table` exist, whether analysts could read them)."""
+    name = f"{ANALYTICS}.{table}_first_fill"
+    return db.execute(
+        "select to_regclass(%(name)s) is not null,"
+        " to_regclass(%(name)s) is not null and has_table_privilege('analytics_reader', %(name)s, 'SELECT')",
+        {"name": name},
+    ).fetchone()
+
+
+def secondary_index_names(db: psycopg.Connection, table: str) -> set[str]:
+    rows = db.execute(
+        "select indexname from pg_indexes where schemaname = %s and tablename = %s", (SCHEMA, table)
+    ).fetchall()
+    return {name for (name,) in rows} & SECONDARY_INDEXES[table]
+
+
+def drop_newest_index_by_hand(db: psycopg.Connection, table: str) -> None:
+    db.execute(psycopg.sql.SQL("drop index {}").format(psycopg.sql.Identifier(NEWEST_INDEXES[table])))
+
+
+def drop_foreign_keys_by_hand(db: psycopg.Connection, table: str) -> None:
+    for name in _link_foreign_keys(db, table):
+        db.execute(
+            psycopg.sql.SQL("alter table {} drop constraint {}").format(
+                psycopg.sql.Identifier(table), psycopg.sql.Identifier(name)
+            )
+        )
+
+
+def without_foreign_keys(definitions: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    return {(name, definition) for name, definition in definitions if not name.endswith("_fkey")}
+
+
+def test_a_first_fill_goes_without_the_secondary_indexes_and_ends_with_them_as_migrated(
+    db, postgres, database_url
+) -> None:
+    build_source_data(db)
+    migrated = {table: _table_definitions(db, table) for table in (PEOPLE, CLIENTS)}
+
+    def indexes_and_rows(watcher: psycopg.Connection) -> tuple[frozenset[str], int, tuple[bool, bool]]:
+        return (
+            frozenset(secondary_index_names(watcher, PEOPLE)),
+            watcher.execute(f"select count(*) from {PEOPLE}").fetchone()[0],
+            first_fill_table(watcher, PEOPLE),
+        )
+
+    seen = watch_while(
+        database_url,
+        indexes_and_rows,
+        lambda: run_assets(
+            postgres,
+            FRONT_ASSETS,
+            FULL_RANGE,
+            run_config={"ops": {table: {"config": {"max_fill_slice_links": 3}} for table in (PEOPLE, CLIENTS)}},
+        ),
+    )
+
+    # Another session saw the chunks commit into a table with its index by conversation but not the one by
+    # owner, and never a part of the rows with both: it was dropped before the first chunk and built after the last.
+    # The pairs were staged before the first chunk too, where analysts cannot read them, and dropped after the last.
+    total = len(link_pairs(db, SCHEMA, PEOPLE))
+    by_conversation_only = SECONDARY_INDEXES[PEOPLE] - {NEWEST_INDEXES[PEOPLE]}
+    partly_filled = [(indexes, staging) for indexes, rows, staging in seen if 0 < rows < total]
+    assert partly_filled, sorted(set(seen))
+    assert all(indexes == by_conversation_only for indexes, _ in partly_filled), sorted(set(seen))
+    assert all(staging == (True, False) for _, staging in partly_filled), sorted(set(seen))
+    for table in (PEOPLE, CLIENTS):
+        assert first_fill_table(db, table) == (False, False), table
+        assert without_foreign_keys(_table_definitions(db, table)) == migrated[table], table
+        assert list(_link_foreign_keys(db, table).values()) == [True, True], table
+    assert_front_tables_exact(db)
+
+
+def test_a_run_after_a_fill_killed_without_its_indexes_builds_them_and_ends_exact(db, postgres) -> None:
+    """The state a fill killed between its chunks leaves: some rows, no index by owner, no foreign key, its staged
+    pairs (here an empty table of that name)."""
+    build_source_data(db)
+    migrated = _table_definitions(db, PEOPLE)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    for table in (PEOPLE, CLIENTS):
+        drop_foreign_keys_by_hand(db, table)
+        drop_newest_index_by_hand(db, table)
+        db.execute(f"create unlogged table {ANALYTICS}.{table}_first_fill (like {table})")
+    db.execute(f"delete from {PEOPLE} where front_conversation_created_at >= %s", (jan(12),))
+
+    day = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": "2024-01-12"})
+
+    assert metadata_of(day, PEOPLE)["mode"] == "diff"  # not empty: another fill's chunks are there
+    assert metadata_of(day, PEOPLE)["rows_inserted_in_range"] > 0
+    for table in (PEOPLE, CLIENTS):
+        assert secondary_index_names(db, table) == SECONDARY_INDEXES[table], table
+        assert first_fill_table(db, table) == (False, False), table
+    assert without_foreign_keys(_table_definitions(db, PEOPLE)) == migrated
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    assert_front_tables_exact(db)
+
+
+def test_a_scoped_run_beside_a_first_fill_ends_its_hold_and_the_fill_then_diffs(db, postgres) -> None:
+    """A fill owns the empty table only while its staged pairs exist: once another writer dropped them (here a
+    scoped run, which also left a link the source does not support in the fill's range), the fill inserts no
+    further slice, and diffing its range instead removes that link."""
+    data = build_source_data(db)
+    with postgres.session(autocommit=True) as session:
+        plan = plan_front_writes(session, PEOPLE_LINKS, BEGINNING_OF_TIME, END_OF_TIME, FrontLinksConfig())
+        assert plan.mode == "bulk"
+        staged = stage_first_fill(session, PEOPLE_LINKS, plan, print)
+        assert staged.pairs == len(expected_people_links(db, SCHEMA))
+        assert first_fill_staged(session, PEOPLE_LINKS) == staged.oid
+
+    jan_12 = sorted(data.front_conversations_on(jan(12)), key=str)
+    scope = {"config": {"only_conversation_ids": [str(jan_12[0])]}}
+    scoped = run_assets(
+        postgres, [people_front_conversations], {"dagster/partition": "2024-01-12"}, run_config={"ops": {PEOPLE: scope}}
+    )
+    assert metadata_of(scoped, PEOPLE)["mode"] == "scoped"
+    assert first_fill_table(db, PEOPLE) == (False, False)
+    supported = {owner for owner, conversation in expected_people_links(db, SCHEMA) if conversation == jan_12[-1]}
+    person = next(row[0] for row in db.execute("select id from people order by id") if row[0] not in supported)
+    unsupported = (person, jan_12[-1])
+    db.execute(
+        f"insert into {PEOPLE} (person_id, front_conversation_id, front_conversation_created_at) "
+        "select %s, id, created_at from front_conversations where id = %s",
+        unsupported,
+    )
+    before = link_pairs(db, SCHEMA, PEOPLE)
+
+    with postgres.session(autocommit=True) as session:
+        counts, whole = insert_first_fill_slices(session, PEOPLE_LINKS, staged, 2, print)
+        assert (counts.rows_inserted, whole) == (0, False)
+        assert link_pairs(db, SCHEMA, PEOPLE) == before
+        make_front_window_exact(session, PEOPLE_LINKS, Chunk(jan(12), jan(13), len(jan_12)), print, None)
+
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA, jan(12), jan(13))
+
+
+def test_a_fill_whose_staged_pairs_a_later_fill_replaced_inserts_none_of_them(db, postgres) -> None:
+    """Ownership goes by the staged table's oid, not its name: a fill killed after staging leaves its pairs, the
+    next fill stages again (not diffing an empty table by chunks) and owns the table, and the first, were it still
+    alive, would find another table under the same name and insert nothing of it."""
+    build_source_data(db)
+    with postgres.session(autocommit=True) as session:
+        plan = plan_front_writes(session, PEOPLE_LINKS, BEGINNING_OF_TIME, END_OF_TIME, FrontLinksConfig())
+        first = stage_first_fill(session, PEOPLE_LINKS, plan, print)
+        second = stage_first_fill(session, PEOPLE_LINKS, plan, print)
+        assert second is not None and second.oid != first.oid
+        assert second.pairs == first.pairs == len(expected_people_links(db, SCHEMA))
+        assert first_fill_staged(session, PEOPLE_LINKS) == second.oid
+
+        counts, whole = insert_first_fill_slices(session, PEOPLE_LINKS, first, 2, print)
+        assert (counts.rows_inserted, whole) == (0, False)
+        assert first_fill_table(db, PEOPLE) == (False, False)  # the stale fill took the table over to diff it
+
+    assert link_pairs(db, SCHEMA, PEOPLE) == set()
+    with postgres.session(autocommit=True) as session:
+        assert stage_first_fill(session, PEOPLE_LINKS, plan, print) is not None  # still empty: staged again
+
+
+def test_fill_bands_grow_with_the_index_by_conversation_beyond_the_buffers() -> None:
+    buffers = 128 * 1024 * 1024  # PostgreSQL's default shared_buffers
+    assert fill_bands(40_000, buffers) == 1
+    assert fill_bands(1_000_000, buffers) == 1  # its index fits twice the buffers: sweeping it per band costs more
+    assert fill_bands(10_000_000, buffers) == 20  # each band's part of that index fits half the buffers
+    assert fill_bands(10_000_000, 8 * 1024**3) == 1
+    assert fill_bands(10**12, buffers) == 256  # a band is at least one value of the id's leading byte
+
+
+def test_a_first_fill_in_bands_stages_its_pairs_by_owner_within_each_band_of_conversation_ids(db, postgres) -> None:
+    build_source_data(db)
+    expected = expected_people_links(db, SCHEMA)
+    bands = 4
+    with postgres.session(autocommit=True) as session, session.conn.transaction():
+        statement = session.sql(
+            "links/stage_front_link_first_fill.sql",
+            owner=PEOPLE_LINKS.owner_column,
+            first_fill=PEOPLE_LINKS.first_fill_table,
+            band=session.sql("links/band_of_conversation.sql"),
+            rows=front_oracle(session, PEOPLE_LINKS),
+        )
+        session.execute(statement, {**window_params(BEGINNING_OF_TIME, END_OF_TIME), "bands": bands})
+        staged = session.execute(
+            psycopg.sql.SQL("select position, person_id, front_conversation_id from {} order by position").format(
+                psycopg.sql.Identifier(ANALYTICS, PEOPLE_LINKS.first_fill_table)
+            )
+        ).fetchall()
+        raise psycopg.Rollback()  # the staged pairs go with the transaction
+
+    assert {(person, conversation) for _, person, conversation in staged} == expected
+    assert [position for position, _, _ in staged] == list(range(1, len(expected) + 1))
+    in_band_order = sorted(
+        ((conversation.bytes[0] * bands // 256, person, conversation) for _, person, conversation in staged),
+    )
+    assert [(person, conversation) for _, person, conversation in in_band_order] == [
+        (person, conversation) for _, person, conversation in staged
+    ]
+    assert len({band for band, _, _ in in_band_order}) > 1  # the demo's random ids fill several bands
