@@ -56,7 +56,10 @@ from convo_benchmarks.bench_freshness import (
     CHANGE_KINDS,
     FRESHNESS_APP_INTERVAL,
     FRESHNESS_SAMPLES_PER_KIND,
+    HARD_DELETE,
+    HARD_DELETE_SYNC_CRON,
     PICK_TRIES,
+    SAMPLE_TIMEOUT_SECONDS,
     FreshnessTarget,
     measure_freshness,
     running_daemon,
@@ -100,7 +103,7 @@ from convo_pipelines.defs.links.tables import (
     change_index_name,
     change_index_params,
 )
-from convo_pipelines.defs.links.writes import front_oracle
+from convo_pipelines.defs.links.writes import front_oracle, window_params
 from convo_pipelines.lib.db import (
     connect,
     count_rows,
@@ -165,11 +168,7 @@ WRITTEN_ROW_FIGURES = tuple(
     for verb in ("inserted", "updated", "deleted", "moved", "refreshed")
     for suffix in ("", "_in_range", "_in_window")
 )
-ALL_TIME = {
-    "start": BEGINNING_OF_TIME,
-    "end": END_OF_TIME,
-    "only_conversation_ids": None,
-}
+ALL_TIME = window_params(BEGINNING_OF_TIME, END_OF_TIME)
 # A traceback's last line: "FileNotFoundError: ...", "psycopg.errors.UndefinedTable: ...".
 RAISED_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure): ")
 Report = Callable[[str], None]
@@ -228,6 +227,9 @@ class BenchReport:
     # Whether the first fill was timed once, beside the app workload (`--one-first-fill`), rather than alone
     # and then again beside the app.
     first_fill_beside_app: bool = False
+    # The last commit of the code measured ("+changes" when the checkout had uncommitted ones), "" outside a
+    # checkout: two runs compare only when they measured the same code.
+    revision: str = ""
 
     def record(self, key: str, name: str, unit: str, value: float, note: str = "") -> None:
         measurement = self.measurements.setdefault(key, Measurement(name, unit, note=note))
@@ -242,6 +244,27 @@ class BenchReport:
 def server_version(url: str) -> str:
     with connect(url) as conn:
         return "PostgreSQL " + conn.execute("select current_setting('server_version')").fetchone()[0]
+
+
+# What a run measures: the product's code and SQL, and how it is installed and configured (not the docs, the
+# committed figures or the bench itself).
+MEASURED_PATHS = ("convo_pipelines", "sql", "setup.py", "pyproject.toml", "dagster.yaml")
+
+
+def code_revision() -> str:
+    """The last commit that changed the measured code (MEASURED_PATHS), "+changes" appended when the checkout's
+    differ from it; "" when the code is not a git checkout."""
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("log", "-1", "--format=%H", "--", *MEASURED_PATHS)
+        changes = git("status", "--porcelain", "--untracked-files=no", "--", *MEASURED_PATHS)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return commit + ("+changes" if changes else "")
 
 
 def machine_facts() -> dict[str, object]:
@@ -472,6 +495,7 @@ def run_links_bench(
         only="freshness" if only_freshness else "crews" if only_crews else "",
         contenders=contenders,
         first_fill_beside_app=one_first_fill,
+        revision=code_revision(),
     )
     with (
         scratch_location(settings, report, logical=replication and not only_crews) as scratch,
@@ -772,7 +796,8 @@ def bench_full_backfills(
 def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kind: int) -> None:
     """Seconds from an app's commit to the link row being right, through the real daemon (the late-change sensor
     at its default interval, the recommended indexes on the change stamps in place) beside the app workload at
-    FRESHNESS_APP_INTERVAL: `samples_per_kind` changes of each CHANGE_KINDS kind.
+    FRESHNESS_APP_INTERVAL: `samples_per_kind` changes of each CHANGE_KINDS kind; then as many hard deletes
+    (HARD_DELETE), with a daemon whose link tables' sync runs every minute.
 
     The link tables are made whole first (a range run of the Front links, the project reconcile), recorded in
     the daemon's instance, so the sensor's runs are scoped as in production."""
@@ -788,15 +813,25 @@ def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kin
     }
     log = bench.log_dir / "bench_freshness_daemon.log"
     instance = dg.DagsterInstance.from_config(str(bench.dagster_home))
-    with (
-        # As the deployment docs ask: without them each tick reads every source table whole.
-        recommended_change_indexes(scratch),
-        AppWorkload(scratch.url, scratch.source_schema, interval=FRESHNESS_APP_INTERVAL) as workload,
-        running_daemon(environment, log, report) as daemon,
-    ):
-        wait_for_sensor_cursor(instance, daemon, log)
-        figures = measure_freshness(FreshnessTarget(scratch.url, scratch.benchmark_sql), samples_per_kind, report)
+    target = FreshnessTarget(scratch.url, scratch.benchmark_sql)
+    # As the deployment docs ask: without them each tick reads every source table whole.
+    with recommended_change_indexes(scratch):
+        with running_daemon(environment, log, report) as daemon:
+            wait_for_sensor_cursor(instance, daemon, log)
+            # The app starts once the sensor follows changes: a sensor started beside a running app first
+            # recomputes what the app wrote in the allowance before it, a catch-up rather than its pace.
+            with AppWorkload(scratch.url, scratch.source_schema, interval=FRESHNESS_APP_INTERVAL) as workload:
+                figures = measure_freshness(target, samples_per_kind, report)
+        report(f"freshness of hard deletes: the link tables' sync on `{HARD_DELETE_SYNC_CRON}`")
+        with (
+            running_daemon(
+                environment, log.with_name("bench_freshness_sync_daemon.log"), report, sync_cron=HARD_DELETE_SYNC_CRON
+            ),
+            AppWorkload(scratch.url, scratch.source_schema, interval=FRESHNESS_APP_INTERVAL),
+        ):
+            hard_deletes = measure_freshness(target, samples_per_kind, report, kinds=(HARD_DELETE,))
     report(summary(figures))
+    report(summary(hard_deletes))
     note = (
         f"{len(figures.all_seconds())} changes, {samples_per_kind} of each kind; missed: {sum(figures.missed.values())}"
     )
@@ -806,9 +841,12 @@ def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kin
         ("freshness_max", "freshness: app commit to right link row, max", max(figures.all_seconds())),
     ):
         result.record(key, name, "s", value, note=note)
-    for kind in CHANGE_KINDS:
-        for value in figures.seconds.get(kind.key, []):
-            result.record(f"freshness_{kind.key}", f"freshness: {kind.label}", "s", value)
+    for kinds, measured in ((CHANGE_KINDS, figures), ((HARD_DELETE,), hard_deletes)):
+        for kind in kinds:
+            missed = measured.missed.get(kind.key, 0)
+            for value in measured.seconds.get(kind.key, []):
+                note = f"{missed} of them not right after {SAMPLE_TIMEOUT_SECONDS:.0f} s" if missed else ""
+                result.record(f"freshness_{kind.key}", f"freshness: {kind.label}", "s", value, note=note)
     app = workload.report()
     result.record(
         "freshness_app_longest_statement",

@@ -37,6 +37,7 @@ FRESHNESS_MEASUREMENTS = {
     "freshness_contact_method_resolved",
     "freshness_person_moved",
     "freshness_conversation_moved",
+    "freshness_recipient_deleted",
     "freshness_app_longest_statement",
 }
 LINK_MEASUREMENTS = {
@@ -193,8 +194,10 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     assert set(figures) == (
         LINK_MEASUREMENTS | SUBSCRIBER_MEASUREMENTS | HISTORIES_MEASUREMENTS | APP_MEASUREMENTS | FRESHNESS_MEASUREMENTS
     )
-    # Every app change reached its link row through the daemon, one of each kind.
+    # Every app change reached its link row through the daemon, one of each kind; the hard delete, which the
+    # sensor cannot see, through the sync on its minutely cron (a sample not right in time has a note).
     assert figures["freshness_p95"]["note"] == "5 changes, 1 of each kind; missed: 0"
+    assert figures["freshness_recipient_deleted"]["note"] == ""
     assert all(
         figure["runs"] >= 1 and figure["min"] <= figure["median"] <= figure["max"] for figure in figures.values()
     )
@@ -471,6 +474,13 @@ def test_the_scale_verdict_compares_first_fills_of_the_same_shape_ten_times_apar
     [(_, _, missed)] = scale_verdicts([small, run(10_000_000, 1300.0)])
     assert missed.line().startswith("MISSED ")
     assert scale_verdicts([demo_small, large]) == []
+    # Runs of different commits, or of a checkout with changes, give no verdict: they measured different code.
+    [(_, _, other_code)] = scale_verdicts([{**small, "revision": "abc"}, large])
+    assert other_code.line().startswith("NOT MEASURED ") and "the two runs measured different code" in other_code.line()
+    [(_, _, changed)] = scale_verdicts([{**small, "revision": "abc+changes"}, {**large, "revision": "abc+changes"}])
+    assert changed.line().startswith("NOT MEASURED ")
+    [(_, _, same)] = scale_verdicts([{**small, "revision": "abc"}, {**large, "revision": "abc"}])
+    assert same.line().startswith("MET ")
 
 
 def test_bench_refuses_a_database_url_without_logical_wal_level_before_creating_anything(server_url: str) -> None:

@@ -1,4 +1,4 @@
--- An app removing a person from a conversation, as Rails' `belongs_to :front_message, touch: true` removes recipients: for the first people link of the Front conversation at or after conversation_pivot (link ids ascend with their insert's time, so a random id is no fair pivot among them), every recipient of that conversation's messages reaching that person is deleted and its message stamped now; returns the link that must go (owner_id, conversation_id), or no row.
+-- An app removing a person from a conversation: for the first people link of the Front conversation at or after conversation_pivot (link ids ascend with their insert's time, so a random id is no fair pivot among them), every recipient of that conversation's messages reaching that person is deleted, and, when touch_messages, its message stamped now, as Rails' `belongs_to :front_message, touch: true` does (else a hard delete that leaves no trace); returns the link that must go (owner_id, conversation_id), or no row.
 with picked_link as (
     select
         link.person_id,
@@ -23,7 +23,9 @@ deleted as (
 touched as (
     update {source}.front_messages as front_message
     set updated_at = now()
-    where front_message.id in (select deleted.front_message_id from deleted)
+    where
+        %(touch_messages)s
+        and front_message.id in (select deleted.front_message_id from deleted)
     returning front_message.id
 )
 
@@ -31,4 +33,4 @@ select
     picked_link.person_id as owner_id,
     picked_link.front_conversation_id as conversation_id
 from picked_link
-where exists (select from touched);
+where exists (select from deleted) and (not %(touch_messages)s or exists (select from touched));
