@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -26,7 +26,14 @@ from convo_pipelines.defs.links.assets import (
 )
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, PEOPLE_LINKS
-from convo_pipelines.defs.links.writes import Chunk, chunk_window, front_oracle, owner_batches
+from convo_pipelines.defs.links.writes import (
+    Chunk,
+    OwnerBatch,
+    PendingLinks,
+    chunk_window,
+    front_oracle,
+    owner_batches,
+)
 from convo_pipelines.defs.partitions import daily_partitions
 from convo_pipelines_tests.helpers import materialize_front_links_command, wait_until, watch_while
 from convo_pipelines_tests.source_data import (
@@ -574,6 +581,44 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     assert any(0 < count < expected for count in committed_counts), sorted(set(committed_counts))
 
 
+def test_an_owner_missing_more_than_a_batch_gets_them_by_consecutive_hours(db, postgres) -> None:
+    data = build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    gone = {data.deleted_person, data.person_of_deleted_client}
+    contact_method, person = next(
+        (method, person) for method, person in data.contact_methods.items() if person and person not in gone
+    )
+    # A shared address: the person joins twelve new conversations of Jan 15, one an hour.
+    conversations = [uuid.uuid4() for _ in range(12)]
+    for hour, conversation in enumerate(conversations):
+        created = jan(15) + timedelta(hours=hour, minutes=30)
+        message = uuid.uuid4()
+        db.execute(
+            "insert into front_conversations (id, subject, created_at) values (%s, 'shared', %s)",
+            (conversation, created),
+        )
+        db.execute(
+            "insert into front_messages (id, front_conversation_id, created_at) values (%s, %s, %s)",
+            (message, conversation, created),
+        )
+        db.execute(
+            "insert into front_message_recipients (id, front_message_id, contact_method_id, role)"
+            " values (%s, %s, %s, 'to')",
+            (uuid.uuid4(), message, contact_method),
+        )
+    config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 3}}}}
+    run_assets(postgres, [people_front_conversations], range_tags("2024-01-15", "2024-01-15"), run_config=config)
+
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    assert {(person, conversation) for conversation in conversations} <= link_pairs(db, SCHEMA, PEOPLE)
+    # Rows written by one transaction (one savepoint of it) share their xmin: four of three hours each.
+    per_transaction = db.execute(
+        f"select count(*) from {PEOPLE} where front_conversation_id = any(%s) group by xmin::text",
+        (conversations,),
+    ).fetchall()
+    assert sorted(count for (count,) in per_transaction) == [3, 3, 3, 3]
+
+
 def test_app_side_deletes_cascade_to_the_rebuilt_link_tables(db, postgres) -> None:
     data = build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)  # bulk path: the foreign keys were rebuilt
@@ -850,11 +895,25 @@ def test_chunk_window_groups_consecutive_days_up_to_the_cap() -> None:
 
 
 def test_owner_batches_group_missing_links_by_owner_up_to_the_cap_and_say_where_the_next_diff_starts() -> None:
-    pending = [("a", 400), ("b", 500), ("c", 2_500), ("d", 1), ("e", 999)]
-    assert owner_batches(pending, 1_000) == ([["a", "b"], ["c"], ["d", "e"]], None)
+    window = Chunk(jan(3), jan(5), 100)
+    hours_of_c = [(jan(3) + timedelta(hours=1), 900), (jan(3) + timedelta(hours=2), 1_200), (jan(4), 400)]
+    pending = PendingLinks([("a", 400), ("b", 500), ("c", 2_500), ("d", 1), ("e", 999)], {"c": hours_of_c})
+    assert owner_batches(pending, window, 1_000) == (
+        [
+            OwnerBatch(["a", "b"], window),
+            # An owner missing more than a batch goes alone, by consecutive hours (an hour above the cap alone).
+            OwnerBatch(["c"], Chunk(jan(3), jan(3) + timedelta(hours=2), 900)),
+            OwnerBatch(["c"], Chunk(jan(3) + timedelta(hours=2), jan(4), 1_200)),
+            OwnerBatch(["c"], Chunk(jan(4), jan(5), 400)),
+            OwnerBatch(["d", "e"], window),
+        ],
+        None,
+    )
     # A diff hands over at most that many owners, and one more when there are more: the next covers those after.
-    assert owner_batches(pending[:3], 1_000, handed_over=2) == ([["a", "b"]], "b")
-    assert owner_batches(pending[:2], 1_000, handed_over=2) == ([["a", "b"]], None)
+    first_three = PendingLinks(pending.owners[:3], {})
+    assert owner_batches(first_three, window, 1_000, handed_over=2) == ([OwnerBatch(["a", "b"], window)], "b")
+    first_two = PendingLinks(pending.owners[:2], {})
+    assert owner_batches(first_two, window, 1_000, handed_over=2) == ([OwnerBatch(["a", "b"], window)], None)
 
 
 # ---------------------------------------------------------------------------------------------

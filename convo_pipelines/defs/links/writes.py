@@ -69,7 +69,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Chunk:
-    """A slice [start, end) of a run's window and how many conversations it holds."""
+    """A slice [start, end) of a run's window and how many conversations it holds (for an owner's batch: how many
+    of its links are missing there)."""
 
     start: datetime
     end: datetime
@@ -103,23 +104,28 @@ class WriteCounts:
 # Windows and chunks
 
 
-def chunk_window(
-    start: datetime, end: datetime, day_counts: list[tuple[date, int]], max_conversations: int
-) -> list[Chunk]:
-    """Cut [start, end) at the starts of its UTC days into chunks of consecutive days holding at most
-    `max_conversations` conversations each (a day above the cap alone). Days with none belong to a neighbour; a
-    window with none gives no chunk."""
+def chunk_window(start: datetime, end: datetime, counts: list[tuple[date | datetime, int]], cap: int) -> list[Chunk]:
+    """Cut [start, end) at the starts of its UTC days into chunks of consecutive days holding at most `cap`
+    conversations each (a day above the cap alone), from (day, count) in day order; (hour, count) in hour order
+    cuts it at hours instead. Days with none belong to a neighbour; a window with none gives no chunk."""
     chunks: list[Chunk] = []
     chunk_start, in_chunk = start, 0
-    for day, conversations in day_counts:
-        if in_chunk and in_chunk + conversations > max_conversations:
-            cut = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    for moment, rows in counts:
+        if in_chunk and in_chunk + rows > cap:
+            cut = start_of_utc(moment)
             chunks.append(Chunk(chunk_start, cut, in_chunk))
             chunk_start, in_chunk = cut, 0
-        in_chunk += conversations
+        in_chunk += rows
     if in_chunk:
         chunks.append(Chunk(chunk_start, end, in_chunk))
     return chunks
+
+
+def start_of_utc(moment: date | datetime) -> datetime:
+    """The instant a UTC day (a date) or an hour (an aware datetime) starts."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC)
+    return datetime.combine(moment, datetime.min.time(), tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,7 +339,25 @@ def window_params(
 # is then diffed again for the owners after them. It bounds the run's memory, whatever the number of owners.
 PENDING_OWNERS_PER_DIFF = 100_000
 
-PendingOwners = list[tuple[str, int]]  # (owner id, its missing links), in owner order
+
+@dataclass(frozen=True)
+class PendingLinks:
+    """What a window's diff left missing: its owners in owner order with how many links each misses, and for an
+    owner missing more than a batch, how many by the UTC hour of their conversations, in hour order."""
+
+    owners: list[tuple[str, int]]
+    hours_of_large_owners: dict[str, list[tuple[datetime, int]]]
+
+
+NOTHING_PENDING = PendingLinks([], {})
+
+
+@dataclass(frozen=True)
+class OwnerBatch:
+    """One transaction of a window's missing links: those of `owners` whose conversations are in `window`."""
+
+    owners: list[str]
+    window: Chunk
 
 
 def diff_front_window(
@@ -346,12 +370,12 @@ def diff_front_window(
     *,
     sliced: bool,
     owners: Owners = EVERY_OWNER,
-) -> tuple[WriteCounts, PendingOwners]:
+) -> tuple[WriteCounts, PendingLinks]:
     """Make the window's links of `owners` exact inside the caller's transaction: the oracle pairs of a window are
     staged by a parallel statement (a scoped run's or a batch's few are computed in place), a second finds the
     differences, a short one deletes and refreshes, a last inserts the missing links. With more than `batch_rows`
     missing, none is inserted: their owners are returned instead (at most PENDING_OWNERS_PER_DIFF, and one more
-    when there are more), for make_front_window_exact to insert by owners in bounded transactions. `sliced` (the
+    when there are more; pending_links), for make_front_window_exact to insert by owners in bounded transactions. `sliced` (the
     table has its foreign keys) inserts them by slices of PENDING_INSERT_SLICE_ROWS. A window's pairs staged in
     this transaction when the table, without foreign keys yet, holds no link in its snapshot are inserted as they
     are, with nothing to diff them against. Returns the counts and those owners (empty when everything was
@@ -367,7 +391,10 @@ def diff_front_window(
         in_window = stage_rows(session, front_oracle(session, spec), params)
         # A table without foreign keys yet and empty in this snapshot has nothing to compare them with.
         if not sliced and link_table_is_empty(session, spec.table):
-            return WriteCounts(rows_inserted=insert_staged_links(session, spec), rows_in_window=in_window), []
+            return (
+                WriteCounts(rows_inserted=insert_staged_links(session, spec), rows_in_window=in_window),
+                NOTHING_PENDING,
+            )
         oracle = session.sql("links/select_staged_link_rows.sql", **identifiers)
     differences = session.sql(
         "links/create_front_link_differences.sql", **identifiers, oracle=oracle, window_links=window_links
@@ -387,12 +414,27 @@ def diff_front_window(
         )
     counts = WriteCounts(rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
     if batch_rows is not None and pending > batch_rows:
-        statement = session.sql("links/select_pending_front_link_owners.sql")
-        owners_missing = session.execute(statement, {"owner_limit": PENDING_OWNERS_PER_DIFF}).fetchall()
-        return counts, [(str(owner), links) for owner, links in owners_missing]
+        return counts, pending_links(session, batch_rows)
     slice_rows = PENDING_INSERT_SLICE_ROWS if sliced else None
     counts.rows_inserted = insert_pending_links(session, spec, slice_rows) if pending else 0
-    return counts, []
+    return counts, NOTHING_PENDING
+
+
+def pending_links(session: Session, batch_rows: int) -> PendingLinks:
+    """The owners of the diff's missing links (pg_temp.front_link_differences): the first PENDING_OWNERS_PER_DIFF,
+    and one more when there are more, with the hours of those missing more than `batch_rows`."""
+    statement = session.sql("links/select_pending_front_link_owners.sql")
+    owners = [
+        (str(owner), links)
+        for owner, links in session.execute(statement, {"owner_limit": PENDING_OWNERS_PER_DIFF}).fetchall()
+    ]
+    large_owners = [owner for owner, links in owners if links > batch_rows]
+    hours_of_large_owners: dict[str, list[tuple[datetime, int]]] = {owner: [] for owner in large_owners}
+    if large_owners:
+        by_hour = session.sql("links/count_pending_front_links_of_owners_by_hour.sql")
+        for owner, hour, links in session.execute(by_hour, {"owner_ids": large_owners}).fetchall():
+            hours_of_large_owners[str(owner)].append((hour, links))
+    return PendingLinks(owners, hours_of_large_owners)
 
 
 def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]) -> int:
@@ -504,22 +546,22 @@ def make_front_window_exact(
 ) -> WriteCounts:
     """Diff the window in one retried transaction. With more than `batch_rows` missing links, that transaction
     only deletes and refreshes; the missing links then go in by their owners, in transactions of about
-    `batch_rows` (an owner with more alone), each diffing the window for its owners again, so it also meets what
-    the app changed since: the oracle of a few owners is read through the source's indexes, where a window's
+    `batch_rows` (an owner missing more alone, by consecutive hours: owner_batches), each diffing the window (or
+    those hours) for its owners again, so it also meets what the app changed since: the oracle of a few owners is read through the source's indexes, where a window's
     hours would each read every recipient of the source. Each insert's foreign-key checks key-share the linked
     people (or clients) and conversations until commit, and an app DELETE of one of them waits that long.
     `batch_rows` None: the table has no foreign key yet, and nothing is batched or sliced."""
     sliced = batch_rows is not None
 
-    def diff(owners: Owners, missing_cap: int | None) -> tuple[WriteCounts, PendingOwners]:
+    def diff(owners: Owners, missing_cap: int | None, part: Chunk = window) -> tuple[WriteCounts, PendingLinks]:
         return in_front_transaction(
             session,
             spec,
             lambda _owns_table: diff_front_window(
                 session,
                 spec,
-                window.start,
-                window.end,
+                part.start,
+                part.end,
                 missing_cap,
                 only_conversation_ids,
                 sliced=sliced,
@@ -528,41 +570,48 @@ def make_front_window_exact(
             log,
         )
 
-    counts, pending_owners = diff(EVERY_OWNER, batch_rows)
-    while pending_owners:
-        batches, more_after = owner_batches(pending_owners, batch_rows)
+    counts, pending = diff(EVERY_OWNER, batch_rows)
+    while pending.owners:
+        batches, more_after = owner_batches(pending, window, batch_rows)
         progress = Progress(log, f"{spec.table}: missing links", total_steps=len(batches), unit="batches of owners")
         for batch in batches:
-            batch_counts, _ = diff(Owners(ids=batch), None)
+            batch_counts, _ = diff(Owners(ids=batch.owners), None, batch.window)
             counts.add_writes(batch_counts)
             progress.advance(rows=batch_counts.rows_inserted)
         if more_after is None:
             break
         # More owners missed links than one diff hands over: the window again, for the owners after those done.
-        more_counts, pending_owners = diff(Owners(after=more_after), batch_rows)
+        more_counts, pending = diff(Owners(after=more_after), batch_rows)
         counts.add_writes(more_counts)
     return counts
 
 
 def owner_batches(
-    pending_owners: PendingOwners, batch_rows: int, handed_over: int = PENDING_OWNERS_PER_DIFF
-) -> tuple[list[list[str]], str | None]:
+    pending: PendingLinks, window: Chunk, batch_rows: int, handed_over: int = PENDING_OWNERS_PER_DIFF
+) -> tuple[list[OwnerBatch], str | None]:
     """The first `handed_over` owners of a diff's missing links grouped in owner order into batches of about
-    `batch_rows` links (an owner with more alone), and the last owner batched when the diff had more owners than
-    that (else None): the next diff covers the owners after it."""
-    batched = pending_owners[:handed_over]
-    more_after = batched[-1][0] if len(pending_owners) > handed_over else None
-    batches: list[list[str]] = []
+    `batch_rows` links over the whole window; an owner missing more goes alone, over consecutive hours of the
+    window holding about that many (an hour above it alone). Also the last owner batched when the diff had more
+    owners than that (else None): the next diff covers the owners after it."""
+    batched = pending.owners[:handed_over]
+    more_after = batched[-1][0] if len(pending.owners) > handed_over else None
+    batches: list[OwnerBatch] = []
     batch: list[str] = []
     links_in_batch = 0
     for owner, links in batched:
         if batch and links_in_batch + links > batch_rows:
-            batches.append(batch)
+            batches.append(OwnerBatch(batch, window))
             batch, links_in_batch = [], 0
+        if owner in pending.hours_of_large_owners:
+            hours = pending.hours_of_large_owners[owner]
+            batches.extend(
+                OwnerBatch([owner], part) for part in chunk_window(window.start, window.end, hours, batch_rows)
+            )
+            continue
         batch.append(owner)
         links_in_batch += links
     if batch:
-        batches.append(batch)
+        batches.append(OwnerBatch(batch, window))
     return batches, more_after
 
 
