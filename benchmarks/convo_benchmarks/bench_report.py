@@ -472,7 +472,17 @@ def describe_data(run: Run) -> str:
             text += "; the run stopped before the app's part, so neither that fill's app figures nor a baseline"
     if run.get("contenders") is False:
         text += "; no contenders (`--skip-contenders`)"
-    return text
+    return f"{text}; {measured_code(run)}"
+
+
+def measured_code(run: Run) -> str:
+    """Which code a run measured: the last commit of the measured code (bench.MEASURED_PATHS) when it ran."""
+    revision = run.get("revision", "")
+    if not revision:
+        return "measured code older than the bench's record of its commit"
+    commit = revision.removesuffix("+changes")
+    changes = " with uncommitted changes" if revision.endswith("+changes") else ""
+    return f"measured the code of commit {commit[:10]}{changes}"
 
 
 def server_settings_lines(runs: Sequence[Run], titles: Sequence[str]) -> list[str]:

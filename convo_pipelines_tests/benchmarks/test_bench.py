@@ -457,6 +457,15 @@ def test_a_run_saved_before_the_apps_part_says_its_one_fill_has_no_app_figures()
     assert "its re-run took in what the app wrote meanwhile (5 rows written)" in describe_data(run)
 
 
+def test_each_run_on_the_page_says_which_code_it_measured() -> None:
+    run = {"conversations": 300, "days": 5, "counts": {}, "max_messages": 3, "measurements": {}}
+    commit = "3f176c414b6cdfbbb7d1e38e0854b6d445b249a0"
+    assert describe_data({**run, "revision": commit}).endswith("; measured the code of commit 3f176c414b")
+    changed = describe_data({**run, "revision": commit + "+changes"})
+    assert changed.endswith("; measured the code of commit 3f176c414b with uncommitted changes")
+    assert describe_data(run).endswith("; measured code older than the bench's record of its commit")
+
+
 def test_the_scale_verdict_compares_first_fills_of_the_same_shape_ten_times_apart() -> None:
     def run(conversations: int, fill_seconds: float, max_messages: int | None = 3, only: str = "") -> dict:
         figure = {"median": fill_seconds, "min": fill_seconds, "max": fill_seconds, "runs": 1}
