@@ -17,8 +17,9 @@ Every run makes its slice of a table equal to its definition (docs/contract.md) 
 - then the table's foreign keys are made whole (link_storage.py).
 Nothing outlives a transaction on the server: the writers' lock is transaction-level, settings are
 SET LOCAL, staging tables are temporary and dropped at commit, but for a first fill's staged pairs: an
-unlogged table, which any other writer drops before it writes (in_front_transaction). So every transaction stands alone: it is
-exact for its snapshot, another run may interleave, and a killed run leaves whole transactions.
+unlogged table, which any other writer drops before it writes (in_front_transaction). So every
+transaction stands alone: it is exact for its snapshot, another run may interleave, and a killed run
+leaves whole transactions.
 A transaction that meets a concurrent application change (a person deleted after the statement's
 snapshot, a deadlock, a lock timeout) is retried whole; each is idempotent, so the retry is exact.
 """
@@ -374,11 +375,11 @@ def diff_front_window(
     """Make the window's links of `owners` exact inside the caller's transaction: the oracle pairs of a window are
     staged by a parallel statement (a scoped run's or a batch's few are computed in place), a second finds the
     differences, a short one deletes and refreshes, a last inserts the missing links. With more than `batch_rows`
-    missing, none is inserted: their owners are returned instead (at most PENDING_OWNERS_PER_DIFF, and one more
-    when there are more; pending_links), for make_front_window_exact to insert by owners in bounded transactions. `sliced` (the
-    table has its foreign keys) inserts them by slices of PENDING_INSERT_SLICE_ROWS. A window's pairs staged in
-    this transaction when the table, without foreign keys yet, holds no link in its snapshot are inserted as they
-    are, with nothing to diff them against. Returns the counts and those owners (empty when everything was
+    missing, none is inserted: their owners are returned instead (at most PENDING_OWNERS_PER_DIFF, and one more when
+    there are more; pending_links), for make_front_window_exact to insert by owners in bounded transactions.
+    `sliced` (the table has its foreign keys) inserts them by slices of PENDING_INSERT_SLICE_ROWS. A window's pairs
+    staged in this transaction when the table, without foreign keys yet, holds no link in its snapshot are inserted
+    as they are, with nothing to diff them against. Returns the counts and those owners (empty when everything was
     inserted)."""
     params = window_params(start, end, only_conversation_ids, owners)
     identifiers = {"links": spec.table, "owner": spec.owner_column}
@@ -544,13 +545,14 @@ def make_front_window_exact(
     batch_rows: int | None,
     only_conversation_ids: list[str] | None = None,
 ) -> WriteCounts:
-    """Diff the window in one retried transaction. With more than `batch_rows` missing links, that transaction
-    only deletes and refreshes; the missing links then go in by their owners, in transactions of about
-    `batch_rows` (an owner missing more alone, by consecutive hours: owner_batches), each diffing the window (or
-    those hours) for its owners again, so it also meets what the app changed since: the oracle of a few owners is read through the source's indexes, where a window's
-    hours would each read every recipient of the source. Each insert's foreign-key checks key-share the linked
-    people (or clients) and conversations until commit, and an app DELETE of one of them waits that long.
-    `batch_rows` None: the table has no foreign key yet, and nothing is batched or sliced."""
+    """Diff the window in one retried transaction. With more than `batch_rows` missing links, that transaction only
+    deletes and refreshes; the missing links then go in by their owners, in transactions of about `batch_rows` (an
+    owner missing more alone, by consecutive hours: owner_batches), each diffing the window (or those hours) for its
+    owners again, so it also meets what the app changed since: the oracle of a few owners is read through the
+    source's indexes, where a window's hours would each read every recipient of the source. Each insert's
+    foreign-key checks key-share the linked people (or clients) and conversations until commit, and an app DELETE of
+    one of them waits that long. `batch_rows` None: the table has no foreign key yet, and nothing is batched or
+    sliced."""
     sliced = batch_rows is not None
 
     def diff(owners: Owners, missing_cap: int | None, part: Chunk = window) -> tuple[WriteCounts, PendingLinks]:
@@ -618,7 +620,8 @@ def owner_batches(
 def count_conversations_by_day(
     session: Session, conversations: str, start: datetime, end: datetime
 ) -> list[tuple[date, int]]:
-    """(UTC day, conversations created that day) of `conversations` (front_conversations or conversations) in [start, end)."""
+    """(UTC day, conversations created that day) of `conversations` (front_conversations or conversations) in
+    [start, end)."""
     statement = session.sql("links/count_conversations_by_day.sql", conversations=conversations)
     return [(day, count) for day, count in session.execute(statement, {"start": start, "end": end})]
 
