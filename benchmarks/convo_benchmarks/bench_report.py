@@ -472,7 +472,7 @@ def describe_data(run: Run) -> str:
             text += "; the run stopped before the app's part, so neither that fill's app figures nor a baseline"
     if run.get("contenders") is False:
         text += "; no contenders (`--skip-contenders`)"
-    return f"{text}; {measured_code(run)}"
+    return f"{text}; {measured_code(run)} on {run['machine']['platform']}"
 
 
 def measured_code(run: Run) -> str:
@@ -579,6 +579,8 @@ def scale_verdicts(runs: Sequence[Run]) -> list[tuple[str, str, Verdict]]:
         met: bool | None = ratio <= SCALE_FIRST_FILL_RATIO_AIM
         if not same_code(small, large):
             met, figure = None, f"the two runs measured different code ({figure})"
+        elif small["machine"]["platform"] != large["machine"]["platform"]:
+            figure += "; the two runs ran on different machines of one shape (their seeds show how fast each was)"
         found.append((titles[id(small)], titles[id(large)], Verdict(aim, met, figure)))
     return found
 
@@ -593,8 +595,11 @@ def figures_section(runs: Sequence[Run]) -> list[str]:
     """Machine, commands, the side-by-side table, reads, sizes, app and subscriber figures, verdicts."""
     titles = run_titles(runs)
     machine = runs[0]["machine"]
+    # Runs recorded on different virtual machines of one shape: each run's data line names its own.
+    platforms = {run["machine"]["platform"] for run in runs}
+    platform = machine["platform"] if len(platforms) == 1 else f"{len(platforms)} virtual machines of this shape"
     lines = [
-        f"Machine: {machine['cpus']} cores, {machine['memory_gib']} GiB, {machine['platform']}, Python {machine['python']}, "
+        f"Machine: {machine['cpus']} cores, {machine['memory_gib']} GiB, {platform}, Python {machine['python']}, "
         f"{machine.get('postgres', 'PostgreSQL')}"
         + (f", wal_level = {machine['wal_level']}" if machine.get("wal_level") else "")
         + ".",

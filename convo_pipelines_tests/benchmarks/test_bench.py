@@ -446,6 +446,7 @@ def test_a_run_saved_before_the_apps_part_says_its_one_fill_has_no_app_figures()
         "days": 5,
         "counts": {},
         "max_messages": 3,
+        "machine": {"platform": "Linux"},
         "first_fill_beside_app": True,
         "measurements": {"rerun_after_app_sql": figure, "rerun_rows_written": figure},
         "app_beside_runs": {},
@@ -458,19 +459,28 @@ def test_a_run_saved_before_the_apps_part_says_its_one_fill_has_no_app_figures()
 
 
 def test_each_run_on_the_page_says_which_code_it_measured() -> None:
-    run = {"conversations": 300, "days": 5, "counts": {}, "max_messages": 3, "measurements": {}}
+    machine = {"platform": "Linux-6.18-vm1"}
+    run = {"conversations": 300, "days": 5, "counts": {}, "max_messages": 3, "measurements": {}, "machine": machine}
     commit = "3f176c414b6cdfbbb7d1e38e0854b6d445b249a0"
-    assert describe_data({**run, "revision": commit}).endswith("; measured the code of commit 3f176c414b")
+    assert describe_data({**run, "revision": commit}).endswith(
+        "; measured the code of commit 3f176c414b on Linux-6.18-vm1"
+    )
     changed = describe_data({**run, "revision": commit + "+changes"})
-    assert changed.endswith("; measured the code of commit 3f176c414b with uncommitted changes")
-    assert describe_data(run).endswith("; measured code older than the bench's record of its commit")
+    assert changed.endswith("; measured the code of commit 3f176c414b with uncommitted changes on Linux-6.18-vm1")
+    assert describe_data(run).endswith("; measured code older than the bench's record of its commit on Linux-6.18-vm1")
 
 
 def test_the_scale_verdict_compares_first_fills_of_the_same_shape_ten_times_apart() -> None:
     def run(conversations: int, fill_seconds: float, max_messages: int | None = 3, only: str = "") -> dict:
         figure = {"median": fill_seconds, "min": fill_seconds, "max": fill_seconds, "runs": 1}
         shape = {} if max_messages is None else {"max_messages": max_messages}
-        return {"conversations": conversations, "only": only, "measurements": {"full_backfill_sql": figure}, **shape}
+        return {
+            "conversations": conversations,
+            "only": only,
+            "measurements": {"full_backfill_sql": figure},
+            "machine": {"platform": "Linux-vm1"},
+            **shape,
+        }
 
     small, large = run(1_000_000, 100.0), run(10_000_000, 1150.0)
     demo_small, other_only = run(1_000_000, 50.0, max_messages=None), run(1_000_000, 10.0, only="freshness")
@@ -489,7 +499,10 @@ def test_the_scale_verdict_compares_first_fills_of_the_same_shape_ten_times_apar
     [(_, _, changed)] = scale_verdicts([{**small, "revision": "abc+changes"}, {**large, "revision": "abc+changes"}])
     assert changed.line().startswith("NOT MEASURED ")
     [(_, _, same)] = scale_verdicts([{**small, "revision": "abc"}, {**large, "revision": "abc"}])
-    assert same.line().startswith("MET ")
+    assert same.line().startswith("MET ") and "different machines" not in same.line()
+    # Runs on two machines of one shape keep their verdict, which says so.
+    [(_, _, elsewhere)] = scale_verdicts([small, {**large, "machine": {"platform": "Linux-vm2"}}])
+    assert elsewhere.line().startswith("MET ") and "ran on different machines" in elsewhere.line()
 
 
 def test_bench_refuses_a_database_url_without_logical_wal_level_before_creating_anything(server_url: str) -> None:
