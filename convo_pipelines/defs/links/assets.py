@@ -86,7 +86,8 @@ def materialize_front_links(
             plan = plan_front_writes(session, spec, start, end, config)
             counts = write_front_chunks(session, spec, plan, context.log.info)
             mode, chunk_count = plan.mode, len(plan.chunks)
-            # A first fill ends here, or a window with no chunk takes over from a killed one; a scoped run's transaction did.
+            # A first fill ends here, or a window with no chunk takes over from a killed one (a scoped run's
+            # transaction already did).
             end_first_fill(session, spec, context.log.info)
         keys = ensure_foreign_keys(session, spec.table, spec.foreign_keys, context.log.info)
         guarantees = front_link_guarantees(session, spec)

@@ -11,11 +11,11 @@ referenced row the app deleted before the key existed, and validates the key, wh
 nor writes. A foreign key is never dropped: that takes ACCESS EXCLUSIVE on the referenced source table.
 
 A Front link table's first fill stages the pairs of its whole range once, in an unlogged table of the
-analytics schema, and inserts them chunk by chunk; it also writes the table without its index by owner newest
+analytics schema, and inserts them slice by slice; it also writes the table without its index by owner newest
 first when its role may build it back, once, sorted. Which state the table is in is read from the catalog in
 each transaction, never remembered by a session: the fill owns the empty table's windows only while its staged
-pairs exist, and every other writer drops them and builds the index back before it writes (take_over_from_first_fill),
-so a killed fill leaves a table the next run makes whole.
+pairs exist, and every other writer drops them and builds the index back before it writes
+(take_over_from_first_fill), so a killed fill leaves a table the next run makes whole.
 """
 
 from __future__ import annotations
@@ -82,14 +82,14 @@ def secondary_indexes_present(session: Session, spec: FrontLinkTable) -> bool:
     return present == len(names)
 
 
-def drop_newest_index_of_empty_table(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> bool:
+def drop_newest_index_of_empty_table(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> None:
     """Drop the index by owner newest first of `spec.table` for its first fill, when the table is empty, has no
-    foreign key and has both its secondary indexes; True when this call dropped it. A reader holding the table past the short
-    lock_timeout leaves it, and so does a role that could not build it back (the least-privileged writer role
-    has no CREATE in the source schema): the fill then keeps it up row by row, as slower but as exact."""
+    foreign key and has both its secondary indexes. A reader holding the table past the short lock_timeout leaves
+    it, and so does a role that could not build it back (the least-privileged writer role has no CREATE in the
+    source schema): the fill then keeps it up row by row, as slower but as exact."""
     if not may_build_indexes(session):
         log(f"{spec.table}: filled with all its indexes kept: the role has no CREATE on the schema to build one back")
-        return False
+        return
     try:
         with session.conn.transaction():
             lock_link_table(session, spec.table)
@@ -98,14 +98,13 @@ def drop_newest_index_of_empty_table(session: Session, spec: FrontLinkTable, log
                 or not link_table_is_empty(session, spec.table)
                 or not secondary_indexes_present(session, spec)
             ):
-                return False
+                return
             set_short_lock_timeout(session.conn)
             session.execute(session.sql("links/drop_front_link_newest_index.sql", **_index_identifiers(spec)))
     except psycopg.errors.LockNotAvailable:
         log(f"{spec.table}: filled with all its indexes kept: a transaction held the table")
-        return False
+        return
     log(f"{spec.table}: first fill without its index by owner newest first, built once its rows are in")
-    return True
 
 
 def first_fill_staged(session: Session, spec: FrontLinkTable) -> int | None:

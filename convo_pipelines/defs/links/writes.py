@@ -70,8 +70,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Chunk:
-    """A slice [start, end) of a run's window and how many conversations it holds (for an owner's batch: how many
-    of its links are missing there)."""
+    """A slice [start, end) of a run's window and how many conversations it holds."""
 
     start: datetime
     end: datetime
@@ -105,28 +104,30 @@ class WriteCounts:
 # Windows and chunks
 
 
-def chunk_window(start: datetime, end: datetime, counts: list[tuple[date | datetime, int]], cap: int) -> list[Chunk]:
-    """Cut [start, end) at the starts of its UTC days into chunks of consecutive days holding at most `cap`
-    conversations each (a day above the cap alone), from (day, count) in day order; (hour, count) in hour order
-    cuts it at hours instead. Days with none belong to a neighbour; a window with none gives no chunk."""
+def chunk_window(
+    start: datetime, end: datetime, bucket_counts: list[tuple[date | datetime, int]], max_conversations: int
+) -> list[Chunk]:
+    """Cut [start, end) at the starts of its buckets (UTC days, or UTC hours given as datetimes) into chunks of
+    consecutive buckets holding at most `max_conversations` conversations (or links) each (a bucket above the
+    cap alone). Buckets with none belong to a neighbour; a window with none gives no chunk."""
     chunks: list[Chunk] = []
     chunk_start, in_chunk = start, 0
-    for moment, rows in counts:
-        if in_chunk and in_chunk + rows > cap:
-            cut = start_of_utc(moment)
+    for bucket, conversations in bucket_counts:
+        if in_chunk and in_chunk + conversations > max_conversations:
+            cut = bucket_start(bucket)
             chunks.append(Chunk(chunk_start, cut, in_chunk))
             chunk_start, in_chunk = cut, 0
-        in_chunk += rows
+        in_chunk += conversations
     if in_chunk:
         chunks.append(Chunk(chunk_start, end, in_chunk))
     return chunks
 
 
-def start_of_utc(moment: date | datetime) -> datetime:
-    """The instant a UTC day (a date) or an hour (an aware datetime) starts."""
-    if isinstance(moment, datetime):
-        return moment.astimezone(UTC)
-    return datetime.combine(moment, datetime.min.time(), tzinfo=UTC)
+def bucket_start(bucket: date | datetime) -> datetime:
+    """A bucket's first moment: an hour's own datetime, a day's UTC midnight."""
+    if isinstance(bucket, datetime):
+        return bucket
+    return datetime.combine(bucket, datetime.min.time(), tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------------------------------
