@@ -5,6 +5,7 @@
 - A kept connection the server terminated is replaced at its next use: the next run succeeds.
 - Disposing the instance closes the kept connections.
 - Its tables go to the schema its URL names (how the bench keeps its runs beside its scratch tables).
+- A range run's per-partition materializations are recorded in one insert, unless DAGSTER_EVENT_BATCH_SIZE is 0.
 """
 
 import gc
@@ -85,6 +86,29 @@ def test_a_run_keeps_its_storage_connections(storage_database: str, tmp_path: Pa
     stock = sessions_of_one_run(storage_database, tmp_path / "stock", STOCK_STORAGE_YAML)
     assert pooled <= 20, f"a run of 10 partitions opened {pooled} connections to Dagster's storage"
     assert stock >= 3 * pooled, f"the stock storage opened {stock} connections, the project's {pooled}"
+
+
+def transactions_recording_materializations(storage_database: str, run_id: str) -> int:
+    """How many transactions wrote the run's asset materializations (their rows' distinct xmin)."""
+    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+        return conn.execute(
+            "select count(distinct xmin::text) from event_logs"
+            " where run_id = %s and dagster_event_type = 'ASSET_MATERIALIZATION'",
+            (run_id,),
+        ).fetchone()[0]
+
+
+@pytest.mark.parametrize(("batch_size", "transactions"), [("", 1), ("0", 10)])
+def test_a_range_runs_materializations_are_recorded_in_one_insert(
+    storage_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_size: str, transactions: int
+) -> None:
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch_size)  # empty: the storage sets its own
+    with instance_from(tmp_path / "home", PROJECT_DAGSTER_YAML.read_text()) as instance:
+        result = materialize_ten_days(instance)
+        assert result.success
+        assert transactions_recording_materializations(storage_database, result.run_id) == transactions
+        materialized = instance.get_materialized_partitions(counted_days.key)
+    assert materialized == set(DAYS.get_partition_keys()[:10])
 
 
 def test_a_terminated_storage_connection_is_replaced(storage_database: str, tmp_path: Path) -> None:

@@ -15,6 +15,11 @@ The pool is configured in dagster.yaml with the names dagster-postgres' open pul
 its own storage (pool_size, max_overflow, pool_recycle, pool_mode), so that moving to upstream once it
 lands changes one line: `pool_mode: transaction` opens one connection per operation again, for a storage
 URL that is a transaction pooler's.
+
+Every process that loads this storage also records a range run's per-partition materializations in batches
+(Dagster's own DAGSTER_EVENT_BATCH_SIZE, which dagster-postgres writes as one insert per batch): a range of N
+days otherwise costs each asset step N event writes, each its own transactions, after its SQL is done. Set
+the variable to 0 to record them one by one again.
 """
 
 import os
@@ -34,6 +39,9 @@ from dagster_postgres import (
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
 POOL_MODES = ("session", "transaction")
+EVENT_BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
+# Partition materializations per insert: a year's range in four statements, each of bounded size.
+EVENT_BATCH_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,9 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         token_provider=None,
         pool: PoolSettings | None = None,
     ):
+        # Read by the instance at each event it records, so set before the process's first run event.
+        if not os.environ.get(EVENT_BATCH_SIZE_VARIABLE):  # Dagster fails on the variable set empty
+            os.environ[EVENT_BATCH_SIZE_VARIABLE] = str(EVENT_BATCH_SIZE)
         # DagsterPostgresStorage.__init__ would build the stock parts, each checking its tables once more.
         self.postgres_url = postgres_url
         self.should_autocreate_tables = should_autocreate_tables

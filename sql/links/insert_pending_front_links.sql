@@ -4,12 +4,20 @@
 -- out and logged whole after a checkpoint. In key order the unique pair and the owner's newest-first index
 -- take the rows as one ordered pass, and ids that ascend with the rows grow the primary key at its right
 -- edge. One random draw per statement rather than gen_random_uuid() per row: a server built without
--- OpenSSL reads the kernel's random source on every call.
+-- OpenSSL reads the kernel's random source on every call. The id's fixed part is put together once too
+-- (materialized: inlined, the planner builds it again for every row), so a row only adds its counter.
 insert into {source}.{links} (id, {owner}, front_conversation_id, front_conversation_created_at)
 with id_draw as (
     select
         floor(extract(epoch from clock_timestamp()) * 1000)::bigint as millisecond,
         replace(gen_random_uuid()::text, '-', '') as random_hex
+),
+
+id_parts as materialized (
+    select
+        lpad(to_hex(id_draw.millisecond), 12, '0') || '7' || substr(id_draw.random_hex, 1, 3) || '8' as prefix,
+        ('x' || substr(id_draw.random_hex, 4, 12))::bit(48)::bigint as first_counter
+    from id_draw
 ),
 
 pending as (
@@ -22,17 +30,11 @@ pending as (
 )
 
 select
-    (
-        lpad(to_hex(id_draw.millisecond), 12, '0')
-        || '7'
-        || substr(id_draw.random_hex, 1, 3)
-        || '8'
-        || lpad(to_hex(('x' || substr(id_draw.random_hex, 4, 12))::bit(48)::bigint + pending.position), 15, '0')
-    )::uuid as id,
+    (id_parts.prefix || lpad(to_hex(id_parts.first_counter + pending.position), 15, '0'))::uuid as id,
     pending.owner_id,
     pending.front_conversation_id,
     pending.front_conversation_created_at
 from pending
-cross join id_draw
+cross join id_parts
 order by pending.owner_id, pending.front_conversation_id
 {skip_existing}
