@@ -230,17 +230,15 @@ def fill_bands(conversations: int, shared_buffers_bytes: int) -> int:
     """Into how many bands of conversation ids a first fill of `conversations` conversations inserts its links.
 
     A fill in owner order gives the index by conversation its entries at random pages, and once that index outgrows
-    the server's buffers nearly every link costs a page read, a write and, after each checkpoint, a full-page image
-    in the WAL. In bands (the leading byte of the conversation's id, in equal ranges), each band in owner order, a
-    band's entries land in its own part of that index, about as large as the buffers. Not smaller: each band sweeps
-    the unique pair once more, in order, rewriting every page of it, each with its full-page image once a checkpoint
-    has passed, so halving the part doubles those sweeps. An index that twice the buffers would hold gets one band:
-    there the sweeps cost more than they save. Ids that are not random (time-ordered ones) fill fewer bands, which
-    is no slower than one."""
+    the server's buffers nearly every link costs a page read, a write and a full-page image in the WAL. In bands
+    (the leading byte of the conversation's id, in equal ranges), each band in owner order, a band's entries land in
+    its own part of that index, which half the buffers hold, and the unique pair is swept once per band, in order.
+    An index that twice the buffers would hold gets one band: there the sweeps cost more than they save. Ids
+    that are not random (time-ordered ones) fill fewer bands, which is no slower than one."""
     index_bytes = conversations * LINKS_PER_CONVERSATION_ESTIMATE * CONVERSATION_INDEX_ENTRY_BYTES
     if index_bytes <= 2 * shared_buffers_bytes:
         return 1
-    return min(256, math.ceil(index_bytes / shared_buffers_bytes))
+    return min(256, math.ceil(index_bytes / (shared_buffers_bytes / 2)))
 
 
 def insert_first_fill_slices(
