@@ -18,7 +18,7 @@ URL that is a transaction pooler's.
 
 Every process that loads this storage also records a range run's per-partition materializations in batches
 (Dagster's own DAGSTER_EVENT_BATCH_SIZE, which dagster-postgres writes as one insert per batch): a range of N
-days otherwise costs each asset step N event writes, each its own transactions, after its SQL is done. Set
+days otherwise costs each asset step N event writes, each in transactions of its own, after its SQL is done. Set
 the variable to 0 to record them one by one again.
 """
 
