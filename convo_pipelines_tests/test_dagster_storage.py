@@ -50,17 +50,30 @@ def instance_from(home: Path, dagster_yaml: str) -> Iterator[dg.DagsterInstance]
         yield instance
 
 
+PROBE = "storage-test-probe"
+
+
+def probe(storage_database: str) -> psycopg.Connection:
+    """A connection of the test's own, named so that the backend counts leave it out even while it exits.
+
+    A closed connection's backend stays in pg_stat_activity for a moment after the client has gone, so the
+    previous probe could otherwise be counted as a connection the instance left open.
+    """
+    return psycopg.connect(psycopg_url(storage_database), autocommit=True, application_name=PROBE)
+
+
 def sessions_opened(storage_database: str) -> int:
     """Sessions ever established to the storage database (a backend's count reaches the view when it ends)."""
-    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+    with probe(storage_database) as conn:
         return conn.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
 
 
 def backends_on(storage_database: str) -> list[int]:
     """The storage database's backends other than the one asking."""
-    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+    with probe(storage_database) as conn:
         rows = conn.execute(
-            "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
+            "select pid from pg_stat_activity where datname = current_database() and application_name <> %s",
+            (PROBE,),
         ).fetchall()
     return [pid for (pid,) in rows]
 
@@ -90,7 +103,7 @@ def test_a_run_keeps_its_storage_connections(storage_database: str, tmp_path: Pa
 
 def transactions_recording_materializations(storage_database: str, run_id: str) -> int:
     """How many transactions wrote the run's asset materializations (their rows' distinct xmin)."""
-    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+    with probe(storage_database) as conn:
         return conn.execute(
             "select count(distinct xmin::text) from event_logs"
             " where run_id = %s and dagster_event_type = 'ASSET_MATERIALIZATION'",
@@ -116,7 +129,7 @@ def test_a_terminated_storage_connection_is_replaced(storage_database: str, tmp_
         assert materialize_ten_days(instance).success
         kept = backends_on(storage_database)
         assert kept, "the instance keeps no connection to its storage"
-        with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+        with probe(storage_database) as conn:
             for pid in kept:
                 conn.execute("select pg_terminate_backend(%s)", (pid,))
         result = materialize_ten_days(instance)
@@ -135,17 +148,18 @@ def test_disposing_the_instance_closes_its_connections(storage_database: str, tm
     # (SQLAlchemy's pools close what they no longer reach); what the instance keeps must close at disposal.
     gc.collect()
     deadline = time.monotonic() + 10
-    while backends_on(storage_database) and time.monotonic() < deadline:
+    while (left := backends_on(storage_database)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert backends_on(storage_database) == [], backend_details(storage_database)
+    assert left == [], backend_details(storage_database)
 
 
 def backend_details(storage_database: str) -> list[tuple]:
     """What a backend left on the storage database was last doing, for the failure's message."""
-    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+    with probe(storage_database) as conn:
         return conn.execute(
             "select pid, application_name, state, backend_start, state_change, left(query, 200) from pg_stat_activity "
-            "where datname = current_database() and pid <> pg_backend_pid()"
+            "where datname = current_database() and application_name <> %s",
+            (PROBE,),
         ).fetchall()
 
 
@@ -153,12 +167,12 @@ def test_the_storage_keeps_its_tables_in_the_schema_its_url_names(
     storage_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """How the bench keeps its runs' storage beside its scratch tables: a schema of its own, named in the URL."""
-    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+    with probe(storage_database) as conn:
         conn.execute("create schema scratch_dagster")
     monkeypatch.setenv("DAGSTER_STORAGE_URL", dagster_storage_url(storage_database, schema="scratch_dagster"))
     with instance_from(tmp_path / "home", PROJECT_DAGSTER_YAML.read_text()) as instance:
         assert materialize_ten_days(instance).success
-    with psycopg.connect(psycopg_url(storage_database), autocommit=True) as conn:
+    with probe(storage_database) as conn:
         schemas = {
             row[0]
             for row in conn.execute("select table_schema from information_schema.tables where table_name = 'runs'")
