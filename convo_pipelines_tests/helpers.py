@@ -120,6 +120,22 @@ def wait_until(condition: Callable[[], object], timeout: float, interval: float 
         time.sleep(interval)
 
 
+def pipeline_sessions_left_open(db: psycopg.Connection, timeout: float = 10) -> int:
+    """The pipeline's sessions (application_name convo_pipelines) still open on db's database once those its
+    client closed have had `timeout` seconds to go: a backend whose client closed the connection exits on its own
+    time, and pg_stat_activity lists it until it has."""
+
+    def still_open() -> int:
+        db.execute("select pg_stat_clear_snapshot()")
+        return db.execute(
+            "select count(*) from pg_stat_activity where datname = current_database() "
+            "and application_name = 'convo_pipelines' and pid <> pg_backend_pid()"
+        ).fetchone()[0]
+
+    wait_until(lambda: still_open() == 0, timeout)
+    return still_open()
+
+
 def materialize_front_links_command(first: str, last: str, run_config: dict | None = None) -> list[str]:
     """`dagster asset materialize` of both Front link tables over the partitions first..last, as a UI backfill runs."""
     return [

@@ -7,6 +7,7 @@ import dagster as dg
 import psycopg
 
 from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines_tests.helpers import pipeline_sessions_left_open
 
 LOCK_KEY = 424242
 # How long a terminated backend may take to leave pg_stat_activity.
@@ -60,13 +61,6 @@ def sessions_so_far(db: psycopg.Connection) -> int:
     return db.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
 
 
-def pipeline_sessions_open(db: psycopg.Connection) -> int:
-    return db.execute(
-        "select count(*) from pg_stat_activity where datname = current_database() "
-        "and application_name = 'convo_pipelines' and pid <> pg_backend_pid()"
-    ).fetchone()[0]
-
-
 def test_the_next_step_and_the_check_take_the_same_backend_and_the_pipeline_leaves_no_session_state(postgres, db):
     """One session for the run's two steps and its check, closed with the run. The pipeline keeps nothing on a
     session (a pooler may give it to another client): its settings are SET LOCAL, its locks transaction-level;
@@ -84,7 +78,7 @@ def test_the_next_step_and_the_check_take_the_same_backend_and_the_pipeline_leav
     assert (facts["second"]["read_only"], facts["check"]["read_only"]) == ("off", "on")
     # The stats of a session are flushed when it ends: the run's one session has ended with the run.
     assert sessions_so_far(db) - before == 1
-    assert pipeline_sessions_open(db) == 0
+    assert pipeline_sessions_left_open(db) == 0
     assert (
         db.execute("select count(*) from pg_locks where locktype = 'advisory' and objid = %s", (LOCK_KEY,)).fetchone()[
             0
@@ -114,7 +108,7 @@ def test_a_kept_connection_the_server_ended_between_steps_is_replaced_without_a_
     assert facts["second"]["pid"] != result.output_for_node("first")
     assert facts["check"]["pid"] == facts["second"]["pid"]
     assert not [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
-    assert pipeline_sessions_open(db) == 0
+    assert pipeline_sessions_left_open(db) == 0
 
 
 def test_a_step_that_failed_gives_its_connection_back_to_no_one(postgres, db):
@@ -135,7 +129,7 @@ def test_a_step_that_failed_gives_its_connection_back_to_no_one(postgres, db):
 
     assert dg.materialize([fails_inside_a_transaction], resources={"postgres": postgres}).success
     assert pids["next"] != pids["failed"]
-    assert pipeline_sessions_open(db) == 0
+    assert pipeline_sessions_left_open(db) == 0
 
 
 def test_a_connection_kept_longer_than_the_idle_limit_is_closed_not_reused(postgres, db, monkeypatch):
@@ -145,4 +139,4 @@ def test_a_connection_kept_longer_than_the_idle_limit_is_closed_not_reused(postg
     result = dg.materialize(definitions, resources={"postgres": postgres})
     assert result.success
     assert facts["second"]["pid"] != result.output_for_node("first")
-    assert pipeline_sessions_open(db) == 0
+    assert pipeline_sessions_left_open(db) == 0

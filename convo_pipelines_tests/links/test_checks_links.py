@@ -17,6 +17,7 @@ from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
 from convo_pipelines.defs.partitions import daily_partitions, partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.session import Session
+from convo_pipelines_tests.helpers import pipeline_sessions_left_open
 from convo_pipelines_tests.source_data import (
     SourceData,
     build_source_data,
@@ -787,10 +788,7 @@ def test_a_runs_checks_share_one_connection_closed_with_the_run(built, postgres,
     assert len(found) == 11
     # The stats of a session are flushed when it ends: the checks' session has ended with the run.
     assert sessions_so_far() - before == 1
-    left_open = db.execute(
-        "select count(*) from pg_stat_activity where datname = current_database() and application_name = 'convo_pipelines' and pid <> pg_backend_pid()"
-    ).fetchone()[0]
-    assert left_open == 0
+    assert pipeline_sessions_left_open(db) == 0
 
 
 def test_a_stamp_ahead_of_the_clock_excuses_no_difference(built, postgres, db):
