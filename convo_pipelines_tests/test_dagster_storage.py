@@ -62,20 +62,26 @@ def probe(storage_database: str) -> psycopg.Connection:
     return psycopg.connect(psycopg_url(storage_database), autocommit=True, application_name=PROBE)
 
 
-def sessions_opened(storage_database: str) -> int:
-    """Sessions ever established to the storage database (a backend's count reaches the view when it ends)."""
-    with probe(storage_database) as conn:
-        return conn.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
+def sessions_opened(watcher: psycopg.Connection) -> int:
+    """Sessions ever established to the watcher's database, as far as the statistics have them: a session is
+    counted when it starts, and a backend's counts are all in once it has exited."""
+    watcher.execute("select pg_stat_clear_snapshot()")
+    return watcher.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
+
+
+def other_backends(watcher: psycopg.Connection) -> list[int]:
+    """The watcher's database's backends other than the test's probes."""
+    watcher.execute("select pg_stat_clear_snapshot()")
+    rows = watcher.execute(
+        "select pid from pg_stat_activity where datname = current_database() and application_name <> %s", (PROBE,)
+    ).fetchall()
+    return [pid for (pid,) in rows]
 
 
 def backends_on(storage_database: str) -> list[int]:
-    """The storage database's backends other than the one asking."""
+    """The storage database's backends other than the test's probes."""
     with probe(storage_database) as conn:
-        rows = conn.execute(
-            "select pid from pg_stat_activity where datname = current_database() and application_name <> %s",
-            (PROBE,),
-        ).fetchall()
-    return [pid for (pid,) in rows]
+        return other_backends(conn)
 
 
 def materialize_ten_days(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -87,11 +93,14 @@ def materialize_ten_days(instance: dg.DagsterInstance) -> dg.ExecuteInProcessRes
 
 
 def sessions_of_one_run(storage_database: str, home: Path, dagster_yaml: str) -> int:
-    with instance_from(home, dagster_yaml) as instance:
-        before = sessions_opened(storage_database)
-        assert materialize_ten_days(instance).success
-    time.sleep(0.5)  # the run's backends report their session when they end
-    return sessions_opened(storage_database) - before - 1  # minus the reading of `before`
+    """Sessions one run opened to the storage database, read once the instance's backends have all exited; one
+    probe watches throughout, opened before the count starts."""
+    with probe(storage_database) as watcher:
+        with instance_from(home, dagster_yaml) as instance:
+            before = sessions_opened(watcher)
+            assert materialize_ten_days(instance).success
+        wait_until(lambda: not other_backends(watcher), timeout=10)
+        return sessions_opened(watcher) - before
 
 
 def test_a_run_keeps_its_storage_connections(storage_database: str, tmp_path: Path) -> None:

@@ -76,9 +76,10 @@ def test_the_next_step_and_the_check_take_the_same_backend_and_the_pipeline_leav
     for step in ("second", "check"):
         assert facts[step]["advisory_locks"] == 0
     assert (facts["second"]["read_only"], facts["check"]["read_only"]) == ("off", "on")
-    # The stats of a session are flushed when it ends: the run's one session has ended with the run.
-    assert sessions_so_far(db) - before == 1
+    # The run's one session has ended with the run; a session is counted when it starts, and a backend's
+    # statistics are all flushed once it has exited.
     assert pipeline_sessions_left_open(db) == 0
+    assert sessions_so_far(db) - before == 1
     assert (
         db.execute("select count(*) from pg_locks where locktype = 'advisory' and objid = %s", (LOCK_KEY,)).fetchone()[
             0

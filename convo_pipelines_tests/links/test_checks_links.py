@@ -786,9 +786,10 @@ def test_a_runs_checks_share_one_connection_closed_with_the_run(built, postgres,
     before = sessions_so_far()
     found = run_checks_alone(postgres, *FRONT_TABLES, "project_conversations")
     assert len(found) == 11
-    # The stats of a session are flushed when it ends: the checks' session has ended with the run.
-    assert sessions_so_far() - before == 1
+    # The checks' session has ended with the run; a session is counted when it starts, and a backend's
+    # statistics are all flushed once it has exited.
     assert pipeline_sessions_left_open(db) == 0
+    assert sessions_so_far() - before == 1
 
 
 def test_a_stamp_ahead_of_the_clock_excuses_no_difference(built, postgres, db):
