@@ -120,6 +120,13 @@ def wait_until(condition: Callable[[], object], timeout: float, interval: float 
         time.sleep(interval)
 
 
+def sessions_started(conn: psycopg.Connection) -> int:
+    """Sessions ever started on conn's database, as far as the statistics have them: a session is counted when it
+    starts, and a backend's counts are all in once it has exited."""
+    conn.execute("select pg_stat_clear_snapshot()")
+    return conn.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
+
+
 def pipeline_sessions_left_open(db: psycopg.Connection, timeout: float = 10) -> int:
     """The pipeline's sessions (application_name convo_pipelines) still open on db's database once those its
     client closed have had `timeout` seconds to go: a backend whose client closed the connection exits on its own

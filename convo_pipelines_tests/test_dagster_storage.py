@@ -9,7 +9,6 @@
 """
 
 import gc
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,7 @@ import psycopg
 import pytest
 
 from convo_pipelines.lib.db import ConfigError, dagster_storage_url, psycopg_url
-from convo_pipelines_tests.helpers import fresh_database, wait_until
+from convo_pipelines_tests.helpers import fresh_database, sessions_started, wait_until
 
 PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 STOCK_STORAGE_YAML = (
@@ -62,13 +61,6 @@ def probe(storage_database: str) -> psycopg.Connection:
     return psycopg.connect(psycopg_url(storage_database), autocommit=True, application_name=PROBE)
 
 
-def sessions_opened(watcher: psycopg.Connection) -> int:
-    """Sessions ever established to the watcher's database, as far as the statistics have them: a session is
-    counted when it starts, and a backend's counts are all in once it has exited."""
-    watcher.execute("select pg_stat_clear_snapshot()")
-    return watcher.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
-
-
 def other_backends(watcher: psycopg.Connection) -> list[int]:
     """The watcher's database's backends other than the test's probes."""
     watcher.execute("select pg_stat_clear_snapshot()")
@@ -97,10 +89,10 @@ def sessions_of_one_run(storage_database: str, home: Path, dagster_yaml: str) ->
     probe watches throughout, opened before the count starts."""
     with probe(storage_database) as watcher:
         with instance_from(home, dagster_yaml) as instance:
-            before = sessions_opened(watcher)
+            before = sessions_started(watcher)
             assert materialize_ten_days(instance).success
         wait_until(lambda: not other_backends(watcher), timeout=10)
-        return sessions_opened(watcher) - before
+        return sessions_started(watcher) - before
 
 
 def test_a_run_keeps_its_storage_connections(storage_database: str, tmp_path: Path) -> None:
@@ -156,10 +148,7 @@ def test_disposing_the_instance_closes_its_connections(storage_database: str, tm
     # A connection Dagster checked out and dropped without returning it is closed when Python collects it
     # (SQLAlchemy's pools close what they no longer reach); what the instance keeps must close at disposal.
     gc.collect()
-    deadline = time.monotonic() + 10
-    while (left := backends_on(storage_database)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert left == [], backend_details(storage_database)
+    assert wait_until(lambda: backends_on(storage_database) == [], timeout=10), backend_details(storage_database)
 
 
 def backend_details(storage_database: str) -> list[tuple]:

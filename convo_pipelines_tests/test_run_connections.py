@@ -7,7 +7,7 @@ import dagster as dg
 import psycopg
 
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines_tests.helpers import pipeline_sessions_left_open
+from convo_pipelines_tests.helpers import pipeline_sessions_left_open, sessions_started
 
 LOCK_KEY = 424242
 # How long a terminated backend may take to leave pg_stat_activity.
@@ -56,17 +56,12 @@ def two_steps_and_a_check(before_second_step=lambda postgres, first_pid: None) -
     return [first, second, second_is_fine], facts
 
 
-def sessions_so_far(db: psycopg.Connection) -> int:
-    db.execute("select pg_stat_clear_snapshot()")
-    return db.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
-
-
 def test_the_next_step_and_the_check_take_the_same_backend_and_the_pipeline_leaves_no_session_state(postgres, db):
     """One session for the run's two steps and its check, closed with the run. The pipeline keeps nothing on a
     session (a pooler may give it to another client): its settings are SET LOCAL, its locks transaction-level;
     the check's transaction is read-only, the next step's writes are not."""
     definitions, facts = two_steps_and_a_check()
-    before = sessions_so_far(db)
+    before = sessions_started(db)
     result = dg.materialize(definitions, resources={"postgres": postgres})
     assert result.success
     first_pid = result.output_for_node("first")
@@ -79,7 +74,7 @@ def test_the_next_step_and_the_check_take_the_same_backend_and_the_pipeline_leav
     # The run's one session has ended with the run; a session is counted when it starts, and a backend's
     # statistics are all flushed once it has exited.
     assert pipeline_sessions_left_open(db) == 0
-    assert sessions_so_far(db) - before == 1
+    assert sessions_started(db) - before == 1
     assert (
         db.execute("select count(*) from pg_locks where locktype = 'advisory' and objid = %s", (LOCK_KEY,)).fetchone()[
             0

@@ -17,7 +17,7 @@ from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
 from convo_pipelines.defs.partitions import daily_partitions, partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.session import Session
-from convo_pipelines_tests.helpers import pipeline_sessions_left_open
+from convo_pipelines_tests.helpers import pipeline_sessions_left_open, sessions_started
 from convo_pipelines_tests.source_data import (
     SourceData,
     build_source_data,
@@ -778,18 +778,13 @@ def test_the_audit_job_compares_every_row_and_finds_a_wrong_row_any_sample_could
 
 def test_a_runs_checks_share_one_connection_closed_with_the_run(built, postgres, db):
     """The ten link checks launched alone: one pipeline session in all (not one per check), gone once the run ends."""
-
-    def sessions_so_far() -> int:
-        db.execute("select pg_stat_clear_snapshot()")
-        return db.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
-
-    before = sessions_so_far()
+    before = sessions_started(db)
     found = run_checks_alone(postgres, *FRONT_TABLES, "project_conversations")
     assert len(found) == 11
     # The checks' session has ended with the run; a session is counted when it starts, and a backend's
     # statistics are all flushed once it has exited.
     assert pipeline_sessions_left_open(db) == 0
-    assert sessions_so_far() - before == 1
+    assert sessions_started(db) - before == 1
 
 
 def test_a_stamp_ahead_of_the_clock_excuses_no_difference(built, postgres, db):
