@@ -463,7 +463,7 @@ def insert_pending_links(session: Session, spec: FrontLinkTable, slice_rows: int
     """Insert the missing links of pg_temp.front_link_differences inside the caller's transaction: in one
     statement (slice_rows None: no foreign key holds app rows yet), else by slices of `slice_rows`."""
     missing = session.sql("links/select_missing_front_links.sql", owner_table=spec.owner_table)
-    statement = insert_front_links_statement(session, spec, missing)
+    statement = insert_front_links_statement(session, spec, in_key_order(session, missing))
     session.execute(session.sql("links/set_insert_settings.sql"))
     inserted = 0
     for after, upto in pending_slices(session, slice_rows):
@@ -477,12 +477,17 @@ def insert_pending_links(session: Session, spec: FrontLinkTable, slice_rows: int
     return inserted
 
 
+def in_key_order(session: Session, links: sql.Composable) -> sql.Composed:
+    """`links` (owner, conversation, its created_at) numbered in key order, as insert_front_links_statement takes them."""
+    return session.sql("links/number_links_in_key_order.sql", links=links)
+
+
 def insert_front_links_statement(
     session: Session, spec: FrontLinkTable, missing_links: sql.Composable, *, skip_existing: bool = True
 ) -> sql.Composed:
-    """The insert of `missing_links` (owner, conversation, its created_at) into `spec.table`, with new ids, skipping
-    the pairs it holds; `skip_existing` False for a first fill's slices, known to hold none of them (the check
-    costs each row a speculative insertion)."""
+    """The insert of `missing_links` (owner, conversation, its created_at, the row's number in insert order) into
+    `spec.table`, with new ids, skipping the pairs it holds; `skip_existing` False for a first fill's slices, known
+    to hold none of them (the check costs each row a speculative insertion)."""
     skip = session.sql("links/skip_existing_front_links.sql", owner=spec.owner_column) if skip_existing else sql.SQL("")
     return session.sql(
         "links/insert_pending_front_links.sql",
@@ -498,7 +503,7 @@ def insert_staged_links(session: Session, spec: FrontLinkTable) -> int:
     the same snapshot, inside the caller's transaction."""
     staged = session.sql("links/select_staged_link_rows.sql", owner=spec.owner_column)
     session.execute(session.sql("links/set_insert_settings.sql"))
-    return session.execute(insert_front_links_statement(session, spec, staged)).rowcount
+    return session.execute(insert_front_links_statement(session, spec, in_key_order(session, staged))).rowcount
 
 
 def insert_first_fill_links(session: Session, spec: FrontLinkTable, params: dict[str, object]) -> int:
