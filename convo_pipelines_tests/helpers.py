@@ -120,6 +120,23 @@ def wait_until(condition: Callable[[], object], timeout: float, interval: float 
         time.sleep(interval)
 
 
+def wait_for_pipeline_lock_wait(
+    db: psycopg.Connection, runner: threading.Thread, wait_event: str | None = None
+) -> bool:
+    """Poll until a convo_pipelines backend waits on a lock (of kind `wait_event` when given), or the run thread ends."""
+    for _ in range(600):
+        waiting = db.execute(
+            "select count(*) from pg_stat_activity where datname = current_database() "
+            "and application_name = 'convo_pipelines' and wait_event_type = 'Lock' "
+            "and (%(wait_event)s::text is null or wait_event = %(wait_event)s::text)",
+            {"wait_event": wait_event},
+        ).fetchone()[0]
+        if waiting or not runner.is_alive():
+            return bool(waiting)
+        time.sleep(0.05)
+    return False
+
+
 def sessions_started(conn: psycopg.Connection) -> int:
     """Sessions ever started on conn's database, as far as the statistics have them: a session is counted when it
     starts, and a backend's counts are all in once it has exited."""

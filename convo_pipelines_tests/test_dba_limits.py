@@ -19,6 +19,8 @@ from convo_pipelines.defs.links.assets import (
 )
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
 from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.db import wait_for_own_lock
+from convo_pipelines_tests.helpers import wait_for_pipeline_lock_wait
 from convo_pipelines_tests.replication import (
     PostgresCluster,
     create_project_template,
@@ -35,7 +37,8 @@ from convo_pipelines_tests.source_data import (
 FULL_RANGE = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-20"}
 LINK_ASSETS = [people_front_conversations, clients_front_conversations, project_conversations]
 # How long another writer holds the people links' lock while a run waits for it: far above a lock_timeout of 10 ms.
-HOLD_SECONDS = 2.0
+# How long a test's run waits for another writer's lock once it is seen waiting: 50 times the DBA's lock_timeout.
+WAITED_PAST_THE_TIMEOUT_SECONDS = 0.5
 
 
 def set_on_database(db: psycopg.Connection, setting: str, value: str) -> None:
@@ -121,7 +124,8 @@ def test_a_short_lock_timeout_does_not_fail_a_run_waiting_for_another_writer(db,
             )
         )
         runner.start()
-        time.sleep(HOLD_SECONDS)
+        assert wait_for_pipeline_lock_wait(db, runner, "advisory"), "the run never waited for the other writer"
+        time.sleep(WAITED_PAST_THE_TIMEOUT_SECONDS)
         assert runner.is_alive() and link_pairs(db, "public", "people_front_conversations") == set()
         other_writer.rollback()
     runner.join(timeout=120)
@@ -130,9 +134,13 @@ def test_a_short_lock_timeout_does_not_fail_a_run_waiting_for_another_writer(db,
     messages = [event.message or "" for event in results[0].all_events]
     assert not any("concurrent change" in message for message in messages)
     assert link_pairs(db, "public", "people_front_conversations") == expected_people_links(db)
-    # The DBA's value is back for the run's own statements after the wait.
-    with psycopg.connect(database_url) as session:
-        assert session.execute("select current_setting('lock_timeout')").fetchone()[0] == "10ms"
+
+
+def test_the_wait_for_an_own_lock_gives_the_transaction_its_lock_timeout_back(db) -> None:
+    with db.transaction():
+        db.execute("set local lock_timeout = '10ms'")
+        wait_for_own_lock(db, sql.SQL("select pg_advisory_xact_lock(%(key)s)"), {"key": 1})
+        assert db.execute("select current_setting('lock_timeout')").fetchone()[0] == "10ms"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import pytest
 
 from convo_pipelines.definitions import defs
 from convo_pipelines.defs.partitions import daily_partitions
-from convo_pipelines.lib.settings import get_settings
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
 from convo_pipelines_tests.source_data import SOURCE_TABLES
 
@@ -161,20 +160,20 @@ def test_jobs_select_the_link_assets_with_their_checks(repository):
     assert project.partitions_def is None
 
 
-def test_schedules_and_sensor_follow_the_settings(repository):
-    settings = get_settings()
-    running = settings.enable_background_jobs
+def test_schedules_and_sensor_run_their_jobs_and_say_what_they_do(repository):
+    # What the settings make of their crons, zones and status is the subprocess tests' (below): here every
+    # project variable is unset.
     for name, job_name in LINK_SCHEDULES.items():
         schedule = repository.get_schedule_def(name)
-        assert schedule.job_name == job_name
-        assert schedule.cron_schedule == settings.link_tables_sync_cron
-        assert schedule.execution_timezone == settings.schedule_timezone
-        assert schedule.default_status == (
-            dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+        assert (schedule.job_name, schedule.cron_schedule, schedule.execution_timezone) == (
+            job_name,
+            "0 2 * * *",
+            "UTC",
         )
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
         assert schedule.description
     sensor = repository.get_sensor_def("link_tables_late_changes_sensor")
-    assert sensor.default_status == (dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sensor.description
 
 

@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 
 from convo_benchmarks.bench_report import performance_page, read_run
-from convo_pipelines_tests.docs_pages import README, ROOT, commands_run_as_written, fenced_blocks
+from convo_pipelines_tests.docs_pages import (
+    PAGES_RUN_AS_WRITTEN,
+    README,
+    ROOT,
+    commands_run_as_written,
+    fenced_blocks,
+)
 
 MKDOCS = str(Path(sys.executable).parent / "mkdocs")
 README_MOST_LINES = 250
@@ -65,5 +71,7 @@ def test_the_one_command_block_the_pages_test_leaves_out_is_what_ci_runs() -> No
 
 def test_every_fenced_block_of_the_pages_says_its_language() -> None:
     # An untagged block would be neither run as a command nor shown as output: say which it is.
-    untagged = [(block.page.name, block.text[:60]) for block in fenced_blocks(README) if not block.language]
+    blocks = [block for page in PAGES_RUN_AS_WRITTEN for block in fenced_blocks(page)]
+    assert {block.page for block in blocks} == set(PAGES_RUN_AS_WRITTEN)
+    untagged = [(block.page.name, block.text[:60]) for block in blocks if not block.language]
     assert not untagged, untagged

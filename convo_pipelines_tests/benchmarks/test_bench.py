@@ -269,7 +269,7 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     assert [fill["label"] for fill in subscribed] == ["first fill, nothing else running", "first fill beside the app"]
     for fill in subscribed:
         assert fill["failure"] is None and fill["apply_errors"] == 0, fill
-        assert fill["catch_up_seconds"] >= 0 and fill["peak_lag_seconds"] >= 0 and fill["lag_samples"] >= 1, fill
+        assert fill["lag_samples"] >= 1, fill
         assert fill["tables_equal"] and set(fill["tables"]) == {
             "people_front_conversations",
             "clients_front_conversations",
@@ -278,10 +278,7 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     # Alone, nothing changed the links after the fill: the subscriber holds a whole first fill.
     assert all(table["upstream_rows"] > 0 for table in subscribed[0]["tables"].values())
     assert figures["subscriber_catch_up_after_first_fill"]["median"] == subscribed[0]["catch_up_seconds"]
-    assert (
-        figures["subscriber_peak_lag_during_first_fill"]["min"] >= 0
-        and figures["subscriber_peak_lag_wal_during_first_fill"]["min"] >= 0
-    )
+    assert {"subscriber_peak_lag_during_first_fill", "subscriber_peak_lag_wal_during_first_fill"} <= set(figures)
     assert "| logical subscriber, per first fill |" in finished.stdout
 
     # The app workload ran beside each kind of run and alone: every statement kind many times, the
@@ -296,8 +293,7 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
         )
         assert app["over_baseline_ms"] == round(app["longest_statement_ms"] - app["baseline_longest_statement_ms"], 3)
         assert app["longest_pipeline_wait_ms"] >= 0 and isinstance(app["errors"], dict)
-        # A run that fails beside the app is reported (the live-database test asserts there is none).
-        assert app["run_failure"] is None or "failed" in app["run_failure"]
+        assert app["run_failure"] is None, (kind, app["run_failure"])
         assert {"delete_person", "insert_recipient", "read_person_newest_conversations"} <= set(
             app["workload"]["statements"]
         )

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import psycopg
-import pytest
 from psycopg import sql
 
 from convo_pipelines.defs.histories.assets import histories_assets
@@ -20,6 +19,7 @@ from convo_pipelines.defs.histories.merges import rows_to_read_probe
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
     Scenario,
@@ -84,13 +84,23 @@ def say(db: psycopg.Connection, table: str, session: str, at: datetime, number: 
     )
 
 
-def test_a_tick_over_many_crews_reads_only_crews_with_new_rows_exactly_and_finds_a_new_crew(db, postgres) -> None:
+def now_into_the_utc_day(db: psycopg.Connection, at_least: timedelta) -> datetime:
+    """The database's now, once it is at least `at_least` past UTC midnight (waiting for that, the few minutes
+    after midnight): the tests date their messages on the tick's UTC day."""
     now = db.execute("select now()").fetchone()[0].astimezone(UTC)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if now - midnight < timedelta(minutes=40):
-        pytest.skip("the messages of this test are dated up to 30 minutes ago, on the tick's UTC day")
+    since_midnight = now - now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if since_midnight >= at_least:
+        return now
+    time.sleep((at_least - since_midnight).total_seconds())
+    return db.execute("select now()").fetchone()[0].astimezone(UTC)
+
+
+def test_a_tick_over_many_crews_reads_only_crews_with_new_rows_exactly_and_finds_a_new_crew(db, postgres) -> None:
+    # The earlier sessions are older than the second tick's late-commit allowance, and on the same UTC day.
+    now = now_into_the_utc_day(db, at_least=LATE_COMMIT_ALLOWANCE * 4)
+    since_midnight = now - now.replace(hour=0, minute=0, second=0, microsecond=0)
     day = now.date().isoformat()
-    earlier = now - timedelta(minutes=30)
+    earlier = now - min(timedelta(minutes=30), since_midnight - timedelta(minutes=1))
     create_client(db, "acme")
     scenario = Scenario()
     tables = {}
@@ -154,9 +164,8 @@ def test_a_tick_over_many_crews_reads_only_crews_with_new_rows_exactly_and_finds
 
 
 def test_a_tick_waits_for_a_crew_another_run_holds_then_merges_it(db, db_session, postgres) -> None:
-    now = db.execute("select now()").fetchone()[0].astimezone(UTC)
-    if now - now.replace(hour=0, minute=0, second=0, microsecond=0) < timedelta(minutes=5):
-        pytest.skip("the messages of this test are dated a minute ago, on the tick's UTC day")
+    # Its messages are dated a minute ago, on the tick's UTC day.
+    now = now_into_the_utc_day(db, at_least=timedelta(minutes=2))
     create_client(db, "acme")
     scenario = Scenario()
     tables = {code: add_crew(db, scenario, number, code) for number, code in enumerate(("crew_free", "crew_held"))}

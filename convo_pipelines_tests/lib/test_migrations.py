@@ -94,14 +94,25 @@ def test_two_processes_never_apply_a_migration_twice(database_url: str) -> None:
 
 def test_a_failing_migration_leaves_nothing_behind(database_url: str) -> None:
     with connect(database_url) as conn:
-        conn.execute("drop table public.project_conversations")
-        conn.execute("delete from public.convo_pipelines_migrations")
+        _roll_back_everything(conn)
+        # 0001 creates two tables and their indexes before it meets this one, at its last CREATE TABLE.
+        conn.execute("create table public.project_conversations (blocker integer)")
         conn.commit()
         with pytest.raises(psycopg.errors.DuplicateTable):
             migrate(conn, SOURCE, ANALYTICS)
         conn.rollback()
         assert applied_versions(conn, SOURCE) == []
-        assert conn.execute("select to_regclass('public.project_conversations')").fetchone()[0] is None
+        created_before_the_failure = (
+            "people_front_conversations",
+            "people_front_conversations_front_conversation_id_idx",
+            "clients_front_conversations",
+        )
+        left = [
+            relation
+            for relation in created_before_the_failure
+            if conn.execute("select to_regclass(%s)", (f"public.{relation}",)).fetchone()[0] is not None
+        ]
+        assert left == []
 
 
 def _roll_back_everything(conn: psycopg.Connection) -> None:

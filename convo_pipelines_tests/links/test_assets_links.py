@@ -35,7 +35,12 @@ from convo_pipelines.defs.links.writes import (
     owner_batches,
 )
 from convo_pipelines.defs.partitions import daily_partitions
-from convo_pipelines_tests.helpers import materialize_front_links_command, wait_until, watch_while
+from convo_pipelines_tests.helpers import (
+    materialize_front_links_command,
+    wait_for_pipeline_lock_wait,
+    wait_until,
+    watch_while,
+)
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_array_inconsistencies,
@@ -1014,7 +1019,7 @@ def test_adding_a_foreign_key_waits_for_app_writers_without_queueing_them(db, da
             )
         )
         runner.start()
-        assert _wait_for_pipeline_lock_wait(db, runner, "relation")
+        assert wait_for_pipeline_lock_wait(db, runner, "relation")
         # Meanwhile other app writers of people are never queued behind the pipeline for long: with a
         # lock_timeout of 1 s each would fail if a lock request of the run stood in front of it longer.
         app.execute("set lock_timeout = '1s'")
@@ -1064,7 +1069,7 @@ def test_a_person_deleted_while_a_run_inserts_their_link_is_skipped_not_failed(d
             )
         )
         runner.start()
-        assert _wait_for_pipeline_lock_wait(db, runner, "transactionid")
+        assert wait_for_pipeline_lock_wait(db, runner, "transactionid")
         app.commit()
         runner.join(timeout=120)
     assert results and results[0].success
@@ -1153,24 +1158,7 @@ def _persistent_relations(db: psycopg.Connection) -> set[tuple[str, str]]:
 
 def _wait_for_advisory_lock_waiter(db: psycopg.Connection, runner: threading.Thread) -> bool:
     """Poll until a convo_pipelines backend waits on an advisory lock (or the run thread ends)."""
-    return _wait_for_pipeline_lock_wait(db, runner, "advisory")
-
-
-def _wait_for_pipeline_lock_wait(
-    db: psycopg.Connection, runner: threading.Thread, wait_event: str | None = None
-) -> bool:
-    """Poll until a convo_pipelines backend waits on a lock (of kind `wait_event` when given), or the run thread ends."""
-    for _ in range(600):
-        waiting = db.execute(
-            "select count(*) from pg_stat_activity where datname = current_database() "
-            "and application_name = 'convo_pipelines' and wait_event_type = 'Lock' "
-            "and (%(wait_event)s::text is null or wait_event = %(wait_event)s::text)",
-            {"wait_event": wait_event},
-        ).fetchone()[0]
-        if waiting or not runner.is_alive():
-            return bool(waiting)
-        time.sleep(0.05)
-    return False
+    return wait_for_pipeline_lock_wait(db, runner, "advisory")
 
 
 def _run_log_messages(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[str]:

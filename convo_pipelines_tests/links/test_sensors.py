@@ -178,13 +178,28 @@ def execute_requests(definitions: dg.Definitions, data, instance: dg.DagsterInst
         assert not failed, [(e.asset_key, e.check_name, e.metadata) for e in failed]
 
 
-def test_first_tick_sets_the_cursor_and_requests_nothing(definitions, postgres, db, instance):
+def test_first_tick_sets_the_cursor_and_requests_nothing(definitions, postgres, db, source, instance):
+    # Changes a later tick would request: a recipient an hour old, and one inside the late-commit allowance.
+    conversation = source.first_instant_of_jan_10
+    linked = link_pairs(db, SCHEMA, "people_front_conversations")
+    unlinked = [p for p in source.people if p != source.deleted_person and (p, conversation) not in linked]
+    assert len(unlinked) >= 2
+    now = db_now(db)
+    for person, age in zip(unlinked, (timedelta(hours=1), LATE_COMMIT_ALLOWANCE / 2), strict=False):
+        contact_method = next(cm for cm, owner in source.contact_methods.items() if owner == person)
+        db.execute(
+            "insert into public.front_message_recipients (front_message_id, contact_method_id, created_at, updated_at)"
+            " select min(id::text)::uuid, %s, %s, %s from public.front_messages where front_conversation_id = %s",
+            (contact_method, now - age, now - age, conversation),
+        )
     before = db_now(db)
     data = evaluate(definitions, postgres, None, instance)
     after = db_now(db)
     assert not data.run_requests
     assert before - LATE_COMMIT_ALLOWANCE <= next_window_start(data) <= after - LATE_COMMIT_ALLOWANCE
     assert set(json.loads(data.cursor)["fingerprints"]) == {"front", "project"}
+    # The change inside the allowance is the next tick's; the hour-old one is the nightly reconcile's.
+    assert requested_ranges(evaluate(definitions, postgres, data.cursor, instance)) == [("2024-01-10", "2024-01-10")]
 
 
 def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_links(
