@@ -123,18 +123,19 @@ def wait_until(condition: Callable[[], object], timeout: float, interval: float 
 def wait_for_pipeline_lock_wait(
     db: psycopg.Connection, runner: threading.Thread, wait_event: str | None = None
 ) -> bool:
-    """Poll until a convo_pipelines backend waits on a lock (of kind `wait_event` when given), or the run thread ends."""
-    for _ in range(600):
-        waiting = db.execute(
+    """Whether a convo_pipelines backend waits on a lock (of kind `wait_event` when given), polled for up to 30 s
+    or until the run thread ends."""
+
+    def waiting() -> int:
+        return db.execute(
             "select count(*) from pg_stat_activity where datname = current_database() "
             "and application_name = 'convo_pipelines' and wait_event_type = 'Lock' "
             "and (%(wait_event)s::text is null or wait_event = %(wait_event)s::text)",
             {"wait_event": wait_event},
         ).fetchone()[0]
-        if waiting or not runner.is_alive():
-            return bool(waiting)
-        time.sleep(0.05)
-    return False
+
+    wait_until(lambda: waiting() or not runner.is_alive(), timeout=30, interval=0.05)
+    return bool(waiting())
 
 
 def sessions_started(conn: psycopg.Connection) -> int:

@@ -36,7 +36,6 @@ from convo_pipelines_tests.source_data import (
 
 FULL_RANGE = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-20"}
 LINK_ASSETS = [people_front_conversations, clients_front_conversations, project_conversations]
-# How long another writer holds the people links' lock while a run waits for it: far above a lock_timeout of 10 ms.
 # How long a test's run waits for another writer's lock once it is seen waiting: 50 times the DBA's lock_timeout.
 WAITED_PAST_THE_TIMEOUT_SECONDS = 0.5
 

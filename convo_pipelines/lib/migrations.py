@@ -153,8 +153,8 @@ def ensure_schema_current(
 ) -> list[Migration]:
     """Make sure the code may run against this database; returns the migrations this call applied.
 
-    Nothing pending: two small reads (whether the server takes writes, the migration records), no writes. Pending: applies them (under the lock) when `auto_migrate`,
-    else raises a one-line MigrationError naming them. A schema ahead of the code always raises.
+    Nothing pending: two small reads (whether the server takes writes, the migration records), no writes.
+    Pending: applies them (under the lock) when `auto_migrate`, else raises a one-line MigrationError naming them. A schema ahead of the code always raises.
     A changed applied migration is only a warning: its tables exist, they just miss the edit.
     """
     where = database_description(conn)

@@ -857,7 +857,7 @@ def test_a_run_waits_for_another_writer_of_the_same_table(db, postgres, database
             )
         )
         runner.start()
-        waiting = _wait_for_advisory_lock_waiter(db, runner)
+        waiting = wait_for_pipeline_lock_wait(db, runner, "advisory")
         assert waiting and not results  # the run is blocked on the table's lock, nothing written yet
         assert link_pairs(db, SCHEMA, PEOPLE) == set()
         holder.rollback()
@@ -1154,11 +1154,6 @@ def _persistent_relations(db: psycopg.Connection) -> set[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-def _wait_for_advisory_lock_waiter(db: psycopg.Connection, runner: threading.Thread) -> bool:
-    """Poll until a convo_pipelines backend waits on an advisory lock (or the run thread ends)."""
-    return wait_for_pipeline_lock_wait(db, runner, "advisory")
 
 
 def _run_log_messages(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[str]:
