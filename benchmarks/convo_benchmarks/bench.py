@@ -76,6 +76,7 @@ from convo_benchmarks.bench_replication import (
     subscriber_server,
     wal_level,
 )
+from convo_benchmarks.bench_server import embedded_server_settings
 from convo_benchmarks.seed import MAX_MESSAGES_PER_CONVERSATION, seed_demo
 from convo_benchmarks.seed_histories import even_share, seed_histories
 from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
@@ -314,17 +315,25 @@ class Scratch:
 
 
 @contextmanager
-def scratch_location(settings: Settings, report: Report, *, logical: bool = False) -> Iterator[Scratch]:
+def scratch_location(
+    settings: Settings, report: Report, *, logical: bool = False, server: dict[str, str] | None = None
+) -> Iterator[Scratch]:
     """Two scratch schemas in DATABASE_URL's database, or else a scratch database on the embedded server;
-    `logical`: on a server at wal_level = logical (checked before anything is created)."""
+    `logical`: on a server at wal_level = logical (checked before anything is created); `server`: settings the
+    embedded server runs with for the while (bench_server.embedded_server_settings)."""
     name = f"convo_bench_{uuid.uuid4().hex[:10]}"
     if settings.database_url:
+        if server:
+            raise BenchError(
+                "--server-setting sets the embedded server the bench starts; DATABASE_URL's server keeps its DBA's "
+                "settings: unset DATABASE_URL, or leave out --server-setting"
+            )
         if logical:
             require_logical_wal_level(settings.database_url)
         with scratch_schemas(settings.database_url, name, report) as scratch:
             yield scratch
     else:
-        with scratch_database(settings, name, report, logical=logical) as scratch:
+        with scratch_database(settings, name, report, logical=logical, server=server or {}) as scratch:
             yield scratch
 
 
@@ -349,13 +358,19 @@ def scratch_schemas(url: str, name: str, report: Report) -> Iterator[Scratch]:
 
 
 @contextmanager
-def scratch_database(settings: Settings, name: str, report: Report, *, logical: bool = False) -> Iterator[Scratch]:
+def scratch_database(
+    settings: Settings, name: str, report: Report, *, logical: bool = False, server: dict[str, str]
+) -> Iterator[Scratch]:
     """A new database on the embedded server under CONVO_HOME, dropped afterwards (and the server stopped if this started it);
-    `logical`: the server switched to wal_level = logical for the while when this started it (bench_replication.py)."""
+    `logical`: the server switched to wal_level = logical for the while when this started it (bench_replication.py);
+    `server`: settings it runs with for the while (bench_server.py)."""
     started_here = not embedded_is_running(settings.convo_home)
     with (
-        app_database(settings, say=report) as server,
-        _logical_if(logical, settings, with_database(server, "postgres"), started_here, report) as admin,
+        app_database(settings, say=report) as app_url,
+        embedded_server_settings(
+            settings.convo_home, with_database(app_url, "postgres"), server, started_here=started_here, report=report
+        ) as tuned,
+        _logical_if(logical, settings, tuned, started_here, report) as admin,
     ):
         try:
             ensure_database(admin, name)
@@ -467,6 +482,7 @@ def run_links_bench(
     only_crews: bool = False,
     contenders: bool = True,
     one_first_fill: bool = False,
+    server: dict[str, str] | None = None,
     save: Callable[[BenchReport], None] | None = None,
 ) -> BenchReport:
     """Seed a scratch location and measure every link-table figure, then the histories' (unless history_rows is 0),
@@ -480,7 +496,7 @@ def run_links_bench(
     Without `contenders` the plain floor, the materialized views and the seeds' batches are left out; with
     `one_first_fill` the Front links' first fill is timed once, beside the app workload (both of its figures
     from the one run). `save` is given the report so far after each part, so a long run that fails late
-    keeps what it measured.
+    keeps what it measured. `server` sets settings on the embedded server for the run (bench_server.py).
     """
     save = save or (lambda _: None)
     if history_rows is None:
@@ -498,7 +514,7 @@ def run_links_bench(
         revision=code_revision(),
     )
     with (
-        scratch_location(settings, report, logical=replication and not only_crews) as scratch,
+        scratch_location(settings, report, logical=replication and not only_crews, server=server) as scratch,
         tempfile.TemporaryDirectory(prefix="convo_bench_") as home,
         dagster_storage(scratch),
     ):
@@ -520,6 +536,7 @@ def run_links_bench(
         result.machine["postgres"] = server_version(scratch.url)
         result.machine["wal_level"] = wal_level(scratch.url)
         result.machine["server_settings"] = server_settings(scratch)
+        result.machine["server_settings_set_by_bench"] = dict(server or {})
         seed_scratch(bench, result, conversations=conversations, history_rows=history_rows, seed=seed)
         bench.app_histories_tables = _histories_source_tables(scratch) if history_rows else []
         save(result)

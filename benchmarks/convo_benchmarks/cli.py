@@ -121,6 +121,16 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
         "without a logical subscriber",
     )
     bench.add_argument(
+        "--server-setting",
+        dest="server_settings",
+        action="append",
+        type=server_setting,
+        default=[],
+        metavar="NAME=VALUE",
+        help="run the embedded PostgreSQL with this setting (ALTER SYSTEM, restarted, reset after), e.g. "
+        "shared_buffers=6GB; repeatable; only on a server the bench starts; the report shows each run's settings",
+    )
+    bench.add_argument(
         "--json",
         dest="json_path",
         default=None,
@@ -186,6 +196,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from convo_benchmarks.bench import BenchError, run_links_bench, write_json
     from convo_benchmarks.bench_replication import ReplicationError
     from convo_benchmarks.bench_report import format_run
+    from convo_benchmarks.bench_server import ServerSettingError
 
     settings = Settings.from_env()
     try:
@@ -208,9 +219,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             only_crews=args.only_crews,
             contenders=not args.skip_contenders,
             one_first_fill=args.one_first_fill,
+            server=dict(args.server_settings),
             save=partial_saver(args.json_path),
         )
-    except (BenchError, ReplicationError) as exc:
+    except (BenchError, ReplicationError, ServerSettingError) as exc:
         raise CliError(str(exc)) from None
     # The JSON first: the figures of an hour's run must not depend on their rendering.
     if args.json_path:
@@ -246,6 +258,12 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- argument types
+
+
+def server_setting(text: str) -> tuple[str, str]:
+    from convo_benchmarks.bench_server import server_setting as parse
+
+    return parse(text)
 
 
 def positive_seconds(text: str) -> float:

@@ -157,6 +157,17 @@ def run_bench(out: Path, args: list[str], **environment: str) -> subprocess.Comp
     return finished
 
 
+def refused_bench_error(args: list[str], **environment: str) -> str:
+    """The one-line error of `convo-pipelines bench <args>`, which must refuse them (exit 2), `environment` added to
+    a shell without the project's variables."""
+    environ = environment_without(BENCH_UNSET, **environment)
+    finished = subprocess.run([CLI, "bench", *args], env=environ, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 2, finished.stdout[-3000:] + finished.stderr[-3000:]
+    # The bench's own progress lines (the embedded server it started and stopped) go to stdout.
+    assert len(finished.stderr.strip().splitlines()) == 1, finished.stderr
+    return finished.stderr.strip()
+
+
 # The benchmark end to end: nineteen `dagster asset materialize` processes, the app workload beside five of them and
 # a logical subscriber's own server, three to four minutes; `make test-slow` (and CI) runs it. On an embedded server
 # it starts, as the committed runs are made: the one path where the bench sets wal_level = logical itself.
@@ -180,16 +191,23 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
             "50",
             "--freshness-samples",
             "1",
+            # A setting that needs a restart, off PostgreSQL's default of 128MB.
+            "--server-setting",
+            "shared_buffers=96MB",
         ],
         CONVO_HOME=str(convo_home),
     )
-    # The bench stopped the server it started, its wal_level reset for the server's next start.
+    # The bench stopped the server it started, its wal_level and the run's setting reset for its next start.
     assert not embedded_is_running(convo_home)
-    assert "wal_level" not in (embedded_pgdata(convo_home) / "postgresql.auto.conf").read_text()
+    auto_conf = (embedded_pgdata(convo_home) / "postgresql.auto.conf").read_text()
+    assert "wal_level" not in auto_conf and "shared_buffers" not in auto_conf
     assert "| first full backfill: SQL |" in finished.stdout
     assert "histories: 1/1 chunks" in finished.stdout  # the seeding's progress line
 
     report = json.loads(out.read_text())
+    # The run had the setting it asked for, and says so.
+    assert report["machine"]["server_settings"]["shared_buffers"] == "96MB"
+    assert report["machine"]["server_settings_set_by_bench"] == {"shared_buffers": "96MB"}
     figures = report["measurements"]
     assert set(figures) == (
         LINK_MEASUREMENTS | SUBSCRIBER_MEASUREMENTS | HISTORIES_MEASUREMENTS | APP_MEASUREMENTS | FRESHNESS_MEASUREMENTS
@@ -466,6 +484,19 @@ def test_each_run_on_the_page_says_which_code_it_measured() -> None:
     assert describe_data(run).endswith("; measured code older than the bench's record of its commit on Linux-6.18-vm1")
 
 
+def test_a_run_on_a_server_the_bench_set_says_which_settings_it_set() -> None:
+    machine = {
+        "platform": "Linux-vm1",
+        "server_settings_set_by_bench": {"shared_buffers": "6GB", "max_wal_size": "16GB"},
+    }
+    run = {"conversations": 300, "days": 5, "counts": {}, "max_messages": 3, "measurements": {}, "machine": machine}
+    assert (
+        "; on the embedded server set for the run to `max_wal_size` 16GB, `shared_buffers` 6GB (`--server-setting`)"
+        in describe_data(run)
+    )
+    assert "--server-setting" not in describe_data({**run, "machine": {"platform": "Linux-vm1"}})
+
+
 def test_the_scale_verdict_compares_first_fills_of_the_same_shape_ten_times_apart() -> None:
     def run(conversations: int, fill_seconds: float, max_messages: int | None = 3, only: str = "") -> dict:
         figure = {"median": fill_seconds, "min": fill_seconds, "max": fill_seconds, "runs": 1}
@@ -499,6 +530,14 @@ def test_the_scale_verdict_compares_first_fills_of_the_same_shape_ten_times_apar
     # Nor do runs on two machines of one shape, whose speed differs.
     [(_, _, elsewhere)] = scale_verdicts([small, {**large, "machine": {"platform": "Linux-vm2"}}])
     assert elsewhere.line().startswith("NOT MEASURED ") and "ran on different machines" in elsewhere.line()
+    # A run on a server set otherwise pairs with its own kind only: each pair is judged on one setting.
+    tuned = {"platform": "Linux-vm1", "server_settings": {"shared_buffers": "6GB"}}
+    small_tuned, large_tuned = {**small, "machine": tuned}, {**run(10_000_000, 900.0), "machine": tuned}
+    pairs = scale_verdicts([small, large, small_tuned, large_tuned])
+    assert [(verdict.line().split()[0], verdict.figure.split("x")[0]) for _, _, verdict in pairs] == [
+        ("MET", "11.50"),
+        ("MET", "9.00"),
+    ]
 
 
 def test_bench_refuses_a_database_url_without_logical_wal_level_before_creating_anything(server_url: str) -> None:
@@ -506,14 +545,29 @@ def test_bench_refuses_a_database_url_without_logical_wal_level_before_creating_
         if conn.execute("select current_setting('wal_level')").fetchone()[0] == "logical":
             pytest.skip("the test server already runs with wal_level = logical")
     before = scratch_leftovers(server_url)
-    environ = environment_without(BENCH_UNSET, DATABASE_URL=server_url)
-    finished = subprocess.run(
-        [CLI, "bench", "--conversations", "300"], env=environ, capture_output=True, text=True, timeout=120
-    )
-    assert finished.returncode == 2
-    assert len(finished.stderr.strip().splitlines()) == 1, finished.stderr
-    assert "wal_level = logical" in finished.stderr and "--skip-replication" in finished.stderr
+    error = refused_bench_error(["--conversations", "300"], DATABASE_URL=server_url)
+    assert "wal_level = logical" in error and "--skip-replication" in error
     assert scratch_leftovers(server_url) == before
+
+
+def test_bench_refuses_to_set_a_server_setting_on_a_database_url_before_creating_anything(server_url: str) -> None:
+    before = scratch_leftovers(server_url)
+    error = refused_bench_error(
+        ["--conversations", "300", "--skip-replication", "--server-setting", "shared_buffers=1GB"],
+        DATABASE_URL=server_url,
+    )
+    assert "--server-setting" in error and "DATABASE_URL" in error
+    assert scratch_leftovers(server_url) == before
+
+
+def test_bench_names_a_misspelt_server_setting_and_leaves_the_embedded_server_as_it_was(convo_home: Path) -> None:
+    error = refused_bench_error(
+        ["--conversations", "300", "--skip-replication", "--server-setting", "shared_bufers=1GB"],
+        CONVO_HOME=str(convo_home),
+    )
+    assert "PostgreSQL has no setting named shared_bufers" in error
+    assert not embedded_is_running(convo_home)
+    assert "shared_bufers" not in (embedded_pgdata(convo_home) / "postgresql.auto.conf").read_text()
 
 
 def test_bench_report_names_a_file_that_is_not_a_bench_run(tmp_path: Path) -> None:
