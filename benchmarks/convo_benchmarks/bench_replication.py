@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
-from convo_benchmarks.bench_server import restart_embedded_postgres
+from convo_benchmarks.bench_server import embedded_server_settings
 from convo_benchmarks.sqlfiles import read_sql
 from convo_pipelines.cli.database import embedded_pgdata
 from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, ensure_database, psycopg_url, with_database
@@ -98,21 +98,10 @@ def logical_embedded_server(convo_home: Path, admin_url: str, *, started_here: b
             f"the embedded PostgreSQL already running in {embedded_pgdata(convo_home)} has wal_level = {level}, and the bench "
             "restarts only a server it started itself to set wal_level = logical: stop it, or pass --skip-replication"
         )
-    _alter_system(admin_url, "set_wal_level_logical.sql")
-    try:
-        admin_url = restart_embedded_postgres(convo_home)
-        report("set wal_level = logical on the embedded PostgreSQL for the logical subscriber, and restarted it")
-        yield admin_url
-    finally:
-        try:
-            _alter_system(admin_url, "reset_wal_level.sql")
-        except psycopg.Error as exc:
-            report(f"could not reset wal_level on the embedded PostgreSQL ({first_line(exc)}): it stays logical")
-
-
-def _alter_system(admin_url: str, name: str) -> None:
-    with _connect(admin_url) as conn:
-        conn.execute(_statement(name))
+    with embedded_server_settings(
+        convo_home, admin_url, {"wal_level": LOGICAL}, started_here=started_here, report=report
+    ) as logical_url:
+        yield logical_url
 
 
 # ---------------------------------------------------------------- the subscriber's server

@@ -1,4 +1,5 @@
-"""The embedded server as a bench run asks for it: PostgreSQL settings (`bench --server-setting NAME=VALUE`), set
+"""The embedded server as a bench run asks for it: PostgreSQL settings (`bench --server-setting NAME=VALUE`, and
+wal_level = logical for the logical subscriber, bench_replication.py), set
 on the embedded server the bench started itself, for the run, and reset after.
 
 A user's server is tuned by its DBA, while the embedded one starts with PostgreSQL's defaults (128 MB of

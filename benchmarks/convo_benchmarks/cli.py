@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from convo_benchmarks.bench_server import server_setting
 from convo_pipelines.cli.database import app_database
 from convo_pipelines.cli.main import PROG, CliError, not_negative, positive, say
 from convo_pipelines.lib.db import connect, redact_url
@@ -258,12 +259,6 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- argument types
-
-
-def server_setting(text: str) -> tuple[str, str]:
-    from convo_benchmarks.bench_server import server_setting as parse
-
-    return parse(text)
 
 
 def positive_seconds(text: str) -> float:
