@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from convo_pipelines.cli.database import APP_DATABASE, embedded_is_running, stop_embedded_postgres
+from convo_pipelines.cli.dev import graphql
 from convo_pipelines.lib.db import drop_database, psycopg_url, start_embedded_postgres
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
 from convo_pipelines_tests.test_docs_commands import free_port
@@ -28,6 +29,17 @@ BIN = Path(sys.executable).parent
 COMMAND_TIMEOUT = 240
 SERVE_TIMEOUT = 180
 ASSET_NODES = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+RUNS_IN_FLIGHT = (
+    "{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED, CANCELING]})"
+    " { ... on Runs { results { runId } } } }"
+)
+SCHEDULE_TICKS = """query ($since: Float) { workspaceOrError { ... on Workspace { locationEntries {
+  locationOrLoadError { ... on RepositoryLocation { repositories { schedules {
+    scheduleState { status } futureTicks(cursor: $since, limit: 1) { results { timestamp } } } } } } } } } }"""
+# The scheduler daemon submits a tick's run a few seconds after its cron time, and a run is launched a few seconds
+# after it is queued: a tick this close to now may still put a run in flight.
+TICK_LAG_SECONDS = 30
+TICK_LEAD_SECONDS = 20
 
 
 def shell_in_root(convo_home: Path, **overrides: str) -> dict[str, str]:
@@ -137,6 +149,31 @@ def served_asset_count(port: int) -> int | None:
         return None
 
 
+def schedule_ticks_near_now(webserver: str) -> list[float]:
+    """The cron times of the running schedules from TICK_LAG_SECONDS ago to TICK_LEAD_SECONDS from now."""
+    now = time.time()
+    data = graphql(webserver, SCHEDULE_TICKS, {"since": now - TICK_LAG_SECONDS})
+    schedules = [
+        schedule
+        for entry in data["workspaceOrError"]["locationEntries"]
+        for repository in entry["locationOrLoadError"]["repositories"]
+        for schedule in repository["schedules"]
+        if schedule["scheduleState"]["status"] == "RUNNING"
+    ]
+    ticks = [tick["timestamp"] for schedule in schedules for tick in schedule["futureTicks"]["results"]]
+    return [tick for tick in ticks if tick < now + TICK_LEAD_SECONDS]
+
+
+def wait_for_a_quiet_moment(webserver: str, deadline: float) -> None:
+    """Wait until no schedule ticks near now and no run is in flight. A terminal's Ctrl-C reaches every process
+    of the group, run workers too: one that is still importing Dagster when it comes prints Dagster's trace."""
+    while time.monotonic() < deadline:
+        if not schedule_ticks_near_now(webserver) and not graphql(webserver, RUNS_IN_FLIGHT)["runsOrError"]["results"]:
+            return
+        time.sleep(1)
+    pytest.fail("the demo's runs did not settle")
+
+
 def _default_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -169,6 +206,7 @@ def test_dev_in_the_root_serves_the_embedded_demo_and_stops_with_ctrl_c(tmp_path
         expected = len(defs.get_repository_def().asset_graph.get_all_asset_keys())
         assert served == expected, f"{' '.join(command)} served {served} assets:\n{log.read_text()[-4000:]}"
         assert embedded_is_running(convo_home)
+        wait_for_a_quiet_moment(f"http://127.0.0.1:{port}", time.monotonic() + SERVE_TIMEOUT)
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGINT)  # a terminal's Ctrl-C
