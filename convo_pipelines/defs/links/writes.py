@@ -388,6 +388,7 @@ def diff_front_window(
     window_links = session.sql("links/select_front_links_of_window.sql", **identifiers)
     scoped = only_conversation_ids is not None or owners.ids is not None
     if scoped:
+        session.execute(session.sql("links/set_diff_settings.sql"))
         oracle = front_oracle(session, spec, bulk=False)
     else:
         # The window's rows once the diff is applied: exactly its oracle pairs.
@@ -408,7 +409,9 @@ def diff_front_window(
     pending, updated, deleted = session.execute(
         session.sql("links/apply_front_link_differences.sql", **identifiers)
     ).fetchone()
-    if scoped:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
+    if owners.ids is not None:  # a batch of owners: the window's first diff counted its rows (add_writes)
+        in_window = 0
+    elif scoped:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
         in_window = (
             session.execute(
                 session.sql("links/count_front_links_window.sql", window_links=window_links), params
