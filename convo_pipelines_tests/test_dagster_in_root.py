@@ -5,21 +5,18 @@ embedded server; a wrong setting stops a command with one line, never a trace or
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from convo_pipelines.cli.database import APP_DATABASE, embedded_is_running, stop_embedded_postgres
-from convo_pipelines.cli.dev import graphql
+from convo_pipelines.cli.dev import graphql, served_asset_keys
 from convo_pipelines.lib.db import drop_database, psycopg_url, start_embedded_postgres
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
 from convo_pipelines_tests.test_docs_commands import free_port
@@ -28,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 COMMAND_TIMEOUT = 240
 SERVE_TIMEOUT = 180
-ASSET_NODES = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
 RUNS_IN_FLIGHT = (
     "{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED, CANCELING]})"
     " { ... on Runs { results { runId } } } }"
@@ -138,17 +134,6 @@ def test_a_wrong_setting_stops_a_dagster_command_with_one_line(
     assert "s3cr" not in result.stdout + result.stderr
 
 
-def served_asset_count(port: int) -> int | None:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=ASSET_NODES, headers={"content-type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return len(json.load(response)["data"]["assetNodes"])
-    except (urllib.error.URLError, OSError, KeyError, TypeError):
-        return None
-
-
 def schedule_ticks_near_now(webserver: str) -> list[float]:
     """The cron times of the running schedules from TICK_LAG_SECONDS ago to TICK_LEAD_SECONDS from now."""
     now = time.time()
@@ -197,16 +182,17 @@ def test_dev_in_the_root_serves_the_embedded_demo_and_stops_with_ctrl_c(tmp_path
             start_new_session=True,
             preexec_fn=_default_signals,
         )
+    webserver = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVE_TIMEOUT
-        served = None
-        while served is None and time.monotonic() < deadline and dev.poll() is None:
+        served: set[str] = set()
+        while not served and time.monotonic() < deadline and dev.poll() is None:
             time.sleep(1)
-            served = served_asset_count(port)
+            served = served_asset_keys(webserver)
         expected = len(defs.get_repository_def().asset_graph.get_all_asset_keys())
-        assert served == expected, f"{' '.join(command)} served {served} assets:\n{log.read_text()[-4000:]}"
+        assert len(served) == expected, f"{' '.join(command)} served {len(served)} assets:\n{log.read_text()[-4000:]}"
         assert embedded_is_running(convo_home)
-        wait_for_a_quiet_moment(f"http://127.0.0.1:{port}", time.monotonic() + SERVE_TIMEOUT)
+        wait_for_a_quiet_moment(webserver, time.monotonic() + SERVE_TIMEOUT)
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGINT)  # a terminal's Ctrl-C
