@@ -27,12 +27,13 @@ from convo_pipelines.defs.links.assets import (
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, PEOPLE_LINKS
 from convo_pipelines.defs.links.writes import (
+    PAIR_BYTES,
     Chunk,
-    OwnerBatch,
-    PendingLinks,
+    MissingPairs,
+    PairBatch,
     chunk_window,
     front_oracle,
-    owner_batches,
+    pair_batches,
 )
 from convo_pipelines.defs.partitions import daily_partitions
 from convo_pipelines_tests.helpers import (
@@ -574,19 +575,41 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     meta = metadata_of(results[0], PEOPLE)
     assert (meta["mode"], meta["rows_inserted_in_range"]) == ("diff", expected)
     assert list(_link_foreign_keys(db, PEOPLE).values()) == [True, True]
-    # The missing links go in by their owners, in transactions of about 5 each, each logged with rate and ETA.
+    # The missing links go in by batches of 5, each a transaction logged with rate and ETA.
     messages = [entry.user_message for entry in instance.all_logs(results[0].run_id)]
     batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: missing links: ")]
     batches = len(batch_lines)
-    assert batches >= 2
-    assert batch_lines[-1].startswith(
-        f"{PEOPLE}: missing links: {batches}/{batches} batches of owners, {expected:,} rows"
-    )
+    assert batches == -(-expected // 5)
+    assert batch_lines[-1].startswith(f"{PEOPLE}: missing links: {batches}/{batches} batches of 5, {expected:,} rows")
     assert "ETA" in batch_lines[-1]
     assert any(0 < count < expected for count in committed_counts), sorted(set(committed_counts))
 
 
-def test_an_owner_missing_more_than_a_batch_gets_them_by_consecutive_hours(db, postgres) -> None:
+def test_a_diff_hands_over_a_bounded_number_of_missing_links_and_diffs_again_for_the_rest(
+    db, postgres, monkeypatch
+) -> None:
+    build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    expected = len(expected_people_links(db))
+    db.execute(f"truncate {PEOPLE}")
+    monkeypatch.setattr(links_writes, "PENDING_PAIRS_PER_DIFF", 7)
+    instance = dg.DagsterInstance.ephemeral()
+    config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 5}}}}
+    result = run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=config, instance=instance)
+
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    assert metadata_of(result, PEOPLE)["rows_inserted_in_range"] == expected
+    # Each diff that finds more than a batch missing hands over 7 pairs (two batches); the last one, left with
+    # at most a batch, inserts them itself.
+    handed_over = 0
+    while expected - 7 * handed_over > 5:
+        handed_over += 1
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    first_batches = [m for m in messages if m.startswith(f"{PEOPLE}: missing links: 1/2 batches of 5, ")]
+    assert len(first_batches) == handed_over > 1
+
+
+def test_an_owner_missing_more_than_a_batch_gets_them_in_transactions_of_a_batch(db, postgres) -> None:
     data = build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     gone = {data.deleted_person, data.person_of_deleted_client}
@@ -616,7 +639,7 @@ def test_an_owner_missing_more_than_a_batch_gets_them_by_consecutive_hours(db, p
 
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
     assert {(person, conversation) for conversation in conversations} <= link_pairs(db, SCHEMA, PEOPLE)
-    # Rows written by one transaction (one savepoint of it) share their xmin: four of three hours each.
+    # Rows written by one transaction (one savepoint of it) share their xmin: four batches of three links each.
     per_transaction = db.execute(
         f"select count(*) from {PEOPLE} where front_conversation_id = any(%s) group by xmin::text",
         (conversations,),
@@ -899,26 +922,25 @@ def test_chunk_window_groups_consecutive_days_up_to_the_cap() -> None:
     assert chunk_window(jan(3), jan(10), [], 100) == []
 
 
-def test_owner_batches_group_missing_links_by_owner_up_to_the_cap_and_say_where_the_next_diff_starts() -> None:
-    window = Chunk(jan(3), jan(5), 100)
-    hours_of_c = [(jan(3) + timedelta(hours=1), 900), (jan(3) + timedelta(hours=2), 1_200), (jan(4), 400)]
-    pending = PendingLinks([("a", 400), ("b", 500), ("c", 2_500), ("d", 1), ("e", 999)], {"c": hours_of_c})
-    assert owner_batches(pending, window, 1_000) == (
-        [
-            OwnerBatch(["a", "b"], window),
-            # An owner missing more than a batch goes alone, by consecutive hours (an hour above the cap alone).
-            OwnerBatch(["c"], Chunk(jan(3), jan(3) + timedelta(hours=2), 900)),
-            OwnerBatch(["c"], Chunk(jan(3) + timedelta(hours=2), jan(4), 1_200)),
-            OwnerBatch(["c"], Chunk(jan(4), jan(5), 400)),
-            OwnerBatch(["d", "e"], window),
-        ],
-        None,
-    )
-    # A diff hands over at most that many owners, and one more when there are more: the next covers those after.
-    first_three = PendingLinks(pending.owners[:3], {})
-    assert owner_batches(first_three, window, 1_000, handed_over=2) == ([OwnerBatch(["a", "b"], window)], "b")
-    first_two = PendingLinks(pending.owners[:2], {})
-    assert owner_batches(first_two, window, 1_000, handed_over=2) == ([OwnerBatch(["a", "b"], window)], None)
+def test_pair_batches_cut_the_missing_pairs_in_their_order_with_each_batch_s_owners_and_conversations() -> None:
+    owners = sorted(uuid.uuid4() for _ in range(2))
+    conversations = sorted(uuid.uuid4() for _ in range(3))
+    # An owner missing more than a batch is cut like any other: its pairs go in batches of that size.
+    pairs = [(owners[0], conversations[0]), (owners[0], conversations[1]), (owners[0], conversations[2])]
+    pairs += [(owners[1], conversations[0]), (owners[1], conversations[2])]
+    missing = MissingPairs(b"".join(owner.bytes + conversation.bytes for owner, conversation in pairs), more=False)
+    assert len(missing) == 5 and len(missing.packed) == 5 * PAIR_BYTES
+
+    def ids(values: list[uuid.UUID]) -> list[str]:
+        return [str(value) for value in values]
+
+    assert pair_batches(missing, 2) == [
+        PairBatch(ids([owners[0]]), ids(conversations[:2]), 2),
+        PairBatch(ids(owners), ids([conversations[0], conversations[2]]), 2),
+        PairBatch(ids([owners[1]]), ids([conversations[2]]), 1),
+    ]
+    assert pair_batches(missing, 5) == [PairBatch(ids(owners), ids(conversations), 5)]
+    assert pair_batches(MissingPairs(b"", more=False), 5) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,8 +51,7 @@ class FrontLinksConfig(dg.Config):
         ge=1,
         description=(
             "Once the table has its foreign keys, a window with more missing links than this inserts them in "
-            "transactions of about this many, cut by their owners (an owner missing more goes alone, by "
-            "consecutive hours of its conversations, an hour missing more alone). "
+            "transactions of this many, in (owner, conversation) order. "
             "Each insert's foreign-key checks hold the linked people and conversations against the app's "
             "deletes until commit, so a smaller batch makes the app's delete of a person wait less; a window "
             "with fewer missing links (every usual run) is diffed in one transaction."

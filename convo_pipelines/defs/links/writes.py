@@ -12,8 +12,7 @@ Every run makes its slice of a table equal to its definition (docs/contract.md) 
   (its first fill) is written by slices of max_fill_slice_links, from pairs staged once for the fill's whole
   range (stage_first_fill), and one a killed fill left by chunks of max_fill_chunk_conversations; once it
   has them, a window with more than max_insert_batch_rows missing links inserts them in transactions of
-  about that many, cut by their owners, so their foreign-key checks never hold the app's people or
-  conversations long;
+  that many, so their foreign-key checks never hold the app's people or conversations long;
 - then the table's foreign keys are made whole (link_storage.py).
 Nothing outlives a transaction on the server: the writers' lock is transaction-level, settings are
 SET LOCAL, staging tables are temporary and dropped at commit, but for a first fill's staged pairs: an
@@ -25,6 +24,7 @@ snapshot, a deadlock, a lock timeout) is retried whole; each is idempotent, so t
 """
 
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -312,55 +312,52 @@ def front_link_guarantees(session: Session, spec: FrontLinkTable) -> dict[str, s
     return {problem: verified_by for problem, _, _, verified_by in session.execute(statement, params).fetchall()}
 
 
-@dataclass(frozen=True)
-class Owners:
-    """Which owners (people or clients) a diff covers: those after `after` (None: from the first), and only those
-    of `ids` when given (a batch of a window's missing links)."""
-
-    after: str | None = None
-    ids: list[str] | None = None
-
-
-EVERY_OWNER = Owners()
-
-
 def window_params(
-    start: datetime, end: datetime, only_conversation_ids: list[str] | None = None, owners: Owners = EVERY_OWNER
+    start: datetime,
+    end: datetime,
+    only_conversation_ids: list[str] | None = None,
+    owner_ids: list[str] | None = None,
 ) -> dict[str, object]:
     """What a Front link table's oracle and its window's links bind: the conversations' created_at window [start, end),
-    the conversations a scoped run names, and the owners a diff covers."""
+    the conversations a scoped run or a batch names, and the owners a batch covers."""
     return {
         "start": start,
         "end": end,
         "only_conversation_ids": only_conversation_ids,
-        "after_owner": owners.after,
-        "owner_ids": owners.ids,
+        "owner_ids": owner_ids,
     }
 
 
-# How many owners with missing links a window's diff hands to its batches at most: those in owner order; the window
-# is then diffed again for the owners after them. It bounds the run's memory, whatever the number of owners.
-PENDING_OWNERS_PER_DIFF = 100_000
+# How many missing links a window's diff hands to its batches at most, those first in (owner, conversation) order;
+# the window is then diffed again, which finds the rest. Held as 32 bytes each (the two uuids), they bound the run's
+# memory to a few megabytes, whatever the number of missing links.
+PENDING_PAIRS_PER_DIFF = 500_000
+PAIR_BYTES = 32
 
 
 @dataclass(frozen=True)
-class PendingLinks:
-    """What a window's diff left missing: its owners in owner order with how many links each misses, and for an
-    owner missing more than a batch, how many by the UTC hour of their conversations, in hour order."""
+class MissingPairs:
+    """What a window's diff left missing: (owner, conversation) pairs in that order, packed as the 16 bytes of each
+    uuid, and whether the diff found more than it handed over."""
 
-    owners: list[tuple[str, int]]
-    hours_of_large_owners: dict[str, list[tuple[datetime, int]]]
+    packed: bytes
+    more: bool
+
+    def __len__(self) -> int:
+        return len(self.packed) // PAIR_BYTES
 
 
-NOTHING_PENDING = PendingLinks([], {})
+NOTHING_MISSING = MissingPairs(b"", more=False)
 
 
 @dataclass(frozen=True)
-class OwnerBatch:
-    """One transaction of a window's missing links: those of `owners` whose conversations are in `window`."""
+class PairBatch:
+    """One transaction of a window's missing links: the owners and conversations of up to a batch of missing pairs,
+    whose diff covers those owners' links in those conversations."""
 
     owners: list[str]
-    window: Chunk
+    conversations: list[str]
+    pairs: int
 
 
 def diff_front_window(
@@ -372,21 +369,20 @@ def diff_front_window(
     only_conversation_ids: list[str] | None = None,
     *,
     sliced: bool,
-    owners: Owners = EVERY_OWNER,
-) -> tuple[WriteCounts, PendingLinks]:
-    """Make the window's links of `owners` exact inside the caller's transaction: the oracle pairs of a window are
-    staged by a parallel statement (a scoped run's or a batch's few are computed in place), a second finds the
-    differences, a short one deletes and refreshes, a last inserts the missing links. With more than `batch_rows`
-    missing, none is inserted: their owners are returned instead (at most PENDING_OWNERS_PER_DIFF, and one more when
-    there are more; pending_links), for make_front_window_exact to insert by owners in bounded transactions.
-    `sliced` (the table has its foreign keys) inserts them by slices of PENDING_INSERT_SLICE_ROWS. A window's pairs
-    staged in this transaction when the table, without foreign keys yet, holds no link in its snapshot are inserted
-    as they are, with nothing to diff them against. Returns the counts and those owners (empty when everything was
-    inserted)."""
-    params = window_params(start, end, only_conversation_ids, owners)
+    owner_ids: list[str] | None = None,
+) -> tuple[WriteCounts, MissingPairs]:
+    """Make the window's links exact inside the caller's transaction (only those of `owner_ids` when given: a batch):
+    the oracle pairs of a window are staged by a parallel statement (a scoped run's or a batch's few are computed in
+    place), a second finds the differences, a short one deletes and refreshes, a last inserts the missing links. With
+    more than `batch_rows` missing, none is inserted: the missing pairs are returned instead (at most
+    PENDING_PAIRS_PER_DIFF; missing_pairs), for make_front_window_exact to insert in bounded transactions. `sliced`
+    (the table has its foreign keys) inserts them by slices of PENDING_INSERT_SLICE_ROWS. A window's pairs staged in
+    this transaction when the table, without foreign keys yet, holds no link in its snapshot are inserted as they
+    are, with nothing to diff them against. Returns the counts and those pairs (none when everything was inserted)."""
+    params = window_params(start, end, only_conversation_ids, owner_ids)
     identifiers = {"links": spec.table, "owner": spec.owner_column}
     window_links = session.sql("links/select_front_links_of_window.sql", **identifiers)
-    scoped = only_conversation_ids is not None or owners.ids is not None
+    scoped = only_conversation_ids is not None or owner_ids is not None
     if scoped:
         session.execute(session.sql("links/set_diff_settings.sql"))
         oracle = front_oracle(session, spec, bulk=False)
@@ -397,7 +393,7 @@ def diff_front_window(
         if not sliced and link_table_is_empty(session, spec.table):
             return (
                 WriteCounts(rows_inserted=insert_staged_links(session, spec), rows_in_window=in_window),
-                NOTHING_PENDING,
+                NOTHING_MISSING,
             )
         oracle = session.sql("links/select_staged_link_rows.sql", **identifiers)
     differences = session.sql(
@@ -409,7 +405,7 @@ def diff_front_window(
     pending, updated, deleted = session.execute(
         session.sql("links/apply_front_link_differences.sql", **identifiers)
     ).fetchone()
-    if owners.ids is not None:  # a batch of owners: the window's first diff counted its rows (add_writes)
+    if owner_ids is not None:  # a batch: the window's first diff counted its rows (add_writes)
         in_window = 0
     elif scoped:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
         in_window = (
@@ -420,27 +416,22 @@ def diff_front_window(
         )
     counts = WriteCounts(rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
     if batch_rows is not None and pending > batch_rows:
-        return counts, pending_links(session, batch_rows)
+        return counts, missing_pairs(session, PENDING_PAIRS_PER_DIFF)
     slice_rows = PENDING_INSERT_SLICE_ROWS if sliced else None
     counts.rows_inserted = insert_pending_links(session, spec, slice_rows) if pending else 0
-    return counts, NOTHING_PENDING
+    return counts, NOTHING_MISSING
 
 
-def pending_links(session: Session, batch_rows: int) -> PendingLinks:
-    """The owners of the diff's missing links (pg_temp.front_link_differences): the first PENDING_OWNERS_PER_DIFF,
-    and one more when there are more, with the hours of those missing more than `batch_rows`."""
-    statement = session.sql("links/select_pending_front_link_owners.sql")
-    owners = [
-        (str(owner), links)
-        for owner, links in session.execute(statement, {"owner_limit": PENDING_OWNERS_PER_DIFF}).fetchall()
-    ]
-    large_owners = [owner for owner, links in owners if links > batch_rows]
-    hours_of_large_owners: dict[str, list[tuple[datetime, int]]] = {owner: [] for owner in large_owners}
-    if large_owners:
-        by_hour = session.sql("links/count_pending_front_links_of_owners_by_hour.sql")
-        for owner, hour, links in session.execute(by_hour, {"owner_ids": large_owners}).fetchall():
-            hours_of_large_owners[str(owner)].append((hour, links))
-    return PendingLinks(owners, hours_of_large_owners)
+def missing_pairs(session: Session, limit: int) -> MissingPairs:
+    """The first `limit` missing pairs of the diff (pg_temp.front_link_differences) in (owner, conversation) order,
+    packed, read a page of rows at a time, and whether there are more."""
+    packed = bytearray()
+    with session.conn.cursor(name="missing_front_link_pairs") as pairs:  # server-side: closed at commit at the latest
+        pairs.execute(session.sql("links/select_missing_front_link_pairs.sql"), {"pair_limit": limit})
+        for (pair,) in pairs:
+            packed += pair
+    more = len(packed) > limit * PAIR_BYTES
+    return MissingPairs(bytes(packed[: limit * PAIR_BYTES]), more=more)
 
 
 def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]) -> int:
@@ -556,75 +547,64 @@ def make_front_window_exact(
     only_conversation_ids: list[str] | None = None,
 ) -> WriteCounts:
     """Diff the window in one retried transaction. With more than `batch_rows` missing links, that transaction only
-    deletes and refreshes; the missing links then go in by their owners, in transactions of about `batch_rows` (an
-    owner missing more alone, by consecutive hours: owner_batches), each diffing the window (or those hours) for its
-    owners again, so it also meets what the app changed since: the oracle of a few owners is read through the
-    source's indexes, where a window's hours would each read every recipient of the source. Each insert's
-    foreign-key checks key-share the linked people (or clients) and conversations until commit, and an app DELETE of
-    one of them waits that long. `batch_rows` None: the table has no foreign key yet, and nothing is batched or
-    sliced."""
+    deletes and refreshes; the missing links then go in by batches of about `batch_rows` of them (pair_batches), each
+    a transaction that diffs the links of its pairs' owners in its pairs' conversations again, so that it inserts only
+    what is still missing and meets what the app changed in those since: its oracle is read through the source's
+    indexes from its conversations, whatever its owners hold elsewhere. Each insert's foreign-key checks key-share the
+    linked people (or clients) and conversations until commit, and an app DELETE of one of them waits that long.
+    `batch_rows` None: the table has no foreign key yet, and nothing is batched or sliced."""
     sliced = batch_rows is not None
 
-    def diff(owners: Owners, missing_cap: int | None, part: Chunk = window) -> tuple[WriteCounts, PendingLinks]:
+    def diff(
+        conversations: list[str] | None, owner_ids: list[str] | None, missing_cap: int | None
+    ) -> tuple[WriteCounts, MissingPairs]:
         return in_front_transaction(
             session,
             spec,
             lambda _owns_table: diff_front_window(
                 session,
                 spec,
-                part.start,
-                part.end,
+                window.start,
+                window.end,
                 missing_cap,
-                only_conversation_ids,
+                conversations,
                 sliced=sliced,
-                owners=owners,
+                owner_ids=owner_ids,
             ),
             log,
         )
 
-    counts, pending = diff(EVERY_OWNER, batch_rows)
-    while pending.owners:
-        batches, more_after = owner_batches(pending, window, batch_rows)
-        progress = Progress(log, f"{spec.table}: missing links", total_steps=len(batches), unit="batches of owners")
+    counts, missing = diff(only_conversation_ids, None, batch_rows)
+    while len(missing) and batch_rows is not None:
+        batches = pair_batches(missing, batch_rows)
+        progress = Progress(
+            log, f"{spec.table}: missing links", total_steps=len(batches), unit=f"batches of {batch_rows:,}"
+        )
         for batch in batches:
-            batch_counts, _ = diff(Owners(ids=batch.owners), None, batch.window)
+            batch_counts, _ = diff(batch.conversations, batch.owners, None)
             counts.add_writes(batch_counts)
             progress.advance(rows=batch_counts.rows_inserted)
-        if more_after is None:
+        if not missing.more:
             break
-        # More owners missed links than one diff hands over: the window again, for the owners after those done.
-        more_counts, pending = diff(Owners(after=more_after), batch_rows)
+        # More were missing than one diff hands over: the window again, where those just inserted are no longer.
+        more_counts, missing = diff(only_conversation_ids, None, batch_rows)
         counts.add_writes(more_counts)
     return counts
 
 
-def owner_batches(
-    pending: PendingLinks, window: Chunk, batch_rows: int, handed_over: int = PENDING_OWNERS_PER_DIFF
-) -> tuple[list[OwnerBatch], str | None]:
-    """The first `handed_over` owners of a diff's missing links grouped in owner order into batches of about
-    `batch_rows` links over the whole window; an owner missing more goes alone, over consecutive hours of the
-    window holding about that many (an hour above it alone). Also the last owner batched when the diff had more
-    owners than that (else None): the next diff covers the owners after it."""
-    batched = pending.owners[:handed_over]
-    more_after = batched[-1][0] if len(pending.owners) > handed_over else None
-    batches: list[OwnerBatch] = []
-    batch: list[str] = []
-    links_in_batch = 0
-    for owner, links in batched:
-        if batch and links_in_batch + links > batch_rows:
-            batches.append(OwnerBatch(batch, window))
-            batch, links_in_batch = [], 0
-        if owner in pending.hours_of_large_owners:
-            hours = pending.hours_of_large_owners[owner]
-            batches.extend(
-                OwnerBatch([owner], part) for part in chunk_window(window.start, window.end, hours, batch_rows)
-            )
-            continue
-        batch.append(owner)
-        links_in_batch += links
-    if batch:
-        batches.append(OwnerBatch(batch, window))
-    return batches, more_after
+def pair_batches(missing: MissingPairs, batch_rows: int) -> list[PairBatch]:
+    """The missing pairs cut in their order into batches of `batch_rows` pairs (the last one fewer), each with its
+    distinct owners and conversations, sorted."""
+    packed = missing.packed
+    step = batch_rows * PAIR_BYTES
+    batches = []
+    for start in range(0, len(packed), step):
+        part = packed[start : start + step]
+        pairs = [part[at : at + PAIR_BYTES] for at in range(0, len(part), PAIR_BYTES)]
+        owners = sorted({str(uuid.UUID(bytes=pair[:16])) for pair in pairs})
+        conversations = sorted({str(uuid.UUID(bytes=pair[16:])) for pair in pairs})
+        batches.append(PairBatch(owners, conversations, len(pairs)))
+    return batches
 
 
 def count_conversations_by_day(
