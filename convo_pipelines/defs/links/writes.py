@@ -333,6 +333,7 @@ def window_params(
 # memory to a few megabytes, whatever the number of missing links.
 PENDING_PAIRS_PER_DIFF = 500_000
 PAIR_BYTES = 32
+MISSING_PAIRS_PER_FETCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -427,11 +428,13 @@ def missing_pairs(session: Session, limit: int) -> MissingPairs:
     packed, read a page of rows at a time, and whether there are more."""
     packed = bytearray()
     with session.conn.cursor(name="missing_front_link_pairs") as pairs:  # server-side: closed at commit at the latest
+        pairs.itersize = MISSING_PAIRS_PER_FETCH
         pairs.execute(session.sql("links/select_missing_front_link_pairs.sql"), {"pair_limit": limit})
         for (pair,) in pairs:
             packed += pair
     more = len(packed) > limit * PAIR_BYTES
-    return MissingPairs(bytes(packed[: limit * PAIR_BYTES]), more=more)
+    del packed[limit * PAIR_BYTES :]
+    return MissingPairs(bytes(packed), more=more)
 
 
 def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]) -> int:
