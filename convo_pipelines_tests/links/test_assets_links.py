@@ -599,14 +599,39 @@ def test_a_diff_hands_over_a_bounded_number_of_missing_links_and_diffs_again_for
 
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
     assert metadata_of(result, PEOPLE)["rows_inserted_in_range"] == expected
-    # Each diff that finds more than a batch missing hands over 7 pairs (two batches); the last one, left with
-    # at most a batch, inserts them itself.
-    handed_over = 0
-    while expected - 7 * handed_over > 5:
-        handed_over += 1
+    # Each diff that finds more than a batch missing hands over at most 7 pairs: two batches of 5, never more; then
+    # the window is diffed again, until one finds at most a batch missing and inserts them itself.
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    first_batches = [m for m in messages if m.startswith(f"{PEOPLE}: missing links: 1/2 batches of 5, ")]
-    assert len(first_batches) == handed_over > 1
+    batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: missing links: ")]
+    assert batch_lines and all("/2 batches of 5, " in line for line in batch_lines), batch_lines
+    assert sum(line.startswith(f"{PEOPLE}: missing links: 1/2 ") for line in batch_lines) > 1
+
+
+def test_a_scoped_run_missing_more_than_a_batch_inserts_only_its_conversations_links(db, postgres) -> None:
+    data = build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    expected = expected_people_links(db)
+    db.execute(f"truncate {PEOPLE}")
+    jan_12 = set(data.front_conversations_on(jan(12)))
+    named = sorted({conversation for _, conversation in expected if conversation in jan_12}, key=str)[:3]
+    in_scope = {pair for pair in expected if pair[1] in named}
+    assert len(in_scope) > 2
+    scope = {"config": {"only_conversation_ids": [str(conversation) for conversation in named]}}
+    instance = dg.DagsterInstance.ephemeral()
+    scoped = run_assets(
+        postgres,
+        [people_front_conversations],
+        {"dagster/partition": "2024-01-12"},
+        run_config={"ops": {PEOPLE: {"config": {**scope["config"], "max_insert_batch_rows": 2}}}},
+        instance=instance,
+    )
+
+    # The batches stay inside the scope: its conversations' links are back, no other link is.
+    assert link_pairs(db, SCHEMA, PEOPLE) == in_scope
+    people = metadata_of(scoped, PEOPLE)
+    assert (people["mode"], people["rows_inserted_in_range"]) == ("scoped", len(in_scope))
+    messages = [entry.user_message for entry in instance.all_logs(scoped.run_id)]
+    assert any(m.startswith(f"{PEOPLE}: missing links: 1/") for m in messages)
 
 
 def test_an_owner_missing_more_than_a_batch_gets_them_in_transactions_of_a_batch(db, postgres) -> None:
@@ -928,19 +953,20 @@ def test_pair_batches_cut_the_missing_pairs_in_their_order_with_each_batch_s_own
     # An owner missing more than a batch is cut like any other: its pairs go in batches of that size.
     pairs = [(owners[0], conversations[0]), (owners[0], conversations[1]), (owners[0], conversations[2])]
     pairs += [(owners[1], conversations[0]), (owners[1], conversations[2])]
-    missing = MissingPairs(b"".join(owner.bytes + conversation.bytes for owner, conversation in pairs), more=False)
+    packed = bytearray(b"".join(owner.bytes + conversation.bytes for owner, conversation in pairs))
+    missing = MissingPairs(packed, more=False)
     assert len(missing) == 5 and len(missing.packed) == 5 * PAIR_BYTES
 
     def ids(values: list[uuid.UUID]) -> list[str]:
         return [str(value) for value in values]
 
-    assert pair_batches(missing, 2) == [
-        PairBatch(ids([owners[0]]), ids(conversations[:2]), 2),
-        PairBatch(ids(owners), ids([conversations[0], conversations[2]]), 2),
-        PairBatch(ids([owners[1]]), ids([conversations[2]]), 1),
+    assert list(pair_batches(missing, 2)) == [
+        PairBatch(ids([owners[0]]), ids(conversations[:2])),
+        PairBatch(ids(owners), ids([conversations[0], conversations[2]])),
+        PairBatch(ids([owners[1]]), ids([conversations[2]])),
     ]
-    assert pair_batches(missing, 5) == [PairBatch(ids(owners), ids(conversations), 5)]
-    assert pair_batches(MissingPairs(b"", more=False), 5) == []
+    assert list(pair_batches(missing, 5)) == [PairBatch(ids(owners), ids(conversations))]
+    assert list(pair_batches(MissingPairs(bytearray(), more=False), 5)) == []
 
 
 # ---------------------------------------------------------------------------------------------

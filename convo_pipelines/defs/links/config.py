@@ -51,7 +51,8 @@ class FrontLinksConfig(dg.Config):
         ge=1,
         description=(
             "Once the table has its foreign keys, a window with more missing links than this inserts them in "
-            "transactions of this many, in (owner, conversation) order. "
+            "transactions of this many, in (owner, conversation) order (a transaction also inserts what else "
+            "its owners miss in its conversations, so up to about twice this many). "
             "Each insert's foreign-key checks hold the linked people and conversations against the app's "
             "deletes until commit, so a smaller batch makes the app's delete of a person wait less; a window "
             "with fewer missing links (every usual run) is diffed in one transaction."

@@ -25,7 +25,7 @@ snapshot, a deadlock, a lock timeout) is retried whole; each is idempotent, so t
 
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TypeVar
@@ -55,6 +55,7 @@ from convo_pipelines.defs.links.tables import (
 from convo_pipelines.lib.db import (
     FOREIGN_KEY_VIOLATION,
     TimedClientCursor,
+    counted_as_sql,
     pipeline_transaction,
     retry_concurrent_changes,
 )
@@ -105,29 +106,22 @@ class WriteCounts:
 
 
 def chunk_window(
-    start: datetime, end: datetime, bucket_counts: list[tuple[date | datetime, int]], max_conversations: int
+    start: datetime, end: datetime, day_counts: list[tuple[date, int]], max_conversations: int
 ) -> list[Chunk]:
-    """Cut [start, end) at the starts of its buckets (UTC days, or UTC hours given as datetimes) into chunks of
-    consecutive buckets holding at most `max_conversations` conversations (or links) each (a bucket above the
-    cap alone). Buckets with none belong to a neighbour; a window with none gives no chunk."""
+    """Cut [start, end) at the starts of its UTC days into chunks of consecutive days holding at most
+    `max_conversations` conversations each (a day above the cap alone). Days with none belong to a neighbour; a
+    window with none gives no chunk."""
     chunks: list[Chunk] = []
     chunk_start, in_chunk = start, 0
-    for bucket, conversations in bucket_counts:
+    for day, conversations in day_counts:
         if in_chunk and in_chunk + conversations > max_conversations:
-            cut = bucket_start(bucket)
+            cut = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
             chunks.append(Chunk(chunk_start, cut, in_chunk))
             chunk_start, in_chunk = cut, 0
         in_chunk += conversations
     if in_chunk:
         chunks.append(Chunk(chunk_start, end, in_chunk))
     return chunks
-
-
-def bucket_start(bucket: date | datetime) -> datetime:
-    """A bucket's first moment: an hour's own datetime, a day's UTC midnight."""
-    if isinstance(bucket, datetime):
-        return bucket
-    return datetime.combine(bucket, datetime.min.time(), tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,9 +323,9 @@ def window_params(
 
 
 # How many missing links a window's diff hands to its batches at most, those first in (owner, conversation) order;
-# the window is then diffed again, which finds the rest. Held as 32 bytes each (the two uuids), they bound the run's
-# memory to a few megabytes, whatever the number of missing links.
-PENDING_PAIRS_PER_DIFF = 500_000
+# the window is then diffed again, which finds the rest. Held as 32 bytes each (the two uuids), they take 32 MB of
+# the run's memory at most, whatever the number of missing links.
+PENDING_PAIRS_PER_DIFF = 1_000_000
 PAIR_BYTES = 32
 MISSING_PAIRS_PER_FETCH = 10_000
 
@@ -341,24 +335,23 @@ class MissingPairs:
     """What a window's diff left missing: (owner, conversation) pairs in that order, packed as the 16 bytes of each
     uuid, and whether the diff found more than it handed over."""
 
-    packed: bytes
+    packed: bytearray
     more: bool
 
     def __len__(self) -> int:
         return len(self.packed) // PAIR_BYTES
 
 
-NOTHING_MISSING = MissingPairs(b"", more=False)
+NOTHING_MISSING = MissingPairs(bytearray(), more=False)
 
 
 @dataclass(frozen=True)
 class PairBatch:
-    """One transaction of a window's missing links: the owners and conversations of up to a batch of missing pairs,
-    whose diff covers those owners' links in those conversations."""
+    """One transaction of a window's missing links: the owners and conversations of a batch of missing pairs, whose
+    diff covers those owners' links in those conversations."""
 
     owners: list[str]
     conversations: list[str]
-    pairs: int
 
 
 def diff_front_window(
@@ -401,7 +394,7 @@ def diff_front_window(
         "links/create_front_link_differences.sql", **identifiers, oracle=oracle, window_links=window_links
     )
     TimedClientCursor(session.conn).execute(differences, params)
-    if not scoped:  # a scoped run's few differences fill a page or two, which the planner prices as they are
+    if not scoped:  # a scoped run's or a batch's differences fill a few pages, which the planner prices as they are
         session.execute(session.sql("links/analyze_front_link_differences.sql"))
     pending, updated, deleted = session.execute(
         session.sql("links/apply_front_link_differences.sql", **identifiers)
@@ -427,14 +420,15 @@ def missing_pairs(session: Session, limit: int) -> MissingPairs:
     """The first `limit` missing pairs of the diff (pg_temp.front_link_differences) in (owner, conversation) order,
     packed, read a page of rows at a time, and whether there are more."""
     packed = bytearray()
-    with session.conn.cursor(name="missing_front_link_pairs") as pairs:  # server-side: closed at commit at the latest
+    # A server-side cursor, closed before the transaction ends; its fetches count as the step's SQL too.
+    with counted_as_sql(session.conn), session.conn.cursor(name="missing_front_link_pairs") as pairs:
         pairs.itersize = MISSING_PAIRS_PER_FETCH
         pairs.execute(session.sql("links/select_missing_front_link_pairs.sql"), {"pair_limit": limit})
         for (pair,) in pairs:
             packed += pair
     more = len(packed) > limit * PAIR_BYTES
     del packed[limit * PAIR_BYTES :]
-    return MissingPairs(bytes(packed), more=more)
+    return MissingPairs(packed, more=more)
 
 
 def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]) -> int:
@@ -579,11 +573,9 @@ def make_front_window_exact(
 
     counts, missing = diff(only_conversation_ids, None, batch_rows)
     while len(missing) and batch_rows is not None:
-        batches = pair_batches(missing, batch_rows)
-        progress = Progress(
-            log, f"{spec.table}: missing links", total_steps=len(batches), unit=f"batches of {batch_rows:,}"
-        )
-        for batch in batches:
+        batches = -(-len(missing) // batch_rows)
+        progress = Progress(log, f"{spec.table}: missing links", total_steps=batches, unit=f"batches of {batch_rows:,}")
+        for batch in pair_batches(missing, batch_rows):
             batch_counts, _ = diff(batch.conversations, batch.owners, None)
             counts.add_writes(batch_counts)
             progress.advance(rows=batch_counts.rows_inserted)
@@ -595,19 +587,16 @@ def make_front_window_exact(
     return counts
 
 
-def pair_batches(missing: MissingPairs, batch_rows: int) -> list[PairBatch]:
+def pair_batches(missing: MissingPairs, batch_rows: int) -> Iterator[PairBatch]:
     """The missing pairs cut in their order into batches of `batch_rows` pairs (the last one fewer), each with its
-    distinct owners and conversations, sorted."""
-    packed = missing.packed
+    distinct owners and conversations, sorted; made one at a time, so that only the packed pairs stay in memory."""
     step = batch_rows * PAIR_BYTES
-    batches = []
-    for start in range(0, len(packed), step):
-        part = packed[start : start + step]
-        pairs = [part[at : at + PAIR_BYTES] for at in range(0, len(part), PAIR_BYTES)]
-        owners = sorted({str(uuid.UUID(bytes=pair[:16])) for pair in pairs})
-        conversations = sorted({str(uuid.UUID(bytes=pair[16:])) for pair in pairs})
-        batches.append(PairBatch(owners, conversations, len(pairs)))
-    return batches
+    for start in range(0, len(missing.packed), step):
+        part = bytes(missing.packed[start : start + step])
+        pairs = range(0, len(part), PAIR_BYTES)
+        owners = sorted({str(uuid.UUID(bytes=part[at : at + 16])) for at in pairs})
+        conversations = sorted({str(uuid.UUID(bytes=part[at + 16 : at + PAIR_BYTES])) for at in pairs})
+        yield PairBatch(owners, conversations)
 
 
 def count_conversations_by_day(
