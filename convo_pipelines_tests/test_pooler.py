@@ -75,6 +75,8 @@ RUN_DEADLINE_SECONDS = 150
 # The app's transactions beside the runs and on the server connections they leave, at the least, for its
 # figures to mean something.
 MIN_APP_TRANSACTIONS = 100
+# The final run's batches of missing links: small, so that it makes many.
+BATCH_ROWS = 50
 PEOPLE_STEP_STARTED = f'STEP_START - Started execution of step "{PEOPLE}"'
 RUN_SUCCEEDED = "RUN_SUCCESS"
 KILLED = "killed"
@@ -108,8 +110,10 @@ def test_overlapping_and_killed_runs_through_pgbouncer_hang_nothing_and_leave_no
             kill_while_a_server_connection_serves_it(runs.materialize(KILLED, FULL_RANGE), bouncer)
             hung = runs.wait_for_every_run(RUN_DEADLINE_SECONDS)
             app.run_on_until(MIN_APP_TRANSACTIONS, timeout=60)
-        # With the app quiet, a last backfill makes the tables exact.
-        runs.materialize("final", FULL_RANGE)
+        # With the app quiet, a last backfill makes the tables exact. A tenth of the people links are gone first, so
+        # that it inserts them by batches, the diff handing their pairs over through a server-side cursor.
+        db.execute(f"delete from {PEOPLE} where ('x' || substr(md5(id::text), 1, 8))::bit(32)::int % 10 = 0")
+        runs.materialize("final", FULL_RANGE, {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": BATCH_ROWS}}}})
         hung += runs.wait_for_every_run(RUN_DEADLINE_SECONDS)
         # Every client of the pooler is gone now: what is left is on the pool's server connections.
         locks = advisory_locks(db)
@@ -119,6 +123,7 @@ def test_overlapping_and_killed_runs_through_pgbouncer_hang_nothing_and_leave_no
 
     problems = [
         *run_problems(runs.started, hung),
+        *batch_problems(runs.started["final"]),
         *leftover_problems(locks, server_pids, states, defaults),
         *app_problems(app.report),
         *exactness_problems(db, changed),
@@ -141,6 +146,13 @@ def run_problems(runs: dict[str, RunProcess], hung: list[str]) -> list[str]:
         if name not in hung and name != KILLED and not (run.process.returncode == 0 and run.succeeded()):
             problems.append(f"{name} failed (exit {run.process.returncode}): {run.first_error()}")
     return problems
+
+
+def batch_problems(final: RunProcess) -> list[str]:
+    """The final run did not insert the missing people links by batches."""
+    if f"{PEOPLE}: missing links: " in final.output():
+        return []
+    return [f"the final run inserted no batch of missing {PEOPLE} (max_insert_batch_rows {BATCH_ROWS})"]
 
 
 def leftover_problems(
