@@ -410,15 +410,16 @@ def diff_front_window(
         )
     counts = WriteCounts(rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
     if batch_rows is not None and pending > batch_rows:
-        return counts, missing_pairs(session, PENDING_PAIRS_PER_DIFF)
+        return counts, missing_pairs(session)
     slice_rows = PENDING_INSERT_SLICE_ROWS if sliced else None
     counts.rows_inserted = insert_pending_links(session, spec, slice_rows) if pending else 0
     return counts, NOTHING_MISSING
 
 
-def missing_pairs(session: Session, limit: int) -> MissingPairs:
-    """The first `limit` missing pairs of the diff (pg_temp.front_link_differences) in (owner, conversation) order,
+def missing_pairs(session: Session) -> MissingPairs:
+    """The first PENDING_PAIRS_PER_DIFF missing pairs of the diff (pg_temp.front_link_differences) in (owner, conversation) order,
     packed, read a page of rows at a time, and whether there are more."""
+    limit = PENDING_PAIRS_PER_DIFF
     packed = bytearray()
     # A server-side cursor, closed before the transaction ends; its fetches count as the step's SQL too.
     with counted_as_sql(session.conn), session.conn.cursor(name="missing_front_link_pairs") as pairs:
@@ -573,7 +574,7 @@ def make_front_window_exact(
 
     counts, missing = diff(only_conversation_ids, None, batch_rows)
     while len(missing) and batch_rows is not None:
-        batches = -(-len(missing) // batch_rows)
+        batches = math.ceil(len(missing) / batch_rows)
         progress = Progress(log, f"{spec.table}: missing links", total_steps=batches, unit=f"batches of {batch_rows:,}")
         for batch in pair_batches(missing, batch_rows):
             batch_counts, _ = diff(batch.conversations, batch.owners, None)
