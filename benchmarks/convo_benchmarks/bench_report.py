@@ -738,7 +738,8 @@ Each bulk measurement (a fill, a re-run, a one-day partition, the read side, eac
 after a `CHECKPOINT`, so none pays for the writes of the one before it. The measurements that take
 seconds at any scale (a one-day partition, the sensor's scoped run, a discovery tick) run at least
 three times even with `--repeats 1`. The verdicts compare each figure with the project's aims (set
-for 1,000,000 conversations). Min, max and every figure of the app workload are in the JSON files in
+for 1,000,000 conversations); [Architecture](architecture.md#the-aims-the-bench-misses-and-why) says why
+those missed are missed. Min, max and every figure of the app workload are in the JSON files in
 `docs/bench/`.
 
 ## Reproduce
