@@ -21,6 +21,8 @@ from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import drop_database, psycopg_url, with_database
 
 CLI = str(Path(sys.executable).parent / "convo-pipelines")
+# The project's own Dagster instance configuration, as production loads it.
+PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # The variables convo_pipelines.lib.settings reads: a subprocess must not inherit them from the developer's shell.
 PROJECT_VARIABLES = frozenset(
     {

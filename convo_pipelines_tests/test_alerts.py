@@ -26,7 +26,7 @@ from convo_pipelines.defs.alerts import run_failure_alert_sensor
 from convo_pipelines.lib.db import ConfigError, dagster_storage_url
 from convo_pipelines.lib.retries import database_location
 from convo_pipelines.lib.settings import Settings, get_settings
-from convo_pipelines_tests.helpers import fresh_database
+from convo_pipelines_tests.helpers import PROJECT_DAGSTER_YAML, fresh_database
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_client_links,
@@ -37,7 +37,6 @@ from convo_pipelines_tests.source_data import (
 SCHEMA = "public"
 PEOPLE = "people_front_conversations"
 CLIENTS = "clients_front_conversations"
-PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 WEBHOOK_SECRET = "T000/B000/s3cr3t-webhook-token"
 WEBSERVER_URL = "https://dagster.example.com:3000"
 FULL_RANGE = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-20"}

@@ -43,7 +43,7 @@ from convo_pipelines.defs.partitions import (
 )
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE, connect, dagster_storage_url
-from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
+from convo_pipelines_tests.helpers import PROJECT_DAGSTER_YAML, PROJECT_VARIABLES, environment_without, fresh_database
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
     Scenario,
@@ -68,7 +68,6 @@ from convo_pipelines_tests.source_data import (
 pytestmark = pytest.mark.slow
 
 SCHEMA = "public"
-PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 DAGSTER_DAEMON = str(Path(sys.executable).parent / "dagster-daemon")
 # Shorter than production, the rest of the project's dagster.yaml unchanged (its run queue is read every
 # second already): run monitoring polls every 2 s (30 s in the project's file).

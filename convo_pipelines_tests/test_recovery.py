@@ -45,7 +45,13 @@ from convo_pipelines.defs.resources import (
 )
 from convo_pipelines.lib.db import dagster_storage_url
 from convo_pipelines.lib.retries import database_location
-from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database, wait_until
+from convo_pipelines_tests.helpers import (
+    PROJECT_DAGSTER_YAML,
+    PROJECT_VARIABLES,
+    environment_without,
+    fresh_database,
+    wait_until,
+)
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_client_links,
@@ -58,7 +64,6 @@ PEOPLE = "people_front_conversations"
 CLIENTS = "clients_front_conversations"
 FRONT_ASSETS = [people_front_conversations, clients_front_conversations]
 FULL_RANGE = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-20"}
-PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 BIN = Path(sys.executable).parent
 # The only change the test makes to the project's dagster.yaml: the monitoring daemon looks every
 # second and frees a dead run's slots 15 seconds after it ended (30 s and 60 s in production), so the

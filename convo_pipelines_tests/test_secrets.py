@@ -34,7 +34,7 @@ from convo_pipelines.lib.db import (
     validate_database_url,
     with_database,
 )
-from convo_pipelines_tests.helpers import CLI, dagster_cli_environment, fresh_database
+from convo_pipelines_tests.helpers import CLI, PROJECT_DAGSTER_YAML, dagster_cli_environment, fresh_database
 
 # Pieces of the password that no output has any other reason to contain: one leaking means a misread URL.
 PIECES = ("Qx7Kv", "Jm4Wz", "Rt8Hy", "Bn2Lp", "Fd6Np", "Gs9Xc", "Tc3Mw", "Vw5Yq")
@@ -331,10 +331,32 @@ def test_convo_pipelines_commands_never_print_the_password(
         assert_no_secret(completed.stdout + completed.stderr, f"`convo-pipelines {name}`")
 
 
+@pytest.fixture(params=["sqlite", "project"])
+def storage_database(request: pytest.FixtureRequest, server_url: str, secret_role: str) -> Iterator[str | None]:
+    """None: Dagster's own throwaway instance (SQLite). "project": an admin URL of a fresh database for the
+    project's storage (its dagster.yaml, PooledPostgresStorage), as production runs; dropped before the role
+    that owns its tables."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with fresh_database(server_url, "convo_secret_dagster") as url:
+        yield url
+
+
 def test_dagster_loads_and_runs_never_record_the_password(
-    secret_database: str, secret_role: str, tmp_path: Path
+    storage_database: str | None,
+    secret_database: str,
+    secret_role: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     env = dagster_cli_environment(tmp_path, DATABASE_URL=secret_database)
+    if storage_database is not None:
+        # The project's dagster.yaml, its storage reached as the same role with the same password.
+        storage_url = dagster_storage_url(url_with_credentials(storage_database, secret_role, quote(PASSWORD, safe="")))
+        (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text(PROJECT_DAGSTER_YAML.read_text())
+        env["DAGSTER_STORAGE_URL"] = storage_url
+        monkeypatch.setenv("DAGSTER_STORAGE_URL", storage_url)  # for the instance read back below
     outputs: dict[str, subprocess.CompletedProcess] = {}
 
     for name, overrides in (
@@ -366,7 +388,7 @@ def test_dagster_loads_and_runs_never_record_the_password(
 
     for name, completed in outputs.items():
         assert_no_secret(completed.stdout + completed.stderr, f"`dagster` {name}")
-    statuses, step_failures = instance_without_secret(Path(env["DAGSTER_HOME"]))
+    statuses, step_failures = instance_without_secret(Path(env["DAGSTER_HOME"]), storage_database)
     assert statuses == ["FAILURE", "SUCCESS"]
     # The connection error itself was recorded (scrubbed), so the searches had something to search.
     assert any('convo_no_such_database\\" does not exist' in failure for failure in step_failures), step_failures
@@ -389,11 +411,15 @@ def test_a_run_retrying_a_refused_connection_never_records_the_password(
 MATERIALIZE = ("asset", "materialize", "--select", "project_conversations")
 
 
-def instance_without_secret(dagster_home: Path) -> tuple[list[str], list[str]]:
-    """Search every file of the Dagster instance, and every run and event read back through Dagster, for
-    the password; returns the runs' statuses (sorted) and the step failures (serialized)."""
+def instance_without_secret(dagster_home: Path, storage_database: str | None = None) -> tuple[list[str], list[str]]:
+    """Search every file of the Dagster instance, every row of its PostgreSQL storage (`storage_database`, an
+    admin URL) or its SQLite files, and every run and event read back through Dagster, for the password;
+    returns the runs' statuses (sorted) and the step failures (serialized)."""
     files = [path for path in dagster_home.rglob("*") if path.is_file()]
-    assert any(path.suffix == ".db" for path in files)
+    if storage_database is None:
+        assert any(path.suffix == ".db" for path in files)
+    else:
+        assert_storage_without_secret(storage_database)
     for path in files:
         assert_no_secret(path.read_bytes(), str(path))
 
@@ -410,3 +436,22 @@ def instance_without_secret(dagster_home: Path) -> tuple[list[str], list[str]]:
                 if event.dagster_event is not None and event.dagster_event.event_type_value == "STEP_FAILURE":
                     step_failures.append(serialize_value(event))
         return sorted(run.status.value for run in runs), step_failures
+
+
+def assert_storage_without_secret(storage_database: str) -> None:
+    """Every row of every table of the Dagster storage database, as text, holds no spelling of the password;
+    its runs and event log hold rows, so the search had something to search."""
+    with psycopg.connect(psycopg_url(storage_database)) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "select table_name from information_schema.tables"
+                " where table_schema = 'public' and table_type = 'BASE TABLE'"
+            )
+        ]
+        counted = {}
+        for table in tables:
+            rows = conn.execute(sql.SQL("select t::text from {} as t").format(sql.Identifier(table))).fetchall()
+            counted[table] = len(rows)
+            assert_no_secret("\n".join(row[0] for row in rows), f"Dagster's storage table {table}")
+    assert counted.get("runs", 0) >= 2 and counted.get("event_logs", 0) > 0, counted
