@@ -17,12 +17,11 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML  # noqa: F401 (the tests import it from here)
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import drop_database, psycopg_url, with_database
 
 CLI = str(Path(sys.executable).parent / "convo-pipelines")
-# The project's own Dagster instance configuration, as production loads it.
-PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # The variables convo_pipelines.lib.settings reads: a subprocess must not inherit them from the developer's shell.
 PROJECT_VARIABLES = frozenset(
     {

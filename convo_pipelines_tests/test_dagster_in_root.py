@@ -15,9 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from convo_pipelines.cli.database import APP_DATABASE, embedded_is_running, stop_embedded_postgres
+from convo_pipelines.cli.database import embedded_is_running, stop_embedded_postgres
 from convo_pipelines.cli.dev import graphql, served_asset_keys
-from convo_pipelines.lib.db import drop_database, psycopg_url, start_embedded_postgres
+from convo_pipelines.lib.db import EMBEDDED_APP_DATABASE, drop_database, psycopg_url, start_embedded_postgres
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
 from convo_pipelines_tests.test_docs_commands import free_port
 
@@ -80,14 +80,14 @@ def test_dagster_commands_in_the_root_run_on_the_embedded_demo(tmp_path: Path) -
     assert not embedded_is_running(convo_home)
 
     # The run wrote the demo's table, and Dagster recorded it in the embedded server's storage database.
-    app_url = start_embedded_postgres(convo_home, database=APP_DATABASE)
+    app_url = start_embedded_postgres(convo_home, database=EMBEDDED_APP_DATABASE)
     try:
         with psycopg.connect(psycopg_url(app_url)) as conn:
             links, conversations_in_projects = conn.execute(
                 "select (select count(*) from public.project_conversations),"
                 " (select count(*) from public.conversations c join public.projects p on p.id = c.project_id)"
             ).fetchone()
-        with psycopg.connect(psycopg_url(app_url.replace(f"/{APP_DATABASE}?", "/dagster?"))) as conn:
+        with psycopg.connect(psycopg_url(app_url.replace(f"/{EMBEDDED_APP_DATABASE}?", "/dagster?"))) as conn:
             runs = conn.execute("select status from runs").fetchall()
     finally:
         stop_embedded_postgres(convo_home)

@@ -55,8 +55,9 @@ def instance_environment(environ: Mapping[str, str], say: Say) -> dict[str, str]
 
 def _embedded_demo_environment(settings: Settings, environ: Mapping[str, str], say: Say) -> dict[str, str]:
     # Imported here: only the embedded default needs the seeder and the embedded server.
-    from convo_pipelines.cli.database import embedded_is_running, embedded_pgdata, stop_embedded_postgres
+    from convo_pipelines.cli.database import embedded_is_running, stop_embedded_postgres
     from convo_pipelines.cli.demo import DemoSize, ready_embedded_demo
+    from convo_pipelines.lib.db import embedded_pgdata
 
     started_here = not embedded_is_running(settings.convo_home)
     say(

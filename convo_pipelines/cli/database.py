@@ -14,17 +14,18 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import ConfigError, embedded_server_module, redact_url, start_embedded_postgres
+from convo_pipelines.lib.db import (
+    EMBEDDED_APP_DATABASE,
+    ConfigError,
+    embedded_pgdata,
+    embedded_server_module,
+    redact_url,
+    start_embedded_postgres,
+)
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.lib.source_tables import SOURCE_TABLES
 
-APP_DATABASE = "convo"
-
 Say = Callable[[str], None]
-
-
-def embedded_pgdata(convo_home: Path) -> Path:
-    return convo_home / "pgdata"
 
 
 def embedded_is_running(convo_home: Path) -> bool:
@@ -80,7 +81,7 @@ def app_database(settings: Settings, say: Say = print) -> Iterator[str]:
         yield settings.database_url
         return
     started_here = not embedded_is_running(settings.convo_home)
-    url = start_embedded_postgres(settings.convo_home, database=APP_DATABASE)
+    url = start_embedded_postgres(settings.convo_home, database=EMBEDDED_APP_DATABASE)
     if started_here:
         say(f"started the embedded PostgreSQL in {embedded_pgdata(settings.convo_home)}")
     else:

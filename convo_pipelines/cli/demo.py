@@ -20,8 +20,8 @@ from typing import Protocol
 
 import psycopg
 
-from convo_pipelines.cli.database import APP_DATABASE
 from convo_pipelines.lib.db import (
+    EMBEDDED_APP_DATABASE,
     ConfigError,
     connect,
     count_rows,
@@ -110,7 +110,7 @@ class EmbeddedDemo:
 def ready_embedded_demo(settings: Settings, size: DemoSize, environ: Mapping[str, str], say: Say) -> EmbeddedDemo:
     """Start (or reuse) the embedded server, migrate, seed on the first start, and create Dagster's storage database."""
     seeder = installed_demo_seeder()
-    app_url = start_embedded_postgres(settings.convo_home, database=APP_DATABASE)
+    app_url = start_embedded_postgres(settings.convo_home, database=EMBEDDED_APP_DATABASE)
     just_seeded = prepare_embedded(settings, seeder, app_url, size, say)
     ensure_database(with_database(app_url, "postgres"), EMBEDDED_STORAGE_DATABASE)
     return EmbeddedDemo(

@@ -27,7 +27,7 @@ from functools import partial
 from pathlib import Path
 
 from convo_pipelines.cli.dagster_storage import external_storage_url, require_usable_storage
-from convo_pipelines.cli.database import APP_DATABASE, app_database, embedded_is_running, require_source_tables
+from convo_pipelines.cli.database import app_database, embedded_is_running, require_source_tables
 from convo_pipelines.cli.demo import (
     DemoSize,
     demo_first_day,
@@ -37,7 +37,7 @@ from convo_pipelines.cli.demo import (
 )
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
-from convo_pipelines.lib.db import ConfigError, connect, redact_url, start_embedded_postgres
+from convo_pipelines.lib.db import EMBEDDED_APP_DATABASE, ConfigError, connect, redact_url, start_embedded_postgres
 from convo_pipelines.lib.migrations import migrate
 from convo_pipelines.lib.settings import Settings
 
@@ -103,7 +103,7 @@ def dev_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str,
             raise ConfigError(
                 f"the embedded PostgreSQL under CONVO_HOME={settings.convo_home} is not running: start `make dev` first"
             )
-        app_url = start_embedded_postgres(settings.convo_home, database=APP_DATABASE)
+        app_url = start_embedded_postgres(settings.convo_home, database=EMBEDDED_APP_DATABASE)
         storage = embedded_storage_url(app_url)
         partitions = demo_partitions_start(app_url, settings, environ)
     return {

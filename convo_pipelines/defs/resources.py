@@ -12,8 +12,8 @@ import psycopg
 from pydantic import Field, PrivateAttr
 
 from convo_pipelines.lib.db import (
+    EMBEDDED_APP_DATABASE,
     connect,
-    redact_url,
     set_pipeline_transaction_settings,
     start_embedded_postgres,
 )
@@ -80,11 +80,7 @@ class PostgresResource(dg.ConfigurableResource):
     def resolved_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return start_embedded_postgres(Path(self.convo_home), database="convo")
-
-    def display_url(self) -> str:
-        """The URL without its password, for logs and metadata."""
-        return redact_url(self.resolved_url())
+        return start_embedded_postgres(Path(self.convo_home), database=EMBEDDED_APP_DATABASE)
 
     @contextmanager
     def session(self, autocommit: bool = False) -> Iterator[Session]:

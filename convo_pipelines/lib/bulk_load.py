@@ -2,7 +2,7 @@
 
 Rebuilding after the load costs one sort per index and one anti-join per foreign key instead of
 an index insertion and a trigger check per row. The definitions come from the catalog
-(sql/catalog/), so the migrations and the source DDL stay their single source of truth.
+(sql/lib/catalog/), so the migrations and the source DDL stay their single source of truth.
 """
 
 from __future__ import annotations

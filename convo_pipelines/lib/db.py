@@ -256,6 +256,15 @@ def _known_passwords(urls: Iterable[str]) -> set[str]:
 EMBEDDED_POSTGRES_VERSION = 16
 
 
+# The embedded server's database for the application's tables: the demo's, and every run's without DATABASE_URL.
+EMBEDDED_APP_DATABASE = "convo"
+
+
+def embedded_pgdata(convo_home: Path) -> Path:
+    """The embedded server's data folder under CONVO_HOME."""
+    return convo_home / "pgdata"
+
+
 def start_embedded_postgres(convo_home: Path, database: str = "postgres") -> str:
     """Start (or reuse) the embedded PostgreSQL under CONVO_HOME and return a URL to `database`.
 
@@ -264,7 +273,7 @@ def start_embedded_postgres(convo_home: Path, database: str = "postgres") -> str
     (cleanup_mode=None) so that the Dagster webserver, daemon and run workers share it.
     """
     pgserver = embedded_server_module()
-    pgdata = convo_home / "pgdata"
+    pgdata = embedded_pgdata(convo_home)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     version = pgserver.pgdata_version(pgdata) or EMBEDDED_POSTGRES_VERSION
     server = pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=version)

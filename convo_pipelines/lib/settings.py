@@ -1,10 +1,12 @@
 """The pipeline's environment values, validated once, with errors that name the variable.
 
-Read elsewhere: cli/dev.py reads DAGSTER_STORAGE_URL and DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT
-(`convo-pipelines dev` and `env` only; it also looks whether PARTITIONS_START_DATE is set, and PGUSER for
-a URL without a user), cli/main.py reads CONVO_PIPELINES_DEBUG, lib/db.py reads, only to scrub passwords
-from errors, DATABASE_URL, DAGSTER_STORAGE_URL and TEST_DATABASE_URL; dagster.yaml reads DAGSTER_STORAGE_URL
-and the tests TEST_DATABASE_URL. docs/contract.md lists every variable.
+Read elsewhere, each where it is used: cli/dagster_storage.py finds Dagster's storage from DAGSTER_STORAGE_URL
+(and PGUSER for a URL without a user), for `convo-pipelines dev` and `env` and for the instance's storage
+(instance/storage.py, which dagster.yaml names); instance/storage.py reads DAGSTER_EVENT_BATCH_SIZE; cli/dev.py
+reads DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT; cli/demo.py looks whether PARTITIONS_START_DATE is set;
+cli/main.py reads CONVO_PIPELINES_DEBUG; lib/db.py reads, only to scrub passwords from errors, DATABASE_URL,
+DAGSTER_STORAGE_URL and TEST_DATABASE_URL; the tests read TEST_DATABASE_URL. docs/contract.md lists every
+variable.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from convo_benchmarks.seed_histories import seed_histories
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.defs.histories.crews import inspect_histories_table, load_crews
-from convo_pipelines.defs.histories.merges import HISTORIES_SESSIONS_MERGE, merge_crew
+from convo_pipelines.defs.histories.merges import HISTORIES_SESSIONS_MERGE, crew_lock_key, merge_crew
 from convo_pipelines.defs.histories.run_metadata import row_count_metadata
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.schemas import (
@@ -156,9 +156,7 @@ def test_a_connection_lost_mid_crew_fails_the_run_and_never_counts_as_a_discover
     stop, ended = threading.Event(), []
     with dg.DagsterInstance.ephemeral() as instance, psycopg.connect(db.info.dsn, autocommit=True) as holder:
         # Holding b_second's crew lock makes every attempt wait inside that crew, where its backend is ended.
-        holder.execute(
-            "select pg_advisory_lock(hashtextextended('convo_pipelines.histories:' || %s, 0))", ("b_second",)
-        )
+        holder.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (crew_lock_key("b_second"),))
         terminator = threading.Thread(target=end_backends_waiting_for_crew_lock, args=(db.info.dsn, stop, ended))
         terminator.start()
         try:

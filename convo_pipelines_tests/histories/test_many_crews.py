@@ -15,7 +15,7 @@ from psycopg import sql
 
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.crews import inspect_crews, load_crews
-from convo_pipelines.defs.histories.merges import rows_to_read_probe
+from convo_pipelines.defs.histories.merges import crew_lock_key, rows_to_read_probe
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.defs.resources import PostgresResource
@@ -180,7 +180,7 @@ def test_a_tick_waits_for_a_crew_another_run_holds_then_merges_it(db, db_session
 
     with psycopg.connect(db.info.dsn) as other_run:
         # Another run merging crew_held: its lock, as every run takes it, until its transaction ends.
-        other_run.execute(db_session.sql("histories/lock_crew.sql"), {"crew_code": "crew_held"})
+        other_run.execute(db_session.sql("histories/lock_crew.sql"), {"crew_lock_key": crew_lock_key("crew_held")})
         runner = threading.Thread(target=run_tick)
         runner.start()
         waiting = 0

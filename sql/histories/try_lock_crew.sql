@@ -1,2 +1,2 @@
 -- Takes the crew's advisory lock (the key of lock_crew.sql) when no other transaction holds it, without waiting: true when taken.
-select pg_try_advisory_xact_lock(hashtextextended('convo_pipelines.histories:' || %(crew_code)s, 0)) as locked
+select pg_try_advisory_xact_lock(hashtextextended(%(crew_lock_key)s, 0)) as locked

@@ -164,6 +164,5 @@ def _require_view(conn: psycopg.Connection, schema: str, view: str) -> None:
         )
 
 
-histories_assets = [histories_sessions, conversation_summaries, daily_conversation_stats]
-# The assets that take DiscoveryConfig (ops named as their assets).
-NEW_MESSAGES_ASSETS = (histories_sessions.op.name, conversation_summaries.op.name, daily_conversation_stats.op.name)
+# The histories' assets, each of which takes DiscoveryConfig.
+histories_assets = (histories_sessions, conversation_summaries, daily_conversation_stats)

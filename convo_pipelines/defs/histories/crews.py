@@ -8,7 +8,7 @@ Every problem is a sentence naming the crew's table and, where there is one, the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import psycopg
@@ -41,7 +41,6 @@ class HistoriesTable:
     warnings: tuple[str, ...] = ()
     session_id_type: str = ""
     message_type: str = ""
-    column_types: dict[str, str] = field(default_factory=dict)
     # Whether an index leads with created_at: then a window's slice is a range scan, not a scan of the table.
     created_at_indexed: bool = False
 
@@ -116,7 +115,6 @@ def _histories_table(source_schema: str, crew: Crew, rows: list[NamedTuple]) -> 
         session_id_type=SESSION_ID_TYPES.get(types.get("session_id", ""), ""),
         message_type=types.get("message", ""),
         created_at_indexed="created_at" in indexed,
-        column_types=types,
     )
 
 
@@ -175,7 +173,7 @@ def _column_problems(schema: str, name: str, types: dict[str, str]) -> list[str]
     if "session_id" in types and types["session_id"] not in SESSION_ID_TYPES:
         problems.append(f"{schema}.{name}.session_id is {types['session_id']}; expected uuid, text or varchar")
     if "message" in types and types["message"] not in MESSAGE_TYPES:
-        problems.append(f"{schema}.{name}.message is {types['message']}; expected jsonb (or json, text)")
+        problems.append(f"{schema}.{name}.message is {types['message']}; expected jsonb (or json, text, varchar)")
     if "created_at" in types and types["created_at"] != "timestamptz":
         problems.append(
             f"{schema}.{name}.created_at is {types['created_at']}; expected timestamptz (fix: "

@@ -5,17 +5,16 @@ Selecting assets also selects their checks, so every run verifies what it wrote.
 
 import dagster as dg
 
-from convo_pipelines.defs.histories.assets import conversation_summaries, daily_conversation_stats, histories_sessions
+from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
 
-DISCOVERY_ASSETS_DEFS = (histories_sessions, conversation_summaries, daily_conversation_stats)
 # Asset names (= op names, = table names), for run config and the dev launcher's GraphQL.
-HISTORIES_ASSETS = tuple(asset.key.to_user_string() for asset in DISCOVERY_ASSETS_DEFS)
+HISTORIES_ASSETS = tuple(asset.key.to_user_string() for asset in histories_assets)
 
 # Partitioned by message day (UTC); the discovery schedule sends a range as one run through the range tags.
 conversation_discovery_job = dg.define_asset_job(
     name="conversation_discovery_job",
-    selection=dg.AssetSelection.assets(*DISCOVERY_ASSETS_DEFS),
+    selection=dg.AssetSelection.assets(*histories_assets),
     description="Discovers every crew's chat sessions for a day or a range of days, summarizes them, then checks them.",
 )
 

@@ -447,10 +447,15 @@ def rows_to_read_probe(
     return session.sql("histories/select_crews_with_rows_to_read.sql", crew_probes=probes), params
 
 
+def crew_lock_key(crew_code: str) -> str:
+    """The text a crew's advisory lock is keyed by (hashed in lock_crew.sql and try_lock_crew.sql)."""
+    return f"convo_pipelines.histories:{crew_code}"
+
+
 def lock_crew(session: Session, crew: Crew) -> None:
     """The crew's advisory lock for the rest of the transaction: taken at once, in one statement, when no other run
     holds it (the common case), else waited for however long that run holds it (wait_for_own_lock)."""
-    params = {"crew_code": crew.code}
+    params = {"crew_lock_key": crew_lock_key(crew.code)}
     if not session.execute(session.sql("histories/try_lock_crew.sql"), params).fetchone()[0]:
         wait_for_own_lock(session.conn, session.sql("histories/lock_crew.sql"), params)
 

@@ -11,8 +11,7 @@ import dagster as dg
 from croniter import croniter
 
 from convo_pipelines.defs.automation import cron_schedule_from_settings
-from convo_pipelines.defs.histories.assets import NEW_MESSAGES_ASSETS
-from convo_pipelines.defs.histories.jobs import conversation_discovery_job
+from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS, conversation_discovery_job
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.lib.settings import get_settings
 
@@ -39,7 +38,7 @@ def discovery_tick_run_config() -> dict:
     histories_sessions and conversation_summaries read only the messages written since their previous
     run, and no asset counts the whole day."""
     scope = {"config": {"only_new_messages": True}}
-    return {"ops": dict.fromkeys(NEW_MESSAGES_ASSETS, scope)}
+    return {"ops": dict.fromkeys(HISTORIES_ASSETS, scope)}
 
 
 @cron_schedule_from_settings(

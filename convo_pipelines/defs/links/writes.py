@@ -34,6 +34,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import namedtuple_row
 
+from convo_pipelines.defs.checks import SAMPLE_LIMIT
 from convo_pipelines.defs.links.config import FILL_CHUNK_CONVERSATIONS, FILL_SLICE_LINKS, FrontLinksConfig
 from convo_pipelines.defs.links.link_storage import (
     drop_newest_index_of_empty_table,
@@ -63,7 +64,6 @@ from convo_pipelines.lib.progress import Progress
 from convo_pipelines.lib.session import Session
 from convo_pipelines.lib.statistics import refresh_statistics_after_bulk_write
 
-ARRAY_SAMPLE_LIMIT = 5
 # The problem kinds of check_project_array_consistency.sql, in its order.
 ARRAY_DRIFT_KINDS = ("stale", "mismatched", "missing")
 T = TypeVar("T")
@@ -738,6 +738,6 @@ def project_array_inconsistencies(
     # The same SQL as the array_consistency check, so the asset's figures and the check's always agree.
     rows = session.execute(
         session.sql("links/checks/check_project_array_consistency.sql"),
-        {"sample_limit": ARRAY_SAMPLE_LIMIT, "only_project_ids": only_project_ids},
+        {"sample_limit": SAMPLE_LIMIT, "only_project_ids": only_project_ids},
     ).fetchall()
     return {kind: {"entries": entries, "samples": samples} for kind, entries, samples in rows}
