@@ -17,7 +17,6 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML  # noqa: F401 (the tests import it from here)
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import drop_database, psycopg_url, with_database
 

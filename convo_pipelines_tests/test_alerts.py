@@ -22,11 +22,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.defs.alerts import run_failure_alert_sensor
 from convo_pipelines.lib.db import ConfigError, dagster_storage_url
 from convo_pipelines.lib.retries import database_location
 from convo_pipelines.lib.settings import Settings, get_settings
-from convo_pipelines_tests.helpers import PROJECT_DAGSTER_YAML, fresh_database
+from convo_pipelines_tests.helpers import fresh_database
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_client_links,

@@ -34,6 +34,7 @@ import pytest
 import yaml
 from psycopg import sql
 
+from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
 from convo_pipelines.defs.links.sensors import FRONT_SOURCE, read_cursor
 from convo_pipelines.defs.partitions import (
@@ -43,7 +44,7 @@ from convo_pipelines.defs.partitions import (
 )
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE, connect, dagster_storage_url
-from convo_pipelines_tests.helpers import PROJECT_DAGSTER_YAML, PROJECT_VARIABLES, environment_without, fresh_database
+from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
     Scenario,

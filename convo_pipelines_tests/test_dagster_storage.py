@@ -17,8 +17,9 @@ import dagster as dg
 import psycopg
 import pytest
 
+from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.lib.db import ConfigError, dagster_storage_url, psycopg_url
-from convo_pipelines_tests.helpers import PROJECT_DAGSTER_YAML, fresh_database, sessions_started, wait_until
+from convo_pipelines_tests.helpers import fresh_database, sessions_started, wait_until
 
 STOCK_STORAGE_YAML = (
     "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_STORAGE_URL\ntelemetry:\n  enabled: false\n"

@@ -30,6 +30,7 @@ import psycopg
 import pytest
 import yaml
 
+from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.defs.alerts import RunFailureAlert, run_failure_alert
 from convo_pipelines.defs.links.assets import (
     clients_front_conversations,
@@ -46,7 +47,6 @@ from convo_pipelines.defs.resources import (
 from convo_pipelines.lib.db import dagster_storage_url
 from convo_pipelines.lib.retries import database_location
 from convo_pipelines_tests.helpers import (
-    PROJECT_DAGSTER_YAML,
     PROJECT_VARIABLES,
     environment_without,
     fresh_database,

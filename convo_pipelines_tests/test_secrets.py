@@ -23,6 +23,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import make_url
 
+from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.lib.db import (
     ConfigError,
     connect,
@@ -34,7 +35,7 @@ from convo_pipelines.lib.db import (
     validate_database_url,
     with_database,
 )
-from convo_pipelines_tests.helpers import CLI, PROJECT_DAGSTER_YAML, dagster_cli_environment, fresh_database
+from convo_pipelines_tests.helpers import CLI, dagster_cli_environment, fresh_database
 
 # Pieces of the password that no output has any other reason to contain: one leaking means a misread URL.
 PIECES = ("Qx7Kv", "Jm4Wz", "Rt8Hy", "Bn2Lp", "Fd6Np", "Gs9Xc", "Tc3Mw", "Vw5Yq")
