@@ -134,8 +134,9 @@ def wait_for_pipeline_lock_wait(
             {"wait_event": wait_event},
         ).fetchone()[0]
 
-    wait_until(lambda: waiting() or not runner.is_alive(), timeout=30, interval=0.05)
-    return bool(waiting())
+    # What the poll saw, not a second look: a wait in 50 ms turns may be over by then (a retry's pause).
+    seen = wait_until(lambda: waiting() or (None if runner.is_alive() else "ended"), timeout=30, interval=0.05)
+    return isinstance(seen, int) and seen > 0
 
 
 def sessions_started(conn: psycopg.Connection) -> int:
