@@ -24,15 +24,13 @@ from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.links.assets import project_conversations
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import connect, psycopg_url
+from convo_pipelines.lib.migration_messages import database_description, not_shipped_message, pending_message
 from convo_pipelines.lib.migrations import (
     MIGRATION_LOCK_KEY,
     AppliedMigration,
     applied_versions,
     available_migrations,
-    database_description,
     ensure_schema_current,
-    not_shipped_message,
-    pending_message,
     rollback_last,
 )
 from convo_pipelines_tests.helpers import (

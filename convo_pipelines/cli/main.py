@@ -132,14 +132,8 @@ def main(argv: Sequence[str] | None = None, commands_group: str = COMMANDS_GROUP
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from convo_pipelines.cli.database import app_database, require_source_tables
-    from convo_pipelines.lib.migrations import (
-        MigrationError,
-        changed_message,
-        migrate,
-        not_shipped_message,
-        read_schema_state,
-        rollback_last,
-    )
+    from convo_pipelines.lib.migration_messages import changed_message, not_shipped_message
+    from convo_pipelines.lib.migrations import MigrationError, migrate, read_schema_state, rollback_last
 
     settings = Settings.from_env()
     with app_database(settings, say=say) as url, connect(url) as conn:

@@ -3,7 +3,9 @@
 Files are sql/migrations/NNNN_name.up.sql with a matching NNNN_name.down.sql. Each one runs in
 its own transaction together with its row in the record table, so a killed migration leaves
 nothing half-applied, and a transaction-level advisory lock makes a second process wait and
-then see the version as applied instead of applying it twice.
+then see the version as applied instead of applying it twice. A migration may also ship
+NNNN_name.up.concurrent.sql (and .down.concurrent.sql): indexes built concurrently beside the app
+before its transaction, under the same lock (lib/concurrent_indexes.py).
 
 The record table keeps the sha256 of the .up.sql text each migration was applied from, so an
 applied migration whose file was edited afterwards (its edit never reaches databases that already
@@ -17,15 +19,34 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, sql_seconds, wait_for_own_lock
+from convo_pipelines.lib.concurrent_indexes import (
+    ConcurrentIndex,
+    another_connection,
+    build_indexes_concurrently,
+    concurrent_indexes,
+)
+from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, sql_seconds
+from convo_pipelines.lib.migration_messages import (
+    changed_message,
+    count_migrations,
+    database_description,
+    labels,
+    not_shipped_message,
+    pending_message,
+    privilege_message,
+    read_only_message,
+)
 from convo_pipelines.lib.sqlfiles import list_sql, read_sql, render_sql
 
 # Earlier texts of a shipped migration that leave the same schema, by version: a database that applied one is
@@ -35,13 +56,19 @@ from convo_pipelines.lib.sqlfiles import list_sql, read_sql, render_sql
 EQUIVALENT_EARLIER_CHECKSUMS: dict[int, tuple[str, ...]] = {
     7: ("2f258fbf01f721366e36d04e1f55f76e12a662e34dad57a4d3802ab14d712ec9",),
 }
-MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.(?P<direction>up|down)\.sql$")
+MIGRATION_FILE = re.compile(
+    r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.(?P<direction>up|down)(?P<concurrent>\.concurrent)?\.sql$"
+)
 RECORD_TABLE = "convo_pipelines_migrations"
 # Any fixed 64-bit number works; this one is 'convo_mi' in ASCII.
 MIGRATION_LOCK_KEY = 0x636F6E766F5F6D69
-MIGRATE_COMMAND = "convo-pipelines migrate"
+# How long a process waiting for another's migrations waits for their lock in one transaction, and how long it
+# pauses between two such turns.
+LOCK_TURN = "200ms"
+LOCK_PAUSE_SECONDS = 0.02
 
 Log = Callable[[str], object]
+T = TypeVar("T")
 
 # (url, source schema, analytics schema) whose migrations this process found current: the check runs
 # on the first connection of a process only, never at code-location load.
@@ -62,13 +89,21 @@ class Migration:
     def file(self, direction: str) -> str:
         return f"migrations/{self.version:04d}_{self.name}.{direction}.sql"
 
+    def concurrent_builds(self, direction: str) -> list[ConcurrentIndex]:
+        """The indexes its .concurrent.sql file of `direction` builds before its transaction (none without one)."""
+        name = f"{self.version:04d}_{self.name}.{direction}.concurrent.sql"
+        if name not in list_sql("migrations"):
+            return []
+        return concurrent_indexes(read_sql(f"migrations/{name}"), f"sql/migrations/{name}")
+
     @property
     def label(self) -> str:
         return f"{self.version:04d}_{self.name}"
 
     def checksum(self) -> str:
-        """sha256 of the .up.sql text this code ships."""
-        return hashlib.sha256(read_sql(self.file("up")).encode("utf-8")).hexdigest()
+        """sha256 of the .up.sql text this code ships, after the statements of its .up.concurrent.sql if any."""
+        concurrent = "".join(build.statement + ";\n" for build in self.concurrent_builds("up"))
+        return hashlib.sha256((concurrent + read_sql(self.file("up"))).encode("utf-8")).hexdigest()
 
     def accepted_checksums(self) -> set[str]:
         """The shipped text's checksum and those of earlier texts that left the same schema."""
@@ -127,9 +162,9 @@ def available_migrations() -> list[Migration]:
         if not match:
             raise RuntimeError(f"sql/migrations/{filename} is not named NNNN_name.up.sql or NNNN_name.down.sql")
         key = (int(match["version"]), match["name"])
-        found.setdefault(key, set()).add(match["direction"])
+        found.setdefault(key, set()).add(match["direction"] + (match["concurrent"] or ""))
     for (version, name), directions in found.items():
-        if directions != {"up", "down"}:
+        if not {"up", "down"} <= directions:
             raise RuntimeError(f"migration {version:04d}_{name} needs both an .up.sql and a .down.sql file")
     return [Migration(version, name) for version, name in sorted(found)]
 
@@ -172,7 +207,7 @@ def ensure_schema_current(
     if not auto_migrate:
         raise MigrationError(pending_message(pending, where))
     log.info(
-        f"{_count(pending)} pending in {where} ({_labels(pending)}): applying them (CONVO_AUTO_MIGRATE=false stops runs from doing so)"
+        f"{count_migrations(pending)} pending in {where} ({labels(pending)}): applying them (CONVO_AUTO_MIGRATE=false stops runs from doing so)"
     )
     applied = migrate(conn, source_schema, analytics_schema, log=log.info)
     for migration in applied:
@@ -215,8 +250,9 @@ def migrate(
 ) -> list[Migration]:
     """Apply every pending migration; returns the ones this call applied.
 
-    Call it outside a transaction: each migration commits on its own.
+    Each migration commits on its own, so what the caller left open on `conn` is committed first.
     """
+    _end_callers_transaction(conn)
     state = read_schema_state(conn, source_schema)
     try:
         _prepare_record_table(conn, source_schema, list(state.shipped), log)
@@ -241,80 +277,33 @@ def migrate(
 
 
 def rollback_last(conn: psycopg.Connection, source_schema: str, analytics_schema: str) -> Migration | None:
-    """Undo the newest applied migration; returns it, or None when nothing is applied."""
+    """Undo the newest applied migration; returns it, or None when nothing is applied (what the caller left open on
+    `conn` is committed first)."""
+    _end_callers_transaction(conn)
     by_version = {m.version: m for m in available_migrations()}
+    versions = applied_versions(conn, source_schema)
+    if versions and versions[-1] in by_version:
+        newest = by_version[versions[-1]]
+        _build_before_transaction(conn, newest, "down", source_schema, analytics_schema, None)
 
-    def attempt() -> Migration | None:
-        with conn.transaction():
-            _lock(conn)
-            versions = applied_versions(conn, source_schema)
-            if not versions:
-                return None
-            newest = versions[-1]
-            if newest not in by_version:
-                raise RuntimeError(
-                    f"migration {newest:04d} is applied but this version of convo_pipelines does not ship it"
-                )
-            migration = by_version[newest]
-            set_short_lock_timeout(conn)
-            conn.execute(render_sql(migration.file("down"), source=source_schema, analytics=analytics_schema))
-            conn.execute(_record_sql("delete_migration_record", source_schema), {"version": migration.version})
-            return migration
+    def undo_newest() -> Migration | None:
+        versions = applied_versions(conn, source_schema)
+        if not versions:
+            return None
+        newest = versions[-1]
+        if newest not in by_version:
+            raise RuntimeError(
+                f"migration {newest:04d} is applied but this version of convo_pipelines does not ship it"
+            )
+        migration = by_version[newest]
+        set_short_lock_timeout(conn)
+        conn.execute(render_sql(migration.file("down"), source=source_schema, analytics=analytics_schema))
+        conn.execute(_record_sql("delete_migration_record", source_schema), {"version": migration.version})
+        return migration
 
-    return retry_concurrent_changes(attempt, what="rolling back the newest migration")
-
-
-# ---------------------------------------------------------------- one-line messages
-
-
-def database_description(conn: psycopg.Connection) -> str:
-    """'database convo on host db.example': where, without user or password."""
-    return f"database {conn.info.dbname} on host {conn.info.host}"
-
-
-def pending_message(pending: list[Migration], where: str) -> str:
-    return (
-        f"{_count(pending)} pending in {where} ({_labels(pending)}): apply them with `{MIGRATE_COMMAND}` "
-        "as the owner of the application's tables (CONVO_AUTO_MIGRATE=false keeps runs from applying them)"
+    return retry_concurrent_changes(
+        lambda: _in_locked_transaction(conn, undo_newest), what="rolling back the newest migration"
     )
-
-
-def not_shipped_message(rows: list[AppliedMigration], where: str) -> str:
-    return (
-        f"{_count(rows)} applied in {where} that this code does not ship ({_labels(rows)}): the database is ahead "
-        "of this code; deploy the convo_pipelines version that ships them, or roll them back with that "
-        "version's `convo-pipelines migrate --rollback`"
-    )
-
-
-def read_only_message(reason: str, where: str) -> str:
-    return (
-        f"DATABASE_URL points at a server that takes no writes ({where}: {reason}): point it at the primary "
-        "(the docs' Deploying page, A DBA's limits)"
-    )
-
-
-def changed_message(migration: Migration) -> str:
-    return (
-        f"migration {migration.label} was applied from a different file than this code ships (checksum differs): "
-        "the edit never reaches databases that already applied it; put the change in a new migration"
-    )
-
-
-def privilege_message(action: str, role: str, exc: psycopg.Error) -> str:
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return (
-        f"cannot {action} as role {role} ({reason}): run `{MIGRATE_COMMAND}` as a role that holds that privilege "
-        "(the owner of the application's tables; the docs' Deploying page, Deploying on your database, says what it needs)"
-    )
-
-
-def _count(items: list) -> str:
-    return f"{len(items)} migration{'s' if len(items) != 1 else ''}"
-
-
-def _labels(items: list[Migration] | list[AppliedMigration]) -> str:
-    return ", ".join(item.label for item in items)
 
 
 # ---------------------------------------------------------------- record table
@@ -325,18 +314,18 @@ def _prepare_record_table(
 ) -> None:
     """Create the record table, add its checksum column, and adopt rows recorded before checksums existed."""
 
-    def attempt() -> None:
-        with conn.transaction():
-            _lock(conn)
-            set_short_lock_timeout(conn)
-            conn.execute(_record_sql("create_migrations_record_table", source_schema))
-            conn.execute(_record_sql("add_migrations_record_checksum", source_schema))
-            conn.execute(
-                _record_sql("fill_missing_migration_checksums", source_schema),
-                {"versions": [m.version for m in shipped], "checksums": [m.checksum() for m in shipped]},
-            )
+    def prepare() -> None:
+        set_short_lock_timeout(conn)
+        conn.execute(_record_sql("create_migrations_record_table", source_schema))
+        conn.execute(_record_sql("add_migrations_record_checksum", source_schema))
+        conn.execute(
+            _record_sql("fill_missing_migration_checksums", source_schema),
+            {"versions": [m.version for m in shipped], "checksums": [m.checksum() for m in shipped]},
+        )
 
-    retry_concurrent_changes(attempt, what="preparing the migrations record table", log=log)
+    retry_concurrent_changes(
+        lambda: _in_locked_transaction(conn, prepare), what="preparing the migrations record table", log=log
+    )
 
 
 def _apply_unless_applied(
@@ -348,22 +337,48 @@ def _apply_unless_applied(
     waiting for a table the application holds never makes the application's statements queue behind it.
     """
 
-    def attempt() -> bool:
-        with conn.transaction():
-            # The advisory lock is taken before the short lock timeout: waiting for another migrating
-            # process is expected and blocks nobody else.
-            _lock(conn)
-            if migration.version in applied_versions(conn, source_schema):
-                return False
-            set_short_lock_timeout(conn)
-            conn.execute(render_sql(migration.file("up"), source=source_schema, analytics=analytics_schema))
-            conn.execute(
-                _record_sql("insert_migration_record", source_schema),
-                {"version": migration.version, "name": migration.name, "checksum": migration.checksum()},
-            )
-            return True
+    _build_before_transaction(conn, migration, "up", source_schema, analytics_schema, log)
 
-    return retry_concurrent_changes(attempt, what=f"migration {migration.label}", log=log)
+    def apply() -> bool:
+        if migration.version in applied_versions(conn, source_schema):
+            return False
+        set_short_lock_timeout(conn)
+        conn.execute(render_sql(migration.file("up"), source=source_schema, analytics=analytics_schema))
+        conn.execute(
+            _record_sql("insert_migration_record", source_schema),
+            {"version": migration.version, "name": migration.name, "checksum": migration.checksum()},
+        )
+        return True
+
+    return retry_concurrent_changes(
+        lambda: _in_locked_transaction(conn, apply), what=f"migration {migration.label}", log=log
+    )
+
+
+def _build_before_transaction(
+    conn: psycopg.Connection,
+    migration: Migration,
+    direction: str,
+    source_schema: str,
+    analytics_schema: str,
+    log: Log | None,
+) -> None:
+    """Build the indexes of `migration`'s .concurrent.sql file of `direction` on a second connection, outside any
+    transaction, while this connection's transaction holds the migrations' lock: unless it is applied already (up),
+    or no longer the newest applied (down). Its own transaction then swaps them into place."""
+    builds = migration.concurrent_builds(direction)
+    if not builds:
+        return
+
+    def build(builder: psycopg.Connection) -> None:
+        versions = applied_versions(conn, source_schema)
+        still_to_do = migration.version not in versions if direction == "up" else versions[-1:] == [migration.version]
+        if still_to_do:
+            schemas = {"source": source_schema, "analytics": analytics_schema}
+            build_indexes_concurrently(builder, builds, schemas, log)
+
+    with another_connection(conn) as builder:
+        _in_locked_transaction(conn, lambda: build(builder))
 
 
 def _read_records(conn: psycopg.Connection, source_schema: str) -> list[AppliedMigration]:
@@ -384,8 +399,39 @@ def _read_only_reason(conn: psycopg.Connection) -> str | None:
         return conn.execute(sql.SQL(read_sql("lib/session/select_read_only_reason.sql"))).fetchone()[0]
 
 
-def _lock(conn: psycopg.Connection) -> None:
-    wait_for_own_lock(conn, sql.SQL(read_sql("lib/migration_records/lock_migrations.sql")), {"key": MIGRATION_LOCK_KEY})
+def _end_callers_transaction(conn: psycopg.Connection) -> None:
+    """Commit the transaction the caller left open on `conn` (its reads, say): a migration's transactions must be
+    its own, and its concurrent index builds wait for every older transaction, which one left open would make wait
+    forever on this very connection."""
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        conn.commit()
+
+
+def _in_locked_transaction(conn: psycopg.Connection, work: Callable[[], T]) -> T:
+    """`work()` in a transaction of `conn` that holds the migrations' lock: one process migrates at a time. While
+    another holds it, this one waits for it in turns of LOCK_TURN, each a transaction of its own: a transaction that
+    waited for it all along would hold its snapshot, which the holder's concurrent index build waits for, and neither
+    would ever end; a turn ends by itself, and the build goes on."""
+    while True:
+        with conn.transaction():
+            if _lock_within_a_turn(conn):
+                return work()
+        time.sleep(LOCK_PAUSE_SECONDS * random.uniform(0.5, 1.5))
+
+
+def _lock_within_a_turn(conn: psycopg.Connection) -> bool:
+    """Whether the migrations' lock was taken within LOCK_TURN (in a savepoint of the caller's transaction, which keeps
+    its own lock_timeout for what follows)."""
+    previous = conn.execute("select current_setting('lock_timeout')").fetchone()[0]
+    try:
+        with conn.transaction():
+            conn.execute("select set_config('lock_timeout', %s, true)", (LOCK_TURN,))
+            conn.execute(sql.SQL(read_sql("lib/migration_records/lock_migrations.sql")), {"key": MIGRATION_LOCK_KEY})
+    except psycopg.errors.LockNotAvailable:
+        return False
+    finally:
+        conn.execute("select set_config('lock_timeout', %s, true)", (previous,))
+    return True
 
 
 def _current_role(conn: psycopg.Connection) -> str:

@@ -39,9 +39,10 @@ def test_link_tables_have_their_keys_and_indexes(db: psycopg.Connection) -> None
             "select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename like '%conversations'"
         )
     }
-    assert "UNIQUE INDEX" in indexes["people_front_conversations_person_conversation_key"]
-    assert "(front_conversation_id)" in indexes["people_front_conversations_front_conversation_id_idx"]
-    assert "(front_conversation_id)" in indexes["clients_front_conversations_front_conversation_id_idx"]
+    assert "UNIQUE INDEX" in indexes["people_front_conversations_conversation_person_key"]
+    assert "(front_conversation_id, person_id)" in indexes["people_front_conversations_conversation_person_key"]
+    assert "(front_conversation_id, client_id)" in indexes["clients_front_conversations_conversation_client_key"]
+    assert "people_front_conversations_front_conversation_id_idx" not in indexes
     assert "UNIQUE INDEX" in indexes["project_conversations_conversation_key"]
     assert "(project_id, conversation_id)" in indexes["project_conversations_project_conversation_key"]
     # The foreign keys come with each table's first fill (see test_assets_links), so that filling never
