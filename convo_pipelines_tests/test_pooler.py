@@ -75,7 +75,7 @@ RUN_DEADLINE_SECONDS = 150
 # The app's transactions beside the runs and on the server connections they leave, at the least, for its
 # figures to mean something.
 MIN_APP_TRANSACTIONS = 100
-# The final run's batches of missing links: small, so that it makes many.
+# The final run's batches of changed links: small, so that it makes many.
 BATCH_ROWS = 50
 PEOPLE_STEP_STARTED = f'STEP_START - Started execution of step "{PEOPLE}"'
 RUN_SUCCEEDED = "RUN_SUCCESS"
@@ -149,10 +149,10 @@ def run_problems(runs: dict[str, RunProcess], hung: list[str]) -> list[str]:
 
 
 def batch_problems(final: RunProcess) -> list[str]:
-    """The final run did not insert the missing people links by batches."""
-    if f"{PEOPLE}: missing links: " in final.output():
+    """The final run did not change the people links by batches of conversations."""
+    if f"{PEOPLE}: changed conversations: " in final.output():
         return []
-    return [f"the final run inserted no batch of missing {PEOPLE} (max_insert_batch_rows {BATCH_ROWS})"]
+    return [f"the final run changed no batch of {PEOPLE} conversations (max_insert_batch_rows {BATCH_ROWS})"]
 
 
 def leftover_problems(

@@ -740,6 +740,9 @@ def bench_link_tables(
         views = _time_materialized_views(scratch, change_day, bench.settle)
         result.record("matview_build", "materialized view of each link join + its indexes: build", "s", views.build)
         result.record(
+            "matview_build_wal", "materialized view of each link join: WAL of its build", "MB", views.build_wal
+        )
+        result.record(
             "matview_refresh_unchanged",
             "materialized views: REFRESH CONCURRENTLY, nothing changed",
             "s",
@@ -784,7 +787,10 @@ def bench_full_backfills(
             bench.first_fill_beside_app = measure_beside_app(bench, fill, failure_is_finding=False)
             run = bench.first_fill_beside_app.dagster_run
         else:
+            server_before = _wal_and_requested_checkpoints(bench.scratch)
             run = runner.materialize_range()
+            written = _server_activity_since(bench.scratch, server_before)["wal_written_mb"]
+            result.record(f"{key}full_backfill_wal", f"{label}first full backfill: WAL the server wrote", "MB", written)
         result.record(
             f"{key}full_backfill_sql", f"{label}first full backfill: SQL", "s", run.sql_seconds, note=run.modes()
         )
@@ -1543,6 +1549,7 @@ def _time_plain_floor(scratch: Scratch) -> float:
 @dataclass(frozen=True)
 class MaterializedViewTimes:
     build: float  # both link joins created as materialized views, with their indexes
+    build_wal: float  # MB of WAL the server wrote during that build
     refresh_unchanged: float  # REFRESH ... CONCURRENTLY of both, nothing changed
     refresh_after_change: float  # the same after one recipient was added to an old day
 
@@ -1570,7 +1577,9 @@ def _time_materialized_views(scratch: Scratch, change_day: date, settle: Callabl
 
     try:
         settle()
+        server_before = _wal_and_requested_checkpoints(scratch)
         build = run_for_each("bench/create_links_materialized_view.sql")
+        build_wal = _server_activity_since(scratch, server_before)["wal_written_mb"]
         settle()
         unchanged = run_for_each("bench/refresh_links_materialized_view.sql")
         _make_one_change(scratch, change_day)
@@ -1578,7 +1587,7 @@ def _time_materialized_views(scratch: Scratch, change_day: date, settle: Callabl
         after_change = run_for_each("bench/refresh_links_materialized_view.sql")
     finally:
         run_for_each("bench/drop_links_materialized_view.sql")
-    return MaterializedViewTimes(build, unchanged, after_change)
+    return MaterializedViewTimes(build, build_wal, unchanged, after_change)
 
 
 @dataclass(frozen=True)

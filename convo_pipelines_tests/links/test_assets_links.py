@@ -27,13 +27,11 @@ from convo_pipelines.defs.links.assets import (
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, PEOPLE_LINKS
 from convo_pipelines.defs.links.writes import (
-    PAIR_BYTES,
+    ChangedConversations,
     Chunk,
-    MissingPairs,
-    PairBatch,
     chunk_window,
+    conversation_batches,
     front_oracle,
-    pair_batches,
 )
 from convo_pipelines.defs.partitions import daily_partitions
 from convo_pipelines_tests.helpers import (
@@ -186,8 +184,7 @@ def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres
     # The first fill kept the table's keys and indexes and added its foreign keys, validated.
     assert {name for name, _ in definitions_before} == {
         "people_front_conversations_pkey",
-        "people_front_conversations_person_conversation_key",
-        "people_front_conversations_front_conversation_id_idx",
+        "people_front_conversations_conversation_person_key",
         "people_front_conversations_person_newest_idx",
     }
     after = dict(_table_definitions(db, PEOPLE))
@@ -575,36 +572,41 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     meta = metadata_of(results[0], PEOPLE)
     assert (meta["mode"], meta["rows_inserted_in_range"]) == ("diff", expected)
     assert list(_link_foreign_keys(db, PEOPLE).values()) == [True, True]
-    # The missing links go in by batches of 5, each a transaction logged with rate and ETA.
+    # The missing links go in by batches of whole conversations holding about 5 of them, each a transaction logged
+    # with rate and ETA.
+    conversations = len({conversation for _, conversation in expected_people_links(db)})
     messages = [entry.user_message for entry in instance.all_logs(results[0].run_id)]
-    batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: missing links: ")]
-    batches = len(batch_lines)
-    assert batches == -(-expected // 5)
-    assert batch_lines[-1].startswith(f"{PEOPLE}: missing links: {batches}/{batches} batches of 5, {expected:,} rows")
+    batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: changed conversations: ")]
+    assert len(batch_lines) >= -(-expected // 10)  # a batch holds at most 5 links, or one conversation's
+    assert batch_lines[-1].startswith(
+        f"{PEOPLE}: changed conversations: {conversations}/{conversations} conversations, {expected:,} rows"
+    )
     assert "ETA" in batch_lines[-1]
     assert any(0 < count < expected for count in committed_counts), sorted(set(committed_counts))
 
 
-def test_a_diff_hands_over_a_bounded_number_of_missing_links_and_diffs_again_for_the_rest(
+def test_a_diff_hands_over_a_bounded_number_of_changed_conversations_and_diffs_again_for_the_rest(
     db, postgres, monkeypatch
 ) -> None:
     build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     expected = len(expected_people_links(db))
     db.execute(f"truncate {PEOPLE}")
-    monkeypatch.setattr(links_writes, "PENDING_PAIRS_PER_DIFF", 7)
+    monkeypatch.setattr(links_writes, "CHANGED_CONVERSATIONS_PER_DIFF", 3)
     instance = dg.DagsterInstance.ephemeral()
     config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 5}}}}
     result = run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=config, instance=instance)
 
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
     assert metadata_of(result, PEOPLE)["rows_inserted_in_range"] == expected
-    # Each diff that finds more than a batch missing hands over at most 7 pairs: two batches of 5, never more; then
-    # the window is diffed again, until one finds at most a batch missing and inserts them itself.
+    # Each diff that finds more than a batch to change hands over at most 3 conversations, never more; then the
+    # window is diffed again, until one finds at most a batch to change and changes it itself.
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: missing links: ")]
-    assert batch_lines and all("/2 batches of 5, " in line for line in batch_lines), batch_lines
-    assert sum(line.startswith(f"{PEOPLE}: missing links: 1/2 ") for line in batch_lines) > 1
+    batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: changed conversations: ")]
+    handed_over = [int(line.split("/")[1].split(" ")[0]) for line in batch_lines]
+    assert batch_lines and max(handed_over) == 3, batch_lines
+    diffs = [line for line in batch_lines if line.startswith(f"{PEOPLE}: changed conversations: 3/3 ")]
+    assert len(diffs) > 1, batch_lines
 
 
 def test_a_scoped_run_missing_more_than_a_batch_inserts_only_its_conversations_links(db, postgres) -> None:
@@ -631,10 +633,10 @@ def test_a_scoped_run_missing_more_than_a_batch_inserts_only_its_conversations_l
     people = metadata_of(scoped, PEOPLE)
     assert (people["mode"], people["rows_inserted_in_range"]) == ("scoped", len(in_scope))
     messages = [entry.user_message for entry in instance.all_logs(scoped.run_id)]
-    assert any(m.startswith(f"{PEOPLE}: missing links: 1/") for m in messages)
+    assert any(m.startswith(f"{PEOPLE}: changed conversations: ") for m in messages)
 
 
-def test_an_owner_missing_more_than_a_batch_gets_them_in_transactions_of_a_batch(db, postgres) -> None:
+def test_a_window_changing_more_than_a_batch_changes_it_by_transactions_of_whole_conversations(db, postgres) -> None:
     data = build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     gone = {data.deleted_person, data.person_of_deleted_client}
@@ -664,7 +666,8 @@ def test_an_owner_missing_more_than_a_batch_gets_them_in_transactions_of_a_batch
 
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
     assert {(person, conversation) for conversation in conversations} <= link_pairs(db, SCHEMA, PEOPLE)
-    # Rows written by one transaction (one savepoint of it) share their xmin: four batches of three links each.
+    # Rows written by one transaction (one savepoint of it) share their xmin: four batches of three conversations,
+    # one new link each.
     per_transaction = db.execute(
         f"select count(*) from {PEOPLE} where front_conversation_id = any(%s) group by xmin::text",
         (conversations,),
@@ -947,26 +950,17 @@ def test_chunk_window_groups_consecutive_days_up_to_the_cap() -> None:
     assert chunk_window(jan(3), jan(10), [], 100) == []
 
 
-def test_pair_batches_cut_the_missing_pairs_in_their_order_with_each_batch_s_owners_and_conversations() -> None:
-    owners = sorted(uuid.uuid4() for _ in range(2))
-    conversations = sorted(uuid.uuid4() for _ in range(3))
-    # An owner missing more than a batch is cut like any other: its pairs go in batches of that size.
-    pairs = [(owners[0], conversations[0]), (owners[0], conversations[1]), (owners[0], conversations[2])]
-    pairs += [(owners[1], conversations[0]), (owners[1], conversations[2])]
-    packed = bytearray(b"".join(owner.bytes + conversation.bytes for owner, conversation in pairs))
-    missing = MissingPairs(packed, more=False)
-    assert len(missing) == 5 and len(missing.packed) == 5 * PAIR_BYTES
-
-    def ids(values: list[uuid.UUID]) -> list[str]:
-        return [str(value) for value in values]
-
-    assert list(pair_batches(missing, 2)) == [
-        PairBatch(ids([owners[0]]), ids(conversations[:2])),
-        PairBatch(ids(owners), ids([conversations[0], conversations[2]])),
-        PairBatch(ids([owners[1]]), ids([conversations[2]])),
-    ]
-    assert list(pair_batches(missing, 5)) == [PairBatch(ids(owners), ids(conversations))]
-    assert list(pair_batches(MissingPairs(bytearray(), more=False), 5)) == []
+def test_conversation_batches_cut_the_changed_conversations_in_their_order_keeping_each_whole() -> None:
+    conversations = sorted(uuid.uuid4() for _ in range(4))
+    changes = [2, 1, 5, 1]
+    packed = bytearray(b"".join(c.bytes + n.to_bytes(4, "big") for c, n in zip(conversations, changes, strict=True)))
+    changed = ChangedConversations(packed, more=False)
+    ids = [str(conversation) for conversation in conversations]
+    assert len(changed) == 4
+    # A conversation with more changes than a batch is a batch of its own; the others add up to at most the batch.
+    assert list(conversation_batches(changed, 3)) == [ids[:2], [ids[2]], [ids[3]]]
+    assert list(conversation_batches(changed, 9)) == [ids]
+    assert list(conversation_batches(ChangedConversations(bytearray(), more=False), 5)) == []
 
 
 # ---------------------------------------------------------------------------------------------

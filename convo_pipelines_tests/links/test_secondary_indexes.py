@@ -6,6 +6,8 @@ table with its indexes, as its migrations defined them, without staged pairs, an
 
 from __future__ import annotations
 
+from collections import Counter
+
 import psycopg
 
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
@@ -14,7 +16,6 @@ from convo_pipelines.defs.links.link_storage import first_fill_staged
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, PEOPLE_LINKS
 from convo_pipelines.defs.links.writes import (
     Chunk,
-    fill_bands,
     front_oracle,
     insert_first_fill_slices,
     make_front_window_exact,
@@ -42,10 +43,11 @@ NEWEST_INDEXES = {
     PEOPLE: "people_front_conversations_person_newest_idx",
     CLIENTS: "clients_front_conversations_client_newest_idx",
 }
-SECONDARY_INDEXES = {
-    PEOPLE: {"people_front_conversations_front_conversation_id_idx", NEWEST_INDEXES[PEOPLE]},
-    CLIENTS: {"clients_front_conversations_front_conversation_id_idx", NEWEST_INDEXES[CLIENTS]},
+CONVERSATION_KEYS = {
+    PEOPLE: "people_front_conversations_conversation_person_key",
+    CLIENTS: "clients_front_conversations_conversation_client_key",
 }
+SECONDARY_INDEXES = {table: {CONVERSATION_KEYS[table], NEWEST_INDEXES[table]} for table in (PEOPLE, CLIENTS)}
 
 
 ANALYTICS = "analytics"
@@ -90,12 +92,15 @@ def test_a_first_fill_goes_without_the_secondary_indexes_and_ends_with_them_as_m
 ) -> None:
     build_source_data(db)
     migrated = {table: _table_definitions(db, table) for table in (PEOPLE, CLIENTS)}
+    links_per_conversation = Counter(conversation for _, conversation in expected_people_links(db, SCHEMA))
 
-    def indexes_and_rows(watcher: psycopg.Connection) -> tuple[frozenset[str], int, tuple[bool, bool]]:
+    def indexes_and_rows(watcher: psycopg.Connection) -> tuple[frozenset[str], int, tuple[bool, bool], int]:
+        held = watcher.execute(f"select front_conversation_id, count(*) from {PEOPLE} group by 1").fetchall()
         return (
             frozenset(secondary_index_names(watcher, PEOPLE)),
-            watcher.execute(f"select count(*) from {PEOPLE}").fetchone()[0],
+            sum(count for _, count in held),
             first_fill_table(watcher, PEOPLE),
+            sum(1 for conversation, count in held if count != links_per_conversation[conversation]),
         )
 
     seen = watch_while(
@@ -109,13 +114,16 @@ def test_a_first_fill_goes_without_the_secondary_indexes_and_ends_with_them_as_m
         ),
     )
 
-    # Another session saw the chunks commit into a table with its index by conversation but not the one by
-    # owner, and never a part of the rows with both: it was dropped before the first chunk and built after the last.
-    # The pairs were staged before the first chunk too, where analysts cannot read them, and dropped after the last.
+    # Another session saw the slices commit into a table with its unique pair led by the conversation but not its
+    # index by owner, and never a part of the rows with both: it was dropped before the first slice and built after
+    # the last. The pairs were staged before the first slice too, where analysts cannot read them, and dropped
+    # after the last. No conversation ever held part of its links: a slice ends where a conversation does.
     total = len(link_pairs(db, SCHEMA, PEOPLE))
     by_conversation_only = SECONDARY_INDEXES[PEOPLE] - {NEWEST_INDEXES[PEOPLE]}
-    partly_filled = [(indexes, staging) for indexes, rows, staging in seen if 0 < rows < total]
+    partly_filled = [(indexes, staging) for indexes, rows, staging, _ in seen if 0 < rows < total]
     assert partly_filled, sorted(set(seen))
+    assert max(links_per_conversation.values()) > 3  # some conversation is larger than a slice of 3 links
+    assert all(partial == 0 for *_, partial in seen), sorted(set(seen))
     assert all(indexes == by_conversation_only for indexes, _ in partly_filled), sorted(set(seen))
     assert all(staging == (True, False) for _, staging in partly_filled), sorted(set(seen))
     for table in (PEOPLE, CLIENTS):
@@ -209,41 +217,27 @@ def test_a_fill_whose_staged_pairs_a_later_fill_replaced_inserts_none_of_them(db
         assert stage_first_fill(session, PEOPLE_LINKS, plan, print) is not None  # still empty: staged again
 
 
-def test_fill_bands_grow_with_the_index_by_conversation_beyond_the_buffers() -> None:
-    buffers = 128 * 1024 * 1024  # PostgreSQL's default shared_buffers
-    assert fill_bands(40_000, buffers) == 1
-    assert fill_bands(1_000_000, buffers) == 1  # its index fits twice the buffers: sweeping it per band costs more
-    assert fill_bands(10_000_000, buffers) == 20  # each band's part of that index fits half the buffers
-    assert fill_bands(10_000_000, 8 * 1024**3) == 1
-    assert fill_bands(10**12, buffers) == 256  # a band is at least one value of the id's leading byte
-
-
-def test_a_first_fill_in_bands_stages_its_pairs_by_owner_within_each_band_of_conversation_ids(db, postgres) -> None:
+def test_a_first_fill_stages_its_pairs_in_conversation_order_each_with_its_conversation_s_end(db, postgres) -> None:
     build_source_data(db)
     expected = expected_people_links(db, SCHEMA)
-    bands = 4
     with postgres.session(autocommit=True) as session, session.conn.transaction():
         statement = session.sql(
             "links/stage_front_link_first_fill.sql",
             owner=PEOPLE_LINKS.owner_column,
             first_fill=PEOPLE_LINKS.first_fill_table,
-            band=session.sql("links/band_of_conversation.sql"),
             rows=front_oracle(session, PEOPLE_LINKS),
         )
-        session.execute(statement, {**window_params(BEGINNING_OF_TIME, END_OF_TIME), "bands": bands})
+        session.execute(statement, window_params(BEGINNING_OF_TIME, END_OF_TIME))
         staged = session.execute(
-            psycopg.sql.SQL("select position, person_id, front_conversation_id from {} order by position").format(
-                psycopg.sql.Identifier(ANALYTICS, PEOPLE_LINKS.first_fill_table)
-            )
+            psycopg.sql.SQL(
+                "select position, person_id, front_conversation_id, conversation_end from {} order by position"
+            ).format(psycopg.sql.Identifier(ANALYTICS, PEOPLE_LINKS.first_fill_table))
         ).fetchall()
         raise psycopg.Rollback()  # the staged pairs go with the transaction
 
-    assert {(person, conversation) for _, person, conversation in staged} == expected
-    assert [position for position, _, _ in staged] == list(range(1, len(expected) + 1))
-    in_band_order = sorted(
-        ((conversation.bytes[0] * bands // 256, person, conversation) for _, person, conversation in staged),
-    )
-    assert [(person, conversation) for _, person, conversation in in_band_order] == [
-        (person, conversation) for _, person, conversation in staged
-    ]
-    assert len({band for band, _, _ in in_band_order}) > 1  # the demo's random ids fill several bands
+    assert {(person, conversation) for _, person, conversation, _ in staged} == expected
+    assert [position for position, *_ in staged] == list(range(1, len(expected) + 1))
+    in_order = sorted((conversation, person) for _, person, conversation, _ in staged)
+    assert [(conversation, person) for _, person, conversation, _ in staged] == in_order
+    last_position = {conversation: position for position, _, conversation, _ in staged}
+    assert [end for *_, end in staged] == [last_position[conversation] for _, _, conversation, _ in staged]

@@ -1,4 +1,4 @@
--- Applies the removals and refreshes create_front_link_differences.sql found: deletes links that lost their support, refreshes a stale copy of the conversation's created_at in place; and counts them and the missing links still to insert.
+-- Applies the removals and refreshes create_front_link_differences.sql found: deletes links that lost their support, refreshes a stale copy of the conversation's created_at in place; and counts them.
 -- A link the app's cascade deleted meanwhile is simply not there to delete or refresh any more.
 -- Each side names `link_id is not null` although its join implies it: with the differences' statistics
 -- (analyze_front_link_differences.sql) the planner then expects the few stored links a diff changes and
@@ -28,7 +28,5 @@ refreshed as (
 )
 
 select
-    (select count(*) from pg_temp.front_link_differences as difference where difference.link_id is null)
-        as rows_pending,
     (select count(*) from refreshed) as rows_updated,
     (select count(*) from deleted) as rows_deleted

@@ -1,11 +1,12 @@
--- Inserts missing Front links numbered in their insert order (a diff's, select_missing_front_links.sql, or a window's staged oracle pairs, select_staged_link_rows.sql, numbered by number_links_in_key_order.sql; a first fill's slice of staged pairs, select_front_link_first_fill_pairs.sql, by their staged position), skipping pairs already there when skip_existing is bound to skip_existing_front_links.sql (a first fill's slices, the table known to hold none of them, bind nothing). They go in that order, (owner, conversation) (a first fill's within each of its bands), each with a new id in the UUIDv7 layout: the statement's millisecond, then one random draw of the statement plus the row's number.
+-- Inserts missing Front links numbered in their insert order (a diff's, select_missing_front_links.sql, or a window's staged oracle pairs, select_staged_link_rows.sql, numbered by number_links_in_key_order.sql; a first fill's slice of staged pairs, select_front_link_first_fill_pairs.sql, by their staged position), skipping pairs already there when skip_existing is bound to skip_existing_front_links.sql (a first fill's slices, the table known to hold none of them, bind nothing). They go in that order, (conversation, owner), each with a new id in the UUIDv7 layout: the statement's millisecond, then one random draw of the statement plus the row's number.
 -- Why the order and the ids: a row inserted into a b-tree at random dirties a random page of each of the
--- table's four indexes, and once they outgrow the server's buffers each such page is read back, written
--- out and logged whole after a checkpoint. In key order the unique pair and the owner's newest-first index
--- take the rows as one ordered pass, and ids that ascend with the rows grow the primary key at its right
--- edge. One random draw per statement rather than gen_random_uuid() per row: a server built without
--- OpenSSL reads the kernel's random source on every call. The id's fixed part is put together once too
--- (materialized: inlined, the planner builds it again for every row), so a row only adds its counter.
+-- table's indexes, and once they outgrow the server's buffers each such page is read back, written out and
+-- logged whole after a checkpoint. In the unique pair's order, (conversation, owner), that index takes the rows
+-- as one ordered pass (a first fill's, into an empty table, at its right edge), and ids that ascend with the
+-- rows grow the primary key at its right edge. One random draw per statement rather than gen_random_uuid() per
+-- row: a server built without OpenSSL reads the kernel's random source on every call. The id's fixed part is
+-- put together once too (materialized: inlined, the planner builds it again for every row), so a row only adds
+-- its counter.
 -- Why the rows come numbered: a first fill's staged pairs were numbered in this order when they were
 -- staged, so its slices sort plain numbers of rows already in order, rather than number pairs of uuids again.
 insert into {source}.{links} (id, {owner}, front_conversation_id, front_conversation_created_at)

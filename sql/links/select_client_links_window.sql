@@ -1,4 +1,4 @@
--- Computes the client links a window's Front conversations should have: distinct (current client, conversation) pairs, with the conversation's created_at, of the window's people links, for clients that exist. Optionally only the conversations in only_conversation_ids (a late-change run, or a batch of missing links) and only the clients in owner_ids (a batch of missing links) when given.
+-- Computes the client links a window's Front conversations should have: distinct (current client, conversation) pairs, with the conversation's created_at, of the window's people links, for clients that exist. Optionally only the conversations in only_conversation_ids (a late-change run, or a batch of changed conversations).
 select distinct
     person.client_id,
     people_link.front_conversation_id,
@@ -14,4 +14,3 @@ where
     conversation.created_at >= %(start)s
     and conversation.created_at < %(end)s
     and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))
-    and (%(owner_ids)s::uuid[] is null or person.client_id = any(%(owner_ids)s::uuid[]))

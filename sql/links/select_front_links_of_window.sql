@@ -1,4 +1,4 @@
--- Selects the links of a window's Front conversations (only those in only_conversation_ids when given, and only the owners in owner_ids when given), the owner column as owner_id: the stored side of a diff, and what a scoped run counts.
+-- Selects the links of a window's Front conversations (only those in only_conversation_ids when given), the owner column as owner_id: the stored side of a diff, and what a scoped run counts.
 select
     link.id,
     link.{owner} as owner_id,
@@ -11,4 +11,3 @@ where
     conversation.created_at >= %(start)s
     and conversation.created_at < %(end)s
     and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))
-    and (%(owner_ids)s::uuid[] is null or link.{owner} = any(%(owner_ids)s::uuid[]))

@@ -1,4 +1,4 @@
--- Computes the people links a window's Front conversations should have: distinct (person, conversation) pairs, with the conversation's created_at, over recipients whose contact method resolves to an existing person (the join bound in as existing_people: join_existing_people.sql, or nothing when the source's validated foreign key from contact_methods.person_id proves every such person exists). Optionally only the conversations in only_conversation_ids (a late-change run, or a batch of missing links) and only the people in owner_ids (a batch of missing links) when given.
+-- Computes the people links a window's Front conversations should have: distinct (person, conversation) pairs, with the conversation's created_at, over recipients whose contact method resolves to an existing person (the join bound in as existing_people: join_existing_people.sql, or nothing when the source's validated foreign key from contact_methods.person_id proves every such person exists). Optionally only the conversations in only_conversation_ids (a late-change run, or a batch of changed conversations).
 select distinct
     contact_method.person_id,
     message.front_conversation_id,
@@ -16,4 +16,3 @@ where
     and conversation.created_at >= %(start)s
     and conversation.created_at < %(end)s
     and (%(only_conversation_ids)s::uuid[] is null or conversation.id = any(%(only_conversation_ids)s::uuid[]))
-    and (%(owner_ids)s::uuid[] is null or contact_method.person_id = any(%(owner_ids)s::uuid[]))

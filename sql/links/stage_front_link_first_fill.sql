@@ -1,4 +1,4 @@
--- Computes the oracle pairs of a first fill's whole range into {analytics}.{first_fill} (an unlogged table of the writer's own schema), numbered from 1 in (owner, conversation) order within each band of conversation ids (band_of_conversation.sql, bound ahead of the owner, or nothing for one band): what the fill's slices then insert, position range by position range.
+-- Computes the oracle pairs of a first fill's whole range into {analytics}.{first_fill} (an unlogged table of the writer's own schema), numbered from 1 in (conversation, owner) order, each with the position of its conversation's last pair: what the fill's slices then insert, position range by position range, each ending with a conversation.
 -- Why one statement for the range: a join per chunk of days read every recipient and message of the
 -- source whatever the chunk's size (a parallel hash join; a chunk's conversations are spread over the
 -- heap), so a fill of N chunks read the source N times. Why a table rather than a temporary one: the
@@ -6,11 +6,11 @@
 -- connection nothing outlives a transaction but a table. Unlogged: never written to the WAL, so never
 -- decoded for a subscriber, nor replayed on a standby, and gone after a crash, which only makes the next
 -- fill stage again.
--- Why owner order: slices of days would each reach every owner, rewriting pages all over the link table's
--- unique pair, which leads with the owner; in owner order a band sweeps it once. Why bands: in owner order
--- alone the index by conversation takes every link on a random page (fill_bands says more).
--- The numbering's order is the DISTINCT's when the fill has one band: each worker sorts and dedups its
--- part and the leader merges them, in order. Bands put their key first, which takes one more sort.
+-- Why conversation order: the table's unique pair leads with the conversation, so in that order every
+-- slice appends to it, as the ids that ascend with the positions append to the primary key. A slice ends
+-- where a conversation does (conversation_end), so the app never reads a conversation with part of its links.
+-- The numbering's order is the DISTINCT's (each worker sorts and dedups its part and the leader merges them,
+-- in order), and the windows by conversation share it: one sort.
 create unlogged table {analytics}.{first_fill} as
 with pairs as (
     {rows}
@@ -18,8 +18,17 @@ with pairs as (
 
 select
     row_number() over (
-        order by {band} pairs.{owner}, pairs.front_conversation_id
+        order by pairs.front_conversation_id, pairs.{owner}
     ) as position,
+    row_number()
+        over (
+            order by pairs.front_conversation_id, pairs.{owner}
+        )
+    - row_number()
+        over (
+            partition by pairs.front_conversation_id order by pairs.{owner}
+        )
+    + count(*) over (partition by pairs.front_conversation_id) as conversation_end,
     pairs.{owner},
     pairs.front_conversation_id,
     pairs.front_conversation_created_at

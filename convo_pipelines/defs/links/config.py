@@ -42,20 +42,22 @@ class FrontLinksConfig(dg.Config):
         ge=1,
         description=(
             "A first fill (the table empty, without its foreign keys) stages the pairs of its whole range "
-            "once, then inserts them in transactions of at most this many links, in owner order, each "
-            "committed on its own: the same bound for a logical subscriber, counted in links."
+            "once, then inserts them in transactions of about this many links, in conversation order, each "
+            "ending with a conversation and committed on its own: the same bound for a logical subscriber, "
+            "counted in links."
         ),
     )
     max_insert_batch_rows: int = Field(
         default=1_000,
         ge=1,
         description=(
-            "Once the table has its foreign keys, a window with more missing links than this inserts them in "
-            "transactions of this many, in (owner, conversation) order (a transaction also inserts what else "
-            "its owners miss in its conversations, so up to about twice this many). "
+            "Once the table has its foreign keys, a window with more links to change (missing, lost or stale) "
+            "than this changes them in transactions of whole conversations holding about this many changes, "
+            "in conversation order: each transaction deletes, refreshes and inserts all the links of its "
+            "conversations, so the app never reads a conversation between its old and its new links. "
             "Each insert's foreign-key checks hold the linked people and conversations against the app's "
             "deletes until commit, so a smaller batch makes the app's delete of a person wait less; a window "
-            "with fewer missing links (every usual run) is diffed in one transaction."
+            "with fewer changes (every usual run) is diffed in one transaction."
         ),
     )
     only_conversation_ids: list[str] = Field(

@@ -11,7 +11,8 @@ referenced row the app deleted before the key existed, and validates the key, wh
 nor writes. A foreign key is never dropped: that takes ACCESS EXCLUSIVE on the referenced source table.
 
 A Front link table's first fill stages the pairs of its whole range once, in an unlogged table of the
-analytics schema, and inserts them slice by slice; it also writes the table without its index by owner newest
+analytics schema, and inserts them slice by slice in conversation order, so its primary key and its unique pair
+(led by the conversation) grow at their right edge; it writes the table without its index by owner newest
 first when its role may build it back, once, sorted. Which state the table is in is read from the catalog in
 each transaction, never remembered by a session: the fill owns the empty table's windows only while its staged
 pairs exist, and every other writer drops them and builds the index back before it writes
@@ -71,20 +72,18 @@ def link_foreign_keys(session: Session, table: str) -> dict[str, bool]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Secondary indexes
+# The index by owner newest first
 
 
-def secondary_indexes_present(session: Session, spec: FrontLinkTable) -> bool:
-    """True when `spec.table` has both its secondary indexes (by conversation, by owner newest first)."""
-    names = [spec.conversation_index, spec.newest_index]
-    statement = session.sql("links/select_front_link_secondary_indexes.sql")
-    present = session.execute(statement, {"schema": session.source_schema, "index_names": names}).fetchone()[0]
-    return present == len(names)
+def newest_index_present(session: Session, spec: FrontLinkTable) -> bool:
+    """True when `spec.table` has its index by owner newest first, built and valid."""
+    statement = session.sql("links/select_front_link_newest_index_present.sql")
+    return session.execute(statement, {"schema": session.source_schema, "index_name": spec.newest_index}).fetchone()[0]
 
 
 def drop_newest_index_of_empty_table(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> None:
     """Drop the index by owner newest first of `spec.table` for its first fill, when the table is empty, has no
-    foreign key and has both its secondary indexes. A reader holding the table past the short lock_timeout leaves
+    foreign key and has that index. A reader holding the table past the short lock_timeout leaves
     it, and so does a role that could not build it back (the least-privileged writer role has no CREATE in the
     source schema): the fill then keeps it up row by row, as slower but as exact."""
     if not may_build_indexes(session):
@@ -96,7 +95,7 @@ def drop_newest_index_of_empty_table(session: Session, spec: FrontLinkTable, log
             if (
                 link_foreign_keys(session, spec.table)
                 or not link_table_is_empty(session, spec.table)
-                or not secondary_indexes_present(session, spec)
+                or not newest_index_present(session, spec)
             ):
                 return
             set_short_lock_timeout(session.conn)
@@ -117,10 +116,10 @@ def first_fill_staged(session: Session, spec: FrontLinkTable) -> int | None:
 def take_over_from_first_fill(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> None:
     """Inside the caller's transaction, which holds the table's writers' lock: end any first fill's hold on
     `spec.table` before writing it, by dropping the pairs it staged (its next chunk then diffs) and building the
-    secondary index it dropped. A fill's own last write does the same; so does the run after a killed fill."""
+    index by owner it dropped. A fill's own last write does the same; so does the run after a killed fill."""
     if first_fill_staged(session, spec) is not None:
         session.execute(session.sql("links/drop_front_link_first_fill.sql", first_fill=spec.first_fill_table))
-    build_missing_secondary_indexes(session, spec, log)
+    build_newest_index_if_missing(session, spec, log)
 
 
 def may_build_indexes(session: Session) -> bool:
@@ -129,22 +128,21 @@ def may_build_indexes(session: Session) -> bool:
     return session.execute(statement, {"schema": session.source_schema}).fetchone()[0]
 
 
-def build_missing_secondary_indexes(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> None:
-    """Inside the caller's transaction, which holds the table's writers' lock: build whichever secondary index
-    of `spec.table` is missing (a first fill dropped them; it, or a run after a killed one, builds them back)."""
-    if secondary_indexes_present(session, spec):
+def build_newest_index_if_missing(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> None:
+    """Inside the caller's transaction, which holds the table's writers' lock: build the index by owner newest first
+    of `spec.table` when it is missing (a first fill dropped it; it, or a run after a killed one, builds it back)."""
+    if newest_index_present(session, spec):
         return
-    log(f"{spec.table}: building its secondary indexes")
+    log(f"{spec.table}: building its index by owner newest first")
     started = time.perf_counter()
-    session.execute(session.sql("links/build_front_link_secondary_indexes.sql", **_index_identifiers(spec)))
-    log(f"{spec.table}: secondary indexes built in {time.perf_counter() - started:.1f}s")
+    session.execute(session.sql("links/build_front_link_newest_index.sql", **_index_identifiers(spec)))
+    log(f"{spec.table}: index by owner newest first built in {time.perf_counter() - started:.1f}s")
 
 
 def _index_identifiers(spec: FrontLinkTable) -> dict[str, str]:
     return {
         "links": spec.table,
         "owner": spec.owner_column,
-        "conversation_index": spec.conversation_index,
         "newest_index": spec.newest_index,
     }
 

@@ -79,13 +79,15 @@ class FrontLinkTable:
         return next(key.referenced_table for key in self.foreign_keys if key.column == self.owner_column)
 
     @property
-    def conversation_index(self) -> str:
-        """The secondary index by conversation: the app's "people / clients of a conversation", a window's links."""
-        return f"{self.table}_front_conversation_id_idx"
+    def conversation_key(self) -> str:
+        """The unique pair led by the conversation: it keeps the pairs unique and serves the app's "people / clients of
+        a conversation", a window's links and the cascade of a conversation's delete."""
+        return f"{self.table}_conversation_{self.owner_kind}_key"
 
     @property
     def newest_index(self) -> str:
-        """The secondary index by owner, conversations newest first: "the newest conversations of a person / client"."""
+        """The index by owner, conversations newest first: "the newest conversations of a person / client"; the one
+        index a first fill builds after its rows are in."""
         return f"{self.table}_{self.owner_kind}_newest_idx"
 
     @property

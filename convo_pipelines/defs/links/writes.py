@@ -9,10 +9,13 @@ Every run makes its slice of a table equal to its definition (docs/contract.md) 
   and created_at;
 - every write changes rows of the link table itself, in transactions of bounded size, so a logical
   subscriber receives the same row changes in bounded transactions: an empty table without its foreign keys
-  (its first fill) is written by slices of max_fill_slice_links, from pairs staged once for the fill's whole
-  range (stage_first_fill), and one a killed fill left by chunks of max_fill_chunk_conversations; once it
-  has them, a window with more than max_insert_batch_rows missing links inserts them in transactions of
-  that many, so their foreign-key checks never hold the app's people or conversations long;
+  (its first fill) is written by slices of about max_fill_slice_links, in conversation order, from pairs
+  staged once for the fill's whole range (stage_first_fill), and one a killed fill left by chunks of
+  max_fill_chunk_conversations; once it has them, a window with more than max_insert_batch_rows links to
+  change changes them in transactions of whole conversations holding about that many, so their foreign-key
+  checks never hold the app's people or conversations long;
+- a conversation's links change in one transaction, whichever path writes them, so the app never reads a
+  conversation between its old links and its new ones;
 - then the table's foreign keys are made whole (link_storage.py).
 Nothing outlives a transaction on the server: the writers' lock is transaction-level, settings are
 SET LOCAL, staging tables are temporary and dropped at commit, but for a first fill's staged pairs: an
@@ -187,68 +190,41 @@ def stage_first_fill(
     session: Session, spec: FrontLinkTable, plan: "WritePlan", log: Callable[[str], object]
 ) -> StagedPairs | None:
     """Stage the oracle pairs of the plan's whole range (stage_front_link_first_fill.sql), numbered in their insert
-    order (fill_bands), when the table is still empty and without foreign keys; the staged table when this call
+    order, (conversation, owner), when the table is still empty and without foreign keys; the staged table when this call
     staged it (the run's fill then owns the table: insert_first_fill_slices), else None. Pairs staged earlier are
     dropped first: a killed fill's (its retry stages again rather than diff an empty table by chunks), or a live
     fill's that inserted nothing yet, which then finds its table gone and diffs its range."""
     start, end = plan.chunks[0].start, plan.chunks[-1].end
     identifiers = {"owner": spec.owner_column, "first_fill": spec.first_fill_table}
-    conversations = sum(chunk.conversations for chunk in plan.chunks)
 
-    def stage() -> int | None:
+    def stage() -> StagedPairs | None:
         if link_foreign_keys(session, spec.table) or not link_table_is_empty(session, spec.table):
             return None
         take_over_from_first_fill(session, spec, log)
-        shared_buffers = session.execute(session.sql("links/select_shared_buffers_bytes.sql")).fetchone()[0]
-        params = {**window_params(start, end), "bands": fill_bands(conversations, shared_buffers)}
-        band = session.sql("links/band_of_conversation.sql") if params["bands"] > 1 else sql.SQL("")
         session.execute(session.sql("links/set_staging_settings.sql"))
-        rows = session.sql(
-            "links/stage_front_link_first_fill.sql", **identifiers, band=band, rows=front_oracle(session, spec)
-        )
-        staged = TimedClientCursor(session.conn).execute(rows, params)
+        rows = session.sql("links/stage_front_link_first_fill.sql", **identifiers, rows=front_oracle(session, spec))
+        staged = TimedClientCursor(session.conn).execute(rows, window_params(start, end))
         session.execute(session.sql("links/prepare_front_link_first_fill.sql", first_fill=spec.first_fill_table))
-        log(f"{spec.table}: staged the first fill's {staged.rowcount:,} pairs, in {params['bands']} band(s)")
+        log(f"{spec.table}: staged the first fill's {staged.rowcount:,} pairs")
         return StagedPairs(first_fill_staged(session, spec), staged.rowcount)
 
     return in_retried_transaction(session, spec.table, stage, log)
 
 
-# What a first fill's bands assume of the index by conversation: links per conversation (the demo has 3 to 4) and
-# bytes per entry (a uuid, a row pointer, the entry's header, pages as full as random inserts leave them).
-LINKS_PER_CONVERSATION_ESTIMATE = 4
-CONVERSATION_INDEX_ENTRY_BYTES = 32
-
-
-def fill_bands(conversations: int, shared_buffers_bytes: int) -> int:
-    """Into how many bands of conversation ids a first fill of `conversations` conversations inserts its links.
-
-    A fill in owner order gives the index by conversation its entries at random pages, and once that index outgrows
-    the server's buffers nearly every link costs a page read, a write and a full-page image in the WAL. In bands
-    (the leading byte of the conversation's id, in equal ranges), each band in owner order, a band's entries land in
-    its own part of that index, which half the buffers hold, and the unique pair is swept once per band, in order.
-    Parts as large as the buffers sweep it half as often and write less WAL, but miss the buffers, which was slower
-    at ten million conversations. An index that twice the buffers would hold gets one band: there the sweeps cost
-    more than they save. Ids that are not random (time-ordered ones) fill fewer bands, which is no slower than one."""
-    index_bytes = conversations * LINKS_PER_CONVERSATION_ESTIMATE * CONVERSATION_INDEX_ENTRY_BYTES
-    if index_bytes <= 2 * shared_buffers_bytes:
-        return 1
-    return min(256, math.ceil(index_bytes / (shared_buffers_bytes / 2)))
-
-
 def insert_first_fill_slices(
     session: Session, spec: FrontLinkTable, staged: StagedPairs, slice_links: int, log: Callable[[str], object]
 ) -> tuple[WriteCounts, bool]:
-    """Insert the pairs this run's first fill staged, `slice_links` at a time in their staged order, each slice a
-    transaction of its own; returns the counts and whether it inserted them all, which it stops short of once
-    another writer took the table over (its staged pairs gone): the caller then diffs the range. In that order
-    (fill_bands) the primary key grows at its right edge, and the unique pair and the index by conversation take
-    each slice's rows on pages near one another."""
+    """Insert the pairs this run's first fill staged, about `slice_links` at a time in their staged order, each slice a
+    transaction of its own that ends with a conversation; returns the counts and whether it inserted them all, which
+    it stops short of once another writer took the table over (its staged pairs gone): the caller then diffs the
+    range. In that order, (conversation, owner), the primary key and the unique pair grow at their right edge."""
     counts = WriteCounts()
-    slices = range(0, staged.pairs, slice_links)
-    progress = Progress(log, spec.table, total_steps=len(slices), unit=f"slices of {slice_links:,} links")
-    for after in slices:
-        params = {"after_position": after, "upto_position": after + slice_links}
+    progress = Progress(
+        log, spec.table, total_steps=math.ceil(staged.pairs / slice_links), unit=f"slices of {slice_links:,} links"
+    )
+    after = 0
+    while after < staged.pairs:
+        params = {"after_position": after, "slice_links": slice_links}
         inserted = in_front_transaction(
             session,
             spec,
@@ -261,6 +237,10 @@ def insert_first_fill_slices(
             return counts, False
         counts.rows_inserted += inserted
         counts.rows_in_window += inserted
+        if not inserted:
+            raise RuntimeError(f"{spec.table}: a first fill's slice after position {after:,} inserted no link")
+        # Positions run from 1 without a gap, and a slice inserts every pair of its range: the next starts after it.
+        after += inserted
         progress.advance(rows=inserted)
     return counts, True
 
@@ -306,52 +286,35 @@ def front_link_guarantees(session: Session, spec: FrontLinkTable) -> dict[str, s
     return {problem: verified_by for problem, _, _, verified_by in session.execute(statement, params).fetchall()}
 
 
-def window_params(
-    start: datetime,
-    end: datetime,
-    only_conversation_ids: list[str] | None = None,
-    owner_ids: list[str] | None = None,
-) -> dict[str, object]:
+def window_params(start: datetime, end: datetime, only_conversation_ids: list[str] | None = None) -> dict[str, object]:
     """What a Front link table's oracle and its window's links bind: the conversations' created_at window [start, end),
-    the conversations a scoped run or a batch names, and the owners a batch covers."""
-    return {
-        "start": start,
-        "end": end,
-        "only_conversation_ids": only_conversation_ids,
-        "owner_ids": owner_ids,
-    }
+    and the conversations a scoped run or a batch names."""
+    return {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
 
 
-# How many missing links a window's diff hands to its batches at most, those first in (owner, conversation) order;
-# the window is then diffed again, which finds the rest. Held as 32 bytes each (the two uuids), they take 32 MB of
-# the run's memory at most, whatever the number of missing links.
-PENDING_PAIRS_PER_DIFF = 1_000_000
-PAIR_BYTES = 32
-MISSING_PAIRS_PER_FETCH = 10_000
+# How many changed conversations a window's diff hands to its batches at most, those first in id order; the window
+# is then diffed again, which finds the rest. Held as 20 bytes each (the uuid, its count of changes), they take
+# 20 MB of the run's memory at most, whatever the number of changes.
+CHANGED_CONVERSATIONS_PER_DIFF = 1_000_000
+CONVERSATION_BYTES = 16
+CHANGE_COUNT_BYTES = 4
+CHANGED_CONVERSATIONS_PER_FETCH = 10_000
 
 
 @dataclass(frozen=True)
-class MissingPairs:
-    """What a window's diff left missing: (owner, conversation) pairs in that order, packed as the 16 bytes of each
-    uuid, and whether the diff found more than it handed over."""
+class ChangedConversations:
+    """The conversations whose links a window's diff found different, in id order, each packed as the 16 bytes of
+    its uuid and its number of changed links (4 bytes, big-endian), and whether the diff found more than it handed
+    over."""
 
     packed: bytearray
     more: bool
 
     def __len__(self) -> int:
-        return len(self.packed) // PAIR_BYTES
+        return len(self.packed) // (CONVERSATION_BYTES + CHANGE_COUNT_BYTES)
 
 
-NOTHING_MISSING = MissingPairs(bytearray(), more=False)
-
-
-@dataclass(frozen=True)
-class PairBatch:
-    """One transaction of a window's missing links: the owners and conversations of a batch of missing pairs, whose
-    diff covers those owners' links in those conversations."""
-
-    owners: list[str]
-    conversations: list[str]
+NOTHING_CHANGED = ChangedConversations(bytearray(), more=False)
 
 
 def diff_front_window(
@@ -363,20 +326,21 @@ def diff_front_window(
     only_conversation_ids: list[str] | None = None,
     *,
     sliced: bool,
-    owner_ids: list[str] | None = None,
-) -> tuple[WriteCounts, MissingPairs]:
-    """Make the window's links exact inside the caller's transaction (only those of `owner_ids` when given: a batch):
-    the oracle pairs of a window are staged by a parallel statement (a scoped run's or a batch's few are computed in
-    place), a second finds the differences, a short one deletes and refreshes, a last inserts the missing links. With
-    more than `batch_rows` missing, none is inserted: the missing pairs are returned instead (at most
-    PENDING_PAIRS_PER_DIFF; missing_pairs), for make_front_window_exact to insert in bounded transactions. `sliced`
-    (the table has its foreign keys) inserts them by slices of PENDING_INSERT_SLICE_ROWS. A window's pairs staged in
-    this transaction when the table, without foreign keys yet, holds no link in its snapshot are inserted as they
-    are, with nothing to diff them against. Returns the counts and those pairs (none when everything was inserted)."""
-    params = window_params(start, end, only_conversation_ids, owner_ids)
+    batch: bool = False,
+) -> tuple[WriteCounts, ChangedConversations]:
+    """Make the window's links exact inside the caller's transaction: the oracle pairs of a window are staged by a
+    parallel statement (a scoped run's or a batch's few are computed in place), a second finds the differences, a
+    short one deletes and refreshes, a last inserts the missing links. With more than `batch_rows` links to change,
+    none is changed: the conversations they belong to are returned instead (at most CHANGED_CONVERSATIONS_PER_DIFF;
+    changed_conversations), for make_front_window_exact to make exact in batches of whole conversations. `sliced`
+    (the table has its foreign keys) inserts by slices of PENDING_INSERT_SLICE_ROWS. A window's pairs staged in this
+    transaction when the table, without foreign keys yet, holds no link in its snapshot are inserted as they are,
+    with nothing to diff them against. `batch`: the conversations are a batch of a window whose rows its first diff
+    counted. Returns the counts and the changed conversations left to batches (none when it changed everything)."""
+    params = window_params(start, end, only_conversation_ids)
     identifiers = {"links": spec.table, "owner": spec.owner_column}
     window_links = session.sql("links/select_front_links_of_window.sql", **identifiers)
-    scoped = only_conversation_ids is not None or owner_ids is not None
+    scoped = only_conversation_ids is not None
     if scoped:
         session.execute(session.sql("links/set_diff_settings.sql"))
         oracle = front_oracle(session, spec, bulk=False)
@@ -387,7 +351,7 @@ def diff_front_window(
         if not sliced and link_table_is_empty(session, spec.table):
             return (
                 WriteCounts(rows_inserted=insert_staged_links(session, spec), rows_in_window=in_window),
-                NOTHING_MISSING,
+                NOTHING_CHANGED,
             )
         oracle = session.sql("links/select_staged_link_rows.sql", **identifiers)
     differences = session.sql(
@@ -396,40 +360,36 @@ def diff_front_window(
     TimedClientCursor(session.conn).execute(differences, params)
     if not scoped:  # a scoped run's or a batch's differences fill a few pages, which the planner prices as they are
         session.execute(session.sql("links/analyze_front_link_differences.sql"))
-    pending, updated, deleted = session.execute(
-        session.sql("links/apply_front_link_differences.sql", **identifiers)
-    ).fetchone()
-    if owner_ids is not None:  # a batch: the window's first diff counted its rows (add_writes)
+    missing, lost, stale = session.execute(session.sql("links/count_front_link_differences.sql")).fetchone()
+    if batch:  # the window's first diff counted its rows (add_writes)
         in_window = 0
-    elif scoped:  # the window's rows once the missing ones are in: those it holds now, plus those to insert
-        in_window = (
-            session.execute(
-                session.sql("links/count_front_links_window.sql", window_links=window_links), params
-            ).fetchone()[0]
-            + pending
-        )
+    elif scoped:  # the window's rows once the diff is applied: those it holds now, less the lost, plus the missing
+        held = session.execute(session.sql("links/count_front_links_window.sql", window_links=window_links), params)
+        in_window = held.fetchone()[0] - lost + missing
+    if batch_rows is not None and missing + lost + stale > batch_rows:
+        return WriteCounts(rows_in_window=in_window), changed_conversations(session)
+    updated, deleted = session.execute(session.sql("links/apply_front_link_differences.sql", **identifiers)).fetchone()
     counts = WriteCounts(rows_updated=updated, rows_deleted=deleted, rows_in_window=in_window)
-    if batch_rows is not None and pending > batch_rows:
-        return counts, missing_pairs(session)
     slice_rows = PENDING_INSERT_SLICE_ROWS if sliced else None
-    counts.rows_inserted = insert_pending_links(session, spec, slice_rows) if pending else 0
-    return counts, NOTHING_MISSING
+    counts.rows_inserted = insert_pending_links(session, spec, slice_rows) if missing else 0
+    return counts, NOTHING_CHANGED
 
 
-def missing_pairs(session: Session) -> MissingPairs:
-    """The first PENDING_PAIRS_PER_DIFF missing pairs of the diff (pg_temp.front_link_differences) in (owner, conversation) order,
-    packed, read a page of rows at a time, and whether there are more."""
-    limit = PENDING_PAIRS_PER_DIFF
+def changed_conversations(session: Session) -> ChangedConversations:
+    """The first CHANGED_CONVERSATIONS_PER_DIFF conversations of the diff (pg_temp.front_link_differences) in id order,
+    packed with their numbers of changed links, read a page of rows at a time, and whether there are more."""
+    limit = CHANGED_CONVERSATIONS_PER_DIFF
+    entry = CONVERSATION_BYTES + CHANGE_COUNT_BYTES
     packed = bytearray()
     # A server-side cursor, closed before the transaction ends; its fetches count as the step's SQL too.
-    with counted_as_sql(session.conn), session.conn.cursor(name="missing_front_link_pairs") as pairs:
-        pairs.itersize = MISSING_PAIRS_PER_FETCH
-        pairs.execute(session.sql("links/select_missing_front_link_pairs.sql"), {"pair_limit": limit})
-        for (pair,) in pairs:
-            packed += pair
-    more = len(packed) > limit * PAIR_BYTES
-    del packed[limit * PAIR_BYTES :]
-    return MissingPairs(packed, more=more)
+    with counted_as_sql(session.conn), session.conn.cursor(name="changed_front_link_conversations") as changed:
+        changed.itersize = CHANGED_CONVERSATIONS_PER_FETCH
+        changed.execute(session.sql("links/select_changed_front_link_conversations.sql"), {"conversation_limit": limit})
+        for (conversation,) in changed:
+            packed += conversation
+    more = len(packed) > limit * entry
+    del packed[limit * entry :]
+    return ChangedConversations(packed, more=more)
 
 
 def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]) -> int:
@@ -448,7 +408,7 @@ def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]
 PENDING_INSERT_SLICE_ROWS = 1_000
 PENDING_INSERT_ATTEMPTS = 50
 
-PairBound = tuple[str, str] | None  # (owner id, conversation id); None: open
+PairBound = tuple[str, str] | None  # (conversation id, owner id); None: open
 
 
 def insert_pending_links(session: Session, spec: FrontLinkTable, slice_rows: int | None) -> int:
@@ -460,17 +420,18 @@ def insert_pending_links(session: Session, spec: FrontLinkTable, slice_rows: int
     inserted = 0
     for after, upto in pending_slices(session, slice_rows):
         params = {
-            "after_owner": after and after[0],
-            "after_conversation": after and after[1],
-            "upto_owner": upto and upto[0],
-            "upto_conversation": upto and upto[1],
+            "after_conversation": after and after[0],
+            "after_owner": after and after[1],
+            "upto_conversation": upto and upto[0],
+            "upto_owner": upto and upto[1],
         }
         inserted += insert_retrying_alone(session, statement, params)
     return inserted
 
 
 def in_key_order(session: Session, links: sql.Composable) -> sql.Composed:
-    """`links` (owner, conversation, its created_at) numbered in key order, as insert_front_links_statement takes them."""
+    """`links` (owner, conversation, its created_at) numbered in (conversation, owner) order, the unique pair's, as
+    insert_front_links_statement takes them."""
     return session.sql("links/number_links_in_key_order.sql", links=links)
 
 
@@ -499,8 +460,8 @@ def insert_staged_links(session: Session, spec: FrontLinkTable) -> int:
 
 
 def insert_first_fill_links(session: Session, spec: FrontLinkTable, params: dict[str, object]) -> int:
-    """Insert the pairs this run's first fill staged at the positions (after_position, upto_position] of `params`
-    into its table, inside the caller's transaction: the table holds none of them (it was empty when they were
+    """Insert the next slice of the pairs this run's first fill staged (select_front_link_first_fill_pairs.sql binds
+    `params`) into its table, inside the caller's transaction: the table holds none of them (it was empty when they were
     staged, no other writer has written since, and each slice commits once), so none is checked for. Without a
     foreign key yet, a pair whose owner or conversation the app deleted after the staging goes in too: adding the
     key removes it (ensure_foreign_keys); what the app changed after the staging is the late-change sensor's, as
@@ -544,60 +505,59 @@ def make_front_window_exact(
     batch_rows: int | None,
     only_conversation_ids: list[str] | None = None,
 ) -> WriteCounts:
-    """Diff the window in one retried transaction. With more than `batch_rows` missing links, that transaction only
-    deletes and refreshes; the missing links then go in by batches of about `batch_rows` of them (pair_batches), each
-    a transaction that diffs the links of its pairs' owners in its pairs' conversations again, so that it inserts only
-    what is still missing and meets what the app changed in those since: its oracle is read through the source's
-    indexes from its conversations, whatever its owners hold elsewhere. Each insert's foreign-key checks key-share the
-    linked people (or clients) and conversations until commit, and an app DELETE of one of them waits that long.
-    `batch_rows` None: the table has no foreign key yet, and nothing is batched or sliced."""
+    """Diff the window in one retried transaction. With more than `batch_rows` links to change, that transaction
+    changes none: the changed conversations then go by batches of whole conversations holding about `batch_rows`
+    changes (conversation_batches), each a transaction that diffs those conversations again, through the source's
+    indexes, and deletes, refreshes and inserts all their links: so the app never reads a conversation between its
+    old links and its new ones, and a batch meets what the app changed in them since. Each insert's foreign-key
+    checks key-share the linked people (or clients) and conversations until commit, and an app DELETE of one of them
+    waits that long. `batch_rows` None: the table has no foreign key yet, and nothing is batched or sliced."""
     sliced = batch_rows is not None
 
     def diff(
-        conversations: list[str] | None, owner_ids: list[str] | None, missing_cap: int | None
-    ) -> tuple[WriteCounts, MissingPairs]:
+        conversations: list[str] | None, changes_cap: int | None, *, batch: bool = False
+    ) -> tuple[WriteCounts, ChangedConversations]:
         return in_front_transaction(
             session,
             spec,
             lambda _owns_table: diff_front_window(
-                session,
-                spec,
-                window.start,
-                window.end,
-                missing_cap,
-                conversations,
-                sliced=sliced,
-                owner_ids=owner_ids,
+                session, spec, window.start, window.end, changes_cap, conversations, sliced=sliced, batch=batch
             ),
             log,
         )
 
-    counts, missing = diff(only_conversation_ids, None, batch_rows)
-    while len(missing) and batch_rows is not None:
-        batches = math.ceil(len(missing) / batch_rows)
-        progress = Progress(log, f"{spec.table}: missing links", total_steps=batches, unit=f"batches of {batch_rows:,}")
-        for batch in pair_batches(missing, batch_rows):
-            batch_counts, _ = diff(batch.conversations, batch.owners, None)
+    counts, changed = diff(only_conversation_ids, batch_rows)
+    while len(changed) and batch_rows is not None:
+        progress = Progress(log, f"{spec.table}: changed conversations", total_steps=len(changed), unit="conversations")
+        for batch in conversation_batches(changed, batch_rows):
+            batch_counts, _ = diff(batch, None, batch=True)
             counts.add_writes(batch_counts)
-            progress.advance(rows=batch_counts.rows_inserted)
-        if not missing.more:
+            progress.advance(rows=batch_counts.rows_written, steps=len(batch))
+        if not changed.more:
             break
-        # More were missing than one diff hands over: the window again, where those just inserted are no longer.
-        more_counts, missing = diff(only_conversation_ids, None, batch_rows)
+        # More changed than one diff hands over: the window again, where those just made exact are no longer.
+        more_counts, changed = diff(only_conversation_ids, batch_rows)
         counts.add_writes(more_counts)
     return counts
 
 
-def pair_batches(missing: MissingPairs, batch_rows: int) -> Iterator[PairBatch]:
-    """The missing pairs cut in their order into batches of `batch_rows` pairs (the last one fewer), each with its
-    distinct owners and conversations, sorted; made one at a time, so that only the packed pairs stay in memory."""
-    step = batch_rows * PAIR_BYTES
-    for start in range(0, len(missing.packed), step):
-        part = bytes(missing.packed[start : start + step])
-        pairs = range(0, len(part), PAIR_BYTES)
-        owners = sorted({str(uuid.UUID(bytes=part[at : at + 16])) for at in pairs})
-        conversations = sorted({str(uuid.UUID(bytes=part[at + 16 : at + PAIR_BYTES])) for at in pairs})
-        yield PairBatch(owners, conversations)
+def conversation_batches(changed: ChangedConversations, batch_rows: int) -> Iterator[list[str]]:
+    """The changed conversations cut in their order into batches whose changes add up to at most `batch_rows` (a
+    conversation with more is a batch of its own): every conversation's changes in one batch. Made one at a time,
+    so that only the packed conversations stay in memory."""
+    entry = CONVERSATION_BYTES + CHANGE_COUNT_BYTES
+    batch: list[str] = []
+    in_batch = 0
+    for at in range(0, len(changed.packed), entry):
+        conversation = str(uuid.UUID(bytes=bytes(changed.packed[at : at + CONVERSATION_BYTES])))
+        changes = int.from_bytes(changed.packed[at + CONVERSATION_BYTES : at + entry], "big")
+        if batch and in_batch + changes > batch_rows:
+            yield batch
+            batch, in_batch = [], 0
+        batch.append(conversation)
+        in_batch += changes
+    if batch:
+        yield batch
 
 
 def count_conversations_by_day(
@@ -611,11 +571,11 @@ def count_conversations_by_day(
 
 @dataclass(frozen=True)
 class WritePlan:
-    """How a whole-window run writes: its mode, its transactions' chunks and their cap on missing links."""
+    """How a whole-window run writes: its mode, its transactions' chunks and their cap on links to change."""
 
     mode: str  # "bulk": the table was never filled (empty, without its foreign keys); "diff" otherwise
     chunks: list[Chunk]
-    batch_rows: int | None  # None: a chunk inserts all its missing links (no foreign key holds app rows)
+    batch_rows: int | None  # None: a chunk changes all its links at once (no foreign key holds app rows)
     fill_slice_links: int = FILL_SLICE_LINKS  # a first fill: links per transaction
 
 
@@ -627,7 +587,7 @@ def plan_front_writes(
     config: FrontLinksConfig,
 ) -> WritePlan:
     """Chunks of at most max_fill_chunk_conversations while the table has no foreign key yet (no insert holds an
-    app row, so a chunk inserts all it misses), else of max_chunk_conversations with batches of missing links."""
+    app row, so a chunk inserts all it misses), else of max_chunk_conversations with batches of changed conversations."""
     day_counts = count_conversations_by_day(session, "front_conversations", start, end)
     if link_foreign_keys(session, spec.table):
         return WritePlan(
@@ -645,7 +605,7 @@ def write_front_chunks(
     log: Callable[[str], object],
 ) -> WriteCounts:
     """Make each chunk exact in its own transactions, logging progress (conversations done, rows, rate, ETA) after each.
-    A first fill ("bulk") stages the pairs of its whole range first and inserts them by slices in owner order, into
+    A first fill ("bulk") stages the pairs of its whole range first and inserts them by slices in conversation order, into
     the empty table without its index by owner newest first when it may build it back; the caller ends that
     (end_first_fill) before the foreign keys."""
     staged = None
