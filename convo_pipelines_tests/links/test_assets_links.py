@@ -199,16 +199,17 @@ def test_full_range_backfill_bulk_builds_tables_equal_to_the_oracle(db, postgres
     assert analyzed_by_hand(db, PEOPLE) and analyzed_by_hand(db, CLIENTS)
 
 
-def test_a_runs_new_links_get_ids_in_the_uuidv7_layout_ascending_in_key_order(db, postgres) -> None:
+def test_a_runs_new_links_get_ids_in_the_uuidv7_layout_ascending_in_conversation_order(db, postgres) -> None:
     build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     for table, owner in ((PEOPLE, "person_id"), (CLIENTS, "client_id")):
         rows = db.execute(
-            f"select xmin::text, id, {owner}, front_conversation_id from {SCHEMA}.{table} order by {owner}, front_conversation_id"
+            f"select xmin::text, id, {owner}, front_conversation_id from {SCHEMA}.{table} order by front_conversation_id, {owner}"
         ).fetchall()
         assert rows
         assert {(row[1].version, row[1].variant) for row in rows} == {(7, uuid.RFC_4122)}
-        # Each transaction of the first fill inserts its rows in one statement: their ids ascend in key order.
+        # Each transaction of the first fill inserts its rows in one statement: their ids ascend in the unique pair's
+        # order, (conversation, owner).
         by_transaction: dict[str, list[uuid.UUID]] = {}
         for xmin, link_id, _, _ in rows:
             by_transaction.setdefault(xmin, []).append(link_id)

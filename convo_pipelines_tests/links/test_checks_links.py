@@ -28,8 +28,8 @@ SCHEMA = "public"
 FRONT_TABLES = ("people_front_conversations", "clients_front_conversations")
 OWNER = {"people_front_conversations": ("person_id", "people"), "clients_front_conversations": ("client_id", "clients")}
 UNIQUE_PAIR = {
-    "people_front_conversations": "people_front_conversations_person_conversation_key",
-    "clients_front_conversations": "clients_front_conversations_client_conversation_key",
+    "people_front_conversations": "people_front_conversations_conversation_person_key",
+    "clients_front_conversations": "clients_front_conversations_conversation_client_key",
 }
 UTC = UTC
 WARN_CHECKS = {"array_consistency", "late_change_indexes"}
