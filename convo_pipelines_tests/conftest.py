@@ -20,9 +20,11 @@ import pytest
 
 from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, psycopg_url
+from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.embedded_server import EMBEDDED_POSTGRES_VERSION
 from convo_pipelines.lib.migrations import migrate
 from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.urls import psycopg_url
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, definitions_bound_to, fresh_database
 
 # The definitions this process loads read the settings once, with the defaults the tests are written for

@@ -15,9 +15,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from convo_pipelines.cli.database import embedded_is_running, stop_embedded_postgres
 from convo_pipelines.cli.dev import graphql, served_asset_keys
-from convo_pipelines.lib.db import EMBEDDED_APP_DATABASE, drop_database, psycopg_url, start_embedded_postgres
+from convo_pipelines.lib.embedded_server import (
+    EMBEDDED_APP_DATABASE,
+    drop_database,
+    embedded_is_running,
+    start_embedded_postgres,
+    stop_embedded_postgres,
+)
+from convo_pipelines.lib.urls import psycopg_url
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
 from convo_pipelines_tests.test_docs_commands import free_port
 

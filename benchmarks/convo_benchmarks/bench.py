@@ -80,7 +80,7 @@ from convo_benchmarks.bench_server import embedded_server_settings
 from convo_benchmarks.seed import MAX_MESSAGES_PER_CONVERSATION, seed_demo
 from convo_benchmarks.seed_histories import even_share, seed_histories
 from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
-from convo_pipelines.cli.database import app_database, embedded_is_running
+from convo_pipelines.cli.database import app_database
 from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
@@ -105,19 +105,13 @@ from convo_pipelines.defs.links.tables import (
     change_index_params,
 )
 from convo_pipelines.defs.links.writes import front_oracle, window_params
-from convo_pipelines.lib.db import (
-    connect,
-    count_rows,
-    dagster_storage_url,
-    drop_database,
-    ensure_database,
-    redact_url,
-    with_database,
-)
+from convo_pipelines.lib.db import connect, count_rows
+from convo_pipelines.lib.embedded_server import drop_database, embedded_is_running, ensure_database
 from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.session import Session
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.lib.sqlfiles import render_sql
+from convo_pipelines.lib.urls import dagster_storage_url, redact_url, with_database
 
 # Where the embedded scratch database keeps its tables: the project's defaults.
 EMBEDDED_SOURCE_SCHEMA = "public"

@@ -26,20 +26,23 @@ from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 
-from convo_pipelines.cli.dagster_storage import external_storage_url, require_usable_storage
-from convo_pipelines.cli.database import app_database, embedded_is_running, require_source_tables
-from convo_pipelines.cli.demo import (
+from convo_pipelines.cli.database import app_database, require_source_tables
+from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
+from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
+from convo_pipelines.instance.storage_location import external_storage_url, require_usable_storage
+from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.embedded_demo import (
     DemoSize,
     demo_first_day,
     demo_partitions_start,
     embedded_storage_url,
     ready_embedded_demo,
 )
-from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
-from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
-from convo_pipelines.lib.db import EMBEDDED_APP_DATABASE, ConfigError, connect, redact_url, start_embedded_postgres
+from convo_pipelines.lib.embedded_server import EMBEDDED_APP_DATABASE, embedded_is_running, start_embedded_postgres
+from convo_pipelines.lib.errors import ConfigError
 from convo_pipelines.lib.migrations import migrate
 from convo_pipelines.lib.settings import Settings
+from convo_pipelines.lib.urls import redact_url
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000

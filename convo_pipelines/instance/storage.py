@@ -199,8 +199,8 @@ def url_from_environment() -> str:
     processes it starts next (`dagster dev`'s webserver, daemon, code servers and runs) use the same
     databases without deciding again. A wrong setting stops the command with one line naming it."""
     # Imported here: the command line's checks and the embedded demo matter only when dagster.yaml names no URL.
-    from convo_pipelines.cli.dagster_storage import instance_environment
-    from convo_pipelines.lib.db import ConfigError
+    from convo_pipelines.instance.storage_location import instance_environment
+    from convo_pipelines.lib.errors import ConfigError
 
     try:
         chosen = instance_environment(os.environ, say=_tell)

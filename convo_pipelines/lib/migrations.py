@@ -25,8 +25,10 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, sql_seconds, wait_for_own_lock
+from convo_pipelines.lib.retries import retry_concurrent_changes
 from convo_pipelines.lib.sqlfiles import list_sql, read_sql, render_sql
+from convo_pipelines.lib.timing import sql_seconds
+from convo_pipelines.lib.transactions import set_short_lock_timeout, wait_for_own_lock
 
 # Earlier texts of a shipped migration that leave the same schema, by version: a database that applied one is
 # current. 0007's first text gave histories_sessions.updated_at a volatile default in its ADD COLUMN, a table

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from convo_benchmarks.seed import DEMO_SEEDER
-from convo_pipelines.cli.demo import installed_demo_seeder
-from convo_pipelines.lib.db import ConfigError
+from convo_pipelines.lib.embedded_demo import installed_demo_seeder
+from convo_pipelines.lib.errors import ConfigError
 
 
 def test_the_demo_seeder_is_the_one_the_benchmarks_install() -> None:
