@@ -36,6 +36,7 @@ from convo_pipelines.lib.embedded_demo import (
     demo_first_day,
     demo_partitions_start,
     embedded_storage_url,
+    installed_demo_seeder,
     ready_embedded_demo,
 )
 from convo_pipelines.lib.embedded_server import EMBEDDED_APP_DATABASE, embedded_is_running, start_embedded_postgres
@@ -381,7 +382,7 @@ def run_dev(settings: Settings, options: DevOptions, environ: Mapping[str, str],
             as_set = environ.get("DAGSTER_STORAGE_URL", "").strip() or None
             require_usable_storage(storage_url, as_set=as_set, admin_urls=() if as_set else (app_url,), say=say)
         else:
-            demo = ready_embedded_demo(settings, options.demo, environ, say)
+            demo = ready_embedded_demo(settings, installed_demo_seeder(), options.demo, environ, say)
             storage_url = demo.storage_url
             require_usable_storage(storage_url, as_set=None, say=say)
             demo_env = demo.partitions

@@ -67,9 +67,8 @@ def installed_demo_seeder(group: str = DEMO_GROUP) -> DemoSeeder:
     found = entry_points(group=group, name=DEMO_SEEDER)
     if not found:
         raise ConfigError(
-            f"the embedded demo needs a demo seeder and none is installed (no entry point {DEMO_SEEDER!r} in group "
-            f"{group}): install the repository's benchmarks/ as `make install` does (pip install -e ./benchmarks), "
-            "or set DATABASE_URL to run on your database"
+            f"the embedded demo needs the benchmarks package, which holds its seeder (no entry point {DEMO_SEEDER!r} "
+            f"in group {group}): run `make dev`, or `pip install -e ./benchmarks`; or set DATABASE_URL to run on your database"
         )
     if len(found) > 1:
         raise ConfigError(
@@ -101,9 +100,10 @@ class EmbeddedDemo:
     just_seeded: bool
 
 
-def ready_embedded_demo(settings: Settings, size: DemoSize, environ: Mapping[str, str], say: Say) -> EmbeddedDemo:
+def ready_embedded_demo(
+    settings: Settings, seeder: DemoSeeder, size: DemoSize, environ: Mapping[str, str], say: Say
+) -> EmbeddedDemo:
     """Start (or reuse) the embedded server, migrate, seed on the first start, and create Dagster's storage database."""
-    seeder = installed_demo_seeder()
     app_url = start_embedded_postgres(settings.convo_home, database=EMBEDDED_APP_DATABASE)
     just_seeded = prepare_embedded(settings, seeder, app_url, size, say)
     ensure_database(with_database(app_url, "postgres"), EMBEDDED_STORAGE_DATABASE)
