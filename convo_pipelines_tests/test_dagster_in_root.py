@@ -8,19 +8,16 @@ stops a command with one line, never a trace or a password. Loading the definiti
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from convo_pipelines.cli.dev import graphql, served_asset_keys
+from convo_pipelines.cli.demo_fill import graphql, served_asset_keys
 from convo_pipelines.lib.embedded_server import (
     EMBEDDED_APP_DATABASE,
     drop_database,
@@ -29,7 +26,7 @@ from convo_pipelines.lib.embedded_server import (
     stop_embedded_postgres,
 )
 from convo_pipelines.lib.urls import psycopg_url
-from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
+from convo_pipelines_tests.helpers import PROJECT_VARIABLES, BareClone, environment_without
 from convo_pipelines_tests.test_docs_commands import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,8 +62,6 @@ DEFINITIONS_COMMANDS = {
     "dg check defs": ["-c", DG, "check", "defs"],
     "dg list defs": ["-c", DG, "list", "defs"],
 }
-# The name every file of the benchmarks' installed distribution starts with (its dist-info, its editable .pth).
-BENCHMARKS_DISTRIBUTION = ("convo_pipelines_benchmarks", "__editable__.convo_pipelines_benchmarks")
 
 
 def shell_in_root(convo_home: Path, **overrides: str) -> dict[str, str]:
@@ -169,52 +164,6 @@ def assert_stopped_with_one_line(result: subprocess.CompletedProcess[str], named
     ours = [line for line in result.stderr.splitlines() if line.startswith("convo_pipelines:")]
     assert len(ours) == 1 and named in ours[0], result.stderr[-3000:]
     assert "s3cr" not in result.stdout + result.stderr
-
-
-@dataclass(frozen=True)
-class BareClone:
-    """The repository's files without the benchmarks, run by this venv's interpreter with every installed distribution
-    but the benchmarks': what a clone followed by `pip install -e '.[dev]'` alone has. `python -S` reads a folder of
-    links to the site-packages' entries instead of the site-packages itself, so no .pth file (the editable installs'
-    paths) is read and the clone's own folder is the convo_pipelines imported."""
-
-    root: Path
-    site: Path
-
-    def run(self, arguments: list[str], convo_home: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
-        environ = shell_in_root(convo_home, PYTHONPATH=f"{self.site}{os.pathsep}{self.root}", **overrides)
-        return subprocess.run(
-            [sys.executable, "-S", *arguments],
-            cwd=self.root,
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-        )
-
-
-@pytest.fixture(scope="module")
-def bare_clone(tmp_path_factory: pytest.TempPathFactory) -> BareClone:
-    base = tmp_path_factory.mktemp("bare")
-    root, site = base / "repo", base / "site"
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if name.startswith("benchmarks/") or not (source.exists() or source.is_symlink()):
-            continue
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, root / name, follow_symlinks=False)
-    site.mkdir()
-    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
-        if not entry.name.startswith(BENCHMARKS_DISTRIBUTION):
-            (site / entry.name).symlink_to(entry)
-    return BareClone(root, site)
 
 
 @pytest.mark.parametrize("command", DEFINITIONS_COMMANDS, ids=list(DEFINITIONS_COMMANDS))

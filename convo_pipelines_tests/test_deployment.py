@@ -33,7 +33,7 @@ import yaml
 from psycopg import sql
 
 from convo_benchmarks.seed import seed_demo
-from convo_pipelines.cli.dev import backfill_status, graphql, launch_backfill, served_asset_keys
+from convo_pipelines.cli.demo_fill import backfill_status, graphql, launch_backfill, served_asset_keys
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
 from convo_pipelines.lib.db import connect

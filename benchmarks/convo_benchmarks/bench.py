@@ -49,7 +49,8 @@ import psycopg
 import yaml
 from psycopg import sql
 
-from convo_benchmarks.app_workload import EXCLUSIVE_LOCK_MODES, AppWorkload, WorkloadReport, measure_baseline
+from convo_benchmarks.app_workload import AppWorkload, measure_baseline
+from convo_benchmarks.app_workload_report import EXCLUSIVE_LOCK_MODES, WorkloadReport
 from convo_benchmarks.bench_crews import bench_many_crews
 from convo_benchmarks.bench_dagster_steps import DagsterReportedTimes, dagster_reported_times
 from convo_benchmarks.bench_freshness import (
