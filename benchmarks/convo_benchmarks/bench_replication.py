@@ -37,7 +37,8 @@ from convo_pipelines.lib.migrations import migrate
 from convo_pipelines.lib.urls import psycopg_url, with_database
 
 if TYPE_CHECKING:
-    from convo_benchmarks.bench import DagsterRun, DagsterRunner, Scratch
+    from convo_benchmarks.bench_runs import DagsterRun, DagsterRunner
+    from convo_benchmarks.bench_scratch import Scratch
 
 LOGICAL = "logical"
 SUBSCRIBER_DATABASE = "convo_subscriber"

@@ -195,9 +195,10 @@ def partial_saver(json_path: str | None) -> Callable[[object], None] | None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from convo_benchmarks.bench import BenchError, run_links_bench, write_json
+    from convo_benchmarks.bench import run_links_bench, write_json
     from convo_benchmarks.bench_replication import ReplicationError
     from convo_benchmarks.bench_report import format_run
+    from convo_benchmarks.bench_runs import BenchError
     from convo_benchmarks.bench_server import ServerSettingError
 
     settings = Settings.from_env()
