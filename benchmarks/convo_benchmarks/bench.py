@@ -48,7 +48,7 @@ from psycopg import sql
 
 from convo_benchmarks.app_workload import AppWorkload, measure_baseline
 from convo_benchmarks.app_workload_report import EXCLUSIVE_LOCK_MODES, WorkloadReport
-from convo_benchmarks.bench_crews import bench_many_crews
+from convo_benchmarks.bench_crews import time_many_crews
 from convo_benchmarks.bench_freshness import (
     CHANGE_KINDS,
     FRESHNESS_APP_INTERVAL,
@@ -488,27 +488,13 @@ def run_links_bench(
             bench_freshness(bench, result, samples_per_kind=freshness_samples)
             return result
         if only_crews:
-            bench_many_crews(
-                bench.scratch,
-                bench.runner(HISTORIES_ASSETS),
-                days=bench.days,
-                ticks=bench.short_repeats,
-                record=result.record,
-                report=bench.report,
-            )
+            bench_many_crews(bench, result)
             return result
         bench_link_tables(bench, result, batches=batches, contenders=contenders, one_first_fill=one_first_fill)
         save(result)
         if history_rows:
             bench_histories(bench, result)
-            bench_many_crews(
-                bench.scratch,
-                bench.runner(HISTORIES_ASSETS),
-                days=bench.days,
-                ticks=bench.short_repeats,
-                record=result.record,
-                report=bench.report,
-            )
+            bench_many_crews(bench, result)
             save(result)
         with subscriber_server(scratch, report) if replication else nullcontext() as subscriber:
             if subscriber is not None:
@@ -550,6 +536,18 @@ def dagster_homes(root: Path) -> tuple[Path, Path]:
         home.mkdir()
         (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     return homes
+
+
+def bench_many_crews(bench: BenchContext, result: BenchReport) -> None:
+    """A discovery tick over many crews (bench_crews.py) on the bench's scratch tables and days."""
+    time_many_crews(
+        bench.scratch,
+        bench.runner(HISTORIES_ASSETS),
+        days=bench.days,
+        ticks=bench.short_repeats,
+        record=result.record,
+        report=bench.report,
+    )
 
 
 def seed_scratch(bench: BenchContext, result: BenchReport, *, conversations: int, history_rows: int, seed: int) -> None:

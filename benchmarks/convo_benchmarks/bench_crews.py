@@ -35,7 +35,7 @@ TICK_EVERY_NTH_CREW = 20
 TICK_MESSAGES_PER_SESSION = 4
 
 
-def bench_many_crews(
+def time_many_crews(
     scratch: Scratch,
     runner: DagsterRunner,
     *,
