@@ -45,10 +45,10 @@ test: install
 test-slow: install
 	$(BIN)/python -m pytest -m slow
 
-# The SQL folders sqlfluff lints (.sqlfluff): the product's, then the tooling's (the dev launcher's sql/cli, the
-# benchmarks' and seeders' convo_benchmarks/sql). sql/migrations is left out: a migration's checksum is its
+# The SQL folders sqlfluff lints (.sqlfluff): the product's, then the tooling's (the benchmarks' and seeders'
+# convo_benchmarks/sql). sql/migrations is left out: a migration's checksum is its
 # .up.sql text (lib/migrations.py), so a shipped one is never reformatted.
-SQL_DIRS := sql/links sql/histories sql/lib sql/cli benchmarks/convo_benchmarks/sql
+SQL_DIRS := sql/links sql/histories sql/lib benchmarks/convo_benchmarks/sql
 
 # One Python style and one SQL style, checked in CI: ruff's linter and formatter (pyproject.toml,
 # [tool.ruff]), then sqlfluff (.sqlfluff). `$(BIN)/ruff check --fix . && $(BIN)/ruff format .` applies

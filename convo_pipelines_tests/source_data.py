@@ -45,6 +45,10 @@ from convo_pipelines.lib.source_tables import SOURCE_TABLES as LINKED_SOURCE_TAB
 UTC = UTC
 # Every source table: those the link tables are computed from, plus the crews registry of the histories part.
 SOURCE_TABLES = (*LINKED_SOURCE_TABLES, "crews")
+# The source tables that carry created_at and updated_at (users has created_at only).
+SOURCE_TABLES_WITH_TIMESTAMPS = tuple(table for table in LINKED_SOURCE_TABLES if table != "users")
+# A moment after every generated row and before any cursor a test's sensor or daemon starts from.
+BASELINE = "2024-02-01 00:00:00+00"
 FIRST_DAY = datetime(2024, 1, 8, tzinfo=UTC)
 DAYS = 7  # 2024-01-08 .. 2024-01-14
 
@@ -436,3 +440,15 @@ def source_checksums(conn: psycopg.Connection, schema: str = "public") -> dict[s
         count, digest = conn.execute(statement).fetchone()
         sums[table] = f"{count}:{digest}"
     return sums
+
+
+def date_source_rows_at_baseline(conn: psycopg.Connection, schema: str) -> None:
+    """Every source row of `schema` created (at the latest) and last changed at BASELINE, so that the late-change
+    sensor sees only the changes a test makes afterwards."""
+    for table in SOURCE_TABLES_WITH_TIMESTAMPS:
+        conn.execute(
+            sql.SQL("update {} set created_at = least(created_at, %(t)s), updated_at = %(t)s").format(
+                sql.Identifier(schema, table)
+            ),
+            {"t": BASELINE},
+        )

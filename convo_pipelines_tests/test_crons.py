@@ -20,7 +20,7 @@ import pytest
 from dagster._utils.schedules import cron_string_iterator
 
 from convo_pipelines.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
-from convo_pipelines.lib.db import ConfigError
+from convo_pipelines.lib.errors import ConfigError
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines_tests.cron_loads import Case, describe_in_subprocesses
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without

@@ -32,7 +32,6 @@ import psutil
 import psycopg
 import pytest
 import yaml
-from psycopg import sql
 
 from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
@@ -43,7 +42,9 @@ from convo_pipelines.defs.partitions import (
     partition_range_tags,
 )
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE, connect, dagster_storage_url
+from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE
+from convo_pipelines.lib.urls import dagster_storage_url
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
@@ -61,6 +62,7 @@ from convo_pipelines_tests.histories_data import (
 from convo_pipelines_tests.source_data import (
     SourceData,
     build_source_data,
+    date_source_rows_at_baseline,
     expected_client_links,
     expected_people_links,
     link_pairs,
@@ -77,17 +79,6 @@ DISCOVERY_SCHEDULE = "conversation_discovery_schedule"
 LATE_CHANGES_SENSOR = "link_tables_late_changes_sensor"
 # Everything arranged before the daemons start is dated here, long before any cursor: only the
 # changes the test makes afterwards are late changes.
-BASELINE = "2024-02-01 00:00:00+00"
-SOURCE_TABLES_WITH_TIMESTAMPS = (
-    "clients",
-    "people",
-    "contact_methods",
-    "front_conversations",
-    "front_messages",
-    "front_message_recipients",
-    "projects",
-    "conversations",
-)
 CREW, HISTORIES_TABLE, CLIENT = "daemon_crew", "daemon_histories", "acme"
 # Code server start, a one-minute cron or sensor interval, a run process loading the code: generous
 # on a busy 2-core machine, and only a failing test waits that long.
@@ -155,7 +146,7 @@ def deployment(name: str, database_url: str, server_url: str, tmp_path: Path) ->
         db = stack.enter_context(connect(database_url, autocommit=True))
         source = build_source_data(db, SCHEMA)
         scenario = arrange_crew(db)
-        date_everything_at_baseline(db)
+        date_source_rows_at_baseline(db, SCHEMA)
         fill_run_id = fill_front_links(database_url, instance)
         log = tmp_path / f"{name}_daemon.log"
         yield Deployment(name, database_url, home, storage_url, instance, db, source, scenario, fill_run_id, log)
@@ -166,16 +157,6 @@ def arrange_crew(db: psycopg.Connection) -> Scenario:
     create_histories_table(db, HistoriesTableSpec(HISTORIES_TABLE, session_id_type="text"))
     create_crew(db, CREW, CLIENT, HISTORIES_TABLE)
     return Scenario(good={CREW: HISTORIES_TABLE}, clients={CREW: CLIENT})
-
-
-def date_everything_at_baseline(db: psycopg.Connection) -> None:
-    for table in SOURCE_TABLES_WITH_TIMESTAMPS:
-        db.execute(
-            sql.SQL("update {} set created_at = least(created_at, %(t)s), updated_at = %(t)s").format(
-                sql.Identifier(SCHEMA, table)
-            ),
-            {"t": BASELINE},
-        )
 
 
 def fill_front_links(database_url: str, instance: dg.DagsterInstance) -> str:

@@ -1,7 +1,9 @@
 """A Dagster user's habits in the repository's root, with nothing set but where the demo's data goes:
-`dagster definitions validate`, `dagster asset materialize`, `dagster dev` and `dg dev` run on the embedded
-demo (its server started, and stopped when the command ends); with DATABASE_URL set, nothing touches the
-embedded server; a wrong setting stops a command with one line, never a trace or a password."""
+`dagster asset materialize`, `dagster dev` and `dg dev` run on the embedded demo (its server started, and
+stopped when the command ends); with DATABASE_URL set, nothing touches the embedded server; a wrong setting
+stops a command with one line, never a trace or a password. Loading the definitions needs no database:
+`dagster definitions validate`, `dg check defs` and `dg list defs` pass on a bare clone (`pip install -e
+'.[dev]'` alone, without the benchmarks' distribution) with nothing set, or with a DATABASE_URL no server answers."""
 
 from __future__ import annotations
 
@@ -15,10 +17,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from convo_pipelines.cli.database import embedded_is_running, stop_embedded_postgres
-from convo_pipelines.cli.dev import graphql, served_asset_keys
-from convo_pipelines.lib.db import EMBEDDED_APP_DATABASE, drop_database, psycopg_url, start_embedded_postgres
-from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
+from convo_pipelines.cli.demo_fill import graphql, served_asset_keys
+from convo_pipelines.lib.embedded_server import (
+    EMBEDDED_APP_DATABASE,
+    drop_database,
+    embedded_is_running,
+    start_embedded_postgres,
+    stop_embedded_postgres,
+)
+from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines_tests.helpers import PROJECT_VARIABLES, BareClone, environment_without
 from convo_pipelines_tests.test_docs_commands import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +44,24 @@ SCHEDULE_TICKS = """query ($since: Float) { workspaceOrError { ... on Workspace 
 # after it is queued: a tick this close to now may still put a run in flight.
 TICK_LAG_SECONDS = 30
 TICK_LEAD_SECONDS = 20
+MATERIALIZE = [
+    "dagster",
+    "asset",
+    "materialize",
+    "-m",
+    "convo_pipelines.definitions",
+    "--select",
+    "project_conversations",
+]
+# No server listens on port 1; the password must never be printed.
+UNREACHABLE_DATABASE_URL = "postgresql://app:s3cr%40t-pw@127.0.0.1:1/app"
+# How each command that only loads the definitions runs under `python -S` (BareClone): dg has no __main__ module.
+DG = "import sys; from dagster_dg_cli.cli import main; sys.argv[0] = 'dg'; main()"
+DEFINITIONS_COMMANDS = {
+    "dagster definitions validate": ["-m", "dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"],
+    "dg check defs": ["-c", DG, "check", "defs"],
+    "dg list defs": ["-c", DG, "list", "defs"],
+}
 
 
 def shell_in_root(convo_home: Path, **overrides: str) -> dict[str, str]:
@@ -65,18 +91,14 @@ def test_dagster_commands_in_the_root_run_on_the_embedded_demo(tmp_path: Path) -
     validated = run_in_root(["dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"], environ)
     assert validated.returncode == 0, validated.stderr[-3000:]
     assert_no_trace(validated)
-    assert "first start: seeding a demo" in validated.stderr
-    # The server this command started is stopped when it ends.
-    assert not embedded_is_running(convo_home)
+    assert not convo_home.exists(), "validating the definitions started the embedded server"
 
-    materialized = run_in_root(
-        ["dagster", "asset", "materialize", "-m", "convo_pipelines.definitions", "--select", "project_conversations"],
-        environ,
-    )
+    materialized = run_in_root(MATERIALIZE, environ)
     assert materialized.returncode == 0, materialized.stderr[-3000:]
     assert_no_trace(materialized)
-    assert "first start" not in materialized.stderr, "the demo was seeded twice"
+    assert "first start: seeding a demo" in materialized.stderr
     assert "RUN_SUCCESS" in materialized.stderr
+    # The server this command started is stopped when it ends.
     assert not embedded_is_running(convo_home)
 
     # The run wrote the demo's table, and Dagster recorded it in the embedded server's storage database.
@@ -104,34 +126,80 @@ def test_with_database_url_set_nothing_touches_the_embedded_server(
         validated = run_in_root(["dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"], environ)
         assert validated.returncode == 0, validated.stderr[-3000:]
         assert_no_trace(validated)
+        assert storage_database(server_url) is None, "validating the definitions connected to Dagster's storage"
+        # A command that is not a validation finds Dagster's storage where `convo-pipelines dev` puts it: database
+        # convo_dagster on the same server.
+        listed = run_in_root(["dg", "list", "defs"], environ)
+        assert listed.returncode == 0, listed.stderr[-3000:]
+        assert_no_trace(listed)
         assert not convo_home.exists(), "a command with DATABASE_URL set created the embedded server's folder"
-        # Dagster's storage went where `convo-pipelines dev` puts it: database convo_dagster on the same server.
-        with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
-            created = conn.execute("select 1 from pg_database where datname = 'convo_dagster'").fetchone()
-        assert created is not None
+        assert storage_database(server_url) == "convo_dagster"
     finally:
         drop_database(server_url, "convo_dagster")
+
+
+def storage_database(server_url: str) -> str | None:
+    with psycopg.connect(psycopg_url(server_url), autocommit=True) as conn:
+        found = conn.execute("select datname from pg_database where datname = 'convo_dagster'").fetchone()
+    return found[0] if found else None
 
 
 @pytest.mark.parametrize(
     ("variable", "value", "named"),
     [
         ("DAGSTER_STORAGE_URL", "mysql://dagster:s3cr%40t-pw@db.example/dagster", "DAGSTER_STORAGE_URL="),
-        ("DATABASE_URL", "postgresql://app:s3cr%40t-pw@127.0.0.1:1/app", "cannot be used for Dagster's storage"),
+        ("DATABASE_URL", UNREACHABLE_DATABASE_URL, "cannot be used for Dagster's storage"),
     ],
 )
 def test_a_wrong_setting_stops_a_dagster_command_with_one_line(
     tmp_path: Path, variable: str, value: str, named: str
 ) -> None:
-    result = run_in_root(
-        ["dagster", "definitions", "validate", "-m", "convo_pipelines.definitions"],
-        shell_in_root(tmp_path / "convo", **{variable: value}),
-    )
+    result = run_in_root(MATERIALIZE, shell_in_root(tmp_path / "convo", **{variable: value}))
+    assert_stopped_with_one_line(result, named)
+
+
+def assert_stopped_with_one_line(result: subprocess.CompletedProcess[str], named: str) -> None:
     assert result.returncode != 0
     assert_no_trace(result)
     ours = [line for line in result.stderr.splitlines() if line.startswith("convo_pipelines:")]
-    assert len(ours) == 1 and named in ours[0], result.stderr
+    assert len(ours) == 1 and named in ours[0], result.stderr[-3000:]
     assert "s3cr" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", DEFINITIONS_COMMANDS, ids=list(DEFINITIONS_COMMANDS))
+@pytest.mark.parametrize(
+    "overrides", [{}, {"DATABASE_URL": UNREACHABLE_DATABASE_URL}], ids=["nothing set", "unreachable DATABASE_URL"]
+)
+def test_the_definitions_load_on_a_bare_clone_with_no_database(
+    bare_clone: BareClone, tmp_path: Path, command: str, overrides: dict[str, str]
+) -> None:
+    convo_home = tmp_path / "convo"
+    result = bare_clone.run(DEFINITIONS_COMMANDS[command], convo_home, **overrides)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_no_trace(result)
+    assert not convo_home.exists(), f"{command} started the embedded server"
+    assert "s3cr" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["-m", "dagster", "dev", "-p", "0"], ["-m", *MATERIALIZE]],
+    ids=["dagster dev", "dagster asset materialize"],
+)
+def test_on_a_bare_clone_running_the_demo_says_what_to_run(
+    bare_clone: BareClone, tmp_path: Path, arguments: list[str]
+) -> None:
+    convo_home = tmp_path / "convo"
+    result = bare_clone.run(arguments, convo_home)
+    assert_stopped_with_one_line(result, "run `make dev`, or `pip install -e ./benchmarks`")
+    assert not convo_home.exists()
+
+
+def test_on_a_bare_clone_a_database_out_of_reach_stops_a_run_with_one_line(
+    bare_clone: BareClone, tmp_path: Path
+) -> None:
+    result = bare_clone.run(["-m", *MATERIALIZE], tmp_path / "convo", DATABASE_URL=UNREACHABLE_DATABASE_URL)
+    assert_stopped_with_one_line(result, "cannot be used for Dagster's storage")
 
 
 def schedule_ticks_near_now(webserver: str) -> list[float]:

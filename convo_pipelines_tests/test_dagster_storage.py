@@ -6,6 +6,8 @@
 - Disposing the instance closes the kept connections.
 - Its tables go to the schema its URL names (how the bench keeps its runs beside its scratch tables).
 - A range run's per-partition materializations are recorded in one insert, unless DAGSTER_EVENT_BATCH_SIZE is 0.
+- A storage out of reach (or none chosen, under a validation) lets the instance be made; its first use stops the
+  process with one line.
 """
 
 import gc
@@ -18,7 +20,8 @@ import psycopg
 import pytest
 
 from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
-from convo_pipelines.lib.db import ConfigError, dagster_storage_url, psycopg_url
+from convo_pipelines.lib.errors import ConfigError
+from convo_pipelines.lib.urls import dagster_storage_url, psycopg_url
 from convo_pipelines_tests.helpers import fresh_database, sessions_started, wait_until
 
 STOCK_STORAGE_YAML = (
@@ -219,3 +222,36 @@ def test_the_instance_keeps_a_week_of_sensor_ticks_that_requested_runs(storage_d
         "success": 7,
         "failure": 30,
     }
+
+
+def test_a_storage_out_of_reach_stops_the_instance_at_its_first_use_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no server behind DATABASE_URL, the project's instance is still made (definitions load with it), and the
+    first thing that needs its storage stops the process with one line naming it, never the password."""
+    monkeypatch.delenv("DAGSTER_STORAGE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cr%40t-pw@127.0.0.1:1/app")
+    with (
+        instance_from(tmp_path / "home", PROJECT_DAGSTER_YAML.read_text()) as instance,
+        pytest.raises(SystemExit) as stopped,
+    ):
+        instance.get_runs()
+    line = str(stopped.value)
+    assert line.splitlines() == [line]
+    assert line.startswith("convo_pipelines: Dagster's storage ") and "cannot be used for Dagster's storage" in line
+    assert "s3cr" not in line
+
+
+def test_a_validation_chooses_no_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `dagster definitions validate` or `dg check defs` (DAGSTER_IS_DEFS_VALIDATION_CLI), the project's
+    instance chooses no storage: it connects nowhere, a code location's load finds no stored state, and a use of
+    its storage (which a validation never makes) would stop the process saying so."""
+    monkeypatch.delenv("DAGSTER_STORAGE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cr%40t-pw@127.0.0.1:1/app")
+    monkeypatch.setenv("DAGSTER_IS_DEFS_VALIDATION_CLI", "1")
+    with (
+        instance_from(tmp_path / "home", PROJECT_DAGSTER_YAML.read_text()) as instance,
+        pytest.raises(SystemExit, match=r"^convo_pipelines: Dagster's storage is not chosen while definitions are"),
+    ):
+        assert instance.run_storage.get_cursor_values({"any"}) == {}
+        instance.get_runs()

@@ -23,7 +23,7 @@ from psycopg import sql
 from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.links.assets import project_conversations
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import connect, psycopg_url
+from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.migration_messages import database_description, not_shipped_message, pending_message
 from convo_pipelines.lib.migrations import (
     MIGRATION_LOCK_KEY,
@@ -33,6 +33,7 @@ from convo_pipelines.lib.migrations import (
     ensure_schema_current,
     rollback_last,
 )
+from convo_pipelines.lib.urls import psycopg_url
 from convo_pipelines_tests.helpers import (
     CLI,
     PROJECT_VARIABLES,

@@ -1,9 +1,8 @@
 """The package's layering, read from the source with ast (nothing is imported):
 
 - lib/ (database access, SQL files, migrations, settings) knows no Dagster definition and no command;
-- instance/ (the Dagster instance's storage, which dagster.yaml names) knows no definition, and of the
-  command line (cli/) only cli/dagster_storage.py, which decides where the storage is when dagster.yaml
-  names no URL;
+- instance/ (the Dagster instance's storage, which dagster.yaml names, and where it is) knows no definition
+  and no command: platform code (lib/, instance/) imports nothing of the command line (cli/);
 - defs/ (assets, checks, jobs, schedules, sensors) imports nothing of the command line;
 - the two domains, defs/links/ and defs/histories/, do not import each other;
 - nothing in the package imports the benchmarks (benchmarks/, the package convo_benchmarks): they use the
@@ -65,7 +64,7 @@ def test_the_layers_exist():
     ("folder", "forbidden"),
     [
         ("lib", ("convo_pipelines.defs", "convo_pipelines.cli", "convo_pipelines.definitions", "dagster")),
-        ("instance", ("convo_pipelines.defs", "convo_pipelines.definitions")),
+        ("instance", ("convo_pipelines.defs", "convo_pipelines.cli", "convo_pipelines.definitions")),
         ("defs", ("convo_pipelines.cli",)),
         ("defs/links", ("convo_pipelines.defs.histories",)),
         ("defs/histories", ("convo_pipelines.defs.links",)),
@@ -101,14 +100,43 @@ def test_the_code_location_imports_no_command():
     assert [m for m in imported_modules(PACKAGE / "definitions.py") if m.startswith("convo_pipelines.cli")] == []
 
 
-def test_the_instance_reaches_one_command_module_only():
-    reached = [
-        module
-        for path in modules_under("instance")
-        for module in imported_modules(path)
-        if module.startswith("convo_pipelines.cli")
-    ]
-    assert set(reached) <= {
-        "convo_pipelines.cli.dagster_storage",
-        "convo_pipelines.cli.dagster_storage.instance_environment",
+BENCHMARKS = PACKAGE.parent / "benchmarks" / "convo_benchmarks"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of the package and of the benchmarks, with the modules of both it imports (those under
+    TYPE_CHECKING too: a circle of annotations is a circle a reader follows all the same)."""
+    paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    paths |= {f"convo_benchmarks.{path.stem}": path for path in BENCHMARKS.glob("*.py") if path.stem != "__init__"}
+    return {
+        name: {module for module in imported_modules(path) if module in paths} - {name} for name, path in paths.items()
     }
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of `graph`: each as the modules along it, first and last the same."""
+    found: list[list[str]] = []
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for imported in sorted(graph[module]):
+            if state.get(imported) == "open":
+                found.append([*path[path.index(imported) :], imported])
+            elif imported not in state:
+                visit(imported, [*path, imported])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    return found
+
+
+def test_no_module_of_the_package_or_the_benchmarks_sits_in_an_import_circle():
+    assert circles(import_graph()) == []
+
+
+def test_the_circle_rule_sees_a_circle():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert circles({"a": {"b"}, "b": set()}) == []

@@ -17,14 +17,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_benchmarks.app_workload import (
-    APP_APPLICATION_NAME,
-    EXCLUSIVE_LOCK_MODES,
-    READS,
-    WRITE_BLOCKING_LOCK_MODES,
-    AppWorkload,
-    WorkloadReport,
-)
+from convo_benchmarks.app_workload import AppWorkload
+from convo_benchmarks.app_workload_recording import APP_APPLICATION_NAME
+from convo_benchmarks.app_workload_report import EXCLUSIVE_LOCK_MODES, WRITE_BLOCKING_LOCK_MODES, WorkloadReport
+from convo_benchmarks.app_workload_threads import READS
 from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks

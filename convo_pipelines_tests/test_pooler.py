@@ -1,4 +1,4 @@
-"""Runs through pgbouncer, as hosted PostgreSQL's pooled URLs serve them (issue 25).
+"""Runs through pgbouncer, as hosted PostgreSQL's pooled URLs serve them.
 
 Through Debian's pgbouncer 1.18 in pool_mode = transaction, two overlapping backfills of the Front link
 tables hung until killed: a session advisory lock stayed on the pooled server connection that took it

@@ -1,5 +1,5 @@
-"""The pipeline's writes reach the application's logical-replication consumers as row changes they can apply
-(issue 25): a real zero-cache (Rocicorp Zero 1.9, as the app runs it) and a native PostgreSQL subscriber to
+"""The pipeline's writes reach the application's logical-replication consumers as row changes they can apply:
+a real zero-cache (Rocicorp Zero 1.9, as the app runs it) and a native PostgreSQL subscriber to
 each kind of publication a DBA may have, through a first fill, a re-run, a late change, the nightly
 reconcile and a migration rolled back and applied again.
 

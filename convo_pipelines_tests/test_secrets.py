@@ -24,9 +24,9 @@ from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import make_url
 
 from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
-from convo_pipelines.lib.db import (
-    ConfigError,
-    connect,
+from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.errors import ConfigError
+from convo_pipelines.lib.urls import (
     dagster_storage_url,
     holds_password,
     psycopg_url,
@@ -214,7 +214,7 @@ def assert_one_error_line(completed: subprocess.CompletedProcess, variable: str)
     assert completed.returncode != 0, output
     naming = [line for line in output.splitlines() if f"{variable}={SETTINGS_GARBAGE!r}" in line]
     assert len(naming) == 1, output
-    assert naming[0].startswith("convo_pipelines.lib.db.ConfigError: ")
+    assert naming[0].startswith("convo_pipelines.lib.errors.ConfigError: ")
     assert "Traceback" not in output and "Stack Trace" not in output and 'File "' not in output, output
 
 

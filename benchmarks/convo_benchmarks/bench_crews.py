@@ -14,12 +14,14 @@ import time
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.lib.db import connect
 
 if TYPE_CHECKING:
-    from convo_benchmarks.bench import BenchContext, BenchReport, DagsterRun, Scratch
+    from collections.abc import Callable
+
+    from convo_benchmarks.bench_runs import DagsterRun, DagsterRunner
+    from convo_benchmarks.bench_scratch import Scratch
 
 MANY_CREWS = 1000
 CREW_PREFIX = "bench_crew_"
@@ -33,44 +35,46 @@ TICK_EVERY_NTH_CREW = 20
 TICK_MESSAGES_PER_SESSION = 4
 
 
-def bench_many_crews(bench: BenchContext, result: BenchReport, *, crews: int = MANY_CREWS) -> None:
-    """Seed `crews` crews, discover today fully once, then time `short_repeats` discovery ticks that find new sessions."""
-    scratch, report = bench.scratch, bench.report
+def time_many_crews(
+    scratch: Scratch,
+    runner: DagsterRunner,
+    *,
+    days: int,
+    ticks: int,
+    record: Callable[..., None],
+    report: Callable[[str], None],
+    crews: int = MANY_CREWS,
+) -> None:
+    """Seed `crews` crews over `days` days, discover today fully once through `runner` (the histories' assets), then
+    time `ticks` discovery ticks that find new sessions; each figure goes to `record` (BenchReport.record)."""
     report(f"histories: seeding {crews:,} crews")
     started = time.perf_counter()
-    seed_many_crews(scratch, crews=crews, days=bench.days)
-    result.record(
-        "seed_many_crews", f"seed {crews:,} crews (tables, rows, crews rows)", "s", time.perf_counter() - started
-    )
+    seed_many_crews(scratch, crews=crews, days=days)
+    record("seed_many_crews", f"seed {crews:,} crews (tables, rows, crews rows)", "s", time.perf_counter() - started)
     try:
-        runner = bench.runner(HISTORIES_ASSETS)
         today = datetime.now(UTC).date()
         report(f"histories: full discovery of today over {crews:,} crews")
         full = runner.materialize_partition(today)
-        result.record(
+        record(
             "discovery_full_1000_crews_sql",
             f"full discovery of today, {crews:,} crews: SQL",
             "s",
             full.sql_seconds,
             note=crews_note(full),
         )
-        for attempt in range(bench.short_repeats):
-            report(f"histories: discovery tick over {crews:,} crews ({attempt + 1}/{bench.short_repeats})")
+        for attempt in range(ticks):
+            report(f"histories: discovery tick over {crews:,} crews ({attempt + 1}/{ticks})")
             # The sessions' own day: after midnight a tick of the day the full discovery read would find none.
             sessions, day = add_tick_sessions(scratch)
             tick = runner.materialize_partition(day, run_config=discovery_tick_run_config())
             label = f"discovery tick, {crews:,} crews, {sessions} with a new session"
-            result.record(
-                "discovery_tick_1000_crews_sql", f"{label}: SQL", "s", tick.sql_seconds, note=crews_note(tick)
-            )
-            result.record("discovery_tick_1000_crews_steps", f"{label}: the asset steps", "s", tick.step_seconds)
-            result.record(
-                "discovery_tick_1000_crews_checks_sql", f"{label}: the checks' SQL", "s", tick.checks_sql_seconds
-            )
-            result.record(
+            record("discovery_tick_1000_crews_sql", f"{label}: SQL", "s", tick.sql_seconds, note=crews_note(tick))
+            record("discovery_tick_1000_crews_steps", f"{label}: the asset steps", "s", tick.step_seconds)
+            record("discovery_tick_1000_crews_checks_sql", f"{label}: the checks' SQL", "s", tick.checks_sql_seconds)
+            record(
                 "discovery_tick_1000_crews_peak_rss", f"{label}: peak RSS of the run process", "MB", tick.peak_rss_mb
             )
-            result.record(
+            record(
                 "discovery_tick_1000_crews_sessions_found",
                 f"{label}: sessions found",
                 "sessions",

@@ -30,13 +30,15 @@ from psycopg import sql
 
 from convo_benchmarks.bench_server import embedded_server_settings
 from convo_benchmarks.sqlfiles import read_sql
-from convo_pipelines.cli.database import embedded_pgdata
-from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, ensure_database, psycopg_url, with_database
+from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.embedded_server import EMBEDDED_POSTGRES_VERSION, embedded_pgdata, ensure_database
 from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.migrations import migrate
+from convo_pipelines.lib.urls import psycopg_url, with_database
 
 if TYPE_CHECKING:
-    from convo_benchmarks.bench import DagsterRun, DagsterRunner, Scratch
+    from convo_benchmarks.bench_runs import DagsterRun, DagsterRunner
+    from convo_benchmarks.bench_scratch import Scratch
 
 LOGICAL = "logical"
 SUBSCRIBER_DATABASE = "convo_subscriber"

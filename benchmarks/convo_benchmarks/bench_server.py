@@ -21,8 +21,8 @@ import psycopg
 from psycopg import sql
 
 from convo_benchmarks.sqlfiles import read_sql
-from convo_pipelines.cli.database import embedded_server
-from convo_pipelines.lib.db import connect, embedded_pgdata
+from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.embedded_server import embedded_pgdata, embedded_server
 from convo_pipelines.lib.errors import first_line
 
 SETTING_NAME = re.compile(r"[a-z][a-z0-9_.]*")

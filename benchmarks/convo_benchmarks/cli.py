@@ -17,8 +17,9 @@ from pathlib import Path
 from convo_benchmarks.bench_server import server_setting
 from convo_pipelines.cli.database import app_database
 from convo_pipelines.cli.main import PROG, CliError, not_negative, positive, say
-from convo_pipelines.lib.db import connect, redact_url
+from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.settings import Settings
+from convo_pipelines.lib.urls import redact_url
 
 
 def add_seed_demo(commands: argparse._SubParsersAction) -> None:
@@ -194,9 +195,10 @@ def partial_saver(json_path: str | None) -> Callable[[object], None] | None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from convo_benchmarks.bench import BenchError, run_links_bench, write_json
+    from convo_benchmarks.bench import run_links_bench, write_json
     from convo_benchmarks.bench_replication import ReplicationError
     from convo_benchmarks.bench_report import format_run
+    from convo_benchmarks.bench_runs import BenchError
     from convo_benchmarks.bench_server import ServerSettingError
 
     settings = Settings.from_env()

@@ -20,12 +20,13 @@ from importlib.metadata import entry_points
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.cli.demo import DemoSize
 from convo_pipelines.defs.histories.tables import ANALYTICS_TABLES
 from convo_pipelines.defs.links.tables import LINK_TABLES
-from convo_pipelines.lib.db import ConfigError, connect, count_rows, holds_password, redact_url, scrub_secrets
-from convo_pipelines.lib.errors import first_line
+from convo_pipelines.lib.db import connect, count_rows
+from convo_pipelines.lib.embedded_demo import DemoSize
+from convo_pipelines.lib.errors import ConfigError, first_line
 from convo_pipelines.lib.settings import Settings
+from convo_pipelines.lib.urls import holds_password, redact_url, scrub_secrets
 
 PROG = "convo-pipelines"
 # Where other distributions register the commands they add (see the module's docstring).

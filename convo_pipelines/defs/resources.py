@@ -11,38 +11,29 @@ import dagster as dg
 import psycopg
 from pydantic import Field, PrivateAttr
 
-from convo_pipelines.lib.db import (
-    EMBEDDED_APP_DATABASE,
-    connect,
-    set_pipeline_transaction_settings,
-    start_embedded_postgres,
-)
-from convo_pipelines.lib.errors import first_line
+from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.embedded_server import EMBEDDED_APP_DATABASE, start_embedded_postgres
 from convo_pipelines.lib.kept_connections import KeptConnections
 from convo_pipelines.lib.migrations import MigrationError, ensure_schema_current_once
-from convo_pipelines.lib.retries import (
-    database_location,
-    is_transient_database_error,
-    location_or_placeholder,
-    permanent_failure_line,
-    transient_failure_summary,
-)
+from convo_pipelines.lib.retries import STEP_RETRIES, STEP_RETRY_DELAY_SECONDS, location_or_placeholder, step_failure
 from convo_pipelines.lib.session import Session
 from convo_pipelines.lib.settings import Settings
+from convo_pipelines.lib.transactions import set_pipeline_transaction_settings
+from convo_pipelines.lib.urls import database_location
 
 # The Dagster concurrency pool of every asset that writes to the application database: its limit
 # (dagster.yaml's concurrency.pools.default_limit, or `dagster instance concurrency set app_database N`)
 # bounds how many of them run at once across all runs, whatever the run queue admits.
 APP_DATABASE_POOL = "app_database"
 
-# The retry policy of every asset and check that works in the application database. session() lets
-# it retry transient database errors only (below); anything else fails the step at once. The pauses
-# are about 3, 9 and 21 seconds, jittered so that runs which lost the server together do not all
-# come back in the same second: enough to ride out a restart, a failover of a few seconds or a
-# dropped connection. Every asset is idempotent, so a retried step ends exactly where an
-# uninterrupted one would.
+# The retry policy of every asset and check that works in the application database (lib/retries.py holds the
+# rules: how often, how long between attempts). session() lets it retry transient database errors only (below);
+# anything else fails the step at once.
 TRANSIENT_ERRORS_RETRY = dg.RetryPolicy(
-    max_retries=3, delay=3, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    max_retries=STEP_RETRIES,
+    delay=STEP_RETRY_DELAY_SECONDS,
+    backoff=dg.Backoff.EXPONENTIAL,
+    jitter=dg.Jitter.PLUS_MINUS,
 )
 
 
@@ -223,14 +214,11 @@ def only_transient_errors_retried(location: Callable[[], str]) -> Iterator[Reach
             exc.allow_retries = False
             raise
         attempt, allowed = attempts
-        where = location_or_placeholder(location)
-        if not is_transient_database_error(exc):
-            raise dg.Failure(description=permanent_failure_line(exc, where), allow_retries=False) from exc
-        what = transient_failure_summary(exc, connected=reached.connected, where=where)
-        if attempt < allowed:
-            raise DatabaseUnavailable(f"{what} (attempt {attempt} of {allowed}, retrying): {first_line(exc)}") from exc
-        raise dg.Failure(
-            description=f"{what} after {attempt} attempt{'s' if attempt > 1 else ''}: {first_line(exc)}",
-            metadata={"database": where, "attempts": attempt, "sqlstate": exc.sqlstate or "none"},
-            allow_retries=False,
-        ) from None
+        failure = step_failure(
+            exc, attempt=attempt, allowed=allowed, connected=reached.connected, where=location_or_placeholder(location)
+        )
+        if failure.retried:
+            raise DatabaseUnavailable(failure.line) from exc
+        raise dg.Failure(description=failure.line, metadata=failure.metadata or None, allow_retries=False) from (
+            exc if failure.permanent else None
+        )

@@ -38,6 +38,9 @@ from dagster_postgres import (
 )
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
+from convo_pipelines.instance.storage_location import instance_environment
+from convo_pipelines.lib.errors import ConfigError
+
 POOL_MODES = ("session", "transaction")
 EVENT_BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
 # Partition materializations per insert: a year's range in four statements, each of bounded size.
@@ -131,6 +134,39 @@ class KeepingScheduleStorage(KeepsConnections, PostgresScheduleStorage):
     """Schedules and sensors' state, one connection kept."""
 
 
+class OutOfReach:
+    """Mixed into a dagster-postgres storage part that stands for a storage this process did not reach: making it
+    connects nowhere, and its first use stops the command with the one line `why` (see url_or_why_not)."""
+
+    def __init__(self, why: str) -> None:  # dagster-postgres' own __init__ would connect: not called
+        self._why = why
+        self._inst_data = None
+        self._instance_weakref = None  # what DagsterInstance sets when it registers itself
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for what the part's own set-up would have made (its engine, its URL): its first use.
+        raise SystemExit(f"convo_pipelines: {self._why}")
+
+    def dispose(self) -> None:
+        """Nothing was opened."""
+
+
+class RunStorageOutOfReach(OutOfReach, PostgresRunStorage):
+    """Runs, not reached."""
+
+    def get_cursor_values(self, keys: set[str]) -> dict[str, str]:
+        # Where a code location's load looks for the state of state-backed definitions: the project has none.
+        return {}
+
+
+class EventLogStorageOutOfReach(OutOfReach, PostgresEventLogStorage):
+    """Events, not reached."""
+
+
+class ScheduleStorageOutOfReach(OutOfReach, PostgresScheduleStorage):
+    """Schedules and sensors' state, not reached."""
+
+
 class PooledPostgresStorage(DagsterPostgresStorage):
     """dagster-postgres' storage whose parts keep their connections (see the module's docstring).
 
@@ -138,7 +174,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
                    config: <what storage: postgres: takes, plus pool_size, max_overflow, pool_recycle, pool_mode>}}
 
     A config without `postgres_url` or `postgres_db` (the project's dagster.yaml) takes the URL from the
-    environment as `convo-pipelines dev` does (url_from_environment).
+    environment as `convo-pipelines dev` does (url_or_why_not); when it finds none, the storage is `out_of_reach`.
     """
 
     def __init__(
@@ -169,6 +205,20 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         super(DagsterPostgresStorage, self).__init__()  # DagsterStorage's own set-up
 
     @classmethod
+    def out_of_reach(cls, why: str, inst_data: Any = None) -> "PooledPostgresStorage":
+        """A storage that connects nowhere, for a process that found none: it loads definitions as any other does,
+        and its first use of runs, events or schedules stops it with the one line `why`."""
+        storage = cls.__new__(cls)
+        storage.postgres_url = ""
+        storage.should_autocreate_tables = False
+        storage._inst_data = inst_data
+        storage._run_storage = RunStorageOutOfReach(why)
+        storage._event_log_storage = EventLogStorageOutOfReach(why)
+        storage._schedule_storage = ScheduleStorageOutOfReach(why)
+        super(DagsterPostgresStorage, storage).__init__()
+        return storage
+
+    @classmethod
     def config_type(cls) -> dict[str, Any]:
         return {
             **DagsterPostgresStorage.config_type(),
@@ -182,7 +232,10 @@ class PooledPostgresStorage(DagsterPostgresStorage):
     def from_config_value(cls, inst_data: Any, config_value: Any) -> "PooledPostgresStorage":
         pool = PoolSettings.from_config(config_value)
         if not (config_value.get("postgres_url") or config_value.get("postgres_db")):
-            config_value = {**config_value, "postgres_url": url_from_environment()}
+            url, why_not = url_or_why_not()
+            if url is None:
+                return cls.out_of_reach(why_not, inst_data)
+            config_value = {**config_value, "postgres_url": url}
         return cls(
             pg_url_from_config(config_value),
             config_value.get("should_autocreate_tables", True),
@@ -192,20 +245,40 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         )
 
 
+# Set by `dagster definitions validate` and `dg check defs` (Dagster's documented sign of a process that only
+# validates definitions): such a process never uses the storage, so it chooses none and connects nowhere.
+VALIDATION_VARIABLE = "DAGSTER_IS_DEFS_VALIDATION_CLI"
+
+
+def url_or_why_not() -> tuple[str, None] | tuple[None, str]:
+    """Where the storage is (url_from_environment), or why this process has none: it only validates definitions,
+    or the storage cannot be reached or chosen (the one line naming the setting or what to run).
+
+    Loading the definitions needs no database, so a process that cannot reach one still loads them (`dg list defs`,
+    a code server) and stops with that line at its first use of the storage. `dagster dev` and `dg dev` stop at
+    once: the processes they start must share one choice, made before they start."""
+    if os.environ.get(VALIDATION_VARIABLE):
+        return None, "Dagster's storage is not chosen while definitions are validated"
+    try:
+        return url_from_environment(), None
+    except ConfigError as exc:
+        if starts_dagster_processes():
+            raise SystemExit(f"convo_pipelines: {exc}") from None
+        return None, str(exc)
+
+
+def starts_dagster_processes() -> bool:
+    """Whether this process is `dagster dev` or `dg dev` (both set DAGSTER_IS_DEV_CLI, as every `dg` command does)."""
+    return os.environ.get("DAGSTER_IS_DEV_CLI") == "1" and sys.argv[1:2] == ["dev"]
+
+
 def url_from_environment() -> str:
     """DAGSTER_STORAGE_URL; unset, the database beside DATABASE_URL; neither set, the embedded demo's.
 
     What it chose goes into this process's environment (only the variables that were unset), so the
     processes it starts next (`dagster dev`'s webserver, daemon, code servers and runs) use the same
-    databases without deciding again. A wrong setting stops the command with one line naming it."""
-    # Imported here: the command line's checks and the embedded demo matter only when dagster.yaml names no URL.
-    from convo_pipelines.cli.dagster_storage import instance_environment
-    from convo_pipelines.lib.db import ConfigError
-
-    try:
-        chosen = instance_environment(os.environ, say=_tell)
-    except ConfigError as exc:
-        raise SystemExit(f"convo_pipelines: {exc}") from None
+    databases without deciding again. A wrong setting or a database out of reach raises ConfigError naming it."""
+    chosen = instance_environment(os.environ, say=_tell)
     for name, value in chosen.items():
         os.environ.setdefault(name, value)
     return chosen["DAGSTER_STORAGE_URL"]

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the variable and never holds a password."""
+
+
 def headline(text: str | None) -> str:
     """The first non-blank line of a message, with the next one when the first announces it ('... failed:')."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]

@@ -36,7 +36,6 @@ from convo_pipelines.lib.concurrent_indexes import (
     build_indexes_concurrently,
     concurrent_indexes,
 )
-from convo_pipelines.lib.db import retry_concurrent_changes, set_short_lock_timeout, sql_seconds
 from convo_pipelines.lib.migration_messages import (
     changed_message,
     count_migrations,
@@ -47,7 +46,10 @@ from convo_pipelines.lib.migration_messages import (
     privilege_message,
     read_only_message,
 )
+from convo_pipelines.lib.retries import retry_concurrent_changes
 from convo_pipelines.lib.sqlfiles import list_sql, read_sql, render_sql
+from convo_pipelines.lib.timing import sql_seconds
+from convo_pipelines.lib.transactions import set_short_lock_timeout
 
 # Earlier texts of a shipped migration that leave the same schema, by version: a database that applied one is
 # current. 0007's first text gave histories_sessions.updated_at a volatile default in its ADD COLUMN, a table

@@ -1,10 +1,10 @@
 """The pipeline's environment values, validated once, with errors that name the variable.
 
-Read elsewhere, each where it is used: cli/dagster_storage.py finds Dagster's storage from DAGSTER_STORAGE_URL
+Read elsewhere, each where it is used: instance/storage_location.py finds Dagster's storage from DAGSTER_STORAGE_URL
 (and PGUSER for a URL without a user), for `convo-pipelines dev` and `env` and for the instance's storage
 (instance/storage.py, which dagster.yaml names); instance/storage.py reads DAGSTER_EVENT_BATCH_SIZE; cli/dev.py
-reads DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT; cli/demo.py looks whether PARTITIONS_START_DATE is set;
-cli/main.py reads CONVO_PIPELINES_DEBUG; lib/db.py reads, only to scrub passwords from errors, DATABASE_URL,
+reads DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT; lib/embedded_demo.py looks whether PARTITIONS_START_DATE is set;
+cli/main.py reads CONVO_PIPELINES_DEBUG; lib/urls.py reads, only to scrub passwords from errors, DATABASE_URL,
 DAGSTER_STORAGE_URL and TEST_DATABASE_URL; the tests read TEST_DATABASE_URL. docs/contract.md lists every
 variable.
 """
@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from convo_pipelines.lib.db import IDENTIFIER_PATTERN, ConfigError, redact_url, validate_database_url
+from convo_pipelines.lib.errors import ConfigError
+from convo_pipelines.lib.urls import IDENTIFIER_PATTERN, redact_url, validate_database_url
 
 # The Dagster daemon evaluates sensors at most every 5 seconds: a shorter interval would not be kept.
 MIN_SENSOR_SECONDS = 5

@@ -21,11 +21,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from convo_benchmarks.bench import run_watching_rss
 from convo_benchmarks.bench_replication import LagSample, peak_lag_bytes, peak_lag_seconds
 from convo_benchmarks.bench_report import GENERATED_NOTICE, describe_data, scale_verdicts, verdicts
-from convo_pipelines.cli.database import embedded_is_running
-from convo_pipelines.lib.db import embedded_pgdata, psycopg_url
+from convo_benchmarks.bench_runs import run_watching_rss
+from convo_pipelines.lib.embedded_server import embedded_is_running, embedded_pgdata
+from convo_pipelines.lib.urls import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
 from convo_pipelines_tests.replication import running_cluster
 

@@ -10,8 +10,10 @@ import psycopg.conninfo
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from convo_pipelines.lib.db import COLLECTION_CLOCK, connect, counted_as_sql, pipeline_transaction, sql_seconds
+from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.sqlfiles import read_sql
+from convo_pipelines.lib.timing import COLLECTION_CLOCK, counted_as_sql, sql_seconds
+from convo_pipelines.lib.transactions import pipeline_transaction
 from convo_pipelines_tests.helpers import fresh_database
 
 

@@ -18,28 +18,18 @@ from convo_pipelines.defs.partitions import (
     partition_range_tags,
 )
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import LATE_COMMIT_ALLOWANCE
+from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE
 from convo_pipelines_tests.source_data import (
     SourceData,
     assert_links_exact,
     build_source_data,
+    date_source_rows_at_baseline,
     link_pairs,
     project_link_rows,
 )
 
 SCHEMA = "public"
 UTC = UTC
-SOURCE_TABLES_WITH_TIMESTAMPS = (
-    "clients",
-    "people",
-    "contact_methods",
-    "front_conversations",
-    "front_messages",
-    "front_message_recipients",
-    "projects",
-    "conversations",
-)
-BASELINE = "2024-02-01 00:00:00+00"
 
 
 @pytest.fixture
@@ -52,13 +42,7 @@ def instance() -> dg.DagsterInstance:
 def source(db: psycopg.Connection, definitions: dg.Definitions, instance: dg.DagsterInstance) -> SourceData:
     """The dataset with every timestamp in the past and the link tables of 2024-01-01...15 built from it."""
     data = build_source_data(db, SCHEMA)
-    for table in SOURCE_TABLES_WITH_TIMESTAMPS:
-        db.execute(
-            psycopg.sql.SQL("update public.{} set created_at = least(created_at, %(t)s), updated_at = %(t)s").format(
-                psycopg.sql.Identifier(table)
-            ),
-            {"t": BASELINE},
-        )
+    date_source_rows_at_baseline(db, SCHEMA)
     front = definitions.resolve_job_def("front_links_job")
     assert front.execute_in_process(tags=partition_range_tags("2024-01-01", "2024-01-15"), instance=instance).success
     assert definitions.resolve_job_def("project_links_job").execute_in_process(instance=instance).success

@@ -46,10 +46,8 @@ from convo_pipelines.defs.links.writes import (
 from convo_pipelines.defs.partitions import partition_window
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.defs.table_asset import table_asset
-from convo_pipelines.lib.db import (
-    StepClock,
-    count_rows,
-)
+from convo_pipelines.lib.db import count_rows
+from convo_pipelines.lib.timing import StepClock
 
 GROUP = "links"
 # Which projects the array figures of a project_conversations materialization cover: every one, or a scoped run's.

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import namedtuple_row
 
@@ -56,16 +55,12 @@ from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
     ProvenJoin,
 )
-from convo_pipelines.lib.db import (
-    FOREIGN_KEY_VIOLATION,
-    TimedClientCursor,
-    counted_as_sql,
-    pipeline_transaction,
-    retry_concurrent_changes,
-)
 from convo_pipelines.lib.progress import Progress
+from convo_pipelines.lib.retries import FOREIGN_KEY_VIOLATION, retry_concurrent_changes, retry_in_savepoint
 from convo_pipelines.lib.session import Session
 from convo_pipelines.lib.statistics import refresh_statistics_after_bulk_write
+from convo_pipelines.lib.timing import TimedClientCursor, counted_as_sql
+from convo_pipelines.lib.transactions import pipeline_transaction
 
 # The problem kinds of check_project_array_consistency.sql, in its order.
 ARRAY_DRIFT_KINDS = ("stale", "mismatched", "missing")
@@ -406,7 +401,6 @@ def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]
 # converges. One statement for a whole batch was long enough to meet a delete in almost every attempt
 # beside an app that deletes people often, and never converged.
 PENDING_INSERT_SLICE_ROWS = 1_000
-PENDING_INSERT_ATTEMPTS = 50
 
 PairBound = tuple[str, str] | None  # (conversation id, owner id); None: open
 
@@ -425,7 +419,7 @@ def insert_pending_links(session: Session, spec: FrontLinkTable, slice_rows: int
             "upto_conversation": upto and upto[0],
             "upto_owner": upto and upto[1],
         }
-        inserted += insert_retrying_alone(session, statement, params)
+        inserted += retry_in_savepoint(session.conn, statement, params)
     return inserted
 
 
@@ -483,18 +477,6 @@ def pending_slices(session: Session, slice_rows: int | None) -> list[tuple[PairB
     # The last slice is left open above: it takes the rest, fewer than slice_rows.
     bounds: list[PairBound] = [None, *(tuple(end) for end in ends)]
     return [(bounds[i], bounds[i + 1]) for i in range(len(ends))] + [(bounds[-1], None)]
-
-
-def insert_retrying_alone(session: Session, statement: sql.Composed, params: dict[str, object]) -> int:
-    """Run the insert in a savepoint, again when a foreign-key check met a row the app deleted meanwhile."""
-    for attempt in range(1, PENDING_INSERT_ATTEMPTS + 1):
-        try:
-            with session.conn.transaction():  # a savepoint inside the caller's transaction
-                return session.execute(statement, params).rowcount
-        except psycopg.errors.ForeignKeyViolation:
-            if attempt == PENDING_INSERT_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
 
 
 def make_front_window_exact(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from convo_benchmarks.seed import DEMO_SEEDER
-from convo_pipelines.cli.demo import installed_demo_seeder
-from convo_pipelines.lib.db import ConfigError
+from convo_pipelines.lib.embedded_demo import installed_demo_seeder
+from convo_pipelines.lib.errors import ConfigError
 
 
 def test_the_demo_seeder_is_the_one_the_benchmarks_install() -> None:
@@ -20,7 +20,7 @@ def test_without_a_seeder_the_embedded_demo_says_in_one_line_what_to_install() -
     message = str(raised.value)
     assert message.splitlines() == [message]
     assert message == (
-        "the embedded demo needs a demo seeder and none is installed (no entry point 'seeder' in group "
-        "convo_pipelines_tests.no_demo): install the repository's benchmarks/ as `make install` does "
-        "(pip install -e ./benchmarks), or set DATABASE_URL to run on your database"
+        "the embedded demo needs the benchmarks package, which holds its seeder (no entry point 'seeder' in group "
+        "convo_pipelines_tests.no_demo): run `make dev`, or `pip install -e ./benchmarks`; or set DATABASE_URL to "
+        "run on your database"
     )

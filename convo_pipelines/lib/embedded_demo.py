@@ -20,18 +20,12 @@ from typing import Protocol
 
 import psycopg
 
-from convo_pipelines.lib.db import (
-    EMBEDDED_APP_DATABASE,
-    ConfigError,
-    connect,
-    count_rows,
-    dagster_storage_url,
-    ensure_database,
-    start_embedded_postgres,
-    with_database,
-)
+from convo_pipelines.lib.db import connect, count_rows
+from convo_pipelines.lib.embedded_server import EMBEDDED_APP_DATABASE, ensure_database, start_embedded_postgres
+from convo_pipelines.lib.errors import ConfigError
 from convo_pipelines.lib.settings import Settings
 from convo_pipelines.lib.sqlfiles import read_sql, render_sql
+from convo_pipelines.lib.urls import dagster_storage_url, with_database
 
 EMBEDDED_STORAGE_DATABASE = "dagster"
 # Where the embedded demo finds its seeder (see the module's docstring).
@@ -73,9 +67,8 @@ def installed_demo_seeder(group: str = DEMO_GROUP) -> DemoSeeder:
     found = entry_points(group=group, name=DEMO_SEEDER)
     if not found:
         raise ConfigError(
-            f"the embedded demo needs a demo seeder and none is installed (no entry point {DEMO_SEEDER!r} in group "
-            f"{group}): install the repository's benchmarks/ as `make install` does (pip install -e ./benchmarks), "
-            "or set DATABASE_URL to run on your database"
+            f"the embedded demo needs the benchmarks package, which holds its seeder (no entry point {DEMO_SEEDER!r} "
+            f"in group {group}): run `make dev`, or `pip install -e ./benchmarks`; or set DATABASE_URL to run on your database"
         )
     if len(found) > 1:
         raise ConfigError(
@@ -107,9 +100,10 @@ class EmbeddedDemo:
     just_seeded: bool
 
 
-def ready_embedded_demo(settings: Settings, size: DemoSize, environ: Mapping[str, str], say: Say) -> EmbeddedDemo:
+def ready_embedded_demo(
+    settings: Settings, seeder: DemoSeeder, size: DemoSize, environ: Mapping[str, str], say: Say
+) -> EmbeddedDemo:
     """Start (or reuse) the embedded server, migrate, seed on the first start, and create Dagster's storage database."""
-    seeder = installed_demo_seeder()
     app_url = start_embedded_postgres(settings.convo_home, database=EMBEDDED_APP_DATABASE)
     just_seeded = prepare_embedded(settings, seeder, app_url, size, say)
     ensure_database(with_database(app_url, "postgres"), EMBEDDED_STORAGE_DATABASE)
@@ -154,7 +148,7 @@ def _demo_turn(url: str) -> Iterator[None]:
     # A transaction-level lock held by a transaction kept open for the span, on a connection of its own:
     # nothing outlives it, as everywhere else in the project.
     with connect(url) as holder, holder.transaction():
-        holder.execute(read_sql("cli/lock_demo.sql"))
+        holder.execute(read_sql("lib/embedded_demo/lock_demo.sql"))
         yield
 
 
@@ -162,7 +156,9 @@ def demo_first_day(url: str, settings: Settings) -> date | None:
     """The UTC day of the demo's oldest Front conversation (None for an empty demo)."""
     with connect(url) as conn:
         query = render_sql(
-            "cli/select_demo_first_day.sql", source=settings.source_schema, analytics=settings.analytics_schema
+            "lib/embedded_demo/select_demo_first_day.sql",
+            source=settings.source_schema,
+            analytics=settings.analytics_schema,
         )
         return conn.execute(query).fetchone()[0]
 

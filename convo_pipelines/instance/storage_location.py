@@ -17,18 +17,18 @@ from collections.abc import Callable, Mapping
 import psycopg
 from sqlalchemy.engine import make_url
 
-from convo_pipelines.lib.db import (
-    ConfigError,
+from convo_pipelines.lib.embedded_server import ensure_database
+from convo_pipelines.lib.errors import ConfigError
+from convo_pipelines.lib.settings import Settings
+from convo_pipelines.lib.sqlfiles import read_sql
+from convo_pipelines.lib.urls import (
     dagster_storage_url,
-    ensure_database,
     psycopg_url,
     redact_url,
     scrub_secrets,
     validate_database_url,
     with_database,
 )
-from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.sqlfiles import read_sql
 
 EXTERNAL_STORAGE_DATABASE = "convo_dagster"
 
@@ -55,10 +55,10 @@ def instance_environment(environ: Mapping[str, str], say: Say) -> dict[str, str]
 
 def _embedded_demo_environment(settings: Settings, environ: Mapping[str, str], say: Say) -> dict[str, str]:
     # Imported here: only the embedded default needs the seeder and the embedded server.
-    from convo_pipelines.cli.database import embedded_is_running, stop_embedded_postgres
-    from convo_pipelines.cli.demo import DemoSize, ready_embedded_demo
-    from convo_pipelines.lib.db import embedded_pgdata
+    from convo_pipelines.lib.embedded_demo import DemoSize, installed_demo_seeder, ready_embedded_demo
+    from convo_pipelines.lib.embedded_server import embedded_is_running, embedded_pgdata, stop_embedded_postgres
 
+    seeder = installed_demo_seeder()  # without one, nothing is started
     started_here = not embedded_is_running(settings.convo_home)
     say(
         "DATABASE_URL and DAGSTER_STORAGE_URL are unset: using the embedded demo in "
@@ -66,7 +66,7 @@ def _embedded_demo_environment(settings: Settings, environ: Mapping[str, str], s
     )
     if started_here:
         atexit.register(stop_embedded_postgres, settings.convo_home)
-    demo = ready_embedded_demo(settings, DemoSize(), environ, say)
+    demo = ready_embedded_demo(settings, seeder, DemoSize(), environ, say)
     return {
         "DATABASE_URL": demo.app_url,
         "DAGSTER_STORAGE_URL": demo.storage_url,
@@ -134,7 +134,9 @@ def require_usable_storage(url: str, *, as_set: str | None, admin_urls: tuple[st
                 f"{subject} cannot be used for Dagster's storage: {connection_failure(again, url)}"
             ) from None
     with conn:
-        role, schema, usable = conn.execute(read_sql("cli/select_dagster_storage_access.sql")).fetchone()
+        role, schema, usable = conn.execute(
+            read_sql("lib/dagster_storage/select_dagster_storage_access.sql")
+        ).fetchone()
     if usable:
         return
     if schema is None:
@@ -167,7 +169,7 @@ def _database_missing(url: str, admin_urls: tuple[str, ...]) -> bool:
     for admin_url in _admin_candidates(url, admin_urls):
         try:
             with _connect_storage(admin_url) as conn:
-                query = read_sql("cli/select_database_exists.sql")
+                query = read_sql("lib/dagster_storage/select_database_exists.sql")
                 return not conn.execute(query, {"database": _database_name(url)}).fetchone()[0]
         except psycopg.OperationalError:
             continue
