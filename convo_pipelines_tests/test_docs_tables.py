@@ -38,13 +38,15 @@ def settings_defaults() -> dict[str, object]:
     default)` calls (None where the reader takes no default)."""
     found = {}
     for node in ast.walk(ast.parse(SETTINGS.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and len(node.args) >= 2 and isinstance(node.args[0], ast.Name):
-            if node.args[0].id == "env" and isinstance(node.args[1], ast.Constant):
-                default = node.args[2] if len(node.args) > 2 else None
-                found[node.args[1].value] = ast.literal_eval(default) if default is not None else None
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "get" and node.args:
-            if isinstance(node.args[0], ast.Constant) and str(node.args[0].value).isupper():
-                found.setdefault(node.args[0].value, None)
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        first = node.args[0]
+        if isinstance(first, ast.Name) and first.id == "env" and len(node.args) >= 2:
+            name, default = node.args[1], node.args[2] if len(node.args) > 2 else None
+            if isinstance(name, ast.Constant):
+                found[name.value] = None if default is None else ast.literal_eval(default)
+        elif getattr(node.func, "attr", "") == "get" and isinstance(first, ast.Constant) and str(first.value).isupper():
+            found.setdefault(first.value, None)
     return found
 
 
