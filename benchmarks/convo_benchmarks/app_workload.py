@@ -27,11 +27,7 @@ import multiprocessing
 import time
 from multiprocessing.connection import Connection
 
-# Imported from here by a module that other work is changing at the same time; its home is app_workload_report.py.
-from convo_benchmarks.app_workload_report import (
-    WorkloadReport,
-    wait_shares,  # noqa: F401
-)
+from convo_benchmarks.app_workload_report import WorkloadReport
 from convo_benchmarks.app_workload_threads import STOP_GRACE_SECONDS, WorkloadThreads
 
 # How long the workload's process may take to connect and draw its samples.

@@ -146,7 +146,10 @@ def add_bench_report(commands: argparse._SubParsersAction) -> None:
     bench_report = commands.add_parser("bench-report", help="render bench --json files as the docs' performance page")
     bench_report.add_argument("json_paths", nargs="+", metavar="RUN.json", help="bench --json files, one column each")
     bench_report.add_argument(
-        "--page", default=None, help="write the page to this file (docs/performance.md) instead of printing it"
+        "--page",
+        default=None,
+        help="write the page to this file (docs/performance.md), and its picture to images/ beside it, instead of "
+        "printing the page",
     )
     bench_report.set_defaults(handler=cmd_bench_report)
 
@@ -197,9 +200,9 @@ def partial_saver(json_path: str | None) -> Callable[[object], None] | None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from convo_benchmarks.bench import run_links_bench, write_json
     from convo_benchmarks.bench_replication import ReplicationError
-    from convo_benchmarks.bench_report import format_run
     from convo_benchmarks.bench_runs import BenchError
     from convo_benchmarks.bench_server import ServerSettingError
+    from convo_benchmarks.bench_tables import format_run
 
     settings = Settings.from_env()
     try:
@@ -237,7 +240,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
-    from convo_benchmarks.bench_report import performance_page, read_run
+    from convo_benchmarks.bench_report import performance_page, read_run, write_page
 
     runs = []
     for path in args.json_paths:
@@ -246,17 +249,15 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise CliError(f"cannot read the bench results {path}: {exc}") from None
     try:
-        page = performance_page(runs)
+        if args.page is None:
+            print(performance_page(runs), end="")
+            return 0
+        picture = write_page(runs, Path(args.page))
     except (KeyError, TypeError) as exc:
         raise CliError(f"{', '.join(args.json_paths)}: not what `bench --json` writes (no {exc})") from None
-    if args.page is None:
-        print(page, end="")
-        return 0
-    try:
-        Path(args.page).write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise CliError(f"cannot write the performance page {args.page}: {exc}") from None
-    say(f"wrote {args.page} from {len(runs)} run(s)")
+        raise CliError(f"cannot write the performance page {args.page} or its picture: {exc}") from None
+    say(f"wrote {args.page} and {picture} from {len(runs)} run(s)")
     return 0
 
 

@@ -22,8 +22,10 @@ import psycopg
 import pytest
 
 from convo_benchmarks.bench_replication import LagSample, peak_lag_bytes, peak_lag_seconds
-from convo_benchmarks.bench_report import GENERATED_NOTICE, describe_data, scale_verdicts, verdicts
+from convo_benchmarks.bench_report import GENERATED_NOTICE
 from convo_benchmarks.bench_runs import run_watching_rss
+from convo_benchmarks.bench_tables import describe_data
+from convo_benchmarks.bench_verdicts import scale_verdicts, verdicts
 from convo_pipelines.lib.embedded_server import embedded_is_running, embedded_pgdata
 from convo_pipelines.lib.urls import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
@@ -347,10 +349,12 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     assert "old figures" not in text and text.startswith("# Performance") and GENERATED_NOTICE in text
     assert report["command"] in text and "| first full backfill: SQL |" in text and "p95 speed-up" in text
     assert "The logical subscriber at 300 conversations" in text and "wal_level = logical" in text
-    assert "PostgreSQL settings of every run: `checkpoint_timeout`" in text and "`shared_buffers`" in text
+    assert "Every run's PostgreSQL settings, unless its own paragraph says otherwise: `checkpoint_timeout`" in text
+    assert "`shared_buffers`" in text and (tmp_path / "images" / "performance.png").read_bytes().startswith(PNG)
     assert text.count("MET ") + text.count("MISSED ") + text.count("NOT MEASURED ") == AIMS
 
 
+PNG = b"\x89PNG\r\n\x1a\n"
 CONTENDER_MEASUREMENTS = {
     "plain_floor",
     "seeds_batches",

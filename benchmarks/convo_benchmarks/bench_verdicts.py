@@ -1,0 +1,351 @@
+"""The performance aims (the *_AIM constants) and a one-line verdict per aim for a bench run, each judged only on
+figures from that run (a pair of runs ten times apart only when they measured the same code on one machine)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from convo_benchmarks.bench_format import Run, maximum, median, megabytes, minimum, peak_rss, run_titles, seconds
+from convo_benchmarks.seed import MAX_MESSAGES_PER_CONVERSATION
+
+BACKFILL_SECONDS_AIM = 60.0
+SEEDS_RATIO_AIM = 5.0
+RERUN_READ_SIDE_RATIO_AIM = 1.5
+FIRST_FILL_READ_SIDE_RATIO_AIM = 2.0
+FIRST_FILL_SQL_SECONDS_AIM = 40.0
+LATE_CHANGE_SECONDS_AIM = 0.050
+CHECKS_SHARE_AIM = 0.5
+# Each kind of run whose checks are timed: the key of its SQL figure, and of its checks' (`<key>_checks_sql`).
+CHECKED_RUNS = {
+    "full_backfill": "first full backfill",
+    "rerun": "re-run",
+    "one_day": "one-day partition",
+    "scoped": "the sensor's scoped run",
+    "project_reconcile": "project reconcile",
+    "project_scoped": "the sensor's scoped project run",
+    "histories_full_backfill": "histories backfill",
+    "histories_rerun": "histories re-run",
+    "tick": "discovery tick",
+    "discovery_tick_1000_crews": "discovery tick over 1,000 crews",
+}
+TICK_SECONDS_AIM = 0.050
+MANY_CREWS_TICK_SECONDS_AIM = 1.0
+READ_P95_MS_AIM = 2.0
+READ_SPEEDUP_AIM = 20.0
+PEAK_RSS_MB_AIM = 300.0
+APP_OVER_BASELINE_MS_AIM = 100.0
+MATVIEW_RATIO_AIM = 1.5
+SENSOR_TICK_SECONDS_AIM = 0.050
+FRESHNESS_P95_SECONDS_AIM = 30.0
+# Dagster's own share, as it reports the run (the process's start apart): beyond a scoped run's SQL, and of a first fill.
+SCOPED_RUN_BEYOND_SQL_SECONDS_AIM = 2.5
+FIRST_FILL_STEPS_MATVIEW_RATIO_AIM = 1.5
+# Ten times the conversations, in the same shape: the first fill in at most this many times the smaller one's.
+SCALE_FIRST_FILL_RATIO_AIM = 12.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    aim: str
+    met: bool | None  # None: the run did not measure it
+    figure: str
+
+    @property
+    def status(self) -> str:
+        return {True: "MET", False: "MISSED", None: "NOT MEASURED"}[self.met]
+
+    def line(self) -> str:
+        return f"{self.status:<12} {self.aim}: {self.figure}"
+
+
+def verdicts(run: Run) -> list[Verdict]:
+    """One verdict per performance aim (the *_AIM constants, set for 1,000,000 conversations and 10,000,000 history rows)."""
+    return [check(run) for check in AIM_CHECKS]
+
+
+def _backfill_time(run: Run) -> Verdict:
+    aim = f"first full backfill of the Front link tables under {BACKFILL_SECONDS_AIM:.0f} s (SQL + Dagster overhead)"
+    sql_seconds, overhead = median(run, "full_backfill_sql"), median(run, "full_backfill_overhead")
+    if sql_seconds is None or overhead is None:
+        return Verdict(aim, None, "no backfill measured")
+    total = sql_seconds + overhead
+    return Verdict(
+        aim,
+        total < BACKFILL_SECONDS_AIM,
+        f"{seconds(total)} ({seconds(sql_seconds)} SQL + {seconds(overhead)} Dagster)",
+    )
+
+
+def _backfill_ratio(run: Run) -> Verdict:
+    aim = f"first full backfill at least {SEEDS_RATIO_AIM:.0f}x faster than the seeds' batches of 500"
+    ours, seeds = median(run, "full_backfill_sql"), median(run, "seeds_batches")
+    if ours is None or seeds is None:
+        return Verdict(aim, None, "the seeds' batches were skipped")
+    ratio = seeds / ours
+    return Verdict(aim, ratio >= SEEDS_RATIO_AIM, f"{ratio:.1f}x ({seconds(seeds)} against {seconds(ours)} of SQL)")
+
+
+def _rerun(run: Run) -> Verdict:
+    aim = f"re-run with nothing changed writes 0 rows in at most {RERUN_READ_SIDE_RATIO_AIM:.1f}x the read side alone"
+    rerun, read_side, written = median(run, "rerun_sql"), median(run, "read_side"), maximum(run, "rerun_rows_written")
+    if rerun is None or read_side is None or written is None:
+        return Verdict(aim, None, "no re-run measured")
+    ratio = rerun / read_side
+    met = written == 0 and ratio <= RERUN_READ_SIDE_RATIO_AIM
+    return Verdict(
+        aim, met, f"{written:.0f} rows, {seconds(rerun)} = {ratio:.2f}x the read side ({seconds(read_side)})"
+    )
+
+
+def _first_fill_read_side(run: Run) -> Verdict:
+    aim = (
+        f"first full backfill's SQL under {FIRST_FILL_SQL_SECONDS_AIM:.0f} s and at most "
+        f"{FIRST_FILL_READ_SIDE_RATIO_AIM:.0f}x the read side alone"
+    )
+    ours, read_side = median(run, "full_backfill_sql"), median(run, "read_side")
+    if ours is None or read_side is None:
+        return Verdict(aim, None, "no backfill measured")
+    ratio = ours / read_side
+    met = ours < FIRST_FILL_SQL_SECONDS_AIM and ratio <= FIRST_FILL_READ_SIDE_RATIO_AIM
+    return Verdict(aim, met, f"{seconds(ours)} = {ratio:.2f}x the read side ({seconds(read_side)})")
+
+
+def _late_change(run: Run) -> Verdict:
+    aim = f"a late change on an old day (the sensor's scoped run) under {LATE_CHANGE_SECONDS_AIM * 1000:.0f} ms of SQL"
+    scoped = median(run, "scoped_sql")
+    if scoped is None:
+        return Verdict(aim, None, "no scoped run measured")
+    return Verdict(aim, scoped < LATE_CHANGE_SECONDS_AIM, f"{seconds(scoped)}")
+
+
+def _checks_share(run: Run) -> Verdict:
+    aim = f"the checks of every kind of run cost at most {CHECKS_SHARE_AIM:.1f}x that run's SQL"
+    shares = {
+        label: (checks, sql_time)
+        for key, label in CHECKED_RUNS.items()
+        if (checks := median(run, f"{key}_checks_sql")) is not None
+        and (sql_time := median(run, f"{key}_sql")) is not None
+        and sql_time > 0
+    }
+    if not shares:
+        return Verdict(aim, None, "no checks timed")
+    listing = ", ".join(
+        f"{label} {checks / sql_time:.2f}x ({seconds(checks)})" for label, (checks, sql_time) in shares.items()
+    )
+    met = all(checks <= CHECKS_SHARE_AIM * sql_time for checks, sql_time in shares.values())
+    return Verdict(aim, met, listing)
+
+
+def _tick(run: Run) -> Verdict:
+    aim = f"discovery tick with 10 new sessions under {TICK_SECONDS_AIM * 1000:.0f} ms of SQL"
+    tick, overhead = median(run, "tick_sql"), median(run, "tick_overhead")
+    if tick is None:
+        return Verdict(aim, None, "no discovery tick with 10 new sessions measured")
+    return Verdict(
+        aim, tick < TICK_SECONDS_AIM, f"{seconds(tick)} of SQL; Dagster overhead apart: {seconds(overhead or 0.0)}"
+    )
+
+
+def _many_crews_tick(run: Run) -> Verdict:
+    aim = f"discovery tick over 1,000 crews (a few with a new session) under {MANY_CREWS_TICK_SECONDS_AIM:.0f} s of SQL"
+    key = "discovery_tick_1000_crews_sql"
+    tick = median(run, key)
+    if tick is None:
+        return Verdict(aim, None, "no tick over 1,000 crews measured")
+    runs = run["measurements"][key]["runs"]
+    peak = maximum(run, "discovery_tick_1000_crews_peak_rss")
+    return Verdict(
+        aim,
+        tick < MANY_CREWS_TICK_SECONDS_AIM,
+        f"median {seconds(tick)} of SQL over {runs} ticks (min {seconds(minimum(run, key))}, "
+        f"max {seconds(maximum(run, key))})"
+        + ("" if peak is None else f"; peak RSS of the run process {megabytes(peak)}"),
+    )
+
+
+def _read_p95(run: Run) -> Verdict:
+    aim = f"read latency p95 under {READ_P95_MS_AIM:g} ms for every question, through the link tables"
+    links = [row for row in run.get("reads", []) if row["path"] == "links"]
+    if not links:
+        return Verdict(aim, None, "no reads measured")
+    slowest = max(links, key=lambda row: row["p95_ms"])
+    met = all(row["p95_ms"] < READ_P95_MS_AIM for row in links)
+    return Verdict(aim, met, f"slowest p95 {slowest['p95_ms']:.2f} ms ({slowest['label']})")
+
+
+def _read_speedup(run: Run) -> Verdict:
+    aim = f"read latency p95 at least {READ_SPEEDUP_AIM:.0f}x below the old joins, for every question"
+    ratios = run.get("read_speedups", {})
+    if not ratios:
+        return Verdict(aim, None, "no reads measured")
+    labels = {row["question"]: row["label"] for row in run.get("reads", [])}
+    missed = {key: ratio for key, ratio in ratios.items() if ratio < READ_SPEEDUP_AIM}
+    listing = ", ".join(f"{labels.get(key, key)} {ratio:.1f}x" for key, ratio in ratios.items())
+    return Verdict(aim, not missed, listing)
+
+
+def _peak_rss(run: Run) -> Verdict:
+    aim = f"peak RSS of every run process under {PEAK_RSS_MB_AIM:.0f} MB"
+    peak = peak_rss(run)
+    if peak is None:
+        return Verdict(aim, None, "no run measured")
+    return Verdict(aim, peak < PEAK_RSS_MB_AIM, f"{peak:.0f} MB at most")
+
+
+def _app_beside_runs(run: Run) -> Verdict:
+    aim = f"longest app statement under baseline + {APP_OVER_BASELINE_MS_AIM:.0f} ms while each kind of run goes"
+    beside = run.get("app_beside_runs", {})
+    if not beside:
+        return Verdict(aim, None, "no app workload measured")
+    worst = max(beside.values(), key=lambda figures: figures["over_baseline_ms"])
+    failed_runs = [figures["label"] for figures in beside.values() if figures.get("run_failure")]
+    met = not failed_runs and all(
+        figures["over_baseline_ms"] < APP_OVER_BASELINE_MS_AIM and not figures["errors"] for figures in beside.values()
+    )
+    failing = sum(sum(states.values()) for figures in beside.values() for states in figures["errors"].values())
+    return Verdict(
+        aim,
+        met,
+        f"worst beside the {worst['label']}: {worst['longest_statement_ms']:.1f} ms against {worst['baseline_longest_statement_ms']:.1f} ms "
+        f"({worst['over_baseline_ms']:+.1f} ms); longest lock wait caused by the pipeline "
+        f"{max(figures['longest_pipeline_wait_ms'] for figures in beside.values()):.1f} ms; {failing} app statements failed"
+        + (f"; runs FAILED beside the app: {', '.join(failed_runs)}" if failed_runs else ""),
+    )
+
+
+def _matview_ratio(run: Run) -> Verdict:
+    return _against_matview(run, "full_backfill_sql", "first full backfill's SQL", MATVIEW_RATIO_AIM)
+
+
+def _against_matview(run: Run, key: str, what: str, ratio_aim: float) -> Verdict:
+    """The verdict on `what` (the figure `key`) being at most `ratio_aim` times the materialized views' build."""
+    aim = f"{what} at most {ratio_aim:.1f}x a materialized view of the same joins built in the same run"
+    ours, matview = median(run, key), median(run, "matview_build")
+    if ours is None or matview is None:
+        return Verdict(aim, None, "no materialized view built" if ours is not None else f"no {key} measured")
+    ratio = ours / matview
+    return Verdict(aim, ratio <= ratio_aim, f"{ratio:.2f}x ({seconds(ours)} against {seconds(matview)})")
+
+
+def _sensor_tick(run: Run) -> Verdict:
+    aim = f"late-change tick finding 100 changes under {SENSOR_TICK_SECONDS_AIM * 1000:.0f} ms of SQL with the recommended indexes"
+    indexed, bare = median(run, "sensor_tick_indexed_sql"), median(run, "sensor_tick_sql")
+    if indexed is None or bare is None:
+        return Verdict(aim, None, "no sensor tick measured")
+    return Verdict(aim, indexed < SENSOR_TICK_SECONDS_AIM, f"{seconds(indexed)} with them, {seconds(bare)} without")
+
+
+def _freshness(run: Run) -> Verdict:
+    aim = (
+        f"an app's change right in the link tables within {FRESHNESS_P95_SECONDS_AIM:.0f} s at p95, through the daemon"
+    )
+    p50, p95, worst = median(run, "freshness_p50"), median(run, "freshness_p95"), median(run, "freshness_max")
+    if p95 is None:
+        return Verdict(aim, None, "no freshness measured")
+    return Verdict(
+        aim, p95 <= FRESHNESS_P95_SECONDS_AIM, f"p50 {seconds(p50)}, p95 {seconds(p95)}, max {seconds(worst)}"
+    )
+
+
+def _scoped_run_dagster_wall(run: Run) -> Verdict:
+    aim = (
+        f"a scoped late-change run, RUN_START to RUN_SUCCESS, at most {SCOPED_RUN_BEYOND_SQL_SECONDS_AIM:.1f} s more "
+        "than its SQL (its assets' and its checks')"
+    )
+    wall, assets, checks = (
+        median(run, "scoped_run_dagster_wall"),
+        median(run, "scoped_sql"),
+        median(run, "scoped_checks_sql") or 0.0,
+    )
+    if wall is None or assets is None:
+        return Verdict(aim, None, "no scoped run timed as Dagster reports it")
+    beyond = wall - assets - checks
+    return Verdict(
+        aim,
+        beyond <= SCOPED_RUN_BEYOND_SQL_SECONDS_AIM,
+        f"{seconds(beyond)} beyond the SQL ({seconds(wall)} against {seconds(assets + checks)})",
+    )
+
+
+def _first_fill_steps(run: Run) -> Verdict:
+    return _against_matview(
+        run,
+        "full_backfill_steps",
+        "first full backfill's asset steps, STEP_START to STEP_SUCCESS,",
+        FIRST_FILL_STEPS_MATVIEW_RATIO_AIM,
+    )
+
+
+def _dagster_share(run: Run) -> Verdict:
+    aim = "Dagster's share around a scoped run and a discovery tick smaller on the project's storage than on dagster-postgres' stock one"
+    pairs = {
+        "scoped run": (median(run, "scoped_overhead"), median(run, "scoped_stock_overhead")),
+        "discovery tick": (median(run, "tick_overhead"), median(run, "tick_stock_overhead")),
+    }
+    measured = {label: pair for label, pair in pairs.items() if None not in pair}
+    if not measured:
+        return Verdict(aim, None, "not measured on both storages")
+    listing = ", ".join(
+        f"{label} {seconds(ours)} against {seconds(stock)}" for label, (ours, stock) in measured.items()
+    )
+    return Verdict(aim, all(ours < stock for ours, stock in measured.values()), listing)
+
+
+AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
+    _backfill_time,
+    _backfill_ratio,
+    _matview_ratio,
+    _first_fill_read_side,
+    _rerun,
+    _late_change,
+    _checks_share,
+    _tick,
+    _many_crews_tick,
+    _read_p95,
+    _read_speedup,
+    _peak_rss,
+    _app_beside_runs,
+    _sensor_tick,
+    _freshness,
+    _dagster_share,
+    _scoped_run_dagster_wall,
+    _first_fill_steps,
+)
+
+
+def scale_verdicts(runs: Sequence[Run]) -> list[tuple[str, str, Verdict]]:
+    """For each pair of runs of the same shape, one ten times the other's conversations (neither an --only run), on
+    a server set alike: the larger one's first fill against the smaller one's, both as SQL; (smaller title, larger
+    title, verdict). A pair on servers set differently (`bench --server-setting`) measures the settings too."""
+    titles = dict(zip((id(run) for run in runs), run_titles(runs), strict=True))
+    whole = [run for run in runs if not run.get("only") and median(run, "full_backfill_sql") is not None]
+    pairs = [
+        (small, large)
+        for small in whole
+        for large in whole
+        if large["conversations"] == 10 * small["conversations"]
+        and large.get("max_messages", MAX_MESSAGES_PER_CONVERSATION)
+        == small.get("max_messages", MAX_MESSAGES_PER_CONVERSATION)
+        and large["machine"].get("server_settings") == small["machine"].get("server_settings")
+    ]
+    found = []
+    for small, large in pairs:
+        before, after = median(small, "full_backfill_sql"), median(large, "full_backfill_sql")
+        ratio = after / before
+        aim = f"ten times the conversations: first full backfill's SQL at most {SCALE_FIRST_FILL_RATIO_AIM:.0f}x"
+        figure = f"{ratio:.2f}x ({seconds(after)} against {seconds(before)})"
+        met: bool | None = ratio <= SCALE_FIRST_FILL_RATIO_AIM
+        if not same_code(small, large):
+            met, figure = None, f"the two runs measured different code ({figure})"
+        elif small["machine"]["platform"] != large["machine"]["platform"]:
+            # Machines of one shape differ in speed (the same seed took twice as long on one): no ratio across them.
+            met, figure = None, f"the two runs ran on different machines ({figure})"
+        found.append((titles[id(small)], titles[id(large)], Verdict(aim, met, figure)))
+    return found
+
+
+def same_code(first: Run, second: Run) -> bool:
+    """Whether two runs measured the same commit; runs saved before the bench recorded it are taken as one."""
+    revisions = {first.get("revision", ""), second.get("revision", "")}
+    return revisions == {""} or (len(revisions) == 1 and not next(iter(revisions)).endswith("+changes"))

@@ -1,0 +1,119 @@
+"""The performance page as `bench-report` writes it: the summary first (one run per size, ratios to the same run's
+read side, "not measured" where a run did not measure), a picture, verdicts from one run's figures only, and
+commands that write where the page reads."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from convo_benchmarks.bench_report import performance_page, read_run
+from convo_pipelines_tests.docs_pages import ROOT
+from convo_pipelines_tests.helpers import CLI
+
+BENCH = ROOT / "docs" / "bench"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def figure(median: float, unit: str = "s") -> dict[str, object]:
+    return {"name": "a figure", "unit": unit, "median": median, "min": median, "max": median, "runs": 1}
+
+
+def small_run(conversations: int, **measurements: float) -> dict[str, object]:
+    """A run as `bench --json` writes it, with only the given medians (in seconds)."""
+    return {
+        "conversations": conversations,
+        "days": 3,
+        "max_messages": 3,
+        "history_rows": 0,
+        "counts": {},
+        "sizes": [],
+        "command": f"convo-pipelines bench --conversations {conversations} --json /tmp/run.json",
+        "machine": {"cpus": 2, "memory_gib": 4.0, "platform": "Linux-vm1", "python": "3.11.7"},
+        "measurements": {key: figure(value) for key, value in measurements.items()},
+    }
+
+
+def summary_rows(page: str) -> list[list[str]]:
+    """The cells of the page's first table (the summary), one list per row."""
+    table = page.split("\n\n| conversations |", 1)[1].split("\n\n", 1)[0]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+
+
+def test_the_committed_page_opens_with_one_summary_row_per_size_and_reads_from_docs_bench() -> None:
+    runs = [read_run(path) for path in sorted(BENCH.glob("*.json"))]
+    page = performance_page(runs)
+    sizes = sorted({run["conversations"] for run in runs if run["measurements"].get("full_backfill_sql")})
+    assert [row[0] for row in summary_rows(page)] == [f"{size:,}" for size in sizes]
+    # The summary and its picture come before any other section.
+    assert page.index("| conversations |") < page.index("\n## ")
+    [picture] = re.findall(r"!\[[^]]*\]\(([^)]+)\)", page)
+    assert (ROOT / "docs" / picture).read_bytes().startswith(PNG)
+    # A missing figure is said to be missing, never a zero ratio; no command writes elsewhere than docs/bench/.
+    assert "| 0.0x" not in page and "/tmp" not in page
+    written = re.findall(r"--json (\S+)", page)
+    assert sorted(written) == sorted(f"docs/bench/{path.name}" for path in BENCH.glob("*.json"))
+    # Each run's machine and command once, the settings most runs share once.
+    assert page.count("Machine: ") == len(runs)
+    assert page.count("`work_mem` 4MB") == 1
+    # No column is titled by its file when what the runs measured tells them apart.
+    header = next(line for line in page.splitlines() if line.startswith("| measurement |"))
+    assert ".json" not in header
+
+
+def test_each_summary_figure_stands_beside_its_ratio_to_the_same_runs_read_side() -> None:
+    run = small_run(1000, read_side=2.0, full_backfill_sql=5.0, rerun_sql=1.0, project_reconcile_sql=2.0)
+    [row] = summary_rows(performance_page([run]))
+    read_side, first_fill, catch_up, nightly = row[2:6]
+    assert (read_side, first_fill, catch_up, nightly) == ("2.00 s", "5.00 s (2.5x)", "not measured", "3.00 s (1.5x)")
+    assert "left out: chat histories" in row[1]
+
+
+def test_freshness_at_the_client_discovery_and_the_fills_wal_show_when_a_run_has_them() -> None:
+    bare = small_run(1000, read_side=1.0, full_backfill_sql=2.0)
+    later = small_run(
+        1000,
+        read_side=1.0,
+        full_backfill_sql=2.0,
+        client_freshness_p50=3.0,
+        client_freshness_p95=7.5,
+        discovery_freshness_p50=1.5,
+        discovery_freshness_p95=4.0,
+    )
+    later["measurements"]["full_backfill_wal"] = figure(1234.0, "MB")
+    page = performance_page([later])
+    second_table = page.split("| conversations | freshness", 1)[1].split("\n\n", 1)[0]
+    assert "3.00 s / 7.50 s" in second_table and "1.50 s / 4.00 s" in second_table and "1234 MB" in second_table
+    bare_table = performance_page([bare]).split("| conversations | freshness", 1)[1].split("\n\n", 1)[0]
+    # Its freshness (three pairs), app beside the fill, peak RSS and WAL: all unmeasured.
+    assert bare_table.splitlines()[-1].count("not measured") == 6
+
+
+def test_a_verdict_takes_no_figure_from_another_run_of_the_same_size() -> None:
+    # The summary's run measured no materialized view; another run of its size did: the verdict is not measured.
+    chosen = small_run(
+        1000, read_side=1.0, full_backfill_sql=2.0, freshness_p50=5.0, freshness_p95=9.0, freshness_max=9.5
+    )
+    other = small_run(1000, read_side=1.0, full_backfill_sql=2.0, matview_build=1.0)
+    page = performance_page([chosen, {**other, "file": "other.json"}])
+    verdicts = page.split("## Verdicts", 1)[1].split("\n## ", 1)[0]
+    [matview] = [line for line in verdicts.splitlines() if line.startswith("| first full backfill's SQL at most 1.5x")]
+    assert "**NOT MEASURED**" in matview
+    # The other run keeps its own verdict, in its appendix: MISSED at 2x.
+    assert "MISSED       first full backfill's SQL at most 1.5x a materialized view" in page
+
+
+def test_bench_report_writes_the_page_and_its_picture_in_one_command(tmp_path: Path) -> None:
+    run = tmp_path / "bench_small.json"
+    run.write_text(json.dumps(small_run(1000, read_side=1.0, full_backfill_sql=2.0, rerun_sql=1.1)))
+    page = tmp_path / "performance.md"
+    written = subprocess.run([CLI, "bench-report", str(run), "--page", str(page)], capture_output=True, text=True)
+    assert written.returncode == 0, written.stderr
+    picture = (tmp_path / "images" / "performance.png").read_bytes()
+    assert picture.startswith(PNG)
+    assert "--json docs/bench/bench_small.json" in page.read_text()
+    # The same runs draw the same bytes, so the committed picture changes only with the figures.
+    subprocess.run([CLI, "bench-report", str(run), "--page", str(page)], check=True, capture_output=True)
+    assert (tmp_path / "images" / "performance.png").read_bytes() == picture
