@@ -38,6 +38,7 @@ from convo_pipelines.defs.histories.crews import (
     message_expressions,
     session_id_type,
 )
+from convo_pipelines.defs.histories.id_ranges import histories_rows, quoted_table_name, record_id_range
 from convo_pipelines.defs.histories.run_metadata import (
     newest_rows,
     row_count_metadata,
@@ -119,6 +120,9 @@ class MergeStatements:
     whole_window: str
     new_messages: str
     watermark: str
+    # Whether this asset's merge records the new ids of a crew dated by id (id_ranges.py): the first asset of a run
+    # does, so the assets after it in the run read the same ranges and their counts agree.
+    records_ids: bool = False
     # Figures a merge reports that do not add up across slices: each recounted by its SQL file over the window.
     recounts: dict[str, str] = field(default_factory=dict)
 
@@ -129,6 +133,7 @@ HISTORIES_SESSIONS_MERGE = MergeStatements(
     whole_window="histories/select_window_messages.sql",
     new_messages="histories/select_new_session_day_messages.sql",
     watermark="histories/select_histories_sessions_watermark.sql",
+    records_ids=True,
     recounts={"sessions": "histories/count_crew_sessions_window.sql"},
 )
 CONVERSATION_SUMMARIES_MERGE = MergeStatements(
@@ -161,6 +166,10 @@ def merge_crew(
     messages_timeline()) are skipped; a full run also counts the crew's rows dated in no window, unless
     told not to (every slice of a window but its first)."""
     timeline = timeline or messages_timeline()
+    recorded = record_id_range(session, table) if statements.records_ids else {}
+    ids = (
+        {"ids_recorded": recorded["ids_recorded"], "ids_restarted": int(recorded["ids_restarted"])} if recorded else {}
+    )
     params = {
         **window.params(),
         "timeline_start": timeline.start,
@@ -179,9 +188,11 @@ def merge_crew(
                 "replace_window": False,
                 "count_undated": False,
             }
-            return crew_merge(INCREMENTAL, run_merge(session, table, statements, statements.new_messages, new_params))
+            return crew_merge(
+                INCREMENTAL, {**run_merge(session, table, statements, statements.new_messages, new_params), **ids}
+            )
     full_params = {**params, "replace_window": True, "count_undated": count_undated}
-    return crew_merge(FULL, run_merge(session, table, statements, statements.whole_window, full_params))
+    return crew_merge(FULL, {**run_merge(session, table, statements, statements.whole_window, full_params), **ids})
 
 
 def combined(merges: Sequence[CrewMerge]) -> CrewMerge:
@@ -224,6 +235,7 @@ def run_merge(
     expressions = message_expressions(table, session.analytics_schema)
     identifiers = {
         "histories_table": table.crew.histories_table_name,
+        "histories_rows": histories_rows(session, table),
         "session_id_type": session_id_type(table),
         **expressions,
         "row_skip_reason": session.sql("histories/select_row_skip_reason.sql", **expressions),
@@ -246,7 +258,8 @@ class WindowMerge:
     max_days: int
 
     def slices(self, table: HistoriesTable) -> list[Window]:
-        if self.incremental or not table.created_at_indexed:
+        # A table dated by id is read by its ranges' seen_at (indexed) whatever its own indexes.
+        if self.incremental or not (table.created_at_indexed or table.dated_by_id):
             return [self.window]
         return self.window.slices(self.max_days)
 
@@ -431,16 +444,21 @@ def rows_to_read_probe(
     probes = sql.SQL("\nunion all\n").join(
         sql.SQL("({})").format(
             session.sql(
-                "histories/select_crew_rows_to_read.sql",
+                # A table dated by id is probed by id (id_ranges.py), any other by created_at.
+                "histories/select_crew_ids_to_read.sql"
+                if table.dated_by_id
+                else "histories/select_crew_rows_to_read.sql",
                 histories_table=table.crew.histories_table_name,
                 crew=sql.Placeholder(f"crew_code_{position}"),
                 scan_start=sql.Placeholder(f"scan_start_{position}"),
+                quoted_table=sql.Placeholder(f"quoted_table_{position}"),
             )
         )
         for position, table in enumerate(tables)
     )
     params = {
         "window_end": window.end,
+        **{f"quoted_table_{position}": quoted_table_name(session, table) for position, table in enumerate(tables)},
         **{f"crew_code_{position}": table.crew.code for position, table in enumerate(tables)},
         **{f"scan_start_{position}": starts[table.crew.code] for position, table in enumerate(tables)},
     }
