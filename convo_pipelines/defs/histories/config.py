@@ -44,6 +44,14 @@ class DiscoveryConfig(dg.Config):
         ),
     )
 
+    only_crews: list[str] | None = Field(
+        default=None,
+        description=(
+            "What the discovery sensor sends: merge only these crew codes (each still in its own transaction, a bad "
+            "one skipped with its reason), leaving every other crew's rows as they are. None (the default): every crew."
+        ),
+    )
+
     def applies_to(self, window: "Window") -> bool:
         """True when this run reads only new messages: asked for, and the window is one day (a watermark
         per day is sound only when every run that wrote the day read all of it)."""

@@ -46,6 +46,9 @@ class HistoriesTable:
     message_type: str = ""
     # Whether an index leads with created_at: then a window's slice is a range scan, not a scan of the table.
     created_at_indexed: bool = False
+    # The id column's type, and whether an index leads with it (the discovery sensor probes its greatest value).
+    id_type: str = ""
+    id_indexed: bool = False
     # No created_at but an integer id: each message is dated when a run first saw its id (id_ranges.py).
     dated_by_id: bool = False
 
@@ -120,6 +123,8 @@ def _histories_table(source_schema: str, crew: Crew, rows: list[NamedTuple]) -> 
         session_id_type=SESSION_ID_TYPES.get(types.get("session_id", ""), ""),
         message_type=types.get("message", ""),
         created_at_indexed="created_at" in indexed,
+        id_type=types.get("id", ""),
+        id_indexed="id" in indexed,
         dated_by_id="created_at" not in types and types.get("id") in ID_TYPES,
     )
 

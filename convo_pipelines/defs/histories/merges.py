@@ -63,6 +63,8 @@ INCREMENTAL = "incremental"
 # Metadata of a histories_sessions or conversation_summaries materialization: the database time (ISO 8601)
 # at or after which every row the run inserted or updated is stamped (updated_at); deletions are counted apart.
 WRITTEN_SINCE = "written_since"
+# Metadata of the same materializations: the crew codes the run was asked to merge (a list), or "all".
+CREWS_SELECTED = "crews_selected"
 # Metadata of the same materializations: the rows the run deleted (deletions leave no stamp to find them by).
 ROWS_DELETED = "rows_deleted_in_window"
 # A failed statement is the crew's own problem, which skips the crew, only for these SQLSTATEs: its rows
@@ -256,6 +258,8 @@ class WindowMerge:
     incremental: bool
     timeline: Window
     max_days: int
+    # The crews a run was asked to merge (DiscoveryConfig.only_crews); None: every crew.
+    only_crews: frozenset[str] | None = None
 
     def slices(self, table: HistoriesTable) -> list[Window]:
         # A table dated by id is read by its ranges' seen_at (indexed) whatever its own indexes.
@@ -297,9 +301,13 @@ class PreviousRead:
 
     since: datetime | None = None
     skipped: frozenset[str] = frozenset()
+    # The crews it was asked to merge (CREWS_SELECTED); None: every crew.
+    selected: frozenset[str] | None = None
 
     def for_crew(self, crew: Crew) -> datetime | None:
-        return None if crew.code in self.skipped else self.since
+        if crew.code in self.skipped or (self.selected is not None and crew.code not in self.selected):
+            return None
+        return self.since
 
 
 @dataclass
@@ -322,7 +330,12 @@ def previous_read(context: dg.AssetExecutionContext, window: Window) -> Previous
     if WRITTEN_SINCE not in metadata:
         return PreviousRead()
     skipped = metadata["skipped_crews"].value if "skipped_crews" in metadata else {}
-    return PreviousRead(datetime.fromisoformat(metadata[WRITTEN_SINCE].value), frozenset(skipped or {}))
+    selected = metadata[CREWS_SELECTED].value if CREWS_SELECTED in metadata else None
+    return PreviousRead(
+        datetime.fromisoformat(metadata[WRITTEN_SINCE].value),
+        frozenset(skipped or {}),
+        frozenset(selected) if isinstance(selected, list) else None,
+    )
 
 
 def process_crews(
@@ -335,7 +348,11 @@ def process_crews(
     first: a crew the catalog shows unusable is reported without a query of its own. An incremental run then merges
     only the crews that have a row to read (crews_with_rows_to_read). A crew's own problem skips it (recorded in its
     outcome); any other database error is raised, failing the run, after the crews before it committed."""
-    crews = load_crews(session.conn, session.source_schema)
+    crews = [
+        crew
+        for crew in load_crews(session.conn, session.source_schema)
+        if work.only_crews is None or crew.code in work.only_crews
+    ]
     tables = inspect_crews(session.conn, session.source_schema, crews)
     session.conn.commit()
     outcomes = [CrewOutcome(table.crew, ok=False, reason=table.reason()) for table in tables if not table.is_valid]
@@ -576,7 +593,10 @@ def merge_every_crew(
         # updated_at = now() at or after it, which is how the checks after the run find those rows.
         with session.conn.transaction():
             written_since = session.execute(session.sql("histories/select_database_clock.sql")).fetchone()[0]
-        work = WindowMerge(session, statements, window, incremental, timeline, config.max_days_per_transaction)
+        only_crews = frozenset(config.only_crews) if config.only_crews is not None else None
+        work = WindowMerge(
+            session, statements, window, incremental, timeline, config.max_days_per_transaction, only_crews
+        )
         processed = process_crews(context, session, work, previous_read(context, window) if incremental else None)
         outcomes = processed.outcomes
         removed = 0
@@ -605,6 +625,9 @@ def merge_every_crew(
             "window": window.label(),
             "statistics_refreshed": analyzed,
             WRITTEN_SINCE: dg.MetadataValue.text(written_since.isoformat()),
+            CREWS_SELECTED: (
+                dg.MetadataValue.json(sorted(only_crews)) if only_crews is not None else dg.MetadataValue.text("all")
+            ),
             **({"newest_rows": preview_table(preview)} if preview is not None else {}),
             **crews_metadata(processed),
             **clock.metadata(),
