@@ -49,8 +49,11 @@ table_state as (
                 and (table_ids.max_id is null or table_ids.max_id < newest_range.to_id)
             )
         ) as restarted,
-        (newest_range.table_oid, newest_range.table_node, newest_range.sequence_node)
-        is distinct from (current_table.table_oid, current_table.table_node, current_table.sequence_node) as moved,
+        newest_range.to_id is not null and (
+            newest_range.table_oid <> current_table.table_oid
+            or newest_range.table_node <> current_table.table_node
+            or newest_range.sequence_node is distinct from current_table.sequence_node
+        ) as moved,
         newest_range.to_id as newest_to_id
     from current_table
     cross join table_ids

@@ -5,4 +5,6 @@ select
     {crew} as crew_code,
     pg_catalog.pg_relation_filenode({quoted_table}::regclass)::text
     || ':'
-    || coalesce((select max(history.{marker_column})::text from {source}.{histories_table} as history), '') as newest_row
+    || coalesce(
+        (select max(history.{marker_column})::text from {source}.{histories_table} as history), ''
+    ) as newest_row
