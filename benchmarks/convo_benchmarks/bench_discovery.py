@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from convo_benchmarks.bench_crews import CREW_PREFIX, MANY_CREWS, remove_many_crews, seed_many_crews
-from convo_benchmarks.bench_freshness import POLL_SECONDS, SAMPLE_TIMEOUT_SECONDS, running_daemon
+from convo_benchmarks.bench_freshness import (
+    POLL_SECONDS,
+    SAMPLE_TIMEOUT_SECONDS,
+    running_daemon,
+    wait_for_sensor_cursor,
+)
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.sensors import DISCOVERY_SENSOR_NAME, newest_rows, probed_tables
 from convo_pipelines.lib.db import connect
@@ -37,7 +40,6 @@ N8N_CREWS = 10
 N8N_PREFIX = f"{CREW_PREFIX}n8n_"
 DISCOVERY_SAMPLES = 20
 SAMPLE_MESSAGES = 4
-SENSOR_START_TIMEOUT_SECONDS = 180.0
 
 
 def bench_discovery_freshness(
@@ -71,7 +73,7 @@ def bench_discovery_freshness(
         figures: list[float] = []
         missed = 0
         with running_daemon(environment, log, report) as daemon:
-            wait_for_discovery_sensor(instance, daemon, log)
+            wait_for_sensor_cursor(instance, daemon, log, DISCOVERY_SENSOR_NAME)
             for number in range(samples):
                 n8n = number % 2 == 0
                 tables = n8n_tables if n8n else created_at_tables
@@ -162,16 +164,3 @@ def crew_of(scratch: Scratch, table: str) -> str:
         return conn.execute(scratch.benchmark_sql("bench/select_crew_code_of_table.sql"), {"table": table}).fetchone()[
             0
         ]
-
-
-def wait_for_discovery_sensor(instance: dg.DagsterInstance, daemon: subprocess.Popen, log_path: Path) -> None:
-    """Until the discovery sensor's first tick has set its cursor: rows before it are not tracked."""
-    deadline = time.monotonic() + SENSOR_START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if daemon.poll() is not None:
-            raise RuntimeError(f"dagster-daemon exited with code {daemon.returncode}: see {log_path}")
-        for state in instance.all_instigator_state():
-            if state.name == DISCOVERY_SENSOR_NAME and getattr(state.instigator_data, "cursor", None):
-                return
-        time.sleep(1)
-    raise RuntimeError(f"the discovery sensor did not tick within {SENSOR_START_TIMEOUT_SECONDS:.0f} s: see {log_path}")

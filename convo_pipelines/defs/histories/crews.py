@@ -49,6 +49,8 @@ class HistoriesTable:
     # The id column's type, and whether an index leads with it (the discovery sensor probes its greatest value).
     id_type: str = ""
     id_indexed: bool = False
+    # The table's relfilenode, which a TRUNCATE or a rewrite changes (the discovery sensor's marker holds it).
+    table_node: str = ""
     # No created_at but an integer id: each message is dated when a run first saw its id (id_ranges.py).
     dated_by_id: bool = False
 
@@ -124,6 +126,7 @@ def _histories_table(source_schema: str, crew: Crew, rows: list[NamedTuple]) -> 
         message_type=types.get("message", ""),
         created_at_indexed="created_at" in indexed,
         id_type=types.get("id", ""),
+        table_node=rows[0].table_node,
         id_indexed="id" in indexed,
         dated_by_id="created_at" not in types and types.get("id") in ID_TYPES,
     )

@@ -1,8 +1,9 @@
 """The discovery sensor: a new session reaches histories_sessions and conversation_summaries within seconds.
 
 Every tick (CONVERSATION_DISCOVERY_SENSOR_SECONDS) reads, per crew, a marker of its table's newest row: the table's
-relfilenode and its greatest id (the primary key's end), else its greatest created_at (that index's end), one probe
-per crew whatever its rows, PROBE_CREWS_PER_STATEMENT crews a statement. The crews whose marker differs from the
+relfilenode (from the one catalog read of every crew's table) and its greatest id (the primary key's end), else its
+greatest created_at (that index's end), one probe per crew whatever its rows, PROBE_CREWS_PER_STATEMENT crews a
+statement. The crews whose marker differs from the
 cursor's (a JSON object, crew code -> marker) get ONE discovery run of today (only_new_messages, only_crews), which
 merges each crew in its own transaction, so a bad crew stops nobody; the run goes through the run queue and its
 steps through the database pool like any run. A crew whose table has neither index is left to the schedule.
@@ -19,7 +20,6 @@ from psycopg import sql
 
 from convo_pipelines.defs.automation import background_status
 from convo_pipelines.defs.histories.crews import ID_TYPES, HistoriesTable, inspect_crews, load_crews
-from convo_pipelines.defs.histories.id_ranges import quoted_table_name
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS, conversation_discovery_job
 from convo_pipelines.defs.histories.merges import PROBE_CREWS_PER_STATEMENT
 from convo_pipelines.defs.partitions import partition_range_tags
@@ -71,24 +71,22 @@ def newest_rows(session: Session, tables: Sequence[HistoriesTable], log: Callabl
 
 
 def _probe(session: Session, tables: Sequence[HistoriesTable]) -> dict[str, str]:
-    probes = sql.SQL("\nunion all\n").join(
+    """Each crew's marker: its table's relfilenode (from the catalog read) and its indexed column's greatest value."""
+    probes = sql.SQL(",\n").join(
         sql.SQL("({})").format(
             session.sql(
                 "histories/select_crew_newest_row.sql",
                 histories_table=table.crew.histories_table_name,
                 marker_column=marker_column(table),
-                crew=sql.Placeholder(f"crew_code_{position}"),
-                quoted_table=sql.Placeholder(f"quoted_table_{position}"),
             )
         )
-        for position, table in enumerate(tables)
+        for table in tables
     )
-    params = {
-        **{f"crew_code_{position}": table.crew.code for position, table in enumerate(tables)},
-        **{f"quoted_table_{position}": quoted_table_name(session, table) for position, table in enumerate(tables)},
-    }
     with pipeline_transaction(session.conn):
-        return dict(session.execute(session.sql("histories/select_crews_newest_rows.sql", crew_probes=probes), params))
+        [values] = session.execute(
+            session.sql("histories/select_crews_newest_rows.sql", newest_row_probes=probes)
+        ).fetchone()
+    return {table.crew.code: f"{table.table_node}:{value or ''}" for table, value in zip(tables, values, strict=True)}
 
 
 def probed_tables(session: Session) -> tuple[list[HistoriesTable], list[str]]:
