@@ -567,8 +567,6 @@ def run_links_bench(
         save(result)
         if freshness_samples:
             bench_freshness(bench, result, samples_per_kind=freshness_samples)
-            save(result)
-            bench_discovery_freshness(bench, result)
         result.machine["checkpoint_before_bulk_measurements"] = bool(bench.settled)
         # App read latencies are measured inside bench_link_tables (bench_app_reads), while the link tables are
         # as the pipeline built them; the per-aim verdicts are rendered from the report by bench_report.verdicts.

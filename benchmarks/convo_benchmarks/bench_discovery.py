@@ -7,7 +7,8 @@ One full discovery of today first gives every crew its watermark and ranges. The
 (the catalog read and every crew's newest-row probe: `discovery_sensor_tick_1000_crews_sql`). Then, one after the
 other, `samples` new sessions of SAMPLE_MESSAGES messages, written in one transaction each to a crew taken in turn
 from the n8n crews and from the created_at crews, are polled for in conversation_summaries until their message count
-is right: `discovery_freshness_p50` / `_p95` / `_max`. `convo-pipelines bench --only-discovery` measures this alone.
+is right: `discovery_freshness_p50` / `_p95` / `_max`. `convo-pipelines bench --only-discovery` measures this after the
+seed (the full bench leaves it out: it restarts the daemon and seeds 1,000 crews again, minutes on top).
 """
 
 from __future__ import annotations
