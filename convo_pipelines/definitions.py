@@ -21,6 +21,7 @@ from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.defs.histories.jobs import conversation_discovery_job, histories_audit_job
 from convo_pipelines.defs.histories.schedules import discovery_schedules
+from convo_pipelines.defs.histories.sensors import discovery_sensors
 from convo_pipelines.defs.links.assets import link_assets
 from convo_pipelines.defs.links.checks import link_checks
 from convo_pipelines.defs.links.jobs import front_links_job, link_tables_audit_job, project_links_job
@@ -33,7 +34,7 @@ defs = dg.Definitions(
     assets=[*source_assets, *link_assets, *histories_assets],
     asset_checks=[*link_checks, *histories_checks],
     schedules=[*link_schedules, *discovery_schedules],
-    sensors=[*link_sensors, *alert_sensors],
+    sensors=[*link_sensors, *discovery_sensors, *alert_sensors],
     jobs=[front_links_job, project_links_job, link_tables_audit_job, conversation_discovery_job, histories_audit_job],
     resources={"postgres": PostgresResource.from_settings(settings)},
     # The work happens inside PostgreSQL, so a step needs no process of its own: one process per

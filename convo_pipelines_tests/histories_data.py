@@ -6,6 +6,7 @@ The oracle reads the small raw tables back and recomputes the analytics tables (
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 import uuid
@@ -29,6 +30,13 @@ class HistoriesTableSpec:
     message_type: str = "jsonb"  # jsonb, json or text
     with_created_at: bool = True
     index_created_at: bool = True
+    id_column: str = "id serial primary key"
+
+
+# Neither created_at nor an integer id: its messages cannot be dated, so its crew is a bad crew.
+UNDATABLE_TABLE = HistoriesTableSpec(
+    "undatable_histories", "n8n", "varchar(255)", "jsonb", with_created_at=False, id_column="id uuid primary key"
+)
 
 
 @dataclass
@@ -73,7 +81,7 @@ def create_crew(db: psycopg.Connection, code: str, client_code: str | None, tabl
 def create_histories_table(db: psycopg.Connection, spec: HistoriesTableSpec) -> None:
     table = sql.Identifier("public", spec.name)
     columns = [
-        sql.SQL("id serial primary key"),
+        sql.SQL(spec.id_column),
         sql.SQL("session_id {} not null").format(sql.SQL(spec.session_id_type)),
         sql.SQL("message {} not null").format(sql.SQL(spec.message_type)),
     ]
@@ -131,7 +139,8 @@ def generated_rows(
 
 
 def build_scenario(db: psycopg.Connection, start: date, days: int = 4, sessions: int = 40) -> Scenario:
-    """Three good crews (LangChain uuid/jsonb, n8n varchar/jsonb, LangChain text/json) and three bad ones."""
+    """Three good crews (LangChain uuid/jsonb, n8n varchar/jsonb, LangChain text/json) and three bad ones (a hostile
+    name, a missing table, a table with neither created_at nor an integer id)."""
     scenario = Scenario()
     create_client(db, "acme")
     create_client(db, "globex")
@@ -147,10 +156,8 @@ def build_scenario(db: psycopg.Connection, start: date, days: int = 4, sessions:
         insert_messages(db, spec.name, rows)
         scenario.good[code] = spec.name
         scenario.clients[code] = client
-    create_histories_table(
-        db, HistoriesTableSpec("n8n_chat_histories", "n8n", "varchar(255)", "jsonb", with_created_at=False)
-    )
-    bad = [("hostile", HOSTILE_TABLE_NAME), ("ghost", "no_such_histories"), ("n8n_raw", "n8n_chat_histories")]
+    create_histories_table(db, UNDATABLE_TABLE)
+    bad = [("hostile", HOSTILE_TABLE_NAME), ("ghost", "no_such_histories"), ("undatable", UNDATABLE_TABLE.name)]
     for code, table in bad:
         create_crew(db, code, "globex", table)
         scenario.bad[code] = table
@@ -167,12 +174,39 @@ class RawMessage:
 
 
 def read_raw(db: psycopg.Connection, table: str) -> list[RawMessage]:
+    """The table's messages; a table without created_at (dated by id) gives those a range of
+    analytics.histories_id_ranges holds, each dated by its range's seen_at (docs/contract.md)."""
+    has_created_at = db.execute(
+        "select exists(select 1 from information_schema.columns "
+        "where table_schema = 'public' and table_name = %s and column_name = 'created_at')",
+        (table,),
+    ).fetchone()[0]
+    if not has_created_at:
+        return _read_raw_dated_by_id(db, table)
     rows = db.execute(
         sql.SQL("select id, session_id::text, message::text, created_at from {}").format(
             sql.Identifier("public", table)
         )
     ).fetchall()
     return [_raw_message(*row) for row in rows]
+
+
+def _read_raw_dated_by_id(db: psycopg.Connection, table: str) -> list[RawMessage]:
+    ranges = db.execute(
+        "select id_range.from_id, id_range.to_id, id_range.seen_at from analytics.histories_id_ranges as id_range "
+        "join public.crews as crew on crew.code = id_range.crew_code where crew.histories_table_name = %s "
+        "order by id_range.from_id",
+        (table,),
+    ).fetchall()
+    rows = db.execute(
+        sql.SQL("select id, session_id::text, message::text from {}").format(sql.Identifier("public", table))
+    ).fetchall()
+    messages = []
+    for id_, session_id, text in rows:
+        position = bisect.bisect_right([from_id for from_id, _, _ in ranges], id_) - 1
+        if position >= 0 and id_ <= ranges[position][1]:
+            messages.append(_raw_message(id_, session_id, text, ranges[position][2]))
+    return messages
 
 
 def _raw_message(id_: int, session_id: str, text: str, created_at: datetime) -> RawMessage:

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -45,7 +44,7 @@ from convo_pipelines.lib.db import connect, count_rows
 from convo_pipelines.lib.embedded_server import EMBEDDED_POSTGRES_VERSION
 from convo_pipelines.lib.migrations import Migration, migrate, rollback_last
 from convo_pipelines.lib.sqlfiles import render_sql
-from convo_pipelines_tests.helpers import definitions_bound_to, wait_until
+from convo_pipelines_tests.helpers import definitions_bound_to, ensure_npm_installed, wait_until
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
     create_client,
@@ -772,37 +771,9 @@ def node_executable() -> Path:
     return node
 
 
-def locked_zero_version() -> str:
-    lock = json.loads((ZERO_FOLDER / "package-lock.json").read_text())
-    return lock["packages"][f"node_modules/{ZERO_PACKAGE}"]["version"]
-
-
-def installed_zero_version() -> str | None:
-    manifest = ZERO_FOLDER / "node_modules" / ZERO_PACKAGE / "package.json"
-    return json.loads(manifest.read_text())["version"] if manifest.exists() else None
-
-
 def ensure_zero_installed() -> None:
-    """`npm ci` in convo_pipelines_tests/zero unless node_modules already holds the locked @rocicorp/zero;
-    under a file lock, so two pytest workers never install into one folder at once."""
-    # The lock is taken on the committed package-lock.json, which flock leaves as it is.
-    with (ZERO_FOLDER / "package-lock.json").open() as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if installed_zero_version() == locked_zero_version():
-            return
-        npm = shutil.which("npm")
-        if npm is None:
-            raise RuntimeError(
-                "npm is not on PATH: the zero-cache tests install @rocicorp/zero with `npm ci` in "
-                f"{ZERO_FOLDER} (Debian: `apt-get install npm`)"
-            )
-        installed = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=ZERO_FOLDER, capture_output=True, text=True, timeout=900
-        )
-        if installed.returncode != 0:
-            raise RuntimeError(
-                f"`npm ci` in {ZERO_FOLDER} failed:\n{installed.stdout[-2000:]}\n{installed.stderr[-3000:]}"
-            )
+    """`npm ci` in convo_pipelines_tests/zero unless node_modules already holds the locked @rocicorp/zero."""
+    ensure_npm_installed(ZERO_FOLDER, ZERO_PACKAGE)
 
 
 class ZeroCache:

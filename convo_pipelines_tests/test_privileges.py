@@ -31,6 +31,7 @@ from convo_pipelines.lib.migrations import applied_versions, available_migration
 from convo_pipelines.lib.urls import psycopg_url, with_database
 from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database
 from convo_pipelines_tests.histories_data import (
+    UNDATABLE_TABLE,
     HistoriesTableSpec,
     Scenario,
     actual_sessions,
@@ -232,6 +233,7 @@ def test_the_login_role_holds_only_the_writer_role_and_the_writer_only_what_runs
         (ANALYTICS, "histories_sessions"),
         (ANALYTICS, "conversation_summaries"),
         (ANALYTICS, "daily_conversation_stats"),
+        (ANALYTICS, "histories_id_ranges"),
     }
     schema_owner = admin.execute(
         "select nspowner::regrole::text from pg_namespace where nspname = %s", (ANALYTICS,)
@@ -374,7 +376,7 @@ def test_a_histories_backfill_as_the_login_role_reads_the_crews_tables_0005_gran
         "and relowner <> %s::regrole and not relname = any(%s) and has_table_privilege(%s, oid, 'SELECT')",
         (SOURCE, WRITER, list(SOURCE_TABLES), WRITER),
     ).fetchall()
-    assert {table for (table,) in readable} == {*scenario.good.values(), "n8n_chat_histories"}
+    assert {table for (table,) in readable} == {*scenario.good.values(), UNDATABLE_TABLE.name}
 
     result = run_job(login_definitions, "conversation_discovery_job", tags=partition_range_tags(*HISTORIES_RANGE))
     assert actual_sessions(admin) == oracle_sessions(admin, scenario)

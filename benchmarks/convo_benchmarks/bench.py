@@ -49,6 +49,7 @@ from psycopg import sql
 from convo_benchmarks.app_workload import AppWorkload, measure_baseline
 from convo_benchmarks.app_workload_report import EXCLUSIVE_LOCK_MODES, WorkloadReport
 from convo_benchmarks.bench_crews import time_many_crews
+from convo_benchmarks.bench_discovery import bench_discovery_freshness
 from convo_benchmarks.bench_freshness import (
     CHANGE_KINDS,
     FRESHNESS_APP_INTERVAL,
@@ -424,6 +425,7 @@ def run_links_bench(
     freshness_samples: int = FRESHNESS_SAMPLES_PER_KIND,
     only_freshness: bool = False,
     only_crews: bool = False,
+    only_discovery: bool = False,
     contenders: bool = True,
     one_first_fill: bool = False,
     server: dict[str, str] | None = None,
@@ -434,7 +436,8 @@ def run_links_bench(
     what an app working beside the runs waits (`bench_app_beside_runs`, last: its writes change the data).
 
     `history_rows` defaults to HISTORY_ROWS_PER_CONVERSATION per conversation. After the seed, `only_freshness`
-    measures the freshness alone, and `only_crews` the discovery over many crews alone (`bench_many_crews`), on a
+    measures the freshness alone, `only_discovery` a new session's freshness alone (`bench_discovery_freshness`), and
+    `only_crews` the discovery over many crews alone (`bench_many_crews`), on a
     server it does not switch to wal_level = logical: it attaches no subscriber.
 
     Without `contenders` the plain floor, the materialized views and the seeds' batches are left out; with
@@ -452,13 +455,15 @@ def run_links_bench(
         seed=seed,
         max_messages=max_messages or MAX_MESSAGES_PER_CONVERSATION,
         machine=machine_facts(),
-        only="freshness" if only_freshness else "crews" if only_crews else "",
+        only="freshness" if only_freshness else "crews" if only_crews else "discovery" if only_discovery else "",
         contenders=contenders,
         first_fill_beside_app=one_first_fill,
         revision=code_revision(),
     )
     with (
-        scratch_location(settings, report, logical=replication and not only_crews, server=server) as scratch,
+        scratch_location(
+            settings, report, logical=replication and not (only_crews or only_discovery), server=server
+        ) as scratch,
         tempfile.TemporaryDirectory(prefix="convo_bench_") as home,
         dagster_storage(scratch),
     ):
@@ -489,6 +494,9 @@ def run_links_bench(
             return result
         if only_crews:
             bench_many_crews(bench, result)
+            return result
+        if only_discovery:
+            bench_discovery_freshness(bench, result)
             return result
         bench_link_tables(bench, result, batches=batches, contenders=contenders, one_first_fill=one_first_fill)
         save(result)

@@ -23,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
-from convo_pipelines.cli.dev import stop_process_group
+from convo_pipelines.cli.process_group import stop_process_group
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.lib.db import connect
 
@@ -230,19 +230,23 @@ def running_daemon(
         stop_process_group(daemon.pid)
 
 
-def wait_for_sensor_cursor(instance: dg.DagsterInstance, daemon: subprocess.Popen, log_path: Path) -> None:
-    """Until the late-change sensor's first tick has set its cursor: changes before it are not tracked."""
+def wait_for_sensor_cursor(
+    instance: dg.DagsterInstance,
+    daemon: subprocess.Popen,
+    log_path: Path,
+    sensor_name: str = link_tables_late_changes_sensor.name,
+) -> None:
+    """Until the sensor's first tick (the late-change sensor's by default) has set its cursor: changes before it are
+    not tracked."""
     deadline = time.monotonic() + SENSOR_START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if daemon.poll() is not None:
             raise RuntimeError(f"dagster-daemon exited with code {daemon.returncode}: see {log_path}")
         for state in instance.all_instigator_state():
-            if state.name == link_tables_late_changes_sensor.name and getattr(state.instigator_data, "cursor", None):
+            if state.name == sensor_name and getattr(state.instigator_data, "cursor", None):
                 return
         time.sleep(1)
-    raise RuntimeError(
-        f"the late-change sensor did not tick within {SENSOR_START_TIMEOUT_SECONDS:.0f} s: see {log_path}"
-    )
+    raise RuntimeError(f"sensor {sensor_name} did not tick within {SENSOR_START_TIMEOUT_SECONDS:.0f} s: see {log_path}")
 
 
 def summary(figures: FreshnessFigures) -> str:

@@ -122,6 +122,12 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
         help="after the seed, measure only the discovery over 1,000 crews (a full discovery of today, then ticks), "
         "without a logical subscriber",
     )
+    only.add_argument(
+        "--only-discovery",
+        action="store_true",
+        help="after the seed, measure only how soon a new chat session is right in conversation_summaries, through "
+        "the daemon's discovery sensor, with 1,000 crews (and the discovery sensor tick's SQL)",
+    )
     bench.add_argument(
         "--server-setting",
         dest="server_settings",
@@ -223,6 +229,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             freshness_samples=args.freshness_samples,
             only_freshness=args.only_freshness,
             only_crews=args.only_crews,
+            only_discovery=args.only_discovery,
             contenders=not args.skip_contenders,
             one_first_fill=args.one_first_fill,
             server=dict(args.server_settings),

@@ -43,9 +43,6 @@ PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
 Say = Callable[[str], None]
 
-# Imported from here by a module that other work is changing at the same time; its home is cli/process_group.py.
-from convo_pipelines.cli.process_group import stop_process_group  # noqa: E402, F401
-
 
 @dataclass(frozen=True)
 class DevOptions:

@@ -5,16 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-# Imported from here by modules that other work is changing at the same time; their new homes are
-# lib/retries.py, lib/timing.py and lib/transactions.py.
-from convo_pipelines.lib.retries import FOREIGN_KEY_VIOLATION, retry_concurrent_changes  # noqa: F401
-from convo_pipelines.lib.timing import StepClock, TimedClientCursor, TimedCursor, counted_as_sql, sql_seconds  # noqa: F401
-from convo_pipelines.lib.transactions import (  # noqa: F401
-    LATE_COMMIT_ALLOWANCE,
-    pipeline_transaction,
-    set_short_lock_timeout,
-    wait_for_own_lock,
-)
+from convo_pipelines.lib.timing import TimedCursor
 from convo_pipelines.lib.urls import psycopg_url, scrub_secrets
 
 APPLICATION_NAME = "convo_pipelines"

@@ -46,6 +46,8 @@ class Settings:
     schedule_timezone: str
     # How often the late-change sensor may tick (LATE_CHANGES_SENSOR_SECONDS): its share of the link tables' staleness.
     late_changes_sensor_seconds: int = 10
+    # How often the discovery sensor may tick (CONVERSATION_DISCOVERY_SENSOR_SECONDS): its share of a new session's wait.
+    conversation_discovery_sensor_seconds: int = 5
     # Whether runs apply pending migrations themselves (false: a run with pending migrations fails, naming them).
     auto_migrate: bool = True
     # Where run-failure alerts are posted (a Slack-compatible incoming webhook); None logs them instead.
@@ -68,6 +70,9 @@ class Settings:
             enable_background_jobs=_boolean(env, "ENABLE_BACKGROUND_JOBS", True),
             schedule_timezone=_timezone(env, "SCHEDULE_TIMEZONE", "UTC"),
             late_changes_sensor_seconds=_seconds(env, "LATE_CHANGES_SENSOR_SECONDS", 10, least=MIN_SENSOR_SECONDS),
+            conversation_discovery_sensor_seconds=_seconds(
+                env, "CONVERSATION_DISCOVERY_SENSOR_SECONDS", 5, least=MIN_SENSOR_SECONDS
+            ),
             auto_migrate=_boolean(env, "CONVO_AUTO_MIGRATE", True),
             alert_webhook_url=_http_url(env, "ALERT_WEBHOOK_URL"),
             dagster_webserver_url=_http_url(env, "DAGSTER_WEBSERVER_URL"),

@@ -28,6 +28,7 @@ from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.urls import psycopg_url
 from convo_pipelines_tests.histories_data import (
+    UNDATABLE_TABLE,
     Scenario,
     actual_sessions,
     actual_summaries,
@@ -224,7 +225,7 @@ def test_an_analyst_gets_the_known_results_of_the_analysts_pages_queries(
 def test_an_analyst_is_refused_the_application_tables_and_any_write(
     analyst: psycopg.Connection, crews: Scenario
 ) -> None:
-    histories_tables = (*crews.good.values(), "n8n_chat_histories")
+    histories_tables = (*crews.good.values(), UNDATABLE_TABLE.name)
     for table in (*SOURCE_TABLES, *histories_tables, *LINK_TABLES):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             analyst.execute(sql.SQL("select * from {} limit 1").format(sql.Identifier("public", table)))

@@ -118,7 +118,8 @@ def test_bad_crews_are_named_and_never_hurt_good_ones(db, postgres, scenario) ->
         assert "not a valid table name" in reasons["hostile"]
         assert "public.no_such_histories does not exist" in reasons["ghost"]
         assert (
-            "no created_at column" in reasons["n8n_raw"] and "timestamptz not null default now()" in reasons["n8n_raw"]
+            "neither a created_at column nor an integer id" in reasons["undatable"]
+            and "public.undatable_histories.id is uuid" in reasons["undatable"]
         )
         assert "`hostile`" in meta["bad_crews"] and "`ghost`" in meta["bad_crews"]
     # The hostile name was never executed, and good crews' data is all there.
@@ -416,7 +417,13 @@ def test_every_analytics_table_and_column_has_a_comment(db) -> None:
             "select relname from pg_class where relnamespace = 'analytics'::regnamespace and relkind in ('r', 'v')"
         )
     }
-    assert relations == {"histories_sessions", "conversation_summaries", "daily_conversation_stats"}
+    # histories_id_ranges: the times of the messages of crews dated by id (internal to the pipeline).
+    assert relations == {
+        "histories_sessions",
+        "conversation_summaries",
+        "daily_conversation_stats",
+        "histories_id_ranges",
+    }
 
 
 @pytest.mark.parametrize(

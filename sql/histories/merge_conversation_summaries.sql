@@ -28,7 +28,7 @@ session_messages as (
                 )
             else coalesce({message} -> 'data' ->> 'content', {message} ->> 'content')
         end as content
-    from {source}.{histories_table} as history
+    from {histories_rows} as history
     cross join lateral ({row_skip_reason}) as row_check -- noqa: ST05
     where
         history.session_id in (select touched_session.session_id from touched_sessions as touched_session)

@@ -1,6 +1,7 @@
--- Lists the columns of the named tables of one schema (names bound as an array of values, so one query inspects every crew's table) with their base type, whether an index leads with the column, and whether the current role may read the table (with the role a GRANT should name).
+-- Lists the columns of the named tables of one schema (names bound as an array of values, so one query inspects every crew's table) with their base type, whether an index leads with the column, the table's relfilenode (its storage), and whether the current role may read the table (with the role a GRANT should name).
 select
     relation.relname::text as table_name,
+    relation.relfilenode::text as table_node,
     attribute.attname::text as column_name,
     coalesce(base_type.typname, col_type.typname)::text as type_name,
     exists(

@@ -6,7 +6,7 @@ with new_rows as materialized (
         history.session_id,
         history.created_at,
         row_check.skip_reason
-    from {source}.{histories_table} as history
+    from {histories_rows} as history
     cross join lateral ({row_skip_reason}) as row_check -- noqa: ST05
     where
         history.created_at >= greatest(%(window_start)s, %(watermark)s - %(late_commit_overlap)s)
@@ -30,7 +30,7 @@ select
         when row_check.skip_reason is not null then null
         when {message_typeof}({message}) = 'object' then {message} ->> 'type'
     end as message_type
-from {source}.{histories_table} as history
+from {histories_rows} as history
 cross join lateral ({row_skip_reason}) as row_check -- noqa: ST05
 inner join new_session_days as new_session_day
     on

@@ -2,7 +2,7 @@
 -- and those whose stored summary overlaps the window (so a session whose messages were deleted is found too).
 with window_sessions as (
     select distinct history.session_id
-    from {source}.{histories_table} as history
+    from {histories_rows} as history
     where
         history.created_at >= %(window_start)s
         and history.created_at < %(window_end)s

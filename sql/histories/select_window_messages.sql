@@ -11,7 +11,7 @@ select
         when row_check.skip_reason is not null then null
         when {message_typeof}({message}) = 'object' then {message} ->> 'type'
     end as message_type
-from {source}.{histories_table} as history
+from {histories_rows} as history
 cross join lateral ({row_skip_reason}) as row_check -- noqa: ST05
 where
     (history.created_at >= %(window_start)s and history.created_at < %(window_end)s)

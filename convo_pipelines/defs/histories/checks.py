@@ -27,8 +27,8 @@ from convo_pipelines.defs.histories.merges import ROWS_DELETED, WRITTEN_SINCE
 from convo_pipelines.defs.histories.window import run_window
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 from convo_pipelines.defs.sources import conversations
-from convo_pipelines.lib.db import sql_seconds
 from convo_pipelines.lib.settings import get_settings
+from convo_pipelines.lib.timing import sql_seconds
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
@@ -138,8 +138,8 @@ def skipped_by_latest_discovery(
     retry_policy=TRANSIENT_ERRORS_RETRY,
 )
 def histories_tables_valid(context: dg.AssetCheckExecutionContext, postgres: PostgresResource) -> dg.AssetCheckResult:
-    """Each crew's histories table has a valid name, exists and has id, session_id, message, created_at,
-    and the latest discovery skipped no crew.
+    """Each crew's histories table has a valid name, exists and has id, session_id, message and created_at (or,
+    without created_at, an integer id), and the latest discovery skipped no crew.
 
     Fails (ERROR) naming every crew the discovery had to skip, with the reason and the fix: those the
     catalog shows unusable now, and those the latest histories_sessions or conversation_summaries run
@@ -182,7 +182,7 @@ def histories_tables_valid(context: dg.AssetCheckExecutionContext, postgres: Pos
     retry_policy=TRANSIENT_ERRORS_RETRY,
 )
 def histories_tables_indexed(postgres: PostgresResource) -> dg.AssetCheckResult:
-    """WARN when a readable histories table has no index on created_at (or session_id).
+    """WARN when a readable histories table has no index on created_at (without created_at: id), or session_id.
 
     Without it every discovery tick scans the whole table instead of the window's messages.
     """

@@ -5,9 +5,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field
 
-from convo_pipelines.lib.db import (
-    LATE_COMMIT_ALLOWANCE,
-)
+from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE
 
 if TYPE_CHECKING:
     from convo_pipelines.defs.histories.window import Window
@@ -41,6 +39,14 @@ class DiscoveryConfig(dg.Config):
             "many UTC days, each committed on its own under the crew's lock: a logical subscriber (Zero) receives "
             "a first backfill in bounded transactions, and a killed run keeps the slices it committed. A crew "
             "whose created_at has no index is merged in one transaction (each slice would read its whole table)."
+        ),
+    )
+
+    only_crews: list[str] | None = Field(
+        default=None,
+        description=(
+            "What the discovery sensor sends: merge only these crew codes (each still in its own transaction, a bad "
+            "one skipped with its reason), leaving every other crew's rows as they are. None (the default): every crew."
         ),
     )
 

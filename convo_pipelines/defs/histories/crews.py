@@ -2,7 +2,8 @@
 
 `histories_table_name` comes from data, so it is untrusted: only names matching IDENTIFIER_PATTERN
 are ever looked up, always as a bound value in the catalog and as a quoted identifier in queries.
-Every problem is a sentence naming the crew's table and, where there is one, the fix.
+Every problem is a sentence naming the crew's table and, where there is one, the fix. A table with no created_at
+but an integer id (n8n's own table) is valid: its messages are dated by id (id_ranges.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from convo_pipelines.lib.settings import IDENTIFIER_PATTERN
 from convo_pipelines.lib.sqlfiles import render_sql
 
 REQUIRED_COLUMNS = ("id", "session_id", "message", "created_at")
+# A table without created_at is dated by its integer id instead (n8n's own table): see id_ranges.py.
+ID_TYPES = {"int2", "int4", "int8"}
 SESSION_ID_TYPES = {"uuid": "uuid", "text": "text", "varchar": "varchar"}
 MESSAGE_TYPES = {"jsonb", "json", "text", "varchar"}
 
@@ -43,6 +46,13 @@ class HistoriesTable:
     message_type: str = ""
     # Whether an index leads with created_at: then a window's slice is a range scan, not a scan of the table.
     created_at_indexed: bool = False
+    # The id column's type, and whether an index leads with it (the discovery sensor probes its greatest value).
+    id_type: str = ""
+    id_indexed: bool = False
+    # The table's relfilenode, which a TRUNCATE or a rewrite changes (the discovery sensor's marker holds it).
+    table_node: str = ""
+    # No created_at but an integer id: each message is dated when a run first saw its id (id_ranges.py).
+    dated_by_id: bool = False
 
     @property
     def is_valid(self) -> bool:
@@ -115,6 +125,10 @@ def _histories_table(source_schema: str, crew: Crew, rows: list[NamedTuple]) -> 
         session_id_type=SESSION_ID_TYPES.get(types.get("session_id", ""), ""),
         message_type=types.get("message", ""),
         created_at_indexed="created_at" in indexed,
+        id_type=types.get("id", ""),
+        table_node=rows[0].table_node,
+        id_indexed="id" in indexed,
+        dated_by_id="created_at" not in types and types.get("id") in ID_TYPES,
     )
 
 
@@ -162,12 +176,13 @@ def _column_problems(schema: str, name: str, types: dict[str, str]) -> list[str]
     problems = []
     missing = [column for column in REQUIRED_COLUMNS if column not in types]
     if "created_at" in missing:
-        problems.append(
-            f"table {schema}.{name} has no created_at column (n8n's own table lacks it): fix with "
-            f"`alter table {schema}.{name} add column created_at timestamptz not null default now()` and "
-            f"`create index on {schema}.{name} (created_at)`"
-        )
         missing.remove("created_at")
+        if "id" in types and types["id"] not in ID_TYPES:
+            problems.append(
+                f"table {schema}.{name} has neither a created_at column nor an integer id ({schema}.{name}.id is "
+                f"{types['id']}), so its messages cannot be dated: give it `created_at timestamptz not null default now()` "
+                "or an integer id (serial)"
+            )
     if missing:
         problems.append(f"table {schema}.{name} lacks column(s) {', '.join(missing)}")
     if "session_id" in types and types["session_id"] not in SESSION_ID_TYPES:
@@ -188,6 +203,11 @@ def _index_warnings(schema: str, name: str, types: dict[str, str], indexed: set[
         warnings.append(
             f"{schema}.{name}.created_at has no index, so every discovery tick scans the whole table: "
             f"`create index on {schema}.{name} (created_at)`"
+        )
+    if "created_at" not in types and types.get("id") in ID_TYPES and "id" not in indexed:
+        warnings.append(
+            f"{schema}.{name}.id has no index (the table has no created_at, so runs read it by id), so every "
+            f"discovery tick scans the whole table: make id its primary key"
         )
     if "session_id" in types and "session_id" not in indexed:
         warnings.append(

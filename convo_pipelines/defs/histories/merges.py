@@ -38,6 +38,7 @@ from convo_pipelines.defs.histories.crews import (
     message_expressions,
     session_id_type,
 )
+from convo_pipelines.defs.histories.id_ranges import histories_rows, quoted_table_name, record_id_range
 from convo_pipelines.defs.histories.run_metadata import (
     newest_rows,
     row_count_metadata,
@@ -45,23 +46,21 @@ from convo_pipelines.defs.histories.run_metadata import (
 from convo_pipelines.defs.histories.window import Window, messages_timeline, run_window
 from convo_pipelines.defs.previews import preview_table
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import (
-    LATE_COMMIT_ALLOWANCE,
-    StepClock,
-    pipeline_transaction,
-    retry_concurrent_changes,
-    wait_for_own_lock,
-)
 from convo_pipelines.lib.errors import first_line
 from convo_pipelines.lib.progress import Progress
+from convo_pipelines.lib.retries import retry_concurrent_changes
 from convo_pipelines.lib.session import Session
 from convo_pipelines.lib.statistics import refresh_statistics_after_bulk_write
+from convo_pipelines.lib.timing import StepClock
+from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE, pipeline_transaction, wait_for_own_lock
 
 FULL = "full"
 INCREMENTAL = "incremental"
 # Metadata of a histories_sessions or conversation_summaries materialization: the database time (ISO 8601)
 # at or after which every row the run inserted or updated is stamped (updated_at); deletions are counted apart.
 WRITTEN_SINCE = "written_since"
+# Metadata of the same materializations: the crew codes the run was asked to merge (a list), or "all".
+CREWS_SELECTED = "crews_selected"
 # Metadata of the same materializations: the rows the run deleted (deletions leave no stamp to find them by).
 ROWS_DELETED = "rows_deleted_in_window"
 # A failed statement is the crew's own problem, which skips the crew, only for these SQLSTATEs: its rows
@@ -119,6 +118,9 @@ class MergeStatements:
     whole_window: str
     new_messages: str
     watermark: str
+    # Whether this asset's merge records the new ids of a crew dated by id (id_ranges.py): the first asset of a run
+    # does, so the assets after it in the run read the same ranges and their counts agree.
+    records_ids: bool = False
     # Figures a merge reports that do not add up across slices: each recounted by its SQL file over the window.
     recounts: dict[str, str] = field(default_factory=dict)
 
@@ -129,6 +131,7 @@ HISTORIES_SESSIONS_MERGE = MergeStatements(
     whole_window="histories/select_window_messages.sql",
     new_messages="histories/select_new_session_day_messages.sql",
     watermark="histories/select_histories_sessions_watermark.sql",
+    records_ids=True,
     recounts={"sessions": "histories/count_crew_sessions_window.sql"},
 )
 CONVERSATION_SUMMARIES_MERGE = MergeStatements(
@@ -161,6 +164,10 @@ def merge_crew(
     messages_timeline()) are skipped; a full run also counts the crew's rows dated in no window, unless
     told not to (every slice of a window but its first)."""
     timeline = timeline or messages_timeline()
+    recorded = record_id_range(session, table) if statements.records_ids else {}
+    ids = (
+        {"ids_recorded": recorded["ids_recorded"], "ids_restarted": int(recorded["ids_restarted"])} if recorded else {}
+    )
     params = {
         **window.params(),
         "timeline_start": timeline.start,
@@ -179,9 +186,11 @@ def merge_crew(
                 "replace_window": False,
                 "count_undated": False,
             }
-            return crew_merge(INCREMENTAL, run_merge(session, table, statements, statements.new_messages, new_params))
+            return crew_merge(
+                INCREMENTAL, {**run_merge(session, table, statements, statements.new_messages, new_params), **ids}
+            )
     full_params = {**params, "replace_window": True, "count_undated": count_undated}
-    return crew_merge(FULL, run_merge(session, table, statements, statements.whole_window, full_params))
+    return crew_merge(FULL, {**run_merge(session, table, statements, statements.whole_window, full_params), **ids})
 
 
 def combined(merges: Sequence[CrewMerge]) -> CrewMerge:
@@ -224,6 +233,7 @@ def run_merge(
     expressions = message_expressions(table, session.analytics_schema)
     identifiers = {
         "histories_table": table.crew.histories_table_name,
+        "histories_rows": histories_rows(session, table),
         "session_id_type": session_id_type(table),
         **expressions,
         "row_skip_reason": session.sql("histories/select_row_skip_reason.sql", **expressions),
@@ -244,9 +254,12 @@ class WindowMerge:
     incremental: bool
     timeline: Window
     max_days: int
+    # The crews a run was asked to merge (DiscoveryConfig.only_crews); None: every crew.
+    only_crews: frozenset[str] | None = None
 
     def slices(self, table: HistoriesTable) -> list[Window]:
-        if self.incremental or not table.created_at_indexed:
+        # A table dated by id is read by its ranges' seen_at (indexed) whatever its own indexes.
+        if self.incremental or not (table.created_at_indexed or table.dated_by_id):
             return [self.window]
         return self.window.slices(self.max_days)
 
@@ -284,9 +297,13 @@ class PreviousRead:
 
     since: datetime | None = None
     skipped: frozenset[str] = frozenset()
+    # The crews it was asked to merge (CREWS_SELECTED); None: every crew.
+    selected: frozenset[str] | None = None
 
     def for_crew(self, crew: Crew) -> datetime | None:
-        return None if crew.code in self.skipped else self.since
+        if crew.code in self.skipped or (self.selected is not None and crew.code not in self.selected):
+            return None
+        return self.since
 
 
 @dataclass
@@ -309,7 +326,12 @@ def previous_read(context: dg.AssetExecutionContext, window: Window) -> Previous
     if WRITTEN_SINCE not in metadata:
         return PreviousRead()
     skipped = metadata["skipped_crews"].value if "skipped_crews" in metadata else {}
-    return PreviousRead(datetime.fromisoformat(metadata[WRITTEN_SINCE].value), frozenset(skipped or {}))
+    selected = metadata[CREWS_SELECTED].value if CREWS_SELECTED in metadata else None
+    return PreviousRead(
+        datetime.fromisoformat(metadata[WRITTEN_SINCE].value),
+        frozenset(skipped or {}),
+        frozenset(selected) if isinstance(selected, list) else None,
+    )
 
 
 def process_crews(
@@ -322,7 +344,11 @@ def process_crews(
     first: a crew the catalog shows unusable is reported without a query of its own. An incremental run then merges
     only the crews that have a row to read (crews_with_rows_to_read). A crew's own problem skips it (recorded in its
     outcome); any other database error is raised, failing the run, after the crews before it committed."""
-    crews = load_crews(session.conn, session.source_schema)
+    crews = [
+        crew
+        for crew in load_crews(session.conn, session.source_schema)
+        if work.only_crews is None or crew.code in work.only_crews
+    ]
     tables = inspect_crews(session.conn, session.source_schema, crews)
     session.conn.commit()
     outcomes = [CrewOutcome(table.crew, ok=False, reason=table.reason()) for table in tables if not table.is_valid]
@@ -431,16 +457,21 @@ def rows_to_read_probe(
     probes = sql.SQL("\nunion all\n").join(
         sql.SQL("({})").format(
             session.sql(
-                "histories/select_crew_rows_to_read.sql",
+                # A table dated by id is probed by id (id_ranges.py), any other by created_at.
+                "histories/select_crew_ids_to_read.sql"
+                if table.dated_by_id
+                else "histories/select_crew_rows_to_read.sql",
                 histories_table=table.crew.histories_table_name,
                 crew=sql.Placeholder(f"crew_code_{position}"),
                 scan_start=sql.Placeholder(f"scan_start_{position}"),
+                quoted_table=sql.Placeholder(f"quoted_table_{position}"),
             )
         )
         for position, table in enumerate(tables)
     )
     params = {
         "window_end": window.end,
+        **{f"quoted_table_{position}": quoted_table_name(session, table) for position, table in enumerate(tables)},
         **{f"crew_code_{position}": table.crew.code for position, table in enumerate(tables)},
         **{f"scan_start_{position}": starts[table.crew.code] for position, table in enumerate(tables)},
     }
@@ -558,7 +589,10 @@ def merge_every_crew(
         # updated_at = now() at or after it, which is how the checks after the run find those rows.
         with session.conn.transaction():
             written_since = session.execute(session.sql("histories/select_database_clock.sql")).fetchone()[0]
-        work = WindowMerge(session, statements, window, incremental, timeline, config.max_days_per_transaction)
+        only_crews = frozenset(config.only_crews) if config.only_crews is not None else None
+        work = WindowMerge(
+            session, statements, window, incremental, timeline, config.max_days_per_transaction, only_crews
+        )
         processed = process_crews(context, session, work, previous_read(context, window) if incremental else None)
         outcomes = processed.outcomes
         removed = 0
@@ -587,6 +621,9 @@ def merge_every_crew(
             "window": window.label(),
             "statistics_refreshed": analyzed,
             WRITTEN_SINCE: dg.MetadataValue.text(written_since.isoformat()),
+            CREWS_SELECTED: (
+                dg.MetadataValue.json(sorted(only_crews)) if only_crews is not None else dg.MetadataValue.text("all")
+            ),
             **({"newest_rows": preview_table(preview)} if preview is not None else {}),
             **crews_metadata(processed),
             **clock.metadata(),

@@ -2,9 +2,7 @@
 
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, DAILY_CONVERSATION_STATS, HISTORIES_SESSIONS
 from convo_pipelines.defs.histories.window import Window
-from convo_pipelines.lib.db import (
-    count_rows,
-)
+from convo_pipelines.lib.db import count_rows
 from convo_pipelines.lib.session import Session
 
 WINDOW_COUNT_SQL = {

@@ -1,0 +1,118 @@
+"""The discovery sensor: each tick probes every crew's table once (its id or created_at index), and requests ONE
+only-new-messages run of exactly the crews with a new row since its previous tick; that run, executed for real, brings
+their sessions to histories_sessions and conversation_summaries and leaves every other crew as it was."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+import psycopg
+import pytest
+
+from convo_pipelines.defs.histories.sensors import conversation_discovery_sensor
+from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines_tests.helpers import definitions_bound_to
+from convo_pipelines_tests.histories_data import (
+    HistoriesTableSpec,
+    Scenario,
+    actual_summaries,
+    create_client,
+    create_crew,
+    create_histories_table,
+    insert_messages,
+    langchain,
+    n8n,
+    oracle_summaries,
+)
+
+N8N_CREW, N8N_TABLE = "acme_n8n", "n8n_chat_histories"
+LANGCHAIN_CREW, LANGCHAIN_TABLE = "acme_langchain", "acme_langchain_histories"
+
+
+@pytest.fixture
+def crews(db: psycopg.Connection) -> Scenario:
+    create_client(db, "acme")
+    db.execute(
+        "create table public.n8n_chat_histories "
+        "(id serial primary key, session_id varchar(255) not null, message jsonb not null)"
+    )
+    create_histories_table(db, HistoriesTableSpec(LANGCHAIN_TABLE))
+    create_crew(db, N8N_CREW, "acme", N8N_TABLE)
+    create_crew(db, LANGCHAIN_CREW, "acme", LANGCHAIN_TABLE)
+    create_crew(db, "ghost", "acme", "no_such_histories")  # a bad crew: never probed, never in the way
+    return Scenario(
+        good={N8N_CREW: N8N_TABLE, LANGCHAIN_CREW: LANGCHAIN_TABLE},
+        clients=dict.fromkeys(["acme_n8n", "acme_langchain"], "acme"),
+    )
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def tick(postgres: PostgresResource, instance: dg.DagsterInstance, cursor: str | None):
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"postgres": postgres}, definitions=definitions_bound_to(postgres)
+    ) as context:
+        return conversation_discovery_sensor.evaluate_tick(context)
+
+
+def write_n8n(db: psycopg.Connection, session_id: str, *texts: tuple[str, str]) -> None:
+    with db.cursor() as cursor:
+        cursor.executemany(
+            "insert into public.n8n_chat_histories (session_id, message) values (%s, %s)",
+            [(session_id, psycopg.types.json.Jsonb(n8n(kind, text))) for kind, text in texts],
+        )
+
+
+def execute(postgres: PostgresResource, instance: dg.DagsterInstance, request: dg.RunRequest) -> None:
+    job = definitions_bound_to(postgres).resolve_job_def("conversation_discovery_job")
+    result = job.execute_in_process(tags=request.tags, run_config=request.run_config, instance=instance)
+    assert result.success
+    failed = [
+        e for e in result.get_asset_check_evaluations() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
+    # The only failing check is histories_tables_valid naming the bad crew.
+    assert {(e.check_name, tuple(e.metadata["bad_crews"].value)) for e in failed} <= {
+        ("histories_tables_valid", ("ghost",))
+    }
+
+
+def summaries_of(db: psycopg.Connection, crew: str) -> set[tuple]:
+    return {row for row in actual_summaries(db) if row[0] == crew}
+
+
+def test_a_tick_requests_one_run_of_exactly_the_crews_with_new_rows(db, postgres, crews, instance) -> None:
+    now = datetime.now(UTC)
+    insert_messages(db, LANGCHAIN_TABLE, [("11111111-1111-1111-1111-111111111111", now, langchain("human", "hi"))])
+    first = tick(postgres, instance, None)
+    assert not first.run_requests and first.cursor
+    assert set(json.loads(first.cursor)) == {N8N_CREW, LANGCHAIN_CREW}
+    assert tick(postgres, instance, first.cursor).run_requests == []
+
+    write_n8n(db, "chat-1", ("human", "Where is my parcel?"), ("ai", "On its way."))
+    second = tick(postgres, instance, first.cursor)
+    [request] = second.run_requests
+    config = request.run_config["ops"]["histories_sessions"]["config"]
+    assert config["only_crews"] == [N8N_CREW]
+    # The same change always asks for the same run.
+    assert tick(postgres, instance, first.cursor).run_requests[0].run_key == request.run_key
+
+    execute(postgres, instance, request)
+    assert summaries_of(db, N8N_CREW) == {row for row in oracle_summaries(db, crews) if row[0] == N8N_CREW}
+    assert {row[1] for row in summaries_of(db, N8N_CREW)} == {"chat-1"}
+    # The other crew's row was written before the first tick: only a run of that crew (the schedule's) reads it.
+    assert summaries_of(db, LANGCHAIN_CREW) == set()
+
+    # Nothing new: nothing requested. A row of the other crew: a run of that crew alone.
+    assert tick(postgres, instance, second.cursor).run_requests == []
+    insert_messages(db, LANGCHAIN_TABLE, [("11111111-1111-1111-1111-111111111111", now, langchain("ai", "hello"))])
+    third = tick(postgres, instance, second.cursor)
+    [request] = third.run_requests
+    assert request.run_config["ops"]["conversation_summaries"]["config"]["only_crews"] == [LANGCHAIN_CREW]
+    execute(postgres, instance, request)
+    assert actual_summaries(db) == oracle_summaries(db, crews)
