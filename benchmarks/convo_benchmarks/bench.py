@@ -86,6 +86,7 @@ from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
+from convo_pipelines.defs.links.oracles import front_oracle
 from convo_pipelines.defs.links.sensors import (
     FRONT_SOURCE,
     find_changed_day_ranges,
@@ -103,7 +104,7 @@ from convo_pipelines.defs.links.tables import (
     change_index_name,
     change_index_params,
 )
-from convo_pipelines.defs.links.writes import front_oracle, window_params
+from convo_pipelines.defs.links.windows import window_params
 from convo_pipelines.lib.db import connect, count_rows
 from convo_pipelines.lib.embedded_server import drop_database, embedded_is_running, ensure_database
 from convo_pipelines.lib.errors import first_line

@@ -12,17 +12,13 @@ import psycopg
 
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
 from convo_pipelines.defs.links.config import FrontLinksConfig
+from convo_pipelines.defs.links.first_fill import insert_first_fill_slices, stage_first_fill
 from convo_pipelines.defs.links.link_storage import first_fill_staged
+from convo_pipelines.defs.links.oracles import front_oracle
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, PEOPLE_LINKS
-from convo_pipelines.defs.links.writes import (
-    Chunk,
-    front_oracle,
-    insert_first_fill_slices,
-    make_front_window_exact,
-    plan_front_writes,
-    stage_first_fill,
-    window_params,
-)
+from convo_pipelines.defs.links.window_diffs import make_front_window_exact
+from convo_pipelines.defs.links.windows import Chunk, window_params
+from convo_pipelines.defs.links.writes import plan_front_writes
 from convo_pipelines_tests.helpers import watch_while
 from convo_pipelines_tests.links.test_assets_links import (
     CLIENTS,

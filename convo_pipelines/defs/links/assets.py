@@ -1,6 +1,6 @@
 """The link assets: people and clients of each Front conversation, and the project of each conversation.
 
-How each run writes its tables is links/writes.py; what they hold is docs/contract.md.
+How each run writes its tables is links/writes.py (with the modules it calls); what they hold is docs/contract.md.
 """
 
 # No `from __future__ import annotations`: Dagster reads the config class from the real annotation.
@@ -15,6 +15,13 @@ from convo_pipelines.defs.links.link_storage import (
     ensure_foreign_keys,
     link_foreign_keys,
     link_table_is_empty,
+)
+from convo_pipelines.defs.links.link_transactions import end_first_fill, in_retried_transaction
+from convo_pipelines.defs.links.oracles import front_link_guarantees
+from convo_pipelines.defs.links.project_writes import (
+    fill_project_links,
+    project_array_inconsistencies,
+    reconcile_project_scope,
 )
 from convo_pipelines.defs.links.schemas import (
     CLIENT_LINKS_SCHEMA,
@@ -31,18 +38,9 @@ from convo_pipelines.defs.links.tables import (
     PROJECT_LINKS_TABLE,
     FrontLinkTable,
 )
-from convo_pipelines.defs.links.writes import (
-    Chunk,
-    end_first_fill,
-    fill_project_links,
-    front_link_guarantees,
-    in_retried_transaction,
-    make_front_window_exact,
-    plan_front_writes,
-    project_array_inconsistencies,
-    reconcile_project_scope,
-    write_front_chunks,
-)
+from convo_pipelines.defs.links.window_diffs import make_front_window_exact
+from convo_pipelines.defs.links.windows import Chunk
+from convo_pipelines.defs.links.writes import plan_front_writes, write_front_chunks
 from convo_pipelines.defs.partitions import partition_window
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.defs.table_asset import table_asset

@@ -20,6 +20,7 @@ from convo_pipelines.defs.links.assets import (
     people_front_conversations,
     project_conversations,
 )
+from convo_pipelines.defs.links.project_writes import ARRAY_DRIFT_KINDS
 from convo_pipelines.defs.links.tables import (
     CLIENT_LINKS,
     GUARANTEEING_FOREIGN_KEYS_SQL,
@@ -29,7 +30,6 @@ from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
     change_index_params,
 )
-from convo_pipelines.defs.links.writes import ARRAY_DRIFT_KINDS
 from convo_pipelines.defs.partitions import partition_window
 
 ERROR = dg.AssetCheckSeverity.ERROR

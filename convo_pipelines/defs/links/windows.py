@@ -1,0 +1,74 @@
+"""A run's window of conversations: its chunks of consecutive days, what its SQL binds, and its write counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from convo_pipelines.lib.session import Session
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice [start, end) of a run's window and how many conversations it holds."""
+
+    start: datetime
+    end: datetime
+    conversations: int
+
+
+@dataclass
+class WriteCounts:
+    rows_inserted: int = 0
+    rows_deleted: int = 0
+    rows_in_window: int = 0
+    rows_updated: int = 0
+
+    def add(self, other: WriteCounts) -> None:
+        """Add another window's counts (its rows in window included)."""
+        self.add_writes(other)
+        self.rows_in_window += other.rows_in_window
+
+    @property
+    def rows_written(self) -> int:
+        return self.rows_inserted + self.rows_updated + self.rows_deleted
+
+    def add_writes(self, other: WriteCounts) -> None:
+        """Add the writes of another transaction over this window (its rows in window are already counted)."""
+        self.rows_inserted += other.rows_inserted
+        self.rows_updated += other.rows_updated
+        self.rows_deleted += other.rows_deleted
+
+
+def chunk_window(
+    start: datetime, end: datetime, day_counts: list[tuple[date, int]], max_conversations: int
+) -> list[Chunk]:
+    """Cut [start, end) at the starts of its UTC days into chunks of consecutive days holding at most
+    `max_conversations` conversations each (a day above the cap alone). Days with none belong to a neighbour; a
+    window with none gives no chunk."""
+    chunks: list[Chunk] = []
+    chunk_start, in_chunk = start, 0
+    for day, conversations in day_counts:
+        if in_chunk and in_chunk + conversations > max_conversations:
+            cut = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+            chunks.append(Chunk(chunk_start, cut, in_chunk))
+            chunk_start, in_chunk = cut, 0
+        in_chunk += conversations
+    if in_chunk:
+        chunks.append(Chunk(chunk_start, end, in_chunk))
+    return chunks
+
+
+def window_params(start: datetime, end: datetime, only_conversation_ids: list[str] | None = None) -> dict[str, object]:
+    """What a Front link table's oracle and its window's links bind: the conversations' created_at window [start, end),
+    and the conversations a scoped run or a batch names."""
+    return {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
+
+
+def count_conversations_by_day(
+    session: Session, conversations: str, start: datetime, end: datetime
+) -> list[tuple[date, int]]:
+    """(UTC day, conversations created that day) of `conversations` (front_conversations or conversations) in
+    [start, end)."""
+    statement = session.sql("links/count_conversations_by_day.sql", conversations=conversations)
+    return [(day, count) for day, count in session.execute(statement, {"start": start, "end": end})]
