@@ -15,8 +15,9 @@ from psycopg import sql
 from convo_benchmarks.seed_histories import seed_histories
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
+from convo_pipelines.defs.histories.crew_merges import HISTORIES_SESSIONS_MERGE, merge_crew
+from convo_pipelines.defs.histories.crew_processing import crew_lock_key
 from convo_pipelines.defs.histories.crews import inspect_histories_table, load_crews
-from convo_pipelines.defs.histories.merges import HISTORIES_SESSIONS_MERGE, crew_lock_key, merge_crew
 from convo_pipelines.defs.histories.run_metadata import row_count_metadata
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.schemas import (

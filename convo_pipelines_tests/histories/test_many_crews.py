@@ -14,8 +14,9 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.defs.histories.assets import histories_assets
+from convo_pipelines.defs.histories.crew_processing import crew_lock_key
 from convo_pipelines.defs.histories.crews import inspect_crews, load_crews
-from convo_pipelines.defs.histories.merges import crew_lock_key, rows_to_read_probe
+from convo_pipelines.defs.histories.crews_to_read import rows_to_read_probe
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.defs.resources import PostgresResource

@@ -1,6 +1,6 @@
 """The discovery assets: sessions per day, summaries and daily stats from the crews' chat histories.
 
-How a run merges each crew is histories/merges.py; what the tables hold is docs/contract.md.
+How a run merges each crew is histories/discovery_runs.py; what the tables hold is docs/contract.md.
 """
 
 from datetime import timedelta
@@ -10,11 +10,8 @@ import psycopg
 
 from convo_pipelines.defs.automation import longest_cron_gap
 from convo_pipelines.defs.histories.config import DiscoveryConfig
-from convo_pipelines.defs.histories.merges import (
-    CONVERSATION_SUMMARIES_MERGE,
-    HISTORIES_SESSIONS_MERGE,
-    merge_every_crew,
-)
+from convo_pipelines.defs.histories.crew_merges import CONVERSATION_SUMMARIES_MERGE, HISTORIES_SESSIONS_MERGE
+from convo_pipelines.defs.histories.discovery_runs import merge_every_crew
 from convo_pipelines.defs.histories.run_metadata import row_count_metadata
 from convo_pipelines.defs.histories.schemas import (
     CONVERSATION_SUMMARIES_SCHEMA,

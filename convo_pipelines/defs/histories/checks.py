@@ -23,7 +23,7 @@ from croniter import croniter
 from convo_pipelines.defs.checks import CheckScope, build_sql_check, materialization_in_run
 from convo_pipelines.defs.histories.assets import conversation_summaries, histories_sessions
 from convo_pipelines.defs.histories.crews import HistoriesTable, inspect_crews, load_crews
-from convo_pipelines.defs.histories.merges import ROWS_DELETED, WRITTEN_SINCE
+from convo_pipelines.defs.histories.run_metadata import ROWS_DELETED, WRITTEN_SINCE
 from convo_pipelines.defs.histories.window import run_window
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 from convo_pipelines.defs.sources import conversations

@@ -1,9 +1,17 @@
-"""What a discovery run records besides its rows: row counts, fresh planner statistics, a preview."""
+"""What a discovery run records besides its rows: row counts, a preview, and the metadata keys read back after it."""
 
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, DAILY_CONVERSATION_STATS, HISTORIES_SESSIONS
 from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.lib.db import count_rows
 from convo_pipelines.lib.session import Session
+
+# Metadata of a histories_sessions or conversation_summaries materialization: the database time (ISO 8601)
+# at or after which every row the run inserted or updated is stamped (updated_at); deletions are counted apart.
+WRITTEN_SINCE = "written_since"
+# Metadata of the same materializations: the crew codes the run was asked to merge (a list), or "all".
+CREWS_SELECTED = "crews_selected"
+# Metadata of the same materializations: the rows the run deleted (deletions leave no stamp to find them by).
+ROWS_DELETED = "rows_deleted_in_window"
 
 WINDOW_COUNT_SQL = {
     HISTORIES_SESSIONS: "histories/count_histories_sessions_window.sql",

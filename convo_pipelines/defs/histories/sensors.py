@@ -20,8 +20,8 @@ from psycopg import sql
 
 from convo_pipelines.defs.automation import background_status
 from convo_pipelines.defs.histories.crews import ID_TYPES, HistoriesTable, inspect_crews, load_crews
+from convo_pipelines.defs.histories.crews_to_read import PROBE_CREWS_PER_STATEMENT
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS, conversation_discovery_job
-from convo_pipelines.defs.histories.merges import PROBE_CREWS_PER_STATEMENT
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.errors import first_line
