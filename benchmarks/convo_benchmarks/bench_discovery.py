@@ -16,8 +16,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 
@@ -28,13 +30,35 @@ from convo_benchmarks.bench_freshness import (
     running_daemon,
     wait_for_sensor_cursor,
 )
+from convo_benchmarks.bench_runs import DagsterRunner
+from convo_benchmarks.bench_scratch import Scratch
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.sensors import DISCOVERY_SENSOR_NAME, newest_rows, probed_tables
 from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.session import Session
 
-if TYPE_CHECKING:
-    from convo_benchmarks.bench import BenchContext, BenchReport, Scratch
+
+class DiscoveryBench(Protocol):
+    """What this part of the benchmark reads of the bench's context (bench.BenchContext)."""
+
+    scratch: Scratch
+    report: Callable[[str], None]
+    days: int
+    short_repeats: int
+    dagster_home: Path
+    log_dir: Path
+
+    @property
+    def start(self) -> object: ...
+
+    def runner(self, assets: tuple[str, ...]) -> DagsterRunner: ...
+
+
+class Recorder(Protocol):
+    """Where the figures go (bench.BenchReport)."""
+
+    def record(self, key: str, name: str, unit: str, value: float, note: str = "") -> None: ...
+
 
 # Crews on n8n-made tables, their codes (and tables) CREW_PREFIX + "n8n_" + number, removed with the many crews.
 N8N_CREWS = 10
@@ -44,7 +68,7 @@ SAMPLE_MESSAGES = 4
 
 
 def bench_discovery_freshness(
-    bench: BenchContext, result: BenchReport, *, samples: int = DISCOVERY_SAMPLES, crews: int = MANY_CREWS
+    bench: DiscoveryBench, result: Recorder, *, samples: int = DISCOVERY_SAMPLES, crews: int = MANY_CREWS
 ) -> None:
     """Seed the crews, discover today fully once, time the sensor tick's SQL, then measure `samples` sessions' freshness."""
     scratch, report = bench.scratch, bench.report

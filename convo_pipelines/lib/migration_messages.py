@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import psycopg
 
-if TYPE_CHECKING:
-    from convo_pipelines.lib.migrations import AppliedMigration, Migration
+
+class Labelled(Protocol):
+    """A migration, shipped or applied, as the messages name it: NNNN_name."""
+
+    @property
+    def label(self) -> str: ...
 
 MIGRATE_COMMAND = "convo-pipelines migrate"
 
@@ -17,14 +21,14 @@ def database_description(conn: psycopg.Connection) -> str:
     return f"database {conn.info.dbname} on host {conn.info.host}"
 
 
-def pending_message(pending: list[Migration], where: str) -> str:
+def pending_message(pending: list[Labelled], where: str) -> str:
     return (
         f"{count_migrations(pending)} pending in {where} ({labels(pending)}): apply them with `{MIGRATE_COMMAND}` "
         "as the owner of the application's tables (CONVO_AUTO_MIGRATE=false keeps runs from applying them)"
     )
 
 
-def not_shipped_message(rows: list[AppliedMigration], where: str) -> str:
+def not_shipped_message(rows: list[Labelled], where: str) -> str:
     return (
         f"{count_migrations(rows)} applied in {where} that this code does not ship ({labels(rows)}): the database is ahead "
         "of this code; deploy the convo_pipelines version that ships them, or roll them back with that "
@@ -39,7 +43,7 @@ def read_only_message(reason: str, where: str) -> str:
     )
 
 
-def changed_message(migration: Migration) -> str:
+def changed_message(migration: Labelled) -> str:
     return (
         f"migration {migration.label} was applied from a different file than this code ships (checksum differs): "
         "the edit never reaches databases that already applied it; put the change in a new migration"
@@ -58,5 +62,5 @@ def count_migrations(items: list) -> str:
     return f"{len(items)} migration{'s' if len(items) != 1 else ''}"
 
 
-def labels(items: list[Migration] | list[AppliedMigration]) -> str:
+def labels(items: list[Labelled]) -> str:
     return ", ".join(item.label for item in items)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from convo_pipelines.defs.links.front_inserts import insert_first_fill_links
 from convo_pipelines.defs.links.link_storage import (
@@ -14,24 +13,15 @@ from convo_pipelines.defs.links.link_storage import (
     link_table_is_empty,
     take_over_from_first_fill,
 )
-from convo_pipelines.defs.links.link_transactions import in_front_transaction, in_retried_transaction
+from convo_pipelines.defs.links.link_transactions import StagedPairs, in_front_transaction, in_retried_transaction
 from convo_pipelines.defs.links.oracles import front_oracle
 from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
 )
-from convo_pipelines.defs.links.windows import WriteCounts, window_params
-from convo_pipelines.defs.links.writes import WritePlan
+from convo_pipelines.defs.links.windows import WriteCounts, WritePlan, window_params
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.lib.session import Session
 from convo_pipelines.lib.timing import TimedClientCursor
-
-
-@dataclass(frozen=True)
-class StagedPairs:
-    """A first fill's staged pairs: the oid of the table this run staged them in, and how many."""
-
-    oid: int
-    pairs: int
 
 
 def stage_first_fill(

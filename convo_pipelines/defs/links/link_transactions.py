@@ -5,9 +5,9 @@ fill's own."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
-from convo_pipelines.defs.links.first_fill import StagedPairs
 from convo_pipelines.defs.links.link_storage import (
     first_fill_staged,
     lock_link_table,
@@ -68,3 +68,11 @@ def end_first_fill(session: Session, spec: FrontLinkTable, log: Callable[[str], 
     own: a first fill's last write, and a whole-window run's with no chunk to write (which met no transaction that
     would have)."""
     in_retried_transaction(session, spec.table, lambda: take_over_from_first_fill(session, spec, log), log)
+
+
+@dataclass(frozen=True)
+class StagedPairs:
+    """A first fill's staged pairs: the oid of the table this run staged them in, and how many."""
+
+    oid: int
+    pairs: int

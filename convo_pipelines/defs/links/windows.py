@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from convo_pipelines.defs.links.config import FILL_SLICE_LINKS
 from convo_pipelines.lib.session import Session
 
 
@@ -72,3 +73,13 @@ def count_conversations_by_day(
     [start, end)."""
     statement = session.sql("links/count_conversations_by_day.sql", conversations=conversations)
     return [(day, count) for day, count in session.execute(statement, {"start": start, "end": end})]
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """How a whole-window run writes: its mode, its transactions' chunks and their cap on links to change."""
+
+    mode: str  # "bulk": the table was never filled (empty, without its foreign keys); "diff" otherwise
+    chunks: list[Chunk]
+    batch_rows: int | None  # None: a chunk changes all its links at once (no foreign key holds app rows)
+    fill_slice_links: int = FILL_SLICE_LINKS  # a first fill: links per transaction

@@ -29,10 +29,9 @@ snapshot, a deadlock, a lock timeout) is retried whole; each is idempotent, so t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
-from convo_pipelines.defs.links.config import FILL_SLICE_LINKS, FrontLinksConfig
+from convo_pipelines.defs.links.config import FrontLinksConfig
 from convo_pipelines.defs.links.first_fill import insert_first_fill_slices, stage_first_fill
 from convo_pipelines.defs.links.link_storage import (
     drop_newest_index_of_empty_table,
@@ -43,20 +42,10 @@ from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
 )
 from convo_pipelines.defs.links.window_diffs import make_front_window_exact
-from convo_pipelines.defs.links.windows import Chunk, WriteCounts, chunk_window, count_conversations_by_day
+from convo_pipelines.defs.links.windows import WriteCounts, WritePlan, chunk_window, count_conversations_by_day
 from convo_pipelines.lib.progress import Progress
 from convo_pipelines.lib.session import Session
 from convo_pipelines.lib.statistics import refresh_statistics_after_bulk_write
-
-
-@dataclass(frozen=True)
-class WritePlan:
-    """How a whole-window run writes: its mode, its transactions' chunks and their cap on links to change."""
-
-    mode: str  # "bulk": the table was never filled (empty, without its foreign keys); "diff" otherwise
-    chunks: list[Chunk]
-    batch_rows: int | None  # None: a chunk changes all its links at once (no foreign key holds app rows)
-    fill_slice_links: int = FILL_SLICE_LINKS  # a first fill: links per transaction
 
 
 def plan_front_writes(
