@@ -64,7 +64,7 @@ def build_indexes_concurrently(
     bound = {placeholder: sql.Identifier(name) for placeholder, name in schemas.items()}
     for build in builds:
         schema = schemas[build.schema]
-        if index_is_invalid(conn, schema, build.index):
+        if index_validity(conn, schema, build.index) is False:
             if log is not None:
                 log(f"{schema}.{build.index}: dropping the invalid index a killed build left, to build it again")
             drop = sql.SQL(read_sql("lib/catalog/drop_index_concurrently.sql")).format(
@@ -74,8 +74,9 @@ def build_indexes_concurrently(
         conn.execute(sql.SQL(build.statement).format(**bound))
 
 
-def index_is_invalid(conn: psycopg.Connection, schema: str, index: str) -> bool:
-    statement = sql.SQL(read_sql("lib/catalog/select_index_is_invalid.sql"))
+def index_validity(conn: psycopg.Connection, schema: str, index: str) -> bool | None:
+    """Whether `schema.index` is valid; None when there is no such index."""
+    statement = sql.SQL(read_sql("lib/catalog/select_index_validity.sql"))
     return conn.execute(statement, {"schema": schema, "index_name": index}).fetchone()[0]
 
 

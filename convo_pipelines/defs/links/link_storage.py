@@ -29,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.defs.links.tables import ForeignKey, FrontLinkTable
+from convo_pipelines.lib.concurrent_indexes import index_validity
 from convo_pipelines.lib.retries import retry_concurrent_changes
 from convo_pipelines.lib.session import Session
 from convo_pipelines.lib.transactions import set_short_lock_timeout, wait_for_own_lock
@@ -78,8 +79,7 @@ def link_foreign_keys(session: Session, table: str) -> dict[str, bool]:
 
 def newest_index_present(session: Session, spec: FrontLinkTable) -> bool:
     """True when `spec.table` has its index by owner newest first, built and valid."""
-    statement = session.sql("links/select_front_link_newest_index_present.sql")
-    return session.execute(statement, {"schema": session.source_schema, "index_name": spec.newest_index}).fetchone()[0]
+    return index_validity(session.conn, session.source_schema, spec.newest_index) is True
 
 
 def drop_newest_index_of_empty_table(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> None:

@@ -1,6 +1,6 @@
--- Tells whether an index of a schema exists but is not valid: what a CREATE INDEX CONCURRENTLY that was killed or failed leaves behind.
-select exists(
-    select 1
+-- Tells whether an index of a schema is valid: true, false (what a killed or failed CREATE INDEX CONCURRENTLY leaves), or null when there is no such index.
+select (
+    select index_row.indisvalid
     from pg_catalog.pg_index as index_row
     inner join pg_catalog.pg_class as index_class
         on index_class.oid = index_row.indexrelid
@@ -9,5 +9,4 @@ select exists(
     where
         schema_row.nspname = %(schema)s
         and index_class.relname = %(index_name)s
-        and not index_row.indisvalid
-) as index_is_invalid
+) as index_valid
