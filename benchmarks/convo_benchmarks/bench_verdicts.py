@@ -42,7 +42,9 @@ FRESHNESS_P95_SECONDS_AIM = 30.0
 SCOPED_RUN_BEYOND_SQL_SECONDS_AIM = 2.5
 FIRST_FILL_STEPS_MATVIEW_RATIO_AIM = 1.5
 # Ten times the conversations, in the same shape: the first fill in at most this many times the smaller one's.
-SCALE_FIRST_FILL_RATIO_AIM = 12.0
+SCALE_FIRST_FILL_RATIO_AIM = 11.0
+# The WAL the first fill writes (what every replica and Zero replay) against the materialized views' build's.
+FIRST_FILL_WAL_MATVIEW_RATIO_AIM = 1.5
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,17 @@ def _first_fill_steps(run: Run) -> Verdict:
     )
 
 
+def _first_fill_wal(run: Run) -> Verdict:
+    aim = f"first full backfill's WAL at most {FIRST_FILL_WAL_MATVIEW_RATIO_AIM:.1f}x the materialized views' build's, same run"
+    ours, matview = median(run, "full_backfill_wal"), median(run, "matview_build_wal")
+    if ours is None or matview is None:
+        return Verdict(aim, None, "no WAL of both measured")
+    ratio = ours / matview
+    return Verdict(
+        aim, ratio <= FIRST_FILL_WAL_MATVIEW_RATIO_AIM, f"{ratio:.2f}x ({ours:.1f} MB against {matview:.1f} MB)"
+    )
+
+
 def _dagster_share(run: Run) -> Verdict:
     aim = "Dagster's share around a scoped run and a discovery tick smaller on the project's storage than on dagster-postgres' stock one"
     pairs = {
@@ -311,6 +324,7 @@ AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
     _dagster_share,
     _scoped_run_dagster_wall,
     _first_fill_steps,
+    _first_fill_wal,
 )
 
 
