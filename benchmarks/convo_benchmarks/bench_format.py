@@ -66,10 +66,11 @@ def server_set_by_bench(run: Run) -> str:
 
 def run_titles(runs: Sequence[Run]) -> list[str]:
     """Each run's title (run_title); where two runs share one, what tells them apart: the server settings the bench
-    set, a first fill timed beside the app, and last the file's name."""
+    set, a first fill timed beside the app, the commit of the code measured, and last the file's name."""
     qualifiers = (
         lambda run: f", {settings}" if (settings := server_set_by_bench(run)) else "",
         lambda run: ", first fill beside the app" if run.get("first_fill_beside_app") else "",
+        lambda run: f", code {revision[:7]}" if (revision := run.get("revision")) else "",
         lambda run: f" ({run['file']})" if run.get("file") else "",
     )
     titles = [run_title(run) for run in runs]

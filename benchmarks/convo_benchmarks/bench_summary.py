@@ -4,8 +4,10 @@ which run it was and what it left out, and the verdicts of those runs."""
 from __future__ import annotations
 
 import re
+import subprocess
 import unicodedata
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from convo_benchmarks.bench_format import (
     NOT_MEASURED,
@@ -55,10 +57,14 @@ fill, so a ratio carries over to a faster or slower machine where a time does no
 - **peak RSS**: the largest resident memory of any run process.
 """
 
+# The checkout the bench's JSON files were made in: its git dates the revisions they measured.
+REPOSITORY = Path(__file__).resolve().parents[2]
+
 
 def headline_runs(runs: Sequence[Run]) -> list[Run]:
-    """One run per size, smallest first: the one that measured most of the summary; on a tie, one on a server as it
-    comes, then one that measured the same code on the same machine as a run of another size, then the file's name."""
+    """One run per size, smallest first: the one that measured the newest code (revision_time), then the one that
+    measured most of the summary; on a tie, one on a server as it comes, then one that measured the same code on the
+    same machine as a run of another size, then the file's name."""
     whole = [run for run in runs if not run.get("only") and median(run, "full_backfill_sql") is not None]
 
     def comparable(run: Run) -> int:
@@ -69,11 +75,32 @@ def headline_runs(runs: Sequence[Run]) -> list[Run]:
             for other in whole
         )
 
-    def rank(run: Run) -> tuple[int, bool, int, str]:
-        return (-measured_cells(run), bool(server_set_by_bench(run)), -comparable(run), run.get("file", ""))
+    def rank(run: Run) -> tuple[int, int, bool, int, str]:
+        return (
+            -revision_time(run),
+            -measured_cells(run),
+            bool(server_set_by_bench(run)),
+            -comparable(run),
+            run.get("file", ""),
+        )
 
     sizes = sorted({run["conversations"] for run in whole})
     return [min((run for run in whole if run["conversations"] == size), key=rank) for size in sizes]
+
+
+def revision_time(run: Run) -> int:
+    """When the commit whose code the run measured was made (seconds since the epoch), as this checkout's git knows
+    it; 0 when the run recorded none or git does not know it."""
+    revision = run.get("revision", "").removesuffix("+changes")
+    if not revision:
+        return 0
+    try:
+        shown = subprocess.run(
+            ["git", "show", "-s", "--format=%ct", revision], cwd=REPOSITORY, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return 0
+    return int(shown.stdout.strip() or 0)
 
 
 def measured_cells(run: Run) -> int:
