@@ -180,7 +180,7 @@ def make_change(target: FreshnessTarget, kind: ChangeKind) -> tuple:
 def _one_sample(target: FreshnessTarget, kind: ChangeKind) -> float | None:
     pair = make_change(target, kind)
     committed = time.perf_counter()
-    check, params = _check_of(target, kind, pair)
+    check, params = check_of(target, kind, pair)
     with connect(target.url, autocommit=True) as poller:
         while time.perf_counter() - committed < SAMPLE_TIMEOUT_SECONDS:
             if poller.execute(check, params).fetchone()[0] == kind.appears:
@@ -189,7 +189,7 @@ def _one_sample(target: FreshnessTarget, kind: ChangeKind) -> float | None:
     return None
 
 
-def _check_of(target: FreshnessTarget, kind: ChangeKind, pair: tuple) -> tuple[psycopg.sql.Composed, dict]:
+def check_of(target: FreshnessTarget, kind: ChangeKind, pair: tuple) -> tuple[psycopg.sql.Composed, dict]:
     """The poll of a sample: a change that names a contact method is right once the conversation is linked to
     whoever owns that contact method then (the app re-creates people, handing their contact methods over)."""
     owner_id, conversation_id, *contact_method = pair

@@ -124,12 +124,14 @@ def _environment_without_zero() -> dict[str, str]:
 
 
 class ZeroCacheProcess:
-    """A real zero-cache following `upstream_url` with its defaults (its own publication of every table of schema
-    public, DDL followed through its event triggers), its replica a SQLite file in `folder`."""
+    """A real zero-cache following `upstream_url` (DDL followed through its event triggers), its replica a SQLite
+    file in `folder`: through the `publications` named, or else its default, a publication of every table of
+    schema public that it creates itself."""
 
-    def __init__(self, upstream_url: str, folder: Path) -> None:
+    def __init__(self, upstream_url: str, folder: Path, publications: tuple[str, ...] = ()) -> None:
         self.upstream_url = upstream_url
         self.folder = folder
+        self.publications = publications
         self.replica = folder / "replica.db"
         self.log = folder / "zero-cache.log"
         self.port = free_port()
@@ -137,8 +139,8 @@ class ZeroCacheProcess:
 
     @classmethod
     @contextmanager
-    def running(cls, upstream_url: str, folder: Path) -> Iterator[ZeroCacheProcess]:
-        zero = cls(upstream_url, folder)
+    def running(cls, upstream_url: str, folder: Path, publications: tuple[str, ...] = ()) -> Iterator[ZeroCacheProcess]:
+        zero = cls(upstream_url, folder, publications)
         try:
             zero.start()
             yield zero
@@ -163,6 +165,8 @@ class ZeroCacheProcess:
             # One view-syncer is plenty for one client, on a 2-core machine.
             ZERO_NUM_SYNC_WORKERS="1",
         )
+        if self.publications:
+            environment["ZERO_APP_PUBLICATIONS"] = ",".join(self.publications)
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
                 [str(node), str(ZERO_FOLDER / "node_modules" / ZERO_PACKAGE / "out" / "zero" / "src" / "cli.js")],
