@@ -42,11 +42,8 @@ Report = Callable[[str], None]
 # The publication zero-cache replicates through: the tables the Zero schema (convo_pipelines_tests/zero/schema.ts)
 # names, and no other (the crews' chat histories stay out of its replica).
 ZERO_PUBLICATION = "convo_zero"
-# zero-cache's replication slots are named after its app id, "zero" unless ZERO_APP_ID says otherwise.
-ZERO_SLOT_PREFIX = "zero_"
 # The Zero schema's table names are unqualified: tables of schema public.
 ZERO_SCHEMA = "public"
-SLOT_RELEASE_TIMEOUT_SECONDS = 30
 SENSOR_TAG = "dagster/sensor_name"
 # The parts of a sample, in order; their seconds add up to the whole but for the poll's granularity.
 PARTS = (
@@ -88,29 +85,19 @@ def watching_client(url: str, schema: str, log_dir: Path, report: Report) -> Ite
             ZeroCacheProcess.running(url, Path(folder), publications=(ZERO_PUBLICATION,)) as zero,
         ):
             report(f"client freshness: zero-cache ready at {zero.cache_url}")
-            with ClientWatch.running(zero.cache_url, log_dir / "bench_client_freshness_client.log") as watch:
-                yield watch
-            if not zero.is_alive():
-                raise ZeroError(f"zero-cache failed during the client freshness samples:\n{zero.failure_lines()}")
+            try:
+                with ClientWatch.running(zero.cache_url, log_dir / "bench_client_freshness_client.log") as watch:
+                    yield watch
+                if not zero.is_alive():
+                    raise ZeroError(f"zero-cache failed during the client freshness samples:\n{zero.failure_lines()}")
+            finally:
+                zero.stop()
+                # Its event triggers would stay behind and fire on the bench's later DDL (DROP INDEX CONCURRENTLY
+                # then fails: it must be the first action of its transaction).
+                zero.decommission()
     finally:
-        _drop_zero_slots(url, schema)
         with connect(url, autocommit=True) as conn:
             conn.execute(_render("zero/drop_zero_publication.sql", schema))
-
-
-def _drop_zero_slots(url: str, schema: str) -> None:
-    """zero-cache's replication slots, once its walsenders have let go of them (the scratch database cannot be
-    dropped while a slot is on it)."""
-    deadline = time.monotonic() + SLOT_RELEASE_TIMEOUT_SECONDS
-    with connect(url, autocommit=True) as conn:
-        while True:
-            conn.execute(_render("zero/drop_zero_slots.sql", schema), {"prefix": ZERO_SLOT_PREFIX}).fetchall()
-            left = conn.execute(_render("zero/count_zero_slots.sql", schema), {"prefix": ZERO_SLOT_PREFIX}).fetchone()[
-                0
-            ]
-            if not left or time.monotonic() > deadline:
-                return
-            time.sleep(0.5)
 
 
 def _render(name: str, schema: str) -> psycopg.sql.Composed:

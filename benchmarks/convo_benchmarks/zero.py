@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ZERO_FOLDER = Path(__file__).resolve().parents[2] / "convo_pipelines_tests" / "zero"
 ZERO_PACKAGE = "@rocicorp/zero"
@@ -106,10 +107,11 @@ def deploy_permissions(upstream_url: str) -> None:
     `zero-deploy-permissions`: zero-cache answers a client's query only on tables the permissions let it read."""
     ensure_zero_installed()
     script = ZERO_FOLDER / "node_modules" / ZERO_PACKAGE / "out" / "zero" / "src" / "deploy-permissions.js"
+    url, connection = node_postgres_url(upstream_url)
     deployed = subprocess.run(
-        [str(node_executable()), STRIP_TYPES, str(script), "--schema-path", ZERO_SCHEMA, "--upstream-db", upstream_url],
+        [str(node_executable()), STRIP_TYPES, str(script), "--schema-path", ZERO_SCHEMA, "--upstream-db", url],
         cwd=ZERO_FOLDER,
-        env=_environment_without_zero(),
+        env={**_environment_without_zero(), **connection},
         capture_output=True,
         text=True,
         timeout=CLIENT_TIMEOUT,
@@ -121,6 +123,22 @@ def deploy_permissions(upstream_url: str) -> None:
 def _environment_without_zero() -> dict[str, str]:
     """This process's environment without ZERO_* variables: the caller's Zero settings stay out of the test's."""
     return {key: value for key, value in os.environ.items() if not key.startswith("ZERO_")}
+
+
+def node_postgres_url(url: str) -> tuple[str, dict[str, str]]:
+    """`url` as zero-cache's PostgreSQL client (postgres.js) takes it, and the environment it needs: a unix-socket
+    URL in libpq's form (`postgresql://user@/db?host=/folder`, the embedded server's), which Node's URL parser
+    refuses, becomes `postgresql:///db` with the socket's folder, user and password in PGHOST, PGUSER, PGPASSWORD."""
+    parts = urlsplit(url)
+    socket_folder = parse_qs(parts.query).get("host", [""])[0]
+    if parts.hostname or not socket_folder.startswith("/"):
+        return url, {}
+    environment = {"PGHOST": socket_folder, "PGUSER": unquote(parts.username or "postgres")}
+    if parts.password:
+        environment["PGPASSWORD"] = unquote(parts.password)
+    if parts.port:
+        environment["PGPORT"] = str(parts.port)
+    return f"postgresql://{parts.path}", environment
 
 
 class ZeroCacheProcess:
@@ -155,9 +173,10 @@ class ZeroCacheProcess:
     def start(self) -> None:
         ensure_zero_installed()
         node = node_executable()
-        environment = _environment_without_zero()
+        url, connection = node_postgres_url(self.upstream_url)
+        environment = {**_environment_without_zero(), **connection}
         environment.update(
-            ZERO_UPSTREAM_DB=self.upstream_url,
+            ZERO_UPSTREAM_DB=url,
             ZERO_REPLICA_FILE=str(self.replica),
             ZERO_ADMIN_PASSWORD="convo-zero-cache",
             ZERO_PORT=str(self.port),
@@ -197,6 +216,24 @@ class ZeroCacheProcess:
             self.process.wait()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+
+    def decommission(self) -> None:
+        """What zero-cache left upstream removed with the package's own `zero-out` (its replication slots, event
+        triggers and schemas), once it has stopped: its event triggers fire on every later DDL of the database."""
+        url, connection = node_postgres_url(self.upstream_url)
+        removed = subprocess.run(
+            [
+                str(node_executable()),
+                str(ZERO_FOLDER / "node_modules" / ZERO_PACKAGE / "out" / "zero" / "src" / "zero-out.js"),
+            ],
+            cwd=self.folder,
+            env={**_environment_without_zero(), **connection, "ZERO_UPSTREAM_DB": url},
+            capture_output=True,
+            text=True,
+            timeout=CLIENT_TIMEOUT,
+        )
+        if removed.returncode != 0:
+            raise ZeroError(f"zero-out failed:\n{removed.stdout[-2000:]}\n{removed.stderr[-3000:]}")
 
     def is_alive(self) -> bool:
         """zero-cache still runs and has logged no fatal error."""
