@@ -49,7 +49,8 @@ QUESTIONS = ("conversation_people", "conversation_clients", "person_newest", "cl
 CASCADE_QUESTIONS = ("conversation_people", "person_newest", "project_conversations")
 
 # The contract's definitions over the source tables, answer by answer: (asked id, answered id) rows, in the
-# order of the answer (newest first for the newest 50, else any).
+# order of the answer (newest first for the newest 50, else any); DEFINITIONS names the asked table, the statement
+# and, for the newest 50, the (conversation, owner) pairs it ranks.
 PEOPLE_OF_CONVERSATIONS = sql.SQL("""
     select distinct message.front_conversation_id::text, person.id::text
     from {messages} as message
@@ -65,36 +66,20 @@ CLIENTS_OF_CONVERSATIONS = sql.SQL("""
     inner join {people} as person on person.id = contact_method.person_id
     inner join {clients} as client on client.id = person.client_id
 """)
-NEWEST_OF_PEOPLE = sql.SQL("""
-    with person_conversation as (
-        select distinct person.id as owner_id, conversation.id, conversation.created_at
-        from {messages} as message
-        inner join {recipients} as recipient on recipient.front_message_id = message.id
-        inner join {contact_methods} as contact_method on contact_method.id = recipient.contact_method_id
-        inner join {people} as person on person.id = contact_method.person_id
-        inner join {front_conversations} as conversation on conversation.id = message.front_conversation_id
-    ),
+# An owner's newest conversations, from the (conversation, owner) pairs of one of the definitions above.
+NEWEST_OF_OWNERS = sql.SQL("""
+    with pair (front_conversation_id, owner_id) as ({pairs}),
     ranked as (
-        select owner_id, id, row_number() over (partition by owner_id order by created_at desc, id desc) as rank
-        from person_conversation
+        select
+            pair.owner_id,
+            conversation.id,
+            row_number() over (
+                partition by pair.owner_id order by conversation.created_at desc, conversation.id desc
+            ) as rank
+        from pair
+        inner join {front_conversations} as conversation on conversation.id::text = pair.front_conversation_id
     )
-    select owner_id::text, id::text from ranked where rank <= %(newest)s order by owner_id, rank
-""")
-NEWEST_OF_CLIENTS = sql.SQL("""
-    with client_conversation as (
-        select distinct client.id as owner_id, conversation.id, conversation.created_at
-        from {messages} as message
-        inner join {recipients} as recipient on recipient.front_message_id = message.id
-        inner join {contact_methods} as contact_method on contact_method.id = recipient.contact_method_id
-        inner join {people} as person on person.id = contact_method.person_id
-        inner join {clients} as client on client.id = person.client_id
-        inner join {front_conversations} as conversation on conversation.id = message.front_conversation_id
-    ),
-    ranked as (
-        select owner_id, id, row_number() over (partition by owner_id order by created_at desc, id desc) as rank
-        from client_conversation
-    )
-    select owner_id::text, id::text from ranked where rank <= %(newest)s order by owner_id, rank
+    select owner_id, id::text from ranked where rank <= %(newest)s order by owner_id, rank
 """)
 CONVERSATIONS_OF_PROJECTS = sql.SQL("""
     select project.id::text, conversation.id::text
@@ -102,11 +87,11 @@ CONVERSATIONS_OF_PROJECTS = sql.SQL("""
     inner join {projects} as project on project.id = conversation.project_id
 """)
 DEFINITIONS = {
-    "conversation_people": ("front_conversations", PEOPLE_OF_CONVERSATIONS),
-    "conversation_clients": ("front_conversations", CLIENTS_OF_CONVERSATIONS),
-    "person_newest": ("people", NEWEST_OF_PEOPLE),
-    "client_newest": ("clients", NEWEST_OF_CLIENTS),
-    "project_conversations": ("projects", CONVERSATIONS_OF_PROJECTS),
+    "conversation_people": ("front_conversations", PEOPLE_OF_CONVERSATIONS, None),
+    "conversation_clients": ("front_conversations", CLIENTS_OF_CONVERSATIONS, None),
+    "person_newest": ("people", NEWEST_OF_OWNERS, PEOPLE_OF_CONVERSATIONS),
+    "client_newest": ("clients", NEWEST_OF_OWNERS, CLIENTS_OF_CONVERSATIONS),
+    "project_conversations": ("projects", CONVERSATIONS_OF_PROJECTS, None),
 }
 ASKED_ABOUT = {"front_conversations": "conversations", "people": "people", "clients": "clients", "projects": "projects"}
 
@@ -133,9 +118,12 @@ def ids_of_every_row(conn: psycopg.Connection) -> dict[str, list[str]]:
 def defined_answers(conn: psycopg.Connection, ids: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
     """Each question's answer for every asked id, by the contract's definition over the source tables."""
     answers = {}
-    for question, (table, statement) in DEFINITIONS.items():
+    for question, (table, statement, pairs) in DEFINITIONS.items():
         answer: dict[str, list[str]] = {owner: [] for owner in ids[ASKED_ABOUT[table]]}
-        for owner, answered in conn.execute(statement.format(**tables()), {"newest": NEWEST}):
+        names = tables()
+        if pairs is not None:
+            names["pairs"] = pairs.format(**names)
+        for owner, answered in conn.execute(statement.format(**names), {"newest": NEWEST}):
             if owner in answer:
                 answer[owner].append(answered)
         ordered = question.endswith("_newest")
