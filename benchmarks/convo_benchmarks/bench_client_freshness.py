@@ -5,8 +5,9 @@ workload on its own connections), a real zero-cache follows the scratch database
 tables the Zero schema names, and a real Zero client (convo_benchmarks/zero.py) opens, for each sample, the live
 query the app's screen would hold: the conversation's people or clients, the project's conversations, or the
 conversations of whoever owns the contact method now. Each sample times its parts: commit to the late-change
-sensor's first run after it (the sensor's interval), that run's wait in the queue, the run (its process start and
-SQL), and from the link table being right to the client showing it (zero-cache's replication and the client).
+sensor's first run after it (the sensor's interval and tick), that run's wait in the queue and its process's start,
+the run's steps and SQL, and from the link table being right to the client showing it (zero-cache's replication
+and the client).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ SENSOR_TAG = "dagster/sensor_name"
 # The parts of a sample, in order; their seconds add up to the whole but for the poll's granularity.
 PARTS = (
     ("sensor", "commit to the sensor's first run after it (the sensor's interval and tick)"),
-    ("queue", "that run queued (the run queue's dequeue)"),
-    ("run_to_table", "the run's start to the link table right (process start, definitions, SQL)"),
+    ("queue", "that run queued and launched (the run queue's dequeue, the run process's start to RUN_START)"),
+    ("run_to_table", "RUN_START to the link table right (the steps' start, the run's SQL)"),
     ("table_to_client", "the link table right to the Zero client's view (zero-cache's replication, the client)"),
 )
 
@@ -132,15 +133,17 @@ def measure_client_freshness(
             committed = time.time()
             table_at = _poll_table(target, kind, pair, committed)
             seen_at = watch.seen_at(question_of(kind, pair), SAMPLE_TIMEOUT_SECONDS - (time.time() - committed))
+            parts = {} if seen_at is None else _parts(instance, committed, table_at, seen_at)
             if seen_at is None:
                 measured.figures.missed[kind.key] = measured.figures.missed.get(kind.key, 0) + 1
                 seconds = SAMPLE_TIMEOUT_SECONDS
             else:
                 seconds = seen_at - committed
-                for part, value in _parts(instance, committed, table_at, seen_at).items():
-                    measured.parts.setdefault(part, []).append(value)
+            for part, value in parts.items():
+                measured.parts.setdefault(part, []).append(value)
             measured.figures.seconds.setdefault(kind.key, []).append(seconds)
-            report(f"client freshness {round_number + 1}/{samples_per_kind}: {kind.label}: {seconds:.1f} s")
+            split = ", ".join(f"{part} {value:.1f} s" for part, value in parts.items())
+            report(f"client freshness {round_number + 1}/{samples_per_kind}: {kind.label}: {seconds:.1f} s ({split})")
     return measured
 
 
