@@ -320,13 +320,16 @@ class ClientWatch:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
-    def seen_at(self, change: dict[str, object], timeout: float) -> float | None:
-        """Tell the client of `change` ({"question", "owner", "conversation", "contact_method"?, "appears"}); the
-        epoch second its live query first showed it, or None after `timeout` seconds."""
+    def watch(self, change: dict[str, object]) -> int:
+        """Tell the client of `change` ({"question", "owner", "conversation", "contact_method"?, "appears"}): it opens
+        the change's live query at once; returns the sample's number for `seen_at`."""
         self._samples += 1
-        sample = self._samples
-        self.process.stdin.write(json.dumps({**change, "sample": sample}) + "\n")
+        self.process.stdin.write(json.dumps({**change, "sample": self._samples}) + "\n")
         self.process.stdin.flush()
+        return self._samples
+
+    def seen_at(self, sample: int, timeout: float) -> float | None:
+        """The epoch second the sample's live query first showed its change, or None after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             seen = self._next(left)
