@@ -49,8 +49,7 @@ QUESTIONS = ("conversation_people", "conversation_clients", "person_newest", "cl
 CASCADE_QUESTIONS = ("conversation_people", "person_newest", "project_conversations")
 
 # The contract's definitions over the source tables, answer by answer: (asked id, answered id) rows, in the
-# order of the answer (newest first for the newest 50, else any); DEFINITIONS names the asked table, the statement
-# and, for the newest 50, the (conversation, owner) pairs it ranks.
+# order of the answer (newest first for the newest 50, else any).
 PEOPLE_OF_CONVERSATIONS = sql.SQL("""
     select distinct message.front_conversation_id::text, person.id::text
     from {messages} as message
@@ -58,12 +57,11 @@ PEOPLE_OF_CONVERSATIONS = sql.SQL("""
     inner join {contact_methods} as contact_method on contact_method.id = recipient.contact_method_id
     inner join {people} as person on person.id = contact_method.person_id
 """)
+# Each person's CURRENT client, for clients that exist.
 CLIENTS_OF_CONVERSATIONS = sql.SQL("""
-    select distinct message.front_conversation_id::text, client.id::text
-    from {messages} as message
-    inner join {recipients} as recipient on recipient.front_message_id = message.id
-    inner join {contact_methods} as contact_method on contact_method.id = recipient.contact_method_id
-    inner join {people} as person on person.id = contact_method.person_id
+    select distinct pair.front_conversation_id, client.id::text
+    from ({people_pairs}) as pair (front_conversation_id, person_id)
+    inner join {people} as person on person.id::text = pair.person_id
     inner join {clients} as client on client.id = person.client_id
 """)
 # An owner's newest conversations, from the (conversation, owner) pairs of one of the definitions above.
@@ -86,13 +84,15 @@ CONVERSATIONS_OF_PROJECTS = sql.SQL("""
     from {conversations} as conversation
     inner join {projects} as project on project.id = conversation.project_id
 """)
-DEFINITIONS = {
-    "conversation_people": ("front_conversations", PEOPLE_OF_CONVERSATIONS, None),
-    "conversation_clients": ("front_conversations", CLIENTS_OF_CONVERSATIONS, None),
-    "person_newest": ("people", NEWEST_OF_OWNERS, PEOPLE_OF_CONVERSATIONS),
-    "client_newest": ("clients", NEWEST_OF_OWNERS, CLIENTS_OF_CONVERSATIONS),
-    "project_conversations": ("projects", CONVERSATIONS_OF_PROJECTS, None),
+# The ids each question is asked about (ASKED_ABOUT's names for them).
+ASKED = {
+    "conversation_people": "conversations",
+    "conversation_clients": "conversations",
+    "person_newest": "people",
+    "client_newest": "clients",
+    "project_conversations": "projects",
 }
+# The table of each kind of id the client is asked about, and the kind's name.
 ASKED_ABOUT = {"front_conversations": "conversations", "people": "people", "clients": "clients", "projects": "projects"}
 
 
@@ -115,15 +115,26 @@ def ids_of_every_row(conn: psycopg.Connection) -> dict[str, list[str]]:
     }
 
 
+def definitions() -> dict[str, sql.Composed]:
+    """Each question's statement, the newest 50 ranking the (conversation, owner) pairs of the first two."""
+    names = tables()
+    people = PEOPLE_OF_CONVERSATIONS.format(**names)
+    clients = CLIENTS_OF_CONVERSATIONS.format(people_pairs=people, **names)
+    return {
+        "conversation_people": people,
+        "conversation_clients": clients,
+        "person_newest": NEWEST_OF_OWNERS.format(pairs=people, **names),
+        "client_newest": NEWEST_OF_OWNERS.format(pairs=clients, **names),
+        "project_conversations": CONVERSATIONS_OF_PROJECTS.format(**names),
+    }
+
+
 def defined_answers(conn: psycopg.Connection, ids: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
     """Each question's answer for every asked id, by the contract's definition over the source tables."""
     answers = {}
-    for question, (table, statement, pairs) in DEFINITIONS.items():
-        answer: dict[str, list[str]] = {owner: [] for owner in ids[ASKED_ABOUT[table]]}
-        names = tables()
-        if pairs is not None:
-            names["pairs"] = pairs.format(**names)
-        for owner, answered in conn.execute(statement.format(**names), {"newest": NEWEST}):
+    for question, statement in definitions().items():
+        answer: dict[str, list[str]] = {owner: [] for owner in ids[ASKED[question]]}
+        for owner, answered in conn.execute(statement, {"newest": NEWEST}):
             if owner in answer:
                 answer[owner].append(answered)
         ordered = question.endswith("_newest")
