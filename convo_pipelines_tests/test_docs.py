@@ -75,3 +75,17 @@ def test_every_fenced_block_of_the_pages_says_its_language() -> None:
     assert {block.page for block in blocks} == set(PAGES_RUN_AS_WRITTEN)
     untagged = [(block.page.name, block.text[:60]) for block in blocks if not block.language]
     assert not untagged, untagged
+
+
+def test_the_zero_page_shows_the_schema_and_queries_the_zero_client_runs() -> None:
+    # docs/reading-through-zero.md quotes convo_pipelines_tests/zero/schema.ts and client.ts: each TypeScript block
+    # must be there as written, so the page cannot drift from what test_reading_through_zero.py runs.
+    page = ROOT / "docs" / "reading-through-zero.md"
+    sources = "".join(
+        (ROOT / "convo_pipelines_tests" / "zero" / name).read_text(encoding="utf-8")
+        for name in ("schema.ts", "client.ts")
+    )
+    blocks = [block.text for block in fenced_blocks(page) if block.language == "ts"]
+    assert blocks, "the Zero page quotes no TypeScript"
+    missing = [block[:80] for block in blocks if block.strip() not in sources]
+    assert not missing, missing

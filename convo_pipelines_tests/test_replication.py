@@ -8,8 +8,8 @@ built <table>_fill in the source schema and swapped it in made zero-cache exit (
 people_front_conversations_fill`) and a subscriber to FOR TABLES IN SCHEMA public stop at the first row of
 the table it did not have.
 
-One publisher (wal_level = logical) and one subscriber server per module, a fresh database pair per case;
-both on localhost ports (convo_pipelines_tests/replication.py).
+One publisher (wal_level = logical, conftest.py) and one subscriber server per module, a fresh database pair
+per case; both on localhost ports (convo_pipelines_tests/replication.py).
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from convo_pipelines_tests.replication import (
     NoConsumer,
     PostgresCluster,
     ZeroCache,
-    create_project_template,
-    database_on,
     follow_every_step,
     running_cluster,
 )
@@ -36,34 +34,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def publisher() -> Iterator[PostgresCluster]:
-    """The application's server, its log decodable by logical replication."""
-    with running_cluster("publisher", wal_level="logical", max_replication_slots="20", max_wal_senders="20") as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def publisher_template(publisher: PostgresCluster) -> str:
-    return create_project_template(publisher)
-
-
-@pytest.fixture(scope="module")
 def subscriber_server() -> Iterator[PostgresCluster]:
     """The native subscribers' server; it reports its progress every second, so a test waits no longer."""
     with running_cluster("subscriber", wal_receiver_status_interval="1s") as cluster:
         yield cluster
-
-
-@pytest.fixture
-def publisher_db(publisher: PostgresCluster, publisher_template: str) -> Iterator[str]:
-    with database_on(publisher, "convo_app", template=publisher_template) as name:
-        yield name
-
-
-@pytest.fixture
-def app(publisher: PostgresCluster, publisher_db: str) -> Iterator[Application]:
-    with Application.seeded(publisher.url(publisher_db)) as application:
-        yield application
 
 
 @pytest.mark.parametrize("kind", PUBLICATION_KINDS)

@@ -48,6 +48,8 @@ from psycopg import sql
 
 from convo_benchmarks.app_workload import AppWorkload, measure_baseline
 from convo_benchmarks.app_workload_report import EXCLUSIVE_LOCK_MODES, WorkloadReport
+from convo_benchmarks.bench_client_freshness import measure_client_freshness, record_client_freshness, watching_client
+from convo_benchmarks.bench_client_freshness import summary as client_freshness_summary
 from convo_benchmarks.bench_crews import time_many_crews
 from convo_benchmarks.bench_discovery import bench_discovery_freshness
 from convo_benchmarks.bench_freshness import (
@@ -785,7 +787,9 @@ def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kin
     """Seconds from an app's commit to the link row being right, through the real daemon (the late-change sensor
     at its default interval, the recommended indexes on the change stamps in place) beside the app workload at
     FRESHNESS_APP_INTERVAL: `samples_per_kind` changes of each CHANGE_KINDS kind; then as many hard deletes
-    (HARD_DELETE), with a daemon whose link tables' sync runs every minute.
+    (HARD_DELETE), with a daemon whose link tables' sync runs every minute. Beside the first daemon, on a server at
+    wal_level = logical, a real zero-cache and Zero client time the same kinds of change to the client's view
+    (bench_client_freshness.py).
 
     The link tables are made whole first (a range run of the Front links, the project reconcile), recorded in
     the daemon's instance, so the sensor's runs are scoped as in production."""
@@ -803,13 +807,19 @@ def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kin
     instance = dg.DagsterInstance.from_config(str(bench.dagster_home))
     target = FreshnessTarget(scratch.url, scratch.benchmark_sql)
     # As the deployment docs ask: without them each tick reads every source table whole.
-    with recommended_change_indexes(scratch):
+    client = None
+    with (
+        recommended_change_indexes(scratch),
+        watching_client(scratch.url, scratch.source_schema, bench.log_dir, report) as watch,
+    ):
         with running_daemon(environment, log, report) as daemon:
             wait_for_sensor_cursor(instance, daemon, log)
             # The app starts once the sensor follows changes: a sensor started beside a running app first
             # recomputes what the app wrote in the allowance before it, a catch-up rather than its pace.
             with AppWorkload(scratch.url, scratch.source_schema, interval=FRESHNESS_APP_INTERVAL) as workload:
                 figures = measure_freshness(target, samples_per_kind, report)
+                if watch is not None:
+                    client = measure_client_freshness(watch, target, instance, samples_per_kind, report)
         report(f"freshness of hard deletes: the link tables' sync on `{HARD_DELETE_SYNC_CRON}`")
         with (
             running_daemon(
@@ -835,6 +845,9 @@ def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kin
             for value in measured.seconds.get(kind.key, []):
                 note = f"{missed} of them not right after {SAMPLE_TIMEOUT_SECONDS:.0f} s" if missed else ""
                 result.record(f"freshness_{kind.key}", f"freshness: {kind.label}", "s", value, note=note)
+    if client is not None:
+        report(client_freshness_summary(client))
+        record_client_freshness(result, client, samples_per_kind)
     app = workload.report()
     result.record(
         "freshness_app_longest_statement",

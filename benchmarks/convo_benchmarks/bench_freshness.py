@@ -164,19 +164,23 @@ def measure_freshness(
     return figures
 
 
-def _one_sample(target: FreshnessTarget, kind: ChangeKind) -> float | None:
-    pair = None
+def make_change(target: FreshnessTarget, kind: ChangeKind) -> tuple:
+    """One app change of `kind` on randomly picked rows, committed in a transaction of its own on a connection of
+    its own; returns what its file returns: (owner_id, conversation_id[, contact_method_id])."""
     with connect(target.url) as app:
         for _ in range(PICK_TRIES):
             params = {**{pivot: uuid.uuid4() for pivot in kind.pivots}, **dict(kind.params)}
             pair = app.execute(target.render(f"bench/freshness/{kind.change_file}"), params).fetchone()
             if pair is not None:
-                break
-        if pair is None:
-            raise RuntimeError(f"freshness: no rows qualify for a {kind.label} after {PICK_TRIES} tries")
-        app.commit()
+                app.commit()
+                return tuple(pair)
+    raise RuntimeError(f"freshness: no rows qualify for a {kind.label} after {PICK_TRIES} tries")
+
+
+def _one_sample(target: FreshnessTarget, kind: ChangeKind) -> float | None:
+    pair = make_change(target, kind)
     committed = time.perf_counter()
-    check, params = _check_of(target, kind, pair)
+    check, params = check_of(target, kind, pair)
     with connect(target.url, autocommit=True) as poller:
         while time.perf_counter() - committed < SAMPLE_TIMEOUT_SECONDS:
             if poller.execute(check, params).fetchone()[0] == kind.appears:
@@ -185,7 +189,7 @@ def _one_sample(target: FreshnessTarget, kind: ChangeKind) -> float | None:
     return None
 
 
-def _check_of(target: FreshnessTarget, kind: ChangeKind, pair: tuple) -> tuple[psycopg.sql.Composed, dict]:
+def check_of(target: FreshnessTarget, kind: ChangeKind, pair: tuple) -> tuple[psycopg.sql.Composed, dict]:
     """The poll of a sample: a change that names a contact method is right once the conversation is linked to
     whoever owns that contact method then (the app re-creates people, handing their contact methods over)."""
     owner_id, conversation_id, *contact_method = pair

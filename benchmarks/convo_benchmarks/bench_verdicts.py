@@ -38,6 +38,8 @@ APP_OVER_BASELINE_MS_AIM = 100.0
 MATVIEW_RATIO_AIM = 1.5
 SENSOR_TICK_SECONDS_AIM = 0.050
 FRESHNESS_P95_SECONDS_AIM = 30.0
+# The app's users see a change on their screens (a Zero client's live query) within this, at p95.
+CLIENT_FRESHNESS_P95_SECONDS_AIM = 10.0
 # Dagster's own share, as it reports the run (the process's start apart): beyond a scoped run's SQL, and of a first fill.
 SCOPED_RUN_BEYOND_SQL_SECONDS_AIM = 2.5
 FIRST_FILL_STEPS_MATVIEW_RATIO_AIM = 1.5
@@ -250,6 +252,17 @@ def _freshness(run: Run) -> Verdict:
     )
 
 
+def _client_freshness(run: Run) -> Verdict:
+    aim = f"an app's change in a Zero client's live query within {CLIENT_FRESHNESS_P95_SECONDS_AIM:.0f} s at p95"
+    p50, p95 = median(run, "client_freshness_p50"), median(run, "client_freshness_p95")
+    if p95 is None:
+        return Verdict(aim, None, "no client freshness measured")
+    worst = median(run, "client_freshness_max")
+    return Verdict(
+        aim, p95 <= CLIENT_FRESHNESS_P95_SECONDS_AIM, f"p50 {seconds(p50)}, p95 {seconds(p95)}, max {seconds(worst)}"
+    )
+
+
 def _scoped_run_dagster_wall(run: Run) -> Verdict:
     aim = (
         f"a scoped late-change run, RUN_START to RUN_SUCCESS, at most {SCOPED_RUN_BEYOND_SQL_SECONDS_AIM:.1f} s more "
@@ -321,6 +334,7 @@ AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
     _app_beside_runs,
     _sensor_tick,
     _freshness,
+    _client_freshness,
     _dagster_share,
     _scoped_run_dagster_wall,
     _first_fill_steps,

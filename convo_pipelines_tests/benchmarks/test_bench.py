@@ -43,6 +43,21 @@ FRESHNESS_MEASUREMENTS = {
     "freshness_recipient_deleted",
     "freshness_app_longest_statement",
 }
+# A Zero client's live query beside the same daemon (bench_client_freshness.py), on a server at wal_level = logical.
+CLIENT_FRESHNESS_MEASUREMENTS = {
+    "client_freshness_p50",
+    "client_freshness_p95",
+    "client_freshness_max",
+    "client_freshness_new_recipient",
+    "client_freshness_recipient_removed",
+    "client_freshness_contact_method_resolved",
+    "client_freshness_person_moved",
+    "client_freshness_conversation_moved",
+    "client_freshness_part_sensor",
+    "client_freshness_part_queue",
+    "client_freshness_part_run_to_table",
+    "client_freshness_part_table_to_client",
+}
 LINK_MEASUREMENTS = {
     "seed",
     "full_backfill_sql",
@@ -78,6 +93,8 @@ LINK_MEASUREMENTS = {
     "project_scoped_checks_sql",
     "scoped_run_dagster_wall",
     "full_backfill_steps",
+    "full_backfill_wal",
+    "matview_build_wal",
 }
 SUBSCRIBER_MEASUREMENTS = {
     "subscriber_full_backfill_sql",
@@ -92,7 +109,7 @@ READ_QUESTIONS = {
     "client_newest_conversations",
     "project_conversations",
 }
-AIMS = 18
+AIMS = 20
 APP_RUN_KINDS = {"first_fill", "first_fill_with_subscriber", "range_rerun", "project_reconcile", "histories_backfill"}
 APP_MEASUREMENTS = {
     "app_baseline_longest_statement",
@@ -124,6 +141,7 @@ HISTORIES_MEASUREMENTS = {
     "discovery_tick_1000_crews_peak_rss",
     "discovery_tick_1000_crews_sessions_found",
     "histories_full_backfill_steps",
+    "histories_full_backfill_wal",
 }
 
 
@@ -213,11 +231,18 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     assert report["machine"]["server_settings_set_by_bench"] == {"shared_buffers": "96MB"}
     figures = report["measurements"]
     assert set(figures) == (
-        LINK_MEASUREMENTS | SUBSCRIBER_MEASUREMENTS | HISTORIES_MEASUREMENTS | APP_MEASUREMENTS | FRESHNESS_MEASUREMENTS
+        LINK_MEASUREMENTS
+        | SUBSCRIBER_MEASUREMENTS
+        | HISTORIES_MEASUREMENTS
+        | APP_MEASUREMENTS
+        | FRESHNESS_MEASUREMENTS
+        | CLIENT_FRESHNESS_MEASUREMENTS
     )
-    # Every app change reached its link row through the daemon, one of each kind; the hard delete, which the
-    # sensor cannot see, through the sync on its minutely cron (a sample not right in time has a note).
+    # Every app change reached its link row through the daemon, one of each kind, and a Zero client's live query
+    # through zero-cache; the hard delete, which the sensor cannot see, through the sync on its minutely cron (a
+    # sample not right in time has a note).
     assert figures["freshness_p95"]["note"] == "5 changes, 1 of each kind; missed: 0"
+    assert figures["client_freshness_p95"]["note"] == "5 changes, 1 of each kind; missed: 0"
     assert figures["freshness_recipient_deleted"]["note"] == ""
     assert all(
         figure["runs"] >= 1 and figure["min"] <= figure["median"] <= figure["max"] for figure in figures.values()
