@@ -88,7 +88,7 @@ from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
-from convo_pipelines.defs.links.oracles import front_oracle
+from convo_pipelines.defs.links.link_definitions import front_definition
 from convo_pipelines.defs.links.sensors import (
     FRONT_SOURCE,
     find_changed_day_ranges,
@@ -1279,7 +1279,7 @@ def _contender_oracle(scratch: Scratch, spec: FrontLinkTable) -> sql.Composed:
     """The oracle a contender computes: the same SQL the project's bulk runs compute on this database (the
     join a source key proves needless left out the same way), so only how the rows are written differs."""
     with connect(scratch.url) as conn:
-        return front_oracle(Session(conn, scratch.source_schema, scratch.analytics_schema), spec)
+        return front_definition(Session(conn, scratch.source_schema, scratch.analytics_schema), spec)
 
 
 def _truncate_histories_analytics(scratch: Scratch) -> None:

@@ -24,8 +24,8 @@ from convo_pipelines.defs.links.assets import (
     people_front_conversations,
     project_conversations,
 )
+from convo_pipelines.defs.links.link_definitions import front_definition
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
-from convo_pipelines.defs.links.oracles import front_oracle
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, PEOPLE_LINKS
 from convo_pipelines.defs.links.window_diffs import ChangedConversations, conversation_batches
 from convo_pipelines.defs.links.windows import Chunk, chunk_window
@@ -1231,7 +1231,7 @@ def test_a_bulk_run_leaves_out_the_people_join_only_when_the_sources_key_proves_
 
     def oracle_text(bulk: bool) -> str:
         with postgres.session() as session:
-            return front_oracle(session, PEOPLE_LINKS, bulk=bulk).as_string(session.conn)
+            return front_definition(session, PEOPLE_LINKS, bulk=bulk).as_string(session.conn)
 
     people_join = '"public".people as person'
     assert people_join not in oracle_text(bulk=True)

@@ -13,8 +13,8 @@ import psycopg
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
 from convo_pipelines.defs.links.config import FrontLinksConfig
 from convo_pipelines.defs.links.first_fill import insert_first_fill_slices, stage_first_fill
+from convo_pipelines.defs.links.link_definitions import front_definition
 from convo_pipelines.defs.links.link_storage import first_fill_staged
-from convo_pipelines.defs.links.oracles import front_oracle
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, PEOPLE_LINKS
 from convo_pipelines.defs.links.window_diffs import make_front_window_exact
 from convo_pipelines.defs.links.windows import Chunk, window_params
@@ -221,7 +221,7 @@ def test_a_first_fill_stages_its_pairs_in_conversation_order_each_with_its_conve
             "links/stage_front_link_first_fill.sql",
             owner=PEOPLE_LINKS.owner_column,
             first_fill=PEOPLE_LINKS.first_fill_table,
-            rows=front_oracle(session, PEOPLE_LINKS),
+            rows=front_definition(session, PEOPLE_LINKS),
         )
         session.execute(statement, window_params(BEGINNING_OF_TIME, END_OF_TIME))
         staged = session.execute(

@@ -10,20 +10,20 @@ with deleted as (
     where
         link.id = difference.link_id
         and difference.link_id is not null
-        and difference.oracle_front_conversation_id is null
+        and difference.defined_front_conversation_id is null
     returning 1
 ),
 
 refreshed as (
     update {source}.{links} as link
     set
-        front_conversation_created_at = difference.oracle_front_conversation_created_at,
+        front_conversation_created_at = difference.defined_front_conversation_created_at,
         updated_at = now()
     from pg_temp.front_link_differences as difference
     where
         link.id = difference.link_id
         and difference.link_id is not null
-        and difference.oracle_front_conversation_id is not null
+        and difference.defined_front_conversation_id is not null
     returning 1
 )
 

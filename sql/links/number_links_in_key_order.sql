@@ -1,4 +1,4 @@
--- Numbers links (owner, conversation, the conversation's created_at) from 1 in the unique pair's order, (conversation, owner), the order insert_pending_front_links.sql inserts them in: a diff's missing links, a window's staged oracle pairs. A first fill's staged pairs carry their number already.
+-- Numbers links (owner, conversation, the conversation's created_at) from 1 in the unique pair's order, (conversation, owner), the order insert_pending_front_links.sql inserts them in: a diff's missing links, a window's staged defined pairs. A first fill's staged pairs carry their number already.
 select
     links.owner_id,
     links.front_conversation_id,

@@ -2,27 +2,27 @@
 -- A pair whose owner or conversation the app deleted after the diff's snapshot is left out rather than
 -- failing the insert's foreign-key check (insert_pending_front_links.sql inserts these).
 select
-    difference.oracle_owner_id,
-    difference.oracle_front_conversation_id,
-    difference.oracle_front_conversation_created_at
+    difference.defined_owner_id,
+    difference.defined_front_conversation_id,
+    difference.defined_front_conversation_created_at
 from pg_temp.front_link_differences as difference
 where
     difference.link_id is null
     and (
         %(after_conversation)s::uuid is null
-        or (difference.oracle_front_conversation_id, difference.oracle_owner_id)
+        or (difference.defined_front_conversation_id, difference.defined_owner_id)
         > (%(after_conversation)s::uuid, %(after_owner)s::uuid)
     )
     and (
         %(upto_conversation)s::uuid is null
-        or (difference.oracle_front_conversation_id, difference.oracle_owner_id)
+        or (difference.defined_front_conversation_id, difference.defined_owner_id)
         <= (%(upto_conversation)s::uuid, %(upto_owner)s::uuid)
     )
     and exists (
         select 1 from {source}.{owner_table} as owner_row
-        where owner_row.id = difference.oracle_owner_id
+        where owner_row.id = difference.defined_owner_id
     )
     and exists (
         select 1 from {source}.front_conversations as conversation_row
-        where conversation_row.id = difference.oracle_front_conversation_id
+        where conversation_row.id = difference.defined_front_conversation_id
     )

@@ -1,16 +1,16 @@
 -- The last pair (conversation, owner) of each slice of slice_rows missing links of pg_temp.front_link_differences, in key order: the slices insert_pending_front_links.sql inserts one statement each.
 with numbered as (
     select
-        difference.oracle_front_conversation_id,
-        difference.oracle_owner_id,
-        row_number() over (order by difference.oracle_front_conversation_id, difference.oracle_owner_id) as number
+        difference.defined_front_conversation_id,
+        difference.defined_owner_id,
+        row_number() over (order by difference.defined_front_conversation_id, difference.defined_owner_id) as number
     from pg_temp.front_link_differences as difference
     where difference.link_id is null
 )
 
 select
-    numbered.oracle_front_conversation_id,
-    numbered.oracle_owner_id
+    numbered.defined_front_conversation_id,
+    numbered.defined_owner_id
 from numbered
 where mod(numbered.number, %(slice_rows)s) = 0
 order by numbered.number

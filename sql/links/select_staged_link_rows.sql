@@ -1,4 +1,4 @@
--- The oracle pairs a diff staged (pg_temp.link_rows_staged), as the oracle query returns them: embedded as the oracle of create_front_link_differences.sql for a window.
+-- The defined pairs a diff staged (pg_temp.link_rows_staged), as the definition query returns them: embedded as the definition of create_front_link_differences.sql for a window.
 select
     staged.{owner},
     staged.front_conversation_id,

@@ -1,8 +1,8 @@
 -- Reconciles project_conversations with conversations.project_id in one statement, for every conversation or only those in only_conversation_ids (a scoped run): deletes links of conversations that left every project, moves links of conversations that changed project (new added_at), refreshes added_by, inserts new links.
--- A scoped run's oracle and stored side are both limited to the named conversations, so it reads a few
+-- A scoped run's definition and stored side are both limited to the named conversations, so it reads a few
 -- index entries and leaves every other link as it is.
-with oracle as materialized (
-    {oracle}
+with defined as materialized (
+    {defined_rows}
 ),
 
 stored as (
@@ -20,23 +20,23 @@ stored as (
 changes as materialized (
     select
         link.id,
-        oracle.project_id,
-        oracle.conversation_id,
-        oracle.added_by,
+        defined.project_id,
+        defined.conversation_id,
+        defined.added_by,
         case
             when link.id is null then 'insert'
-            when oracle.conversation_id is null then 'delete'
-            when link.project_id <> oracle.project_id then 'move'
+            when defined.conversation_id is null then 'delete'
+            when link.project_id <> defined.project_id then 'move'
             else 'refresh'
         end as action
-    from oracle
+    from defined
     full join stored as link
-        on link.conversation_id = oracle.conversation_id
+        on link.conversation_id = defined.conversation_id
     where
         link.id is null
-        or oracle.conversation_id is null
-        or link.project_id <> oracle.project_id
-        or link.added_by is distinct from oracle.added_by
+        or defined.conversation_id is null
+        or link.project_id <> defined.project_id
+        or link.added_by is distinct from defined.added_by
 ),
 
 deleted as (
@@ -76,4 +76,4 @@ select
     (select count(*) from deleted) as rows_deleted,
     (select count(*) from updated where updated.action = 'move') as rows_moved,
     (select count(*) from updated where updated.action = 'refresh') as rows_refreshed,
-    (select count(*) from oracle) as rows_expected
+    (select count(*) from defined) as rows_expected

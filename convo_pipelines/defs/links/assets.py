@@ -11,13 +11,13 @@ import dagster as dg
 from convo_pipelines.defs import sources
 from convo_pipelines.defs.checks import GUARANTEES_METADATA
 from convo_pipelines.defs.links.config import FrontLinksConfig, ProjectLinksConfig
+from convo_pipelines.defs.links.link_definitions import front_link_guarantees
 from convo_pipelines.defs.links.link_storage import (
     ensure_foreign_keys,
     link_foreign_keys,
     link_table_is_empty,
 )
 from convo_pipelines.defs.links.link_transactions import end_first_fill, in_retried_transaction
-from convo_pipelines.defs.links.oracles import front_link_guarantees
 from convo_pipelines.defs.links.project_writes import (
     fill_project_links,
     project_array_inconsistencies,

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 
 from convo_pipelines.defs.links.front_inserts import insert_first_fill_links
+from convo_pipelines.defs.links.link_definitions import front_definition
 from convo_pipelines.defs.links.link_storage import (
     first_fill_staged,
     link_foreign_keys,
@@ -14,7 +15,6 @@ from convo_pipelines.defs.links.link_storage import (
     take_over_from_first_fill,
 )
 from convo_pipelines.defs.links.link_transactions import StagedPairs, in_front_transaction, in_retried_transaction
-from convo_pipelines.defs.links.oracles import front_oracle
 from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
 )
@@ -27,7 +27,7 @@ from convo_pipelines.lib.timing import TimedClientCursor
 def stage_first_fill(
     session: Session, spec: FrontLinkTable, plan: WritePlan, log: Callable[[str], object]
 ) -> StagedPairs | None:
-    """Stage the oracle pairs of the plan's whole range (stage_front_link_first_fill.sql), numbered in their insert
+    """Stage the defined pairs of the plan's whole range (stage_front_link_first_fill.sql), numbered in their insert
     order, (conversation, owner), when the table is still empty and without foreign keys; the staged table when this call
     staged it (the run's fill then owns the table: insert_first_fill_slices), else None. Pairs staged earlier are
     dropped first: a killed fill's (its retry stages again rather than diff an empty table by chunks), or a live
@@ -40,7 +40,7 @@ def stage_first_fill(
             return None
         take_over_from_first_fill(session, spec, log)
         session.execute(session.sql("links/set_staging_settings.sql"))
-        rows = session.sql("links/stage_front_link_first_fill.sql", **identifiers, rows=front_oracle(session, spec))
+        rows = session.sql("links/stage_front_link_first_fill.sql", **identifiers, rows=front_definition(session, spec))
         staged = TimedClientCursor(session.conn).execute(rows, window_params(start, end))
         session.execute(session.sql("links/prepare_front_link_first_fill.sql", first_fill=spec.first_fill_table))
         log(f"{spec.table}: staged the first fill's {staged.rowcount:,} pairs")

@@ -55,7 +55,7 @@ def insert_front_links_statement(
 
 
 def insert_staged_links(session: Session, spec: FrontLinkTable) -> int:
-    """Insert the window's staged oracle pairs (pg_temp.link_rows_staged) into its table, which holds no link in
+    """Insert the window's staged defined pairs (pg_temp.link_rows_staged) into its table, which holds no link in
     the same snapshot, inside the caller's transaction."""
     staged = session.sql("links/select_staged_link_rows.sql", owner=spec.owner_column)
     session.execute(session.sql("links/set_insert_settings.sql"))

@@ -33,7 +33,7 @@ def fill_project_links(session: Session, log: Callable[[str], object]) -> int:
         log, PROJECT_LINKS_TABLE, total_steps=sum(chunk.conversations for chunk in chunks), unit="conversations"
     )
     inserted = 0
-    statement = session.sql("links/insert_project_links.sql", oracle=session.sql("links/select_project_links.sql"))
+    statement = session.sql("links/insert_project_links.sql", defined_rows=session.sql("links/select_project_links.sql"))
     for chunk in chunks:
         params = {"start": chunk.start, "end": chunk.end, "only_conversation_ids": None}
         rows = in_retried_transaction(
@@ -53,7 +53,7 @@ def reconcile_project_links(session: Session, only_conversation_ids: list[str] |
     `only_conversation_ids` (a scoped run: every other link is left as it is); returns the counts."""
     session.execute(session.sql("links/set_diff_settings.sql"))
     cursor = session.conn.cursor(row_factory=namedtuple_row)
-    statement = session.sql("links/sync_project_links.sql", oracle=session.sql("links/select_project_links.sql"))
+    statement = session.sql("links/sync_project_links.sql", defined_rows=session.sql("links/select_project_links.sql"))
     params = {"start": BEGINNING_OF_TIME, "end": END_OF_TIME, "only_conversation_ids": only_conversation_ids}
     row = cursor.execute(statement, params).fetchone()
     return {

@@ -41,10 +41,10 @@ class ForeignKey:
 
 @dataclass(frozen=True)
 class ProvenJoin:
-    """A join of a link table's oracle that only drops rows whose owner does not exist, which a validated
-    foreign key of the source can prove instead: the oracle file names it `{placeholder}`, bound to
+    """A join of a link table's definition that only drops rows whose owner does not exist, which a validated
+    foreign key of the source can prove instead: the definition file names it `{placeholder}`, bound to
     `join_sql`, or, when `source_table.column` has a validated key to `referenced_table`, to nothing. On a
-    large first fill the people oracle's join to people is a hash join over every recipient row in every
+    large first fill the people definition's join to people is a hash join over every recipient row in every
     process, a noticeable share of the fill's CREATE TABLE AS.
     A writer that bypasses the key (session_replication_role = replica, triggers disabled for a restore)
     can still leave a contact method pointing nowhere: the link table's own foreign key then stops its link
@@ -66,11 +66,11 @@ class FrontLinkTable:
     # "person" or "client": how the checks name an owner in their samples.
     owner_kind: str
     # The pairs of a window of conversations, as the asset writes them.
-    oracle_file: str
+    definition_file: str
     # The same pairs as the exactness check computes them on its own, so a bug in one shows against the other.
     expected_links_sql: str
     foreign_keys: tuple[ForeignKey, ...]
-    # The oracle's join that a source foreign key can prove needless, if it has one.
+    # The definition's join that a source foreign key can prove needless, if it has one.
     proven_join: ProvenJoin | None = None
 
     @property
@@ -121,7 +121,7 @@ PEOPLE_LINKS = FrontLinkTable(
     table="people_front_conversations",
     owner_column="person_id",
     owner_kind="person",
-    oracle_file="links/select_people_links_window.sql",
+    definition_file="links/select_people_links_window.sql",
     expected_links_sql="links/checks/select_expected_people_links.sql",
     foreign_keys=(
         ForeignKey("people_front_conversations_person_id_fkey", "person_id", "people", "cascade"),
@@ -140,7 +140,7 @@ CLIENT_LINKS = FrontLinkTable(
     table="clients_front_conversations",
     owner_column="client_id",
     owner_kind="client",
-    oracle_file="links/select_client_links_window.sql",
+    definition_file="links/select_client_links_window.sql",
     expected_links_sql="links/checks/select_expected_client_links.sql",
     foreign_keys=(
         ForeignKey("clients_front_conversations_client_id_fkey", "client_id", "clients", "cascade"),

@@ -1,4 +1,4 @@
-"""A window's diff: its oracle pairs against its stored links, applied in one transaction, or, when it changes more than a
+"""A window's diff: its defined pairs against its stored links, applied in one transaction, or, when it changes more than a
 batch, by transactions of whole conversations, so that the app never reads a conversation between its old links and
 its new ones."""
 
@@ -12,11 +12,11 @@ from datetime import datetime
 from psycopg import sql
 
 from convo_pipelines.defs.links.front_inserts import insert_pending_links, insert_staged_links
+from convo_pipelines.defs.links.link_definitions import front_definition
 from convo_pipelines.defs.links.link_storage import (
     link_table_is_empty,
 )
 from convo_pipelines.defs.links.link_transactions import in_front_transaction
-from convo_pipelines.defs.links.oracles import front_oracle
 from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
 )
@@ -67,7 +67,7 @@ def diff_front_window(
     sliced: bool,
     batch: bool = False,
 ) -> tuple[WriteCounts, ChangedConversations]:
-    """Make the window's links exact inside the caller's transaction: the oracle pairs of a window are staged by a
+    """Make the window's links exact inside the caller's transaction: the defined pairs of a window are staged by a
     parallel statement (a scoped run's or a batch's few are computed in place), a second finds the differences, a
     short one deletes and refreshes, a last inserts the missing links. With more than `batch_rows` links to change,
     none is changed: the conversations they belong to are returned instead (at most CHANGED_CONVERSATIONS_PER_DIFF;
@@ -82,19 +82,19 @@ def diff_front_window(
     scoped = only_conversation_ids is not None
     if scoped:
         session.execute(session.sql("links/set_diff_settings.sql"))
-        oracle = front_oracle(session, spec, bulk=False)
+        definition = front_definition(session, spec, bulk=False)
     else:
-        # The window's rows once the diff is applied: exactly its oracle pairs.
-        in_window = stage_rows(session, front_oracle(session, spec), params)
+        # The window's rows once the diff is applied: exactly its defined pairs.
+        in_window = stage_rows(session, front_definition(session, spec), params)
         # A table without foreign keys yet and empty in this snapshot has nothing to compare them with.
         if not sliced and link_table_is_empty(session, spec.table):
             return (
                 WriteCounts(rows_inserted=insert_staged_links(session, spec), rows_in_window=in_window),
                 NOTHING_CHANGED,
             )
-        oracle = session.sql("links/select_staged_link_rows.sql", **identifiers)
+        definition = session.sql("links/select_staged_link_rows.sql", **identifiers)
     differences = session.sql(
-        "links/create_front_link_differences.sql", **identifiers, oracle=oracle, window_links=window_links
+        "links/create_front_link_differences.sql", **identifiers, defined_rows=definition, window_links=window_links
     )
     TimedClientCursor(session.conn).execute(differences, params)
     if not scoped:  # a scoped run's or a batch's differences fill a few pages, which the planner prices as they are
@@ -132,7 +132,7 @@ def changed_conversations(session: Session) -> ChangedConversations:
 
 
 def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]) -> int:
-    """Inside the caller's transaction, compute `rows` (an oracle query) into pg_temp.link_rows_staged with a
+    """Inside the caller's transaction, compute `rows` (an definition query) into pg_temp.link_rows_staged with a
     CREATE TABLE AS, which PostgreSQL runs in parallel; returns how many rows it holds."""
     session.execute(session.sql("links/set_staging_settings.sql"))
     session.execute(session.sql("links/set_hashed_distinct_settings.sql"))

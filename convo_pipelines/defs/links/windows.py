@@ -61,7 +61,7 @@ def chunk_window(
 
 
 def window_params(start: datetime, end: datetime, only_conversation_ids: list[str] | None = None) -> dict[str, object]:
-    """What a Front link table's oracle and its window's links bind: the conversations' created_at window [start, end),
+    """What a Front link table's definition and its window's links bind: the conversations' created_at window [start, end),
     and the conversations a scoped run or a batch names."""
     return {"start": start, "end": end, "only_conversation_ids": only_conversation_ids}
 

@@ -3,7 +3,7 @@
 Every run makes its slice of a table equal to its definition (docs/contract.md) with set-based SQL
 (sql/links/), beside a busy application whose clients may read the tables through logical replication
 (Zero) and whose URL may be a transaction pooler's:
-- a window is diffed: its oracle pairs are staged by a parallel CREATE TEMPORARY TABLE AS, the links that
+- a window is diffed: its defined pairs are staged by a parallel CREATE TEMPORARY TABLE AS, the links that
   lost their support are deleted, stale copies refreshed, and the missing links inserted, in one
   transaction per chunk of consecutive days (bounded in conversations), so links that stay keep their id
   and created_at;

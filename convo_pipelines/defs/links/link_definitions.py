@@ -1,4 +1,4 @@
-"""The Front link tables' definitions as SQL (their oracles), and what the catalog proves about them."""
+"""The Front link tables' definitions as SQL (their definitions), and what the catalog proves about them."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from convo_pipelines.defs.links.tables import (
 from convo_pipelines.lib.session import Session
 
 
-def front_oracle(session: Session, spec: FrontLinkTable, *, bulk: bool = True) -> sql.Composed:
-    """The oracle of `spec`: the pairs its window should hold. For a bulk read (a first fill, a window's diff),
+def front_definition(session: Session, spec: FrontLinkTable, *, bulk: bool = True) -> sql.Composed:
+    """The definition of `spec`: the pairs its window should hold. For a bulk read (a first fill, a window's diff),
     its ProvenJoin is left out when the source's validated foreign key proves it needless; a scoped run's
     few conversations keep it, which costs less than asking the catalog."""
     join = spec.proven_join
     if join is None:
-        return session.sql(spec.oracle_file)
+        return session.sql(spec.definition_file)
     proven = bulk and source_key_is_validated(session, join)
     # Proven: the join is bound to nothing, since the source's validated key proves every referenced row exists.
     bound = sql.SQL("") if proven else session.sql(join.join_sql)
-    return session.sql(spec.oracle_file, **{join.placeholder: bound})
+    return session.sql(spec.definition_file, **{join.placeholder: bound})
 
 
 def source_key_is_validated(session: Session, join: ProvenJoin) -> bool:
