@@ -33,7 +33,9 @@ def fill_project_links(session: Session, log: Callable[[str], object]) -> int:
         log, PROJECT_LINKS_TABLE, total_steps=sum(chunk.conversations for chunk in chunks), unit="conversations"
     )
     inserted = 0
-    statement = session.sql("links/insert_project_links.sql", defined_rows=session.sql("links/select_project_links.sql"))
+    statement = session.sql(
+        "links/insert_project_links.sql", defined_rows=session.sql("links/select_project_links.sql")
+    )
     for chunk in chunks:
         params = {"start": chunk.start, "end": chunk.end, "only_conversation_ids": None}
         rows = in_retried_transaction(
