@@ -1259,7 +1259,7 @@ def test_a_person_the_app_deletes_while_their_links_are_inserted_is_left_unlinke
     result, waiting = run_people_links_while_the_app_deletes(db, database_url, postgres, first)
     # The insert's foreign-key check waited for the app's delete and failed once it committed: the insert
     # alone is tried again (a savepoint), with a snapshot that no longer sees the person.
-    assert waiting.startswith("-- Inserts missing Front links"), waiting
+    assert waiting.startswith("-- Inserts the missing links a diff found"), waiting
     assert result.success
     linked = {owner for owner, _ in link_pairs(db, SCHEMA, PEOPLE)}
     assert second in linked and first not in linked

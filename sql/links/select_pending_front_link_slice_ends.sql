@@ -1,4 +1,4 @@
--- The last pair (conversation, owner) of each slice of slice_rows missing links of pg_temp.front_link_differences, in key order: the slices insert_pending_front_links.sql inserts one statement each.
+-- The last pair (conversation, owner) of each slice of slice_rows missing links of pg_temp.front_link_differences, in key order: the slices insert_missing_front_links.sql inserts one statement each.
 with numbered as (
     select
         difference.defined_front_conversation_id,

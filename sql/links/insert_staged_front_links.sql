@@ -1,0 +1,19 @@
+-- Inserts a window's staged defined pairs (pg_temp.link_rows_staged) into its table, which held no link when they were staged: numbered in the unique pair's order, (conversation, owner), each id the drawn prefix plus its number (select_link_id_draw.sql); pairs the table holds meanwhile are skipped.
+insert into {source}.{links} (id, {owner}, front_conversation_id, front_conversation_created_at)
+with numbered as (
+    select
+        staged.{owner},
+        staged.front_conversation_id,
+        staged.front_conversation_created_at,
+        row_number() over (order by staged.front_conversation_id, staged.{owner}) as position
+    from pg_temp.link_rows_staged as staged
+)
+
+select
+    (%(id_prefix)s || lpad(to_hex(%(id_first_counter)s + numbered.position), 15, '0'))::uuid as id,
+    numbered.{owner},
+    numbered.front_conversation_id,
+    numbered.front_conversation_created_at
+from numbered
+order by numbered.position
+on conflict (front_conversation_id, {owner}) do nothing
