@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from convo_benchmarks.bench_replication import LagSample, peak_lag_bytes, peak_lag_seconds
+from convo_benchmarks.bench_replication_figures import LagSample, peak_lag_bytes, peak_lag_seconds
 from convo_benchmarks.bench_report import GENERATED_NOTICE
 from convo_benchmarks.bench_runs import run_watching_rss
 from convo_benchmarks.bench_tables import describe_data
