@@ -13,6 +13,7 @@ class Labelled(Protocol):
     @property
     def label(self) -> str: ...
 
+
 MIGRATE_COMMAND = "convo-pipelines migrate"
 
 
