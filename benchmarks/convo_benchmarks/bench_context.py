@@ -80,6 +80,8 @@ class BenchContext:
             self.settled = False
 
 
+# A run measured beside the app workload (bench_app_beside_runs.py): here, as the context keeps the first fill's
+# outcome when bench_link_tables measured it beside the app.
 @dataclass(frozen=True)
 class RunBesideApp:
     key: str
