@@ -46,6 +46,7 @@ FRESHNESS_MEASUREMENTS = {
 LINK_MEASUREMENTS = {
     "seed",
     "full_backfill_sql",
+    "full_backfill_wal",
     "full_backfill_checks",
     "full_backfill_overhead",
     "peak_rss",
@@ -63,6 +64,7 @@ LINK_MEASUREMENTS = {
     "seeds_batches",
     "round_trip",
     "matview_build",
+    "matview_build_wal",
     "matview_refresh_unchanged",
     "matview_refresh_after_change",
     "sensor_tick_sql",
@@ -101,6 +103,7 @@ APP_MEASUREMENTS = {
 HISTORIES_MEASUREMENTS = {
     "seed_histories",
     "histories_full_backfill_sql",
+    "histories_full_backfill_wal",
     "histories_full_backfill_checks",
     "histories_full_backfill_overhead",
     "histories_peak_rss",
