@@ -1,6 +1,6 @@
 """A bench run's time as Dagster itself reports it, read back from the instance's event log.
 
-The bench times each run as a `dagster asset materialize` process (bench.DagsterRunner), whose wall includes
+The bench times each run as a `dagster asset materialize` process (bench_runs.DagsterRunner), whose wall includes
 the Python start and the code location's load. What a run costs once launched (by the daemon, a sensor, the
 UI) is what Dagster records: RUN_START to RUN_SUCCESS for the run, STEP_START to STEP_SUCCESS for each step.
 """

@@ -39,7 +39,7 @@ from convo_pipelines.lib.session import Session
 
 
 class DiscoveryBench(Protocol):
-    """What this part of the benchmark reads of the bench's context (bench.BenchContext)."""
+    """What this part of the benchmark reads of the bench's context (bench_context.BenchContext)."""
 
     scratch: Scratch
     report: Callable[[str], None]
@@ -55,7 +55,7 @@ class DiscoveryBench(Protocol):
 
 
 class Recorder(Protocol):
-    """Where the figures go (bench.BenchReport)."""
+    """Where the figures go (bench_records.BenchReport)."""
 
     def record(self, key: str, name: str, unit: str, value: float, note: str = "") -> None: ...
 

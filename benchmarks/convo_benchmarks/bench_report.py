@@ -30,7 +30,7 @@ GENERATED_NOTICE = (
 )
 # Where the page's picture goes, beside the page.
 IMAGES = "images"
-# Whether the bulk measurements started after a checkpoint (bench.BenchContext.settle), as each run recorded it.
+# Whether the bulk measurements started after a checkpoint (bench_context.BenchContext.settle), as each run recorded it.
 SETTLED = {
     True: " Each bulk measurement started after a `CHECKPOINT`.",
     False: " No `CHECKPOINT` before the bulk measurements (the role may not run one).",

@@ -6,15 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from convo_benchmarks.app_workload_report import wait_shares
-from convo_benchmarks.bench_format import (
-    NOT_MEASURED,
-    Run,
-    demo_shape,
-    format_figure,
-    median,
-    megabytes,
-    seconds,
-)
+from convo_benchmarks.bench_format import NOT_MEASURED, Run, demo_shape, format_figure, median, megabytes, seconds
 from convo_benchmarks.bench_verdicts import verdicts
 
 
@@ -123,7 +115,7 @@ def describe_data(run: Run) -> str:
 
 
 def measured_code(run: Run) -> str:
-    """Which code a run measured: the last commit of the measured code (bench.MEASURED_PATHS) when it ran."""
+    """Which code a run measured: the last commit of the measured code (bench_records.MEASURED_PATHS) when it ran."""
     revision = run.get("revision", "")
     if not revision:
         return "measured code older than the bench's record of its commit"

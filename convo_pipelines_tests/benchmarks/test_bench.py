@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from convo_benchmarks.bench_replication import LagSample, peak_lag_bytes, peak_lag_seconds
+from convo_benchmarks.bench_replication_figures import LagSample, peak_lag_bytes, peak_lag_seconds
 from convo_benchmarks.bench_report import GENERATED_NOTICE
 from convo_benchmarks.bench_runs import run_watching_rss
 from convo_benchmarks.bench_tables import describe_data
@@ -61,6 +61,7 @@ CLIENT_FRESHNESS_MEASUREMENTS = {
 LINK_MEASUREMENTS = {
     "seed",
     "full_backfill_sql",
+    "full_backfill_wal",
     "full_backfill_checks",
     "full_backfill_overhead",
     "peak_rss",
@@ -78,6 +79,7 @@ LINK_MEASUREMENTS = {
     "seeds_batches",
     "round_trip",
     "matview_build",
+    "matview_build_wal",
     "matview_refresh_unchanged",
     "matview_refresh_after_change",
     "sensor_tick_sql",
@@ -93,8 +95,6 @@ LINK_MEASUREMENTS = {
     "project_scoped_checks_sql",
     "scoped_run_dagster_wall",
     "full_backfill_steps",
-    "full_backfill_wal",
-    "matview_build_wal",
 }
 SUBSCRIBER_MEASUREMENTS = {
     "subscriber_full_backfill_sql",
@@ -118,6 +118,7 @@ APP_MEASUREMENTS = {
 HISTORIES_MEASUREMENTS = {
     "seed_histories",
     "histories_full_backfill_sql",
+    "histories_full_backfill_wal",
     "histories_full_backfill_checks",
     "histories_full_backfill_overhead",
     "histories_peak_rss",
@@ -141,7 +142,6 @@ HISTORIES_MEASUREMENTS = {
     "discovery_tick_1000_crews_peak_rss",
     "discovery_tick_1000_crews_sessions_found",
     "histories_full_backfill_steps",
-    "histories_full_backfill_wal",
 }
 
 

@@ -1,0 +1,173 @@
+"""The contenders the link tables are measured against, in SQL outside Dagster: the plain set-based floor, a
+materialized view of each link join, the seeds' batches of 500; and the read side alone, the floor of any fill."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import psycopg
+from psycopg import sql
+
+from convo_benchmarks.bench_context import BenchContext, Report
+from convo_benchmarks.bench_records import BenchReport
+from convo_benchmarks.bench_scratch import Scratch
+from convo_benchmarks.bench_scratch_sql import (
+    make_one_change,
+    server_activity_since,
+    truncate_front_links,
+    wal_and_requested_checkpoints,
+)
+from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
+from convo_pipelines.defs.links.link_definitions import front_definition
+from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, FRONT_LINK_TABLES, FrontLinkTable
+from convo_pipelines.defs.links.windows import window_params
+from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.session import Session
+
+SEEDS_BATCH_SIZE = 500
+FRONT_LINK_SPECS = {spec.table: spec for spec in FRONT_LINK_TABLES}
+ALL_TIME = window_params(BEGINNING_OF_TIME, END_OF_TIME)
+
+
+def bench_contenders(bench: BenchContext, result: BenchReport, change_day: date, *, batches: bool) -> None:
+    """The contenders, `repeats` times each: the plain floor into emptied link tables, the materialized views (one
+    change on `change_day` before their second refresh); then, with `batches`, the seeds' batches once."""
+    scratch, report, repeats = bench.scratch, bench.report, bench.repeats
+    for attempt in range(repeats):
+        report(f"plain set-based floor ({attempt + 1}/{repeats})")
+        truncate_front_links(scratch)
+        bench.settle()
+        result.record(
+            "plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", _time_plain_floor(scratch)
+        )
+    for attempt in range(repeats):
+        report(
+            f"the contender: a materialized view of each link join, built and refreshed concurrently ({attempt + 1}/{repeats})"
+        )
+        views = _time_materialized_views(scratch, change_day, bench.settle)
+        result.record("matview_build", "materialized view of each link join + its indexes: build", "s", views.build)
+        result.record(
+            "matview_build_wal", "materialized view of each link join: WAL of its build", "MB", views.build_wal
+        )
+        result.record(
+            "matview_refresh_unchanged",
+            "materialized views: REFRESH CONCURRENTLY, nothing changed",
+            "s",
+            views.refresh_unchanged,
+        )
+        result.record(
+            "matview_refresh_after_change",
+            "materialized views: REFRESH CONCURRENTLY after one change",
+            "s",
+            views.refresh_after_change,
+        )
+    if batches:
+        report("the seeds' approach: batches of 500 conversations, upserts")
+        truncate_front_links(scratch)
+        bench.settle()
+        result.record(
+            "seeds_batches", "seeds' approach: batches of 500, upserts", "s", _time_seed_batches(scratch, report)
+        )
+
+
+def _render(scratch: Scratch, name: str, table: str) -> sql.Composed:
+    """convo_benchmarks/sql/<name> for one Front link table, with that table's oracle composed in."""
+    spec = FRONT_LINK_SPECS[table]
+    return scratch.benchmark_sql(
+        name, links=spec.table, owner=spec.owner_column, oracle=_contender_oracle(scratch, spec)
+    )
+
+
+def _contender_oracle(scratch: Scratch, spec: FrontLinkTable) -> sql.Composed:
+    """The oracle a contender computes: the same SQL the project's bulk runs compute on this database (the
+    join a source key proves needless left out the same way), so only how the rows are written differs."""
+    with connect(scratch.url) as conn:
+        return front_definition(Session(conn, scratch.source_schema, scratch.analytics_schema), spec)
+
+
+def _time_plain_floor(scratch: Scratch) -> float:
+    statements = [_render(scratch, "bench/insert_links_plain_floor.sql", table) for table in FRONT_LINK_ASSETS]
+    with connect(scratch.url) as conn:
+        started = time.perf_counter()
+        for statement in statements:
+            conn.execute(statement, ALL_TIME)
+        conn.commit()
+        return time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class MaterializedViewTimes:
+    build: float  # both link joins created as materialized views, with their indexes
+    build_wal: float  # MB of WAL the server wrote during that build
+    refresh_unchanged: float  # REFRESH ... CONCURRENTLY of both, nothing changed
+    refresh_after_change: float  # the same after one recipient was added to an old day
+
+
+def _time_materialized_views(scratch: Scratch, change_day: date, settle: Callable[[], None]) -> MaterializedViewTimes:
+    """The contender: each link join as a materialized view, built, refreshed with nothing changed and
+    after one late change, each after `settle`; dropped afterwards. Its window is bound client-side: DDL
+    takes no parameters."""
+    views = {table: f"{table}_contender" for table in FRONT_LINK_ASSETS}
+
+    oracles = {table: _contender_oracle(scratch, FRONT_LINK_SPECS[table]) for table in views}
+
+    def run_for_each(name: str) -> float:
+        statements = [
+            scratch.benchmark_sql(name, view=view, owner=FRONT_LINK_SPECS[table].owner_column, oracle=oracles[table])
+            for table, view in views.items()
+        ]
+        with connect(scratch.url) as conn:
+            cursor = psycopg.ClientCursor(conn)
+            started = time.perf_counter()
+            for statement in statements:
+                cursor.execute(statement, ALL_TIME)
+            conn.commit()
+            return time.perf_counter() - started
+
+    try:
+        settle()
+        server_before = wal_and_requested_checkpoints(scratch)
+        build = run_for_each("bench/create_links_materialized_view.sql")
+        build_wal = server_activity_since(scratch, server_before)["wal_written_mb"]
+        settle()
+        unchanged = run_for_each("bench/refresh_links_materialized_view.sql")
+        make_one_change(scratch, change_day)
+        settle()
+        after_change = run_for_each("bench/refresh_links_materialized_view.sql")
+    finally:
+        run_for_each("bench/drop_links_materialized_view.sql")
+    return MaterializedViewTimes(build, build_wal, unchanged, after_change)
+
+
+def _time_seed_batches(scratch: Scratch, report: Report) -> float:
+    """The seeds' way: one query per table per batch of 500 conversations, upserting each batch."""
+    with connect(scratch.url) as conn:
+        ids = [row[0] for row in conn.execute(scratch.benchmark_sql("bench/select_front_conversation_ids_ordered.sql"))]
+        statements = {
+            table: _render(scratch, "bench/insert_links_batch_upsert.sql", table) for table in FRONT_LINK_ASSETS
+        }
+        started = time.perf_counter()
+        batches = range(0, len(ids), SEEDS_BATCH_SIZE)
+        for number, offset in enumerate(batches, start=1):
+            batch = ids[offset : offset + SEEDS_BATCH_SIZE]
+            for table in FRONT_LINK_ASSETS:
+                conn.execute(statements[table], {**ALL_TIME, "conversation_ids": batch})
+            conn.commit()
+            if number % 100 == 0:
+                elapsed = time.perf_counter() - started
+                report(f"  batches: {number:,}/{len(batches):,} in {elapsed:.0f} s")
+        return time.perf_counter() - started
+
+
+def time_read_side(scratch: Scratch) -> float:
+    """The floor of any fill or diff of the Front link tables: each table's join and DISTINCT counted by a
+    plain SELECT (which PostgreSQL runs in parallel at its own settings), writing nothing."""
+    statements = [_render(scratch, "bench/count_links_read_side.sql", table) for table in FRONT_LINK_ASSETS]
+    with connect(scratch.url) as conn:
+        started = time.perf_counter()
+        for statement in statements:
+            conn.execute(statement, ALL_TIME).fetchone()
+        return time.perf_counter() - started
