@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from convo_benchmarks.bench_replication_figures import LagSample, peak_lag_bytes, peak_lag_seconds
-from convo_benchmarks.bench_report import GENERATED_NOTICE
+from convo_benchmarks.bench_report import GENERATED_NOTICE, reproduce_command
 from convo_benchmarks.bench_runs import run_watching_rss
 from convo_benchmarks.bench_tables import describe_data
 from convo_benchmarks.bench_verdicts import scale_verdicts, verdicts
@@ -372,11 +372,13 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
     assert rendered.returncode == 0, rendered.stderr
     text = page.read_text()
     assert "old figures" not in text and text.startswith("# Performance") and GENERATED_NOTICE in text
-    assert report["command"] in text and "| first full backfill: SQL |" in text and "p95 speed-up" in text
+    # Its Reproduce command writes the JSON where the docs' page reads it from.
+    assert reproduce_command({**report, "file": out.name}) in text
+    assert f"--json docs/bench/{out.name}" in text and "| first full backfill: SQL |" in text and "p95 speed-up" in text
     assert "The logical subscriber at 300 conversations" in text and "wal_level = logical" in text
     assert "Every run's PostgreSQL settings, unless its own paragraph says otherwise: `checkpoint_timeout`" in text
     assert "`shared_buffers`" in text and (tmp_path / "images" / "performance.png").read_bytes().startswith(PNG)
-    assert text.count("MET ") + text.count("MISSED ") + text.count("NOT MEASURED ") == AIMS
+    assert text.count("**MET** ") + text.count("**MISSED** ") + text.count("**NOT MEASURED** ") == AIMS
 
 
 PNG = b"\x89PNG\r\n\x1a\n"
