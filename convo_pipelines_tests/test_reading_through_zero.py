@@ -30,7 +30,6 @@ from convo_benchmarks.zero import ZeroCacheProcess, client_answers, deploy_permi
 from convo_pipelines_tests.helpers import wait_until
 from convo_pipelines_tests.replication import (
     ANALYTICS_SCHEMA,
-    BASELINE,
     SOURCE_SCHEMA,
     Application,
     NoConsumer,
@@ -38,6 +37,7 @@ from convo_pipelines_tests.replication import (
     run_the_late_change_sensor,
     run_the_nightly_sync,
 )
+from convo_pipelines_tests.source_data import BASELINE
 
 pytestmark = pytest.mark.slow
 

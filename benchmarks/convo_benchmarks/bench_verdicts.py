@@ -258,9 +258,10 @@ def _client_freshness(run: Run) -> Verdict:
     if p95 is None:
         return Verdict(aim, None, "no client freshness measured")
     worst = median(run, "client_freshness_max")
-    return Verdict(
-        aim, p95 <= CLIENT_FRESHNESS_P95_SECONDS_AIM, f"p50 {seconds(p50)}, p95 {seconds(p95)}, max {seconds(worst)}"
+    figures = ", ".join(
+        f"{name} {seconds(value)}" for name, value in (("p50", p50), ("p95", p95), ("max", worst)) if value is not None
     )
+    return Verdict(aim, p95 <= CLIENT_FRESHNESS_P95_SECONDS_AIM, figures)
 
 
 def _scoped_run_dagster_wall(run: Run) -> Verdict:
