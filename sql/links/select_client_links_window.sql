@@ -1,7 +1,8 @@
 -- Computes the client links a window's Front conversations should have: distinct (current client, conversation) pairs, with the conversation's created_at, of the window's people links, for clients that exist. Optionally only the conversations in only_conversation_ids (a late-change run, or a batch of changed conversations).
+-- The conversation comes first: a sorted DISTINCT sorts in this order, which is a first fill's (set_sorted_distinct_settings.sql).
 select distinct
-    person.client_id,
     people_link.front_conversation_id,
+    person.client_id,
     conversation.created_at as front_conversation_created_at
 from {source}.front_conversations as conversation
 inner join {source}.people_front_conversations as people_link

@@ -1,7 +1,8 @@
 -- Computes the people links a window's Front conversations should have: distinct (person, conversation) pairs, with the conversation's created_at, over recipients whose contact method resolves to an existing person (the join bound in as existing_people: join_existing_people.sql, or nothing when the source's validated foreign key from contact_methods.person_id proves every such person exists). Optionally only the conversations in only_conversation_ids (a late-change run, or a batch of changed conversations).
+-- The conversation comes first: a sorted DISTINCT sorts in this order, which is a first fill's (set_sorted_distinct_settings.sql).
 select distinct
-    contact_method.person_id,
     message.front_conversation_id,
+    contact_method.person_id,
     conversation.created_at as front_conversation_created_at
 from {source}.front_conversations as conversation
 inner join {source}.front_messages as message

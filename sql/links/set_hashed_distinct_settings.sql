@@ -1,5 +1,5 @@
 -- Makes the rest of this transaction's DISTINCT of a window's defined pairs hashed rather than sorted: a diff's staging (stage_link_rows.sql), which wants no order.
 -- With sorting allowed, the DISTINCT of tens of millions of joined recipients is sorted on disk in every
--- worker (an external merge) and merged, slower than hashed in memory. A first fill's staging keeps
--- sorting: its pairs are numbered in order, and the workers' sorted DISTINCT gives that order.
+-- worker (an external merge) and merged, slower than hashed in memory. A first fill's staging sorts
+-- instead (set_sorted_distinct_settings.sql): its pairs are numbered in the order a sorted DISTINCT gives.
 set local enable_sort = off

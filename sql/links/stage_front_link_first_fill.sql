@@ -9,8 +9,8 @@
 -- Why conversation order: the table's unique pair leads with the conversation, so in that order every
 -- slice appends to it, as the ids that ascend with the positions append to the primary key. A slice ends
 -- where a conversation does (conversation_end), so the app never reads a conversation with part of its links.
--- The numbering's order is the DISTINCT's (each worker sorts and dedups its part and the leader merges them,
--- in order), and the windows by conversation share it: one sort.
+-- The numbering's order is the DISTINCT's, sorted (set_sorted_distinct_settings.sql: each worker sorts and
+-- dedups its part and the leader merges them, in order), and the windows by conversation share it: one sort.
 create unlogged table {analytics}.{first_fill} as
 with pairs as (
     {rows}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from psycopg import sql
+
 from convo_pipelines.defs.links.front_inserts import insert_first_fill_links
 from convo_pipelines.defs.links.link_definitions import front_definition
 from convo_pipelines.defs.links.link_storage import (
@@ -33,20 +35,37 @@ def stage_first_fill(
     dropped first: a killed fill's (its retry stages again rather than diff an empty table by chunks), or a live
     fill's that inserted nothing yet, which then finds its table gone and diffs its range."""
     start, end = plan.chunks[0].start, plan.chunks[-1].end
-    identifiers = {"owner": spec.owner_column, "first_fill": spec.first_fill_table}
 
     def stage() -> StagedPairs | None:
         if link_foreign_keys(session, spec.table) or not link_table_is_empty(session, spec.table):
             return None
         take_over_from_first_fill(session, spec, log)
-        session.execute(session.sql("links/set_staging_settings.sql"))
-        rows = session.sql("links/stage_front_link_first_fill.sql", **identifiers, rows=front_definition(session, spec))
-        staged = TimedClientCursor(session.conn).execute(rows, window_params(start, end))
+        set_first_fill_staging_settings(session)
+        staged = TimedClientCursor(session.conn).execute(
+            first_fill_staging_statement(session, spec), window_params(start, end)
+        )
         session.execute(session.sql("links/prepare_front_link_first_fill.sql", first_fill=spec.first_fill_table))
         log(f"{spec.table}: staged the first fill's {staged.rowcount:,} pairs")
         return StagedPairs(first_fill_staged(session, spec), staged.rowcount)
 
     return in_retried_transaction(session, spec.table, stage, log)
+
+
+def set_first_fill_staging_settings(session: Session) -> None:
+    """Give the rest of the transaction's staging of a first fill parallel workers, memory, and a sorted DISTINCT
+    whose order is the one its pairs are numbered in."""
+    session.execute(session.sql("links/set_staging_settings.sql"))
+    session.execute(session.sql("links/set_sorted_distinct_settings.sql"))
+
+
+def first_fill_staging_statement(session: Session, spec: FrontLinkTable) -> sql.Composable:
+    """The CREATE TABLE AS that stages a first fill's defined pairs (stage_front_link_first_fill.sql)."""
+    return session.sql(
+        "links/stage_front_link_first_fill.sql",
+        owner=spec.owner_column,
+        first_fill=spec.first_fill_table,
+        rows=front_definition(session, spec),
+    )
 
 
 def insert_first_fill_slices(
