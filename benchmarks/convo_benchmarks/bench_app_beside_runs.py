@@ -10,7 +10,7 @@ from convo_benchmarks.app_workload_report import EXCLUSIVE_LOCK_MODES, WorkloadR
 from convo_benchmarks.bench_context import BenchContext, BesideOutcome, RunBesideApp
 from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_replication import SubscribedFill, SubscriberServer
-from convo_benchmarks.bench_runs import BenchError
+from convo_benchmarks.bench_runs import BenchError, DagsterRun
 from convo_benchmarks.bench_scratch_sql import (
     reset_front_links_to_never_filled,
     server_activity_since,
@@ -26,6 +26,7 @@ from convo_pipelines.defs.links.tables import PROJECT_LINKS_TABLE
 # the longest of N statements grows with N, so a shorter baseline would flatter the runs.
 APP_BASELINE_MIN_SECONDS = 10.0
 APP_BASELINE_MAX_SECONDS = 120.0
+RERUN_AFTER_APP_LABEL = "re-run after the app's changes beside the first fill"
 
 
 def measure_beside_app(bench: BenchContext, run: RunBesideApp, *, failure_is_finding: bool = True) -> BesideOutcome:
@@ -112,7 +113,9 @@ def bench_app_beside_runs(
             )
         )
     outcomes = [bench.first_fill_beside_app] if bench.first_fill_beside_app is not None else []
-    outcomes += [measure_beside_app(bench, run) for run in runs]
+    beside = {run.key: measure_beside_app(bench, run) for run in runs}
+    outcomes += beside.values()
+    record_catch_up_beside_app(result, beside)
     if subscribed is not None and subscribed.figures is not None:
         record_subscriber_figures(result, subscribed.figures, measured=False)
     longest_run = max(outcome.seconds for outcome in outcomes)
@@ -149,6 +152,21 @@ def bench_app_beside_runs(
         result.app_beside_runs[key] = app_figures(
             label, outcome.workload, baseline, outcome.seconds, outcome.failure, outcome.modes, outcome.server_activity
         )
+
+
+def record_catch_up_beside_app(result: BenchReport, beside: dict[str, BesideOutcome]) -> None:
+    """The range re-run that follows a first fill beside the app takes in the app's changes made during that fill:
+    the catch-up re-run, its figures recorded as bench_rerun_after_app records its own (which runs alone, after the
+    only first fill of `--one-first-fill`)."""
+    rerun = beside.get("range_rerun")
+    if "first_fill" in beside and rerun is not None and rerun.dagster_run is not None:
+        record_rerun_after_app(result, rerun.dagster_run, f"{RERUN_AFTER_APP_LABEL}, the app still beside it")
+
+
+def record_rerun_after_app(result: BenchReport, run: DagsterRun, label: str) -> None:
+    """The catch-up re-run's figures: what it cost and what it wrote (the app's changes it took in)."""
+    result.record("rerun_after_app_sql", f"{label}: SQL", "s", run.sql_seconds)
+    result.record("rerun_after_app_rows_written", f"{label}: rows written", "rows", run.rows_written)
 
 
 def app_figures(

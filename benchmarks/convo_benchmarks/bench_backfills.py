@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from convo_benchmarks.bench_app_beside_runs import measure_beside_app
+from convo_benchmarks.bench_app_beside_runs import RERUN_AFTER_APP_LABEL, measure_beside_app, record_rerun_after_app
 from convo_benchmarks.bench_context import BenchContext, RunBesideApp
 from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_runs import DagsterRun, DagsterRunner
@@ -91,10 +91,8 @@ def bench_rerun_after_app(bench: BenchContext, result: BenchReport, runner: Dags
     """A re-run that takes in what the app wrote beside a first fill (people re-created, recipients added: about
     one of each every `app_interval`, for as long as the fill ran), so that the re-runs after it find nothing
     changed, as after a first fill alone. Its figures are those of a nightly run after a day of app changes."""
-    label = "re-run after the app's changes beside the first fill"
-    bench.report(label)
+    bench.report(RERUN_AFTER_APP_LABEL)
     bench.settle()
     run = runner.materialize_range()
-    result.record("rerun_after_app_sql", f"{label}: SQL", "s", run.sql_seconds)
-    result.record("rerun_after_app_rows_written", f"{label}: rows written", "rows", run.rows_written)
+    record_rerun_after_app(result, run, RERUN_AFTER_APP_LABEL)
     result.record("peak_rss", "peak RSS of the run process", "MB", run.peak_rss_mb)
