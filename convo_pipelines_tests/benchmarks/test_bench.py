@@ -83,6 +83,13 @@ LINK_MEASUREMENTS = {
     "matview_build_wal",
     "matview_refresh_unchanged",
     "matview_refresh_after_change",
+    "dbt_build",
+    "dbt_build_whole",
+    "dbt_build_wal",
+    "dbt_merge_rerun",
+    "dbt_merge_rerun_wal",
+    "dbt_delete_insert_rerun",
+    "dbt_delete_insert_rerun_wal",
     "sensor_tick_sql",
     "sensor_tick_indexed_sql",
     "full_backfill_checks_sql",
@@ -391,6 +398,7 @@ CONTENDER_MEASUREMENTS = {
     "matview_build_wal",
     "matview_refresh_unchanged",
     "matview_refresh_after_change",
+    *(key for key in LINK_MEASUREMENTS if key.startswith("dbt_")),
 }
 
 
