@@ -117,7 +117,7 @@ READ_QUESTIONS = {
     "client_newest_conversations",
     "project_conversations",
 }
-AIMS = 20
+AIMS = 22
 APP_RUN_KINDS = {"first_fill", "first_fill_with_subscriber", "range_rerun", "project_reconcile", "histories_backfill"}
 APP_MEASUREMENTS = {
     "app_baseline_longest_statement",

@@ -14,12 +14,14 @@ from convo_benchmarks.bench_dbt import PASSWORD_VARIABLE, dbt_model, run_dbt, wr
 from convo_benchmarks.bench_dbt_install import ensure_dbt
 from convo_benchmarks.bench_oracles import ALL_TIME, FRONT_LINK_SPECS, contender_oracle, contender_oracle_text
 from convo_benchmarks.bench_scratch import Scratch
+from convo_benchmarks.bench_verdicts import verdicts
 from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.lib.db import connect
 from convo_pipelines_tests.conftest import ANALYTICS_SCHEMA, SOURCE_SCHEMA
 
 CONVERSATIONS, DAYS = 200, 5
+DBT_AIMS = ("asset steps", "whole `dagster asset materialize`")
 
 
 @pytest.fixture
@@ -93,3 +95,18 @@ def test_dbt_models_hold_the_definitions_rows_with_their_indexes_after_each_stra
                 assert len(indexes) == 2 and "UNIQUE" in definitions, definitions
                 assert f"({spec.owner_column}, front_conversation_id)" in definitions
                 assert "(front_conversation_id)" in definitions
+
+
+def test_the_dbt_verdicts_compare_the_first_fill_with_dbts_first_build_or_say_why_dbt_was_left_out() -> None:
+    def dbt_verdicts(figures: dict[str, float], left_out: dict[str, str] | None = None) -> list[str]:
+        measurements = {key: {"median": value, "min": value, "max": value, "runs": 1} for key, value in figures.items()}
+        run = {"measurements": measurements, "left_out": left_out or {}}
+        return [verdict.line() for verdict in verdicts(run) if "dbt" in verdict.aim]
+
+    fill = {"full_backfill_steps": 3.0, "full_backfill_whole": 12.0}
+    steps, whole = dbt_verdicts({**fill, "dbt_build": 4.0, "dbt_build_whole": 10.0})
+    assert DBT_AIMS[0] in steps and steps.startswith("MET ") and steps.endswith("0.75x (3.00 s against 4.00 s)")
+    assert DBT_AIMS[1] in whole and whole.startswith("MISSED ") and whole.endswith("1.20x (12.00 s against 10.00 s)")
+    reason = "pip install dbt-core==1.11.16 dbt-postgres==1.11.0 failed (exit 1): ERROR: No matching distribution"
+    assert all(line.endswith(f": dbt left out: {reason}") for line in dbt_verdicts(fill, {"dbt": reason}))
+    assert all(line.startswith("NOT MEASURED ") for line in dbt_verdicts(fill, {"dbt": reason}))
