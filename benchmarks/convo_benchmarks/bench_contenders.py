@@ -1,5 +1,6 @@
-"""The contenders the link tables are measured against, in SQL outside Dagster: the plain set-based floor, a
-materialized view of each link join, the seeds' batches of 500; and the read side alone, the floor of any fill."""
+"""The contenders the link tables are measured against, outside Dagster: the plain set-based floor, a materialized
+view of each link join, dbt incremental models of them (bench_dbt.py), the seeds' batches of 500; and the read side
+alone, the floor of any fill."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import psycopg
 from psycopg import sql
 
 from convo_benchmarks.bench_context import BenchContext, Report
+from convo_benchmarks.bench_dbt import bench_dbt
+from convo_benchmarks.bench_oracles import ALL_TIME, FRONT_LINK_SPECS, contender_oracle
 from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_scratch import Scratch
 from convo_benchmarks.bench_scratch_sql import (
@@ -21,27 +24,21 @@ from convo_benchmarks.bench_scratch_sql import (
     wal_and_requested_checkpoints,
 )
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
-from convo_pipelines.defs.links.link_definitions import front_definition
-from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, FRONT_LINK_TABLES, FrontLinkTable
-from convo_pipelines.defs.links.windows import window_params
 from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.session import Session
 
 SEEDS_BATCH_SIZE = 500
-FRONT_LINK_SPECS = {spec.table: spec for spec in FRONT_LINK_TABLES}
-ALL_TIME = window_params(BEGINNING_OF_TIME, END_OF_TIME)
 
 
 def bench_contenders(bench: BenchContext, result: BenchReport, change_day: date, *, batches: bool) -> None:
     """The contenders, `repeats` times each: the plain floor into emptied link tables, the materialized views (one
-    change on `change_day` before their second refresh); then, with `batches`, the seeds' batches once."""
+    change on `change_day` before their second refresh), dbt's models; then, with `batches`, the seeds' batches once."""
     scratch, report, repeats = bench.scratch, bench.report, bench.repeats
     for attempt in range(repeats):
         report(f"plain set-based floor ({attempt + 1}/{repeats})")
         truncate_front_links(scratch)
         bench.settle()
         result.record(
-            "plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", _time_plain_floor(scratch)
+            "plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", time_plain_floor(scratch)
         )
     for attempt in range(repeats):
         report(
@@ -64,6 +61,7 @@ def bench_contenders(bench: BenchContext, result: BenchReport, change_day: date,
             "s",
             views.refresh_after_change,
         )
+    bench_dbt(bench, result)
     if batches:
         report("the seeds' approach: batches of 500 conversations, upserts")
         truncate_front_links(scratch)
@@ -77,18 +75,11 @@ def _render(scratch: Scratch, name: str, table: str) -> sql.Composed:
     """convo_benchmarks/sql/<name> for one Front link table, with that table's oracle composed in."""
     spec = FRONT_LINK_SPECS[table]
     return scratch.benchmark_sql(
-        name, links=spec.table, owner=spec.owner_column, oracle=_contender_oracle(scratch, spec)
+        name, links=spec.table, owner=spec.owner_column, oracle=contender_oracle(scratch, spec)
     )
 
 
-def _contender_oracle(scratch: Scratch, spec: FrontLinkTable) -> sql.Composed:
-    """The oracle a contender computes: the same SQL the project's bulk runs compute on this database (the
-    join a source key proves needless left out the same way), so only how the rows are written differs."""
-    with connect(scratch.url) as conn:
-        return front_definition(Session(conn, scratch.source_schema, scratch.analytics_schema), spec)
-
-
-def _time_plain_floor(scratch: Scratch) -> float:
+def time_plain_floor(scratch: Scratch) -> float:
     statements = [_render(scratch, "bench/insert_links_plain_floor.sql", table) for table in FRONT_LINK_ASSETS]
     with connect(scratch.url) as conn:
         started = time.perf_counter()
@@ -112,7 +103,7 @@ def _time_materialized_views(scratch: Scratch, change_day: date, settle: Callabl
     takes no parameters."""
     views = {table: f"{table}_contender" for table in FRONT_LINK_ASSETS}
 
-    oracles = {table: _contender_oracle(scratch, FRONT_LINK_SPECS[table]) for table in views}
+    oracles = {table: contender_oracle(scratch, FRONT_LINK_SPECS[table]) for table in views}
 
     def run_for_each(name: str) -> float:
         statements = [

@@ -131,7 +131,7 @@ def bench_link_tables(
             time_read_side(scratch),
         )
     if not contenders:
-        report("the contenders (plain floor, materialized views, the seeds' batches) are left out")
+        report("the contenders (plain floor, materialized views, dbt, the seeds' batches) are left out")
         return
     bench_contenders(bench, result, change_day, batches=batches)
 

@@ -63,8 +63,10 @@ class BenchReport:
     replication: list[dict[str, object]] = field(default_factory=list)
     # What the run measured alone after the seed (`--only-freshness`, `--only-crews`), or "" for everything.
     only: str = ""
-    # Whether the contenders (plain floor, materialized views, the seeds' batches) were measured.
+    # Whether the contenders (plain floor, materialized views, dbt, the seeds' batches) were measured.
     contenders: bool = True
+    # A contender the run measured nothing of, with why (dbt that could not be installed here).
+    left_out: dict[str, str] = field(default_factory=dict)
     # Whether the first fill was timed once, beside the app workload (`--one-first-fill`), rather than alone
     # and then again beside the app.
     first_fill_beside_app: bool = False

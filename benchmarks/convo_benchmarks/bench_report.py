@@ -53,7 +53,10 @@ engineer would build instead (the contenders):
 - the plain set-based floor (`INSERT ... SELECT DISTINCT ... ON CONFLICT`);
 - the seeds' batches of 500 (left out with `--skip-batches`);
 - a materialized view of each link join with its indexes: built, then `REFRESH MATERIALIZED VIEW
-  CONCURRENTLY` with nothing changed and after one change.
+  CONCURRENTLY` with nothing changed and after one change;
+- a dbt incremental model of each link join (dbt-postgres, installed by the bench in a virtualenv of its own
+  under `~/.cache/convo_pipelines`), `unique_key` on the pair and its indexes in the model's config: first built by
+  `dbt run`, then run again with nothing changed by each incremental strategy (`merge`, `delete+insert`).
 
 `--skip-contenders` leaves the contenders out, and `--one-first-fill` times one first fill, beside the app
 workload, instead of once alone and once beside it; a re-run then takes in what the app wrote meanwhile (the

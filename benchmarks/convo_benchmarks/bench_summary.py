@@ -126,6 +126,7 @@ def left_out(run: Run) -> str:
             ("chat histories", not run.get("history_rows")),
             ("the contenders", run.get("contenders") is False),
             ("the seeds' batches", run.get("contenders") is not False and "seeds_batches" not in measurements),
+            ("dbt", run.get("contenders") is not False and "dbt_build" not in measurements),
             ("a first fill alone", bool(run.get("first_fill_beside_app"))),
             ("a logical subscriber", not run.get("replication")),
             ("freshness", "freshness_p95" not in measurements),

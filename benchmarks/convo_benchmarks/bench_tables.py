@@ -108,6 +108,8 @@ def describe_data(run: Run) -> str:
             text += "; the run stopped before the app's part, so neither that fill's app figures nor a baseline"
     if run.get("contenders") is False:
         text += "; no contenders (`--skip-contenders`)"
+    for contender, reason in run.get("left_out", {}).items():
+        text += f"; {contender} left out: {reason}"
     if set_by_bench := run["machine"].get("server_settings_set_by_bench"):
         shown = ", ".join(f"`{name}` {value}" for name, value in sorted(set_by_bench.items()))
         text += f"; on the embedded server set for the run to {shown} (`--server-setting`)"

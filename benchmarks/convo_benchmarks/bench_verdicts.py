@@ -304,6 +304,33 @@ def _first_fill_wal(run: Run) -> Verdict:
     )
 
 
+def _first_fill_steps_dbt(run: Run) -> Verdict:
+    aim = (
+        "first full backfill's asset steps, STEP_START to STEP_SUCCESS, below the first build of dbt incremental "
+        "models of the same joins (the models' own time), same run"
+    )
+    return _below_dbt(run, aim, "full_backfill_steps", "dbt_build")
+
+
+def _first_fill_whole_dbt(run: Run) -> Verdict:
+    aim = (
+        "first full backfill's whole `dagster asset materialize` below the whole `dbt run` of that first build "
+        "(process starts included), same run"
+    )
+    return _below_dbt(run, aim, "full_backfill_whole", "dbt_build_whole")
+
+
+def _below_dbt(run: Run, aim: str, key: str, dbt_key: str) -> Verdict:
+    """The verdict on the figure `key` being below dbt's `dbt_key` of the same run."""
+    ours, theirs = median(run, key), median(run, dbt_key)
+    if ours is None:
+        return Verdict(aim, None, f"no {key} measured")
+    if theirs is None:
+        reason = run.get("left_out", {}).get("dbt")
+        return Verdict(aim, None, f"dbt left out: {reason}" if reason else "no dbt build measured")
+    return Verdict(aim, ours < theirs, f"{ours / theirs:.2f}x ({seconds(ours)} against {seconds(theirs)})")
+
+
 def _dagster_share(run: Run) -> Verdict:
     aim = "Dagster's share around a scoped run and a discovery tick smaller on the project's storage than on dagster-postgres' stock one"
     pairs = {
@@ -340,6 +367,8 @@ AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
     _scoped_run_dagster_wall,
     _first_fill_steps,
     _first_fill_wal,
+    _first_fill_steps_dbt,
+    _first_fill_whole_dbt,
 )
 
 

@@ -80,7 +80,7 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--skip-contenders",
         action="store_true",
-        help="skip the contenders (the plain floor, the materialized views, the seeds' batches): references to "
+        help="skip the contenders (the plain floor, the materialized views, dbt, the seeds' batches): references to "
         "compare with, not the project's figures, that add most of an hour at 10,000,000 conversations",
     )
     bench.add_argument(

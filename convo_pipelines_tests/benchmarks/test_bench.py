@@ -64,6 +64,7 @@ LINK_MEASUREMENTS = {
     "full_backfill_wal",
     "full_backfill_checks",
     "full_backfill_overhead",
+    "full_backfill_whole",
     "peak_rss",
     "disk_used",
     "rerun_sql",
@@ -82,6 +83,13 @@ LINK_MEASUREMENTS = {
     "matview_build_wal",
     "matview_refresh_unchanged",
     "matview_refresh_after_change",
+    "dbt_build",
+    "dbt_build_whole",
+    "dbt_build_wal",
+    "dbt_merge_rerun",
+    "dbt_merge_rerun_wal",
+    "dbt_delete_insert_rerun",
+    "dbt_delete_insert_rerun_wal",
     "sensor_tick_sql",
     "sensor_tick_indexed_sql",
     "full_backfill_checks_sql",
@@ -109,7 +117,7 @@ READ_QUESTIONS = {
     "client_newest_conversations",
     "project_conversations",
 }
-AIMS = 20
+AIMS = 22
 APP_RUN_KINDS = {"first_fill", "first_fill_with_subscriber", "range_rerun", "project_reconcile", "histories_backfill"}
 APP_MEASUREMENTS = {
     "app_baseline_longest_statement",
@@ -121,6 +129,7 @@ HISTORIES_MEASUREMENTS = {
     "histories_full_backfill_wal",
     "histories_full_backfill_checks",
     "histories_full_backfill_overhead",
+    "histories_full_backfill_whole",
     "histories_peak_rss",
     "histories_rerun_sql",
     "histories_rerun_rows_written",
@@ -389,6 +398,7 @@ CONTENDER_MEASUREMENTS = {
     "matview_build_wal",
     "matview_refresh_unchanged",
     "matview_refresh_after_change",
+    *(key for key in LINK_MEASUREMENTS if key.startswith("dbt_")),
 }
 
 
