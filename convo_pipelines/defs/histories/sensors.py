@@ -18,7 +18,7 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.defs.automation import background_status
+from convo_pipelines.defs.automation import background_status, sensor_minimum_interval
 from convo_pipelines.defs.histories.crews import ID_TYPES, HistoriesTable, inspect_crews, load_crews
 from convo_pipelines.defs.histories.crews_to_read import PROBE_CREWS_PER_STATEMENT
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS, conversation_discovery_job
@@ -124,7 +124,7 @@ def has_run_waiting_to_start(instance: dg.DagsterInstance) -> bool:
 @dg.sensor(
     name=DISCOVERY_SENSOR_NAME,
     job=conversation_discovery_job,
-    minimum_interval_seconds=get_settings().conversation_discovery_sensor_seconds,
+    minimum_interval_seconds=sensor_minimum_interval(get_settings().conversation_discovery_sensor_seconds),
     default_status=background_status(dg.DefaultSensorStatus),
     description="Requests a discovery run of today's new messages for exactly the crews whose table has a new row "
     "since its previous tick (per crew one probe of its id or created_at index).",

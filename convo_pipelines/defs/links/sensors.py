@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from convo_pipelines.defs.automation import background_status
+from convo_pipelines.defs.automation import background_status, sensor_minimum_interval
 from convo_pipelines.defs.links.assets import project_conversations
 from convo_pipelines.defs.links.jobs import (
     FRONT_LINK_ASSETS,
@@ -343,7 +343,7 @@ def read_tick_changes(session: Session, cursor: SensorCursor, held: set[str]) ->
 @dg.sensor(
     name=LATE_CHANGES_SENSOR_NAME,
     jobs=[front_links_job, project_links_job],
-    minimum_interval_seconds=get_settings().late_changes_sensor_seconds,
+    minimum_interval_seconds=sensor_minimum_interval(get_settings().late_changes_sensor_seconds),
     default_status=background_status(dg.DefaultSensorStatus),
     description="Re-materializes exactly the link-table partitions whose source rows changed (their "
     "greatest(created_at, updated_at)) since its previous tick, less the late-commit allowance (one run per "
