@@ -32,11 +32,12 @@ from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE, pipeline_tra
 DISCOVERY_SENSOR_NAME = "conversation_discovery_sensor"
 # The tag Dagster puts on every run a sensor requested, naming the sensor.
 SENSOR_NAME_TAG = "dagster/sensor_name"
-# A run in these has not begun to read the crews' tables yet: it will read a row written now either way.
-NOT_YET_READING_STATUSES = [
+# A run in these is still in the run queue, not launched yet. One launched (STARTING: its process loading Dagster and
+# the definitions, seconds) holds nothing: the next tick's new rows get a run of their own at once, instead of waiting
+# for that start and another tick, and max_concurrent_runs (dagster.yaml) bounds how many runs start at once.
+WAITING_IN_QUEUE_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
 ]
 
 
@@ -113,9 +114,9 @@ def discovery_run_request(crews: list[str], markers: dict[str, str], now: dateti
 
 
 def has_run_waiting_to_start(instance: dg.DagsterInstance) -> bool:
-    """Whether a run this sensor requested is still waiting to start."""
+    """Whether a run this sensor requested is still waiting in the run queue."""
     runs = instance.get_runs(
-        filters=dg.RunsFilter(tags={SENSOR_NAME_TAG: DISCOVERY_SENSOR_NAME}, statuses=NOT_YET_READING_STATUSES),
+        filters=dg.RunsFilter(tags={SENSOR_NAME_TAG: DISCOVERY_SENSOR_NAME}, statuses=WAITING_IN_QUEUE_STATUSES),
         limit=1,
     )
     return bool(runs)
@@ -134,8 +135,10 @@ def conversation_discovery_sensor(context: dg.SensorEvaluationContext, postgres:
     whose marker changed. The first tick only sets the cursor (the schedule covers the past)."""
     previous = json.loads(context.cursor) if context.cursor else None
     if previous is not None and has_run_waiting_to_start(context.instance):
-        # The cursor stays: the first tick after that run starts asks for every crew changed since, in one run.
-        return dg.SensorResult(skip_reason="Waiting for this sensor's previous run to start.", cursor=context.cursor)
+        # The cursor stays: the first tick after the queue launches that run asks for every crew changed since, in one run.
+        return dg.SensorResult(
+            skip_reason="Waiting for this sensor's previous run to leave the run queue.", cursor=context.cursor
+        )
     with postgres.session() as session:
         session.conn.read_only = True
         tables, unprobed = probed_tables(session)
