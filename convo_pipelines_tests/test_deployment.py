@@ -212,7 +212,7 @@ def tuned_dagster_yaml(project_root: Path, dagster_home: Path) -> None:
     run_queue.dequeue_interval_seconds (5 s by default: how often queued runs are started) and
     run_monitoring.poll_interval_seconds (30 s in the project's file)."""
     config = yaml.safe_load((project_root / "dagster.yaml").read_text())
-    config["run_queue"] = {"dequeue_interval_seconds": 1}
+    config["run_queue"]["dequeue_interval_seconds"] = 1
     config["run_monitoring"]["poll_interval_seconds"] = 5
     dagster_home.mkdir(parents=True, exist_ok=True)
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))

@@ -12,13 +12,11 @@ and the client).
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -34,6 +32,7 @@ from convo_benchmarks.bench_freshness import (
     check_of,
     make_change,
 )
+from convo_benchmarks.bench_parts import parts_summary, record_parts, sensor_run_parts
 from convo_benchmarks.sqlfiles import render_sql
 from convo_benchmarks.zero import ClientWatch, ZeroCacheProcess, ZeroError, deploy_permissions
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
@@ -45,12 +44,11 @@ Report = Callable[[str], None]
 ZERO_PUBLICATION = "convo_zero"
 # The Zero schema's table names are unqualified: tables of schema public.
 ZERO_SCHEMA = "public"
-SENSOR_TAG = "dagster/sensor_name"
 # The parts of a sample, in order; their seconds add up to the whole but for the poll's granularity.
 PARTS = (
     ("sensor", "commit to the sensor's first run after it (the sensor's interval and tick)"),
     ("queue", "that run queued and launched (the run queue's dequeue, the run process's start to RUN_START)"),
-    ("run_to_table", "RUN_START to the link table right (the steps' start, the run's SQL)"),
+    ("run_to_table", "RUN_START to the link table right (the steps before it, the run's SQL)"),
     ("table_to_client", "the link table right to the Zero client's view (zero-cache's replication, the client)"),
 )
 
@@ -165,21 +163,13 @@ def _parts(instance: dg.DagsterInstance, committed: float, table_at: float | Non
     or the table was never seen right."""
     if table_at is None:
         return {}
-    records = instance.get_run_records(
-        filters=dg.RunsFilter(
-            tags={SENSOR_TAG: link_tables_late_changes_sensor.name},
-            created_after=datetime.fromtimestamp(committed, UTC),
-        ),
-        limit=20,
-    )
-    first = min(records, key=lambda record: record.create_timestamp.timestamp(), default=None)
-    if first is None or first.start_time is None:
+    run = sensor_run_parts(instance, link_tables_late_changes_sensor.name, committed, table_at)
+    if run is None:
         return {}
-    created = first.create_timestamp.timestamp()
     return {
-        "sensor": created - committed,
-        "queue": first.start_time - created,
-        "run_to_table": table_at - first.start_time,
+        "sensor": run["sensor"],
+        "queue": run["queue"],
+        "run_to_table": run["run"],
         "table_to_client": seen_at - table_at,
     }
 
@@ -203,27 +193,12 @@ def record_client_freshness(result, measured: ClientFreshnessFigures, samples_pe
     for kind in CHANGE_KINDS:
         for value in figures.seconds.get(kind.key, []):
             result.record(f"client_freshness_{kind.key}", f"client freshness: {kind.label}", "s", value)
-    for part, label in PARTS:
-        values = measured.parts.get(part, [])
-        if values:
-            p95 = sorted(values)[max(0, -(-95 * len(values) // 100) - 1)]
-            for value in values:
-                result.record(
-                    f"client_freshness_part_{part}",
-                    f"client freshness part: {label}",
-                    "s",
-                    value,
-                    note=f"p95 {p95:.2f} s",
-                )
+    record_parts(result, "client_freshness", "client freshness", PARTS, measured.parts)
 
 
 def summary(measured: ClientFreshnessFigures) -> str:
     figures = measured.figures
-    parts = ", ".join(
-        f"{part} median {statistics.median(values):.2f} s max {max(values):.2f} s"
-        for part, values in measured.parts.items()
-    )
     return (
         f"client freshness over {len(figures.all_seconds())} changes: p50 {figures.percentile(0.5):.1f} s, "
-        f"p95 {figures.percentile(0.95):.1f} s, max {max(figures.all_seconds()):.1f} s ({parts})"
+        f"p95 {figures.percentile(0.95):.1f} s, max {max(figures.all_seconds()):.1f} s ({parts_summary(measured.parts)})"
     )

@@ -7,13 +7,13 @@ One full discovery of today first gives every crew its watermark and ranges. The
 (the catalog read and every crew's newest-row probe: `discovery_sensor_tick_1000_crews_sql`). Then, one after the
 other, `samples` new sessions of SAMPLE_MESSAGES messages, written in one transaction each to a crew taken in turn
 from the n8n crews and from the created_at crews, are polled for in conversation_summaries until their message count
-is right: `discovery_freshness_p50` / `_p95` / `_max`. `convo-pipelines bench --only-discovery` measures this after the
-seed (the full bench leaves it out: it restarts the daemon and seeds 1,000 crews again, minutes on top).
+is right: `discovery_freshness_p50` / `_p95` / `_max`, and each sample's PARTS at p50 and p95 (bench_parts.py).
+`convo-pipelines bench --only-discovery` measures this after the seed (the full bench leaves it out: it restarts the
+daemon and seeds 1,000 crews again, minutes on top).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -30,6 +30,7 @@ from convo_benchmarks.bench_freshness import (
     running_daemon,
     wait_for_sensor_cursor,
 )
+from convo_benchmarks.bench_parts import nearest_rank, parts_summary, record_parts, sensor_run_parts
 from convo_benchmarks.bench_runs import DagsterRunner
 from convo_benchmarks.bench_scratch import Scratch
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
@@ -65,6 +66,12 @@ N8N_CREWS = 10
 N8N_PREFIX = f"{CREW_PREFIX}n8n_"
 DISCOVERY_SAMPLES = 20
 SAMPLE_MESSAGES = 4
+# The parts of a sample, in order; their seconds add up to the whole but for the poll's granularity.
+PARTS = (
+    ("sensor", "commit to the discovery sensor's first run after it (the sensor's interval and tick)"),
+    ("queue", "that run queued and launched (the run queue's dequeue, the run process's start to RUN_START)"),
+    ("run", "RUN_START to the session right in conversation_summaries (the steps before it, the run's SQL)"),
+)
 
 
 def bench_discovery_freshness(
@@ -96,6 +103,7 @@ def bench_discovery_freshness(
         log = bench.log_dir / "bench_discovery_daemon.log"
         instance = dg.DagsterInstance.from_config(str(bench.dagster_home))
         figures: list[float] = []
+        parts: dict[str, list[float]] = {}
         missed = 0
         with running_daemon(environment, log, report) as daemon:
             wait_for_sensor_cursor(instance, daemon, log, DISCOVERY_SENSOR_NAME)
@@ -103,29 +111,34 @@ def bench_discovery_freshness(
                 n8n = number % 2 == 0
                 tables = n8n_tables if n8n else created_at_tables
                 table = tables[(number // 2) % len(tables)]
-                seconds = one_session(scratch, table, n8n=n8n)
-                missed += seconds is None
-                figures.append(SAMPLE_TIMEOUT_SECONDS if seconds is None else seconds)
-                report(f"discovery freshness {number + 1}/{samples} ({table}): {figures[-1]:.1f} s")
+                committed, right_at = one_session(scratch, table, n8n=n8n)
+                missed += right_at is None
+                figures.append(SAMPLE_TIMEOUT_SECONDS if right_at is None else right_at - committed)
+                sample = (
+                    None if right_at is None else sensor_run_parts(instance, DISCOVERY_SENSOR_NAME, committed, right_at)
+                )
+                for part, value in (sample or {}).items():
+                    parts.setdefault(part, []).append(value)
+                split = ", ".join(f"{part} {value:.1f} s" for part, value in (sample or {}).items())
+                report(f"discovery freshness {number + 1}/{samples} ({table}): {figures[-1]:.1f} s ({split})")
         note = f"{samples} sessions, half in n8n crews (dated by id); missed: {missed}"
-        ordered = sorted(figures)
         for key, name, value in (
-            ("discovery_freshness_p50", "discovery: agent commit to right summary, p50", percentile(ordered, 0.5)),
-            ("discovery_freshness_p95", "discovery: agent commit to right summary, p95", percentile(ordered, 0.95)),
-            ("discovery_freshness_max", "discovery: agent commit to right summary, max", ordered[-1]),
+            ("discovery_freshness_p50", "discovery: agent commit to right summary, p50", nearest_rank(figures, 0.5)),
+            ("discovery_freshness_p95", "discovery: agent commit to right summary, p95", nearest_rank(figures, 0.95)),
+            ("discovery_freshness_max", "discovery: agent commit to right summary, max", max(figures)),
         ):
             result.record(key, name, "s", value, note=note)
+        record_parts(result, "discovery_freshness", "discovery freshness", PARTS, parts)
+        report(
+            f"discovery freshness over {samples} sessions: p50 {nearest_rank(figures, 0.5):.1f} s, "
+            f"p95 {nearest_rank(figures, 0.95):.1f} s ({parts_summary(parts)})"
+        )
     finally:
         remove_many_crews(scratch)
         with connect(scratch.url) as conn:
             conn.execute(scratch.benchmark_sql("bench/delete_many_crews_id_ranges.sql"), {"prefix": CREW_PREFIX})
             conn.commit()
         report(f"discovery freshness: removed the {crews:,} crews")
-
-
-def percentile(ordered: list[float], share: float) -> float:
-    """Nearest-rank percentile of sorted values (share 0.95: p95)."""
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 def create_n8n_crews(scratch: Scratch) -> list[str]:
@@ -162,9 +175,9 @@ def time_sensor_tick_sql(scratch: Scratch) -> tuple[float, int]:
         return time.perf_counter() - started, len(tables)
 
 
-def one_session(scratch: Scratch, table: str, *, n8n: bool) -> float | None:
-    """Write one session of SAMPLE_MESSAGES messages in one transaction; seconds from its commit until its summary has
-    them all, or None after SAMPLE_TIMEOUT_SECONDS."""
+def one_session(scratch: Scratch, table: str, *, n8n: bool) -> tuple[float, float | None]:
+    """Write one session of SAMPLE_MESSAGES messages in one transaction; the epoch seconds of its commit and of the
+    poll that first saw its summary have them all (None after SAMPLE_TIMEOUT_SECONDS)."""
     with connect(scratch.url) as agent:
         if n8n:
             statement = scratch.benchmark_sql("bench/insert_n8n_session.sql", histories_table=table)
@@ -173,15 +186,15 @@ def one_session(scratch: Scratch, table: str, *, n8n: bool) -> float | None:
             statement = scratch.benchmark_sql("bench/insert_new_histories_sessions.sql", histories_table=table)
             rows = agent.execute(statement, {"sessions": 1, "messages_per_session": SAMPLE_MESSAGES}).fetchall()
         agent.commit()
-    committed = time.perf_counter()
+    committed = time.time()
     poll = scratch.benchmark_sql("bench/select_summary_message_count.sql")
     params = {"crew_code": crew_of(scratch, table), "session_id": rows[0][0]}
     with connect(scratch.url, autocommit=True) as poller:
-        while time.perf_counter() - committed < SAMPLE_TIMEOUT_SECONDS:
+        while time.time() - committed < SAMPLE_TIMEOUT_SECONDS:
             if poller.execute(poll, params).fetchone() == (SAMPLE_MESSAGES,):
-                return time.perf_counter() - committed
+                return committed, time.time()
             time.sleep(POLL_SECONDS)
-    return None
+    return committed, None
 
 
 def crew_of(scratch: Scratch, table: str) -> str:

@@ -77,7 +77,10 @@ messages stamped, a contact method resolved, a person moved to another client, a
 project), timed until the link table is right. A hard delete, which stamps nothing, is timed apart, with the link
 tables' sync on a cron of every minute instead of nightly: its figure is that cron's wait plus one sync run, and
 with the default cron it is a day's wait plus the same run ([the contract](contract.md#5-partitions-what-a-run-replaces)
-says why).
+says why). Each sample at the app's client (a Zero client's live query) and each new chat session (`--only-discovery`)
+is split into parts, each shown at p50 and p95, so the part that sets the p95 shows: from the commit to the sensor's
+first run after it (its interval and tick), that run's wait in the queue and its process's start until RUN_START,
+the run until the result is right, and for the client, from the link table being right to the client showing it.
 
 - **SQL**: the time the assets spent inside PostgreSQL statements (`sql_seconds` in their materialization
   metadata: round trip, planning, execution).

@@ -40,6 +40,8 @@ SENSOR_TICK_SECONDS_AIM = 0.050
 FRESHNESS_P95_SECONDS_AIM = 30.0
 # The app's users see a change on their screens (a Zero client's live query) within this, at p95.
 CLIENT_FRESHNESS_P95_SECONDS_AIM = 10.0
+# An agent's new chat session is right in conversation_summaries within this, at p95 (1,000 crews).
+DISCOVERY_FRESHNESS_P95_SECONDS_AIM = 15.0
 # Dagster's own share, as it reports the run (the process's start apart): beyond a scoped run's SQL, and of a first fill.
 SCOPED_RUN_BEYOND_SQL_SECONDS_AIM = 2.5
 FIRST_FILL_STEPS_MATVIEW_RATIO_AIM = 1.5
@@ -261,7 +263,32 @@ def _client_freshness(run: Run) -> Verdict:
     figures = ", ".join(
         f"{name} {seconds(value)}" for name, value in (("p50", p50), ("p95", p95), ("max", worst)) if value is not None
     )
-    return Verdict(aim, p95 <= CLIENT_FRESHNESS_P95_SECONDS_AIM, figures)
+    return Verdict(aim, p95 <= CLIENT_FRESHNESS_P95_SECONDS_AIM, figures + _parts_p95(run, "client_freshness"))
+
+
+def _discovery_freshness(run: Run) -> Verdict:
+    aim = f"an agent's new chat session right in conversation_summaries within {DISCOVERY_FRESHNESS_P95_SECONDS_AIM:.0f} s at p95, 1,000 crews"
+    p50, p95, worst = (median(run, f"discovery_freshness_{name}") for name in ("p50", "p95", "max"))
+    if p95 is None:
+        return Verdict(aim, None, "no discovery freshness measured")
+    figures = ", ".join(
+        f"{name} {seconds(value)}" for name, value in (("p50", p50), ("p95", p95), ("max", worst)) if value is not None
+    )
+    return Verdict(aim, p95 <= DISCOVERY_FRESHNESS_P95_SECONDS_AIM, figures + _parts_p95(run, "discovery_freshness"))
+
+
+def _parts_p95(run: Run, prefix: str) -> str:
+    """The p95 of each part a freshness figure recorded (bench_parts.py), or "" for a run that recorded none."""
+    ending = "_p95"
+    start = f"{prefix}_part_"
+    parts = {
+        key[len(start) : -len(ending)]: median(run, key)
+        for key in run["measurements"]
+        if key.startswith(start) and key.endswith(ending)
+    }
+    if not parts:
+        return ""
+    return "; parts' p95: " + ", ".join(f"{part} {seconds(value)}" for part, value in parts.items())
 
 
 def _scoped_run_dagster_wall(run: Run) -> Verdict:
@@ -363,6 +390,7 @@ AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
     _sensor_tick,
     _freshness,
     _client_freshness,
+    _discovery_freshness,
     _dagster_share,
     _scoped_run_dagster_wall,
     _first_fill_steps,

@@ -1,5 +1,5 @@
-"""How the schedules and sensors start: their default status and the schedules' crons from settings; and the
-longest gap between two ticks of a cron, which the discovery's freshness window is built on."""
+"""How the schedules and sensors start: their default status, the schedules' crons and the sensors' intervals from
+settings; and the longest gap between two ticks of a cron, which the discovery's freshness window is built on."""
 
 import inspect
 import itertools
@@ -15,12 +15,25 @@ from convo_pipelines.lib.settings import get_settings
 
 # A cron's gaps are measured from a fixed date (naive: calendar days), so every load builds the same policy.
 PATTERN_START = datetime(2024, 1, 1)
+# The daemon visits its sensors every MIN_SENSOR_SECONDS and starts a sensor's tick at the first visit at least the
+# sensor's minimum interval after its previous tick began. A visit reaches a sensor a fraction of a second earlier or
+# later than the visit before (the loop's own reads first, the thread's start): with an interval of exactly 5 s, a
+# visit that comes a little short is skipped, and the sensor ticks every 5 or 10 s. Declaring this much less makes
+# it tick at the first visit its interval reaches.
+SENSOR_LOOP_JITTER_SECONDS = 1
 
 
 def background_status(status_type: type[dg.DefaultScheduleStatus] | type[dg.DefaultSensorStatus]):
     """RUNNING when ENABLE_BACKGROUND_JOBS is true (the default), STOPPED otherwise, as a schedule's or
     a sensor's default status (`status_type` is dg.DefaultScheduleStatus or dg.DefaultSensorStatus)."""
     return status_type.RUNNING if get_settings().enable_background_jobs else status_type.STOPPED
+
+
+def sensor_minimum_interval(seconds: int) -> int:
+    """The minimum_interval_seconds of a sensor meant to tick every `seconds` (a setting, at least MIN_SENSOR_SECONDS):
+    it then ticks every `seconds` rounded up to the daemon's MIN_SENSOR_SECONDS loop (5 s: every visit; 10 s: every
+    other one)."""
+    return seconds - SENSOR_LOOP_JITTER_SECONDS
 
 
 def cron_schedule_from_settings(

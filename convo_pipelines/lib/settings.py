@@ -45,7 +45,7 @@ class Settings:
     enable_background_jobs: bool
     schedule_timezone: str
     # How often the late-change sensor may tick (LATE_CHANGES_SENSOR_SECONDS): its share of the link tables' staleness.
-    late_changes_sensor_seconds: int = 10
+    late_changes_sensor_seconds: int = 5
     # How often the discovery sensor may tick (CONVERSATION_DISCOVERY_SENSOR_SECONDS): its share of a new session's wait.
     conversation_discovery_sensor_seconds: int = 5
     # Whether runs apply pending migrations themselves (false: a run with pending migrations fails, naming them).
@@ -69,7 +69,7 @@ class Settings:
             link_tables_audit_cron=_cron(env, "LINK_TABLES_AUDIT_CRON", "0 4 * * 0"),
             enable_background_jobs=_boolean(env, "ENABLE_BACKGROUND_JOBS", True),
             schedule_timezone=_timezone(env, "SCHEDULE_TIMEZONE", "UTC"),
-            late_changes_sensor_seconds=_seconds(env, "LATE_CHANGES_SENSOR_SECONDS", 10, least=MIN_SENSOR_SECONDS),
+            late_changes_sensor_seconds=_seconds(env, "LATE_CHANGES_SENSOR_SECONDS", 5, least=MIN_SENSOR_SECONDS),
             conversation_discovery_sensor_seconds=_seconds(
                 env, "CONVERSATION_DISCOVERY_SENSOR_SECONDS", 5, least=MIN_SENSOR_SECONDS
             ),

@@ -53,10 +53,11 @@ CLIENT_FRESHNESS_MEASUREMENTS = {
     "client_freshness_contact_method_resolved",
     "client_freshness_person_moved",
     "client_freshness_conversation_moved",
-    "client_freshness_part_sensor",
-    "client_freshness_part_queue",
-    "client_freshness_part_run_to_table",
-    "client_freshness_part_table_to_client",
+    *(
+        f"client_freshness_part_{part}_{share}"
+        for part in ("sensor", "queue", "run_to_table", "table_to_client")
+        for share in ("p50", "p95")
+    ),
 }
 LINK_MEASUREMENTS = {
     "seed",
@@ -117,7 +118,7 @@ READ_QUESTIONS = {
     "client_newest_conversations",
     "project_conversations",
 }
-AIMS = 22
+AIMS = 23
 APP_RUN_KINDS = {"first_fill", "first_fill_with_subscriber", "range_rerun", "project_reconcile", "histories_backfill"}
 APP_MEASUREMENTS = {
     "app_baseline_longest_statement",

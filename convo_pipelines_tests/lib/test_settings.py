@@ -21,7 +21,7 @@ def test_defaults_match_the_design() -> None:
     assert settings.enable_background_jobs is True
     assert settings.schedule_timezone == "UTC"
     assert settings.auto_migrate is True
-    assert settings.late_changes_sensor_seconds == 10
+    assert settings.late_changes_sensor_seconds == 5
     assert settings.convo_home.name == ".convo"
 
 

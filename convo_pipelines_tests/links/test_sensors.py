@@ -624,9 +624,27 @@ def test_a_stamp_older_than_the_allowance_is_left_to_the_nightly_sync(definition
     assert not data.run_requests
 
 
+def test_a_run_the_queue_launched_holds_no_later_change(definitions, postgres, db, source, instance):
+    """Only a run still in the run queue holds its job: once launched (STARTING, its process loading), the next
+    tick's changes get a run of their own at once, not after that process's start and another tick."""
+    first = evaluate(definitions, postgres, None, instance)
+    stamp_conversation(db, source.first_instant_of_jan_10, db_now(db))
+    requested = evaluate(definitions, postgres, first.cursor, instance)
+    launched = not_started_run(instance, "front_links_job", 0)
+    instance.handle_run_event(
+        launched.run_id, dg.DagsterEvent(dg.DagsterEventType.RUN_STARTING.value, job_name=launched.job_name)
+    )
+    assert instance.get_run_by_id(launched.run_id).status == dg.DagsterRunStatus.STARTING
+    stamp_conversation(db, conversation_created_on(source, date(2024, 1, 12)), db_now(db))
+
+    data = evaluate(definitions, postgres, requested.cursor, instance)
+    assert ("2024-01-12", "2024-01-12") in requested_ranges(data)
+
+
 def test_default_status_and_interval(definitions):
     sensor = definitions.get_repository_def().get_sensor_def("link_tables_late_changes_sensor")
-    assert sensor.minimum_interval_seconds == 10
+    # LATE_CHANGES_SENSOR_SECONDS (5 s) less SENSOR_LOOP_JITTER_SECONDS: a tick at every visit of the daemon's loop.
+    assert sensor.minimum_interval_seconds == 4
     assert {job.name for job in sensor.jobs} == {"front_links_job", "project_links_job"}
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 

@@ -18,7 +18,7 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.defs.automation import background_status
+from convo_pipelines.defs.automation import background_status, sensor_minimum_interval
 from convo_pipelines.defs.histories.crews import ID_TYPES, HistoriesTable, inspect_crews, load_crews
 from convo_pipelines.defs.histories.crews_to_read import PROBE_CREWS_PER_STATEMENT
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS, conversation_discovery_job
@@ -32,11 +32,12 @@ from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE, pipeline_tra
 DISCOVERY_SENSOR_NAME = "conversation_discovery_sensor"
 # The tag Dagster puts on every run a sensor requested, naming the sensor.
 SENSOR_NAME_TAG = "dagster/sensor_name"
-# A run in these has not begun to read the crews' tables yet: it will read a row written now either way.
-NOT_YET_READING_STATUSES = [
+# A run in these is still in the run queue, not launched yet. One launched (STARTING: its process loading Dagster and
+# the definitions, seconds) holds nothing: the next tick's new rows get a run of their own at once, instead of waiting
+# for that start and another tick, and max_concurrent_runs (dagster.yaml) bounds how many runs start at once.
+WAITING_IN_QUEUE_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
 ]
 
 
@@ -113,9 +114,9 @@ def discovery_run_request(crews: list[str], markers: dict[str, str], now: dateti
 
 
 def has_run_waiting_to_start(instance: dg.DagsterInstance) -> bool:
-    """Whether a run this sensor requested is still waiting to start."""
+    """Whether a run this sensor requested is still waiting in the run queue."""
     runs = instance.get_runs(
-        filters=dg.RunsFilter(tags={SENSOR_NAME_TAG: DISCOVERY_SENSOR_NAME}, statuses=NOT_YET_READING_STATUSES),
+        filters=dg.RunsFilter(tags={SENSOR_NAME_TAG: DISCOVERY_SENSOR_NAME}, statuses=WAITING_IN_QUEUE_STATUSES),
         limit=1,
     )
     return bool(runs)
@@ -124,7 +125,7 @@ def has_run_waiting_to_start(instance: dg.DagsterInstance) -> bool:
 @dg.sensor(
     name=DISCOVERY_SENSOR_NAME,
     job=conversation_discovery_job,
-    minimum_interval_seconds=get_settings().conversation_discovery_sensor_seconds,
+    minimum_interval_seconds=sensor_minimum_interval(get_settings().conversation_discovery_sensor_seconds),
     default_status=background_status(dg.DefaultSensorStatus),
     description="Requests a discovery run of today's new messages for exactly the crews whose table has a new row "
     "since its previous tick (per crew one probe of its id or created_at index).",
@@ -134,8 +135,10 @@ def conversation_discovery_sensor(context: dg.SensorEvaluationContext, postgres:
     whose marker changed. The first tick only sets the cursor (the schedule covers the past)."""
     previous = json.loads(context.cursor) if context.cursor else None
     if previous is not None and has_run_waiting_to_start(context.instance):
-        # The cursor stays: the first tick after that run starts asks for every crew changed since, in one run.
-        return dg.SensorResult(skip_reason="Waiting for this sensor's previous run to start.", cursor=context.cursor)
+        # The cursor stays: the first tick after the queue launches that run asks for every crew changed since, in one run.
+        return dg.SensorResult(
+            skip_reason="Waiting for this sensor's previous run to leave the run queue.", cursor=context.cursor
+        )
     with postgres.session() as session:
         session.conn.read_only = True
         tables, unprobed = probed_tables(session)

@@ -276,7 +276,7 @@ late_change_indexes_check = SqlCheck(
     description="Each source table the late-change sensor reads has an index on greatest(created_at, updated_at), "
     "so a tick reads only what changed; the metadata names each table without one and the CREATE INDEX "
     "CONCURRENTLY statement a DBA runs (the pipeline never indexes a source table). WARN: ticks stay exact "
-    "without them, but read those tables in full at every tick (LATE_CHANGES_SENSOR_SECONDS, 10 s by default).",
+    "without them, but read those tables in full at every tick (every LATE_CHANGES_SENSOR_SECONDS).",
 )
 
 # One step per table: its checks run one after another on one connection (defs/checks.py: build_sql_checks). Not

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from convo_pipelines.defs.automation import background_status
+from convo_pipelines.defs.automation import background_status, sensor_minimum_interval
 from convo_pipelines.defs.links.assets import project_conversations
 from convo_pipelines.defs.links.jobs import (
     FRONT_LINK_ASSETS,
@@ -28,7 +28,7 @@ from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE
 # and only those buckets' rows are followed to the conversations they reach: a busy app's changes of the
 # last two minutes are not recomputed at every tick, only the last seconds' and the late ones. A change older
 # than the allowance, or a hard delete, is caught by the nightly sync. Each job has its own lower bound: a job
-# whose previous run has not started keeps its bound and fingerprints, while the other job's changes go on.
+# whose previous run is still in the run queue keeps its bound and fingerprints, while the other job's changes go on.
 LOWER_BOUND_KEY = "changes_after"
 FINGERPRINTS_KEY = "fingerprints"
 BUCKET_SECONDS_KEY = "bucket_seconds"
@@ -226,19 +226,20 @@ def fully_materialized_days(instance: dg.DagsterInstance) -> set[str]:
     return set.intersection(*keys)
 
 
-# A run in these has not begun to read the source yet: it will not see a change made now either way.
-NOT_YET_READING_STATUSES = [
+# A run in these is still in the run queue, not launched yet. One launched (STARTING: its process loading Dagster and
+# the definitions, seconds) holds nothing: the next tick's changes get a run of their own at once, instead of waiting
+# for that start and another tick, and max_concurrent_runs (dagster.yaml) bounds how many runs start at once.
+WAITING_IN_QUEUE_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
 ]
 
 
 def has_run_waiting_to_start(instance: dg.DagsterInstance, sensor_name: str, job_name: str) -> bool:
-    """Whether a run of `job_name` this sensor requested is still waiting to start."""
+    """Whether a run of `job_name` this sensor requested is still waiting in the run queue."""
     runs = instance.get_runs(
         filters=dg.RunsFilter(
-            job_name=job_name, tags={SENSOR_NAME_TAG: sensor_name}, statuses=NOT_YET_READING_STATUSES
+            job_name=job_name, tags={SENSOR_NAME_TAG: sensor_name}, statuses=WAITING_IN_QUEUE_STATUSES
         ),
         limit=1,
     )
@@ -246,7 +247,7 @@ def has_run_waiting_to_start(instance: dg.DagsterInstance, sensor_name: str, job
 
 
 def jobs_waiting_to_start(instance: dg.DagsterInstance) -> set[str]:
-    """The sources (FRONT_SOURCE, PROJECT_SOURCE) whose job has a run this sensor requested still waiting to start."""
+    """The sources (FRONT_SOURCE, PROJECT_SOURCE) whose job has a run this sensor requested still in the run queue."""
     return {
         source
         for source, job in ((FRONT_SOURCE, front_links_job.name), (PROJECT_SOURCE, project_links_job.name))
@@ -343,7 +344,7 @@ def read_tick_changes(session: Session, cursor: SensorCursor, held: set[str]) ->
 @dg.sensor(
     name=LATE_CHANGES_SENSOR_NAME,
     jobs=[front_links_job, project_links_job],
-    minimum_interval_seconds=get_settings().late_changes_sensor_seconds,
+    minimum_interval_seconds=sensor_minimum_interval(get_settings().late_changes_sensor_seconds),
     default_status=background_status(dg.DefaultSensorStatus),
     description="Re-materializes exactly the link-table partitions whose source rows changed (their "
     "greatest(created_at, updated_at)) since its previous tick, less the late-commit allowance (one run per "
@@ -358,9 +359,11 @@ def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgre
     cursor = read_cursor(context.cursor)
     held = jobs_waiting_to_start(context.instance) if cursor is not None else set()
     if held == set(SOURCE_JOBS):
-        # Its cursor stays: the first tick after those runs start reads every change since, for one run per job, so
-        # runs never pile up in the queue when the app changes more than the runs keep up with.
-        return dg.SensorResult(skip_reason="Waiting for this sensor's previous runs to start.", cursor=context.cursor)
+        # Its cursor stays: the first tick after the queue launches those runs reads every change since, for one run per
+        # job, so runs never pile up in the queue when the app changes more than the runs keep up with.
+        return dg.SensorResult(
+            skip_reason="Waiting for this sensor's previous runs to leave the run queue.", cursor=context.cursor
+        )
     with postgres.session() as session:
         session.conn.read_only = True
         # The database's clock, not this process's: the stamps compared with it were written for the database.
@@ -392,7 +395,7 @@ def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgre
         f"written since the previous tick for {sorted(changes.changed_jobs) or 'no job'}; "
         f"{len(changes.day_ranges)} Front day ranges; "
         f"{changes.project_conversations[0]} conversations whose project link may have changed"
-        + (f"; waiting for the previous {sorted(held)} run to start" if held else "")
+        + (f"; waiting for the previous {sorted(held)} run to leave the run queue" if held else "")
         + "."
     )
     if not run_requests:
