@@ -153,6 +153,22 @@ def pair_cell(run: Run, first: str, second: str) -> str:
     return NOT_MEASURED if low is None or high is None else f"{seconds(low)} / {seconds(high)}"
 
 
+def freshness_cell(run: Run, runs: Sequence[Run], titles: dict[int, str], p50: str, p95: str) -> str:
+    """A headline run's freshness; where it measured none, that of the newest run of the same size that measured
+    only this (`--only-discovery`, `--only-freshness`), linked to it."""
+    if median(run, p50) is not None:
+        return pair_cell(run, p50, p95)
+    alone = [
+        other
+        for other in runs
+        if other.get("only") and other["conversations"] == run["conversations"] and median(other, p50) is not None
+    ]
+    if not alone:
+        return NOT_MEASURED
+    newest = max(alone, key=revision_time)
+    return f"{pair_cell(newest, p50, p95)} ([its own run](#{anchor(titles[id(newest)])}))"
+
+
 def app_cell(run: Run) -> str:
     beside, alone = median(run, "app_first_fill_longest_statement"), median(run, "app_baseline_longest_statement")
     if beside is None:
@@ -203,7 +219,7 @@ def summary_section(runs: Sequence[Run], titles: dict[int, str]) -> list[str]:
         "|---:|" + "---:|" * len(others),
         *row(
             lambda run: [
-                *(pair_cell(run, p50, p95) for _, p50, p95 in FRESHNESS),
+                *(freshness_cell(run, runs, titles, p50, p95) for _, p50, p95 in FRESHNESS),
                 app_cell(run),
                 NOT_MEASURED if (peak := peak_rss(run)) is None else megabytes(peak),
                 figure_cell(run, FIRST_FILL_WAL),

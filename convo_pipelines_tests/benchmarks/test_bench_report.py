@@ -42,6 +42,12 @@ def summary_rows(page: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
 
 
+def second_table_rows(page: str) -> list[list[str]]:
+    """The cells of the summary's second table (freshness, the app, memory, WAL), one list per row."""
+    table = page.split("\n\n| conversations | freshness", 1)[1].split("\n\n", 1)[0]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+
+
 def test_the_committed_page_opens_with_one_summary_row_per_size_and_reads_from_docs_bench() -> None:
     runs = [read_run(path) for path in sorted(BENCH.glob("*.json"))]
     page = performance_page(runs)
@@ -89,6 +95,17 @@ def test_freshness_at_the_client_discovery_and_the_fills_wal_show_when_a_run_has
     bare_table = performance_page([bare]).split("| conversations | freshness", 1)[1].split("\n\n", 1)[0]
     # Its freshness (three pairs), app beside the fill, peak RSS and WAL: all unmeasured.
     assert bare_table.splitlines()[-1].count("not measured") == 6
+
+
+def test_a_freshness_measured_alone_fills_the_summary_row_of_its_size_with_a_link_to_its_run() -> None:
+    whole = small_run(1000, read_side=1.0, full_backfill_sql=2.0)
+    discovery = {**small_run(1000, discovery_freshness_p50=1.5, discovery_freshness_p95=4.0), "only": "discovery"}
+    elsewhere = {**small_run(2000, discovery_freshness_p50=9.0, discovery_freshness_p95=9.5), "only": "discovery"}
+    page = performance_page([whole, discovery, elsewhere])
+    [row] = second_table_rows(page)
+    assert row[3].startswith("1.50 s / 4.00 s ([its own run](#")
+    # The client's freshness, measured by no run of that size, stays unmeasured.
+    assert row[2] == "not measured"
 
 
 def test_a_verdict_takes_no_figure_from_another_run_of_the_same_size() -> None:
