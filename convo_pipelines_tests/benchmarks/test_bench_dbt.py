@@ -80,12 +80,13 @@ def test_dbt_models_hold_the_definitions_rows_with_their_indexes_after_each_stra
         with connect(scratch.url) as conn:
             for table in FRONT_LINK_ASSETS:
                 spec = FRONT_LINK_SPECS[table]
-                expected = sorted(conn.execute(contender_oracle(scratch, spec), ALL_TIME).fetchall())
-                built = conn.execute(
-                    sql.SQL("select {}, front_conversation_id, front_conversation_created_at from {}").format(
-                        sql.Identifier(spec.owner_column), sql.Identifier(SOURCE_SCHEMA, dbt_model(table))
-                    )
-                ).fetchall()
+                # Both read by column name: the definition lists its columns in its own order.
+                columns = sql.SQL("select {}, front_conversation_id, front_conversation_created_at from ").format(
+                    sql.Identifier(spec.owner_column)
+                )
+                defined = columns + sql.SQL("({}) as defined").format(contender_oracle(scratch, spec))
+                expected = sorted(conn.execute(defined, ALL_TIME).fetchall())
+                built = conn.execute(columns + sql.Identifier(SOURCE_SCHEMA, dbt_model(table))).fetchall()
                 assert expected and sorted(built) == expected, (strategy, table)
                 indexes = conn.execute(
                     "select indexdef from pg_indexes where schemaname = %s and tablename = %s",
