@@ -29,6 +29,28 @@ def background_status(status_type: type[dg.DefaultScheduleStatus] | type[dg.Defa
     return status_type.RUNNING if get_settings().enable_background_jobs else status_type.STOPPED
 
 
+# The tag Dagster puts on every run a sensor requested, naming the sensor.
+SENSOR_NAME_TAG = "dagster/sensor_name"
+# A run in these is still in the run queue, not launched yet. One launched (STARTING: its process loading Dagster and
+# the definitions, seconds) holds nothing: the next tick's changes get a run of their own at once, instead of waiting
+# for that start and another tick, and max_concurrent_runs (dagster.yaml) bounds how many runs start at once.
+WAITING_IN_QUEUE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+]
+
+
+def has_run_waiting_to_start(instance: dg.DagsterInstance, sensor_name: str, job_name: str | None = None) -> bool:
+    """Whether a run this sensor requested (of `job_name`, when given) is still waiting in the run queue."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=job_name, tags={SENSOR_NAME_TAG: sensor_name}, statuses=WAITING_IN_QUEUE_STATUSES
+        ),
+        limit=1,
+    )
+    return bool(runs)
+
+
 def sensor_minimum_interval(seconds: int) -> int:
     """The minimum_interval_seconds of a sensor meant to tick every `seconds` (a setting, at least MIN_SENSOR_SECONDS):
     it then ticks every `seconds` rounded up to the daemon's MIN_SENSOR_SECONDS loop (5 s: every visit; 10 s: every

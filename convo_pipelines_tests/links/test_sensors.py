@@ -9,6 +9,7 @@ import dagster as dg
 import psycopg
 import pytest
 
+from convo_pipelines.defs.automation import SENSOR_NAME_TAG
 from convo_pipelines.defs.links import sensors
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.partitions import (
@@ -546,7 +547,7 @@ def not_started_run(instance: dg.DagsterInstance, job_name: str, number: int) ->
         job_name=job_name,
         run_id=f"{number:08d}-0000-0000-0000-" + "0" * 12,
         status=dg.DagsterRunStatus.NOT_STARTED,
-        tags={sensors.SENSOR_NAME_TAG: link_tables_late_changes_sensor.name},
+        tags={SENSOR_NAME_TAG: link_tables_late_changes_sensor.name},
     )
     instance.add_run(run)
     return run

@@ -18,7 +18,7 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.defs.automation import background_status, sensor_minimum_interval
+from convo_pipelines.defs.automation import background_status, has_run_waiting_to_start, sensor_minimum_interval
 from convo_pipelines.defs.histories.crews import ID_TYPES, HistoriesTable, inspect_crews, load_crews
 from convo_pipelines.defs.histories.crews_to_read import PROBE_CREWS_PER_STATEMENT
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS, conversation_discovery_job
@@ -30,15 +30,6 @@ from convo_pipelines.lib.settings import get_settings
 from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE, pipeline_transaction
 
 DISCOVERY_SENSOR_NAME = "conversation_discovery_sensor"
-# The tag Dagster puts on every run a sensor requested, naming the sensor.
-SENSOR_NAME_TAG = "dagster/sensor_name"
-# A run in these is still in the run queue, not launched yet. One launched (STARTING: its process loading Dagster and
-# the definitions, seconds) holds nothing: the next tick's new rows get a run of their own at once, instead of waiting
-# for that start and another tick, and max_concurrent_runs (dagster.yaml) bounds how many runs start at once.
-WAITING_IN_QUEUE_STATUSES = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-]
 
 
 def marker_column(table: HistoriesTable) -> str | None:
@@ -113,15 +104,6 @@ def discovery_run_request(crews: list[str], markers: dict[str, str], now: dateti
     )
 
 
-def has_run_waiting_to_start(instance: dg.DagsterInstance) -> bool:
-    """Whether a run this sensor requested is still waiting in the run queue."""
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(tags={SENSOR_NAME_TAG: DISCOVERY_SENSOR_NAME}, statuses=WAITING_IN_QUEUE_STATUSES),
-        limit=1,
-    )
-    return bool(runs)
-
-
 @dg.sensor(
     name=DISCOVERY_SENSOR_NAME,
     job=conversation_discovery_job,
@@ -134,7 +116,7 @@ def conversation_discovery_sensor(context: dg.SensorEvaluationContext, postgres:
     """Compares each crew's newest-row marker with the cursor's and requests one only-new-messages run of the crews
     whose marker changed. The first tick only sets the cursor (the schedule covers the past)."""
     previous = json.loads(context.cursor) if context.cursor else None
-    if previous is not None and has_run_waiting_to_start(context.instance):
+    if previous is not None and has_run_waiting_to_start(context.instance, DISCOVERY_SENSOR_NAME):
         # The cursor stays: the first tick after the queue launches that run asks for every crew changed since, in one run.
         return dg.SensorResult(
             skip_reason="Waiting for this sensor's previous run to leave the run queue.", cursor=context.cursor

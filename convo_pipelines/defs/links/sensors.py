@@ -6,7 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from convo_pipelines.defs.automation import background_status, sensor_minimum_interval
+from convo_pipelines.defs.automation import (
+    background_status,
+    has_run_waiting_to_start,
+    sensor_minimum_interval,
+)
 from convo_pipelines.defs.links.assets import project_conversations
 from convo_pipelines.defs.links.jobs import (
     FRONT_LINK_ASSETS,
@@ -41,8 +45,6 @@ LEGACY_BOUND_KEY = "changes_through"
 # A lower bound no row is stamped after: the first tick's window, empty, so that it only sets the cursor.
 NO_ROW_STAMPED_AFTER = datetime(9999, 12, 31, tzinfo=UTC)
 LATE_CHANGES_SENSOR_NAME = "link_tables_late_changes_sensor"
-# The tag Dagster puts on every run a sensor requested, naming the sensor.
-SENSOR_NAME_TAG = "dagster/sensor_name"
 # The fingerprint of no row: count 0, hash sum 0.
 NO_ROWS = "0:0"
 # The jobs select_change_fingerprints.sql fingerprints the source rows of.
@@ -224,26 +226,6 @@ def fully_materialized_days(instance: dg.DagsterInstance) -> set[str]:
     """
     keys = [instance.get_materialized_partitions(asset.key) for asset in FRONT_LINK_ASSETS_DEFS]
     return set.intersection(*keys)
-
-
-# A run in these is still in the run queue, not launched yet. One launched (STARTING: its process loading Dagster and
-# the definitions, seconds) holds nothing: the next tick's changes get a run of their own at once, instead of waiting
-# for that start and another tick, and max_concurrent_runs (dagster.yaml) bounds how many runs start at once.
-WAITING_IN_QUEUE_STATUSES = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-]
-
-
-def has_run_waiting_to_start(instance: dg.DagsterInstance, sensor_name: str, job_name: str) -> bool:
-    """Whether a run of `job_name` this sensor requested is still waiting in the run queue."""
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(
-            job_name=job_name, tags={SENSOR_NAME_TAG: sensor_name}, statuses=WAITING_IN_QUEUE_STATUSES
-        ),
-        limit=1,
-    )
-    return bool(runs)
 
 
 def jobs_waiting_to_start(instance: dg.DagsterInstance) -> set[str]:
