@@ -20,7 +20,8 @@ def plan_nodes(plan: dict) -> list[dict]:
 
 def test_a_first_fill_s_staging_sorts_its_pairs_once_in_conversation_order(db, postgres) -> None:
     """A hashed DISTINCT, or one sorted owner first, would make the staging sort its pairs a second time (on disk, at
-    a million conversations) before numbering them."""
+    a million conversations) before numbering them; the numbering and the conversations' ends take two window
+    aggregates over that one sort."""
     build_source_data(db)
     for spec in FRONT_LINK_TABLES:
         with postgres.session(autocommit=True) as session, session.conn.transaction():
@@ -35,3 +36,4 @@ def test_a_first_fill_s_staging_sorts_its_pairs_once_in_conversation_order(db, p
         assert len(sorts) == 1, f"{spec.table}: {[node['Sort Key'] for node in sorts]}"
         assert sorts[0]["Sort Key"][0].endswith("front_conversation_id"), sorts[0]["Sort Key"]
         assert sorts[0]["Sort Key"][1].endswith(spec.owner_column), sorts[0]["Sort Key"]
+        assert len([node for node in nodes if node["Node Type"] == "WindowAgg"]) == 2, spec.table

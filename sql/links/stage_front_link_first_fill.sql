@@ -10,7 +10,9 @@
 -- slice appends to it, as the ids that ascend with the positions append to the primary key. A slice ends
 -- where a conversation does (conversation_end), so the app never reads a conversation with part of its links.
 -- The numbering's order is the DISTINCT's, sorted (set_sorted_distinct_settings.sql: each worker sorts and
--- dedups its part and the leader merges them, in order), and the windows by conversation share it: one sort.
+-- dedups its part and the leader merges them, in order), and the count by conversation shares it: one sort.
+-- A conversation's last position is the count of the pairs up to its own last one: count(*) ordered by the
+-- conversation alone counts a row's peers (its conversation's other pairs) with it.
 create unlogged table {analytics}.{first_fill} as
 with pairs as (
     {rows}
@@ -20,15 +22,9 @@ select
     row_number() over (
         order by pairs.front_conversation_id, pairs.{owner}
     ) as position,
-    row_number()
-        over (
-            order by pairs.front_conversation_id, pairs.{owner}
-        )
-    - row_number()
-        over (
-            partition by pairs.front_conversation_id order by pairs.{owner}
-        )
-    + count(*) over (partition by pairs.front_conversation_id) as conversation_end,
+    count(*) over (
+        order by pairs.front_conversation_id
+    ) as conversation_end,
     pairs.{owner},
     pairs.front_conversation_id,
     pairs.front_conversation_created_at
