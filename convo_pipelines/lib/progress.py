@@ -15,7 +15,9 @@ class Progress:
     """Counts finished steps and rows and logs one line per step with the rate and the time left.
 
     `log` is any callable taking a message, e.g. `context.log.info` or `print`. The ETA assumes the
-    steps left cost what the finished ones did on average.
+    steps left cost what the finished ones did on average. Steps finished less than `every_seconds`
+    after the last line logged are counted in the next line instead (the last step always logs):
+    hundreds of short steps would otherwise bury a run's log.
 
     Work counted row by row (a COPY loop) calls `add_rows` for each row: a step then ends every
     `rows_per_step` rows, and `finish` logs the last, partial one (see `in_chunks_of_rows`).
@@ -29,6 +31,7 @@ class Progress:
         unit: str = "chunks",
         clock: Callable[[], float] = time.perf_counter,
         rows_per_step: int | None = None,
+        every_seconds: float = 0.0,
     ) -> None:
         self.log = log
         self.label = label
@@ -36,7 +39,9 @@ class Progress:
         self.unit = unit
         self.clock = clock
         self.rows_per_step = rows_per_step
+        self.every_seconds = every_seconds
         self.started = clock()
+        self.logged_at: float | None = None
         self.steps_done = 0
         self.rows = 0
         self.pending_rows = 0
@@ -72,11 +77,16 @@ class Progress:
         return self.elapsed / self.steps_done * remaining
 
     def advance(self, rows: int, steps: int = 1) -> str:
-        """Record `steps` finished steps that handled `rows` rows, log the progress line and return it."""
+        """Record `steps` finished steps that handled `rows` rows, log the progress line (unless one was logged less
+        than `every_seconds` ago and steps remain) and return it."""
         self.steps_done += steps
         self.rows += rows
         message = self.describe()
-        self.log(message)
+        now = self.clock()
+        last_step = self.steps_done >= self.total_steps
+        if last_step or self.logged_at is None or now - self.logged_at >= self.every_seconds:
+            self.log(message)
+            self.logged_at = now
         return message
 
     def add_rows(self, rows: int = 1) -> None:

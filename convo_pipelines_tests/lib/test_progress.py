@@ -43,3 +43,18 @@ def test_rows_counted_one_by_one_log_a_line_per_chunk_and_the_last_partial_one()
     nothing: list[str] = []
     Progress.in_chunks_of_rows(nothing.append, "empty", total_rows=0, rows_per_chunk=3).finish()
     assert nothing == []
+
+
+def test_steps_closer_than_every_seconds_share_a_line_and_the_last_always_logs() -> None:
+    now = [0.0]
+    lines: list[str] = []
+    progress = Progress(lines.append, "batches", total_steps=5, clock=lambda: now[0], every_seconds=5.0)
+    for _ in range(5):
+        now[0] += 2.0
+        progress.advance(rows=10)
+    # The first step logs (t=2), t=4 and t=6 are within 5 s of it, t=8 is not, the fifth (t=10) is the last.
+    assert lines == [
+        "batches: 1/5 chunks, 10 rows, 5 rows/s, elapsed 2.0s, ETA 8.0s",
+        "batches: 4/5 chunks, 40 rows, 5 rows/s, elapsed 8.0s, ETA 2.0s",
+        "batches: 5/5 chunks, 50 rows, 5 rows/s, elapsed 10.0s, ETA 0.0s",
+    ]

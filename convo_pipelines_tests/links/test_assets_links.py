@@ -549,8 +549,11 @@ def test_chunked_diff_path_equals_the_oracle_and_logs_progress(db, postgres) -> 
     )
 
 
-def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact(db, postgres, database_url) -> None:
+def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact(
+    db, postgres, database_url, monkeypatch
+) -> None:
     build_source_data(db)
+    monkeypatch.setattr(window_diffs, "BATCH_PROGRESS_SECONDS", 0.0)  # a line per batch, to count them
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)  # the first fill: the tables get their foreign keys
     expected = len(expected_people_links(db))
     assert expected > 12

@@ -147,6 +147,11 @@ def stage_rows(session: Session, rows: sql.Composable, params: dict[str, object]
 PENDING_INSERT_SLICE_ROWS = 1_000
 
 
+# A window's changed conversations go in batches of a fraction of a second each, hundreds in a catch-up: their
+# progress is logged at most this often.
+BATCH_PROGRESS_SECONDS = 5.0
+
+
 def make_front_window_exact(
     session: Session,
     spec: FrontLinkTable,
@@ -178,7 +183,13 @@ def make_front_window_exact(
 
     counts, changed = diff(only_conversation_ids, batch_rows)
     while len(changed) and batch_rows is not None:
-        progress = Progress(log, f"{spec.table}: changed conversations", total_steps=len(changed), unit="conversations")
+        progress = Progress(
+            log,
+            f"{spec.table}: changed conversations",
+            total_steps=len(changed),
+            unit="conversations",
+            every_seconds=BATCH_PROGRESS_SECONDS,
+        )
         for batch in conversation_batches(changed, batch_rows):
             batch_counts, _ = diff(batch, None, batch=True)
             counts.add_writes(batch_counts)
