@@ -22,6 +22,7 @@ from psycopg import sql
 
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.embedded_server import drop_database
+from convo_pipelines.lib.migrations import rollback_last
 from convo_pipelines.lib.urls import psycopg_url, with_database
 
 CLI = str(Path(sys.executable).parent / "convo-pipelines")
@@ -250,3 +251,12 @@ def make_bare_clone(base: Path) -> BareClone:
         if not entry.name.startswith(BENCHMARKS_DISTRIBUTION):
             (site / entry.name).symlink_to(entry)
     return BareClone(root, site)
+
+
+def roll_back_through(conn: psycopg.Connection, version: int, source: str, analytics: str) -> list[int]:
+    """Roll back the newest migrations until `version` is undone, as `convo-pipelines migrate --rollback` run
+    that many times does; the versions undone, oldest first."""
+    undone: list[int] = []
+    while not undone or undone[-1] != version:
+        undone.append(rollback_last(conn, source, analytics).version)
+    return sorted(undone)

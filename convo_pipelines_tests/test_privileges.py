@@ -29,7 +29,7 @@ from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.migrations import applied_versions, available_migrations, migrate, rollback_last
 from convo_pipelines.lib.urls import psycopg_url, with_database
-from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database
+from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database, roll_back_through
 from convo_pipelines_tests.histories_data import (
     UNDATABLE_TABLE,
     HistoriesTableSpec,
@@ -78,14 +78,6 @@ class WriterLogin:
 
 # The migration that creates convo_pipelines_writer; later ones are rolled back with it and re-applied.
 WRITER_ROLE_MIGRATION = 5
-
-
-def roll_back_through(conn, version: int) -> list[int]:
-    """Roll back the newest migrations until `version` is undone; the versions undone, oldest first."""
-    undone = []
-    while not undone or undone[-1] != version:
-        undone.append(rollback_last(conn, SOURCE, ANALYTICS).version)
-    return sorted(undone)
 
 
 def url_as(url: str, user: str) -> str:
@@ -368,7 +360,7 @@ def test_a_histories_backfill_as_the_login_role_reads_the_crews_tables_0005_gran
     scenario = build_scenario(admin, date(2024, 3, 1))
     # The crews' tables exist now: re-applying 0005 grants SELECT on each valid, existing one (not a hostile name).
     with connect(writer_login.admin_url) as conn:
-        undone = roll_back_through(conn, WRITER_ROLE_MIGRATION)
+        undone = roll_back_through(conn, WRITER_ROLE_MIGRATION, SOURCE, ANALYTICS)
         assert [m.version for m in migrate(conn, SOURCE, ANALYTICS)] == undone
     # Readable beyond the tables runs read and those the writer owns: the crews' tables, invalid names excepted.
     readable = admin.execute(
@@ -553,7 +545,7 @@ def test_a_createrole_database_owner_applies_and_rolls_back_0005(server_url, dat
             (WRITER, SOURCE, WRITER),
         ).fetchone() == (False, False)
 
-        assert roll_back_through(conn, WRITER_ROLE_MIGRATION)[0] == WRITER_ROLE_MIGRATION
+        assert roll_back_through(conn, WRITER_ROLE_MIGRATION, SOURCE, ANALYTICS)[0] == WRITER_ROLE_MIGRATION
         owners = conn.execute(
             "select distinct relowner::regrole::text from pg_class where relname = any(%s)",
             ([*LINK_TABLES, "convo_pipelines_migrations", "histories_sessions"],),

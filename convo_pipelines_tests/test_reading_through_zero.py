@@ -11,8 +11,9 @@ definition computed here in SQL from the source tables alone (not from the link 
 
 They must hold after a first fill, after each late change the late-change sensor handles (its real runs), and
 after the app deletes a person, a Front conversation and a conversation: the links the cascade removes at once,
-and, after the nightly sync's runs, a client link the deleted person alone supported. zero-cache keeps running
-throughout (docs/reading-through-zero.md).
+and, after the nightly sync's runs, a client link the deleted person alone supported; and across migration 0008 on
+the filled tables, rolled back and applied again (indexes built concurrently, unique constraints swapped). zero-cache
+keeps running throughout (docs/reading-through-zero.md).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from psycopg import sql
 from convo_benchmarks.bench_freshness import CHANGE_KINDS, FreshnessTarget, make_change
 from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
 from convo_benchmarks.zero import ZeroCacheProcess, client_answers, deploy_permissions
-from convo_pipelines_tests.helpers import wait_until
+from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.migrations import migrate
+from convo_pipelines_tests.helpers import roll_back_through, wait_until
 from convo_pipelines_tests.replication import (
     ANALYTICS_SCHEMA,
     SOURCE_SCHEMA,
@@ -42,6 +45,8 @@ from convo_pipelines_tests.source_data import BASELINE
 pytestmark = pytest.mark.slow
 
 NEWEST = 50
+# The migration that moves a filled deployment's Front link tables to the unique pair led by the conversation.
+CONVERSATION_KEY_MIGRATION = 8
 ANSWER_TIMEOUT = 60
 QUESTIONS = ("conversation_people", "conversation_clients", "person_newest", "client_newest", "project_conversations")
 # What a hard delete's foreign-key cascade keeps exact at once; a client link the deleted person alone supported
@@ -263,3 +268,23 @@ def test_a_zero_client_answers_as_defined_after_the_app_deletes(app: Application
     assert_the_client_answers_as_defined(app, zero, "the app's deletes (the cascade)", CASCADE_QUESTIONS)
     run_the_nightly_sync(app)
     assert_the_client_answers_as_defined(app, zero, "the app's deletes and the nightly sync")
+
+
+def test_a_zero_client_answers_as_defined_across_the_conversation_key_migration(
+    app: Application, zero: ZeroCacheProcess
+) -> None:
+    """Migration 0008 on filled tables under a running zero-cache: rolled back, then applied again, as an existing
+    deployment takes it (its indexes built concurrently, its unique constraints swapped in a short transaction).
+    It changes no row: the client's answers stay the definitions', and a late change after it still reaches them."""
+    assert_the_client_answers_as_defined(app, zero, "the first fill")
+    with connect(app.url) as conn:
+        undone = roll_back_through(conn, CONVERSATION_KEY_MIGRATION, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
+    assert_the_client_answers_as_defined(app, zero, "migration 0008 rolled back")
+    with connect(app.url) as conn:
+        applied = migrate(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
+    assert [migration.version for migration in applied] == undone
+    assert_the_client_answers_as_defined(app, zero, "migration 0008 applied again")
+    since = app.now()
+    make_change(late_change_target(app), CHANGE_KINDS[0])
+    run_the_late_change_sensor(app, since=since)
+    assert_the_client_answers_as_defined(app, zero, f"a late change after the migration ({CHANGE_KINDS[0].label})")

@@ -11,8 +11,8 @@ import pytest
 
 from convo_benchmarks.app_workload import AppWorkload
 from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.migrations import applied_versions, migrate, rollback_last
-from convo_pipelines_tests.helpers import wait_until
+from convo_pipelines.lib.migrations import applied_versions, migrate
+from convo_pipelines_tests.helpers import roll_back_through, wait_until
 from convo_pipelines_tests.source_data import expected_client_links, expected_people_links, link_pairs
 from convo_pipelines_tests.test_live_database import (
     FRONT_ASSETS,
@@ -62,8 +62,7 @@ def assert_front_links_exact(db: psycopg.Connection) -> None:
 
 def roll_back_to_before_the_conversation_key(database_url: str) -> None:
     with connect(database_url) as conn:
-        while applied_versions(conn, SCHEMA)[-1] >= CONVERSATION_KEY_MIGRATION:
-            rollback_last(conn, SCHEMA, ANALYTICS)
+        roll_back_through(conn, CONVERSATION_KEY_MIGRATION, SCHEMA, ANALYTICS)
 
 
 def test_the_conversation_key_replaces_the_owner_key_and_the_index_by_conversation(db, database_url) -> None:
