@@ -17,6 +17,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,6 +93,11 @@ def deploy_permissions(upstream_url: str) -> None:
         raise ZeroError(f"zero-deploy-permissions failed:\n{deployed.stdout[-2000:]}\n{deployed.stderr[-3000:]}")
 
 
+def task_id() -> str:
+    """A zero-cache task id that never starts with '-' (ZeroCacheProcess.start)."""
+    return f"convo-{uuid.uuid4().hex}"
+
+
 def _environment_without_zero() -> dict[str, str]:
     """This process's environment without ZERO_* variables: the caller's Zero settings stay out of the test's."""
     return {key: value for key, value in os.environ.items() if not key.startswith("ZERO_")}
@@ -153,6 +159,10 @@ class ZeroCacheProcess:
             ZERO_ADMIN_PASSWORD="convo-zero-cache",
             ZERO_PORT=str(self.port),
             ZERO_CHANGE_STREAMER_PORT=str(free_port()),
+            # Left unset, zero-cache draws a random id of 64 characters, '-' among them, and hands it to its workers
+            # as ZERO_TASK_ID, whose option parser reads a value that starts with '-' as a flag: the worker then
+            # fails with "Expected string at taskID. Got true", one start in 64. An id of ours starts with a letter.
+            ZERO_TASK_ID=task_id(),
             # One view-syncer is plenty for one client, on a 2-core machine.
             ZERO_NUM_SYNC_WORKERS="1",
         )
