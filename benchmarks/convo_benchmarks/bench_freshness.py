@@ -9,7 +9,6 @@ figures are the seconds from the change's commit to the poll that first sees the
 from __future__ import annotations
 
 import dataclasses
-import math
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
+from convo_benchmarks.bench_parts import nearest_rank
 from convo_pipelines.cli.process_group import stop_process_group
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.lib.db import connect
@@ -135,8 +135,7 @@ class FreshnessFigures:
 
     def percentile(self, share: float) -> float:
         """Nearest-rank percentile of every sample (share 0.95: p95)."""
-        ordered = sorted(self.all_seconds())
-        return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+        return nearest_rank(self.all_seconds(), share)
 
 
 @dataclass(frozen=True)

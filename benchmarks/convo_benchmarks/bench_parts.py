@@ -11,8 +11,8 @@ from typing import Protocol
 
 import dagster as dg
 
-# The tag Dagster puts on every run a sensor requested, naming the sensor.
-SENSOR_TAG = "dagster/sensor_name"
+from convo_pipelines.defs.automation import SENSOR_NAME_TAG
+
 # The shares each part is recorded at: `<prefix>_part_<part>_p50` and `_p95`.
 PART_SHARES = (("p50", 0.5), ("p95", 0.95))
 # How many of a sensor's runs created after a commit are looked at for the first one.
@@ -39,7 +39,9 @@ def sensor_run_parts(
     run process's start) and RUN_START to `right_at` ("run": the steps until the result is right); None when no
     such run started."""
     records = instance.get_run_records(
-        filters=dg.RunsFilter(tags={SENSOR_TAG: sensor_name}, created_after=datetime.fromtimestamp(committed, UTC)),
+        filters=dg.RunsFilter(
+            tags={SENSOR_NAME_TAG: sensor_name}, created_after=datetime.fromtimestamp(committed, UTC)
+        ),
         limit=RUNS_LOOKED_AT,
     )
     first = min(records, key=lambda record: record.create_timestamp.timestamp(), default=None)

@@ -246,35 +246,32 @@ def _freshness(run: Run) -> Verdict:
     aim = (
         f"an app's change right in the link tables within {FRESHNESS_P95_SECONDS_AIM:.0f} s at p95, through the daemon"
     )
-    p50, p95, worst = median(run, "freshness_p50"), median(run, "freshness_p95"), median(run, "freshness_max")
-    if p95 is None:
-        return Verdict(aim, None, "no freshness measured")
-    return Verdict(
-        aim, p95 <= FRESHNESS_P95_SECONDS_AIM, f"p50 {seconds(p50)}, p95 {seconds(p95)}, max {seconds(worst)}"
-    )
+    return _p95_freshness(run, "freshness", aim, FRESHNESS_P95_SECONDS_AIM, "no freshness measured")
 
 
 def _client_freshness(run: Run) -> Verdict:
     aim = f"an app's change in a Zero client's live query within {CLIENT_FRESHNESS_P95_SECONDS_AIM:.0f} s at p95"
-    p50, p95 = median(run, "client_freshness_p50"), median(run, "client_freshness_p95")
-    if p95 is None:
-        return Verdict(aim, None, "no client freshness measured")
-    worst = median(run, "client_freshness_max")
-    figures = ", ".join(
-        f"{name} {seconds(value)}" for name, value in (("p50", p50), ("p95", p95), ("max", worst)) if value is not None
+    return _p95_freshness(
+        run, "client_freshness", aim, CLIENT_FRESHNESS_P95_SECONDS_AIM, "no client freshness measured"
     )
-    return Verdict(aim, p95 <= CLIENT_FRESHNESS_P95_SECONDS_AIM, figures + _parts_p95(run, "client_freshness"))
 
 
 def _discovery_freshness(run: Run) -> Verdict:
     aim = f"an agent's new chat session right in conversation_summaries within {DISCOVERY_FRESHNESS_P95_SECONDS_AIM:.0f} s at p95, 1,000 crews"
-    p50, p95, worst = (median(run, f"discovery_freshness_{name}") for name in ("p50", "p95", "max"))
+    return _p95_freshness(
+        run, "discovery_freshness", aim, DISCOVERY_FRESHNESS_P95_SECONDS_AIM, "no discovery freshness measured"
+    )
+
+
+def _p95_freshness(run: Run, prefix: str, aim: str, aim_seconds: float, missing: str) -> Verdict:
+    """A freshness aim on `<prefix>_p95`, shown with its p50 and max and, where recorded, its parts' p95."""
+    p50, p95, worst = (median(run, f"{prefix}_{name}") for name in ("p50", "p95", "max"))
     if p95 is None:
-        return Verdict(aim, None, "no discovery freshness measured")
+        return Verdict(aim, None, missing)
     figures = ", ".join(
         f"{name} {seconds(value)}" for name, value in (("p50", p50), ("p95", p95), ("max", worst)) if value is not None
     )
-    return Verdict(aim, p95 <= DISCOVERY_FRESHNESS_P95_SECONDS_AIM, figures + _parts_p95(run, "discovery_freshness"))
+    return Verdict(aim, p95 <= aim_seconds, figures + _parts_p95(run, prefix))
 
 
 def _parts_p95(run: Run, prefix: str) -> str:
