@@ -211,6 +211,7 @@ def add_foreign_key_not_valid(session: Session, table: str, key: ForeignKey) -> 
         lock_link_table(session, table)
         if key.name in link_foreign_keys(session, table):
             return  # another run added it while this one waited for the lock
+        hold_against_maintenance(session, table)
         set_short_lock_timeout(session.conn)
         session.execute(
             session.sql(
@@ -224,6 +225,14 @@ def add_foreign_key_not_valid(session: Session, table: str, key: ForeignKey) -> 
         )
 
 
+def hold_against_maintenance(session: Session, table: str) -> None:
+    """Hold `table` against VACUUM and ANALYZE for the rest of the transaction, waiting out an autovacuum of it
+    (lock_link_table_against_maintenance.sql): adding and validating a foreign key conflict with one, and the
+    short lock_timeout of their own statements would give up before PostgreSQL cancels it, at every attempt."""
+    session.execute(session.sql("links/set_lock_timeout_past_deadlock_timeout.sql"))
+    session.execute(session.sql("links/lock_link_table_against_maintenance.sql", links=table))
+
+
 def remove_orphans_and_validate(session: Session, table: str, key: ForeignKey, validate: bool = True) -> int:
     """Validate the key; only when that finds links whose referenced row is gone (the app deleted it before
     the key existed), remove them and validate again; returns how many were removed. Each is a full scan
@@ -231,6 +240,7 @@ def remove_orphans_and_validate(session: Session, table: str, key: ForeignKey, v
     validate_statement = session.sql("links/validate_link_foreign_key.sql", links=table, constraint_name=key.name)
     with session.conn.transaction():
         lock_link_table(session, table)
+        hold_against_maintenance(session, table)
         set_short_lock_timeout(session.conn)
         if validate:
             try:
