@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import psycopg
@@ -260,3 +261,10 @@ def roll_back_through(conn: psycopg.Connection, version: int, source: str, analy
     while not undone or undone[-1] != version:
         undone.append(rollback_last(conn, source, analytics).version)
     return sorted(undone)
+
+
+def url_as(url: str, user: str) -> str:
+    """The same server and database as `user`, without a password (both test servers trust local connections)."""
+    parts = urlsplit(psycopg_url(url))
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import psycopg
@@ -29,7 +28,7 @@ from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.migrations import applied_versions, available_migrations, migrate, rollback_last
 from convo_pipelines.lib.urls import psycopg_url, with_database
-from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database, roll_back_through
+from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database, roll_back_through, url_as
 from convo_pipelines_tests.histories_data import (
     UNDATABLE_TABLE,
     HistoriesTableSpec,
@@ -78,13 +77,6 @@ class WriterLogin:
 
 # The migration that creates convo_pipelines_writer; later ones are rolled back with it and re-applied.
 WRITER_ROLE_MIGRATION = 5
-
-
-def url_as(url: str, user: str) -> str:
-    """The same server and database as `user`, without a password (both test servers trust local connections)."""
-    parts = urlsplit(psycopg_url(url))
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 def execute_as_admin(server_url: str, statement: sql.Composable) -> None:

@@ -23,6 +23,7 @@ from convo_benchmarks.bench_scratch_sql import (
     truncate_front_links,
     wal_and_requested_checkpoints,
 )
+from convo_benchmarks.bench_wal_kinds import held_wal, record_wal_kinds
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.lib.db import connect
 
@@ -44,10 +45,13 @@ def bench_contenders(bench: BenchContext, result: BenchReport, change_day: date,
         report(
             f"the contender: a materialized view of each link join, built and refreshed concurrently ({attempt + 1}/{repeats})"
         )
-        views = _time_materialized_views(scratch, change_day, bench.settle)
+        views = _time_materialized_views(scratch, change_day, bench.settle, report)
         result.record("matview_build", "materialized view of each link join + its indexes: build", "s", views.build)
         result.record(
             "matview_build_wal", "materialized view of each link join: WAL of its build", "MB", views.build_wal
+        )
+        record_wal_kinds(
+            result, "matview_build_wal", "materialized view of each link join: its build", views.build_wal_kinds
         )
         result.record(
             "matview_refresh_unchanged",
@@ -93,11 +97,14 @@ def time_plain_floor(scratch: Scratch) -> float:
 class MaterializedViewTimes:
     build: float  # both link joins created as materialized views, with their indexes
     build_wal: float  # MB of WAL the server wrote during that build
+    build_wal_kinds: dict[str, float] | None  # that WAL by kind of record (bench_wal_kinds), where it could be read
     refresh_unchanged: float  # REFRESH ... CONCURRENTLY of both, nothing changed
     refresh_after_change: float  # the same after one recipient was added to an old day
 
 
-def _time_materialized_views(scratch: Scratch, change_day: date, settle: Callable[[], None]) -> MaterializedViewTimes:
+def _time_materialized_views(
+    scratch: Scratch, change_day: date, settle: Callable[[], None], report: Report
+) -> MaterializedViewTimes:
     """The contender: each link join as a materialized view, built, refreshed with nothing changed and
     after one late change, each after `settle`; dropped afterwards. Its window is bound client-side: DDL
     takes no parameters."""
@@ -120,9 +127,11 @@ def _time_materialized_views(scratch: Scratch, change_day: date, settle: Callabl
 
     try:
         settle()
-        server_before = wal_and_requested_checkpoints(scratch)
-        build = run_for_each("bench/create_links_materialized_view.sql")
-        build_wal = server_activity_since(scratch, server_before)["wal_written_mb"]
+        with held_wal(scratch, report) as wal:
+            server_before = wal_and_requested_checkpoints(scratch)
+            build = run_for_each("bench/create_links_materialized_view.sql")
+            build_wal = server_activity_since(scratch, server_before)["wal_written_mb"]
+            build_wal_kinds = wal.kinds()
         settle()
         unchanged = run_for_each("bench/refresh_links_materialized_view.sql")
         make_one_change(scratch, change_day)
@@ -130,7 +139,7 @@ def _time_materialized_views(scratch: Scratch, change_day: date, settle: Callabl
         after_change = run_for_each("bench/refresh_links_materialized_view.sql")
     finally:
         run_for_each("bench/drop_links_materialized_view.sql")
-    return MaterializedViewTimes(build, build_wal, unchanged, after_change)
+    return MaterializedViewTimes(build, build_wal, build_wal_kinds, unchanged, after_change)
 
 
 def _time_seed_batches(scratch: Scratch, report: Report) -> float:

@@ -323,9 +323,11 @@ def _first_fill_wal(run: Run) -> Verdict:
     if ours is None or matview is None:
         return Verdict(aim, None, "no WAL of both measured")
     ratio = ours / matview
-    return Verdict(
-        aim, ratio <= FIRST_FILL_WAL_MATVIEW_RATIO_AIM, f"{ratio:.2f}x ({ours:.1f} MB against {matview:.1f} MB)"
-    )
+    finding = f"{ratio:.2f}x ({ours:.1f} MB against {matview:.1f} MB"
+    entries = median(run, "full_backfill_wal_index_entries"), median(run, "matview_build_wal_index_entries")
+    if None not in entries:
+        finding += f"; of it, index entries: {entries[0]:.1f} MB against {entries[1]:.1f} MB"
+    return Verdict(aim, ratio <= FIRST_FILL_WAL_MATVIEW_RATIO_AIM, finding + ")")
 
 
 def _first_fill_steps_dbt(run: Run) -> Verdict:

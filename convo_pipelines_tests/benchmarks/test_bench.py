@@ -26,6 +26,7 @@ from convo_benchmarks.bench_report import GENERATED_NOTICE, reproduce_command
 from convo_benchmarks.bench_runs import run_watching_rss
 from convo_benchmarks.bench_tables import describe_data
 from convo_benchmarks.bench_verdicts import scale_verdicts, verdicts
+from convo_benchmarks.bench_wal_kinds import WAL_KINDS
 from convo_pipelines.lib.embedded_server import embedded_is_running, embedded_pgdata
 from convo_pipelines.lib.urls import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
@@ -59,7 +60,16 @@ CLIENT_FRESHNESS_MEASUREMENTS = {
         for share in ("p50", "p95")
     ),
 }
+
+
+def wal_by_kind(key: str) -> set[str]:
+    """The WAL of `key` (a WAL figure) by kind of record, as a bench on a server whose WAL it reads records it."""
+    return {f"{key}_{kind}" for kind in WAL_KINDS}
+
+
 LINK_MEASUREMENTS = {
+    *wal_by_kind("full_backfill_wal"),
+    *wal_by_kind("matview_build_wal"),
     "seed",
     "full_backfill_sql",
     "full_backfill_wal",
@@ -127,6 +137,7 @@ APP_MEASUREMENTS = {
     *(f"app_{kind}_{figure}" for kind in APP_RUN_KINDS for figure in ("longest_statement", "pipeline_wait")),
 }
 HISTORIES_MEASUREMENTS = {
+    *wal_by_kind("histories_full_backfill_wal"),
     "seed_histories",
     "histories_full_backfill_sql",
     "histories_full_backfill_wal",
@@ -284,6 +295,15 @@ def test_bench_measures_links_histories_and_a_subscriber_on_an_embedded_server_i
         == "people_front_conversations diff, clients_front_conversations diff"
     )
     assert figures["rerun_rows_written"]["max"] == 0
+    # pg_waldump read the WAL of each first fill and of the views' build from the server's files: its kinds add up to
+    # what the server's WAL position moved by (less the pages' headers), and a fill logs its rows and index entries.
+    for key in ("full_backfill_wal", "matview_build_wal", "histories_full_backfill_wal"):
+        by_kind = sum(figures[kind]["median"] for kind in wal_by_kind(key))
+        assert 0.8 * figures[key]["median"] <= by_kind <= 1.05 * figures[key]["median"] + 0.2, key
+    assert (
+        figures["full_backfill_wal_table_rows"]["median"] > 0
+        and figures["full_backfill_wal_index_entries"]["median"] > 0
+    )
     # The timed sensor tick found the new recipients' conversations (some messages may share one).
     assert figures["sensor_tick_sql"]["note"] == figures["sensor_tick_indexed_sql"]["note"]
     assert 50 <= int(figures["sensor_tick_sql"]["note"].split()[0]) <= 100
@@ -400,6 +420,7 @@ CONTENDER_MEASUREMENTS = {
     "seeds_batches",
     "matview_build",
     "matview_build_wal",
+    *wal_by_kind("matview_build_wal"),
     "matview_refresh_unchanged",
     "matview_refresh_after_change",
     *(key for key in LINK_MEASUREMENTS if key.startswith("dbt_")),
@@ -427,7 +448,8 @@ def test_bench_without_contenders_times_its_one_first_fill_beside_the_app(server
     assert set(beside) == {"first_fill", "range_rerun", "project_reconcile"}
     # The first fill ran beside the app, whose writes the server's WAL counts too: no WAL figure of the fill alone.
     assert set(figures) == LINK_MEASUREMENTS - CONTENDER_MEASUREMENTS - {
-        "full_backfill_wal"
+        "full_backfill_wal",
+        *wal_by_kind("full_backfill_wal"),
     } | CATCH_UP_MEASUREMENTS | {
         "app_baseline_longest_statement",
         *(f"app_{kind}_{figure}" for kind in beside for figure in ("longest_statement", "pipeline_wait")),

@@ -134,3 +134,30 @@ def test_bench_report_writes_the_page_and_its_picture_in_one_command(tmp_path: P
     # The same runs draw the same bytes, so the committed picture changes only with the figures.
     subprocess.run([CLI, "bench-report", str(run), "--page", str(page)], check=True, capture_output=True)
     assert (tmp_path / "images" / "performance.png").read_bytes() == picture
+
+
+def test_the_fills_wal_by_kind_shows_per_link_beside_the_materialized_views_when_a_run_read_it(
+    tmp_path: Path,
+) -> None:
+    run = small_run(1000, read_side=1.0, full_backfill_sql=2.0)
+    run["counts"] = {"people_front_conversations": 3 * 2**19, "clients_front_conversations": 2**19}
+    kinds = {"table_rows": 254.0, "index_entries": 320.0, "whole_pages": 106.0, "other": 2.0}
+    for key, scale in (("full_backfill_wal", 1.0), ("matview_build_wal", 0.5)):
+        for kind, megabytes in kinds.items():
+            run["measurements"][f"{key}_{kind}"] = figure(megabytes * scale, "MB")
+    page = performance_page([run])
+    section = page.split("## Where a first fill's WAL goes", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| 1,000 conversations")]
+    # 2,097,152 links: 254 MB of rows is 127 bytes a link, and the view's half of each kind is half as many bytes.
+    assert [row.split(" | ")[1:] for row in rows] == [
+        ["first fill", "127", "160", "53", "1", "341 |"],
+        ["materialized views", "64", "80", "26", "0", "170 |"],
+    ]
+    assert "images/wal.png" in section
+    # The WAL verdict names the index entries, the kind the fill logs and the view does not.
+    run["measurements"]["full_backfill_wal"] = figure(682.0, "MB")
+    run["measurements"]["matview_build_wal"] = figure(341.0, "MB")
+    [wal] = [line for line in performance_page([run]).splitlines() if line.startswith("| first full backfill's WAL")]
+    assert "2.00x (682.0 MB against 341.0 MB; of it, index entries: 320.0 MB against 160.0 MB)" in wal
+    # A run that read no WAL by kind has no such section.
+    assert "## Where a first fill's WAL goes" not in performance_page([small_run(1000, read_side=1.0)])
