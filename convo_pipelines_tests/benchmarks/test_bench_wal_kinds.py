@@ -58,8 +58,9 @@ def test_a_step_inside_held_wal_reads_as_rows_and_index_entries_from_the_servers
         kinds = held.kinds()
     # The test servers (the embedded one, or the local one TEST_DATABASE_URL names) keep their WAL on this machine.
     assert reports == [] and kinds is not None, reports
-    # 20,000 rows of about 80 bytes and their 20,000 primary-key entries, each a record of its own.
-    assert 1.0 <= kinds["table_rows"] <= 4.0 and 0.8 <= kinds["index_entries"] <= 3.0, kinds
+    # 20,000 rows of about 80 bytes and their 20,000 primary-key entries, each a record of its own (the other tests'
+    # writes on the server, in the same stretch of WAL, can only add to them).
+    assert kinds["table_rows"] >= 1.0 and kinds["index_entries"] >= 0.8, kinds
     # The slot that held the WAL went with the block's session.
     with psycopg.connect(psycopg_url(empty_database_url)) as conn:
         assert conn.execute(
