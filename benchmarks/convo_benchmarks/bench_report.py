@@ -221,7 +221,8 @@ record with `pg_waldump`, from the server's own files. The first fill logs each 
 entries (the primary key's and the unique pair's) as records of their own: that is what lets the app read the
 table, and a subscriber receive it, in bounded transactions while it fills. A materialized view logs its rows,
 then writes each index whole, by one sort, and no one reads it until its build commits. Both build the
-index by owner newest first by one sort, after the rows are in."""
+index by owner newest first by one sort, after the rows are in. A link's row also carries its id and its
+`created_at` and `updated_at`, which a row of the view has not."""
 
 
 def wal_section(runs: Sequence[Run], titles: dict[int, str]) -> list[str]:
