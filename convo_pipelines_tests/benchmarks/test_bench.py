@@ -600,6 +600,11 @@ def test_the_scale_verdict_compares_first_fills_of_the_same_shape_ten_times_apar
     # Nor do runs on two machines of one shape, whose speed differs.
     [(_, _, elsewhere)] = scale_verdicts([small, {**large, "machine": {"platform": "Linux-vm2"}}])
     assert elsewhere.line().startswith("NOT MEASURED ") and "ran on different machines" in elsewhere.line()
+    # A first fill timed beside the app workload pairs only with another timed so: the app's writes slow it.
+    beside = {"first_fill_beside_app": True}
+    assert [verdict.figure for _, _, verdict in scale_verdicts([{**small, **beside}, small, {**large, **beside}])] == [
+        "10.50x (1050.00 s against 100.00 s)"
+    ]
     # A run on a server set otherwise pairs with its own kind only: each pair is judged on one setting.
     tuned = {"platform": "Linux-vm1", "server_settings": {"shared_buffers": "6GB"}}
     small_tuned, large_tuned = {**small, "machine": tuned}, {**run(10_000_000, 900.0), "machine": tuned}
