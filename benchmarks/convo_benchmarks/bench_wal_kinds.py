@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,9 @@ STATS_LINE = re.compile(
     r"^(?P<manager>\w+)/(?P<record>\S+)\s+\d+\s+\(.*?\)\s+\d+\s+\(.*?\)\s+\d+\s+\(.*?\)\s+(?P<bytes>\d+)"
 )
 Report = Callable[[str], None]
+# How long the reading waits for the WAL written so far to reach the files (the WAL writer flushes what a commit
+# without synchronous_commit leaves, every wal_writer_delay: 200 ms by default).
+FLUSH_WAIT_SECONDS = 10.0
 
 
 def record_wal_kinds(result: BenchReport, key: str, label: str, kinds: dict[str, float] | None) -> None:
@@ -86,8 +90,12 @@ class HeldWal:
     def kinds(self) -> dict[str, float] | None:
         if self.start_lsn is None or self._waldump is None or self._wal_dir is None:
             return None
-        with connect(self.scratch.url) as conn:
-            end_lsn = wal_location(self.scratch, conn).flushed_lsn
+        with connect(self.scratch.url, autocommit=True) as conn:
+            end_lsn = wal_location(self.scratch, conn).written_lsn
+            flushed = self.scratch.benchmark_sql("bench/select_wal_flushed_to.sql")
+            deadline = time.monotonic() + FLUSH_WAIT_SECONDS
+            while not conn.execute(flushed, {"lsn": end_lsn}).fetchone()[0] and time.monotonic() < deadline:
+                time.sleep(0.05)
         finished = subprocess.run(
             [str(self._waldump), "--stats=record", "-p", str(self._wal_dir), "-s", self.start_lsn, "-e", end_lsn],
             capture_output=True,
@@ -139,12 +147,12 @@ class ServerFiles(NamedTuple):
     data_directory: str
     started_epoch: int
     major: int
-    flushed_lsn: str
+    written_lsn: str
 
 
 def wal_location(scratch: Scratch, conn: psycopg.Connection) -> ServerFiles:
-    """Where the server keeps its files, when it started, its major version, and the WAL flushed so far."""
-    row = conn.execute(scratch.benchmark_sql("bench/select_wal_files_and_flushed_lsn.sql")).fetchone()
+    """Where the server keeps its files, when it started, its major version, and the end of the WAL written so far."""
+    row = conn.execute(scratch.benchmark_sql("bench/select_wal_files_and_written_lsn.sql")).fetchone()
     return ServerFiles(row[0], int(row[1]), int(row[2]), row[3])
 
 
