@@ -9,8 +9,7 @@ from convo_benchmarks.bench_app_beside_runs import RERUN_AFTER_APP_LABEL, measur
 from convo_benchmarks.bench_context import BenchContext, RunBesideApp
 from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_runs import DagsterRun, DagsterRunner
-from convo_benchmarks.bench_scratch_sql import server_activity_since, wal_and_requested_checkpoints
-from convo_benchmarks.bench_wal_kinds import held_wal, record_wal_kinds
+from convo_benchmarks.bench_wal_kinds import record_wal_kinds, wal_of
 
 # Names a measurement repeated on dagster-postgres' stock storage (a connection per operation) for comparison.
 STOCK_STORAGE_LABEL = ", on dagster-postgres' stock storage"
@@ -40,11 +39,7 @@ def bench_full_backfills(
             bench.first_fill_beside_app = measure_beside_app(bench, fill, failure_is_finding=False)
             run = bench.first_fill_beside_app.dagster_run
         else:
-            with held_wal(bench.scratch, bench.report) as wal:
-                server_before = wal_and_requested_checkpoints(bench.scratch)
-                run = runner.materialize_range()
-                written = server_activity_since(bench.scratch, server_before)["wal_written_mb"]
-                kinds = wal.kinds()
+            run, written, kinds = wal_of(bench.scratch, bench.report, runner.materialize_range)
             result.record(f"{key}full_backfill_wal", f"{label}first full backfill: WAL the server wrote", "MB", written)
             record_wal_kinds(result, f"{key}full_backfill_wal", f"{label}first full backfill", kinds)
         result.record(

@@ -19,11 +19,9 @@ from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_scratch import Scratch
 from convo_benchmarks.bench_scratch_sql import (
     make_one_change,
-    server_activity_since,
     truncate_front_links,
-    wal_and_requested_checkpoints,
 )
-from convo_benchmarks.bench_wal_kinds import held_wal, record_wal_kinds
+from convo_benchmarks.bench_wal_kinds import record_wal_kinds, wal_of
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.lib.db import connect
 
@@ -127,11 +125,9 @@ def _time_materialized_views(
 
     try:
         settle()
-        with held_wal(scratch, report) as wal:
-            server_before = wal_and_requested_checkpoints(scratch)
-            build = run_for_each("bench/create_links_materialized_view.sql")
-            build_wal = server_activity_since(scratch, server_before)["wal_written_mb"]
-            build_wal_kinds = wal.kinds()
+        build, build_wal, build_wal_kinds = wal_of(
+            scratch, report, lambda: run_for_each("bench/create_links_materialized_view.sql")
+        )
         settle()
         unchanged = run_for_each("bench/refresh_links_materialized_view.sql")
         make_one_change(scratch, change_day)

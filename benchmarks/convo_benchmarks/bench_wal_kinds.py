@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import psycopg
 
 from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_scratch import Scratch
+from convo_benchmarks.bench_scratch_sql import server_activity_since, wal_and_requested_checkpoints
 from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.embedded_server import embedded_server_module
 from convo_pipelines.lib.errors import ConfigError, first_line
@@ -49,6 +50,7 @@ STATS_LINE = re.compile(
     r"^(?P<manager>\w+)/(?P<record>\S+)\s+\d+\s+\(.*?\)\s+\d+\s+\(.*?\)\s+\d+\s+\(.*?\)\s+(?P<bytes>\d+)"
 )
 Report = Callable[[str], None]
+T = TypeVar("T")
 # How long the reading waits for the WAL written so far to reach the files (the WAL writer flushes what a commit
 # without synchronous_commit leaves, every wal_writer_delay: 200 ms by default).
 FLUSH_WAIT_SECONDS = 10.0
@@ -107,6 +109,16 @@ class HeldWal:
             self.report(f"WAL by kind left out: {self.left_out}")
             return None
         return {kind: round(total / 2**20, 1) for kind, total in bytes_by_kind(finished.stdout).items()}
+
+
+def wal_of(scratch: Scratch, report: Report, step: Callable[[], T]) -> tuple[T, float, dict[str, float] | None]:
+    """`step()`'s result, the MB of WAL the server wrote meanwhile, and that WAL by kind (None where the bench
+    cannot read it: held_wal)."""
+    with held_wal(scratch, report) as held:
+        before = wal_and_requested_checkpoints(scratch)
+        result = step()
+        written = server_activity_since(scratch, before)["wal_written_mb"]
+        return result, written, held.kinds()
 
 
 @contextmanager
