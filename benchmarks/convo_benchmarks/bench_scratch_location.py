@@ -1,4 +1,4 @@
-"""The bench's scratch location: two scratch schemas in DATABASE_URL's database or a scratch database on the
+"""The bench's scratch location: three scratch schemas in DATABASE_URL's database or a scratch database on the
 embedded server, dropped afterwards; the server settings a bulk write depends on; Dagster's storage and homes there."""
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ BULK_WRITE_SETTINGS = (
 def scratch_location(
     settings: Settings, report: Report, *, logical: bool = False, server: dict[str, str] | None = None
 ) -> Iterator[Scratch]:
-    """Two scratch schemas in DATABASE_URL's database, or else a scratch database on the embedded server;
-    `logical`: on a server at wal_level = logical (checked before anything is created); `server`: settings the
-    embedded server runs with for the while (bench_server.embedded_server_settings)."""
+    """Three scratch schemas in DATABASE_URL's database (source, analytics, Dagster's storage), or else a scratch
+    database on the embedded server; `logical`: on a server at wal_level = logical (checked before anything is
+    created); `server`: settings the embedded server runs with for the while (bench_server.embedded_server_settings)."""
     name = f"convo_bench_{uuid.uuid4().hex[:10]}"
     if settings.database_url:
         if server:
