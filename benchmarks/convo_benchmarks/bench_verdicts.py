@@ -402,7 +402,8 @@ AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
 def scale_verdicts(runs: Sequence[Run]) -> list[tuple[str, str, Verdict]]:
     """For each pair of runs of the same shape, one ten times the other's conversations (neither an --only run), on
     a server set alike, each first fill timed the same way (alone, or beside the app workload): the larger one's
-    first fill against the smaller one's, both as SQL; (smaller title, larger title, verdict). A pair on servers set differently (`bench --server-setting`) measures the settings too."""
+    first fill against the smaller one's, both as SQL; (smaller title, larger title, verdict). A pair on servers
+    set differently (`bench --server-setting`) measures the settings too."""
     titles = dict(zip((id(run) for run in runs), run_titles(runs), strict=True))
     whole = [run for run in runs if not run.get("only") and median(run, "full_backfill_sql") is not None]
     pairs = [

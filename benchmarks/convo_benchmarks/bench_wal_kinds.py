@@ -52,7 +52,8 @@ STATS_LINE = re.compile(
 Report = Callable[[str], None]
 T = TypeVar("T")
 # How long the reading waits for the WAL written so far to reach the files (the WAL writer flushes what a commit
-# without synchronous_commit leaves, every wal_writer_delay: 200 ms by default).
+# without synchronous_commit leaves, every wal_writer_delay: 200 ms by default). The reading cannot force that flush
+# with a synchronous commit of its own: PostgreSQL flushes at commit only for a transaction that wrote WAL.
 FLUSH_WAIT_SECONDS = 10.0
 
 
