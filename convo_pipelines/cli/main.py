@@ -166,11 +166,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from convo_pipelines.cli.database import app_database
-    from convo_pipelines.lib.migrations import read_schema_state
+    from convo_pipelines.lib.migrations import adopted_tables, read_schema_state
 
     settings = Settings.from_env()
     with app_database(settings, say=say) as url, connect(url, autocommit=True) as conn:
         say(f"database: {redact_url(url)}")
+        for adopted in adopted_tables(conn, settings.source_schema):
+            added = ", ".join(adopted.added) or "nothing"
+            say(
+                f"{settings.source_schema}.{adopted.name}: made by the application (owner {adopted.owner}), adopted by "
+                f"migration {adopted.migration_version:04d}; the project added {added}"
+            )
         state = read_schema_state(conn, settings.source_schema)
         recorded = {row.version: row for row in state.applied}
         changed = {migration.version for migration in state.changed}

@@ -7,6 +7,8 @@ lock_timeout. A plain CREATE INDEX holds SHARE on its table for the whole build,
 link table's cascading deletes) would queue behind it; a concurrent build blocks neither reads nor writes.
 A build that was killed or failed leaves an invalid index of that name, which IF NOT EXISTS would keep: it is
 dropped (concurrently) and built again, so a migration killed at any point is finished by the next one.
+On a table the application made (adopted), a build is skipped when the table's own valid indexes already do its
+work, so the app's indexes get no second copy under the project's name: see `already_given_by`.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from convo_pipelines.lib.db import APPLICATION_NAME
 from convo_pipelines.lib.sqlfiles import read_sql
 
 CONCURRENT_INDEX_STATEMENT = re.compile(
-    r"^create (?:unique )?index concurrently if not exists (?P<index>[a-z_][a-z0-9_]{0,62})\s+"
-    r"on \{(?P<schema>source|analytics)\}\.",
+    r"^create (?P<unique>unique )?index concurrently if not exists (?P<index>[a-z_][a-z0-9_]{0,62})\s+"
+    r"on \{(?P<schema>source|analytics)\}\.(?P<table>[a-z_][a-z0-9_]{0,62})\s*\((?P<columns>[a-z0-9_, ]+)\)$",
 )
 _COMMENT_LINE = re.compile(r"^\s*--.*$", re.MULTILINE)
 
@@ -36,6 +38,39 @@ class ConcurrentIndex:
     index: str
     schema: str  # "source" or "analytics"
     statement: str
+    table: str
+    unique: bool
+    # The key columns in order, each with whether it is descending.
+    columns: tuple[tuple[str, bool], ...]
+
+
+@dataclass(frozen=True)
+class ExistingIndex:
+    """A valid index of a table, as select_table_indexes.sql lists it (no columns: on an expression, or partial)."""
+
+    name: str
+    unique: bool
+    columns: tuple[tuple[str, bool], ...]
+
+    def leads_with(self, columns: tuple[tuple[str, bool], ...]) -> bool:
+        """Whether a b-tree scan of this index reads `columns` in their order (forwards or backwards)."""
+        head = self.columns[: len(columns)]
+        flipped = tuple((name, not descending) for name, descending in columns)
+        return len(head) == len(columns) and head in (columns, flipped)
+
+
+def already_given_by(build: ConcurrentIndex, existing: list[ExistingIndex]) -> str | None:
+    """The name of an index that already gives what `build` would, or None. A plain index is given by any index led
+    by its columns in their order; a unique one by a unique index on the same set of columns, provided some index
+    also leads with its first column (the lookup it serves)."""
+    others = [index for index in existing if index.name != build.index]
+    if not build.unique:
+        return next((index.name for index in others if index.leads_with(build.columns)), None)
+    wanted = {name for name, _ in build.columns}
+    same_set = [index for index in others if index.unique and {name for name, _ in index.columns} == wanted]
+    if same_set and any(index.leads_with(build.columns[:1]) for index in others):
+        return same_set[0].name
+    return None
 
 
 def concurrent_indexes(text: str, origin: str) -> list[ConcurrentIndex]:
@@ -49,8 +84,17 @@ def concurrent_indexes(text: str, origin: str) -> list[ConcurrentIndex]:
                 f"{origin}: a .concurrent.sql file holds only `create [unique] index concurrently if not exists "
                 f"NAME on {{source}}.table` statements, not: {statement.splitlines()[0]}"
             )
-        builds.append(ConcurrentIndex(match["index"], match["schema"], statement))
+        columns = tuple(_key_column(part) for part in match["columns"].split(","))
+        builds.append(
+            ConcurrentIndex(match["index"], match["schema"], statement, match["table"], bool(match["unique"]), columns)
+        )
     return builds
+
+
+def _key_column(text: str) -> tuple[str, bool]:
+    """('front_conversation_created_at', True) from 'front_conversation_created_at desc'."""
+    name, *order = text.split()
+    return name, order == ["desc"]
 
 
 def build_indexes_concurrently(
@@ -58,13 +102,24 @@ def build_indexes_concurrently(
     builds: list[ConcurrentIndex],
     schemas: dict[str, str],
     log: Callable[[str], object] | None = None,
+    adopted_tables: frozenset[str] = frozenset(),
 ) -> None:
     """Run each build on `conn`, an autocommit connection, dropping first an invalid index a killed build left.
-    `schemas` maps the placeholders ("source", "analytics") to the schemas' names."""
+    `schemas` maps the placeholders ("source", "analytics") to the schemas' names. On a table of `adopted_tables`
+    (the application made it), a build whose work an index of the application's already does is skipped."""
     bound = {placeholder: sql.Identifier(name) for placeholder, name in schemas.items()}
     for build in builds:
         schema = schemas[build.schema]
-        if index_validity(conn, schema, build.index) is False:
+        validity = index_validity(conn, schema, build.index)
+        if validity is True:
+            continue
+        if build.table in adopted_tables:
+            given_by = already_given_by(build, table_indexes(conn, schema, build.table))
+            if given_by is not None:
+                if log is not None:
+                    log(f"{schema}.{build.table}: {build.index} not built: the table's own {given_by} does its work")
+                continue
+        if validity is False:
             if log is not None:
                 log(f"{schema}.{build.index}: dropping the invalid index a killed build left, to build it again")
             drop = sql.SQL(read_sql("lib/catalog/drop_index_concurrently.sql")).format(
@@ -72,6 +127,18 @@ def build_indexes_concurrently(
             )
             conn.execute(drop)
         conn.execute(sql.SQL(build.statement).format(**bound))
+        if log is not None:
+            log(f"{schema}.{build.table}: built {build.index} concurrently")
+
+
+def table_indexes(conn: psycopg.Connection, schema: str, table: str) -> list[ExistingIndex]:
+    """The valid indexes of `schema.table` (none when there is no such table)."""
+    statement = sql.SQL(read_sql("lib/catalog/select_table_indexes.sql"))
+    rows = conn.execute(statement, {"schema": schema, "table_name": table}).fetchall()
+    return [
+        ExistingIndex(name, unique, tuple(zip(names, descending[: len(names)], strict=True)))
+        for name, unique, names, descending in rows
+    ]
 
 
 def index_validity(conn: psycopg.Connection, schema: str, index: str) -> bool | None:

@@ -7,6 +7,12 @@ then see the version as applied instead of applying it twice. A migration may al
 NNNN_name.up.concurrent.sql (and .down.concurrent.sql): indexes built concurrently beside the app
 before its transaction, under the same lock (lib/concurrent_indexes.py).
 
+A migration that creates a table the application may have made itself ships NNNN_name.up.adopt.sql: a query
+listing each such table that exists, with what keeps it from being adopted (NULL when nothing does). Before any
+migration writes anything, every pending one's problems are raised together, one line each; otherwise each table
+is recorded in convo_pipelines_adopted_tables as the migration applies, and the migrations then keep it the
+application's: they add only what the project needs (recorded with it), and a rollback removes only that.
+
 The record table keeps the sha256 of the .up.sql text each migration was applied from, so an
 applied migration whose file was edited afterwards (its edit never reaches databases that already
 applied it) is named instead of silently diverging.
@@ -55,11 +61,17 @@ from convo_pipelines.lib.transactions import set_short_lock_timeout
 # current. 0007's first text gave histories_sessions.updated_at a volatile default in its ADD COLUMN, a table
 # rewrite that logical replication never sends, so a subscriber applying the same DDL kept other stamps; the
 # shipped text writes them with an UPDATE, which replicates.
+# 0001, 0003, 0005 and 0008 learnt to adopt the application's own Front link tables; where none existed, their
+# earlier texts did exactly what the shipped ones do.
 EQUIVALENT_EARLIER_CHECKSUMS: dict[int, tuple[str, ...]] = {
+    1: ("d91a788acdb20ef0fce362351c98593851f615bd2395e7b573c5de02263c4af2",),
+    3: ("c849c8c0ca62fe95db2cc2a206bcb154e8f8350a10aa2615dd292e32944ca7a4",),
+    5: ("712801fc6580d341032ba5d9c80b6d01e745f57a33285567a6de1448bb968219",),
     7: ("2f258fbf01f721366e36d04e1f55f76e12a662e34dad57a4d3802ab14d712ec9",),
+    8: ("7d5fe865991873505f2cec6604acf0a108aad94c63c08b47b80dc5d47b68d351",),
 }
 MIGRATION_FILE = re.compile(
-    r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.(?P<direction>up|down)(?P<concurrent>\.concurrent)?\.sql$"
+    r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.(?P<direction>up|down)(?P<extra>\.concurrent|\.adopt)?\.sql$"
 )
 RECORD_TABLE = "convo_pipelines_migrations"
 # Any fixed 64-bit number works; this one is 'convo_mi' in ASCII.
@@ -101,6 +113,15 @@ class Migration:
     @property
     def label(self) -> str:
         return f"{self.version:04d}_{self.name}"
+
+    def tables_to_adopt(self, conn: psycopg.Connection, source_schema: str) -> list[tuple[str, str | None]]:
+        """(table, problem) for each table this migration creates that the application made already (problem None:
+        adoptable), from its .up.adopt.sql; none without one."""
+        name = f"{self.version:04d}_{self.name}.up.adopt.sql"
+        if name not in list_sql("migrations"):
+            return []
+        statement = render_sql(f"migrations/{name}", source=source_schema, analytics=source_schema)
+        return conn.execute(statement, {"schema": source_schema}).fetchall()
 
     def checksum(self) -> str:
         """sha256 of the .up.sql text this code ships, after the statements of its .up.concurrent.sql if any."""
@@ -164,7 +185,7 @@ def available_migrations() -> list[Migration]:
         if not match:
             raise RuntimeError(f"sql/migrations/{filename} is not named NNNN_name.up.sql or NNNN_name.down.sql")
         key = (int(match["version"]), match["name"])
-        found.setdefault(key, set()).add(match["direction"] + (match["concurrent"] or ""))
+        found.setdefault(key, set()).add(match["direction"] + (match["extra"] or ""))
     for (version, name), directions in found.items():
         if not {"up", "down"} <= directions:
             raise RuntimeError(f"migration {version:04d}_{name} needs both an .up.sql and a .down.sql file")
@@ -256,6 +277,7 @@ def migrate(
     """
     _end_callers_transaction(conn)
     state = read_schema_state(conn, source_schema)
+    _refuse_tables_not_adoptable(conn, state.pending, source_schema)
     try:
         _prepare_record_table(conn, source_schema, list(state.shipped), log)
     except psycopg.errors.InsufficientPrivilege as exc:
@@ -320,6 +342,7 @@ def _prepare_record_table(
         set_short_lock_timeout(conn)
         conn.execute(_record_sql("create_migrations_record_table", source_schema))
         conn.execute(_record_sql("add_migrations_record_checksum", source_schema))
+        conn.execute(_record_sql("create_adopted_tables_record", source_schema))
         conn.execute(
             _record_sql("fill_missing_migration_checksums", source_schema),
             {"versions": [m.version for m in shipped], "checksums": [m.checksum() for m in shipped]},
@@ -344,6 +367,7 @@ def _apply_unless_applied(
     def apply() -> bool:
         if migration.version in applied_versions(conn, source_schema):
             return False
+        _record_adopted_tables(conn, migration, source_schema, log)
         set_short_lock_timeout(conn)
         conn.execute(render_sql(migration.file("up"), source=source_schema, analytics=analytics_schema))
         conn.execute(
@@ -377,10 +401,63 @@ def _build_before_transaction(
         still_to_do = migration.version not in versions if direction == "up" else versions[-1:] == [migration.version]
         if still_to_do:
             schemas = {"source": source_schema, "analytics": analytics_schema}
-            build_indexes_concurrently(builder, builds, schemas, log)
+            adopted = frozenset(table.name for table in adopted_tables(conn, source_schema))
+            build_indexes_concurrently(builder, builds, schemas, log, adopted)
 
     with another_connection(conn) as builder:
         _in_locked_transaction(conn, lambda: build(builder))
+
+
+# ---------------------------------------------------------------- adopted tables
+
+
+@dataclass(frozen=True)
+class AdoptedTable:
+    """A table the application made that a migration adopted: whose it stays, and what the project added to it."""
+
+    name: str
+    migration_version: int
+    owner: str
+    added: tuple[str, ...]
+
+
+def adopted_tables(conn: psycopg.Connection, source_schema: str) -> list[AdoptedTable]:
+    """The tables the migrations adopted (none before the record exists)."""
+    try:
+        with conn.transaction():
+            rows = conn.execute(_record_sql("select_adopted_tables", source_schema)).fetchall()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+        return []
+    return [AdoptedTable(name, version, owner, tuple(added)) for name, version, owner, added in rows]
+
+
+def _refuse_tables_not_adoptable(conn: psycopg.Connection, pending: list[Migration], source_schema: str) -> None:
+    """Raise, before anything is written, one line naming each difference between a table the application made and
+    what the contract needs of it, over every pending migration."""
+    with conn.transaction():
+        problems = [
+            f"{source_schema}.{table} {problem}"
+            for migration in pending
+            for table, problem in migration.tables_to_adopt(conn, source_schema)
+            if problem is not None
+        ]
+    if problems:
+        raise MigrationError(
+            "; ".join(problems) + " (tables the application made are adopted once each of these is fixed, see"
+            " docs/adopting-link-tables.md; nothing was written)"
+        )
+
+
+def _record_adopted_tables(conn: psycopg.Connection, migration: Migration, source_schema: str, log: Log | None) -> None:
+    """Inside the migration's transaction, before its .up.sql: record each table it adopts, checked again there."""
+    _refuse_tables_not_adoptable(conn, [migration], source_schema)
+    for table, _ in migration.tables_to_adopt(conn, source_schema):
+        conn.execute(
+            _record_sql("insert_adopted_table", source_schema),
+            {"table_name": table, "version": migration.version, "schema": source_schema},
+        )
+        if log is not None:
+            log(f"{source_schema}.{table}: made by the application already, adopted by migration {migration.label}")
 
 
 def _read_records(conn: psycopg.Connection, source_schema: str) -> list[AppliedMigration]:

@@ -96,8 +96,9 @@ def test_two_processes_never_apply_a_migration_twice(database_url: str) -> None:
 def test_a_failing_migration_leaves_nothing_behind(database_url: str) -> None:
     with connect(database_url) as conn:
         _roll_back_everything(conn)
-        # 0001 creates two tables and their indexes before it meets this one, at its last CREATE TABLE.
-        conn.execute("create table public.project_conversations (blocker integer)")
+        # 0001 creates two tables and their indexes before it meets this one, at its last CREATE TABLE's last
+        # constraint (whose index takes the name); a table of the link tables' own names is refused earlier.
+        conn.execute("create table public.project_conversations_conversation_key (blocker integer)")
         conn.commit()
         with pytest.raises(psycopg.errors.DuplicateTable):
             migrate(conn, SOURCE, ANALYTICS)

@@ -48,8 +48,27 @@ end
 $$;
 alter table {source}.convo_pipelines_migrations owner to current_user;
 alter table {source}.project_conversations owner to current_user;
-alter table {source}.clients_front_conversations owner to current_user;
-alter table {source}.people_front_conversations owner to current_user;
+do $$
+declare
+    link_table text;
+begin
+    for link_table in
+        select unnest(array['people_front_conversations', 'clients_front_conversations'])
+    loop
+        if exists (
+            select 1 from {source}.convo_pipelines_adopted_tables as adopted where adopted.table_name = link_table
+        ) then
+            execute format(
+                'revoke insert, update, delete on %I.%I from convo_pipelines_writer',
+                '{source}'::regnamespace,
+                link_table
+            );
+        else
+            execute format('alter table %I.%I owner to current_user', '{source}'::regnamespace, link_table);
+        end if;
+    end loop;
+end
+$$;
 
 -- Every SELECT and REFERENCES of the role in the source schema: the source tables and the histories tables.
 revoke select, references on all tables in schema {source} from convo_pipelines_writer;

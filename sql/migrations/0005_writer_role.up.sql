@@ -52,8 +52,17 @@ begin
         execute format('grant create on database %I to convo_pipelines_writer', current_database());
     end if;
 
-    alter table {source}.people_front_conversations owner to convo_pipelines_writer;
-    alter table {source}.clients_front_conversations owner to convo_pipelines_writer;
+    -- A Front link table the application made stays the application's: its next migration of it must still
+    -- work. The role gets what runs do to it instead (below).
+    for statement in
+        select format('alter table %I.%I owner to convo_pipelines_writer', '{source}'::regnamespace, link_table)
+        from unnest(array['people_front_conversations', 'clients_front_conversations']) as link_table
+        where not exists (
+            select 1 from {source}.convo_pipelines_adopted_tables as adopted where adopted.table_name = link_table
+        )
+    loop
+        execute statement;
+    end loop;
     alter table {source}.project_conversations owner to convo_pipelines_writer;
     alter table {source}.convo_pipelines_migrations owner to convo_pipelines_writer;
     alter schema {analytics} owner to convo_pipelines_writer;
@@ -146,6 +155,20 @@ begin
           and rel.relkind in ('r', 'p', 'v', 'm', 'f')
     loop
         execute format('grant select on %s to convo_pipelines_writer', histories_table);
+    end loop;
+end
+$$;
+
+-- What runs do to a Front link table the application made (adopted): read it and write its rows.
+do $$
+declare
+    adopted_table text;
+begin
+    for adopted_table in
+        select format('%I.%I', '{source}'::regnamespace, adopted.table_name)
+        from {source}.convo_pipelines_adopted_tables as adopted
+    loop
+        execute format('grant select, insert, update, delete on %s to convo_pipelines_writer', adopted_table);
     end loop;
 end
 $$;

@@ -67,10 +67,23 @@ def link_table_is_empty(session: Session, table: str) -> bool:
 
 def link_foreign_keys(session: Session, table: str) -> dict[str, bool]:
     """{constraint name: validated} of the foreign keys `table` has now."""
+    return {key.name: key.validated for key in foreign_keys_present(session, table)}
+
+
+@dataclass(frozen=True)
+class PresentForeignKey:
+    name: str
+    validated: bool
+    column: str
+    referenced_table: str  # as regclass prints it: bare in the search path, else schema-qualified
+
+
+def foreign_keys_present(session: Session, table: str) -> list[PresentForeignKey]:
+    """The foreign keys `table` has now, the project's and, on a table the application made, the application's."""
     rows = session.execute(
         session.sql("links/select_link_foreign_keys.sql"), {"schema": session.source_schema, "table": table}
     ).fetchall()
-    return dict(rows)
+    return [PresentForeignKey(*row) for row in rows]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +100,7 @@ def drop_newest_index_of_empty_table(session: Session, spec: FrontLinkTable, log
     foreign key and has that index. A reader holding the table past the short lock_timeout leaves
     it, and so does a role that could not build it back (the least-privileged writer role has no CREATE in the
     source schema): the fill then keeps it up row by row, as slower but as exact."""
-    if not may_build_indexes(session):
+    if not may_build_indexes(session, spec.table):
         log(f"{spec.table}: filled with all its indexes kept: the role has no CREATE on the schema to build one back")
         return
     try:
@@ -123,10 +136,11 @@ def take_over_from_first_fill(session: Session, spec: FrontLinkTable, log: Calla
     build_newest_index_if_missing(session, spec, log)
 
 
-def may_build_indexes(session: Session) -> bool:
-    """Whether the run's role may build an index in the source schema (CREATE INDEX needs CREATE on it)."""
+def may_build_indexes(session: Session, table: str) -> bool:
+    """Whether the run's role may build an index on `table` (CREATE INDEX needs CREATE on the schema and the table's
+    ownership: a table the application made stays the application's)."""
     statement = session.sql("links/select_may_build_link_indexes.sql")
-    return session.execute(statement, {"schema": session.source_schema}).fetchone()[0]
+    return session.execute(statement, {"schema": session.source_schema, "table": table}).fetchone()[0]
 
 
 def build_newest_index_if_missing(session: Session, spec: FrontLinkTable, log: Callable[[str], object]) -> None:
@@ -172,8 +186,13 @@ def ensure_foreign_keys(
     transaction open on the referenced table for the whole retry budget) is left for the next run, with
     a warning: the table stays whole without it, and its orphans are removed meanwhile.
     """
-    present = link_foreign_keys(session, table)
-    incomplete = [key for key in foreign_keys if not present.get(key.name)]
+    found = foreign_keys_present(session, table)
+    present = {key.name: key.validated for key in found}
+    incomplete = [
+        key
+        for key in foreign_keys
+        if not present.get(key.name) and not app_key_covers(found, key, session.source_schema)
+    ]
     pending: list[str] = []
     for key in incomplete:
         if key.name in present:
@@ -204,6 +223,18 @@ def ensure_foreign_keys(
     if made_whole:
         log(f"{table}: foreign keys added or validated: {', '.join(made_whole)}")
     return ForeignKeyState(made_whole, pending)
+
+
+def app_key_covers(found: list[PresentForeignKey], key: ForeignKey, schema: str) -> bool:
+    """Whether a key of the application's own (another name, on a table it made) already ties `key.column` to
+    `key.referenced_table`. It is kept as it is and none of the project's is added beside it: whatever its ON DELETE,
+    PostgreSQL enforces both, so a cascade of the project's would change nothing while the app's key refuses the
+    delete. A non-cascading key means the app deletes the links first (Rails' `dependent: :delete_all`)."""
+    referenced = {key.referenced_table, f"{schema}.{key.referenced_table}"}
+    return any(
+        other.name != key.name and other.column == key.column and other.referenced_table in referenced
+        for other in found
+    )
 
 
 def add_foreign_key_not_valid(session: Session, table: str, key: ForeignKey) -> None:
