@@ -289,6 +289,7 @@ def migrate(
         )
         raise MigrationError(privilege_message(action, _current_role(conn), exc)) from exc
     applied: list[Migration] = []
+    added_before = {table.name: table.added for table in adopted_tables(conn, source_schema)}
     for migration in state.shipped:
         try:
             if _apply_unless_applied(conn, migration, source_schema, analytics_schema, log):
@@ -297,6 +298,11 @@ def migrate(
             raise MigrationError(
                 privilege_message(f"apply migration {migration.label}", _current_role(conn), exc)
             ) from exc
+    if log is not None:
+        for table in adopted_tables(conn, source_schema):
+            added = [item for item in table.added if item not in added_before.get(table.name, ())]
+            if added:
+                log(f"{source_schema}.{table.name} (the application's, owner {table.owner}): added {', '.join(added)}")
     return applied
 
 
