@@ -132,6 +132,47 @@ def test_overlapping_and_killed_runs_through_pgbouncer_hang_nothing_and_leave_no
     assert problems == [], f"through pgbouncer in {pool_mode} pooling:\n- " + "\n- ".join(problems) + f"\n{logs}"
 
 
+def test_the_time_zone_a_connection_sets_follows_it_through_pgbouncer_onto_every_server_connection(
+    database_url: str, tmp_path: Path
+) -> None:
+    """connect() sets its session's TimeZone once, in autocommit, before handing the connection out. In
+    transaction pooling each transaction may run on another server connection: pgbouncer tracks TimeZone per
+    client (the server's ParameterStatus) and sets it on whichever server connection the client's transaction
+    gets, so every transaction of the pipeline's client reads stamps in its zone, and another client's, on the
+    same server connections, in its own."""
+    with (
+        pooled_login(database_url) as login,
+        running_pgbouncer(database_url, login, tmp_path / "pgbouncer", pool_mode="transaction", pool_size=2) as bouncer,
+    ):
+        default = server_defaults(login.direct_url)["TimeZone"]
+        zone = "Asia/Kolkata" if default != "Asia/Kolkata" else "America/New_York"
+        pipeline_seen, other_seen = [], []
+        with (
+            connect(bouncer.url, time_zone=zone) as pipeline,
+            psycopg.connect(bouncer.url, prepare_threshold=None, autocommit=True) as other,
+        ):
+            # The other client holds a server connection while the pipeline's transaction takes a second one; from
+            # then on the pool hands its two in turn (server_round_robin), and two transactions of the pipeline for
+            # one of the other client's give each client both.
+            with other.transaction():
+                other_seen.append(other.execute(SERVER_AND_ZONE).fetchone())
+                pipeline_seen.append(pipeline.execute(SERVER_AND_ZONE).fetchone())
+                pipeline.commit()
+            for _ in range(6):
+                for _ in range(2):
+                    pipeline_seen.append(pipeline.execute(SERVER_AND_ZONE).fetchone())
+                    pipeline.commit()
+                other_seen.append(other.execute(SERVER_AND_ZONE).fetchone())
+        log = bouncer.log()
+    servers = {pid for pid, _ in pipeline_seen}
+    assert len(servers) == 2 and {pid for pid, _ in other_seen} == servers, (pipeline_seen, other_seen, log[-2000:])
+    assert {zone for _, zone in pipeline_seen} == {zone}
+    assert {zone for _, zone in other_seen} == {default}
+
+
+SERVER_AND_ZONE = "select pg_backend_pid(), current_setting('TimeZone')"
+
+
 # ---------------------------------------------------------------------------------------------
 # What went wrong
 

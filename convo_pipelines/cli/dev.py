@@ -65,7 +65,7 @@ def webserver_address(environ: Mapping[str, str], host: str | None, port: int | 
 
 
 def prepare_external(settings: Settings, url: str, say: Say) -> None:
-    with connect(url) as conn:
+    with connect(url, time_zone=settings.source_time_zone) as conn:
         require_source_tables(conn, settings, url)
         for migration in migrate(conn, settings.source_schema, settings.analytics_schema):
             say(f"applied migration {migration.version:04d}_{migration.name}")

@@ -137,7 +137,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from convo_pipelines.lib.migrations import MigrationError, migrate, read_schema_state, rollback_last
 
     settings = Settings.from_env()
-    with app_database(settings, say=say) as url, connect(url) as conn:
+    with app_database(settings, say=say) as url, connect(url, time_zone=settings.source_time_zone) as conn:
         require_source_tables(conn, settings, url)
         if args.rollback:
             undone = rollback_last(conn, settings.source_schema, settings.analytics_schema)
@@ -169,7 +169,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     from convo_pipelines.lib.migrations import adopted_tables, read_schema_state
 
     settings = Settings.from_env()
-    with app_database(settings, say=say) as url, connect(url, autocommit=True) as conn:
+    with (
+        app_database(settings, say=say) as url,
+        connect(url, autocommit=True, time_zone=settings.source_time_zone) as conn,
+    ):
         say(f"database: {redact_url(url)}")
         for adopted in adopted_tables(conn, settings.source_schema):
             added = ", ".join(adopted.added) or "nothing"

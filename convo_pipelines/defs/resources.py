@@ -53,6 +53,11 @@ class PostgresResource(dg.ConfigurableResource):
         description="Apply pending migrations on the first connection of a run (CONVO_AUTO_MIGRATE); "
         "false makes a run with pending migrations fail with one line naming them.",
     )
+    source_time_zone: str = Field(
+        default="UTC",
+        description="Zone of the source stamps stored as timestamp without time zone (SOURCE_TIME_ZONE): every "
+        "connection's session TimeZone.",
+    )
     # Connections a run's steps and checks finished with, for its next ones (see session()).
     _kept: KeptConnections = PrivateAttr(default_factory=KeptConnections)
 
@@ -66,6 +71,7 @@ class PostgresResource(dg.ConfigurableResource):
             source_schema=settings.source_schema,
             analytics_schema=settings.analytics_schema,
             auto_migrate=settings.auto_migrate,
+            source_time_zone=settings.source_time_zone,
         )
 
     def resolved_url(self) -> str:
@@ -134,7 +140,7 @@ class PostgresResource(dg.ConfigurableResource):
         if conn is not None:
             return conn
         url = self.resolved_url()
-        conn = connect(url, autocommit=autocommit)
+        conn = connect(url, autocommit=autocommit, time_zone=self.source_time_zone)
         try:
             self._ensure_schema_current(conn, url)
             if not autocommit:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import APPLICATION_NAME
+from convo_pipelines.lib.db import APPLICATION_NAME, set_session_time_zone
 from convo_pipelines.lib.sqlfiles import read_sql
 
 CONCURRENT_INDEX_STATEMENT = re.compile(
@@ -149,9 +149,9 @@ def index_validity(conn: psycopg.Connection, schema: str, index: str) -> bool | 
 
 @contextmanager
 def another_connection(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    """An autocommit connection as the same role to the same database as `conn` (its password is taken from
-    `conn` in memory, never printed): a concurrent build cannot run inside a transaction, and the migrations'
-    lock stays held by `conn`'s while it runs."""
+    """An autocommit connection as the same role to the same database as `conn`, in its session TimeZone (its
+    password is taken from `conn` in memory, never printed): a concurrent build cannot run inside a transaction,
+    and the migrations' lock stays held by `conn`'s while it runs."""
     password = conn.pgconn.password
     with psycopg.connect(
         conn.info.dsn,
@@ -160,4 +160,5 @@ def another_connection(conn: psycopg.Connection) -> Iterator[psycopg.Connection]
         prepare_threshold=None,
         application_name=APPLICATION_NAME,
     ) as other:
+        set_session_time_zone(other, conn.info.parameter_status("TimeZone"))
         yield other

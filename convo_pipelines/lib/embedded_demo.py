@@ -122,7 +122,7 @@ def prepare_embedded(settings: Settings, seeder: DemoSeeder, url: str, size: Dem
 
     Returns whether the demo was seeded now. Processes that start together (`dagster dev`'s webserver and
     daemon, two terminals) take turns, so the demo is seeded once."""
-    with connect(url) as conn, _demo_turn(url):
+    with connect(url, time_zone=settings.source_time_zone) as conn, _demo_turn(url):
         for name in seeder.prepare_source(conn, settings.source_schema, settings.analytics_schema):
             say(f"applied migration {name}")
         if seeder.tables_with_rows(conn, settings.source_schema):
@@ -154,7 +154,7 @@ def _demo_turn(url: str) -> Iterator[None]:
 
 def demo_first_day(url: str, settings: Settings) -> date | None:
     """The UTC day of the demo's oldest Front conversation (None for an empty demo)."""
-    with connect(url) as conn:
+    with connect(url, time_zone=settings.source_time_zone) as conn:
         query = render_sql(
             "lib/embedded_demo/select_demo_first_day.sql",
             source=settings.source_schema,

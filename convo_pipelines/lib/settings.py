@@ -4,7 +4,8 @@ Read elsewhere, each where it is used: instance/storage_location.py finds Dagste
 (and PGUSER for a URL without a user), for `convo-pipelines dev` and `env` and for the instance's storage
 (instance/storage.py, which dagster.yaml names); instance/storage.py reads DAGSTER_EVENT_BATCH_SIZE; cli/dev.py
 reads DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT; lib/embedded_demo.py looks whether PARTITIONS_START_DATE is set;
-cli/main.py reads CONVO_PIPELINES_DEBUG; lib/urls.py reads, only to scrub passwords from errors, DATABASE_URL,
+cli/main.py reads CONVO_PIPELINES_DEBUG; lib/db.py reads SOURCE_TIME_ZONE (source_time_zone(), below) for a connection
+no caller gave a zone; lib/urls.py reads, only to scrub passwords from errors, DATABASE_URL,
 DAGSTER_STORAGE_URL and TEST_DATABASE_URL; the tests read TEST_DATABASE_URL. docs/contract.md lists every
 variable.
 """
@@ -54,6 +55,9 @@ class Settings:
     alert_webhook_url: str | None = None
     # The UI's address, so an alert links to the failed run; None leaves the link out.
     dagster_webserver_url: str | None = None
+    # The zone a source stamp stored as `timestamp without time zone` holds (Rails, Prisma and Django write UTC):
+    # every connection to the application database takes it as its session's TimeZone (lib/db.py).
+    source_time_zone: str = "UTC"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +80,7 @@ class Settings:
             auto_migrate=_boolean(env, "CONVO_AUTO_MIGRATE", True),
             alert_webhook_url=_http_url(env, "ALERT_WEBHOOK_URL"),
             dagster_webserver_url=_http_url(env, "DAGSTER_WEBSERVER_URL"),
+            source_time_zone=source_time_zone(env),
         )
 
 
@@ -83,6 +88,13 @@ class Settings:
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""
     return Settings.from_env()
+
+
+def source_time_zone(environ: Mapping[str, str] | None = None) -> str:
+    """SOURCE_TIME_ZONE, validated alone: what lib/db.connect() gives a connection whose caller names no zone, so
+    tooling that only connects does not depend on the other variables."""
+    env = os.environ if environ is None else environ
+    return _timezone(env, "SOURCE_TIME_ZONE", "UTC")
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:

@@ -138,6 +138,11 @@ def test_a_bad_partitions_start_date_is_one_line_naming_it(database_url: str) ->
     assert_one_line_error(result, "PARTITIONS_START_DATE", "2024-13-45", "YYYY-MM-DD")
 
 
+def test_a_bad_source_time_zone_is_one_line_naming_it(database_url: str) -> None:
+    result = run_cli("migrate", DATABASE_URL=database_url, SOURCE_TIME_ZONE="Eastern Time")
+    assert_one_line_error(result, "SOURCE_TIME_ZONE='Eastern Time'", "an IANA name such as UTC or Europe/Paris")
+
+
 def test_a_bad_argument_is_one_line() -> None:
     result = run_cli("dev", "--demo-conversations", "0")
     assert_one_line_error(result, "--demo-conversations")

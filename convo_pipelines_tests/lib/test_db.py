@@ -1,4 +1,5 @@
-"""The sessions `lib.db.connect` opens: nothing set on the session, the pipeline's settings inside its transactions."""
+"""The sessions `lib.db.connect` opens: only the TimeZone set on the session, the pipeline's settings inside its
+transactions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 import psycopg
 import psycopg.conninfo
+import pytest
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
@@ -14,6 +16,7 @@ from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.sqlfiles import read_sql
 from convo_pipelines.lib.timing import COLLECTION_CLOCK, counted_as_sql, sql_seconds
 from convo_pipelines.lib.transactions import pipeline_transaction
+from convo_pipelines.lib.urls import psycopg_url
 from convo_pipelines_tests.helpers import fresh_database
 
 
@@ -47,6 +50,42 @@ def test_a_pipeline_connection_sends_no_startup_options(server_url: str) -> None
     """A transaction pooler (pgbouncer) refuses the `options` startup parameter: the pipeline sends none."""
     with fresh_database(server_url, "convo_options") as url, connect(url, autocommit=True) as conn:
         assert "options" not in psycopg.conninfo.conninfo_to_dict(conn.info.dsn)
+
+
+def time_zone(conn: psycopg.Connection) -> str:
+    return conn.execute("select current_setting('TimeZone')").fetchone()[0]
+
+
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_a_connection_reads_stamps_in_its_zone_whatever_the_database_role_or_pgtz_say(
+    server_url: str, autocommit: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session's TimeZone is the zone asked for (SOURCE_TIME_ZONE by default, UTC when unset), over the
+    database's and the role's settings and PGTZ's startup parameter, in the autocommit mode asked for: a
+    `timestamp` stamp then means that zone's wall time wherever it meets a timestamptz."""
+    with fresh_database(server_url, "convo_zone") as url:
+        with psycopg.connect(psycopg_url(url), autocommit=True) as admin:
+            database = sql.Identifier(admin.info.dbname)
+            admin.execute(sql.SQL("alter database {} set timezone = 'America/New_York'").format(database))
+            admin.execute(
+                sql.SQL("alter role current_user in database {} set timezone = 'Europe/Paris'").format(database)
+            )
+        monkeypatch.setenv("PGTZ", "Asia/Tokyo")
+        with psycopg.connect(psycopg_url(url)) as plain:
+            assert time_zone(plain) == "Asia/Tokyo"
+        with connect(url, autocommit=autocommit) as conn:
+            assert (time_zone(conn), conn.autocommit) == ("UTC", autocommit)
+            assert conn.execute(
+                "select '2024-01-09 00:30'::timestamp < '2024-01-09 00:00+00'::timestamptz + interval '1 hour'"
+            ).fetchone()[0]
+        monkeypatch.setenv("SOURCE_TIME_ZONE", "America/Chicago")
+        with connect(url, autocommit=autocommit) as conn:
+            assert (time_zone(conn), conn.autocommit) == ("America/Chicago", autocommit)
+        with connect(url, autocommit=autocommit, time_zone="Europe/Paris") as conn:
+            assert time_zone(conn) == "Europe/Paris"
+            # Set before the connection was handed out: the caller's first transaction rolling back keeps it.
+            conn.rollback()
+            assert time_zone(conn) == "Europe/Paris"
 
 
 def flush_after(conn: psycopg.Connection) -> str:

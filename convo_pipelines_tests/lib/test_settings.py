@@ -20,6 +20,7 @@ def test_defaults_match_the_design() -> None:
     assert settings.link_tables_sync_cron == "0 2 * * *"
     assert settings.enable_background_jobs is True
     assert settings.schedule_timezone == "UTC"
+    assert settings.source_time_zone == "UTC"
     assert settings.auto_migrate is True
     assert settings.late_changes_sensor_seconds == 5
     assert settings.convo_home.name == ".convo"
@@ -38,6 +39,8 @@ def test_defaults_match_the_design() -> None:
         ("ENABLE_BACKGROUND_JOBS", "maybe"),
         ("CONVO_AUTO_MIGRATE", "sometimes"),
         ("SCHEDULE_TIMEZONE", "Mars/Olympus"),
+        ("SOURCE_TIME_ZONE", "New York"),
+        ("SOURCE_TIME_ZONE", "+05:00"),
         ("LATE_CHANGES_SENSOR_SECONDS", "4"),
         ("LATE_CHANGES_SENSOR_SECONDS", "ten"),
         ("LATE_CHANGES_SENSOR_SECONDS", "7.5"),
@@ -78,6 +81,14 @@ def test_the_resource_takes_auto_migrate_from_the_settings() -> None:
 
     assert PostgresResource.from_settings(Settings.from_env({"CONVO_AUTO_MIGRATE": "false"})).auto_migrate is False
     assert PostgresResource.from_settings(Settings.from_env({})).auto_migrate is True
+
+
+def test_the_resource_takes_the_source_time_zone_from_the_settings() -> None:
+    from convo_pipelines.defs.resources import PostgresResource
+
+    settings = Settings.from_env({"SOURCE_TIME_ZONE": " America/New_York "})
+    assert PostgresResource.from_settings(settings).source_time_zone == "America/New_York"
+    assert PostgresResource.from_settings(Settings.from_env({})).source_time_zone == "UTC"
 
 
 def test_dagster_storage_uses_the_psycopg2_dialect() -> None:

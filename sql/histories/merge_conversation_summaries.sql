@@ -9,8 +9,8 @@ session_messages as (
     select
         history.id,
         history.session_id::text as session_id,
-        history.created_at,
-        (history.created_at at time zone 'UTC')::date as activity_date,
+        history.created_at::timestamptz as created_at,
+        (history.created_at::timestamptz at time zone 'UTC')::date as activity_date,
         case when {message_typeof}({message}) = 'object' then {message} ->> 'type' end as message_type,
         -- content is a string, or (LangChain, multimodal) a list of blocks whose text parts count
         case

@@ -16,7 +16,7 @@ with new_rows as materialized (
 new_session_days as materialized (
     select distinct
         new_row.session_id,
-        (new_row.created_at at time zone 'UTC')::date as activity_date
+        (new_row.created_at::timestamptz at time zone 'UTC')::date as activity_date
     from new_rows as new_row
     where new_row.skip_reason is null
 )
@@ -24,7 +24,7 @@ new_session_days as materialized (
 select
     history.session_id::text as session_id,
     new_session_day.activity_date,
-    history.created_at,
+    history.created_at::timestamptz as created_at,
     row_check.skip_reason,
     case
         when row_check.skip_reason is not null then null
@@ -35,7 +35,7 @@ cross join lateral ({row_skip_reason}) as row_check -- noqa: ST05
 inner join new_session_days as new_session_day
     on
         new_session_day.session_id = history.session_id
-        and new_session_day.activity_date = (history.created_at at time zone 'UTC')::date
+        and new_session_day.activity_date = (history.created_at::timestamptz at time zone 'UTC')::date
 -- The planner cannot size an array built at run time, so this keeps the read on the session_id index
 -- even when the new session-days are estimated many (a join alone may pick a scan of the whole table).
 where
@@ -48,7 +48,7 @@ union all
 select
     new_row.session_id::text as session_id,
     null::date as activity_date,
-    new_row.created_at,
+    new_row.created_at::timestamptz as created_at,
     new_row.skip_reason,
     null::text as message_type
 from new_rows as new_row

@@ -3,8 +3,8 @@
 -- which no window ever reads: they are skipped too, so a full run counts them.
 select
     history.session_id::text as session_id,
-    (history.created_at at time zone 'UTC')::date as activity_date,
-    history.created_at,
+    (history.created_at::timestamptz at time zone 'UTC')::date as activity_date,
+    history.created_at::timestamptz as created_at,
     row_check.skip_reason,
     case
         -- Skipped rows stay in the list to be counted, but their message may not be readable at all.

@@ -1,6 +1,6 @@
 -- Counts the window's conversations (front_conversations or conversations) per UTC day (an index-only scan of created_at), to cut a long range into chunks of bounded size.
 select
-    (conversation.created_at at time zone 'UTC')::date as day,
+    (conversation.created_at::timestamptz at time zone 'UTC')::date as day,
     count(*) as conversations
 from {source}.{conversations} as conversation
 where

@@ -3,7 +3,7 @@
 select distinct
     people_link.front_conversation_id,
     person.client_id,
-    conversation.created_at as front_conversation_created_at
+    conversation.created_at::timestamptz as front_conversation_created_at
 from {source}.front_conversations as conversation
 inner join {source}.people_front_conversations as people_link
     on people_link.front_conversation_id = conversation.id

@@ -3,7 +3,7 @@
 select distinct
     message.front_conversation_id,
     contact_method.person_id,
-    conversation.created_at as front_conversation_created_at
+    conversation.created_at::timestamptz as front_conversation_created_at
 from {source}.front_conversations as conversation
 inner join {source}.front_messages as message
     on message.front_conversation_id = conversation.id

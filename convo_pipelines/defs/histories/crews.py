@@ -24,6 +24,8 @@ REQUIRED_COLUMNS = ("id", "session_id", "message", "created_at")
 ID_TYPES = {"int2", "int4", "int8"}
 SESSION_ID_TYPES = {"uuid": "uuid", "text": "text", "varchar": "varchar"}
 MESSAGE_TYPES = {"jsonb", "json", "text", "varchar"}
+# A `timestamp` (without time zone) holds UTC, or SOURCE_TIME_ZONE's wall time: the session's TimeZone (lib/db.py).
+CREATED_AT_TYPES = {"timestamptz", "timestamp"}
 
 
 @dataclass(frozen=True)
@@ -189,10 +191,10 @@ def _column_problems(schema: str, name: str, types: dict[str, str]) -> list[str]
         problems.append(f"{schema}.{name}.session_id is {types['session_id']}; expected uuid, text or varchar")
     if "message" in types and types["message"] not in MESSAGE_TYPES:
         problems.append(f"{schema}.{name}.message is {types['message']}; expected jsonb (or json, text, varchar)")
-    if "created_at" in types and types["created_at"] != "timestamptz":
+    if "created_at" in types and types["created_at"] not in CREATED_AT_TYPES:
         problems.append(
-            f"{schema}.{name}.created_at is {types['created_at']}; expected timestamptz (fix: "
-            f"`alter table {schema}.{name} alter column created_at type timestamptz using created_at at time zone 'UTC'`)"
+            f"{schema}.{name}.created_at is {types['created_at']}; expected timestamptz, or timestamp holding UTC "
+            f"(fix: `alter table {schema}.{name} alter column created_at type timestamptz using created_at::timestamptz`)"
         )
     return problems
 

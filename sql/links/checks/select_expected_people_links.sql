@@ -2,7 +2,7 @@
 select distinct
     contact_method.person_id,
     front_message.front_conversation_id,
-    scoped_conversation.created_at as front_conversation_created_at
+    scoped_conversation.created_at::timestamptz as front_conversation_created_at
 from scoped_conversations as scoped_conversation
 inner join {source}.front_messages as front_message on front_message.front_conversation_id = scoped_conversation.id
 inner join {source}.front_message_recipients as recipient on recipient.front_message_id = front_message.id

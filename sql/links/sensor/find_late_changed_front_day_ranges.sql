@@ -91,7 +91,7 @@ changed_front_conversations as (
     select distinct
         front_conversation.id,
         least(
-            (greatest(front_conversation.created_at, %(partitions_start)s) at time zone 'UTC')::date,
+            (greatest(front_conversation.created_at::timestamptz, %(partitions_start)s) at time zone 'UTC')::date,
             (%(partitions_end)s::timestamptz at time zone 'UTC')::date - 1
         ) as day
     from changed_conversations as changed_conversation
