@@ -122,6 +122,10 @@ def rails_database(
                 )
             )
             data = build_source_data(admin, SOURCE)
+            # A server set to local time: the links' `timestamp` stamps must still be written in UTC, as Rails does.
+            admin.execute(
+                sql.SQL("alter database {} set timezone = 'America/New_York'").format(sql.Identifier(admin.info.dbname))
+            )
         rails_url = url_as(admin_url, role)
         with as_rails(rails_url) as rails:
             create_rails_link_tables(rails, without_updated_at)
@@ -302,6 +306,14 @@ def test_the_first_cli_backfill_adopts_the_apps_tables_keeping_right_links_and_f
                 created is not None and updated is not None and created > rake_stamp + timedelta(days=1)
                 for _, created, updated in added.values()
             ), (table, added)
+            # Written in UTC whatever the server's TimeZone: at most the run's length before the UTC clock, not
+            # the five hours New York's wall time would put them behind.
+            utc_now = admin.execute("select (now() at time zone 'utc')::timestamp").fetchone()[0]
+            assert all(utc_now - timedelta(minutes=10) < created <= utc_now for _, created, _ in added.values()), (
+                table,
+                utc_now,
+                added,
+            )
             # The new links' ids are new: none of the app's ids is reused for another pair.
             assert not {row[0] for row in added.values()} & {row[0] for row in before.values()}, table
         assert_app_schema_kept(admin, schema_before, rails_db.role)
