@@ -429,11 +429,7 @@ class AdoptedTable:
 
 def adopted_tables(conn: psycopg.Connection, source_schema: str) -> list[AdoptedTable]:
     """The tables the migrations adopted (none before the record exists)."""
-    try:
-        with conn.transaction():
-            rows = conn.execute(_record_sql("select_adopted_tables", source_schema)).fetchall()
-    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
-        return []
+    rows = _record_rows(conn, "select_adopted_tables", source_schema)
     return [AdoptedTable(name, version, owner, tuple(added)) for name, version, owner, added in rows]
 
 
@@ -467,14 +463,18 @@ def _record_adopted_tables(conn: psycopg.Connection, migration: Migration, sourc
 
 
 def _read_records(conn: psycopg.Connection, source_schema: str) -> list[AppliedMigration]:
-    # In its own transaction (a savepoint inside the caller's) so a missing table or schema, which
-    # means nothing is applied yet, leaves the connection usable.
+    rows = _record_rows(conn, "select_migration_records", source_schema)
+    return [AppliedMigration(version, name, checksum) for version, name, checksum in rows]
+
+
+def _record_rows(conn: psycopg.Connection, name: str, source_schema: str) -> list[tuple]:
+    """The rows of a record query, none when its table is missing. In a transaction of its own (a savepoint inside
+    the caller's), so a missing table or schema, which means nothing is recorded yet, leaves the connection usable."""
     try:
         with conn.transaction():
-            rows = conn.execute(_record_sql("select_migration_records", source_schema)).fetchall()
+            return conn.execute(_record_sql(name, source_schema)).fetchall()
     except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
         return []
-    return [AppliedMigration(version, name, checksum) for version, name, checksum in rows]
 
 
 def _read_only_reason(conn: psycopg.Connection) -> str | None:

@@ -5,48 +5,52 @@
 -- inserts, which do not name it, keep working: the first backfill fills it, and 0010 builds its index
 -- concurrently.
 do $$
+declare
+    link record;
 begin
-    if exists (
-        select 1 from {source}.convo_pipelines_adopted_tables where table_name = 'people_front_conversations'
-    ) then
-        alter table {source}.people_front_conversations
-            add column if not exists front_conversation_created_at timestamptz;
-        update {source}.convo_pipelines_adopted_tables
-        set added = array_append(added, 'column front_conversation_created_at')
-        where table_name = 'people_front_conversations';
-    else
-        alter table {source}.people_front_conversations
-            add column front_conversation_created_at timestamptz;
-        update {source}.people_front_conversations as link
-        set front_conversation_created_at = conversation.created_at
-        from {source}.front_conversations as conversation
-        where conversation.id = link.front_conversation_id;
-        alter table {source}.people_front_conversations
-            alter column front_conversation_created_at set not null;
-        create index people_front_conversations_person_newest_idx
-            on {source}.people_front_conversations (person_id, front_conversation_created_at desc, front_conversation_id desc);
-    end if;
-
-    if exists (
-        select 1 from {source}.convo_pipelines_adopted_tables where table_name = 'clients_front_conversations'
-    ) then
-        alter table {source}.clients_front_conversations
-            add column if not exists front_conversation_created_at timestamptz;
-        update {source}.convo_pipelines_adopted_tables
-        set added = array_append(added, 'column front_conversation_created_at')
-        where table_name = 'clients_front_conversations';
-    else
-        alter table {source}.clients_front_conversations
-            add column front_conversation_created_at timestamptz;
-        update {source}.clients_front_conversations as link
-        set front_conversation_created_at = conversation.created_at
-        from {source}.front_conversations as conversation
-        where conversation.id = link.front_conversation_id;
-        alter table {source}.clients_front_conversations
-            alter column front_conversation_created_at set not null;
-        create index clients_front_conversations_client_newest_idx
-            on {source}.clients_front_conversations (client_id, front_conversation_created_at desc, front_conversation_id desc);
-    end if;
+    for link in
+        select
+            front_table.table_name,
+            front_table.owner_column,
+            front_table.table_name || '_' || front_table.owner_kind || '_newest_idx' as newest_index,
+            exists (
+                select 1 from {source}.convo_pipelines_adopted_tables as adopted
+                where adopted.table_name = front_table.table_name
+            ) as adopted
+        from (
+            values
+            ('people_front_conversations', 'person_id', 'person'),
+            ('clients_front_conversations', 'client_id', 'client')
+        ) as front_table (table_name, owner_column, owner_kind)
+    loop
+        if link.adopted then
+            execute format(
+                'alter table %I.%I add column if not exists front_conversation_created_at timestamptz',
+                '{source}'::regnamespace, link.table_name
+            );
+            update {source}.convo_pipelines_adopted_tables
+            set added = array_append(added, 'column front_conversation_created_at')
+            where table_name = link.table_name;
+        else
+            execute format(
+                'alter table %I.%I add column front_conversation_created_at timestamptz',
+                '{source}'::regnamespace, link.table_name
+            );
+            execute format(
+                'update %I.%I as link set front_conversation_created_at = conversation.created_at '
+                'from %I.front_conversations as conversation where conversation.id = link.front_conversation_id',
+                '{source}'::regnamespace, link.table_name, '{source}'::regnamespace
+            );
+            execute format(
+                'alter table %I.%I alter column front_conversation_created_at set not null',
+                '{source}'::regnamespace, link.table_name
+            );
+            execute format(
+                'create index %I on %I.%I (%I, front_conversation_created_at desc, front_conversation_id desc)',
+                link.newest_index, '{source}'::regnamespace, link.table_name, link.owner_column
+            );
+        end if;
+    end loop;
 end
 $$;
 comment on column {source}.people_front_conversations.front_conversation_created_at is

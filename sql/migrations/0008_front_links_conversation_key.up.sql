@@ -8,25 +8,29 @@
 -- A table the application made (adopted) keeps its own indexes: its unique pair and its index by conversation
 -- already give both, so the concurrent build found them and built nothing there.
 do $$
+declare
+    link record;
 begin
-    if not exists (
-        select 1 from {source}.convo_pipelines_adopted_tables where table_name = 'people_front_conversations'
-    ) then
-        alter table {source}.people_front_conversations
-        drop constraint people_front_conversations_person_conversation_key,
-        add constraint people_front_conversations_conversation_person_key
-        unique using index people_front_conversations_conversation_person_key;
-        drop index if exists {source}.people_front_conversations_front_conversation_id_idx;
-    end if;
-
-    if not exists (
-        select 1 from {source}.convo_pipelines_adopted_tables where table_name = 'clients_front_conversations'
-    ) then
-        alter table {source}.clients_front_conversations
-        drop constraint clients_front_conversations_client_conversation_key,
-        add constraint clients_front_conversations_conversation_client_key
-        unique using index clients_front_conversations_conversation_client_key;
-        drop index if exists {source}.clients_front_conversations_front_conversation_id_idx;
-    end if;
+    for link in
+        select front_table.table_name, front_table.owner_kind
+        from (
+            values ('people_front_conversations', 'person'), ('clients_front_conversations', 'client')
+        ) as front_table (table_name, owner_kind)
+        where not exists (
+            select 1 from {source}.convo_pipelines_adopted_tables as adopted
+            where adopted.table_name = front_table.table_name
+        )
+    loop
+        execute format(
+            'alter table %I.%I drop constraint %I, add constraint %I unique using index %I',
+            '{source}'::regnamespace, link.table_name,
+            link.table_name || '_' || link.owner_kind || '_conversation_key',
+            link.table_name || '_conversation_' || link.owner_kind || '_key',
+            link.table_name || '_conversation_' || link.owner_kind || '_key'
+        );
+        execute format(
+            'drop index if exists %I.%I', '{source}'::regnamespace, link.table_name || '_front_conversation_id_idx'
+        );
+    end loop;
 end
 $$;
