@@ -31,6 +31,10 @@ CONCURRENT_INDEX_STATEMENT = re.compile(
 _COMMENT_LINE = re.compile(r"^\s*--.*$", re.MULTILINE)
 
 
+class IndexBuildRefused(RuntimeError):
+    """The table's rows make the build impossible (a unique index over keys stored twice); the text says what to do."""
+
+
 @dataclass(frozen=True)
 class ConcurrentIndex:
     """One statement of a .concurrent.sql file: the index it builds, in which schema placeholder."""
@@ -122,13 +126,22 @@ def build_indexes_concurrently(
         if validity is False:
             if log is not None:
                 log(f"{schema}.{build.index}: dropping the invalid index a killed build left, to build it again")
-            drop = sql.SQL(read_sql("lib/catalog/drop_index_concurrently.sql")).format(
-                schema=sql.Identifier(schema), index_name=sql.Identifier(build.index)
-            )
-            conn.execute(drop)
-        conn.execute(sql.SQL(build.statement).format(**bound))
+            drop_index_concurrently(conn, schema, build.index)
+        try:
+            conn.execute(sql.SQL(build.statement).format(**bound))
+        except psycopg.errors.UniqueViolation as exc:
+            drop_index_concurrently(conn, schema, build.index)  # the invalid index the failed build left
+            raise IndexBuildRefused(
+                f"{schema}.{build.table}: the unique index {build.index} cannot be built, "
+                f"{exc.diag.message_detail or 'a key is stored twice'}: delete the rows stored twice, then migrate again"
+            ) from None
         if log is not None:
             log(f"{schema}.{build.table}: built {build.index} concurrently")
+
+
+def drop_index_concurrently(conn: psycopg.Connection, schema: str, index: str) -> None:
+    statement = sql.SQL(read_sql("lib/catalog/drop_index_concurrently.sql"))
+    conn.execute(statement.format(schema=sql.Identifier(schema), index_name=sql.Identifier(index)))
 
 
 def table_indexes(conn: psycopg.Connection, schema: str, table: str) -> list[ExistingIndex]:

@@ -38,6 +38,7 @@ from psycopg import sql
 
 from convo_pipelines.lib.concurrent_indexes import (
     ConcurrentIndex,
+    IndexBuildRefused,
     another_connection,
     build_indexes_concurrently,
     concurrent_indexes,
@@ -408,7 +409,10 @@ def _build_before_transaction(
         if still_to_do:
             schemas = {"source": source_schema, "analytics": analytics_schema}
             adopted = frozenset(table.name for table in adopted_tables(conn, source_schema))
-            build_indexes_concurrently(builder, builds, schemas, log, adopted)
+            try:
+                build_indexes_concurrently(builder, builds, schemas, log, adopted)
+            except IndexBuildRefused as exc:
+                raise MigrationError(f"migration {migration.label}: {exc}") from None
 
     with another_connection(conn) as builder:
         _in_locked_transaction(conn, lambda: build(builder))

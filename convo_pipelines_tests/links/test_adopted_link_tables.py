@@ -27,7 +27,7 @@ from psycopg import sql
 
 from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.migrations import applied_versions, available_migrations, migrate
+from convo_pipelines.lib.migrations import MigrationError, applied_versions, available_migrations, migrate
 from convo_pipelines.lib.urls import psycopg_url
 from convo_pipelines_tests.helpers import (
     assert_one_line_error,
@@ -499,3 +499,35 @@ def test_a_person_the_app_deletes_during_a_least_privileged_run_never_fails_it(
         for table in FRONT_TABLES:
             assert kept_identities(links_before[table], links_after[table], defined_pairs(admin, table)) == {}
         assert_app_schema_kept(admin, schema_before, rails_db.role)
+
+
+def test_an_app_column_the_inserts_cannot_fill_is_named_before_any_write_and_pairs_stored_twice_stop_0010(
+    rails_db_without_updated_at: RailsDatabase,
+) -> None:
+    with connect(rails_db_without_updated_at.admin_url, autocommit=True) as admin:
+        admin.execute(f"alter table {SOURCE}.{CLIENTS} add column role text not null default 'to'")
+        admin.execute(f"alter table {SOURCE}.{CLIENTS} alter column role drop default")
+        with pytest.raises(MigrationError) as raised:
+            migrate(admin, SOURCE, ANALYTICS)
+        assert admin.execute("select to_regclass('public.project_conversations')").fetchone()[0] is None
+        assert f"{SOURCE}.{PEOPLE} has no column updated_at" in str(raised.value)
+        assert f"{SOURCE}.{CLIENTS} column role is NOT NULL without a default" in str(raised.value)
+
+        # Fixed, but with no unique index on the client pairs and one pair stored twice: the unique index the
+        # project builds is refused by name, the migrations before it stay applied, and once the app removes
+        # the extra row, migrate goes on.
+        admin.execute(f"alter table {SOURCE}.{CLIENTS} alter column role set default 'to'")
+        admin.execute(f"alter table {SOURCE}.{PEOPLE} add column updated_at timestamp(6) not null default now()")
+        admin.execute(f"drop index {SOURCE}.idx_client_front_conversation")
+        twice = admin.execute(
+            f"insert into {SOURCE}.{CLIENTS} (client_id, front_conversation_id, created_at, updated_at) "
+            f"select client_id, front_conversation_id, created_at, updated_at from {SOURCE}.{CLIENTS} limit 1 "
+            "returning id"
+        ).fetchone()[0]
+        with pytest.raises(MigrationError, match=r"migration 0008.*conversation_client_key cannot be built"):
+            migrate(admin, SOURCE, ANALYTICS)
+        # 0008 is the first migration to build that index (0010 would build it too).
+        assert applied_versions(admin, SOURCE) == [m.version for m in available_migrations() if m.version < 8]
+        admin.execute(f"delete from {SOURCE}.{CLIENTS} where id = %s", (twice,))
+        migrate(admin, SOURCE, ANALYTICS)
+        assert applied_versions(admin, SOURCE) == [m.version for m in available_migrations()]

@@ -1,8 +1,7 @@
 -- The link tables the application already made, each with what keeps it from being adopted (problem null: adoptable).
 -- A Front link table the app's own migration made (the Rails epic's) is adopted when it has what the contract needs:
 -- a uuid primary key `id`, uuid owner and conversation columns, and `created_at` and `updated_at` stamps
--- (timestamptz, or timestamp holding UTC), no other NOT NULL column the project's inserts leave empty, and, without a
--- unique index on the pair, no pair stored twice.
+-- (timestamptz, or timestamp holding UTC), and no other NOT NULL column the project's inserts leave empty.
 -- project_conversations is the project's own: one the app made is not adopted.
 with wanted (table_name, owner_column) as (
     values
@@ -137,70 +136,11 @@ unfillable_columns as (
         )
 ),
 
--- Without a unique index on the pair, the project builds one, which pairs stored twice would make fail: count them.
--- query_to_xml runs the count on a table known only here (a plain query cannot name it).
-duplicate_pairs as (
-    select
-        existing.table_name,
-        format(
-            'holds %%s (%%s, front_conversation_id) pairs more than once and no unique index on them: '
-            'delete the extra rows',
-            counted.pairs,
-            existing.owner_column
-        ) as problem
-    from existing
-    cross join lateral (
-        select
-            (
-                xpath(
-                    '/row/pairs/text()',
-                    query_to_xml(
-                        format(
-                            'select count(*) as pairs from (select 1 from %%I.%%I group by %%I, front_conversation_id '
-                            'having count(*) > 1) as repeated',
-                            %(schema)s::text,
-                            existing.table_name,
-                            existing.owner_column
-                        ),
-                        false,
-                        true,
-                        ''
-                    )
-                )
-            )[1]::text::bigint as pairs
-    ) as counted
-    where
-        existing.relkind in ('r', 'p')
-        and not exists (select 1 from column_problems where column_problems.table_name = existing.table_name)
-        and not exists (
-            select 1
-            from pg_catalog.pg_index as index_info
-            where
-                index_info.indrelid = existing.table_oid
-                and index_info.indisunique
-                and index_info.indisvalid
-                and index_info.indpred is null
-                and index_info.indnkeyatts = 2
-                and (
-                    select array_agg(column_row.attname::text order by column_row.attname)
-                    from pg_catalog.pg_attribute as column_row
-                    where
-                        column_row.attrelid = existing.table_oid
-                        and column_row.attnum = any(index_info.indkey::int2[])
-                ) = (
-                    select array_agg(pair_column order by pair_column)
-                    from unnest(array[existing.owner_column, 'front_conversation_id']) as pair_column
-                )
-        )
-        and counted.pairs > 0
-),
-
 problems as (
     select * from column_problems
     union all
     select * from unfillable_columns
-    union all
-    select * from duplicate_pairs
+
     union all
     select * from key_problems
     union all
