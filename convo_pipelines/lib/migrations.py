@@ -434,7 +434,10 @@ class AdoptedTable:
 def adopted_tables(conn: psycopg.Connection, source_schema: str) -> list[AdoptedTable]:
     """The tables the migrations adopted (none before the record exists)."""
     rows = _record_rows(conn, "select_adopted_tables", source_schema)
-    return [AdoptedTable(name, version, owner, tuple(added)) for name, version, owner, added in rows]
+    return [
+        AdoptedTable(name, version, owner, tuple(added.split(", ")) if added else ())
+        for name, version, owner, added in rows
+    ]
 
 
 def _refuse_tables_not_adoptable(conn: psycopg.Connection, pending: list[Migration], source_schema: str) -> None:

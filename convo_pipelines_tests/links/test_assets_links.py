@@ -1216,9 +1216,11 @@ def _project_triples(db: psycopg.Connection) -> set[tuple]:
 
 
 def _table_definitions(db: psycopg.Connection, table: str) -> set[tuple[str, str]]:
-    """Every constraint and index of `table` with its DDL."""
+    """Every constraint and index of `table` with its DDL (not the NOT NULL constraints PostgreSQL 18 lists too:
+    the columns' NOT NULL are the same on every major)."""
     constraints = db.execute(
-        "select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass", (table,)
+        "select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass and contype <> 'n'",
+        (table,),
     ).fetchall()
     indexes = db.execute(
         "select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename = %s", (table,)

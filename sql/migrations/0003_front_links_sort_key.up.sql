@@ -29,7 +29,7 @@ begin
                 '{source}'::regnamespace, link.table_name
             );
             update {source}.convo_pipelines_adopted_tables
-            set added = array_append(added, 'column front_conversation_created_at')
+            set added = concat_ws(', ', nullif(added, ''), 'column front_conversation_created_at')
             where table_name = link.table_name;
         else
             execute format(

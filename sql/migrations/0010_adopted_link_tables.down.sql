@@ -11,7 +11,7 @@ begin
         from {source}.convo_pipelines_adopted_tables
         where table_name in ('people_front_conversations', 'clients_front_conversations')
     loop
-        foreach item in array adopted.added loop
+        foreach item in array string_to_array(adopted.added, ', ') loop
             if item like 'index %' then
                 execute format('drop index if exists %I.%I', '{source}'::regnamespace, substr(item, 7));
             elsif item like 'foreign key %' then
@@ -22,9 +22,11 @@ begin
             end if;
         end loop;
         update {source}.convo_pipelines_adopted_tables
-        set added = array(
-            select kept from unnest(added) as kept where kept not like 'index %' and kept not like 'foreign key %'
-        )
+        set added = coalesce((
+            select string_agg(kept, ', ')
+            from unnest(string_to_array(added, ', ')) as kept
+            where kept not like 'index %' and kept not like 'foreign key %'
+        ), '')
         where table_name = adopted.table_name;
     end loop;
 end

@@ -19,8 +19,8 @@ begin
         where table_name in ('people_front_conversations', 'clients_front_conversations')
     loop
         update {source}.convo_pipelines_adopted_tables as record
-        set added = record.added || array(
-            select 'index ' || index_row.relname
+        set added = concat_ws(', ', nullif(record.added, ''), (
+            select string_agg('index ' || index_row.relname, ', ' order by index_row.relname)
             from pg_catalog.pg_class as index_row
             where
                 index_row.relnamespace = '{source}'::regnamespace
@@ -28,8 +28,8 @@ begin
                     adopted.table_name || '_conversation_' || adopted.owner_kind || '_key',
                     adopted.table_name || '_' || adopted.owner_kind || '_newest_idx'
                 )
-                and 'index ' || index_row.relname != all(record.added)
-        )
+                and 'index ' || index_row.relname != all(string_to_array(record.added, ', '))
+        ))
         where record.table_name = adopted.table_name;
 
         for wanted in
@@ -71,7 +71,7 @@ begin
                 '{source}'::regnamespace, adopted.table_name, wanted.constraint_name
             );
             update {source}.convo_pipelines_adopted_tables
-            set added = array_append(added, 'foreign key ' || wanted.constraint_name)
+            set added = concat_ws(', ', nullif(added, ''), 'foreign key ' || wanted.constraint_name)
             where table_name = adopted.table_name;
         end loop;
     end loop;

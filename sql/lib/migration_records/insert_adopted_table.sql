@@ -3,7 +3,7 @@ insert into {source}.convo_pipelines_adopted_tables (table_name, migration_versi
 select
     %(table_name)s::text as table_name,
     %(version)s as migration_version,
-    table_row.tableowner as table_owner
+    table_row.tableowner::text as table_owner
 from pg_catalog.pg_tables as table_row
 where
     table_row.schemaname = %(schema)s::text
