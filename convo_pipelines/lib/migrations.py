@@ -278,7 +278,11 @@ def migrate(
     """
     _end_callers_transaction(conn)
     state = read_schema_state(conn, source_schema)
-    _refuse_tables_not_adoptable(conn, state.pending, source_schema)
+    # Under the migrations' lock, against the migrations pending then: another process may be applying 0001 now,
+    # whose tables are the project's own, not the application's.
+    _in_locked_transaction(
+        conn, lambda: _refuse_tables_not_adoptable(conn, read_schema_state(conn, source_schema).pending, source_schema)
+    )
     try:
         _prepare_record_table(conn, source_schema, list(state.shipped), log)
     except psycopg.errors.InsufficientPrivilege as exc:
