@@ -166,7 +166,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from convo_pipelines.cli.database import app_database
-    from convo_pipelines.lib.migrations import adopted_tables, read_schema_state
+    from convo_pipelines.lib.migration_records import adopted_tables
+    from convo_pipelines.lib.migrations import read_schema_state
 
     settings = Settings.from_env()
     with (

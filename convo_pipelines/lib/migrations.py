@@ -53,6 +53,13 @@ from convo_pipelines.lib.migration_messages import (
     privilege_message,
     read_only_message,
 )
+from convo_pipelines.lib.migration_records import (
+    adopted_tables,
+    adoption_problems,
+    record_adopted_tables,
+    record_rows,
+    record_sql,
+)
 from convo_pipelines.lib.retries import retry_concurrent_changes
 from convo_pipelines.lib.sqlfiles import list_sql, read_sql, render_sql
 from convo_pipelines.lib.timing import sql_seconds
@@ -114,15 +121,6 @@ class Migration:
     @property
     def label(self) -> str:
         return f"{self.version:04d}_{self.name}"
-
-    def tables_to_adopt(self, conn: psycopg.Connection, source_schema: str) -> list[tuple[str, str | None]]:
-        """(table, problem) for each table this migration creates that the application made already (problem None:
-        adoptable), from its .up.adopt.sql; none without one."""
-        name = f"{self.version:04d}_{self.name}.up.adopt.sql"
-        if name not in list_sql("migrations"):
-            return []
-        statement = render_sql(f"migrations/{name}", source=source_schema, analytics=source_schema)
-        return conn.execute(statement, {"schema": source_schema}).fetchall()
 
     def checksum(self) -> str:
         """sha256 of the .up.sql text this code ships, after the statements of its .up.concurrent.sql if any."""
@@ -333,7 +331,7 @@ def rollback_last(conn: psycopg.Connection, source_schema: str, analytics_schema
         migration = by_version[newest]
         set_short_lock_timeout(conn)
         conn.execute(render_sql(migration.file("down"), source=source_schema, analytics=analytics_schema))
-        conn.execute(_record_sql("delete_migration_record", source_schema), {"version": migration.version})
+        conn.execute(record_sql("delete_migration_record", source_schema), {"version": migration.version})
         return migration
 
     return retry_concurrent_changes(
@@ -351,11 +349,11 @@ def _prepare_record_table(
 
     def prepare() -> None:
         set_short_lock_timeout(conn)
-        conn.execute(_record_sql("create_migrations_record_table", source_schema))
-        conn.execute(_record_sql("add_migrations_record_checksum", source_schema))
-        conn.execute(_record_sql("create_adopted_tables_record", source_schema))
+        conn.execute(record_sql("create_migrations_record_table", source_schema))
+        conn.execute(record_sql("add_migrations_record_checksum", source_schema))
+        conn.execute(record_sql("create_adopted_tables_record", source_schema))
         conn.execute(
-            _record_sql("fill_missing_migration_checksums", source_schema),
+            record_sql("fill_missing_migration_checksums", source_schema),
             {"versions": [m.version for m in shipped], "checksums": [m.checksum() for m in shipped]},
         )
 
@@ -378,11 +376,12 @@ def _apply_unless_applied(
     def apply() -> bool:
         if migration.version in applied_versions(conn, source_schema):
             return False
-        _record_adopted_tables(conn, migration, source_schema, log)
+        _refuse_tables_not_adoptable(conn, [migration], source_schema)
+        record_adopted_tables(conn, migration.label, migration.version, source_schema, log)
         set_short_lock_timeout(conn)
         conn.execute(render_sql(migration.file("up"), source=source_schema, analytics=analytics_schema))
         conn.execute(
-            _record_sql("insert_migration_record", source_schema),
+            record_sql("insert_migration_record", source_schema),
             {"version": migration.version, "name": migration.name, "checksum": migration.checksum()},
         )
         return True
@@ -422,38 +421,10 @@ def _build_before_transaction(
         _in_locked_transaction(conn, lambda: build(builder))
 
 
-# ---------------------------------------------------------------- adopted tables
-
-
-@dataclass(frozen=True)
-class AdoptedTable:
-    """A table the application made that a migration adopted: whose it stays, and what the project added to it."""
-
-    name: str
-    migration_version: int
-    owner: str
-    added: tuple[str, ...]
-
-
-def adopted_tables(conn: psycopg.Connection, source_schema: str) -> list[AdoptedTable]:
-    """The tables the migrations adopted (none before the record exists)."""
-    rows = _record_rows(conn, "select_adopted_tables", source_schema)
-    return [
-        AdoptedTable(name, version, owner, tuple(added.split(", ")) if added else ())
-        for name, version, owner, added in rows
-    ]
-
-
 def _refuse_tables_not_adoptable(conn: psycopg.Connection, pending: list[Migration], source_schema: str) -> None:
     """Raise, before anything is written, one line naming each difference between a table the application made and
     what the contract needs of it, over every pending migration."""
-    with conn.transaction():
-        problems = [
-            f"{source_schema}.{table} {problem}"
-            for migration in pending
-            for table, problem in migration.tables_to_adopt(conn, source_schema)
-            if problem is not None
-        ]
+    problems = adoption_problems(conn, [migration.label for migration in pending], source_schema)
     if problems:
         raise MigrationError(
             "; ".join(problems) + " (tables the application made are adopted once each of these is fixed, see"
@@ -461,31 +432,9 @@ def _refuse_tables_not_adoptable(conn: psycopg.Connection, pending: list[Migrati
         )
 
 
-def _record_adopted_tables(conn: psycopg.Connection, migration: Migration, source_schema: str, log: Log | None) -> None:
-    """Inside the migration's transaction, before its .up.sql: record each table it adopts, checked again there."""
-    _refuse_tables_not_adoptable(conn, [migration], source_schema)
-    for table, _ in migration.tables_to_adopt(conn, source_schema):
-        conn.execute(
-            _record_sql("insert_adopted_table", source_schema),
-            {"table_name": table, "version": migration.version, "schema": source_schema},
-        )
-        if log is not None:
-            log(f"{source_schema}.{table}: made by the application already, adopted by migration {migration.label}")
-
-
 def _read_records(conn: psycopg.Connection, source_schema: str) -> list[AppliedMigration]:
-    rows = _record_rows(conn, "select_migration_records", source_schema)
+    rows = record_rows(conn, "select_migration_records", source_schema)
     return [AppliedMigration(version, name, checksum) for version, name, checksum in rows]
-
-
-def _record_rows(conn: psycopg.Connection, name: str, source_schema: str) -> list[tuple]:
-    """The rows of a record query, none when its table is missing. In a transaction of its own (a savepoint inside
-    the caller's), so a missing table or schema, which means nothing is recorded yet, leaves the connection usable."""
-    try:
-        with conn.transaction():
-            return conn.execute(_record_sql(name, source_schema)).fetchall()
-    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
-        return []
 
 
 def _read_only_reason(conn: psycopg.Connection) -> str | None:
@@ -532,8 +481,3 @@ def _lock_within_a_turn(conn: psycopg.Connection) -> bool:
 
 def _current_role(conn: psycopg.Connection) -> str:
     return conn.execute(sql.SQL(read_sql("lib/migration_records/select_current_role.sql"))).fetchone()[0]
-
-
-def _record_sql(name: str, source_schema: str) -> sql.Composed:
-    # The record table lives in the source schema; these files name no analytics object.
-    return render_sql(f"lib/migration_records/{name}.sql", source=source_schema, analytics=source_schema)
