@@ -21,11 +21,11 @@ import pytest
 
 from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.embedded_server import EMBEDDED_POSTGRES_VERSION
-from convo_pipelines.lib.migrations import migrate
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.embedded.server import EMBEDDED_POSTGRES_VERSION
+from convo_pipelines.lib.migrations.runner import migrate
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import (
     PROJECT_VARIABLES,
     BareClone,

@@ -22,9 +22,9 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.embedded_server import drop_database
-from convo_pipelines.lib.migrations import rollback_last
-from convo_pipelines.lib.urls import psycopg_url, with_database
+from convo_pipelines.lib.embedded.server import drop_database
+from convo_pipelines.lib.migrations.runner import rollback_last
+from convo_pipelines.lib.postgres.urls import psycopg_url, with_database
 
 CLI = str(Path(sys.executable).parent / "convo-pipelines")
 # The variables convo_pipelines.lib.settings reads: a subprocess must not inherit them from the developer's shell.

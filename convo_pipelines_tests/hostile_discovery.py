@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 
 DAYS_BEFORE_TODAY = 2
 # The schemas whose relations and catalog are fingerprinted: the cases create relations in both.

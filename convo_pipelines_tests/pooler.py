@@ -43,7 +43,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.postgres.urls import psycopg_url
 
 PGBOUNCER_PACKAGE = "pgbouncer"
 DEBIAN_PGBOUNCER = Path("/usr/sbin/pgbouncer")

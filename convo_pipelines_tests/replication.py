@@ -40,10 +40,10 @@ from convo_benchmarks.zero import ZERO_FOLDER, ZeroCacheProcess, free_port, node
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import connect, count_rows
-from convo_pipelines.lib.embedded_server import EMBEDDED_POSTGRES_VERSION
-from convo_pipelines.lib.migrations import Migration, migrate, rollback_last
-from convo_pipelines.lib.sqlfiles import render_sql
+from convo_pipelines.lib.embedded.server import EMBEDDED_POSTGRES_VERSION
+from convo_pipelines.lib.migrations.runner import Migration, migrate, rollback_last
+from convo_pipelines.lib.postgres.db import connect, count_rows
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import definitions_bound_to, wait_until
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,

@@ -40,7 +40,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.source_tables import SOURCE_TABLES as LINKED_SOURCE_TABLES
+from convo_pipelines.lib.postgres.source_tables import SOURCE_TABLES as LINKED_SOURCE_TABLES
 
 UTC = UTC
 # Every source table: those the link tables are computed from, plus the crews registry of the histories part.

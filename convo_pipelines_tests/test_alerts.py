@@ -25,8 +25,8 @@ from psycopg import sql
 from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.defs.alerts import run_failure_alert_sensor
 from convo_pipelines.lib.errors import ConfigError
+from convo_pipelines.lib.postgres.urls import dagster_storage_url, database_location
 from convo_pipelines.lib.settings import Settings, get_settings
-from convo_pipelines.lib.urls import dagster_storage_url, database_location
 from convo_pipelines_tests.helpers import fresh_database
 from convo_pipelines_tests.source_data import (
     build_source_data,

@@ -42,9 +42,9 @@ from convo_pipelines.defs.partitions import (
     partition_range_tags,
 )
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE
-from convo_pipelines.lib.urls import dagster_storage_url
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.urls import dagster_storage_url
+from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,

@@ -18,14 +18,14 @@ import psycopg
 import pytest
 
 from convo_pipelines.cli.demo_fill import graphql, served_asset_keys
-from convo_pipelines.lib.embedded_server import (
+from convo_pipelines.lib.embedded.server import (
     EMBEDDED_APP_DATABASE,
     drop_database,
     embedded_is_running,
     start_embedded_postgres,
     stop_embedded_postgres,
 )
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, BareClone, environment_without
 from convo_pipelines_tests.test_docs_commands import free_port
 

@@ -21,7 +21,7 @@ import pytest
 
 from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.lib.errors import ConfigError
-from convo_pipelines.lib.urls import dagster_storage_url, psycopg_url
+from convo_pipelines.lib.postgres.urls import dagster_storage_url, psycopg_url
 from convo_pipelines_tests.helpers import fresh_database, sessions_started, wait_until
 
 STOCK_STORAGE_YAML = (

@@ -19,7 +19,7 @@ from convo_pipelines.defs.links.assets import (
 )
 from convo_pipelines.defs.links.link_storage import LOCK_CLASS
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.transactions import wait_for_own_lock
+from convo_pipelines.lib.writing.transactions import wait_for_own_lock
 from convo_pipelines_tests.helpers import wait_for_pipeline_lock_wait
 from convo_pipelines_tests.replication import (
     PostgresCluster,

@@ -36,8 +36,8 @@ from convo_benchmarks.seed import seed_demo
 from convo_pipelines.cli.demo_fill import backfill_status, graphql, launch_backfill, served_asset_keys
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.urls import dagster_storage_url
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.urls import dagster_storage_url
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
 from convo_pipelines_tests.source_data import assert_links_exact, link_pairs
 

@@ -23,9 +23,8 @@ from psycopg import sql
 from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.links.assets import project_conversations
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.migration_messages import database_description, not_shipped_message, pending_message
-from convo_pipelines.lib.migrations import (
+from convo_pipelines.lib.migrations.messages import database_description, not_shipped_message, pending_message
+from convo_pipelines.lib.migrations.runner import (
     MIGRATION_LOCK_KEY,
     AppliedMigration,
     applied_versions,
@@ -33,7 +32,8 @@ from convo_pipelines.lib.migrations import (
     ensure_schema_current,
     rollback_last,
 )
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import (
     CLI,
     PROJECT_VARIABLES,
@@ -50,7 +50,7 @@ from convo_pipelines_tests.source_data import (
 
 SOURCE, ANALYTICS = "public", "analytics"
 PEOPLE, CLIENTS = "people_front_conversations", "clients_front_conversations"
-MIGRATIONS_LOGGER = "dagster.builtin.convo_pipelines.lib.migrations"
+MIGRATIONS_LOGGER = "dagster.builtin.convo_pipelines.lib.migrations.runner"
 UTC = UTC
 
 

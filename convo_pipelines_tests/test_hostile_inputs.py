@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.helpers import fresh_database
 from convo_pipelines_tests.histories_data import HOSTILE_TABLE_NAME, create_client, langchain, n8n
 from convo_pipelines_tests.hostile_discovery import (

@@ -31,7 +31,7 @@ from convo_pipelines.defs.links.assets import (
     project_conversations,
 )
 from convo_pipelines.defs.links.checks import link_checks
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.helpers import wait_until
 from convo_pipelines_tests.source_data import (
     SOURCE_TABLES,

@@ -164,7 +164,7 @@ def test_wheel_ships_every_sql_file_without_warnings_and_none_of_the_benchmarks(
     nested = sorted(name for name in sql_files if name.count("/") >= 4)[0].removeprefix("convo_pipelines/sql/")
     probe = (
         "import convo_pipelines\n"
-        "from convo_pipelines.lib.sqlfiles import read_sql\n"
+        "from convo_pipelines.lib.postgres.sqlfiles import read_sql\n"
         f"print(convo_pipelines.__file__); print(len(read_sql({nested!r})))"
     )
     result = subprocess.run(

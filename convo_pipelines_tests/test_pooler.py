@@ -36,7 +36,7 @@ import pytest
 from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.links.sensors import SOURCE_JOBS, link_tables_late_changes_sensor, write_cursor
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.helpers import dagster_cli_environment, definitions_bound_to, materialize_front_links_command
 from convo_pipelines_tests.pooler import (
     AdvisoryLock,

@@ -32,8 +32,8 @@ from convo_pipelines.defs.histories.crews import inspect_crews, load_crews
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.urls import psycopg_url
 from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database
 from convo_pipelines_tests.histories_data import create_client, create_crew, langchain
 from convo_pipelines_tests.source_data import (

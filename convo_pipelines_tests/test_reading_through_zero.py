@@ -28,8 +28,8 @@ from psycopg import sql
 from convo_benchmarks.bench_freshness import CHANGE_KINDS, FreshnessTarget, make_change
 from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
 from convo_benchmarks.zero import ZeroCacheProcess, client_answers, deploy_permissions
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.migrations import migrate
+from convo_pipelines.lib.migrations.runner import migrate
+from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.helpers import roll_back_through, wait_until
 from convo_pipelines_tests.replication import (
     ANALYTICS_SCHEMA,

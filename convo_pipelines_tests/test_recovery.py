@@ -44,7 +44,7 @@ from convo_pipelines.defs.resources import (
     TRANSIENT_ERRORS_RETRY,
     PostgresResource,
 )
-from convo_pipelines.lib.urls import dagster_storage_url, database_location
+from convo_pipelines.lib.postgres.urls import dagster_storage_url, database_location
 from convo_pipelines_tests.helpers import (
     PROJECT_VARIABLES,
     environment_without,

@@ -130,7 +130,7 @@ def test_a_step_that_failed_gives_its_connection_back_to_no_one(postgres, db):
 
 def test_a_connection_kept_longer_than_the_idle_limit_is_closed_not_reused(postgres, db, monkeypatch):
     """A run's step queued long for a pool slot does not get a connection a firewall may have dropped meanwhile."""
-    monkeypatch.setattr("convo_pipelines.lib.kept_connections.MAX_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr("convo_pipelines.lib.postgres.kept_connections.MAX_IDLE_SECONDS", 0.0)
     definitions, facts = two_steps_and_a_check()
     result = dg.materialize(definitions, resources={"postgres": postgres})
     assert result.success

@@ -24,9 +24,9 @@ from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import make_url
 
 from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
-from convo_pipelines.lib.db import connect
 from convo_pipelines.lib.errors import ConfigError
-from convo_pipelines.lib.urls import (
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.urls import (
     dagster_storage_url,
     holds_password,
     psycopg_url,

@@ -29,8 +29,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.lib.embedded_server import embedded_is_running, stop_embedded_postgres
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.embedded.server import embedded_is_running, stop_embedded_postgres
+from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.cli.test_dev import DevProcess, clean_environment, running_dev
 from convo_pipelines_tests.helpers import CLI
 from convo_pipelines_tests.source_data import expected_client_links, expected_people_links

@@ -49,7 +49,7 @@ from convo_benchmarks.bench_scratch_sql import histories_source_tables
 from convo_benchmarks.bench_subscriber import bench_subscriber
 from convo_benchmarks.seed import MAX_MESSAGES_PER_CONVERSATION, seed_demo
 from convo_benchmarks.seed_histories import seed_histories
-from convo_pipelines.lib.db import connect, count_rows
+from convo_pipelines.lib.postgres.db import connect, count_rows
 from convo_pipelines.lib.settings import Settings
 
 # The performance aims (bench_report.py) are set for 1,000,000 conversations and 10,000,000 history rows.

@@ -36,7 +36,7 @@ from convo_benchmarks.bench_parts import parts_summary, record_parts, sensor_run
 from convo_benchmarks.sqlfiles import render_sql
 from convo_benchmarks.zero import ClientWatch, ZeroCacheProcess, ZeroError, deploy_permissions
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 
 Report = Callable[[str], None]
 # The publication zero-cache replicates through: the tables the Zero schema (convo_pipelines_tests/zero/schema.ts)

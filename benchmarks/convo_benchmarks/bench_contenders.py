@@ -23,7 +23,7 @@ from convo_benchmarks.bench_scratch_sql import (
 )
 from convo_benchmarks.bench_wal_kinds import record_wal_kinds, wal_of
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 
 SEEDS_BATCH_SIZE = 500
 

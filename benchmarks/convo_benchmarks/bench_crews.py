@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -28,8 +28,8 @@ from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_scratch import Scratch
 from convo_benchmarks.bench_scratch_sql import server_activity_since, wal_and_requested_checkpoints
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.urls import scrub_secrets
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.urls import scrub_secrets
 
 DBT_PROJECT = "convo_link_contender"
 DBT_PROFILE = "convo_bench"

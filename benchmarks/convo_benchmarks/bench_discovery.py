@@ -35,8 +35,8 @@ from convo_benchmarks.bench_runs import DagsterRunner
 from convo_benchmarks.bench_scratch import Scratch
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.sensors import DISCOVERY_SENSOR_NAME, newest_rows, probed_tables
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.session import Session
 
 
 class DiscoveryBench(Protocol):

@@ -25,7 +25,7 @@ import psycopg
 from convo_benchmarks.bench_parts import nearest_rank
 from convo_pipelines.cli.process_group import stop_process_group
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 
 Report = Callable[[str], None]
 

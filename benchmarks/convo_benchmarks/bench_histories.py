@@ -22,7 +22,7 @@ from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 
 HISTORIES_TABLES = (HISTORIES_SESSIONS, CONVERSATION_SUMMARIES)
 TICK_NEW_SESSIONS = 10

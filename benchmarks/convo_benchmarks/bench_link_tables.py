@@ -31,7 +31,7 @@ from convo_benchmarks.bench_sensor_tick import SENSOR_TICK_CHANGES, time_sensor_
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
 from convo_pipelines.defs.links.sensors import scoped_run_config
 from convo_pipelines.defs.links.tables import LINK_TABLES, PROJECT_LINKS_TABLE
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 
 # The old joins take up to hundreds of ms per id: each read path stops after this long, whatever its ids.
 READ_BUDGET_SECONDS = 60.0

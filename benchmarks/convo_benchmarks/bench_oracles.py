@@ -10,8 +10,8 @@ from convo_benchmarks.bench_scratch import Scratch
 from convo_pipelines.defs.links.link_definitions import front_definition
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, FRONT_LINK_TABLES, FrontLinkTable
 from convo_pipelines.defs.links.windows import window_params
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.session import Session
 
 FRONT_LINK_SPECS = {spec.table: spec for spec in FRONT_LINK_TABLES}
 ALL_TIME = window_params(BEGINNING_OF_TIME, END_OF_TIME)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 
 from convo_benchmarks.sqlfiles import render_sql
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 
 # Ids are drawn by hashing them with this salt, so every bench run reads the same ids of the same data.
 SAMPLE_SALT = "convo-bench-reads"

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from convo_benchmarks.seed import MAX_MESSAGES_PER_CONVERSATION
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 
 # What a run measures: the product's code and SQL, and how it is installed and configured (not the docs, the
 # committed figures or the bench itself).

@@ -31,11 +31,11 @@ from psycopg import sql
 from convo_benchmarks.bench_replication_figures import LagSample, ReplicationFigures, peak_lag_bytes, peak_lag_seconds
 from convo_benchmarks.bench_server import embedded_server_settings
 from convo_benchmarks.sqlfiles import read_sql
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.embedded_server import EMBEDDED_POSTGRES_VERSION, embedded_pgdata, ensure_database
+from convo_pipelines.lib.embedded.server import EMBEDDED_POSTGRES_VERSION, embedded_pgdata, ensure_database
 from convo_pipelines.lib.errors import first_line
-from convo_pipelines.lib.migrations import migrate
-from convo_pipelines.lib.urls import psycopg_url, with_database
+from convo_pipelines.lib.migrations.runner import migrate
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.urls import psycopg_url, with_database
 
 if TYPE_CHECKING:
     from convo_benchmarks.bench_runs import DagsterRun, DagsterRunner

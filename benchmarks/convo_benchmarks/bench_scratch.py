@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
-from convo_pipelines.lib.sqlfiles import render_sql
-from convo_pipelines.lib.urls import dagster_storage_url
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
+from convo_pipelines.lib.postgres.urls import dagster_storage_url
 
 
 @dataclass(frozen=True)

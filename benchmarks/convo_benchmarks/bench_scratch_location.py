@@ -19,11 +19,11 @@ from convo_benchmarks.bench_scratch import Scratch
 from convo_benchmarks.bench_server import embedded_server_settings
 from convo_pipelines.cli.database import app_database
 from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.embedded_server import drop_database, embedded_is_running, ensure_database
+from convo_pipelines.lib.embedded.server import drop_database, embedded_is_running, ensure_database
 from convo_pipelines.lib.errors import first_line
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.urls import redact_url, with_database
 from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.urls import redact_url, with_database
 
 # Where the embedded scratch database keeps its tables: the project's defaults.
 EMBEDDED_SOURCE_SCHEMA = "public"

@@ -12,7 +12,7 @@ from convo_benchmarks.bench_scratch import Scratch
 from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
-from convo_pipelines.lib.db import connect, count_rows
+from convo_pipelines.lib.postgres.db import connect, count_rows
 
 
 def truncate_histories_analytics(scratch: Scratch) -> None:

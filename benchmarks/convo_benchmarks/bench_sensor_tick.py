@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from convo_benchmarks.bench_scratch import Scratch
 from convo_pipelines.defs.links.sensors import FRONT_SOURCE, find_changed_day_ranges, read_fingerprints
 from convo_pipelines.defs.links.tables import CHANGE_WATCHED_TABLES, change_index_name, change_index_params
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.session import Session
 
 # A late-change tick that finds this many new recipients is timed, fastest of SENSOR_TICK_TRIES.
 SENSOR_TICK_CHANGES = 100

@@ -21,9 +21,9 @@ import psycopg
 from psycopg import sql
 
 from convo_benchmarks.sqlfiles import read_sql
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.embedded_server import embedded_pgdata, embedded_server
+from convo_pipelines.lib.embedded.server import embedded_pgdata, embedded_server
 from convo_pipelines.lib.errors import first_line
+from convo_pipelines.lib.postgres.db import connect
 
 SETTING_NAME = re.compile(r"[a-z][a-z0-9_.]*")
 Report = Callable[[str], None]

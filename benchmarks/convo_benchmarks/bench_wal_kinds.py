@@ -25,9 +25,9 @@ import psycopg
 from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_scratch import Scratch
 from convo_benchmarks.bench_scratch_sql import server_activity_since, wal_and_requested_checkpoints
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.embedded_server import embedded_server_module
+from convo_pipelines.lib.embedded.server import embedded_server_module
 from convo_pipelines.lib.errors import ConfigError, first_line
+from convo_pipelines.lib.postgres.db import connect
 
 # Each kind's key suffix and label, by the resource manager (pg_waldump's "Heap/INSERT" and so on) of its records.
 # Whole pages are the XLOG/FPI records: an index built by one sort (CREATE INDEX, a materialized view's indexes)

@@ -17,9 +17,9 @@ from pathlib import Path
 from convo_benchmarks.bench_server import server_setting
 from convo_pipelines.cli.database import app_database
 from convo_pipelines.cli.main import PROG, CliError, not_negative, positive, say
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.urls import redact_url
 from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.urls import redact_url
 
 
 def add_seed_demo(commands: argparse._SubParsersAction) -> None:

@@ -17,11 +17,13 @@ import psycopg
 from psycopg import sql
 
 from convo_benchmarks.sqlfiles import render_sql
-from convo_pipelines.lib.bulk_load import constraints_lifted
-from convo_pipelines.lib.db import count_rows
-from convo_pipelines.lib.migrations import migrate
-from convo_pipelines.lib.progress import Progress
-from convo_pipelines.lib.source_tables import SOURCE_TABLES  # the tables the seeder fills, in foreign-key order
+from convo_pipelines.lib.migrations.runner import migrate
+from convo_pipelines.lib.postgres.db import count_rows
+from convo_pipelines.lib.postgres.source_tables import (
+    SOURCE_TABLES,
+)  # the tables the seeder fills, in foreign-key order
+from convo_pipelines.lib.writing.bulk_load import constraints_lifted
+from convo_pipelines.lib.writing.progress import Progress
 
 # The big tables load into empty storage with their keys, indexes and foreign keys lifted and rebuilt
 # afterwards: one sort per index instead of millions of random inserts into uuid indexes.

@@ -20,8 +20,8 @@ import psycopg
 from psycopg import sql
 
 from convo_benchmarks.sqlfiles import render_sql
-from convo_pipelines.lib.db import count_rows
-from convo_pipelines.lib.progress import Progress
+from convo_pipelines.lib.postgres.db import count_rows
+from convo_pipelines.lib.writing.progress import Progress
 
 # (shape, session_id type): the three kinds of tables met in the wild.
 TABLE_KINDS = (("langchain", "uuid"), ("n8n", "varchar(255)"), ("langchain", "text"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from convo_pipelines.lib import sqlfiles
+from convo_pipelines.lib.postgres import sqlfiles
 
 SQL_PACKAGE = "convo_benchmarks.sql"
 

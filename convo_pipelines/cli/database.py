@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.embedded_server import (
+from convo_pipelines.lib.embedded.server import (
     EMBEDDED_APP_DATABASE,
     embedded_is_running,
     embedded_pgdata,
@@ -20,9 +20,9 @@ from convo_pipelines.lib.embedded_server import (
     stop_embedded_postgres,
 )
 from convo_pipelines.lib.errors import ConfigError
+from convo_pipelines.lib.postgres.source_tables import SOURCE_TABLES
+from convo_pipelines.lib.postgres.urls import redact_url
 from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.source_tables import SOURCE_TABLES
-from convo_pipelines.lib.urls import redact_url
 
 Say = Callable[[str], None]
 

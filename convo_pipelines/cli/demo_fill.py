@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
-from convo_pipelines.lib.embedded_demo import demo_first_day
+from convo_pipelines.lib.embedded.demo import demo_first_day
 from convo_pipelines.lib.settings import Settings
 
 Say = Callable[[str], None]

@@ -22,19 +22,19 @@ from convo_pipelines.cli.database import app_database, require_source_tables
 from convo_pipelines.cli.demo_fill import DemoFill, demo_fill, fill_demo_once_served, webserver_url
 from convo_pipelines.cli.process_group import run_until_stopped
 from convo_pipelines.instance.storage_location import external_storage_url, require_usable_storage
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.embedded_demo import (
+from convo_pipelines.lib.embedded.demo import (
     DemoSize,
     demo_partitions_start,
     embedded_storage_url,
     installed_demo_seeder,
     ready_embedded_demo,
 )
-from convo_pipelines.lib.embedded_server import EMBEDDED_APP_DATABASE, embedded_is_running, start_embedded_postgres
+from convo_pipelines.lib.embedded.server import EMBEDDED_APP_DATABASE, embedded_is_running, start_embedded_postgres
 from convo_pipelines.lib.errors import ConfigError
-from convo_pipelines.lib.migrations import migrate
+from convo_pipelines.lib.migrations.runner import migrate
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.urls import redact_url
 from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.urls import redact_url
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000

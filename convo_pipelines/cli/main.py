@@ -22,11 +22,11 @@ from psycopg import sql
 
 from convo_pipelines.defs.histories.tables import ANALYTICS_TABLES
 from convo_pipelines.defs.links.tables import LINK_TABLES
-from convo_pipelines.lib.db import connect, count_rows
-from convo_pipelines.lib.embedded_demo import DemoSize
+from convo_pipelines.lib.embedded.demo import DemoSize
 from convo_pipelines.lib.errors import ConfigError, first_line
+from convo_pipelines.lib.postgres.db import connect, count_rows
+from convo_pipelines.lib.postgres.urls import holds_password, redact_url, scrub_secrets
 from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.urls import holds_password, redact_url, scrub_secrets
 
 PROG = "convo-pipelines"
 # Where other distributions register the commands they add (see the module's docstring).
@@ -133,8 +133,8 @@ def main(argv: Sequence[str] | None = None, commands_group: str = COMMANDS_GROUP
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from convo_pipelines.cli.database import app_database, require_source_tables
-    from convo_pipelines.lib.migration_messages import changed_message, not_shipped_message
-    from convo_pipelines.lib.migrations import MigrationError, migrate, read_schema_state, rollback_last
+    from convo_pipelines.lib.migrations.messages import changed_message, not_shipped_message
+    from convo_pipelines.lib.migrations.runner import MigrationError, migrate, read_schema_state, rollback_last
 
     settings = Settings.from_env()
     with app_database(settings, say=say) as url, connect(url, time_zone=settings.source_time_zone) as conn:
@@ -166,8 +166,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from convo_pipelines.cli.database import app_database
-    from convo_pipelines.lib.migration_records import adopted_tables
-    from convo_pipelines.lib.migrations import read_schema_state
+    from convo_pipelines.lib.migrations.records import adopted_tables
+    from convo_pipelines.lib.migrations.runner import read_schema_state
 
     settings = Settings.from_env()
     with (

@@ -13,8 +13,8 @@ import dagster as dg
 
 from convo_pipelines.defs.previews import preview_table
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.timing import sql_seconds
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.postgres.timing import sql_seconds
 
 
 @dataclass(frozen=True)

@@ -11,22 +11,27 @@ import dagster as dg
 import psycopg
 from pydantic import Field, PrivateAttr
 
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.embedded_server import EMBEDDED_APP_DATABASE, start_embedded_postgres
-from convo_pipelines.lib.kept_connections import KeptConnections
-from convo_pipelines.lib.migrations import MigrationError, ensure_schema_current_once
-from convo_pipelines.lib.retries import STEP_RETRIES, STEP_RETRY_DELAY_SECONDS, location_or_placeholder, step_failure
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.embedded.server import EMBEDDED_APP_DATABASE, start_embedded_postgres
+from convo_pipelines.lib.migrations.runner import MigrationError, ensure_schema_current_once
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.kept_connections import KeptConnections
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.postgres.urls import database_location
 from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.transactions import set_pipeline_transaction_settings
-from convo_pipelines.lib.urls import database_location
+from convo_pipelines.lib.writing.retries import (
+    STEP_RETRIES,
+    STEP_RETRY_DELAY_SECONDS,
+    location_or_placeholder,
+    step_failure,
+)
+from convo_pipelines.lib.writing.transactions import set_pipeline_transaction_settings
 
 # The Dagster concurrency pool of every asset that writes to the application database: its limit
 # (dagster.yaml's concurrency.pools.default_limit, or `dagster instance concurrency set app_database N`)
 # bounds how many of them run at once across all runs, whatever the run queue admits.
 APP_DATABASE_POOL = "app_database"
 
-# The retry policy of every asset and check that works in the application database (lib/retries.py holds the
+# The retry policy of every asset and check that works in the application database (lib/writing/retries.py holds the
 # rules: how often, how long between attempts). session() lets it retry transient database errors only (below);
 # anything else fails the step at once.
 TRANSIENT_ERRORS_RETRY = dg.RetryPolicy(
@@ -165,7 +170,7 @@ class PostgresResource(dg.ConfigurableResource):
                 self.source_schema,
                 self.analytics_schema,
                 auto_migrate=self.auto_migrate,
-                log=dg.get_dagster_logger("convo_pipelines.lib.migrations"),
+                log=dg.get_dagster_logger("convo_pipelines.lib.migrations.runner"),
             )
         except MigrationError as exc:
             # One line saying what to run; a retry cannot help until someone runs it.

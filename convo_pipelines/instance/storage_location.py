@@ -17,11 +17,10 @@ from collections.abc import Callable, Mapping
 import psycopg
 from sqlalchemy.engine import make_url
 
-from convo_pipelines.lib.embedded_server import ensure_database
+from convo_pipelines.lib.embedded.server import ensure_database
 from convo_pipelines.lib.errors import ConfigError
-from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.sqlfiles import read_sql
-from convo_pipelines.lib.urls import (
+from convo_pipelines.lib.postgres.sqlfiles import read_sql
+from convo_pipelines.lib.postgres.urls import (
     dagster_storage_url,
     psycopg_url,
     redact_url,
@@ -29,6 +28,7 @@ from convo_pipelines.lib.urls import (
     validate_database_url,
     with_database,
 )
+from convo_pipelines.lib.settings import Settings
 
 EXTERNAL_STORAGE_DATABASE = "convo_dagster"
 
@@ -55,8 +55,8 @@ def instance_environment(environ: Mapping[str, str], say: Say) -> dict[str, str]
 
 def _embedded_demo_environment(settings: Settings, environ: Mapping[str, str], say: Say) -> dict[str, str]:
     # Imported here: only the embedded default needs the seeder and the embedded server.
-    from convo_pipelines.lib.embedded_demo import DemoSize, installed_demo_seeder, ready_embedded_demo
-    from convo_pipelines.lib.embedded_server import embedded_is_running, embedded_pgdata, stop_embedded_postgres
+    from convo_pipelines.lib.embedded.demo import DemoSize, installed_demo_seeder, ready_embedded_demo
+    from convo_pipelines.lib.embedded.server import embedded_is_running, embedded_pgdata, stop_embedded_postgres
 
     seeder = installed_demo_seeder()  # without one, nothing is started
     started_here = not embedded_is_running(settings.convo_home)

@@ -3,9 +3,9 @@
 Read elsewhere, each where it is used: instance/storage_location.py finds Dagster's storage from DAGSTER_STORAGE_URL
 (and PGUSER for a URL without a user), for `convo-pipelines dev` and `env` and for the instance's storage
 (instance/storage.py, which dagster.yaml names); instance/storage.py reads DAGSTER_EVENT_BATCH_SIZE; cli/dev.py
-reads DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT; lib/embedded_demo.py looks whether PARTITIONS_START_DATE is set;
-cli/main.py reads CONVO_PIPELINES_DEBUG; lib/db.py reads SOURCE_TIME_ZONE (source_time_zone(), below) for a connection
-no caller gave a zone; lib/urls.py reads, only to scrub passwords from errors, DATABASE_URL,
+reads DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT; lib/embedded/demo.py looks whether PARTITIONS_START_DATE is set;
+cli/main.py reads CONVO_PIPELINES_DEBUG; lib/postgres/db.py reads SOURCE_TIME_ZONE (source_time_zone(), below) for a connection
+no caller gave a zone; lib/postgres/urls.py reads, only to scrub passwords from errors, DATABASE_URL,
 DAGSTER_STORAGE_URL and TEST_DATABASE_URL; the tests read TEST_DATABASE_URL. docs/contract.md lists every
 variable.
 """
@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, croniter
 
 from convo_pipelines.lib.errors import ConfigError
-from convo_pipelines.lib.urls import IDENTIFIER_PATTERN, redact_url, validate_database_url
+from convo_pipelines.lib.postgres.urls import IDENTIFIER_PATTERN, redact_url, validate_database_url
 
 # The Dagster daemon evaluates sensors at most every 5 seconds: a shorter interval would not be kept.
 MIN_SENSOR_SECONDS = 5
@@ -56,7 +56,7 @@ class Settings:
     # The UI's address, so an alert links to the failed run; None leaves the link out.
     dagster_webserver_url: str | None = None
     # The zone a source stamp stored as `timestamp without time zone` holds (Rails, Prisma and Django write UTC):
-    # every connection to the application database takes it as its session's TimeZone (lib/db.py).
+    # every connection to the application database takes it as its session's TimeZone (lib/postgres/db.py).
     source_time_zone: str = "UTC"
 
     @classmethod

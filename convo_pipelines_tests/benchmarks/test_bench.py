@@ -27,8 +27,8 @@ from convo_benchmarks.bench_runs import run_watching_rss
 from convo_benchmarks.bench_tables import describe_data
 from convo_benchmarks.bench_verdicts import scale_verdicts, verdicts
 from convo_benchmarks.bench_wal_kinds import WAL_KINDS
-from convo_pipelines.lib.embedded_server import embedded_is_running, embedded_pgdata
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.embedded.server import embedded_is_running, embedded_pgdata
+from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
 from convo_pipelines_tests.replication import running_cluster
 

@@ -17,7 +17,7 @@ from convo_benchmarks.bench_scratch import Scratch
 from convo_benchmarks.bench_verdicts import verdicts
 from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
-from convo_pipelines.lib.db import connect
+from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.conftest import ANALYTICS_SCHEMA, SOURCE_SCHEMA
 
 CONVERSATIONS, DAYS = 200, 5

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from convo_benchmarks.bench_scratch import Scratch
 from convo_benchmarks.bench_wal_kinds import ServerFiles, bytes_by_kind, held_wal, runs_here
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import url_as
 
 # `pg_waldump --stats=record` of a first fill on PostgreSQL 15 (a part of it), as the tool prints it.

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from convo_pipelines.cli.main import build_parser
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.migrations import applied_versions, available_migrations
+from convo_pipelines.lib.migrations.runner import applied_versions, available_migrations
+from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.helpers import (
     PROJECT_VARIABLES,
     assert_one_line_error,

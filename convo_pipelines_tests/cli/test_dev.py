@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 from convo_pipelines.cli.demo_fill import DEMO_FILL_TITLE
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
-from convo_pipelines.lib.embedded_server import drop_database, embedded_is_running
-from convo_pipelines.lib.urls import psycopg_url, with_database
+from convo_pipelines.lib.embedded.server import drop_database, embedded_is_running
+from convo_pipelines.lib.postgres.urls import psycopg_url, with_database
 from convo_pipelines_tests.helpers import CLI, BareClone, environment_without, fresh_database
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")

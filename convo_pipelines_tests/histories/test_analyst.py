@@ -26,7 +26,7 @@ from psycopg.conninfo import make_conninfo
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.histories_data import (
     UNDATABLE_TABLE,
     Scenario,

@@ -28,7 +28,7 @@ from convo_pipelines.defs.histories.schemas import (
 from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.defs.partitions import PartitionWindow
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines_tests.histories_data import (
     HOSTILE_TABLE_NAME,
     HistoriesTableSpec,

@@ -20,7 +20,7 @@ from convo_pipelines.defs.histories.crews_to_read import rows_to_read_probe
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE
+from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
     Scenario,

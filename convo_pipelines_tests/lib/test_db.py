@@ -12,11 +12,11 @@ import pytest
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.sqlfiles import read_sql
-from convo_pipelines.lib.timing import COLLECTION_CLOCK, counted_as_sql, sql_seconds
-from convo_pipelines.lib.transactions import pipeline_transaction
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.sqlfiles import read_sql
+from convo_pipelines.lib.postgres.timing import COLLECTION_CLOCK, counted_as_sql, sql_seconds
+from convo_pipelines.lib.postgres.urls import psycopg_url
+from convo_pipelines.lib.writing.transactions import pipeline_transaction
 from convo_pipelines_tests.helpers import fresh_database
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from convo_benchmarks.seed import DEMO_SEEDER
-from convo_pipelines.lib.embedded_demo import installed_demo_seeder
+from convo_pipelines.lib.embedded.demo import installed_demo_seeder
 from convo_pipelines.lib.errors import ConfigError
 
 

@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from convo_pipelines.lib.embedded_server import embedded_is_running, process_is_live
+from convo_pipelines.lib.embedded.server import embedded_is_running, process_is_live
 
 
 def test_a_process_is_live_until_it_ends_reaped_or_not() -> None:

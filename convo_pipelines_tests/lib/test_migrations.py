@@ -9,8 +9,7 @@ import psycopg
 import pytest
 
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.migrations import (
+from convo_pipelines.lib.migrations.runner import (
     EQUIVALENT_EARLIER_CHECKSUMS,
     applied_versions,
     available_migrations,
@@ -18,6 +17,7 @@ from convo_pipelines.lib.migrations import (
     read_schema_state,
     rollback_last,
 )
+from convo_pipelines.lib.postgres.db import connect
 
 SOURCE, ANALYTICS = "public", "analytics"
 

@@ -1,6 +1,6 @@
 """Progress lines of long runs: steps, rows, rate and the time left, on a clock the test controls."""
 
-from convo_pipelines.lib.progress import Progress, format_seconds
+from convo_pipelines.lib.writing.progress import Progress, format_seconds
 
 
 def test_progress_reports_rows_rate_and_eta() -> None:

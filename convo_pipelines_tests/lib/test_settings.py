@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from convo_pipelines.lib.errors import ConfigError
+from convo_pipelines.lib.postgres.urls import dagster_storage_url, redact_url
 from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.urls import dagster_storage_url, redact_url
 
 
 def test_defaults_match_the_design() -> None:

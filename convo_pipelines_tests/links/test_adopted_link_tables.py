@@ -26,9 +26,9 @@ import pytest
 from psycopg import sql
 
 from convo_benchmarks.sqlfiles import render_sql
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.migrations import MigrationError, applied_versions, available_migrations, migrate
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.migrations.runner import MigrationError, applied_versions, available_migrations, migrate
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import (
     assert_one_line_error,
     dagster_cli_environment,

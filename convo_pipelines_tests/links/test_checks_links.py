@@ -16,7 +16,7 @@ from convo_pipelines.defs.links.checks import CONSTRAINTS_IN_FORCE, SAMPLE_CONVE
 from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
 from convo_pipelines.defs.partitions import daily_partitions, partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines_tests.helpers import pipeline_sessions_left_open, sessions_started
 from convo_pipelines_tests.source_data import (
     SourceData,

@@ -10,8 +10,8 @@ import pytest
 
 from convo_pipelines.defs.links.link_storage import ensure_foreign_keys, link_foreign_keys
 from convo_pipelines.defs.links.tables import PEOPLE_LINKS
-from convo_pipelines.lib.db import connect
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines_tests.helpers import wait_until
 from convo_pipelines_tests.replication import (
     ANALYTICS_SCHEMA,

@@ -19,7 +19,7 @@ from convo_pipelines.defs.partitions import (
     partition_range_tags,
 )
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE
+from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 from convo_pipelines_tests.source_data import (
     SourceData,
     assert_links_exact,

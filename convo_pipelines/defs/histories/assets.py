@@ -24,8 +24,8 @@ from convo_pipelines.defs.histories.window import run_window
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.defs.sources import clients, crews
 from convo_pipelines.defs.table_asset import table_asset
+from convo_pipelines.lib.postgres.timing import StepClock
 from convo_pipelines.lib.settings import get_settings
-from convo_pipelines.lib.timing import StepClock
 
 GROUP = "histories"
 # How long after its tick a healthy discovery may land (the daemon's tick, the run's queue and launch, the

@@ -27,8 +27,8 @@ from convo_pipelines.defs.histories.run_metadata import ROWS_DELETED, WRITTEN_SI
 from convo_pipelines.defs.histories.window import run_window
 from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_RETRY, PostgresResource
 from convo_pipelines.defs.sources import conversations
+from convo_pipelines.lib.postgres.timing import sql_seconds
 from convo_pipelines.lib.settings import get_settings
-from convo_pipelines.lib.timing import sql_seconds
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN

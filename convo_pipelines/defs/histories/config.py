@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field
 
-from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE
+from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 
 if TYPE_CHECKING:
     from convo_pipelines.defs.histories.window import Window

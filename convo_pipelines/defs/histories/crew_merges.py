@@ -17,8 +17,8 @@ from psycopg.sql import Composed
 from convo_pipelines.defs.histories.crews import HistoriesTable, message_expressions, session_id_type
 from convo_pipelines.defs.histories.id_ranges import histories_rows, record_id_range
 from convo_pipelines.defs.histories.window import Window, messages_timeline
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 
 FULL = "full"
 INCREMENTAL = "incremental"

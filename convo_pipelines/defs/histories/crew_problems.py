@@ -4,7 +4,7 @@ which fails the run: a lost connection, a server shutting down or a bug says not
 import psycopg
 
 from convo_pipelines.defs.histories.crews import Crew
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.session import Session
 
 # A failed statement is the crew's own problem, which skips the crew, only for these SQLSTATEs: its rows
 # (class 22, data exception; 54000/54001, a value too big or too deep), its foreign table (class HV),

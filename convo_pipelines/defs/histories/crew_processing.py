@@ -18,10 +18,10 @@ from convo_pipelines.defs.histories.crews import Crew, inspect_crew, inspect_cre
 from convo_pipelines.defs.histories.crews_to_read import PreviousRead, crews_with_rows_to_read
 from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.lib.errors import first_line
-from convo_pipelines.lib.progress import Progress
-from convo_pipelines.lib.retries import retry_concurrent_changes
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.transactions import pipeline_transaction, wait_for_own_lock
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.writing.progress import Progress
+from convo_pipelines.lib.writing.retries import retry_concurrent_changes
+from convo_pipelines.lib.writing.transactions import pipeline_transaction, wait_for_own_lock
 
 
 @dataclass

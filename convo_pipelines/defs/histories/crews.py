@@ -16,15 +16,15 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import namedtuple_row
 
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines.lib.settings import IDENTIFIER_PATTERN
-from convo_pipelines.lib.sqlfiles import render_sql
 
 REQUIRED_COLUMNS = ("id", "session_id", "message", "created_at")
 # A table without created_at is dated by its integer id instead (n8n's own table): see id_ranges.py.
 ID_TYPES = {"int2", "int4", "int8"}
 SESSION_ID_TYPES = {"uuid": "uuid", "text": "text", "varchar": "varchar"}
 MESSAGE_TYPES = {"jsonb", "json", "text", "varchar"}
-# A `timestamp` (without time zone) holds UTC, or SOURCE_TIME_ZONE's wall time: the session's TimeZone (lib/db.py).
+# A `timestamp` (without time zone) holds UTC, or SOURCE_TIME_ZONE's wall time: the session's TimeZone (lib/postgres/db.py).
 CREATED_AT_TYPES = {"timestamptz", "timestamp"}
 
 

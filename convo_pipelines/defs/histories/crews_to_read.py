@@ -18,9 +18,9 @@ from convo_pipelines.defs.histories.id_ranges import quoted_table_name
 from convo_pipelines.defs.histories.run_metadata import CREWS_SELECTED, WRITTEN_SINCE
 from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.lib.errors import first_line
-from convo_pipelines.lib.retries import retry_concurrent_changes
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE, pipeline_transaction
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.writing.retries import retry_concurrent_changes
+from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE, pipeline_transaction
 
 # A tick's probe of many crews' tables fails for a reason of one crew's table also when the table was dropped or its
 # privilege revoked after the catalog said otherwise: its crews are then merged one by one, as a full run merges them.

@@ -19,9 +19,9 @@ from convo_pipelines.defs.histories.run_metadata import (
 from convo_pipelines.defs.histories.window import messages_timeline, run_window
 from convo_pipelines.defs.previews import preview_table
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.statistics import refresh_statistics_after_bulk_write
-from convo_pipelines.lib.timing import StepClock
-from convo_pipelines.lib.transactions import pipeline_transaction
+from convo_pipelines.lib.postgres.timing import StepClock
+from convo_pipelines.lib.writing.statistics import refresh_statistics_after_bulk_write
+from convo_pipelines.lib.writing.transactions import pipeline_transaction
 
 
 def merge_every_crew(

@@ -10,7 +10,7 @@ the times mean and how precise they are.
 from psycopg import sql
 
 from convo_pipelines.defs.histories.crews import HistoriesTable
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.session import Session
 
 
 def histories_rows(session: Session, table: HistoriesTable) -> sql.Composable:

@@ -2,8 +2,8 @@
 
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, DAILY_CONVERSATION_STATS, HISTORIES_SESSIONS
 from convo_pipelines.defs.histories.window import Window
-from convo_pipelines.lib.db import count_rows
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.db import count_rows
+from convo_pipelines.lib.postgres.session import Session
 
 # Metadata of a histories_sessions or conversation_summaries materialization: the database time (ISO 8601)
 # at or after which every row the run inserted or updated is stamped (updated_at); deletions are counted apart.

@@ -25,9 +25,9 @@ from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS, conversation_d
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.errors import first_line
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.settings import get_settings
-from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE, pipeline_transaction
+from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE, pipeline_transaction
 
 DISCOVERY_SENSOR_NAME = "conversation_discovery_sensor"
 

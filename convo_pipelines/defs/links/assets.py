@@ -44,8 +44,8 @@ from convo_pipelines.defs.links.writes import plan_front_writes, write_front_chu
 from convo_pipelines.defs.partitions import partition_window
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.defs.table_asset import table_asset
-from convo_pipelines.lib.db import count_rows
-from convo_pipelines.lib.timing import StepClock
+from convo_pipelines.lib.postgres.db import count_rows
+from convo_pipelines.lib.postgres.timing import StepClock
 
 GROUP = "links"
 # Which projects the array figures of a project_conversations materialization cover: every one, or a scoped run's.

@@ -21,9 +21,9 @@ from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
 )
 from convo_pipelines.defs.links.windows import WriteCounts, WritePlan, window_params
-from convo_pipelines.lib.progress import Progress
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.timing import TimedClientCursor
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.postgres.timing import TimedClientCursor
+from convo_pipelines.lib.writing.progress import Progress
 
 
 def stage_first_fill(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
 )
-from convo_pipelines.lib.retries import retry_in_savepoint
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.writing.retries import retry_in_savepoint
 
 PairBound = tuple[str, str] | None  # (conversation id, owner id); None: open
 

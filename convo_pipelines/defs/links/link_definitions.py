@@ -10,7 +10,7 @@ from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
     ProvenJoin,
 )
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.session import Session
 
 
 def front_definition(session: Session, spec: FrontLinkTable, *, bulk: bool = True) -> sql.Composed:

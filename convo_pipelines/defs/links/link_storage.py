@@ -29,10 +29,10 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.defs.links.tables import ForeignKey, FrontLinkTable
-from convo_pipelines.lib.concurrent_indexes import index_validity
-from convo_pipelines.lib.retries import retry_concurrent_changes
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.transactions import set_short_lock_timeout, wait_for_own_lock
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.writing.concurrent_indexes import index_validity
+from convo_pipelines.lib.writing.retries import retry_concurrent_changes
+from convo_pipelines.lib.writing.transactions import set_short_lock_timeout, wait_for_own_lock
 
 # First key of the per-table advisory locks ('conv' in ASCII); the second is hashtext(schema.table).
 LOCK_CLASS = 0x636F6E76

@@ -16,9 +16,9 @@ from convo_pipelines.defs.links.link_storage import (
 from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
 )
-from convo_pipelines.lib.retries import FOREIGN_KEY_VIOLATION, retry_concurrent_changes
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.transactions import pipeline_transaction
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.writing.retries import FOREIGN_KEY_VIOLATION, retry_concurrent_changes
+from convo_pipelines.lib.writing.transactions import pipeline_transaction
 
 T = TypeVar("T")
 

@@ -16,9 +16,9 @@ from convo_pipelines.defs.links.tables import (
     PROJECT_LINKS_TABLE,
 )
 from convo_pipelines.defs.links.windows import chunk_window, count_conversations_by_day
-from convo_pipelines.lib.progress import Progress
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.statistics import refresh_statistics_after_bulk_write
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.writing.progress import Progress
+from convo_pipelines.lib.writing.statistics import refresh_statistics_after_bulk_write
 
 # The problem kinds of check_project_array_consistency.sql, in its order.
 ARRAY_DRIFT_KINDS = ("stale", "mismatched", "missing")

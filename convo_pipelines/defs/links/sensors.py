@@ -21,9 +21,9 @@ from convo_pipelines.defs.links.jobs import (
 )
 from convo_pipelines.defs.partitions import first_partition_start, partition_range_tags, partitions_timeline
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.settings import get_settings
-from convo_pipelines.lib.transactions import LATE_COMMIT_ALLOWANCE
+from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 
 # Every tick reads the source rows stamped after its lower bound: the previous tick's moment less
 # LATE_COMMIT_ALLOWANCE, so a row stamped before that tick but committed after it (a late commit, an app

@@ -21,9 +21,9 @@ from convo_pipelines.defs.links.tables import (
     FrontLinkTable,
 )
 from convo_pipelines.defs.links.windows import Chunk, WriteCounts, window_params
-from convo_pipelines.lib.progress import Progress
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.timing import TimedClientCursor, counted_as_sql
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.postgres.timing import TimedClientCursor, counted_as_sql
+from convo_pipelines.lib.writing.progress import Progress
 
 # How many changed conversations a window's diff hands to its batches at most, those first in id order; the window
 # is then diffed again, which finds the rest. Held as 20 bytes each (the uuid, its count of changes), they take

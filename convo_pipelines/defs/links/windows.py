@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from convo_pipelines.defs.links.config import FILL_SLICE_LINKS
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.session import Session
 
 
 @dataclass(frozen=True)

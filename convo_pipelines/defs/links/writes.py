@@ -43,9 +43,9 @@ from convo_pipelines.defs.links.tables import (
 )
 from convo_pipelines.defs.links.window_diffs import make_front_window_exact
 from convo_pipelines.defs.links.windows import WriteCounts, WritePlan, chunk_window, count_conversations_by_day
-from convo_pipelines.lib.progress import Progress
-from convo_pipelines.lib.session import Session
-from convo_pipelines.lib.statistics import refresh_statistics_after_bulk_write
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.writing.progress import Progress
+from convo_pipelines.lib.writing.statistics import refresh_statistics_after_bulk_write
 
 
 def plan_front_writes(

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.db import APPLICATION_NAME, set_session_time_zone
-from convo_pipelines.lib.sqlfiles import read_sql
+from convo_pipelines.lib.postgres.db import APPLICATION_NAME, set_session_time_zone
+from convo_pipelines.lib.postgres.sqlfiles import read_sql
 
 CONCURRENT_INDEX_STATEMENT = re.compile(
     r"^create (?P<unique>unique )?index concurrently if not exists (?P<index>[a-z_][a-z0-9_]{0,62})\s+"

@@ -20,12 +20,12 @@ from typing import Protocol
 
 import psycopg
 
-from convo_pipelines.lib.db import connect, count_rows
-from convo_pipelines.lib.embedded_server import EMBEDDED_APP_DATABASE, ensure_database, start_embedded_postgres
+from convo_pipelines.lib.embedded.server import EMBEDDED_APP_DATABASE, ensure_database, start_embedded_postgres
 from convo_pipelines.lib.errors import ConfigError
+from convo_pipelines.lib.postgres.db import connect, count_rows
+from convo_pipelines.lib.postgres.sqlfiles import read_sql, render_sql
+from convo_pipelines.lib.postgres.urls import dagster_storage_url, with_database
 from convo_pipelines.lib.settings import Settings
-from convo_pipelines.lib.sqlfiles import read_sql, render_sql
-from convo_pipelines.lib.urls import dagster_storage_url, with_database
 
 EMBEDDED_STORAGE_DATABASE = "dagster"
 # Where the embedded demo finds its seeder (see the module's docstring).

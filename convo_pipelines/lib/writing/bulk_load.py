@@ -15,7 +15,7 @@ from typing import NamedTuple
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.sqlfiles import render_sql
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 
 
 class RebuildableObject(NamedTuple):

@@ -1,4 +1,4 @@
-"""The migrations' records in the source schema: which migrations are applied (lib/migrations.py reads them), and the
+"""The migrations' records in the source schema: which migrations are applied (lib/migrations/runner.py reads them), and the
 tables the application made that a migration adopted instead of creating, with what the project added to each.
 
 A migration that creates a table the application may have made itself ships NNNN_name.up.adopt.sql: a query listing
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.sqlfiles import list_sql, render_sql
+from convo_pipelines.lib.postgres.sqlfiles import list_sql, render_sql
 
 
 @dataclass(frozen=True)

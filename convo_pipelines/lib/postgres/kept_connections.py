@@ -4,7 +4,7 @@ A run's statements are short next to a new backend's start: PostgreSQL forks a p
 caches anew on each relation's first use, which costs a check or a scoped run's step several times its
 statements' own time. So a run hands the connection of one step to the next and to its checks (Dagster runs
 them one after another in the run's process). The pipeline keeps nothing on a session but the TimeZone it
-connected with (lib/db.py), which every block wants again; anything else a transaction pooler could hand to
+connected with (lib/postgres/db.py), which every block wants again; anything else a transaction pooler could hand to
 another client. So there is nothing to reset; one round trip tells a connection the server ended meanwhile
 (a restart), which is closed for a new one.
 """

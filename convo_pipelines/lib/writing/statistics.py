@@ -1,6 +1,6 @@
 """Planner statistics for the tables a run bulk-writes, gathered when the run itself made them stale."""
 
-from convo_pipelines.lib.session import Session
+from convo_pipelines.lib.postgres.session import Session
 
 
 def refresh_statistics_after_bulk_write(session: Session, schema: str, table: str, rows_written: int) -> bool:

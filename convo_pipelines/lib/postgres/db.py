@@ -5,10 +5,10 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.lib.postgres.sqlfiles import read_sql
+from convo_pipelines.lib.postgres.timing import TimedCursor
+from convo_pipelines.lib.postgres.urls import psycopg_url, scrub_secrets
 from convo_pipelines.lib.settings import source_time_zone
-from convo_pipelines.lib.sqlfiles import read_sql
-from convo_pipelines.lib.timing import TimedCursor
-from convo_pipelines.lib.urls import psycopg_url, scrub_secrets
 
 APPLICATION_NAME = "convo_pipelines"
 

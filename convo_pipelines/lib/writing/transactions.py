@@ -10,7 +10,7 @@ from datetime import timedelta
 import psycopg
 from psycopg import sql
 
-from convo_pipelines.lib.sqlfiles import read_sql
+from convo_pipelines.lib.postgres.sqlfiles import read_sql
 
 # How long a statement that needs a lock stronger than ROW EXCLUSIVE on a table the app uses may queue
 # for it: while it queues, every app statement on that table queues behind it, so this bounds the app's wait.
