@@ -22,9 +22,8 @@ from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.defs.histories.jobs import conversation_discovery_job, histories_audit_job
 from convo_pipelines.defs.histories.schedules import discovery_schedules
 from convo_pipelines.defs.histories.sensors import discovery_sensors
-from convo_pipelines.defs.links.assets import link_assets
 from convo_pipelines.defs.links.checks import link_checks
-from convo_pipelines.defs.links.jobs import front_links_job, link_tables_audit_job, project_links_job
+from convo_pipelines.defs.links.jobs import front_links_job, link_assets, link_tables_audit_job, project_links_job
 from convo_pipelines.defs.links.schedules import link_schedules
 from convo_pipelines.defs.links.sensors import link_sensors
 from convo_pipelines.defs.resources import PostgresResource

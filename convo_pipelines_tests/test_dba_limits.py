@@ -12,12 +12,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_pipelines.defs.links.assets import (
-    clients_front_conversations,
-    people_front_conversations,
-    project_conversations,
-)
-from convo_pipelines.defs.links.link_storage import LOCK_CLASS
+from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
+from convo_pipelines.defs.links.project_assets import project_conversations
+from convo_pipelines.defs.links.table_state.lock import LOCK_CLASS
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.writing.transactions import wait_for_own_lock
 from convo_pipelines_tests.helpers import wait_for_pipeline_lock_wait

@@ -21,7 +21,7 @@ import pytest
 from psycopg import sql
 
 from convo_benchmarks.sqlfiles import render_sql
-from convo_pipelines.defs.links.assets import project_conversations
+from convo_pipelines.defs.links.project_assets import project_conversations
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.migrations.messages import database_description, not_shipped_message, pending_message
 from convo_pipelines.lib.migrations.runner import (

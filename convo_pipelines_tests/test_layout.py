@@ -6,7 +6,9 @@
 - defs/ (assets, checks, jobs, schedules, sensors) imports nothing of the command line;
 - the two domains, defs/links/ and defs/histories/, do not import each other;
 - nothing in the package imports the benchmarks (benchmarks/, the package convo_benchmarks): they use the
-  product, never the other way round.
+  product, never the other way round;
+- no module of the package is over 300 lines, and an asset module imports at most 8 of the package's modules:
+  it says which run to do and reports what it did, the runs read top to bottom in modules of their own.
 """
 
 import ast
@@ -78,7 +80,7 @@ def test_the_rules_see_a_violation(tmp_path):
     """The reader itself: relative and absolute imports, at the top and inside a function, are all found."""
     module = PACKAGE / "defs" / "links" / "assets.py"
     found = imported_modules(module)
-    assert "convo_pipelines.defs.partitions" in found
+    assert "convo_pipelines.defs.links.windows" in found
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    from convo_pipelines.cli import main\nimport convo_pipelines.defs.links.jobs\n")
     found = imported_modules(sample)
@@ -140,3 +142,37 @@ def test_no_module_of_the_package_or_the_benchmarks_sits_in_an_import_circle():
 def test_the_circle_rule_sees_a_circle():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert circles({"a": {"b"}, "b": set()}) == []
+
+
+MAX_MODULE_LINES = 300
+MAX_ASSET_MODULE_IMPORTS = 8
+
+
+def test_no_module_of_the_package_is_over_300_lines():
+    long = {
+        str(path.relative_to(PACKAGE.parent)): lines
+        for path in PACKAGE.rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def package_modules_imported(path: Path) -> set[str]:
+    """The package's modules `path` imports: a name imported from a module counts as that module."""
+    modules = {module_name(found) for found in PACKAGE.rglob("*.py")}
+    return {
+        name if name in modules else name.rsplit(".", 1)[0]
+        for name in imported_modules(path)
+        if name in modules or name.rsplit(".", 1)[0] in modules
+    }
+
+
+@pytest.mark.parametrize("asset_module", ["defs/links/assets.py", "defs/links/project_assets.py"])
+def test_an_asset_module_imports_few_modules_of_the_package(asset_module):
+    assert len(package_modules_imported(PACKAGE / asset_module)) <= MAX_ASSET_MODULE_IMPORTS
+
+
+def test_the_import_count_sees_names_imported_from_a_module(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from convo_pipelines.defs.links.windows import RunWindow\nimport convo_pipelines.lib.settings\n")
+    assert package_modules_imported(sample) == {"convo_pipelines.defs.links.windows", "convo_pipelines.lib.settings"}

@@ -25,12 +25,9 @@ from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.defs.histories.crews import load_crews
-from convo_pipelines.defs.links.assets import (
-    clients_front_conversations,
-    people_front_conversations,
-    project_conversations,
-)
+from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
 from convo_pipelines.defs.links.checks import link_checks
+from convo_pipelines.defs.links.project_assets import project_conversations
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.helpers import wait_until
 from convo_pipelines_tests.source_data import (

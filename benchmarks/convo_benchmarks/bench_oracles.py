@@ -7,8 +7,13 @@ import psycopg
 from psycopg import sql
 
 from convo_benchmarks.bench_scratch import Scratch
-from convo_pipelines.defs.links.link_definitions import front_definition
-from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, FRONT_LINK_TABLES, FrontLinkTable
+from convo_pipelines.defs.links.tables import (
+    BEGINNING_OF_TIME,
+    END_OF_TIME,
+    FRONT_LINK_TABLES,
+    FrontLinkTable,
+    front_definition,
+)
 from convo_pipelines.defs.links.windows import window_params
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.session import Session

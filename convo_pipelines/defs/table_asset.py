@@ -1,6 +1,9 @@
 """The decorator every table asset shares: a PostgreSQL table of the application database, written in the
 app_database pool, retried on transient errors, owned by the data platform, daily-partitioned unless said."""
 
+from collections.abc import Iterable
+from typing import Protocol
+
 import dagster as dg
 
 from convo_pipelines.defs.partitions import daily_partitions
@@ -9,13 +12,36 @@ from convo_pipelines.defs.resources import APP_DATABASE_POOL, TRANSIENT_ERRORS_R
 OWNERS = ["team:data-platform"]
 
 
+class Column(Protocol):
+    """A column as a table's description gives it (links/tables.py's Column is one)."""
+
+    name: str
+    type: str
+    description: str
+    nullable: bool
+    unique: bool
+
+
+def table_schema(columns: Iterable[Column], constraints: Iterable[str]) -> dg.TableSchema:
+    """The column schema the UI shows for a table described by plain `columns` and `constraints`."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c.name, c.type, c.description, dg.TableColumnConstraints(nullable=c.nullable, unique=c.unique)
+            )
+            for c in columns
+        ],
+        constraints=dg.TableConstraints(other=list(constraints)),
+    )
+
+
 def table_asset(
     *,
     name: str,
     group_name: str,
     table_name: str,
     schema: dg.TableSchema,
-    deps: list[dg.AssetsDefinition | dg.AssetSpec],
+    deps: list[dg.AssetsDefinition | dg.AssetSpec] | tuple[str, ...],
     partitioned: bool = True,
     freshness_policy: dg.FreshnessPolicy | None = None,
     column_lineage: dg.TableColumnLineage | None = None,

@@ -18,16 +18,12 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
-from convo_pipelines.defs.links import window_diffs
-from convo_pipelines.defs.links.assets import (
-    clients_front_conversations,
-    people_front_conversations,
-    project_conversations,
-)
-from convo_pipelines.defs.links.link_definitions import front_definition
-from convo_pipelines.defs.links.link_storage import LOCK_CLASS
-from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, PEOPLE_LINKS
-from convo_pipelines.defs.links.window_diffs import ChangedConversations, conversation_batches
+from convo_pipelines.defs.links import window_diff
+from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
+from convo_pipelines.defs.links.project_assets import project_conversations
+from convo_pipelines.defs.links.table_state.lock import LOCK_CLASS
+from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, PEOPLE_LINKS, front_definition
+from convo_pipelines.defs.links.window_diff import ChangedConversations, conversation_batches
 from convo_pipelines.defs.links.windows import Chunk, chunk_window
 from convo_pipelines.defs.partitions import daily_partitions
 from convo_pipelines_tests.helpers import (
@@ -553,7 +549,7 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     db, postgres, database_url, monkeypatch
 ) -> None:
     build_source_data(db)
-    monkeypatch.setattr(window_diffs, "BATCH_PROGRESS_SECONDS", 0.0)  # a line per batch, to count them
+    monkeypatch.setattr(window_diff, "BATCH_PROGRESS_SECONDS", 0.0)  # a line per batch, to count them
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)  # the first fill: the tables get their foreign keys
     expected = len(expected_people_links(db))
     assert expected > 12
@@ -592,7 +588,7 @@ def test_a_diff_hands_over_a_bounded_number_of_changed_conversations_and_diffs_a
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     expected = len(expected_people_links(db))
     db.execute(f"truncate {PEOPLE}")
-    monkeypatch.setattr(window_diffs, "CHANGED_CONVERSATIONS_PER_DIFF", 3)
+    monkeypatch.setattr(window_diff, "CHANGED_CONVERSATIONS_PER_DIFF", 3)
     instance = dg.DagsterInstance.ephemeral()
     config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 5}}}}
     result = run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=config, instance=instance)
@@ -1304,7 +1300,7 @@ def waiting_statement(db: psycopg.Connection, database_url: str) -> str | None:
 def test_a_foreign_key_failure_redoes_only_the_slice_that_met_it(db, database_url, postgres, monkeypatch) -> None:
     """Beside an app deleting people all the time, re-inserting a whole batch whenever one of its people was
     deleted meanwhile never converged: the missing links go in by slices, and a failure retries its slice alone."""
-    monkeypatch.setattr(window_diffs, "PENDING_INSERT_SLICE_ROWS", 5)
+    monkeypatch.setattr(window_diff, "PENDING_INSERT_SLICE_ROWS", 5)
     build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     pairs = link_pairs(db, SCHEMA, PEOPLE)

@@ -11,8 +11,8 @@ import pytest
 from psycopg import sql
 
 from convo_pipelines.defs.checks import GUARANTEES_METADATA
-from convo_pipelines.defs.links.assets import link_assets
 from convo_pipelines.defs.links.checks import CONSTRAINTS_IN_FORCE, SAMPLE_CONVERSATIONS, link_checks
+from convo_pipelines.defs.links.jobs import link_assets
 from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
 from convo_pipelines.defs.partitions import daily_partitions, partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource

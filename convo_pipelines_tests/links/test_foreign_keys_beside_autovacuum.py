@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from convo_pipelines.defs.links.link_storage import ensure_foreign_keys, link_foreign_keys
+from convo_pipelines.defs.links.table_state.keys import ensure_foreign_keys, link_foreign_keys
 from convo_pipelines.defs.links.tables import PEOPLE_LINKS
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.session import Session
@@ -64,14 +64,13 @@ def test_foreign_keys_are_added_and_validated_past_an_autovacuum_of_the_new_rows
     ):
         fill_links_without_foreign_keys(conn)
         assert wait_until(lambda: autovacuum_of_links(conn), timeout=60), eager_autovacuum.log_tail()
-        logged: list[str] = []
         state = ensure_foreign_keys(
-            Session(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA), PEOPLE_LINKS.table, PEOPLE_LINKS.foreign_keys, logged.append
+            Session(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA), PEOPLE_LINKS.table, PEOPLE_LINKS.foreign_keys
         )
         # Both keys added and validated in this run, none left for the next: the autovacuum, which conflicts with
         # both statements, was cancelled by the server once they waited for it, rather than outlasting their retries.
         names = [key.name for key in PEOPLE_LINKS.foreign_keys]
-        assert (state.made_whole, state.pending) == (names, []), logged
+        assert (state.made_whole, state.pending) == (names, [])
         assert link_foreign_keys(Session(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA), PEOPLE_LINKS.table) == dict.fromkeys(
             names, True
         )

@@ -1,5 +1,5 @@
 """A Front link table's first fill stages the pairs of its whole range in an unlogged table of the analytics
-schema, and writes the table without its index by owner newest first, built once after (link_storage.py); the
+schema, and writes the table without its index by owner newest first, built once after (table_state/indexes.py); the
 table's state is read from the catalog, so a killed fill, a run beside the fill and a scoped run all leave the
 table with its indexes, as its migrations defined them, without staged pairs, and exact.
 """
@@ -12,13 +12,11 @@ import psycopg
 
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
 from convo_pipelines.defs.links.config import FrontLinksConfig
-from convo_pipelines.defs.links.first_fill import insert_first_fill_slices, stage_first_fill
-from convo_pipelines.defs.links.link_definitions import front_definition
-from convo_pipelines.defs.links.link_storage import first_fill_staged
-from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, PEOPLE_LINKS
-from convo_pipelines.defs.links.window_diffs import make_front_window_exact
-from convo_pipelines.defs.links.windows import Chunk, window_params
-from convo_pipelines.defs.links.writes import plan_front_writes
+from convo_pipelines.defs.links.first_fill import insert_first_fill_slices, never_filled, stage_first_fill
+from convo_pipelines.defs.links.table_state.indexes import first_fill_staged
+from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, PEOPLE_LINKS, front_definition
+from convo_pipelines.defs.links.window_run import make_chunks_exact
+from convo_pipelines.defs.links.windows import Chunk, day_chunks, window_params
 from convo_pipelines_tests.helpers import watch_while
 from convo_pipelines_tests.links.test_assets_links import (
     CLIENTS,
@@ -153,15 +151,21 @@ def test_a_run_after_a_fill_killed_without_its_indexes_builds_them_and_ends_exac
     assert_front_tables_exact(db)
 
 
+def fill_chunks(session) -> list[Chunk]:
+    """The chunks a first fill of every partition stages the pairs of."""
+    max_conversations = FrontLinksConfig().max_fill_chunk_conversations
+    return day_chunks(session, "front_conversations", BEGINNING_OF_TIME, END_OF_TIME, max_conversations)
+
+
 def test_a_scoped_run_beside_a_first_fill_ends_its_hold_and_the_fill_then_diffs(db, postgres) -> None:
     """A fill owns the empty table only while its staged pairs exist: once another writer dropped them (here a
     scoped run, which also left a link the source does not support in the fill's range), the fill inserts no
     further slice, and diffing its range instead removes that link."""
     data = build_source_data(db)
     with postgres.session(autocommit=True) as session:
-        plan = plan_front_writes(session, PEOPLE_LINKS, BEGINNING_OF_TIME, END_OF_TIME, FrontLinksConfig())
-        assert plan.mode == "bulk"
-        staged = stage_first_fill(session, PEOPLE_LINKS, plan, print)
+        plan = fill_chunks(session)
+        assert never_filled(session, PEOPLE_LINKS)
+        staged = stage_first_fill(session, PEOPLE_LINKS, plan)
         assert staged.pairs == len(expected_people_links(db, SCHEMA))
         assert first_fill_staged(session, PEOPLE_LINKS) == staged.oid
 
@@ -183,10 +187,10 @@ def test_a_scoped_run_beside_a_first_fill_ends_its_hold_and_the_fill_then_diffs(
     before = link_pairs(db, SCHEMA, PEOPLE)
 
     with postgres.session(autocommit=True) as session:
-        counts, whole = insert_first_fill_slices(session, PEOPLE_LINKS, staged, 2, print)
+        counts, whole = insert_first_fill_slices(session, PEOPLE_LINKS, staged, 2)
         assert (counts.rows_inserted, whole) == (0, False)
         assert link_pairs(db, SCHEMA, PEOPLE) == before
-        make_front_window_exact(session, PEOPLE_LINKS, Chunk(jan(12), jan(13), len(jan_12)), print, None)
+        make_chunks_exact(session, PEOPLE_LINKS, [Chunk(jan(12), jan(13), len(jan_12))], None)
 
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA, jan(12), jan(13))
 
@@ -197,20 +201,20 @@ def test_a_fill_whose_staged_pairs_a_later_fill_replaced_inserts_none_of_them(db
     alive, would find another table under the same name and insert nothing of it."""
     build_source_data(db)
     with postgres.session(autocommit=True) as session:
-        plan = plan_front_writes(session, PEOPLE_LINKS, BEGINNING_OF_TIME, END_OF_TIME, FrontLinksConfig())
-        first = stage_first_fill(session, PEOPLE_LINKS, plan, print)
-        second = stage_first_fill(session, PEOPLE_LINKS, plan, print)
+        plan = fill_chunks(session)
+        first = stage_first_fill(session, PEOPLE_LINKS, plan)
+        second = stage_first_fill(session, PEOPLE_LINKS, plan)
         assert second is not None and second.oid != first.oid
         assert second.pairs == first.pairs == len(expected_people_links(db, SCHEMA))
         assert first_fill_staged(session, PEOPLE_LINKS) == second.oid
 
-        counts, whole = insert_first_fill_slices(session, PEOPLE_LINKS, first, 2, print)
+        counts, whole = insert_first_fill_slices(session, PEOPLE_LINKS, first, 2)
         assert (counts.rows_inserted, whole) == (0, False)
         assert first_fill_table(db, PEOPLE) == (False, False)  # the stale fill took the table over to diff it
 
     assert link_pairs(db, SCHEMA, PEOPLE) == set()
     with postgres.session(autocommit=True) as session:
-        assert stage_first_fill(session, PEOPLE_LINKS, plan, print) is not None  # still empty: staged again
+        assert stage_first_fill(session, PEOPLE_LINKS, plan) is not None  # still empty: staged again
 
 
 def test_a_first_fill_stages_its_pairs_in_conversation_order_each_with_its_conversation_s_end(db, postgres) -> None:

@@ -15,12 +15,9 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from convo_pipelines.defs.checks import CheckScope, Guarantee, SqlCheck, build_sql_checks, follows_materialization
-from convo_pipelines.defs.links.assets import (
-    clients_front_conversations,
-    people_front_conversations,
-    project_conversations,
-)
-from convo_pipelines.defs.links.project_writes import ARRAY_DRIFT_KINDS
+from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
+from convo_pipelines.defs.links.project_assets import project_conversations
+from convo_pipelines.defs.links.project_reconcile import ARRAY_DRIFT_KINDS
 from convo_pipelines.defs.links.tables import (
     CLIENT_LINKS,
     GUARANTEEING_FOREIGN_KEYS_SQL,

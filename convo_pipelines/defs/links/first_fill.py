@@ -1,54 +1,95 @@
-"""A Front link table's first fill: its pairs staged once for the whole range in conversation order, then inserted by
-slices that each end where a conversation does, each a transaction of its own."""
+"""A Front link table's first fill: the table empty and without its foreign keys. Read top to bottom, in the order
+the run does it:
+
+1. cut the window into chunks of consecutive days (only their bounds are used: where the conversations are);
+2. stage the defined pairs of the whole range once, in one parallel statement, numbered in their insert order
+   (conversation, owner), in an unlogged table of the analytics schema: while it exists, the fill owns the table;
+3. drop the index by owner newest first, when the role may build it back (one sorted build beats keeping it up row
+   by row);
+4. insert the staged pairs by slices of about max_fill_slice_links, each a transaction of its own ending with a
+   conversation, so a logical subscriber receives bounded transactions and the primary key and the unique pair grow
+   at their right edge; no foreign key holds an app row yet;
+5. gather the table's statistics once;
+6. end the fill's hold: drop the staged pairs and build the index back;
+7. add the foreign keys (NOT VALID, orphans removed, validated), and report.
+
+Another writer may take the table over at any step (a scoped run, a re-run): it drops the staged pairs, and the fill
+then makes the rest of its range exact as a window run does (window_run.py). A killed fill leaves whole
+transactions; the next run finishes it the same way.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
-from psycopg import sql
+import dagster as dg
 
+from convo_pipelines.defs.links.config import FrontLinksConfig
 from convo_pipelines.defs.links.front_inserts import insert_first_fill_links
-from convo_pipelines.defs.links.link_definitions import front_definition
-from convo_pipelines.defs.links.link_storage import (
+from convo_pipelines.defs.links.run_outcome import FrontRun, finish_front_run
+from convo_pipelines.defs.links.table_state.indexes import (
+    StagedPairs,
+    drop_newest_index_of_empty_table,
+    end_first_fill,
     first_fill_staged,
-    link_foreign_keys,
-    link_table_is_empty,
+    in_front_transaction,
     take_over_from_first_fill,
 )
-from convo_pipelines.defs.links.link_transactions import StagedPairs, in_front_transaction, in_retried_transaction
-from convo_pipelines.defs.links.tables import (
-    FrontLinkTable,
-)
-from convo_pipelines.defs.links.windows import WriteCounts, WritePlan, window_params
+from convo_pipelines.defs.links.table_state.keys import link_foreign_keys
+from convo_pipelines.defs.links.table_state.lock import in_retried_transaction, link_table_is_empty
+from convo_pipelines.defs.links.tables import FrontLinkTable, front_definition
+from convo_pipelines.defs.links.window_run import make_chunks_exact
+from convo_pipelines.defs.links.windows import Chunk, RunWindow, WriteCounts, day_chunks, window_params
 from convo_pipelines.lib.postgres.session import Session
-from convo_pipelines.lib.postgres.timing import TimedClientCursor
+from convo_pipelines.lib.postgres.timing import StepClock, TimedClientCursor
 from convo_pipelines.lib.writing.progress import Progress
+from convo_pipelines.lib.writing.statistics import refresh_statistics_after_bulk_write
+
+LOG = dg.get_dagster_logger(__name__)
 
 
-def stage_first_fill(
-    session: Session, spec: FrontLinkTable, plan: WritePlan, log: Callable[[str], object]
-) -> StagedPairs | None:
-    """Stage the defined pairs of the plan's whole range (stage_front_link_first_fill.sql), numbered in their insert
-    order, (conversation, owner), when the table is still empty and without foreign keys; the staged table when this call
-    staged it (the run's fill then owns the table: insert_first_fill_slices), else None. Pairs staged earlier are
-    dropped first: a killed fill's (its retry stages again rather than diff an empty table by chunks), or a live
-    fill's that inserted nothing yet, which then finds its table gone and diffs its range."""
-    start, end = plan.chunks[0].start, plan.chunks[-1].end
+def never_filled(session: Session, spec: FrontLinkTable) -> bool:
+    """True while `spec.table` has none of its foreign keys and no link: a whole-window run then is its first fill."""
+    return not link_foreign_keys(session, spec.table) and link_table_is_empty(session, spec.table)
+
+
+def fill_front_table(session: Session, spec: FrontLinkTable, window: RunWindow, config: FrontLinksConfig) -> FrontRun:
+    """Fill the empty `spec.table` with the window's links (see the module's steps)."""
+    clock = StepClock()
+    chunks = day_chunks(session, "front_conversations", window.start, window.end, config.max_fill_chunk_conversations)
+    staged = stage_first_fill(session, spec, chunks) if chunks else None
+    counts = WriteCounts()
+    if staged is not None:
+        drop_newest_index_of_empty_table(session, spec)
+        counts, whole = insert_first_fill_slices(session, spec, staged, config.max_fill_slice_links)
+        refresh_statistics_after_bulk_write(session, session.source_schema, spec.table, counts.rows_written)
+        if not whole:
+            counts.rows_in_window = 0  # the diffs that finish the range count its rows
+    if staged is None or not whole:
+        counts.add(make_chunks_exact(session, spec, chunks, batch_rows=None))
+    end_first_fill(session, spec)
+    return finish_front_run(session, spec, "bulk", len(chunks), counts, clock)
+
+
+def stage_first_fill(session: Session, spec: FrontLinkTable, chunks: list[Chunk]) -> StagedPairs | None:
+    """Stage the defined pairs of the chunks' whole range (stage_front_link_first_fill.sql), numbered in their insert
+    order, when the table is still empty and without foreign keys; the staged table when this call staged it, else
+    None. Pairs staged earlier are dropped first: a killed fill's (its retry stages again rather than diff an empty
+    table by chunks), or a live fill's that inserted nothing yet, which then finds its table gone and diffs its
+    range."""
+    params = window_params(chunks[0].start, chunks[-1].end)
 
     def stage() -> StagedPairs | None:
-        if link_foreign_keys(session, spec.table) or not link_table_is_empty(session, spec.table):
+        if not never_filled(session, spec):
             return None
-        take_over_from_first_fill(session, spec, log)
+        take_over_from_first_fill(session, spec)
         set_first_fill_staging_settings(session)
-        staged = TimedClientCursor(session.conn).execute(
-            first_fill_staging_statement(session, spec), window_params(start, end)
-        )
+        staged = TimedClientCursor(session.conn).execute(first_fill_staging_statement(session, spec), params)
         session.execute(session.sql("links/prepare_front_link_first_fill.sql", first_fill=spec.first_fill_table))
-        log(f"{spec.table}: staged the first fill's {staged.rowcount:,} pairs")
+        LOG.info(f"{spec.table}: staged the first fill's {staged.rowcount:,} pairs")
         return StagedPairs(first_fill_staged(session, spec), staged.rowcount)
 
-    return in_retried_transaction(session, spec.table, stage, log)
+    return in_retried_transaction(session, spec.table, stage)
 
 
 def set_first_fill_staging_settings(session: Session) -> None:
@@ -58,7 +99,7 @@ def set_first_fill_staging_settings(session: Session) -> None:
     session.execute(session.sql("links/set_sorted_distinct_settings.sql"))
 
 
-def first_fill_staging_statement(session: Session, spec: FrontLinkTable) -> sql.Composable:
+def first_fill_staging_statement(session: Session, spec: FrontLinkTable):
     """The CREATE TABLE AS that stages a first fill's defined pairs (stage_front_link_first_fill.sql)."""
     return session.sql(
         "links/stage_front_link_first_fill.sql",
@@ -69,16 +110,14 @@ def first_fill_staging_statement(session: Session, spec: FrontLinkTable) -> sql.
 
 
 def insert_first_fill_slices(
-    session: Session, spec: FrontLinkTable, staged: StagedPairs, slice_links: int, log: Callable[[str], object]
+    session: Session, spec: FrontLinkTable, staged: StagedPairs, slice_links: int
 ) -> tuple[WriteCounts, bool]:
     """Insert the pairs this run's first fill staged, about `slice_links` at a time in their staged order, each slice a
     transaction of its own that ends with a conversation; returns the counts and whether it inserted them all, which
-    it stops short of once another writer took the table over (its staged pairs gone): the caller then diffs the
-    range. In that order, (conversation, owner), the primary key and the unique pair grow at their right edge."""
+    it stops short of once another writer took the table over (its staged pairs gone)."""
     counts = WriteCounts()
-    progress = Progress(
-        log, spec.table, total_steps=math.ceil(staged.pairs / slice_links), unit=f"slices of {slice_links:,} links"
-    )
+    slices = math.ceil(staged.pairs / slice_links)
+    progress = Progress(LOG.info, spec.table, total_steps=slices, unit=f"slices of {slice_links:,} links")
     after = 0
     while after < staged.pairs:
         params = {"after_position": after, "slice_links": slice_links}
@@ -86,16 +125,17 @@ def insert_first_fill_slices(
             session,
             spec,
             lambda owns_table, params=params: insert_first_fill_links(session, spec, params) if owns_table else None,
-            log,
             staged=staged,
         )
         if inserted is None:
-            log(f"{spec.table}: another run wrote the table during its first fill: the fill diffs its range instead")
+            LOG.info(
+                f"{spec.table}: another run wrote the table during its first fill: the fill diffs its range instead"
+            )
             return counts, False
-        counts.rows_inserted += inserted
-        counts.rows_in_window += inserted
         if not inserted:
             raise RuntimeError(f"{spec.table}: a first fill's slice after position {after:,} inserted no link")
+        counts.rows_inserted += inserted
+        counts.rows_in_window += inserted
         # Positions run from 1 without a gap, and a slice inserts every pair of its range: the next starts after it.
         after += inserted
         progress.advance(rows=inserted)

@@ -6,13 +6,11 @@ run cost a fraction of it: see checks.py); the audit job runs the checks alone, 
 
 import dagster as dg
 
-from convo_pipelines.defs.links.assets import (
-    clients_front_conversations,
-    people_front_conversations,
-    project_conversations,
-)
+from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
+from convo_pipelines.defs.links.project_assets import project_conversations
 
 FRONT_LINK_ASSETS_DEFS = (people_front_conversations, clients_front_conversations)
+link_assets = [*FRONT_LINK_ASSETS_DEFS, project_conversations]
 # Asset names (= op names, = table names), for run config and the dev launcher's GraphQL.
 FRONT_LINK_ASSETS = tuple(asset.key.to_user_string() for asset in FRONT_LINK_ASSETS_DEFS)
 PROJECT_LINK_ASSETS = (project_conversations.key.to_user_string(),)

@@ -11,7 +11,6 @@ from convo_pipelines.defs.automation import (
     has_run_waiting_to_start,
     sensor_minimum_interval,
 )
-from convo_pipelines.defs.links.assets import project_conversations
 from convo_pipelines.defs.links.jobs import (
     FRONT_LINK_ASSETS,
     FRONT_LINK_ASSETS_DEFS,
@@ -19,6 +18,7 @@ from convo_pipelines.defs.links.jobs import (
     front_links_job,
     project_links_job,
 )
+from convo_pipelines.defs.links.project_assets import project_conversations
 from convo_pipelines.defs.partitions import first_partition_start, partition_range_tags, partitions_timeline
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.postgres.session import Session

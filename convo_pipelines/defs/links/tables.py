@@ -1,12 +1,20 @@
-"""The link tables, described once: name, owner column, the SQL that defines their rows, foreign keys.
+"""What a link table is, described once: its name, columns, the source tables and SQL that define its rows, its
+keys, and what the catalog proves about them.
 
-The assets, checks, sensor and jobs of links/, the command line (cli/) and the benchmarks all read these;
-it imports neither Dagster nor a database driver, so a command that only needs a table's name stays light.
-The definitions themselves are in docs/contract.md.
+The assets, checks, sensor and jobs of links/, the command line (cli/) and the benchmarks all read these; it
+imports no Dagster, so a command that only needs a table's name stays light. The definitions themselves are in
+docs/contract.md; the state a table is in (its lock, keys and indexes now) is table_state/.
 """
+
+from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from psycopg import sql
+
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.settings import get_settings
 
 # What the links' SQL binds for the unbounded ends of a PartitionWindow (defs/partitions.py): the first
 # partition also covers conversations created before PARTITIONS_START_DATE, so a backfill of every
@@ -19,6 +27,39 @@ END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 # on exactly some columns, validated foreign keys with their triggers enabled (each file says what counts).
 GUARANTEEING_UNIQUE_INDEX_SQL = "links/checks/select_guaranteeing_unique_index.sql"
 GUARANTEEING_FOREIGN_KEYS_SQL = "links/checks/select_guaranteeing_foreign_keys.sql"
+
+
+def qualified_table_name(table: str) -> str:
+    """schema.table of a link table: they live in SOURCE_SCHEMA, beside the tables they join."""
+    return f"{get_settings().source_schema}.{table}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a link table, as the UI's column schema shows it."""
+
+    name: str
+    type: str
+    description: str
+    nullable: bool = False
+    unique: bool = False
+
+
+def _front_link_columns(owner_column: str, owner_table: str, owner_kind: str) -> tuple[Column, ...]:
+    return (
+        Column("id", "uuid", "Link id; kept while the link exists.", unique=True),
+        Column(owner_column, "uuid", f"The {owner_kind} ({owner_table}.id, ON DELETE CASCADE)."),
+        Column("front_conversation_id", "uuid", "The Front conversation (front_conversations.id, ON DELETE CASCADE)."),
+        Column(
+            "front_conversation_created_at",
+            "timestamptz",
+            "The conversation's created_at, copied so an owner's newest conversations are one index range scan.",
+        ),
+        Column("created_at", "timestamptz", "When the link was first written."),
+        Column(
+            "updated_at", "timestamptz", "When something about the link last changed (its created_at copy, if ever)."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -70,8 +111,21 @@ class FrontLinkTable:
     # The same pairs as the exactness check computes them on its own, so a bug in one shows against the other.
     expected_links_sql: str
     foreign_keys: tuple[ForeignKey, ...]
+    # The tables (and link tables) the definition reads: the asset's lineage.
+    source_tables: tuple[str, ...]
     # The definition's join that a source foreign key can prove needless, if it has one.
     proven_join: ProvenJoin | None = None
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return _front_link_columns(self.owner_column, self.owner_table, self.owner_kind)
+
+    @property
+    def constraints(self) -> tuple[str, ...]:
+        return (
+            f"unique ({self.owner_column}, front_conversation_id)",
+            f"index ({self.owner_column}, front_conversation_created_at desc, front_conversation_id desc)",
+        )
 
     @property
     def owner_table(self) -> str:
@@ -132,6 +186,7 @@ PEOPLE_LINKS = FrontLinkTable(
             "cascade",
         ),
     ),
+    source_tables=("front_conversations", "front_messages", "front_message_recipients", "contact_methods", "people"),
     proven_join=ProvenJoin(
         "existing_people", "links/join_existing_people.sql", "contact_methods", "person_id", "people"
     ),
@@ -151,6 +206,7 @@ CLIENT_LINKS = FrontLinkTable(
             "cascade",
         ),
     ),
+    source_tables=("people_front_conversations", "front_conversations", "people", "clients"),
 )
 FRONT_LINK_TABLES = (PEOPLE_LINKS, CLIENT_LINKS)
 
@@ -160,6 +216,29 @@ PROJECT_LINKS_FOREIGN_KEYS = (
     ForeignKey("project_conversations_conversation_id_fkey", "conversation_id", "conversations", "cascade"),
     ForeignKey("project_conversations_added_by_fkey", "added_by", "users", "set null"),
 )
+PROJECT_SOURCE_TABLES = ("conversations", "projects", "users")
+PROJECT_LINK_COLUMNS = (
+    Column("id", "uuid", "Link id; kept while the conversation has a project.", unique=True),
+    Column("project_id", "uuid", "The project (projects.id, ON DELETE CASCADE) = conversations.project_id."),
+    Column(
+        "conversation_id",
+        "uuid",
+        "The conversation (conversations.id, ON DELETE CASCADE); one project per conversation.",
+        unique=True,
+    ),
+    Column(
+        "added_at",
+        "timestamptz",
+        "When the link to this project was first written (reset when the conversation moves).",
+    ),
+    Column(
+        "added_by",
+        "uuid",
+        "The project's user (users.id, ON DELETE SET NULL); NULL when the project has no existing user.",
+        nullable=True,
+    ),
+)
+PROJECT_LINK_CONSTRAINTS = ("unique (project_id, conversation_id)",)
 
 # Every link table, in the order they are filled (the clients links are computed from the people links).
 LINK_TABLES = (*(spec.table for spec in FRONT_LINK_TABLES), PROJECT_LINKS_TABLE)
@@ -188,3 +267,44 @@ def change_index_name(table: str) -> str:
 def change_index_params() -> dict[str, object]:
     """What check_late_change_indexes.sql binds besides the schema: the watched tables, the index names' suffix."""
     return {"watched_tables": list(CHANGE_WATCHED_TABLES), "index_suffix": CHANGE_INDEX_SUFFIX}
+
+
+# ---------------------------------------------------------------------------------------------
+# The definition as SQL, and what the catalog proves about it
+
+
+def front_definition(session: Session, spec: FrontLinkTable, *, bulk: bool = True) -> sql.Composed:
+    """The definition of `spec`: the pairs its window should hold. For a bulk read (a first fill, a window's diff),
+    its ProvenJoin is left out when the source's validated foreign key proves it needless; a scoped run's
+    few conversations keep it, which costs less than asking the catalog."""
+    join = spec.proven_join
+    if join is None:
+        return session.sql(spec.definition_file)
+    proven = bulk and source_key_is_validated(session, join)
+    # Proven: the join is bound to nothing, since the source's validated key proves every referenced row exists.
+    bound = sql.SQL("") if proven else session.sql(join.join_sql)
+    return session.sql(spec.definition_file, **{join.placeholder: bound})
+
+
+def source_key_is_validated(session: Session, join: ProvenJoin) -> bool:
+    """True when `join.source_table.column` has a validated foreign key to `join.referenced_table`'s id, its
+    triggers enabled: PostgreSQL's own proof that every non-null value is an existing row's id."""
+    keys = session.execute(
+        session.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
+        {"trust_constraints": True, "source_schema": session.source_schema, "link_table_name": join.source_table},
+    ).fetchall()
+    # The lookup lists only keys to the referenced table's id.
+    return any((column, table) == (join.column, join.referenced_table) for _, column, table in keys)
+
+
+def front_link_guarantees(session: Session, spec: FrontLinkTable) -> dict[str, str]:
+    """{problem: constraint} for each duplicate or orphan problem of `spec.table` its constraints rule out
+    now: read once the run's writes and foreign keys are done, and recorded in its materialization
+    (GUARANTEES_METADATA), so the duplicate and orphan checks that follow it need not read the catalog again."""
+    statement = session.sql(
+        "links/select_front_link_guarantees.sql",
+        guaranteeing_index=session.sql(GUARANTEEING_UNIQUE_INDEX_SQL),
+        guaranteeing_keys=session.sql(GUARANTEEING_FOREIGN_KEYS_SQL),
+    )
+    params = {"trust_constraints": True, "source_schema": session.source_schema, **spec.constraint_lookup_params()}
+    return {problem: verified_by for problem, _, _, verified_by in session.execute(statement, params).fetchall()}

@@ -1,12 +1,35 @@
-"""A run's window of conversations: its chunks of consecutive days, what its SQL binds, and its write counts."""
+"""A run's window of conversations: its bounds, its chunks of consecutive days, what its SQL binds, and its write
+counts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from convo_pipelines.defs.links.config import FILL_SLICE_LINKS
+import dagster as dg
+
+from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME
+from convo_pipelines.defs.partitions import partition_window
 from convo_pipelines.lib.postgres.session import Session
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    """The conversations' created_at window [start, end) a run covers, in UTC: the first partition also links those
+    created before PARTITIONS_START_DATE, and the last one, today's, those created after it."""
+
+    start: datetime
+    end: datetime
+    start_label: str
+    end_label: str
+    one_day: bool  # one partition's own day: its counts are the partition's
+
+    @classmethod
+    def of(cls, context: dg.AssetExecutionContext) -> RunWindow:
+        partition = partition_window(context)
+        owning = partition.owning_later_dates()
+        start, end = owning.bounds(BEGINNING_OF_TIME, END_OF_TIME)
+        return cls(start, end, owning.start_label, owning.end_label, partition.one_day)
 
 
 @dataclass(frozen=True)
@@ -75,11 +98,8 @@ def count_conversations_by_day(
     return [(day, count) for day, count in session.execute(statement, {"start": start, "end": end})]
 
 
-@dataclass(frozen=True)
-class WritePlan:
-    """How a whole-window run writes: its mode, its transactions' chunks and their cap on links to change."""
-
-    mode: str  # "bulk": the table was never filled (empty, without its foreign keys); "diff" otherwise
-    chunks: list[Chunk]
-    batch_rows: int | None  # None: a chunk changes all its links at once (no foreign key holds app rows)
-    fill_slice_links: int = FILL_SLICE_LINKS  # a first fill: links per transaction
+def day_chunks(
+    session: Session, conversations: str, start: datetime, end: datetime, max_conversations: int
+) -> list[Chunk]:
+    """[start, end) of `conversations` cut into chunks of consecutive days of at most `max_conversations` (chunk_window)."""
+    return chunk_window(start, end, count_conversations_by_day(session, conversations, start, end), max_conversations)

@@ -1,0 +1,108 @@
+"""A window of a Front link table made exact: a range re-run, the nightly reconcile, a catch-up after the app wrote
+beside a fill, and the finish of a fill that was killed. Read top to bottom, in the order the run does it:
+
+1. cut the window into chunks of consecutive days, bounded in conversations (smaller while the table has no
+   foreign key yet: each chunk's transaction then inserts all it misses at once, and a logical subscriber receives
+   bounded transactions);
+2. for each chunk, one transaction: stage the chunk's defined pairs with a parallel CREATE TEMPORARY TABLE AS, diff
+   them against the stored links, delete the lost, refresh the stale and insert the missing, so links that stay
+   keep their id and created_at; with more changes than a batch, hand the changed conversations to batches of
+   whole conversations instead (window_diff.py);
+3. end any first fill's hold on the table (its staged pairs dropped, its index by owner built back);
+4. make the foreign keys whole, and report.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from convo_pipelines.defs.links.config import FrontLinksConfig
+from convo_pipelines.defs.links.front_inserts import insert_staged_links
+from convo_pipelines.defs.links.run_outcome import FrontRun, finish_front_run
+from convo_pipelines.defs.links.table_state.indexes import end_first_fill, in_front_transaction
+from convo_pipelines.defs.links.table_state.keys import link_foreign_keys
+from convo_pipelines.defs.links.table_state.lock import link_table_is_empty
+from convo_pipelines.defs.links.tables import FrontLinkTable, front_definition
+from convo_pipelines.defs.links.window_diff import (
+    NOTHING_CHANGED,
+    ChangedConversations,
+    apply_differences,
+    changed_conversations,
+    find_differences,
+    make_exact_by_batches,
+)
+from convo_pipelines.defs.links.windows import Chunk, RunWindow, WriteCounts, day_chunks, window_params
+from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.postgres.timing import StepClock, TimedClientCursor
+from convo_pipelines.lib.writing.progress import Progress
+from convo_pipelines.lib.writing.statistics import refresh_statistics_after_bulk_write
+
+LOG = dg.get_dagster_logger(__name__)
+
+
+def make_window_exact(session: Session, spec: FrontLinkTable, window: RunWindow, config: FrontLinksConfig) -> FrontRun:
+    """Make the window's slice of `spec.table` equal to its definition, chunk by chunk (see the module's steps)."""
+    clock = StepClock()
+    keyed = bool(link_foreign_keys(session, spec.table))
+    max_conversations = config.max_chunk_conversations if keyed else config.max_fill_chunk_conversations
+    chunks = day_chunks(session, "front_conversations", window.start, window.end, max_conversations)
+    counts = make_chunks_exact(session, spec, chunks, config.max_insert_batch_rows if keyed else None)
+    end_first_fill(session, spec)
+    return finish_front_run(session, spec, "diff", len(chunks), counts, clock)
+
+
+def make_chunks_exact(
+    session: Session, spec: FrontLinkTable, chunks: list[Chunk], batch_rows: int | None
+) -> WriteCounts:
+    """Make each chunk exact in its own transactions, logging progress (conversations done, rows, rate, ETA) after
+    each. `batch_rows` None: the table has no foreign key yet, and a chunk changes all its links at once."""
+    totals = WriteCounts()
+    progress = Progress(LOG.info, spec.table, total_steps=sum(c.conversations for c in chunks), unit="conversations")
+    for chunk in chunks:
+        counts = make_chunk_exact(session, spec, chunk, batch_rows)
+        totals.add(counts)
+        # A fill's next chunks read the table they fill (their windows' links): planned for the empty table its
+        # statistics describe, that read scans all of it for every chunk.
+        refresh_statistics_after_bulk_write(session, session.source_schema, spec.table, counts.rows_written)
+        progress.advance(rows=counts.rows_in_window, steps=chunk.conversations)
+    return totals
+
+
+def make_chunk_exact(session: Session, spec: FrontLinkTable, chunk: Chunk, batch_rows: int | None) -> WriteCounts:
+    """Diff the chunk in one retried transaction; its changed conversations by batches when they are too many."""
+
+    def diff() -> tuple[WriteCounts, ChangedConversations]:
+        return in_front_transaction(session, spec, lambda _owns: diff_chunk(session, spec, chunk, batch_rows))
+
+    counts, changed = diff()
+    if len(changed) and batch_rows is not None:
+        counts.add_writes(make_exact_by_batches(session, spec, chunk, changed, batch_rows, diff))
+    return counts
+
+
+def diff_chunk(
+    session: Session, spec: FrontLinkTable, chunk: Chunk, batch_rows: int | None
+) -> tuple[WriteCounts, ChangedConversations]:
+    """Inside the caller's transaction: stage the chunk's defined pairs in parallel and apply their differences, or,
+    with more than `batch_rows` of them, return the changed conversations. A table without foreign keys that holds
+    no link in this snapshot takes the staged pairs as they are, with nothing to diff them against."""
+    params = window_params(chunk.start, chunk.end)
+    in_window = stage_defined_pairs(session, spec, params)
+    if batch_rows is None and link_table_is_empty(session, spec.table):
+        return WriteCounts(rows_inserted=insert_staged_links(session, spec), rows_in_window=in_window), NOTHING_CHANGED
+    staged = session.sql("links/select_staged_link_rows.sql", links=spec.table, owner=spec.owner_column)
+    differences = find_differences(session, spec, staged, params, analyze=True)
+    if batch_rows is not None and differences.total > batch_rows:
+        return WriteCounts(rows_in_window=in_window), changed_conversations(session)
+    counts = apply_differences(session, spec, differences, sliced=batch_rows is not None)
+    counts.rows_in_window = in_window
+    return counts, NOTHING_CHANGED
+
+
+def stage_defined_pairs(session: Session, spec: FrontLinkTable, params: dict[str, object]) -> int:
+    """Inside the caller's transaction, compute the window's defined pairs into pg_temp.link_rows_staged with a
+    CREATE TABLE AS, which PostgreSQL runs in parallel; returns how many it holds."""
+    session.execute(session.sql("links/set_staging_settings.sql"))
+    session.execute(session.sql("links/set_hashed_distinct_settings.sql"))
+    statement = session.sql("links/stage_link_rows.sql", rows=front_definition(session, spec))
+    return TimedClientCursor(session.conn).execute(statement, params).rowcount
