@@ -45,7 +45,7 @@ def test_link_tables_have_their_keys_and_indexes(db: psycopg.Connection) -> None
     assert "people_front_conversations_front_conversation_id_idx" not in indexes
     assert "UNIQUE INDEX" in indexes["project_conversations_conversation_key"]
     assert "(project_id, conversation_id)" in indexes["project_conversations_project_conversation_key"]
-    # The foreign keys come with each table's first fill (see test_assets_links), so that filling never
+    # The foreign keys come with each table's first fill (see links/test_first_fill.py), so that filling never
     # has to drop one: the migrations leave the link tables without any.
     foreign_keys = db.execute(
         "select conname from pg_constraint where contype = 'f' and conrelid::regclass::text in "

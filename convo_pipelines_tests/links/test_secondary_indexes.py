@@ -10,7 +10,7 @@ from collections import Counter
 
 import psycopg
 
-from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
+from convo_pipelines.defs.links.assets import people_front_conversations
 from convo_pipelines.defs.links.config import FrontLinksConfig
 from convo_pipelines.defs.links.first_fill import insert_first_fill_slices, never_filled, stage_first_fill
 from convo_pipelines.defs.links.table_state.indexes import first_fill_staged
@@ -18,21 +18,21 @@ from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, PE
 from convo_pipelines.defs.links.window_run import make_chunks_exact
 from convo_pipelines.defs.links.windows import Chunk, day_chunks, window_params
 from convo_pipelines_tests.helpers import watch_while
-from convo_pipelines_tests.links.test_assets_links import (
+from convo_pipelines_tests.links.link_runs import (
     CLIENTS,
+    FRONT_ASSETS,
     FULL_RANGE,
     PEOPLE,
     SCHEMA,
-    _link_foreign_keys,
-    _table_definitions,
     assert_front_tables_exact,
     jan,
+    link_foreign_keys,
     metadata_of,
     run_assets,
+    table_definitions,
 )
 from convo_pipelines_tests.source_data import build_source_data, expected_people_links, link_pairs
 
-FRONT_ASSETS = [people_front_conversations, clients_front_conversations]
 NEWEST_INDEXES = {
     PEOPLE: "people_front_conversations_person_newest_idx",
     CLIENTS: "clients_front_conversations_client_newest_idx",
@@ -69,7 +69,7 @@ def drop_newest_index_by_hand(db: psycopg.Connection, table: str) -> None:
 
 
 def drop_foreign_keys_by_hand(db: psycopg.Connection, table: str) -> None:
-    for name in _link_foreign_keys(db, table):
+    for name in link_foreign_keys(db, table):
         db.execute(
             psycopg.sql.SQL("alter table {} drop constraint {}").format(
                 psycopg.sql.Identifier(table), psycopg.sql.Identifier(name)
@@ -85,7 +85,7 @@ def test_a_first_fill_goes_without_the_secondary_indexes_and_ends_with_them_as_m
     db, postgres, database_url
 ) -> None:
     build_source_data(db)
-    migrated = {table: _table_definitions(db, table) for table in (PEOPLE, CLIENTS)}
+    migrated = {table: table_definitions(db, table) for table in (PEOPLE, CLIENTS)}
     links_per_conversation = Counter(conversation for _, conversation in expected_people_links(db, SCHEMA))
 
     def indexes_and_rows(watcher: psycopg.Connection) -> tuple[frozenset[str], int, tuple[bool, bool], int]:
@@ -122,8 +122,8 @@ def test_a_first_fill_goes_without_the_secondary_indexes_and_ends_with_them_as_m
     assert all(staging == (True, False) for _, staging in partly_filled), sorted(set(seen))
     for table in (PEOPLE, CLIENTS):
         assert first_fill_table(db, table) == (False, False), table
-        assert without_foreign_keys(_table_definitions(db, table)) == migrated[table], table
-        assert list(_link_foreign_keys(db, table).values()) == [True, True], table
+        assert without_foreign_keys(table_definitions(db, table)) == migrated[table], table
+        assert list(link_foreign_keys(db, table).values()) == [True, True], table
     assert_front_tables_exact(db)
 
 
@@ -131,7 +131,7 @@ def test_a_run_after_a_fill_killed_without_its_indexes_builds_them_and_ends_exac
     """The state a fill killed between its chunks leaves: some rows, no index by owner, no foreign key, its staged
     pairs (here an empty table of that name)."""
     build_source_data(db)
-    migrated = _table_definitions(db, PEOPLE)
+    migrated = table_definitions(db, PEOPLE)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     for table in (PEOPLE, CLIENTS):
         drop_foreign_keys_by_hand(db, table)
@@ -146,7 +146,7 @@ def test_a_run_after_a_fill_killed_without_its_indexes_builds_them_and_ends_exac
     for table in (PEOPLE, CLIENTS):
         assert secondary_index_names(db, table) == SECONDARY_INDEXES[table], table
         assert first_fill_table(db, table) == (False, False), table
-    assert without_foreign_keys(_table_definitions(db, PEOPLE)) == migrated
+    assert without_foreign_keys(table_definitions(db, PEOPLE)) == migrated
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     assert_front_tables_exact(db)
 

@@ -1,0 +1,139 @@
+"""A diff that finds more changes than a transaction should hold (window_diff.py): the changed conversations are
+made exact by batches of whole conversations, each a committed transaction logged with its rate and ETA, and a diff
+hands over a bounded number of them before the window is diffed again."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import dagster as dg
+
+from convo_pipelines.defs.links import window_diff
+from convo_pipelines.defs.links.assets import people_front_conversations
+from convo_pipelines.defs.links.window_diff import ChangedConversations, conversation_batches
+from convo_pipelines_tests.links.link_runs import (
+    FRONT_ASSETS,
+    FULL_RANGE,
+    PEOPLE,
+    SCHEMA,
+    committed_counts_while,
+    jan,
+    link_foreign_keys,
+    metadata_of,
+    range_tags,
+    run_assets,
+)
+from convo_pipelines_tests.source_data import build_source_data, expected_people_links, link_pairs
+
+
+def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact(
+    db, postgres, database_url, monkeypatch
+) -> None:
+    build_source_data(db)
+    monkeypatch.setattr(window_diff, "BATCH_PROGRESS_SECONDS", 0.0)  # a line per batch, to count them
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)  # the first fill: the tables get their foreign keys
+    expected = len(expected_people_links(db))
+    assert expected > 12
+    db.execute(f"truncate {PEOPLE}")  # emptied by hand: the foreign keys stay, so this is a diff, not a first fill
+    results: list[dg.ExecuteInProcessResult] = []
+    instance = dg.DagsterInstance.ephemeral()
+    config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 5}}}}
+    committed_counts = committed_counts_while(
+        database_url,
+        lambda: results.append(
+            run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=config, instance=instance)
+        ),
+    )
+
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    meta = metadata_of(results[0], PEOPLE)
+    assert (meta["mode"], meta["rows_inserted_in_range"]) == ("diff", expected)
+    assert list(link_foreign_keys(db, PEOPLE).values()) == [True, True]
+    # The missing links go in by batches of whole conversations holding about 5 of them, each a transaction logged
+    # with rate and ETA.
+    conversations = len({conversation for _, conversation in expected_people_links(db)})
+    messages = [entry.user_message for entry in instance.all_logs(results[0].run_id)]
+    batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: changed conversations: ")]
+    assert len(batch_lines) >= -(-expected // 10)  # a batch holds at most 5 links, or one conversation's
+    assert batch_lines[-1].startswith(
+        f"{PEOPLE}: changed conversations: {conversations}/{conversations} conversations, {expected:,} rows"
+    )
+    assert "ETA" in batch_lines[-1]
+    assert any(0 < count < expected for count in committed_counts), sorted(set(committed_counts))
+
+
+def test_a_diff_hands_over_a_bounded_number_of_changed_conversations_and_diffs_again_for_the_rest(
+    db, postgres, monkeypatch
+) -> None:
+    build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    expected = len(expected_people_links(db))
+    db.execute(f"truncate {PEOPLE}")
+    monkeypatch.setattr(window_diff, "CHANGED_CONVERSATIONS_PER_DIFF", 3)
+    instance = dg.DagsterInstance.ephemeral()
+    config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 5}}}}
+    result = run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=config, instance=instance)
+
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    assert metadata_of(result, PEOPLE)["rows_inserted_in_range"] == expected
+    # Each diff that finds more than a batch to change hands over at most 3 conversations, never more; then the
+    # window is diffed again, until one finds at most a batch to change and changes it itself.
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: changed conversations: ")]
+    handed_over = [int(line.split("/")[1].split(" ")[0]) for line in batch_lines]
+    assert batch_lines and max(handed_over) == 3, batch_lines
+    diffs = [line for line in batch_lines if line.startswith(f"{PEOPLE}: changed conversations: 3/3 ")]
+    assert len(diffs) > 1, batch_lines
+
+
+def test_a_window_changing_more_than_a_batch_changes_it_by_transactions_of_whole_conversations(db, postgres) -> None:
+    data = build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    gone = {data.deleted_person, data.person_of_deleted_client}
+    contact_method, person = next(
+        (method, person) for method, person in data.contact_methods.items() if person and person not in gone
+    )
+    # A shared address: the person joins twelve new conversations of Jan 15, one an hour.
+    conversations = [uuid.uuid4() for _ in range(12)]
+    for hour, conversation in enumerate(conversations):
+        created = jan(15) + timedelta(hours=hour, minutes=30)
+        message = uuid.uuid4()
+        db.execute(
+            "insert into front_conversations (id, subject, created_at) values (%s, 'shared', %s)",
+            (conversation, created),
+        )
+        db.execute(
+            "insert into front_messages (id, front_conversation_id, created_at) values (%s, %s, %s)",
+            (message, conversation, created),
+        )
+        db.execute(
+            "insert into front_message_recipients (id, front_message_id, contact_method_id, role)"
+            " values (%s, %s, %s, 'to')",
+            (uuid.uuid4(), message, contact_method),
+        )
+    config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 3}}}}
+    run_assets(postgres, [people_front_conversations], range_tags("2024-01-15", "2024-01-15"), run_config=config)
+
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    assert {(person, conversation) for conversation in conversations} <= link_pairs(db, SCHEMA, PEOPLE)
+    # Rows written by one transaction (one savepoint of it) share their xmin: four batches of three conversations,
+    # one new link each.
+    per_transaction = db.execute(
+        f"select count(*) from {PEOPLE} where front_conversation_id = any(%s) group by xmin::text",
+        (conversations,),
+    ).fetchall()
+    assert sorted(count for (count,) in per_transaction) == [3, 3, 3, 3]
+
+
+def test_conversation_batches_cut_the_changed_conversations_in_their_order_keeping_each_whole() -> None:
+    conversations = sorted(uuid.uuid4() for _ in range(4))
+    changes = [2, 1, 5, 1]
+    packed = bytearray(b"".join(c.bytes + n.to_bytes(4, "big") for c, n in zip(conversations, changes, strict=True)))
+    changed = ChangedConversations(packed, more=False)
+    ids = [str(conversation) for conversation in conversations]
+    assert len(changed) == 4
+    # A conversation with more changes than a batch is a batch of its own; the others add up to at most the batch.
+    assert list(conversation_batches(changed, 3)) == [ids[:2], [ids[2]], [ids[3]]]
+    assert list(conversation_batches(changed, 9)) == [ids]
+    assert list(conversation_batches(ChangedConversations(bytearray(), more=False), 5)) == []
