@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from convo_pipelines.defs.histories.assets import histories_assets
-from convo_pipelines.defs.histories.checks import discovery_deadline, discovery_is_fresh, histories_checks
+from convo_pipelines.defs.histories.checks import histories_checks
+from convo_pipelines.defs.histories.discovery_checks import discovery_deadline, discovery_is_fresh
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.defs.sources import conversations
