@@ -35,7 +35,8 @@ import yaml
 
 from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
-from convo_pipelines.defs.links.sensors import FRONT_SOURCE, read_cursor
+from convo_pipelines.defs.links.change_fingerprints import FRONT_SOURCE
+from convo_pipelines.defs.links.sensor_cursor import read_cursor
 from convo_pipelines.defs.partitions import (
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,

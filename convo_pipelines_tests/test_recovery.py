@@ -33,8 +33,8 @@ import yaml
 from convo_pipelines.cli.dev import PROJECT_DAGSTER_YAML
 from convo_pipelines.defs.alerts import RunFailureAlert, run_failure_alert
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
+from convo_pipelines.defs.links.late_change_runs import LATE_CHANGE_RUN_TAGS
 from convo_pipelines.defs.links.project_assets import project_conversations
-from convo_pipelines.defs.links.sensors import LATE_CHANGE_RUN_TAGS
 from convo_pipelines.defs.links.table_state.lock import LOCK_CLASS
 from convo_pipelines.defs.resources import (
     APP_DATABASE_POOL,

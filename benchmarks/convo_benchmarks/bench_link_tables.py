@@ -29,7 +29,7 @@ from convo_benchmarks.bench_scratch_sql import (
 )
 from convo_benchmarks.bench_sensor_tick import SENSOR_TICK_CHANGES, time_sensor_tick
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
-from convo_pipelines.defs.links.sensors import scoped_run_config
+from convo_pipelines.defs.links.late_change_runs import scoped_run_config
 from convo_pipelines.defs.links.tables import LINK_TABLES, PROJECT_LINKS_TABLE
 from convo_pipelines.lib.postgres.db import connect
 

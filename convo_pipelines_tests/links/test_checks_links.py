@@ -11,6 +11,7 @@ import pytest
 from psycopg import sql
 
 from convo_pipelines.defs.checks import GUARANTEES_METADATA
+from convo_pipelines.defs.links.change_fingerprints import change_fingerprints_query
 from convo_pipelines.defs.links.checks import CONSTRAINTS_IN_FORCE, SAMPLE_CONVERSATIONS, link_checks
 from convo_pipelines.defs.links.jobs import link_assets
 from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
@@ -505,14 +506,10 @@ def test_late_change_indexes_names_each_table_with_its_statement_and_the_sensor_
 
 def explain_late_change_sensor(session: Session) -> str:
     """The plans of both statements of a sensor tick (the fingerprints of every watched table, then the Front days)."""
-    statements = [
-        session.sql(f"links/sensor/{name}.sql")
-        for name in ("select_change_fingerprints", "find_late_changed_front_day_ranges")
-    ]
     now = datetime.now(UTC)
-    params = {
+    fingerprints, fingerprint_params = change_fingerprints_query(session, now - timedelta(minutes=5))
+    day_ranges_params = {
         "changed_after": now - timedelta(minutes=5),
-        "allowance": timedelta(minutes=2),
         "partitions_start": datetime(2024, 1, 1, tzinfo=UTC),
         "partitions_end": now,
         "max_named_conversations": 2000,
@@ -520,11 +517,15 @@ def explain_late_change_sensor(session: Session) -> str:
         "changed_buckets": [int(now.timestamp()) // 2],
         "newest_bucket_stamp": now,
     }
+    statements = [
+        (fingerprints, fingerprint_params),
+        (session.sql("links/sensor/find_late_changed_front_day_ranges.sql"), day_ranges_params),
+    ]
     with session.conn.transaction():
         session.execute("set local enable_seqscan = off")
         rows = [
             row
-            for statement in statements
+            for statement, params in statements
             for row in session.execute(sql.SQL("explain ") + statement, params).fetchall()
         ]
     return "\n".join(row[0] for row in rows)

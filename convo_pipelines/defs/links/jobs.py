@@ -16,7 +16,7 @@ FRONT_LINK_ASSETS = tuple(asset.key.to_user_string() for asset in FRONT_LINK_ASS
 PROJECT_LINK_ASSETS = (project_conversations.key.to_user_string(),)
 
 # Partitioned (inferred from the assets) by the Front conversation's created_at day; a range goes
-# as one run through the range tags (see sensors.py and schedules.py).
+# as one run through the range tags (see late_change_runs.py and schedules.py).
 front_links_job = dg.define_asset_job(
     name="front_links_job",
     selection=dg.AssetSelection.assets(*FRONT_LINK_ASSETS_DEFS),

@@ -243,17 +243,17 @@ PROJECT_LINK_CONSTRAINTS = ("unique (project_id, conversation_id)",)
 # Every link table, in the order they are filled (the clients links are computed from the people links).
 LINK_TABLES = (*(spec.table for spec in FRONT_LINK_TABLES), PROJECT_LINKS_TABLE)
 
-# The source tables the late-change sensor reads by their change stamp, greatest(created_at, updated_at):
-# the late_change_indexes check names each one without an index on it.
-CHANGE_WATCHED_TABLES = (
+# The source tables the late-change sensor reads by their change stamp, greatest(created_at, updated_at), by the job
+# a change to them re-runs (front_links_job, project_links_job); the late_change_indexes check names any unindexed.
+FRONT_CHANGE_WATCHED_TABLES = (
     "people",
     "contact_methods",
     "front_message_recipients",
     "front_messages",
     "front_conversations",
-    "conversations",
-    "projects",
 )
+PROJECT_CHANGE_WATCHED_TABLES = ("conversations", "projects")
+CHANGE_WATCHED_TABLES = (*FRONT_CHANGE_WATCHED_TABLES, *PROJECT_CHANGE_WATCHED_TABLES)
 
 
 CHANGE_INDEX_SUFFIX = "_changed_at_idx"
