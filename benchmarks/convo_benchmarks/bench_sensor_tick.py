@@ -9,8 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from convo_benchmarks.bench_scratch import Scratch
-from convo_pipelines.defs.links.change_fingerprints import FRONT_SOURCE, read_fingerprints
-from convo_pipelines.defs.links.tables import CHANGE_WATCHED_TABLES, change_index_name, change_index_params
+from convo_pipelines.defs.links.change_fingerprints import (
+    CHANGE_WATCHED_TABLES,
+    FRONT_SOURCE,
+    change_index_name,
+    change_index_params,
+    read_fingerprints,
+)
 from convo_pipelines.defs.links.tick_changes import find_changed_day_ranges
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.session import Session

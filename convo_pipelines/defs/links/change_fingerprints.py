@@ -6,7 +6,6 @@ from datetime import datetime
 
 from psycopg import sql
 
-from convo_pipelines.defs.links.tables import FRONT_CHANGE_WATCHED_TABLES, PROJECT_CHANGE_WATCHED_TABLES
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 
@@ -30,6 +29,32 @@ NO_ROWS = "0:0"
 FRONT_SOURCE = "front"
 PROJECT_SOURCE = "project"
 SOURCE_JOBS = (FRONT_SOURCE, PROJECT_SOURCE)
+# The source tables the late-change sensor reads by their change stamp, greatest(created_at, updated_at), by the job
+# a change to them re-runs (front_links_job, project_links_job); the late_change_indexes check names any unindexed.
+FRONT_CHANGE_WATCHED_TABLES = (
+    "people",
+    "contact_methods",
+    "front_message_recipients",
+    "front_messages",
+    "front_conversations",
+)
+PROJECT_CHANGE_WATCHED_TABLES = ("conversations", "projects")
+CHANGE_WATCHED_TABLES = (*FRONT_CHANGE_WATCHED_TABLES, *PROJECT_CHANGE_WATCHED_TABLES)
+
+
+CHANGE_INDEX_SUFFIX = "_changed_at_idx"
+
+
+def change_index_name(table: str) -> str:
+    """The name the late_change_indexes check gives the index it recommends on `table`."""
+    return f"{table}{CHANGE_INDEX_SUFFIX}"
+
+
+def change_index_params() -> dict[str, object]:
+    """What check_late_change_indexes.sql binds besides the schema: the watched tables, the index names' suffix."""
+    return {"watched_tables": list(CHANGE_WATCHED_TABLES), "index_suffix": CHANGE_INDEX_SUFFIX}
+
+
 WATCHED_TABLES_OF_JOB = {FRONT_SOURCE: FRONT_CHANGE_WATCHED_TABLES, PROJECT_SOURCE: PROJECT_CHANGE_WATCHED_TABLES}
 
 

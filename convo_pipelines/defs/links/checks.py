@@ -16,6 +16,7 @@ import dagster as dg
 
 from convo_pipelines.defs.checks import CheckScope, Guarantee, SqlCheck, build_sql_checks, follows_materialization
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
+from convo_pipelines.defs.links.change_fingerprints import change_index_params
 from convo_pipelines.defs.links.project_assets import project_conversations
 from convo_pipelines.defs.links.project_reconcile import ARRAY_DRIFT_KINDS
 from convo_pipelines.defs.links.tables import (
@@ -25,7 +26,6 @@ from convo_pipelines.defs.links.tables import (
     PEOPLE_LINKS,
     PROJECT_LINKS_TABLE,
     FrontLinkTable,
-    change_index_params,
 )
 from convo_pipelines.defs.partitions import partition_window
 

@@ -243,32 +243,6 @@ PROJECT_LINK_CONSTRAINTS = ("unique (project_id, conversation_id)",)
 # Every link table, in the order they are filled (the clients links are computed from the people links).
 LINK_TABLES = (*(spec.table for spec in FRONT_LINK_TABLES), PROJECT_LINKS_TABLE)
 
-# The source tables the late-change sensor reads by their change stamp, greatest(created_at, updated_at), by the job
-# a change to them re-runs (front_links_job, project_links_job); the late_change_indexes check names any unindexed.
-FRONT_CHANGE_WATCHED_TABLES = (
-    "people",
-    "contact_methods",
-    "front_message_recipients",
-    "front_messages",
-    "front_conversations",
-)
-PROJECT_CHANGE_WATCHED_TABLES = ("conversations", "projects")
-CHANGE_WATCHED_TABLES = (*FRONT_CHANGE_WATCHED_TABLES, *PROJECT_CHANGE_WATCHED_TABLES)
-
-
-CHANGE_INDEX_SUFFIX = "_changed_at_idx"
-
-
-def change_index_name(table: str) -> str:
-    """The name the late_change_indexes check gives the index it recommends on `table`."""
-    return f"{table}{CHANGE_INDEX_SUFFIX}"
-
-
-def change_index_params() -> dict[str, object]:
-    """What check_late_change_indexes.sql binds besides the schema: the watched tables, the index names' suffix."""
-    return {"watched_tables": list(CHANGE_WATCHED_TABLES), "index_suffix": CHANGE_INDEX_SUFFIX}
-
-
 # ---------------------------------------------------------------------------------------------
 # The definition as SQL, and what the catalog proves about it
 
