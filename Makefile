@@ -47,7 +47,7 @@ test-slow: install
 
 # The SQL folders sqlfluff lints (.sqlfluff): the product's, then the tooling's (the benchmarks' and seeders'
 # convo_benchmarks/sql). sql/migrations is left out: a migration's checksum is its
-# .up.sql text (lib/migrations/runner.py), so a shipped one is never reformatted.
+# .up.sql text (lib/migrations/shipped.py), so a shipped one is never reformatted.
 SQL_DIRS := sql/links sql/histories sql/lib benchmarks/convo_benchmarks/sql
 
 # One Python style and one SQL style, checked in CI: ruff's linter and formatter (pyproject.toml,

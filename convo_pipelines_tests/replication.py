@@ -41,7 +41,8 @@ from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.embedded.server import EMBEDDED_POSTGRES_VERSION
-from convo_pipelines.lib.migrations.runner import Migration, migrate, rollback_last
+from convo_pipelines.lib.migrations.runner import migrate, rollback_last
+from convo_pipelines.lib.migrations.shipped import Migration
 from convo_pipelines.lib.postgres.db import connect, count_rows
 from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import definitions_bound_to, wait_until

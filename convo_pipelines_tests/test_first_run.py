@@ -24,14 +24,9 @@ from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.links.project_assets import project_conversations
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.migrations.messages import database_description, not_shipped_message, pending_message
-from convo_pipelines.lib.migrations.runner import (
-    MIGRATION_LOCK_KEY,
-    AppliedMigration,
-    applied_versions,
-    available_migrations,
-    ensure_schema_current,
-    rollback_last,
-)
+from convo_pipelines.lib.migrations.runner import MIGRATION_LOCK_KEY, applied_versions, rollback_last
+from convo_pipelines.lib.migrations.schema_check import ensure_schema_current
+from convo_pipelines.lib.migrations.shipped import AppliedMigration, available_migrations
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import (
@@ -50,7 +45,7 @@ from convo_pipelines_tests.source_data import (
 
 SOURCE, ANALYTICS = "public", "analytics"
 PEOPLE, CLIENTS = "people_front_conversations", "clients_front_conversations"
-MIGRATIONS_LOGGER = "dagster.builtin.convo_pipelines.lib.migrations.runner"
+MIGRATIONS_LOGGER = "dagster.builtin.convo_pipelines.lib.migrations"
 UTC = UTC
 
 

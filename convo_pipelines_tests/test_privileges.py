@@ -25,7 +25,8 @@ from convo_pipelines.defs.histories.schedules import conversation_discovery_sche
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.migrations.runner import applied_versions, available_migrations, migrate, rollback_last
+from convo_pipelines.lib.migrations.runner import applied_versions, migrate, rollback_last
+from convo_pipelines.lib.migrations.shipped import available_migrations
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.urls import psycopg_url, with_database
 from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database, roll_back_through, url_as

@@ -12,7 +12,8 @@ import psycopg
 from pydantic import Field, PrivateAttr
 
 from convo_pipelines.lib.embedded.server import EMBEDDED_APP_DATABASE, start_embedded_postgres
-from convo_pipelines.lib.migrations.runner import MigrationError, ensure_schema_current_once
+from convo_pipelines.lib.migrations.runner import MigrationError
+from convo_pipelines.lib.migrations.schema_check import ensure_schema_current_once
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.kept_connections import KeptConnections
 from convo_pipelines.lib.postgres.session import Session
@@ -170,7 +171,7 @@ class PostgresResource(dg.ConfigurableResource):
                 self.source_schema,
                 self.analytics_schema,
                 auto_migrate=self.auto_migrate,
-                log=dg.get_dagster_logger("convo_pipelines.lib.migrations.runner"),
+                log=dg.get_dagster_logger("convo_pipelines.lib.migrations"),
             )
         except MigrationError as exc:
             # One line saying what to run; a retry cannot help until someone runs it.

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from convo_pipelines.cli.main import build_parser
-from convo_pipelines.lib.migrations.runner import applied_versions, available_migrations
+from convo_pipelines.lib.migrations.runner import applied_versions
+from convo_pipelines.lib.migrations.shipped import available_migrations
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.helpers import (
     PROJECT_VARIABLES,

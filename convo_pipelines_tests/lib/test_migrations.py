@@ -9,14 +9,8 @@ import psycopg
 import pytest
 
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines.lib.migrations.runner import (
-    EQUIVALENT_EARLIER_CHECKSUMS,
-    applied_versions,
-    available_migrations,
-    migrate,
-    read_schema_state,
-    rollback_last,
-)
+from convo_pipelines.lib.migrations.runner import applied_versions, migrate, read_schema_state, rollback_last
+from convo_pipelines.lib.migrations.shipped import EQUIVALENT_EARLIER_CHECKSUMS, available_migrations
 from convo_pipelines.lib.postgres.db import connect
 
 SOURCE, ANALYTICS = "public", "analytics"

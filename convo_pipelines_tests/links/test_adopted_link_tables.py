@@ -26,7 +26,8 @@ import pytest
 from psycopg import sql
 
 from convo_benchmarks.sqlfiles import render_sql
-from convo_pipelines.lib.migrations.runner import MigrationError, applied_versions, available_migrations, migrate
+from convo_pipelines.lib.migrations.runner import MigrationError, applied_versions, migrate
+from convo_pipelines.lib.migrations.shipped import available_migrations
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import (
