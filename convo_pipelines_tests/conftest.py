@@ -35,7 +35,8 @@ from convo_pipelines_tests.helpers import (
 )
 
 if TYPE_CHECKING:
-    from convo_pipelines_tests.replication import Application, PostgresCluster
+    from convo_pipelines_tests.postgres_clusters import PostgresCluster
+    from convo_pipelines_tests.replication_steps import Application
 
 # The definitions this process loads read the settings once, with the defaults the tests are written for
 # (PARTITIONS_START_DATE 2024-01-01, the default crons, schemas public/analytics): a developer's shell, say
@@ -144,13 +145,14 @@ def bare_clone(tmp_path_factory: pytest.TempPathFactory) -> BareClone:
 
 
 # The application's own server for the tests of what follows it by logical replication (zero-cache, a native
-# subscriber, a Zero client): replication.py, imported only by the tests that ask for these.
+# subscriber, a Zero client): postgres_clusters.py and replication_steps.py, imported only by the tests that ask
+# for these.
 
 
 @pytest.fixture(scope="module")
 def publisher() -> Iterator[PostgresCluster]:
     """The application's server, its log decodable by logical replication."""
-    from convo_pipelines_tests.replication import running_cluster
+    from convo_pipelines_tests.postgres_clusters import running_cluster
 
     with running_cluster("publisher", wal_level="logical", max_replication_slots="20", max_wal_senders="20") as cluster:
         yield cluster
@@ -158,14 +160,14 @@ def publisher() -> Iterator[PostgresCluster]:
 
 @pytest.fixture(scope="module")
 def publisher_template(publisher: PostgresCluster) -> str:
-    from convo_pipelines_tests.replication import create_project_template
+    from convo_pipelines_tests.postgres_clusters import create_project_template
 
     return create_project_template(publisher)
 
 
 @pytest.fixture
 def publisher_db(publisher: PostgresCluster, publisher_template: str) -> Iterator[str]:
-    from convo_pipelines_tests.replication import database_on
+    from convo_pipelines_tests.postgres_clusters import database_on
 
     with database_on(publisher, "convo_app", template=publisher_template) as name:
         yield name
@@ -173,8 +175,8 @@ def publisher_db(publisher: PostgresCluster, publisher_template: str) -> Iterato
 
 @pytest.fixture
 def app(publisher: PostgresCluster, publisher_db: str) -> Iterator[Application]:
-    """A seeded application database on the publisher (replication.Application)."""
-    from convo_pipelines_tests.replication import Application
+    """A seeded application database on the publisher (replication_steps.Application)."""
+    from convo_pipelines_tests.replication_steps import Application
 
     with Application.seeded(publisher.url(publisher_db)) as application:
         yield application

@@ -18,7 +18,7 @@ from convo_pipelines.defs.links.table_state.lock import LOCK_CLASS
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.writing.transactions import wait_for_own_lock
 from convo_pipelines_tests.helpers import wait_for_pipeline_lock_wait
-from convo_pipelines_tests.replication import (
+from convo_pipelines_tests.postgres_clusters import (
     PostgresCluster,
     create_project_template,
     running_cluster,

@@ -31,9 +31,8 @@ from convo_benchmarks.zero import ZeroCacheProcess, client_answers, deploy_permi
 from convo_pipelines.lib.migrations.runner import migrate
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.helpers import roll_back_through, wait_until
-from convo_pipelines_tests.replication import (
-    ANALYTICS_SCHEMA,
-    SOURCE_SCHEMA,
+from convo_pipelines_tests.postgres_clusters import ANALYTICS_SCHEMA, SOURCE_SCHEMA
+from convo_pipelines_tests.replication_steps import (
     Application,
     NoConsumer,
     first_fill,

@@ -9,7 +9,7 @@ people_front_conversations_fill`) and a subscriber to FOR TABLES IN SCHEMA publi
 the table it did not have.
 
 One publisher (wal_level = logical, conftest.py) and one subscriber server per module, a fresh database pair
-per case; both on localhost ports (convo_pipelines_tests/replication.py).
+per case; both on localhost ports (convo_pipelines_tests/postgres_clusters.py).
 """
 
 from __future__ import annotations
@@ -19,16 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from convo_pipelines_tests.replication import (
-    PUBLICATION_KINDS,
-    Application,
-    NativeSubscriber,
-    NoConsumer,
-    PostgresCluster,
-    ZeroCache,
-    follow_every_step,
-    running_cluster,
-)
+from convo_pipelines_tests.native_subscriber import PUBLICATION_KINDS, NativeSubscriber
+from convo_pipelines_tests.postgres_clusters import PostgresCluster, running_cluster
+from convo_pipelines_tests.replication_steps import Application, NoConsumer, follow_every_step
+from convo_pipelines_tests.zero_cache import ZeroCache
 
 pytestmark = pytest.mark.slow
 

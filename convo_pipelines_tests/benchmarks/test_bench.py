@@ -30,7 +30,7 @@ from convo_benchmarks.bench_wal_kinds import WAL_KINDS
 from convo_pipelines.lib.embedded.server import embedded_is_running, embedded_pgdata
 from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import CLI, PROJECT_VARIABLES, environment_without
-from convo_pipelines_tests.replication import running_cluster
+from convo_pipelines_tests.postgres_clusters import running_cluster
 
 FRESHNESS_MEASUREMENTS = {
     "freshness_p50",

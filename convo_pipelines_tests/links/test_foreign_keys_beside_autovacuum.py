@@ -13,7 +13,7 @@ from convo_pipelines.defs.links.tables import PEOPLE_LINKS
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines_tests.helpers import wait_until
-from convo_pipelines_tests.replication import (
+from convo_pipelines_tests.postgres_clusters import (
     ANALYTICS_SCHEMA,
     SOURCE_SCHEMA,
     PostgresCluster,
