@@ -1,4 +1,4 @@
--- Inserts a window's staged defined pairs (pg_temp.link_rows_staged) into its table, which held no link when they were staged: numbered in the unique pair's order, (conversation, owner), each id the drawn prefix plus its number (select_link_id_draw.sql); pairs the table holds meanwhile are skipped.
+-- Inserts a window's staged defined pairs ({analytics}.{window_staged}) into its table, which held no link when they were staged: numbered in the unique pair's order, (conversation, owner), each id the drawn prefix plus its number (select_link_id_draw.sql); pairs the table holds meanwhile are skipped.
 -- Both stamps are written here, not left to defaults: a link table the application made has none (Rails' are NOT NULL
 -- without a default).
 insert into {source}.{links} (id, {owner}, front_conversation_id, front_conversation_created_at, created_at, updated_at)
@@ -8,7 +8,7 @@ with numbered as (
         staged.front_conversation_id,
         staged.front_conversation_created_at,
         row_number() over (order by staged.front_conversation_id, staged.{owner}) as position
-    from pg_temp.link_rows_staged as staged
+    from {analytics}.{window_staged} as staged
 )
 
 select

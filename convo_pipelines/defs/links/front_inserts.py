@@ -43,9 +43,14 @@ def link_id_draw(session: Session) -> dict[str, object]:
 
 
 def insert_staged_links(session: Session, spec: FrontLinkTable) -> int:
-    """Insert the window's staged defined pairs (pg_temp.link_rows_staged) into its table, which holds no link in
+    """Insert the window's staged defined pairs ({analytics}.{window_staged}) into its table, which holds no link in
     the same snapshot, inside the caller's transaction."""
-    statement = session.sql("links/insert_staged_front_links.sql", links=spec.table, owner=spec.owner_column)
+    statement = session.sql(
+        "links/insert_staged_front_links.sql",
+        links=spec.table,
+        owner=spec.owner_column,
+        window_staged=spec.window_staged_table,
+    )
     session.execute(session.sql("links/set_insert_settings.sql"))
     return session.execute(statement, link_id_draw(session)).rowcount
 

@@ -145,6 +145,12 @@ class FrontLinkTable:
         return f"{self.table}_{self.owner_kind}_newest_idx"
 
     @property
+    def window_staged_table(self) -> str:
+        """The unlogged table of the analytics schema where a window's diff stages its defined pairs, created and
+        dropped inside the diff's transaction: no other session ever sees it."""
+        return f"{self.table}_window_staged"
+
+    @property
     def first_fill_table(self) -> str:
         """The unlogged table of the analytics schema where a first fill stages its pairs while it owns the table."""
         return f"{self.table}_first_fill"

@@ -14,6 +14,9 @@ beside a fill, and the finish of a fill that was killed. Read top to bottom, in 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import dagster as dg
 
 from convo_pipelines.defs.links.config import FrontLinksConfig
@@ -38,6 +41,11 @@ from convo_pipelines.lib.writing.progress import Progress
 from convo_pipelines.lib.writing.statistics import refresh_statistics_after_bulk_write
 
 LOG = dg.get_dagster_logger(__name__)
+
+# Up to this many conversations, a chunk's staging dedups its pairs sorted: at 1,000,000 conversations of one to
+# three messages, each process's sort takes about 155 MB, within set_staging_settings.sql's work_mem, and the
+# staging took 0.63 to 0.75 times the hashed one's time; a larger chunk's sorts would spill to disk.
+SORTED_STAGING_CONVERSATIONS = 1_000_000
 
 
 def make_window_exact(session: Session, spec: FrontLinkTable, window: RunWindow, config: FrontLinksConfig) -> FrontRun:
@@ -87,11 +95,14 @@ def diff_chunk(
     with more than `batch_rows` of them, return the changed conversations. A table without foreign keys that holds
     no link in this snapshot takes the staged pairs as they are, with nothing to diff them against."""
     params = window_params(chunk.start, chunk.end)
-    in_window = stage_defined_pairs(session, spec, params)
-    if batch_rows is None and link_table_is_empty(session, spec.table):
-        return WriteCounts(rows_inserted=insert_staged_links(session, spec), rows_in_window=in_window), NOTHING_CHANGED
-    staged = session.sql("links/select_staged_link_rows.sql", links=spec.table, owner=spec.owner_column)
-    differences = find_differences(session, spec, staged, params, analyze=True)
+    with staged_defined_pairs(session, spec, chunk, params) as in_window:
+        if batch_rows is None and link_table_is_empty(session, spec.table):
+            inserted = insert_staged_links(session, spec)
+            return WriteCounts(rows_inserted=inserted, rows_in_window=in_window), NOTHING_CHANGED
+        staged = session.sql(
+            "links/select_staged_link_rows.sql", owner=spec.owner_column, window_staged=spec.window_staged_table
+        )
+        differences = find_differences(session, spec, staged, params, analyze=True)
     if batch_rows is not None and differences.total > batch_rows:
         return WriteCounts(rows_in_window=in_window), changed_conversations(session)
     counts = apply_differences(session, spec, differences, sliced=batch_rows is not None)
@@ -99,10 +110,23 @@ def diff_chunk(
     return counts, NOTHING_CHANGED
 
 
-def stage_defined_pairs(session: Session, spec: FrontLinkTable, params: dict[str, object]) -> int:
-    """Inside the caller's transaction, compute the window's defined pairs into pg_temp.link_rows_staged with a
-    CREATE TABLE AS, which PostgreSQL runs in parallel; returns how many it holds."""
+@contextmanager
+def staged_defined_pairs(
+    session: Session, spec: FrontLinkTable, chunk: Chunk, params: dict[str, object]
+) -> Iterator[int]:
+    """Inside the caller's transaction, compute the chunk's defined pairs into {analytics}.{window_staged} with a
+    CREATE TABLE AS, which PostgreSQL runs in parallel, for the block (how many it holds); dropped after it. A chunk
+    of up to SORTED_STAGING_CONVERSATIONS dedups them sorted, in every worker; a larger one hashed, in the leader."""
+    identifiers = {"window_staged": spec.window_staged_table}
     session.execute(session.sql("links/set_staging_settings.sql"))
-    session.execute(session.sql("links/set_hashed_distinct_settings.sql"))
-    statement = session.sql("links/stage_link_rows.sql", rows=front_definition(session, spec))
-    return TimedClientCursor(session.conn).execute(statement, params).rowcount
+    sorted_distinct = chunk.conversations <= SORTED_STAGING_CONVERSATIONS
+    session.execute(
+        session.sql(
+            "links/set_sorted_distinct_settings.sql" if sorted_distinct else "links/set_hashed_distinct_settings.sql"
+        )
+    )
+    statement = session.sql("links/stage_link_rows.sql", rows=front_definition(session, spec), **identifiers)
+    staged = TimedClientCursor(session.conn).execute(statement, params).rowcount
+    session.execute(session.sql("links/analyze_front_link_window_staged.sql", **identifiers))
+    yield staged
+    session.execute(session.sql("links/drop_front_link_window_staged.sql", **identifiers))
