@@ -91,7 +91,7 @@ def get_settings() -> Settings:
 
 
 def source_time_zone(environ: Mapping[str, str] | None = None) -> str:
-    """SOURCE_TIME_ZONE, validated alone: what lib/db.connect() gives a connection whose caller names no zone, so
+    """SOURCE_TIME_ZONE, validated alone: what lib/postgres/db.connect() gives a connection whose caller names no zone, so
     tooling that only connects does not depend on the other variables."""
     env = os.environ if environ is None else environ
     return _timezone(env, "SOURCE_TIME_ZONE", "UTC")

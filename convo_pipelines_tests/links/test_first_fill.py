@@ -182,3 +182,31 @@ def _persistent_relations(db: psycopg.Connection) -> set[tuple[str, str]]:
             "where relpersistence <> 't' and relnamespace::regnamespace::text not in ('pg_catalog', 'information_schema', 'pg_toast')"
         ).fetchall()
     )
+
+
+def newest_index_oid(db, table: str) -> int | None:
+    row = db.execute(
+        "select indexrelid::int from pg_index where indexrelid = to_regclass(%s)",
+        (f"{SCHEMA}.{table}_person_newest_idx",),
+    ).fetchone()
+    return row and row[0]
+
+
+def test_a_first_fill_keeps_the_newest_first_index_when_the_run_asks(db, postgres) -> None:
+    """The index the app's newest-first page reads is the same index (oid) all through a fill that keeps it, and a
+    new one, built after the rows, through a fill that does not; both fills end exact."""
+    build_source_data(db)
+    kept = newest_index_oid(db, PEOPLE)
+    assert kept is not None
+    keep = {"ops": {PEOPLE: {"config": {"keep_newest_index_during_fill": True}}}}
+    run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=keep)
+    assert newest_index_oid(db, PEOPLE) == kept
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+
+    db.execute(f"truncate {SCHEMA}.{PEOPLE}")
+    for name in link_foreign_keys(db, PEOPLE):
+        db.execute(f"alter table {SCHEMA}.{PEOPLE} drop constraint {name}")
+    run_assets(postgres, [people_front_conversations], FULL_RANGE)
+    rebuilt = newest_index_oid(db, PEOPLE)
+    assert rebuilt is not None and rebuilt != kept
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)

@@ -47,6 +47,15 @@ class FrontLinksConfig(dg.Config):
             "counted in links."
         ),
     )
+    keep_newest_index_during_fill: bool = Field(
+        default=False,
+        description=(
+            "A first fill drops the table's index by owner newest first and builds it once after its rows are in, "
+            "which makes the fill several times faster, but until then the app's newest-first page of a person or "
+            "a client reads the table without it (a scan that grows with the table). True keeps the index up row "
+            "by row instead: slower fill, newest-first page as fast as ever."
+        ),
+    )
     max_insert_batch_rows: int = Field(
         default=1_000,
         ge=1,

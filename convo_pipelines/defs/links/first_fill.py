@@ -5,7 +5,7 @@ the run does it:
 2. stage the defined pairs of the whole range once, in one parallel statement, numbered in their insert order
    (conversation, owner), in an unlogged table of the analytics schema: while it exists, the fill owns the table;
 3. drop the index by owner newest first, when the role may build it back (one sorted build beats keeping it up row
-   by row);
+   by row), unless the run keeps it for the app's newest-first page (keep_newest_index_during_fill);
 4. insert the staged pairs by slices of about max_fill_slice_links, each a transaction of its own ending with a
    conversation, so a logical subscriber receives bounded transactions and the primary key and the unique pair grow
    at their right edge; no foreign key holds an app row yet;
@@ -60,7 +60,8 @@ def fill_front_table(session: Session, spec: FrontLinkTable, window: RunWindow, 
     staged = stage_first_fill(session, spec, chunks) if chunks else None
     counts = WriteCounts()
     if staged is not None:
-        drop_newest_index_of_empty_table(session, spec)
+        if not config.keep_newest_index_during_fill:
+            drop_newest_index_of_empty_table(session, spec)
         counts, whole = insert_first_fill_slices(session, spec, staged, config.max_fill_slice_links)
         refresh_statistics_after_bulk_write(session, session.source_schema, spec.table, counts.rows_written)
         if not whole:
