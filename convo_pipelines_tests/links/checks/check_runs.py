@@ -87,6 +87,17 @@ def execute(db: psycopg.Connection, statement: str, *identifiers: str, params: t
     return db.execute(sql.SQL(statement).format(*map(sql.Identifier, identifiers)), params)
 
 
+def insert_link(db: psycopg.Connection, table: str, owner_column: str, pair: tuple) -> None:
+    """Store the (owner, conversation, created_at) link `pair` in `table` behind the pipeline's back."""
+    execute(
+        db,
+        "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
+        table,
+        owner_column,
+        params=pair,
+    )
+
+
 def fix_project_arrays(db: psycopg.Connection) -> None:
     """Make every projects.conversation_ids agree with conversations.project_id (test arrangement)."""
     db.execute(

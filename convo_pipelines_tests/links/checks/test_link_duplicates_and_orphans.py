@@ -20,6 +20,7 @@ from convo_pipelines_tests.links.checks.check_runs import (
     evaluations,
     execute,
     front_assets,
+    insert_link,
     run_checks_alone,
     samples,
 )
@@ -35,13 +36,7 @@ def test_duplicate_pairs_fail(table, built, postgres, db):
         owner_column,
         table,
     ).fetchone()
-    execute(
-        db,
-        "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
-        table,
-        owner_column,
-        params=pair,
-    )
+    insert_link(db, table, owner_column, pair)
 
     result = run_checks_alone(postgres, table)[(table, "no_duplicate_pairs")]
     assert not result.passed

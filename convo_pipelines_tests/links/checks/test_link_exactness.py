@@ -11,6 +11,7 @@ from convo_pipelines_tests.links.checks.check_runs import (
     evaluations,
     execute,
     fix_project_arrays,
+    insert_link,
     run_checks_alone,
     samples,
 )
@@ -37,13 +38,7 @@ def test_missing_and_extra_links_fail_exactness(table, built, postgres, db, sour
         owner_column,
         params=(source.front_conversation_without_messages,),
     ).fetchone()
-    execute(
-        db,
-        "insert into public.{} ({}, front_conversation_id, front_conversation_created_at) values (%s, %s, %s)",
-        table,
-        owner_column,
-        params=extra,
-    )
+    insert_link(db, table, owner_column, extra)
 
     exactness = run_checks_alone(postgres, table)[(table, "matches_source")]
     assert not exactness.passed
