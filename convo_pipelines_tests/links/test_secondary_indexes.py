@@ -165,7 +165,7 @@ def test_a_scoped_run_beside_a_first_fill_ends_its_hold_and_the_fill_then_diffs(
     with postgres.session(autocommit=True) as session:
         plan = fill_chunks(session)
         assert never_filled(session, PEOPLE_LINKS)
-        staged = stage_first_fill(session, PEOPLE_LINKS, plan)
+        staged = stage_first_fill(session, PEOPLE_LINKS, plan, 2)
         assert staged.pairs == len(expected_people_links(db, SCHEMA))
         assert first_fill_staged(session, PEOPLE_LINKS) == staged.oid
 
@@ -202,8 +202,8 @@ def test_a_fill_whose_staged_pairs_a_later_fill_replaced_inserts_none_of_them(db
     build_source_data(db)
     with postgres.session(autocommit=True) as session:
         plan = fill_chunks(session)
-        first = stage_first_fill(session, PEOPLE_LINKS, plan)
-        second = stage_first_fill(session, PEOPLE_LINKS, plan)
+        first = stage_first_fill(session, PEOPLE_LINKS, plan, 2)
+        second = stage_first_fill(session, PEOPLE_LINKS, plan, 2)
         assert second is not None and second.oid != first.oid
         assert second.pairs == first.pairs == len(expected_people_links(db, SCHEMA))
         assert first_fill_staged(session, PEOPLE_LINKS) == second.oid
@@ -214,7 +214,7 @@ def test_a_fill_whose_staged_pairs_a_later_fill_replaced_inserts_none_of_them(db
 
     assert link_pairs(db, SCHEMA, PEOPLE) == set()
     with postgres.session(autocommit=True) as session:
-        assert stage_first_fill(session, PEOPLE_LINKS, plan) is not None  # still empty: staged again
+        assert stage_first_fill(session, PEOPLE_LINKS, plan, 2) is not None  # still empty: staged again
 
 
 def test_a_first_fill_stages_its_pairs_in_conversation_order_each_with_its_conversation_s_end(db, postgres) -> None:
@@ -241,3 +241,26 @@ def test_a_first_fill_stages_its_pairs_in_conversation_order_each_with_its_conve
     assert [(conversation, person) for _, person, conversation, _ in staged] == in_order
     last_position = {conversation: position for position, _, conversation, _ in staged}
     assert [end for *_, end in staged] == [last_position[conversation] for _, _, conversation, _ in staged]
+
+
+def staged_pairs_indexes(db: psycopg.Connection, table: str) -> int:
+    rows = db.execute(
+        "select count(*) from pg_indexes where schemaname = %s and tablename = %s", (ANALYTICS, f"{table}_first_fill")
+    )
+    return rows.fetchone()[0]
+
+
+def test_staged_pairs_of_many_slices_are_indexed_by_position_and_a_few_are_not(db, postgres) -> None:
+    """Staged pairs that make more than two slices get a block-range index by position for their slices' reads; a
+    fill of a slice or two reads its pages whole. Either way analysts cannot read them."""
+    build_source_data(db)
+    pairs = len(expected_people_links(db, SCHEMA))
+    with postgres.session(autocommit=True) as session:
+        staged = stage_first_fill(session, PEOPLE_LINKS, fill_chunks(session), pairs)
+    assert staged.pairs == pairs
+    assert staged_pairs_indexes(db, PEOPLE) == 0
+    assert first_fill_table(db, PEOPLE) == (True, False)
+    with postgres.session(autocommit=True) as session:
+        stage_first_fill(session, PEOPLE_LINKS, fill_chunks(session), pairs // 3)
+    assert staged_pairs_indexes(db, PEOPLE) == 1
+    assert first_fill_table(db, PEOPLE) == (True, False)
