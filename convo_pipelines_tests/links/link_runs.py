@@ -55,9 +55,16 @@ def run_assets(
 
 
 def metadata_of(result: dg.ExecuteInProcessResult, asset_name: str) -> dict[str, object]:
+    # A range run reports one materialization per partition, all with the run's metadata.
     materializations = result.asset_materializations_for_node(asset_name)
     assert materializations, f"{asset_name} was not materialized"
     return {key: value.value for key, value in materializations[0].metadata.items()}
+
+
+def writes_of(result: dg.ExecuteInProcessResult, asset_name: str) -> tuple[object, ...]:
+    """(mode, links inserted, updated, deleted) of a Front link run: ("diff", 0, 0, 0) when it changed nothing."""
+    meta = metadata_of(result, asset_name)
+    return (meta["mode"], meta["rows_inserted_in_range"], meta["rows_updated_in_range"], meta["rows_deleted_in_range"])
 
 
 def row_versions(db: psycopg.Connection, table: str) -> dict[str, tuple]:
