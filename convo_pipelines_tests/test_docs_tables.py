@@ -65,31 +65,28 @@ def shown(default: object) -> str:
     return str(default).lower() if isinstance(default, bool) else str(default)
 
 
-def test_configuration_and_the_contract_document_every_variable_settings_reads_with_its_default() -> None:
+def test_configuration_documents_every_variable_settings_reads_with_its_default() -> None:
     read = settings_defaults()
     assert {"DATABASE_URL", "SOURCE_SCHEMA", "LATE_CHANGES_SENSOR_SECONDS"} <= set(read)
-    for page in (DOCS / "configuration.md", DOCS / "contract.md"):
-        documented = documented_variables(page)
-        missing = set(read) - set(documented)
-        assert not missing, f"{page.name} lacks {sorted(missing)}"
-        wrong = {
-            variable: (documented[variable], default)
-            for variable, default in read.items()
-            if default is not None and f"`{shown(default)}`" not in documented[variable]
-        }
-        assert not wrong, f"{page.name}: documented default against the code's: {wrong}"
+    documented = documented_variables(DOCS / "configuration.md")
+    missing = set(read) - set(documented)
+    assert not missing, f"configuration.md lacks {sorted(missing)}"
+    wrong = {
+        variable: (documented[variable], default)
+        for variable, default in read.items()
+        if default is not None and f"`{shown(default)}`" not in documented[variable]
+    }
+    assert not wrong, f"configuration.md: documented default against the code's: {wrong}"
 
 
-def test_both_tables_of_variables_list_the_same_variables_and_each_is_read_by_the_code() -> None:
+def test_each_variable_the_configuration_documents_is_read_by_the_code() -> None:
     configuration = documented_variables(DOCS / "configuration.md")
-    contract = documented_variables(DOCS / "contract.md")
-    assert set(contract) - {"CONVO_PIPELINES_DEBUG"} == set(configuration)
     code = "\n".join(
         path.read_text(encoding="utf-8")
         for folder in ("convo_pipelines", "convo_pipelines_tests")
         for path in (ROOT / folder).rglob("*.py")
     )
-    unread = [variable for variable in contract if f'"{variable}"' not in code]
+    unread = [variable for variable in configuration if f'"{variable}"' not in code]
     assert not unread, f"documented but read nowhere: {unread}"
 
 
