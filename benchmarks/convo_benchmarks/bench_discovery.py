@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -74,10 +75,26 @@ PARTS = (
 )
 
 
+@dataclass(frozen=True)
+class DiscoverySample:
+    """One new session's wait: where it was written, and when (epoch seconds) it was committed and first seen right."""
+
+    table: str
+    session_id: str
+    committed: float
+    right_at: float | None  # None: not right within SAMPLE_TIMEOUT_SECONDS
+
+    @property
+    def seconds(self) -> float:
+        """The sample's figure: commit to right summary, SAMPLE_TIMEOUT_SECONDS when it never got there."""
+        return SAMPLE_TIMEOUT_SECONDS if self.right_at is None else self.right_at - self.committed
+
+
 def bench_discovery_freshness(
     bench: DiscoveryBench, result: Recorder, *, samples: int = DISCOVERY_SAMPLES, crews: int = MANY_CREWS
-) -> None:
-    """Seed the crews, discover today fully once, time the sensor tick's SQL, then measure `samples` sessions' freshness."""
+) -> list[DiscoverySample]:
+    """Seed the crews, discover today fully once, time the sensor tick's SQL, then measure `samples` sessions'
+    freshness; returns the samples, in order."""
     scratch, report = bench.scratch, bench.report
     report(f"discovery freshness: seeding {crews:,} crews and {N8N_CREWS} n8n crews")
     seed_many_crews(scratch, crews=crews, days=bench.days)
@@ -102,7 +119,7 @@ def bench_discovery_freshness(
         }
         log = bench.log_dir / "bench_discovery_daemon.log"
         instance = dg.DagsterInstance.from_config(str(bench.dagster_home))
-        figures: list[float] = []
+        measured: list[DiscoverySample] = []
         parts: dict[str, list[float]] = {}
         missed = 0
         with running_daemon(environment, log, report) as daemon:
@@ -111,16 +128,19 @@ def bench_discovery_freshness(
                 n8n = number % 2 == 0
                 tables = n8n_tables if n8n else created_at_tables
                 table = tables[(number // 2) % len(tables)]
-                committed, right_at = one_session(scratch, table, n8n=n8n)
-                missed += right_at is None
-                figures.append(SAMPLE_TIMEOUT_SECONDS if right_at is None else right_at - committed)
-                sample = (
-                    None if right_at is None else sensor_run_parts(instance, DISCOVERY_SENSOR_NAME, committed, right_at)
+                sample = one_session(scratch, table, n8n=n8n)
+                measured.append(sample)
+                missed += sample.right_at is None
+                split_up = (
+                    None
+                    if sample.right_at is None
+                    else sensor_run_parts(instance, DISCOVERY_SENSOR_NAME, sample.committed, sample.right_at)
                 )
-                for part, value in (sample or {}).items():
+                for part, value in (split_up or {}).items():
                     parts.setdefault(part, []).append(value)
-                split = ", ".join(f"{part} {value:.1f} s" for part, value in (sample or {}).items())
-                report(f"discovery freshness {number + 1}/{samples} ({table}): {figures[-1]:.1f} s ({split})")
+                split = ", ".join(f"{part} {value:.1f} s" for part, value in (split_up or {}).items())
+                report(f"discovery freshness {number + 1}/{samples} ({table}): {sample.seconds:.1f} s ({split})")
+        figures = [sample.seconds for sample in measured]
         note = f"{samples} sessions, half in n8n crews (dated by id); missed: {missed}"
         for key, name, value in (
             ("discovery_freshness_p50", "discovery: agent commit to right summary, p50", nearest_rank(figures, 0.5)),
@@ -133,6 +153,7 @@ def bench_discovery_freshness(
             f"discovery freshness over {samples} sessions: p50 {nearest_rank(figures, 0.5):.1f} s, "
             f"p95 {nearest_rank(figures, 0.95):.1f} s ({parts_summary(parts)})"
         )
+        return measured
     finally:
         remove_many_crews(scratch)
         with connect(scratch.url) as conn:
@@ -175,9 +196,10 @@ def time_sensor_tick_sql(scratch: Scratch) -> tuple[float, int]:
         return time.perf_counter() - started, len(tables)
 
 
-def one_session(scratch: Scratch, table: str, *, n8n: bool) -> tuple[float, float | None]:
-    """Write one session of SAMPLE_MESSAGES messages in one transaction; the epoch seconds of its commit and of the
-    poll that first saw its summary have them all (None after SAMPLE_TIMEOUT_SECONDS)."""
+def one_session(scratch: Scratch, table: str, *, n8n: bool) -> DiscoverySample:
+    """Write one session of SAMPLE_MESSAGES messages to `table` in one transaction; the sample: the session, and the
+    epoch seconds of its commit and of the poll that first saw its summary have them all (None after
+    SAMPLE_TIMEOUT_SECONDS)."""
     with connect(scratch.url) as agent:
         if n8n:
             statement = scratch.benchmark_sql("bench/insert_n8n_session.sql", histories_table=table)
@@ -188,13 +210,14 @@ def one_session(scratch: Scratch, table: str, *, n8n: bool) -> tuple[float, floa
         agent.commit()
     committed = time.time()
     poll = scratch.benchmark_sql("bench/select_summary_message_count.sql")
-    params = {"crew_code": crew_of(scratch, table), "session_id": rows[0][0]}
+    session_id = rows[0][0]
+    params = {"crew_code": crew_of(scratch, table), "session_id": session_id}
     with connect(scratch.url, autocommit=True) as poller:
         while time.time() - committed < SAMPLE_TIMEOUT_SECONDS:
             if poller.execute(poll, params).fetchone() == (SAMPLE_MESSAGES,):
-                return committed, time.time()
+                return DiscoverySample(table, session_id, committed, time.time())
             time.sleep(POLL_SECONDS)
-    return committed, None
+    return DiscoverySample(table, session_id, committed, None)
 
 
 def crew_of(scratch: Scratch, table: str) -> str:

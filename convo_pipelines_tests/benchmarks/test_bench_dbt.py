@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
 from psycopg import sql
@@ -12,13 +13,14 @@ from psycopg import sql
 from convo_benchmarks.bench_contenders import time_plain_floor
 from convo_benchmarks.bench_dbt import PASSWORD_VARIABLE, dbt_model, run_dbt, write_dbt_project
 from convo_benchmarks.bench_dbt_install import ensure_dbt
-from convo_benchmarks.bench_oracles import ALL_TIME, FRONT_LINK_SPECS, contender_oracle, contender_oracle_text
+from convo_benchmarks.bench_oracles import FRONT_LINK_SPECS, contender_oracle_text
 from convo_benchmarks.bench_scratch import Scratch
 from convo_benchmarks.bench_verdicts import verdicts
 from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.conftest import ANALYTICS_SCHEMA, SOURCE_SCHEMA
+from convo_pipelines_tests.source_data import expected_client_links, expected_people_links
 
 CONVERSATIONS, DAYS = 200, 5
 DBT_AIMS = ("asset steps", "whole `dagster asset materialize`")
@@ -78,16 +80,15 @@ def test_dbt_models_hold_the_definitions_rows_with_their_indexes_after_each_stra
         if strategy is not None:
             run_dbt(dbt, tmp_path, scratch, strategy)
         with connect(scratch.url) as conn:
+            expected_links = links_from_the_source_tables(conn)
             for table in FRONT_LINK_ASSETS:
                 spec = FRONT_LINK_SPECS[table]
-                # Both read by column name: the definition lists its columns in its own order.
-                columns = sql.SQL("select {}, front_conversation_id, front_conversation_created_at from ").format(
-                    sql.Identifier(spec.owner_column)
+                columns = sql.SQL("select {}, front_conversation_id, front_conversation_created_at from {}").format(
+                    sql.Identifier(spec.owner_column), sql.Identifier(SOURCE_SCHEMA, dbt_model(table))
                 )
-                defined = columns + sql.SQL("({}) as defined").format(contender_oracle(scratch, spec))
-                expected = sorted(conn.execute(defined, ALL_TIME).fetchall())
-                built = conn.execute(columns + sql.Identifier(SOURCE_SCHEMA, dbt_model(table))).fetchall()
-                assert expected and sorted(built) == expected, (strategy, table)
+                built = conn.execute(columns).fetchall()
+                expected = expected_links[table]
+                assert expected and set(built) == expected and len(built) == len(expected), (strategy, table)
                 indexes = conn.execute(
                     "select indexdef from pg_indexes where schemaname = %s and tablename = %s",
                     (SOURCE_SCHEMA, dbt_model(table)),
@@ -96,6 +97,25 @@ def test_dbt_models_hold_the_definitions_rows_with_their_indexes_after_each_stra
                 assert len(indexes) == 2 and "UNIQUE" in definitions, definitions
                 assert f"({spec.owner_column}, front_conversation_id)" in definitions
                 assert "(front_conversation_id)" in definitions
+
+
+def links_from_the_source_tables(conn: psycopg.Connection) -> dict[str, set[tuple]]:
+    """Each Front link table's rows over all time, (owner, conversation, its created_at), from the test's own
+    reading of the source tables (source_data's oracle, plain Python over the fetched rows), never the product's SQL."""
+    created = dict(
+        conn.execute(
+            sql.SQL("select id, created_at from {}").format(sql.Identifier(SOURCE_SCHEMA, "front_conversations"))
+        ).fetchall()
+    )
+    pairs = {
+        "people_front_conversations": expected_people_links(conn, SOURCE_SCHEMA),
+        "clients_front_conversations": expected_client_links(conn, SOURCE_SCHEMA),
+    }
+    assert set(pairs) == set(FRONT_LINK_ASSETS)
+    return {
+        table: {(owner, conversation, created[conversation]) for owner, conversation in links}
+        for table, links in pairs.items()
+    }
 
 
 def test_the_dbt_verdicts_compare_the_first_fill_with_dbts_first_build_or_say_why_dbt_was_left_out() -> None:
