@@ -6,7 +6,7 @@ Read elsewhere, each where it is used: instance/storage_location.py finds Dagste
 reads DAGSTER_WEBSERVER_HOST / DAGSTER_WEBSERVER_PORT; lib/embedded/demo.py looks whether PARTITIONS_START_DATE is set;
 cli/main.py reads CONVO_PIPELINES_DEBUG; lib/postgres/db.py reads SOURCE_TIME_ZONE (source_time_zone(), below) for a connection
 no caller gave a zone; lib/postgres/urls.py reads, only to scrub passwords from errors, DATABASE_URL,
-DAGSTER_STORAGE_URL and TEST_DATABASE_URL; the tests read TEST_DATABASE_URL. docs/contract.md lists every
+DAGSTER_STORAGE_URL and TEST_DATABASE_URL; the tests read TEST_DATABASE_URL. docs/configuration.md lists every
 variable.
 """
 
