@@ -25,27 +25,9 @@ from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.embedded.server import drop_database
 from convo_pipelines.lib.migrations.runner import rollback_last
 from convo_pipelines.lib.postgres.urls import psycopg_url, with_database
+from convo_pipelines_tests.product_variables import PROJECT_VARIABLES
 
 CLI = str(Path(sys.executable).parent / "convo-pipelines")
-# The variables convo_pipelines.lib.settings reads: a subprocess must not inherit them from the developer's shell.
-PROJECT_VARIABLES = frozenset(
-    {
-        "DATABASE_URL",
-        "CONVO_HOME",
-        "SOURCE_SCHEMA",
-        "ANALYTICS_SCHEMA",
-        "PARTITIONS_START_DATE",
-        "CONVERSATION_DISCOVERY_CRON",
-        "LINK_TABLES_SYNC_CRON",
-        "LINK_TABLES_AUDIT_CRON",
-        "ENABLE_BACKGROUND_JOBS",
-        "SCHEDULE_TIMEZONE",
-        "SOURCE_TIME_ZONE",
-        "CONVO_AUTO_MIGRATE",
-        "ALERT_WEBHOOK_URL",
-        "DAGSTER_WEBSERVER_URL",
-    }
-)
 
 
 @contextmanager

@@ -3,16 +3,16 @@ compared with the code it documents, so neither can change without the other."""
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
 from convo_pipelines.cli.main import build_parser
 from convo_pipelines.definitions import defs
 from convo_pipelines_tests.docs_pages import ROOT
+from convo_pipelines_tests.product_variables import python_reads, variables_the_product_reads, yaml_reads
 
 DOCS = ROOT / "docs"
-SETTINGS = ROOT / "convo_pipelines" / "lib" / "settings.py"
+CONFIGURATION = DOCS / "configuration.md"
 FRONT_LINK_TABLES = ("people_front_conversations", "clients_front_conversations")
 
 
@@ -33,23 +33,6 @@ def names(cell: str) -> list[str]:
     return re.findall(r"`([^`]+)`", cell)
 
 
-def settings_defaults() -> dict[str, object]:
-    """Each variable lib/settings.py reads with the default it gives it: the literals of its `_reader(env, NAME,
-    default)` calls (None where the reader takes no default)."""
-    found = {}
-    for node in ast.walk(ast.parse(SETTINGS.read_text(encoding="utf-8"))):
-        if not isinstance(node, ast.Call) or not node.args:
-            continue
-        first = node.args[0]
-        if isinstance(first, ast.Name) and first.id == "env" and len(node.args) >= 2:
-            name, default = node.args[1], node.args[2] if len(node.args) > 2 else None
-            if isinstance(name, ast.Constant):
-                found[name.value] = None if default is None else ast.literal_eval(default)
-        elif getattr(node.func, "attr", "") == "get" and isinstance(first, ast.Constant) and str(first.value).isupper():
-            found.setdefault(first.value, None)
-    return found
-
-
 def documented_variables(page: Path) -> dict[str, str]:
     """variable -> its default cell, from the page's table of variables (a row may name two: `A` / `B`)."""
     documented = {}
@@ -65,10 +48,9 @@ def shown(default: object) -> str:
     return str(default).lower() if isinstance(default, bool) else str(default)
 
 
-def test_configuration_documents_every_variable_settings_reads_with_its_default() -> None:
-    read = settings_defaults()
-    assert {"DATABASE_URL", "SOURCE_SCHEMA", "LATE_CHANGES_SENSOR_SECONDS"} <= set(read)
-    documented = documented_variables(DOCS / "configuration.md")
+def test_the_table_of_variables_documents_every_variable_the_product_reads_with_its_default() -> None:
+    read = variables_the_product_reads()
+    documented = documented_variables(CONFIGURATION)
     missing = set(read) - set(documented)
     assert not missing, f"configuration.md lacks {sorted(missing)}"
     wrong = {
@@ -79,15 +61,45 @@ def test_configuration_documents_every_variable_settings_reads_with_its_default(
     assert not wrong, f"configuration.md: documented default against the code's: {wrong}"
 
 
-def test_each_variable_the_configuration_documents_is_read_by_the_code() -> None:
-    configuration = documented_variables(DOCS / "configuration.md")
-    code = "\n".join(
-        path.read_text(encoding="utf-8")
-        for folder in ("convo_pipelines", "convo_pipelines_tests")
-        for path in (ROOT / folder).rglob("*.py")
-    )
-    unread = [variable for variable in configuration if f'"{variable}"' not in code]
-    assert not unread, f"documented but read nowhere: {unread}"
+def test_each_variable_the_table_documents_is_read_by_the_product() -> None:
+    unread = set(documented_variables(CONFIGURATION)) - set(variables_the_product_reads())
+    assert not unread, f"documented but read nowhere in the product: {sorted(unread)}"
+
+
+def test_the_finder_sees_each_way_the_product_reads_a_variable() -> None:
+    """A read through each form the product uses, so that a form the finder misses cannot hide a variable."""
+    source = """
+import os
+NAMED = "NAMED_VARIABLE"
+SEVERAL = ("FIRST_OF_SEVERAL", "SECOND_OF_SEVERAL")
+os.environ.get(NAMED)
+os.environ["SUBSCRIPTED"]
+os.getenv("THROUGH_GETENV")
+"IN_ENVIRON" in os.environ
+dg.EnvVar("DAGSTER_ENV_VAR")
+_seconds(env, "SETTINGS_READER", 5, least=5)
+environ.get("MAPPING_GET", "").strip()
+[os.environ[name] for name in SEVERAL]
+os.environ["WRITTEN_ONLY"] = "1"
+"""
+    assert dict(python_reads(source)) == {
+        "NAMED_VARIABLE": None,
+        "SUBSCRIPTED": None,
+        "THROUGH_GETENV": None,
+        "IN_ENVIRON": None,
+        "DAGSTER_ENV_VAR": None,
+        "SETTINGS_READER": 5,
+        "MAPPING_GET": None,
+        "FIRST_OF_SEVERAL": None,
+        "SECOND_OF_SEVERAL": None,
+    }
+    assert set(yaml_reads("postgres_url:\n  env: STORAGE_FROM_YAML\nurl: ${INTERPOLATED}\n")) == {
+        "STORAGE_FROM_YAML",
+        "INTERPOLATED",
+    }
+    read = variables_the_product_reads()
+    assert {"DAGSTER_EVENT_BATCH_SIZE", "DAGSTER_WEBSERVER_HOST", "DAGSTER_WEBSERVER_PORT", "PGUSER"} <= set(read)
+    assert read["LATE_CHANGES_SENSOR_SECONDS"] == 5
 
 
 def test_the_contracts_table_of_checks_is_every_asset_check_the_definitions_have() -> None:

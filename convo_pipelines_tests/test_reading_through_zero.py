@@ -247,24 +247,95 @@ def test_a_zero_client_answers_as_defined_after_the_first_fill_and_each_late_cha
         assert_the_client_answers_as_defined(app, zero, f"a late change ({kind.label})")
 
 
-def test_a_zero_client_answers_as_defined_after_the_app_deletes(app: Application, zero: ZeroCacheProcess) -> None:
-    person, front_conversation = app.conn.execute(
-        sql.SQL("select person_id, front_conversation_id from {} order by id limit 1").format(
-            sql.Identifier(SOURCE_SCHEMA, "people_front_conversations")
-        )
+# A person who alone brings their client into a Front conversation (no other person of that client is in it), by
+# the source tables: deleting the person takes the client out of the conversation's defined clients, which the
+# client link keeps until the nightly sync. The first by name, so every run deletes the same person.
+SOLE_PERSON_OF_A_CLIENT = sql.SQL("""
+    with pair (front_conversation_id, person_id) as ({people_pairs}),
+    client_pair as (
+        select pair.front_conversation_id, pair.person_id, person.client_id::text as client_id, person.name
+        from pair
+        inner join {people} as person on person.id::text = pair.person_id
+        inner join {clients} as client on client.id = person.client_id
+    )
+    select client_pair.person_id, client_pair.front_conversation_id, client_pair.client_id
+    from client_pair
+    inner join {front_conversations} as conversation on conversation.id::text = client_pair.front_conversation_id
+    where not exists (
+        select from client_pair as other
+        where other.front_conversation_id = client_pair.front_conversation_id
+            and other.client_id = client_pair.client_id
+            and other.person_id <> client_pair.person_id
+    )
+    order by client_pair.name, conversation.subject, conversation.id
+    limit 1
+""")
+# Another Front conversation with people, the first by subject, and a conversation in a project, the first by id.
+ANOTHER_FRONT_CONVERSATION = sql.SQL("""
+    select distinct conversation.subject, conversation.id::text
+    from ({people_pairs}) as pair (front_conversation_id, person_id)
+    inner join {front_conversations} as conversation on conversation.id::text = pair.front_conversation_id
+    where conversation.id::text <> %(kept)s
+    order by conversation.subject, conversation.id::text
+    limit 1
+""")
+A_PROJECT_CONVERSATION = sql.SQL("""
+    select conversation.id::text
+    from {conversations} as conversation
+    inner join {projects} as project on project.id = conversation.project_id
+    order by conversation.id
+    limit 1
+""")
+
+
+def rows_the_app_deletes(app: Application) -> tuple[str, str, str, str, str]:
+    """(a person to delete, the client they alone bring into a Front conversation, that Front conversation, a Front
+    conversation and a conversation to delete), chosen from the source tables."""
+    names = tables()
+    people_pairs = PEOPLE_OF_CONVERSATIONS.format(**names)
+    person, front_conversation, client = app.conn.execute(
+        SOLE_PERSON_OF_A_CLIENT.format(people_pairs=people_pairs, **names)
     ).fetchone()
-    conversation = app.conn.execute(
-        sql.SQL("select conversation_id from {} order by id limit 1").format(
-            sql.Identifier(SOURCE_SCHEMA, "project_conversations")
-        )
-    ).fetchone()[0]
+    _, deleted_front_conversation = app.conn.execute(
+        ANOTHER_FRONT_CONVERSATION.format(people_pairs=people_pairs, **names), {"kept": front_conversation}
+    ).fetchone()
+    [conversation] = app.conn.execute(A_PROJECT_CONVERSATION.format(**names)).fetchone()
+    return person, client, front_conversation, deleted_front_conversation, conversation
+
+
+def clients_defined_for(app: Application, front_conversation: str) -> set[str]:
+    """The Front conversation's clients by the definition over the source tables."""
+    return set(defined_answers(app.conn, ids_of_every_row(app.conn))["conversation_clients"][front_conversation])
+
+
+def clients_the_zero_client_reads(zero: ZeroCacheProcess, front_conversation: str) -> set[str]:
+    """The Front conversation's clients as a new Zero client reads them (through the client link table)."""
+    asked: dict[str, list[str]] = {kind: [] for kind in ASKED_ABOUT.values()}
+    return set(
+        client_answers(zero.cache_url, {**asked, "conversations": [front_conversation]})["conversation_clients"][
+            front_conversation
+        ]
+    )
+
+
+def test_a_zero_client_answers_as_defined_after_the_app_deletes(app: Application, zero: ZeroCacheProcess) -> None:
+    person, client, front_conversation, deleted_front_conversation, conversation = rows_the_app_deletes(app)
+    assert client in clients_defined_for(app, front_conversation)
     for table, row in (
         ("people", person),
-        ("front_conversations", front_conversation),
+        ("front_conversations", deleted_front_conversation),
         ("conversations", conversation),
     ):
-        app.conn.execute(sql.SQL("delete from {} where id = %s").format(sql.Identifier(SOURCE_SCHEMA, table)), (row,))
+        deleted = app.conn.execute(
+            sql.SQL("delete from {} where id = %s").format(sql.Identifier(SOURCE_SCHEMA, table)), (row,)
+        )
+        assert deleted.rowcount == 1, (table, row)
     assert_the_client_answers_as_defined(app, zero, "the app's deletes (the cascade)", CASCADE_QUESTIONS)
+    # Until the nightly sync the client link stays: the conversation's clients the app reads differ from the
+    # definition by the deleted person's client alone.
+    defined = clients_defined_for(app, front_conversation)
+    read = clients_the_zero_client_reads(zero, front_conversation)
+    assert client not in defined and read == defined | {client}, (read, defined)
     run_the_nightly_sync(app)
     assert_the_client_answers_as_defined(app, zero, "the app's deletes and the nightly sync")
 

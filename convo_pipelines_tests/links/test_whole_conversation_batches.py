@@ -5,6 +5,8 @@ hands over a bounded number of them before the window is diffed again."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Iterable
 from datetime import timedelta
 
 import dagster as dg
@@ -26,6 +28,20 @@ from convo_pipelines_tests.links.link_runs import (
 )
 from convo_pipelines_tests.source_data import build_source_data, expected_people_links, link_pairs
 
+# The most links a batch of the emptied table's refill holds (max_insert_batch_rows).
+BATCH_ROWS = 5
+
+
+def batches_of_whole_conversations(links: Iterable[tuple[uuid.UUID, uuid.UUID]], batch_rows: int) -> int:
+    """How many batches the links' conversations make when cut in id order into batches of at most `batch_rows`
+    links, each conversation whole (one with more links is a batch of its own)."""
+    batches, in_batch = 0, 0
+    for _conversation, links_of_conversation in sorted(Counter(conversation for _, conversation in links).items()):
+        if batches == 0 or in_batch + links_of_conversation > batch_rows:
+            batches, in_batch = batches + 1, 0
+        in_batch += links_of_conversation
+    return batches
+
 
 def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact(
     db, postgres, database_url, monkeypatch
@@ -38,7 +54,7 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     db.execute(f"truncate {PEOPLE}")  # emptied by hand: the foreign keys stay, so this is a diff, not a first fill
     results: list[dg.ExecuteInProcessResult] = []
     instance = dg.DagsterInstance.ephemeral()
-    config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 5}}}}
+    config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": BATCH_ROWS}}}}
     committed_counts = committed_counts_while(
         database_url,
         lambda: results.append(
@@ -50,12 +66,13 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     meta = metadata_of(results[0], PEOPLE)
     assert (meta["mode"], meta["rows_inserted_in_range"]) == ("diff", expected)
     assert list(link_foreign_keys(db, PEOPLE).values()) == [True, True]
-    # The missing links go in by batches of whole conversations holding about 5 of them, each a transaction logged
-    # with rate and ETA.
-    conversations = len({conversation for _, conversation in expected_people_links(db)})
+    # The missing links go in by batches of whole conversations holding at most 5 of them, each a transaction logged
+    # with rate and ETA: exactly as many batches as the data's conversations make, cut in id order.
+    links = expected_people_links(db)
+    conversations = len({conversation for _, conversation in links})
     messages = [entry.user_message for entry in instance.all_logs(results[0].run_id)]
     batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: changed conversations: ")]
-    assert len(batch_lines) >= -(-expected // 10)  # a batch holds at most 5 links, or one conversation's
+    assert len(batch_lines) == batches_of_whole_conversations(links, BATCH_ROWS), batch_lines
     assert batch_lines[-1].startswith(
         f"{PEOPLE}: changed conversations: {conversations}/{conversations} conversations, {expected:,} rows"
     )
