@@ -1,16 +1,19 @@
 """Test data for the histories assets: crews, histories tables of every shape, and an independent oracle.
 
 The oracle reads the small raw tables back and recomputes the analytics tables (docs/contract.md) in plain Python
-(json.loads, no SQL aggregation), so a bug in the pipeline's SQL cannot hide in both.
+(json.loads, no SQL aggregation), so a bug in the pipeline's SQL cannot hide in both. A crew dated by id has its
+messages dated by the test's own record of its runs (IdSightings), never by what the pipeline stored.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import random
+import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -173,16 +176,16 @@ class RawMessage:
     content: str | None
 
 
-def read_raw(db: psycopg.Connection, table: str) -> list[RawMessage]:
-    """The table's messages; a table without created_at (dated by id) gives those a range of
-    analytics.histories_id_ranges holds, each dated by its range's seen_at (docs/contract.md)."""
+def read_raw(db: psycopg.Connection, table: str, dated_by_id: IdSightings | None = None) -> list[RawMessage]:
+    """The table's messages; those of a table without created_at (dated by id) as `dated_by_id` dates them."""
     has_created_at = db.execute(
         "select exists(select 1 from information_schema.columns "
         "where table_schema = 'public' and table_name = %s and column_name = 'created_at')",
         (table,),
     ).fetchone()[0]
     if not has_created_at:
-        return _read_raw_dated_by_id(db, table)
+        assert dated_by_id is not None, f"{table} is dated by id: the oracle needs the test's IdSightings"
+        return dated_by_id.read_raw(table)
     rows = db.execute(
         sql.SQL("select id, session_id::text, message::text, created_at from {}").format(
             sql.Identifier("public", table)
@@ -191,22 +194,96 @@ def read_raw(db: psycopg.Connection, table: str) -> list[RawMessage]:
     return [_raw_message(*row) for row in rows]
 
 
-def _read_raw_dated_by_id(db: psycopg.Connection, table: str) -> list[RawMessage]:
-    ranges = db.execute(
-        "select id_range.from_id, id_range.to_id, id_range.seen_at from analytics.histories_id_ranges as id_range "
-        "join public.crews as crew on crew.code = id_range.crew_code where crew.histories_table_name = %s "
-        "order by id_range.from_id",
-        (table,),
-    ).fetchall()
-    rows = db.execute(
-        sql.SQL("select id, session_id::text, message::text from {}").format(sql.Identifier("public", table))
-    ).fetchall()
-    messages = []
-    for id_, session_id, text in rows:
-        position = bisect.bisect_right([from_id for from_id, _, _ in ranges], id_) - 1
-        if position >= 0 and id_ <= ranges[position][1]:
-            messages.append(_raw_message(id_, session_id, text, ranges[position][2]))
-    return messages
+def database_clock(db: psycopg.Connection) -> datetime:
+    return db.execute("select clock_timestamp()").fetchone()[0]
+
+
+# How long a test of a crew dated by id may take from its first run to its last: all of them fall on one UTC day.
+ID_DATED_TEST_SECONDS = 120
+
+
+def utc_day_ahead(db: psycopg.Connection, seconds: float = ID_DATED_TEST_SECONDS) -> date:
+    """The database's UTC day once at least `seconds` of it remain, waiting for the next day otherwise: the runs of a
+    test that follow fall on that day whatever the hour the test starts at (a crew dated by id has its messages dated
+    by the runs themselves, docs/contract.md, so its test cannot write the dates it means)."""
+    now = database_clock(db)
+    midnight = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
+    if midnight - now < timedelta(seconds=seconds):
+        time.sleep((midnight - now).total_seconds() + 0.5)
+    return database_clock(db).astimezone(UTC).date()
+
+
+@dataclass
+class IdSightings:
+    """What a test of one crew dated by id knows of its messages' times, by itself: which ids it wrote before each of
+    its runs, and the database clock just before and just after each run. A message's time is when the first run
+    after it was written saw it (docs/contract.md), so the oracle dates each message by that run's bracket, and every
+    time the product stored must fall within the bracket of the run that saw the message."""
+
+    db: psycopg.Connection
+    crew: str
+    brackets: list[tuple[datetime, datetime]] = field(default_factory=list)
+    first_run: dict[int, int] = field(default_factory=dict)  # id -> the index of the first run after its writing
+    unseen: set[int] = field(default_factory=set)  # ids written since the last run
+
+    def wrote(self, ids: list[int]) -> None:
+        self.unseen.update(ids)
+
+    def emptied(self) -> None:
+        """The test emptied the table (TRUNCATE): the ids written so far name no message."""
+        self.first_run.clear()
+        self.unseen.clear()
+
+    @contextmanager
+    def run(self) -> Iterator[None]:
+        """Brackets one run of the crew with the database clock; the ids written since the previous run are its."""
+        before = database_clock(self.db)
+        yield
+        after = database_clock(self.db)
+        assert before.astimezone(UTC).date() == after.astimezone(UTC).date(), "a run crossed midnight (utc_day_ahead)"
+        self.brackets.append((before, after))
+        self.first_run.update(dict.fromkeys(self.unseen, len(self.brackets) - 1))
+        self.unseen.clear()
+
+    def run_of(self, moment: datetime) -> int | None:
+        """The index of the run whose bracket holds `moment`, None when none does."""
+        return next((run for run, (start, end) in enumerate(self.brackets) if start <= moment <= end), None)
+
+    def read_raw(self, table: str) -> list[RawMessage]:
+        """The table's messages that a run has seen, each dated at the start of that run's bracket."""
+        rows = self.db.execute(
+            sql.SQL("select id, session_id::text, message::text from {}").format(sql.Identifier("public", table))
+        ).fetchall()
+        unknown = {id_ for id_, _, _ in rows} - set(self.first_run) - self.unseen
+        assert not unknown, f"ids the test did not record writing: {sorted(unknown)}"
+        return [
+            _raw_message(id_, session_id, text, self.brackets[self.first_run[id_]][0])
+            for id_, session_id, text in rows
+            if id_ in self.first_run
+        ]
+
+    def snapped(self, moment: datetime) -> datetime:
+        """`moment` as the oracle dates it: the start of the bracket holding it (unchanged when none does)."""
+        run = self.run_of(moment)
+        return moment if run is None else self.brackets[run][0]
+
+    def snapped_sessions(self, rows: set[tuple]) -> set[tuple]:
+        """histories_sessions rows with the crew's times snapped to their runs' brackets."""
+        return {(*row[:8], self.snapped(row[8]), self.snapped(row[9])) if row[0] == self.crew else row for row in rows}
+
+    def snapped_summaries(self, rows: set[tuple]) -> set[tuple]:
+        """conversation_summaries rows with the crew's times snapped to their runs' brackets, a duration that is
+        exactly ended - started becoming the snapped times' difference (any other stays as it is)."""
+        snapped = set()
+        for row in rows:
+            if row[0] == self.crew:
+                started, ended = self.snapped(row[6]), self.snapped(row[7])
+                duration = row[8]
+                if duration == Decimal(str((row[7] - row[6]).total_seconds())).normalize():
+                    duration = Decimal(str((ended - started).total_seconds())).normalize()
+                row = (*row[:6], started, ended, duration, *row[9:])
+            snapped.add(row)
+        return snapped
 
 
 def _raw_message(id_: int, session_id: str, text: str, created_at: datetime) -> RawMessage:
@@ -230,13 +307,18 @@ def _raw_message(id_: int, session_id: str, text: str, created_at: datetime) -> 
 
 
 def oracle_sessions(
-    db: psycopg.Connection, scenario: Scenario, first_day: date | None = None, end_day: date | None = None
+    db: psycopg.Connection,
+    scenario: Scenario,
+    first_day: date | None = None,
+    end_day: date | None = None,
+    dated_by_id: IdSightings | None = None,
 ) -> set[tuple]:
-    """Expected histories_sessions rows, optionally only the days [first_day, end_day)."""
+    """Expected histories_sessions rows, optionally only the days [first_day, end_day); a crew dated by id's messages
+    as `dated_by_id` dates them."""
     expected = set()
     for crew, table in scenario.good.items():
         groups: dict[tuple[str, date], list[RawMessage]] = defaultdict(list)
-        for message in read_raw(db, table):
+        for message in read_raw(db, table, dated_by_id):
             groups[(message.session_id, message.created_at.astimezone(UTC).date())].append(message)
         for (session_id, day), messages in groups.items():
             if (first_day and day < first_day) or (end_day and day >= end_day):
@@ -258,12 +340,13 @@ def oracle_sessions(
     return expected
 
 
-def oracle_summaries(db: psycopg.Connection, scenario: Scenario) -> set[tuple]:
-    """Expected conversation_summaries rows (without updated_at) over every message."""
+def oracle_summaries(db: psycopg.Connection, scenario: Scenario, dated_by_id: IdSightings | None = None) -> set[tuple]:
+    """Expected conversation_summaries rows (without updated_at) over every message; a crew dated by id's messages
+    as `dated_by_id` dates them."""
     expected = set()
     for crew, table in scenario.good.items():
         sessions: dict[str, list[RawMessage]] = defaultdict(list)
-        for message in read_raw(db, table):
+        for message in read_raw(db, table, dated_by_id):
             sessions[message.session_id].append(message)
         for session_id, messages in sessions.items():
             started, ended = min(m.created_at for m in messages), max(m.created_at for m in messages)

@@ -135,10 +135,13 @@ def test_killed_runs_fail_and_free_their_pool_slots_so_the_next_run_completes(
         ]
         assert slot_holders(instance) == set(killed)  # the pool (default_limit 2) is full
         # The next writing run of the pool: launched at once (the pool's op_granularity_run_buffer), its step
-        # waits for a slot while the pool is full.
+        # queues for a slot while the pool is full, so it never reaches the table's lock.
         next_run = launch_front_links_run(env, project_root, "2024-01-10")
-        assert not wait_until(lambda: run_status(instance, next_run) in FINISHED, timeout=6)
+        assert wait_until(lambda: next_run in runs_waiting_for_a_slot(instance), timeout=90), run_messages(
+            instance, next_run
+        )[-20:]
         assert slot_holders(instance) == set(killed)
+        assert pipeline_backends_waiting_on_the_lock(db) == 2
 
         killed_at = time.monotonic()
         for run_id in killed:
@@ -306,6 +309,11 @@ def pipeline_backends_waiting_on_the_lock(db: psycopg.Connection) -> int:
 def slot_holders(instance: dg.DagsterInstance) -> set[str]:
     """Ids of the runs holding a slot of the app_database pool."""
     return {slot.run_id for slot in instance.event_log_storage.get_concurrency_info(APP_DATABASE_POOL).claimed_slots}
+
+
+def runs_waiting_for_a_slot(instance: dg.DagsterInstance) -> set[str]:
+    """Ids of the runs with a step queued for a slot of the app_database pool, none assigned to it yet."""
+    return instance.event_log_storage.get_concurrency_info(APP_DATABASE_POOL).pending_run_ids
 
 
 def run_status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus | None:

@@ -16,6 +16,7 @@ from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines_tests.helpers import definitions_bound_to
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
+    IdSightings,
     Scenario,
     actual_summaries,
     create_client,
@@ -25,6 +26,7 @@ from convo_pipelines_tests.histories_data import (
     langchain,
     n8n,
     oracle_summaries,
+    utc_day_ahead,
 )
 
 N8N_CREW, N8N_TABLE = "acme_n8n", "n8n_chat_histories"
@@ -61,17 +63,31 @@ def tick(postgres: PostgresResource, instance: dg.DagsterInstance, cursor: str |
         return conversation_discovery_sensor.evaluate_tick(context)
 
 
-def write_n8n(db: psycopg.Connection, session_id: str, *texts: tuple[str, str]) -> None:
-    with db.cursor() as cursor:
-        cursor.executemany(
-            "insert into public.n8n_chat_histories (session_id, message) values (%s, %s)",
-            [(session_id, psycopg.types.json.Jsonb(n8n(kind, text))) for kind, text in texts],
-        )
+@pytest.fixture
+def n8n_ids(db: psycopg.Connection) -> IdSightings:
+    """The n8n crew's ids as the test writes them and its runs see them; the runs fall on one UTC day."""
+    utc_day_ahead(db)
+    return IdSightings(db, N8N_CREW)
 
 
-def execute(postgres: PostgresResource, instance: dg.DagsterInstance, request: dg.RunRequest) -> None:
+def write_n8n(db: psycopg.Connection, n8n_ids: IdSightings, session_id: str, *texts: tuple[str, str]) -> None:
+    n8n_ids.wrote(
+        [
+            db.execute(
+                "insert into public.n8n_chat_histories (session_id, message) values (%s, %s) returning id",
+                (session_id, psycopg.types.json.Jsonb(n8n(kind, text))),
+            ).fetchone()[0]
+            for kind, text in texts
+        ]
+    )
+
+
+def execute(
+    postgres: PostgresResource, instance: dg.DagsterInstance, n8n_ids: IdSightings, request: dg.RunRequest
+) -> None:
     job = definitions_bound_to(postgres).resolve_job_def("conversation_discovery_job")
-    result = job.execute_in_process(tags=request.tags, run_config=request.run_config, instance=instance)
+    with n8n_ids.run():
+        result = job.execute_in_process(tags=request.tags, run_config=request.run_config, instance=instance)
     assert result.success
     failed = [
         e for e in result.get_asset_check_evaluations() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
@@ -82,11 +98,12 @@ def execute(postgres: PostgresResource, instance: dg.DagsterInstance, request: d
     }
 
 
-def summaries_of(db: psycopg.Connection, crew: str) -> set[tuple]:
-    return {row for row in actual_summaries(db) if row[0] == crew}
+def summaries_of(db: psycopg.Connection, n8n_ids: IdSightings, crew: str) -> set[tuple]:
+    """The crew's summaries, the n8n crew's times snapped to the runs that saw them (IdSightings)."""
+    return {row for row in n8n_ids.snapped_summaries(actual_summaries(db)) if row[0] == crew}
 
 
-def test_a_tick_requests_one_run_of_exactly_the_crews_with_new_rows(db, postgres, crews, instance) -> None:
+def test_a_tick_requests_one_run_of_exactly_the_crews_with_new_rows(db, postgres, crews, instance, n8n_ids) -> None:
     now = datetime.now(UTC)
     insert_messages(db, LANGCHAIN_TABLE, [("11111111-1111-1111-1111-111111111111", now, langchain("human", "hi"))])
     first = tick(postgres, instance, None)
@@ -94,7 +111,7 @@ def test_a_tick_requests_one_run_of_exactly_the_crews_with_new_rows(db, postgres
     assert set(json.loads(first.cursor)) == {N8N_CREW, LANGCHAIN_CREW}
     assert tick(postgres, instance, first.cursor).run_requests == []
 
-    write_n8n(db, "chat-1", ("human", "Where is my parcel?"), ("ai", "On its way."))
+    write_n8n(db, n8n_ids, "chat-1", ("human", "Where is my parcel?"), ("ai", "On its way."))
     second = tick(postgres, instance, first.cursor)
     [request] = second.run_requests
     config = request.run_config["ops"]["histories_sessions"]["config"]
@@ -102,11 +119,12 @@ def test_a_tick_requests_one_run_of_exactly_the_crews_with_new_rows(db, postgres
     # The same change always asks for the same run.
     assert tick(postgres, instance, first.cursor).run_requests[0].run_key == request.run_key
 
-    execute(postgres, instance, request)
-    assert summaries_of(db, N8N_CREW) == {row for row in oracle_summaries(db, crews) if row[0] == N8N_CREW}
-    assert {row[1] for row in summaries_of(db, N8N_CREW)} == {"chat-1"}
+    execute(postgres, instance, n8n_ids, request)
+    expected = oracle_summaries(db, crews, dated_by_id=n8n_ids)
+    assert summaries_of(db, n8n_ids, N8N_CREW) == {row for row in expected if row[0] == N8N_CREW}
+    assert {row[1] for row in summaries_of(db, n8n_ids, N8N_CREW)} == {"chat-1"}
     # The other crew's row was written before the first tick: only a run of that crew (the schedule's) reads it.
-    assert summaries_of(db, LANGCHAIN_CREW) == set()
+    assert summaries_of(db, n8n_ids, LANGCHAIN_CREW) == set()
 
     # Nothing new: nothing requested. A row of the other crew: a run of that crew alone.
     assert tick(postgres, instance, second.cursor).run_requests == []
@@ -114,5 +132,5 @@ def test_a_tick_requests_one_run_of_exactly_the_crews_with_new_rows(db, postgres
     third = tick(postgres, instance, second.cursor)
     [request] = third.run_requests
     assert request.run_config["ops"]["conversation_summaries"]["config"]["only_crews"] == [LANGCHAIN_CREW]
-    execute(postgres, instance, request)
-    assert actual_summaries(db) == oracle_summaries(db, crews)
+    execute(postgres, instance, n8n_ids, request)
+    assert n8n_ids.snapped_summaries(actual_summaries(db)) == oracle_summaries(db, crews, dated_by_id=n8n_ids)

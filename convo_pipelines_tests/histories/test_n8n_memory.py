@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +19,7 @@ from convo_benchmarks.npm import ensure_npm_installed
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.lib.postgres.urls import psycopg_url
-from convo_pipelines_tests.histories_data import create_client, create_crew
+from convo_pipelines_tests.histories_data import create_client, create_crew, utc_day_ahead
 
 N8N_FOLDER = Path(__file__).resolve().parents[1] / "n8n"
 TABLE = "n8n_chat_histories"
@@ -49,11 +49,12 @@ def write_sessions(database_url: str, sessions: dict[str, list[tuple[str, str]]]
     return json.loads(written.stdout)
 
 
-def discover(postgres, tick: bool = False) -> None:
+def discover(postgres, day: date, tick: bool = False) -> None:
+    """A discovery run of `day`, the UTC day the run falls on: it dates the table's new messages (they have no time)."""
     result = dg.materialize(
         histories_assets,
         resources={"postgres": postgres},
-        partition_key=datetime.now(UTC).date().isoformat(),
+        partition_key=day.isoformat(),
         run_config=discovery_tick_run_config() if tick else None,
     )
     assert result.success
@@ -97,7 +98,8 @@ def test_sessions_written_by_n8n_chat_memory_are_discovered_with_the_clients_cou
     assert columns == ["id", "session_id", "message"]
     create_client(db, "acme")
     create_crew(db, "acme_n8n", "acme", TABLE)
-    discover(postgres)
+    day = utc_day_ahead(db)  # both runs fall on it
+    discover(postgres, day)
     sessions, summaries = stored_counts(db, "acme_n8n")
     assert sessions == summaries == client_counts(first)
     assert db.execute(
@@ -112,7 +114,7 @@ def test_sessions_written_by_n8n_chat_memory_are_discovered_with_the_clients_cou
             "workflow-2:chat-c": [("human", "Cancel my plan"), ("ai", "Done."), ("human", "Bye"), ("ai", "Bye!")],
         },
     )
-    discover(postgres, tick=True)
+    discover(postgres, day, tick=True)
     sessions, summaries = stored_counts(db, "acme_n8n")
     assert sessions == summaries == {**client_counts(first), **client_counts(later)}
     assert columns == [
