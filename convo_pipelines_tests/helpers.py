@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -251,3 +252,23 @@ def url_as(url: str, user: str) -> str:
     parts = urlsplit(psycopg_url(url))
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
+def database_clock(db: psycopg.Connection) -> datetime:
+    return db.execute("select clock_timestamp()").fetchone()[0]
+
+
+# How long a test that must keep its runs on one UTC day may take from its first run to its last.
+ONE_DAY_TEST_SECONDS = 120
+
+
+def utc_day_ahead(db: psycopg.Connection, seconds: float = ONE_DAY_TEST_SECONDS) -> date:
+    """The database's UTC day once at least `seconds` of it remain, waiting for the next day otherwise: the runs of a
+    test that follow fall on that day whatever the hour the test starts at (a crew dated by id has its messages dated
+    by the runs themselves, docs/contract.md, so its test cannot write the dates it means; a run of the last
+    partition owns today and every later day, so its test must know which day that is)."""
+    now = database_clock(db)
+    midnight = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
+    if midnight - now < timedelta(seconds=seconds):
+        time.sleep((midnight - now).total_seconds() + 0.5)
+    return database_clock(db).astimezone(UTC).date()

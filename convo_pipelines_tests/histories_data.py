@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from decimal import Decimal
 
 import psycopg
 from psycopg import sql
+
+from convo_pipelines_tests.helpers import database_clock
 
 KNOWN_TYPES = {"human", "ai", "system", "tool"}
 HOSTILE_TABLE_NAME = 'x"; drop table people; --'
@@ -192,25 +193,6 @@ def read_raw(db: psycopg.Connection, table: str, dated_by_id: IdSightings | None
         )
     ).fetchall()
     return [_raw_message(*row) for row in rows]
-
-
-def database_clock(db: psycopg.Connection) -> datetime:
-    return db.execute("select clock_timestamp()").fetchone()[0]
-
-
-# How long a test of a crew dated by id may take from its first run to its last: all of them fall on one UTC day.
-ID_DATED_TEST_SECONDS = 120
-
-
-def utc_day_ahead(db: psycopg.Connection, seconds: float = ID_DATED_TEST_SECONDS) -> date:
-    """The database's UTC day once at least `seconds` of it remain, waiting for the next day otherwise: the runs of a
-    test that follow fall on that day whatever the hour the test starts at (a crew dated by id has its messages dated
-    by the runs themselves, docs/contract.md, so its test cannot write the dates it means)."""
-    now = database_clock(db)
-    midnight = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
-    if midnight - now < timedelta(seconds=seconds):
-        time.sleep((midnight - now).total_seconds() + 0.5)
-    return database_clock(db).astimezone(UTC).date()
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pytest
 
 from convo_pipelines.defs.histories.sensors import conversation_discovery_sensor
 from convo_pipelines.defs.resources import PostgresResource
-from convo_pipelines_tests.helpers import definitions_bound_to
+from convo_pipelines_tests.helpers import definitions_bound_to, utc_day_ahead
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,
     IdSightings,
@@ -26,7 +26,6 @@ from convo_pipelines_tests.histories_data import (
     langchain,
     n8n,
     oracle_summaries,
-    utc_day_ahead,
 )
 
 N8N_CREW, N8N_TABLE = "acme_n8n", "n8n_chat_histories"

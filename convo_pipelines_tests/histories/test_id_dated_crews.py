@@ -14,6 +14,7 @@ import pytest
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines_tests.helpers import utc_day_ahead
 from convo_pipelines_tests.histories_data import (
     IdSightings,
     Scenario,
@@ -24,7 +25,6 @@ from convo_pipelines_tests.histories_data import (
     n8n,
     oracle_sessions,
     oracle_summaries,
-    utc_day_ahead,
 )
 
 CREW = "acme_n8n"

@@ -5,8 +5,9 @@ link tables exact again."""
 from datetime import UTC, date, timedelta
 
 from convo_pipelines.defs.links import late_change_runs, tick_changes
-from convo_pipelines.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, daily_partitions
+from convo_pipelines.defs.partitions import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
+from convo_pipelines_tests.helpers import utc_day_ahead
 from convo_pipelines_tests.late_change_ticks import (
     SCHEMA,
     collapse,
@@ -29,6 +30,7 @@ from convo_pipelines_tests.source_data import assert_links_exact, link_pairs, pr
 def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_links(
     definitions, postgres, db, source, instance
 ):
+    today = utc_day_ahead(db).isoformat()  # the last partition for the whole test
     conversation = source.first_instant_of_jan_10
     linked = link_pairs(db, SCHEMA, "people_front_conversations")
     person = next(p for p in source.people if p != source.deleted_person and (p, conversation) not in linked)
@@ -62,6 +64,7 @@ def test_a_recipient_added_to_a_conversation_dated_after_today_requests_todays_p
     conversation a skewed clock dated next month asks for today's partition, whose run links it. (The
     conversation's own row, stamped next month, is a change the sensor sees then; the nightly reconcile,
     which reaches today's partition, links it before.)"""
+    today = utc_day_ahead(db).isoformat()  # the last partition for the whole test
     conversation = source.first_instant_of_jan_10
     linked = link_pairs(db, SCHEMA, "people_front_conversations")
     person = next(p for p in source.people if p != source.deleted_person and (p, conversation) not in linked)
@@ -77,7 +80,6 @@ def test_a_recipient_added_to_a_conversation_dated_after_today_requests_todays_p
     )
 
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
-    today = daily_partitions.get_last_partition_key()
     assert requested_ranges(data) == [(today, today)]
     execute_requests(definitions, data, instance)
     assert (person, conversation) in link_pairs(db, SCHEMA, "people_front_conversations")

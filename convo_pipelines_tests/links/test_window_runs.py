@@ -17,8 +17,7 @@ from convo_pipelines.defs.links.assets import people_front_conversations
 from convo_pipelines.defs.links.project_assets import project_conversations
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME
 from convo_pipelines.defs.links.windows import Chunk, chunk_window
-from convo_pipelines.defs.partitions import daily_partitions
-from convo_pipelines_tests.helpers import materialize_front_links_command
+from convo_pipelines_tests.helpers import materialize_front_links_command, utc_day_ahead
 from convo_pipelines_tests.links.link_runs import (
     CLIENTS,
     FIRST_PARTITION,
@@ -157,7 +156,7 @@ def test_a_conversation_dated_after_today_is_linked_by_a_run_of_the_last_partiti
         (conversation,),
     ).fetchone()[0]
 
-    today = daily_partitions.get_last_partition_key()
+    today = utc_day_ahead(db).isoformat()  # the last partition for the whole test
     result = run_assets(postgres, FRONT_ASSETS, {"dagster/partition": today})
 
     assert metadata_of(result, PEOPLE)["window_end"] == "infinity"

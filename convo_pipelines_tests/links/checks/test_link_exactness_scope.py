@@ -9,8 +9,8 @@ from psycopg import sql
 
 from convo_pipelines.defs.links.checks import CONSTRAINTS_IN_FORCE, SAMPLE_CONVERSATIONS
 from convo_pipelines.defs.links.tables import FRONT_LINK_TABLES
-from convo_pipelines.defs.partitions import daily_partitions
 from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines_tests.helpers import utc_day_ahead
 from convo_pipelines_tests.links.checks.check_runs import (
     FRONT_TABLES,
     WARN_CHECKS,
@@ -251,7 +251,7 @@ def test_the_checks_of_the_last_partition_cover_the_conversations_dated_after_it
     db.execute(
         "update public.front_conversations set created_at = now() + interval '40 days' where id = %s", (conversation,)
     )
-    today = daily_partitions.get_last_partition_key()
+    today = utc_day_ahead(db).isoformat()  # the last partition for the whole test
     refreshed = dg.materialize(
         [front_assets[0], *checks_of(table)], resources={"postgres": postgres}, partition_key=today
     )
