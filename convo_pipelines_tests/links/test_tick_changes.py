@@ -30,7 +30,6 @@ from convo_pipelines_tests.source_data import assert_links_exact, link_pairs, pr
 def test_a_new_recipient_requests_its_conversation_day_and_the_run_fixes_the_links(
     definitions, postgres, db, source, instance
 ):
-    today = utc_day_ahead(db).isoformat()  # the last partition for the whole test
     conversation = source.first_instant_of_jan_10
     linked = link_pairs(db, SCHEMA, "people_front_conversations")
     person = next(p for p in source.people if p != source.deleted_person and (p, conversation) not in linked)
