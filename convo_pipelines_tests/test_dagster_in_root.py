@@ -3,8 +3,8 @@
 distribution), `dagster dev` and `dg dev` run on the embedded demo, which the product seeds (its server started,
 and stopped when the command ends); with DATABASE_URL set, nothing touches the embedded server; a wrong setting
 stops a command with one line, never a trace or a password. Loading the definitions needs no database:
-`dagster definitions validate`, `dg check defs` and `dg list defs` pass on a bare clone with nothing set, or with
-a DATABASE_URL no server answers."""
+`dagster definitions validate` and `dg check defs` pass on a bare clone with nothing set, and `dg list defs` too
+with a DATABASE_URL no server answers."""
 
 from __future__ import annotations
 
@@ -168,9 +168,22 @@ def assert_stopped_with_one_line(result: subprocess.CompletedProcess[str], named
     assert "s3cr" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("command", DEFINITIONS_COMMANDS, ids=list(DEFINITIONS_COMMANDS))
+# Every command with a DATABASE_URL no server answers; with nothing set, the two that only validate: `dg list defs`
+# with nothing set lists on the embedded demo, as in the root (test_packaging.py).
+NO_DATABASE_CASES = [
+    *((command, {"DATABASE_URL": UNREACHABLE_DATABASE_URL}) for command in DEFINITIONS_COMMANDS),
+    ("dagster definitions validate", {}),
+    ("dg check defs", {}),
+]
+
+
 @pytest.mark.parametrize(
-    "overrides", [{}, {"DATABASE_URL": UNREACHABLE_DATABASE_URL}], ids=["nothing set", "unreachable DATABASE_URL"]
+    ("command", "overrides"),
+    NO_DATABASE_CASES,
+    ids=[
+        f"{command}, {'unreachable DATABASE_URL' if overrides else 'nothing set'}"
+        for command, overrides in NO_DATABASE_CASES
+    ],
 )
 def test_the_definitions_load_on_a_bare_clone_with_no_database(
     bare_clone: BareClone, tmp_path: Path, command: str, overrides: dict[str, str]
