@@ -25,8 +25,8 @@ same-interpreter:
 	fi
 
 # pyproject.toml and benchmarks/pyproject.toml declare the dependencies: a change there reinstalls.
-# The benchmarks (bench, seeders, app workload; the demo `make dev` seeds) install by their path, in the same
-# pip command: the dev extra does not name them, since an unpublished name is looked up on the package index.
+# The benchmarks (the bench and its commands) install by their path, in the same pip command: the dev extra does
+# not name them, since an unpublished name is looked up on the package index.
 $(INSTALLED): pyproject.toml setup.py benchmarks/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -37,18 +37,24 @@ $(INSTALLED): pyproject.toml setup.py benchmarks/pyproject.toml
 dev: install
 	$(BIN)/convo-pipelines dev $(ARGS)
 
+# The product's suite (pytest.ini's testpaths: convo_pipelines_tests), then the benchmarks' own tests, each a
+# session of its own: the product's suite needs nothing of the benchmarks, and passes on `pip install -e '.[dev]'`.
+BENCHMARK_TESTS := benchmarks/convo_benchmarks_tests
+
 test: install
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(BENCHMARK_TESTS)
 
 # The end-to-end tests `make test` leaves out (marked slow: a browser, the daemon, the deployment topology,
 # killed runs, retry pauses, the benchmark); CI runs them too. Both run on two workers (pytest.ini).
 test-slow: install
 	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow $(BENCHMARK_TESTS)
 
-# The SQL folders sqlfluff lints (.sqlfluff): the product's, then the tooling's (the benchmarks' and seeders'
-# convo_benchmarks/sql). sql/migrations is left out: a migration's checksum is its
+# The SQL folders sqlfluff lints (.sqlfluff): the product's (the demo's seeder's in sql/demo), the tests' (the app
+# workload's and the app's changes), then the benchmarks' (convo_benchmarks/sql). sql/migrations is left out: a migration's checksum is its
 # .up.sql text (lib/migrations/shipped.py), so a shipped one is never reformatted.
-SQL_DIRS := sql/links sql/histories sql/lib benchmarks/convo_benchmarks/sql
+SQL_DIRS := sql/links sql/histories sql/lib sql/demo convo_pipelines_tests/sql benchmarks/convo_benchmarks/sql
 
 # One Python style and one SQL style, checked in CI: ruff's linter and formatter (pyproject.toml,
 # [tool.ruff]), then sqlfluff (.sqlfluff). `$(BIN)/ruff check --fix . && $(BIN)/ruff format .` applies

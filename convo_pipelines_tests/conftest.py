@@ -19,12 +19,12 @@ import dagster as dg
 import psycopg
 import pytest
 
-from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.embedded.server import EMBEDDED_POSTGRES_VERSION
 from convo_pipelines.lib.migrations.runner import migrate
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.session import Session
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import (
     PROJECT_VARIABLES,
@@ -85,9 +85,7 @@ def template_database(server_url: str) -> Iterator[str]:
     """Name of a database with the source tables and all migrations, cloned by every test."""
     with fresh_database(server_url, f"convo_template_{os.getpid()}") as url:
         with connect(url) as conn:
-            conn.execute(
-                render_sql("source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA)
-            )
+            conn.execute(render_sql("demo/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA))
             conn.commit()
             migrate(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
             name = conn.info.dbname

@@ -21,12 +21,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
-from convo_benchmarks.zero import free_port
 from convo_pipelines.lib.embedded.server import EMBEDDED_POSTGRES_VERSION
 from convo_pipelines.lib.migrations.runner import migrate
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import wait_until
+from convo_pipelines_tests.zero_processes import free_port
 
 SOURCE_SCHEMA = "public"
 ANALYTICS_SCHEMA = "analytics"
@@ -218,9 +218,7 @@ def create_project_template(cluster: PostgresCluster) -> str:
     """A database with the source tables and every migration, as conftest.py's template; returns its name."""
     name = create_database(cluster, "convo_template")
     with connect(cluster.url(name)) as conn:
-        conn.execute(
-            render_benchmark_sql("source/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA)
-        )
+        conn.execute(render_sql("demo/create_source_tables.sql", source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA))
         conn.commit()
         migrate(conn, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
     return name

@@ -1,9 +1,10 @@
 """A Dagster user's habits in the repository's root, with nothing set but where the demo's data goes:
-`dagster asset materialize`, `dagster dev` and `dg dev` run on the embedded demo (its server started, and
-stopped when the command ends); with DATABASE_URL set, nothing touches the embedded server; a wrong setting
+`dagster asset materialize` (on a bare clone: `pip install -e '.[dev]'` alone, without the benchmarks'
+distribution), `dagster dev` and `dg dev` run on the embedded demo, which the product seeds (its server started,
+and stopped when the command ends); with DATABASE_URL set, nothing touches the embedded server; a wrong setting
 stops a command with one line, never a trace or a password. Loading the definitions needs no database:
-`dagster definitions validate`, `dg check defs` and `dg list defs` pass on a bare clone (`pip install -e
-'.[dev]'` alone, without the benchmarks' distribution) with nothing set, or with a DATABASE_URL no server answers."""
+`dagster definitions validate` and `dg check defs` pass on a bare clone with nothing set, and `dg list defs` too
+with a DATABASE_URL no server answers."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def assert_no_trace(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in output and "Error:" not in output.replace("convo_pipelines:", ""), output[-3000:]
 
 
-def test_dagster_commands_in_the_root_run_on_the_embedded_demo(tmp_path: Path) -> None:
+def test_dagster_commands_in_the_root_run_on_the_embedded_demo(tmp_path: Path, bare_clone: BareClone) -> None:
     convo_home = tmp_path / "convo"
     environ = shell_in_root(convo_home)
 
@@ -93,7 +94,8 @@ def test_dagster_commands_in_the_root_run_on_the_embedded_demo(tmp_path: Path) -
     assert_no_trace(validated)
     assert not convo_home.exists(), "validating the definitions started the embedded server"
 
-    materialized = run_in_root(MATERIALIZE, environ)
+    # The demo's seeder is the product's: a clone without the benchmarks seeds the demo and runs on it.
+    materialized = bare_clone.run(["-m", *MATERIALIZE], convo_home)
     assert materialized.returncode == 0, materialized.stderr[-3000:]
     assert_no_trace(materialized)
     assert "first start: seeding a demo" in materialized.stderr
@@ -166,9 +168,22 @@ def assert_stopped_with_one_line(result: subprocess.CompletedProcess[str], named
     assert "s3cr" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("command", DEFINITIONS_COMMANDS, ids=list(DEFINITIONS_COMMANDS))
+# Every command with a DATABASE_URL no server answers; with nothing set, the two that only validate: `dg list defs`
+# with nothing set lists on the embedded demo, as in the root (test_packaging.py).
+NO_DATABASE_CASES = [
+    *((command, {"DATABASE_URL": UNREACHABLE_DATABASE_URL}) for command in DEFINITIONS_COMMANDS),
+    ("dagster definitions validate", {}),
+    ("dg check defs", {}),
+]
+
+
 @pytest.mark.parametrize(
-    "overrides", [{}, {"DATABASE_URL": UNREACHABLE_DATABASE_URL}], ids=["nothing set", "unreachable DATABASE_URL"]
+    ("command", "overrides"),
+    NO_DATABASE_CASES,
+    ids=[
+        f"{command}, {'unreachable DATABASE_URL' if overrides else 'nothing set'}"
+        for command, overrides in NO_DATABASE_CASES
+    ],
 )
 def test_the_definitions_load_on_a_bare_clone_with_no_database(
     bare_clone: BareClone, tmp_path: Path, command: str, overrides: dict[str, str]
@@ -179,20 +194,6 @@ def test_the_definitions_load_on_a_bare_clone_with_no_database(
     assert_no_trace(result)
     assert not convo_home.exists(), f"{command} started the embedded server"
     assert "s3cr" not in result.stdout + result.stderr
-
-
-@pytest.mark.parametrize(
-    "arguments",
-    [["-m", "dagster", "dev", "-p", "0"], ["-m", *MATERIALIZE]],
-    ids=["dagster dev", "dagster asset materialize"],
-)
-def test_on_a_bare_clone_running_the_demo_says_what_to_run(
-    bare_clone: BareClone, tmp_path: Path, arguments: list[str]
-) -> None:
-    convo_home = tmp_path / "convo"
-    result = bare_clone.run(arguments, convo_home)
-    assert_stopped_with_one_line(result, "run `make dev`, or `pip install -e ./benchmarks`")
-    assert not convo_home.exists()
 
 
 def test_on_a_bare_clone_a_database_out_of_reach_stops_a_run_with_one_line(

@@ -32,10 +32,10 @@ import pytest
 import yaml
 from psycopg import sql
 
-from convo_benchmarks.seed import seed_demo
 from convo_pipelines.cli.demo_fill import backfill_status, graphql, launch_backfill, served_asset_keys
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
+from convo_pipelines.lib.embedded.demo_seed import seed_demo
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.urls import dagster_storage_url
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database

@@ -20,7 +20,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.links.project_assets import project_conversations
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.migrations.messages import database_description, not_shipped_message, pending_message
@@ -28,6 +27,7 @@ from convo_pipelines.lib.migrations.runner import MIGRATION_LOCK_KEY, applied_ve
 from convo_pipelines.lib.migrations.schema_check import ensure_schema_current
 from convo_pipelines.lib.migrations.shipped import AppliedMigration, available_migrations
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import (
     CLI,
@@ -53,7 +53,7 @@ UTC = UTC
 def app_only_database_url(empty_database_url: str) -> str:
     """A database holding only the application's tables, as a team finds it before its first run."""
     with connect(empty_database_url) as conn:
-        conn.execute(render_sql("source/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
+        conn.execute(render_sql("demo/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
     return empty_database_url
 
 

@@ -5,8 +5,8 @@
   and no command: platform code (lib/, instance/) imports nothing of the command line (cli/);
 - defs/ (assets, checks, jobs, schedules, sensors) imports nothing of the command line;
 - the two domains, defs/links/ and defs/histories/, do not import each other;
-- nothing in the package imports the benchmarks (benchmarks/, the package convo_benchmarks): they use the
-  product, never the other way round;
+- neither the package nor its tests import the benchmarks (benchmarks/, the packages its pyproject.toml
+  declares): they stand on the product, never the other way round;
 - no module of the package is over 300 lines, and an asset module imports at most 8 of the package's modules:
   it says which run to do and reports what it did, the runs read top to bottom in modules of their own.
 """
@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from convo_pipelines_tests.tooling import BENCHMARKS, benchmark_packages
+
 PACKAGE = Path(__file__).resolve().parents[1] / "convo_pipelines"
+TESTS = Path(__file__).resolve().parent
+BENCHMARK_PACKAGE = benchmark_packages()[0]
 
 
 def module_name(path: Path) -> str:
@@ -87,14 +91,29 @@ def test_the_rules_see_a_violation(tmp_path):
     assert {"convo_pipelines.cli.main", "convo_pipelines.defs.links.jobs"} <= found
 
 
-def test_the_product_never_imports_the_benchmarks():
-    assert violations(".", ("convo_benchmarks",)) == []
+def benchmark_imports(paths: list[Path]) -> list[tuple[Path, str]]:
+    """Each module of the benchmarks' packages one of `paths` imports, with the file that imports it."""
+    return [
+        (path, module)
+        for path in paths
+        for module in sorted(imported_modules(path))
+        if module == BENCHMARK_PACKAGE or module.startswith(BENCHMARK_PACKAGE + ".")
+    ]
+
+
+def test_neither_the_product_nor_its_tests_import_the_benchmarks():
+    tests = sorted(TESTS.rglob("*.py"))
+    assert TESTS / "conftest.py" in tests
+    assert benchmark_imports(modules_under(".") + tests) == []
 
 
 def test_the_benchmarks_rule_sees_an_import_of_them(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("def f():\n    from convo_benchmarks.seed import DEMO_SEEDER\n")
-    assert "convo_benchmarks.seed" in imported_modules(sample)
+    sample.write_text(f"def f():\n    from {BENCHMARK_PACKAGE}.bench import run_bench\n")
+    assert benchmark_imports([sample]) == [
+        (sample, f"{BENCHMARK_PACKAGE}.bench"),
+        (sample, f"{BENCHMARK_PACKAGE}.bench.run_bench"),
+    ]
 
 
 def test_the_code_location_imports_no_command():
@@ -102,14 +121,12 @@ def test_the_code_location_imports_no_command():
     assert [m for m in imported_modules(PACKAGE / "definitions.py") if m.startswith("convo_pipelines.cli")] == []
 
 
-BENCHMARKS = PACKAGE.parent / "benchmarks" / "convo_benchmarks"
-
-
 def import_graph() -> dict[str, set[str]]:
     """Each module of the package and of the benchmarks, with the modules of both it imports (those under
     TYPE_CHECKING too: a circle of annotations is a circle a reader follows all the same)."""
     paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
-    paths |= {f"convo_benchmarks.{path.stem}": path for path in BENCHMARKS.glob("*.py") if path.stem != "__init__"}
+    benchmarks = BENCHMARKS / BENCHMARK_PACKAGE
+    paths |= {f"{BENCHMARK_PACKAGE}.{path.stem}": path for path in benchmarks.glob("*.py") if path.stem != "__init__"}
     return {
         name: {module for module in imported_modules(path) if module in paths} - {name} for name, path in paths.items()
     }

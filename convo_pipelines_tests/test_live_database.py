@@ -1,6 +1,6 @@
 """The pipelines inside a live application database: runs go while the app reads and writes, and the app never waits long.
 
-An `AppWorkload` (benchmarks/convo_benchmarks/app_workload.py) plays the application on its own connections
+An `AppWorkload` (app_workload.py) plays the application on its own connections
 (reads through the link tables and of the source tables, a person re-created and a recipient added
 every 50 ms) while the Front link tables are first filled and then re-run over a partition range,
 project_conversations is filled and reconciled, and the histories are backfilled. Its lock monitor
@@ -17,18 +17,18 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_benchmarks.app_workload import AppWorkload
-from convo_benchmarks.app_workload_recording import APP_APPLICATION_NAME
-from convo_benchmarks.app_workload_report import EXCLUSIVE_LOCK_MODES, WRITE_BLOCKING_LOCK_MODES, WorkloadReport
-from convo_benchmarks.app_workload_threads import READS
-from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.checks import histories_checks
 from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
 from convo_pipelines.defs.links.checks import link_checks
 from convo_pipelines.defs.links.project_assets import project_conversations
+from convo_pipelines.lib.embedded.demo_seed import seed_demo
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines_tests.app_workload import AppWorkload
+from convo_pipelines_tests.app_workload_recording import APP_APPLICATION_NAME
+from convo_pipelines_tests.app_workload_report import EXCLUSIVE_LOCK_MODES, WRITE_BLOCKING_LOCK_MODES, WorkloadReport
+from convo_pipelines_tests.app_workload_threads import READS
 from convo_pipelines_tests.helpers import wait_until
 from convo_pipelines_tests.source_data import (
     SOURCE_TABLES,

@@ -1,6 +1,5 @@
-"""What packaging and `dg` see: `dg` lists every definition from the repository root with nothing set,
-a wheel ships every SQL file without a packaging warning and none of the benchmarks, and the benchmarks'
-own wheel ships theirs with the entry points the product finds them by."""
+"""What packaging and `dg` see: `dg` lists every definition from the repository root with nothing set, and
+a wheel ships every SQL file (the demo's too) without a packaging warning and none of the benchmarks."""
 
 import json
 import os
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from convo_pipelines.definitions import defs
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
+from convo_pipelines_tests.tooling import benchmark_packages
 
 ROOT = Path(__file__).resolve().parent.parent
 # The venv's bin: its dg, as `make install` leaves it.
@@ -142,12 +142,13 @@ def test_wheel_ships_every_sql_file_without_warnings_and_none_of_the_benchmarks(
     with zipfile.ZipFile(wheel) as archive:
         shipped = set(archive.namelist())
         entry_points = archive.read(next(n for n in shipped if n.endswith(".dist-info/entry_points.txt"))).decode()
-    # The product holds what production runs; the bench, the seeders, the app workload and their SQL stay out.
-    assert [name for name in shipped if "convo_benchmarks" in name or name.startswith("benchmarks/")] == []
+    # The product holds what production runs and its demo; the bench and its SQL stay out.
+    bench_package = benchmark_packages()[0]
+    assert [name for name in shipped if bench_package in name or name.startswith("benchmarks/")] == []
     benchmark_sql = {path.name for path in (ROOT / "benchmarks").rglob("*.sql")}
     assert benchmark_sql, "benchmarks/ holds no SQL file"
     assert [name for name in shipped if name.rpartition("/")[2] in benchmark_sql] == []
-    assert "convo_pipelines.commands" not in entry_points and "convo_pipelines.demo" not in entry_points
+    assert "convo_pipelines.commands" not in entry_points
     assert [name for name in shipped if "tools" in name.split("/")[:-1]] == []
     sql_files = {
         f"convo_pipelines/sql/{path.relative_to(ROOT / 'sql').as_posix()}"
@@ -179,19 +180,3 @@ def test_wheel_ships_every_sql_file_without_warnings_and_none_of_the_benchmarks(
     module_file, length = result.stdout.split()
     assert Path(module_file).is_relative_to(installed)
     assert int(length) == len((ROOT / "sql" / nested).read_text(encoding="utf-8"))
-
-
-def test_the_benchmarks_wheel_ships_their_sql_and_the_entry_points_the_product_finds(tmp_path: Path) -> None:
-    source = copy_of_the_source(tmp_path)
-    wheels = tmp_path / "wheels"
-    build_wheel(source / "benchmarks", wheels)
-
-    (wheel,) = wheels.glob("convo_pipelines_benchmarks-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        shipped = set(archive.namelist())
-        entry_points = archive.read(next(n for n in shipped if n.endswith(".dist-info/entry_points.txt"))).decode()
-    package = ROOT / "benchmarks"
-    sql_files = {path.relative_to(package).as_posix() for path in (package / "convo_benchmarks").rglob("*.sql")}
-    assert sql_files and sql_files - shipped == set()
-    assert [name for name in shipped if name.startswith("convo_pipelines/")] == []
-    assert "[convo_pipelines.commands]" in entry_points and "[convo_pipelines.demo]" in entry_points

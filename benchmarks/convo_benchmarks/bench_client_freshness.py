@@ -2,7 +2,7 @@
 
 Beside the table freshness samples (bench_freshness.py: the real daemon at the recommended defaults, the app
 workload on its own connections), a real zero-cache follows the scratch database through a publication of the
-tables the Zero schema names, and a real Zero client (convo_benchmarks/zero.py) opens, for each sample, the live
+tables the Zero schema names, and a real Zero client (convo_pipelines_tests/zero_processes.py) opens, for each sample, the live
 query the app's screen would hold: the conversation's people or clients, the project's conversations, or the
 conversations of whoever owns the contact method now. Each sample times its parts: commit to the late-change
 sensor's first run after it (the sensor's interval and tick), that run's wait in the queue and its process's start,
@@ -22,21 +22,13 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
-from convo_benchmarks.bench_freshness import (
-    CHANGE_KINDS,
-    POLL_SECONDS,
-    SAMPLE_TIMEOUT_SECONDS,
-    ChangeKind,
-    FreshnessFigures,
-    FreshnessTarget,
-    check_of,
-    make_change,
-)
+from convo_benchmarks.bench_freshness import POLL_SECONDS, SAMPLE_TIMEOUT_SECONDS, FreshnessFigures
 from convo_benchmarks.bench_parts import parts_summary, record_parts, sensor_run_parts
 from convo_benchmarks.sqlfiles import render_sql
-from convo_benchmarks.zero import ClientWatch, ZeroCacheProcess, ZeroError, deploy_permissions
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines_tests.app_changes import CHANGE_KINDS, ChangeKind, FreshnessTarget, check_of, make_change
+from convo_pipelines_tests.zero_processes import ClientWatch, ZeroCacheProcess, ZeroError, deploy_permissions
 
 Report = Callable[[str], None]
 # The publication zero-cache replicates through: the tables the Zero schema (convo_pipelines_tests/zero/schema.ts)

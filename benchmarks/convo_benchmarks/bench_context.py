@@ -11,10 +11,10 @@ from pathlib import Path
 
 import psycopg
 
-from convo_benchmarks.app_workload_report import WorkloadReport
 from convo_benchmarks.bench_runs import DagsterRun, DagsterRunner
 from convo_benchmarks.bench_scratch import Scratch
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines_tests.app_workload_report import WorkloadReport
 
 READ_IDS = 1000
 # The fewest runs of a measurement that takes seconds at any scale (see BenchContext.short_repeats).

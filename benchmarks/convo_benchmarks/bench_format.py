@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from convo_benchmarks.seed import MAX_MESSAGES_PER_CONVERSATION
+from convo_pipelines.lib.embedded.demo_seed import MAX_MESSAGES_PER_CONVERSATION
 
 Run = dict[str, object]
 

@@ -13,19 +13,25 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
-import psycopg
 
 from convo_benchmarks.bench_parts import nearest_rank
 from convo_pipelines.cli.process_group import stop_process_group
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines_tests.app_changes import (
+    CHANGE_KINDS,
+    RECIPIENT_REMOVED,
+    ChangeKind,
+    FreshnessTarget,
+    check_of,
+    make_change,
+)
 
 Report = Callable[[str], None]
 
@@ -35,8 +41,6 @@ POLL_SECONDS = 0.2
 # A sample whose link is not right after this long is recorded at this value and reported as missed.
 SAMPLE_TIMEOUT_SECONDS = 180.0
 SENSOR_START_TIMEOUT_SECONDS = 180.0
-# Tries at a change whose randomly picked rows do not qualify (the person already linked, say).
-PICK_TRIES = 50
 FRESHNESS_SAMPLES_PER_KIND = 4
 # The app workload beside the samples: each of its writers (a person re-created with their contact methods,
 # a recipient added) and its reader once a second. Its stress setting (APP_INTERVAL, 20 a second) measures
@@ -45,72 +49,6 @@ FRESHNESS_SAMPLES_PER_KIND = 4
 FRESHNESS_APP_INTERVAL = 1.0
 
 
-@dataclass(frozen=True)
-class ChangeKind:
-    """One kind of app change: the statement that makes it (returning the pair to poll for), and where."""
-
-    key: str
-    label: str
-    change_file: str
-    pivots: tuple[str, ...]
-    link_table: str
-    owner_column: str
-    conversation_column: str
-    # Whether the change makes the pair appear (True) or go (False).
-    appears: bool = True
-    # What the change file binds besides its pivots.
-    params: tuple[tuple[str, object], ...] = ()
-
-
-CHANGE_KINDS = (
-    ChangeKind(
-        "new_recipient",
-        "new recipient",
-        "insert_recipient_of_unlinked_person.sql",
-        ("conversation_pivot", "contact_method_pivot"),
-        "people_front_conversations",
-        "person_id",
-        "front_conversation_id",
-    ),
-    RECIPIENT_REMOVED := ChangeKind(
-        "recipient_removed",
-        "recipients removed (their messages touched)",
-        "delete_person_recipients.sql",
-        ("conversation_pivot",),
-        "people_front_conversations",
-        "person_id",
-        "front_conversation_id",
-        appears=False,
-        params=(("touch_messages", True),),
-    ),
-    ChangeKind(
-        "contact_method_resolved",
-        "contact method resolved to a person",
-        "update_contact_method_resolving_it.sql",
-        ("contact_method_pivot", "person_pivot"),
-        "people_front_conversations",
-        "person_id",
-        "front_conversation_id",
-    ),
-    ChangeKind(
-        "person_moved",
-        "person moved to another client",
-        "update_person_moving_to_another_client.sql",
-        ("person_pivot", "client_pivot"),
-        "clients_front_conversations",
-        "client_id",
-        "front_conversation_id",
-    ),
-    ChangeKind(
-        "conversation_moved",
-        "conversation moved to another project",
-        "update_conversation_moving_to_another_project.sql",
-        ("conversation_pivot", "project_pivot"),
-        "project_conversations",
-        "project_id",
-        "conversation_id",
-    ),
-)
 # A change no stamp records: the late-change sensor cannot see it, and the link stays until the nightly sync
 # (LINK_TABLES_SYNC_CRON) reconciles every partition. Measured apart, with that cron every minute
 # (HARD_DELETE_SYNC_CRON), so a sample takes the cron's wait and one whole sync run.
@@ -138,14 +76,6 @@ class FreshnessFigures:
         return nearest_rank(self.all_seconds(), share)
 
 
-@dataclass(frozen=True)
-class FreshnessTarget:
-    """Where the samples go: the scratch database and how to render its SQL."""
-
-    url: str
-    render: Callable[..., psycopg.sql.Composed]
-
-
 def measure_freshness(
     target: FreshnessTarget, samples_per_kind: int, report: Report, kinds: tuple[ChangeKind, ...] = CHANGE_KINDS
 ) -> FreshnessFigures:
@@ -163,19 +93,6 @@ def measure_freshness(
     return figures
 
 
-def make_change(target: FreshnessTarget, kind: ChangeKind) -> tuple:
-    """One app change of `kind` on randomly picked rows, committed in a transaction of its own on a connection of
-    its own; returns what its file returns: (owner_id, conversation_id[, contact_method_id])."""
-    with connect(target.url) as app:
-        for _ in range(PICK_TRIES):
-            params = {**{pivot: uuid.uuid4() for pivot in kind.pivots}, **dict(kind.params)}
-            pair = app.execute(target.render(f"bench/freshness/{kind.change_file}"), params).fetchone()
-            if pair is not None:
-                app.commit()
-                return tuple(pair)
-    raise RuntimeError(f"freshness: no rows qualify for a {kind.label} after {PICK_TRIES} tries")
-
-
 def _one_sample(target: FreshnessTarget, kind: ChangeKind) -> float | None:
     pair = make_change(target, kind)
     committed = time.perf_counter()
@@ -186,22 +103,6 @@ def _one_sample(target: FreshnessTarget, kind: ChangeKind) -> float | None:
                 return time.perf_counter() - committed
             time.sleep(POLL_SECONDS)
     return None
-
-
-def check_of(target: FreshnessTarget, kind: ChangeKind, pair: tuple) -> tuple[psycopg.sql.Composed, dict]:
-    """The poll of a sample: a change that names a contact method is right once the conversation is linked to
-    whoever owns that contact method then (the app re-creates people, handing their contact methods over)."""
-    owner_id, conversation_id, *contact_method = pair
-    if contact_method:
-        query = target.render("bench/freshness/select_person_link_of_contact_method_exists.sql")
-        return query, {"contact_method_id": contact_method[0], "conversation_id": conversation_id}
-    query = target.render(
-        "bench/freshness/select_link_exists.sql",
-        link_table=kind.link_table,
-        owner_column=kind.owner_column,
-        conversation_column=kind.conversation_column,
-    )
-    return query, {"owner_id": owner_id, "conversation_id": conversation_id}
 
 
 @contextmanager

@@ -8,17 +8,14 @@ import os
 
 import dagster as dg
 
-from convo_benchmarks.app_workload import AppWorkload
 from convo_benchmarks.bench_client_freshness import measure_client_freshness, record_client_freshness, watching_client
 from convo_benchmarks.bench_client_freshness import summary as client_freshness_summary
 from convo_benchmarks.bench_context import BenchContext
 from convo_benchmarks.bench_freshness import (
-    CHANGE_KINDS,
     FRESHNESS_APP_INTERVAL,
     HARD_DELETE,
     HARD_DELETE_SYNC_CRON,
     SAMPLE_TIMEOUT_SECONDS,
-    FreshnessTarget,
     measure_freshness,
     running_daemon,
     summary,
@@ -27,6 +24,8 @@ from convo_benchmarks.bench_freshness import (
 from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_sensor_tick import recommended_change_indexes
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
+from convo_pipelines_tests.app_changes import CHANGE_KINDS, FreshnessTarget
+from convo_pipelines_tests.app_workload import AppWorkload
 
 
 def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kind: int) -> None:
@@ -51,7 +50,7 @@ def bench_freshness(bench: BenchContext, result: BenchReport, *, samples_per_kin
     }
     log = bench.log_dir / "bench_freshness_daemon.log"
     instance = dg.DagsterInstance.from_config(str(bench.dagster_home))
-    target = FreshnessTarget(scratch.url, scratch.benchmark_sql)
+    target = FreshnessTarget(scratch.url, scratch.source_schema, scratch.analytics_schema)
     # As the deployment docs ask: without them each tick reads every source table whole.
     client = None
     with (

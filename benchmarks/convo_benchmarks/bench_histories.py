@@ -17,11 +17,11 @@ from convo_benchmarks.bench_scratch_sql import (
     table_sizes,
     truncate_histories_analytics,
 )
-from convo_benchmarks.seed_histories import even_share
 from convo_pipelines.defs.histories.crews import load_crews
 from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.defs.histories.tables import CONVERSATION_SUMMARIES, HISTORIES_SESSIONS
+from convo_pipelines.lib.embedded.demo_histories import even_share
 from convo_pipelines.lib.postgres.db import connect
 
 HISTORIES_TABLES = (HISTORIES_SESSIONS, CONVERSATION_SUMMARIES)

@@ -15,7 +15,6 @@ from convo_benchmarks.bench_backfills import (
 )
 from convo_benchmarks.bench_contenders import bench_contenders, time_read_side
 from convo_benchmarks.bench_context import BenchContext
-from convo_benchmarks.bench_freshness import PICK_TRIES
 from convo_benchmarks.bench_reads import measure_read_latencies, round_trip_seconds, speedups
 from convo_benchmarks.bench_records import BenchReport
 from convo_benchmarks.bench_runs import BenchError, DagsterRun, DagsterRunner
@@ -32,6 +31,7 @@ from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSE
 from convo_pipelines.defs.links.late_change_runs import scoped_run_config
 from convo_pipelines.defs.links.tables import LINK_TABLES, PROJECT_LINKS_TABLE
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines_tests.app_changes import PICK_TRIES, FreshnessTarget
 
 # The old joins take up to hundreds of ms per id: each read path stops after this long, whatever its ids.
 READ_BUDGET_SECONDS = 60.0
@@ -186,7 +186,10 @@ def _move_one_conversation(scratch: Scratch) -> str:
         for _ in range(PICK_TRIES):
             pivots = {"conversation_pivot": uuid.uuid4(), "project_pivot": uuid.uuid4()}
             moved = conn.execute(
-                scratch.benchmark_sql("bench/freshness/update_conversation_moving_to_another_project.sql"), pivots
+                FreshnessTarget(scratch.url, scratch.source_schema, scratch.analytics_schema).render(
+                    "update_conversation_moving_to_another_project.sql"
+                ),
+                pivots,
             ).fetchone()
             if moved is not None:
                 conn.commit()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from convo_benchmarks.seed import MAX_MESSAGES_PER_CONVERSATION
+from convo_pipelines.lib.embedded.demo_seed import MAX_MESSAGES_PER_CONVERSATION
 from convo_pipelines.lib.postgres.db import connect
 
 # What a run measures: the product's code and SQL, and how it is installed and configured (not the docs, the

@@ -167,7 +167,7 @@ def _create_tables(subscriber: SubscriberServer) -> None:
     """The application's tables and every migration, as the tests' template database has them."""
     upstream = subscriber.upstream
     with connect(subscriber.url) as conn:
-        conn.execute(upstream.benchmark_sql("source/create_source_tables.sql"))
+        conn.execute(upstream.sql("demo/create_source_tables.sql"))
         conn.commit()
         migrate(conn, upstream.source_schema, upstream.analytics_schema)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from convo_benchmarks.app_workload_report import wait_shares
 from convo_benchmarks.bench_format import NOT_MEASURED, Run, demo_shape, format_figure, median, megabytes, seconds
 from convo_benchmarks.bench_verdicts import verdicts
+from convo_pipelines_tests.app_workload_report import wait_shares
 
 
 def format_run(run: Run) -> str:

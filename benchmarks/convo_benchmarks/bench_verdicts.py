@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from convo_benchmarks.bench_format import Run, maximum, median, megabytes, minimum, peak_rss, run_titles, seconds
-from convo_benchmarks.seed import MAX_MESSAGES_PER_CONVERSATION
+from convo_pipelines.lib.embedded.demo_seed import MAX_MESSAGES_PER_CONVERSATION
 
 BACKFILL_SECONDS_AIM = 60.0
 SEEDS_RATIO_AIM = 5.0

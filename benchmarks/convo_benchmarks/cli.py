@@ -164,7 +164,7 @@ def add_bench_report(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
-    from convo_benchmarks.seed import SeedError, seed_demo
+    from convo_pipelines.lib.embedded.demo_seed import SeedError, seed_demo
 
     settings = Settings.from_env()
     with app_database(settings, say=say) as url, connect(url) as conn:

@@ -26,7 +26,6 @@ from convo_pipelines.lib.embedded.demo import (
     DemoSize,
     demo_partitions_start,
     embedded_storage_url,
-    installed_demo_seeder,
     ready_embedded_demo,
 )
 from convo_pipelines.lib.embedded.server import EMBEDDED_APP_DATABASE, embedded_is_running, start_embedded_postgres
@@ -121,18 +120,17 @@ def dagster_dev_command(host: str, port: int) -> list[str]:
 
 def run_dev(settings: Settings, options: DevOptions, environ: Mapping[str, str], say: Say = print) -> int:
     """Prepare the databases, then run `dagster dev` until it exits or a signal stops it; returns the exit code."""
-    seeder = None if settings.database_url else installed_demo_seeder()  # without one, nothing is started
     with ExitStack() as stack:
         app_url = stack.enter_context(app_database(settings, say))
         demo_env: dict[str, str] = {}
         first_fill: DemoFill | None = None
-        if seeder is None:
+        if settings.database_url:
             prepare_external(settings, app_url, say)
             storage_url = external_storage_url(app_url, environ)
             as_set = environ.get("DAGSTER_STORAGE_URL", "").strip() or None
             require_usable_storage(storage_url, as_set=as_set, admin_urls=() if as_set else (app_url,), say=say)
         else:
-            demo = ready_embedded_demo(settings, seeder, options.demo, environ, say)
+            demo = ready_embedded_demo(settings, options.demo, environ, say)
             storage_url = demo.storage_url
             require_usable_storage(storage_url, as_set=None, say=say)
             demo_env = demo.partitions

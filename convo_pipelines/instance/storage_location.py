@@ -55,10 +55,9 @@ def instance_environment(environ: Mapping[str, str], say: Say) -> dict[str, str]
 
 def _embedded_demo_environment(settings: Settings, environ: Mapping[str, str], say: Say) -> dict[str, str]:
     # Imported here: only the embedded default needs the seeder and the embedded server.
-    from convo_pipelines.lib.embedded.demo import DemoSize, installed_demo_seeder, ready_embedded_demo
+    from convo_pipelines.lib.embedded.demo import DemoSize, ready_embedded_demo
     from convo_pipelines.lib.embedded.server import embedded_is_running, embedded_pgdata, stop_embedded_postgres
 
-    seeder = installed_demo_seeder()  # without one, nothing is started
     started_here = not embedded_is_running(settings.convo_home)
     say(
         "DATABASE_URL and DAGSTER_STORAGE_URL are unset: using the embedded demo in "
@@ -66,7 +65,7 @@ def _embedded_demo_environment(settings: Settings, environ: Mapping[str, str], s
     )
     if started_here:
         atexit.register(stop_embedded_postgres, settings.convo_home)
-    demo = ready_embedded_demo(settings, seeder, DemoSize(), environ, say)
+    demo = ready_embedded_demo(settings, DemoSize(), environ, say)
     return {
         "DATABASE_URL": demo.app_url,
         "DAGSTER_STORAGE_URL": demo.storage_url,

@@ -20,6 +20,7 @@ from convo_pipelines_tests.helpers import (
     environment_without,
     run_cli,
 )
+from convo_pipelines_tests.tooling import benchmark_packages
 
 PRODUCT_COMMANDS = {"migrate", "status", "env", "dev"}
 # An entry-point group no distribution registers: the command line of a production install, which has no benchmarks.
@@ -71,7 +72,7 @@ def test_migrate_status_and_the_code_location_work_without_the_benchmarks_or_psu
     script = (
         "import sys\n"
         "sys.modules['psutil'] = None  # `import psutil` now fails, as where it is not installed\n"
-        "sys.modules['convo_benchmarks'] = None\n"
+        f"sys.modules[{benchmark_packages()[0]!r}] = None\n"
         "from convo_pipelines.cli.main import main\n"
         f"assert main(['migrate'], commands_group={NO_COMMANDS_GROUP!r}) == 0\n"
         f"assert main(['status'], commands_group={NO_COMMANDS_GROUP!r}) == 0\n"

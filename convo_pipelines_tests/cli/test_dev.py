@@ -30,7 +30,7 @@ from convo_pipelines.defs.histories.jobs import HISTORIES_ASSETS
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSETS
 from convo_pipelines.lib.embedded.server import drop_database, embedded_is_running
 from convo_pipelines.lib.postgres.urls import psycopg_url, with_database
-from convo_pipelines_tests.helpers import CLI, BareClone, environment_without, fresh_database
+from convo_pipelines_tests.helpers import CLI, environment_without, fresh_database
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 STARTUP_TIMEOUT = 180
@@ -227,22 +227,6 @@ def run_dev_expecting_one_line(tmp_path: Path, env: dict[str, str]) -> str:
 def test_dev_refuses_a_database_without_source_tables(tmp_path: Path, storage_database_url: str) -> None:
     env = clean_environment(DATABASE_URL=storage_database_url, CONVO_HOME=str(tmp_path / "home"))
     assert "lacks the source tables" in run_dev_expecting_one_line(tmp_path, env)
-
-
-def test_dev_without_the_benchmarks_says_what_to_run_and_starts_nothing(tmp_path: Path, bare_clone: BareClone) -> None:
-    """After `pip install -e '.[dev]'` alone, the embedded demo has no seeder: one line says what to run, before the
-    embedded server is started."""
-    convo_home = tmp_path / "home"
-    command = "import sys; from convo_pipelines.cli.main import main; sys.exit(main())"
-    result = bare_clone.run(["-c", command, "dev", "--port", str(free_port())], convo_home)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [
-        "convo-pipelines: error: the embedded demo needs the benchmarks package, which holds its seeder (no entry point "
-        "'seeder' in group convo_pipelines.demo): run `make dev`, or `pip install -e ./benchmarks`; or set DATABASE_URL "
-        "to run on your database"
-    ]
-    assert not convo_home.exists()
 
 
 def test_dev_names_an_unreachable_storage_server_in_one_line(tmp_path: Path, database_url: str) -> None:

@@ -8,10 +8,10 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from convo_benchmarks.seed_histories import seed_histories
 from convo_pipelines.defs.histories.run_metadata import row_count_metadata
 from convo_pipelines.defs.histories.window import Window
 from convo_pipelines.defs.partitions import PartitionWindow
+from convo_pipelines.lib.embedded.demo_histories import seed_histories
 from convo_pipelines_tests.histories.histories_runs import RANGE, metadata_of, run
 from convo_pipelines_tests.histories_data import (
     HistoriesTableSpec,

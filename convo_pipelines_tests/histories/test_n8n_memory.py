@@ -15,12 +15,12 @@ import dagster as dg
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from convo_benchmarks.npm import ensure_npm_installed
 from convo_pipelines.defs.histories.assets import histories_assets
 from convo_pipelines.defs.histories.schedules import discovery_tick_run_config
 from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import utc_day_ahead
 from convo_pipelines_tests.histories_data import create_client, create_crew
+from convo_pipelines_tests.npm import ensure_npm_installed
 
 N8N_FOLDER = Path(__file__).resolve().parents[1] / "n8n"
 TABLE = "n8n_chat_histories"

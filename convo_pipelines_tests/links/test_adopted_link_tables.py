@@ -25,10 +25,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.lib.migrations.runner import MigrationError, applied_versions, migrate
 from convo_pipelines.lib.migrations.shipped import available_migrations
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import (
     assert_one_line_error,
@@ -115,7 +115,7 @@ def rails_database(
     role = create_login_role(server_url, roles, "rails_app")
     with fresh_database(server_url, "convo_adopt") as admin_url:
         with connect(admin_url, autocommit=True) as admin:
-            admin.execute(render_sql("source/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
+            admin.execute(render_sql("demo/create_source_tables.sql", source=SOURCE, analytics=ANALYTICS))
             admin.execute(sql.SQL("grant usage, create on schema public to {}").format(sql.Identifier(role)))
             admin.execute(
                 sql.SQL("grant select, insert, update, delete, references on all tables in schema public to {}").format(

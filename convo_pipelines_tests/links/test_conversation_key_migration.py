@@ -9,9 +9,9 @@ import threading
 import psycopg
 import pytest
 
-from convo_benchmarks.app_workload import AppWorkload
 from convo_pipelines.lib.migrations.runner import applied_versions, migrate
 from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines_tests.app_workload import AppWorkload
 from convo_pipelines_tests.helpers import roll_back_through, wait_until
 from convo_pipelines_tests.source_data import expected_client_links, expected_people_links, link_pairs
 from convo_pipelines_tests.test_live_database import (

@@ -4,9 +4,8 @@
 nothing set (through the storage class that dagster.yaml names) both make it ready here, so either one
 finds the same data, and Dagster's storage in the same server's database `dagster`.
 
-The demo data comes from a seeder the product does not ship: the entry point `seeder` of the group
-convo_pipelines.demo, which the repository's benchmarks/ registers (`make install` installs it). It is an
-object with the operations of DemoSeeder.
+The demo data comes from the product's own seeder (demo_seed.py, its SQL in sql/demo/), so the demo runs on
+an install of the product alone.
 """
 
 from __future__ import annotations
@@ -15,68 +14,17 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from importlib.metadata import entry_points
-from typing import Protocol
 
-import psycopg
-
+from convo_pipelines.lib.embedded.demo_seed import prepare_source, seed_demo, tables_with_rows
 from convo_pipelines.lib.embedded.server import EMBEDDED_APP_DATABASE, ensure_database, start_embedded_postgres
-from convo_pipelines.lib.errors import ConfigError
 from convo_pipelines.lib.postgres.db import connect, count_rows
 from convo_pipelines.lib.postgres.sqlfiles import read_sql, render_sql
 from convo_pipelines.lib.postgres.urls import dagster_storage_url, with_database
 from convo_pipelines.lib.settings import Settings
 
 EMBEDDED_STORAGE_DATABASE = "dagster"
-# Where the embedded demo finds its seeder (see the module's docstring).
-DEMO_GROUP = "convo_pipelines.demo"
-DEMO_SEEDER = "seeder"
 
 Say = Callable[[str], None]
-
-
-class DemoSeeder(Protocol):
-    """What the embedded demo asks of its seeder."""
-
-    def prepare_source(self, conn: psycopg.Connection, source_schema: str, analytics_schema: str) -> list[str]:
-        """Create the source tables when missing and apply pending migrations; returns the migrations applied."""
-        ...
-
-    def tables_with_rows(self, conn: psycopg.Connection, source_schema: str) -> list[str]:
-        """The source tables it fills that already hold at least one row."""
-        ...
-
-    def seed_demo(
-        self,
-        conn: psycopg.Connection,
-        *,
-        source_schema: str,
-        analytics_schema: str,
-        conversations: int,
-        days: int,
-        seed: int,
-        messages: int,
-        report: Say,
-    ) -> dict[str, int]:
-        """Fill the empty source tables with a demo (and the crews' histories with `messages` rows); commits."""
-        ...
-
-
-def installed_demo_seeder(group: str = DEMO_GROUP) -> DemoSeeder:
-    """The seeder an installed distribution registers; without one, a ConfigError saying what to do."""
-    found = entry_points(group=group, name=DEMO_SEEDER)
-    if not found:
-        raise ConfigError(
-            f"the embedded demo needs the benchmarks package, which holds its seeder (no entry point {DEMO_SEEDER!r} "
-            f"in group {group}): run `make dev`, or `pip install -e ./benchmarks`; or set DATABASE_URL to run on your database"
-        )
-    if len(found) > 1:
-        raise ConfigError(
-            f"several demo seeders are installed ({', '.join(sorted(entry.value for entry in found))} in group {group}): "
-            "uninstall all but one"
-        )
-    (entry,) = found
-    return entry.load()
 
 
 @dataclass(frozen=True)
@@ -100,12 +48,10 @@ class EmbeddedDemo:
     just_seeded: bool
 
 
-def ready_embedded_demo(
-    settings: Settings, seeder: DemoSeeder, size: DemoSize, environ: Mapping[str, str], say: Say
-) -> EmbeddedDemo:
+def ready_embedded_demo(settings: Settings, size: DemoSize, environ: Mapping[str, str], say: Say) -> EmbeddedDemo:
     """Start (or reuse) the embedded server, migrate, seed on the first start, and create Dagster's storage database."""
     app_url = start_embedded_postgres(settings.convo_home, database=EMBEDDED_APP_DATABASE)
-    just_seeded = prepare_embedded(settings, seeder, app_url, size, say)
+    just_seeded = prepare_embedded(settings, app_url, size, say)
     ensure_database(with_database(app_url, "postgres"), EMBEDDED_STORAGE_DATABASE)
     return EmbeddedDemo(
         app_url, embedded_storage_url(app_url), demo_partitions_start(app_url, settings, environ), just_seeded
@@ -117,20 +63,20 @@ def embedded_storage_url(app_url: str) -> str:
     return dagster_storage_url(with_database(app_url, EMBEDDED_STORAGE_DATABASE))
 
 
-def prepare_embedded(settings: Settings, seeder: DemoSeeder, url: str, size: DemoSize, say: Say) -> bool:
+def prepare_embedded(settings: Settings, url: str, size: DemoSize, say: Say) -> bool:
     """Create the demo tables and migrate; seed the demo only when the tables are empty (the first start).
 
     Returns whether the demo was seeded now. Processes that start together (`dagster dev`'s webserver and
     daemon, two terminals) take turns, so the demo is seeded once."""
     with connect(url, time_zone=settings.source_time_zone) as conn, _demo_turn(url):
-        for name in seeder.prepare_source(conn, settings.source_schema, settings.analytics_schema):
+        for name in prepare_source(conn, settings.source_schema, settings.analytics_schema):
             say(f"applied migration {name}")
-        if seeder.tables_with_rows(conn, settings.source_schema):
+        if tables_with_rows(conn, settings.source_schema):
             count = count_rows(conn, settings.source_schema, "front_conversations")
             say(f"reusing the existing demo data: {count:,} front conversations")
             return False
         say(f"first start: seeding a demo of {size.conversations:,} conversations")
-        seeder.seed_demo(
+        seed_demo(
             conn,
             source_schema=settings.source_schema,
             analytics_schema=settings.analytics_schema,

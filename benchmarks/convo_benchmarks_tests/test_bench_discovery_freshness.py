@@ -23,9 +23,9 @@ from convo_benchmarks.bench_context import BenchContext
 from convo_benchmarks.bench_discovery import N8N_PREFIX, SAMPLE_MESSAGES, DiscoverySample, bench_discovery_freshness
 from convo_benchmarks.bench_scratch import Scratch
 from convo_benchmarks.bench_scratch_location import dagster_homes, dagster_storage
-from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.automation import SENSOR_NAME_TAG
 from convo_pipelines.defs.histories.sensors import DISCOVERY_SENSOR_NAME
+from convo_pipelines.lib.embedded.demo_seed import seed_demo
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.conftest import ANALYTICS_SCHEMA, SOURCE_SCHEMA
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from convo_benchmarks.bench_report import GENERATED_NOTICE, reproduce_command
-from convo_pipelines.lib.embedded.server import embedded_is_running, embedded_pgdata
-from convo_pipelines_tests.benchmarks.bench_figures import (
+from convo_benchmarks_tests.bench_figures import (
     AIMS,
     APP_MEASUREMENTS,
     APP_RUN_KINDS,
@@ -30,7 +29,8 @@ from convo_pipelines_tests.benchmarks.bench_figures import (
     SUBSCRIBER_MEASUREMENTS,
     wal_by_kind,
 )
-from convo_pipelines_tests.benchmarks.bench_invocations import BENCH_UNSET, run_bench
+from convo_benchmarks_tests.bench_invocations import BENCH_UNSET, run_bench
+from convo_pipelines.lib.embedded.server import embedded_is_running, embedded_pgdata
 from convo_pipelines_tests.helpers import CLI, environment_without
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from convo_benchmarks.npm import ensure_npm_installed
+from convo_pipelines_tests.npm import ensure_npm_installed
 
-ZERO_FOLDER = Path(__file__).resolve().parents[2] / "convo_pipelines_tests" / "zero"
+ZERO_FOLDER = Path(__file__).resolve().parent / "zero"
 ZERO_PACKAGE = "@rocicorp/zero"
 ZERO_START_TIMEOUT = 120
 ZERO_READY = "zero-cache ready"

@@ -10,18 +10,18 @@ from dataclasses import dataclass
 
 import psycopg
 
-from convo_benchmarks.app_workload_recording import (
+from convo_pipelines.defs.links.tables import LINK_TABLES
+from convo_pipelines.lib.postgres.db import APPLICATION_NAME as PIPELINE_APPLICATION_NAME
+from convo_pipelines.lib.postgres.db import connect
+from convo_pipelines.lib.postgres.source_tables import SOURCE_TABLES as LINKED_SOURCE_TABLES
+from convo_pipelines_tests.app_sql import render_sql
+from convo_pipelines_tests.app_workload_recording import (
     APP_APPLICATION_NAME,
     MONITOR_APPLICATION_NAME,
     LockObservations,
     StatementLog,
 )
-from convo_benchmarks.app_workload_report import WorkloadReport
-from convo_benchmarks.sqlfiles import render_sql
-from convo_pipelines.defs.links.tables import LINK_TABLES
-from convo_pipelines.lib.postgres.db import APPLICATION_NAME as PIPELINE_APPLICATION_NAME
-from convo_pipelines.lib.postgres.db import connect
-from convo_pipelines.lib.postgres.source_tables import SOURCE_TABLES as LINKED_SOURCE_TABLES
+from convo_pipelines_tests.app_workload_report import WorkloadReport
 
 # The application's tables: the pipeline reads them and must never lock them against the app.
 SOURCE_TABLES = (*LINKED_SOURCE_TABLES, "crews")

@@ -27,8 +27,8 @@ import multiprocessing
 import time
 from multiprocessing.connection import Connection
 
-from convo_benchmarks.app_workload_report import WorkloadReport
-from convo_benchmarks.app_workload_threads import STOP_GRACE_SECONDS, WorkloadThreads
+from convo_pipelines_tests.app_workload_report import WorkloadReport
+from convo_pipelines_tests.app_workload_threads import STOP_GRACE_SECONDS, WorkloadThreads
 
 # How long the workload's process may take to connect and draw its samples.
 STARTUP_SECONDS = 60.0

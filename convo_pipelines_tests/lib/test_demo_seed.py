@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from convo_benchmarks.seed import SOURCE_TABLES, DemoShape, SeedError, seed_demo
+from convo_pipelines.lib.embedded.demo_seed import SOURCE_TABLES, DemoShape, SeedError, seed_demo
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.helpers import fresh_database
 

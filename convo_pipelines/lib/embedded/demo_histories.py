@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from convo_benchmarks.sqlfiles import render_sql
 from convo_pipelines.lib.postgres.db import count_rows
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines.lib.writing.progress import Progress
 
 # (shape, session_id type): the three kinds of tables met in the wild.
@@ -124,13 +124,13 @@ def _demo_crew(number: int) -> DemoCrew:
 
 def _ensure_clients(conn: psycopg.Connection, schema: str, crews: int) -> int:
     """Create one demo client per crew when the database has no client at all; returns how many."""
-    query = render_sql("seed/insert_demo_histories_clients.sql", source=schema, analytics=schema)
+    query = render_sql("demo/insert_demo_histories_clients.sql", source=schema, analytics=schema)
     return conn.execute(query, {"clients": crews}).rowcount
 
 
 def _create_crew_and_table(conn: psycopg.Connection, schema: str, crew: DemoCrew) -> None:
     ddl = render_sql(
-        "seed/create_demo_histories_table.sql",
+        "demo/create_demo_histories_table.sql",
         source=schema,
         analytics=schema,
         histories_table=crew.table,
@@ -140,7 +140,7 @@ def _create_crew_and_table(conn: psycopg.Connection, schema: str, crew: DemoCrew
     )
     conn.execute(ddl)
     conn.execute(
-        render_sql("seed/insert_demo_crew.sql", source=schema, analytics=schema),
+        render_sql("demo/insert_demo_crew.sql", source=schema, analytics=schema),
         {"code": crew.code, "histories_table_name": crew.table, "crew_number": crew.number},
     )
 

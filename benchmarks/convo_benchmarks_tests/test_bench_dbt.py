@@ -16,8 +16,8 @@ from convo_benchmarks.bench_dbt_install import ensure_dbt
 from convo_benchmarks.bench_oracles import FRONT_LINK_SPECS, contender_oracle_text
 from convo_benchmarks.bench_scratch import Scratch
 from convo_benchmarks.bench_verdicts import verdicts
-from convo_benchmarks.seed import seed_demo
 from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
+from convo_pipelines.lib.embedded.demo_seed import seed_demo
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines_tests.conftest import ANALYTICS_SCHEMA, SOURCE_SCHEMA
 from convo_pipelines_tests.source_data import expected_client_links, expected_people_links

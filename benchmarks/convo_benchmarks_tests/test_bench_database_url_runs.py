@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from convo_pipelines_tests.benchmarks.bench_figures import (
+from convo_benchmarks_tests.bench_figures import (
     CATCH_UP_MEASUREMENTS,
     CONTENDER_MEASUREMENTS,
     LINK_MEASUREMENTS,
     MANY_CREWS_MEASUREMENTS,
     wal_by_kind,
 )
-from convo_pipelines_tests.benchmarks.bench_invocations import BENCH_UNSET, run_bench, scratch_leftovers
+from convo_benchmarks_tests.bench_invocations import BENCH_UNSET, run_bench, scratch_leftovers
 from convo_pipelines_tests.helpers import CLI, environment_without
 
 

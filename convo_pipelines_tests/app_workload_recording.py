@@ -7,7 +7,7 @@ import statistics
 import threading
 from collections import Counter, defaultdict
 
-from convo_benchmarks.app_workload_report import AppLockWait, PipelineLock, StatementFigures
+from convo_pipelines_tests.app_workload_report import AppLockWait, PipelineLock, StatementFigures
 
 APP_APPLICATION_NAME = "convo_app_workload"
 MONITOR_APPLICATION_NAME = "convo_lock_monitor"

@@ -8,8 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
+from convo_benchmarks_tests.bench_invocations import refused_bench_error, scratch_leftovers
 from convo_pipelines.lib.embedded.server import embedded_is_running, embedded_pgdata
-from convo_pipelines_tests.benchmarks.bench_invocations import refused_bench_error, scratch_leftovers
 from convo_pipelines_tests.helpers import CLI
 from convo_pipelines_tests.postgres_clusters import running_cluster
 

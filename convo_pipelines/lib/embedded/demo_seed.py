@@ -1,7 +1,7 @@
 """Demo data for the source tables: realistic in shape, deterministic for a seed, generated inside PostgreSQL.
 
 Every id is md5(salt:kind:number) and every choice a hash of the same kind of key, so one seed always
-gives the same rows whatever the plan's row order. The SQL under convo_benchmarks/sql/seed/ does the work with
+gives the same rows whatever the plan's row order. The SQL under sql/demo/ does the work with
 generate_series; the big tables are filled in chunks of conversations to report progress.
 """
 
@@ -16,12 +16,13 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from convo_benchmarks.sqlfiles import render_sql
+from convo_pipelines.lib.embedded.demo_histories import seed_histories
 from convo_pipelines.lib.migrations.runner import migrate
 from convo_pipelines.lib.postgres.db import count_rows
 from convo_pipelines.lib.postgres.source_tables import (
     SOURCE_TABLES,
 )  # the tables the seeder fills, in foreign-key order
+from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines.lib.writing.bulk_load import constraints_lifted
 from convo_pipelines.lib.writing.progress import Progress
 
@@ -29,7 +30,7 @@ from convo_pipelines.lib.writing.progress import Progress
 # afterwards: one sort per index instead of millions of random inserts into uuid indexes.
 BULK_TABLES = ("front_conversations", "front_messages", "front_message_recipients", "conversations")
 CHUNK_CONVERSATIONS = 20_000
-PEOPLE_PER_CLIENT = 25  # fixed by convo_benchmarks/sql/seed/create_demo_people_plan.sql
+PEOPLE_PER_CLIENT = 25  # fixed by sql/demo/create_demo_people_plan.sql
 MAX_MESSAGES_PER_CONVERSATION = 15  # the demo's own shape: 1 to 15 messages, about 8
 
 Report = Callable[[str], None]
@@ -80,7 +81,7 @@ class DemoShape:
 def prepare_source(conn: psycopg.Connection, source_schema: str, analytics_schema: str) -> list[str]:
     """Create the demo source tables when missing and apply pending migrations; returns the migrations applied."""
     with conn.transaction():
-        conn.execute(render_sql("source/create_source_tables.sql", source=source_schema, analytics=analytics_schema))
+        conn.execute(render_sql("demo/create_source_tables.sql", source=source_schema, analytics=analytics_schema))
     return [f"{m.version:04d}_{m.name}" for m in migrate(conn, source_schema, analytics_schema)]
 
 
@@ -179,7 +180,7 @@ def _seed_tables(
 ) -> dict[str, int]:
     def run(name: str, **extra) -> int:
         cursor = conn.execute(
-            render_sql(f"seed/{name}.sql", source=source_schema, analytics=analytics_schema), {**params, **extra}
+            render_sql(f"demo/{name}.sql", source=source_schema, analytics=analytics_schema), {**params, **extra}
         )
         return max(cursor.rowcount, 0)
 
@@ -189,7 +190,7 @@ def _seed_tables(
         counts[table] = _timed(report, table, lambda t=table: run(f"insert_demo_{t}"))
     run("create_demo_conversation_plan")
     run("create_demo_participant_plan")
-    conn.execute(render_sql("seed/index_demo_plans.sql", source=source_schema, analytics=analytics_schema))
+    conn.execute(render_sql("demo/index_demo_plans.sql", source=source_schema, analytics=analytics_schema))
     lifted = constraints_lifted(conn, source_schema, BULK_TABLES, report) if into_empty else nullcontext()
     with lifted:
         counts["front_conversations"] = _timed(
@@ -228,9 +229,6 @@ def _timed(report: Report, label: str, work: Callable[[], int]) -> int:
 def _seed_histories(
     conn: psycopg.Connection, source_schema: str, messages: int, days: int, seed: int, end: datetime, report: Report
 ) -> dict[str, int]:
-    # Imported lazily: the histories seeder belongs to the histories part of the project.
-    from convo_benchmarks.seed_histories import seed_histories
-
     started = time.monotonic()
     counts = seed_histories(
         conn, source_schema=source_schema, messages=messages, days=days, seed=seed, end=end, report=report
@@ -240,15 +238,3 @@ def _seed_histories(
         f"({counts.get('histories_chat_sessions', 0):,} sessions) in {time.monotonic() - started:.1f} s"
     )
     return counts
-
-
-class DemoSeeder:
-    """The seeder of the product's embedded demo (`make dev`), which finds it as the entry point `seeder` of the
-    group convo_pipelines.demo: the operations its DemoSeeder protocol names."""
-
-    prepare_source = staticmethod(prepare_source)
-    tables_with_rows = staticmethod(tables_with_rows)
-    seed_demo = staticmethod(seed_demo)
-
-
-DEMO_SEEDER = DemoSeeder()
