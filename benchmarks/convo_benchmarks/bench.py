@@ -52,7 +52,7 @@ from convo_pipelines.lib.embedded.demo_seed import MAX_MESSAGES_PER_CONVERSATION
 from convo_pipelines.lib.postgres.db import connect, count_rows
 from convo_pipelines.lib.settings import Settings
 
-# The performance aims (bench_report.py) are set for 1,000,000 conversations and 10,000,000 history rows.
+# The performance aims (bench_verdicts.py) are set for 1,000,000 conversations and 10,000,000 history rows.
 HISTORY_ROWS_PER_CONVERSATION = 10
 HISTORY_CREWS = 3
 
@@ -163,7 +163,7 @@ def run_links_bench(
             bench_freshness(bench, result, samples_per_kind=freshness_samples)
         result.machine["checkpoint_before_bulk_measurements"] = bool(bench.settled)
         # App read latencies are measured inside bench_link_tables (bench_app_reads), while the link tables are
-        # as the pipeline built them; the per-aim verdicts are rendered from the report by bench_report.verdicts.
+        # as the pipeline built them; the per-aim verdicts are rendered from the report by bench_verdicts.verdicts.
     return result
 
 

@@ -1,15 +1,35 @@
-"""How a bench run's figures read: a run's figures by key, durations and sizes as text, and each run's title."""
+"""How a bench run's figures read: a run's figures by key, durations and sizes as text, and what tells runs apart
+(their file's name, their data's shape, the server settings the bench gave them)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from convo_pipelines.lib.embedded.demo_seed import MAX_MESSAGES_PER_CONVERSATION
 
 Run = dict[str, object]
 
+# The checkout the bench's JSON files were made in: its git dates the commits they measured.
+REPOSITORY = Path(__file__).resolve().parents[2]
+
 NOT_MEASURED = "not measured"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    aim: str
+    met: bool | None  # None: the run did not measure it
+    figure: str
+
+    @property
+    def status(self) -> str:
+        return {True: "MET", False: "MISSED", None: "NOT MEASURED"}[self.met]
+
+    def line(self) -> str:
+        return f"{self.status:<12} {self.aim}: {self.figure}"
 
 
 def median(run: Run, key: str) -> float | None:
@@ -50,12 +70,11 @@ def demo_shape(run: Run) -> bool:
     return run.get("max_messages", MAX_MESSAGES_PER_CONVERSATION) == MAX_MESSAGES_PER_CONVERSATION
 
 
-def run_title(run: Run) -> str:
-    """A run's title: its scale, a leaner demo's messages (`--max-messages`), and what it measured alone when it
-    measured only one thing (`bench --only-...`)."""
-    only = run.get("only")
-    lean = "" if demo_shape(run) else f", 1-{run['max_messages']} messages each"
-    return f"{run['conversations']:,} conversations" + lean + (f", {only} only" if only else "")
+def shape_label(run: Run) -> str:
+    """The run's data's shape: messages per conversation, the demo's (about 8) or a leaner one."""
+    if demo_shape(run):
+        return f"demo, 1-{MAX_MESSAGES_PER_CONVERSATION} messages"
+    return f"lean, 1-{run['max_messages']} messages"
 
 
 def server_set_by_bench(run: Run) -> str:
@@ -64,22 +83,47 @@ def server_set_by_bench(run: Run) -> str:
     return ", ".join(f"{name} {value}" for name, value in sorted(settings.items()))
 
 
-def run_titles(runs: Sequence[Run]) -> list[str]:
-    """Each run's title (run_title); where two runs share one, what tells them apart: the server settings the bench
-    set, a first fill timed beside the app, the commit of the code measured, and last the file's name."""
-    qualifiers = (
-        lambda run: f", {settings}" if (settings := server_set_by_bench(run)) else "",
-        lambda run: ", first fill beside the app" if run.get("first_fill_beside_app") else "",
-        lambda run: f", code {revision[:7]}" if (revision := run.get("revision")) else "",
-        lambda run: f" ({run['file']})" if run.get("file") else "",
-    )
-    titles = [run_title(run) for run in runs]
-    for qualifier in qualifiers:
-        counts = Counter(titles)
-        titles = [
-            title + qualifier(run) if counts[title] > 1 else title for title, run in zip(titles, runs, strict=True)
-        ]
-    return titles
+def setting_label(run: Run) -> str:
+    """The server's settings for the run: as it comes, or what the bench set."""
+    return server_set_by_bench(run) or "as it comes"
+
+
+def run_name(run: Run) -> str:
+    """The run's short name: its JSON file's name without `bench_` and `.json` (its size where it has no file)."""
+    file = str(run.get("file") or "")
+    return file.removeprefix("bench_").removesuffix(".json") or f"{run['conversations']:,}"
+
+
+def run_link(run: Run) -> str:
+    """The run's short name, linked to its JSON file beside the page (where every figure of the run lives)."""
+    return f"[{run_name(run)}](bench/{run['file']})" if run.get("file") else run_name(run)
+
+
+@cache
+def git_day(*arguments: str) -> str:
+    """The commit day (YYYY-MM-DD) `git log -1` finds with these arguments in this checkout; "" where it finds none."""
+    try:
+        shown = subprocess.run(
+            ["git", "log", "-1", "--format=%cs", *arguments], cwd=REPOSITORY, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return shown.stdout.strip()
+
+
+def code_day(run: Run) -> str:
+    """The day of the code the run measured: its commit's, or for a run that recorded none, the day its
+    JSON file was committed to docs/bench/, "by" that day ("" where git knows neither)."""
+    revision = str(run.get("revision", "")).removesuffix("+changes")
+    if revision:
+        return git_day(revision)
+    committed = git_day("--", f"docs/bench/{run['file']}") if run.get("file") else ""
+    return f"by {committed}" if committed else ""
+
+
+def run_link_and_day(run: Run) -> str:
+    """The run's link, then the day of the code it measured."""
+    return run_link(run) + (f" ({day})" if (day := code_day(run)) else "")
 
 
 def peak_rss(run: Run) -> float | None:

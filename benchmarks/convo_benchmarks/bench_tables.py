@@ -1,5 +1,5 @@
-"""The detailed tables of bench runs: every measurement side by side, the reads, the sizes, the app beside each run,
-the logical subscriber, and what each run seeded and on which code."""
+"""One bench run as Markdown, as `convo-pipelines bench` prints it: what it seeded and on which code, every
+measurement, the reads, the app beside each run, the logical subscriber, the sizes and the verdicts."""
 
 from __future__ import annotations
 
@@ -152,44 +152,3 @@ def read_table(runs: Sequence[Run], titles: Sequence[str]) -> list[str]:
                 + " |"
             )
     return lines
-
-
-def measurements_table(runs: Sequence[Run], titles: Sequence[str]) -> list[str]:
-    """Every measurement, one row each (named by what it measured), one column per run: medians."""
-    lines = ["| measurement | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(runs)]
-    for key in dict.fromkeys(key for run in runs for key in run["measurements"]):
-        rows = [run["measurements"].get(key) for run in runs]
-        name = next(row["name"] for row in rows if row)
-        cells = [
-            NOT_MEASURED if row is None else format_figure(row["median"], row["unit"]) + _runs_note(row) for row in rows
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _runs_note(row: dict[str, object]) -> str:
-    return "" if row["runs"] > 1 else " (1 run)"
-
-
-def sizes_table(runs: Sequence[Run], titles: Sequence[str]) -> list[str]:
-    """Each table's heap and indexes after the run, one column per run."""
-    lines = ["| table + indexes (MB) | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(runs)]
-    for table in dict.fromkeys(f"{size['schema']}.{size['table']}" for run in runs for size in run["sizes"]):
-        cells = []
-        for run in runs:
-            size = next((s for s in run["sizes"] if f"{s['schema']}.{s['table']}" == table), None)
-            cells.append(NOT_MEASURED if size is None else f"{size['table_mb']} + {size['index_mb']}")
-        lines.append(f"| {table} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def replication_intro(title: str) -> str:
-    return (
-        f"The logical subscriber at {title}: a second PostgreSQL server on this machine (the embedded server's binaries, "
-        "the same tables), subscribed with `copy_data = false` to a publication of the Front link tables before each "
-        "first fill, both copies empty. Catch-up: from the end of the fill's run process until the subscription's slot "
-        "confirmed the upstream's WAL position at that end. Peak lag: the longest the subscriber's copy was behind the "
-        "upstream during the fill (sampled every 250 ms), and the most WAL it had not confirmed. Beside the app, the app "
-        "goes on writing until the run's figures are read, and the subscriber also applies the links its deletes of "
-        "people cascade to."
-    )

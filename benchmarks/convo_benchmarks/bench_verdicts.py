@@ -1,13 +1,20 @@
 """The performance aims (the *_AIM constants) and a one-line verdict per aim for a bench run, each judged only on
-figures from that run (a pair of runs ten times apart only when they measured the same code on one machine)."""
+figures from that run; the aims against the peers it timed and Dagster's share are in bench_peer_verdicts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from convo_benchmarks.bench_format import Run, maximum, median, megabytes, minimum, peak_rss, run_titles, seconds
-from convo_pipelines.lib.embedded.demo_seed import MAX_MESSAGES_PER_CONVERSATION
+from convo_benchmarks.bench_format import Run, Verdict, maximum, median, megabytes, minimum, peak_rss, seconds
+from convo_benchmarks.bench_peer_verdicts import (
+    dagster_share,
+    first_fill_steps,
+    first_fill_steps_dbt,
+    first_fill_wal,
+    first_fill_whole_dbt,
+    matview_ratio,
+    scoped_run_dagster_wall,
+)
 
 BACKFILL_SECONDS_AIM = 60.0
 SEEDS_RATIO_AIM = 5.0
@@ -35,34 +42,12 @@ READ_P95_MS_AIM = 2.0
 READ_SPEEDUP_AIM = 20.0
 PEAK_RSS_MB_AIM = 300.0
 APP_OVER_BASELINE_MS_AIM = 100.0
-MATVIEW_RATIO_AIM = 1.5
 SENSOR_TICK_SECONDS_AIM = 0.050
 FRESHNESS_P95_SECONDS_AIM = 30.0
 # The app's users see a change on their screens (a Zero client's live query) within this, at p95.
 CLIENT_FRESHNESS_P95_SECONDS_AIM = 10.0
 # An agent's new chat session is right in conversation_summaries within this, at p95 (1,000 crews).
 DISCOVERY_FRESHNESS_P95_SECONDS_AIM = 15.0
-# Dagster's own share, as it reports the run (the process's start apart): beyond a scoped run's SQL, and of a first fill.
-SCOPED_RUN_BEYOND_SQL_SECONDS_AIM = 2.5
-FIRST_FILL_STEPS_MATVIEW_RATIO_AIM = 1.5
-# Ten times the conversations, in the same shape: the first fill in at most this many times the smaller one's.
-SCALE_FIRST_FILL_RATIO_AIM = 11.0
-# The WAL the first fill writes (what every replica and Zero replay) against the materialized views' build's.
-FIRST_FILL_WAL_MATVIEW_RATIO_AIM = 1.5
-
-
-@dataclass(frozen=True)
-class Verdict:
-    aim: str
-    met: bool | None  # None: the run did not measure it
-    figure: str
-
-    @property
-    def status(self) -> str:
-        return {True: "MET", False: "MISSED", None: "NOT MEASURED"}[self.met]
-
-    def line(self) -> str:
-        return f"{self.status:<12} {self.aim}: {self.figure}"
 
 
 def verdicts(run: Run) -> list[Verdict]:
@@ -220,20 +205,6 @@ def _app_beside_runs(run: Run) -> Verdict:
     )
 
 
-def _matview_ratio(run: Run) -> Verdict:
-    return _against_matview(run, "full_backfill_sql", "first full backfill's SQL", MATVIEW_RATIO_AIM)
-
-
-def _against_matview(run: Run, key: str, what: str, ratio_aim: float) -> Verdict:
-    """The verdict on `what` (the figure `key`) being at most `ratio_aim` times the materialized views' build."""
-    aim = f"{what} at most {ratio_aim:.1f}x a materialized view of the same joins built in the same run"
-    ours, matview = median(run, key), median(run, "matview_build")
-    if ours is None or matview is None:
-        return Verdict(aim, None, "no materialized view built" if ours is not None else f"no {key} measured")
-    ratio = ours / matview
-    return Verdict(aim, ratio <= ratio_aim, f"{ratio:.2f}x ({seconds(ours)} against {seconds(matview)})")
-
-
 def _sensor_tick(run: Run) -> Verdict:
     aim = f"late-change tick finding 100 changes under {SENSOR_TICK_SECONDS_AIM * 1000:.0f} ms of SQL with the recommended indexes"
     indexed, bare = median(run, "sensor_tick_indexed_sql"), median(run, "sensor_tick_sql")
@@ -288,94 +259,10 @@ def _parts_p95(run: Run, prefix: str) -> str:
     return "; parts' p95: " + ", ".join(f"{part} {seconds(value)}" for part, value in parts.items())
 
 
-def _scoped_run_dagster_wall(run: Run) -> Verdict:
-    aim = (
-        f"a scoped late-change run, RUN_START to RUN_SUCCESS, at most {SCOPED_RUN_BEYOND_SQL_SECONDS_AIM:.1f} s more "
-        "than its SQL (its assets' and its checks')"
-    )
-    wall, assets, checks = (
-        median(run, "scoped_run_dagster_wall"),
-        median(run, "scoped_sql"),
-        median(run, "scoped_checks_sql") or 0.0,
-    )
-    if wall is None or assets is None:
-        return Verdict(aim, None, "no scoped run timed as Dagster reports it")
-    beyond = wall - assets - checks
-    return Verdict(
-        aim,
-        beyond <= SCOPED_RUN_BEYOND_SQL_SECONDS_AIM,
-        f"{seconds(beyond)} beyond the SQL ({seconds(wall)} against {seconds(assets + checks)})",
-    )
-
-
-def _first_fill_steps(run: Run) -> Verdict:
-    return _against_matview(
-        run,
-        "full_backfill_steps",
-        "first full backfill's asset steps, STEP_START to STEP_SUCCESS,",
-        FIRST_FILL_STEPS_MATVIEW_RATIO_AIM,
-    )
-
-
-def _first_fill_wal(run: Run) -> Verdict:
-    aim = f"first full backfill's WAL at most {FIRST_FILL_WAL_MATVIEW_RATIO_AIM:.1f}x the materialized views' build's, same run"
-    ours, matview = median(run, "full_backfill_wal"), median(run, "matview_build_wal")
-    if ours is None or matview is None:
-        return Verdict(aim, None, "no WAL of both measured")
-    ratio = ours / matview
-    finding = f"{ratio:.2f}x ({ours:.1f} MB against {matview:.1f} MB"
-    entries = median(run, "full_backfill_wal_index_entries"), median(run, "matview_build_wal_index_entries")
-    if None not in entries:
-        finding += f"; of it, index entries: {entries[0]:.1f} MB against {entries[1]:.1f} MB"
-    return Verdict(aim, ratio <= FIRST_FILL_WAL_MATVIEW_RATIO_AIM, finding + ")")
-
-
-def _first_fill_steps_dbt(run: Run) -> Verdict:
-    aim = (
-        "first full backfill's asset steps, STEP_START to STEP_SUCCESS, below the first build of dbt incremental "
-        "models of the same joins (the models' own time), same run"
-    )
-    return _below_dbt(run, aim, "full_backfill_steps", "dbt_build")
-
-
-def _first_fill_whole_dbt(run: Run) -> Verdict:
-    aim = (
-        "first full backfill's whole `dagster asset materialize` below the whole `dbt run` of that first build "
-        "(process starts included), same run"
-    )
-    return _below_dbt(run, aim, "full_backfill_whole", "dbt_build_whole")
-
-
-def _below_dbt(run: Run, aim: str, key: str, dbt_key: str) -> Verdict:
-    """The verdict on the figure `key` being below dbt's `dbt_key` of the same run."""
-    ours, theirs = median(run, key), median(run, dbt_key)
-    if ours is None:
-        return Verdict(aim, None, f"no {key} measured")
-    if theirs is None:
-        reason = run.get("left_out", {}).get("dbt")
-        return Verdict(aim, None, f"dbt left out: {reason}" if reason else "no dbt build measured")
-    return Verdict(aim, ours < theirs, f"{ours / theirs:.2f}x ({seconds(ours)} against {seconds(theirs)})")
-
-
-def _dagster_share(run: Run) -> Verdict:
-    aim = "Dagster's share around a scoped run and a discovery tick smaller on the project's storage than on dagster-postgres' stock one"
-    pairs = {
-        "scoped run": (median(run, "scoped_overhead"), median(run, "scoped_stock_overhead")),
-        "discovery tick": (median(run, "tick_overhead"), median(run, "tick_stock_overhead")),
-    }
-    measured = {label: pair for label, pair in pairs.items() if None not in pair}
-    if not measured:
-        return Verdict(aim, None, "not measured on both storages")
-    listing = ", ".join(
-        f"{label} {seconds(ours)} against {seconds(stock)}" for label, (ours, stock) in measured.items()
-    )
-    return Verdict(aim, all(ours < stock for ours, stock in measured.values()), listing)
-
-
 AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
     _backfill_time,
     _backfill_ratio,
-    _matview_ratio,
+    matview_ratio,
     _first_fill_read_side,
     _rerun,
     _late_change,
@@ -390,49 +277,10 @@ AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
     _freshness,
     _client_freshness,
     _discovery_freshness,
-    _dagster_share,
-    _scoped_run_dagster_wall,
-    _first_fill_steps,
-    _first_fill_wal,
-    _first_fill_steps_dbt,
-    _first_fill_whole_dbt,
+    dagster_share,
+    scoped_run_dagster_wall,
+    first_fill_steps,
+    first_fill_wal,
+    first_fill_steps_dbt,
+    first_fill_whole_dbt,
 )
-
-
-def scale_verdicts(runs: Sequence[Run]) -> list[tuple[str, str, Verdict]]:
-    """For each pair of runs of the same shape, one ten times the other's conversations (neither an --only run), on
-    a server set alike, each first fill timed the same way (alone, or beside the app workload): the larger one's
-    first fill against the smaller one's, both as SQL; (smaller title, larger title, verdict). A pair on servers
-    set differently (`bench --server-setting`) measures the settings too."""
-    titles = dict(zip((id(run) for run in runs), run_titles(runs), strict=True))
-    whole = [run for run in runs if not run.get("only") and median(run, "full_backfill_sql") is not None]
-    pairs = [
-        (small, large)
-        for small in whole
-        for large in whole
-        if large["conversations"] == 10 * small["conversations"]
-        and large.get("max_messages", MAX_MESSAGES_PER_CONVERSATION)
-        == small.get("max_messages", MAX_MESSAGES_PER_CONVERSATION)
-        and large["machine"].get("server_settings") == small["machine"].get("server_settings")
-        and bool(large.get("first_fill_beside_app")) == bool(small.get("first_fill_beside_app"))
-    ]
-    found = []
-    for small, large in pairs:
-        before, after = median(small, "full_backfill_sql"), median(large, "full_backfill_sql")
-        ratio = after / before
-        aim = f"ten times the conversations: first full backfill's SQL at most {SCALE_FIRST_FILL_RATIO_AIM:.0f}x"
-        figure = f"{ratio:.2f}x ({seconds(after)} against {seconds(before)})"
-        met: bool | None = ratio <= SCALE_FIRST_FILL_RATIO_AIM
-        if not same_code(small, large):
-            met, figure = None, f"the two runs measured different code ({figure})"
-        elif small["machine"]["platform"] != large["machine"]["platform"]:
-            # Machines of one shape differ in speed (the same seed took twice as long on one): no ratio across them.
-            met, figure = None, f"the two runs ran on different machines ({figure})"
-        found.append((titles[id(small)], titles[id(large)], Verdict(aim, met, figure)))
-    return found
-
-
-def same_code(first: Run, second: Run) -> bool:
-    """Whether two runs measured the same commit; runs saved before the bench recorded it are taken as one."""
-    revisions = {first.get("revision", ""), second.get("revision", "")}
-    return revisions == {""} or (len(revisions) == 1 and not next(iter(revisions)).endswith("+changes"))

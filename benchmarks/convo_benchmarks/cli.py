@@ -150,7 +150,7 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
 
 def add_bench_report(commands: argparse._SubParsersAction) -> None:
     bench_report = commands.add_parser("bench-report", help="render bench --json files as the docs' performance page")
-    bench_report.add_argument("json_paths", nargs="+", metavar="RUN.json", help="bench --json files, one column each")
+    bench_report.add_argument("json_paths", nargs="+", metavar="RUN.json", help="bench --json files, a row each")
     bench_report.add_argument(
         "--page",
         default=None,
