@@ -105,7 +105,7 @@ def messages_per_client_per_day(sessions: set[tuple], summaries: set[tuple], tod
     return sorted((day, client, count, messages) for (day, client), (count, messages) in days.items())
 
 
-def malformed_this_week(sessions: set[tuple], summaries: set[tuple], today: date) -> set[tuple]:
+def malformed_over_the_last_7_days(sessions: set[tuple], summaries: set[tuple], today: date) -> set[tuple]:
     crews: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for crew, _session, day, _client, messages, _human, _ai, malformed, *_ in sessions:
         if day >= today - timedelta(days=7):
@@ -121,7 +121,7 @@ EXPECTED: dict[str, Expectation] = {
     "Busiest hours (UTC) by sessions started": busiest_hours,
     "Sessions where a person wrote but no AI ever replied (latest first)": unanswered_sessions,
     "Messages per client per day over the last 30 days (chart)": messages_per_client_per_day,
-    "Crews writing malformed messages this week (data quality)": malformed_this_week,
+    "Crews writing malformed messages over the last 7 days (data quality)": malformed_over_the_last_7_days,
 }
 
 
@@ -142,7 +142,7 @@ def answered(title: str, rows: list[tuple]) -> object:
         counts = [count for _hour, count in rows]
         assert counts == sorted(counts, reverse=True), "ordered by sessions_started desc"
         return Counter(dict(rows))
-    if title == "Crews writing malformed messages this week (data quality)":
+    if title == "Crews writing malformed messages over the last 7 days (data quality)":
         return set(rows)  # no order by
     return rows
 
