@@ -32,15 +32,14 @@ IMAGES = "images"
 REPORT_COMMAND = ".venv/bin/convo-pipelines bench-report docs/bench/*.json --page docs/performance.md"
 
 LEAD = """\
-Each row is one run of `convo-pipelines bench` on the machine below, linked to its JSON file (every figure of the
-run, with min and max) and dated by the code it measured. Times are medians of the SQL the run spent inside
-PostgreSQL. *Shape*: messages per conversation, the demo's (about 8) or a lean 1 to 3, in which ten million
-conversations fit the machine's disk. *Server*: PostgreSQL's settings as they come, or as the bench set them."""
+Each row is one run of `convo-pipelines bench` on the machine below, linked to its JSON file and dated by the
+code it measured. Times are medians of the run's SQL inside PostgreSQL. *Shape*: messages per conversation, the
+demo's (about 8) or a lean 1 to 3, which fits ten million conversations on the disk. *Server*: PostgreSQL's
+settings as they come, or as the bench set them."""
 
 DURATION_NOTES = """\
-- **first fill**: both Front link tables from empty over every day (*beside the app*: the app's workload wrote
-  meanwhile). *view*, *dbt*: a materialized view and a dbt incremental model of the same joins with their indexes,
-  built in the same run.
+- **first fill**: both Front link tables from empty over every day (*beside the app*: the app wrote meanwhile).
+  *view*, *dbt*: a materialized view and a dbt incremental model of the same joins, indexed, in the same run.
 - **catch-up re-run**: every day again right after a first fill the app wrote beside, taking in what it wrote.
 - **nightly reconcile**: what `LINK_TABLES_SYNC_CRON` runs with nothing changed: both link tables over every day,
   and `project_conversations`.
@@ -50,9 +49,8 @@ DURATION_NOTES = """\
 - **late change**: the late-change sensor's run for one change on an old day."""
 
 FRESHNESS_NOTE = """\
-From an app's change committed until it is right in the link tables, in a Zero client's live query, or (a new chat
-session) in `conversation_summaries`; the real `dagster-daemon` ran the sensors at their default interval, the app
-writing beside it."""
+From an app's commit until it is right in the link tables, a Zero client's live query, or (a new chat session)
+`conversation_summaries`; the real `dagster-daemon` ran the sensors at their default interval."""
 
 APP_NOTE = """\
 The app's reads and writes, a statement of each kind every 50 ms on its own connections: its longest statement /
@@ -182,21 +180,20 @@ def performance_page(runs: Sequence[Run]) -> str:
         "",
         "## Verdicts",
         "",
-        "The aims each run measured, each judged on that run's own figures.",
+        "Each aim judged on each run's own figures.",
         "",
         *verdicts_table(runs),
         "",
         "## Every figure",
         "",
-        "Each run's JSON file holds every figure of it, with min and max; *code*: the last commit that changed the",
-        "measured code when the run ran.",
+        "Each JSON file holds every figure of its run, with min and max; *code*: the last commit that changed what",
+        "it measured.",
         "",
         *runs_table(runs),
         "",
         "## Reproduce",
         "",
-        "`make install`, then run each JSON file's `command` with `--json docs/bench/<its file>`; then this writes",
-        "the page and its picture:",
+        "`make install`, run each JSON file's `command` with `--json docs/bench/<its file>`, then write the page:",
         "",
         "```sh",
         REPORT_COMMAND,
