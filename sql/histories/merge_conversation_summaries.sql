@@ -110,13 +110,24 @@ upserted as (
     returning (summary.xmax = 0) as inserted
 ),
 
+-- The touched sessions left without any message: a set difference of the two lists, in time linear in their sizes.
+vanished_sessions as (
+    select touched_session.session_id::text as session_id
+    from touched_sessions as touched_session
+    except
+    select recomputed_session.session_id
+    from recomputed as recomputed_session
+),
+
 deleted as (
     delete from {analytics}.conversation_summaries as summary
     where
         summary.crew_code = %(crew_code)s
-        and summary.session_id in (select touched_session.session_id::text from touched_sessions as touched_session)
-        and not exists (
-            select 1 from recomputed as recomputed_session where recomputed_session.session_id = summary.session_id
+        -- Matched against an array of the vanished sessions (none in a first backfill), not joined with the touched
+        -- sessions: statistics gathered before the crew's first summaries estimate its rows at one, and such a join
+        -- is then a nested loop comparing each summary of the crew with each touched session, square in its sessions.
+        and summary.session_id = any(
+            array(select vanished_session.session_id from vanished_sessions as vanished_session)
         )
     returning 1
 )
