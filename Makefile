@@ -46,8 +46,9 @@ test: install
 	$(BIN)/python -m pytest $(BENCHMARK_TESTS)
 
 # The end-to-end tests `make test` leaves out (marked slow: a browser, the daemon, the deployment topology,
-# killed runs, retry pauses, the benchmark); CI runs them too. Each session runs on two workers (pytest.ini);
-# they mostly wait on Dagster's processes, so CI runs both at once: `make -j2 --output-sync=target test-slow`.
+# killed runs, retry pauses, the benchmark); CI runs them too. Each session runs on two workers (pytest.ini), yet
+# used under one of the two cores (55% and 64% of one, run side by side), waiting on Dagster's processes: CI runs
+# both at once, `make -j2 --output-sync=target test-slow`.
 test-slow: test-slow-product test-slow-benchmarks
 
 test-slow-product: install
