@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from convo_pipelines.defs.checks import CheckScope, Guarantee, SqlCheck, build_sql_checks, follows_materialization
+from convo_pipelines.defs.checks import (
+    CheckScope,
+    Guarantee,
+    SqlCheck,
+    build_sql_checks,
+    materialization_record_in_run,
+)
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
 from convo_pipelines.defs.links.change_fingerprints import change_index_params
 from convo_pipelines.defs.links.project_assets import project_conversations
@@ -65,9 +71,10 @@ def front_check_scope(
     """
 
     def scope_of(context: dg.AssetCheckExecutionContext) -> CheckScope:
-        after_run = follows_materialization(context, asset_key)
+        followed = materialization_record_in_run(context, asset_key)
+        after_run = followed is not None
         window = partition_window(context).owning_later_dates()
-        params: dict[str, object] = {"changed_since": run_started_at(context), "trust_constraints": after_run}
+        params: dict[str, object] = {"changed_since": snapshot_start(context, followed), "trust_constraints": after_run}
         if window.whole:
             params.update(window_start=None, window_end=None)
             where = "whole table"
@@ -106,12 +113,13 @@ def project_check_scope(sampled: bool = False) -> Callable[[dg.AssetCheckExecuti
     run named, or else a random sample of conversations; launched on its own it scans and compares every row."""
 
     def scope_of(context: dg.AssetCheckExecutionContext) -> CheckScope:
-        after_run = follows_materialization(context, project_conversations.key)
+        followed = materialization_record_in_run(context, project_conversations.key)
+        after_run = followed is not None
         params: dict[str, object] = {"trust_constraints": after_run}
         if not sampled:
             return CheckScope(label="whole table", params=params, single_process=after_run)
         named = conversations_named_by_run(context, project_conversations.key) if after_run else None
-        params["changed_since"] = run_started_at(context)
+        params["changed_since"] = snapshot_start(context, followed)
         params["only_conversation_ids"] = named
         params["sample_conversations"] = SAMPLE_CONVERSATIONS if after_run and not named else None
         if named:
@@ -132,11 +140,12 @@ def conversations_named_by_run(context: dg.AssetCheckExecutionContext, asset_key
     return sorted(set(named)) or None
 
 
-def run_started_at(context: dg.AssetCheckExecutionContext) -> datetime:
-    """When the check's run started: the asset it checks took its snapshot after that, so a source
-    change stamped later may be missing from it. (An app transaction stamps its rows with its own
-    start, so one that began before the run and committed during it can still show as a difference.)"""
-    record = context.instance.get_run_record_by_id(context.run.run_id)
+def snapshot_start(context: dg.AssetCheckExecutionContext, followed: dg.EventLogRecord | None) -> datetime:
+    """When the run whose materialization the check follows started (this run, for a check launched alone): the
+    asset took its snapshot after that, so a source change stamped later may be missing from it. (An app
+    transaction stamps its rows with its own start, so one that began before the run and committed during it can
+    still show as a difference.) A re-executed check step follows its parent's materialization, and its start."""
+    record = context.instance.get_run_record_by_id(followed.run_id if followed else context.run.run_id)
     started = record.start_time if record is not None and record.start_time else time.time()
     return datetime.fromtimestamp(started, tz=UTC)
 
