@@ -18,7 +18,8 @@ from datetime import datetime
 
 import dagster as dg
 
-from convo_pipelines.defs.checks import CheckScope, build_sql_check, materialization_in_run
+from convo_pipelines.defs.checks import CheckScope, build_sql_check
+from convo_pipelines.defs.followed_run import materialization_in_run
 from convo_pipelines.defs.histories.assets import conversation_summaries, histories_sessions
 from convo_pipelines.defs.histories.crews import HistoriesTable, inspect_crews, load_crews
 from convo_pipelines.defs.histories.discovery_checks import (

@@ -8,19 +8,12 @@ between the two Front assets, since they block the clients links.
 """
 
 import secrets
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import dagster as dg
 
-from convo_pipelines.defs.checks import (
-    CheckScope,
-    Guarantee,
-    SqlCheck,
-    build_sql_checks,
-    materialization_record_in_run,
-)
+from convo_pipelines.defs.checks import CheckScope, Guarantee, SqlCheck, build_sql_checks
+from convo_pipelines.defs.followed_run import materialization_record_in_run, snapshot_start
 from convo_pipelines.defs.links.assets import clients_front_conversations, people_front_conversations
 from convo_pipelines.defs.links.change_fingerprints import change_index_params
 from convo_pipelines.defs.links.project_assets import project_conversations
@@ -138,16 +131,6 @@ def conversations_named_by_run(context: dg.AssetCheckExecutionContext, asset_key
     op_config = (context.run.run_config.get("ops") or {}).get(asset_key.to_python_identifier()) or {}
     named = (op_config.get("config") or {}).get("only_conversation_ids") or []
     return sorted(set(named)) or None
-
-
-def snapshot_start(context: dg.AssetCheckExecutionContext, followed: dg.EventLogRecord | None) -> datetime:
-    """When the run whose materialization the check follows started (this run, for a check launched alone): the
-    asset took its snapshot after that, so a source change stamped later may be missing from it. (An app
-    transaction stamps its rows with its own start, so one that began before the run and committed during it can
-    still show as a difference.) A re-executed check step follows its parent's materialization, and its start."""
-    record = context.instance.get_run_record_by_id(followed.run_id if followed else context.run.run_id)
-    started = record.start_time if record is not None and record.start_time else time.time()
-    return datetime.fromtimestamp(started, tz=UTC)
 
 
 # The clients links are computed from the people links: a wrong people table makes them wrong too,
