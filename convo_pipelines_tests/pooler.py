@@ -26,7 +26,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -44,6 +43,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from convo_pipelines.lib.postgres.urls import psycopg_url
+from convo_pipelines_tests.ports import free_port
 
 PGBOUNCER_PACKAGE = "pgbouncer"
 DEBIAN_PGBOUNCER = Path("/usr/sbin/pgbouncer")
@@ -264,12 +264,6 @@ def wait_until_it_serves(bouncer: Pgbouncer) -> None:
     raise RuntimeError(
         f"pgbouncer did not serve within {STARTUP_SECONDS:.0f} s ({failure}):\n{output[-2000:]}\n{bouncer.log()[-3000:]}"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------

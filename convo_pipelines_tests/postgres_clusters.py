@@ -26,7 +26,7 @@ from convo_pipelines.lib.migrations.runner import migrate
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.sqlfiles import render_sql
 from convo_pipelines_tests.helpers import wait_until
-from convo_pipelines_tests.zero_processes import free_port
+from convo_pipelines_tests.ports import free_port
 
 SOURCE_SCHEMA = "public"
 ANALYTICS_SCHEMA = "analytics"

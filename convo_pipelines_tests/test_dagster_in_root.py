@@ -29,7 +29,7 @@ from convo_pipelines.lib.embedded.server import (
 )
 from convo_pipelines.lib.postgres.urls import psycopg_url
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, BareClone, environment_without
-from convo_pipelines_tests.test_docs_commands import free_port
+from convo_pipelines_tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

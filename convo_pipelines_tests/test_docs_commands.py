@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from convo_pipelines_tests.docs_pages import ROOT, Block, commands_run_as_written
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without
+from convo_pipelines_tests.ports import free_port
 from convo_pipelines_tests.test_docs import RUN_BY_CI
 
 START = "make dev"
@@ -23,12 +23,6 @@ START = "make dev"
 FIRST_FILL_TIMEOUT = 420
 SHUTDOWN_TIMEOUT = 120
 COMMAND_TIMEOUT = 120
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_line(log: Path, text: str, process: subprocess.Popen, timeout: float) -> str:

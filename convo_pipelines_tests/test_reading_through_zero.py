@@ -18,6 +18,7 @@ keeps running throughout (docs/reading-through-zero.md).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,6 +222,25 @@ def zero(app: Application, tmp_path: Path) -> Iterator[ZeroCacheProcess]:
     deploy_permissions(app.url)
     with ZeroCacheProcess.running(app.url, tmp_path) as running:
         yield running
+
+
+def test_zero_cache_starts_on_another_port_when_its_port_was_taken_after_the_draw(
+    app: Application, tmp_path: Path
+) -> None:
+    """Another process (here the test) listens on the port drawn for zero-cache before zero-cache binds it: the
+    start fails with EADDRINUSE, and is made again on another port, where the client reads the links."""
+    first_fill(app, NoConsumer())
+    deploy_permissions(app.url)
+    zero = ZeroCacheProcess(app.url, tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", zero.port))
+        taken.listen()
+        try:
+            zero.start()
+            assert zero.port != taken.getsockname()[1]
+            assert_the_client_answers_as_defined(app, zero, "a start on another port")
+        finally:
+            zero.stop()
 
 
 def late_change_target(app: Application) -> FreshnessTarget:
