@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import psutil
+
 from convo_pipelines_tests.npm import ensure_npm_installed
 from convo_pipelines_tests.ports import free_port
 
@@ -188,10 +190,28 @@ class ZeroCacheProcess:
                 start_new_session=True,
             )
         deadline = time.monotonic() + ZERO_START_TIMEOUT
-        while ZERO_READY not in self.log_text() and self.process.poll() is None and time.monotonic() < deadline:
+        while not self.serves() and self.process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.5)
-        if ZERO_READY not in self.log_text() or self.process.poll() is not None:
+        if not self.serves() or self.process.poll() is not None:
             raise ZeroError(f"zero-cache did not start:\n{self.failure_lines()}")
+
+    def serves(self) -> bool:
+        """zero-cache said it is ready and one of its processes listens on its port: it logs "ready" before its
+        runner binds the port, so the line alone would pass a start whose port another process holds."""
+        return ZERO_READY in self.log_text() and self.port in self.listening_ports()
+
+    def listening_ports(self) -> set[int]:
+        """The TCP ports zero-cache's processes (its runner and workers) listen on."""
+        try:
+            leader = psutil.Process(self.process.pid)
+            processes = [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return set()
+        ports = set()
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                ports |= {c.laddr.port for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+        return ports
 
     def stop(self) -> None:
         """SIGTERM zero-cache's process group (it starts worker processes, which may outlive a crashed
