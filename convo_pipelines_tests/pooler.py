@@ -43,7 +43,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from convo_pipelines.lib.postgres.urls import psycopg_url
-from convo_pipelines_tests.ports import free_port
+from convo_pipelines_tests.ports import free_port, tcp_connections
 
 PGBOUNCER_PACKAGE = "pgbouncer"
 DEBIAN_PGBOUNCER = Path("/usr/sbin/pgbouncer")
@@ -295,13 +295,7 @@ def server_connection_pids(bouncer: Pgbouncer) -> set[int]:
 def ports_connected_to(pid: int, port: int) -> set[int]:
     """The local ports of process `pid`'s TCP connections to localhost:`port`."""
     try:
-        process = psutil.Process(pid)
-        # psutil 6 renamed connections() to net_connections().
-        connections = (
-            process.net_connections(kind="tcp")
-            if hasattr(process, "net_connections")
-            else process.connections(kind="tcp")
-        )
+        connections = tcp_connections(psutil.Process(pid))
     except psutil.NoSuchProcess:
         return set()
     return {connection.laddr.port for connection in connections if connection.raddr and connection.raddr.port == port}

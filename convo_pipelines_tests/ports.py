@@ -4,6 +4,8 @@ import random
 import socket
 from pathlib import Path
 
+import psutil
+
 # The kernel hands out its outgoing connections' ports from this range (Linux's default when unreadable).
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 DEFAULT_EPHEMERAL_LOW = 32768
@@ -49,3 +51,11 @@ def binds_ipv6(port: int) -> bool:
         return binds(socket.AF_INET6, "::", port)
     except OSError:
         return True
+
+
+def tcp_connections(process: psutil.Process) -> list:
+    """The process's TCP connections and listening sockets, whichever psutil is installed (6 renamed connections()
+    to net_connections())."""
+    if hasattr(process, "net_connections"):
+        return process.net_connections(kind="tcp")
+    return process.connections(kind="tcp")

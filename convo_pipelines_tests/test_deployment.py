@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from convo_pipelines.lib.embedded.demo_seed import seed_demo
 from convo_pipelines.lib.postgres.db import connect
 from convo_pipelines.lib.postgres.urls import dagster_storage_url
 from convo_pipelines_tests.helpers import PROJECT_VARIABLES, environment_without, fresh_database
+from convo_pipelines_tests.ports import free_port
 from convo_pipelines_tests.source_data import assert_links_exact, link_pairs
 
 pytestmark = pytest.mark.slow
@@ -81,12 +81,6 @@ PARTITION_STATS_QUERY = (
 
 
 # ---------------------------------------------------------------- the processes
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Topology:

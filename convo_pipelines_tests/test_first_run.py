@@ -5,7 +5,6 @@ migrate and an edited applied migration are one line / one warning each; loading
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from convo_pipelines_tests.helpers import (
     environment_without,
     materialize_front_links_command,
 )
+from convo_pipelines_tests.ports import free_port
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_client_links,
@@ -123,9 +123,7 @@ SHIPPED = [m.label for m in available_migrations()]
 
 
 def test_loading_the_code_location_never_connects(tmp_path: Path) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()  # a port nobody listens on
     environ = dagster_cli_environment(tmp_path, DATABASE_URL=f"postgresql://app:s3cret@127.0.0.1:{closed_port}/convo")
     for command in (["definitions", "validate"], ["asset", "list"]):
         completed = subprocess.run(

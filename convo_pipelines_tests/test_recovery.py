@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +46,7 @@ from convo_pipelines_tests.helpers import (
     fresh_database,
     wait_until,
 )
+from convo_pipelines_tests.ports import free_port
 from convo_pipelines_tests.source_data import (
     build_source_data,
     expected_client_links,
@@ -399,7 +399,7 @@ def test_a_connection_lost_inside_a_block_that_handled_the_error_is_retried(post
 
 @pytest.mark.slow  # waits out the three retry pauses (about 33 s)
 def test_an_unreachable_database_fails_after_the_last_retry_with_one_line(tmp_path: Path) -> None:
-    port = unused_port()
+    port = free_port()
     unreachable = PostgresResource(database_url=f"postgresql://convo:s3cret-pw@127.0.0.1:{port}/convo")
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
@@ -458,9 +458,3 @@ def error_chain(error) -> list[str]:
         lines.append(error.message.strip().splitlines()[0])
         error = error.cause
     return lines
-
-
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import psutil
 
 from convo_pipelines_tests.npm import ensure_npm_installed
-from convo_pipelines_tests.ports import free_port
+from convo_pipelines_tests.ports import free_port, tcp_connections
 
 ZERO_FOLDER = Path(__file__).resolve().parent / "zero"
 ZERO_PACKAGE = "@rocicorp/zero"
@@ -210,7 +210,7 @@ class ZeroCacheProcess:
         ports = set()
         for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                ports |= {c.laddr.port for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+                ports |= {c.laddr.port for c in tcp_connections(process) if c.status == psutil.CONN_LISTEN}
         return ports
 
     def stop(self) -> None:

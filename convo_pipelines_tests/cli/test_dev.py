@@ -7,7 +7,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS, PROJECT_LINK_ASSE
 from convo_pipelines.lib.embedded.server import drop_database, embedded_is_running
 from convo_pipelines.lib.postgres.urls import psycopg_url, with_database
 from convo_pipelines_tests.helpers import CLI, environment_without, fresh_database
+from convo_pipelines_tests.ports import free_port
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 STARTUP_TIMEOUT = 180
@@ -51,12 +51,6 @@ ASSET_STATE_QUERY = """
   }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def expected_asset_keys() -> set[str]:
