@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import dagster as dg
 
-from convo_pipelines.defs.links import window_diff
+from convo_pipelines.defs.links import held_differences, window_diff
 from convo_pipelines.defs.links.assets import people_front_conversations
-from convo_pipelines.defs.links.window_diff import ChangedConversations, conversation_batches
+from convo_pipelines.defs.links.held_differences import NO_ID, HeldDifferences, conversation_batches
 from convo_pipelines_tests.links.link_runs import (
     FRONT_ASSETS,
     FULL_RANGE,
@@ -80,28 +80,28 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     assert any(0 < count < expected for count in committed_counts), sorted(set(committed_counts))
 
 
-def test_a_diff_hands_over_a_bounded_number_of_changed_conversations_and_diffs_again_for_the_rest(
+def test_a_diff_hands_over_a_bounded_number_of_differences_and_diffs_again_for_the_rest(
     db, postgres, monkeypatch
 ) -> None:
     build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     expected = len(expected_people_links(db))
     db.execute(f"truncate {PEOPLE}")
-    monkeypatch.setattr(window_diff, "CHANGED_CONVERSATIONS_PER_DIFF", 3)
+    monkeypatch.setattr(held_differences, "DIFFERENCES_PER_HANDOVER", 3)
     instance = dg.DagsterInstance.ephemeral()
     config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": 5}}}}
     result = run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=config, instance=instance)
 
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
     assert metadata_of(result, PEOPLE)["rows_inserted_in_range"] == expected
-    # Each diff that finds more than a batch to change hands over at most 3 conversations, never more; then the
-    # window is diffed again, until one finds at most a batch to change and changes it itself.
+    # Each diff that finds more than a batch to change hands over the whole conversations of its first 3
+    # differences, never more; then the window is diffed again, until one finds at most a batch to change and
+    # changes it itself.
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
     batch_lines = [m for m in messages if m.startswith(f"{PEOPLE}: changed conversations: ")]
-    handed_over = [int(line.split("/")[1].split(" ")[0]) for line in batch_lines]
-    assert batch_lines and max(handed_over) == 3, batch_lines
-    diffs = [line for line in batch_lines if line.startswith(f"{PEOPLE}: changed conversations: 3/3 ")]
-    assert len(diffs) > 1, batch_lines
+    done = [line.split(": ")[2].split(" ")[0].split("/") for line in batch_lines]
+    handovers = [int(total) for finished, total in done if finished == total]
+    assert len(handovers) > 1 and max(handovers) <= 3, batch_lines
 
 
 def test_a_window_changing_more_than_a_batch_changes_it_by_transactions_of_whole_conversations(db, postgres) -> None:
@@ -143,14 +143,23 @@ def test_a_window_changing_more_than_a_batch_changes_it_by_transactions_of_whole
     assert sorted(count for (count,) in per_transaction) == [3, 3, 3, 3]
 
 
-def test_conversation_batches_cut_the_changed_conversations_in_their_order_keeping_each_whole() -> None:
+def test_conversation_batches_cut_the_held_differences_in_their_order_keeping_each_conversation_whole() -> None:
     conversations = sorted(uuid.uuid4() for _ in range(4))
     changes = [2, 1, 5, 1]
-    packed = bytearray(b"".join(c.bytes + n.to_bytes(4, "big") for c, n in zip(conversations, changes, strict=True)))
-    changed = ChangedConversations(packed, more=False)
+    packed = bytearray(
+        b"".join(
+            conversation.bytes + NO_ID.bytes + uuid.uuid4().bytes
+            for conversation, count in zip(conversations, changes, strict=True)
+            for _ in range(count)
+        )
+    )
+    held = HeldDifferences(packed, 4, more=False, started=None)
     ids = [str(conversation) for conversation in conversations]
-    assert len(changed) == 4
+    assert len(held) == 4
     # A conversation with more changes than a batch is a batch of its own; the others add up to at most the batch.
-    assert list(conversation_batches(changed, 3)) == [ids[:2], [ids[2]], [ids[3]]]
-    assert list(conversation_batches(changed, 9)) == [ids]
-    assert list(conversation_batches(ChangedConversations(bytearray(), more=False), 5)) == []
+    batches = list(conversation_batches(held, 3))
+    assert [batch.conversations for batch in batches] == [ids[:2], [ids[2]], [ids[3]]]
+    assert b"".join(batch.packed for batch in batches) == packed
+    assert [len(batch.packed) // 48 for batch in batches] == [3, 5, 1]
+    assert [batch.conversations for batch in conversation_batches(held, 9)] == [ids]
+    assert list(conversation_batches(HeldDifferences(bytearray(), 0, more=False, started=None), 5)) == []

@@ -2,32 +2,43 @@
 transaction; and, when a diff finds more changes than a transaction should hold, the changed conversations made
 exact by batches of whole conversations, so that the app never reads a conversation between its old links and its
 new ones. The runs that diff (window_run.py, scoped_run.py, and a first fill another writer took over) call these.
+
+A batch applies the differences the diff found (held_differences.py) to its conversations the app has not changed
+since, and diffs again those it has: with the indexes the late_change_indexes check recommends, one range scan of
+each source table's change stamps tells which. Without them, telling would read the tables whole, and a batch diffs
+all its conversations again, through the source's foreign-key indexes.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
 from psycopg import sql
 
+from convo_pipelines.defs.links.change_fingerprints import (
+    CHANGE_INDEX_SUFFIX,
+    FRONT_CHANGE_WATCHED_TABLES,
+)
 from convo_pipelines.defs.links.front_inserts import insert_pending_links
+from convo_pipelines.defs.links.held_differences import (
+    NO_ID,
+    NOTHING_CHANGED,
+    DiffStart,
+    HeldBatch,
+    HeldDifferences,
+    conversation_batches,
+    diff_start,
+    hold_differences,
+)
 from convo_pipelines.defs.links.table_state.indexes import in_front_transaction
 from convo_pipelines.defs.links.tables import FrontLinkTable, front_definition
 from convo_pipelines.defs.links.windows import Chunk, WriteCounts, window_params
 from convo_pipelines.lib.postgres.session import Session
-from convo_pipelines.lib.postgres.timing import TimedClientCursor, counted_as_sql
+from convo_pipelines.lib.postgres.timing import TimedClientCursor
 from convo_pipelines.lib.writing.progress import Progress
-
-# How many changed conversations a window's diff hands to its batches at most, those first in id order; the window
-# is then diffed again, which finds the rest. Held as 20 bytes each (the uuid, its count of changes), they take
-# 20 MB of the run's memory at most, whatever the number of changes.
-CHANGED_CONVERSATIONS_PER_DIFF = 1_000_000
-CONVERSATION_BYTES = 16
-CHANGE_COUNT_BYTES = 4
-CHANGED_CONVERSATIONS_PER_FETCH = 10_000
+from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 
 # Once the table has its foreign keys, the missing links go in by slices of this many, one statement each,
 # retried alone (a savepoint) when the app deleted a person or conversation between the statement's
@@ -44,22 +55,6 @@ LOG = dg.get_dagster_logger(__name__)
 
 
 @dataclass(frozen=True)
-class ChangedConversations:
-    """The conversations whose links a window's diff found different, in id order, each packed as the 16 bytes of
-    its uuid and its number of changed links (4 bytes, big-endian), and whether the diff found more than it handed
-    over."""
-
-    packed: bytearray
-    more: bool
-
-    def __len__(self) -> int:
-        return len(self.packed) // (CONVERSATION_BYTES + CHANGE_COUNT_BYTES)
-
-
-NOTHING_CHANGED = ChangedConversations(bytearray(), more=False)
-
-
-@dataclass(frozen=True)
 class Differences:
     """How many links of a window pg_temp.front_link_differences holds to insert, to delete and to refresh."""
 
@@ -73,18 +68,26 @@ class Differences:
 
 
 def find_differences(
-    session: Session, spec: FrontLinkTable, defined_rows: sql.Composable, params: dict[str, object], *, analyze: bool
+    session: Session,
+    spec: FrontLinkTable,
+    defined_rows: sql.Composable,
+    params: dict[str, object],
+    *,
+    analyze: bool,
+    adding: bool = False,
 ) -> Differences:
     """Inside the caller's transaction, compare `defined_rows` with the window's stored links into
-    pg_temp.front_link_differences; `analyze` a large one, whose pages the planner would misprice."""
+    pg_temp.front_link_differences (`adding` to the batch's differences it holds already); `analyze` a large one,
+    whose pages the planner would misprice."""
     identifiers = {"links": spec.table, "owner": spec.owner_column}
     differences = session.sql(
-        "links/create_front_link_differences.sql",
+        "links/select_front_link_differences.sql",
         **identifiers,
         defined_rows=defined_rows,
         window_links=session.sql("links/select_front_links_of_window.sql", **identifiers),
     )
-    TimedClientCursor(session.conn).execute(differences, params)
+    into = "links/add_front_link_differences.sql" if adding else "links/create_front_link_differences.sql"
+    TimedClientCursor(session.conn).execute(session.sql(into, differences=differences), params)
     if analyze:
         session.execute(session.sql("links/analyze_front_link_differences.sql"))
     return Differences(*session.execute(session.sql("links/count_front_link_differences.sql")).fetchone())
@@ -108,17 +111,18 @@ def diff_named_conversations(
     batch_rows: int | None,
     *,
     count_window: bool,
-) -> tuple[WriteCounts, ChangedConversations]:
+) -> tuple[WriteCounts, HeldDifferences]:
     """Inside the caller's transaction, make the links of the named conversations of `window` exact, their defined
     pairs computed in place through the source's indexes; with more than `batch_rows` changes, change none and
     return the changed conversations instead. `count_window`: report how many links the conversations hold once
     exact (a batch's window was counted by its first diff)."""
     params = window_params(window.start, window.end, conversation_ids)
+    started = diff_start(session)
     session.execute(session.sql("links/set_diff_settings.sql"))
     differences = find_differences(session, spec, front_definition(session, spec, bulk=False), params, analyze=False)
     in_window = held_links(session, spec, params) - differences.lost + differences.missing if count_window else 0
     if batch_rows is not None and differences.total > batch_rows:
-        return WriteCounts(rows_in_window=in_window), changed_conversations(session)
+        return WriteCounts(rows_in_window=in_window), hold_differences(session, started)
     counts = apply_differences(session, spec, differences, sliced=True)
     counts.rows_in_window = in_window
     return counts, NOTHING_CHANGED
@@ -132,37 +136,22 @@ def held_links(session: Session, spec: FrontLinkTable, params: dict[str, object]
     ).fetchone()[0]
 
 
-def changed_conversations(session: Session) -> ChangedConversations:
-    """The first CHANGED_CONVERSATIONS_PER_DIFF conversations of the diff (pg_temp.front_link_differences) in id order,
-    packed with their numbers of changed links, read a page of rows at a time, and whether there are more."""
-    limit = CHANGED_CONVERSATIONS_PER_DIFF
-    entry = CONVERSATION_BYTES + CHANGE_COUNT_BYTES
-    packed = bytearray()
-    # A server-side cursor, closed before the transaction ends; its fetches count as the step's SQL too.
-    with counted_as_sql(session.conn), session.conn.cursor(name="changed_front_link_conversations") as changed:
-        changed.itersize = CHANGED_CONVERSATIONS_PER_FETCH
-        changed.execute(session.sql("links/select_changed_front_link_conversations.sql"), {"conversation_limit": limit})
-        for (conversation,) in changed:
-            packed += conversation
-    more = len(packed) > limit * entry
-    del packed[limit * entry :]
-    return ChangedConversations(packed, more=more)
-
-
 def make_exact_by_batches(
     session: Session,
     spec: FrontLinkTable,
     window: Chunk,
-    changed: ChangedConversations,
+    changed: HeldDifferences,
     batch_rows: int,
-    diff_again: Callable[[], tuple[WriteCounts, ChangedConversations]],
+    diff_again: Callable[[], tuple[WriteCounts, HeldDifferences]],
 ) -> WriteCounts:
     """Make the changed conversations exact by batches of whole conversations holding about `batch_rows` changes,
-    each a transaction that diffs them again and deletes, refreshes and inserts all their links, so a batch meets
-    what the app changed in them since. Each insert's foreign-key checks key-share the linked people (or clients)
-    and conversations until commit, and an app DELETE of one of them waits that long. When the diff found more
-    than it handed over, `diff_again` (the caller's diff of its window, in a transaction) finds the rest."""
+    each a transaction that deletes, refreshes and inserts all their links: as the diff found them, but for the
+    conversations the app changed since, diffed again (see the module's docstring). Each insert's foreign-key checks
+    key-share the linked people (or clients) and conversations until commit, and an app DELETE of one of them waits
+    that long. When the diff found more than it handed over, `diff_again` (the caller's diff of its window, in a
+    transaction) finds the rest."""
     counts = WriteCounts()
+    stamps_indexed = change_stamps_indexed(session)
     while len(changed):
         progress = Progress(
             LOG.info,
@@ -171,16 +160,18 @@ def make_exact_by_batches(
             unit="conversations",
             every_seconds=BATCH_PROGRESS_SECONDS,
         )
+        since = changed.started if stamps_indexed else None
+        rediffed = 0
         for batch in conversation_batches(changed, batch_rows):
-            batch_counts, _ = in_front_transaction(
+            batch_counts, touched = in_front_transaction(
                 session,
                 spec,
-                lambda _owns, batch=batch: diff_named_conversations(
-                    session, spec, window, batch, None, count_window=False
-                ),
+                lambda _owns, batch=batch, since=since: apply_batch(session, spec, window, batch, since),
             )
             counts.add_writes(batch_counts)
-            progress.advance(rows=batch_counts.rows_written, steps=len(batch))
+            rediffed += touched
+            progress.advance(rows=batch_counts.rows_written, steps=len(batch.conversations))
+        LOG.info(batch_summary(spec, len(changed), rediffed, stamps_indexed))
         if not changed.more:
             break
         more_counts, changed = diff_again()
@@ -188,20 +179,72 @@ def make_exact_by_batches(
     return counts
 
 
-def conversation_batches(changed: ChangedConversations, batch_rows: int) -> Iterator[list[str]]:
-    """The changed conversations cut in their order into batches whose changes add up to at most `batch_rows` (a
-    conversation with more is a batch of its own): every conversation's changes in one batch. Made one at a time,
-    so that only the packed conversations stay in memory."""
-    entry = CONVERSATION_BYTES + CHANGE_COUNT_BYTES
-    batch: list[str] = []
-    in_batch = 0
-    for at in range(0, len(changed.packed), entry):
-        conversation = str(uuid.UUID(bytes=bytes(changed.packed[at : at + CONVERSATION_BYTES])))
-        changes = int.from_bytes(changed.packed[at + CONVERSATION_BYTES : at + entry], "big")
-        if batch and in_batch + changes > batch_rows:
-            yield batch
-            batch, in_batch = [], 0
-        batch.append(conversation)
-        in_batch += changes
-    if batch:
-        yield batch
+def apply_batch(
+    session: Session, spec: FrontLinkTable, window: Chunk, batch: HeldBatch, since: DiffStart | None
+) -> tuple[WriteCounts, int]:
+    """Inside the caller's transaction, make the batch's conversations exact: those with a source row written since
+    the diff started (`since`) diffed again through the source's indexes, the others by the differences held for
+    them (None: every conversation diffed again). Returns the writes and how many conversations were diffed again."""
+    if since is None:
+        counts, _ = diff_named_conversations(session, spec, window, batch.conversations, None, count_window=False)
+        return counts, len(batch.conversations)
+    touched = written_since(session, batch.conversations, since)
+    held = session.sql("links/select_held_front_link_differences.sql")
+    session.execute(
+        session.sql("links/create_front_link_differences.sql", differences=held),
+        {"held": batch.packed, "touched": touched, "no_id": NO_ID},
+    )
+    if touched:
+        session.execute(session.sql("links/set_diff_settings.sql"))
+        find_differences(
+            session,
+            spec,
+            front_definition(session, spec, bulk=False),
+            window_params(window.start, window.end, touched),
+            analyze=False,
+            adding=True,
+        )
+    differences = Differences(*session.execute(session.sql("links/count_front_link_differences.sql")).fetchone())
+    return apply_differences(session, spec, differences, sliced=True), len(touched)
+
+
+def written_since(session: Session, conversations: list[str], since: DiffStart) -> list[str]:
+    """Which of `conversations` have a source row written since the diff started (its snapshot did not see it)."""
+    stamped_rows = sql.SQL("\n    union all\n    ").join(
+        session.sql("links/select_rows_stamped_since.sql", watched_table=table, table_name=sql.Literal(table))
+        for table in FRONT_CHANGE_WATCHED_TABLES
+    )
+    statement = session.sql("links/select_front_conversations_written_since.sql", stamped_rows=stamped_rows)
+    params = {
+        "conversation_ids": conversations,
+        "changed_after": since.at - LATE_COMMIT_ALLOWANCE,
+        "diff_snapshot": since.snapshot,
+    }
+    return [conversation for (conversation,) in session.execute(statement, params)]
+
+
+def change_stamps_indexed(session: Session) -> bool:
+    """Whether every source table a Front link is defined from has the index on its change stamp that the
+    late_change_indexes check recommends."""
+    missing = session.execute(
+        session.sql("links/checks/check_late_change_indexes.sql"),
+        {
+            "source_schema": session.source_schema,
+            "watched_tables": list(FRONT_CHANGE_WATCHED_TABLES),
+            "index_suffix": CHANGE_INDEX_SUFFIX,
+        },
+    ).fetchone()[1]
+    return missing == 0
+
+
+def batch_summary(spec: FrontLinkTable, conversations: int, rediffed: int, stamps_indexed: bool) -> str:
+    """One line on how the batches made `conversations` exact."""
+    if not stamps_indexed:
+        return (
+            f"{spec.table}: {conversations:,} changed conversations diffed again in their batches (without the "
+            "indexes the late_change_indexes check recommends, a batch cannot tell which the app changed since)"
+        )
+    return (
+        f"{spec.table}: {conversations - rediffed:,} changed conversations applied as the diff found them, "
+        f"{rediffed:,} diffed again (the app changed them since)"
+    )

@@ -21,19 +21,13 @@ import dagster as dg
 
 from convo_pipelines.defs.links.config import FrontLinksConfig
 from convo_pipelines.defs.links.front_inserts import insert_staged_links
+from convo_pipelines.defs.links.held_differences import NOTHING_CHANGED, HeldDifferences, diff_start, hold_differences
 from convo_pipelines.defs.links.run_outcome import FrontRun, finish_front_run
 from convo_pipelines.defs.links.table_state.indexes import end_first_fill, in_front_transaction
 from convo_pipelines.defs.links.table_state.keys import link_foreign_keys
 from convo_pipelines.defs.links.table_state.lock import link_table_is_empty
 from convo_pipelines.defs.links.tables import FrontLinkTable, front_definition
-from convo_pipelines.defs.links.window_diff import (
-    NOTHING_CHANGED,
-    ChangedConversations,
-    apply_differences,
-    changed_conversations,
-    find_differences,
-    make_exact_by_batches,
-)
+from convo_pipelines.defs.links.window_diff import apply_differences, find_differences, make_exact_by_batches
 from convo_pipelines.defs.links.windows import Chunk, RunWindow, WriteCounts, day_chunks, window_params
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.postgres.timing import StepClock, TimedClientCursor
@@ -79,7 +73,7 @@ def make_chunks_exact(
 def make_chunk_exact(session: Session, spec: FrontLinkTable, chunk: Chunk, batch_rows: int | None) -> WriteCounts:
     """Diff the chunk in one retried transaction; its changed conversations by batches when they are too many."""
 
-    def diff() -> tuple[WriteCounts, ChangedConversations]:
+    def diff() -> tuple[WriteCounts, HeldDifferences]:
         return in_front_transaction(session, spec, lambda _owns: diff_chunk(session, spec, chunk, batch_rows))
 
     counts, changed = diff()
@@ -90,11 +84,12 @@ def make_chunk_exact(session: Session, spec: FrontLinkTable, chunk: Chunk, batch
 
 def diff_chunk(
     session: Session, spec: FrontLinkTable, chunk: Chunk, batch_rows: int | None
-) -> tuple[WriteCounts, ChangedConversations]:
+) -> tuple[WriteCounts, HeldDifferences]:
     """Inside the caller's transaction: stage the chunk's defined pairs in parallel and apply their differences, or,
     with more than `batch_rows` of them, return the changed conversations. A table without foreign keys that holds
     no link in this snapshot takes the staged pairs as they are, with nothing to diff them against."""
     params = window_params(chunk.start, chunk.end)
+    started = diff_start(session)
     with staged_defined_pairs(session, spec, chunk, params) as in_window:
         if batch_rows is None and link_table_is_empty(session, spec.table):
             inserted = insert_staged_links(session, spec)
@@ -104,7 +99,7 @@ def diff_chunk(
         )
         differences = find_differences(session, spec, staged, params, analyze=True)
     if batch_rows is not None and differences.total > batch_rows:
-        return WriteCounts(rows_in_window=in_window), changed_conversations(session)
+        return WriteCounts(rows_in_window=in_window), hold_differences(session, started)
     counts = apply_differences(session, spec, differences, sliced=batch_rows is not None)
     counts.rows_in_window = in_window
     return counts, NOTHING_CHANGED
