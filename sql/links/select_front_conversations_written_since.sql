@@ -1,11 +1,11 @@
--- Selects which of the conversations in conversation_ids have a source row written since a diff: stamped, greatest(created_at, updated_at), after changed_after (the diff's start less the late-commit allowance; future stamps included) by a transaction that had not committed when the diff's snapshot, diff_snapshot, was taken. The row is the conversation itself, one of its messages or their recipients, or a contact method or person one of those recipients reaches.
--- A row the diff saw is no change since, however recent its stamp: the app's writes during a first fill, just
--- before the catch-up's diff, are in what it found. Transaction ids compare as PostgreSQL's 32-bit xmin does,
+-- Selects the conversations with a source row written since a snapshot: stamped, greatest(created_at, updated_at), after changed_after (the snapshot's moment less the late-commit allowance; future stamps included) by a transaction that had not committed when the snapshot, diff_snapshot, was taken. The row is the conversation itself, one of its messages or their recipients, or a contact method or person one of those recipients reaches.
+-- A row the snapshot saw is no change since, however recent its stamp: the app's writes during a first fill,
+-- just before the catch-up's diff, are in what the diff found. Transaction ids compare as PostgreSQL's 32-bit xmin does,
 -- modulo 2^32 within the 2^31 before the snapshot: a row older than that (frozen, or in a database past 2^31
 -- transactions) counts as written since, which only costs a diff again.
 -- Each table is one range scan of the index the late_change_indexes check recommends on that stamp (a batch
 -- asks only when every such index exists), then keys and foreign-key indexes walk from the few rows stamped
--- since to their conversations: the cost follows what the app wrote since, not the batch's conversations.
+-- since to their conversations: the cost follows what the app wrote since, not the conversations of the run.
 with taken as (
     select %(diff_snapshot)s::pg_snapshot as snapshot
 ),
@@ -29,7 +29,7 @@ stamped as (
     {stamped_rows}
 ),
 
--- those the diff did not see: written by a transaction at or after its snapshot's xmax, or running then
+-- those the snapshot did not see: written by a transaction at or after its snapshot's xmax, or running then
 written_since as (
     select
         stamped.source_table,
@@ -72,10 +72,7 @@ messages_written_since as (
 select front_message.front_conversation_id::text
 from messages_written_since
 inner join {source}.front_messages as front_message on front_message.id = messages_written_since.id
-where front_message.front_conversation_id = any(%(conversation_ids)s::uuid[])
 union
 select written_since.id::text
 from written_since
-where
-    written_since.source_table = 'front_conversations'
-    and written_since.id = any(%(conversation_ids)s::uuid[])
+where written_since.source_table = 'front_conversations'

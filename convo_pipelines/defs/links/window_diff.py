@@ -160,13 +160,13 @@ def make_exact_by_batches(
             unit="conversations",
             every_seconds=BATCH_PROGRESS_SECONDS,
         )
-        since = changed.started if stamps_indexed else None
+        written = WrittenSince(changed.started, frozenset()) if stamps_indexed and changed.started else None
         rediffed = 0
         for batch in conversation_batches(changed, batch_rows):
-            batch_counts, touched = in_front_transaction(
+            batch_counts, touched, written = in_front_transaction(
                 session,
                 spec,
-                lambda _owns, batch=batch, since=since: apply_batch(session, spec, window, batch, since),
+                lambda _owns, batch=batch, written=written: apply_batch(session, spec, window, batch, written),
             )
             counts.add_writes(batch_counts)
             rediffed += touched
@@ -179,16 +179,27 @@ def make_exact_by_batches(
     return counts
 
 
+@dataclass(frozen=True)
+class WrittenSince:
+    """The conversations the app wrote since a diff, as far as its batches have looked: where they last looked
+    from (a snapshot), and every conversation found written since the diff."""
+
+    looked: DiffStart
+    conversations: frozenset[str]
+
+
 def apply_batch(
-    session: Session, spec: FrontLinkTable, window: Chunk, batch: HeldBatch, since: DiffStart | None
-) -> tuple[WriteCounts, int]:
-    """Inside the caller's transaction, make the batch's conversations exact: those with a source row written since
-    the diff started (`since`) diffed again through the source's indexes, the others by the differences held for
-    them (None: every conversation diffed again). Returns the writes and how many conversations were diffed again."""
-    if since is None:
+    session: Session, spec: FrontLinkTable, window: Chunk, batch: HeldBatch, written: WrittenSince | None
+) -> tuple[WriteCounts, int, WrittenSince | None]:
+    """Inside the caller's transaction, make the batch's conversations exact: those the app wrote since the diff
+    diffed again through the source's indexes, the others by the differences held for them (`written` None: every
+    conversation diffed again). Returns the writes, how many conversations were diffed again, and what the app wrote
+    as this transaction sees it."""
+    if written is None:
         counts, _ = diff_named_conversations(session, spec, window, batch.conversations, None, count_window=False)
-        return counts, len(batch.conversations)
-    touched = written_since(session, batch.conversations, since)
+        return counts, len(batch.conversations), None
+    written = look_again(session, written)
+    touched = [conversation for conversation in batch.conversations if conversation in written.conversations]
     held = session.sql("links/select_held_front_link_differences.sql")
     session.execute(
         session.sql("links/create_front_link_differences.sql", differences=held),
@@ -205,22 +216,22 @@ def apply_batch(
             adding=True,
         )
     differences = Differences(*session.execute(session.sql("links/count_front_link_differences.sql")).fetchone())
-    return apply_differences(session, spec, differences, sliced=True), len(touched)
+    return apply_differences(session, spec, differences, sliced=True), len(touched), written
 
 
-def written_since(session: Session, conversations: list[str], since: DiffStart) -> list[str]:
-    """Which of `conversations` have a source row written since the diff started (its snapshot did not see it)."""
+def look_again(session: Session, written: WrittenSince) -> WrittenSince:
+    """Inside a batch's transaction: the conversations the app wrote since the batches last looked, added. Only rows
+    the last look's snapshot did not see are followed to their conversations, so the batches together follow each
+    row the app writes once, whatever their number."""
+    looked = diff_start(session)
     stamped_rows = sql.SQL("\n    union all\n    ").join(
         session.sql("links/select_rows_stamped_since.sql", watched_table=table, table_name=sql.Literal(table))
         for table in FRONT_CHANGE_WATCHED_TABLES
     )
     statement = session.sql("links/select_front_conversations_written_since.sql", stamped_rows=stamped_rows)
-    params = {
-        "conversation_ids": conversations,
-        "changed_after": since.at - LATE_COMMIT_ALLOWANCE,
-        "diff_snapshot": since.snapshot,
-    }
-    return [conversation for (conversation,) in session.execute(statement, params)]
+    params = {"changed_after": written.looked.at - LATE_COMMIT_ALLOWANCE, "diff_snapshot": written.looked.snapshot}
+    found = {conversation for (conversation,) in session.execute(statement, params)}
+    return WrittenSince(looked, written.conversations | found)
 
 
 def change_stamps_indexed(session: Session) -> bool:
