@@ -13,7 +13,7 @@ import dagster as dg
 
 from convo_pipelines.defs.links import held_differences, window_diff
 from convo_pipelines.defs.links.assets import people_front_conversations
-from convo_pipelines.defs.links.held_differences import NO_ID, HeldDifferences, conversation_batches
+from convo_pipelines.defs.links.held_differences import DIFFERENCE_BYTES, NO_ID, HeldDifferences, conversation_batches
 from convo_pipelines_tests.links.link_runs import (
     FRONT_ASSETS,
     FULL_RANGE,
@@ -160,6 +160,6 @@ def test_conversation_batches_cut_the_held_differences_in_their_order_keeping_ea
     batches = list(conversation_batches(held, 3))
     assert [batch.conversations for batch in batches] == [ids[:2], [ids[2]], [ids[3]]]
     assert b"".join(batch.packed for batch in batches) == packed
-    assert [len(batch.packed) // 48 for batch in batches] == [3, 5, 1]
+    assert [len(batch.packed) // DIFFERENCE_BYTES for batch in batches] == [3, 5, 1]
     assert [batch.conversations for batch in conversation_batches(held, 9)] == [ids]
     assert list(conversation_batches(HeldDifferences(bytearray(), 0, more=False, started=None), 5)) == []
