@@ -1,16 +1,17 @@
-"""Batches that apply the differences their window's diff found (held_differences.py, window_diff.py): with the
-indexes the late_change_indexes check recommends, a batch diffs again only the conversations the app changed since
-the diff, and the table ends exact; without them it diffs every conversation again."""
+"""Batches that apply the differences their window's diff found (held_differences.py, window_diff.py) and diff again
+only the conversations the app changed since the diff (written_since.py), so that the table ends exact: each batch
+looks first with the indexes the late_change_indexes check recommends, one look after the batches without them."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from uuid import UUID
 
 import dagster as dg
 import psycopg
 
-from convo_pipelines.defs.links import held_differences, window_diff
+from convo_pipelines.defs.links import held_differences, window_diff, written_since
 from convo_pipelines.defs.links.assets import people_front_conversations
 from convo_pipelines.defs.links.change_fingerprints import change_index_params
 from convo_pipelines.defs.links.held_differences import HeldBatch, HeldDifferences
@@ -23,6 +24,9 @@ SUMMARY = re.compile(
     rf"{PEOPLE}: (?P<applied>[\d,]+) changed conversations applied as the diff found them, "
     r"(?P<rediffed>[\d,]+) diffed again"
 )
+AFTER_THE_BATCHES = re.compile(
+    rf"{PEOPLE}: (?P<after>[\d,]+) conversations the app wrote since the diff diffed again after the batches"
+)
 
 
 def add_recommended_change_indexes(db: psycopg.Connection, db_session) -> None:
@@ -34,24 +38,26 @@ def add_recommended_change_indexes(db: psycopg.Connection, db_session) -> None:
         db.execute(statement)
 
 
-def emptied_then_refilled(postgres, db, db_session) -> tuple[SourceData, dg.DagsterInstance]:
+def emptied_then_refilled(postgres, db, db_session, *, indexed: bool = True) -> tuple[SourceData, dg.DagsterInstance]:
     data = build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
-    add_recommended_change_indexes(db, db_session)
+    if indexed:
+        add_recommended_change_indexes(db, db_session)
     db.execute(f"truncate {PEOPLE}")  # every conversation changed: its links go in by batches
     return data, dg.DagsterInstance.ephemeral()
 
 
 def refill(postgres, instance: dg.DagsterInstance) -> dict[str, int]:
+    """Run the people links over every day in batches of BATCH_ROWS changes; what its one batch summary counted, and
+    how many conversations it diffed again after the batches (absent: it looked in each batch)."""
     config = {"ops": {PEOPLE: {"config": {"max_insert_batch_rows": BATCH_ROWS}}}}
     result = run_assets(postgres, [people_front_conversations], FULL_RANGE, run_config=config, instance=instance)
-    summaries = [
-        match.groupdict()
-        for entry in instance.all_logs(result.run_id)
-        if (match := SUMMARY.match(entry.user_message or ""))
-    ]
-    assert len(summaries) == 1, summaries
-    return {kind: int(count.replace(",", "")) for kind, count in summaries[0].items()}
+    messages = [entry.user_message or "" for entry in instance.all_logs(result.run_id)]
+    # The first summary is the window's batches'; the re-diff after them may batch its own changes.
+    first_summary = next(match.groupdict() for line in messages if (match := SUMMARY.match(line)))
+    after = [match.groupdict() for line in messages if (match := AFTER_THE_BATCHES.match(line))]
+    assert len(after) <= 1, after
+    return {kind: int(count.replace(",", "")) for summary in [first_summary, *after] for kind, count in summary.items()}
 
 
 def test_batches_apply_the_differences_the_diff_found_when_the_app_changed_nothing_since(
@@ -71,6 +77,49 @@ def test_a_conversation_the_app_changed_after_the_diff_is_diffed_again_in_its_ba
     db, db_session, postgres, database_url, monkeypatch
 ) -> None:
     data, instance = emptied_then_refilled(postgres, db, db_session)
+    after, reached = hand_a_contact_method_over_after_the_diff(db, data, database_url, monkeypatch)
+
+    summary = refill(postgres, instance)
+
+    assert_exact_with_the_handover(db, after, reached)
+    conversations = len({conversation for _, conversation in expected_people_links(db, SCHEMA)})
+    assert summary == {"applied": conversations - len(reached), "rediffed": len(reached)}
+
+
+def test_without_the_change_indexes_one_look_after_the_batches_finds_what_to_diff_again(
+    db, db_session, postgres, database_url, monkeypatch
+) -> None:
+    data, instance = emptied_then_refilled(postgres, db, db_session, indexed=False)
+    after, reached = hand_a_contact_method_over_after_the_diff(db, data, database_url, monkeypatch)
+
+    summary = refill(postgres, instance)
+
+    assert_exact_with_the_handover(db, after, reached)
+    conversations = len({conversation for _, conversation in expected_people_links(db, SCHEMA)})
+    assert summary == {"applied": conversations, "rediffed": 0, "after": len(reached)}
+
+
+def test_too_few_conversations_to_pay_for_a_look_are_each_diffed_again(
+    db, db_session, postgres, database_url, monkeypatch
+) -> None:
+    # No change-stamp index, and a source that weighs more than a look over the changed conversations can save.
+    data, instance = emptied_then_refilled(postgres, db, db_session, indexed=False)
+    db.execute("analyze front_conversations")
+    monkeypatch.setattr(written_since, "LOOK_COST_IN_CONVERSATIONS", 0)
+    after, reached = hand_a_contact_method_over_after_the_diff(db, data, database_url, monkeypatch)
+
+    summary = refill(postgres, instance)
+
+    assert_exact_with_the_handover(db, after, reached)
+    conversations = len({conversation for _, conversation in expected_people_links(db, SCHEMA)})
+    assert summary == {"applied": 0, "rediffed": conversations}
+
+
+def hand_a_contact_method_over_after_the_diff(
+    db, data: SourceData, database_url: str, monkeypatch
+) -> tuple[UUID, set[UUID]]:
+    """Between the diff and its first batch, the app hands a contact method over to another person: that person,
+    and the conversations the method's recipients reach."""
     gone = {data.deleted_person, data.person_of_deleted_client}
     moved, before = next(
         (method, person) for method, person in data.contact_methods.items() if person and person not in gone
@@ -88,15 +137,15 @@ def test_a_conversation_the_app_changed_after_the_diff_is_diffed_again_in_its_ba
     assert reached
 
     def batches_after_an_app_change(held: HeldDifferences, batch_rows: int) -> Iterator[HeldBatch]:
-        # Between the diff and its first batch, the app hands a contact method over to another person.
         with connect(database_url, autocommit=True) as app:
             app.execute("update contact_methods set person_id = %s, updated_at = now() where id = %s", (after, moved))
+        monkeypatch.setattr(window_diff, "conversation_batches", held_differences.conversation_batches)
         yield from held_differences.conversation_batches(held, batch_rows)
 
     monkeypatch.setattr(window_diff, "conversation_batches", batches_after_an_app_change)
-    summary = refill(postgres, instance)
+    return after, reached
 
+
+def assert_exact_with_the_handover(db, after: UUID, reached: set[UUID]) -> None:
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
     assert {(after, conversation) for conversation in reached} <= link_pairs(db, SCHEMA, PEOPLE)
-    conversations = len({conversation for _, conversation in expected_people_links(db, SCHEMA)})
-    assert summary == {"applied": conversations - len(reached), "rediffed": len(reached)}

@@ -3,10 +3,11 @@ transaction; and, when a diff finds more changes than a transaction should hold,
 exact by batches of whole conversations, so that the app never reads a conversation between its old links and its
 new ones. The runs that diff (window_run.py, scoped_run.py, and a first fill another writer took over) call these.
 
-A batch applies the differences the diff found (held_differences.py) to its conversations the app has not changed
-since, and diffs again those it has: with the indexes the late_change_indexes check recommends, one range scan of
-each source table's change stamps tells which. Without them, telling would read the tables whole, and a batch diffs
-all its conversations again, through the source's foreign-key indexes.
+A batch applies the differences the diff found (held_differences.py), but diffs again, through the source's
+foreign-key indexes, the conversations the app wrote since (written_since.py tells which). With the indexes the
+late_change_indexes check recommends, each batch looks before it writes. Without them a look reads the source
+tables whole: the batches apply all they hold, and one look after them finds the conversations to diff again. Either
+way each conversation's links change in one transaction, from one consistent state to another.
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ from dataclasses import dataclass
 import dagster as dg
 from psycopg import sql
 
-from convo_pipelines.defs.links.change_fingerprints import (
-    CHANGE_INDEX_SUFFIX,
-    FRONT_CHANGE_WATCHED_TABLES,
-)
 from convo_pipelines.defs.links.front_inserts import insert_pending_links
 from convo_pipelines.defs.links.held_differences import (
     NO_ID,
@@ -35,10 +32,16 @@ from convo_pipelines.defs.links.held_differences import (
 from convo_pipelines.defs.links.table_state.indexes import in_front_transaction
 from convo_pipelines.defs.links.tables import FrontLinkTable, front_definition
 from convo_pipelines.defs.links.windows import Chunk, WriteCounts, window_params
+from convo_pipelines.defs.links.written_since import (
+    Look,
+    WrittenSince,
+    how_to_look,
+    look_again,
+    nothing_written_since,
+)
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.postgres.timing import TimedClientCursor
 from convo_pipelines.lib.writing.progress import Progress
-from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 
 # Once the table has its foreign keys, the missing links go in by slices of this many, one statement each,
 # retried alone (a savepoint) when the app deleted a person or conversation between the statement's
@@ -145,60 +148,81 @@ def make_exact_by_batches(
     diff_again: Callable[[], tuple[WriteCounts, HeldDifferences]],
 ) -> WriteCounts:
     """Make the changed conversations exact by batches of whole conversations holding about `batch_rows` changes,
-    each a transaction that deletes, refreshes and inserts all their links: as the diff found them, but for the
-    conversations the app changed since, diffed again (see the module's docstring). Each insert's foreign-key checks
-    key-share the linked people (or clients) and conversations until commit, and an app DELETE of one of them waits
-    that long. When the diff found more than it handed over, `diff_again` (the caller's diff of its window, in a
-    transaction) finds the rest."""
+    each a transaction that deletes, refreshes and inserts all their links: as the diff found them, and those the
+    app wrote since diffed again (see the module's docstring). Each insert's foreign-key checks key-share the linked
+    people (or clients) and conversations until commit, and an app DELETE of one of them waits that long. When the
+    diff found more than it handed over, `diff_again` (the caller's diff of its window, in a transaction) finds the
+    rest."""
     counts = WriteCounts()
-    stamps_indexed = change_stamps_indexed(session)
+    look = how_to_look(session, len(changed))
+    first_diff = changed.started
     while len(changed):
-        progress = Progress(
-            LOG.info,
-            f"{spec.table}: changed conversations",
-            total_steps=len(changed),
-            unit="conversations",
-            every_seconds=BATCH_PROGRESS_SECONDS,
+        progress = batch_progress(spec, "changed conversations", len(changed))
+        handover_counts, rediffed = apply_by_batches(session, spec, window, changed, batch_rows, look, progress)
+        counts.add_writes(handover_counts)
+        LOG.info(
+            f"{spec.table}: {len(changed) - rediffed:,} changed conversations applied as the diff found them, "
+            f"{rediffed:,} diffed again (the app changed them since, as told {look.value})"
         )
-        written = WrittenSince(changed.started, frozenset()) if stamps_indexed and changed.started else None
-        rediffed = 0
-        for batch in conversation_batches(changed, batch_rows):
-            batch_counts, touched, written = in_front_transaction(
-                session,
-                spec,
-                lambda _owns, batch=batch, written=written: apply_batch(session, spec, window, batch, written),
-            )
-            counts.add_writes(batch_counts)
-            rediffed += touched
-            progress.advance(rows=batch_counts.rows_written, steps=len(batch.conversations))
-        LOG.info(batch_summary(spec, len(changed), rediffed, stamps_indexed))
         if not changed.more:
             break
         more_counts, changed = diff_again()
         counts.add_writes(more_counts)
+    if look is Look.AFTER_THE_BATCHES and first_diff is not None:
+        counts.add_writes(diff_written_since(session, spec, window, first_diff, batch_rows))
     return counts
 
 
-@dataclass(frozen=True)
-class WrittenSince:
-    """The conversations the app wrote since a diff, as far as its batches have looked: where they last looked
-    from (a snapshot), and every conversation found written since the diff."""
+def batch_progress(spec: FrontLinkTable, what: str, conversations: int) -> Progress:
+    """Progress over `conversations` made exact by batches, logged at most every BATCH_PROGRESS_SECONDS."""
+    return Progress(
+        LOG.info,
+        f"{spec.table}: {what}",
+        total_steps=conversations,
+        unit="conversations",
+        every_seconds=BATCH_PROGRESS_SECONDS,
+    )
 
-    looked: DiffStart
-    conversations: frozenset[str]
+
+def apply_by_batches(
+    session: Session,
+    spec: FrontLinkTable,
+    window: Chunk,
+    changed: HeldDifferences,
+    batch_rows: int,
+    look: Look,
+    progress: Progress | None,
+) -> tuple[WriteCounts, int]:
+    """Apply the handed-over differences by batches, advancing `progress`; those the app wrote since the diff, as
+    `look` tells them, diffed again instead. Returns the writes and how many conversations were diffed again."""
+    counts = WriteCounts()
+    written = nothing_written_since(changed.started) if changed.started else None
+    rediffed = 0
+    for batch in conversation_batches(changed, batch_rows):
+        batch_counts, touched, written = in_front_transaction(
+            session,
+            spec,
+            lambda _owns, batch=batch, written=written: apply_batch(session, spec, window, batch, look, written),
+        )
+        counts.add_writes(batch_counts)
+        rediffed += touched
+        if progress is not None:
+            progress.advance(rows=batch_counts.rows_written, steps=len(batch.conversations))
+    return counts, rediffed
 
 
 def apply_batch(
-    session: Session, spec: FrontLinkTable, window: Chunk, batch: HeldBatch, written: WrittenSince | None
+    session: Session, spec: FrontLinkTable, window: Chunk, batch: HeldBatch, look: Look, written: WrittenSince | None
 ) -> tuple[WriteCounts, int, WrittenSince | None]:
     """Inside the caller's transaction, make the batch's conversations exact: those the app wrote since the diff
-    diffed again through the source's indexes, the others by the differences held for them (`written` None: every
-    conversation diffed again). Returns the writes, how many conversations were diffed again, and what the app wrote
+    (as `look` tells them; all, told not at all) diffed again through the source's indexes, the others by the
+    differences held for them. Returns the writes, how many conversations were diffed again, and what the app wrote
     as this transaction sees it."""
-    if written is None:
+    if look is Look.NOT_AT_ALL or written is None:
         counts, _ = diff_named_conversations(session, spec, window, batch.conversations, None, count_window=False)
-        return counts, len(batch.conversations), None
-    written = look_again(session, written)
+        return counts, len(batch.conversations), written
+    if look is Look.BEFORE_EACH_BATCH:
+        written = look_again(session, written)
     touched = [conversation for conversation in batch.conversations if conversation in written.conversations]
     held = session.sql("links/select_held_front_link_differences.sql")
     session.execute(
@@ -219,43 +243,31 @@ def apply_batch(
     return apply_differences(session, spec, differences, sliced=True), len(touched), written
 
 
-def look_again(session: Session, written: WrittenSince) -> WrittenSince:
-    """Inside a batch's transaction: the conversations the app wrote since the batches last looked, added. Only rows
-    the last look's snapshot did not see are followed to their conversations, so the batches together follow each
-    row the app writes once, whatever their number."""
-    looked = diff_start(session)
-    stamped_rows = sql.SQL("\n    union all\n    ").join(
-        session.sql("links/select_rows_stamped_since.sql", watched_table=table, table_name=sql.Literal(table))
-        for table in FRONT_CHANGE_WATCHED_TABLES
-    )
-    statement = session.sql("links/select_front_conversations_written_since.sql", stamped_rows=stamped_rows)
-    params = {"changed_after": written.looked.at - LATE_COMMIT_ALLOWANCE, "diff_snapshot": written.looked.snapshot}
-    found = {conversation for (conversation,) in session.execute(statement, params)}
-    return WrittenSince(looked, written.conversations | found)
-
-
-def change_stamps_indexed(session: Session) -> bool:
-    """Whether every source table a Front link is defined from has the index on its change stamp that the
-    late_change_indexes check recommends."""
-    missing = session.execute(
-        session.sql("links/checks/check_late_change_indexes.sql"),
-        {
-            "source_schema": session.source_schema,
-            "watched_tables": list(FRONT_CHANGE_WATCHED_TABLES),
-            "index_suffix": CHANGE_INDEX_SUFFIX,
-        },
-    ).fetchone()[1]
-    return missing == 0
-
-
-def batch_summary(spec: FrontLinkTable, conversations: int, rediffed: int, stamps_indexed: bool) -> str:
-    """One line on how the batches made `conversations` exact."""
-    if not stamps_indexed:
-        return (
-            f"{spec.table}: {conversations:,} changed conversations diffed again in their batches (without the "
-            "indexes the late_change_indexes check recommends, a batch cannot tell which the app changed since)"
+def diff_written_since(
+    session: Session, spec: FrontLinkTable, window: Chunk, first_diff: DiffStart, batch_rows: int
+) -> WriteCounts:
+    """After batches that applied their differences without looking: one look for the conversations the app wrote
+    since the first diff, each then diffed again, in transactions of up to `batch_rows` conversations (their
+    changes by batches, as found, when more than `batch_rows`). What the app writes after the look is the
+    late-change sensor's, as after any run."""
+    written = sorted(look_again(session, nothing_written_since(first_diff)).conversations)
+    counts = WriteCounts()
+    progress = batch_progress(spec, "conversations the app wrote since the diff", len(written))
+    for at in range(0, len(written), batch_rows):
+        named = written[at : at + batch_rows]
+        group_counts, held = in_front_transaction(
+            session,
+            spec,
+            lambda _owns, named=named: diff_named_conversations(
+                session, spec, window, named, batch_rows, count_window=False
+            ),
         )
-    return (
-        f"{spec.table}: {conversations - rediffed:,} changed conversations applied as the diff found them, "
-        f"{rediffed:,} diffed again (the app changed them since)"
+        if len(held):
+            held_counts, _ = apply_by_batches(session, spec, window, held, batch_rows, Look.AFTER_THE_BATCHES, None)
+            group_counts.add_writes(held_counts)
+        counts.add_writes(group_counts)
+        progress.advance(rows=group_counts.rows_written, steps=len(named))
+    LOG.info(
+        f"{spec.table}: {len(written):,} conversations the app wrote since the diff diffed again after the batches"
     )
+    return counts
