@@ -5,7 +5,7 @@ conversations the app has not changed since (window_diff.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +21,10 @@ NO_ID = uuid.UUID(int=0)
 # conversation order; the window is then diffed again, which finds the rest. 48 MB of the run's memory at most.
 DIFFERENCES_PER_HANDOVER = 1_000_000
 DIFFERENCES_PER_FETCH = 10_000
+# What a run remembers of each conversation it handed to batches, to tell later which of the conversations the app
+# wrote since it had applied as found: the last 8 bytes of its id, random in the UUIDs apps make (v4, v7). Two
+# conversations sharing them only costs diffing one again for nothing. 8 MB a million conversations.
+HELD_ID_TAIL_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -108,3 +112,19 @@ def conversation_spans(packed: bytearray) -> Iterator[tuple[bytes, int, int]]:
             end += DIFFERENCE_BYTES
         yield conversation, at, end
         at = end
+
+
+def held_id_tail(conversation: str) -> bytes:
+    """What a run remembers of a conversation it handed to batches (HELD_ID_TAIL_BYTES)."""
+    return uuid.UUID(conversation).bytes[-HELD_ID_TAIL_BYTES:]
+
+
+def among_held(conversations: Iterable[str], held_tails: bytes | bytearray) -> list[str]:
+    """Those of `conversations` whose id's tail is among `held_tails` (held_id_tail's, end to end), in order."""
+    wanted: dict[bytes, list[str]] = {}
+    for conversation in conversations:
+        wanted.setdefault(held_id_tail(conversation), []).append(conversation)
+    held: list[str] = []
+    for at in range(0, len(held_tails), HELD_ID_TAIL_BYTES):
+        held += wanted.pop(bytes(held_tails[at : at + HELD_ID_TAIL_BYTES]), [])
+    return sorted(held)

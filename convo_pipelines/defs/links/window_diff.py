@@ -25,8 +25,10 @@ from convo_pipelines.defs.links.held_differences import (
     DiffStart,
     HeldBatch,
     HeldDifferences,
+    among_held,
     conversation_batches,
     diff_start,
+    held_id_tail,
     hold_differences,
 )
 from convo_pipelines.defs.links.table_state.indexes import in_front_transaction
@@ -156,9 +158,12 @@ def make_exact_by_batches(
     counts = WriteCounts()
     look = how_to_look(session, len(changed))
     first_diff = changed.started
+    held_tails = bytearray()  # each held conversation's held_id_tail, when a look after the batches needs them
     while len(changed):
         progress = batch_progress(spec, "changed conversations", len(changed))
-        handover_counts, rediffed = apply_by_batches(session, spec, window, changed, batch_rows, look, progress)
+        handover_counts, rediffed = apply_by_batches(
+            session, spec, window, changed, batch_rows, look, progress, held_tails
+        )
         counts.add_writes(handover_counts)
         LOG.info(
             f"{spec.table}: {len(changed) - rediffed:,} changed conversations applied as the diff found them, "
@@ -169,7 +174,7 @@ def make_exact_by_batches(
         more_counts, changed = diff_again()
         counts.add_writes(more_counts)
     if look is Look.AFTER_THE_BATCHES and first_diff is not None:
-        counts.add_writes(diff_written_since(session, spec, window, first_diff, batch_rows))
+        counts.add_writes(diff_written_since(session, spec, window, first_diff, held_tails, batch_rows))
     return counts
 
 
@@ -192,9 +197,11 @@ def apply_by_batches(
     batch_rows: int,
     look: Look,
     progress: Progress | None,
+    held_tails: bytearray | None,
 ) -> tuple[WriteCounts, int]:
     """Apply the handed-over differences by batches, advancing `progress`; those the app wrote since the diff, as
-    `look` tells them, diffed again instead. Returns the writes and how many conversations were diffed again."""
+    `look` tells them, diffed again instead. With a look after the batches, each conversation's held_id_tail goes
+    to `held_tails`. Returns the writes and how many conversations were diffed again."""
     counts = WriteCounts()
     written = nothing_written_since(changed.started) if changed.started else None
     rediffed = 0
@@ -206,6 +213,8 @@ def apply_by_batches(
         )
         counts.add_writes(batch_counts)
         rediffed += touched
+        if look is Look.AFTER_THE_BATCHES and held_tails is not None:
+            held_tails += b"".join(held_id_tail(conversation) for conversation in batch.conversations)
         if progress is not None:
             progress.advance(rows=batch_counts.rows_written, steps=len(batch.conversations))
     return counts, rediffed
@@ -244,17 +253,24 @@ def apply_batch(
 
 
 def diff_written_since(
-    session: Session, spec: FrontLinkTable, window: Chunk, first_diff: DiffStart, batch_rows: int
+    session: Session,
+    spec: FrontLinkTable,
+    window: Chunk,
+    first_diff: DiffStart,
+    held_tails: bytearray,
+    batch_rows: int,
 ) -> WriteCounts:
     """After batches that applied their differences without looking: one look for the conversations the app wrote
-    since the first diff, each then diffed again, in transactions of up to `batch_rows` conversations (their
-    changes by batches, as found, when more than `batch_rows`). What the app writes after the look is the
-    late-change sensor's, as after any run."""
-    written = sorted(look_again(session, nothing_written_since(first_diff)).conversations)
+    since the first diff, and those the batches applied as found (their held_id_tail in `held_tails`) diffed again,
+    in transactions of up to `batch_rows` conversations (their changes by batches, as found, when more than
+    `batch_rows`). What the app wrote to other conversations, and writes after the look, are the late-change
+    sensor's, as after any run."""
+    written = look_again(session, nothing_written_since(first_diff)).conversations
+    applied_stale = among_held(written, held_tails)
     counts = WriteCounts()
-    progress = batch_progress(spec, "conversations the app wrote since the diff", len(written))
-    for at in range(0, len(written), batch_rows):
-        named = written[at : at + batch_rows]
+    progress = batch_progress(spec, "conversations the app wrote since the diff", len(applied_stale))
+    for at in range(0, len(applied_stale), batch_rows):
+        named = applied_stale[at : at + batch_rows]
         group_counts, held = in_front_transaction(
             session,
             spec,
@@ -263,11 +279,14 @@ def diff_written_since(
             ),
         )
         if len(held):
-            held_counts, _ = apply_by_batches(session, spec, window, held, batch_rows, Look.AFTER_THE_BATCHES, None)
+            held_counts, _ = apply_by_batches(
+                session, spec, window, held, batch_rows, Look.AFTER_THE_BATCHES, None, None
+            )
             group_counts.add_writes(held_counts)
         counts.add_writes(group_counts)
         progress.advance(rows=group_counts.rows_written, steps=len(named))
     LOG.info(
-        f"{spec.table}: {len(written):,} conversations the app wrote since the diff diffed again after the batches"
+        f"{spec.table}: {len(applied_stale):,} conversations the app wrote since the diff diffed again after the "
+        f"batches (of {len(written):,} it wrote)"
     )
     return counts
