@@ -167,7 +167,7 @@ def make_exact_by_batches(
         counts.add_writes(handover_counts)
         LOG.info(
             f"{spec.table}: {len(changed) - rediffed:,} changed conversations applied as the diff found them, "
-            f"{rediffed:,} diffed again (the app changed them since, as told {look.value})"
+            f"{rediffed:,} diffed again ({look.value})"
         )
         if not changed.more:
             break
@@ -279,6 +279,7 @@ def diff_written_since(
             ),
         )
         if len(held):
+            # A diff of just now: its changes are applied as found, with no look and nothing more to remember.
             held_counts, _ = apply_by_batches(
                 session, spec, window, held, batch_rows, Look.AFTER_THE_BATCHES, None, None
             )

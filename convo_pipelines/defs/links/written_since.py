@@ -24,11 +24,15 @@ LOOK_COST_IN_CONVERSATIONS = 20
 
 
 class Look(Enum):
-    """How a run's batches tell the conversations the app wrote since their diff, to diff those again."""
+    """How a run's batches tell the conversations the app wrote since their diff, to diff those again; each says so
+    in the batches' summary line."""
 
-    BEFORE_EACH_BATCH = "before each batch"  # the change-stamp indexes make a look one range scan per table
-    AFTER_THE_BATCHES = "after the batches"  # a look reads the source whole: once, for many conversations
-    NOT_AT_ALL = "not at all"  # too few conversations to pay for a whole read: each one is diffed again
+    # The change-stamp indexes make a look one range scan per table.
+    BEFORE_EACH_BATCH = "the app wrote them since, as each batch looked first"
+    # A look reads the source whole: once, for many conversations.
+    AFTER_THE_BATCHES = "those the app wrote since are looked for after the batches"
+    # Too few conversations to pay for a whole read: each one is diffed again.
+    NOT_AT_ALL = "too few to pay for a look at the source: each one"
 
 
 def how_to_look(session: Session, conversations: int) -> Look:
