@@ -219,11 +219,44 @@ def test_a_late_change_names_exactly_its_conversations_so_the_run_recomputes_onl
     assert_links_exact(db)
 
 
-def test_a_change_too_large_to_name_recomputes_its_whole_days(definitions, postgres, db, source, instance, monkeypatch):
+def test_a_change_reaching_too_much_of_its_days_recomputes_the_whole_days(
+    definitions, postgres, db, source, instance, monkeypatch
+):
     monkeypatch.setattr(tick_changes, "MAX_NAMED_CONVERSATIONS", 0)
+    # Named conversations cost more than their days' whole run: a range of this test's size never holds enough.
+    monkeypatch.setattr(tick_changes, "WHOLE_RANGE_PER_NAMED_CONVERSATION", 1_000)
     _contact_method, now = resolve_an_unresolved_contact_method(db, source)
     data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
     assert data.run_requests and named_conversations(data) == {}
+    execute_requests(definitions, data, instance)
+    assert_links_exact(db)
+
+
+def test_a_change_cheaper_to_name_than_its_days_goes_to_several_scoped_runs_of_a_bounded_size(
+    definitions, postgres, db, source, instance, monkeypatch
+):
+    monkeypatch.setattr(tick_changes, "MAX_NAMED_CONVERSATIONS", 1)
+    # Naming always costs less than the whole days here: each run names one conversation.
+    monkeypatch.setattr(tick_changes, "WHOLE_RANGE_PER_NAMED_CONVERSATION", 0)
+    person = source.people[0]
+    now = db_now(db)
+    db.execute(
+        "update public.people set client_id = %s, updated_at = %s where id = %s",
+        (source.clients[1], now - timedelta(minutes=5), person),
+    )
+    expected = conversations_of_contact_methods(
+        db, {cm for cm, owner in source.contact_methods.items() if owner == person}
+    )
+    assert len(expected) >= 2
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    scopes = [
+        request.run_config["ops"]["people_front_conversations"]["config"]["only_conversation_ids"]
+        for request in data.run_requests
+    ]
+    assert sorted(len(scope) for scope in scopes) == [1] * len(expected)
+    assert named_conversations(data)["clients_front_conversations"] == expected
+    assert len({request.run_key for request in data.run_requests}) == len(data.run_requests)
     execute_requests(definitions, data, instance)
     assert_links_exact(db)
 
@@ -232,6 +265,7 @@ def test_a_project_change_too_large_to_name_reconciles_the_whole_table(
     definitions, postgres, db, source, instance, monkeypatch
 ):
     monkeypatch.setattr(tick_changes, "MAX_NAMED_CONVERSATIONS", 1)
+    monkeypatch.setattr(tick_changes, "WHOLE_TABLE_PER_NAMED_CONVERSATION", 1_000)
     now = db_now(db)
     moved = source.conversations_without_project[:2]
     db.execute(
@@ -247,4 +281,27 @@ def test_a_project_change_too_large_to_name_reconciles_the_whole_table(
     assert named_project_conversations(request) is None
     execute_requests(definitions, data, instance)
     assert lost in project_link_rows(db, SCHEMA)
+    assert_links_exact(db)
+
+
+def test_a_project_change_cheaper_to_name_than_the_table_goes_to_several_scoped_runs(
+    definitions, postgres, db, source, instance, monkeypatch
+):
+    monkeypatch.setattr(tick_changes, "MAX_NAMED_CONVERSATIONS", 1)
+    monkeypatch.setattr(tick_changes, "WHOLE_TABLE_PER_NAMED_CONVERSATION", 0)
+    db.execute("analyze public.conversations")
+    now = db_now(db)
+    moved = source.conversations_without_project[:2]
+    db.execute(
+        "update public.conversations set project_id = %s, updated_at = %s where id = any(%s)",
+        (source.projects[1], now - timedelta(minutes=3), moved),
+    )
+
+    data = evaluate(definitions, postgres, cursor_at(now - timedelta(hours=1)), instance)
+    requests = project_requests(data)
+    assert sorted(named_project_conversations(request) for request in requests) == sorted(
+        {str(conversation)} for conversation in moved
+    )
+    assert len({request.run_key for request in requests}) == 2
+    execute_requests(definitions, data, instance)
     assert_links_exact(db)

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 
 from convo_pipelines.defs.automation import has_run_waiting_to_start
+from convo_pipelines.defs.links import tick_changes
 from convo_pipelines.defs.links.change_fingerprints import FRONT_SOURCE, PROJECT_SOURCE
 from convo_pipelines.defs.links.jobs import (
     FRONT_LINK_ASSETS,
@@ -33,38 +34,57 @@ LATE_CHANGE_RUN_TAGS = {"dagster/max_retries": "1"}
 
 
 def late_change_run_requests(instance: dg.DagsterInstance, changes: TickChanges) -> list[dg.RunRequest]:
-    """The runs for what a tick read: a project_conversations run first, when a change reaches a conversation (a
-    project created empty, a row deleted, whose links cascade, needs none), then one Front run per range of days.
-    A run names its conversations only on top of a table or days a whole run made exact."""
+    """The runs for what a tick read: project_conversations runs first, when a change reaches a conversation (a
+    project created empty, a row deleted, whose links cascade, needs none), then Front runs per range of days.
+    A run names its conversations (at most MAX_NAMED_CONVERSATIONS: more go to several runs) only on top of a table
+    or days a whole run made exact."""
     run_requests = []
     project_count, project_ids = changes.project_conversations
     if project_count:
         scoped = project_ids if project_ids and project_links_materialized(instance) else None
-        run_requests.append(project_run_request(changes.moments[PROJECT_SOURCE], scoped))
+        run_requests += [
+            project_run_request(changes.moments[PROJECT_SOURCE], part, named) for part, named in in_parts(scoped)
+        ]
     complete_days = fully_materialized_days(instance) if changes.day_ranges else set()
-    run_requests += [
-        front_range_run_request(
-            first,
-            last,
-            changes.moments[FRONT_SOURCE],
-            conversation_ids if days_all_in(first, last, complete_days) else None,
-        )
-        for first, last, _, conversation_ids in changes.day_ranges
-    ]
+    for first, last, _, conversation_ids in changes.day_ranges:
+        scoped = conversation_ids if days_all_in(first, last, complete_days) else None
+        run_requests += [
+            front_range_run_request(first, last, changes.moments[FRONT_SOURCE], named, part)
+            for part, named in in_parts(scoped)
+        ]
     return run_requests
 
 
+def in_parts(conversation_ids: list[str] | None) -> list[tuple[str, list[str] | None]]:
+    """(run key suffix, conversations) of each run that names `conversation_ids`, at most MAX_NAMED_CONVERSATIONS
+    each; one whole run ("", None) when there are none to name."""
+    if not conversation_ids:
+        return [("", None)]
+    size = tick_changes.MAX_NAMED_CONVERSATIONS
+    parts = range(0, len(conversation_ids), size)
+    if len(parts) == 1:
+        return [("", conversation_ids)]
+    return [
+        (f":part:{number}/{len(parts)}", conversation_ids[start : start + size])
+        for number, start in enumerate(parts, start=1)
+    ]
+
+
 def front_range_run_request(
-    first_day: date, last_day: date, changes_through: datetime, conversation_ids: list[str] | None = None
+    first_day: date,
+    last_day: date,
+    changes_through: datetime,
+    conversation_ids: list[str] | None = None,
+    part: str = "",
 ) -> dg.RunRequest:
     """One front_links_job run for the inclusive day range; a single day is a plain partition run.
 
     With `conversation_ids` the run recomputes only those conversations of the range (see
-    FrontLinksConfig.only_conversation_ids); without, the whole range. The run key names the days
-    and the cursor's new bound: the same window always asks for the same run.
+    FrontLinksConfig.only_conversation_ids); without, the whole range. The run key names the days,
+    the cursor's new bound and the `part` of the conversations: the same window always asks for the same runs.
     """
     first_key, last_key = first_day.isoformat(), last_day.isoformat()
-    run_key = f"late-changes:{first_key}...{last_key}:through:{as_text(changes_through)}"
+    run_key = f"late-changes:{first_key}...{last_key}:through:{as_text(changes_through)}{part}"
     run_config = scoped_run_config(conversation_ids) if conversation_ids else None
     if first_key == last_key:
         return dg.RunRequest(
@@ -88,13 +108,16 @@ def scoped_run_config(conversation_ids: list[str], assets: tuple[str, ...] = FRO
     return {"ops": dict.fromkeys(assets, scope)}
 
 
-def project_run_request(changes_through: datetime, conversation_ids: list[str] | None = None) -> dg.RunRequest:
+def project_run_request(
+    changes_through: datetime, part: str = "", conversation_ids: list[str] | None = None
+) -> dg.RunRequest:
     """One project_links_job run: with `conversation_ids`, of the links of just those conversations (see
     ProjectLinksConfig.only_conversation_ids); without, of the whole table. Launched before the tick's Front
-    runs (PRIORITY_TAG). The run key names the cursor's new bound: the same window always asks for the same run."""
+    runs (PRIORITY_TAG). The run key names the cursor's new bound and the `part` of the conversations: the same
+    window always asks for the same runs."""
     return dg.RunRequest(
         job_name=project_links_job.name,
-        run_key=f"late-changes:projects:through:{as_text(changes_through)}",
+        run_key=f"late-changes:projects:through:{as_text(changes_through)}{part}",
         run_config=scoped_run_config(conversation_ids, PROJECT_LINK_ASSETS) if conversation_ids else None,
         tags={PRIORITY_TAG: PROJECT_RUN_PRIORITY, **LATE_CHANGE_RUN_TAGS},
     )

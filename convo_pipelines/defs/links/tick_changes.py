@@ -18,10 +18,15 @@ from convo_pipelines.lib.postgres.session import Session
 
 # A lower bound no row is stamped after: the first tick's window, empty, so that it only sets the cursor.
 NO_ROW_STAMPED_AFTER = datetime(9999, 12, 31, tzinfo=UTC)
-# Up to this many changed conversations (in a range of days, or whose project link may change) are named in
-# the run's config, so the run recomputes just them (milliseconds); a larger change recomputes the whole range,
-# or the whole project table.
+# A run names at most this many conversations in its config (the UI shows it whole); a tick that names more
+# asks for several runs.
 MAX_NAMED_CONVERSATIONS = 2_000
+# Past the first run's, a named conversation costs as much as this many conversations of a whole range of days
+# recomputed, or of the whole project table reconciled, mostly its share of another run's process start: a change
+# reaching more than one in that many of a range's conversations recomputes the whole range instead, and one
+# reaching more than that share of all conversations reconciles the whole project table.
+WHOLE_RANGE_PER_NAMED_CONVERSATION = 60
+WHOLE_TABLE_PER_NAMED_CONVERSATION = 300
 
 # One changed range of days: (first day, last day, conversations, their ids when few enough to name).
 DayRange = tuple[date, date, int, list[str] | None]
@@ -75,10 +80,15 @@ def read_tick_changes(session: Session, cursor: SensorCursor, held: set[str]) ->
 
 def find_changed_project_conversations(session: Session, changed: ChangedBuckets) -> tuple[int, list[str] | None]:
     """How many conversations a change to conversations or projects stamped in the `changed` buckets may have
-    changed the project link of, and their ids when at most MAX_NAMED_CONVERSATIONS."""
+    changed the project link of, and their ids when naming them costs less than reconciling the whole table."""
     count, conversation_ids = session.execute(
         session.sql("links/sensor/find_late_changed_project_conversations.sql"),
-        {**changed.params(), "max_named_conversations": MAX_NAMED_CONVERSATIONS},
+        {
+            **changed.params(),
+            "max_named_conversations": MAX_NAMED_CONVERSATIONS,
+            "whole_table_per_named_conversation": WHOLE_TABLE_PER_NAMED_CONVERSATION,
+            "source_schema": session.source_schema,
+        },
     ).fetchone()
     return count, conversation_ids
 
@@ -94,6 +104,7 @@ def find_changed_day_ranges(session: Session, changed: ChangedBuckets) -> list[D
             "partitions_start": partitions_start,
             "partitions_end": partitions_end,
             "max_named_conversations": MAX_NAMED_CONVERSATIONS,
+            "whole_range_per_named_conversation": WHOLE_RANGE_PER_NAMED_CONVERSATION,
         },
     ).fetchall()
     return [tuple(row) for row in rows]

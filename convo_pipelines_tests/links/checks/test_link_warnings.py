@@ -9,6 +9,7 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
+from convo_pipelines.defs.links import tick_changes
 from convo_pipelines.defs.links.change_fingerprints import change_fingerprints_query
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines_tests.links.checks.check_runs import SCHEMA, count, fix_project_arrays, run_checks_alone, samples
@@ -83,7 +84,8 @@ def explain_late_change_sensor(session: Session) -> str:
         "changed_after": now - timedelta(minutes=5),
         "partitions_start": datetime(2024, 1, 1, tzinfo=UTC),
         "partitions_end": now,
-        "max_named_conversations": 2000,
+        "max_named_conversations": tick_changes.MAX_NAMED_CONVERSATIONS,
+        "whole_range_per_named_conversation": tick_changes.WHOLE_RANGE_PER_NAMED_CONVERSATION,
         "bucket_seconds": 2,
         "changed_buckets": [int(now.timestamp()) // 2],
         "newest_bucket_stamp": now,

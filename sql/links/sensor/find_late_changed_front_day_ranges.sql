@@ -1,4 +1,4 @@
--- Finds the UTC days of Front conversations touched by a change stamped after changed_after (future stamps included) in one of the changed_buckets (stamp buckets of bucket_seconds since the epoch, a stamp after newest_bucket_stamp, the tick's moment, in that moment's bucket, as select_change_fingerprints.sql numbers them), collapsed into ranges of consecutive days (first_day, last_day) of the partitions (the last, ending at partitions_end, taking later ones), with the touched conversations' ids when at most max_named_conversations.
+-- Finds the UTC days of Front conversations touched by a change stamped after changed_after (future stamps included) in one of the changed_buckets (stamp buckets of bucket_seconds since the epoch, a stamp after newest_bucket_stamp, the tick's moment, in that moment's bucket, as select_change_fingerprints.sql numbers them), collapsed into ranges of consecutive days (first_day, last_day) of the partitions (the last, ending at partitions_end, taking later ones), with the touched conversations' ids when naming them costs less than the whole range (see range_costs).
 -- A change is a row whose latest stamp, greatest(created_at, updated_at), is in the interval: a person
 -- (moved to another client), a contact method (resolved to a person), a recipient, a message or the
 -- conversation itself. The tick names the buckets whose fingerprint changed since the previous tick, so a
@@ -107,15 +107,62 @@ islands as (
         changed_front_conversation.day
         - (dense_rank() over (order by changed_front_conversation.day))::integer as island
     from changed_front_conversations as changed_front_conversation
+),
+
+ranges as (
+    select
+        island_day.island,
+        min(island_day.day) as first_day,
+        max(island_day.day) as last_day,
+        count(*) as conversations
+    from islands as island_day
+    group by island_day.island
+),
+
+-- a range's conversations are named (in runs of a bounded size) while recomputing them one by one costs less
+-- than recomputing the whole range: while they are at most max_named_conversations, or at most one in
+-- whole_range_per_named_conversation of the conversations the range holds (an index-only scan of created_at,
+-- read only for the ranges past the first bound)
+range_costs as (
+    select
+        changed_range.*,
+        changed_range.conversations <= %(max_named_conversations)s
+        or changed_range.conversations * %(whole_range_per_named_conversation)s <= (
+            select count(*)
+            from {source}.front_conversations as front_conversation
+            where
+                front_conversation.created_at >= case
+                    when changed_range.first_day <= (%(partitions_start)s::timestamptz at time zone 'UTC')::date
+                        then '-infinity'::timestamptz
+                    else changed_range.first_day::timestamp at time zone 'UTC'
+                end
+                and front_conversation.created_at < case
+                    when changed_range.last_day >= (%(partitions_end)s::timestamptz at time zone 'UTC')::date - 1
+                        then 'infinity'::timestamptz
+                    else (changed_range.last_day + 1)::timestamp at time zone 'UTC'
+                end
+        ) as named
+    from ranges as changed_range
 )
 
 select
-    min(island_day.day) as first_day,
-    max(island_day.day) as last_day,
-    count(*) as conversations,
-    -- the ids only when few enough to name in a run's config; otherwise the run recomputes the whole range
-    case when count(*) <= %(max_named_conversations)s then array_agg(island_day.id::text order by island_day.id) end
-        as conversation_ids
-from islands as island_day
-group by island_day.island
+    range_cost.first_day,
+    range_cost.last_day,
+    range_cost.conversations,
+    -- the ids only when naming them is cheaper; otherwise the run recomputes the whole range
+    (
+        select array_agg(island_day.id::text order by island_day.id)
+        from islands as island_day
+        where island_day.island = range_cost.island
+    ) as conversation_ids
+from range_costs as range_cost
+where range_cost.named
+union all
+select
+    range_cost.first_day,
+    range_cost.last_day,
+    range_cost.conversations,
+    null as conversation_ids
+from range_costs as range_cost
+where not range_cost.named
 order by first_day;

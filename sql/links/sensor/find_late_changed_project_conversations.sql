@@ -1,4 +1,4 @@
--- Finds the conversations whose project link a change stamped after changed_after (future stamps included), in one of the changed_buckets (as select_change_fingerprints.sql numbers them, up to newest_bucket_stamp), may have changed: the conversations stamped in the interval, and every conversation of a project stamped in it (those pointing at it now and those linked to it in project_conversations); returns how many, and their ids when at most max_named_conversations.
+-- Finds the conversations whose project link a change stamped after changed_after (future stamps included), in one of the changed_buckets (as select_change_fingerprints.sql numbers them, up to newest_bucket_stamp), may have changed: the conversations stamped in the interval, and every conversation of a project stamped in it (those pointing at it now and those linked to it in project_conversations); returns how many, and their ids when naming them costs less than the whole table.
 -- A conversation that moved, left or joined a project is stamped itself; a project whose user changed changes
 -- the added_by of all its links, and one created or removed the links of the conversations pointing at it. With
 -- the index the project recommends on greatest(created_at, updated_at) (check late_change_indexes), each source
@@ -40,9 +40,18 @@ changed_conversations as (
 
 select
     count(*) as conversations,
-    -- the ids only when few enough to name in a run's config; otherwise the run reconciles the whole table
+    -- the ids while reconciling them one by one costs less than the whole table: while they are at most
+    -- max_named_conversations, or at most one in whole_table_per_named_conversation of the conversations the
+    -- planner estimates the source holds (pg_class.reltuples; no count); otherwise the run reconciles the table
     case
-        when count(*) <= %(max_named_conversations)s
+        when
+            count(*) <= %(max_named_conversations)s
+            or count(*) * %(whole_table_per_named_conversation)s <= (
+                select greatest(class.reltuples, 0)
+                from pg_catalog.pg_class as class
+                inner join pg_catalog.pg_namespace as namespace on namespace.oid = class.relnamespace
+                where namespace.nspname = %(source_schema)s and class.relname = 'conversations'
+            )
             then array_agg(changed_conversation.id::text order by changed_conversation.id)
     end as conversation_ids
 from changed_conversations as changed_conversation;
