@@ -17,7 +17,12 @@ from convo_pipelines.defs.links.late_change_runs import (
     late_change_run_requests,
 )
 from convo_pipelines.defs.links.sensor_cursor import as_text, read_cursor
-from convo_pipelines.defs.links.tick_changes import TickChanges, first_tick_cursor, read_tick_changes
+from convo_pipelines.defs.links.tick_changes import (
+    MAX_NAMED_CONVERSATIONS,
+    TickChanges,
+    first_tick_cursor,
+    read_tick_changes,
+)
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.settings import get_settings
 
@@ -28,20 +33,22 @@ from convo_pipelines.lib.settings import get_settings
     minimum_interval_seconds=sensor_minimum_interval(get_settings().late_changes_sensor_seconds),
     default_status=background_status(dg.DefaultSensorStatus),
     description="Re-materializes exactly the link-table partitions whose source rows changed (their "
-    "greatest(created_at, updated_at)) since its previous tick, less the late-commit allowance (one run per "
-    "range of days), and the project_conversations links of the conversations or projects that changed.",
+    "greatest(created_at, updated_at)) since its previous tick, less the late-commit allowance (per range of "
+    "days, one run, or scoped runs naming at most "
+    f"{MAX_NAMED_CONVERSATIONS:,} conversations each), and the project_conversations links of the conversations "
+    "or projects that changed.",
 )
 def link_tables_late_changes_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource) -> dg.SensorResult:
     """Reads the source rows stamped after the cursor's lower bounds and requests runs for exactly the affected
-    link-table partitions (one run per range of consecutive days), plus a project_conversations run for the
-    conversations whose project link may have changed, as soon as a tick sees the change: a fingerprint of each
-    job's window says whether anything in it was written since the previous tick. The first tick only sets the
-    cursor: the nightly sync covers the past."""
+    link-table partitions (per range of consecutive days, one run or several scoped ones), plus project_conversations
+    runs for the conversations whose project link may have changed, as soon as a tick sees the change: a
+    fingerprint of each job's window says whether anything in it was written since the previous tick. The first
+    tick only sets the cursor: the nightly sync covers the past."""
     cursor = read_cursor(context.cursor)
     held = jobs_waiting_to_start(context.instance) if cursor is not None else set()
     if held == set(SOURCE_JOBS):
-        # Its cursor stays: the first tick after the queue launches those runs reads every change since, for one run per
-        # job, so runs never pile up in the queue when the app changes more than the runs keep up with.
+        # Its cursor stays: the first tick after the queue launches those runs reads every change since, for one tick's
+        # runs, so runs never pile up in the queue when the app changes more than the runs keep up with.
         return dg.SensorResult(
             skip_reason="Waiting for this sensor's previous runs to leave the run queue.", cursor=context.cursor
         )

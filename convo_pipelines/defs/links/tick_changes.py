@@ -28,7 +28,7 @@ MAX_NAMED_CONVERSATIONS = 2_000
 WHOLE_RANGE_PER_NAMED_CONVERSATION = 60
 WHOLE_TABLE_PER_NAMED_CONVERSATION = 300
 
-# One changed range of days: (first day, last day, conversations, their ids when few enough to name).
+# One changed range of days: (first day, last day, conversations, their ids when cheaper to name than the range).
 DayRange = tuple[date, date, int, list[str] | None]
 
 
