@@ -150,19 +150,13 @@ select
     range_cost.last_day,
     range_cost.conversations,
     -- the ids only when naming them is cheaper; otherwise the run recomputes the whole range
-    (
-        select array_agg(island_day.id::text order by island_day.id)
-        from islands as island_day
-        where island_day.island = range_cost.island
-    ) as conversation_ids
+    case
+        when range_cost.named
+            then (
+                select array_agg(island_day.id::text order by island_day.id)
+                from islands as island_day
+                where island_day.island = range_cost.island
+            )
+    end as conversation_ids
 from range_costs as range_cost
-where range_cost.named
-union all
-select
-    range_cost.first_day,
-    range_cost.last_day,
-    range_cost.conversations,
-    null as conversation_ids
-from range_costs as range_cost
-where not range_cost.named
-order by first_day;
+order by range_cost.first_day;
