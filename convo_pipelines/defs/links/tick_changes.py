@@ -13,6 +13,7 @@ from convo_pipelines.defs.links.change_fingerprints import (
     read_fingerprints,
 )
 from convo_pipelines.defs.links.sensor_cursor import SensorCursor, write_cursor
+from convo_pipelines.defs.links.windows import estimate_conversations
 from convo_pipelines.defs.partitions import first_partition_start, partitions_timeline
 from convo_pipelines.lib.postgres.session import Session
 
@@ -87,7 +88,7 @@ def find_changed_project_conversations(session: Session, changed: ChangedBuckets
             **changed.params(),
             "max_named_conversations": MAX_NAMED_CONVERSATIONS,
             "whole_table_per_named_conversation": WHOLE_TABLE_PER_NAMED_CONVERSATION,
-            "source_schema": session.source_schema,
+            "conversations_estimate": estimate_conversations(session, "conversations"),
         },
     ).fetchone()
     return count, conversation_ids

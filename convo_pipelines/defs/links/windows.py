@@ -98,6 +98,12 @@ def count_conversations_by_day(
     return [(day, count) for day, count in session.execute(statement, {"start": start, "end": end})]
 
 
+def estimate_conversations(session: Session, conversations: str) -> int:
+    """How many rows `conversations` (front_conversations or conversations) holds, as the planner estimates it."""
+    params = {"source_schema": session.source_schema, "conversations": conversations}
+    return session.execute(session.sql("links/select_conversations_estimate.sql"), params).fetchone()[0]
+
+
 def day_chunks(
     session: Session, conversations: str, start: datetime, end: datetime, max_conversations: int
 ) -> list[Chunk]:

@@ -14,6 +14,7 @@ from psycopg import sql
 
 from convo_pipelines.defs.links.change_fingerprints import CHANGE_INDEX_SUFFIX, FRONT_CHANGE_WATCHED_TABLES
 from convo_pipelines.defs.links.held_differences import DiffStart, diff_start
+from convo_pipelines.defs.links.windows import estimate_conversations
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 
@@ -39,9 +40,7 @@ def how_to_look(session: Session, conversations: int) -> Look:
     """How batches of `conversations` handed-over conversations tell which ones the app wrote since the diff."""
     if change_stamps_indexed(session):
         return Look.BEFORE_EACH_BATCH
-    source = session.execute(
-        session.sql("links/select_front_conversations_estimate.sql"), {"source_schema": session.source_schema}
-    ).fetchone()[0]
+    source = estimate_conversations(session, "front_conversations")
     return Look.AFTER_THE_BATCHES if conversations * LOOK_COST_IN_CONVERSATIONS >= source else Look.NOT_AT_ALL
 
 

@@ -42,16 +42,11 @@ select
     count(*) as conversations,
     -- the ids while reconciling them one by one costs less than the whole table: while they are at most
     -- max_named_conversations, or at most one in whole_table_per_named_conversation of the conversations the
-    -- planner estimates the source holds (pg_class.reltuples; no count); otherwise the run reconciles the table
+    -- planner estimates the source holds (conversations_estimate); otherwise the run reconciles the table
     case
         when
             count(*) <= %(max_named_conversations)s
-            or count(*) * %(whole_table_per_named_conversation)s <= (
-                select greatest(class.reltuples, 0)
-                from pg_catalog.pg_class as class
-                inner join pg_catalog.pg_namespace as namespace on namespace.oid = class.relnamespace
-                where namespace.nspname = %(source_schema)s and class.relname = 'conversations'
-            )
+            or count(*) * %(whole_table_per_named_conversation)s <= %(conversations_estimate)s
             then array_agg(changed_conversation.id::text order by changed_conversation.id)
     end as conversation_ids
 from changed_conversations as changed_conversation;
