@@ -10,6 +10,8 @@ from uuid import UUID
 
 import dagster as dg
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from convo_pipelines.defs.links import held_differences, window_diff, written_since
 from convo_pipelines.defs.links.assets import people_front_conversations
@@ -118,6 +120,26 @@ def test_too_few_conversations_to_pay_for_a_look_are_each_diffed_again(
     assert_exact_with_the_handover(db, after, reached)
     conversations = len({conversation for _, conversation in expected_people_links(db, SCHEMA)})
     assert summary == {"applied": 0, "rediffed": conversations}
+
+
+def test_a_source_past_the_servers_cache_pays_for_a_look_sooner(
+    db, db_session, postgres, database_url, monkeypatch
+) -> None:
+    # One look costs a conversation's diff again: too few changed conversations to pay for it, while the source
+    # fits in the cache. A server that says it caches 8 kB holds none of the source.
+    data, instance = emptied_then_refilled(postgres, db, db_session, indexed=False)
+    db.execute("analyze front_conversations")
+    monkeypatch.setattr(written_since, "LOOK_COST_IN_CONVERSATIONS", 1)
+    database = sql.Identifier(conninfo_to_dict(database_url)["dbname"])
+    db.execute(sql.SQL("alter database {} set effective_cache_size = '8kB'").format(database))
+    after, reached = hand_a_contact_method_over_after_the_diff(db, data, database_url, monkeypatch)
+
+    summary = refill(postgres, instance)
+
+    assert_exact_with_the_handover(db, after, reached)
+    conversations = len({conversation for _, conversation in expected_people_links(db, SCHEMA)})
+    assert conversations < len(data.front_conversations)
+    assert summary == {"applied": conversations, "rediffed": 0, "after": len(reached), "written": len(reached)}
 
 
 def hand_a_contact_method_over_after_the_diff(

@@ -18,9 +18,13 @@ from convo_pipelines.defs.links.windows import estimate_conversations
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.writing.transactions import LATE_COMMIT_ALLOWANCE
 
-# Without the change-stamp indexes, a look reads every source table a Front link is defined from: at 200,000 demo
-# conversations it took as long as diffing again 9,245 to 9,745 of them through the source's indexes (1.06 to
-# 1.20 s), about one in 20. So one look pays off past that share of the source's conversations.
+# Without the change-stamp indexes, a look reads every source table a Front link is defined from, streamed, where a
+# conversation diffed again probes their indexes. While those tables fit in the server's cache, a look took as long
+# as diffing again about one in 20 of the source's conversations: at 200,000 demo conversations (1.06 to 1.20 s,
+# 9,245 to 9,745 of them). Past it, more probes read their page in: at 10,000,000 lean conversations, 3.1 times
+# effective_cache_size, diffing 477,386 again took 254 s (0.53 ms each) and a look 47 s, one in about 110. So one
+# look pays off past one in LOOK_COST_IN_CONVERSATIONS conversations for each time the tables fill the cache
+# (select_source_size_in_caches.sql): one in 62 there, still on the side of diffing again.
 LOOK_COST_IN_CONVERSATIONS = 20
 
 
@@ -41,7 +45,14 @@ def how_to_look(session: Session, conversations: int) -> Look:
     if change_stamps_indexed(session):
         return Look.BEFORE_EACH_BATCH
     source = estimate_conversations(session, "front_conversations")
-    return Look.AFTER_THE_BATCHES if conversations * LOOK_COST_IN_CONVERSATIONS >= source else Look.NOT_AT_ALL
+    one_in = LOOK_COST_IN_CONVERSATIONS * source_size_in_caches(session)
+    return Look.AFTER_THE_BATCHES if conversations * one_in >= source else Look.NOT_AT_ALL
+
+
+def source_size_in_caches(session: Session) -> float:
+    """How many times the source tables a look reads outweigh the server's cache (effective_cache_size), at least 1."""
+    params = {"source_schema": session.source_schema, "watched_tables": list(FRONT_CHANGE_WATCHED_TABLES)}
+    return session.execute(session.sql("links/select_source_size_in_caches.sql"), params).fetchone()[0]
 
 
 @dataclass(frozen=True)
