@@ -110,16 +110,10 @@ def test_too_few_conversations_to_pay_for_a_look_are_each_diffed_again(
     db, db_session, postgres, database_url, monkeypatch
 ) -> None:
     # No change-stamp index, and a source that weighs more than a look over the changed conversations can save.
-    data, instance = emptied_then_refilled(postgres, db, db_session, indexed=False)
-    db.execute("analyze front_conversations")
-    monkeypatch.setattr(written_since, "LOOK_COST_IN_CONVERSATIONS", 0)
-    after, reached = hand_a_contact_method_over_after_the_diff(db, data, database_url, monkeypatch)
-
-    summary = refill(postgres, instance)
-
-    assert_exact_with_the_handover(db, after, reached)
-    conversations = len({conversation for _, conversation in expected_people_links(db, SCHEMA)})
-    assert summary == {"applied": 0, "rediffed": conversations}
+    summary, linked, _reached = refilled_after_a_handover_unindexed(
+        db, db_session, postgres, database_url, monkeypatch, look_cost=0
+    )
+    assert summary == {"applied": 0, "rediffed": linked}
 
 
 def test_a_source_past_the_servers_cache_pays_for_a_look_sooner(
@@ -127,19 +121,31 @@ def test_a_source_past_the_servers_cache_pays_for_a_look_sooner(
 ) -> None:
     # One look costs a conversation's diff again: too few changed conversations to pay for it, while the source
     # fits in the cache. A server that says it caches 8 kB holds none of the source.
-    data, instance = emptied_then_refilled(postgres, db, db_session, indexed=False)
-    db.execute("analyze front_conversations")
-    monkeypatch.setattr(written_since, "LOOK_COST_IN_CONVERSATIONS", 1)
     database = sql.Identifier(conninfo_to_dict(database_url)["dbname"])
     db.execute(sql.SQL("alter database {} set effective_cache_size = '8kB'").format(database))
+    summary, linked, reached = refilled_after_a_handover_unindexed(
+        db, db_session, postgres, database_url, monkeypatch, look_cost=1
+    )
+    assert linked < db.execute("select count(*) from front_conversations").fetchone()[0]
+    assert summary == {"applied": linked, "rediffed": 0, "after": len(reached), "written": len(reached)}
+
+
+def refilled_after_a_handover_unindexed(
+    db, db_session, postgres, database_url, monkeypatch, *, look_cost: int
+) -> tuple[dict[str, int], int, set[UUID]]:
+    """Without the change-stamp indexes, one look weighed as `look_cost` conversations: the table emptied, the app
+    handing a contact method over after the diff, the refill. Its summary (refill), how many conversations have
+    people links, and those the handover reached; the table exact with the handover."""
+    data, instance = emptied_then_refilled(postgres, db, db_session, indexed=False)
+    db.execute("analyze front_conversations")
+    monkeypatch.setattr(written_since, "LOOK_COST_IN_CONVERSATIONS", look_cost)
     after, reached = hand_a_contact_method_over_after_the_diff(db, data, database_url, monkeypatch)
 
     summary = refill(postgres, instance)
 
     assert_exact_with_the_handover(db, after, reached)
-    conversations = len({conversation for _, conversation in expected_people_links(db, SCHEMA)})
-    assert conversations < len(data.front_conversations)
-    assert summary == {"applied": conversations, "rediffed": 0, "after": len(reached), "written": len(reached)}
+    linked = len({conversation for _, conversation in expected_people_links(db, SCHEMA)})
+    return summary, linked, reached
 
 
 def hand_a_contact_method_over_after_the_diff(
