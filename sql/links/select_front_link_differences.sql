@@ -1,9 +1,9 @@
--- Selects how a window's Front links differ from its defined pairs, each with its conversation: a link with no defined pair lost its support, a defined pair with no link is missing, a pair on both sides whose created_at copy differs is stale (it keeps its id).
--- For a window, the definition is the pairs staged first by a CREATE TABLE AS, which PostgreSQL runs in
--- parallel (a statement that writes a table, or holds a data-modifying CTE, never is): that join of every
--- recipient of the window is the heavy part, and this full join of two sets of pairs is small beside it.
--- For a few named conversations (a scoped run) the definition query is embedded itself: staging would cost
--- more than it saves.
+-- Selects how a window's Front links differ from its defined pairs, each with its conversation, once: a link with no defined pair lost its support, a defined pair with no link is missing, a pair on both sides whose created_at copy differs is stale (it keeps its id).
+-- The defined rows may hold a pair more than once (a window's, as its join gives them, one per supporting row):
+-- the DISTINCT dedups only the differences, where deduping every pair first is a hash or sort of tens of
+-- millions of rows in one process. The whole statement then runs in parallel, the join of every recipient of the
+-- window and the full join with its stored links alike (PostgreSQL 16 and later run a full join in parallel).
+-- For a few named conversations (a scoped run) the definition query is the same, read through the indexes.
 with defined as (
     {defined_rows}
 ),
@@ -12,7 +12,7 @@ window_links as (
     {window_links}
 )
 
-select
+select distinct
     coalesce(defined.front_conversation_id, window_link.front_conversation_id) as front_conversation_id,
     window_link.id as link_id,
     defined.{owner} as defined_owner_id,

@@ -253,17 +253,21 @@ LINK_TABLES = (*(spec.table for spec in FRONT_LINK_TABLES), PROJECT_LINKS_TABLE)
 # The definition as SQL, and what the catalog proves about it
 
 
-def front_definition(session: Session, spec: FrontLinkTable, *, bulk: bool = True) -> sql.Composed:
-    """The definition of `spec`: the pairs its window should hold. For a bulk read (a first fill, a window's diff),
-    its ProvenJoin is left out when the source's validated foreign key proves it needless; a scoped run's
-    few conversations keep it, which costs less than asking the catalog."""
+def front_definition(
+    session: Session, spec: FrontLinkTable, *, bulk: bool = True, joined: bool = False
+) -> sql.Composed:
+    """The definition of `spec`: the pairs its window should hold, DISTINCT; `joined`, as the join gives them, a pair
+    once per row that supports it (a window's diff dedups only its differences). For a bulk read (a first fill, a
+    window's diff), its ProvenJoin is left out when the source's validated foreign key proves it needless; a scoped
+    run's few conversations keep it, which costs less than asking the catalog."""
+    distinct = sql.SQL("" if joined else "distinct")
     join = spec.proven_join
     if join is None:
-        return session.sql(spec.definition_file)
+        return session.sql(spec.definition_file, distinct=distinct)
     proven = bulk and source_key_is_validated(session, join)
     # Proven: the join is bound to nothing, since the source's validated key proves every referenced row exists.
     bound = sql.SQL("") if proven else session.sql(join.join_sql)
-    return session.sql(spec.definition_file, **{join.placeholder: bound})
+    return session.sql(spec.definition_file, distinct=distinct, **{join.placeholder: bound})
 
 
 def source_key_is_validated(session: Session, join: ProvenJoin) -> bool:

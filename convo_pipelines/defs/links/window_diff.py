@@ -134,7 +134,7 @@ def diff_named_conversations(
 
 
 def held_links(session: Session, spec: FrontLinkTable, params: dict[str, object]) -> int:
-    """How many links the named conversations of the window hold now."""
+    """How many links the window's conversations (only the named ones, when `params` names some) hold now."""
     window_links = session.sql("links/select_front_links_of_window.sql", links=spec.table, owner=spec.owner_column)
     return session.execute(
         session.sql("links/count_front_links_window.sql", window_links=window_links), params

@@ -4,10 +4,12 @@ beside a fill, and the finish of a fill that was killed. Read top to bottom, in 
 1. cut the window into chunks of consecutive days, bounded in conversations (smaller while the table has no
    foreign key yet: each chunk's transaction then inserts all it misses at once, and a logical subscriber receives
    bounded transactions);
-2. for each chunk, one transaction: stage the chunk's defined pairs with a parallel CREATE TEMPORARY TABLE AS, diff
-   them against the stored links, delete the lost, refresh the stale and insert the missing, so links that stay
-   keep their id and created_at; with more changes than a batch, hand the changed conversations to batches of
-   whole conversations instead (window_diff.py);
+2. for each chunk, one transaction: find how the stored links differ from the chunk's definition in one parallel
+   statement (its pairs as the join gives them, full-joined with the stored links; only the differences deduped),
+   delete the lost, refresh the stale and insert the missing, so links that stay keep their id and created_at;
+   with more changes than a batch, hand the changed conversations to batches of whole conversations instead
+   (window_diff.py). A chunk of a table that holds no link and no foreign key yet stages its pairs with a parallel
+   CREATE TABLE AS and inserts them;
 3. end any first fill's hold on the table (its staged pairs dropped, its index by owner built back);
 4. make the foreign keys whole, and report.
 """
@@ -27,7 +29,12 @@ from convo_pipelines.defs.links.table_state.indexes import end_first_fill, in_fr
 from convo_pipelines.defs.links.table_state.keys import link_foreign_keys
 from convo_pipelines.defs.links.table_state.lock import link_table_is_empty
 from convo_pipelines.defs.links.tables import FrontLinkTable, front_definition
-from convo_pipelines.defs.links.window_diff import apply_differences, find_differences, make_exact_by_batches
+from convo_pipelines.defs.links.window_diff import (
+    apply_differences,
+    find_differences,
+    held_links,
+    make_exact_by_batches,
+)
 from convo_pipelines.defs.links.windows import Chunk, RunWindow, WriteCounts, day_chunks, window_params
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.postgres.timing import StepClock, TimedClientCursor
@@ -85,19 +92,19 @@ def make_chunk_exact(session: Session, spec: FrontLinkTable, chunk: Chunk, batch
 def diff_chunk(
     session: Session, spec: FrontLinkTable, chunk: Chunk, batch_rows: int | None
 ) -> tuple[WriteCounts, HeldDifferences]:
-    """Inside the caller's transaction: stage the chunk's defined pairs in parallel and apply their differences, or,
+    """Inside the caller's transaction: find the chunk's differences in one parallel statement and apply them, or,
     with more than `batch_rows` of them, return the changed conversations. A table without foreign keys that holds
-    no link in this snapshot takes the staged pairs as they are, with nothing to diff them against."""
+    no link in this snapshot takes the chunk's staged pairs as they are, with nothing to diff them against."""
     params = window_params(chunk.start, chunk.end)
     started = diff_start(session)
-    with staged_defined_pairs(session, spec, chunk, params) as in_window:
-        if batch_rows is None and link_table_is_empty(session, spec.table):
+    if batch_rows is None and link_table_is_empty(session, spec.table):
+        with staged_defined_pairs(session, spec, chunk, params) as in_window:
             inserted = insert_staged_links(session, spec)
-            return WriteCounts(rows_inserted=inserted, rows_in_window=in_window), NOTHING_CHANGED
-        staged = session.sql(
-            "links/select_staged_link_rows.sql", owner=spec.owner_column, window_staged=spec.window_staged_table
-        )
-        differences = find_differences(session, spec, staged, params, analyze=True)
+        return WriteCounts(rows_inserted=inserted, rows_in_window=in_window), NOTHING_CHANGED
+    session.execute(session.sql("links/set_staging_settings.sql"))
+    joined = front_definition(session, spec, joined=True)
+    differences = find_differences(session, spec, joined, params, analyze=True)
+    in_window = held_links(session, spec, params) - differences.lost + differences.missing
     if batch_rows is not None and differences.total > batch_rows:
         return WriteCounts(rows_in_window=in_window), hold_differences(session, started)
     counts = apply_differences(session, spec, differences, sliced=batch_rows is not None)
@@ -110,7 +117,8 @@ def staged_defined_pairs(
     session: Session, spec: FrontLinkTable, chunk: Chunk, params: dict[str, object]
 ) -> Iterator[int]:
     """Inside the caller's transaction, compute the chunk's defined pairs into {analytics}.{window_staged} with a
-    CREATE TABLE AS, which PostgreSQL runs in parallel, for the block (how many it holds); dropped after it. A chunk
+    CREATE TABLE AS, which PostgreSQL runs in parallel, for the block (how many it holds) to insert into a table that
+    holds none of its links; dropped after it. A chunk
     of up to SORTED_STAGING_CONVERSATIONS dedups them sorted, in every worker; a larger one hashed, in the leader."""
     identifiers = {"window_staged": spec.window_staged_table}
     session.execute(session.sql("links/set_staging_settings.sql"))
