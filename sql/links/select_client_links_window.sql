@@ -1,6 +1,6 @@
 -- Computes the client links a window's Front conversations should have: distinct (current client, conversation) pairs, with the conversation's created_at, of the window's people links, for clients that exist. Optionally only the conversations in only_conversation_ids (a late-change run, or a batch of changed conversations).
 -- The conversation comes first: a sorted DISTINCT sorts in this order, which is a first fill's (set_sorted_distinct_settings.sql).
--- {distinct} is DISTINCT, or nothing for a window's diff, which dedups only the differences it finds
+-- {distinct} is DISTINCT, or nothing for a diff, which dedups only the differences it finds
 -- (select_front_link_differences.sql): the pairs then stay one per people link, as the parallel join gives them.
 select {distinct}
     people_link.front_conversation_id,

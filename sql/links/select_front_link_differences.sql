@@ -1,5 +1,5 @@
 -- Selects how a window's Front links differ from its defined pairs, each with its conversation, once: a link with no defined pair lost its support, a defined pair with no link is missing, a pair on both sides whose created_at copy differs is stale (it keeps its id).
--- The defined rows may hold a pair more than once (a window's, as its join gives them, one per supporting row):
+-- The defined rows hold a pair once per row that supports it, as the definition's join gives them:
 -- the DISTINCT dedups only the differences, where deduping every pair first is a hash or sort of tens of
 -- millions of rows in one process. The whole statement then runs in parallel, the join of every recipient of the
 -- window and the full join with its stored links alike (PostgreSQL 16 and later run a full join in parallel).

@@ -257,8 +257,8 @@ def front_definition(
     session: Session, spec: FrontLinkTable, *, bulk: bool = True, joined: bool = False
 ) -> sql.Composed:
     """The definition of `spec`: the pairs its window should hold, DISTINCT; `joined`, as the join gives them, a pair
-    once per row that supports it (a window's diff dedups only its differences). For a bulk read (a first fill, a
-    window's diff), its ProvenJoin is left out when the source's validated foreign key proves it needless; a scoped
+    once per row that supports it (a diff dedups only its differences). For a bulk read (a first fill, a window's
+    diff), its ProvenJoin is left out when the source's validated foreign key proves it needless; a scoped
     run's few conversations keep it, which costs less than asking the catalog."""
     distinct = sql.SQL("" if joined else "distinct")
     join = spec.proven_join

@@ -124,7 +124,9 @@ def diff_named_conversations(
     params = window_params(window.start, window.end, conversation_ids)
     started = diff_start(session)
     session.execute(session.sql("links/set_diff_settings.sql"))
-    differences = find_differences(session, spec, front_definition(session, spec, bulk=False), params, analyze=False)
+    differences = find_differences(
+        session, spec, front_definition(session, spec, bulk=False, joined=True), params, analyze=False
+    )
     in_window = held_links(session, spec, params) - differences.lost + differences.missing if count_window else 0
     if batch_rows is not None and differences.total > batch_rows:
         return WriteCounts(rows_in_window=in_window), hold_differences(session, started)
@@ -243,7 +245,7 @@ def apply_batch(
         find_differences(
             session,
             spec,
-            front_definition(session, spec, bulk=False),
+            front_definition(session, spec, bulk=False, joined=True),
             window_params(window.start, window.end, touched),
             analyze=False,
             adding=True,

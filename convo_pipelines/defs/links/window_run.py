@@ -118,8 +118,8 @@ def staged_defined_pairs(
 ) -> Iterator[int]:
     """Inside the caller's transaction, compute the chunk's defined pairs into {analytics}.{window_staged} with a
     CREATE TABLE AS, which PostgreSQL runs in parallel, for the block (how many it holds) to insert into a table that
-    holds none of its links; dropped after it. A chunk
-    of up to SORTED_STAGING_CONVERSATIONS dedups them sorted, in every worker; a larger one hashed, in the leader."""
+    holds none of its links; dropped after it. A chunk of up to SORTED_STAGING_CONVERSATIONS dedups them sorted, in
+    every worker; a larger one hashed, in the leader."""
     identifiers = {"window_staged": spec.window_staged_table}
     session.execute(session.sql("links/set_staging_settings.sql"))
     sorted_distinct = chunk.conversations <= SORTED_STAGING_CONVERSATIONS
