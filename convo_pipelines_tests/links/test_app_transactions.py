@@ -11,7 +11,7 @@ import time
 import dagster as dg
 import psycopg
 
-from convo_pipelines.defs.links import window_diff
+from convo_pipelines.defs.links import link_diff
 from convo_pipelines.defs.links.assets import people_front_conversations
 from convo_pipelines.defs.links.table_state.lock import LOCK_CLASS
 from convo_pipelines_tests.helpers import wait_for_pipeline_lock_wait, wait_until
@@ -155,7 +155,7 @@ def waiting_statement(db: psycopg.Connection, database_url: str) -> str | None:
 def test_a_foreign_key_failure_redoes_only_the_slice_that_met_it(db, database_url, postgres, monkeypatch) -> None:
     """Beside an app deleting people all the time, re-inserting a whole batch whenever one of its people was
     deleted meanwhile never converged: the missing links go in by slices, and a failure retries its slice alone."""
-    monkeypatch.setattr(window_diff, "PENDING_INSERT_SLICE_ROWS", 5)
+    monkeypatch.setattr(link_diff, "PENDING_INSERT_SLICE_ROWS", 5)
     build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     pairs = link_pairs(db, SCHEMA, PEOPLE)

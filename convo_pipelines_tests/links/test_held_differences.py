@@ -1,4 +1,4 @@
-"""Batches that apply the differences their window's diff found (held_differences.py, window_diff.py) and diff again
+"""Batches that apply the differences their window's diff found (held_differences.py, diff_batches.py) and diff again
 only the conversations the app changed since the diff (written_since.py), so that the table ends exact: each batch
 looks first with the indexes the late_change_indexes check recommends, one look after the batches without them."""
 
@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from convo_pipelines.defs.links import held_differences, window_diff, written_since
+from convo_pipelines.defs.links import diff_batches, held_differences, written_since
 from convo_pipelines.defs.links.assets import people_front_conversations
 from convo_pipelines.defs.links.change_fingerprints import change_index_params
 from convo_pipelines.defs.links.held_differences import HeldBatch, HeldDifferences
@@ -173,10 +173,10 @@ def hand_a_contact_method_over_after_the_diff(
         with connect(database_url, autocommit=True) as app:
             app.execute("update contact_methods set person_id = %s, updated_at = now() where id = %s", (after, moved))
             app.execute("update front_conversations set updated_at = now() where id = %s", (also,))
-        monkeypatch.setattr(window_diff, "conversation_batches", held_differences.conversation_batches)
+        monkeypatch.setattr(diff_batches, "conversation_batches", held_differences.conversation_batches)
         yield from held_differences.conversation_batches(held, batch_rows)
 
-    monkeypatch.setattr(window_diff, "conversation_batches", batches_after_an_app_change)
+    monkeypatch.setattr(diff_batches, "conversation_batches", batches_after_an_app_change)
     return after, reached
 
 

@@ -1,4 +1,4 @@
-"""A diff that finds more changes than a transaction should hold (window_diff.py): the changed conversations are
+"""A diff that finds more changes than a transaction should hold (diff_batches.py): the changed conversations are
 made exact by batches of whole conversations, each a committed transaction logged with its rate and ETA, and a diff
 hands over a bounded number of them before the window is diffed again."""
 
@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from convo_pipelines.defs.links import held_differences, window_diff
+from convo_pipelines.defs.links import diff_batches, held_differences
 from convo_pipelines.defs.links.assets import people_front_conversations
 from convo_pipelines.defs.links.held_differences import DIFFERENCE_BYTES, NO_ID, HeldDifferences, conversation_batches
 from convo_pipelines_tests.links.link_runs import (
@@ -47,7 +47,7 @@ def test_a_table_emptied_by_hand_is_refilled_in_committed_batches_and_ends_exact
     db, postgres, database_url, monkeypatch
 ) -> None:
     build_source_data(db)
-    monkeypatch.setattr(window_diff, "BATCH_PROGRESS_SECONDS", 0.0)  # a line per batch, to count them
+    monkeypatch.setattr(diff_batches, "BATCH_PROGRESS_SECONDS", 0.0)  # a line per batch, to count them
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)  # the first fill: the tables get their foreign keys
     expected = len(expected_people_links(db))
     assert expected > 12

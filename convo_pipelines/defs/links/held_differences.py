@@ -1,6 +1,6 @@
 """The differences a window's diff found, held by the run while batches of whole conversations apply them: packed,
 in conversation order, with the moment of the diff's snapshot, so that a batch applies them as found for the
-conversations the app has not changed since (window_diff.py)."""
+conversations the app has not changed since (diff_batches.py)."""
 
 from __future__ import annotations
 

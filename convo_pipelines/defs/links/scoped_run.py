@@ -3,17 +3,18 @@ a whole-window run for every change the sensor can see, at a fraction of the cos
 
 1. one transaction diffs the named conversations, their defined pairs computed in place through the source's
    indexes, and deletes, refreshes and inserts their links, so each conversation changes at once;
-2. when they change more links than a batch, they go by batches of whole conversations instead (window_diff.py);
+2. when they change more links than a batch, they go by batches of whole conversations instead (diff_batches.py);
 3. make the foreign keys whole, and report (the table is not counted: that would cost more than the run).
 """
 
 from __future__ import annotations
 
 from convo_pipelines.defs.links.config import FrontLinksConfig
+from convo_pipelines.defs.links.diff_batches import make_exact_by_batches
+from convo_pipelines.defs.links.link_diff import diff_named_conversations
 from convo_pipelines.defs.links.run_outcome import FrontRun, finish_front_run
 from convo_pipelines.defs.links.table_state.indexes import in_front_transaction
 from convo_pipelines.defs.links.tables import FrontLinkTable
-from convo_pipelines.defs.links.window_diff import diff_named_conversations, make_exact_by_batches
 from convo_pipelines.defs.links.windows import Chunk, RunWindow
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.postgres.timing import StepClock

@@ -8,7 +8,7 @@ beside a fill, and the finish of a fill that was killed. Read top to bottom, in 
    statement (its pairs as the join gives them, full-joined with the stored links; only the differences deduped),
    delete the lost, refresh the stale and insert the missing, so links that stay keep their id and created_at;
    with more changes than a batch, hand the changed conversations to batches of whole conversations instead
-   (window_diff.py). A chunk of a table that holds no link and no foreign key yet stages its pairs with a parallel
+   (link_diff.py, diff_batches.py). A chunk of a table that holds no link and no foreign key yet stages its pairs with a parallel
    CREATE TABLE AS and inserts them;
 3. end any first fill's hold on the table (its staged pairs dropped, its index by owner built back);
 4. make the foreign keys whole, and report.
@@ -22,19 +22,15 @@ from contextlib import contextmanager
 import dagster as dg
 
 from convo_pipelines.defs.links.config import FrontLinksConfig
+from convo_pipelines.defs.links.diff_batches import make_exact_by_batches
 from convo_pipelines.defs.links.front_inserts import insert_staged_links
-from convo_pipelines.defs.links.held_differences import NOTHING_CHANGED, HeldDifferences, diff_start, hold_differences
+from convo_pipelines.defs.links.held_differences import NOTHING_CHANGED, HeldDifferences
+from convo_pipelines.defs.links.link_diff import diff_and_apply
 from convo_pipelines.defs.links.run_outcome import FrontRun, finish_front_run
 from convo_pipelines.defs.links.table_state.indexes import end_first_fill, in_front_transaction
 from convo_pipelines.defs.links.table_state.keys import link_foreign_keys
 from convo_pipelines.defs.links.table_state.lock import link_table_is_empty
 from convo_pipelines.defs.links.tables import FrontLinkTable, front_definition
-from convo_pipelines.defs.links.window_diff import (
-    apply_differences,
-    find_differences,
-    held_links,
-    make_exact_by_batches,
-)
 from convo_pipelines.defs.links.windows import Chunk, RunWindow, WriteCounts, day_chunks, window_params
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.postgres.timing import StepClock, TimedClientCursor
@@ -96,20 +92,14 @@ def diff_chunk(
     with more than `batch_rows` of them, return the changed conversations. A table without foreign keys that holds
     no link in this snapshot takes the chunk's staged pairs as they are, with nothing to diff them against."""
     params = window_params(chunk.start, chunk.end)
-    started = diff_start(session)
     if batch_rows is None and link_table_is_empty(session, spec.table):
         with staged_defined_pairs(session, spec, chunk, params) as in_window:
             inserted = insert_staged_links(session, spec)
         return WriteCounts(rows_inserted=inserted, rows_in_window=in_window), NOTHING_CHANGED
     session.execute(session.sql("links/set_staging_settings.sql"))
     joined = front_definition(session, spec, joined=True)
-    differences = find_differences(session, spec, joined, params, analyze=True)
-    in_window = held_links(session, spec, params) - differences.lost + differences.missing
-    if batch_rows is not None and differences.total > batch_rows:
-        return WriteCounts(rows_in_window=in_window), hold_differences(session, started)
-    counts = apply_differences(session, spec, differences, sliced=batch_rows is not None)
-    counts.rows_in_window = in_window
-    return counts, NOTHING_CHANGED
+    keyed = batch_rows is not None
+    return diff_and_apply(session, spec, joined, params, batch_rows, large=True, keyed=keyed, count_window=True)
 
 
 @contextmanager

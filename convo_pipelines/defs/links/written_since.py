@@ -1,5 +1,5 @@
 """What the app wrote since a diff's snapshot, told by the source rows' change stamps: the conversations whose
-held differences (held_differences.py) a batch must not apply as found, but diff again (window_diff.py).
+held differences (held_differences.py) a batch must not apply as found, but diff again (diff_batches.py).
 
 With the indexes the late_change_indexes check recommends, a look is one range scan of each source table's stamp,
 cheap enough for every batch. Without them it reads each source table whole, so the batches apply their

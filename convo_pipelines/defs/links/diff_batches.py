@@ -1,7 +1,6 @@
-"""A diff of a Front link table's window: its defined pairs against its stored links, applied inside the caller's
-transaction; and, when a diff finds more changes than a transaction should hold, the changed conversations made
+"""When a diff (link_diff.py) finds more changes than a transaction should hold: the changed conversations made
 exact by batches of whole conversations, so that the app never reads a conversation between its old links and its
-new ones. The runs that diff (window_run.py, scoped_run.py, and a first fill another writer took over) call these.
+new ones. The runs that diff (window_run.py, scoped_run.py) hand their changed conversations here.
 
 A batch applies the differences the diff found (held_differences.py), but diffs again, through the source's
 foreign-key indexes, the conversations the app wrote since (written_since.py tells which). With the indexes the
@@ -13,23 +12,23 @@ way each conversation's links change in one transaction, from one consistent sta
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import dagster as dg
-from psycopg import sql
 
-from convo_pipelines.defs.links.front_inserts import insert_pending_links
 from convo_pipelines.defs.links.held_differences import (
     NO_ID,
-    NOTHING_CHANGED,
     DiffStart,
     HeldBatch,
     HeldDifferences,
     among_held,
     conversation_batches,
-    diff_start,
     held_id_tail,
-    hold_differences,
+)
+from convo_pipelines.defs.links.link_diff import (
+    apply_differences,
+    count_differences,
+    diff_named_conversations,
+    find_differences,
 )
 from convo_pipelines.defs.links.table_state.indexes import in_front_transaction
 from convo_pipelines.defs.links.tables import FrontLinkTable, front_definition
@@ -42,105 +41,13 @@ from convo_pipelines.defs.links.written_since import (
     nothing_written_since,
 )
 from convo_pipelines.lib.postgres.session import Session
-from convo_pipelines.lib.postgres.timing import TimedClientCursor
 from convo_pipelines.lib.writing.progress import Progress
-
-# Once the table has its foreign keys, the missing links go in by slices of this many, one statement each,
-# retried alone (a savepoint) when the app deleted a person or conversation between the statement's
-# snapshot and its foreign-key check: a retry meets only the app's deletes during one short statement, and
-# converges. One statement for a whole batch is long enough to meet a delete in almost every attempt
-# beside an app that deletes people often, and never converges.
-PENDING_INSERT_SLICE_ROWS = 1_000
 
 # A window's changed conversations go in batches of a fraction of a second each, hundreds in a catch-up: their
 # progress is logged at most this often.
 BATCH_PROGRESS_SECONDS = 5.0
 
 LOG = dg.get_dagster_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Differences:
-    """How many links of a window pg_temp.front_link_differences holds to insert, to delete and to refresh."""
-
-    missing: int
-    lost: int
-    stale: int
-
-    @property
-    def total(self) -> int:
-        return self.missing + self.lost + self.stale
-
-
-def find_differences(
-    session: Session,
-    spec: FrontLinkTable,
-    defined_rows: sql.Composable,
-    params: dict[str, object],
-    *,
-    analyze: bool,
-    adding: bool = False,
-) -> Differences:
-    """Inside the caller's transaction, compare `defined_rows` with the window's stored links into
-    pg_temp.front_link_differences (`adding` to the batch's differences it holds already); `analyze` a large one,
-    whose pages the planner would misprice."""
-    identifiers = {"links": spec.table, "owner": spec.owner_column}
-    differences = session.sql(
-        "links/select_front_link_differences.sql",
-        **identifiers,
-        defined_rows=defined_rows,
-        window_links=session.sql("links/select_front_links_of_window.sql", **identifiers),
-    )
-    into = "links/add_front_link_differences.sql" if adding else "links/create_front_link_differences.sql"
-    TimedClientCursor(session.conn).execute(session.sql(into, differences=differences), params)
-    if analyze:
-        session.execute(session.sql("links/analyze_front_link_differences.sql"))
-    return Differences(*session.execute(session.sql("links/count_front_link_differences.sql")).fetchone())
-
-
-def apply_differences(session: Session, spec: FrontLinkTable, differences: Differences, *, sliced: bool) -> WriteCounts:
-    """Inside the caller's transaction: delete the lost links, refresh the stale, insert the missing (by slices of
-    PENDING_INSERT_SLICE_ROWS when `sliced`: the table has its foreign keys)."""
-    identifiers = {"links": spec.table, "owner": spec.owner_column}
-    updated, deleted = session.execute(session.sql("links/apply_front_link_differences.sql", **identifiers)).fetchone()
-    slice_rows = PENDING_INSERT_SLICE_ROWS if sliced else None
-    inserted = insert_pending_links(session, spec, slice_rows) if differences.missing else 0
-    return WriteCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=deleted)
-
-
-def diff_named_conversations(
-    session: Session,
-    spec: FrontLinkTable,
-    window: Chunk,
-    conversation_ids: list[str],
-    batch_rows: int | None,
-    *,
-    count_window: bool,
-) -> tuple[WriteCounts, HeldDifferences]:
-    """Inside the caller's transaction, make the links of the named conversations of `window` exact, their defined
-    pairs computed in place through the source's indexes; with more than `batch_rows` changes, change none and
-    return the changed conversations instead. `count_window`: report how many links the conversations hold once
-    exact (a batch's window was counted by its first diff)."""
-    params = window_params(window.start, window.end, conversation_ids)
-    started = diff_start(session)
-    session.execute(session.sql("links/set_diff_settings.sql"))
-    differences = find_differences(
-        session, spec, front_definition(session, spec, bulk=False, joined=True), params, analyze=False
-    )
-    in_window = held_links(session, spec, params) - differences.lost + differences.missing if count_window else 0
-    if batch_rows is not None and differences.total > batch_rows:
-        return WriteCounts(rows_in_window=in_window), hold_differences(session, started)
-    counts = apply_differences(session, spec, differences, sliced=True)
-    counts.rows_in_window = in_window
-    return counts, NOTHING_CHANGED
-
-
-def held_links(session: Session, spec: FrontLinkTable, params: dict[str, object]) -> int:
-    """How many links the window's conversations (only the named ones, when `params` names some) hold now."""
-    window_links = session.sql("links/select_front_links_of_window.sql", links=spec.table, owner=spec.owner_column)
-    return session.execute(
-        session.sql("links/count_front_links_window.sql", window_links=window_links), params
-    ).fetchone()[0]
 
 
 def make_exact_by_batches(
@@ -250,7 +157,7 @@ def apply_batch(
             analyze=False,
             adding=True,
         )
-    differences = Differences(*session.execute(session.sql("links/count_front_link_differences.sql")).fetchone())
+    differences = count_differences(session)
     return apply_differences(session, spec, differences, sliced=True), len(touched), written
 
 
