@@ -18,13 +18,13 @@ class FrontLinksConfig(dg.Config):
     """Run configuration of the Front link assets."""
 
     max_chunk_conversations: int = Field(
-        default=5_000_000,
+        default=10_000_000,
         ge=1,
         description=(
             "When a range is diffed, consecutive days are grouped into transactions of at most this many "
-            "conversations (a single busier day is one chunk). A large chunk reads every recipient once, "
-            "in parallel, so fewer, larger chunks are faster (by default a range of up to 5,000,000 "
-            "conversations is one); smaller ones hold their deletes' row locks for less time."
+            "conversations (a single busier day is one chunk). Every chunk reads every recipient once, in "
+            "parallel, whatever its size, so fewer, larger chunks are faster (by default a range of up to "
+            "10,000,000 conversations is one); smaller ones hold a shorter snapshot."
         ),
     )
     max_fill_chunk_conversations: int = Field(
