@@ -24,7 +24,8 @@ class FrontLinksConfig(dg.Config):
             "When a range is diffed, consecutive days are grouped into transactions of at most this many "
             "conversations (a single busier day is one chunk). Every chunk reads every recipient once, in "
             "parallel, whatever its size, so fewer, larger chunks are faster (by default a range of up to "
-            "10,000,000 conversations is one); smaller ones hold a shorter snapshot."
+            "10,000,000 conversations is one); smaller ones hold a shorter snapshot, and their deletes' row "
+            "locks for less time."
         ),
     )
     max_fill_chunk_conversations: int = Field(

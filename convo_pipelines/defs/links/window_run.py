@@ -8,8 +8,8 @@ beside a fill, and the finish of a fill that was killed. Read top to bottom, in 
    statement (its pairs as the join gives them, full-joined with the stored links; only the differences deduped),
    delete the lost, refresh the stale and insert the missing, so links that stay keep their id and created_at;
    with more changes than a batch, hand the changed conversations to batches of whole conversations instead
-   (link_diff.py, diff_batches.py). A chunk of a table that holds no link and no foreign key yet stages its pairs with a parallel
-   CREATE TABLE AS and inserts them;
+   (link_diff.py, diff_batches.py). A chunk of a table that holds no link and no foreign key yet stages its pairs
+   with a parallel CREATE TABLE AS and inserts them;
 3. end any first fill's hold on the table (its staged pairs dropped, its index by owner built back);
 4. make the foreign keys whole, and report.
 """
