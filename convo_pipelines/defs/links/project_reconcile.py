@@ -32,7 +32,7 @@ from convo_pipelines.defs.links.tables import (
 from convo_pipelines.defs.links.windows import day_chunks
 from convo_pipelines.lib.postgres.db import count_rows
 from convo_pipelines.lib.postgres.session import Session
-from convo_pipelines.lib.postgres.timing import StepClock
+from convo_pipelines.lib.postgres.timing import StepClock, TimedClientCursor
 from convo_pipelines.lib.writing.progress import Progress
 from convo_pipelines.lib.writing.statistics import refresh_statistics_after_bulk_write
 
@@ -114,12 +114,21 @@ def reconcile_project_scope(session: Session, scope: list[str] | None) -> tuple[
 
 def reconcile_project_links(session: Session, only_conversation_ids: list[str] | None = None) -> dict[str, int]:
     """Make project_conversations exact inside the caller's transaction, or only the links of
-    `only_conversation_ids` (a scoped run: every other link is left as it is); returns the counts."""
-    session.execute(session.sql("links/set_diff_settings.sql"))
-    cursor = session.conn.cursor(row_factory=namedtuple_row)
-    statement = session.sql("links/sync_project_links.sql", defined_rows=session.sql("links/select_project_links.sql"))
+    `only_conversation_ids` (a scoped run: every other link is left as it is): its changes found in one statement,
+    in parallel for the whole table, then applied in another; returns the counts."""
+    whole = only_conversation_ids is None
+    session.execute(session.sql("links/set_staging_settings.sql" if whole else "links/set_diff_settings.sql"))
+    changes = session.sql(
+        "links/select_project_link_changes.sql", defined_rows=session.sql("links/select_project_links.sql")
+    )
     params = {"start": BEGINNING_OF_TIME, "end": END_OF_TIME, "only_conversation_ids": only_conversation_ids}
-    row = cursor.execute(statement, params).fetchone()
+    TimedClientCursor(session.conn).execute(
+        session.sql("links/create_project_link_changes.sql", changes=changes), params
+    )
+    if whole:
+        session.execute(session.sql("links/analyze_project_link_changes.sql"))
+    cursor = session.conn.cursor(row_factory=namedtuple_row)
+    row = cursor.execute(session.sql("links/apply_project_link_changes.sql")).fetchone()
     return {
         "rows_inserted": row.rows_inserted,
         "rows_deleted": row.rows_deleted,
