@@ -38,21 +38,26 @@ CONNECTION_LOST = "connection"
 
 @dataclass(frozen=True)
 class ReadKind:
-    """One read the app issues: the statement kind's name, its SQL file, the table its random ids come from."""
+    """One read the app issues: the statement kind's name, its SQL file, the table its random ids come from, and
+    whether it reads a link table (the reads the link tables exist for)."""
 
     kind: str
     sql_file: str
     id_table: str
+    reads_link_table: bool
 
 
 READS = (
-    ReadKind("read_person_newest_conversations", "app_workload/select_person_newest_conversations.sql", "people"),
-    ReadKind("read_conversation_people", "app_workload/select_conversation_people.sql", "front_conversations"),
-    ReadKind("read_client_newest_conversations", "app_workload/select_client_newest_conversations.sql", "clients"),
-    ReadKind("read_project_conversations", "app_workload/select_project_conversations.sql", "projects"),
-    ReadKind("read_front_conversation", "app_workload/select_front_conversation.sql", "front_conversations"),
-    ReadKind("read_person", "app_workload/select_person.sql", "people"),
+    ReadKind("read_person_newest_conversations", "app_workload/select_person_newest_conversations.sql", "people", True),
+    ReadKind("read_conversation_people", "app_workload/select_conversation_people.sql", "front_conversations", True),
+    ReadKind(
+        "read_client_newest_conversations", "app_workload/select_client_newest_conversations.sql", "clients", True
+    ),
+    ReadKind("read_project_conversations", "app_workload/select_project_conversations.sql", "projects", True),
+    ReadKind("read_front_conversation", "app_workload/select_front_conversation.sql", "front_conversations", False),
+    ReadKind("read_person", "app_workload/select_person.sql", "people", False),
 )
+LINK_TABLE_READS = tuple(read.kind for read in READS if read.reads_link_table)
 WRITE_KINDS = ("insert_person", "delete_person", "commit_person", "insert_recipient")
 SAMPLED_TABLES = ("people", "front_conversations", "clients", "projects", "front_messages")
 

@@ -1,5 +1,6 @@
 """The performance aims (the *_AIM constants) and a one-line verdict per aim for a bench run, each judged only on
-figures from that run; the aims against the peers it timed and Dagster's share are in bench_peer_verdicts."""
+figures from that run; the aims against the peers it timed and Dagster's share are in bench_peer_verdicts, those
+against the read side in bench_read_side_verdicts."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ from convo_benchmarks.bench_peer_verdicts import (
     matview_ratio,
     scoped_run_dagster_wall,
 )
+from convo_benchmarks.bench_read_side_verdicts import (
+    catch_up_read_side,
+    first_fill_read_side,
+    nightly_read_side,
+    rerun_read_side,
+)
+from convo_pipelines_tests.app_workload_threads import LINK_TABLE_READS
 
 BACKFILL_SECONDS_AIM = 60.0
 SEEDS_RATIO_AIM = 5.0
-RERUN_READ_SIDE_RATIO_AIM = 1.5
-FIRST_FILL_READ_SIDE_RATIO_AIM = 2.0
-FIRST_FILL_SQL_SECONDS_AIM = 40.0
 LATE_CHANGE_SECONDS_AIM = 0.050
 CHECKS_SHARE_AIM = 0.5
 # Each kind of run whose checks are timed: the key of its SQL figure, and of its checks' (`<key>_checks_sql`).
@@ -42,6 +47,7 @@ READ_P95_MS_AIM = 2.0
 READ_SPEEDUP_AIM = 20.0
 PEAK_RSS_MB_AIM = 300.0
 APP_OVER_BASELINE_MS_AIM = 100.0
+APP_LINK_READ_P99_MS_AIM = 50.0
 SENSOR_TICK_SECONDS_AIM = 0.050
 FRESHNESS_P95_SECONDS_AIM = 30.0
 # The app's users see a change on their screens (a Zero client's live query) within this, at p95.
@@ -75,31 +81,6 @@ def _backfill_ratio(run: Run) -> Verdict:
         return Verdict(aim, None, "the seeds' batches were skipped")
     ratio = seeds / ours
     return Verdict(aim, ratio >= SEEDS_RATIO_AIM, f"{ratio:.1f}x ({seconds(seeds)} against {seconds(ours)} of SQL)")
-
-
-def _rerun(run: Run) -> Verdict:
-    aim = f"re-run with nothing changed writes 0 rows in at most {RERUN_READ_SIDE_RATIO_AIM:.1f}x the read side alone"
-    rerun, read_side, written = median(run, "rerun_sql"), median(run, "read_side"), maximum(run, "rerun_rows_written")
-    if rerun is None or read_side is None or written is None:
-        return Verdict(aim, None, "no re-run measured")
-    ratio = rerun / read_side
-    met = written == 0 and ratio <= RERUN_READ_SIDE_RATIO_AIM
-    return Verdict(
-        aim, met, f"{written:.0f} rows, {seconds(rerun)} = {ratio:.2f}x the read side ({seconds(read_side)})"
-    )
-
-
-def _first_fill_read_side(run: Run) -> Verdict:
-    aim = (
-        f"first full backfill's SQL under {FIRST_FILL_SQL_SECONDS_AIM:.0f} s and at most "
-        f"{FIRST_FILL_READ_SIDE_RATIO_AIM:.0f}x the read side alone"
-    )
-    ours, read_side = median(run, "full_backfill_sql"), median(run, "read_side")
-    if ours is None or read_side is None:
-        return Verdict(aim, None, "no backfill measured")
-    ratio = ours / read_side
-    met = ours < FIRST_FILL_SQL_SECONDS_AIM and ratio <= FIRST_FILL_READ_SIDE_RATIO_AIM
-    return Verdict(aim, met, f"{seconds(ours)} = {ratio:.2f}x the read side ({seconds(read_side)})")
 
 
 def _late_change(run: Run) -> Verdict:
@@ -205,6 +186,26 @@ def _app_beside_runs(run: Run) -> Verdict:
     )
 
 
+def _app_link_reads(run: Run) -> Verdict:
+    aim = f"the app's p99 of each link-table read under {APP_LINK_READ_P99_MS_AIM:.0f} ms beside each run"
+    slowest = {
+        figures["label"]: max(reads.items(), key=lambda read: read[1])
+        for figures in run.get("app_beside_runs", {}).values()
+        if (reads := _link_read_p99s(figures))
+    }
+    if not slowest:
+        return Verdict(aim, None, "no app workload measured")
+    met = all(p99 < APP_LINK_READ_P99_MS_AIM for _, p99 in slowest.values())
+    listing = "; ".join(f"beside the {label}: {kind} {p99:.1f} ms" for label, (kind, p99) in slowest.items())
+    return Verdict(aim, met, f"slowest p99 {listing}")
+
+
+def _link_read_p99s(figures: dict[str, object]) -> dict[str, float]:
+    """{read kind: p99 in ms} of the app's reads of the link tables beside one run."""
+    statements = figures.get("workload", {}).get("statements", {})
+    return {kind: stats["p99_ms"] for kind, stats in statements.items() if kind in LINK_TABLE_READS}
+
+
 def _sensor_tick(run: Run) -> Verdict:
     aim = f"late-change tick finding 100 changes under {SENSOR_TICK_SECONDS_AIM * 1000:.0f} ms of SQL with the recommended indexes"
     indexed, bare = median(run, "sensor_tick_indexed_sql"), median(run, "sensor_tick_sql")
@@ -263,8 +264,10 @@ AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
     _backfill_time,
     _backfill_ratio,
     matview_ratio,
-    _first_fill_read_side,
-    _rerun,
+    first_fill_read_side,
+    rerun_read_side,
+    catch_up_read_side,
+    nightly_read_side,
     _late_change,
     _checks_share,
     _tick,
@@ -273,6 +276,7 @@ AIM_CHECKS: tuple[Callable[[Run], Verdict], ...] = (
     _read_speedup,
     _peak_rss,
     _app_beside_runs,
+    _app_link_reads,
     _sensor_tick,
     _freshness,
     _client_freshness,

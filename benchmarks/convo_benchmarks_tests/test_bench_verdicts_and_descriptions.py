@@ -1,5 +1,5 @@
-"""What `convo-pipelines bench` says of a run: its verdicts on the aims (the many crews' tick) and its description
-(code measured, settings, the app's part)."""
+"""What `convo-pipelines bench` says of a run: its verdicts on the aims (the many crews' tick, the runs against the read
+side, the app's reads beside them) and its description (code measured, settings, the app's part)."""
 
 from __future__ import annotations
 
@@ -62,3 +62,50 @@ def test_a_run_on_a_server_the_bench_set_says_which_settings_it_set() -> None:
         in describe_data(run)
     )
     assert "--server-setting" not in describe_data({**run, "machine": {"platform": "Linux-vm1"}})
+
+
+def test_the_catch_up_and_the_nightly_reconcile_are_held_to_their_share_of_the_read_side() -> None:
+    def figure(value: float) -> dict[str, float]:
+        return {"median": value, "min": value, "max": value, "runs": 1}
+
+    def verdict_of(kind: str, **seconds: float) -> str:
+        run = {"measurements": {key: figure(value) for key, value in {"read_side": 10.0, **seconds}.items()}}
+        [line] = [verdict.line() for verdict in verdicts(run) if verdict.aim.startswith(kind)]
+        return line
+
+    assert verdict_of("catch-up", rerun_after_app_sql=20.0).startswith("MET ")
+    assert verdict_of("catch-up", rerun_after_app_sql=20.5).startswith("MISSED ")
+    assert verdict_of("catch-up").startswith("NOT MEASURED ")
+    # The nightly reconcile is both runs together: each within 1.5x alone, their sum is not.
+    nightly = verdict_of("nightly", rerun_sql=12.0, project_reconcile_sql=4.0)
+    assert nightly.startswith("MISSED ")
+    assert nightly.endswith("16.00 s = 1.60x the read side (10.00 s)")
+    assert verdict_of("nightly", rerun_sql=12.0, project_reconcile_sql=3.0).startswith("MET ")
+    assert verdict_of("nightly", rerun_sql=12.0).startswith("NOT MEASURED ")
+
+
+def test_the_apps_reads_of_the_link_tables_are_held_under_50_ms_at_p99_beside_every_run() -> None:
+    def beside(label: str, **p99_ms: float) -> dict[str, object]:
+        statements = {kind: {"p99_ms": value} for kind, value in p99_ms.items()}
+        longest = {"longest_statement_ms": 1.0, "baseline_longest_statement_ms": 1.0, "over_baseline_ms": 0.0}
+        return {
+            "label": label,
+            **longest,
+            "longest_pipeline_wait_ms": 0.0,
+            "errors": {},
+            "workload": {"statements": statements},
+        }
+
+    def link_reads_verdict(*runs: dict[str, object]) -> str:
+        run = {"measurements": {}, "app_beside_runs": {str(at): figures for at, figures in enumerate(runs)}}
+        [line] = [verdict.line() for verdict in verdicts(run) if "link-table read" in verdict.aim]
+        return line
+
+    fill = beside("first fill", read_person_newest_conversations=49.0, read_conversation_people=3.0, read_person=900.0)
+    # A slow read of a source table alone (read_person) is not a read of the link tables.
+    assert link_reads_verdict(fill).startswith("MET ")
+    slow = link_reads_verdict(fill, beside("re-run", read_project_conversations=51.0))
+    assert slow.startswith("MISSED ")
+    assert "beside the first fill: read_person_newest_conversations 49.0 ms" in slow
+    assert "beside the re-run: read_project_conversations 51.0 ms" in slow
+    assert link_reads_verdict().startswith("NOT MEASURED ")
