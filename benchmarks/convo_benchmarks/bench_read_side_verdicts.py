@@ -63,7 +63,7 @@ def _ratio_to_read_side(run: Run, keys: tuple[str, ...]) -> tuple[float, float, 
     """(the sum of the medians of `keys`, the read side's median, their ratio), or None when any is missing."""
     figures = [median(run, key) for key in keys]
     read_side = median(run, "read_side")
-    if read_side is None or not read_side or any(figure is None for figure in figures):
+    if not read_side or any(figure is None for figure in figures):
         return None
     ours = sum(figures)
     return ours, read_side, ours / read_side
