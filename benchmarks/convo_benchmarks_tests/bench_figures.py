@@ -100,7 +100,6 @@ READ_QUESTIONS = {
     "client_newest_conversations",
     "project_conversations",
 }
-AIMS = 23
 # The catch-up re-run after a first fill beside the app: the range re-run beside the app, or alone after --one-first-fill.
 CATCH_UP_MEASUREMENTS = {"rerun_after_app_sql", "rerun_after_app_rows_written"}
 APP_RUN_KINDS = {"first_fill", "first_fill_with_subscriber", "range_rerun", "project_reconcile", "histories_backfill"}
