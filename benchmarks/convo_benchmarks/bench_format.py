@@ -71,10 +71,10 @@ def demo_shape(run: Run) -> bool:
 
 
 def shape_label(run: Run) -> str:
-    """The run's data's shape: messages per conversation, the demo's (about 8) or a leaner one."""
+    """The run's data's shape: the range of messages per conversation, the demo's (about 8) or a leaner one."""
     if demo_shape(run):
-        return f"demo, 1-{MAX_MESSAGES_PER_CONVERSATION} messages"
-    return f"lean, 1-{run['max_messages']} messages"
+        return f"demo, 1-{MAX_MESSAGES_PER_CONVERSATION}"
+    return f"lean, 1-{run['max_messages']}"
 
 
 def server_set_by_bench(run: Run) -> str:

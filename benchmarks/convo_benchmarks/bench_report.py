@@ -33,16 +33,17 @@ REPORT_COMMAND = ".venv/bin/convo-pipelines bench-report docs/bench/*.json --pag
 
 LEAD = """\
 Each row is one run of `convo-pipelines bench` on the machine below, linked to its JSON file and dated by the
-code it measured. Times are medians of the run's SQL inside PostgreSQL. *Shape*: messages per conversation, the
-demo's (about 8) or a lean 1 to 3, which fits ten million conversations on the disk. *Server*: PostgreSQL's
-settings as they come, or as the bench set them."""
+code it measured; times are medians of its SQL. *Shape*: messages per conversation (the demo averages about 8).
+*Server*: PostgreSQL's settings as they come, or as the bench set them."""
 
 DURATION_NOTES = """\
+- **read side**: the joins and DISTINCT of both Front link tables, a SELECT alone: the machine's speed that run,
+  which moves by up to 2x from day to day.
 - **first fill**: both Front link tables from empty over every day (*beside the app*: the app wrote meanwhile).
   *view*, *dbt*: a materialized view and a dbt incremental model of the same joins, indexed, in the same run.
-- **catch-up re-run**: every day again right after a first fill the app wrote beside, taking in what it wrote.
-- **nightly reconcile**: what `LINK_TABLES_SYNC_CRON` runs with nothing changed: both link tables over every day,
-  and `project_conversations`.
+- **catch-up re-run**: every day again right after a first fill the app wrote beside.
+- **nightly reconcile**: what `LINK_TABLES_SYNC_CRON` runs, nothing changed: both link tables and
+  `project_conversations`.
 - **unchanged re-run**: both link tables over every day, nothing changed; *view*: `REFRESH MATERIALIZED VIEW
   CONCURRENTLY`; *dbt*: `dbt run`, `merge` strategy.
 - **one-day change**: the day of one change run again; *view*: the refresh after it.
@@ -50,10 +51,10 @@ DURATION_NOTES = """\
 
 FRESHNESS_NOTE = """\
 From an app's commit until it is right in the link tables, a Zero client's live query, or (a new chat session)
-`conversation_summaries`; the real `dagster-daemon` ran the sensors at their default interval."""
+`conversation_summaries`, through the real `dagster-daemon`."""
 
 APP_NOTE = """\
-The app's reads and writes, a statement of each kind every 50 ms on its own connections: its longest statement /
+The app's reads and writes, a statement of each kind every 50 ms: its longest statement /
 the highest p99 of any kind beside each run; *alone*: the longest with no run."""
 
 
