@@ -18,8 +18,9 @@ DIFFERENCE_BYTES = 48
 CONVERSATION_BYTES = 16
 NO_ID = uuid.UUID(int=0)
 # How many differences a diff hands over at most (whole conversations: the last one's all), those first in
-# conversation order; the window is then diffed again, which finds the rest. 48 MB of the run's memory at most.
-DIFFERENCES_PER_HANDOVER = 1_000_000
+# conversation order; the window is then diffed again, which finds the rest. 96 MB of the run's memory at most:
+# enough for the bench's catch-up after a fill of ten million conversations beside the app in one handover.
+DIFFERENCES_PER_HANDOVER = 2_000_000
 DIFFERENCES_PER_FETCH = 10_000
 # What a run remembers of each conversation it handed to batches, to tell later which of the conversations the app
 # wrote since it had applied as found: the last 8 bytes of its id, random in the UUIDs apps make (v4, v7). Two
