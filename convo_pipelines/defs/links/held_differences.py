@@ -19,7 +19,7 @@ CONVERSATION_BYTES = 16
 NO_ID = uuid.UUID(int=0)
 # How many differences a diff hands over at most (whole conversations: the last one's all), those first in
 # conversation order; the window is then diffed again, which finds the rest. 96 MB of the run's memory at most:
-# enough for the bench's catch-up after a fill of ten million conversations beside the app in one handover.
+# a catch-up after a fill of ten million conversations beside a busy app can find over a million: one handover.
 DIFFERENCES_PER_HANDOVER = 2_000_000
 DIFFERENCES_PER_FETCH = 10_000
 # What a run remembers of each conversation it handed to batches, to tell later which of the conversations the app
