@@ -190,7 +190,7 @@ def test_a_scoped_run_beside_a_first_fill_ends_its_hold_and_the_fill_then_diffs(
         counts, whole = insert_first_fill_slices(session, PEOPLE_LINKS, staged, 2)
         assert (counts.rows_inserted, whole) == (0, False)
         assert link_pairs(db, SCHEMA, PEOPLE) == before
-        make_chunks_exact(session, PEOPLE_LINKS, [Chunk(jan(12), jan(13), len(jan_12))], None)
+        make_chunks_exact(session, PEOPLE_LINKS, [Chunk(jan(12), jan(13), len(jan_12))], None, True)
 
     assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA, jan(12), jan(13))
 

@@ -14,9 +14,11 @@ import dagster as dg
 import psycopg
 
 from convo_pipelines.defs.links.assets import people_front_conversations
+from convo_pipelines.defs.links.config import FrontLinksConfig
 from convo_pipelines.defs.links.project_assets import project_conversations
-from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME
-from convo_pipelines.defs.links.windows import Chunk, chunk_window
+from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, PEOPLE_LINKS
+from convo_pipelines.defs.links.window_run import make_window_exact
+from convo_pipelines.defs.links.windows import Chunk, RunWindow, chunk_window
 from convo_pipelines_tests.helpers import materialize_front_links_command, utc_day_ahead
 from convo_pipelines_tests.links.link_runs import (
     CLIENTS,
@@ -97,6 +99,36 @@ def test_rerun_writes_nothing_and_keeps_ids_and_timestamps(db, postgres) -> None
     ) == (0, 0, 0, 0)
     # Same ids, same xmin (no row rewritten), same created_at/updated_at/added_at.
     assert {table: row_versions(db, table) for table in (PEOPLE, CLIENTS, PROJECTS)} == before
+
+
+def test_a_window_of_every_conversation_counts_the_tables_links_but_the_undated(db, postgres) -> None:
+    """A run over every partition (the nightly reconcile's window, unbounded at both ends) takes its count in range
+    from the table's count, less the links of a conversation with no created_at, which no window holds."""
+    build_source_data(db)
+    run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
+    db.execute("alter table front_conversations alter column created_at drop not null")
+    undated = db.execute(
+        "update front_conversations set created_at = null where id = "
+        "(select front_conversation_id from people_front_conversations order by id limit 1) returning id"
+    ).fetchone()[0]
+    db.execute(
+        "delete from people_front_conversations where id = (select id from people_front_conversations "
+        "where front_conversation_id <> %s order by id limit 1)",
+        (undated,),
+    )
+    every_conversation = RunWindow(BEGINNING_OF_TIME, END_OF_TIME, "-infinity", "infinity", one_day=False)
+
+    with postgres.session(autocommit=True) as session:
+        run = make_window_exact(session, PEOPLE_LINKS, every_conversation, FrontLinksConfig())
+
+    dated = {pair for pair in expected_people_links(db, SCHEMA) if pair[1] != undated}
+    assert run.counts.rows_inserted == 1
+    assert (
+        run.counts.rows_in_window
+        == len(dated)
+        == run.row_count - sum(1 for _, conversation in link_pairs(db, SCHEMA, PEOPLE) if conversation == undated)
+    )
+    assert {pair for pair in link_pairs(db, SCHEMA, PEOPLE) if pair[1] != undated} == dated
 
 
 def test_a_conversation_whose_created_at_changed_refreshes_its_links_copy_in_place(db, postgres) -> None:

@@ -70,10 +70,11 @@ def fill_front_table(session: Session, spec: FrontLinkTable, window: RunWindow, 
         refresh_statistics_after_bulk_write(session, session.source_schema, spec.table, counts.rows_written)
         if not whole:
             counts.rows_in_window = 0  # the diffs that finish the range count its rows
+    count_chunks = not window.holds_every_conversation
     if staged is None or not whole:
-        counts.add(make_chunks_exact(session, spec, chunks, batch_rows=None))
+        counts.add(make_chunks_exact(session, spec, chunks, None, count_chunks))
     end_first_fill(session, spec)
-    return finish_front_run(session, spec, "bulk", len(chunks), counts, clock)
+    return finish_front_run(session, spec, "bulk", len(chunks), counts, clock, in_window_is_table=not count_chunks)
 
 
 def stage_first_fill(

@@ -81,12 +81,23 @@ def finish_front_run(
     counts: WriteCounts,
     clock: StepClock,
     scope: list[str] | None = None,
+    *,
+    in_window_is_table: bool = False,
 ) -> FrontRun:
     """Make the table's foreign keys whole, read what its constraints guarantee and count it (not for a scoped run),
-    once the run's writes are done."""
+    once the run's writes are done. `in_window_is_table`: the window holds every conversation, and with the
+    orphans removed its links are the table's but for those of undated conversations."""
     keys = ensure_foreign_keys(session, spec.table, spec.foreign_keys)
     guarantees = front_link_guarantees(session, spec)
     row_count = None if scope else count_rows(session.conn, session.source_schema, spec.table)
+    if in_window_is_table and row_count is not None:
+        counts.rows_in_window = row_count - undated_links(session, spec)
     clock.read_sql(session.conn)
     in_scope = len(scope) if scope else None
     return FrontRun(spec.table, mode, chunks, counts, keys, guarantees, row_count, in_scope, clock)
+
+
+def undated_links(session: Session, spec: FrontLinkTable) -> int:
+    """How many links `spec.table` holds to Front conversations with no created_at, which no window holds."""
+    statement = session.sql("links/count_undated_front_links.sql", links=spec.table)
+    return session.execute(statement).fetchone()[0]

@@ -11,7 +11,8 @@ beside a fill, and the finish of a fill that was killed. Read top to bottom, in 
    (link_diff.py, diff_batches.py). A chunk of a table that holds no link and no foreign key yet stages its pairs
    with a parallel CREATE TABLE AS and inserts them;
 3. end any first fill's hold on the table (its staged pairs dropped, its index by owner built back);
-4. make the foreign keys whole, and report.
+4. make the foreign keys whole, and report. A window of every conversation takes its links' count from the table's
+   count, which reads the table alone, where counting each chunk's links joins them with their conversations.
 """
 
 from __future__ import annotations
@@ -51,33 +52,39 @@ def make_window_exact(session: Session, spec: FrontLinkTable, window: RunWindow,
     keyed = bool(link_foreign_keys(session, spec.table))
     max_conversations = config.max_chunk_conversations if keyed else config.max_fill_chunk_conversations
     chunks = day_chunks(session, "front_conversations", window.start, window.end, max_conversations)
-    counts = make_chunks_exact(session, spec, chunks, config.max_insert_batch_rows if keyed else None)
+    count_chunks = not window.holds_every_conversation
+    counts = make_chunks_exact(session, spec, chunks, config.max_insert_batch_rows if keyed else None, count_chunks)
     end_first_fill(session, spec)
-    return finish_front_run(session, spec, "diff", len(chunks), counts, clock)
+    return finish_front_run(session, spec, "diff", len(chunks), counts, clock, in_window_is_table=not count_chunks)
 
 
 def make_chunks_exact(
-    session: Session, spec: FrontLinkTable, chunks: list[Chunk], batch_rows: int | None
+    session: Session, spec: FrontLinkTable, chunks: list[Chunk], batch_rows: int | None, count_chunks: bool
 ) -> WriteCounts:
-    """Make each chunk exact in its own transactions, logging progress (conversations done, rows, rate, ETA) after
-    each. `batch_rows` None: the table has no foreign key yet, and a chunk changes all its links at once."""
+    """Make each chunk exact in its own transactions, logging progress (conversations done, rows written, rate, ETA)
+    after each. `batch_rows` None: the table has no foreign key yet, and a chunk changes all its links at once.
+    `count_chunks`: count each chunk's links once exact."""
     totals = WriteCounts()
     progress = Progress(LOG.info, spec.table, total_steps=sum(c.conversations for c in chunks), unit="conversations")
     for chunk in chunks:
-        counts = make_chunk_exact(session, spec, chunk, batch_rows)
+        counts = make_chunk_exact(session, spec, chunk, batch_rows, count_chunks)
         totals.add(counts)
         # A fill's next chunks read the table they fill (their windows' links): planned for the empty table its
         # statistics describe, that read scans all of it for every chunk.
         refresh_statistics_after_bulk_write(session, session.source_schema, spec.table, counts.rows_written)
-        progress.advance(rows=counts.rows_in_window, steps=chunk.conversations)
+        progress.advance(rows=counts.rows_written, steps=chunk.conversations)
     return totals
 
 
-def make_chunk_exact(session: Session, spec: FrontLinkTable, chunk: Chunk, batch_rows: int | None) -> WriteCounts:
+def make_chunk_exact(
+    session: Session, spec: FrontLinkTable, chunk: Chunk, batch_rows: int | None, count_chunk: bool
+) -> WriteCounts:
     """Diff the chunk in one retried transaction; its changed conversations by batches when they are too many."""
 
     def diff() -> tuple[WriteCounts, HeldDifferences]:
-        return in_front_transaction(session, spec, lambda _owns: diff_chunk(session, spec, chunk, batch_rows))
+        return in_front_transaction(
+            session, spec, lambda _owns: diff_chunk(session, spec, chunk, batch_rows, count_chunk)
+        )
 
     counts, changed = diff()
     if len(changed) and batch_rows is not None:
@@ -86,7 +93,7 @@ def make_chunk_exact(session: Session, spec: FrontLinkTable, chunk: Chunk, batch
 
 
 def diff_chunk(
-    session: Session, spec: FrontLinkTable, chunk: Chunk, batch_rows: int | None
+    session: Session, spec: FrontLinkTable, chunk: Chunk, batch_rows: int | None, count_chunk: bool
 ) -> tuple[WriteCounts, HeldDifferences]:
     """Inside the caller's transaction: find the chunk's differences in one parallel statement and apply them, or,
     with more than `batch_rows` of them, return the changed conversations. A table without foreign keys that holds
@@ -99,7 +106,7 @@ def diff_chunk(
     session.execute(session.sql("links/set_staging_settings.sql"))
     joined = front_definition(session, spec, joined=True)
     keyed = batch_rows is not None
-    return diff_and_apply(session, spec, joined, params, batch_rows, large=True, keyed=keyed, count_window=True)
+    return diff_and_apply(session, spec, joined, params, batch_rows, large=True, keyed=keyed, count_window=count_chunk)
 
 
 @contextmanager

@@ -31,6 +31,12 @@ class RunWindow:
         start, end = owning.bounds(BEGINNING_OF_TIME, END_OF_TIME)
         return cls(start, end, owning.start_label, owning.end_label, partition.one_day)
 
+    @property
+    def holds_every_conversation(self) -> bool:
+        """Unbounded at both ends (every partition, the nightly reconcile's window): once the foreign keys have
+        removed the orphans, its links are all the table's."""
+        return self.start == BEGINNING_OF_TIME and self.end == END_OF_TIME
+
 
 @dataclass(frozen=True)
 class Chunk:
