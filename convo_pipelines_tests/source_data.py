@@ -262,6 +262,7 @@ def _insert_projects(conn, schema, rng, ids, data: SourceData) -> None:
     arrays[data.null_array_project] = None
     arrays[data.stale_array_project].append(ids.new())  # a conversation that never existed
     arrays[data.stale_array_project].append(data.conversations_without_project[0])  # left every project
+    arrays[data.stale_array_project].append(data.conversations_without_project[0])  # listed twice, one problem
     arrays[data.mismatched_array_project].append(arrays[data.stale_array_project][0])  # belongs to another project
     missing_from = arrays[data.userless_project]
     missing_from.pop()  # the last conversation of the user-less project is not listed
