@@ -34,7 +34,7 @@ class RunWindow:
     @property
     def holds_every_conversation(self) -> bool:
         """Unbounded at both ends (every partition, the nightly reconcile's window): once the foreign keys have
-        removed the orphans, its links are all the table's."""
+        removed the orphans, its links are the table's, but for those of conversations with no created_at."""
         return self.start == BEGINNING_OF_TIME and self.end == END_OF_TIME
 
 
