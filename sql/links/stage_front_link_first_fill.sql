@@ -1,4 +1,7 @@
 -- Computes the defined pairs of a first fill's whole range into {analytics}.{first_fill} (an unlogged table of the writer's own schema), numbered from 1 in (conversation, owner) order, each with the position of its conversation's last pair: what the fill's slices then insert, position range by position range, each ending with a conversation.
+-- Why stage at all, even a window of one slice: PostgreSQL runs the query of an INSERT in one process and
+-- that of a CREATE TABLE AS in parallel workers, so the join staged then inserted costs less than the
+-- join inserted straight into the link table.
 -- Why one statement for the range: a join per chunk of days read every recipient and message of the
 -- source whatever the chunk's size (a parallel hash join; a chunk's conversations are spread over the
 -- heap), so a fill of N chunks read the source N times. Why a table rather than a temporary one: the
