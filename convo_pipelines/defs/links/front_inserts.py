@@ -69,6 +69,7 @@ def insert_first_fill_links(session: Session, spec: FrontLinkTable, params: dict
         first_fill=spec.first_fill_table,
     )
     session.execute(session.sql("links/set_insert_settings.sql"))
+    session.execute(session.sql("links/set_first_fill_slice_settings.sql"))
     return session.execute(statement, {**params, **link_id_draw(session)}).rowcount
 
 
