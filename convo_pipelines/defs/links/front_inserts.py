@@ -62,15 +62,24 @@ def insert_first_fill_links(session: Session, spec: FrontLinkTable, params: dict
     foreign key yet, a pair whose owner or conversation the app deleted after the staging goes in too: adding the
     key removes it (ensure_foreign_keys); what the app changed after the staging is the late-change sensor's, as
     after any run."""
-    statement = session.sql(
+    set_first_fill_slice_settings(session)
+    return session.execute(first_fill_slice_statement(session, spec), {**params, **link_id_draw(session)}).rowcount
+
+
+def set_first_fill_slice_settings(session: Session) -> None:
+    """Give the rest of the transaction's slice of a first fill its sort, in memory (set_first_fill_slice_settings.sql)."""
+    session.execute(session.sql("links/set_insert_settings.sql"))
+    session.execute(session.sql("links/set_first_fill_slice_settings.sql"))
+
+
+def first_fill_slice_statement(session: Session, spec: FrontLinkTable):
+    """The INSERT of a first fill's next slice of staged pairs (insert_first_fill_front_links.sql)."""
+    return session.sql(
         "links/insert_first_fill_front_links.sql",
         links=spec.table,
         owner=spec.owner_column,
         first_fill=spec.first_fill_table,
     )
-    session.execute(session.sql("links/set_insert_settings.sql"))
-    session.execute(session.sql("links/set_first_fill_slice_settings.sql"))
-    return session.execute(statement, {**params, **link_id_draw(session)}).rowcount
 
 
 def pending_slices(session: Session, slice_rows: int | None) -> list[tuple[PairBound, PairBound]]:
