@@ -46,7 +46,7 @@ def test_a_first_fill_s_staging_sorts_its_pairs_once_in_conversation_order(db, p
         assert len([node for node in nodes if node["Node Type"] == "WindowAgg"]) == 2, spec.table
 
 
-def test_a_first_fill_s_slice_sorts_its_links_in_memory(db, postgres) -> None:
+def test_a_first_fill_s_slice_sorts_its_links_in_memory(postgres) -> None:
     """A slice of max_fill_slice_links sorts its staged pairs into id order: at the server's default work_mem that
     sort spills to disk, a temporary file written and read back by every slice of the fill."""
     spec = FRONT_LINK_TABLES[0]
