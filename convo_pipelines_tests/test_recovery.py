@@ -156,9 +156,11 @@ def test_killed_runs_fail_and_free_their_pool_slots_so_the_next_run_completes(
         holder.rollback()  # the dead runs' backends end once they can no longer talk to their client
 
         assert wait_until(lambda: run_status(instance, next_run) in FINISHED, timeout=NEXT_RUN_DEADLINE_SECONDS + 30)
+        # The killed runs ended moments apart: the daemon may free the second one's slot a poll after the first,
+        # once the next run has already taken the first and finished.
+        assert wait_until(lambda: slot_holders(instance) == set(), timeout=30), slot_holders(instance)
 
     assert run_status(instance, next_run) == dg.DagsterRunStatus.SUCCESS, run_messages(instance, next_run)[-20:]
-    assert slot_holders(instance) == set()
     # The alert of a killed run says why it failed, though no step failed.
     alert = alert_for(instance, killed[0])
     assert alert.failed_steps == () and alert.partitions == "partition 2024-01-08"
