@@ -13,6 +13,7 @@ import dagster as dg
 
 from convo_pipelines.defs.links import diff_batches, held_differences
 from convo_pipelines.defs.links.assets import people_front_conversations
+from convo_pipelines.defs.links.front_inserts import pending_slices
 from convo_pipelines.defs.links.held_differences import DIFFERENCE_BYTES, NO_ID, HeldDifferences, conversation_batches
 from convo_pipelines_tests.links.link_runs import (
     FRONT_ASSETS,
@@ -163,3 +164,34 @@ def test_conversation_batches_cut_the_held_differences_in_their_order_keeping_ea
     assert [len(batch.packed) // DIFFERENCE_BYTES for batch in batches] == [3, 5, 1]
     assert [batch.conversations for batch in conversation_batches(held, 9)] == [ids]
     assert list(conversation_batches(HeldDifferences(bytearray(), 0, more=False, started=None), 5)) == []
+
+
+def test_missing_links_go_in_by_full_slices_with_no_empty_one_after_them(postgres) -> None:
+    """A batch's missing links go in by slices of at most slice_rows, each ending where the next begins: a batch of
+    exactly slice_rows of them is one insert, not one followed by an empty slice, a statement for nothing."""
+    slice_rows = 5
+    for missing, expected_slices in ((4, 1), (5, 1), (6, 2), (10, 2), (11, 3)):
+        with postgres.session(autocommit=True) as session, session.conn.transaction():
+            session.execute(
+                "create temporary table front_link_differences (link_id uuid, defined_owner_id uuid,"
+                " defined_front_conversation_id uuid) on commit drop"
+            )
+            # Links to delete or refresh (a stored link_id) are no slice's.
+            session.execute(
+                "insert into front_link_differences select case when n > %s then gen_random_uuid() end,"
+                " gen_random_uuid(), gen_random_uuid() from generate_series(1, %s + 2) as n",
+                (missing, missing),
+            )
+            pairs = sorted(
+                session.execute(
+                    "select defined_front_conversation_id, defined_owner_id from front_link_differences"
+                    " where link_id is null"
+                ).fetchall()
+            )
+            slices = pending_slices(session, slice_rows)
+        sizes = [
+            len([pair for pair in pairs if (after is None or pair > after) and (upto is None or pair <= upto)])
+            for after, upto in slices
+        ]
+        assert len(slices) == expected_slices, (missing, sizes)
+        assert sum(sizes) == missing and all(0 < size <= slice_rows for size in sizes), (missing, sizes)

@@ -89,6 +89,6 @@ def pending_slices(session: Session, slice_rows: int | None) -> list[tuple[PairB
     ends = session.execute(
         session.sql("links/select_pending_front_link_slice_ends.sql"), {"slice_rows": slice_rows}
     ).fetchall()
-    # The last slice is left open above: it takes the rest, fewer than slice_rows.
+    # The last slice is left open above: it takes the rest, at most slice_rows.
     bounds: list[PairBound] = [None, *(tuple(end) for end in ends)]
     return [(bounds[i], bounds[i + 1]) for i in range(len(ends))] + [(bounds[-1], None)]
