@@ -103,7 +103,8 @@ def test_rerun_writes_nothing_and_keeps_ids_and_timestamps(db, postgres) -> None
 
 def test_a_window_of_every_conversation_counts_the_tables_links_but_the_undated(db, postgres) -> None:
     """A run over every partition (the nightly reconcile's window, unbounded at both ends) takes its count in range
-    from the table's count, less the links of a conversation with no created_at, which no window holds."""
+    from the table's count, less the links of a conversation with no created_at, which no window holds and the run
+    leaves alone though it reads the stored links from the table alone."""
     build_source_data(db)
     run_assets(postgres, FRONT_ASSETS, FULL_RANGE)
     db.execute("alter table front_conversations alter column created_at drop not null")
@@ -116,13 +117,17 @@ def test_a_window_of_every_conversation_counts_the_tables_links_but_the_undated(
         "where front_conversation_id <> %s order by id limit 1)",
         (undated,),
     )
+    undated_links = [pair for pair in link_pairs(db, SCHEMA, PEOPLE) if pair[1] == undated]
+    assert undated_links
     every_conversation = RunWindow(BEGINNING_OF_TIME, END_OF_TIME, "-infinity", "infinity", one_day=False)
 
     with postgres.session(autocommit=True) as session:
         run = make_window_exact(session, PEOPLE_LINKS, every_conversation, FrontLinksConfig())
 
     dated = {pair for pair in expected_people_links(db, SCHEMA) if pair[1] != undated}
-    assert run.counts.rows_inserted == 1
+    assert (run.counts.rows_inserted, run.counts.rows_deleted) == (1, 0)
+    # The undated conversation's links are in no window: the run over every day leaves them as they are.
+    assert [pair for pair in link_pairs(db, SCHEMA, PEOPLE) if pair[1] == undated] == undated_links
     assert (
         run.counts.rows_in_window
         == len(dated)

@@ -15,7 +15,7 @@ from psycopg import sql
 from convo_pipelines.defs.links.front_inserts import insert_pending_links
 from convo_pipelines.defs.links.held_differences import NOTHING_CHANGED, HeldDifferences, diff_start, hold_differences
 from convo_pipelines.defs.links.tables import FrontLinkTable, front_definition
-from convo_pipelines.defs.links.windows import Chunk, WriteCounts, window_params
+from convo_pipelines.defs.links.windows import Chunk, WriteCounts, spans_every_conversation, window_params
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.postgres.timing import TimedClientCursor
 
@@ -102,12 +102,12 @@ def find_differences(
     """Inside the caller's transaction, compare `defined_rows` with the window's stored links into
     pg_temp.front_link_differences (`adding` to the batch's differences it holds already); `analyze` a large one,
     whose pages the planner would misprice."""
-    identifiers = {"links": spec.table, "owner": spec.owner_column}
     differences = session.sql(
         "links/select_front_link_differences.sql",
-        **identifiers,
+        links=spec.table,
+        owner=spec.owner_column,
         defined_rows=defined_rows,
-        window_links=session.sql("links/select_front_links_of_window.sql", **identifiers),
+        window_links=window_links(session, spec, params),
     )
     into = "links/add_front_link_differences.sql" if adding else "links/create_front_link_differences.sql"
     TimedClientCursor(session.conn).execute(session.sql(into, differences=differences), params)
@@ -133,7 +133,14 @@ def apply_differences(session: Session, spec: FrontLinkTable, differences: Diffe
 
 def held_links(session: Session, spec: FrontLinkTable, params: dict[str, object]) -> int:
     """How many links the window's conversations (only the named ones, when `params` names some) hold now."""
-    window_links = session.sql("links/select_front_links_of_window.sql", links=spec.table, owner=spec.owner_column)
-    return session.execute(
-        session.sql("links/count_front_links_window.sql", window_links=window_links), params
-    ).fetchone()[0]
+    statement = session.sql("links/count_front_links_window.sql", window_links=window_links(session, spec, params))
+    return session.execute(statement, params).fetchone()[0]
+
+
+def window_links(session: Session, spec: FrontLinkTable, params: dict[str, object]) -> sql.Composed:
+    """The stored links of the window `params` binds: those of every conversation read from the table alone when
+    it is unbounded and names none (select_front_links_of_every_conversation.sql), else through the window's
+    conversations (select_front_links_of_window.sql)."""
+    every = params["only_conversation_ids"] is None and spans_every_conversation(params["start"], params["end"])
+    name = "links/select_front_links_of_every_conversation.sql" if every else "links/select_front_links_of_window.sql"
+    return session.sql(name, links=spec.table, owner=spec.owner_column)

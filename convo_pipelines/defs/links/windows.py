@@ -35,7 +35,12 @@ class RunWindow:
     def holds_every_conversation(self) -> bool:
         """Unbounded at both ends (every partition, the nightly reconcile's window): once the foreign keys have
         removed the orphans, its links are the table's, but for those of conversations with no created_at."""
-        return self.start == BEGINNING_OF_TIME and self.end == END_OF_TIME
+        return spans_every_conversation(self.start, self.end)
+
+
+def spans_every_conversation(start: datetime, end: datetime) -> bool:
+    """Whether [start, end) is unbounded at both ends: every conversation with a created_at is in it."""
+    return start == BEGINNING_OF_TIME and end == END_OF_TIME
 
 
 @dataclass(frozen=True)
