@@ -1,8 +1,8 @@
 -- Selects the links of every Front conversation with a created_at, the owner column as owner_id: the stored side of a diff over every day, as select_front_links_of_window.sql selects a bounded window's.
 -- The table alone holds them: only the links of conversations with no created_at, in no window, are left out,
--- through the few such conversations (an index range of created_at). Joining every link with its conversation,
--- as a window must, hashes every conversation first. A link whose conversation is gone (a fill's, before its
--- foreign key cascades) has no defined pair either, and the diff deletes it.
+-- through the few such conversations. Joining every link with its conversation, as a bounded window must,
+-- hashes every conversation first. A link whose conversation is gone (a fill's, before its foreign key
+-- cascades) has no defined pair either, and the diff deletes it.
 select
     link.id,
     link.{owner} as owner_id,
