@@ -3,9 +3,9 @@ layout drawn once per statement, all at once or by slices whose foreign-key fail
 
 from __future__ import annotations
 
-from convo_pipelines.defs.links.tables import (
-    FrontLinkTable,
-)
+from psycopg import sql
+
+from convo_pipelines.defs.links.tables import FrontLinkTable
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.writing.retries import retry_in_savepoint
 
@@ -72,7 +72,7 @@ def set_first_fill_slice_settings(session: Session) -> None:
     session.execute(session.sql("links/set_first_fill_slice_settings.sql"))
 
 
-def first_fill_slice_statement(session: Session, spec: FrontLinkTable):
+def first_fill_slice_statement(session: Session, spec: FrontLinkTable) -> sql.Composed:
     """The INSERT of a first fill's next slice of staged pairs (insert_first_fill_front_links.sql)."""
     return session.sql(
         "links/insert_first_fill_front_links.sql",
