@@ -86,6 +86,7 @@ class HeldWal:
     scratch: Scratch
     report: Report
     start_lsn: str | None = None
+    slot: str | None = None
     left_out: str = ""
     _waldump: Path | None = field(default=None, repr=False)
     _wal_dir: Path | None = field(default=None, repr=False)
@@ -131,7 +132,11 @@ def held_wal(scratch: Scratch, report: Report) -> Iterator[HeldWal]:
         held.left_out = hold_from_now(held, scratch, conn)
         if held.left_out:
             report(f"WAL by kind left out: {held.left_out}")
-        yield held
+        try:
+            yield held
+        finally:
+            if held.slot is not None and not conn.broken:
+                conn.execute(scratch.benchmark_sql("bench/release_held_wal.sql"), {"slot": held.slot})
 
 
 def hold_from_now(held: HeldWal, scratch: Scratch, conn: psycopg.Connection) -> str:
@@ -152,7 +157,7 @@ def hold_from_now(held: HeldWal, scratch: Scratch, conn: psycopg.Connection) -> 
         ).fetchone()[0]
     except psycopg.errors.InsufficientPrivilege:
         return "this role may not create a replication slot to hold the WAL"
-    held._waldump, held._wal_dir = waldump, wal_dir
+    held.slot, held._waldump, held._wal_dir = slot, waldump, wal_dir
     return ""
 
 

@@ -61,10 +61,11 @@ def test_a_step_inside_held_wal_reads_as_rows_and_index_entries_from_the_servers
     # 20,000 rows of about 80 bytes and their 20,000 primary-key entries, each a record of its own (the other tests'
     # writes on the server, in the same stretch of WAL, can only add to them).
     assert kinds["table_rows"] >= 1.0 and kinds["index_entries"] >= 0.8, kinds
-    # The slot that held the WAL went with the block's session.
+    # The slot that held the WAL is gone once the block is left.
     with psycopg.connect(psycopg_url(empty_database_url)) as conn:
+        assert held.slot is not None
         assert conn.execute(
-            "select count(*) from pg_replication_slots where slot_name like 'convo_bench_wal_%'"
+            "select count(*) from pg_replication_slots where slot_name = %s", [held.slot]
         ).fetchone() == (0,)
 
 
