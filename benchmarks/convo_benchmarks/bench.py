@@ -77,6 +77,7 @@ def run_links_bench(
     only_crews: bool = False,
     only_discovery: bool = False,
     contenders: bool = True,
+    view_build_only: bool = False,
     one_first_fill: bool = False,
     server: dict[str, str] | None = None,
     save: Callable[[BenchReport], None] | None = None,
@@ -90,7 +91,8 @@ def run_links_bench(
     `only_crews` the discovery over many crews alone (`bench_many_crews`), on a
     server it does not switch to wal_level = logical: it attaches no subscriber.
 
-    Without `contenders` the plain floor, the materialized views and the seeds' batches are left out; with
+    Without `contenders` the plain floor, the materialized views and the seeds' batches are left out, and with
+    `view_build_only` all of them but the views' build; with
     `one_first_fill` the Front links' first fill is timed once, beside the app workload (both of its figures
     from the one run). `save` is given the report so far after each part, so a long run that fails late
     keeps what it measured. `server` sets settings on the embedded server for the run (bench_server.py).
@@ -148,7 +150,14 @@ def run_links_bench(
         if only_discovery:
             bench_discovery_freshness(bench, result)
             return result
-        bench_link_tables(bench, result, batches=batches, contenders=contenders, one_first_fill=one_first_fill)
+        bench_link_tables(
+            bench,
+            result,
+            batches=batches,
+            contenders=contenders,
+            view_build_only=view_build_only,
+            one_first_fill=one_first_fill,
+        )
         save(result)
         if history_rows:
             bench_histories(bench, result)

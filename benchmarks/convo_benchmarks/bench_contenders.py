@@ -26,11 +26,20 @@ from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.lib.postgres.db import connect
 
 SEEDS_BATCH_SIZE = 500
+# What `--view-build-only` leaves out of the contenders, as the report names it.
+VIEW_BUILD_ONLY_LEFT_OUT = "the plain floor, the materialized views' refreshes, dbt and the seeds' batches"
 
 
-def bench_contenders(bench: BenchContext, result: BenchReport, change_day: date, *, batches: bool) -> None:
+def bench_contenders(
+    bench: BenchContext, result: BenchReport, change_day: date, *, batches: bool, view_build_only: bool = False
+) -> None:
     """The contenders, `repeats` times each: the plain floor into emptied link tables, the materialized views (one
-    change on `change_day` before their second refresh), dbt's models; then, with `batches`, the seeds' batches once."""
+    change on `change_day` before their second refresh), dbt's models; then, with `batches`, the seeds' batches once.
+    `view_build_only` times the views' build alone, and says what it left out."""
+    if view_build_only:
+        result.left_out[VIEW_BUILD_ONLY_LEFT_OUT] = "`--view-build-only`"
+        bench_materialized_views(bench, result, change_day, refreshes=False)
+        return
     scratch, report, repeats = bench.scratch, bench.report, bench.repeats
     for attempt in range(repeats):
         report(f"plain set-based floor ({attempt + 1}/{repeats})")
@@ -39,30 +48,7 @@ def bench_contenders(bench: BenchContext, result: BenchReport, change_day: date,
         result.record(
             "plain_floor", "plain floor: INSERT ... SELECT DISTINCT ... ON CONFLICT", "s", time_plain_floor(scratch)
         )
-    for attempt in range(repeats):
-        report(
-            f"the contender: a materialized view of each link join, built and refreshed concurrently ({attempt + 1}/{repeats})"
-        )
-        views = _time_materialized_views(scratch, change_day, bench.settle, report)
-        result.record("matview_build", "materialized view of each link join + its indexes: build", "s", views.build)
-        result.record(
-            "matview_build_wal", "materialized view of each link join: WAL of its build", "MB", views.build_wal
-        )
-        record_wal_kinds(
-            result, "matview_build_wal", "materialized view of each link join: its build", views.build_wal_kinds
-        )
-        result.record(
-            "matview_refresh_unchanged",
-            "materialized views: REFRESH CONCURRENTLY, nothing changed",
-            "s",
-            views.refresh_unchanged,
-        )
-        result.record(
-            "matview_refresh_after_change",
-            "materialized views: REFRESH CONCURRENTLY after one change",
-            "s",
-            views.refresh_after_change,
-        )
+    bench_materialized_views(bench, result, change_day, refreshes=True)
     bench_dbt(bench, result)
     if batches:
         report("the seeds' approach: batches of 500 conversations, upserts")
@@ -71,6 +57,37 @@ def bench_contenders(bench: BenchContext, result: BenchReport, change_day: date,
         result.record(
             "seeds_batches", "seeds' approach: batches of 500, upserts", "s", _time_seed_batches(scratch, report)
         )
+
+
+def bench_materialized_views(bench: BenchContext, result: BenchReport, change_day: date, *, refreshes: bool) -> None:
+    """The materialized views, `repeats` times: built, then (with `refreshes`) refreshed."""
+    for attempt in range(bench.repeats):
+        bench.report(f"the contender: a materialized view of each link join ({attempt + 1}/{bench.repeats})")
+        views = _time_materialized_views(bench.scratch, change_day, bench.settle, bench.report, refreshes=refreshes)
+        record_materialized_views(result, views)
+
+
+def record_materialized_views(result: BenchReport, views: MaterializedViewTimes) -> None:
+    """The views' figures: their build and its WAL, and their refreshes where they were timed."""
+    result.record("matview_build", "materialized view of each link join + its indexes: build", "s", views.build)
+    result.record("matview_build_wal", "materialized view of each link join: WAL of its build", "MB", views.build_wal)
+    record_wal_kinds(
+        result, "matview_build_wal", "materialized view of each link join: its build", views.build_wal_kinds
+    )
+    if views.refresh_unchanged is None or views.refresh_after_change is None:
+        return
+    result.record(
+        "matview_refresh_unchanged",
+        "materialized views: REFRESH CONCURRENTLY, nothing changed",
+        "s",
+        views.refresh_unchanged,
+    )
+    result.record(
+        "matview_refresh_after_change",
+        "materialized views: REFRESH CONCURRENTLY after one change",
+        "s",
+        views.refresh_after_change,
+    )
 
 
 def _render(scratch: Scratch, name: str, table: str) -> sql.Composed:
@@ -96,16 +113,16 @@ class MaterializedViewTimes:
     build: float  # both link joins created as materialized views, with their indexes
     build_wal: float  # MB of WAL the server wrote during that build
     build_wal_kinds: dict[str, float] | None  # that WAL by kind of record (bench_wal_kinds), where it could be read
-    refresh_unchanged: float  # REFRESH ... CONCURRENTLY of both, nothing changed
-    refresh_after_change: float  # the same after one recipient was added to an old day
+    refresh_unchanged: float | None  # REFRESH ... CONCURRENTLY of both, nothing changed (None: not timed)
+    refresh_after_change: float | None  # the same after one recipient was added to an old day (None: not timed)
 
 
 def _time_materialized_views(
-    scratch: Scratch, change_day: date, settle: Callable[[], None], report: Report
+    scratch: Scratch, change_day: date, settle: Callable[[], None], report: Report, *, refreshes: bool = True
 ) -> MaterializedViewTimes:
-    """The contender: each link join as a materialized view, built, refreshed with nothing changed and
-    after one late change, each after `settle`; dropped afterwards. Its window is bound client-side: DDL
-    takes no parameters."""
+    """The contender: each link join as a materialized view, built, then (with `refreshes`) refreshed with
+    nothing changed and after one late change, each after `settle`; dropped afterwards. Its window is bound
+    client-side: DDL takes no parameters."""
     views = {table: f"{table}_contender" for table in FRONT_LINK_ASSETS}
 
     oracles = {table: contender_oracle(scratch, FRONT_LINK_SPECS[table]) for table in views}
@@ -128,6 +145,8 @@ def _time_materialized_views(
         build, build_wal, build_wal_kinds = wal_of(
             scratch, report, lambda: run_for_each("bench/create_links_materialized_view.sql")
         )
+        if not refreshes:
+            return MaterializedViewTimes(build, build_wal, build_wal_kinds, None, None)
         settle()
         unchanged = run_for_each("bench/refresh_links_materialized_view.sql")
         make_one_change(scratch, change_day)

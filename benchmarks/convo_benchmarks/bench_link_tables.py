@@ -38,7 +38,13 @@ READ_BUDGET_SECONDS = 60.0
 
 
 def bench_link_tables(
-    bench: BenchContext, result: BenchReport, *, batches: bool, contenders: bool = True, one_first_fill: bool = False
+    bench: BenchContext,
+    result: BenchReport,
+    *,
+    batches: bool,
+    contenders: bool = True,
+    view_build_only: bool = False,
+    one_first_fill: bool = False,
 ) -> None:
     scratch, report, repeats = bench.scratch, bench.report, bench.repeats
     runner = bench.runner(FRONT_LINK_ASSETS)
@@ -133,7 +139,7 @@ def bench_link_tables(
     if not contenders:
         report("the contenders (plain floor, materialized views, dbt, the seeds' batches) are left out")
         return
-    bench_contenders(bench, result, change_day, batches=batches)
+    bench_contenders(bench, result, change_day, batches=batches, view_build_only=view_build_only)
 
 
 def bench_app_reads(bench: BenchContext, result: BenchReport) -> None:

@@ -1,6 +1,6 @@
 """`convo-pipelines bench` at a small scale on the server DATABASE_URL names, with the options of its
-largest runs: one first fill beside the app without contenders, and the many crews' tick alone; it
-leaves no scratch database or schema behind."""
+largest runs: one first fill beside the app without contenders, the views' build as the one contender, and the
+many crews' tick alone; it leaves no scratch database or schema behind."""
 
 from __future__ import annotations
 
@@ -102,3 +102,40 @@ def test_bench_only_crews_measures_the_many_crews_tick_alone_on_a_server_without
         for line in finished.stdout.splitlines()
     )
     assert scratch_leftovers(server_url) == before
+
+
+# Both first fills (alone, then beside the app) and the views' build on a small seed: about a minute.
+@pytest.mark.slow
+def test_bench_with_the_view_build_only_times_the_views_build_and_no_other_contender(
+    server_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "view_only.json"
+    run_bench(
+        out,
+        [
+            *("--conversations", "300", "--history-rows", "0", "--days", "5", "--repeats", "1"),
+            *("--read-ids", "20", "--freshness-samples", "0", "--skip-replication", "--view-build-only"),
+        ],
+        DATABASE_URL=server_url,
+    )
+    report = json.loads(out.read_text())
+    figures = set(report["measurements"])
+    assert CONTENDER_MEASUREMENTS & figures == {"matview_build", "matview_build_wal"} | (
+        wal_by_kind("matview_build_wal") & figures
+    )
+    assert report["left_out"] == {
+        "the plain floor, the materialized views' refreshes, dbt and the seeds' batches": "`--view-build-only`"
+    }
+    page = tmp_path / "performance.md"
+    rendered = subprocess.run(
+        [CLI, "bench-report", str(out), "--page", str(page)],
+        env=environment_without(BENCH_UNSET),
+        capture_output=True,
+        text=True,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    durations = page.read_text().split("\n## How long each kind of run takes\n", 1)[1].split("\n## ", 1)[0]
+    [first_fill] = [line for line in durations.splitlines() if f"(bench/{out.name})" in line]
+    # The first fill stands beside the view's build alone; the re-runs, which the views' refreshes would match,
+    # beside nothing.
+    assert first_fill.count("; view ") == 1 and "; dbt " not in first_fill
