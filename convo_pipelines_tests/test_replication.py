@@ -3,10 +3,9 @@ a real zero-cache (Rocicorp Zero 1.9, as the app runs it) and a native PostgreSQ
 each kind of publication a DBA may have, through a first fill, a re-run, a late change, the nightly
 reconcile and a migration rolled back and applied again.
 
-After each step the consumer must still run and hold exactly what the publisher holds. A first fill that
-built <table>_fill in the source schema and swapped it in made zero-cache exit (`Unknown table
-people_front_conversations_fill`) and a subscriber to FOR TABLES IN SCHEMA public stop at the first row of
-the table it did not have.
+After each step the consumer must still run and hold exactly what the publisher holds. A run that built a
+table aside in the source schema and swapped it in would make zero-cache exit (`Unknown table ...`) and a
+subscriber to FOR TABLES IN SCHEMA public stop at the first row of the table it did not have.
 
 One publisher (wal_level = logical, conftest.py) and one subscriber server per module, a fresh database pair
 per case; both on localhost ports (convo_pipelines_tests/postgres_clusters.py).

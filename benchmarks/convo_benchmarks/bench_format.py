@@ -66,7 +66,7 @@ def format_figure(value: object, unit: str) -> str:
 
 
 def demo_shape(run: Run) -> bool:
-    """Whether the run seeded the demo's own shape (runs before `--max-messages` did)."""
+    """Whether the run seeded the demo's own shape (as a run without `max_messages` did)."""
     return run.get("max_messages", MAX_MESSAGES_PER_CONVERSATION) == MAX_MESSAGES_PER_CONVERSATION
 
 

@@ -101,7 +101,7 @@ def describe_data(run: Run) -> str:
         text += "; its first fill timed once, beside the app workload (`--one-first-fill`)"
         rerun_rows = median(run, "rerun_rows_written")
         if "rerun_after_app_sql" not in run["measurements"] and rerun_rows:
-            # A run from before bench_rerun_after_app: its first re-run took in the app's writes.
+            # A run without `rerun_after_app_sql`: its first re-run took in the app's writes.
             text += f", so its re-run took in what the app wrote meanwhile ({rerun_rows:,.0f} rows written)"
         if not run.get("app_beside_runs"):
             # What `bench --json` saved before the app's part (RUN.json.partial): the fill's app figures come there.

@@ -34,7 +34,7 @@ def test_a_run_saved_before_the_apps_part_says_its_one_fill_has_no_app_figures()
     }
     assert "the run stopped before the app's part" in describe_data(run)
     assert "stopped" not in describe_data({**run, "app_beside_runs": {"first_fill": {}}})
-    # Before bench_rerun_after_app, the first re-run took in the app's writes, and the description says how many.
+    # Without `rerun_after_app_sql`, the first re-run took in the app's writes, and the description says how many.
     del run["measurements"]["rerun_after_app_sql"]
     assert "its re-run took in what the app wrote meanwhile (5 rows written)" in describe_data(run)
 

@@ -92,8 +92,8 @@ class PostgresResource(dg.ConfigurableResource):
         The first connection of a process checks that the database's migrations match the code (and applies
         pending ones unless auto_migrate is off), so a first run on a new database just works.
         Inside a run, the connection comes from those the run's earlier steps and checks finished with
-        (lib.kept_connections says why) and goes back to them when the block ends cleanly; one whose block
-        raised is closed, as is every connection outside a run (sensors, schedules, the command line).
+        (lib/postgres/kept_connections.py says why) and goes back to them when the block ends cleanly; one whose
+        block raised is closed, as is every connection outside a run (sensors, schedules, the command line).
         Inside an asset or check step, what the block raises is sorted for TRANSIENT_ERRORS_RETRY:
         see only_transient_errors_retried.
         """
@@ -140,8 +140,8 @@ class PostgresResource(dg.ConfigurableResource):
         return Session(conn, source_schema=self.source_schema, analytics_schema=self.analytics_schema)
 
     def _run_connection(self, autocommit: bool) -> psycopg.Connection:
-        """One of the connections this run's steps and checks finished with (lib.kept_connections says why),
-        else a new one."""
+        """One of the connections this run's steps and checks finished with (lib/postgres/kept_connections.py says
+        why), else a new one."""
         conn = self._kept.take(autocommit)
         if conn is not None:
             return conn

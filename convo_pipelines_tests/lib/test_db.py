@@ -1,4 +1,4 @@
-"""The sessions `lib.db.connect` opens: only the TimeZone set on the session, the pipeline's settings inside its
+"""The sessions `connect` (lib/postgres/db.py) opens: only the TimeZone set on the session, the pipeline's settings inside its
 transactions."""
 
 from __future__ import annotations

@@ -238,7 +238,7 @@ def test_messages_add_crews_with_their_histories(database_url: str, db: psycopg.
         db.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table))).fetchone()[0] for table in tables
     )
     assert rows == 300
-    # Both seeders report their progress through lib.progress: rows, rate, elapsed and ETA.
+    # Both seeders report their progress through lib/writing/progress.py: rows, rate, elapsed and ETA.
     [messages_line] = [line for line in lines if line.startswith("  front_messages + front_message_recipients: ")]
     assert messages_line.startswith("  front_messages + front_message_recipients: 60/60 conversations, ")
     assert " rows/s, elapsed " in messages_line and messages_line.endswith("ETA 0.0s")

@@ -1,5 +1,5 @@
 """The late-change sensor's cursor, evaluated for real: what the first tick leaves in it, and how cursors of
-the sensor's earlier formats are read."""
+other shapes (one bound for every job, or `changes_through`) are read."""
 
 import json
 from datetime import timedelta

@@ -2,9 +2,9 @@
 -- Why stage at all, even a window of one slice: PostgreSQL runs the query of an INSERT in one process and
 -- that of a CREATE TABLE AS in parallel workers, so the join staged then inserted costs less than the
 -- join inserted straight into the link table.
--- Why one statement for the range: a join per chunk of days read every recipient and message of the
+-- Why one statement for the range: a join per chunk of days would read every recipient and message of the
 -- source whatever the chunk's size (a parallel hash join; a chunk's conversations are spread over the
--- heap), so a fill of N chunks read the source N times. Why a table rather than a temporary one: the
+-- heap), so a fill of N chunks would read the source N times. Why a table rather than a temporary one: the
 -- slices commit one by one (a logical subscriber receives bounded transactions), and on a pooled
 -- connection nothing outlives a transaction but a table. Unlogged: never written to the WAL, so never
 -- decoded for a subscriber, nor replayed on a standby, and gone after a crash, which only makes the next

