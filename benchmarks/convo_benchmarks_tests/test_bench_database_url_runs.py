@@ -61,18 +61,8 @@ def test_bench_without_contenders_times_its_one_first_fill_beside_the_app(server
     assert not Path(f"{out}.partial").exists()  # what it saved while it ran, removed once the JSON is whole
     assert scratch_leftovers(server_url) == before
 
-    page = tmp_path / "performance.md"
-    rendered = subprocess.run(
-        [CLI, "bench-report", str(out), "--page", str(page)],
-        env=environment_without(BENCH_UNSET),
-        capture_output=True,
-        text=True,
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    text = page.read_text()
     # Its one first fill is shown as timed beside the app, and no peer stands beside it (`--skip-contenders`).
-    durations = text.split("\n## How long each kind of run takes\n", 1)[1].split("\n## ", 1)[0]
-    [first_fill] = [line for line in durations.splitlines() if f"(bench/{out.name})" in line]
+    first_fill = first_fill_line_of_the_page(out, tmp_path)
     assert " beside the app |" in first_fill
     assert "; view " not in first_fill and "; dbt " not in first_fill
 
@@ -126,6 +116,14 @@ def test_bench_with_the_view_build_only_times_the_views_build_and_no_other_conte
     assert report["left_out"] == {
         "the plain floor, the materialized views' refreshes, dbt and the seeds' batches": "`--view-build-only`"
     }
+    first_fill = first_fill_line_of_the_page(out, tmp_path)
+    # The first fill stands beside the view's build alone; the re-runs, which the views' refreshes would match,
+    # beside nothing.
+    assert first_fill.count("; view ") == 1 and "; dbt " not in first_fill
+
+
+def first_fill_line_of_the_page(out: Path, tmp_path: Path) -> str:
+    """The first fill's line of the run `out` in the durations table of the page `bench-report` renders of it."""
     page = tmp_path / "performance.md"
     rendered = subprocess.run(
         [CLI, "bench-report", str(out), "--page", str(page)],
@@ -136,6 +134,4 @@ def test_bench_with_the_view_build_only_times_the_views_build_and_no_other_conte
     assert rendered.returncode == 0, rendered.stderr
     durations = page.read_text().split("\n## How long each kind of run takes\n", 1)[1].split("\n## ", 1)[0]
     [first_fill] = [line for line in durations.splitlines() if f"(bench/{out.name})" in line]
-    # The first fill stands beside the view's build alone; the re-runs, which the views' refreshes would match,
-    # beside nothing.
-    assert first_fill.count("; view ") == 1 and "; dbt " not in first_fill
+    return first_fill
