@@ -41,7 +41,8 @@ DURATION_NOTES = """\
   which moves by up to 2x from day to day.
 - **first fill**: both Front link tables from empty over every day (*beside the app*: the app wrote meanwhile).
   *view*, *dbt*: a materialized view and a dbt incremental model of the same joins, indexed, in the same run.
-- **catch-up re-run**: every day again right after a first fill the app wrote beside.
+- **catch-up re-run**: every day again right after a first fill the app wrote beside (*beside the app*: still
+  writing).
 - **nightly reconcile**: what `LINK_TABLES_SYNC_CRON` runs, nothing changed: both link tables and
   `project_conversations`.
 - **unchanged re-run**: both link tables over every day, nothing changed; *view*: `REFRESH MATERIALIZED VIEW
@@ -55,7 +56,8 @@ From an app's commit until it is right in the link tables, a Zero client's live 
 
 APP_NOTE = """\
 The app's reads and writes, a statement of each kind every 50 ms: its longest statement /
-the highest p99 of any kind beside each run; *alone*: the longest with no run."""
+the highest p99 of any kind beside each run; *alone*: the longest with no run; *catch-up*: the re-run right
+after the first fill beside the app."""
 
 
 def read_run(path: Path) -> Run:

@@ -75,12 +75,25 @@ def duration_cell(run: Run, keys: tuple[str, ...], peers: tuple[tuple[str, str],
     figures = [median(run, key) for key in keys]
     if None in figures:
         return ""
-    cell = seconds(sum(figures))
-    if keys == ("full_backfill_sql",) and run.get("first_fill_beside_app"):
-        cell += " beside the app"
+    cell = seconds(sum(figures)) + (" beside the app" if timed_beside_the_app(run, keys) else "")
     return "; ".join(
         [cell, *(f"{name} {seconds(value)}" for name, key in peers if (value := median(run, key)) is not None)]
     )
+
+
+def timed_beside_the_app(run: Run, keys: tuple[str, ...]) -> bool:
+    """Whether the figure of `keys` was timed with the app writing beside it: the first fill of `--one-first-fill`,
+    and else the catch-up."""
+    if keys == ("full_backfill_sql",):
+        return bool(run.get("first_fill_beside_app"))
+    return keys == ("rerun_after_app_sql",) and catch_up_beside_the_app(run)
+
+
+def catch_up_beside_the_app(run: Run) -> bool:
+    """Whether the run's catch-up is its re-run of every day beside the app, right after its first fill beside the
+    app; with `--one-first-fill` the catch-up runs alone, and the re-run beside the app finds only the app's writes
+    since."""
+    return not run.get("first_fill_beside_app")
 
 
 def durations_table(runs: Sequence[Run]) -> list[str]:
@@ -124,6 +137,11 @@ def app_cell(figures: dict[str, object]) -> str:
     return f"{figures['longest_statement_ms']:.1f} / {worst_p99_ms(figures):.1f} ms"
 
 
+def app_cell_note(run: Run, kind: str) -> str:
+    """What the run beside the app was, where its column does not say it all: the re-run that was the catch-up."""
+    return " (catch-up)" if kind == "range_rerun" and catch_up_beside_the_app(run) else ""
+
+
 def lock_wait_cell(beside: dict[str, dict[str, object]]) -> str:
     """The longest lock wait the pipeline caused the app, beside which run; and app statements that failed."""
     kind = max(beside, key=lambda kind: beside[kind]["longest_pipeline_wait_ms"])
@@ -139,7 +157,7 @@ def app_table(runs: Sequence[Run]) -> list[str]:
     for run in app_runs(runs):
         beside = run["app_beside_runs"]
         alone = f"{beside[APP_BESIDE[0][1]]['baseline_longest_statement_ms']:.1f} ms"
-        cells = [app_cell(beside[kind]) for _, kind in APP_BESIDE]
+        cells = [app_cell(beside[kind]) + app_cell_note(run, kind) for _, kind in APP_BESIDE]
         lines.append(row([*run_cells(run), alone, *cells, lock_wait_cell(beside), run_link_and_day(run)]))
     return lines
 
