@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from convo_benchmarks.bench_app_beside_runs import bench_app_beside_runs
+from convo_benchmarks.bench_contenders import Contenders
 from convo_benchmarks.bench_context import APP_INTERVAL, READ_IDS, BenchContext, Report
 from convo_benchmarks.bench_discovery import bench_discovery_freshness
 from convo_benchmarks.bench_freshness import FRESHNESS_SAMPLES_PER_KIND
@@ -76,8 +77,7 @@ def run_links_bench(
     only_freshness: bool = False,
     only_crews: bool = False,
     only_discovery: bool = False,
-    contenders: bool = True,
-    view_build_only: bool = False,
+    contenders: Contenders = "all",
     one_first_fill: bool = False,
     server: dict[str, str] | None = None,
     save: Callable[[BenchReport], None] | None = None,
@@ -91,8 +91,8 @@ def run_links_bench(
     `only_crews` the discovery over many crews alone (`bench_many_crews`), on a
     server it does not switch to wal_level = logical: it attaches no subscriber.
 
-    Without `contenders` the plain floor, the materialized views and the seeds' batches are left out, and with
-    `view_build_only` all of them but the views' build; with
+    `contenders` "none" leaves out the plain floor, the materialized views, dbt and the seeds' batches, and "view
+    build" all of them but the views' build; with
     `one_first_fill` the Front links' first fill is timed once, beside the app workload (both of its figures
     from the one run). `save` is given the report so far after each part, so a long run that fails late
     keeps what it measured. `server` sets settings on the embedded server for the run (bench_server.py).
@@ -108,7 +108,7 @@ def run_links_bench(
         max_messages=max_messages or MAX_MESSAGES_PER_CONVERSATION,
         machine=machine_facts(),
         only="freshness" if only_freshness else "crews" if only_crews else "discovery" if only_discovery else "",
-        contenders=contenders,
+        contenders=contenders != "none",
         first_fill_beside_app=one_first_fill,
         revision=code_revision(),
     )
@@ -155,7 +155,6 @@ def run_links_bench(
             result,
             batches=batches,
             contenders=contenders,
-            view_build_only=view_build_only,
             one_first_fill=one_first_fill,
         )
         save(result)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 import psycopg
 from psycopg import sql
@@ -26,6 +27,9 @@ from convo_pipelines.defs.links.jobs import FRONT_LINK_ASSETS
 from convo_pipelines.lib.postgres.db import connect
 
 SEEDS_BATCH_SIZE = 500
+# Which contenders a run measures: every one, the views' build alone (`--view-build-only`), or none
+# (`--skip-contenders`).
+Contenders = Literal["all", "view build", "none"]
 # What `--view-build-only` leaves out of the contenders, as the report names it.
 VIEW_BUILD_ONLY_LEFT_OUT = "the plain floor, the materialized views' refreshes, dbt and the seeds' batches"
 

@@ -13,7 +13,7 @@ from convo_benchmarks.bench_backfills import (
     bench_reruns,
     record_checks_sql,
 )
-from convo_benchmarks.bench_contenders import bench_contenders, time_read_side
+from convo_benchmarks.bench_contenders import Contenders, bench_contenders, time_read_side
 from convo_benchmarks.bench_context import BenchContext
 from convo_benchmarks.bench_reads import measure_read_latencies, round_trip_seconds, speedups
 from convo_benchmarks.bench_records import BenchReport
@@ -42,8 +42,7 @@ def bench_link_tables(
     result: BenchReport,
     *,
     batches: bool,
-    contenders: bool = True,
-    view_build_only: bool = False,
+    contenders: Contenders = "all",
     one_first_fill: bool = False,
 ) -> None:
     scratch, report, repeats = bench.scratch, bench.report, bench.repeats
@@ -136,10 +135,10 @@ def bench_link_tables(
             "s",
             time_read_side(scratch),
         )
-    if not contenders:
+    if contenders == "none":
         report("the contenders (plain floor, materialized views, dbt, the seeds' batches) are left out")
         return
-    bench_contenders(bench, result, change_day, batches=batches, view_build_only=view_build_only)
+    bench_contenders(bench, result, change_day, batches=batches, view_build_only=contenders == "view build")
 
 
 def bench_app_reads(bench: BenchContext, result: BenchReport) -> None:
