@@ -1,5 +1,5 @@
-"""The sessions `connect` (lib/postgres/db.py) opens: only the TimeZone set on the session, the pipeline's settings inside its
-transactions."""
+"""The sessions `connect` (lib/postgres/db.py) opens: only the TimeZone set on the session, the pipeline's settings
+inside its transactions."""
 
 from __future__ import annotations
 
