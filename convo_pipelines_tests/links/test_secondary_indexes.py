@@ -12,8 +12,14 @@ import psycopg
 
 from convo_pipelines.defs.links.assets import people_front_conversations
 from convo_pipelines.defs.links.config import FrontLinksConfig
-from convo_pipelines.defs.links.first_fill import insert_first_fill_slices, never_filled, stage_first_fill
-from convo_pipelines.defs.links.table_state.indexes import first_fill_staged
+from convo_pipelines.defs.links.first_fill import (
+    insert_first_fill_slices,
+    never_filled,
+    resume_first_fill,
+    stage_first_fill,
+)
+from convo_pipelines.defs.links.front_inserts import insert_first_fill_links
+from convo_pipelines.defs.links.table_state.indexes import StagedPairs, first_fill_staged, in_front_transaction
 from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, END_OF_TIME, PEOPLE_LINKS, front_definition
 from convo_pipelines.defs.links.window_run import make_chunks_exact
 from convo_pipelines.defs.links.windows import Chunk, day_chunks, window_params
@@ -151,10 +157,70 @@ def test_a_run_after_a_fill_killed_without_its_indexes_builds_them_and_ends_exac
     assert_front_tables_exact(db)
 
 
-def fill_chunks(session) -> list[Chunk]:
-    """The chunks a first fill of every partition stages the pairs of."""
+def fill_chunks(session, start=BEGINNING_OF_TIME, end=END_OF_TIME) -> list[Chunk]:
+    """The chunks a first fill of [start, end) (by default every conversation) stages the pairs of."""
     max_conversations = FrontLinksConfig().max_fill_chunk_conversations
-    return day_chunks(session, "front_conversations", BEGINNING_OF_TIME, END_OF_TIME, max_conversations)
+    return day_chunks(session, "front_conversations", start, end, max_conversations)
+
+
+def fill_killed_after_one_slice(session) -> tuple[StagedPairs, int]:
+    """What a fill of FULL_RANGE (from the beginning of time: its first partition holds the days before it) killed
+    during its second slice of 2 links leaves: its staged pairs, its first slice committed; and how many links that
+    slice inserted."""
+    killed = stage_first_fill(session, PEOPLE_LINKS, fill_chunks(session, end=jan(21)), 2)
+    first_slice = {"after_position": 0, "slice_links": 2}
+    inserted = in_front_transaction(
+        session, PEOPLE_LINKS, lambda _owns: insert_first_fill_links(session, PEOPLE_LINKS, first_slice), staged=killed
+    )
+    return killed, inserted
+
+
+def test_the_next_fill_of_a_killed_fills_window_goes_on_with_its_slices_and_diffs_what_the_app_wrote_since(
+    db, postgres
+) -> None:
+    """A killed fill leaves its committed slices and its staged pairs: the next fill of the same window inserts only
+    the pairs the table lacks, then diffs the window once for what the app wrote since they were staged."""
+    data = build_source_data(db)
+    with postgres.session(autocommit=True) as session:
+        killed, inserted = fill_killed_after_one_slice(session)
+    assert 2 <= inserted < killed.pairs
+    # The app writes after the staging: person 5 joins the conversation whose links the first slice inserted.
+    (conversation,) = {row[0] for row in db.execute(f"select front_conversation_id from {PEOPLE}")}
+    person_five_method = next(cm for cm, person in data.contact_methods.items() if person == data.people[5])
+    assert (data.people[5], conversation) not in link_pairs(db, SCHEMA, PEOPLE)
+    db.execute(
+        "insert into front_message_recipients (front_message_id, contact_method_id) "
+        "select id, %s from front_messages where front_conversation_id = %s limit 1",
+        (person_five_method, conversation),
+    )
+
+    run = run_assets(postgres, [people_front_conversations], FULL_RANGE)
+
+    assert metadata_of(run, PEOPLE)["mode"] == "bulk"
+    assert metadata_of(run, PEOPLE)["rows_inserted_in_range"] == killed.pairs - inserted + 1
+    assert metadata_of(run, PEOPLE)["rows_deleted_in_range"] == 0
+    assert first_fill_table(db, PEOPLE) == (False, False)
+    assert secondary_index_names(db, PEOPLE) == SECONDARY_INDEXES[PEOPLE]
+    assert list(link_foreign_keys(db, PEOPLE).values()) == [True, True]
+    assert link_pairs(db, SCHEMA, PEOPLE) == expected_people_links(db, SCHEMA)
+    assert (data.people[5], conversation) in link_pairs(db, SCHEMA, PEOPLE)
+
+
+def test_a_killed_fills_pairs_go_on_only_for_its_own_window_and_with_one_holder_at_a_time(db, postgres) -> None:
+    """The run that goes on with a killed fill's pairs holds them with a token of its own: the killed run, were it
+    still alive, would insert none of them. Another window's fill does not go on with them."""
+    build_source_data(db)
+    with postgres.session(autocommit=True) as session:
+        killed, inserted = fill_killed_after_one_slice(session)
+        assert resume_first_fill(session, PEOPLE_LINKS, fill_chunks(session, end=jan(20))) is None
+        resumed, inserted_before = resume_first_fill(session, PEOPLE_LINKS, fill_chunks(session, end=jan(21)))
+        assert (resumed.oid, resumed.pairs, inserted_before) == (killed.oid, killed.pairs, inserted)
+        assert resumed.holder != killed.holder
+
+        counts, whole = insert_first_fill_slices(session, PEOPLE_LINKS, killed, 2, inserted)
+
+    assert (counts.rows_inserted, whole) == (0, False)
+    assert len(link_pairs(db, SCHEMA, PEOPLE)) == inserted
 
 
 def test_a_scoped_run_beside_a_first_fill_ends_its_hold_and_the_fill_then_diffs(db, postgres) -> None:

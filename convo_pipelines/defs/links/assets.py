@@ -10,7 +10,7 @@ docs/contract.md.
 import dagster as dg
 
 from convo_pipelines.defs.links.config import FrontLinksConfig
-from convo_pipelines.defs.links.first_fill import fill_front_table, never_filled
+from convo_pipelines.defs.links.first_fill import fill_front_table, first_fill_due
 from convo_pipelines.defs.links.scoped_run import make_conversations_exact
 from convo_pipelines.defs.links.tables import CLIENT_LINKS, PEOPLE_LINKS, FrontLinkTable, qualified_table_name
 from convo_pipelines.defs.links.window_run import make_window_exact
@@ -35,7 +35,7 @@ def materialize_front_links(
     with postgres.session(autocommit=True) as session:
         if scope:
             run = make_conversations_exact(session, spec, window, scope, config)
-        elif never_filled(session, spec):
+        elif first_fill_due(session, spec):
             run = fill_front_table(session, spec, window, config)
         else:
             run = make_window_exact(session, spec, window, config)

@@ -15,7 +15,9 @@ the run does it:
 
 Another writer may take the table over at any step (a scoped run, a re-run): it drops the staged pairs, and the fill
 then makes the rest of its range exact as a window run does (window_run.py). A killed fill leaves whole
-transactions; the next run finishes it the same way.
+transactions and its staged pairs: the next fill of the same window goes on with its slices from the first pair its
+table lacks, then diffs the window once for what the app wrote since they were staged (step 2 replaced by that
+resumption, step 7 preceded by that diff).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from convo_pipelines.defs.links.table_state.indexes import (
     drop_newest_index_of_empty_table,
     end_first_fill,
     first_fill_staged,
+    held_staged_pairs,
+    hold_staged_pairs,
     in_front_transaction,
     take_over_from_first_fill,
 )
@@ -39,7 +43,7 @@ from convo_pipelines.defs.links.table_state.keys import link_foreign_keys
 from convo_pipelines.defs.links.table_state.lock import in_retried_transaction, link_table_is_empty
 from convo_pipelines.defs.links.tables import FrontLinkTable, front_definition
 from convo_pipelines.defs.links.window_run import make_chunks_exact
-from convo_pipelines.defs.links.windows import Chunk, RunWindow, WriteCounts, day_chunks, window_params
+from convo_pipelines.defs.links.windows import Chunk, RunWindow, WriteCounts, day_chunks, joined_chunks, window_params
 from convo_pipelines.lib.postgres.session import Session
 from convo_pipelines.lib.postgres.timing import StepClock, TimedClientCursor
 from convo_pipelines.lib.writing.progress import Progress
@@ -57,24 +61,48 @@ def never_filled(session: Session, spec: FrontLinkTable) -> bool:
     return not link_foreign_keys(session, spec.table) and link_table_is_empty(session, spec.table)
 
 
+def first_fill_due(session: Session, spec: FrontLinkTable) -> bool:
+    """True while `spec.table` has none of its foreign keys and either no link or a killed fill's staged pairs: a
+    run then is its first fill, or goes on with the killed one's slices when its window is the same."""
+    if link_foreign_keys(session, spec.table):
+        return False
+    return link_table_is_empty(session, spec.table) or held_staged_pairs(session, spec) is not None
+
+
 def fill_front_table(session: Session, spec: FrontLinkTable, window: RunWindow, config: FrontLinksConfig) -> FrontRun:
-    """Fill the empty `spec.table` with the window's links (see the module's steps)."""
+    """Fill `spec.table`, empty or holding a killed fill's slices, with the window's links (see the module's steps)."""
     clock = StepClock()
     chunks = day_chunks(session, "front_conversations", window.start, window.end, config.max_fill_chunk_conversations)
-    staged = stage_first_fill(session, spec, chunks, config.max_fill_slice_links) if chunks else None
+    staged, inserted = staged_or_resumed(session, spec, chunks, config.max_fill_slice_links)
+    resumed = inserted > 0
     counts = WriteCounts()
     if staged is not None:
         if not config.keep_newest_index_during_fill:
             drop_newest_index_of_empty_table(session, spec)
-        counts, whole = insert_first_fill_slices(session, spec, staged, config.max_fill_slice_links)
+        counts, whole = insert_first_fill_slices(session, spec, staged, config.max_fill_slice_links, inserted)
         refresh_statistics_after_bulk_write(session, session.source_schema, spec.table, counts.rows_written)
-        if not whole:
+        if resumed or not whole:
             counts.rows_in_window = 0  # the diffs that finish the range count its rows
     count_chunks = not window.holds_every_conversation
-    if staged is None or not whole:
-        counts.add(make_chunks_exact(session, spec, chunks, None, count_chunks))
+    # After all of a killed fill's slices: one diff of the window, its few differences (what the app wrote since the
+    # staging) by batches of whole conversations. Else all of a chunk's at once: no foreign key holds app rows yet.
+    since_staging = resumed and whole
+    if staged is None or not whole or since_staging:
+        diffed = joined_chunks(chunks, config.max_chunk_conversations) if since_staging else chunks
+        batch_rows = config.max_insert_batch_rows if since_staging else None
+        counts.add(make_chunks_exact(session, spec, diffed, batch_rows, count_chunks))
     end_first_fill(session, spec)
     return finish_front_run(session, spec, "bulk", len(chunks), counts, clock, in_window_is_table=not count_chunks)
+
+
+def staged_or_resumed(
+    session: Session, spec: FrontLinkTable, chunks: list[Chunk], slice_links: int
+) -> tuple[StagedPairs | None, int]:
+    """The pairs the fill inserts, and how many of them the table holds already: a killed fill's of the same window,
+    gone on with, else the whole range's, staged now (None: no chunk, or a table no longer empty)."""
+    if not chunks:
+        return None, 0
+    return resume_first_fill(session, spec, chunks) or (stage_first_fill(session, spec, chunks, slice_links), 0)
 
 
 def stage_first_fill(
@@ -98,9 +126,38 @@ def stage_first_fill(
         if staged.rowcount > INDEXED_STAGING_SLICES * slice_links:
             session.execute(session.sql("links/index_front_link_first_fill.sql", first_fill=spec.first_fill_table))
         LOG.info(f"{spec.table}: staged the first fill's {staged.rowcount:,} pairs")
-        return StagedPairs(first_fill_staged(session, spec), staged.rowcount)
+        return hold_staged_pairs(
+            session, spec, first_fill_staged(session, spec), staged.rowcount, staged_window(chunks)
+        )
 
     return in_retried_transaction(session, spec.table, stage)
+
+
+def staged_window(chunks: list[Chunk]) -> tuple[str, str]:
+    """The window [start, end) a first fill of `chunks` stages the pairs of, as ISO stamps."""
+    return chunks[0].start.isoformat(), chunks[-1].end.isoformat()
+
+
+def resume_first_fill(session: Session, spec: FrontLinkTable, chunks: list[Chunk]) -> tuple[StagedPairs, int] | None:
+    """The pairs a killed first fill of the same window staged, now held by this run, and how many of them its
+    committed slices inserted (select_first_fill_slices_inserted.sql), when the table holds exactly those and no
+    foreign key yet: the fill goes on from there. None otherwise: no such pairs, another window's, or an empty
+    table, which stages again."""
+
+    def resume() -> tuple[StagedPairs, int] | None:
+        held = held_staged_pairs(session, spec)
+        if held is None or held.window != staged_window(chunks) or link_foreign_keys(session, spec.table):
+            return None
+        statement = session.sql(
+            "links/select_first_fill_slices_inserted.sql", links=spec.table, first_fill=spec.first_fill_table
+        )
+        row = session.execute(statement).fetchone()
+        if row is None:
+            return None
+        LOG.info(f"{spec.table}: going on with a killed first fill's slices after its {row[0]:,} links")
+        return hold_staged_pairs(session, spec, held.oid, held.pairs, held.window), row[0]
+
+    return in_retried_transaction(session, spec.table, resume)
 
 
 def set_first_fill_staging_settings(session: Session) -> None:
@@ -121,15 +178,16 @@ def first_fill_staging_statement(session: Session, spec: FrontLinkTable):
 
 
 def insert_first_fill_slices(
-    session: Session, spec: FrontLinkTable, staged: StagedPairs, slice_links: int
+    session: Session, spec: FrontLinkTable, staged: StagedPairs, slice_links: int, inserted_before: int = 0
 ) -> tuple[WriteCounts, bool]:
-    """Insert the pairs this run's first fill staged, about `slice_links` at a time in their staged order, each slice a
-    transaction of its own that ends with a conversation; returns the counts and whether it inserted them all, which
-    it stops short of once another writer took the table over (its staged pairs gone)."""
+    """Insert the pairs this run's first fill staged (or holds after a killed one), after the first
+    `inserted_before`, about `slice_links` at a time in their staged order, each slice a transaction of its own that
+    ends with a conversation; returns the counts and whether it inserted them all, which it stops short of once
+    another writer took the table over (its staged pairs gone, or held by another run)."""
     counts = WriteCounts()
-    slices = math.ceil(staged.pairs / slice_links)
+    slices = math.ceil((staged.pairs - inserted_before) / slice_links)
     progress = Progress(LOG.info, spec.table, total_steps=slices, unit=f"slices of {slice_links:,} links")
-    after = 0
+    after = inserted_before
     while after < staged.pairs:
         params = {"after_position": after, "slice_links": slice_links}
         inserted = in_front_transaction(

@@ -94,6 +94,15 @@ def chunk_window(
     return chunks
 
 
+def joined_chunks(chunks: list[Chunk], max_conversations: int) -> list[Chunk]:
+    """Consecutive `chunks`, cut at the starts of UTC days, joined into chunks of at most `max_conversations`
+    conversations each (chunk_window; a chunk above the cap alone)."""
+    if not chunks:
+        return []
+    starts = [(chunk.start.date(), chunk.conversations) for chunk in chunks]
+    return chunk_window(chunks[0].start, chunks[-1].end, starts, max_conversations)
+
+
 def window_params(start: datetime, end: datetime, only_conversation_ids: list[str] | None = None) -> dict[str, object]:
     """What a Front link table's definition and its window's links bind: the conversations' created_at window [start, end),
     and the conversations a scoped run or a batch names."""

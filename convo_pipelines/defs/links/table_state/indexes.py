@@ -11,13 +11,16 @@ run makes whole.
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import dagster as dg
 import psycopg
+from psycopg import sql
 
 from convo_pipelines.defs.links.table_state.keys import link_foreign_keys
 from convo_pipelines.defs.links.table_state.lock import in_retried_transaction, link_table_is_empty, lock_link_table
@@ -32,10 +35,18 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class StagedPairs:
-    """A first fill's staged pairs: the oid of the table this run staged them in, and how many."""
+    """A first fill's staged pairs: the oid of the table they were staged in, how many, the window [start, end) they
+    were staged for (ISO stamps), and the token of the run that holds them now (the one that staged them, or the one
+    that went on with a killed fill's slices)."""
 
     oid: int
     pairs: int
+    window: tuple[str, str]
+    holder: str
+
+    def description(self) -> str:
+        """What the staged table's comment says of them (describe_front_link_first_fill.sql)."""
+        return json.dumps({"pairs": self.pairs, "window": list(self.window), "holder": self.holder})
 
 
 def in_front_transaction(
@@ -43,11 +54,12 @@ def in_front_transaction(
 ) -> T:
     """in_retried_transaction for a Front link table, which it first takes over from a first fill (its staged
     pairs dropped, its index built back), unless they are `staged`, this run's own fill's. `work` is told whether
-    the run still owns the table as its first fill: this run staged the pairs while the table was empty, the same
-    table (by oid) still exists, so no other writer has written since, and the fill's slices never overlap."""
+    the run still owns the table as its first fill: this run staged the pairs while the table was empty (or went on
+    with a killed fill's), the same table (by oid) still exists with this run's token on it, so no other writer has
+    written since, and the fill's slices never overlap."""
 
     def work_on_table() -> T:
-        if staged is not None and first_fill_staged(session, spec) == staged.oid:
+        if staged is not None and held_staged_pairs(session, spec) == staged:
             return work(True)
         take_over_from_first_fill(session, spec)
         return work(False)
@@ -64,8 +76,38 @@ def end_first_fill(session: Session, spec: FrontLinkTable) -> None:
 def first_fill_staged(session: Session, spec: FrontLinkTable) -> int | None:
     """The oid of a first fill's staged pairs of `spec.table`, None when there are none: while the table a fill
     staged exists, that fill owns the table's windows; its name alone would also match a later fill's."""
+    return _staged_table(session, spec)[0]
+
+
+def held_staged_pairs(session: Session, spec: FrontLinkTable) -> StagedPairs | None:
+    """A first fill's staged pairs of `spec.table` as their table's comment describes them; None when there are
+    none, or their comment is not one a fill wrote."""
+    oid, description = _staged_table(session, spec)
+    try:
+        described = json.loads(description)
+        return StagedPairs(oid, described["pairs"], tuple(described["window"]), described["holder"])
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def hold_staged_pairs(
+    session: Session, spec: FrontLinkTable, oid: int, pairs: int, window: tuple[str, str]
+) -> StagedPairs:
+    """Inside the caller's transaction, which holds the table's writers' lock: make this run the holder of the first
+    fill's staged pairs of `spec.table` (a new token in their table's comment), and return them."""
+    held = StagedPairs(oid, pairs, window, uuid.uuid4().hex)
+    describe = session.sql(
+        "links/describe_front_link_first_fill.sql",
+        first_fill=spec.first_fill_table,
+        description=sql.Literal(held.description()),
+    )
+    session.execute(describe)
+    return held
+
+
+def _staged_table(session: Session, spec: FrontLinkTable) -> tuple[int | None, str | None]:
     params = {"schema": session.analytics_schema, "first_fill": spec.first_fill_table}
-    return session.execute(session.sql("links/select_front_link_first_fill_staged.sql"), params).fetchone()[0]
+    return session.execute(session.sql("links/select_front_link_first_fill_staged.sql"), params).fetchone()
 
 
 def take_over_from_first_fill(session: Session, spec: FrontLinkTable) -> None:

@@ -1,0 +1,2 @@
+-- Writes on a first fill's staged pairs ({analytics}.{first_fill}) what they are: the window they were staged for, how many, and which run holds them now (a token), as JSON in the table's comment. The run after a killed fill reads it to go on with the same window's slices, and writes its own token, which the killed run, were it still alive, no longer finds.
+comment on table {analytics}.{first_fill} is {description}
