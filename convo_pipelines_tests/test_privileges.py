@@ -21,7 +21,13 @@ import pytest
 from psycopg import sql
 
 from convo_pipelines.defs.histories.schedules import conversation_discovery_schedule
+from convo_pipelines.defs.links.config import FrontLinksConfig
+from convo_pipelines.defs.links.first_fill import resume_first_fill, stage_first_fill
+from convo_pipelines.defs.links.front_inserts import insert_first_fill_links
 from convo_pipelines.defs.links.sensors import link_tables_late_changes_sensor
+from convo_pipelines.defs.links.table_state.indexes import in_front_transaction
+from convo_pipelines.defs.links.tables import BEGINNING_OF_TIME, PEOPLE_LINKS
+from convo_pipelines.defs.links.windows import day_chunks
 from convo_pipelines.defs.partitions import partition_range_tags
 from convo_pipelines.defs.resources import PostgresResource
 from convo_pipelines.lib.migrations.runner import applied_versions, migrate, rollback_last
@@ -290,6 +296,32 @@ def test_link_runs_as_the_login_role_fill_add_foreign_keys_rerun_and_reconcile_e
     assert {(p, c, a) for c, (_, p, _, a) in project_link_rows(admin, SOURCE).items()} == expected_project_links(
         admin, SOURCE
     )
+
+
+def test_a_fill_killed_under_another_role_is_taken_over_by_the_login_role_and_ends_exact(
+    admin, writer_login, login_definitions
+) -> None:
+    """The staged pairs of a fill killed under another role (the admin's, which could go on with them) are the login
+    role's to drop, as a member of the analytics schema's owner, not to comment on: its fill diffs instead."""
+    build_source_data(admin, SOURCE)
+    other = PostgresResource(database_url=writer_login.admin_url, source_schema=SOURCE, analytics_schema=ANALYTICS)
+    with other.session(autocommit=True) as session:
+        end = datetime(2024, 1, 16, tzinfo=UTC)  # DATA_RANGE's window, from the beginning of time
+        chunks = day_chunks(
+            session, "front_conversations", BEGINNING_OF_TIME, end, FrontLinksConfig().max_fill_chunk_conversations
+        )
+        killed = stage_first_fill(session, PEOPLE_LINKS, chunks, 2)
+        first_slice = {"after_position": 0, "slice_links": 2}
+        work = lambda _owns: insert_first_fill_links(session, PEOPLE_LINKS, first_slice)  # noqa: E731
+        inserted = in_front_transaction(session, PEOPLE_LINKS, work, staged=killed)
+        assert resume_first_fill(session, PEOPLE_LINKS, chunks)[1] == inserted
+
+    run = run_job(login_definitions, "front_links_job", tags=partition_range_tags(*DATA_RANGE))
+
+    assert metadata_of(run, "people_front_conversations")["rows_inserted_in_range"] == killed.pairs - inserted
+    assert admin.execute("select to_regclass('analytics.people_front_conversations_first_fill')").fetchone() == (None,)
+    assert link_pairs(admin, SOURCE, "people_front_conversations") == expected_people_links(admin, SOURCE)
+    assert failed_checks(run) == {}
 
 
 def test_a_late_change_sensor_tick_as_the_login_role_requests_runs_that_make_the_links_exact(

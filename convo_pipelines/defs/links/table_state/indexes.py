@@ -82,7 +82,7 @@ def first_fill_staged(session: Session, spec: FrontLinkTable) -> int | None:
 def held_staged_pairs(session: Session, spec: FrontLinkTable) -> StagedPairs | None:
     """A first fill's staged pairs of `spec.table` as their table's comment describes them; None when there are
     none, or their comment is not one a fill wrote."""
-    oid, description = _staged_table(session, spec)
+    oid, description, _ = _staged_table(session, spec)
     try:
         described = json.loads(description)
         return StagedPairs(oid, described["pairs"], tuple(described["window"]), described["holder"])
@@ -105,7 +105,13 @@ def hold_staged_pairs(
     return held
 
 
-def _staged_table(session: Session, spec: FrontLinkTable) -> tuple[int | None, str | None]:
+def may_hold_staged_pairs(session: Session, spec: FrontLinkTable) -> bool:
+    """Whether this run's role may make itself the holder of the staged pairs of `spec.table`: it has the privileges
+    of their table's owner, which writing its comment needs."""
+    return bool(_staged_table(session, spec)[2])
+
+
+def _staged_table(session: Session, spec: FrontLinkTable) -> tuple[int | None, str | None, bool | None]:
     params = {"schema": session.analytics_schema, "first_fill": spec.first_fill_table}
     return session.execute(session.sql("links/select_front_link_first_fill_staged.sql"), params).fetchone()
 
