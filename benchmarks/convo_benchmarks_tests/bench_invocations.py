@@ -24,11 +24,20 @@ def scratch_leftovers(server_url: str) -> set[str]:
 BENCH_UNSET = PROJECT_VARIABLES | {"DAGSTER_HOME", "DAGSTER_STORAGE_URL"}
 
 
+# A guard against a hung bench, not a timing aim: a small bench of every part took over 20 minutes on a machine
+# running CI's other slow tests beside it, every part measured, none hung.
+BENCH_TIMEOUT_SECONDS = 2400
+
+
 def run_bench(out: Path, args: list[str], **environment: str) -> subprocess.CompletedProcess[str]:
     """`convo-pipelines bench <args> --json out` without the project's variables, `environment` added; it must succeed."""
     environ = environment_without(BENCH_UNSET, **environment)
     finished = subprocess.run(
-        [CLI, "bench", *args, "--json", str(out)], env=environ, capture_output=True, text=True, timeout=1200
+        [CLI, "bench", *args, "--json", str(out)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=BENCH_TIMEOUT_SECONDS,
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     return finished
