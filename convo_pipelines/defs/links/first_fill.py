@@ -37,7 +37,6 @@ from convo_pipelines.defs.links.table_state.indexes import (
     held_staged_pairs,
     hold_staged_pairs,
     in_front_transaction,
-    may_hold_staged_pairs,
     take_over_from_first_fill,
 )
 from convo_pipelines.defs.links.table_state.keys import link_foreign_keys
@@ -142,14 +141,12 @@ def staged_window(chunks: list[Chunk]) -> tuple[str, str]:
 def resume_first_fill(session: Session, spec: FrontLinkTable, chunks: list[Chunk]) -> tuple[StagedPairs, int] | None:
     """The pairs a killed first fill of the same window staged, now held by this run, and how many of them its
     committed slices inserted (select_first_fill_slices_inserted.sql), when the table holds exactly those and no
-    foreign key yet: the fill goes on from there. None otherwise: no such pairs, another window's, a table whose
-    owner's privileges this role lacks (it takes the table over instead), or an empty table, which stages again."""
+    foreign key yet: the fill goes on from there. None otherwise: no such pairs, another window's, pairs this role may
+    not hold (held_staged_pairs; it takes the table over instead), or an empty table, which stages again."""
 
     def resume() -> tuple[StagedPairs, int] | None:
         held = held_staged_pairs(session, spec)
-        if held is None or held.window != staged_window(chunks) or not may_hold_staged_pairs(session, spec):
-            return None
-        if link_foreign_keys(session, spec.table):
+        if held is None or held.window != staged_window(chunks) or link_foreign_keys(session, spec.table):
             return None
         statement = session.sql(
             "links/select_first_fill_slices_inserted.sql", links=spec.table, first_fill=spec.first_fill_table

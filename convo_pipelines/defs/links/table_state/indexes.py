@@ -81,8 +81,11 @@ def first_fill_staged(session: Session, spec: FrontLinkTable) -> int | None:
 
 def held_staged_pairs(session: Session, spec: FrontLinkTable) -> StagedPairs | None:
     """A first fill's staged pairs of `spec.table` as their table's comment describes them; None when there are
-    none, or their comment is not one a fill wrote."""
-    oid, description, _ = _staged_table(session, spec)
+    none, their comment is not one a fill wrote, or this role lacks the privileges of their table's owner, which
+    reading them and writing their comment need (another login role may only drop them)."""
+    oid, description, may_hold = _staged_table(session, spec)
+    if not may_hold:
+        return None
     try:
         described = json.loads(description)
         return StagedPairs(oid, described["pairs"], tuple(described["window"]), described["holder"])
@@ -103,12 +106,6 @@ def hold_staged_pairs(
     )
     session.execute(describe)
     return held
-
-
-def may_hold_staged_pairs(session: Session, spec: FrontLinkTable) -> bool:
-    """Whether this run's role may make itself the holder of the staged pairs of `spec.table`: it has the privileges
-    of their table's owner, which writing its comment needs."""
-    return bool(_staged_table(session, spec)[2])
 
 
 def _staged_table(session: Session, spec: FrontLinkTable) -> tuple[int | None, str | None, bool | None]:
